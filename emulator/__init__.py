@@ -1,0 +1,1 @@
+"""A pure-Python emulator of a learning board: physics, devices, peripherals, serial port."""

@@ -1,0 +1,3 @@
+"""learnboard: software for microcontroller-driven self-learning circuit boards."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,3 @@
+from learnboard.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,63 @@
+"""The ``learnboard`` command: one subcommand per module in :mod:`learnboard.commands`.
+
+Each command module defines ``HELP`` (one line), ``add_arguments(parser)`` and
+``run(args) -> int``. Modules are imported only when their command runs, so a slow
+import (matplotlib, the emulator) never delays ``learnboard --help``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from learnboard import __version__
+from learnboard.errors import LearnboardError
+
+# command name -> (module under learnboard.commands, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "board": ("board", "show, check and compile board descriptions"),
+    "solve": ("solve", "solve the DC state of a network or board"),
+    "sim": ("sim", "train a simulated network with power-aware coupled learning"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="learnboard",
+        description="Train self-learning circuit boards, real or emulated, for low error and low power.",
+    )
+    parser.add_argument("--version", action="version", version=f"learnboard {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module_name, help_text) in COMMANDS.items():
+        module = importlib.import_module(f"learnboard.commands.{module_name}")
+        cmd = sub.add_parser(
+            name,
+            help=help_text,
+            description=getattr(module, "DESCRIPTION", help_text),
+            epilog=getattr(module, "EPILOG", None),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(cmd)
+        cmd.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 1
+    try:
+        return int(args._run(args) or 0)
+    except LearnboardError as exc:
+        print(f"learnboard {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"learnboard {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

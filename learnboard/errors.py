@@ -1,0 +1,30 @@
+"""Errors a user can act on.
+
+Every exception that reaches a user derives from :class:`LearnboardError`; the CLI
+prints its message (no traceback) and exits with status 2. Messages name the file,
+field or value at fault and say what to do.
+"""
+
+from __future__ import annotations
+
+
+class LearnboardError(Exception):
+    """A user-facing error: its message is shown as is."""
+
+
+class InputError(LearnboardError):
+    """A file, option or value given by the user is wrong."""
+
+    def __init__(self, message: str, *, source: str | None = None, field: str | None = None):
+        where = ": ".join(part for part in (source, field) if part)
+        super().__init__(f"{where}: {message}" if where else message)
+        self.source = source
+        self.field = field
+
+
+class ConvergenceError(LearnboardError):
+    """A nonlinear circuit solve did not converge."""
+
+
+class LinkError(LearnboardError):
+    """The host could not talk to a board (timeout, bad frames, wrong firmware)."""
