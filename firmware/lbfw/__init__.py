@@ -1,0 +1,1 @@
+"""learnboard firmware package (MicroPython)."""
