@@ -154,9 +154,7 @@ class Circuit:
         sub_slope=DEFAULT_SUB_SLOPE,
     ) -> Circuit:
         """All edges gate-referenced NMOS transistors (defaults: BRIEF §3 lab fit)."""
-        return cls.build(
-            network, TRANSISTOR, gate=gate, vt=vt, beta=beta, sub_slope=sub_slope
-        )
+        return cls.build(network, TRANSISTOR, gate=gate, vt=vt, beta=beta, sub_slope=sub_slope)
 
     def replace(self, **changes) -> Circuit:
         """A copy with some fields replaced, e.g. ``circuit.replace(gate=new_gates)``."""

@@ -158,8 +158,7 @@ def _check_forest(fixes: tuple, n: int, ground: int, source: str) -> None:
         if isinstance(f, Fix):
             if f.node in fixed_at:
                 raise InputError(
-                    f"node {f.node} is constrained twice ({fixed_at[f.node]} and {f}); "
-                    "keep one",
+                    f"node {f.node} is constrained twice ({fixed_at[f.node]} and {f}); keep one",
                     source=source,
                 )
             fixed_at[f.node] = f
@@ -223,7 +222,9 @@ class LinearSolver:
 
     def __init__(self, circuit: Circuit, fixes: Sequence[Constraint] | Constraints, method="auto"):
         if not circuit.is_linear:
-            raise InputError("LinearSolver needs an all-resistor circuit", source=circuit.network.name)
+            raise InputError(
+                "LinearSolver needs an all-resistor circuit", source=circuit.network.name
+            )
         _check_connected(circuit)
         self.circuit = circuit
         self.constraints = _as_constraints(circuit, fixes)
@@ -295,8 +296,9 @@ def _finish(circuit: Circuit, v: np.ndarray, lam: np.ndarray, iterations: int, m
 class _Newton:
     """Damped Newton on the bordered KCL system of one circuit and constraint set."""
 
-    def __init__(self, circuit: Circuit, cons: Constraints, tol: float, max_iter: int,
-                 max_step: float):
+    def __init__(
+        self, circuit: Circuit, cons: Constraints, tol: float, max_iter: int, max_step: float
+    ):
         self.circuit = circuit
         self.cons = cons
         self.tol = tol
@@ -450,8 +452,10 @@ def solve(
     tried = []
     ok, v = newton.run(start, values, gmin)
     method = "newton"
-    tried.append(f"Newton from the {'given' if initial is not None else 'linear'} start "
-                 f"({newton.iterations} iterations)")
+    tried.append(
+        f"Newton from the {'given' if initial is not None else 'linear'} start "
+        f"({newton.iterations} iterations)"
+    )
     if not ok:
         ok, v, note = _gmin_stepping(newton, start, values, gmin)
         method = "gmin"
@@ -497,7 +501,11 @@ def _source_stepping(newton: _Newton, values, gmin: float):
 
 def _convergence_error(newton: _Newton, v_red, gmin: float, tried: list[str]) -> ConvergenceError:
     circuit = newton.circuit
-    f = newton.residual(v_red, gmin)[0] if np.all(np.isfinite(v_red)) else np.full(newton.nf, np.nan)
+    f = (
+        newton.residual(v_red, gmin)[0]
+        if np.all(np.isfinite(v_red))
+        else np.full(newton.nf, np.nan)
+    )
     err = np.abs(newton.kcl_error(f))
     err = np.where(np.isfinite(err), err, np.inf)
     worst_nodes = newton.free[np.argsort(-err)[:3]]
