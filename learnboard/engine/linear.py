@@ -1,0 +1,328 @@
+"""The fast engine for linear resistor networks.
+
+Linearity makes a step cheap. With ``m`` constraint terminals (sources then targets),
+one factorisation of the reduced Laplacian gives ``Z = L^{-1} A^T`` (m solves) and the
+drop responses ``BZ = B Z`` (E x m). Every state of the step follows from ``BZ`` and the
+m x m Schur matrix ``G = A Z``:
+
+- free drops ``dV^F = BZ_S G_SS^{-1} x``;
+- the clamped state differs from the free one only by the nudge of the target values,
+  ``dV^C - dV^F = eta BZ G^{-1}[:, T] e`` with the error ``e = L - V_O^F`` (no
+  cancellation: exact to rounding however small the error gets).
+
+Both are linear in ``u = (x, L)``, so the mean over examples of any product of drops is a
+quadratic form in the second moment ``<u u^T>``. With ``G = R R^T`` (Cholesky, sources
+first) the whole update is one quadratic form per edge,
+
+``dk_e = BZ_e R^{-T} (W ∘ R^{-1} <u u^T> R^{-T}) R^{-1} BZ_e^T``,
+``W = -alpha [[lam/eta, 1], [1, eta]]`` (blocks sources/targets),
+
+so a full-batch step costs one factorisation plus O(E m^2), whatever the number of
+examples.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.linalg.lapack import dpotrf, dtrtri
+
+from learnboard.engine.config import LearningConfig
+from learnboard.engine.solvers import make_solver
+from learnboard.errors import InputError
+from learnboard.network import Network
+from learnboard.tasks import Dataset
+
+
+@dataclass(frozen=True)
+class Terminals:
+    """Where inputs are imposed and outputs read: edges (drop ``V_i - V_j``) or nodes (to ground).
+
+    Input columns of the data follow ``source_edges`` then ``source_nodes``; target
+    columns follow ``target_edges`` then ``target_nodes``.
+    """
+
+    source_edges: tuple[int, ...] = ()
+    target_edges: tuple[int, ...] = ()
+    source_nodes: tuple[int, ...] = ()
+    target_nodes: tuple[int, ...] = ()
+
+    @property
+    def n_sources(self) -> int:
+        return len(self.source_edges) + len(self.source_nodes)
+
+    @property
+    def n_targets(self) -> int:
+        return len(self.target_edges) + len(self.target_nodes)
+
+    def pairs(self, network: Network) -> np.ndarray:
+        """(m, 2) node pairs ``(i, j)`` whose drop each terminal fixes; sources first."""
+        ne, nn, g = network.n_edges, network.n_nodes, network.ground
+        for name, edges in (("--sources", self.source_edges), ("--targets", self.target_edges)):
+            for e in edges:
+                if not 0 <= e < ne:
+                    raise InputError(f"edge {e} does not exist (the network has edges 0..{ne - 1})",
+                                     field=name)
+        for name, nodes in (("--source-nodes", self.source_nodes),
+                            ("--target-nodes", self.target_nodes)):
+            for v in nodes:
+                if not 0 <= v < nn:
+                    raise InputError(f"node {v} does not exist (nodes are 0..{nn - 1})", field=name)
+                if v == g:
+                    raise InputError(f"node {v} is the ground node; its voltage is always 0",
+                                     field=name)
+        if self.n_sources == 0 or self.n_targets == 0:
+            raise InputError("a task needs at least one source and one target terminal",
+                             field="--sources")
+
+        def rows(edges, nodes):
+            return [network.edges[e] for e in edges] + [np.array([v, g]) for v in nodes]
+
+        pairs = np.array(rows(self.source_edges, self.source_nodes)
+                         + rows(self.target_edges, self.target_nodes), dtype=np.int64)
+        return pairs.reshape(-1, 2)
+
+
+@dataclass
+class Evaluation:
+    """Metrics of the free state at given conductances (BRIEF §2 definitions).
+
+    ``error``: mean over examples of Σ_outputs (V_O^F - L)^2. ``power``: the paper's
+    ½ Σ k (dV^F)^2 (co-content), mean over examples. ``power_watts``: Σ k (dV^F)^2, the
+    dissipated power in watts when k is in siemens and V in volts.
+    """
+
+    error: float
+    power: float
+    power_watts: float
+    outputs: np.ndarray  # (n_examples, n_targets) free-state output values
+    example_errors: np.ndarray  # (n_examples,) Σ_outputs (V_O^F - L)^2
+    example_power_watts: np.ndarray  # (n_examples,) Σ k dV^2
+    frac_at_min: float
+    frac_at_max: float
+
+
+@dataclass
+class TrainResult:
+    """Outcome of :meth:`LinearEngine.train`; ``history`` columns are equal-length arrays."""
+
+    conductances: np.ndarray
+    initial_conductances: np.ndarray
+    initial: Evaluation
+    final: Evaluation
+    history: dict[str, np.ndarray]
+    steps: int
+    seconds: float
+    info: dict = field(default_factory=dict)
+
+    @property
+    def relative_error(self) -> float:
+        return self.final.error / self.initial.error if self.initial.error > 0 else 0.0
+
+    @property
+    def steps_per_second(self) -> float:
+        return self.steps / self.seconds if self.seconds > 0 else float("inf")
+
+
+HISTORY_COLUMNS = ("step", "error", "relative_error", "power", "power_watts", "lam",
+                   "frac_at_min", "frac_at_max")
+
+
+class LinearEngine:
+    """Power-aware coupled learning on a linear network.
+
+    Args:
+        network: topology; its ground node is held at 0 V.
+        terminals: source and target terminals.
+        data: training examples (columns in terminal order).
+        config: learning parameters.
+        method: linear solver backend (``auto``, ``band``, ``dense``, ``pcg``).
+    """
+
+    def __init__(self, network: Network, terminals: Terminals, data: Dataset,
+                 config: LearningConfig | None = None, method: str = "auto"):
+        self.network = network
+        self.terminals = terminals
+        self.config = config or LearningConfig()
+        pairs = terminals.pairs(network)
+        self.ns, self.nt = terminals.n_sources, terminals.n_targets
+        if data.n_inputs != self.ns or data.n_targets != self.nt:
+            raise InputError(
+                f"the data have {data.n_inputs} input and {data.n_targets} target columns but the "
+                f"task has {self.ns} source and {self.nt} target terminals", source=data.name)
+        self.data = data
+        self.m = m = self.ns + self.nt
+        self.solver = make_solver(network, method)
+        index = self.solver.index
+        n = network.n_nodes - 1
+        self.n = n
+        row = np.where(index < 0, n, index)  # ground -> an all-zero padding row
+        at = np.zeros((n + 1, m))
+        np.add.at(at, (row[pairs[:, 0]], np.arange(m)), 1.0)
+        np.add.at(at, (row[pairs[:, 1]], np.arange(m)), -1.0)
+        self.solver.set_rhs(at[:n])
+        self._zp = np.zeros((n + 1, m))
+        self._ei, self._ej = row[network.edges[:, 0]], row[network.edges[:, 1]]
+        self._gi, self._gj = row[pairs[:, 0]], row[pairs[:, 1]]
+        self._ones = np.ones(m)
+        u = np.hstack([data.inputs, data.targets])
+        self._u = u
+        self.second_moment = u.T @ u / len(u)
+        self._example_moments = u[:, :, None] * u[:, None, :]
+
+    # -- the linear algebra of one step -------------------------------------------------
+    def _responses(self, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Drop responses BZ (E x m) and the inverse Cholesky factor of G (m x m)."""
+        zp = self._zp
+        zp[: self.n] = self.solver.responses(k)
+        bz = zp[self._ei] - zp[self._ej]
+        g = zp[self._gi] - zp[self._gj]
+        r, info = dpotrf(g, lower=1, clean=1)
+        if info != 0:
+            raise InputError(
+                "the source and target terminals are not independent (one is fixed by the "
+                "others, e.g. a repeated edge or a closed loop of terminal edges); choose others",
+                source=self.network.name)
+        rinv, _ = dtrtri(r, lower=1)
+        return bz, rinv
+
+    def _weights(self, lam: float) -> np.ndarray:
+        c = self.config
+        w = np.empty((self.m, self.m))
+        ns = self.ns
+        w[:ns, :ns] = lam / c.eta
+        w[:ns, ns:] = 1.0
+        w[ns:, :ns] = 1.0
+        w[ns:, ns:] = c.eta
+        return -c.alpha * w
+
+    def _quad(self, bz: np.ndarray, rinv: np.ndarray, moment: np.ndarray,
+              weights: np.ndarray) -> np.ndarray:
+        """Per edge ``BZ_e R^{-T} (weights ∘ R^{-1} moment R^{-T}) R^{-1} BZ_e^T``."""
+        core = rinv @ moment @ rinv.T
+        core *= weights
+        mat = rinv.T @ core @ rinv
+        return ((bz @ mat) * bz) @ self._ones
+
+    def _error(self, rinv: np.ndarray, moment: np.ndarray) -> float:
+        """Mean squared output error, from ``e = D u`` with ``D = [-T_resp, I]``."""
+        ns = self.ns
+        # T_resp = G_TS G_SS^{-1}; with R^{-1} = [[A, 0], [C, D]], T_resp = -D^{-1} C
+        d = -np.linalg.solve(rinv[ns:, ns:], rinv[ns:, :ns])
+        full = np.hstack([-d, np.eye(self.nt)])
+        return float(np.sum((full @ moment) * full))
+
+    def evaluate(self, k: np.ndarray) -> Evaluation:
+        """Free-state metrics of every example at conductances ``k``."""
+        k = np.asarray(k, dtype=float)
+        bz, rinv = self._responses(k)
+        ns = self.ns
+        rss = rinv[:ns, :ns]
+        gss_inv = rss.T @ rss
+        drops = bz[:, :ns] @ (gss_inv @ self.data.inputs.T)  # E x n_examples
+        tresp = -np.linalg.solve(rinv[ns:, ns:], rinv[ns:, :ns])
+        outputs = self.data.inputs @ tresp.T
+        ex_err = np.sum((outputs - self.data.targets) ** 2, axis=1)
+        ex_pow = k @ drops**2
+        c = self.config
+        return Evaluation(
+            error=float(ex_err.mean()), power=0.5 * float(ex_pow.mean()),
+            power_watts=float(ex_pow.mean()), outputs=outputs, example_errors=ex_err,
+            example_power_watts=ex_pow,
+            frac_at_min=float(np.mean(k <= c.k_min * (1 + 1e-12))),
+            frac_at_max=float(np.mean(k >= c.k_max * (1 - 1e-12))))
+
+    def drops(self, k: np.ndarray, inputs: np.ndarray, targets: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Free (and, with targets, clamped) edge drops, E x n_examples, for given data."""
+        bz, rinv = self._responses(np.asarray(k, dtype=float))
+        ns = self.ns
+        x = np.atleast_2d(inputs)
+        rss = rinv[:ns, :ns]
+        free = bz[:, :ns] @ ((rss.T @ rss) @ x.T)
+        if targets is None:
+            return free, None
+        tresp = -np.linalg.solve(rinv[ns:, ns:], rinv[ns:, :ns])
+        e = np.atleast_2d(targets) - x @ tresp.T
+        ginv_t = rinv.T @ rinv[:, ns:]
+        clamped = free + self.config.eta * (bz @ ginv_t) @ e.T
+        return free, clamped
+
+    # -- training -------------------------------------------------------------------
+    def train(self, k0: np.ndarray, steps: int, *, record_every: int = 0,
+              controller=None, progress: Callable[[int], None] | None = None,
+              progress_every: int = 1000) -> TrainResult:
+        """Run ``steps`` learning steps from conductances ``k0``.
+
+        Args:
+            record_every: history interval in steps (0: about 200 points); step 0 and
+                the last step are always recorded.
+            controller: optional object with ``lam_for(step, relative_error) -> lam``
+                (e.g. :class:`~learnboard.engine.controller.ToleranceController`); it
+                sees C/C0 at every step and sets lambda for that step's update.
+            progress: called with the step count every ``progress_every`` steps.
+        """
+        c = self.config
+        if steps < 0:
+            raise InputError("the number of steps must be >= 0", field="--steps")
+        k = np.array(k0, dtype=float)
+        if k.shape != (self.network.n_edges,):
+            raise InputError(f"expected {self.network.n_edges} conductances, got {k.size}")
+        initial = self.evaluate(k)
+        c0 = initial.error
+        every = record_every or max(1, steps // 200)
+        rows: list[tuple] = []
+        rng = np.random.default_rng(c.seed)
+        n_ex = self.data.n_examples
+        online = c.batch == "online"
+        order = np.arange(n_ex)
+        lam = c.lam
+        weights = self._weights(lam)
+        moment = self.second_moment
+        full_moment = self.second_moment
+        power_weights = np.zeros((self.m, self.m))
+        power_weights[: self.ns, : self.ns] = 1.0
+        kmin, kmax, p = c.k_min, c.k_max, c.update_prob
+        need_error = controller is not None
+        t0 = time.perf_counter()
+        for s in range(steps + 1):
+            bz, rinv = self._responses(k)
+            record = s % every == 0 or s == steps
+            err = None
+            if need_error or record:
+                err = self._error(rinv, full_moment)
+            if record:
+                pw = float(k @ self._quad(bz, rinv, full_moment, power_weights))
+                rows.append((s, err, err / c0 if c0 > 0 else 0.0, 0.5 * pw, pw, lam,
+                             float(np.mean(k <= kmin * (1 + 1e-12))),
+                             float(np.mean(k >= kmax * (1 - 1e-12)))))
+            if s == steps:
+                break
+            if controller is not None:
+                new = controller.lam_for(s, err / c0 if c0 > 0 else 0.0)
+                if new != lam:
+                    lam = new
+                    weights = self._weights(lam)
+            if online:
+                if c.order == "shuffle" and s % n_ex == 0:
+                    order = rng.permutation(n_ex)
+                moment = self._example_moments[order[s % n_ex]]
+            dk = self._quad(bz, rinv, moment, weights)
+            if p < 1.0:
+                dk *= rng.random(dk.size) < p
+            k += dk
+            np.maximum(k, kmin, out=k)
+            np.minimum(k, kmax, out=k)
+            if progress is not None and (s + 1) % progress_every == 0:
+                progress(s + 1)
+        seconds = time.perf_counter() - t0
+        hist = {name: np.array([r[i] for r in rows]) for i, name in enumerate(HISTORY_COLUMNS)}
+        info = {"solver": self.solver.method}
+        if hasattr(self.solver, "iterations") and self.solver.iterations:
+            info["cg_iterations_mean"] = float(np.mean(self.solver.iterations))
+            info["refactorisations"] = int(self.solver.refactors)
+        return TrainResult(k, np.array(k0, dtype=float), initial, self.evaluate(k), hist, steps,
+                           seconds, info)
