@@ -1,0 +1,219 @@
+"""Frames on the serial line: COBS(header + msgpack body + CRC-32) followed by 0x00.
+
+Layout before COBS (all header integers little-endian)::
+
+    0  version   u8   (VERSION)
+    1  type      u8   (REQ, OK, ERR, TLM, EVT)
+    2  seq       u16  per-sender frame counter, wraps at 65536
+    4  body      msgpack, one value
+    -4 crc       u32  CRC-32/ISO-HDLC over version..body
+
+Limits: at most MAX_RAW bytes before COBS and MAX_ENCODED between delimiters;
+longer input is skipped up to the next 0x00 and counted. Empty frames (two 0x00 in a
+row) are ignored, so a sender may send a 0x00 to resynchronise the receiver.
+"""
+
+from . import cobs, mpack
+from .crc import crc32
+
+VERSION = 1
+
+REQ = 1  # host -> board: [id, command, args]
+OK = 2  # board -> host: [id, result]
+ERR = 3  # board -> host: [id, code, message]
+TLM = 4  # board -> host: telemetry map
+EVT = 5  # board -> host: [name, data]
+
+HEADER = 4
+TRAILER = 4
+MAX_ENCODED = 1024
+MAX_RAW = 1016
+MAX_BODY = MAX_RAW - HEADER - TRAILER
+MIN_RAW = HEADER + 1 + TRAILER
+
+_ZERO = b"\x00"
+
+
+class Encoder:
+    """Builds frames in preallocated buffers; each result is valid until the next call."""
+
+    def __init__(self, max_raw=MAX_RAW):
+        self.raw = bytearray(max_raw)
+        self.out = bytearray(max_raw + max_raw // 254 + 2)
+        self._raw_mv = memoryview(self.raw)
+        self._out_mv = memoryview(self.out)
+        self.body_end = max_raw - TRAILER
+
+    def begin(self, mtype, seq):
+        """Write the header; return the body's start offset (pack the body from there)."""
+        raw = self.raw
+        raw[0] = VERSION
+        raw[1] = mtype
+        raw[2] = seq & 0xFF
+        raw[3] = (seq >> 8) & 0xFF
+        return HEADER
+
+    def finish(self, end):
+        """Append the CRC to ``raw[0:end]``, COBS-encode, add the delimiter.
+
+        Returns a memoryview of the encoded frame (delimiter included).
+        """
+        raw = self.raw
+        c = crc32(self._raw_mv[0:end])
+        raw[end] = c & 0xFF
+        raw[end + 1] = (c >> 8) & 0xFF
+        raw[end + 2] = (c >> 16) & 0xFF
+        raw[end + 3] = (c >> 24) & 0xFF
+        n = cobs.encode_into(raw, end + TRAILER, self.out)
+        self.out[n] = 0
+        return self._out_mv[0:n + 1]
+
+    def encode(self, mtype, seq, obj):
+        """Encode one message; raises ValueError when its body exceeds MAX_BODY."""
+        pos = self.begin(mtype, seq)
+        return self.finish(mpack.pack_into(self.raw, pos, obj, self.body_end))
+
+    def encode_packed(self, mtype, seq, body):
+        """Encode a frame around an already-packed msgpack ``body``."""
+        pos = self.begin(mtype, seq)
+        return self.finish(mpack.pack_raw(self.raw, pos, body, self.body_end))
+
+
+class Parser:
+    """Incremental, bounded frame parser.
+
+    ``feed(data)`` never raises and never grows memory beyond its two fixed buffers
+    plus the decoded body of one frame at a time. Each good frame of an accepted
+    type calls ``on_frame(mtype, seq, body)``; everything else is counted and dropped.
+    ``crc`` holds the CRC of the frame being delivered (used as a retry key).
+    """
+
+    def __init__(self, on_frame, accept=(REQ,), max_encoded=MAX_ENCODED):
+        self.on_frame = on_frame
+        mask = 0
+        for t in accept:
+            mask |= 1 << t
+        self.accept = mask
+        self.rx = bytearray(max_encoded)
+        self.raw = bytearray(max_encoded)
+        self._raw_mv = memoryview(self.raw)
+        self.n = 0
+        self.skip = False
+        self.crc = 0
+        self.ok = 0  # good frames delivered
+        self.bad_crc = 0
+        self.bad_cobs = 0
+        self.short = 0
+        self.oversize = 0
+        self.bad_version = 0
+        self.bad_type = 0
+        self.bad_body = 0
+        self.internal = 0  # exceptions escaping on_frame or unusable input
+
+    def bad(self):
+        """Total frames dropped for any reason."""
+        return (self.bad_crc + self.bad_cobs + self.short + self.oversize
+                + self.bad_version + self.bad_type + self.bad_body + self.internal)
+
+    def reset(self):
+        """Forget any partial frame."""
+        self.n = 0
+        self.skip = False
+
+    def feed(self, data):
+        """Consume received bytes (any bytes-like); deliver complete frames."""
+        try:
+            if hasattr(data, "find"):
+                self._feed_find(data)
+            else:
+                self._feed_bytes(data)
+        except Exception:
+            self.internal += 1
+            self.n = 0
+            self.skip = True
+
+    def _feed_bytes(self, data):
+        rx = self.rx
+        cap = len(rx)
+        n = self.n
+        for b in data:
+            if b == 0:
+                if self.skip:
+                    self.skip = False
+                elif n:
+                    self.n = 0
+                    self._frame(n)
+                n = 0
+            elif self.skip:
+                pass
+            elif n < cap:
+                rx[n] = b
+                n += 1
+            else:
+                self.skip = True
+                self.oversize += 1
+                n = 0
+        self.n = n
+
+    def _feed_find(self, data):
+        rx = self.rx
+        cap = len(rx)
+        n = self.n
+        i = 0
+        size = len(data)
+        while i < size:
+            j = data.find(_ZERO, i)
+            stop = size if j < 0 else j
+            k = stop - i
+            if k and not self.skip:
+                if n + k <= cap:
+                    rx[n:n + k] = data[i:stop]
+                    n += k
+                else:
+                    self.skip = True
+                    self.oversize += 1
+                    n = 0
+            if j < 0:
+                break
+            if self.skip:
+                self.skip = False
+            elif n:
+                self.n = 0
+                self._frame(n)
+            n = 0
+            i = j + 1
+        self.n = n
+
+    def _frame(self, n):
+        raw = self.raw
+        m = cobs.decode_into(self.rx, n, raw)
+        if m < 0:
+            self.bad_cobs += 1
+            return
+        if m < MIN_RAW:
+            self.short += 1
+            return
+        end = m - TRAILER
+        c = crc32(self._raw_mv[0:end])
+        if ((c & 0xFF) != raw[end] or ((c >> 8) & 0xFF) != raw[end + 1]
+                or ((c >> 16) & 0xFF) != raw[end + 2] or ((c >> 24) & 0xFF) != raw[end + 3]):
+            self.bad_crc += 1
+            return
+        if raw[0] != VERSION:
+            self.bad_version += 1
+            return
+        mtype = raw[1]
+        if mtype > 30 or not (self.accept >> mtype) & 1:
+            self.bad_type += 1
+            return
+        try:
+            body = mpack.unpack(raw, HEADER, end)
+        except Exception:
+            self.bad_body += 1
+            return
+        self.crc = c
+        self.ok += 1
+        try:
+            self.on_frame(mtype, raw[2] | (raw[3] << 8), body)
+        except Exception:
+            self.internal += 1

@@ -1,0 +1,277 @@
+"""The board's request/reply layer over any byte port.
+
+The application owns the main loop and calls ``poll()`` often; the server reads what
+the port has, parses frames, runs the handler for each request, and replies exactly
+once per request id. A retried request (same id and same bytes) is answered from a
+small cache of recent replies and not executed again. ``telemetry()`` and ``event()``
+send unsolicited frames.
+
+A port is any object with a non-blocking ``read()`` returning a bytes-like object or
+None, and ``write(data)``. A handler is ``fn(args: dict) -> result`` (any msgpack
+value); it raises ``Fail(code, message)`` to answer with an error.
+"""
+
+import sys
+
+from . import frame, mpack, msgs
+
+try:
+    from time import ticks_diff, ticks_ms
+except ImportError:  # CPython (emulator fast mode)
+    from time import monotonic as _mono
+
+    def ticks_ms():
+        return int(_mono() * 1000) & 0x3FFFFFFF
+
+    def ticks_diff(a, b):
+        return ((a - b + 0x20000000) & 0x3FFFFFFF) - 0x20000000
+
+_MAX_MESSAGE = 120
+
+# Telemetry keys, packed once so a telemetry frame packs no strings.
+_TKEYS = tuple(mpack.packb(k) for k in msgs.TELEMETRY_KEYS)
+_TK_V = mpack.packb("v")
+_TK_K = mpack.packb("k")
+
+
+class Fail(Exception):
+    """Raise from a handler to reply with an error ``code`` (msgs.E_*) and a message."""
+
+    def __init__(self, code, message=""):
+        super().__init__(code, message)
+        self.code = code
+        self.message = message
+
+
+class Server:
+    """Request/reply and telemetry over ``port``; see the module docstring."""
+
+    def __init__(self, port, handlers, info=None, cache_size=4):
+        self.port = port
+        self.handlers = handlers
+        self.info = info or {}
+        self.enc = frame.Encoder()
+        self.parser = frame.Parser(self._on_frame, (frame.REQ,))
+        self.seq = 0
+        self.requests = 0  # requests executed
+        self.retries = 0  # retried requests answered from the cache
+        self.errors = 0  # ERR replies sent
+        self.tx_frames = 0
+        self.tx_dropped = 0  # frames not sent: too big or the port failed
+        self.bad_seen = 0  # parser.bad() at the previous telemetry frame
+        self.last_rx = ticks_ms()
+        self._deferred = None
+        self._c_id = [None] * cache_size
+        self._c_crc = [0] * cache_size
+        self._c_type = bytearray(cache_size)
+        self._c_body = [None] * cache_size
+        self._c_next = 0
+
+    # -- application API -------------------------------------------------------------
+
+    def poll(self):
+        """Read and handle whatever the port has; return the number of requests answered.
+
+        Actions registered with ``defer`` run here, after their reply went out.
+        """
+        before = self.requests + self.retries + self.errors
+        try:
+            data = self.port.read()
+        except OSError:
+            data = None
+        if data:
+            self.parser.feed(data)
+        fn = self._deferred
+        if fn is not None:
+            self._deferred = None
+            fn()
+        return self.requests + self.retries + self.errors - before
+
+    def defer(self, fn):
+        """Run ``fn()`` once the current reply is sent (reboot, reset, leave binary mode)."""
+        self._deferred = fn
+
+    def silent_ms(self):
+        """Milliseconds since the last good frame from the host."""
+        return ticks_diff(ticks_ms(), self.last_rx)
+
+    def telemetry(self, step, err, pwr, lam, n=0, dt=0, dtmax=0, flt=0, v=None, k=None):
+        """Send one telemetry frame (units in docs/protocol.md); False if it was dropped.
+
+        ``v`` (node voltages) and ``k`` (edge states) are optional sequences (list,
+        tuple or array); pass already-decimated ones so the frame stays small.
+        """
+        bad = self.parser.bad()
+        if bad != self.bad_seen:
+            flt |= msgs.F_RX_BAD
+            self.bad_seen = bad
+        enc = self.enc
+        raw = enc.raw
+        end = enc.body_end
+        keys = _TKEYS
+        try:
+            pos = enc.begin(frame.TLM, self.seq)
+            pos = mpack.map_header(raw, pos, 10 + (v is not None) + (k is not None), end)
+            pos = mpack.pack_raw(raw, pos, keys[0], end)
+            pos = mpack.pack_int(raw, pos, ticks_ms(), end)
+            pos = mpack.pack_raw(raw, pos, keys[1], end)
+            pos = mpack.pack_into(raw, pos, step, end)
+            pos = mpack.pack_raw(raw, pos, keys[2], end)
+            pos = mpack.pack_into(raw, pos, err, end)
+            pos = mpack.pack_raw(raw, pos, keys[3], end)
+            pos = mpack.pack_into(raw, pos, pwr, end)
+            pos = mpack.pack_raw(raw, pos, keys[4], end)
+            pos = mpack.pack_into(raw, pos, lam, end)
+            pos = mpack.pack_raw(raw, pos, keys[5], end)
+            pos = mpack.pack_into(raw, pos, n, end)
+            pos = mpack.pack_raw(raw, pos, keys[6], end)
+            pos = mpack.pack_into(raw, pos, dt, end)
+            pos = mpack.pack_raw(raw, pos, keys[7], end)
+            pos = mpack.pack_into(raw, pos, dtmax, end)
+            pos = mpack.pack_raw(raw, pos, keys[8], end)
+            pos = mpack.pack_int(raw, pos, flt, end)
+            pos = mpack.pack_raw(raw, pos, keys[9], end)
+            pos = mpack.pack_int(raw, pos, bad, end)
+            if v is not None:
+                pos = mpack.pack_raw(raw, pos, _TK_V, end)
+                pos = mpack.pack_into(raw, pos, v, end)
+            if k is not None:
+                pos = mpack.pack_raw(raw, pos, _TK_K, end)
+                pos = mpack.pack_into(raw, pos, k, end)
+        except ValueError:
+            self.tx_dropped += 1
+            return False
+        return self._send(enc.finish(pos))
+
+    def event(self, name, data=None):
+        """Send an unsolicited event ``[name, data]`` (msgs.EV_*); False if dropped."""
+        try:
+            out = self.enc.encode(frame.EVT, self.seq, (name, data))
+        except ValueError:
+            self.tx_dropped += 1
+            return False
+        return self._send(out)
+
+    def counters(self):
+        """Link-health counters (the ``stats`` reply)."""
+        p = self.parser
+        return {
+            "rx_ok": p.ok, "bad_crc": p.bad_crc, "bad_cobs": p.bad_cobs, "short": p.short,
+            "oversize": p.oversize, "bad_version": p.bad_version, "bad_type": p.bad_type,
+            "bad_body": p.bad_body, "internal": p.internal, "bad": p.bad(),
+            "requests": self.requests, "retries": self.retries, "errors": self.errors,
+            "tx_frames": self.tx_frames, "tx_dropped": self.tx_dropped,
+        }
+
+    def hello(self, args=None):
+        """The ``hello`` reply: protocol facts, then ``info``, then the app's hello handler."""
+        impl = sys.implementation
+        out = {
+            "proto": frame.VERSION,
+            "impl": impl.name,
+            "mpy": getattr(impl, "_mpy", None),
+            "max_frame": frame.MAX_ENCODED,
+            "max_body": frame.MAX_BODY,
+        }
+        for key in self.info:
+            out[key] = self.info[key]
+        fn = self.handlers.get(msgs.HELLO)
+        if fn is not None:
+            extra = fn(args or {})
+            for key in extra:
+                out[key] = extra[key]
+        return out
+
+    # -- internals -------------------------------------------------------------------
+
+    def _send(self, data):
+        try:
+            self.port.write(data)
+        except OSError:
+            self.tx_dropped += 1
+            return False
+        self.seq = (self.seq + 1) & 0xFFFF
+        self.tx_frames += 1
+        return True
+
+    def _on_frame(self, mtype, seq, body):
+        self.last_rx = ticks_ms()
+        if type(body) is not list or len(body) != 3 or type(body[0]) is not int:
+            rid = None
+            if type(body) is list and len(body) > 0 and type(body[0]) is int:
+                rid = body[0]
+            self._reply_error(rid, msgs.E_BAD_REQUEST, "request must be [id, command, args]")
+            return
+        rid = body[0]
+        key = self.parser.crc
+        cache = self._c_id
+        for i in range(len(cache)):
+            if cache[i] == rid and self._c_crc[i] == key:
+                self.retries += 1
+                self._send(self.enc.encode_packed(self._c_type[i], self.seq, self._c_body[i]))
+                return
+        cmd = body[1]
+        args = body[2]
+        if args is None:
+            args = {}
+        if type(cmd) is not str or type(args) is not dict:
+            self._reply_error(rid, msgs.E_BAD_REQUEST, "command must be a str, args a map")
+            return
+        if cmd == msgs.HELLO:
+            fn = self.hello
+        elif cmd == msgs.STATS:
+            fn = self._stats
+        else:
+            fn = self.handlers.get(cmd)
+        if fn is None:
+            self._reply_error(rid, msgs.E_UNKNOWN_COMMAND, "unknown command: " + cmd, key)
+            return
+        self.requests += 1
+        try:
+            result = fn(args)
+        except Fail as e:
+            self._reply_error(rid, e.code, e.message, key)
+            return
+        except Exception as e:
+            self._reply_error(rid, msgs.E_INTERNAL, type(e).__name__ + ": " + str(e), key)
+            return
+        enc = self.enc
+        raw = enc.raw
+        end = enc.body_end
+        try:
+            pos = enc.begin(frame.OK, self.seq)
+            pos = mpack.array_header(raw, pos, 2, end)
+            pos = mpack.pack_int(raw, pos, rid, end)
+            pos = mpack.pack_into(raw, pos, result, end)
+        except ValueError:
+            self._reply_error(rid, msgs.E_TOO_BIG, "reply does not fit a frame", key)
+            return
+        self._remember(rid, key, frame.OK, raw, pos)
+        self._send(enc.finish(pos))
+
+    def _stats(self, args):
+        return self.counters()
+
+    def _reply_error(self, rid, code, message, key=None):
+        self.errors += 1
+        if len(message) > _MAX_MESSAGE:
+            message = message[:_MAX_MESSAGE]
+        enc = self.enc
+        raw = enc.raw
+        try:
+            pos = enc.begin(frame.ERR, self.seq)
+            pos = mpack.pack_into(raw, pos, (rid, code, message), enc.body_end)
+        except ValueError:
+            pos = enc.begin(frame.ERR, self.seq)
+            pos = mpack.pack_into(raw, pos, (None, code, ""), enc.body_end)
+        if key is not None and rid is not None:
+            self._remember(rid, key, frame.ERR, raw, pos)
+        self._send(enc.finish(pos))
+
+    def _remember(self, rid, key, mtype, raw, end):
+        i = self._c_next
+        self._c_id[i] = rid
+        self._c_crc[i] = key
+        self._c_type[i] = mtype
+        self._c_body[i] = bytes(raw[frame.HEADER:end])
+        self._c_next = (i + 1) % len(self._c_id)

@@ -1,0 +1,317 @@
+"""Request/reply and telemetry over a byte transport (see docs/protocol.md).
+
+``Link`` runs a reader thread that decodes frames from the transport: replies wake
+the waiting ``request``, telemetry and events go to bounded queues. A request that
+gets no reply in ``timeout`` seconds is sent again, byte for byte (same id, same
+sequence number), up to ``retries`` times; the board answers a repeat from its reply
+cache without running the command twice.
+"""
+
+from __future__ import annotations
+
+import collections
+import random
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from learnboard.errors import LinkError
+
+from . import codec
+from .codec import MessageType
+from .messages import ErrorCode
+from .transport import SerialTransport, Transport
+
+ID_LIMIT = 1 << 30
+"""Request ids stay below 2**30: small ints on 32-bit boards."""
+
+
+class BoardError(LinkError):
+    """The board answered a request with an error code."""
+
+    def __init__(self, command: str, code: int, message: str):
+        try:
+            name = ErrorCode(code).name
+        except ValueError:
+            name = f"code {code}"
+        super().__init__(f"board refused {command!r}: {name}: {message}")
+        self.command = command
+        self.code = code
+        self.board_message = message
+
+
+class LinkTimeout(LinkError):
+    """No reply after all retries."""
+
+
+@dataclass
+class LinkStats:
+    """Link-health counters of the host end."""
+
+    tx_frames: int = 0
+    rx_frames: int = 0
+    requests: int = 0
+    retries: int = 0
+    timeouts: int = 0
+    error_replies: int = 0
+    late_replies: int = 0  # replies to no pending request (after a timeout, or duplicates)
+    seq_gaps: int = 0  # board frames missing by sequence number
+    telemetry_dropped: int = 0  # telemetry frames discarded because the queue was full
+    bad_crc: int = 0
+    bad_cobs: int = 0
+    short: int = 0
+    oversize: int = 0
+    bad_version: int = 0
+    bad_type: int = 0
+    bad_body: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class _Pending:
+    __slots__ = ("event", "frame")
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self.frame: codec.Frame | None = None
+
+
+class Link:
+    """The host end of a board link; use as a context manager or call ``close()``."""
+
+    def __init__(
+        self,
+        transport: Transport,
+        *,
+        timeout: float = 1.0,
+        retries: int = 2,
+        queue_size: int = 4096,
+        first_id: int | None = None,
+    ):
+        self.transport = transport
+        self.timeout = timeout
+        self.retries = retries
+        self._decoder = codec.FrameDecoder()
+        self._stats = LinkStats()
+        self._lock = threading.Lock()
+        self._tx_lock = threading.Lock()
+        # A random first id keeps a new session from hitting replies cached by the last one.
+        self._next_id = first_id if first_id is not None else random.randrange(1, ID_LIMIT // 2)
+        self._seq = 0
+        self._last_rx_seq: int | None = None
+        self._pending: dict[int, _Pending] = {}
+        self._telemetry: collections.deque[dict] = collections.deque(maxlen=queue_size)
+        self._events: collections.deque[tuple[str, Any]] = collections.deque(maxlen=queue_size)
+        self._arrived = threading.Condition(self._lock)
+        self._closed = False
+        self._failure: BaseException | None = None
+        try:  # flush whatever partial frame the board's parser holds
+            transport.write(b"\x00")
+        except OSError as exc:
+            raise LinkError(f"cannot write to the board: {exc}") from exc
+        self._reader = threading.Thread(target=self._read_loop, name="learnboard-link", daemon=True)
+        self._reader.start()
+
+    @classmethod
+    def open(cls, url: str, *, baudrate: int = 115200, **kwargs: Any) -> Link:
+        """A link over a pyserial URL (a device path, ``socket://``, ``loop://``, ...)."""
+        link_kwargs = {k: kwargs.pop(k) for k in ("timeout", "retries", "queue_size", "first_id")
+                       if k in kwargs}
+        try:
+            transport = SerialTransport(url, baudrate=baudrate, **kwargs)
+        except Exception as exc:  # pyserial raises SerialException/ValueError/OSError
+            raise LinkError(f"cannot open {url}: {exc}. Check the port name "
+                            "(learnboard lists ports with `python -m serial.tools.list_ports`).") from exc
+        return cls(transport, **link_kwargs)
+
+    # -- requests ------------------------------------------------------------------
+
+    def request(
+        self,
+        command: str,
+        args: dict | None = None,
+        *,
+        timeout: float | None = None,
+        retries: int | None = None,
+    ) -> Any:
+        """Send ``command`` with ``args``; return the board's result.
+
+        Raises BoardError when the board answers with an error, LinkTimeout when no
+        reply came after the retries, LinkError when the link is down.
+        """
+        timeout = self.timeout if timeout is None else timeout
+        retries = self.retries if retries is None else retries
+        pending = _Pending()
+        with self._lock:
+            self._check_open()
+            rid = self._next_id
+            self._next_id = rid + 1 if rid + 1 < ID_LIMIT else 1
+            self._pending[rid] = pending
+            seq = self._seq
+            self._seq = (seq + 1) & 0xFFFF
+            self._stats.requests += 1
+        try:
+            data = codec.encode_frame(MessageType.REQ, seq, [rid, command, args or {}])
+        except codec.FrameTooLarge as exc:
+            with self._lock:
+                self._pending.pop(rid, None)
+            raise LinkError(f"request {command!r} is too large: {exc}; send it in chunks") from exc
+        try:
+            for attempt in range(retries + 1):
+                if attempt:
+                    with self._lock:
+                        self._stats.retries += 1
+                self._write(data)
+                if pending.event.wait(timeout):
+                    break
+                if self._failure is not None:
+                    raise LinkError(f"link failed: {self._failure}")
+            else:
+                with self._lock:
+                    self._stats.timeouts += 1
+                raise LinkTimeout(
+                    f"no reply to {command!r} after {retries + 1} tries of {timeout:g} s; "
+                    "is the board running the learnboard firmware on this port?"
+                )
+        finally:
+            with self._lock:
+                self._pending.pop(rid, None)
+        frame = pending.frame
+        assert frame is not None
+        if frame.mtype == MessageType.ERR:
+            _, code, message = frame.body
+            raise BoardError(command, code, message)
+        return frame.body[1]
+
+    def call(self, command: str, **args: Any) -> Any:
+        """``request(command, args)`` with the arguments as keywords."""
+        return self.request(command, args)
+
+    def hello(self) -> dict:
+        """The board's hello reply."""
+        return self.request("hello")
+
+    # -- unsolicited frames ------------------------------------------------------------
+
+    def next_telemetry(self, timeout: float | None = None) -> dict | None:
+        """The oldest queued telemetry frame, waiting up to ``timeout`` s (None: forever)."""
+        return self._pop(self._telemetry, timeout)
+
+    def telemetry(self, timeout: float | None = None) -> Iterator[dict]:
+        """Telemetry frames as they arrive; stops after ``timeout`` s without one."""
+        while True:
+            item = self.next_telemetry(timeout)
+            if item is None:
+                return
+            yield item
+
+    def next_event(self, timeout: float | None = None) -> tuple[str, Any] | None:
+        """The oldest queued event ``(name, data)``, waiting up to ``timeout`` s."""
+        return self._pop(self._events, timeout)
+
+    @property
+    def stats(self) -> LinkStats:
+        """A snapshot of the host-side counters."""
+        with self._lock:
+            snapshot = LinkStats(**asdict(self._stats))
+        for name, value in asdict(self._decoder.stats).items():
+            if name != "ok":
+                setattr(snapshot, name, value)
+        return snapshot
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop the reader and close the transport."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            self._arrived.notify_all()
+        self._reader.join(timeout=2)
+        self.transport.close()
+
+    def __enter__(self) -> Link:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- internals ---------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise LinkError("link is closed")
+        if self._failure is not None:
+            raise LinkError(f"link failed: {self._failure}")
+
+    def _write(self, data: bytes) -> None:
+        try:
+            with self._tx_lock:
+                self.transport.write(data)
+        except OSError as exc:
+            raise LinkError(f"cannot write to the board: {exc}") from exc
+        with self._lock:
+            self._stats.tx_frames += 1
+
+    def _pop(self, queue: collections.deque, timeout: float | None) -> Any:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._arrived:
+            while not queue:
+                if self._closed:
+                    return None
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    return None
+                self._arrived.wait(remaining)
+            return queue.popleft()
+
+    def _read_loop(self) -> None:
+        while not self._closed:
+            try:
+                data = self.transport.read(4096)
+            except Exception as exc:  # the port vanished (unplugged board, closed pipe)
+                if not self._closed:
+                    self._failure = exc
+                    for pending in list(self._pending.values()):
+                        pending.event.set()
+                return
+            if data:
+                for frame in self._decoder.feed(data):
+                    self._dispatch(frame)
+
+    def _dispatch(self, frame: codec.Frame) -> None:
+        with self._lock:
+            stats = self._stats
+            stats.rx_frames += 1
+            last = self._last_rx_seq
+            if last is not None and frame.seq != 0:
+                stats.seq_gaps += (frame.seq - last - 1) & 0xFFFF
+            self._last_rx_seq = frame.seq
+            body = frame.body
+            if frame.mtype in (MessageType.OK, MessageType.ERR):
+                size = 2 if frame.mtype == MessageType.OK else 3
+                if not isinstance(body, list) or len(body) != size:
+                    self._decoder.stats.bad_body += 1
+                    return
+                if frame.mtype == MessageType.ERR:
+                    stats.error_replies += 1
+                rid = body[0]
+                pending = self._pending.get(rid) if isinstance(rid, int) else None
+                if pending is None or pending.frame is not None:
+                    stats.late_replies += 1
+                    return
+                pending.frame = frame
+                pending.event.set()
+            elif frame.mtype == MessageType.TLM:
+                if len(self._telemetry) == self._telemetry.maxlen:
+                    stats.telemetry_dropped += 1
+                self._telemetry.append(body)
+                self._arrived.notify_all()
+            elif frame.mtype == MessageType.EVT:
+                if isinstance(body, list) and len(body) == 2:
+                    self._events.append((body[0], body[1]))
+                    self._arrived.notify_all()

@@ -1,0 +1,125 @@
+"""Byte transports for the link: pyserial (any ``serial_for_url`` URL), file
+descriptors (pipes to a subprocess, a pty), and an in-memory pair for tests and the
+emulator. A transport moves bytes only; framing lives in ``codec``.
+
+``read(size)`` waits at most the transport's ``timeout`` seconds and returns the bytes
+available (``b""`` if none); ``write(data)`` sends everything.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import threading
+from typing import Protocol
+
+
+class Transport(Protocol):
+    """What ``Link`` needs from a byte channel."""
+
+    def read(self, size: int = 4096) -> bytes: ...
+
+    def write(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class SerialTransport:
+    """A pyserial port from a URL: ``/dev/ttyACM0``, ``loop://``, ``socket://h:p``, ..."""
+
+    def __init__(self, url: str, *, baudrate: int = 115200, timeout: float = 0.05, **kwargs):
+        import serial
+
+        self.port = serial.serial_for_url(url, baudrate=baudrate, timeout=timeout, **kwargs)
+
+    def read(self, size: int = 4096) -> bytes:
+        first = self.port.read(1)  # waits up to the port's timeout
+        if not first:
+            return b""
+        waiting = min(size - 1, self.port.in_waiting)
+        return first + self.port.read(waiting) if waiting > 0 else first
+
+    def write(self, data: bytes) -> None:
+        self.port.write(data)
+        self.port.flush()
+
+    def close(self) -> None:
+        self.port.close()
+
+
+class FdTransport:
+    """Raw file descriptors: a subprocess's pipes, or a pty master."""
+
+    def __init__(self, read_fd: int, write_fd: int, *, timeout: float = 0.05):
+        self.read_fd = read_fd
+        self.write_fd = write_fd
+        self.timeout = timeout
+
+    def read(self, size: int = 4096) -> bytes:
+        ready, _, _ = select.select([self.read_fd], [], [], self.timeout)
+        if not ready:
+            return b""
+        try:
+            return os.read(self.read_fd, size)
+        except OSError:  # a pty whose other side closed reads as EIO
+            return b""
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.write_fd, view) :]
+
+    def close(self) -> None:
+        for fd in {self.read_fd, self.write_fd}:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+
+
+class _Pipe:
+    # One direction of a memory pair.
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.cond = threading.Condition()
+        self.closed = False
+
+
+class MemoryTransport:
+    """One end of an in-memory byte pipe; ``timeout=0`` makes ``read`` non-blocking
+    (what the firmware's server expects of its port)."""
+
+    def __init__(self, rx: _Pipe, tx: _Pipe, timeout: float):
+        self._rx = rx
+        self._tx = tx
+        self.timeout = timeout
+
+    def read(self, size: int = 4096) -> bytes:
+        with self._rx.cond:
+            if not self._rx.data and self.timeout and not self._rx.closed:
+                self._rx.cond.wait(self.timeout)
+            out = bytes(self._rx.data[:size])
+            del self._rx.data[:size]
+            return out
+
+    def write(self, data: bytes) -> None:
+        with self._tx.cond:
+            if self._tx.closed:
+                raise OSError("memory transport closed")
+            self._tx.data += data
+            self._tx.cond.notify_all()
+
+    def close(self) -> None:
+        for pipe in (self._rx, self._tx):
+            with pipe.cond:
+                pipe.closed = True
+                pipe.cond.notify_all()
+
+
+def memory_pair(
+    timeout_a: float = 0.05, timeout_b: float = 0.0
+) -> tuple[MemoryTransport, MemoryTransport]:
+    """Two connected ends: by default ``a`` for the host (blocking reads with a timeout)
+    and ``b`` for a board (non-blocking reads)."""
+    ab, ba = _Pipe(), _Pipe()
+    return MemoryTransport(ba, ab, timeout_a), MemoryTransport(ab, ba, timeout_b)
