@@ -351,6 +351,33 @@ class _Newton:
         c = sp.csr_matrix(self.cons.rows)
         return sp.bmat([[j, -c.T], [c, None]], format="csc")
 
+    def _linear_solve(self, k, rhs: np.ndarray) -> np.ndarray | None:
+        try:
+            sol = np.linalg.solve(k, rhs) if self.dense else spla.splu(k.tocsc()).solve(rhs)
+        except (np.linalg.LinAlgError, RuntimeError):
+            return None
+        return sol if np.all(np.isfinite(sol)) else None
+
+    def _newton_step(self, k, rhs: np.ndarray) -> np.ndarray | None:
+        """Node-voltage update; a singular Jacobian gets a growing diagonal shift.
+
+        Level-1 saturation has no drain dependence (LAMBDA = 0), so a node that is the
+        drain of all its saturated transistors makes J exactly singular at that iterate.
+        The shift only changes the path (the residual stays exact), not the solution.
+        """
+        sol = self._linear_solve(k, rhs)
+        if sol is None:
+            diag = np.abs(k.diagonal()[: self.nf])
+            scale = max(float(np.max(diag, initial=0.0)), 1e-300)
+            eye = np.zeros(len(rhs))
+            eye[: self.nf] = 1.0
+            for shift in (1e-12, 1e-9, 1e-6, 1e-3):
+                shifted = k + shift * scale * (np.diag(eye) if self.dense else sp.diags(eye))
+                sol = self._linear_solve(shifted, rhs)
+                if sol is not None:
+                    break
+        return None if sol is None else sol[: self.nf]
+
     def run(self, v_red: np.ndarray, values: np.ndarray, gmin: float) -> tuple[bool, np.ndarray]:
         """Newton from ``v_red``; returns (converged, voltages)."""
         v_red = self.cons.project(v_red, values)
@@ -361,15 +388,8 @@ class _Newton:
             self.iterations += 1
             k = self.jacobian(da, db, gmin)
             rhs = np.concatenate([-f, values - self.cons.rows @ v_red])
-            try:
-                if self.dense:
-                    sol = np.linalg.solve(k, rhs)
-                else:
-                    sol = spla.splu(k).solve(rhs)
-            except (np.linalg.LinAlgError, RuntimeError):
-                return False, v_red
-            dv = sol[: self.nf]
-            if not np.all(np.isfinite(dv)):
+            dv = self._newton_step(k, rhs)
+            if dv is None:
                 return False, v_red
             big = float(np.max(np.abs(dv), initial=0.0))
             s = min(1.0, self.max_step / big) if big > 0 else 1.0
