@@ -19,6 +19,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "board": ("board", "show, check and compile board descriptions"),
     "solve": ("solve", "solve the DC state of a network or board"),
     "sim": ("sim", "train a simulated network with power-aware coupled learning"),
+    "emulate": ("emulate", "run a virtual learning board on a pseudo-terminal"),
 }
 
 

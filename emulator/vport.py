@@ -1,0 +1,402 @@
+"""The user-facing serial port of a virtual board: a raw pseudo-terminal.
+
+:class:`VirtualPort` opens a pty pair in raw mode (the slave path, e.g. ``/dev/pts/5``,
+is what a host opens like ``/dev/ttyACM0``) and relays bytes, unchanged, between it and
+the VM's own pty (:class:`~learnboard.emulator.vm.VMProcess`) on one thread. On the way
+it does what a board's USB serial stack and reset logic do:
+
+* a 0x03 byte interrupts running code (SIGINT to the VM) only when the VM has Ctrl-C
+  enabled; after ``micropython.kbd_intr(-1)`` it is passed on as data;
+* the VM process ends on a soft reset: the port prints ``MPY: soft reboot``, boots a new
+  VM and, if the reset came from the raw REPL, runs boot.py only and returns to the raw
+  REPL (printing its banner, as mpremote expects); from the friendly REPL it runs
+  boot.py then main.py;
+* a hard reset (:meth:`VirtualPort.hard_reset`, or ``machine.reset()`` in the VM) and a
+  VM crash kill the VM and boot a new one with boot.py then main.py;
+* optional serial faults (:class:`~learnboard.emulator.serial_faults.SerialFaults`) on
+  each direction.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import pty
+import queue
+import select
+import sys
+import threading
+import time
+import tty
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from learnboard.emulator.repl_state import FRIENDLY, RAW, ReplTracker
+from learnboard.emulator.serial_faults import FaultCounters, SerialFaults
+from learnboard.emulator.vm import HARD_RESET_EXIT, READY_MARK, VMProcess
+
+SOFT_REBOOT_BANNER = b"MPY: soft reboot\r\n"
+
+_CHUNK = 4096
+_HIGH_WATER = 64 * 1024  # stop reading a side while this much waits for the other
+_FAST_EXIT_S = 0.25  # a VM that dies sooner than this is restarted after a pause
+_SIGINT_GRACE_S = 0.5  # a second SIGINT while one is pending would make the VM exit(1)
+
+RESET_KINDS = ("power-on", "soft", "hard", "crash")
+
+
+@dataclass
+class PortCounters:
+    """Events and traffic of a virtual port since it started."""
+
+    vm_starts: int = 0
+    soft_resets: int = 0
+    hard_resets: int = 0
+    crashes: int = 0
+    """VM exits by a signal the port did not send (a crash of the VM)."""
+    interrupts: int = 0
+    """Keyboard interrupts delivered to running code."""
+    to_board: FaultCounters = field(default_factory=FaultCounters)
+    to_host: FaultCounters = field(default_factory=FaultCounters)
+
+
+def _mark_prefix_len(buf: bytes) -> int:
+    """Length of the longest tail of ``buf`` that starts :data:`READY_MARK`."""
+    for n in range(min(len(buf), len(READY_MARK) - 1), 0, -1):
+        if READY_MARK.startswith(buf[-n:]):
+            return n
+    return 0
+
+
+class VirtualPort:
+    """A raw pty that behaves like a MicroPython board's USB serial port.
+
+    Args:
+        vm: the VM to run behind the port (started and restarted by the port).
+        to_board: faults on bytes from the host to the board (None: a perfect line).
+        to_host: faults on bytes from the board to the host.
+        on_reset: called on the relay thread with the reset kind (``"power-on"``,
+            ``"soft"``, ``"hard"``, ``"crash"``) just before each VM boots, e.g. for
+            device models to drop volatile state.
+    """
+
+    def __init__(
+        self,
+        vm: VMProcess,
+        *,
+        to_board: SerialFaults | None = None,
+        to_host: SerialFaults | None = None,
+        on_reset: Callable[[str], None] | None = None,
+    ) -> None:
+        self.vm = vm
+        self.to_board = to_board or SerialFaults()
+        self.to_host = to_host or SerialFaults()
+        self.on_reset = on_reset
+        self.tracker = ReplTracker()
+        self.error: BaseException | None = None
+        """An exception that stopped the relay thread, if any."""
+        self._counters = PortCounters()
+        self._lock = threading.Lock()
+        self._requests: queue.Queue = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._stopping = threading.Event()
+        self._master: int | None = None
+        self._slave: int | None = None
+        self._wake_r: int | None = None
+        self._wake_w: int | None = None
+        self.port: str | None = None
+        """Path of the pty a host opens (set by :meth:`start`)."""
+        self._reset_relay_state()
+
+    # -- public API -----------------------------------------------------------------
+
+    def start(self) -> str:
+        """Open the pty, boot the VM (boot.py, main.py) and start relaying; return the path."""
+        if self._thread is not None:
+            raise RuntimeError("the port is already started")
+        self._master, self._slave = pty.openpty()
+        tty.setraw(self._slave)  # a host that opens the port without configuring it gets raw bytes
+        os.set_blocking(self._master, False)
+        self.port = os.ttyname(self._slave)
+        self._wake_r, self._wake_w = os.pipe()
+        os.set_blocking(self._wake_r, False)
+        os.set_blocking(self._wake_w, False)
+        self._stopping.clear()
+        self._boot("power-on", run_main=True, mode=FRIENDLY)
+        self._thread = threading.Thread(target=self._run, name=f"vport {self.port}", daemon=True)
+        self._thread.start()
+        atexit.register(self.stop)
+        return self.port
+
+    def stop(self) -> None:
+        """Stop relaying, kill the VM and close the pty. Safe to call twice."""
+        atexit.unregister(self.stop)
+        self._stopping.set()
+        self._wake()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+        self.vm.close()
+        for name in ("_master", "_slave", "_wake_r", "_wake_w"):
+            fd = getattr(self, name)
+            if fd is not None:
+                os.close(fd)
+                setattr(self, name, None)
+
+    def hard_reset(self, timeout: float = 10.0) -> None:
+        """Reset the board like its reset button: kill the VM, boot, boot.py, main.py.
+
+        Returns once the new VM has started (not when main.py has finished).
+        """
+        self._request("hard", timeout)
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def state(self) -> str:
+        """REPL state seen on the line: booting, friendly, raw, raw-paste or running."""
+        return self.tracker.state
+
+    def counters(self) -> PortCounters:
+        """A snapshot of the reset and serial-fault counters."""
+        with self._lock:
+            c = PortCounters(**{k: v for k, v in vars(self._counters).items()})
+        c.to_board = self.to_board.snapshot()
+        c.to_host = self.to_host.snapshot()
+        return c
+
+    # -- relay thread ---------------------------------------------------------------
+
+    def _reset_relay_state(self) -> None:
+        self._to_host = bytearray()
+        self._to_board = bytearray()
+        self._booting = False  # output is scanned for READY_MARK
+        self._boot_buf = b""
+        self._boot_mode = FRIENDLY
+        self._await_prompt = False  # raw reboot: the friendly banner is being swallowed
+        self._prompt_buf = b""
+        self._vm_alive = False
+        self._vm_started_at = 0.0
+        self._sigint_at: float | None = None
+
+    def _wake(self) -> None:
+        if self._wake_w is not None:
+            try:
+                os.write(self._wake_w, b"!")
+            except (BlockingIOError, OSError):
+                pass
+
+    def _request(self, what: str, timeout: float) -> None:
+        if not self.running:
+            raise RuntimeError("the port is not running")
+        done = threading.Event()
+        self._requests.put((what, done))
+        self._wake()
+        if not done.wait(timeout):
+            raise TimeoutError(f"the virtual port did not complete a {what} reset in {timeout} s")
+
+    def _count(self, name: str) -> None:
+        with self._lock:
+            setattr(self._counters, name, getattr(self._counters, name) + 1)
+
+    def _boot(self, kind: str, *, run_main: bool, mode: str) -> None:
+        """Start a fresh VM for a reset of ``kind``; it comes back in REPL ``mode``."""
+        if self.on_reset is not None:
+            self.on_reset(kind)
+        self.vm.close()
+        self._to_board.clear()
+        self.vm.start(run_main=run_main)
+        self._vm_alive = True
+        self._vm_started_at = time.monotonic()
+        self._booting = True
+        self._boot_buf = b""
+        self._boot_mode = mode
+        self._await_prompt = False
+        self._sigint_at = None
+        self.tracker.reboot(mode)
+        self._count("vm_starts")
+
+    def _run(self) -> None:
+        try:
+            self._loop()
+        except BaseException as exc:  # noqa: BLE001 - reported, and the VM is not left behind
+            self.error = exc
+            print(f"learnboard emulator: serial relay stopped: {exc!r}", file=sys.stderr)
+            self.vm.close()
+
+    def _loop(self) -> None:
+        master, wake = self._master, self._wake_r
+        while not self._stopping.is_set():
+            vm_fd = self.vm.fd if self._vm_alive else None
+            rlist = [wake]
+            if len(self._to_board) < _HIGH_WATER:
+                rlist.append(master)
+            if vm_fd is not None and len(self._to_host) < _HIGH_WATER:
+                rlist.append(vm_fd)
+            wlist = []
+            if self._to_host:
+                wlist.append(master)
+            if self._to_board and vm_fd is not None and not self._holding_input():
+                wlist.append(vm_fd)
+            readable, writable, _ = select.select(rlist, wlist, [], 0.1)
+            if wake in readable:
+                try:
+                    os.read(wake, 512)
+                except BlockingIOError:
+                    pass
+                self._serve_requests()
+                continue
+            if master in readable:
+                self._read_host()
+            if vm_fd is not None and vm_fd in readable and not self._read_vm():
+                self._vm_closed_pty()
+            if master in writable and self._to_host:
+                self._write(master, self._to_host)
+            if vm_fd is not None and self._vm_alive and vm_fd in writable and self._to_board:
+                self._write(vm_fd, self._to_board)
+            if self._vm_alive and self.vm.poll() is not None:
+                self._vm_exited()
+
+    def _holding_input(self) -> bool:
+        # While a raw-REPL reboot is under way the host's bytes wait, so they reach the
+        # raw REPL after our Ctrl-A rather than boot.py or the friendly prompt.
+        return self._boot_mode == RAW and (self._booting or self._await_prompt)
+
+    def _serve_requests(self) -> None:
+        while True:
+            try:
+                what, done = self._requests.get_nowait()
+            except queue.Empty:
+                return
+            if what == "hard":
+                self.vm.kill()
+                self._drain_vm(emit=False)  # power is gone: what was in flight is lost
+                self._to_host.clear()
+                self._count("hard_resets")
+                self._boot("hard", run_main=True, mode=FRIENDLY)
+            done.set()
+
+    def _write(self, fd: int, buf: bytearray) -> None:
+        try:
+            n = os.write(fd, buf)
+        except BlockingIOError:
+            return
+        except OSError:
+            if fd == self._master:
+                raise
+            return  # the VM's side went away; its exit is handled by the loop
+        del buf[:n]
+
+    def _read_host(self) -> None:
+        try:
+            data = os.read(self._master, _CHUNK)
+        except BlockingIOError:
+            return
+        data = self.to_board.apply(data)
+        if b"\x03" in data and self._vm_alive and self.vm.sigint_enabled():
+            # The board's USB stack takes Ctrl-C out of the stream and interrupts the code.
+            data = data.replace(b"\x03", b"")
+            now = time.monotonic()
+            if self._sigint_at is None or now - self._sigint_at > _SIGINT_GRACE_S:
+                self._sigint_at = now
+                self.vm.interrupt()
+                self._count("interrupts")
+        self.tracker.feed_input(data)
+        self._to_board += data
+
+    def _read_vm(self) -> bool:
+        """Read what the VM printed; False when its pty is closed (the VM ended)."""
+        try:
+            data = os.read(self.vm.fd, _CHUNK)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        if not data:
+            return False
+        self._from_vm(data)
+        return True
+
+    def _vm_closed_pty(self) -> None:
+        """The VM's pty reports hang-up: the VM is ending (or broken; then end it)."""
+        try:
+            self.vm.wait(timeout=1.0)
+        except Exception:  # noqa: BLE001 - a VM without its console is of no use
+            self.vm.kill()
+
+    def _drain_vm(self, emit: bool = True) -> None:
+        """Read the last output of a finished VM."""
+        if self.vm.fd is None:
+            return
+        while True:
+            try:
+                data = os.read(self.vm.fd, _CHUNK)
+            except OSError:
+                return
+            if not data:
+                return
+            if emit:
+                self._from_vm(data)
+
+    def _from_vm(self, data: bytes) -> None:
+        if self._booting:
+            buf = self._boot_buf + data
+            at = buf.find(READY_MARK)
+            if at < 0:
+                keep = _mark_prefix_len(buf)
+                self._boot_buf = buf[len(buf) - keep :]
+                self._emit(buf[: len(buf) - keep])
+                return
+            self._emit(buf[:at])
+            self._booting = False
+            self._boot_buf = b""
+            data = buf[at + len(READY_MARK) :]
+            if self._boot_mode == RAW:
+                self._await_prompt = True
+                self._prompt_buf = b""
+        if self._await_prompt:
+            # Swallow the VM's friendly banner, then enter the raw REPL, whose banner the
+            # host sees, as after a soft reset of a real board in the raw REPL.
+            buf = self._prompt_buf + data
+            at = buf.find(b">>> ")
+            if at < 0:
+                self._prompt_buf = buf[-3:]
+                return
+            self._await_prompt = False
+            self._to_board[:0] = b"\x01"
+            data = buf[at + 4 :]
+        if self._sigint_at is not None and b"KeyboardInterrupt" in data:
+            self._sigint_at = None
+        self._emit(data)
+
+    def _emit(self, data: bytes) -> None:
+        if data:
+            self.tracker.feed_output(data)
+            self._to_host += self.to_host.apply(data)
+
+    def _vm_exited(self) -> None:
+        self._drain_vm()
+        if self._boot_buf:
+            self._emit(self._boot_buf)
+            self._boot_buf = b""
+        rc = self.vm.wait()
+        self._vm_alive = False
+        if time.monotonic() - self._vm_started_at < _FAST_EXIT_S:
+            # A boot loop (e.g. main.py calling sys.exit) must not spin the CPU.
+            self._stopping.wait(_FAST_EXIT_S)
+            if self._stopping.is_set():
+                return
+        if rc == HARD_RESET_EXIT:
+            self._count("hard_resets")
+            self._boot("hard", run_main=True, mode=FRIENDLY)
+        elif rc < 0:
+            self._count("crashes")
+            self._boot("crash", run_main=True, mode=FRIENDLY)
+        else:
+            # Ctrl-D at a prompt, sys.exit() or machine.soft_reset(): a soft reset.
+            mode = self.tracker.mode
+            self._count("soft_resets")
+            self._emit(SOFT_REBOOT_BANNER)
+            self._boot("soft", run_main=mode == FRIENDLY, mode=mode)

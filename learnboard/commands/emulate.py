@@ -1,0 +1,112 @@
+"""``learnboard emulate``: run a virtual learning board on a pseudo-terminal."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "run a virtual learning board on a pseudo-terminal"
+DESCRIPTION = """\
+Run a virtual learning board: the real MicroPython VM behind a raw pseudo-terminal that
+host tools open exactly like /dev/ttyACM0. The first line of standard output is the
+port's path; the board then runs until interrupted (Ctrl-C or SIGTERM).
+
+The board behaves like a MicroPython board on USB: friendly REPL, raw REPL and raw-paste,
+so mpremote works unmodified. A soft reset from the raw REPL runs boot.py only; a soft
+reset from the friendly REPL, or a hard reset (mpremote reset), runs boot.py then
+main.py from the flash folder, which persists between runs."""
+EPILOG = """\
+examples:
+  learnboard emulate --board gen2-clln
+      /dev/pts/5                              <- the port
+  mpremote connect /dev/pts/5 fs cp main.py :main.py + reset
+  learnboard emulate --flash ./myflash --seed 1 --drop-rate 0.001   (a lossy line)
+"""
+
+GENERIC_BOARD = "generic"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--board",
+        metavar="NAME|FILE",
+        default=None,
+        help="board description: a profile name or a .toml file (default: a generic board)",
+    )
+    parser.add_argument(
+        "--flash",
+        metavar="DIR",
+        default=None,
+        help="the board's flash folder (default: $XDG_DATA_HOME/learnboard/flash/<board>)",
+    )
+    parser.add_argument(
+        "--vm",
+        choices=("micropython", "cpython"),
+        default="micropython",
+        help="the interpreter running the firmware (default: micropython, the real VM)",
+    )
+    parser.add_argument("--seed", type=int, default=None, help="seed of the emulated randomness (serial faults)")
+    faults = parser.add_argument_group("serial faults (per byte, both directions)")
+    faults.add_argument("--drop-rate", type=float, default=0.0, metavar="P", help="probability a byte is lost")
+    faults.add_argument("--corrupt-rate", type=float, default=0.0, metavar="P", help="probability a byte is changed")
+    faults.add_argument("--dup-rate", type=float, default=0.0, metavar="P", help="probability a byte arrives twice")
+
+
+def board_key(board: str | None) -> str:
+    """Folder name of a board's default flash: the profile name or the file's stem."""
+    if not board:
+        return GENERIC_BOARD
+    from pathlib import Path
+
+    path = Path(board)
+    return path.stem if path.suffix == ".toml" or path.exists() else board
+
+
+def run(args: argparse.Namespace) -> int:
+    import signal
+    import sys
+    import threading
+    from pathlib import Path
+
+    from learnboard.emulator.board import VirtualBoard, default_flash_dir
+    from learnboard.errors import InputError, LearnboardError
+
+    if args.vm == "cpython":
+        raise LearnboardError("--vm cpython (the fast in-process mode) is not available yet; use --vm micropython")
+    if args.board and (args.board.endswith(".toml") or "/" in args.board) and not Path(args.board).is_file():
+        raise InputError("board description file not found; give a profile name or an existing .toml file", source=args.board, field="--board")
+    flash = Path(args.flash) if args.flash else default_flash_dir(board_key(args.board))
+    board = VirtualBoard(
+        flash,
+        board=args.board,
+        seed=args.seed,
+        drop_rate=args.drop_rate,
+        corrupt_rate=args.corrupt_rate,
+        dup_rate=args.dup_rate,
+    )
+    stop = threading.Event()
+
+    def on_signal(signum, frame):
+        stop.set()
+
+    old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        port = board.start()
+        print(port, flush=True)
+        print(f"learnboard emulate: flash folder {board.flash_dir}; Ctrl-C to stop", file=sys.stderr, flush=True)
+        while not stop.wait(0.5):
+            if not board.running:
+                raise LearnboardError(f"the virtual serial port stopped: {board.error!r}")
+    finally:
+        board.stop()
+        for s, handler in old.items():
+            signal.signal(s, handler)
+    c = board.counters()
+    print(
+        f"learnboard emulate: stopped; {c.vm_starts} VM boots, {c.soft_resets} soft and "
+        f"{c.hard_resets} hard resets, {c.crashes} crashes; serial to board "
+        f"{c.to_board.bytes_in} B ({c.to_board.dropped} dropped, {c.to_board.corrupted} corrupted, "
+        f"{c.to_board.duplicated} duplicated), to host {c.to_host.bytes_in} B "
+        f"({c.to_host.dropped} dropped, {c.to_host.corrupted} corrupted, {c.to_host.duplicated} duplicated)",
+        file=sys.stderr,
+    )
+    return 0
