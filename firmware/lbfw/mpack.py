@@ -7,7 +7,8 @@ float32 and float64 are both accepted. Supported: None, bool, int (64-bit range)
 float, str, bytes/bytearray/memoryview (bin), list/tuple (array), dict (map).
 Extension types are refused.
 
-Encoding writes into a caller-owned bytearray and raises ValueError when the value
+MicroPython dicts do not keep insertion order, so a map's key order is unspecified;
+pack an OrderedDict where the order matters (test vectors). Encoding writes into a caller-owned bytearray and raises ValueError when the value
 does not fit. Decoding reads a slice of a buffer and raises ValueError on anything
 malformed; since every element takes at least one byte, what it builds is bounded
 by the input length, and nesting is bounded by ``MAX_DEPTH``.
@@ -164,7 +165,7 @@ def pack_into(buf, pos, obj, end=None, depth=0):
         for item in obj:
             pos = pack_into(buf, pos, item, end, depth + 1)
         return pos
-    if t is dict:
+    if t is dict or isinstance(obj, dict):  # OrderedDict keeps key order, dict may not
         pos = map_header(buf, pos, len(obj), end)
         for key in obj:
             pos = pack_into(buf, pos, key, end, depth + 1)

@@ -52,6 +52,11 @@ class StdioPort:
             n += 1
         return self._mv[0:n] if n else None
 
+    def wait(self, timeout_ms):
+        """Block until input is available or ``timeout_ms`` passes (for idle loops)."""
+        if not self.eof:
+            self.poller.poll(timeout_ms)
+
     def write(self, data):
         self.out.write(data)
         flush = getattr(self.out, "flush", None)
