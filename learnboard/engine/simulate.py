@@ -1,0 +1,189 @@
+"""What ``learnboard sim`` does: build the network, terminals and data, train, report."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from pathlib import Path
+
+from learnboard.engine.config import LearningConfig, initial_conductances
+from learnboard.engine.controller import ToleranceController, tail_means
+from learnboard.engine.linear import LinearEngine, Terminals, TrainResult
+from learnboard.errors import InputError
+from learnboard.network import Network, read_network, write_network
+from learnboard.tasks import Dataset, notebook_task, parse_coeffs, read_csv, regression_task
+
+DEFAULT_GENERATE = "disordered:N=64,seed=1"
+
+
+def build_network(args: argparse.Namespace) -> tuple[Network, bool]:
+    """The network and whether it was generated (so --save writes it out)."""
+    if args.network:
+        return read_network(args.network, ground=args.ground), False
+    from learnboard.generate import from_spec
+
+    net = from_spec(args.generate or DEFAULT_GENERATE)
+    if args.ground is not None:
+        net = Network(net.n_nodes, net.edges, args.ground, net.positions, net.size, name=net.name)
+    return net, True
+
+
+def build_task(args: argparse.Namespace, net: Network) -> tuple[Terminals, Dataset]:
+    """Terminals and data from the options (notebook-style draw when no terminal is given)."""
+    given = args.sources or args.targets or args.source_nodes or args.target_nodes
+    coeffs = parse_coeffs(args.coeffs)
+    if not given:
+        if args.data:
+            raise InputError("with --data, name the terminals: --sources/--targets (edges) or "
+                             "--source-nodes/--target-nodes", field="--data")
+        src, tgt, data = notebook_task(net.n_edges, seed=args.seed, n_examples=args.train_size,
+                                       coeffs=coeffs)
+        return Terminals(tuple(int(e) for e in src), tuple(int(e) for e in tgt)), data
+    terms = Terminals(tuple(args.sources), tuple(args.targets), tuple(args.source_nodes),
+                      tuple(args.target_nodes))
+    if args.data:
+        return terms, read_csv(args.data)
+    if coeffs.shape != (terms.n_targets, terms.n_sources):
+        raise InputError(f"--coeffs is {coeffs.shape[0]}x{coeffs.shape[1]} but the task has "
+                         f"{terms.n_targets} targets and {terms.n_sources} sources; give a "
+                         f"{terms.n_targets}x{terms.n_sources} matrix", field="--coeffs")
+    return terms, regression_task(coeffs, args.train_size, seed=args.seed)
+
+
+def config_from(args: argparse.Namespace) -> LearningConfig:
+    return LearningConfig(alpha=args.alpha, eta=args.eta, lam=args.lam, k_min=args.k_min,
+                          k_max=args.k_max, batch=args.batch, order=args.order,
+                          update_prob=args.update_prob, seed=args.seed)
+
+
+def summary(result: TrainResult, net: Network, terms: Terminals, data: Dataset,
+            controller: ToleranceController | None) -> dict:
+    """The JSON summary (power in the paper's ½ convention; power_watts = Σ k dV²)."""
+    out = {
+        "relative_error": result.relative_error,
+        "error": result.final.error,
+        "initial_error": result.initial.error,
+        "power": result.final.power,
+        "power_watts": result.final.power_watts,
+        "initial_power": result.initial.power,
+        "initial_power_watts": result.initial.power_watts,
+        "steps": result.steps,
+        "steps_per_second": result.steps_per_second,
+        "seconds": result.seconds,
+        "frac_at_min": result.final.frac_at_min,
+        "frac_at_max": result.final.frac_at_max,
+        "lam_final": float(result.history["lam"][-1]),
+        "network": net.name,
+        "n_nodes": net.n_nodes,
+        "n_edges": net.n_edges,
+        "ground": net.ground,
+        "source_edges": list(terms.source_edges),
+        "target_edges": list(terms.target_edges),
+        "source_nodes": list(terms.source_nodes),
+        "target_nodes": list(terms.target_nodes),
+        "n_examples": data.n_examples,
+        **result.info,
+    }
+    if controller is not None:
+        tail = tail_means(result.history)
+        out["tolerance"] = {"tau": controller.tau, "s0": controller.s0,
+                            "tail_relative_error": tail["relative_error"],
+                            "tail_power": tail["power"], "tail_power_watts": tail["power_watts"],
+                            "tail_lam": tail["lam"]}
+    return out
+
+
+def save(directory: str, result: TrainResult, net: Network, info: dict, generated: bool) -> None:
+    d = Path(directory)
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError(f"cannot create the output folder: {exc.strerror}", source=directory) from None
+    with (d / "conductances.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["edge", "i", "j", "k_initial", "k"])
+        for e, ((i, j), k0, k) in enumerate(zip(net.edges, result.initial_conductances,
+                                                  result.conductances, strict=True)):
+            w.writerow([e, int(i), int(j), repr(float(k0)), repr(float(k))])
+    cols = list(result.history)
+    with (d / "history.csv").open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(cols)
+        for row in zip(*(result.history[c] for c in cols), strict=True):
+            w.writerow([int(v) if c == "step" else repr(float(v)) for c, v in zip(cols, row, strict=True)])
+    (d / "summary.json").write_text(json.dumps(info, indent=2) + "\n")
+    if generated:
+        write_network(net, d / "network.txt")
+
+
+def run_sim(args: argparse.Namespace) -> int:
+    if args.board:
+        from learnboard.engine.board_sim import run_board_sim
+
+        return run_board_sim(args)
+    if args.steps < 0:
+        raise InputError("must be >= 0", field="--steps")
+    net, generated = build_network(args)
+    terms, data = build_task(args, net)
+    config = config_from(args)
+    engine = LinearEngine(net, terms, data, config, method=args.method)
+    k0 = initial_conductances(net.n_edges, args.init, args.k0, k_min=args.k_min, k_max=args.k_max,
+                              seed=args.seed)
+    controller = ToleranceController(args.tolerance) if args.tolerance is not None else None
+    record_every = args.record_every
+    if controller is not None and not record_every:
+        record_every = 1  # the tail means need every step
+    result = _train_with_progress(engine, k0, args.steps, record_every, controller, args.json)
+    info = summary(result, net, terms, data, controller)
+    if args.save:
+        save(args.save, result, net, info, generated)
+    if args.json:
+        print(json.dumps(info))
+    else:
+        print_summary(info)
+    return 0
+
+
+def _train_with_progress(engine, k0, steps, record_every, controller, quiet) -> TrainResult:
+    if quiet or steps < 20000 or not sys.stderr.isatty():
+        return engine.train(k0, steps, record_every=record_every, controller=controller)
+    from rich.progress import BarColumn, Progress, TimeRemainingColumn
+
+    with Progress("[progress.description]{task.description}", BarColumn(),
+                  "{task.completed}/{task.total} steps", TimeRemainingColumn(),
+                  transient=True) as bar:
+        task = bar.add_task("training", total=steps)
+        return engine.train(k0, steps, record_every=record_every, controller=controller,
+                            progress=lambda s: bar.update(task, completed=s),
+                            progress_every=max(1, steps // 200))
+
+
+def print_summary(info: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title=f"learnboard sim — {info['network']}", show_header=False)
+    t.add_column(style="bold")
+    t.add_column()
+    terms = []
+    for key, label in (("source_edges", "source edges"), ("source_nodes", "source nodes"),
+                       ("target_edges", "target edges"), ("target_nodes", "target nodes")):
+        if info[key]:
+            terms.append(f"{label} {','.join(map(str, info[key]))}")
+    t.add_row("network", f"{info['n_nodes']} nodes, {info['n_edges']} edges, ground {info['ground']}")
+    t.add_row("task", f"{'; '.join(terms)}; {info['n_examples']} examples")
+    t.add_row("steps", f"{info['steps']} in {info['seconds']:.3g} s "
+                       f"({info['steps_per_second']:.4g} steps/s, solver {info.get('solver')})")
+    t.add_row("relative error C/C0", f"{info['relative_error']:.6g}")
+    t.add_row("error C (V²)", f"{info['initial_error']:.4g} → {info['error']:.4g}")
+    t.add_row("power ½Σk dV² (paper)", f"{info['initial_power']:.4g} → {info['power']:.4g}")
+    t.add_row("power Σk dV² (W-equiv.)", f"{info['initial_power_watts']:.4g} → {info['power_watts']:.4g}")
+    t.add_row("edges at k-min / k-max", f"{info['frac_at_min']:.1%} / {info['frac_at_max']:.1%}")
+    t.add_row("lambda (final)", f"{info['lam_final']:.3g}")
+    if "tolerance" in info:
+        tol = info["tolerance"]
+        t.add_row("tolerance", f"tau {tol['tau']:.3g}, reached at step {tol['s0']}; last 10 %: "
+                               f"C/C0 {tol['tail_relative_error']:.3g}, P {tol['tail_power']:.4g}")
+    Console().print(t)
