@@ -32,8 +32,9 @@ from learnboard.errors import LearnboardError
 from learnboard.physics.circuit import DIODE, RESISTOR, TRANSISTOR, Circuit
 from learnboard.physics.solver import Constraint, Fix, FixDrop
 
-# Boltzmann constant over elementary charge (SI, exact since 2019), and 0 °C in kelvin
-K_OVER_Q = 1.380649e-23 / 1.602176634e-19
+# Boltzmann constant over elementary charge as ngspice defines them (CODATA 2014,
+# src/include/ngspice/const.h), and 0 °C in kelvin
+K_OVER_Q = 1.38064852e-23 / 1.6021766208e-19
 CELSIUS_ZERO = 273.15
 
 # Tight enough that ngspice's own convergence error is far below the 1e-9 / 1e-4 checks.
@@ -70,6 +71,11 @@ class SpiceResult:
     log: str
 
 
+def _num(x) -> str:
+    """Shortest text that reads back as the same double."""
+    return repr(float(x))
+
+
 def _node(circuit: Circuit, n: int) -> str:
     return "0" if n == circuit.network.ground else f"n{n}"
 
@@ -92,24 +98,24 @@ def write_netlist(
         a, b = _node(circuit, int(edges[e, 0])), _node(circuit, int(edges[e, 1]))
         kind = int(circuit.kind[e])
         if kind == RESISTOR:
-            lines.append(f"R{e} {a} {b} {1.0 / circuit.conductance[e]:.17g}")
+            lines.append(f"R{e} {a} {b} {_num(1.0 / circuit.conductance[e])}")
         elif kind == TRANSISTOR:
             lines.append(f"M{e} {a} g{e} {b} 0 nm{e} {CHANNEL_SIZE}")
-            lines.append(f"VG{e} g{e} 0 DC {circuit.gate[e]:.17g}")
+            lines.append(f"VG{e} g{e} 0 DC {_num(circuit.gate[e])}")
             lines.append(
-                f".model nm{e} NMOS (LEVEL=1 VTO={circuit.vt[e]:.17g} "
-                f"KP={circuit.beta[e]:.17g} GAMMA=0 LAMBDA=0 IS=0 JS=0 PHI=0.6)"
+                f".model nm{e} NMOS (LEVEL=1 VTO={_num(circuit.vt[e])} "
+                f"KP={_num(circuit.beta[e])} GAMMA=0 LAMBDA=0 IS=0 JS=0 PHI=0.6)"
             )
         elif kind == DIODE:
             lines.append(f"D{e} {a} {b} dm{e}")
             lines.append(
-                f".model dm{e} D (IS={circuit.i_s[e]:.17g} N={circuit.n_ideality[e]:.17g} RS=0)"
+                f".model dm{e} D (IS={_num(circuit.i_s[e])} N={_num(circuit.n_ideality[e])} RS=0)"
             )
     for k, f in enumerate(fixes):
         if isinstance(f, Fix):
-            lines.append(f"VF{k} {_node(circuit, f.node)} 0 DC {f.volts:.17g}")
+            lines.append(f"VF{k} {_node(circuit, f.node)} 0 DC {_num(f.volts)}")
         elif isinstance(f, FixDrop):
-            lines.append(f"VF{k} {_node(circuit, f.i)} {_node(circuit, f.j)} DC {f.volts:.17g}")
+            lines.append(f"VF{k} {_node(circuit, f.i)} {_node(circuit, f.j)} DC {_num(f.volts)}")
     lines += [
         ".control",
         "set filetype=ascii",
@@ -184,3 +190,22 @@ def run_ngspice(
     # pushes into the node, hence the minus sign.
     lam = np.array([-data[f"i(vf{k})"] for k in range(len(fixes))])
     return SpiceResult(v, lam, netlist, log)
+
+
+def relative_disagreement(circuit: Circuit, fixes: Sequence[Constraint], **run_kw) -> float:
+    """Worst relative difference between our solve and ngspice's ``.op``.
+
+    ``max(max|ΔV_n| / max|V|, max|Δλ_k| / max|λ|)`` over nodes and constraint currents:
+    each normalised by its own scale, so a node near 0 V does not blow the ratio up.
+    """
+    from learnboard.physics.solver import solve
+
+    ours = solve(circuit, fixes)
+    ref = run_ngspice(circuit, fixes, **run_kw)
+    v_scale = max(float(np.max(np.abs(ref.node_voltages))), 1e-300)
+    err = float(np.max(np.abs(ours.node_voltages - ref.node_voltages))) / v_scale
+    if len(fixes):
+        lam = ref.constraint_currents
+        lam_scale = max(float(np.max(np.abs(lam))), 1e-300)
+        err = max(err, float(np.max(np.abs(ours.constraint_currents - lam))) / lam_scale)
+    return err
