@@ -244,7 +244,14 @@ def _reads(board: Board) -> None:
                            "muxes")
 
 
-def _wiring(board: Board) -> None:
+def pin_map(board: Board) -> list[tuple[str, str, str]]:
+    """Every wired resource of a valid board: (resource, what it does, field), in file order."""
+    res = _wiring(board)
+    return [(res.label(key), use.what, use.field) for key, use in res.uses.items()
+            if key[0] != "wiper"]
+
+
+def _wiring(board: Board) -> _Resources:
     mcu = MICROCONTROLLERS[board.microcontroller]
     res = _Resources(board)
     for name, bus in board.spi.items():
@@ -325,6 +332,7 @@ def _wiring(board: Board) -> None:
             for key, line in (("switch", p.switch), ("switch_b", p.switch_b)):
                 if line is not None:
                     res.digital(line, f"output switch of {p.name}", f"{field}.{key}")
+    return res
 
 
 def _bus_pins(board: Board, res: _Resources, mcu: Microcontroller, field: str, kind: str,
