@@ -92,8 +92,14 @@ def cobs_decode(data: bytes) -> bytes:
 
 
 def pack_body(body: Any) -> bytes:
-    """msgpack exactly as the firmware packs it: bin type for bytes, float32 floats."""
-    return msgpack.packb(body, use_bin_type=True, use_single_float=True)
+    """msgpack exactly as the firmware packs it: bin type for bytes, float32 floats.
+
+    Raises ValueError for values msgpack cannot carry (floats beyond float32 included).
+    """
+    try:
+        return msgpack.packb(body, use_bin_type=True, use_single_float=True)
+    except (TypeError, OverflowError) as exc:
+        raise ValueError(f"cannot encode {body!r:.80}: {exc}") from exc
 
 
 def encode_packed(mtype: int, seq: int, packed: bytes) -> bytes:

@@ -155,10 +155,11 @@ class Link:
             self._stats.requests += 1
         try:
             data = codec.encode_frame(MessageType.REQ, seq, [rid, command, args or {}])
-        except codec.FrameTooLarge as exc:
+        except ValueError as exc:  # FrameTooLarge or an unencodable argument
             with self._lock:
                 self._pending.pop(rid, None)
-            raise LinkError(f"request {command!r} is too large: {exc}; send it in chunks") from exc
+            hint = "; send it in chunks" if isinstance(exc, codec.FrameTooLarge) else ""
+            raise LinkError(f"cannot send {command!r}: {exc}{hint}") from exc
         try:
             for attempt in range(retries + 1):
                 if attempt:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import msgpack
 import pytest
-
 from learnboard.firmware.lbfw import frame as fw_frame
 from learnboard.firmware.lbfw import msgs as fw_msgs
 from learnboard.host import codec, messages

@@ -94,10 +94,13 @@ def pack_int(buf, pos, v, end):
 
 
 def pack_float(buf, pos, v, end):
-    """Encode a float as float32; return the new end."""
+    """Encode a float as float32 (beyond its range: +-inf, as the boards do); return the new end."""
     _room(buf, pos, 5, end)
     buf[pos] = 0xCA
-    _pk(">f", buf, pos + 1, v)
+    try:
+        _pk(">f", buf, pos + 1, v)
+    except OverflowError:  # CPython refuses what MicroPython rounds to inf
+        _pk(">f", buf, pos + 1, float("inf") if v > 0 else float("-inf"))
     return pos + 5
 
 
