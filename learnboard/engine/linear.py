@@ -163,6 +163,11 @@ class LinearEngine:
         at = np.zeros((n + 1, m))
         np.add.at(at, (row[pairs[:, 0]], np.arange(m)), 1.0)
         np.add.at(at, (row[pairs[:, 1]], np.arange(m)), -1.0)
+        if np.linalg.matrix_rank(at[:n]) < m:
+            raise InputError(
+                "the source and target terminals are not independent (one is fixed by the "
+                "others, e.g. a repeated edge or a closed loop of terminal edges); choose others",
+                source=network.name)
         self.solver.set_rhs(at[:n])
         self._zp = np.zeros((n + 1, m))
         self._ei, self._ej = row[network.edges[:, 0]], row[network.edges[:, 1]]
@@ -187,6 +192,7 @@ class LinearEngine:
                 "others, e.g. a repeated edge or a closed loop of terminal edges); choose others",
                 source=self.network.name)
         rinv, _ = dtrtri(r, lower=1)
+        self._r = r
         return bz, rinv
 
     def _weights(self, lam: float) -> np.ndarray:
@@ -208,12 +214,16 @@ class LinearEngine:
         return ((bz @ mat) * bz) @ self._ones
 
     def _error(self, rinv: np.ndarray, moment: np.ndarray) -> float:
-        """Mean squared output error, from ``e = D u`` with ``D = [-T_resp, I]``."""
+        """Mean squared output error <|e|^2>, e = L - V_O^F.
+
+        ``R^{-1} u`` has target block ``R_TT^{-1} e`` (block LDL of G), so
+        ``<e e^T> = R_TT (R^{-1} <u u^T> R^{-T})_TT R_TT^T``.
+        """
         ns = self.ns
-        # T_resp = G_TS G_SS^{-1}; with R^{-1} = [[A, 0], [C, D]], T_resp = -D^{-1} C
-        d = -np.linalg.solve(rinv[ns:, ns:], rinv[ns:, :ns])
-        full = np.hstack([-d, np.eye(self.nt)])
-        return float(np.sum((full @ moment) * full))
+        rt = rinv[ns:]
+        sp_tt = rt @ moment @ rt.T
+        rtt = self._r[ns:, ns:]
+        return float(np.sum((rtt @ sp_tt) * rtt))
 
     def evaluate(self, k: np.ndarray) -> Evaluation:
         """Free-state metrics of every example at conductances ``k``."""
