@@ -91,7 +91,10 @@ class SerialFaults:
             dup = (~drop) & (~corrupt) & (u < self.drop_rate + self.corrupt_rate + self.dup_rate)
             n_corrupt = int(corrupt.sum())
             if n_corrupt:
-                arr[corrupt] ^= self._mask.integers(1, 256, n_corrupt, dtype=np.uint8)
+                # Masks from doubles (one 64-bit draw each): small-int draws are
+                # buffered by numpy, which would make them depend on chunk sizes.
+                masks = 1 + np.floor(self._mask.random(n_corrupt) * 255.0).astype(np.uint8)
+                arr[corrupt] ^= masks
             repeats = np.where(drop, 0, np.where(dup, 2, 1))
             out = np.repeat(arr, repeats).tobytes()
             c = self.counters
