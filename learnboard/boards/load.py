@@ -99,6 +99,11 @@ def parse_board(text: str, source: str = "<board>") -> Board:
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"TOML syntax error: {exc}; fix the file's syntax there",
                          source=source) from None
+    return board_from_data(data, source)
+
+
+def board_from_data(data: dict, source: str = "<board>") -> Board:
+    """Build and validate a board from already-parsed TOML data (a dict)."""
     board = build_board(data, source)
     from learnboard.boards.validate import validate
 
