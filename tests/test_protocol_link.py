@@ -1,0 +1,261 @@
+"""Host Link against the firmware's server: under CPython over an in-memory pair, and in
+the real MicroPython VM over a pipe and over a pty (raw mode, pyserial on the path)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+import tty
+
+import pytest
+from learnboard.firmware.lbfw import msgs, server
+from learnboard.host import codec
+from learnboard.host.link import BoardError, Link, LinkTimeout
+from learnboard.host.messages import ErrorCode, Fault
+from learnboard.host.transport import FdTransport, memory_pair
+
+from learnboard.errors import LinkError
+
+from ._protocol_vm import SERVER_MAIN, spawn_vm
+from .mpvm import run_vm
+
+# -- CPython: the firmware server in a thread ------------------------------------------
+
+
+class LossyPort:
+    """Board-side port that can swallow the next n frames the board sends."""
+
+    def __init__(self, port):
+        self.port = port
+        self.drop = 0
+
+    def read(self):
+        return self.port.read()
+
+    def write(self, data):
+        if self.drop:
+            self.drop -= 1
+            return
+        self.port.write(data)
+
+
+@pytest.fixture
+def board():
+    host_end, board_end = memory_pair()
+    port = LossyPort(board_end)
+    state = {"count": 0}
+
+    def bump(args):
+        state["count"] += 1
+        return state["count"]
+
+    def fail(args):
+        raise server.Fail(msgs.E_OUT_OF_RANGE, "lam must lie in [0, 1]")
+
+    handlers = {
+        "add": lambda a: a["a"] + a["b"],
+        "echo": lambda a: a,
+        "bump": bump,
+        "fail": fail,
+        "bug": lambda a: a["missing"],
+        "big": lambda a: list(range(2000)),
+        "hello": lambda a: {"caps": ["train"]},
+    }
+    srv = server.Server(port, handlers, info={"fw": "0.1.0", "board": "test"})
+    stop = threading.Event()
+
+    def loop():
+        while not stop.is_set():
+            if not srv.poll():
+                time.sleep(0.0005)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    link = Link(host_end, timeout=0.2, retries=2)
+    yield link, srv, port, state
+    link.close()
+    stop.set()
+    thread.join(2)
+
+
+def test_requests_and_replies(board):
+    link, srv, _, _ = board
+    hello = link.hello()
+    assert hello["proto"] == 1 and hello["fw"] == "0.1.0" and hello["caps"] == ["train"]
+    assert hello["max_frame"] == codec.MAX_ENCODED
+    assert link.call("add", a=2, b=40) == 42
+    payload = {"b": b"\x00\x03\x00", "f": [0.5, -1.25], "s": "ü"}
+    assert link.request("echo", payload) == payload
+
+
+@pytest.mark.parametrize(
+    ("command", "code"),
+    [("fail", ErrorCode.OUT_OF_RANGE), ("bug", ErrorCode.INTERNAL),
+     ("nope", ErrorCode.UNKNOWN_COMMAND), ("big", ErrorCode.TOO_BIG)],
+)
+def test_errors_carry_codes(board, command, code):
+    link = board[0]
+    with pytest.raises(BoardError) as info:
+        link.call(command)
+    assert info.value.code == code
+    assert command in str(info.value)
+    assert link.call("add", a=1, b=1) == 2  # the link keeps working
+
+
+def test_lost_reply_is_retried_and_not_executed_twice(board):
+    link, srv, port, state = board
+    port.drop = 1
+    assert link.call("bump") == 1
+    assert state["count"] == 1
+    assert srv.retries == 1 and link.stats.retries == 1
+    assert link.call("bump") == 2
+
+
+def test_timeout_after_retries_executes_once(board):
+    link, srv, port, state = board
+    port.drop = 3
+    with pytest.raises(LinkTimeout):
+        link.call("bump")
+    assert state["count"] == 1 and srv.retries == 2
+    assert link.stats.timeouts == 1
+    assert link.call("bump") == 2
+
+
+def test_telemetry_and_events(board):
+    link, srv, _, _ = board
+    for step in range(5):
+        assert srv.telemetry(step, 0.5, 0.002, 0.25, 8, 1200, 1500, msgs.F_PARKED, k=[1, 2])
+    srv.event(msgs.EV_DONE, {"step": 5})
+    frames = list(link.telemetry(timeout=0.3))
+    assert [f["step"] for f in frames] == list(range(5))
+    assert frames[0]["flt"] == Fault.PARKED and frames[0]["k"] == [1, 2]
+    assert frames[0]["pwr"] == pytest.approx(0.002, rel=1e-7)
+    assert link.next_event(1) == ("done", {"step": 5})
+    assert link.stats.seq_gaps == 0
+
+
+def test_garbage_from_host_is_counted_and_harmless(board):
+    link, srv, _, _ = board
+    link.transport.write(b"\x05garbage\x00" + b"\x07" * 3000 + b"\x00")
+    assert link.call("add", a=1, b=2) == 3
+    stats = link.call("stats")
+    assert stats["bad_cobs"] + stats["short"] + stats["bad_crc"] == 1
+    assert stats["oversize"] == 1 and stats["bad"] == 2
+    srv.telemetry(0, 0.0, 0.0, 0.0)
+    assert link.next_telemetry(1)["flt"] & Fault.RX_BAD
+
+
+def test_request_too_large_is_refused_on_the_host(board):
+    with pytest.raises(LinkError, match="chunks"):
+        board[0].call("echo", x=b"\x01" * 2000)
+
+
+def test_silence_clock(board):
+    link, srv, _, _ = board
+    link.call("add", a=0, b=0)
+    assert 0 <= srv.silent_ms() < 1000
+
+
+# -- the real VM -----------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def vm_over_pipe():
+    to_vm_r, to_vm_w = os.pipe()
+    from_vm_r, from_vm_w = os.pipe()
+    proc = spawn_vm(SERVER_MAIN, stdin=to_vm_r, stdout=from_vm_w)
+    os.close(to_vm_r)
+    os.close(from_vm_w)
+    link = Link(FdTransport(from_vm_r, to_vm_w), timeout=2.0, retries=2)
+    try:
+        yield link, proc
+    finally:
+        _finish(link, proc)
+
+
+@contextlib.contextmanager
+def vm_over_pty(vm_on: str):
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    if vm_on == "slave":  # the VM sees a raw serial line, the host holds the master
+        proc = spawn_vm(SERVER_MAIN, stdin=slave, stdout=slave)
+        os.close(slave)
+        link = Link(FdTransport(master, master), timeout=2.0, retries=2)
+    else:  # pyserial opens the pty by its path
+        proc = spawn_vm(SERVER_MAIN, stdin=master, stdout=master)
+        os.close(master)
+        link = Link.open(os.ttyname(slave), timeout=2.0, retries=2)
+        os.close(slave)
+    try:
+        yield link, proc
+    finally:
+        _finish(link, proc)
+
+
+def _finish(link: Link, proc) -> None:
+    try:
+        with contextlib.suppress(LinkError):
+            link.call("quit")
+        proc.wait(timeout=5)
+    finally:
+        link.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def _exercise(link: Link) -> None:
+    assert link.next_event(5) == ("boot", {"fw": "test"})
+    hello = link.hello()
+    expected_mpy = int(run_vm("import sys; print(sys.implementation._mpy)").stdout)
+    assert hello["impl"] == "micropython" and hello["mpy"] == expected_mpy
+    assert (hello["proto"], hello["board"]) == (1, "vm")
+    assert link.call("add", a=2**40, b=-1) == 2**40 - 1
+    payload = {"raw": bytes(range(256)), "ctrl": "\x03\x04\r\n", "v": [0.5, 1e-3]}
+    got = link.request("echo", payload)
+    assert got["raw"] == payload["raw"] and got["ctrl"] == payload["ctrl"]
+    assert got["v"] == pytest.approx(payload["v"], rel=1e-7)
+    with pytest.raises(BoardError) as info:
+        link.call("fail")
+    assert info.value.code == ErrorCode.LIMIT
+    with pytest.raises(BoardError) as info:
+        link.call("big")
+    assert info.value.code == ErrorCode.TOO_BIG
+    # A lost reply: the host retries with the same id and gets the cached reply.
+    link.call("drop_next", n=1)
+    assert link.request("bump", timeout=0.5) == 1
+    assert link.call("count") == 1
+    # All tries lost: a timeout, and still executed once.
+    link.call("drop_next", n=3)
+    with pytest.raises(LinkTimeout):
+        link.request("bump", timeout=0.3)
+    assert link.call("count") == 2
+    assert link.call("tlm", n=20) == 20
+    frames = list(link.telemetry(timeout=0.3))
+    assert [f["step"] for f in frames] == list(range(20))
+    assert frames[0]["v"] == [0.5, 1.5] and frames[0]["k"] == [3, 4]
+    stats = link.call("stats")
+    assert stats["retries"] == 3 and stats["bad"] == 0
+    host = link.stats
+    assert host.bad_crc == host.bad_cobs == 0
+    assert host.seq_gaps == 4  # the four frames the board's port swallowed
+
+
+@pytest.mark.vm
+def test_link_to_vm_over_pipe():
+    with vm_over_pipe() as (link, proc):
+        _exercise(link)
+    assert proc.returncode == 0, proc.stderr.read().decode()
+
+
+@pytest.mark.vm
+@pytest.mark.parametrize("vm_on", ["slave", "master"])
+def test_link_to_vm_over_pty(vm_on):
+    with vm_over_pty(vm_on) as (link, proc):
+        _exercise(link)
+        link.transport.write(b"\x03\x03\x04garbage\x00")  # Ctrl-C bytes must not stop it
+        assert link.call("add", a=1, b=1) == 2
+        assert link.call("stats")["bad"] == 1
+    assert proc.returncode == 0, proc.stderr.read().decode()
