@@ -135,6 +135,34 @@ def test_batch_and_reused_factor_match_single_solves():
         assert np.allclose(lin.solve(row).node_voltages, v, rtol=1e-12, atol=1e-14)
 
 
+@pytest.mark.parametrize("method", ["dense", "sparse"])
+def test_linear_solver_update_refactors_for_new_conductances(method):
+    rng = np.random.default_rng(4)
+    net = random_connected_network(rng, 30, 40)
+    fixes = [Fix(0, 1.0), FixDrop(4, 9, 0.3)]
+    lin = LinearSolver(Circuit.linear(net, 1.0), fixes, method=method)
+    for _ in range(3):
+        k = rng.uniform(0.1, 10, net.n_edges)
+        lin.update(k)
+        fresh = solve(Circuit.linear(net, k), fixes)
+        assert np.allclose(lin.solve().node_voltages, fresh.node_voltages, rtol=1e-10, atol=1e-13)
+    with pytest.raises(InputError, match="conductance"):
+        lin.update(-k)
+
+
+def test_sparse_newton_path_matches_dense(monkeypatch):
+    import learnboard.physics.solver as solver_module
+
+    rng = np.random.default_rng(9)
+    circuit = lattice_circuit(rng)
+    fixes = [Fix(0, 0.45), FixDrop(6, 2, -0.1), Fix(12, 0.05)]
+    dense = solve(circuit, fixes)
+    monkeypatch.setattr(solver_module, "DENSE_LIMIT", 0)
+    sparse = solve(circuit, fixes)
+    assert np.allclose(sparse.node_voltages, dense.node_voltages, rtol=1e-10, atol=1e-13)
+    check_kirchhoff(circuit, fixes, sparse, rel=1e-9)
+
+
 def test_no_constraints_gives_zero_state():
     net = periodic_lattice()
     sol = solve(Circuit.linear(net, 1.0), [])

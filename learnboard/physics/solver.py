@@ -229,11 +229,20 @@ class LinearSolver:
         self.circuit = circuit
         self.constraints = _as_constraints(circuit, fixes)
         self.factor = LaplacianFactor(circuit.network, circuit.conductance, method)
+        self._schur_update()
+
+    def update(self, conductances: np.ndarray) -> None:
+        """New conductances, same topology: only the numeric factorisation is redone."""
+        self.circuit = self.circuit.replace(conductance=conductances)  # validates
+        self.factor.update(self.circuit.conductance)
+        self._schur_update()
+
+    def _schur_update(self) -> None:
         m = len(self.constraints)
         if m:
             # X = L^-1 C^T (n_free, m) and the Schur complement S = C L^-1 C^T (m, m)
-            self._x = np.asarray(self.factor.solve(np.ascontiguousarray(self.constraints.rows.T)))
-            self._x = self._x.reshape(len(self.constraints.free_nodes), m)
+            x = np.asarray(self.factor.solve(np.ascontiguousarray(self.constraints.rows.T)))
+            self._x = x.reshape(len(self.constraints.free_nodes), m)
             self._schur = sla.lu_factor(self.constraints.rows @ self._x)
 
     def node_voltages(self, values: np.ndarray | None = None) -> np.ndarray:
