@@ -87,7 +87,7 @@ def main() -> None:
         k0 = np.ones(net.n_edges)
         eng.train(k0, 5, record_every=5)  # first factorisation outside the timing
         steps = 100 if method == "pcg" else 10
-        t = median_time(lambda eng=eng, steps=steps: eng.train(k0, steps, record_every=steps),
+        t = median_time(lambda eng=eng, steps=steps, k0=k0: eng.train(k0, steps, record_every=steps),
                         max(1, args.repeats // 2)) / steps
         info = eng.train(k0, steps, record_every=steps).info
         extra = (f", CG iterations/step {info['cg_iterations_mean']:.2f}, "
