@@ -36,6 +36,10 @@ def _is(value: Any, kind: type) -> bool:
 def suggest(word: str, choices: list[str] | tuple[str, ...]) -> str:
     """' (did you mean 'x'?)' for the closest choice, or ''."""
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.5)
+    if not close and isinstance(word, str):
+        low = word.lower()
+        close = [c for c in choices if len(c) >= 3 and (low.startswith(c.lower())
+                                                        or c.lower().startswith(low) and low)]
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
