@@ -377,13 +377,15 @@ class VirtualPort:
             self._to_host += self.to_host.apply(data)
 
     def _vm_exited(self) -> None:
+        died_booting = self._booting  # before the drain, which may still find the marker
         self._drain_vm()
+        died_booting = died_booting and self._booting
         if self._boot_buf:
             self._emit(self._boot_buf)
             self._boot_buf = b""
         rc = self.vm.wait()
         self._vm_alive = False
-        if time.monotonic() - self._vm_started_at < _FAST_EXIT_S:
+        if died_booting and time.monotonic() - self._vm_started_at < _FAST_EXIT_S:
             # A boot loop (e.g. main.py calling sys.exit) must not spin the CPU.
             self._stopping.wait(_FAST_EXIT_S)
             if self._stopping.is_set():
