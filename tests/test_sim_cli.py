@@ -80,3 +80,10 @@ def test_help_documents_every_option(main, capsys):
                 "--seed", "--alpha", "--eta", "--lam", "--k0", "--init", "--k-min", "--k-max",
                 "--steps", "--batch", "--tolerance", "--json", "--save", "examples:"]:
         assert opt in out
+
+
+def test_board_profile_run(main, capsys):
+    assert main(["sim", "--board", "gen2-clln", "--steps", "5", "--train-size", "4", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["board"] == "gen2-clln" and info["power"] is None
+    assert info["power_watts"] > 0 and info["newton_iterations_mean"] <= 4

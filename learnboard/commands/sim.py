@@ -30,7 +30,7 @@ examples:
       closed-loop lambda for C/C0 about 1e-3; JSON summary on stdout
   learnboard sim --init low --steps 20000 --save run1/
       low starting conductances; writes run1/conductances.csv and run1/history.csv
-  learnboard sim --board gen1 --steps 500
+  learnboard sim --board gen1-digipot --steps 100
       a shipped board profile through the same engine (digipot taps, transistor gates)
 
 --generate specs: disordered:N=64,seed=1[,z=4.47][,periodic=1]   lattice:16x16[,periodic]
@@ -52,7 +52,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                           "e.g. --network data_N00064_Lp0.0100_r1.txt")
     src.add_argument("--board", metavar="NAME|FILE",
                      help="board profile name or TOML description; its devices (digipot taps, "
-                          "transistor gates) are simulated; e.g. --board gen1")
+                          "transistor gates) are simulated; e.g. --board gen2-clln")
     src.add_argument("--generate", metavar="SPEC",
                      help="generate a network: disordered:N=64,seed=1[,z=4.47][,periodic=1] or "
                           "lattice:16x16[,periodic]")
