@@ -8,12 +8,43 @@ digipot end-to-end error within ±tolerance, transistor ``vt`` and ``beta`` spre
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from learnboard.boards.schema import Board, DigipotPart, TransistorPart
 from learnboard.errors import InputError
 from learnboard.physics.circuit import RESISTOR, TRANSISTOR, Circuit
 from learnboard.physics.devices import digipot_resistance
+
+
+def _cache(board: Board) -> dict[str, Any]:
+    """Per-board arrays that never change (kinds, part groups, topology), built once.
+
+    Stored on the (frozen) board object itself: the engine and the emulator build a
+    circuit per solve, so these must not be recomputed with Python loops every time.
+    """
+    cache = board.__dict__.get("_circuit_cache")
+    if cache is None:
+        groups = {}
+        for name in sorted(board.parts):
+            idx = np.array([i for i, e in enumerate(board.edges) if e.part == name], dtype=np.int64)
+            if idx.size:
+                groups[name] = idx
+        resistors = np.array([i for i, e in enumerate(board.edges) if e.kind == "resistor"],
+                             dtype=np.int64)
+        kind = np.array([TRANSISTOR if e.kind == "transistor" else RESISTOR for e in board.edges],
+                        dtype=np.int8)
+        cache = {
+            "groups": groups,
+            "resistors": resistors,
+            "r_fixed": np.array([board.edges[i].resistance for i in resistors], dtype=float),
+            "kind": kind,
+            "network": board.network(),
+            "params": {},
+        }
+        object.__setattr__(board, "_circuit_cache", cache)
+    return cache
 
 
 def edge_parameters(board: Board, twin: int = 0,
@@ -26,6 +57,12 @@ def edge_parameters(board: Board, twin: int = 0,
         raise InputError(f"network {twin} does not exist: the board has {board.n_nets} "
                          f"({'free 0, clamped 1' if board.n_nets == 2 else 'only 0'})",
                          source=board.name, field="twin")
+    cache = _cache(board)
+    key = (int(mismatch), twin) if isinstance(mismatch, (int, np.integer)) else None
+    if mismatch is None:
+        key = (None, twin)
+    if key is not None and key in cache["params"]:
+        return cache["params"][key]
     n = board.n_edges
     r_scale = np.ones(n)
     vt = np.zeros(n)
@@ -35,10 +72,8 @@ def edge_parameters(board: Board, twin: int = 0,
     if mismatch is not None:
         rng = mismatch if isinstance(mismatch, np.random.Generator) else (
             np.random.default_rng([int(mismatch), twin]))
-    for name, part in sorted(board.parts.items()):
-        idx = np.array([i for i, e in enumerate(board.edges) if e.part == name], dtype=np.int64)
-        if idx.size == 0:
-            continue
+    for name, idx in cache["groups"].items():
+        part = board.parts[name]
         if isinstance(part, DigipotPart):
             if rng is not None:
                 # tolerance is a bound: draw within it (3 sigma at the bound)
@@ -51,21 +86,23 @@ def edge_parameters(board: Board, twin: int = 0,
             if rng is not None:
                 vt[idx] += part.vt_spread * rng.standard_normal(idx.size)
                 beta[idx] *= np.exp(part.beta_spread * rng.standard_normal(idx.size))
-    return {"r_scale": r_scale, "vt": vt, "beta": beta, "sub_slope": sub_slope}
+    params = {"r_scale": r_scale, "vt": vt, "beta": beta, "sub_slope": sub_slope}
+    for arr in params.values():
+        arr.flags.writeable = False  # shared through the cache
+    if key is not None:
+        cache["params"][key] = params
+    return params
 
 
 def edge_conductances(board: Board, edge_state: np.ndarray, r_scale: np.ndarray) -> np.ndarray:
     """Conductance (S) of every resistor and digipot edge (0 for transistors)."""
     state = np.asarray(edge_state, dtype=float)
+    cache = _cache(board)
     g = np.zeros(board.n_edges)
-    for i, e in enumerate(board.edges):
-        if e.kind == "resistor":
-            g[i] = 1.0 / e.resistance
-    for name, part in board.parts.items():
+    g[cache["resistors"]] = 1.0 / cache["r_fixed"]
+    for name, idx in cache["groups"].items():
+        part = board.parts[name]
         if not isinstance(part, DigipotPart):
-            continue
-        idx = np.array([i for i, e in enumerate(board.edges) if e.part == name], dtype=np.int64)
-        if idx.size == 0:
             continue
         taps = np.rint(state[idx])
         if np.any((taps < 0) | (taps > part.n_taps - 1)) or not np.all(np.isfinite(state[idx])):
@@ -93,11 +130,10 @@ def circuit_for_board(board: Board, edge_state, twin: int = 0,
         raise InputError(f"edge_state needs one value per edge ({board.n_edges}), got "
                          f"{state.size}", source=board.name, field="edge_state")
     params = edge_parameters(board, twin, mismatch)
-    kind = np.array([TRANSISTOR if e.kind == "transistor" else RESISTOR for e in board.edges],
-                    dtype=np.int8)
+    kind = _cache(board)["kind"]
     conductance = np.where(kind == RESISTOR, edge_conductances(board, state, params["r_scale"]), 0.0)
     gate = np.where(kind == TRANSISTOR, state, 0.0)
     vt = np.where(kind == TRANSISTOR, params["vt"], 0.62)
     beta = np.where(kind == TRANSISTOR, params["beta"], 8.5e-4)
-    return Circuit.build(board.network(), kind, conductance=conductance, gate=gate, vt=vt,
+    return Circuit.build(_cache(board)["network"], kind, conductance=conductance, gate=gate, vt=vt,
                          beta=beta, sub_slope=params["sub_slope"])
