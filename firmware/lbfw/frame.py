@@ -34,6 +34,13 @@ MIN_RAW = HEADER + 1 + TRAILER
 _ZERO = b"\x00"
 
 
+class _View:
+    # A cached slice: ``obj`` is the memoryview it was cut from.
+    def __init__(self, obj, n):
+        self.obj = obj
+        self.mv = obj[0:n]
+
+
 class Encoder:
     """Builds frames in preallocated buffers; each result is valid until the next call."""
 
@@ -43,6 +50,26 @@ class Encoder:
         self._raw_mv = memoryview(self.raw)
         self._out_mv = memoryview(self.out)
         self.body_end = max_raw - TRAILER
+        # Recently used slices of raw/out, reused so frames of a recurring length
+        # (telemetry) allocate nothing: MicroPython allocates every memoryview slice.
+        self._lens = [-1] * 8
+        self._views = [None] * 8
+        self._next = 0
+
+    def _view(self, mv, n):
+        lens = self._lens
+        for i in range(8):
+            if lens[i] == n and self._views[i] is not None and self._views[i].obj is mv:
+                return self._views[i]
+        return self._new_view(mv, n)
+
+    def _new_view(self, mv, n):
+        i = self._next
+        self._next = (i + 1) & 7
+        v = _View(mv, n)
+        self._lens[i] = n
+        self._views[i] = v
+        return v
 
     def begin(self, mtype, seq):
         """Write the header; return the body's start offset (pack the body from there)."""
@@ -59,14 +86,14 @@ class Encoder:
         Returns a memoryview of the encoded frame (delimiter included).
         """
         raw = self.raw
-        c = crc32(self._raw_mv[0:end])
+        c = crc32(self._view(self._raw_mv, end).mv)
         raw[end] = c & 0xFF
         raw[end + 1] = (c >> 8) & 0xFF
         raw[end + 2] = (c >> 16) & 0xFF
         raw[end + 3] = (c >> 24) & 0xFF
         n = cobs.encode_into(raw, end + TRAILER, self.out)
         self.out[n] = 0
-        return self._out_mv[0:n + 1]
+        return self._view(self._out_mv, n + 1).mv
 
     def encode(self, mtype, seq, obj):
         """Encode one message; raises ValueError when its body exceeds MAX_BODY."""

@@ -25,156 +25,179 @@ except ImportError:
 MAX_DEPTH = 8
 
 
-def _room(buf, pos, k, end):
-    if pos + k > end:
-        raise ValueError("msgpack: value does not fit the frame")
+# MicroPython puts a call's frame on the heap when its locals plus value stack exceed
+# 11 slots, so the encoder is split into small functions that each stay under that
+# (a telemetry frame then allocates little). Keep it that way when editing.
+
+_F32_MAX = 3.4028234663852886e38
+_F32_MIN = -3.4028234663852886e38
+_NIL = b"\xc0"
+_TRUE = b"\xc3"
+_FALSE = b"\xc2"
+_INF = float("inf")
+_NINF = float("-inf")
+
+
+def _full():
+    raise ValueError("msgpack: value does not fit the frame")
+
+
+def _put(buf, pos, end, code, v, k):
+    # Type byte ``code`` then ``v`` as k big-endian bytes (k = 0, 1, 2 or 4).
+    if pos + 1 + k > end:
+        _full()
+    buf[pos] = code
+    end = pos + 1 + k
+    while k:
+        buf[pos + k] = v & 0xFF
+        v >>= 8
+        k -= 1
+    return end
+
+
+def _put8(buf, pos, end, code, fmt, v):
+    if pos + 9 > end:
+        _full()
+    buf[pos] = code
+    _pk(fmt, buf, pos + 1, v)
+    return pos + 9
 
 
 def pack_raw(buf, pos, data, end):
     """Copy already-encoded msgpack bytes ``data`` into ``buf``; return the new end."""
     k = len(data)
-    _room(buf, pos, k, end)
+    if pos + k > end:
+        _full()
     buf[pos:pos + k] = data
     return pos + k
 
 
 def pack_int(buf, pos, v, end):
-    """Encode an int; return the new end."""
-    if 0 <= v:
+    """Encode an int in its smallest form; return the new end."""
+    if v >= 0:
         if v < 0x80:
-            _room(buf, pos, 1, end)
-            buf[pos] = v
-            return pos + 1
+            return _put(buf, pos, end, v, 0, 0)
         if v < 0x100:
-            _room(buf, pos, 2, end)
-            buf[pos] = 0xCC
-            buf[pos + 1] = v
-            return pos + 2
+            return _put(buf, pos, end, 0xCC, v, 1)
         if v < 0x10000:
-            _room(buf, pos, 3, end)
-            buf[pos] = 0xCD
-            _pk(">H", buf, pos + 1, v)
-            return pos + 3
+            return _put(buf, pos, end, 0xCD, v, 2)
         if v < 0x100000000:
-            _room(buf, pos, 5, end)
-            buf[pos] = 0xCE
-            _pk(">I", buf, pos + 1, v)
-            return pos + 5
+            return _put(buf, pos, end, 0xCE, v, 4)
         if not (v >> 64):
-            _room(buf, pos, 9, end)
-            buf[pos] = 0xCF
-            _pk(">Q", buf, pos + 1, v)
-            return pos + 9
+            return _put8(buf, pos, end, 0xCF, ">Q", v)
         raise ValueError("msgpack: int out of range")
     if v >= -32:
-        _room(buf, pos, 1, end)
-        buf[pos] = v & 0xFF
-        return pos + 1
+        return _put(buf, pos, end, v & 0xFF, 0, 0)
     if v >= -0x80:
-        _room(buf, pos, 2, end)
-        buf[pos] = 0xD0
-        buf[pos + 1] = v & 0xFF
-        return pos + 2
+        return _put(buf, pos, end, 0xD0, v, 1)
     if v >= -0x8000:
-        _room(buf, pos, 3, end)
-        buf[pos] = 0xD1
-        _pk(">h", buf, pos + 1, v)
-        return pos + 3
+        return _put(buf, pos, end, 0xD1, v, 2)
     if v >= -0x80000000:
-        _room(buf, pos, 5, end)
-        buf[pos] = 0xD2
-        _pk(">i", buf, pos + 1, v)
-        return pos + 5
+        return _put(buf, pos, end, 0xD2, v, 4)
     if (v >> 63) == -1:
-        _room(buf, pos, 9, end)
-        buf[pos] = 0xD3
-        _pk(">q", buf, pos + 1, v)
-        return pos + 9
+        return _put8(buf, pos, end, 0xD3, ">q", v)
     raise ValueError("msgpack: int out of range")
 
 
 def pack_float(buf, pos, v, end):
-    """Encode a float as float32 (beyond its range: +-inf, as the boards do); return the new end."""
-    _room(buf, pos, 5, end)
+    """Encode a float as float32 (beyond its range: +-inf, as boards do); return the new end."""
+    if pos + 5 > end:
+        _full()
+    if v > _F32_MAX:
+        v = _INF
+    elif v < _F32_MIN:
+        v = _NINF
     buf[pos] = 0xCA
-    try:
-        _pk(">f", buf, pos + 1, v)
-    except OverflowError:  # CPython refuses what MicroPython rounds to inf
-        _pk(">f", buf, pos + 1, float("inf") if v > 0 else float("-inf"))
-    return pos + 5
-
-
-def _pack_len(buf, pos, n, end, fix, fixmax, c8, c16, c32):
-    # Header of a str/bin/array/map of length n (c8 = 0 when there is no 8-bit form).
-    if n <= fixmax:
-        _room(buf, pos, 1, end)
-        buf[pos] = fix | n
-        return pos + 1
-    if c8 and n < 0x100:
-        _room(buf, pos, 2, end)
-        buf[pos] = c8
-        buf[pos + 1] = n
-        return pos + 2
-    if n < 0x10000:
-        _room(buf, pos, 3, end)
-        buf[pos] = c16
-        _pk(">H", buf, pos + 1, n)
-        return pos + 3
-    _room(buf, pos, 5, end)
-    buf[pos] = c32
-    _pk(">I", buf, pos + 1, n)
+    _pk(">f", buf, pos + 1, v)
     return pos + 5
 
 
 def array_header(buf, pos, n, end):
     """Encode the header of an n-element array; the caller then packs n values."""
-    return _pack_len(buf, pos, n, end, 0x90, 15, 0, 0xDC, 0xDD)
+    if n < 16:
+        return _put(buf, pos, end, 0x90 | n, 0, 0)
+    return _put(buf, pos, end, 0xDC, n, 2) if n < 0x10000 else _put(buf, pos, end, 0xDD, n, 4)
 
 
 def map_header(buf, pos, n, end):
     """Encode the header of an n-pair map; the caller then packs n keys and values."""
-    return _pack_len(buf, pos, n, end, 0x80, 15, 0, 0xDE, 0xDF)
+    if n < 16:
+        return _put(buf, pos, end, 0x80 | n, 0, 0)
+    return _put(buf, pos, end, 0xDE, n, 2) if n < 0x10000 else _put(buf, pos, end, 0xDF, n, 4)
+
+
+def pack_value(buf, pos, obj, end):
+    """Encode ``obj``; numbers take a short path that allocates nothing."""
+    if type(obj) is int:
+        return pack_int(buf, pos, obj, end)
+    if type(obj) is float:
+        return pack_float(buf, pos, obj, end)
+    return pack_into(buf, pos, obj, end, 0)
+
+
+def pack_numbers(buf, pos, seq, end):
+    """Encode a flat sequence (list, tuple, array) as an array without allocating."""
+    pos = array_header(buf, pos, len(seq), end)
+    i = 0
+    while i < len(seq):
+        pos = pack_value(buf, pos, seq[i], end)
+        i += 1
+    return pos
+
+
+def _pack_bytes(buf, pos, data, end, text):
+    n = len(data)
+    if text and n < 32:
+        pos = _put(buf, pos, end, 0xA0 | n, 0, 0)
+    elif n < 0x100:
+        pos = _put(buf, pos, end, 0xD9 if text else 0xC4, n, 1)
+    elif n < 0x10000:
+        pos = _put(buf, pos, end, 0xDA if text else 0xC5, n, 2)
+    else:
+        pos = _put(buf, pos, end, 0xDB if text else 0xC6, n, 4)
+    return pack_raw(buf, pos, data, end)
+
+
+def _pack_seq(buf, pos, obj, end, depth):
+    pos = array_header(buf, pos, len(obj), end)
+    for item in obj:
+        pos = pack_into(buf, pos, item, end, depth)
+    return pos
+
+
+def _pack_map(buf, pos, obj, end, depth):
+    pos = map_header(buf, pos, len(obj), end)
+    for key in obj:
+        pos = pack_into(buf, pos, key, end, depth)
+        pos = pack_into(buf, pos, obj[key], end, depth)
+    return pos
 
 
 def pack_into(buf, pos, obj, end=None, depth=0):
     """Encode ``obj`` into ``buf`` at ``pos`` (not past ``end``); return the new end."""
     if end is None:
         end = len(buf)
-    if depth > MAX_DEPTH:
-        raise ValueError("msgpack: nesting too deep")
-    if obj is None:
-        _room(buf, pos, 1, end)
-        buf[pos] = 0xC0
-        return pos + 1
-    if obj is True or obj is False:
-        _room(buf, pos, 1, end)
-        buf[pos] = 0xC3 if obj else 0xC2
-        return pos + 1
-    t = type(obj)
-    if t is int:
+    if type(obj) is int:
         return pack_int(buf, pos, obj, end)
-    if t is float:
+    if type(obj) is float:
         return pack_float(buf, pos, obj, end)
-    if t is str:
-        data = obj.encode()
-        pos = _pack_len(buf, pos, len(data), end, 0xA0, 31, 0xD9, 0xDA, 0xDB)
-        return pack_raw(buf, pos, data, end)
-    if t is bytes or t is bytearray or t is memoryview:
-        k = len(obj)
-        pos = _pack_len(buf, pos, k, end, 0, -1, 0xC4, 0xC5, 0xC6)
-        return pack_raw(buf, pos, obj, end)
-    if t is list or t is tuple or (t is _ArrayType and _ArrayType is not None):
-        pos = array_header(buf, pos, len(obj), end)
-        for item in obj:
-            pos = pack_into(buf, pos, item, end, depth + 1)
-        return pos
-    if t is dict or isinstance(obj, dict):  # OrderedDict keeps key order, dict may not
-        pos = map_header(buf, pos, len(obj), end)
-        for key in obj:
-            pos = pack_into(buf, pos, key, end, depth + 1)
-            pos = pack_into(buf, pos, obj[key], end, depth + 1)
-        return pos
-    if isinstance(obj, int):  # int subclasses (enum-like) on CPython
+    if obj is None:
+        return pack_raw(buf, pos, _NIL, end)
+    if obj is True:
+        return pack_raw(buf, pos, _TRUE, end)
+    if obj is False:
+        return pack_raw(buf, pos, _FALSE, end)
+    if type(obj) is str:
+        return _pack_bytes(buf, pos, obj.encode(), end, True)
+    if depth >= MAX_DEPTH:
+        raise ValueError("msgpack: nesting too deep")
+    if type(obj) is list or type(obj) is tuple or (_ArrayType is not None and type(obj) is _ArrayType):
+        return _pack_seq(buf, pos, obj, end, depth + 1)
+    if isinstance(obj, dict):  # OrderedDict keeps key order, dict may not
+        return _pack_map(buf, pos, obj, end, depth + 1)
+    if isinstance(obj, (bytes, bytearray, memoryview)):
+        return _pack_bytes(buf, pos, obj, end, False)
+    if isinstance(obj, int):  # int subclasses (IntEnum) on CPython
         return pack_int(buf, pos, int(obj), end)
     if isinstance(obj, float):
         return pack_float(buf, pos, float(obj), end)

@@ -43,6 +43,22 @@ class Fail(Exception):
         self.message = message
 
 
+class Telemetry:
+    """The fields of one telemetry frame (units in docs/protocol.md)."""
+
+    def __init__(self):
+        self.step = 0
+        self.err = 0.0
+        self.pwr = 0.0
+        self.lam = 0.0
+        self.n = 0
+        self.dt = 0
+        self.dtmax = 0
+        self.flt = 0
+        self.v = None
+        self.k = None
+
+
 class Server:
     """Request/reply and telemetry over ``port``; see the module docstring."""
 
@@ -60,6 +76,8 @@ class Server:
         self.tx_dropped = 0  # frames not sent: too big or the port failed
         self.bad_seen = 0  # parser.bad() at the previous telemetry frame
         self.last_rx = ticks_ms()
+        self.tlm = Telemetry()
+        self._pos = 0
         self._deferred = None
         self._c_id = [None] * cache_size
         self._c_crc = [0] * cache_size
@@ -96,52 +114,80 @@ class Server:
         return ticks_diff(ticks_ms(), self.last_rx)
 
     def telemetry(self, step, err, pwr, lam, n=0, dt=0, dtmax=0, flt=0, v=None, k=None):
-        """Send one telemetry frame (units in docs/protocol.md); False if it was dropped.
+        """Fill ``self.tlm`` and send it (units in docs/protocol.md); False if dropped.
 
-        ``v`` (node voltages) and ``k`` (edge states) are optional sequences (list,
-        tuple or array); pass already-decimated ones so the frame stays small.
+        Convenient but this call's own frame is heap-allocated (11 arguments); a hot
+        loop sets the fields of ``self.tlm`` and calls ``send_telemetry()`` instead.
         """
+        t = self.tlm
+        t.step = step
+        t.err = err
+        t.pwr = pwr
+        t.lam = lam
+        t.n = n
+        t.dt = dt
+        t.dtmax = dtmax
+        t.flt = flt
+        t.v = v
+        t.k = k
+        return self.send_telemetry()
+
+    def send_telemetry(self):
+        """Send the current ``self.tlm`` record as a telemetry frame; False if dropped.
+
+        ``tlm.v`` (node voltages) and ``tlm.k`` (edge states) are optional flat
+        sequences (list, tuple or array), None to leave them out; pass decimated ones
+        so the frame stays small. The server adds ``t`` and ``bad`` and sets F_RX_BAD
+        in ``flt`` when bad frames arrived since the previous frame. Numbers and flat
+        sequences are packed without allocating; the CRC and COBS buffers are reused.
+        """
+        try:
+            self._pack_tlm(self._flags())
+        except ValueError:
+            self.tx_dropped += 1
+            return False
+        return self._send(self.enc.finish(self._pos))
+
+    def _flags(self):
+        flt = self.tlm.flt
         bad = self.parser.bad()
         if bad != self.bad_seen:
             flt |= msgs.F_RX_BAD
             self.bad_seen = bad
-        enc = self.enc
-        raw = enc.raw
-        end = enc.body_end
-        keys = _TKEYS
-        try:
-            pos = enc.begin(frame.TLM, self.seq)
-            pos = mpack.map_header(raw, pos, 10 + (v is not None) + (k is not None), end)
-            pos = mpack.pack_raw(raw, pos, keys[0], end)
-            pos = mpack.pack_int(raw, pos, ticks_ms(), end)
-            pos = mpack.pack_raw(raw, pos, keys[1], end)
-            pos = mpack.pack_into(raw, pos, step, end)
-            pos = mpack.pack_raw(raw, pos, keys[2], end)
-            pos = mpack.pack_into(raw, pos, err, end)
-            pos = mpack.pack_raw(raw, pos, keys[3], end)
-            pos = mpack.pack_into(raw, pos, pwr, end)
-            pos = mpack.pack_raw(raw, pos, keys[4], end)
-            pos = mpack.pack_into(raw, pos, lam, end)
-            pos = mpack.pack_raw(raw, pos, keys[5], end)
-            pos = mpack.pack_into(raw, pos, n, end)
-            pos = mpack.pack_raw(raw, pos, keys[6], end)
-            pos = mpack.pack_into(raw, pos, dt, end)
-            pos = mpack.pack_raw(raw, pos, keys[7], end)
-            pos = mpack.pack_into(raw, pos, dtmax, end)
-            pos = mpack.pack_raw(raw, pos, keys[8], end)
-            pos = mpack.pack_int(raw, pos, flt, end)
-            pos = mpack.pack_raw(raw, pos, keys[9], end)
-            pos = mpack.pack_int(raw, pos, bad, end)
-            if v is not None:
-                pos = mpack.pack_raw(raw, pos, _TK_V, end)
-                pos = mpack.pack_into(raw, pos, v, end)
-            if k is not None:
-                pos = mpack.pack_raw(raw, pos, _TK_K, end)
-                pos = mpack.pack_into(raw, pos, k, end)
-        except ValueError:
-            self.tx_dropped += 1
-            return False
-        return self._send(enc.finish(pos))
+        return flt
+
+    def _pack_tlm(self, flt):
+        t = self.tlm
+        self._pos = self.enc.begin(frame.TLM, self.seq)
+        self._head(10 + (t.v is not None) + (t.k is not None))
+        self._kv(0, ticks_ms())
+        self._kv(1, t.step)
+        self._kv(2, t.err)
+        self._kv(3, t.pwr)
+        self._kv(4, t.lam)
+        self._kv(5, t.n)
+        self._kv(6, t.dt)
+        self._kv(7, t.dtmax)
+        self._kv(8, flt)
+        self._kv(9, self.bad_seen)
+        if t.v is not None:
+            self._kseq(_TK_V, t.v)
+        if t.k is not None:
+            self._kseq(_TK_K, t.k)
+
+    # Small helpers keep each call frame within MicroPython's on-stack limit.
+    def _head(self, n):
+        self._pos = mpack.map_header(self.enc.raw, self._pos, n, self.enc.body_end)
+
+    def _kv(self, i, value):
+        raw = self.enc.raw
+        pos = mpack.pack_raw(raw, self._pos, _TKEYS[i], self.enc.body_end)
+        self._pos = mpack.pack_value(raw, pos, value, self.enc.body_end)
+
+    def _kseq(self, key, seq):
+        raw = self.enc.raw
+        pos = mpack.pack_raw(raw, self._pos, key, self.enc.body_end)
+        self._pos = mpack.pack_numbers(raw, pos, seq, self.enc.body_end)
 
     def event(self, name, data=None):
         """Send an unsolicited event ``[name, data]`` (msgs.EV_*); False if dropped."""
