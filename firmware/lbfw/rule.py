@@ -37,16 +37,18 @@ SIGN = const(1)  # Gen-1 sign rule: one quantum per step in the sign of -dk
 
 FRAC = const(16)  # fractional bits of the accumulators: ONE = one tap / code / pulse-code
 ONE = const(65536)
-SMIN = const(17)  # factor shifts are >= 17: every scaled term stays below 2**28
-SMAX = const(46)  # t >> (46 - 16) of any |t| < 2**30 rounds to 0: larger s is 0
+SMAX = const(46)  # any |t| < 2**30 shifted right by 31 rounds to 0: larger s is 0
+SAT = const(0x10000000)  # 2**28: saturation of one scaled term (4096 quanta)
+SMALL = const(8192)  # |x| below this: x * m is exact (< 2**28)
 LIMIT = const(0x3FFFFFFF)  # 2**30 - 1: the largest small int on a 32-bit board
 
 
-def encode(x, smin=SMIN):
-    """Encode ``x >= 0`` as ``(m, s)`` with ``x ~= m / 2**s``, ``m < 2**15``, ``s >= smin``.
+def encode(x, smin=0):
+    """Encode ``x >= 0`` as ``(m, s, clipped)`` with ``x ~= m / 2**s``.
 
-    Returns ``(m, s, clipped)``; ``clipped`` is True when ``x`` was too large for the
-    format and was saturated to the largest value. Config-time only (uses floats).
+    ``2**14 <= m < 2**15`` (relative error <= 2**-15) and ``smin <= s <= SMAX``; ``m = 0``
+    when ``x`` is below ``2**-SMAX``; ``clipped`` is True when ``x`` was too large and was
+    saturated to ``32767 / 2**smin``. Config-time only (uses floats).
     """
     x = float(x)
     if not x > 0.0:
@@ -64,7 +66,7 @@ def encode(x, smin=SMIN):
     if m >= 32768:
         m >>= 1
         s -= 1
-    if s > SMAX:  # below the resolution of any accumulator: exactly zero
+    if s > SMAX:  # far below one accumulator unit for any sum: exactly zero
         return 0, smin, False
     if s < smin:
         return 32767, smin, True
@@ -72,13 +74,37 @@ def encode(x, smin=SMIN):
 
 
 def mulshift(x, m, s):
-    """``round(x * m / 2**s)`` for ``|x| < 2**30``, ``|m| < 2**15``, ``s >= 16``.
+    """``x * m / 2**s`` rounded and saturated to +-SAT, every intermediate within +-2**30.
 
-    Splits ``x`` into 15-bit halves so no intermediate leaves +-2**30. The reference
-    of the inlined copies in :meth:`Rule.apply`.
+    ``|x| < 2**30``, ``0 <= m < 2**15``, ``0 <= s <= SMAX``. Exact product for
+    ``|x| < SMALL``; otherwise ``x`` is split in 15-bit halves (``t = x*m/2**15``, rounded).
+    Error <= 0.5 unit (exact branch), <= 0.75 unit (split, s >= 16) or <= 2**(14-s)
+    units (split, s < 16: relative error < 2**-13). :meth:`Rule.apply` inlines this code.
     """
-    t = (x >> 15) * m + (((x & 0x7FFF) * m) >> 15)
-    return ((t >> (s - 16)) + 1) >> 1
+    if -SMALL < x < SMALL:
+        t = x * m
+    else:
+        t = (x >> 15) * m + (((x & 0x7FFF) * m + 16384) >> 15)
+        s -= 15
+    if s > 0:
+        if s > 31:
+            s = 31
+        d = ((t >> (s - 1)) + 1) >> 1
+    else:
+        d = t
+        s = -s
+        if s:
+            if t > (SAT >> s):
+                d = SAT
+            elif t < -(SAT >> s):
+                d = -SAT
+            else:
+                d = t << s
+    if d > SAT:
+        d = SAT
+    elif d < -SAT:
+        d = -SAT
+    return d
 
 
 def pot_gains(ntaps, r_min, r_max, taper="log"):
@@ -212,8 +238,8 @@ class Rule:
             raise ValueError("n_examples must be in 1..65535")
         if not (0 <= max_taps < 8192 and 0 <= max_codes < 8192 and 0 <= max_us < 8192):
             raise ValueError("max_taps, max_codes and max_us must be in 0..8191")
-        if not 0 < rc_us < 65536:
-            raise ValueError("rc_us must be in 1..65535")
+        if not 16 <= rc_us < 65536:
+            raise ValueError("rc_us must be in 16..65535")
         for g in (g_charge, g_discharge):
             if not 0 <= g < 16384:
                 raise ValueError("gate codes must be in 0..16383")
@@ -242,7 +268,7 @@ class Rule:
         self.clipped = clipped
         # SIGN mode: w = S_d + lam*S_f, or S_d + S_f - (1-lam)*S_f, factor <= 0.5.
         self.s_hi = lam > 0.5
-        m, s, _ = encode(1.0 - lam if self.s_hi else lam, 15)
+        m, s, _ = encode(1.0 - lam if self.s_hi else lam, 15)  # s >= 15: split branch
         self.s_m = m
         self.s_s = s
         self.dead = min(LIMIT, int(dead * n_examples / (1 << bs) + 0.5))
@@ -400,12 +426,58 @@ class Rule:
                         i += he
                     else:
                         i += pe
+                # a = mulshift(S_d, fm, fs) + mulshift(S_f, lm, ls), inlined.
                 m = fm[i]
-                t = (x >> 15) * m + (((x & 0x7FFF) * m) >> 15)
-                a = ((t >> (fs[i] - 16)) + 1) >> 1
+                s = fs[i]
+                if -SMALL < x < SMALL:
+                    t = x * m
+                else:
+                    t = (x >> 15) * m + (((x & 0x7FFF) * m + 16384) >> 15)
+                    s -= 15
+                if s > 0:
+                    if s > 31:
+                        s = 31
+                    a = ((t >> (s - 1)) + 1) >> 1
+                else:
+                    a = t
+                    s = -s
+                    if s:
+                        if t > (SAT >> s):
+                            a = SAT
+                        elif t < -(SAT >> s):
+                            a = -SAT
+                        else:
+                            a = t << s
+                if a > SAT:
+                    a = SAT
+                elif a < -SAT:
+                    a = -SAT
                 m = lm[i]
-                t = (y >> 15) * m + (((y & 0x7FFF) * m) >> 15)
-                a += ((t >> (ls[i] - 16)) + 1) >> 1
+                s = ls[i]
+                if -SMALL < y < SMALL:
+                    t = y * m
+                else:
+                    t = (y >> 15) * m + (((y & 0x7FFF) * m + 16384) >> 15)
+                    s -= 15
+                if s > 0:
+                    if s > 31:
+                        s = 31
+                    d = ((t >> (s - 1)) + 1) >> 1
+                else:
+                    d = t
+                    s = -s
+                    if s:
+                        if t > (SAT >> s):
+                            d = SAT
+                        elif t < -(SAT >> s):
+                            d = -SAT
+                        else:
+                            d = t << s
+                if d > SAT:
+                    d = SAT
+                elif d < -SAT:
+                    d = -SAT
+                a += d
                 if k != POT:
                     a = -a  # u > 0 lowers a gate but raises a tap
                 a += acc[e]

@@ -75,6 +75,7 @@ def _apply(pv, kind, base, lo, hi, sd, sf, acc, out, pos, fm, fs, lm, ls) -> int
     sc = int(P[15])
     su = int(P[16])
     ONE = 65536
+    SAT = 0x10000000
     moved = 0
     for e in range(n):
         if p16 < 65536:
@@ -122,11 +123,52 @@ def _apply(pv, kind, base, lo, hi, sd, sf, acc, out, pos, fm, fs, lm, ls) -> int
                 else:
                     i += pe
             m = int(FM[i])
-            t = (x >> 15) * m + (((x & 0x7FFF) * m) >> 15)
-            a = ((t >> (int(FS[i]) - 16)) + 1) >> 1
+            sh = int(FS[i])
+            if x > -8192 and x < 8192:
+                t = x * m
+            else:
+                t = (x >> 15) * m + (((x & 0x7FFF) * m + 16384) >> 15)
+                sh -= 15
+            if sh > 0:
+                if sh > 31:
+                    sh = 31
+                a = ((t >> (sh - 1)) + 1) >> 1
+            else:
+                a = t
+                sh = 0 - sh
+                if sh > 0:
+                    if t > (SAT >> sh):
+                        a = SAT
+                    elif t < 0 - (SAT >> sh):
+                        a = 0 - SAT
+                    else:
+                        a = t << sh
+            if a > SAT:
+                a = SAT
+            elif a < 0 - SAT:
+                a = 0 - SAT
             m = int(LM[i])
-            t = (y >> 15) * m + (((y & 0x7FFF) * m) >> 15)
-            a += ((t >> (int(LS[i]) - 16)) + 1) >> 1
+            sh = int(LS[i])
+            if y < 8192:
+                t = y * m
+            else:
+                t = (y >> 15) * m + (((y & 0x7FFF) * m + 16384) >> 15)
+                sh -= 15
+            if sh > 0:
+                if sh > 31:
+                    sh = 31
+                d = ((t >> (sh - 1)) + 1) >> 1
+            else:
+                d = t
+                sh = 0 - sh
+                if sh > 0:
+                    if t > (SAT >> sh):
+                        d = SAT
+                    else:
+                        d = t << sh
+            if d > SAT:
+                d = SAT
+            a += d
             if k != 0:
                 a = 0 - a
             a += (int(AC[e]) ^ sb) - sb
