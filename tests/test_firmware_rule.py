@@ -207,6 +207,9 @@ def test_viper_and_plain_are_bit_identical():
 
 
 def test_cpython_gives_the_vm_result():
+    """The module imports under CPython (no viper there) and computes the same integers."""
+    pot = crule.pot_gains(100, 40.0, 32000.0)
+    assert type(crule.make_rule(EI, EJ, KIND, MODEL, [pot, pot[:1]], LO, HI)) is crule.Rule
     rng = np.random.default_rng(12)
     cases = random_cases(rng, 5)
     rows = vm(APPLY_CASES, dict(base_cfg(), fast=False, cases=cases))

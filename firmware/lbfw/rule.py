@@ -453,30 +453,26 @@ class Rule:
                 elif a < -SAT:
                     a = -SAT
                 m = lm[i]
-                s = ls[i]
-                if -SMALL < y < SMALL:
-                    t = y * m
+                if m:  # S_f >= 0 and m >= 0: only the positive saturation can apply
+                    s = ls[i]
+                    if y < SMALL:
+                        t = y * m
+                    else:
+                        t = (y >> 15) * m + (((y & 0x7FFF) * m + 16384) >> 15)
+                        s -= 15
+                    if s > 0:
+                        if s > 31:
+                            s = 31
+                        d = ((t >> (s - 1)) + 1) >> 1
+                    else:
+                        d = t
+                        s = -s
+                        if s:
+                            d = SAT if t > (SAT >> s) else t << s
+                    if d > SAT:
+                        d = SAT
                 else:
-                    t = (y >> 15) * m + (((y & 0x7FFF) * m + 16384) >> 15)
-                    s -= 15
-                if s > 0:
-                    if s > 31:
-                        s = 31
-                    d = ((t >> (s - 1)) + 1) >> 1
-                else:
-                    d = t
-                    s = -s
-                    if s:
-                        if t > (SAT >> s):
-                            d = SAT
-                        elif t < -(SAT >> s):
-                            d = -SAT
-                        else:
-                            d = t << s
-                if d > SAT:
-                    d = SAT
-                elif d < -SAT:
-                    d = -SAT
+                    d = 0
                 a += d
                 if k != POT:
                     a = -a  # u > 0 lowers a gate but raises a tap
