@@ -1,0 +1,81 @@
+"""Virtual time: every tick read, sleep and bus transfer advances an emulated clock.
+
+Nothing sleeps in real time, so charging, settling and leakage depend only on what the
+firmware did, and a seeded run is reproducible. Tick values wrap like MicroPython's
+(``TICKS_PERIOD = 2**30``), so firmware must use ``ticks_diff``, as on a board.
+"""
+
+from __future__ import annotations
+
+TICKS_PERIOD = 1 << 30
+_MASK = TICKS_PERIOD - 1
+_HALF = TICKS_PERIOD >> 1
+
+
+class VirtualClock:
+    """Emulated time in integer microseconds since power-on.
+
+    Args:
+        tick_cost_us: how far one ``ticks_us``/``ticks_ms`` read advances the clock, so a
+            busy-wait on the ticks ends (a real read costs about a microsecond).
+    """
+
+    def __init__(self, tick_cost_us: int = 1):
+        self._us = 0
+        self.tick_cost_us = int(tick_cost_us)
+        self._listeners: list = []
+
+    @property
+    def now_us(self) -> int:
+        return self._us
+
+    @property
+    def now_s(self) -> float:
+        return self._us * 1e-6
+
+    def on_advance(self, callback) -> None:
+        """Call ``callback(now_us)`` after every advance (watchdogs, timers)."""
+        self._listeners.append(callback)
+
+    def advance_us(self, dt_us: float) -> None:
+        """Move time forward by ``dt_us`` (rounded to whole µs; negative is an error)."""
+        step = int(round(dt_us))
+        if step < 0:
+            raise ValueError(f"time cannot go back ({dt_us} us)")
+        if step:
+            self._us += step
+            for cb in self._listeners:
+                cb(self._us)
+
+    # MicroPython time API --------------------------------------------------------
+    def ticks_us(self) -> int:
+        self.advance_us(self.tick_cost_us)
+        return self._us & _MASK
+
+    def ticks_ms(self) -> int:
+        self.advance_us(self.tick_cost_us)
+        return (self._us // 1000) & _MASK
+
+    def ticks_cpu(self) -> int:
+        return self.ticks_us()
+
+    @staticmethod
+    def ticks_add(ticks: int, delta: int) -> int:
+        return (ticks + delta) & _MASK
+
+    @staticmethod
+    def ticks_diff(end: int, start: int) -> int:
+        """Signed difference ``end - start`` of two wrapped tick values."""
+        return ((end - start + _HALF) & _MASK) - _HALF
+
+    def sleep_us(self, us: float) -> None:
+        self.advance_us(max(0, us))
+
+    def sleep_ms(self, ms: float) -> None:
+        self.advance_us(max(0, ms) * 1000)
+
+    def sleep(self, s: float) -> None:
+        self.advance_us(max(0, s) * 1e6)
+
+    def time_ns(self) -> int:
+        return self._us * 1000

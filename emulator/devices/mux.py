@@ -1,0 +1,54 @@
+"""Analog multiplexer (CD74HC4067, ADG1206) with its front-end gain and settling."""
+
+from __future__ import annotations
+
+import math
+
+
+class AnalogMux:
+    """Select pins pick a channel; an optional enable pin connects the output.
+
+    The output (after the front-end amplifier, ``gain``) follows a channel change as a
+    first-order step with time constant ``tau_us`` (switch + amplifier + ADC input).
+    """
+
+    def __init__(self, n_select: int, *, gain: float = 1.0, enable_level: int | None = None,
+                 tau_us: float = 2.0):
+        self.n_select = int(n_select)
+        self.gain = float(gain)
+        self.enable_level = enable_level  # None: always connected
+        self.tau_us = float(tau_us)
+        self.select = [0] * self.n_select
+        self.enable = 0 if enable_level is None else 1 - enable_level  # powers up disabled
+        self._channel_since = 0
+        self._out = 0.0
+        self._last_channel = 0
+
+    @property
+    def channel(self) -> int:
+        return sum(bit << i for i, bit in enumerate(self.select))
+
+    @property
+    def connected(self) -> bool:
+        return self.enable_level is None or self.enable == self.enable_level
+
+    def set_select(self, bit: int, level: int, now_us: int) -> None:
+        self.select[bit] = 1 if level else 0
+        if self.channel != self._last_channel:
+            self._last_channel = self.channel
+            self._channel_since = now_us
+
+    def set_enable(self, level: int, now_us: int) -> None:
+        was = self.connected
+        self.enable = 1 if level else 0
+        if self.connected and not was:
+            self._channel_since = now_us
+
+    def output(self, node_volts: float, now_us: int) -> float:
+        """Output volts for the selected input ``node_volts`` at time ``now_us`` (gain applied)."""
+        target = node_volts * self.gain
+        dt = now_us - self._channel_since
+        k = math.exp(-dt / self.tau_us) if self.tau_us > 0 else 0.0
+        self._out = target + (self._out - target) * k
+        self._channel_since = now_us
+        return self._out
