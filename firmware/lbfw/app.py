@@ -1,0 +1,537 @@
+"""The board application: wires everything from ``board.json``, answers the protocol's
+commands (``msgs``) and runs the main loop (poll the host, run learning steps between
+polls, send telemetry every ``tlm_every`` steps, park on host silence).
+
+``App(body, desc_hash, machine, clock, port)`` builds the hardware layer from the
+description; tests may pass ``hal=`` an object with the seam methods of ``hal.Hal``.
+``load_description(path)`` reads and checks ``board.json``. See ``docs/firmware.md``.
+"""
+
+import gc
+import math
+
+from . import hal as hal_mod
+from . import learn, msgs, rule, safety, server
+from .server import Fail
+
+VERSION = "0.1.0"
+MAX_EXAMPLES = 64
+_MODES = ("cl", "gen1", "desync")
+_PARAMS = ("alpha", "eta", "lam", "oversample", "settle_us", "pulse_us", "mode", "p_update",
+           "seed", "order", "tlm_every", "tlm_nodes", "tlm_edges", "host_timeout_ms", "batch")
+
+
+def load_description(path="board.json"):
+    """``(body, sha256 hex)`` of a compiled board description; ValueError if corrupt."""
+    import hashlib
+    import json
+    try:
+        from binascii import hexlify
+    except ImportError:  # pragma: no cover
+        from ubinascii import hexlify
+    with open(path, "rb") as f:
+        raw = f.read()
+    h = hexlify(hashlib.sha256(raw[5:-72]).digest()).decode()
+    d = json.loads(raw)
+    del raw
+    if d.get("h") != h:
+        raise ValueError("board.json: hash mismatch (file corrupt or edited)")
+    return d["b"], h
+
+
+def _check(cond, code, message):
+    if not cond:
+        raise Fail(code, message)
+
+
+class App:
+    """The firmware application; ``tick()`` is one pass of the main loop."""
+
+    def __init__(self, body, desc_hash, machine, clock, port, hal=None,
+                 max_examples=MAX_EXAMPLES):
+        self.m = machine
+        self.clock = clock
+        self.port = port
+        self.name = body["name"]
+        self.hash = desc_hash
+        self.hal = hal if hal is not None else hal_mod.Hal(body, machine, clock)
+        self._build(body, max_examples)
+        self.training = False
+        self.parked = False
+        self.running = True
+        self.step_n = 0
+        self.target = 0
+        self.t_boot = clock.ticks_us()
+        self.dt_sum = 0
+        self.dt_n = 0
+        self.dtmax = 0
+        self.tlm_count = 0
+        self.srv = server.Server(port, self._handlers(), info={
+            "fw": VERSION, "board": self.name, "desc_hash": desc_hash,
+            "caps": ["train", "infer", "self_test"],
+            "limits": {"max_examples": max_examples, "n_edges": self.n_edges,
+                       "n_nodes": self.n_nodes, "vn": self.vn, "ie": self.ie}})
+        self.set_params({})
+        gc.collect()
+
+    # -- construction -----------------------------------------------------------------
+
+    def _build(self, body, max_examples):
+        hal = self.hal
+        self.n_nodes = len(body["nodes"])
+        self.n_edges = len(body["edges"])
+        self.nets = body["nets"]
+        adc = body["adc"]
+        self.adc_max = (1 << adc["bits"]) - 1
+        gain = body["mux"][body["nrd"][0][body["outs"][0]["a"]][0]]["g"]
+        self.vpc = adc["vref"] / self.adc_max / gain  # node volts per code
+        lim = body["lim"]
+        self.vn = lim["vn"]
+        self.ie = lim["ie"]
+        self.limits = safety.Limits(self.n_edges, int(self.vn * 1.05 / self.vpc) + 8)
+        self._build_ports(body)
+        self._build_edges(body, lim)
+        self.learner = learn.Learner(
+            hal, self.rule, self.limits, self.n_nodes, self.nets, self.in_lines,
+            self.out_lines, [o["a"] for o in body["outs"]], self.fixed, self.clamp_k16,
+            self.clamp_max, max_examples)
+        self.learner.pos[:] = self.pos0
+        self.learn_defaults = body["learn"]
+
+    def _build_ports(self, body):
+        hal = self.hal
+        self.in_lines = []
+        self.fixed = []
+        self.in_vpc = 1.0
+        for p in body["ins"]:
+            lines = tuple(hal.vline(x) if x is not None else None for x in p["d"])
+            vpc = hal.volts_per_code(p["d"][0])
+            if p["fx"] is not None:
+                for line in lines:
+                    self.fixed.append((line, int(p["fx"] / vpc + 0.5)))
+            else:
+                self.in_lines.append(lines)
+                self.in_vpc = vpc
+                self.in_max = hal.max_code(p["d"][0])
+        self.fixed = tuple(self.fixed)
+        self.in_lines = tuple(self.in_lines)
+        self.out_lines = []
+        self.clamp_k16 = []
+        for p in body["outs"]:
+            lines = tuple(hal.vline(x) if x is not None else None for x in p["d"])
+            drv = p["d"][-1]
+            self.out_lines.append(lines)
+            self.clamp_k16.append(int(self.vpc / hal.volts_per_code(drv) * 65536 + 0.5))
+            self.clamp_max = hal.max_code(drv)
+        self.out_lines = tuple(self.out_lines)
+        self.out_node = [p["a"] for p in body["outs"]]
+
+    def _build_edges(self, body, lim):
+        from array import array
+        n = self.n_edges
+        parts = body["parts"]
+        gates = body["gates"]
+        models = [array("f", [0.0])]
+        pmodel = {}
+        ei, ej, kind, model = [], [], [], []
+        self.part = [None] * n
+        self.gate_vpc = 1.0
+        self.pos0 = array("i", bytes(4 * n))
+        for e, ed in enumerate(body["edges"]):
+            ei.append(ed["a"])
+            ej.append(ed["b"])
+            part = parts[ed["p"]] if ed["p"] >= 0 else None
+            self.part[e] = part
+            if ed["k"] == "d":
+                if ed["p"] not in pmodel:
+                    pmodel[ed["p"]] = len(models)
+                    tp = "log" if part["tp"] == "log" else "lin"
+                    models.append(rule.pot_gains(part["nt"], part["rmin"], part["rmax"], tp))
+                kind.append(rule.POT)
+                model.append(pmodel[ed["p"]])
+                self.limits.pot_bounds(e, part, lim, lim["taps"])
+                self.pos0[e] = (self.limits.lo[e] + self.limits.hi[e]) // 2
+            elif ed["k"] == "t":
+                g = body["mux"][body["grd"][0][e][0]]["g"]
+                self.gate_vpc = body["adc"]["vref"] / self.adc_max / g
+                if "g" not in pmodel:
+                    pmodel["g"] = len(models)
+                    models.append(rule.gate_gains(self.gate_vpc))
+                pulse = gates["drv"] == "pulse"
+                kind.append(rule.PULSE if pulse else rule.DAC)
+                model.append(pmodel["g"])
+                self.limits.gate_bounds(e, part, lim, self.gate_vpc, 2 if pulse else 3)
+                self.limits.rc_us = max(16, int(part["cg"] * part["rg"] * 1e6))
+                self.pos0[e] = (self.limits.lo[e] + self.limits.hi[e]) // 2
+            else:
+                kind.append(rule.POT)
+                model.append(0)
+        lo = self.limits.lo
+        hi = self.limits.hi
+        if gates is not None:
+            self.limits.g_charge = min(16383, int(gates["rv"] / self.gate_vpc))
+        self.rule = rule.make_rule(ei, ej, kind, model, models, lo, hi, vmax=self.adc_max)
+
+    # -- parameters ---------------------------------------------------------------------
+
+    def _defaults(self):
+        d = self.learn_defaults
+        return {"alpha": d["eta"], "eta": d["alpha"], "lam": d["lam"],
+                "oversample": getattr(self.hal, "os", 1),
+                "settle_us": getattr(self.hal, "out_settle_us", 0),
+                "pulse_us": 100, "mode": "gen1" if d["rule"] == "sign" else "cl",
+                "p_update": 1.0, "seed": 1, "order": "seq", "tlm_every": 10,
+                "tlm_nodes": 0, "tlm_edges": 0, "host_timeout_ms": 0, "batch": 0}
+
+    def get_params(self, args):
+        names = args.get("names") or _PARAMS
+        out = {}
+        for k in names:
+            _check(k in self.params, msgs.E_BAD_ARGS, "unknown parameter: %s" % k)
+            out[k] = self.params[k]
+        return out
+
+    def set_params(self, args):
+        """All or nothing: validate every value, then apply (allocates; not in the loop)."""
+        p = dict(self.params) if hasattr(self, "params") else self._defaults()
+        for k in args:
+            _check(k in p, msgs.E_BAD_ARGS, "unknown parameter: %s" % k)
+            p[k] = args[k]
+        self._validate(p)
+        self._apply(p)
+        self.params = p
+        return {k: p[k] for k in args}
+
+    def _validate(self, p):
+        rng = msgs.E_OUT_OF_RANGE
+        _check(0.0 < p["alpha"] <= 1.0, rng, "alpha (nudge) must lie in (0, 1]")
+        _check(p["eta"] >= 0.0, rng, "eta (learning rate) must be >= 0")
+        _check(0.0 <= p["lam"] <= 1.0, rng, "lam must lie in [0, 1]")
+        _check(1 <= p["oversample"] <= 256, rng, "oversample must lie in 1..256")
+        _check(0 <= p["settle_us"] <= 1000000, rng, "settle_us must lie in 0..1000000")
+        _check(1 <= p["pulse_us"] <= 8191, rng, "pulse_us must lie in 1..8191")
+        _check(p["mode"] in _MODES, rng, "mode must be cl, gen1 or desync")
+        _check(0.0 <= p["p_update"] <= 1.0, rng, "p_update must lie in [0, 1]")
+        _check(p["order"] in ("seq", "shuffle"), rng, "order must be seq or shuffle")
+        for k in ("tlm_every", "tlm_nodes", "tlm_edges", "host_timeout_ms", "batch"):
+            _check(type(p[k]) is int and p[k] >= 0, rng, k + " must be an int >= 0")
+        _check(p["batch"] <= self.learner.max_examples, rng, "batch exceeds max_examples")
+
+    def _apply(self, p):
+        lr = self.learner
+        n = p["batch"] or max(1, lr.n_ex)
+        lr.batch = n
+        lr.nudge16 = int(p["alpha"] * 65536 + 0.5)
+        lr.shuffle = p["order"] == "shuffle"
+        lr.rng = (p["seed"] & 0x3FFFFFFF) or 1
+        h = self.hal
+        if hasattr(h, "os"):
+            h.os = p["oversample"]
+        if hasattr(h, "out_settle_us"):
+            h.out_settle_us = p["settle_us"]
+        lim = self.limits
+        self.rule.set_params(
+            alpha=p["eta"], eta=p["alpha"], lam=p["lam"], volts_per_code=self.vpc,
+            n_examples=n, mode=rule.SIGN if p["mode"] == "gen1" else rule.ACCUM,
+            p=p["p_update"] if p["mode"] == "desync" else 1.0, seed=p["seed"],
+            max_us=p["pulse_us"], rc_us=min(65535, lim.rc_us), g_charge=lim.g_charge,
+            sign_us=p["pulse_us"])
+
+    # -- handlers -----------------------------------------------------------------------
+
+    def _handlers(self):
+        return {
+            msgs.STATUS: self.status, msgs.GET_PARAMS: self.get_params,
+            msgs.SET_PARAMS: self.set_params, msgs.UPLOAD_EXAMPLES: self.upload_examples,
+            msgs.TRAIN: self.train, msgs.STOP: self.stop, msgs.INFER: self.infer,
+            msgs.READ_EDGES: self.read_edges, msgs.WRITE_EDGES: self.write_edges,
+            msgs.MEASURE: self.measure, msgs.SELF_TEST: self.self_test,
+            msgs.PARK: self.park_cmd, msgs.REPL: self.repl, msgs.RESET: self.reset,
+        }
+
+    def _idle(self):
+        _check(not self.training, msgs.E_BUSY, "training: send stop first")
+
+    def status(self, args):
+        state = "training" if self.training else ("parked" if self.parked else "idle")
+        up = self.clock.ticks_diff(self.clock.ticks_us(), self.t_boot) // 1000
+        return {"state": state, "step": self.step_n, "target": self.target,
+                "examples": self.learner.n_ex, "flt": self.faults(), "uptime_ms": up}
+
+    def faults(self):
+        return self.learner.flt | (msgs.F_PARKED if self.parked else 0)
+
+    def _in_codes(self, xs):
+        _check(type(xs) in (list, tuple) and len(xs) == len(self.in_lines), msgs.E_BAD_ARGS,
+               "x needs %d input voltages" % len(self.in_lines))
+        for v in xs:
+            _check(0.0 <= v <= self.vn, msgs.E_LIMIT,
+                   "input %s V outside 0..%s V (node limit)" % (v, self.vn))
+        return [min(self.in_max, int(v / self.in_vpc + 0.5)) for v in xs]
+
+    def upload_examples(self, args):
+        self._idle()
+        lr = self.learner
+        if args.get("clear"):
+            lr.n_ex = 0
+        start = args.get("start", lr.n_ex)
+        xs = args.get("x", [])
+        ys = args.get("y", [])
+        _check(type(start) is int and 0 <= start <= lr.n_ex, msgs.E_OUT_OF_RANGE,
+               "start must lie in 0..%d" % lr.n_ex)
+        _check(len(xs) == len(ys), msgs.E_BAD_ARGS, "x and y need the same length")
+        _check(start + len(xs) <= lr.max_examples, msgs.E_OUT_OF_RANGE,
+               "at most %d examples fit on the board" % lr.max_examples)
+        rows = []
+        for j in range(len(xs)):
+            y = ys[j]
+            _check(len(y) == lr.n_out, msgs.E_BAD_ARGS, "y needs %d targets" % lr.n_out)
+            for v in y:
+                _check(0.0 <= v <= self.vn, msgs.E_LIMIT, "target %s V outside 0..%s V"
+                       % (v, self.vn))
+            rows.append((self._in_codes(xs[j]), [int(v / self.vpc + 0.5) for v in y]))
+        for j, (xc, yc) in enumerate(rows):
+            i = start + j
+            for k in range(lr.n_in):
+                lr.ex_in[i * lr.n_in + k] = xc[k]
+            for k in range(lr.n_out):
+                lr.ex_out[i * lr.n_out + k] = yc[k]
+        lr.n_ex = max(lr.n_ex, start + len(xs))
+        lr.cursor = 0
+        self._apply(self.params)
+        return {"count": lr.n_ex}
+
+    def train(self, args):
+        self._idle()
+        _check(self.learner.n_ex > 0, msgs.E_NOT_READY, "no examples: upload_examples first")
+        steps = args.get("steps", 0)
+        _check(type(steps) is int and steps >= 0, msgs.E_BAD_ARGS, "steps must be an int >= 0")
+        if "every" in args:
+            self.set_params({"tlm_every": args["every"]})
+        self._apply(self.params)
+        self.step_n = 0
+        self.target = steps
+        self.parked = False
+        self.learner.flt = 0
+        self.learner.reset_stats()
+        self.dt_sum = self.dt_n = self.dtmax = 0
+        self.training = True
+        return {"step": 0, "target": steps}
+
+    def stop(self, args):
+        self.training = False
+        return {"step": self.step_n}
+
+    def _read_free(self):
+        self.hal.settle()
+        self.hal.read_nodes(0, self.learner.vf)
+        return self.learner.vf
+
+    def infer(self, args):
+        self._idle()
+        codes = self._in_codes(args.get("x"))
+        lr = self.learner
+        for k in range(lr.n_in):
+            for line in lr.in_lines[k]:
+                if line is not None:
+                    self.hal.drive(line, codes[k])
+        for line, code in lr.fixed:
+            self.hal.drive(line, code)
+        if self.nets == 1:
+            self.hal.switch(False)
+        vf = self._read_free()
+        return {"y": [vf[k] * self.vpc for k in lr.out_node], "pwr": self.power()}
+
+    def power(self):
+        """Power (W) in the free network at the last measured node codes."""
+        vf = self.learner.vf
+        pos = self.learner.pos
+        ei = self.rule.ei
+        ej = self.rule.ej
+        p = 0.0
+        for e in range(self.n_edges):
+            dv = (vf[ei[e]] - vf[ej[e]]) * self.vpc
+            p += dv * dv * self._conductance(e, pos[e], dv)
+        return p
+
+    def _conductance(self, e, s, dv):
+        part = self.part[e]
+        if part is None:
+            return 0.0
+        if part["k"] == "d":
+            nt = part["nt"]
+            if part["tp"] == "log":
+                r = part["rmin"] * (part["rmax"] / part["rmin"]) ** (s / (nt - 1))
+            else:
+                r = part["rmin"] + (part["rmax"] - part["rmin"]) * s / (nt - 1)
+            return 1.0 / (r + part["rw"])
+        ov = s * self.gate_vpc - part["vt"]
+        return part["beta"] * ov if ov > 0 else 0.0
+
+    def _edge_value(self, e):
+        k = self.limits.kind[e]
+        s = self.learner.pos[e]
+        return s if k <= 1 else s * self.gate_vpc
+
+    def read_edges(self, args):
+        start = args.get("start", 0)
+        count = args.get("count", self.n_edges - start)
+        _check(0 <= start and count >= 0 and start + count <= self.n_edges,
+               msgs.E_OUT_OF_RANGE, "edges %d..%d do not exist" % (start, start + count - 1))
+        if not self.training:
+            self.hal.read_gates(self.learner.pos)
+        return {"start": start, "k": [self._edge_value(e) for e in range(start, start + count)]}
+
+    def write_edges(self, args):
+        """Checks every value first; on any error nothing moves."""
+        self._idle()
+        start = args.get("start", 0)
+        ks = args.get("k", [])
+        _check(0 <= start and start + len(ks) <= self.n_edges, msgs.E_OUT_OF_RANGE,
+               "edges %d..%d do not exist" % (start, start + len(ks) - 1))
+        lim = self.limits
+        targets = []
+        for j in range(len(ks)):
+            e = start + j
+            v = ks[j] if lim.kind[e] <= 1 else int(ks[j] / self.gate_vpc + 0.5)
+            _check(lim.kind[e] == 0 or lim.allowed(e, v), msgs.E_LIMIT,
+                   "edge %d: %s outside the safe range" % (e, ks[j]))
+            targets.append(v)
+        self.hal.read_gates(self.learner.pos)
+        for j in range(len(targets)):
+            self._set_edge(start + j, targets[j])
+        self.rule.reset()
+        return {"count": len(ks)}
+
+    def _set_edge(self, e, v):
+        lim = self.limits
+        pos = self.learner.pos
+        if lim.kind[e] == 1:
+            if v != pos[e]:
+                self.hal.move(e, v - pos[e])
+            pos[e] = v
+        elif lim.kind[e] == 3:
+            self.hal.set_dac_gate(e, v)
+            pos[e] = v
+        elif lim.kind[e] == 2:
+            g = pos[e]
+            rail = lim.g_charge if v > g else 0
+            if v != g and rail != v:
+                t = lim.rc_us * math.log((rail - g) / (rail - v))
+                self.hal.move(e, int(t + 0.5) if v > g else -int(t + 0.5))
+            self.hal.read_gates(pos)
+
+    def measure(self, args):
+        self._idle()
+        nodes = args.get("nodes") or list(range(self.n_nodes))
+        for k in nodes:
+            _check(type(k) is int and 0 <= k < self.n_nodes, msgs.E_OUT_OF_RANGE,
+                   "node %s does not exist" % k)
+        vf = self._read_free()
+        return {"nodes": nodes, "v": [vf[k] * self.vpc for k in nodes]}
+
+    def self_test(self, args):
+        """Gates: a short charge then discharge pulse must raise then lower the read-back.
+        Digipots have no read-back; their moves are only checked against the limits."""
+        self._idle()
+        failed = []
+        pos = self.learner.pos
+        for e in range(self.n_edges):
+            if self.limits.kind[e] != 2:
+                continue
+            g0 = self.hal.read_gate(0, e)
+            self.hal.move(e, 50)
+            g1 = self.hal.read_gate(0, e)
+            self.hal.move(e, -50)
+            g2 = self.hal.read_gate(0, e)
+            if not (g1 > g0 and g2 < g1):
+                failed.append(e)
+        self.hal.read_gates(pos)
+        if failed:
+            self.learner.flt |= msgs.F_SELF_TEST
+        return {"ok": not failed, "failed": failed}
+
+    def park(self, why=0):
+        """Inputs to 0 V, learning stopped."""
+        self.training = False
+        self.hal.park()
+        self.parked = True
+        self.learner.flt |= why
+        self.srv.event(msgs.EV_PARKED, {"flt": self.faults()})
+
+    def park_cmd(self, args):
+        self.park()
+        return {"parked": True}
+
+    def repl(self, args):
+        self.srv.defer(self._leave)
+        return {}
+
+    def _leave(self):
+        self.park()
+        self.running = False
+        close = getattr(self.port, "close", None)
+        if close is not None:
+            close()
+
+    def reset(self, args):
+        self.srv.defer(self.m.reset)
+        return {}
+
+    # -- main loop ----------------------------------------------------------------------
+
+    def tick(self):
+        """One pass: poll the host, run one learning step if training, watch for silence."""
+        n = self.srv.poll()
+        if self.training:
+            self._train_step()
+        t = self.params["host_timeout_ms"]
+        if t and not self.parked and self.srv.silent_ms() > t:
+            self.park(msgs.F_HOST_SILENT)
+        return n
+
+    def _train_step(self):
+        c = self.clock
+        t0 = c.ticks_us()
+        self.learner.step()
+        dt = c.ticks_diff(c.ticks_us(), t0)
+        self.step_n += 1
+        self.dt_sum += dt
+        self.dt_n += 1
+        if dt > self.dtmax:
+            self.dtmax = dt
+        every = self.params["tlm_every"]
+        done = self.target and self.step_n >= self.target
+        if every and (self.step_n % every == 0 or done):
+            self.send_telemetry()
+        if done:
+            self.training = False
+            self.srv.event(msgs.EV_DONE, {"step": self.step_n})
+
+    def send_telemetry(self):
+        """One telemetry frame (allocates a few floats: call between steps)."""
+        lr = self.learner
+        t = self.srv.tlm
+        t.step = self.step_n
+        t.err = lr.err * self.vpc * self.vpc / lr.err_n * lr.n_out if lr.err_n else 0.0
+        t.pwr = self.power()
+        t.lam = self.params["lam"]
+        t.n = lr.err_n // max(1, lr.n_out)
+        t.dt = self.dt_sum // self.dt_n if self.dt_n else 0
+        t.dtmax = self.dtmax
+        t.flt = self.faults()
+        self.tlm_count += 1
+        tn = self.params["tlm_nodes"]
+        te = self.params["tlm_edges"]
+        t.v = lr.vf if tn and self.tlm_count % tn == 0 else None
+        t.k = lr.pos if te and self.tlm_count % te == 0 else None
+        lr.reset_stats()
+        self.dt_sum = self.dt_n = self.dtmax = 0
+        return self.srv.send_telemetry()
+
+    def run(self, wait=None):
+        """The main loop until ``repl``; ``wait(ms)`` idles when there is nothing to do."""
+        self.srv.event(msgs.EV_BOOT, {"fw": VERSION, "board": self.name})
+        while self.running:
+            if not self.tick() and not self.training and wait is not None:
+                wait(5)

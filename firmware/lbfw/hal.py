@@ -1,0 +1,321 @@
+"""Hardware layer: the board's pins, buses and converters, wired from board.json.
+
+Everything goes through a ``machine`` module object and a clock object (``ticks_us``,
+``sleep_us``) passed in, so the same code drives a real board, the unix VM with a fake
+``machine``, or the emulator. The application only calls the *seam* methods below
+(one level above the pins); a test may replace the whole ``Hal`` by an object with the
+same methods (``tests/fake_board.py`` does, with the real physics behind it):
+
+    drive(line, code)            voltage output ``line`` (index into ``vlines``) to a code
+    read_nodes(net, out)         oversampled node codes of network ``net`` into ``out``
+    read_gates(pos)              gate read-back codes of pulse/DAC gate edges into ``pos``
+    move(e, q)                   edge e: q taps (X9C/SPI pot), q us of pulse, q DAC codes
+    switch(on)                   single-network boards: connect the clamp drivers
+    settle()                     wait the settle time
+    park()                       every voltage output to code 0
+
+Hot-path methods allocate nothing: lines are resolved to small tuples at build time.
+Supported: GPIO and shift-register/switch-chain digital lines, PWM and SPI/I2C DAC
+voltage outputs, internal ADC behind GPIO-selected muxes, X9C digipots (CS/UD/INC,
+deselect only with INC low so the wiper is never stored), pulse gates (charge /
+discharge lines) and DAC gates. Not yet: SPI ADCs, SPI digipots, current sense.
+"""
+
+# Voltage-output kinds.
+_PWM = 0
+_DAC_SPI = 1
+_DAC_I2C = 2
+
+
+class Clock:
+    """The port's clock (``time`` module): ``ticks_us``, ``ticks_diff``, ``sleep_us``."""
+
+    def __init__(self):
+        import time
+        if hasattr(time, "ticks_us"):
+            self.ticks_us = time.ticks_us
+            self.ticks_diff = time.ticks_diff
+            self.sleep_us = time.sleep_us
+        else:  # CPython
+            self.ticks_us = lambda: int(time.perf_counter() * 1e6) & 0x3FFFFFFF
+            self.ticks_diff = lambda a, b: ((a - b + 0x20000000) & 0x3FFFFFFF) - 0x20000000
+            self.sleep_us = lambda us: time.sleep(us * 1e-6)
+
+
+class Hal:
+    """Pins and converters of one board; see the module docstring for the seam."""
+
+    def __init__(self, body, machine, clock):
+        self.m = machine
+        self.clock = clock
+        self.nets = body["nets"]
+        self.pins = {}
+        self.spi = [machine.SPI(s["id"], baudrate=s["baud"], sck=self._pin(s["sck"]),
+                                mosi=self._pin(s["mosi"])) for s in body["spi"]]
+        self.i2c = [machine.I2C(b["id"], sda=self._pin(b["sda"]), scl=self._pin(b["scl"]),
+                                freq=b["f"]) for b in body["i2c"]]
+        self._init_expanders(body["xp"])
+        self._init_outputs(body)
+        self._init_adc(body)
+        self._init_edges(body)
+        self.settle_us = int(body["adc"]["st"])
+        self.out_settle_us = self._out_settle(body)
+
+    # -- construction -----------------------------------------------------------------
+
+    def _pin(self, n, mode=None, value=None):
+        if n < 0:
+            return None
+        p = self.pins.get(n)
+        if p is None:
+            p = self.m.Pin(n, self.m.Pin.OUT if mode is None else mode)
+            if value is not None:
+                p.value(value)
+            self.pins[n] = p
+        return p
+
+    def _init_expanders(self, xps):
+        self.xp = []
+        for x in xps:
+            oe = self._pin(x["oe"], value=1) if x["oe"] >= 0 else None
+            latch = self._pin(x["latch"], value=1)
+            buf = bytearray(x["bits"] // 8)
+            self.xp.append((self.spi[x["bus"]], latch, buf, oe))
+        for i in range(len(self.xp)):  # a safe (all off) pattern before enabling
+            self._flush(i)
+            oe = self.xp[i][3]
+            if oe is not None:
+                oe.value(0)
+
+    def _dline(self, line):
+        """A digital line ``[dev, n]`` as (kind, object, bit): kind 0 GPIO, 1 expander."""
+        if line is None:
+            return None
+        dev, n = line
+        if dev < 0:
+            return (0, self._pin(n, value=0), 0)
+        return (1, dev, n)
+
+    def _init_outputs(self, body):
+        # Voltage output lines (inputs' and outputs' drivers), one list index each.
+        self.vlines = []
+        self.vkeys = []
+        self.pwm = body["pwm"]
+        self.dacs = body["dacs"]
+        self.pwm_objs = {}
+        self._dac_buf = bytearray(2)
+
+    def vline(self, line):
+        """Index of voltage output ``line`` (``[dev, n]``), created on first use."""
+        key = (line[0], line[1])
+        for i in range(len(self.vkeys)):
+            if self.vkeys[i] == key:
+                return i
+        dev, n = key
+        if dev < 0:
+            p = self.m.PWM(self._pin(n))
+            p.freq(int(self.pwm["f"]))
+            p.duty_u16(0)
+            self.vlines.append((_PWM, p, 16 - self.pwm["bits"], None))
+        else:
+            d = self.dacs[dev]
+            shift = 12 - d["bits"]
+            if d["if"] == "i2c":
+                self.vlines.append((_DAC_I2C, self.i2c[d["bus"]], shift, (d["addr"], n)))
+            else:
+                cs = self._pin(d["cs"], value=1)
+                self.vlines.append((_DAC_SPI, self.spi[d["bus"]], shift, (cs, n)))
+        self.vkeys.append(key)
+        return len(self.vkeys) - 1
+
+    def volts_per_code(self, line):
+        """Volts of one code on voltage output ``line`` (configuration only)."""
+        dev = line[0]
+        if dev < 0:
+            p = self.pwm
+            return p["vref"] * p["gain"] / (1 << p["bits"])
+        d = self.dacs[dev]
+        return d["vref"] * d["gain"] / (1 << d["bits"])
+
+    def max_code(self, line):
+        dev = line[0]
+        return (1 << (self.pwm["bits"] if dev < 0 else self.dacs[dev]["bits"])) - 1
+
+    def _out_settle(self, body):
+        st = 0
+        if body["pwm"] is not None:
+            st = max(st, body["pwm"]["st"])
+        for d in body["dacs"]:
+            st = max(st, d["st"])
+        return int(st)
+
+    def _init_adc(self, body):
+        a = body["adc"]
+        if a["t"] != "internal":
+            raise ValueError("hal: only the internal ADC is supported so far")
+        self.os = a["os"]
+        self.adc_shift = 16 - a["bits"]
+        self.adc = [self.m.ADC(26 + c) for c in range(a["ch"])]
+        self.mux = []
+        for mx in body["mux"]:
+            sel = tuple(self._pin(p, value=0) for p in mx["sel"])
+            en = self._pin(mx["en"], value=1 - mx["enl"]) if mx["en"] >= 0 else None
+            self.mux.append((sel, en, mx["enl"], self.adc[mx["ac"]]))
+        # Per network, per node: (mux, channel); -1 = not read (ground: code 0).
+        self.nrd = [(bytes(r[0] + 1 for r in net), bytes(max(0, r[1]) for r in net))
+                    for net in body["nrd"]]
+        self.grd = [(bytes(r[0] + 1 for r in net), bytes(max(0, r[1]) for r in net))
+                    for net in body["grd"]]
+
+    def _init_edges(self, body):
+        self.edrv = []  # per edge: tuple of per-network driver tuples
+        self.ekind = bytearray(len(body["edges"]))
+        for e, ed in enumerate(body["edges"]):
+            nets = []
+            for d in ed["d"]:
+                if d is None or ed["k"] == "r":
+                    continue
+                if "inc" in d:
+                    self.ekind[e] = 1
+                    nets.append((self._dline(d["cs"]), self._dline(d["ud"]), self._dline(d["inc"])))
+                elif "ch" in d:
+                    self.ekind[e] = 2
+                    nets.append((self._dline(d["ch"]), self._dline(d["dc"])))
+                elif "dac" in d:
+                    self.ekind[e] = 3
+                    nets.append((self.vline(d["dac"]),))
+                else:
+                    raise ValueError("hal: SPI digipots are not supported yet (edge %d)" % e)
+            for net in nets:  # X9C chip selects idle high (deselected)
+                if self.ekind[e] == 1:
+                    self._set(net[0], 1)
+            self.edrv.append(tuple(nets))
+        sw = []
+        for o in body["outs"]:
+            for key in ("sw", "swb"):
+                if o.get(key) is not None:
+                    sw.append(self._dline(o[key]))
+        self.sw = tuple(sw)
+        for i in range(len(self.xp)):
+            self._flush(i)
+
+    # -- digital lines ----------------------------------------------------------------
+
+    def _flush(self, i):
+        spi, latch, buf, _ = self.xp[i]
+        latch.value(0)
+        spi.write(buf)  # buf[0] is the last chip of the chain (sent first)
+        latch.value(1)
+
+    def _set(self, line, v):
+        """Set a digital line; expander bits are latched at once."""
+        if line[0] == 0:
+            line[1].value(v)
+            return
+        dev = line[1]
+        bit = line[2]
+        buf = self.xp[dev][2]
+        i = len(buf) - 1 - (bit >> 3)
+        if v:
+            buf[i] |= 1 << (bit & 7)
+        else:
+            buf[i] &= ~(1 << (bit & 7)) & 0xFF
+        self._flush(dev)
+
+    # -- seam -------------------------------------------------------------------------
+
+    def drive(self, i, code):
+        """Set voltage output ``i`` (a ``vline`` index) to ``code``."""
+        kind, obj, shift, extra = self.vlines[i]
+        if kind == _PWM:
+            obj.duty_u16(code << shift)
+            return
+        # AD5308-style 16-bit word: channel in bits 14..12, data left-aligned in 11..0.
+        w = (extra[1] << 12) | ((code << shift) & 0xFFF)
+        b = self._dac_buf
+        b[0] = w >> 8
+        b[1] = w & 0xFF
+        if kind == _DAC_SPI:
+            extra[0].value(0)
+            obj.write(b)
+            extra[0].value(1)
+        else:
+            obj.writeto(extra[0], b)
+
+    def settle(self):
+        self.clock.sleep_us(self.out_settle_us)
+
+    def _sample(self, mx, ch):
+        sel, en, enl, adc = self.mux[mx]
+        for b in range(len(sel)):
+            sel[b].value((ch >> b) & 1)
+        if en is not None:
+            en.value(enl)
+        self.clock.sleep_us(self.settle_us)
+        s = 0
+        sh = self.adc_shift
+        for _ in range(self.os):
+            s += adc.read_u16() >> sh
+        if en is not None:
+            en.value(1 - enl)
+        return s // self.os
+
+    def read_nodes(self, net, out):
+        """Oversampled codes of every node of network ``net`` into ``out`` (0 = not read)."""
+        mux, ch = self.nrd[net]
+        for k in range(len(mux)):
+            out[k] = self._sample(mux[k] - 1, ch[k]) if mux[k] else 0
+
+    def read_gates(self, pos):
+        """Gate read-back codes (network 0) of pulse and DAC gate edges into ``pos``."""
+        mux, ch = self.grd[0]
+        kind = self.ekind
+        for e in range(len(mux)):
+            if mux[e] and kind[e] == 2:
+                pos[e] = self._sample(mux[e] - 1, ch[e])
+
+    def read_gate(self, net, e):
+        mux, ch = self.grd[net]
+        return self._sample(mux[e] - 1, ch[e]) if mux[e] else -1
+
+    def move(self, e, q):
+        """Move edge ``e`` by ``q`` on every network (sign = direction, +1 = up)."""
+        kind = self.ekind[e]
+        for d in self.edrv[e]:
+            if kind == 1:
+                self._x9c(d, q)
+            elif kind == 2:
+                self._pulse(d, q)
+
+    def set_dac_gate(self, e, code):
+        for d in self.edrv[e]:
+            self.drive(d[0], code)
+
+    def _x9c(self, d, q):
+        cs, ud, inc = d
+        self._set(inc, 0)
+        self._set(cs, 0)
+        self._set(ud, 1 if q > 0 else 0)
+        sl = self.clock.sleep_us
+        for _ in range(q if q > 0 else -q):
+            self._set(inc, 1)
+            sl(1)
+            self._set(inc, 0)  # the wiper moves on the falling edge
+            sl(1)
+        self._set(cs, 1)  # INC is low here: no EEPROM store (BRIEF 3)
+
+    def _pulse(self, d, q):
+        line = d[0] if q > 0 else d[1]
+        self._set(line, 1)
+        self.clock.sleep_us(q if q > 0 else -q)
+        self._set(line, 0)
+
+    def switch(self, on):
+        """Single-network boards: connect (on) or float (off) the output clamps."""
+        for s in self.sw:
+            self._set(s, 1 if on else 0)
+
+    def park(self):
+        for i in range(len(self.vlines)):
+            self.drive(i, 0)
+        self.switch(False)

@@ -1,0 +1,153 @@
+"""The learning step (BRIEF section 2): per example, drive the inputs, settle, measure
+the free state; drive the outputs to the nudged values, settle, measure the clamped
+state; feed both to the rule. Then compute the update, check it against the safety
+bounds (refuse: nothing moves, fault flag), actuate, commit.
+
+Allocation-free: node codes, targets and input codes are integers in preallocated
+arrays; every method keeps its locals few (MicroPython heap-allocates call frames of
+more than ~11 slots).
+"""
+
+from array import array
+
+F_LIMIT = 1  # msgs.F_LIMIT (kept local so this module has no protocol import)
+
+
+class Learner:
+    """Example storage and the step loop over a ``hal`` (see ``hal.py``), a rule
+    (``rule.make_rule``) and ``safety.Limits``.
+
+    ``in_lines[i]`` / ``out_lines[k]`` are per-network tuples of voltage-output indices
+    (``None`` where a network has no driver); ``out_node[k]`` is the node of output k;
+    ``clamp_k16`` converts a node code to a clamp-driver code (Q16).
+    """
+
+    def __init__(self, hal, rule, limits, n_nodes, nets, in_lines, out_lines, out_node,
+                 fixed, clamp_k16, clamp_max, max_examples):
+        self.hal = hal
+        self.rule = rule
+        self.lim = limits
+        self.nets = nets
+        self.cnet = 1 if nets == 2 else 0
+        self.in_lines = in_lines
+        self.out_lines = out_lines
+        self.out_node = array("H", out_node)
+        self.fixed = fixed  # ((line, code), ...) bias inputs, always driven
+        self.clamp_k16 = clamp_k16
+        self.clamp_max = clamp_max
+        self.n_in = len(in_lines)
+        self.n_out = len(out_node)
+        self.max_examples = max_examples
+        self.ex_in = array("H", bytes(2 * max_examples * max(1, self.n_in)))
+        self.ex_out = array("H", bytes(2 * max_examples * max(1, self.n_out)))
+        self.n_ex = 0
+        self.vf = array("H", bytes(2 * n_nodes))
+        self.vc = array("H", bytes(2 * n_nodes))
+        self.pos = array("i", bytes(4 * rule.n))
+        self.batch = 1
+        self.cursor = 0
+        self.shuffle = False
+        self.rng = 1
+        self.nudge16 = 32768  # protocol "alpha" (nudge amplitude), Q16
+        self.err = 0  # sum of squared output errors, code**2, since reset_stats
+        self.err_n = 0
+        self.flt = 0
+        self.refused = 0
+
+    # -- examples -----------------------------------------------------------------------
+
+    def apply_inputs(self, i):
+        """Drive example ``i``'s input codes (and the fixed biases) on every network."""
+        base = i * self.n_in
+        for k in range(self.n_in):
+            for line in self.in_lines[k]:
+                if line is not None:
+                    self.hal.drive(line, self.ex_in[base + k])
+        for line, code in self.fixed:
+            self.hal.drive(line, code)
+
+    def _next(self):
+        if self.shuffle:
+            r = self.rng
+            r ^= (r << 13) & 0x3FFFFFFF
+            r ^= r >> 17
+            r ^= (r << 5) & 0x3FFFFFFF
+            self.rng = r
+            return r % self.n_ex
+        i = self.cursor
+        self.cursor = (i + 1) % self.n_ex
+        return i
+
+    # -- the step -----------------------------------------------------------------------
+
+    def step(self):
+        """One learning step over ``batch`` examples; returns edges moved (-1: refused)."""
+        self.rule.begin()
+        for _ in range(self.batch):
+            self._example(self._next())
+        return self._actuate()
+
+    def _example(self, i):
+        hal = self.hal
+        self.apply_inputs(i)
+        if self.nets == 1:
+            hal.switch(False)
+        hal.settle()
+        hal.read_nodes(0, self.vf)
+        self._clamp(i)
+        hal.settle()
+        hal.read_nodes(self.cnet, self.vc)
+        if self.nets == 1:
+            hal.switch(False)
+        self.rule.add(self.vf, self.vc)
+
+    def _clamp(self, i):
+        base = i * self.n_out
+        for k in range(self.n_out):
+            yf = self.vf[self.out_node[k]]
+            d = self.ex_out[base + k] - yf
+            self._err(d)
+            self._drive_clamp(k, yf + ((self.nudge16 * d) >> 16))
+        if self.nets == 1:
+            self.hal.switch(True)
+
+    def _err(self, d):
+        e = self.err + d * d
+        if e < 0x3FFFFFFF:
+            self.err = e
+            self.err_n += 1
+
+    def _drive_clamp(self, k, yc):
+        code = (yc * self.clamp_k16[k]) >> 16
+        if code < 0:
+            code = 0
+        elif code > self.clamp_max:
+            code = self.clamp_max
+        line = self.out_lines[k][self.cnet]
+        self.hal.drive(line, code)
+
+    def _actuate(self):
+        r = self.rule
+        self.hal.read_gates(self.pos)
+        moved = r.apply(self.pos)
+        if not moved:
+            return 0
+        if not self.lim.check(r.out, self.pos):
+            self.flt |= F_LIMIT
+            self.refused += 1
+            return -1
+        self._move(r.out)
+        r.commit(self.pos)
+        if not (self.lim.nodes_ok(self.vf) and self.lim.nodes_ok(self.vc)):
+            self.flt |= F_LIMIT
+        return moved
+
+    def _move(self, out):
+        hal = self.hal
+        for e in range(len(out)):
+            if out[e]:
+                hal.move(e, out[e])
+
+    def reset_stats(self):
+        self.err = 0
+        self.err_n = 0

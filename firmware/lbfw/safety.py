@@ -1,0 +1,94 @@
+"""On-board safety limits (BRIEF section 3), from the board description's ``lim`` table.
+
+The board cannot measure edge currents, so every actuation is checked first against a
+worst-case bound computed from the description: the largest node voltage ``vn`` over
+the smallest possible edge resistance must stay below ``ie``. For digipots that gives
+the lowest allowed tap (``r(t) * (1 - tolerance) + r_wiper >= vn / ie``, and the
+description's own ``taps`` range); for gates the highest allowed gate voltage (the
+description's ``g`` range, and ``vt + ie / (beta (1 + 3 spread) vn)`` from the triode
+bound ``I <= beta (Vg - Vt) Vds``). Pulses are bounded with ``1 - exp(-x) <= x``: a
+charge pulse of ``t`` us ends at most ``g + (G - g) t / RC``. After an actuation the
+measured node codes are checked against ``vn`` too.
+
+All checks run on integers (codes, taps, us); nothing allocates.
+"""
+
+import math
+
+
+class Limits:
+    """Per-edge bounds ``lo``/``hi`` in actuator units and the node-code bound ``vmax``."""
+
+    def __init__(self, n_edges, vn_code):
+        from array import array
+        self.lo = array("i", bytes(4 * n_edges))
+        self.hi = array("i", bytes(4 * n_edges))
+        self.kind = bytearray(n_edges)  # 0 fixed, 1 pot, 2 pulse gate, 3 DAC gate
+        self.vn_code = vn_code
+        self.g_charge = 0
+        self.rc_us = 2200
+
+    def pot_bounds(self, e, part, lim, taps_range):
+        """Lowest and highest safe tap of digipot edge ``e``."""
+        nt = part["nt"]
+        r_need = lim["vn"] / lim["ie"]
+        lo = nt - 1
+        for t in range(nt):
+            if part["tp"] == "log":
+                r = part["rmin"] * (part["rmax"] / part["rmin"]) ** (t / (nt - 1))
+            else:
+                r = part["rmin"] + (part["rmax"] - part["rmin"]) * t / (nt - 1)
+            if r * (1.0 - part["tol"]) + part["rw"] >= r_need:
+                lo = t
+                break
+        hi = nt - 1
+        if taps_range is not None:
+            lo = max(lo, taps_range[0])
+            hi = min(hi, taps_range[1])
+        self.kind[e] = 1
+        self.lo[e] = lo
+        self.hi[e] = hi
+
+    def gate_bounds(self, e, part, lim, gate_vpc, kind):
+        """Gate range of transistor edge ``e`` in gate codes (``gate_vpc`` V per code)."""
+        g_hi = part["vgmax"]
+        beta = part["beta"] * (1.0 + 3.0 * part["bs"])
+        vt = part["vt"] - 3.0 * part["vts"]
+        g_hi = min(g_hi, vt + lim["ie"] / (beta * lim["vn"]))
+        g_lo = 0.0
+        if lim["g"] is not None:
+            g_lo = max(g_lo, lim["g"][0])
+            g_hi = min(g_hi, lim["g"][1])
+        self.kind[e] = kind
+        self.lo[e] = int(math.ceil(g_lo / gate_vpc))
+        self.hi[e] = int(g_hi / gate_vpc)
+
+    def allowed(self, e, value):
+        """True when edge ``e`` may be set to ``value`` (tap or gate code)."""
+        return self.kind[e] != 0 and self.lo[e] <= value <= self.hi[e]
+
+    def check(self, out, pos):
+        """True when every actuation in ``out`` keeps its edge within bounds."""
+        kind = self.kind
+        for e in range(len(out)):
+            q = out[e]
+            if q:
+                if kind[e] == 2:
+                    if not self._pulse_ok(e, q, pos[e]):
+                        return False
+                elif not (kind[e] and self.lo[e] <= pos[e] + q <= self.hi[e]):
+                    return False
+        return True
+
+    def _pulse_ok(self, e, q, g):
+        if q > 0:
+            return g + (self.g_charge - g) * q // self.rc_us <= self.hi[e]
+        return g + g * q // self.rc_us >= self.lo[e]
+
+    def nodes_ok(self, codes):
+        """True when every measured node code lies within the node-voltage limit."""
+        vmax = self.vn_code
+        for k in range(len(codes)):
+            if codes[k] > vmax:
+                return False
+        return True

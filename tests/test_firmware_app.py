@@ -1,0 +1,119 @@
+"""The firmware application under CPython, talking to the host Link over an in-memory
+pair, with the real physics behind the hardware seam (tests/fake_board.py)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+from learnboard.firmware.lbfw import app as app_mod
+from learnboard.firmware.lbfw import msgs
+from learnboard.firmware.lbfw.hal import Clock
+from learnboard.host.link import BoardError, Link
+from learnboard.host.messages import ErrorCode
+from learnboard.host.transport import memory_pair
+
+from learnboard.boards import compile_board, load_board
+
+from .fake_board import PhysicsHal
+
+# Dillavou et al. 2022 (Gen-1): y1 = 0.15 x1 + 0.20 x2, y2 = 0.25 x1 + 0.10 x2.
+PAPER_COEFFS = np.array([[0.15, 0.20], [0.25, 0.10]])
+
+
+@pytest.fixture
+def gen1():
+    board = load_board("gen1-digipot")
+    compiled = compile_board(board)
+    hal = PhysicsHal(board, compiled.body)
+    host, dev = memory_pair()
+    app = app_mod.App(compiled.body, compiled.sha256, None, Clock(), dev, hal=hal)
+    hal.taps[:] = app.learner.pos
+    stop = threading.Event()
+
+    def loop():
+        while not stop.is_set():
+            if not app.tick() and not app.training:
+                time.sleep(0.0005)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    link = Link(host, timeout=2.0, retries=1)
+    yield link, app, hal, compiled
+    link.close()
+    stop.set()
+    thread.join(5)
+
+
+def _examples(n=8, vn=0.5):
+    x = np.random.RandomState(0).rand(n, 2) * vn
+    return x, x @ PAPER_COEFFS.T
+
+
+def test_hello_carries_board_hash(gen1):
+    link, app, _, compiled = gen1
+    hello = link.hello()
+    assert hello["desc_hash"] == compiled.sha256
+    assert hello["board"] == "gen1-digipot"
+    assert hello["limits"]["n_edges"] == 16
+
+
+def test_trains_paper_regression_and_error_falls(gen1):
+    link, app, hal, _ = gen1
+    x, y = _examples()
+    assert link.call("upload_examples", x=x.tolist(), y=y.tolist(), clear=True) == {"count": 8}
+    link.call("train", steps=60, every=5)
+    errs = []
+    for tlm in link.telemetry(timeout=60):
+        errs.append(tlm["err"])
+        assert tlm["flt"] & msgs.F_LIMIT == 0
+        if tlm["step"] >= 60:
+            break
+    assert link.next_event(timeout=5)[0] == msgs.EV_DONE
+    assert np.mean(errs[-3:]) < 0.7 * errs[0]
+    # taps stayed inside the safe range the description allows
+    taps = link.call("read_edges")["k"]
+    assert all(40 <= t <= 99 for t in taps)
+    out = link.call("infer", x=[0.25, 0.25])
+    assert len(out["y"]) == 2 and out["pwr"] > 0
+
+
+def test_write_edges_beyond_limit_is_refused_and_nothing_moves(gen1):
+    link, app, hal, _ = gen1
+    before = link.call("read_edges")["k"]
+    moves = hal.moves
+    with pytest.raises(BoardError) as info:
+        link.call("write_edges", start=0, k=[60, 61, 10])  # tap 10 < the safe minimum 40
+    assert info.value.code == ErrorCode.LIMIT
+    assert hal.moves == moves and link.call("read_edges")["k"] == before
+    assert link.call("write_edges", start=0, k=[60, 61]) == {"count": 2}
+    assert link.call("read_edges", start=0, count=2)["k"] == [60, 61]
+    assert list(hal.taps[:2]) == [60, 61]
+
+
+def test_set_params_out_of_range_changes_nothing(gen1):
+    link, _, _, _ = gen1
+    before = link.call("get_params")
+    with pytest.raises(BoardError) as info:
+        link.call("set_params", lam=0.5, eta=0.1, alpha=1.5)
+    assert info.value.code == ErrorCode.OUT_OF_RANGE
+    assert link.call("get_params") == before
+    with pytest.raises(BoardError) as info:
+        link.call("upload_examples", x=[[0.2, 0.9]], y=[[0.1, 0.1]])  # 0.9 V > 0.5 V limit
+    assert info.value.code == ErrorCode.LIMIT
+
+
+def test_host_silence_parks(gen1):
+    link, app, hal, _ = gen1
+    x, y = _examples()
+    link.call("upload_examples", x=x.tolist(), y=y.tolist(), clear=True)
+    link.call("set_params", host_timeout_ms=100)
+    link.call("train", steps=0, every=0)
+    event = link.next_event(timeout=10)
+    assert event[0] == msgs.EV_PARKED
+    status = link.call("status")
+    assert status["state"] == "parked"
+    assert status["flt"] & msgs.F_HOST_SILENT and status["flt"] & msgs.F_PARKED
+    assert all(v == 0.0 for v in hal.volts.values())
