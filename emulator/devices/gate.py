@@ -7,6 +7,7 @@
 * A small deterministic per-edge bias: each switch's turn-off lags by ``skew_us`` (drawn
   once per device), so every pulse acts slightly longer or shorter than commanded — the
   per-edge learning bias behind the limit cycles the lab reported.
+* A DAC gate driver sets :attr:`target`: the gate relaxes toward it through ``r``.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ class GateCap:
         self.shoot_through = 0
         self.pulses = 0
         self._t = 0
+        self.target: float | None = None  # a DAC gate driver holds this through ``r``
 
     def _target(self) -> float | None:
         if self.charge_on and self.discharge_on:
@@ -36,7 +38,7 @@ class GateCap:
             return self.rail
         if self.discharge_on:
             return 0.0
-        return None
+        return self.target
 
     def _relax(self, target: float, dt_us: float) -> None:
         self.v = target + (self.v - target) * math.exp(-dt_us / self.tau_us)

@@ -1,0 +1,414 @@
+"""The analog world of an emulated board: its parts, wired as the board description says.
+
+:class:`World` builds the device models (mux + ADC, DACs / PWM + RC, shift chains, X9C and
+SPI digipots, gate capacitors) and the twin-network physics with device mismatch from a
+board description and a seed. Pin levels, SPI/I2C traffic and virtual time drive the
+parts; the DC state of each network is re-solved only when an actuation has changed the
+circuit (a tap, a gate beyond ``resolve_tol``, a driven voltage) — never just because it
+is read. It also exposes the true physical state for tests and for comparing with what
+the firmware reports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from learnboard.emulator.devices import (
+    AdcModel,
+    AnalogMux,
+    GateCap,
+    PwmRc,
+    ShiftChain,
+    SpiDac,
+    SpiDigipot,
+    VirtualClock,
+    X9cDigipot,
+)
+from learnboard.emulator.devices.adc import E11_CODES
+
+from learnboard.boards import Board, Line, load_board
+from learnboard.boards.circuit import circuit_for_board, edge_parameters
+from learnboard.boards.schema import DacGateDriver, PulseGateDriver, SpiPotDriver, X9cDriver
+from learnboard.errors import InputError
+from learnboard.physics import Fix, solve
+
+RP2040_TEMP_CHANNEL = 4
+RP2040_TEMP_VOLTS = 0.706  # sensor at 27 °C (RP2040 datasheet)
+
+
+@dataclass
+class Faults:
+    """Fault knobs: stuck edges ``{(net, edge)}`` (state frozen, actuations lost), dead ADC
+    inputs ``{channel}`` (read 0 V), and scales for ADC noise and gate leakage."""
+
+    stuck_edges: set = field(default_factory=set)
+    dead_adc: set = field(default_factory=set)
+    noise_scale: float = 1.0
+    leak_scale: float = 1.0
+
+
+@dataclass
+class TrueState:
+    """What the physics says, not what the board measures."""
+
+    node_voltages: np.ndarray  # (N,) V
+    edge_currents: np.ndarray  # (E,) A, from a to b
+    power: float  # W dissipated in the network
+    edge_state: np.ndarray  # taps or gate volts
+
+
+class World:
+    """Emulated parts and physics of ``board`` (a Board, a profile name or a TOML path).
+
+    Args:
+        seed: one seed for device mismatch, ADC noise, leak rates and pulse skews.
+        faults: fault knobs (can be changed later through :attr:`faults`).
+        clock: a shared :class:`VirtualClock` (a new one by default).
+        adc_noise_lsb: ADC input noise; ``None``: 1 LSB rms for the RP2040's ADC.
+        gate_v0: initial gate volts (default the middle of ``limits.gate_range``).
+        resolve_tol: gate change (V) that triggers a new solve.
+        skew_us: std of the per-edge pulse-length skew (the small learning bias).
+    """
+
+    def __init__(self, board: Board | str | Path, seed: int = 0, faults: Faults | None = None,
+                 clock: VirtualClock | None = None, adc_noise_lsb: float | None = None,
+                 gate_v0: float | None = None, resolve_tol: float = 1e-5,
+                 skew_us: float = 0.2):
+        self.board = board if isinstance(board, Board) else load_board(board)
+        b = self.board
+        self.seed = int(seed)
+        self.faults = faults or Faults()
+        self.clock = clock or VirtualClock()
+        self.resolve_tol = float(resolve_tol)
+        self.pins: dict[int, int] = {}
+        self.solves = 0
+        rng = np.random.default_rng([self.seed, 5])
+        internal = b.adc.type == "internal"
+        self.adc = AdcModel(b.adc.bits, b.adc.vref,
+                            noise_lsb=(1.0 if internal else 0.5) if adc_noise_lsb is None
+                            else adc_noise_lsb,
+                            spikes=E11_CODES if internal and b.microcontroller == "rp2040" else (),
+                            seed=[self.seed, 11])
+        self.muxes = {n: AnalogMux(len(m.select), gain=m.gain,
+                                   enable_level=m.enable_level if m.enable is not None else None)
+                      for n, m in b.muxes.items()}
+        self.chains = {n: ShiftChain(x.bits, needs_select="595" not in x.part)
+                       for n, x in b.expanders.items()}
+        for n, x in b.expanders.items():
+            if x.oe is not None:
+                self.chains[n].set_oe(1)  # pulled up until the firmware enables it
+        self.dacs = {n: SpiDac(d.channels, d.bits, d.vref, d.gain, d.settle_us)
+                     for n, d in b.dacs.items()}
+        self.pwms: dict[int, PwmRc] = {}
+        self._gpio_watch: dict[int, list] = {}
+        self._line_watch: list[tuple[Line, object]] = []
+        self._line_levels: dict[Line, int] = {}
+        self.edges: list[list] = [[None] * b.n_edges for _ in range(b.n_nets)]
+        self._spi_pots: dict[tuple, SpiDigipot] = {}
+        self._stuck_values: dict[tuple[int, int], float] = {}
+        self._build_inputs()
+        self._build_edges(rng, gate_v0, skew_us)
+        self._build_watches()
+        self._solved: list = [None] * b.n_nets
+
+    # ------------------------------------------------------------------ construction
+    def _build_inputs(self) -> None:
+        pwm = self.board.pwm
+        for port in self.board.inputs + self.board.outputs:
+            for line in port.drive + port.drive_b:
+                if line is not None and not line.device:
+                    self.pwms[line.index] = PwmRc(pwm.bits, pwm.vref, pwm.gain, pwm.settle_us,
+                                                  pwm.freq)
+
+    def _build_edges(self, rng, gate_v0, skew_us) -> None:
+        b = self.board
+        lim = b.limits.gate_range
+        v0 = gate_v0 if gate_v0 is not None else (sum(lim) / 2 if lim else 2.0)
+        rail = b.rails.get(b.gates.charge_rail, 8.0) if b.gates else 8.0
+        for net in range(b.n_nets):
+            r_scale = edge_parameters(b, net, self.seed)["r_scale"]
+            for i, e in enumerate(b.edges):
+                if e.kind == "resistor":
+                    continue
+                part = b.parts[e.part]
+                drv = e.drivers[net]
+                if isinstance(drv, X9cDriver):
+                    self.edges[net][i] = X9cDigipot(part.n_taps, part.r_min, part.r_max,
+                                                    part.taper, part.r_wiper, r_scale[i],
+                                                    part.settle_us, stored_tap=part.n_taps // 2)
+                elif isinstance(drv, SpiPotDriver):
+                    key = (drv.bus, drv.cs)
+                    n_w = 1 + max(d.wiper for ed in b.edges for d in ed.drivers
+                                  if isinstance(d, SpiPotDriver) and (d.bus, d.cs) == key)
+                    if key not in self._spi_pots:
+                        self._spi_pots[key] = SpiDigipot(n_w, part.n_taps, part.r_min,
+                                                         part.r_max, part.taper, part.r_wiper,
+                                                         1.0, part.settle_us)
+                    pot = self._spi_pots[key]
+                    pot.wipers[drv.wiper].r_scale = float(r_scale[i])
+                    self.edges[net][i] = (pot, drv.wiper)
+                else:
+                    # leak rate per device spread over [1/3, 5/3] of the part's value
+                    # (0.1–0.5 mV/s for 0.3 mV/s)
+                    leak = part.gate_leak * rng.uniform(1 / 3, 5 / 3)
+                    self.edges[net][i] = GateCap(part.gate_c, part.gate_r, rail, v0, leak,
+                                                 skew_us * rng.standard_normal())
+
+    def _watch_line(self, line: Line, callback) -> None:
+        if not line.device:
+            self._gpio_watch.setdefault(line.index, []).append(callback)
+        else:
+            self._line_watch.append((line, callback))
+            self._line_levels[line] = self.line_level(line)
+
+    def _build_watches(self) -> None:
+        b = self.board
+        for name, m in b.muxes.items():
+            mux = self.muxes[name]
+            for bit, gpio in enumerate(m.select):
+                self._gpio(gpio, lambda lv, now, mux=mux, bit=bit: mux.set_select(bit, lv, now))
+            if m.enable is not None:
+                self._gpio(m.enable, lambda lv, now, mux=mux: mux.set_enable(lv, now))
+        for name, x in b.expanders.items():
+            chain = self.chains[name]
+            self._gpio(x.latch, lambda lv, now, c=chain: c.set_latch(lv) and self._lines_changed())
+            if x.oe is not None:
+                self._gpio(x.oe, lambda lv, now, c=chain: (c.set_oe(lv), self._lines_changed()))
+        for name, d in b.dacs.items():
+            if d.interface == "spi" and d.cs is not None:
+                self._gpio(d.cs, lambda lv, now, dac=self.dacs[name]: dac.select(not lv, now))
+        for (_bus, cs), pot in self._spi_pots.items():
+            self._watch_line(cs, lambda lv, now, p=pot: p.select(not lv, now))
+        for net in range(b.n_nets):
+            for i, e in enumerate(b.edges):
+                drv = e.drivers[net] if e.drivers else None
+                dev = self.edges[net][i]
+                if isinstance(drv, X9cDriver):
+                    self._watch_line(drv.cs, lambda lv, now, p=dev: p.set_cs(lv, now))
+                    self._watch_line(drv.ud, lambda lv, now, p=dev: p.set_ud(lv, now))
+                    self._watch_line(drv.inc, lambda lv, now, p=dev: p.set_inc(lv, now))
+                elif isinstance(drv, PulseGateDriver):
+                    def switches(lv, now, g=dev, d=drv):
+                        g.set_switches(self.line_level(d.charge), self.line_level(d.discharge), now)
+                    self._watch_line(drv.charge, switches)
+                    self._watch_line(drv.discharge, switches)
+
+    def _gpio(self, gpio: int, callback) -> None:
+        self._gpio_watch.setdefault(gpio, []).append(callback)
+
+    def _lines_changed(self) -> None:
+        now = self.clock.now_us
+        for line, cb in self._line_watch:
+            lv = self.line_level(line)
+            if lv != self._line_levels[line]:
+                self._line_levels[line] = lv
+                cb(lv, now)
+
+    # ------------------------------------------------------------------ pins and buses
+    def line_level(self, line: Line) -> int:
+        """Level of a digital line: a GPIO, or an expander bit as latched (OE honoured)."""
+        if not line.device:
+            return self.pins.get(line.index, 0)
+        return self.chains[line.device].output(line.index)
+
+    def set_pin(self, gpio: int, level: int) -> None:
+        level = 1 if level else 0
+        if self.pins.get(gpio) == level:
+            return
+        self.pins[gpio] = level
+        now = self.clock.now_us
+        for cb in self._gpio_watch.get(gpio, ()):
+            cb(level, now)
+
+    def spi_write(self, bus_id: int, data: bytes, baud: int) -> None:
+        """Bytes clocked out on SPI peripheral ``bus_id``; each part listens if selected."""
+        now = self.clock.now_us
+        for name, bus in self.board.spi.items():
+            if bus.id != bus_id:
+                continue
+            for xn, x in self.board.expanders.items():
+                if x.bus == name:
+                    self.chains[xn].spi_write(data)
+            for dn, d in self.board.dacs.items():
+                if d.interface == "spi" and d.bus == name:
+                    self.dacs[dn].spi_write(data, now)
+            for (pbus, _), pot in self._spi_pots.items():
+                if pbus == name:
+                    pot.spi_write(data, now)
+        self.clock.advance_us(len(data) * 8e6 / max(1, baud))
+
+    def i2c_write(self, bus_id: int, addr: int, data: bytes) -> bool:
+        """An I2C write; False when no part answers (NACK). I2C DACs take the same
+        16-bit words as the SPI DAC model."""
+        now = self.clock.now_us
+        for dn, d in self.board.dacs.items():
+            if d.interface == "i2c" and d.address == addr and self.board.i2c[d.bus].id == bus_id:
+                dac = self.dacs[dn]
+                dac.select(True, now)
+                dac.spi_write(bytes(data), now)
+                dac.select(False, now)
+                return True
+        return False
+
+    def i2c_addresses(self, bus_id: int) -> list[int]:
+        return sorted(d.address for d in self.board.dacs.values()
+                      if d.interface == "i2c" and self.board.i2c[d.bus].id == bus_id)
+
+    def set_pwm(self, gpio: int, duty_u16: int) -> None:
+        pwm = self.pwms.get(gpio)
+        if pwm is None:
+            p = self.board.pwm
+            pwm = self.pwms[gpio] = PwmRc(p.bits, p.vref, p.gain, p.settle_us, p.freq) if p \
+                else PwmRc()
+        pwm.set_duty_u16(duty_u16, self.clock.now_us)
+
+    # ------------------------------------------------------------------ analog state
+    def _line_volts(self, line: Line, now: int) -> float:
+        if not line.device:
+            return self.pwms[line.index].output(now)
+        return self.dacs[line.device].output(line.index, now)
+
+    def driven(self, net: int) -> dict[int, float]:
+        """Node -> volts for every node a driver holds on network ``net`` now."""
+        now = self.clock.now_us
+        out: dict[int, float] = {}
+        single = self.board.n_nets == 1
+        for port in self.board.inputs + self.board.outputs:
+            is_out = port in self.board.outputs
+            for nodes, lines, sw in ((port.a, port.drive, port.switch),
+                                     (port.b, port.drive_b, port.switch_b)):
+                if nodes is None or not lines:
+                    continue
+                line = lines[net] if len(lines) > net else lines[0]
+                if line is None:
+                    continue
+                if is_out and single and sw is not None and not self.line_level(sw):
+                    continue
+                out[nodes] = self._line_volts(line, now)
+        out.pop(self.board.ground, None)
+        return out
+
+    def edge_state(self, net: int) -> np.ndarray:
+        """Taps (digipots) and gate volts (transistors) of network ``net`` now."""
+        now = self.clock.now_us
+        state = np.zeros(self.board.n_edges)
+        for i, dev in enumerate(self.edges[net]):
+            if (net, i) in self._stuck_values:
+                state[i] = self._stuck_values[(net, i)]
+            elif isinstance(dev, GateCap):
+                dev.leak_scale = self.faults.leak_scale
+                drv = self.board.edges[i].drivers[net]
+                if isinstance(drv, DacGateDriver):
+                    # held through gate_r by a DAC channel (piecewise constant between reads)
+                    dev.target = self._line_volts(drv.dac, now)
+                state[i] = dev.advance(now)
+            elif isinstance(dev, X9cDigipot):
+                state[i] = dev.tap
+            elif isinstance(dev, tuple):
+                state[i] = dev[0].taps[dev[1]]
+        return state
+
+    def set_stuck(self, net: int, edge: int, stuck: bool = True) -> None:
+        """Freeze (or free) an edge at its present state: its actuations are lost."""
+        key = (net, edge)
+        if stuck:
+            self._stuck_values[key] = float(self.edge_state(net)[edge])
+            self.faults.stuck_edges.add(key)
+        else:
+            self._stuck_values.pop(key, None)
+            self.faults.stuck_edges.discard(key)
+
+    def solution(self, net: int):
+        """The DC solution of network ``net``, re-solved only if the circuit changed."""
+        for key in self.faults.stuck_edges - set(self._stuck_values):
+            self.set_stuck(*key)
+        state = self.edge_state(net)
+        drives = self.driven(net)
+        prev = self._solved[net]
+        if prev is not None:
+            p_state, p_drives, sol = prev
+            if p_drives.keys() == drives.keys() and \
+                    all(abs(p_drives[k] - v) <= 1e-7 for k, v in drives.items()) and \
+                    np.max(np.abs(p_state - state), initial=0.0) <= self.resolve_tol:
+                return sol
+        circuit = circuit_for_board(self.board, state, twin=net, mismatch=self.seed)
+        fixes = [Fix(n, v) for n, v in sorted(drives.items())]
+        sol = solve(circuit, fixes, initial=None if prev is None else prev[2].node_voltages)
+        self.solves += 1
+        self._solved[net] = (state, drives, sol)
+        return sol
+
+    def true_state(self, net: int = 0) -> TrueState:
+        sol = self.solution(net)
+        return TrueState(sol.node_voltages.copy(), sol.edge_currents.copy(), float(sol.power),
+                         self.edge_state(net))
+
+    def adc_input_volts(self, channel: int) -> float:
+        """Volts at ADC input ``channel`` now (mux, front-end gain and settling included)."""
+        if channel in self.faults.dead_adc:
+            return 0.0
+        now = self.clock.now_us
+        volts = []
+        for name, m in self.board.muxes.items():
+            mux = self.muxes[name]
+            if m.adc_channel != channel or not mux.connected:
+                continue
+            ch = mux.channel
+            src = 0.0
+            if m.nodes and ch < len(m.nodes) and m.nodes[ch] >= 0:
+                src = float(self.solution(m.net).node_voltages[m.nodes[ch]])
+            elif m.gates and ch < len(m.gates) and m.gates[ch] >= 0:
+                src = float(self.edge_state(m.net)[m.gates[ch]])
+            volts.append(mux.output(src, now))
+        if not volts:
+            return RP2040_TEMP_VOLTS if channel == RP2040_TEMP_CHANNEL else 0.0
+        return min(max(sum(volts) / len(volts), 0.0), self.adc.vref)  # contention averages
+
+    def adc_read_u16(self, channel: int) -> int:
+        """One conversion of ADC input ``channel``, as ``machine.ADC.read_u16`` returns it."""
+        if not 0 <= channel <= RP2040_TEMP_CHANNEL:
+            raise InputError(f"ADC channel {channel} does not exist (0..4 on the RP2040)",
+                             field="adc")
+        code = self.adc.read_u16(self.adc_input_volts(channel), self.faults.noise_scale)
+        self.clock.advance_us(2)  # 500 kS/s
+        return code
+
+    # ------------------------------------------------------------------ power events
+    def mcu_reset(self) -> None:
+        """The microcontroller resets (soft or hard): its pins float and PWM stops; the
+        external parts (DACs, chains, digipots, gate capacitors) keep their state."""
+        now = self.clock.now_us
+        self.pins.clear()
+        for pwm in self.pwms.values():
+            pwm.set_duty_u16(0, now)
+
+    def power_cycle(self) -> None:
+        """Board power off and on: X9C taps come back from EEPROM, SPI pots at mid-scale,
+        DACs at 0 V, chains cleared; gate capacitors keep most of their charge."""
+        self.mcu_reset()
+        now = self.clock.now_us
+        for net_edges in self.edges:
+            for dev in net_edges:
+                if isinstance(dev, X9cDigipot):
+                    dev.power_cycle()
+        for pot in self._spi_pots.values():
+            pot.power_cycle()
+        for dac in self.dacs.values():
+            for ch in range(dac.channels):
+                dac.codes[ch] = 0
+                dac._out.set(ch, 0.0, now)
+        for name, chain in self.chains.items():
+            chain.shift = chain.latched = 0
+            if self.board.expanders[name].oe is not None:
+                chain.set_oe(1)
+        self._lines_changed()
+
+    def on_reset(self, kind: str) -> None:
+        """Hook for ``VirtualBoard(on_reset=...)``: ``"power-on"`` power-cycles the parts,
+        other resets only reset the microcontroller."""
+        if kind == "power-on":
+            self.power_cycle()
+        else:
+            self.mcu_reset()
