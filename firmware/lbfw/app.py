@@ -10,6 +10,11 @@ description; tests may pass ``hal=`` an object with the seam methods of ``hal.Ha
 import gc
 import math
 
+try:
+    from micropython import heap_lock, heap_unlock
+except ImportError:  # CPython
+    heap_lock = heap_unlock = None
+
 from . import hal as hal_mod
 from . import learn, msgs, rule, safety, server
 from .server import Fail
@@ -48,8 +53,9 @@ class App:
     """The firmware application; ``tick()`` is one pass of the main loop."""
 
     def __init__(self, body, desc_hash, machine, clock, port, hal=None,
-                 max_examples=MAX_EXAMPLES):
+                 max_examples=MAX_EXAMPLES, wdt=None):
         self.m = machine
+        self.wdt = wdt
         self.clock = clock
         self.port = port
         self.name = body["name"]
@@ -483,6 +489,8 @@ class App:
     def tick(self):
         """One pass: poll the host, run one learning step if training, watch for silence."""
         n = self.srv.poll()
+        if self.wdt is not None:
+            self.wdt.feed()
         if self.training:
             self._train_step()
         t = self.params["host_timeout_ms"]
@@ -490,10 +498,28 @@ class App:
             self.park(msgs.F_HOST_SILENT)
         return n
 
+    def locked_step(self):
+        """One learning step with the heap locked: MicroPython then puts call frames it
+        would heap-allocate (more than 11 locals + stack slots) on the C stack, so the
+        step allocates nothing. Returns edges moved, -1 refused."""
+        if heap_lock is None:
+            return self.learner.step()
+        heap_lock()
+        try:
+            return self.learner.step()
+        finally:
+            heap_unlock()
+
     def _train_step(self):
         c = self.clock
         t0 = c.ticks_us()
-        self.learner.step()
+        try:
+            self.locked_step()
+        except Exception as e:  # a firmware or driver bug: stop, keep serving the host
+            self.training = False
+            self.learner.flt |= msgs.F_LIMIT
+            self.srv.event(msgs.EV_FAULT, {"error": type(e).__name__})
+            return
         dt = c.ticks_diff(c.ticks_us(), t0)
         self.step_n += 1
         self.dt_sum += dt
@@ -532,6 +558,6 @@ class App:
     def run(self, wait=None):
         """The main loop until ``repl``; ``wait(ms)`` idles when there is nothing to do."""
         self.srv.event(msgs.EV_BOOT, {"fw": VERSION, "board": self.name})
-        while self.running:
+        while self.running and not getattr(self.port, "eof", False):
             if not self.tick() and not self.training and wait is not None:
                 wait(5)

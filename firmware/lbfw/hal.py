@@ -211,9 +211,10 @@ class Hal:
         """Set a digital line; expander bits are latched at once."""
         if line[0] == 0:
             line[1].value(v)
-            return
-        dev = line[1]
-        bit = line[2]
+        else:
+            self._set_bit(line[1], line[2], v)
+
+    def _set_bit(self, dev, bit, v):
         buf = self.xp[dev][2]
         i = len(buf) - 1 - (bit >> 3)
         if v:
@@ -226,53 +227,70 @@ class Hal:
 
     def drive(self, i, code):
         """Set voltage output ``i`` (a ``vline`` index) to ``code``."""
-        kind, obj, shift, extra = self.vlines[i]
-        if kind == _PWM:
-            obj.duty_u16(code << shift)
-            return
+        v = self.vlines[i]
+        if v[0] == _PWM:
+            v[1].duty_u16(code << v[2])
+        else:
+            self._dac(v, code)
+
+    def _dac(self, v, code):
         # AD5308-style 16-bit word: channel in bits 14..12, data left-aligned in 11..0.
-        w = (extra[1] << 12) | ((code << shift) & 0xFFF)
+        w = (v[3][1] << 12) | ((code << v[2]) & 0xFFF)
         b = self._dac_buf
         b[0] = w >> 8
         b[1] = w & 0xFF
-        if kind == _DAC_SPI:
-            extra[0].value(0)
-            obj.write(b)
-            extra[0].value(1)
+        if v[0] == _DAC_SPI:
+            v[3][0].value(0)
+            v[1].write(b)
+            v[3][0].value(1)
         else:
-            obj.writeto(extra[0], b)
+            v[1].writeto(v[3][0], b)
 
     def settle(self):
         self.clock.sleep_us(self.out_settle_us)
 
+    # Small functions: MicroPython heap-allocates frames of more than 11 slots.
     def _sample(self, mx, ch):
-        sel, en, enl, adc = self.mux[mx]
+        m = self.mux[mx]
+        self._select(m[0], ch)
+        en = m[1]
+        if en is not None:
+            en.value(m[2])
+        self.clock.sleep_us(self.settle_us)
+        s = self._avg(m[3])
+        if en is not None:
+            en.value(1 - m[2])
+        return s
+
+    def _select(self, sel, ch):
         for b in range(len(sel)):
             sel[b].value((ch >> b) & 1)
-        if en is not None:
-            en.value(enl)
-        self.clock.sleep_us(self.settle_us)
+
+    def _avg(self, adc):
         s = 0
         sh = self.adc_shift
-        for _ in range(self.os):
+        n = self.os
+        for _ in range(n):
             s += adc.read_u16() >> sh
-        if en is not None:
-            en.value(1 - enl)
-        return s // self.os
+        return s // n
 
     def read_nodes(self, net, out):
         """Oversampled codes of every node of network ``net`` into ``out`` (0 = not read)."""
-        mux, ch = self.nrd[net]
-        for k in range(len(mux)):
-            out[k] = self._sample(mux[k] - 1, ch[k]) if mux[k] else 0
+        rd = self.nrd[net]
+        for k in range(len(out)):
+            out[k] = self._read(rd, k)
+
+    def _read(self, rd, k):
+        m = rd[0][k]
+        return self._sample(m - 1, rd[1][k]) if m else 0
 
     def read_gates(self, pos):
         """Gate read-back codes (network 0) of pulse and DAC gate edges into ``pos``."""
-        mux, ch = self.grd[0]
+        rd = self.grd[0]
         kind = self.ekind
-        for e in range(len(mux)):
-            if mux[e] and kind[e] == 2:
-                pos[e] = self._sample(mux[e] - 1, ch[e])
+        for e in range(len(kind)):
+            if kind[e] == 2:
+                pos[e] = self._read(rd, e)
 
     def read_gate(self, net, e):
         mux, ch = self.grd[net]
@@ -292,17 +310,19 @@ class Hal:
             self.drive(d[0], code)
 
     def _x9c(self, d, q):
-        cs, ud, inc = d
+        inc = d[2]
         self._set(inc, 0)
-        self._set(cs, 0)
-        self._set(ud, 1 if q > 0 else 0)
-        sl = self.clock.sleep_us
-        for _ in range(q if q > 0 else -q):
+        self._set(d[0], 0)
+        self._set(d[1], 1 if q > 0 else 0)
+        self._x9c_pulses(inc, q if q > 0 else -q)
+        self._set(d[0], 1)  # INC is low here: no EEPROM store (BRIEF 3)
+
+    def _x9c_pulses(self, inc, n):
+        for _ in range(n):
             self._set(inc, 1)
-            sl(1)
+            self.clock.sleep_us(1)
             self._set(inc, 0)  # the wiper moves on the falling edge
-            sl(1)
-        self._set(cs, 1)  # INC is low here: no EEPROM store (BRIEF 3)
+            self.clock.sleep_us(1)
 
     def _pulse(self, d, q):
         line = d[0] if q > 0 else d[1]

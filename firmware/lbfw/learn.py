@@ -60,11 +60,14 @@ class Learner:
         """Drive example ``i``'s input codes (and the fixed biases) on every network."""
         base = i * self.n_in
         for k in range(self.n_in):
-            for line in self.in_lines[k]:
-                if line is not None:
-                    self.hal.drive(line, self.ex_in[base + k])
-        for line, code in self.fixed:
-            self.hal.drive(line, code)
+            self._drive_all(self.in_lines[k], self.ex_in[base + k])
+        for f in self.fixed:
+            self.hal.drive(f[0], f[1])
+
+    def _drive_all(self, lines, code):
+        for line in lines:
+            if line is not None:
+                self.hal.drive(line, code)
 
     def _next(self):
         if self.shuffle:
@@ -104,12 +107,15 @@ class Learner:
     def _clamp(self, i):
         base = i * self.n_out
         for k in range(self.n_out):
-            yf = self.vf[self.out_node[k]]
-            d = self.ex_out[base + k] - yf
-            self._err(d)
-            self._drive_clamp(k, yf + ((self.nudge16 * d) >> 16))
+            self._nudge(k, self.ex_out[base + k])
         if self.nets == 1:
             self.hal.switch(True)
+
+    def _nudge(self, k, target):
+        yf = self.vf[self.out_node[k]]
+        d = target - yf
+        self._err(d)
+        self._drive_clamp(k, yf + ((self.nudge16 * d) >> 16))
 
     def _err(self, d):
         e = self.err + d * d
@@ -123,8 +129,7 @@ class Learner:
             code = 0
         elif code > self.clamp_max:
             code = self.clamp_max
-        line = self.out_lines[k][self.cnet]
-        self.hal.drive(line, code)
+        self.hal.drive(self.out_lines[k][self.cnet], code)
 
     def _actuate(self):
         r = self.rule

@@ -69,16 +69,16 @@ class Limits:
 
     def check(self, out, pos):
         """True when every actuation in ``out`` keeps its edge within bounds."""
-        kind = self.kind
         for e in range(len(out)):
-            q = out[e]
-            if q:
-                if kind[e] == 2:
-                    if not self._pulse_ok(e, q, pos[e]):
-                        return False
-                elif not (kind[e] and self.lo[e] <= pos[e] + q <= self.hi[e]):
-                    return False
+            if out[e] and not self._ok(e, out[e], pos[e]):
+                return False
         return True
+
+    def _ok(self, e, q, p):
+        k = self.kind[e]
+        if k == 2:
+            return self._pulse_ok(e, q, p)
+        return k != 0 and self.lo[e] <= p + q <= self.hi[e]
 
     def _pulse_ok(self, e, q, g):
         if q > 0:

@@ -1,0 +1,65 @@
+"""A minimal ``machine`` module for the MicroPython VM tests (no physics): pins and buses
+record nothing, ADC channels return fixed codes with a small allocation-free wobble.
+Written into a temp dir as ``machine.py`` by the tests."""
+
+FAKE_MACHINE = r'''
+class Pin:
+    OUT = 1
+    IN = 0
+
+    def __init__(self, n, mode=0, value=None):
+        self.n = n
+        self.v = 0
+
+    def value(self, v=None):
+        if v is None:
+            return self.v
+        self.v = v
+
+
+class SPI:
+    def __init__(self, id, baudrate=0, sck=None, mosi=None, miso=None):
+        self.writes = 0
+
+    def write(self, buf):
+        self.writes += 1
+
+
+class I2C:
+    def __init__(self, id, sda=None, scl=None, freq=0):
+        pass
+
+    def writeto(self, addr, buf):
+        pass
+
+
+class PWM:
+    def __init__(self, pin):
+        self.d = 0
+
+    def freq(self, f):
+        pass
+
+    def duty_u16(self, d):
+        self.d = d
+
+
+# 12-bit codes per ADC channel: nodes (free, clamped), gates; the wobble makes the
+# drops differ between the two networks so the rule emits moves.
+BASE = [1500, 1500, 2000, 2000]
+WOBBLE = [0, 700, 0, 0]
+
+
+class ADC:
+    def __init__(self, pin):
+        self.ch = pin - 26
+        self.k = 0
+
+    def read_u16(self):
+        self.k = (self.k + 1) & 0xFF
+        return (BASE[self.ch] + (self.k * 37) % (WOBBLE[self.ch] + 1)) << 4
+
+
+def reset():
+    raise SystemExit
+'''
