@@ -7,7 +7,6 @@ works again (``stdio.StdioPort.close`` restores it).
 import gc
 
 import machine
-
 from lbfw import app, hal, stdio
 
 

@@ -4,13 +4,15 @@ board.json, answers hello over a pipe, and runs 1000 learning steps with the hea
 
 from __future__ import annotations
 
+import os
 import subprocess
 
 import pytest
-from learnboard.boards import compile_board, load_board
 from learnboard.firmware import FIRMWARE_DIR
 from learnboard.host.link import Link
 from learnboard.host.transport import FdTransport
+
+from learnboard.boards import compile_board, load_board
 
 from ._fake_machine import FAKE_MACHINE
 from .mpvm import require_vm, run_vm
@@ -100,7 +102,6 @@ def test_boots_from_board_json_and_answers_hello_over_pipe(vm_dir):
     compiled.write(vm_dir / "board.json")
     src = (f"import fake_machine, main\n"
            f"main.main({str(vm_dir / 'board.json')!r}, machine=fake_machine)\n")
-    import os
     env = dict(os.environ, MICROPYPATH=f"{vm_dir}:{FIRMWARE_DIR}")
     proc = subprocess.Popen([exe, "-X", "heapsize=192K", "-c", src], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
