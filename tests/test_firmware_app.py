@@ -117,3 +117,24 @@ def test_host_silence_parks(gen1):
     assert status["state"] == "parked"
     assert status["flt"] & msgs.F_HOST_SILENT and status["flt"] & msgs.F_PARKED
     assert all(v == 0.0 for v in hal.volts.values())
+
+
+def test_safety_refuses_a_step_that_would_leave_the_range():
+    board = load_board("gen1-digipot")
+    compiled = compile_board(board)
+    hal = PhysicsHal(board, compiled.body)
+    _, dev = memory_pair()
+    app = app_mod.App(compiled.body, compiled.sha256, None, Clock(), dev, hal=hal)
+    lim = app.limits
+    assert all(lim.lo[e] == 40 and lim.hi[e] == 99 for e in range(16))
+    x, y = _examples()
+    app.upload_examples({"x": x.tolist(), "y": y.tolist(), "clear": True})
+    lr = app.learner
+    for e in range(16):  # park every edge at the safe minimum and forbid going lower
+        lr.pos[e] = 40
+    hal.taps[:] = 40
+    lim.hi[:] = lim.lo  # nothing may move at all now
+    before = list(lr.pos)
+    assert lr.step() == -1
+    assert lr.refused == 1 and lr.flt & msgs.F_LIMIT
+    assert hal.moves == 0 and list(lr.pos) == before

@@ -187,7 +187,7 @@ class App:
                 "settle_us": getattr(self.hal, "out_settle_us", 0),
                 "pulse_us": 100, "mode": "gen1" if d["rule"] == "sign" else "cl",
                 "p_update": 1.0, "seed": 1, "order": "seq", "tlm_every": 10,
-                "tlm_nodes": 0, "tlm_edges": 0, "host_timeout_ms": 0, "batch": 0}
+                "tlm_nodes": 0, "tlm_edges": 0, "host_timeout_ms": 10000, "batch": 0}
 
     def get_params(self, args):
         names = args.get("names") or _PARAMS
