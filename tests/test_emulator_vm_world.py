@@ -1,0 +1,59 @@
+"""The VM's ``machine`` (emulator/vmlib) driving the CPython world over its socket."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from learnboard.emulator.world import World
+from learnboard.emulator.world_server import WorldServer
+
+from learnboard.boards import compile_board, load_board
+from tests.mpvm import run_vm
+
+VMLIB = Path(__file__).resolve().parents[1] / "emulator" / "vmlib"
+
+
+@pytest.fixture
+def served(tmp_path, monkeypatch):
+    world = World("gen2-clln", seed=4)
+    sock = str(tmp_path / "w.sock")
+    monkeypatch.setenv("LB_WORLD", sock)
+    with WorldServer(world, sock) as server:
+        yield world, server, tmp_path
+
+
+def test_firmware_hal_in_the_vm_reads_the_world(served):
+    world, server, tmp = served
+    body = compile_board(load_board("gen2-clln")).body
+    (tmp / "body.json").write_text(json.dumps(body))
+    src = f"""
+import json, machine
+from lbfw.hal import Hal
+body = json.load(open({str(tmp / 'body.json')!r}))
+h = Hal(body, machine, machine)
+t0 = machine.ticks_us()
+for ch in range(7):
+    h.drive(h.vline([0, ch]), 150)
+h.settle()
+out = [0] * 16
+h.read_nodes(0, out)
+print(out, machine.ticks_diff(machine.ticks_us(), t0))
+"""
+    proc = run_vm(src, path=[VMLIB])
+    assert server.wait_idle()
+    line = proc.stdout.decode().strip().splitlines()[-1]
+    codes, elapsed = line.rsplit("]", 1)
+    codes = np.array(json.loads(codes + "]"))
+    expected = world.true_state(0).node_voltages * 7.0 / 3.3 * 4096
+    assert world.dacs["din"].codes[:7] == [150] * 7
+    assert np.max(np.abs(codes[1:] - expected[1:])) <= 8  # INL ±4, noise, quantisation
+    # virtual time: 15 read nodes x (20 us settle + 16 conversions of 2 us), no real sleeps
+    assert 15 * (20 + 16 * 2) <= int(elapsed) < 100_000
+
+
+def test_vm_without_world_keeps_the_builtin_machine(monkeypatch):
+    monkeypatch.delenv("LB_WORLD", raising=False)
+    proc = run_vm("import machine; print(hasattr(machine, 'reset'), hasattr(machine, 'Signal'))",
+                  path=[VMLIB])
+    assert proc.stdout.decode().split() == ["True", "True"]
