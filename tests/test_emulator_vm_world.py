@@ -57,3 +57,12 @@ def test_vm_without_world_keeps_the_builtin_machine(monkeypatch):
     proc = run_vm("import machine; print(hasattr(machine, 'reset'), hasattr(machine, 'Signal'))",
                   path=[VMLIB])
     assert proc.stdout.decode().split() == ["True", "True"]
+
+
+def test_vm_time_runs_on_the_virtual_clock(served):
+    world, server, _ = served
+    proc = run_vm("import time\nt0 = time.ticks_us()\ntime.sleep_ms(250)\n"
+                  "print(time.ticks_diff(time.ticks_us(), t0))", path=[VMLIB], timeout=20)
+    assert server.wait_idle()
+    assert 250_000 <= int(proc.stdout.decode().split()[-1]) <= 250_010
+    assert world.clock.now_us >= 250_000
