@@ -31,7 +31,7 @@ import numpy as np
 from scipy.linalg.lapack import dpotrf, dtrtri
 
 from learnboard.engine.config import LearningConfig
-from learnboard.engine.solvers import make_solver
+from learnboard.engine.solvers import LDLSolver, make_solver
 from learnboard.errors import InputError
 from learnboard.network import Network
 from learnboard.tasks import Dataset
@@ -173,6 +173,7 @@ class LinearEngine:
         self._ei, self._ej = row[network.edges[:, 0]], row[network.edges[:, 1]]
         self._gi, self._gj = row[pairs[:, 0]], row[pairs[:, 1]]
         self._ones = np.ones(m)
+        self._fast = _FastLoop(self, row, pairs) if isinstance(self.solver, LDLSolver) else None
         u = np.hstack([data.inputs, data.targets])
         self._u = u
         self.second_moment = u.T @ u / len(u)
@@ -297,8 +298,20 @@ class LinearEngine:
         power_weights[: self.ns, : self.ns] = 1.0
         kmin, kmax, p = c.k_min, c.k_max, c.update_prob
         need_error = controller is not None
+        # between history points, full-rate steps without metrics go through the fused loop
+        fast = self._fast if (self._fast is not None and controller is None and p == 1.0) else None
         t0 = time.perf_counter()
-        for s in range(steps + 1):
+        s = 0
+        while s <= steps:
+            if fast is not None and s % every != 0 and s != steps:
+                stop = min(steps, (s // every + 1) * every)
+                if progress is not None:
+                    stop = min(stop, (s // progress_every + 1) * progress_every)
+                order = fast.run(k, s, stop, lam, order, rng)
+                s = stop
+                if progress is not None and s % progress_every == 0:
+                    progress(s)
+                continue
             bz, rinv = self._responses(k)
             record = s % every == 0 or s == steps
             err = None
@@ -328,6 +341,7 @@ class LinearEngine:
             np.minimum(k, kmax, out=k)
             if progress is not None and (s + 1) % progress_every == 0:
                 progress(s + 1)
+            s += 1
         seconds = time.perf_counter() - t0
         hist = {name: np.array([r[i] for r in rows]) for i, name in enumerate(HISTORY_COLUMNS)}
         info = {"solver": self.solver.method}
@@ -336,3 +350,99 @@ class LinearEngine:
             info["refactorisations"] = int(self.solver.refactors)
         return TrainResult(k, np.array(k0, dtype=float), initial, self.evaluate(k), hist, steps,
                            seconds, info)
+
+
+class _FastLoop:
+    """The learning step fused into few numpy/LAPACK calls, for the ``ldl`` backend.
+
+    Same algebra as :meth:`LinearEngine._quad`, arranged to minimise Python call
+    overhead, which dominates below a few hundred nodes: one sparse refactorisation,
+    m solves written into rows of a preallocated array, all drops and the Schur matrix
+    ``G`` from one product (dense for small networks) or two row gathers, and the
+    moment carried in the same buffer so that one product with ``R^{-1}`` serves the
+    drops and the moment. No metrics are computed here.
+    """
+
+    _DENSE_LIMIT = 20000  # n * (E + m) entries: above this, gathers beat a dense product
+
+    def __init__(self, engine: LinearEngine, row: np.ndarray, pairs: np.ndarray):
+        self.engine = engine
+        n, m, ne = engine.n, engine.m, engine.network.n_edges
+        self.n, self.m, self.ne = n, m, ne
+        ri = np.concatenate([engine._ei, engine._gi])
+        rj = np.concatenate([engine._ej, engine._gj])
+        if n * (ne + m) <= self._DENSE_LIMIT:
+            # [Z^T | moment] @ pt = [BZ^T | G | moment] in one product
+            pt = np.zeros((n + 1 + m, ne + 2 * m))  # row n is the ground: dropped below
+            cols = np.arange(ne + m)
+            np.add.at(pt, (ri, cols), 1.0)
+            np.add.at(pt, (rj, cols), -1.0)
+            pt[n + 1:, ne + m:] = np.eye(m)
+            self.pt = np.delete(pt, n, axis=0)
+            self.ri = self.rj = None
+        else:
+            self.pt = None
+            self.ri, self.rj = ri, rj
+
+    def run(self, k: np.ndarray, start: int, stop: int, lam: float, order: np.ndarray,
+            rng: np.random.Generator) -> np.ndarray:
+        """Steps ``start .. stop-1`` on ``k`` in place; returns the online example order."""
+        eng = self.engine
+        c = eng.config
+        n, m, ne = self.n, self.m, self.ne
+        solver = eng.solver
+        columns = solver.columns
+        weights = eng._weights(lam)
+        online = c.batch == "online"
+        shuffle = online and c.order == "shuffle"
+        n_ex = eng.data.n_examples
+        moments = eng._example_moments
+        # buffer columns: edge drops | G | moment; rows: terminals
+        buf = np.empty((m, ne + 2 * m))
+        g = buf[:, ne: ne + m]
+        dense = self.pt is not None
+        if dense:  # z holds the responses then the moment: one product fills buf
+            z = np.empty((m, n + m))
+            moment = z[:, n:]
+        else:
+            z = np.zeros((n + 1, m))  # row n: ground
+            moment = buf[:, ne + m:]
+        moment[...] = eng.second_moment
+        ones = np.ones(m)
+        dk = np.empty(ne)
+        pt, ri, rj = self.pt, self.ri, self.rj
+        kmin, kmax = c.k_min, c.k_max
+        factor, solve = solver.factor, solver.solve
+        dot, add, maximum, minimum = np.dot, np.add, np.maximum, np.minimum
+        for s in range(start, stop):
+            if online:
+                if shuffle and s % n_ex == 0:
+                    order = rng.permutation(n_ex)
+                moment[...] = moments[order[s % n_ex]]
+            factor(k)
+            if dense:
+                for i, col in enumerate(columns):
+                    z[i, :n] = solve(col)
+                dot(z, pt, out=buf)
+            else:
+                for i, col in enumerate(columns):
+                    z[:n, i] = solve(col)
+                buf[:, : ne + m] = (z[ri] - z[rj]).T
+            r, info = dpotrf(g, lower=1, clean=1)
+            if info != 0:
+                raise InputError(
+                    "the source and target terminals are not independent (one is fixed by the "
+                    "others, e.g. a repeated edge or a closed loop of terminal edges); choose others",
+                    source=eng.network.name)
+            rinv, _ = dtrtri(r, lower=1)
+            h = dot(rinv, buf)  # R^{-1} [BZ^T | G | moment]
+            core = dot(h[:, ne + m:], rinv.T)
+            core *= weights
+            hb = h[:, :ne]
+            t = dot(core, hb)
+            t *= hb
+            dot(ones, t, out=dk)
+            add(k, dk, out=k)
+            maximum(k, kmin, out=k)
+            minimum(k, kmax, out=k)
+        return order
