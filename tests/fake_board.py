@@ -11,8 +11,9 @@ from learnboard.physics.solver import Fix, solve
 
 
 class PhysicsHal:
-    """Digipot boards: taps move by ``move``; node codes come from solving the network
-    with every driven line's node held at its volts."""
+    """Digipot and pulse-gate boards: taps move by ``move`` (gates charge toward the
+    rail through RC for the pulse's µs); node codes come from solving the network with
+    every driven line's node held at its volts."""
 
     def __init__(self, board, body):
         self.board = board
@@ -32,6 +33,13 @@ class PhysicsHal:
         self.moves = 0
         self.os = 1
         self.out_settle_us = 0
+        self.gate = np.array([e["k"] == "t" for e in body["edges"]])
+        if self.gate.any():
+            part = body["parts"][next(e["p"] for e in body["edges"] if e["k"] == "t")]
+            self.rc_us = part["cg"] * part["rg"] * 1e6
+            self.rail = body["gates"]["rv"]
+            gmux = body["mux"][body["grd"][0][0][0]]
+            self.gate_vpc = adc["vref"] / self.adc_max / gmux["g"]
 
     def vline(self, line):
         key = (line[0], line[1])
@@ -68,14 +76,19 @@ class PhysicsHal:
             out[k] = int(c)
 
     def read_gates(self, pos):
-        pass
+        for e in np.flatnonzero(self.gate):
+            pos[e] = self.read_gate(0, e)
 
     def read_gate(self, net, e):
-        return -1
+        return int(round(self.taps[e] / self.gate_vpc)) if self.gate[e] else -1
 
     def move(self, e, q):
         self.moves += 1
-        self.taps[e] = min(self.board_taps(e) - 1, max(0, self.taps[e] + q))
+        if self.gate[e]:
+            rail = self.rail if q > 0 else 0.0
+            self.taps[e] = rail + (self.taps[e] - rail) * np.exp(-abs(q) / self.rc_us)
+        else:
+            self.taps[e] = min(self.board_taps(e) - 1, max(0, self.taps[e] + q))
 
     def board_taps(self, e):
         return self.body["parts"][self.body["edges"][e]["p"]]["nt"]

@@ -138,3 +138,28 @@ def test_safety_refuses_a_step_that_would_leave_the_range():
     assert lr.step() == -1
     assert lr.refused == 1 and lr.flt & msgs.F_LIMIT
     assert hal.moves == 0 and list(lr.pos) == before
+
+
+def test_gen2_pulse_gates_learn_a_regression():
+    """gen2-clln: 32 pulse-charged gates, twin networks, nonlinear physics."""
+    board = load_board("gen2-clln")
+    compiled = compile_board(board)
+    hal = PhysicsHal(board, compiled.body)
+    _, dev = memory_pair()
+    app = app_mod.App(compiled.body, compiled.sha256, None, Clock(), dev, hal=hal)
+    hal.taps[:] = np.asarray(app.learner.pos) * hal.gate_vpc
+    x = np.random.RandomState(0).rand(8, 2) * 0.45
+    y = x @ np.array([[0.3, 0.2]]).T + 0.05
+    app.upload_examples({"x": x.tolist(), "y": y.tolist(), "clear": True})
+    app.set_params({"eta": 20.0})
+    lr = app.learner
+    errs = []
+    for _ in range(4):
+        for _ in range(15):
+            lr.step()
+        errs.append(lr.err / lr.err_n)
+        lr.reset_stats()
+    assert errs[-1] < 0.1 * errs[0]
+    assert lr.refused == 0 and lr.flt == 0
+    lo, hi = app.limits.lo[0] * hal.gate_vpc, app.limits.hi[0] * hal.gate_vpc
+    assert np.all((hal.taps >= lo) & (hal.taps <= hi))
