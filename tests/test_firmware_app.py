@@ -163,3 +163,19 @@ def test_gen2_pulse_gates_learn_a_regression():
     assert lr.refused == 0 and lr.flt == 0
     lo, hi = app.limits.lo[0] * hal.gate_vpc, app.limits.hi[0] * hal.gate_vpc
     assert np.all((hal.taps >= lo) & (hal.taps <= hi))
+
+
+def test_gen2_write_edges_sets_gate_volts_and_refuses_beyond_range():
+    board = load_board("gen2-clln")
+    compiled = compile_board(board)
+    hal = PhysicsHal(board, compiled.body)
+    _, dev = memory_pair()
+    app = app_mod.App(compiled.body, compiled.sha256, None, Clock(), dev, hal=hal)
+    hal.taps[:] = np.asarray(app.learner.pos) * hal.gate_vpc
+    assert app.write_edges({"start": 2, "k": [3.0, 1.5]}) == {"count": 2}
+    got = app.read_edges({"start": 2, "count": 2})["k"]
+    assert got == pytest.approx([3.0, 1.5], abs=2 * hal.gate_vpc)
+    moves = hal.moves
+    with pytest.raises(app_mod.Fail) as info:
+        app.write_edges({"start": 0, "k": [2.0, 6.0]})  # 6 V > the 5.2 V gate limit
+    assert info.value.code == msgs.E_LIMIT and hal.moves == moves
