@@ -111,6 +111,19 @@ def test_boots_from_board_json_and_answers_hello_over_pipe(vm_dir):
         assert hello["impl"] == "micropython"
         assert hello["desc_hash"] == compiled.sha256 and hello["board"] == "gen2-clln"
         assert link.call("status")["state"] == "idle"
+        x = [[0.1, 0.3], [0.2, 0.1], [0.4, 0.4]]
+        assert link.call("upload_examples", x=x, y=[[0.1]] * 3, clear=True) == {"count": 3}
+        assert link.call("train", steps=30, every=10) == {"step": 0, "target": 30}
+        steps = []
+        for tlm in link.telemetry(timeout=20):
+            steps.append(tlm["step"])
+            assert tlm["dt"] > 0 and tlm["n"] == 30 and tlm["err"] >= 0.0
+            if tlm["step"] >= 30:
+                break
+        assert steps == [10, 20, 30]
+        assert link.next_event(timeout=5) == ("boot", {"fw": "0.1.0", "board": "gen2-clln"})
+        assert link.next_event(timeout=5) == ("done", {"step": 30})
+        assert link.call("status")["state"] == "idle"
         assert link.call("repl") == {}
         link.close()
         assert proc.wait(20) == 0, proc.stderr.read().decode()
