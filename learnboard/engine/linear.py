@@ -390,43 +390,54 @@ class _FastLoop:
         eng = self.engine
         c = eng.config
         n, m, ne = self.n, self.m, self.ne
-        solver = eng.solver
-        columns = solver.columns
         weights = eng._weights(lam)
         online = c.batch == "online"
         shuffle = online and c.order == "shuffle"
         n_ex = eng.data.n_examples
         moments = eng._example_moments
-        # buffer columns: edge drops | G | moment; rows: terminals
+        # buf columns: edge drops | G | moment, one row per terminal; h = R^{-1} buf
         buf = np.empty((m, ne + 2 * m))
         g = buf[:, ne: ne + m]
+        h = np.empty_like(buf)
+        h_drops, h_moment = h[:, :ne], h[:, ne + m:]
+        core = np.empty((m, m))
         dense = self.pt is not None
         if dense:  # z holds the responses then the moment: one product fills buf
             z = np.empty((m, n + m))
+            z_rows = [z[i, :n] for i in range(m)]
             moment = z[:, n:]
         else:
             z = np.zeros((n + 1, m))  # row n: ground
+            z_rows = [z[:n, i] for i in range(m)]
             moment = buf[:, ne + m:]
         moment[...] = eng.second_moment
-        ones = np.ones(m)
-        dk = np.empty(ne)
+        # rows 0..m-1: per-terminal terms of dk; row m: k itself, so that one product
+        # with ones gives k + dk
+        terms = np.empty((m + 1, ne))
+        t, kv = terms[:m], terms[m]
+        kv[...] = k
+        knew = np.empty(ne)
+        ones = np.ones(m + 1)
         pt, ri, rj = self.pt, self.ri, self.rj
         kmin, kmax = c.k_min, c.k_max
-        factor, solve = solver.factor, solver.solve
-        dot, add, maximum, minimum = np.dot, np.add, np.maximum, np.minimum
+        mat, slot, sign, edge, nnz, update, solve = eng.solver.hot_loop(kv)
+        pairs = list(zip(z_rows, eng.solver.columns, strict=True))
+        dot, multiply, maximum, minimum, bincount = (np.dot, np.multiply, np.maximum, np.minimum,
+                                                     np.bincount)
         for s in range(start, stop):
             if online:
                 if shuffle and s % n_ex == 0:
                     order = rng.permutation(n_ex)
                 moment[...] = moments[order[s % n_ex]]
-            factor(k)
+            kw = kv[edge]
+            kw *= sign
+            mat.data = bincount(slot, kw, nnz)
+            update(mat, True)
+            for row, col in pairs:
+                row[...] = solve(col)
             if dense:
-                for i, col in enumerate(columns):
-                    z[i, :n] = solve(col)
                 dot(z, pt, out=buf)
             else:
-                for i, col in enumerate(columns):
-                    z[:n, i] = solve(col)
                 buf[:, : ne + m] = (z[ri] - z[rj]).T
             r, info = dpotrf(g, lower=1, clean=1)
             if info != 0:
@@ -435,14 +446,13 @@ class _FastLoop:
                     "others, e.g. a repeated edge or a closed loop of terminal edges); choose others",
                     source=eng.network.name)
             rinv, _ = dtrtri(r, lower=1)
-            h = dot(rinv, buf)  # R^{-1} [BZ^T | G | moment]
-            core = dot(h[:, ne + m:], rinv.T)
+            dot(rinv, buf, out=h)
+            dot(h_moment, rinv.T, out=core)
             core *= weights
-            hb = h[:, :ne]
-            t = dot(core, hb)
-            t *= hb
-            dot(ones, t, out=dk)
-            add(k, dk, out=k)
-            maximum(k, kmin, out=k)
-            minimum(k, kmax, out=k)
+            dot(core, h_drops, out=t)
+            multiply(t, h_drops, out=t)
+            dot(ones, terms, out=knew)
+            maximum(knew, kmin, out=kv)
+            minimum(kv, kmax, out=kv)
+        k[...] = kv
         return order

@@ -132,7 +132,7 @@ class LDLSolver:
 
     The symbolic analysis is done once; every call refactorises numerically from the
     new conductances written straight into the matrix data. ``factor(k)`` then
-    ``solve(column)`` is the hot-loop interface used by the engine's fast path.
+    :meth:`hot_loop` hands the pieces to the engine's fused step loop.
     """
 
     method = "ldl"
@@ -173,8 +173,13 @@ class LDLSolver:
         else:
             self._ldl.update(self._mat, upper=True)
 
-    def solve(self, b: np.ndarray) -> np.ndarray:
-        return self._ldl.solve(b)
+    def hot_loop(self, k: np.ndarray) -> tuple:
+        """Factorises at ``k`` and returns what an inlined refactorise-and-solve loop needs:
+        ``matrix, slot, sign, edge, nnz, update, solve`` (set ``matrix.data`` to
+        ``bincount(slot, sign * k[edge], nnz)``, then ``update(matrix, True)``)."""
+        self.factor(k)
+        return (self._mat, self._slot, self._sign, self._edge, self._nnz, self._ldl.update,
+                self._ldl.solve)
 
     def responses(self, k: np.ndarray) -> np.ndarray:
         if not np.all(k > 0):  # LDL^T does not check definiteness
