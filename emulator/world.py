@@ -103,7 +103,12 @@ class World:
                      for n, d in b.dacs.items()}
         self.pwms: dict[int, PwmRc] = {}
         self._gpio_watch: dict[int, list] = {}
-        self._line_watch: list[tuple[Line, object]] = []
+        self._line_watch: dict[str, dict[int, list[tuple[Line, object]]]] = {}
+        # actuation bookkeeping: a cached solve stays valid while nothing was actuated,
+        # no gate is being driven and leakage cannot have moved a gate by resolve_tol
+        self._gen = 0
+        self._dynamic_until = 0
+        self._active_gates: set = set()
         self._line_levels: dict[Line, int] = {}
         self.edges: list[list] = [[None] * b.n_edges for _ in range(b.n_nets)]
         self._spi_pots: dict[tuple, SpiDigipot] = {}
@@ -112,6 +117,16 @@ class World:
         self._build_edges(rng, gate_v0, skew_us)
         self._build_watches()
         self._solved: list = [None] * b.n_nets
+        self._checked: list = [None] * b.n_nets  # (gen, solve time) of the last full check
+        self._solved_at: list = [0] * b.n_nets
+        self._mux_pins = {p for m in b.muxes.values()
+                          for p in m.select + ((m.enable,) if m.enable is not None else ())}
+        # an output is settled to 1e-7 V after ~20 time constants of its settling law
+        self._out_settle_us = 3.0 * max([d.settle_us for d in b.dacs.values()] +
+                                        [b.pwm.settle_us if b.pwm else 0.0])
+        self._max_leak = max([g.leak for net in self.edges for g in net
+                              if isinstance(g, GateCap)] + [0.0])
+        self._dac_gates = any(isinstance(d, DacGateDriver) for e in b.edges for d in e.drivers)
 
     # ------------------------------------------------------------------ construction
     def _build_inputs(self) -> None:
@@ -160,7 +175,8 @@ class World:
         if not line.device:
             self._gpio_watch.setdefault(line.index, []).append(callback)
         else:
-            self._line_watch.append((line, callback))
+            self._line_watch.setdefault(line.device, {}).setdefault(line.index, []).append(
+                (line, callback))
             self._line_levels[line] = self.line_level(line)
 
     def _build_watches(self) -> None:
@@ -173,9 +189,14 @@ class World:
                 self._gpio(m.enable, lambda lv, now, mux=mux: mux.set_enable(lv, now))
         for name, x in b.expanders.items():
             chain = self.chains[name]
-            self._gpio(x.latch, lambda lv, now, c=chain: c.set_latch(lv) and self._lines_changed())
+            def latch(lv, now, c=chain, n=name):
+                old = c.latched
+                if c.set_latch(lv):
+                    self._lines_changed(n, old ^ c.latched)
+            self._gpio(x.latch, latch)
             if x.oe is not None:
-                self._gpio(x.oe, lambda lv, now, c=chain: (c.set_oe(lv), self._lines_changed()))
+                self._gpio(x.oe, lambda lv, now, c=chain, n=name: (c.set_oe(lv),
+                                                                   self._lines_changed(n)))
         for name, d in b.dacs.items():
             if d.interface == "spi" and d.cs is not None:
                 self._gpio(d.cs, lambda lv, now, dac=self.dacs[name]: dac.select(not lv, now))
@@ -191,16 +212,30 @@ class World:
                     self._watch_line(drv.inc, lambda lv, now, p=dev: p.set_inc(lv, now))
                 elif isinstance(drv, PulseGateDriver):
                     def switches(lv, now, g=dev, d=drv):
-                        g.set_switches(self.line_level(d.charge), self.line_level(d.discharge), now)
+                        ch, dc = self.line_level(d.charge), self.line_level(d.discharge)
+                        g.set_switches(ch, dc, now)
+                        (self._active_gates.add if ch or dc else self._active_gates.discard)(g)
                     self._watch_line(drv.charge, switches)
                     self._watch_line(drv.discharge, switches)
 
     def _gpio(self, gpio: int, callback) -> None:
         self._gpio_watch.setdefault(gpio, []).append(callback)
 
-    def _lines_changed(self) -> None:
+    def _lines_changed(self, chain: str | None = None, bits: int | None = None) -> None:
+        """Deliver changed expander lines (of ``chain``, or all; only ``bits`` if given)."""
         now = self.clock.now_us
-        for line, cb in self._line_watch:
+        self._gen += 1
+        chains = self._line_watch.values() if chain is None else [self._line_watch.get(chain, {})]
+        watches = []
+        for by_bit in chains:
+            if bits is None:
+                watches.extend(w for group in by_bit.values() for w in group)
+            else:
+                while bits:
+                    low = bits & -bits
+                    watches.extend(by_bit.get(low.bit_length() - 1, ()))
+                    bits ^= low
+        for line, cb in watches:
             lv = self.line_level(line)
             if lv != self._line_levels[line]:
                 self._line_levels[line] = lv
@@ -219,12 +254,16 @@ class World:
             return
         self.pins[gpio] = level
         now = self.clock.now_us
+        if gpio not in self._mux_pins:
+            self._gen += 1
         for cb in self._gpio_watch.get(gpio, ()):
             cb(level, now)
 
     def spi_write(self, bus_id: int, data: bytes, baud: int) -> None:
         """Bytes clocked out on SPI peripheral ``bus_id``; each part listens if selected."""
         now = self.clock.now_us
+        self._gen += 1
+        self._dynamic_until = max(self._dynamic_until, now + self._out_settle_us)
         for name, bus in self.board.spi.items():
             if bus.id != bus_id:
                 continue
@@ -243,6 +282,8 @@ class World:
         """An I2C write; False when no part answers (NACK). I2C DACs take the same
         16-bit words as the SPI DAC model."""
         now = self.clock.now_us
+        self._gen += 1
+        self._dynamic_until = max(self._dynamic_until, now + self._out_settle_us)
         for dn, d in self.board.dacs.items():
             if d.interface == "i2c" and d.address == addr and self.board.i2c[d.bus].id == bus_id:
                 dac = self.dacs[dn]
@@ -263,6 +304,8 @@ class World:
             pwm = self.pwms[gpio] = PwmRc(p.bits, p.vref, p.gain, p.settle_us, p.freq) if p \
                 else PwmRc()
         pwm.set_duty_u16(duty_u16, self.clock.now_us)
+        self._gen += 1
+        self._dynamic_until = max(self._dynamic_until, self.clock.now_us + self._out_settle_us)
 
     # ------------------------------------------------------------------ analog state
     def _line_volts(self, line: Line, now: int) -> float:
@@ -324,6 +367,13 @@ class World:
         """The DC solution of network ``net``, re-solved only if the circuit changed."""
         for key in self.faults.stuck_edges - set(self._stuck_values):
             self.set_stuck(*key)
+        now = self.clock.now_us
+        chk = self._checked[net]
+        if chk is not None and chk[0] == self._gen and not self._active_gates and \
+                not self._dac_gates and now >= self._dynamic_until and \
+                (now - chk[1]) * 1e-6 * self._max_leak * self.faults.leak_scale \
+                <= self.resolve_tol and not self.faults.stuck_edges - set(self._stuck_values):
+            return self._solved[net][2]
         state = self.edge_state(net)
         drives = self.driven(net)
         prev = self._solved[net]
@@ -332,12 +382,15 @@ class World:
             if p_drives.keys() == drives.keys() and \
                     all(abs(p_drives[k] - v) <= 1e-7 for k, v in drives.items()) and \
                     np.max(np.abs(p_state - state), initial=0.0) <= self.resolve_tol:
+                self._checked[net] = (self._gen, self._solved_at[net])
                 return sol
         circuit = circuit_for_board(self.board, state, twin=net, mismatch=self.seed)
         fixes = [Fix(n, v) for n, v in sorted(drives.items())]
         sol = solve(circuit, fixes, initial=None if prev is None else prev[2].node_voltages)
         self.solves += 1
         self._solved[net] = (state, drives, sol)
+        self._solved_at[net] = now
+        self._checked[net] = (self._gen, now)
         return sol
 
     def true_state(self, net: int = 0) -> TrueState:

@@ -9,6 +9,8 @@ Noise is Gaussian at the input, in LSB rms, fresh for every sample.
 
 from __future__ import annotations
 
+from bisect import bisect_right
+
 import numpy as np
 
 E11_CODES = (512, 1536, 2560, 3584)
@@ -53,6 +55,7 @@ class AdcModel:
         # measured from the ideal half-LSB first transition
         self.widths = widths
         self.transitions = 0.5 + np.cumsum(widths[:-1]) - widths[0]
+        self._t_list = self.transitions.tolist()  # scalar path without numpy overhead
 
     @property
     def lsb_volts(self) -> float:
@@ -77,6 +80,9 @@ class AdcModel:
 
     def read_u16(self, volts: float, noise_scale: float = 1.0) -> int:
         """One sample scaled to 16 bits as MicroPython's ``ADC.read_u16`` does (bits replicated)."""
-        code = int(self.convert(volts, noise_scale=noise_scale))
+        x = volts / self.lsb_volts * (1.0 + self.gain_error) + self.offset_lsb
+        if self.noise_lsb and noise_scale:
+            x += self.rng.standard_normal() * self.noise_lsb * noise_scale
+        code = bisect_right(self._t_list, x)
         shift = 16 - self.bits
         return ((code << shift) | (code >> (self.bits - shift))) & 0xFFFF if shift > 0 else code
