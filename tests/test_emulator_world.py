@@ -171,3 +171,19 @@ def test_watchdog_and_reset_raise_machine_reset():
     assert exc.value.kind == "watchdog"
     with pytest.raises(MachineReset):
         m.reset()
+
+
+def test_gen1_pwm_inputs_settle_to_the_quantised_voltage():
+    world = World("gen1-digipot", seed=2)
+    m, t = build(world)
+    pwm = m.PWM(m.Pin(6), freq=30000, duty_u16=40000)
+    x1 = world.board.node_index("x1")
+    expected = round(40000 / 16) / 4096 * 3.3 * 0.15  # 12-bit counter
+    t.sleep_us(50)  # tau = 2000 us / ln 2**13 = 222 us
+    assert world.true_state(0).node_voltages[x1] < 0.5 * expected  # RC still charging
+    t.sleep_us(2000)
+    assert world.true_state(0).node_voltages[x1] == pytest.approx(expected, abs=0.5 * 3.3 * 0.15 / 4096)
+    assert world.true_state(1).node_voltages[x1] == 0.0  # the clamped copy has its own PWM (GP7)
+    pwm.deinit()
+    with pytest.raises(OSError):
+        m.I2C(0).writeto(0x48, b"\x00")
