@@ -372,7 +372,8 @@ class World:
         if chk is not None and chk[0] == self._gen and not self._active_gates and \
                 not self._dac_gates and now >= self._dynamic_until and \
                 (now - chk[1]) * 1e-6 * self._max_leak * self.faults.leak_scale \
-                <= self.resolve_tol and not self.faults.stuck_edges - set(self._stuck_values):
+                <= self.resolve_tol and \
+                len(self.faults.stuck_edges) == len(self._stuck_values):
             return self._solved[net][2]
         state = self.edge_state(net)
         drives = self.driven(net)

@@ -19,6 +19,7 @@ class AnalogMux:
         self.enable_level = enable_level  # None: always connected
         self.tau_us = float(tau_us)
         self.select = [0] * self.n_select
+        self._channel = 0
         self.enable = 0 if enable_level is None else 1 - enable_level  # powers up disabled
         self._channel_since = 0
         self._out = 0.0
@@ -26,7 +27,7 @@ class AnalogMux:
 
     @property
     def channel(self) -> int:
-        return sum(bit << i for i, bit in enumerate(self.select))
+        return self._channel
 
     @property
     def connected(self) -> bool:
@@ -34,6 +35,7 @@ class AnalogMux:
 
     def set_select(self, bit: int, level: int, now_us: int) -> None:
         self.select[bit] = 1 if level else 0
+        self._channel = sum(b << i for i, b in enumerate(self.select))
         if self.channel != self._last_channel:
             self._last_channel = self.channel
             self._channel_since = now_us
