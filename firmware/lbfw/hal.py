@@ -217,10 +217,8 @@ class Hal:
     def _set_bit(self, dev, bit, v):
         buf = self.xp[dev][2]
         i = len(buf) - 1 - (bit >> 3)
-        if v:
-            buf[i] |= 1 << (bit & 7)
-        else:
-            buf[i] &= ~(1 << (bit & 7)) & 0xFF
+        m = 1 << (bit & 7)
+        buf[i] = buf[i] | m if v else buf[i] & (0xFF ^ m)
         self._flush(dev)
 
     # -- seam -------------------------------------------------------------------------
@@ -298,12 +296,14 @@ class Hal:
 
     def move(self, e, q):
         """Move edge ``e`` by ``q`` on every network (sign = direction, +1 = up)."""
-        kind = self.ekind[e]
-        for d in self.edrv[e]:
-            if kind == 1:
-                self._x9c(d, q)
-            elif kind == 2:
-                self._pulse(d, q)
+        # Index loops: a for-in over a tuple reserves 4 more frame slots for its iterator.
+        n = len(self.edrv[e])
+        if self.ekind[e] == 1:
+            for k in range(n):
+                self._x9c(self.edrv[e][k], q)
+        elif self.ekind[e] == 2:
+            for k in range(n):
+                self._pulse(self.edrv[e][k], q)
 
     def set_dac_gate(self, e, code):
         for d in self.edrv[e]:

@@ -58,16 +58,19 @@ class Learner:
 
     def apply_inputs(self, i):
         """Drive example ``i``'s input codes (and the fixed biases) on every network."""
-        base = i * self.n_in
         for k in range(self.n_in):
-            self._drive_all(self.in_lines[k], self.ex_in[base + k])
-        for f in self.fixed:
-            self.hal.drive(f[0], f[1])
+            self._drive_in(i, k)
+        for k in range(len(self.fixed)):
+            self.hal.drive(self.fixed[k][0], self.fixed[k][1])
+
+    def _drive_in(self, i, k):
+        self._drive_all(self.in_lines[k], self.ex_in[i * self.n_in + k])
 
     def _drive_all(self, lines, code):
-        for line in lines:
-            if line is not None:
-                self.hal.drive(line, code)
+        # Index loops: a for-in over a tuple reserves 4 more frame slots for its iterator.
+        for k in range(len(lines)):
+            if lines[k] is not None:
+                self.hal.drive(lines[k], code)
 
     def _next(self):
         if self.shuffle:
@@ -105,9 +108,8 @@ class Learner:
         self.rule.add(self.vf, self.vc)
 
     def _clamp(self, i):
-        base = i * self.n_out
         for k in range(self.n_out):
-            self._nudge(k, self.ex_out[base + k])
+            self._nudge(k, self.ex_out[i * self.n_out + k])
         if self.nets == 1:
             self.hal.switch(True)
 

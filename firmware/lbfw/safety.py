@@ -70,9 +70,12 @@ class Limits:
     def check(self, out, pos):
         """True when every actuation in ``out`` keeps its edge within bounds."""
         for e in range(len(out)):
-            if out[e] and not self._ok(e, out[e], pos[e]):
+            if not self._edge_ok(out, pos, e):
                 return False
         return True
+
+    def _edge_ok(self, out, pos, e):
+        return not out[e] or self._ok(e, out[e], pos[e])
 
     def _ok(self, e, q, p):
         k = self.kind[e]
@@ -82,8 +85,10 @@ class Limits:
 
     def _pulse_ok(self, e, q, g):
         if q > 0:
-            return g + (self.g_charge - g) * q // self.rc_us <= self.hi[e]
-        return g + g * q // self.rc_us >= self.lo[e]
+            g += (self.g_charge - g) * q // self.rc_us
+            return g <= self.hi[e]
+        g += g * q // self.rc_us
+        return g >= self.lo[e]
 
     def nodes_ok(self, codes):
         """True when every measured node code lies within the node-voltage limit."""
