@@ -58,9 +58,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                           "lattice:16x16[,periodic]")
     net.add_argument("--ground", type=int, metavar="N",
                      help="ground node (held at 0 V); default: the last node, e.g. --ground 0")
-    net.add_argument("--method", default="auto", choices=("auto", "band", "dense", "pcg"),
-                     help="linear solver: band (banded Cholesky), dense, pcg (warm-started CG "
-                          "for large lattices); default auto, by size")
+    net.add_argument("--method", default="auto", choices=("auto", "ldl", "band", "dense", "pcg"),
+                     help="linear solver: ldl (sparse LDL^T), band (banded Cholesky), dense, pcg "
+                          "(warm-started CG for large lattices); default auto, by size")
 
     term = p.add_argument_group("inputs and outputs (default: drawn as the notebook does)")
     term.add_argument("--sources", type=_ints, default=(), metavar="E,E",

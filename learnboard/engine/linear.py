@@ -139,7 +139,7 @@ class LinearEngine:
         terminals: source and target terminals.
         data: training examples (columns in terminal order).
         config: learning parameters.
-        method: linear solver backend (``auto``, ``band``, ``dense``, ``pcg``).
+        method: linear solver backend (``auto``, ``ldl``, ``band``, ``dense``, ``pcg``).
     """
 
     def __init__(self, network: Network, terminals: Terminals, data: Dataset,
