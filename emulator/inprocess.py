@@ -1,0 +1,221 @@
+"""The fast in-process emulated board: the unchanged firmware under CPython.
+
+The firmware's ``App`` runs in a thread on the emulator's ``machine`` layer
+(:mod:`learnboard.emulator.machine_layer`) and virtual clock, and talks to a host
+:class:`~learnboard.host.link.Link` over an in-memory byte pair — no VM, no pty. Use it
+for simulations and tests that need a board but not the MicroPython VM::
+
+    from learnboard.emulator.inprocess import InProcessBoard
+
+    with InProcessBoard("gen2-clln", seed=1) as b:
+        print(b.link.hello()["desc_hash"] == b.compiled.sha256)
+        print(b.true_state().power)       # watts, from the physics
+
+Time: while the firmware works (settling, pulses, conversions) only the virtual clock
+advances; while it idles waiting for the host, the virtual clock follows real time, as
+a board's would. Resets (``machine.reset()``, the watchdog, :meth:`InProcessBoard.reset`)
+restart the firmware from ``board.json``'s contents with its volatile state lost, while
+the world's parts behave as real ones do (see :meth:`World.on_reset`).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from learnboard.emulator.machine_layer import MachineReset, build
+from learnboard.emulator.world import Faults, TrueState, World
+from learnboard.firmware.lbfw import app as app_mod
+from learnboard.host.link import Link
+from learnboard.host.transport import MemoryTransport, memory_pair
+
+from learnboard.boards import Board, CompiledBoard, compile_board, load_board
+from learnboard.errors import LearnboardError
+
+DEFAULT_BOARD = "gen2-clln"
+IDLE_WAIT_S = 0.002
+WATCHDOG_MS = 5000  # firmware/main.py's default
+
+
+class _FirmwareClock:
+    """The firmware's clock object (``hal.Clock`` interface) on the virtual clock."""
+
+    def __init__(self, clock) -> None:
+        self.ticks_us = clock.ticks_us
+        self.ticks_diff = clock.ticks_diff
+        self.sleep_us = clock.sleep_us
+
+
+class _BoardPort:
+    """The firmware's byte port (``read``/``write``/``wait``) over the board end of a pair."""
+
+    def __init__(self, end: MemoryTransport) -> None:
+        self.end = end
+        self.eof = False
+
+    def read(self):
+        data = self.end.read(4096)
+        return data or None
+
+    def write(self, data) -> None:
+        try:
+            self.end.write(bytes(data))
+        except OSError:  # the host end closed: a board keeps running with nobody listening
+            pass
+
+    def wait(self, timeout_ms: int) -> None:
+        pipe = self.end._rx
+        with pipe.cond:
+            if not pipe.data and not pipe.closed:
+                pipe.cond.wait(timeout_ms / 1000)
+
+
+class InProcessBoard:
+    """An emulated learning board whose firmware runs in this process.
+
+    Args:
+        board: a profile name, a board .toml, or a loaded :class:`Board`.
+        seed: seed of the world's device spreads and noise.
+        faults: fault knobs of the world (stuck edges, dead ADC inputs, noise, leakage).
+        world_factory: builds the :class:`World` (e.g. a calibrated twin); default
+            ``World(board, seed=seed, faults=faults)``.
+        link_timeout: seconds the host link waits for a reply before retrying.
+    """
+
+    def __init__(
+        self,
+        board: str | Path | Board = DEFAULT_BOARD,
+        *,
+        seed: int = 0,
+        faults: Faults | None = None,
+        world_factory: Callable[[Board], World] | None = None,
+        link_timeout: float = 2.0,
+    ) -> None:
+        self.board = board if isinstance(board, Board) else load_board(board)
+        self.compiled: CompiledBoard = compile_board(self.board)
+        # what the firmware reads from board.json: JSON types, not the compiler's objects
+        self._body_json = json.dumps(self.compiled.body)
+        self.world = world_factory(self.board) if world_factory else World(self.board, seed=seed, faults=faults)
+        self.lock = threading.RLock()  # the world and the firmware are not thread-safe
+        self.boots = 0
+        self.resets: list[str] = []
+        self._reset_request: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self.app: app_mod.App | None = None
+        host_end, board_end = memory_pair(timeout_a=0.05, timeout_b=0.0)
+        self._host_end = host_end
+        self._port = _BoardPort(board_end)
+        self._link_timeout = link_timeout
+        self._link: Link | None = None
+
+    # -- life cycle -----------------------------------------------------------------
+
+    def start(self) -> InProcessBoard:
+        """Boot the firmware in its thread."""
+        if self._thread is None:
+            self._boot()
+            self._thread = threading.Thread(target=self._loop, daemon=True, name="lb-inprocess-board")
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the firmware thread and close the link."""
+        self._stop.set()
+        if self._link is not None:
+            self._link.close()
+        self._host_end.close()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def __enter__(self) -> InProcessBoard:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- what a user or test sees ---------------------------------------------------------
+
+    @property
+    def link(self) -> Link:
+        """The host's link to this board (created on first use)."""
+        if self._link is None:
+            self._link = Link(self._host_end, timeout=self._link_timeout)
+        return self._link
+
+    @property
+    def transport(self) -> MemoryTransport:
+        """The host end of the byte pair (for a caller that builds its own Link)."""
+        return self._host_end
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def error(self) -> BaseException | None:
+        """What stopped the firmware thread, if it stopped on its own."""
+        return self._error
+
+    def true_state(self, net: int = 0) -> TrueState:
+        """The physics of network ``net`` now: node volts, edge currents, watts."""
+        with self.lock:
+            return self.world.true_state(net)
+
+    def reset(self, kind: str = "hard", timeout: float = 5.0) -> None:
+        """Reset the board: ``"hard"`` (reset button) or ``"power-on"`` (a brown-out: the
+        parts power-cycle too). Returns when the firmware has booted again."""
+        if kind not in ("hard", "power-on"):
+            raise LearnboardError(f"unknown reset kind {kind!r}; use 'hard' or 'power-on'")
+        boots = self.boots
+        self._reset_request = kind
+        deadline = time.monotonic() + timeout
+        while self.boots == boots:
+            if not self.running or time.monotonic() > deadline:
+                raise LearnboardError(f"the emulated board did not boot again after a {kind} reset")
+            time.sleep(0.001)
+
+    # -- the firmware thread --------------------------------------------------------------
+
+    def _boot(self) -> None:
+        machine, _ = build(self.world)
+        body = json.loads(self._body_json)
+        # as firmware/main.py does on a board: a watchdog resets a hung loop
+        self.app = app_mod.App(body, self.compiled.sha256, machine,
+                               _FirmwareClock(self.world.clock), self._port,
+                               wdt=machine.WDT(timeout=WATCHDOG_MS))
+        self.boots += 1
+        self.app.srv.event(app_mod.msgs.EV_BOOT, {"fw": app_mod.VERSION, "board": self.app.name})
+
+    def _restart(self, kind: str) -> None:
+        self.resets.append(kind)
+        self.world.on_reset(kind)
+        self._boot()
+
+    def _loop(self) -> None:
+        clock = self.world.clock
+        try:
+            while not self._stop.is_set():
+                kind, self._reset_request = self._reset_request, None
+                with self.lock:
+                    if kind:
+                        self._restart(kind)
+                    try:
+                        busy = self.app.tick() or self.app.training
+                    except MachineReset as reset:
+                        self._restart(reset.kind)
+                        continue
+                if not busy:
+                    t0 = time.monotonic()
+                    self._port.wait(IDLE_WAIT_S * 1000)
+                    with self.lock:
+                        try:
+                            clock.advance_us((time.monotonic() - t0) * 1e6)
+                        except MachineReset as reset:  # the watchdog fired while idle
+                            self._restart(reset.kind)
+        except BaseException as exc:  # keep it for the caller; the board is "dead"
+            self._error = exc

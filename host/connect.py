@@ -1,0 +1,143 @@
+"""One way for every host command to reach a board: a real one on a serial port, a
+``learnboard emulate`` pty, or — with no port — the emulated default board in process.
+
+    from learnboard.host.connect import open_board
+
+    with open_board() as conn:                     # emulated gen2-clln, in process
+        print(conn.label, conn.hello["fw"])
+    with open_board("/dev/ttyACM0", board="gen1-digipot") as conn:
+        conn.link.call("park")
+
+A ``board`` given with a real port is checked against the description the board runs
+(its hash in hello); a mismatch is an error that says to run ``learnboard flash``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from learnboard.boards import Board, compile_board, load_board
+from learnboard.errors import InputError, LearnboardError, LinkError
+
+from .link import Link
+
+EMULATED_PREFIX = "emu:"
+DEFAULT_BOARD = "gen2-clln"
+
+
+@dataclass
+class Connection:
+    """A board reached by the host: its link, hello, description and (when emulated)
+    the emulator's true physical world."""
+
+    link: Link
+    hello: dict
+    board: Board | None
+    label: str
+    emulated: bool = False
+    world: Any = None  # learnboard.emulator.world.World when emulated in process
+    emulator: Any = None  # the InProcessBoard, for resets and true state
+    _closers: list = field(default_factory=list, repr=False)
+
+    def true_state(self, net: int = 0):
+        """The emulator's physics now (None for a real board)."""
+        return None if self.emulator is None else self.emulator.true_state(net)
+
+    def close(self) -> None:
+        for close in reversed(self._closers):
+            try:
+                close()
+            except Exception:  # closing must not mask the error that led here
+                pass
+        self._closers.clear()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _load(board: str | Path | Board | None) -> Board | None:
+    if board is None or isinstance(board, Board):
+        return board
+    return load_board(board)
+
+
+def _check_description(hello: dict, board: Board | None, label: str) -> None:
+    """Refuse a board whose description is not the one the host was given."""
+    if board is None:
+        return
+    expected = compile_board(board).sha256
+    got = hello.get("desc_hash")
+    if got != expected:
+        raise LearnboardError(
+            f"the board description on {label} ({hello.get('board')!r}, {str(got)[:8]}) differs from "
+            f"{board.name!r} ({expected[:8]}); run `learnboard flash --port {label} --board {board.name}` "
+            "to load it onto the board")
+
+
+def open_board(
+    port: str | None = None,
+    *,
+    board: str | Path | Board | None = None,
+    seed: int = 0,
+    faults: Any = None,
+    timeout: float = 2.0,
+) -> Connection:
+    """Connect to a board and say hello.
+
+    Args:
+        port: ``None`` for the emulated default board in process (``gen2-clln`` unless
+            ``board`` names another), ``"emu:NAME"`` for an emulated profile or board
+            file in process, anything else a pyserial URL or device path.
+        board: the description the board should run (profile name, .toml or Board);
+            checked against the board's hello for a real port.
+        seed, faults: the emulator's seed and fault knobs (emulated boards only).
+        timeout: seconds to wait for each reply before a retry.
+    """
+    if port is None or port.startswith(EMULATED_PREFIX):
+        from learnboard.emulator.inprocess import InProcessBoard
+
+        name = port[len(EMULATED_PREFIX):] if port else None
+        if name and board is not None:
+            raise InputError("give the emulated board either in the port (emu:NAME) or as --board, not both",
+                             field="--port")
+        desc = _load(name or board or DEFAULT_BOARD)
+        emu = InProcessBoard(desc, seed=seed, faults=faults, link_timeout=timeout).start()
+        try:
+            hello = emu.link.hello()
+        except BaseException:
+            emu.stop()
+            raise
+        return Connection(emu.link, hello, desc, f"emulated {desc.name}", emulated=True,
+                          world=emu.world, emulator=emu, _closers=[emu.stop])
+    if faults is not None:
+        raise InputError("fault injection needs an emulated board; start one with `learnboard emulate` "
+                         "and its fault flags", field="--port")
+    desc = _load(board)
+    link = Link.open(port, timeout=timeout)
+    try:
+        hello = link.hello()
+    except LinkError as exc:
+        link.close()
+        raise LinkError(f"{port}: {exc}. If the board runs no learnboard firmware yet, run "
+                        f"`learnboard flash --port {port}`.") from exc
+    except BaseException:
+        link.close()
+        raise
+    try:
+        _check_description(hello, desc, port)
+        if desc is None and hello.get("board"):
+            try:
+                desc = load_board(hello["board"])
+            except LearnboardError:
+                desc = None  # a board file we do not have: the caller can pass --board
+            if desc is not None and compile_board(desc).sha256 != hello.get("desc_hash"):
+                desc = None  # same name, other wiring: do not guess
+    except BaseException:
+        link.close()
+        raise
+    return Connection(link, hello, desc, port, _closers=[link.close])
