@@ -83,6 +83,8 @@ class InProcessBoard:
         world_factory: builds the :class:`World` (e.g. a calibrated twin); default
             ``World(board, seed=seed, faults=faults)``.
         link_timeout: seconds the host link waits for a reply before retrying.
+        after_tick: called with the world after every pass of the firmware's main loop,
+            under the board lock (safety monitors, memory probes).
     """
 
     def __init__(
@@ -93,6 +95,7 @@ class InProcessBoard:
         faults: Faults | None = None,
         world_factory: Callable[[Board], World] | None = None,
         link_timeout: float = 2.0,
+        after_tick: Callable[[World], None] | None = None,
     ) -> None:
         self.board = board if isinstance(board, Board) else load_board(board)
         self.compiled: CompiledBoard = compile_board(self.board)
@@ -112,6 +115,7 @@ class InProcessBoard:
         self._port = _BoardPort(board_end)
         self._link_timeout = link_timeout
         self._link: Link | None = None
+        self._after_tick = after_tick
 
     # -- life cycle -----------------------------------------------------------------
 
@@ -209,6 +213,8 @@ class InProcessBoard:
                     except MachineReset as reset:
                         self._restart(reset.kind)
                         continue
+                    if self._after_tick is not None:
+                        self._after_tick(self.world)
                 if not busy:
                     t0 = time.monotonic()
                     self._port.wait(IDLE_WAIT_S * 1000)
