@@ -109,8 +109,12 @@ def random_commands(link, board: Board, *, n: int, seed: int, log: CommandLog | 
     n_in = sum(1 for p in board.inputs if p.fixed is None)
     n_out = len(board.outputs)
     vn = board.limits.max_node_volts
-    for _ in range(n):
-        cmd = rng.choice(["write_edges", "write_edges", "upload_examples", "train", "infer", "infer",
+    # start from valid examples, so that train requests run steps (the actuations under test)
+    link.request("upload_examples", {"start": 0, "clear": True,
+                                     "x": [[rng.uniform(0, vn) for _ in range(n_in)] for _ in range(4)],
+                                     "y": [[rng.uniform(0, vn) for _ in range(n_out)] for _ in range(4)]})
+    for i in range(n):
+        cmd = "train" if i % 8 == 7 else rng.choice(["write_edges", "write_edges", "upload_examples", "train", "infer", "infer",
                           "set_params", "self_test", "park", "measure", "stop", "read_edges"])
         args: dict = {}
         if cmd == "write_edges":
