@@ -27,6 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from learnboard.emulator.machine_layer import MachineReset, build
+from learnboard.emulator.serial_faults import SerialFaults
 from learnboard.emulator.world import Faults, TrueState, World
 from learnboard.firmware.lbfw import app as app_mod
 from learnboard.host.link import Link
@@ -49,11 +50,29 @@ class _FirmwareClock:
         self.sleep_us = clock.sleep_us
 
 
+class _FaultyEnd:
+    """The host end of the pair with a faulty line towards the board."""
+
+    def __init__(self, end: MemoryTransport, line: SerialFaults) -> None:
+        self.end = end
+        self.line = line
+
+    def read(self, size: int = 4096) -> bytes:
+        return self.end.read(size)
+
+    def write(self, data: bytes) -> None:
+        self.end.write(self.line.apply(data))
+
+    def close(self) -> None:
+        self.end.close()
+
+
 class _BoardPort:
     """The firmware's byte port (``read``/``write``/``wait``) over the board end of a pair."""
 
-    def __init__(self, end: MemoryTransport) -> None:
+    def __init__(self, end: MemoryTransport, line: SerialFaults | None = None) -> None:
         self.end = end
+        self.line = line
         self.eof = False
 
     def read(self):
@@ -61,8 +80,11 @@ class _BoardPort:
         return data or None
 
     def write(self, data) -> None:
+        data = bytes(data)
+        if self.line is not None:
+            data = self.line.apply(data)
         try:
-            self.end.write(bytes(data))
+            self.end.write(data)
         except OSError:  # the host end closed: a board keeps running with nobody listening
             pass
 
@@ -85,6 +107,9 @@ class InProcessBoard:
         link_timeout: seconds the host link waits for a reply before retrying.
         after_tick: called with the world after every pass of the firmware's main loop,
             under the board lock (safety monitors, memory probes).
+        serial_faults: ``(to_board, to_host)`` faulty lines between host and firmware
+            (bytes dropped, corrupted, duplicated), as on a noisy USB cable.
+        link_retries: how often the host link re-sends an unanswered request.
     """
 
     def __init__(
@@ -96,6 +121,8 @@ class InProcessBoard:
         world_factory: Callable[[Board], World] | None = None,
         link_timeout: float = 2.0,
         after_tick: Callable[[World], None] | None = None,
+        serial_faults: tuple[SerialFaults, SerialFaults] | None = None,
+        link_retries: int = 3,
     ) -> None:
         self.board = board if isinstance(board, Board) else load_board(board)
         self.compiled: CompiledBoard = compile_board(self.board)
@@ -111,9 +138,12 @@ class InProcessBoard:
         self._error: BaseException | None = None
         self.app: app_mod.App | None = None
         host_end, board_end = memory_pair(timeout_a=0.05, timeout_b=0.0)
-        self._host_end = host_end
-        self._port = _BoardPort(board_end)
+        self.serial_faults = serial_faults
+        to_board, to_host = serial_faults or (None, None)
+        self._host_end = _FaultyEnd(host_end, to_board) if to_board is not None else host_end
+        self._port = _BoardPort(board_end, to_host)
         self._link_timeout = link_timeout
+        self._link_retries = link_retries
         self._link: Link | None = None
         self._after_tick = after_tick
 
@@ -148,11 +178,11 @@ class InProcessBoard:
     def link(self) -> Link:
         """The host's link to this board (created on first use)."""
         if self._link is None:
-            self._link = Link(self._host_end, timeout=self._link_timeout)
+            self._link = Link(self._host_end, timeout=self._link_timeout, retries=self._link_retries)
         return self._link
 
     @property
-    def transport(self) -> MemoryTransport:
+    def transport(self) -> MemoryTransport | _FaultyEnd:
         """The host end of the byte pair (for a caller that builds its own Link)."""
         return self._host_end
 
