@@ -2,6 +2,7 @@
 
     python benchmarks/reliability.py serial      # drop/corrupt/dup at 1e-5..1e-2 per byte
     python benchmarks/reliability.py safety      # random host commands vs the limits
+    python benchmarks/reliability.py soak        # 100,000 steps, memory on both sides
     python benchmarks/reliability.py all
 
 Prints one table row per run; the short versions of the same campaigns run in the test
@@ -18,6 +19,7 @@ from learnboard.emulator.inprocess import InProcessBoard
 from learnboard.boards import load_board
 from learnboard.reliability.safety import LimitMonitor, random_commands
 from learnboard.reliability.serial import run_serial_campaign
+from learnboard.reliability.soak import run_soak
 
 
 def serial(steps: int, seeds: int) -> None:
@@ -55,9 +57,22 @@ def safety(commands: int, seeds: int) -> None:
               f"| {mon.worst_current:.3f} | {mon.worst_gate:.3f} | {len(mon.violations)} |", flush=True)
 
 
+def soak(steps: int) -> None:
+    chunk = max(1, steps // 20)
+    r = run_soak(steps, chunk=chunk, every=100)
+    print(f"soak: {r.steps} steps (one example per step) on gen2-clln in process in {r.seconds:.0f} s "
+          f"({r.steps / r.seconds:.0f} steps/s under tracemalloc), {r.telemetry} telemetry frames")
+    print("| side | bytes after warm-up | at the end | growth | slope B/1000 steps |")
+    print("|---|---|---|---|---|")
+    for group in ("firmware", "host", "emulator", "other"):
+        print(f"| {group} | {r.samples[0][1][group]} | {r.samples[-1][1][group]} | {r.growth(group)} "
+              f"| {r.slope_per_1000_steps(group):.1f} |", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("campaign", choices=("serial", "safety", "all"))
+    ap.add_argument("campaign", choices=("serial", "safety", "soak", "all"))
+    ap.add_argument("--soak-steps", type=int, default=100_000)
     ap.add_argument("--steps", type=int, default=200)
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--commands", type=int, default=300)
@@ -67,6 +82,8 @@ def main() -> None:
         serial(a.steps, a.seeds)
     if a.campaign in ("safety", "all"):
         safety(a.commands, a.seeds)
+    if a.campaign in ("soak", "all"):
+        soak(a.soak_steps)
     print(f"total {time.perf_counter() - t0:.0f} s")
 
 
