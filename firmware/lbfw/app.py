@@ -176,7 +176,20 @@ class App:
         hi = self.limits.hi
         if gates is not None:
             self.limits.g_charge = min(16383, int(gates["rv"] / self.gate_vpc))
+            self._pulse_margins(lo, hi)
         self.rule = rule.make_rule(ei, ej, kind, model, models, lo, hi, vmax=self.adc_max)
+
+    def _pulse_margins(self, lo, hi):
+        """A pulse conducts for the time asked plus the time its line takes to switch off
+        (plus a little pulse-to-pulse skew); the rule and the checks plan with the time
+        asked, so pulse-gate bounds move inwards by what the extra time can add."""
+        over = getattr(self.hal, "pulse_overhead_us", None)
+        slack = (over() if over is not None else 0) + 2
+        lim = self.limits
+        for e in range(self.n_edges):
+            if lim.kind[e] == 2:
+                hi[e] -= (lim.g_charge - hi[e]) * slack // lim.rc_us + 1
+                lo[e] += lo[e] * slack // lim.rc_us + 1
 
     # -- parameters ---------------------------------------------------------------------
 

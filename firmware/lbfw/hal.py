@@ -330,6 +330,18 @@ class Hal:
         self.clock.sleep_us(q if q > 0 else -q)
         self._set(line, 0)
 
+    def pulse_overhead_us(self):
+        """How much longer than asked a gate pulse really conducts: the time to switch
+        its line off (a whole shift-register update on chained boards). Measured by
+        timing the switch-off of an idle charge line, which changes nothing."""
+        for e in range(len(self.edrv)):
+            if self.ekind[e] == 2 and self.edrv[e]:
+                line = self.edrv[e][0][0]
+                t0 = self.clock.ticks_us()
+                self._set(line, 0)
+                return self.clock.ticks_diff(self.clock.ticks_us(), t0)
+        return 0
+
     def switch(self, on):
         """Single-network boards: connect (on) or float (off) the output clamps."""
         for s in self.sw:
