@@ -15,7 +15,7 @@ def test_random_commands_never_exceed_the_limits(profile, seed):
     board = load_board(profile)
     monitor = LimitMonitor(board)
     with InProcessBoard(board, seed=seed, after_tick=monitor) as emu:
-        log = random_commands(emu.link, board, n=40, seed=seed)
+        log = random_commands(emu.link, board, n=120, seed=seed)
         assert emu.error is None, f"the firmware loop died: {emu.error!r}"
     assert monitor.checks > log.sent  # checked after actuations, not only per command
     assert monitor.violations == []
@@ -42,3 +42,22 @@ def test_the_monitor_sees_a_violation():
 
     monitor(Hot())
     assert [(x.what, x.index) for x in monitor.violations] == [("node", 3)] * board.n_nets
+
+
+def test_widest_sign_rule_pulses_stop_at_the_gate_limit():
+    """Gen-1 sign rule with the longest pulses drives gates to both ends of their range:
+    they end up at the limit, never beyond it (the pulse's switch-off time included)."""
+    board = load_board("gen2-clln")
+    monitor = LimitMonitor(board)
+    with InProcessBoard(board, seed=0, after_tick=monitor) as emu:
+        link = emu.link
+        link.call("upload_examples", x=[[0.4, 0.4], [0.1, 0.4]], y=[[0.44], [0.0]], clear=True)
+        link.call("write_edges", k=[5.1] * board.n_edges)
+        link.call("set_params", mode="gen1", pulse_us=8191)
+        link.call("train", steps=30, every=10)
+        while (ev := link.next_event(timeout=30)) is not None and ev[0] != "done":
+            pass
+        gates = link.call("read_edges")["k"]
+    assert monitor.violations == []
+    assert monitor.worst_gate > 0.99  # the campaign did push gates to the top of the range
+    assert min(gates) >= board.limits.gate_range[0] - 0.01
