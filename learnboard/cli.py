@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "solve": ("solve", "solve the DC state of a network or board"),
     "sim": ("sim", "train a simulated network with power-aware coupled learning"),
     "emulate": ("emulate", "run a virtual learning board on a pseudo-terminal"),
+    "sweep": ("sweep", "run a grid of learning runs (locally or on Dask) into one results table"),
 }
 
 
