@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("sim", "train a simulated network with power-aware coupled learning"),
     "emulate": ("emulate", "run a virtual learning board on a pseudo-terminal"),
     "sweep": ("sweep", "run a grid of learning runs (locally or on Dask) into one results table"),
+    "paper": ("paper", "reproduce the power-efficient learning paper: figures, tables, report"),
 }
 
 

@@ -1,0 +1,66 @@
+"""``learnboard paper``: reproduce the paper's figures and tables as a report folder."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "reproduce the power-efficient learning paper: figures, tables, report"
+DESCRIPTION = """\
+Reproduce Stern et al. 2024 (BRIEF §2) with the project's engine and write a report folder:
+report.md, PNG figures and the CSV tables behind them.
+
+  1. relative error and power against lambda, with the lambda² guide;
+  2. initial conditions (k0 1 / 0.1 / 0.01, low init): power at equal error;
+  3. the error–power trade-off (each point a lambda, spread over seeds and networks);
+  4. the tolerance controller against fixed lambda at equal error;
+  5. the gen2-clln transistor board, nominal and with device imperfections (twin-network
+     mismatch, ADC resolution);
+  6-7. beyond the paper: noisy targets, energy spent during training.
+
+With --reference DIR (the reference networks of BRIEF §7) the runs use r1..r5 and r51 and
+the report compares r1 with BRIEF §2's table (tolerances and pass/fail); otherwise it uses
+generated disordered networks of several sizes and seeds. All runs go through
+`learnboard sweep` into OUT/sweep, so an interrupted report resumes."""
+
+EPILOG = """\
+examples:
+  learnboard paper --reference ../shared/reference/networks --out paper-report
+      the full report (about 5-10 minutes on 2 cores)
+  learnboard paper --quick --out /tmp/quick
+      a smaller grid on generated networks (under 2 minutes)
+  learnboard paper --reference ../shared/reference/networks --scheduler tcp://10.0.0.5:8786
+      the same sweeps on a Dask cluster
+"""
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", metavar="DIR", default="paper-report", help="report folder (default: paper-report)")
+    p.add_argument("--quick", action="store_true", help="small grid (under 2 minutes on 2 cores)")
+    p.add_argument("--reference", metavar="DIR", default=None,
+                   help="folder with the reference networks (data_N00064_Lp0.0100_r1.txt, ...)")
+    p.add_argument("--workers", type=int, metavar="N", default=None,
+                   help="local worker processes (default: number of cores)")
+    p.add_argument("--scheduler", metavar="tcp://HOST:PORT", default=None,
+                   help="run the sweeps on a Dask distributed scheduler")
+    p.add_argument("--no-board", action="store_true", help="skip the gen2-clln board runs")
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from learnboard.errors import InputError
+    from learnboard.paper import default_plan, run_paper
+
+    if args.workers is not None and args.workers < 1:
+        raise InputError("must be at least 1", field="--workers")
+    plan = default_plan(args.reference, quick=args.quick)
+    if args.no_board:
+        plan.board = None
+    command = "learnboard " + " ".join(sys.argv[1:]) if sys.argv[1:2] == ["paper"] else "learnboard paper"
+    rep = run_paper(plan, args.out, workers=args.workers, scheduler=args.scheduler,
+                    command=command)
+    print(f"report: {rep.markdown} ({rep.runs} runs, {rep.failed} failed, {rep.seconds:.0f} s)")
+    for r in rep.comparison + rep.findings:
+        if r["pass"] is False:
+            print(f"  outside tolerance: {r.get('quantity') or r.get('finding')}: {r['measured']}")
+    return 0

@@ -1,0 +1,141 @@
+"""Tables behind the report's figures, computed from the sweep rows (plain dicts)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+FLOOR = 1e-20  # C/C0 below this is shown at the floor (BRIEF: "< 1e-20")
+
+
+def pick(rows: list[dict], **conds) -> list[dict]:
+    """Successful rows whose columns equal ``conds`` (floats compared with rel. 1e-9)."""
+    out = []
+    for r in rows:
+        if r.get("status") != "ok":
+            continue
+        ok = True
+        for k, v in conds.items():
+            a = r.get(k)
+            if v is None or a is None:
+                ok = a is None and v is None
+            elif isinstance(v, (list, tuple, set)):
+                ok = a in v
+            elif isinstance(v, str) or isinstance(a, str) or isinstance(v, bool):
+                ok = a == v
+            else:
+                ok = math.isclose(float(a), float(v), rel_tol=1e-9)
+            if not ok:
+                break
+        if ok:
+            out.append(r)
+    return out
+
+
+def stats(values) -> tuple[float, float, float]:
+    """(median, min, max) of finite values; NaNs when there are none."""
+    v = np.array([x for x in values if x is not None and np.isfinite(x)], dtype=float)
+    if v.size == 0:
+        return (math.nan,) * 3
+    return float(np.median(v)), float(v.min()), float(v.max())
+
+
+def lambda_table(rows: list[dict], networks: list[str], lams: list[float], steps: int) -> list[dict]:
+    """Per network and lambda: median/min/max over seeds of C/C0, P and training energy."""
+    out = []
+    for net in [*networks, "all"]:
+        for lam in lams:
+            sel = pick(rows, lam=lam, steps=steps, init="uniform", k0=1.0, tolerance=None,
+                       noise=0.0, network=networks if net == "all" else net)
+            if not sel:
+                continue
+            c, p, e = (stats(r[k] for r in sel) for k in ("relative_error", "power", "energy"))
+            out.append({"network": net, "lam": lam, "runs": len(sel),
+                        "rel_error_median": c[0], "rel_error_min": c[1], "rel_error_max": c[2],
+                        "power_median": p[0], "power_min": p[1], "power_max": p[2],
+                        "energy_median": e[0]})
+    return out
+
+
+def init_label(r: dict) -> str:
+    return "low (10 k_min)" if r["init"] == "low" else f"k0 {r['k0']:g}"
+
+
+def initial_table(rows: list[dict], networks: list[str], lams: list[float], steps: int,
+                  seeds: dict[str, int]) -> list[dict]:
+    """Per init mode and lambda: median over networks (task ``seeds[network]``) of C/C0, P, energy."""
+    groups: dict[tuple[str, float], list[dict]] = {}
+    seen = set()
+    for r in pick(rows, steps=steps, tolerance=None, noise=0.0, network=networks):
+        if r["seed"] != seeds.get(r["network"]) or r["id"] in seen:
+            continue
+        seen.add(r["id"])
+        if r["lam"] in lams or any(math.isclose(r["lam"], x) for x in lams):
+            groups.setdefault((init_label(r), r["lam"]), []).append(r)
+    out = []
+    for (label, lam), sel in sorted(groups.items(), key=lambda kv: (_init_order(kv[0][0]), kv[0][1])):
+        c, p, e = (stats(r[k] for r in sel) for k in ("relative_error", "power", "energy"))
+        out.append({"init": label, "lam": lam, "runs": len(sel), "rel_error_median": c[0],
+                    "power_median": p[0], "power_min": p[1], "power_max": p[2],
+                    "energy_median": e[0]})
+    return out
+
+
+def _init_order(label: str) -> float:
+    return 1e9 if label.startswith("low") else -float(label.split()[1])
+
+
+def interp_power(curve: list[tuple[float, float]], err: float) -> float:
+    """Power of the fixed-lambda curve (C/C0, P) at error ``err`` (log-log interpolation)."""
+    pts = sorted((max(c, FLOOR), p) for c, p in curve if np.isfinite(c) and np.isfinite(p) and p > 0)
+    if len(pts) < 2:
+        return math.nan
+    x = np.log10([c for c, _ in pts])
+    y = np.log10([p for _, p in pts])
+    lx = math.log10(max(err, FLOOR))
+    if lx < x[0] or lx > x[-1]:
+        return math.nan
+    return float(10 ** np.interp(lx, x, y))
+
+
+def tolerance_table(rows: list[dict], networks: list[str], taus: list[float], steps: int,
+                    lam_rows: list[dict], seeds: dict[str, int]) -> list[dict]:
+    """Per network and tau: tail means, power at lambda 0, and fixed-lambda power at equal error."""
+    out = []
+    for net in networks:
+        curve = [(t["rel_error_median"], t["power_median"]) for t in lam_rows if t["network"] == net]
+        p0 = next((t["power_median"] for t in lam_rows if t["network"] == net and t["lam"] == 0), math.nan)
+        for tau in taus:
+            sel = pick(rows, network=net, tolerance=tau, steps=steps, seed=seeds.get(net), noise=0.0)
+            if not sel:
+                continue
+            r = sel[0]
+            fixed = interp_power(curve, r["tail_relative_error"])
+            out.append({"network": net, "tau": tau, "tail_rel_error": r["tail_relative_error"],
+                        "tail_power": r["tail_power"], "tail_lam": r["tail_lam"], "s0": r["s0"],
+                        "power_lam0": p0, "reduction_vs_lam0": p0 / r["tail_power"],
+                        "fixed_lambda_power_equal_error": fixed,
+                        "controller_over_fixed": r["tail_power"] / fixed if fixed == fixed else math.nan,
+                        "energy": r["energy"]})
+    return out
+
+
+def slope(lam_rows: list[dict], network: str) -> float | None:
+    """Log-log slope of the median C/C0 over lambda 1e-10..1e-8, or None (missing/floor)."""
+    pts = {t["lam"]: t["rel_error_median"] for t in lam_rows if t["network"] == network}
+    lams = [x for x in (1e-10, 1e-9, 1e-8) if any(math.isclose(x, k) for k in pts)]
+    if len(lams) < 2:
+        return None
+    ys = [next(v for k, v in pts.items() if math.isclose(k, x)) for x in lams]
+    if min(ys) <= 0:
+        return None
+    return float(np.polyfit(np.log10(lams), np.log10(ys), 1)[0])
+
+
+def has_floor(lam_rows: list[dict], network: str) -> bool:
+    """True when the lambda-0 error is not far below the lambda-1e-10 error (law can't show)."""
+    pts = {t["lam"]: t["rel_error_median"] for t in lam_rows if t["network"] == network}
+    c0 = pts.get(0.0)
+    c1 = next((v for k, v in pts.items() if math.isclose(k, 1e-10)), None)
+    return c0 is None or c1 is None or c0 > 0.01 * c1

@@ -1,0 +1,149 @@
+"""What ``learnboard paper`` runs: one :class:`Plan` of sweep grids, default or ``--quick``.
+
+Every part of the report is a sweep grid (:mod:`learnboard.sweep`); all runs go into one
+sweep folder, so runs shared by two figures run once and an interrupted report resumes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from learnboard.errors import InputError
+
+DECADES = [0.0, 1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3]
+REFERENCE_FILES = {  # label -> file name in the reference folder (BRIEF §7)
+    "r1": "data_N00064_Lp0.0100_r1.txt", "r2": "data_N00064_Lp0.0100_r2.txt",
+    "r3": "data_N00064_Lp0.0100_r3.txt", "r4": "data_N00064_Lp0.0100_r4.txt",
+    "r5": "data_N00064_Lp0.0100_r5.txt", "r51": "data_N00128_Lp0.0100_r51.txt",
+    "r101": "data_N00256_Lp0.0100_r101.txt",
+}
+BOARD_LEARNING = {"alpha": 2.0, "eta": 0.5}  # gates move ~mV per step: learns in a few hundred
+
+
+@dataclass
+class Plan:
+    """The grids behind the report.
+
+    Args:
+        networks: sweep network entries for the lambda scan (figures 1 and 3).
+        seeds: how many learnable task seeds (notebook-style draws) per network the scan uses.
+        candidate_seeds / screen_below: task seeds 0..n-1 are screened with a lambda-0 run;
+            a (network, seed) task is used only if that run reaches C/C0 < screen_below
+            (some random tasks have an error floor: the network cannot represent them).
+        lams: lambda values of the scan (0 first).
+        steps: steps of every linear run (the lambda² law shows after ~1e5).
+        ic_networks / ic_inits / ic_k0 / ic_lams: the initial-condition grid (figure 2).
+        taus / tol_networks: tolerance-controller runs (figure 4).
+        brief: also run BRIEF §2's rows on the first network (must be r1 to compare).
+        board / board_steps / board_lams / board_seeds / board_train_size: gen2-clln runs,
+            nominal and with device imperfections (figure 5, transistor networks).
+        noise / noise_lams: noisy-target grid on the first network (figure 6).
+    """
+
+    networks: list[dict]
+    seeds: int = 2
+    lams: list[float] = field(default_factory=lambda: list(DECADES))
+    steps: int = 100_000
+    ic_networks: int = 3
+    ic_inits: list[str] = field(default_factory=lambda: ["uniform", "low"])
+    ic_k0: list[float] = field(default_factory=lambda: [1.0, 0.1, 0.01])
+    ic_lams: list[float] = field(default_factory=lambda: [0.0, 1e-8, 1e-6])
+    taus: list[float] = field(default_factory=lambda: [1e-2, 1e-3, 1e-4, 1e-5, 1e-6])
+    tol_networks: int = 3
+    brief: bool = True
+    board: str | None = "gen2-clln"
+    board_steps: int = 300
+    board_lams: list[float] = field(default_factory=lambda: [0.0, 0.02, 0.05, 0.1, 0.2, 0.5])
+    board_seeds: list[int] = field(default_factory=lambda: [0, 1])
+    board_train_size: int = 8
+    noise: list[float] = field(default_factory=lambda: [0.01, 0.03])
+    noise_lams: list[float] = field(default_factory=lambda: [0.0, 1e-8, 1e-7, 1e-6, 1e-5])
+    candidate_seeds: int = 4
+    screen_below: float = 1e-5
+    quick: bool = False
+    source: str = "generated"
+
+    @property
+    def first(self) -> dict:
+        return self.networks[0]
+
+    def screen_spec(self) -> dict:
+        """Lambda-0 runs of every candidate task (they are also the scan's lambda-0 runs)."""
+        return {"steps": self.steps, "grid": {"lam": [0.0], "seeds": self.candidate_seeds},
+                "networks": self.networks}
+
+    def specs(self, chosen: dict[str, list[int]]) -> dict[str, dict]:
+        """Sweep specs per part of the report, on the learnable tasks ``chosen`` (label -> seeds)."""
+        usable = [n for n in self.networks if chosen.get(n["label"])]
+        scan = [{**n, "seeds": chosen[n["label"]][: self.seeds]} for n in usable]
+        one = [{**n, "seeds": chosen[n["label"]][:1]} for n in usable]
+        first = {**self.first, "seeds": [0]}
+        out: dict[str, dict] = {
+            "scan": {"steps": self.steps, "grid": {"lam": self.lams}, "networks": scan},
+            "initial": {"steps": self.steps,
+                        "grid": {"lam": self.ic_lams, "k0": self.ic_k0, "init": self.ic_inits},
+                        "networks": one[: self.ic_networks]},
+            "tolerance": {"steps": self.steps, "grid": {"tolerance": self.taus},
+                          "networks": one[: self.tol_networks]},
+            "noise": {"steps": self.steps,
+                      "grid": {"lam": self.noise_lams, "noise": [0.0, *self.noise]},
+                      "networks": one[:1]},
+        }
+        out = {k: v for k, v in out.items() if v["networks"]}
+        if self.brief:
+            out["brief"] = {"grid": {"lam": DECADES, "steps": [100_000]}, "networks": [first],
+                            "steps": 100_000}
+            out["brief_k0"] = {"grid": {"lam": [0.0], "k0": [0.1, 0.01], "steps": [100_000]},
+                               "networks": [first]}
+            out["brief_short"] = {"grid": {"lam": [0.0, 1e-6], "steps": [2000, 20000]},
+                                  "networks": [first]}
+            out["brief_tol"] = {"grid": {"tolerance": [1e-3, 1e-4, 1e-6], "steps": [100_000]},
+                                "networks": [first]}
+        if self.board:
+            base = {"board": self.board, "learning": BOARD_LEARNING,
+                    "task": {"train_size": self.board_train_size}}
+            out["board"] = {"steps": self.board_steps,
+                            "grid": {"lam": self.board_lams, "seeds": self.board_seeds},
+                            "networks": [{**base, "label": f"{self.board} nominal"},
+                                         {**base, "label": f"{self.board} imperfect",
+                                          "imperfect": True}]}
+            out["board_low"] = {"steps": self.board_steps,
+                                "grid": {"lam": [0.0], "init": ["low"], "seeds": self.board_seeds},
+                                "networks": out["board"]["networks"]}
+        return out
+
+
+def reference_networks(folder: str | Path, quick: bool) -> list[dict]:
+    folder = Path(folder)
+    labels = ["r1", "r2"] if quick else ["r1", "r2", "r3", "r4", "r5", "r51"]
+    nets = []
+    for label in labels:
+        path = folder / REFERENCE_FILES[label]
+        if not path.is_file():
+            raise InputError(f"{REFERENCE_FILES[label]} is missing; the folder must hold the "
+                             "reference networks of BRIEF §7", source=str(folder), field="--reference")
+        nets.append({"file": str(path.resolve()), "label": label})
+    return nets
+
+
+def generated_networks(quick: bool) -> list[dict]:
+    specs = (["disordered:N=64,seed=1", "disordered:N=64,seed=2"] if quick else
+             ["disordered:N=64,seed=1", "disordered:N=64,seed=2", "disordered:N=64,seed=3",
+              "disordered:N=128,seed=1", "disordered:N=256,seed=1"])
+    return [{"generate": s, "label": s.replace("disordered:", "").replace(",", " ")} for s in specs]
+
+
+def default_plan(reference: str | Path | None = None, quick: bool = False) -> Plan:
+    """The report's plan: reference networks when a folder is given, else generated ones."""
+    nets = reference_networks(reference, quick) if reference else generated_networks(quick)
+    plan = Plan(networks=nets, brief=reference is not None, quick=quick,
+                source="reference" if reference else "generated")
+    if quick:
+        plan.seeds, plan.candidate_seeds = 1, 3
+        plan.ic_networks, plan.tol_networks = 1, 1
+        plan.ic_k0, plan.ic_lams = [1.0, 0.1, 0.01], [0.0, 1e-6]
+        plan.taus = [1e-3, 1e-4, 1e-6]
+        plan.board_steps, plan.board_lams, plan.board_seeds = 100, [0.0, 0.05, 0.5], [0]
+        plan.noise, plan.noise_lams = [0.01], [0.0, 1e-7, 1e-6]
+    return plan
