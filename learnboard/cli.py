@@ -22,6 +22,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "emulate": ("emulate", "run a virtual learning board on a pseudo-terminal"),
     "sweep": ("sweep", "run a grid of learning runs (locally or on Dask) into one results table"),
     "paper": ("paper", "reproduce the power-efficient learning paper: figures, tables, report"),
+    "ports": ("ports", "list serial ports and whether a learnboard firmware answers on each"),
+    "flash": ("flash", "copy the firmware and a board description onto a board"),
+    "info": ("info", "show a board's firmware, protocol, board description and limits"),
+    "stop": ("stop", "park a board at once"),
 }
 
 

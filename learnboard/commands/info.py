@@ -1,0 +1,66 @@
+"""``learnboard info``: what a board runs — firmware, protocol, board, limits."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "show a board's firmware, protocol, board description and limits"
+DESCRIPTION = """\
+Say hello to a board and print what it reports: firmware version, protocol, the board
+description it runs (name and hash), capabilities and safety limits. Without --port the
+emulated default board answers. A firmware or protocol other than this host's, or (with
+--board) another description, is an error that says to run `learnboard flash`."""
+EPILOG = """\
+examples:
+  learnboard info --port /dev/ttyACM0
+  learnboard info --port /dev/ttyACM0 --board gen2-clln --json
+  learnboard info                                  (the emulated gen2-clln board)
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", metavar="P", default=None,
+                        help="serial port of the board (default: the emulated default board)")
+    parser.add_argument("--board", metavar="FILE|NAME", default=None,
+                        help="the description the board should run; checked against its hash")
+    parser.add_argument("--json", action="store_true", help="print the hello as one JSON object")
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+
+    from rich.console import Console
+    from rich.table import Table
+
+    from learnboard.host.connect import open_board
+    from learnboard.host.flashing import FirmwareMismatch, check_hello, firmware_version
+
+    with open_board(args.port, board=args.board) as conn:
+        hello = dict(conn.hello)
+        stats = conn.link.call("status")
+    mismatch = None
+    try:
+        check_hello(hello, conn.label, port=args.port)
+    except FirmwareMismatch as exc:
+        mismatch = exc
+    if args.json:
+        print(json.dumps({"port": conn.label, "host_firmware": firmware_version(), **hello,
+                          "status": stats}))
+    else:
+        table = Table(title=conn.label, show_header=False)
+        table.add_column(style="bold")
+        table.add_column(overflow="fold")
+        for key, label in (("fw", "firmware"), ("proto", "protocol"), ("impl", "implementation"),
+                           ("mpy", ".mpy ABI"), ("board", "board"), ("desc_hash", "description hash"),
+                           ("caps", "capabilities"), ("max_frame", "max frame (B)")):
+            value = hello.get(key)
+            if key == "caps" and value is not None:
+                value = ", ".join(value)
+            table.add_row(label, "—" if value is None else str(value))
+        for key, value in (hello.get("limits") or {}).items():
+            table.add_row(f"limit {key}", f"{value:g}" if isinstance(value, float) else str(value))
+        table.add_row("state", f"{stats.get('state')} (step {stats.get('step')}, faults {stats.get('flt')})")
+        Console().print(table)
+    if mismatch is not None:
+        raise mismatch
+    return 0
