@@ -1,0 +1,217 @@
+"""A run folder: everything one training session leaves behind.
+
+::
+
+    runs/20261128-171502-xor/
+        config.json          the resolved configuration (flags + schedule file + defaults)
+        board.toml           the board description the session ran on (+ board.json compiled)
+        calibration.json     the board's calibration, when there is one
+        telemetry.msgpack    append-only telemetry log (learnboard.host.runlog)
+        checkpoints/         step-00001200.json: edge states and schedule state
+        summary.json         the final summary (what `train --json` prints)
+        figures/             PNGs written by `learnboard plot`
+
+JSON files are written atomically (temporary file, fsync, rename), so a crash leaves
+either the old or the new version, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from learnboard.errors import InputError, LearnboardError
+
+from .runlog import _disk_message
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot store a {type(obj).__name__} in JSON")
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON to ``path`` so a crash never leaves half a file."""
+    tmp = path.with_name(path.name + ".tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, default=_jsonable, allow_nan=True)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise LearnboardError(_disk_message(path, exc).replace("telemetry log", "file")) from None
+
+
+def read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("file not found", source=str(path)) from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"cannot read: {exc}", source=str(path)) from None
+
+
+class RunFolder:
+    """Paths and small helpers of one run folder; make one with :meth:`create` or :meth:`open`."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    # -- construction --------------------------------------------------------------------
+
+    @classmethod
+    def create(cls, runs_dir: str | Path, name: str) -> RunFolder:
+        """A new folder ``<runs_dir>/<YYYYMMDD-HHMMSS>-<name>/`` with its subfolders."""
+        if not _NAME.match(name or ""):
+            raise InputError(f"run name {name!r} must be letters, digits, '.', '_' or '-'", field="--name")
+        runs = Path(runs_dir)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = runs / f"{stamp}-{name}"
+        n = 1
+        try:
+            runs.mkdir(parents=True, exist_ok=True)
+            while True:
+                try:
+                    path.mkdir()
+                    break
+                except FileExistsError:
+                    n += 1
+                    path = runs / f"{stamp}-{name}-{n}"
+            rf = cls(path)
+            rf.checkpoints_dir.mkdir()
+            rf.figures_dir.mkdir()
+        except OSError as exc:
+            raise LearnboardError(f"{runs}: cannot create the run folder ({exc.strerror}); "
+                                  "choose a writable place with --runs") from None
+        return rf
+
+    @classmethod
+    def open(cls, path: str | Path) -> RunFolder:
+        """An existing run folder (it must hold config.json)."""
+        rf = cls(path)
+        if not rf.path.is_dir():
+            raise InputError("no such run folder", source=str(path))
+        if not rf.config_path.is_file():
+            raise InputError("not a run folder: config.json is missing", source=str(path))
+        rf.checkpoints_dir.mkdir(exist_ok=True)
+        rf.figures_dir.mkdir(exist_ok=True)
+        return rf
+
+    # -- paths -----------------------------------------------------------------------------
+
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def board_path(self) -> Path:
+        return self.path / "board.toml"
+
+    @property
+    def compiled_board_path(self) -> Path:
+        return self.path / "board.json"
+
+    @property
+    def calibration_path(self) -> Path:
+        return self.path / "calibration.json"
+
+    @property
+    def log_path(self) -> Path:
+        return self.path / "telemetry.msgpack"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def summary_path(self) -> Path:
+        return self.path / "summary.json"
+
+    @property
+    def figures_dir(self) -> Path:
+        return self.path / "figures"
+
+    # -- contents --------------------------------------------------------------------------
+
+    def write_config(self, config: dict) -> None:
+        write_json_atomic(self.config_path, config)
+
+    def read_config(self) -> dict:
+        return read_json(self.config_path)
+
+    def write_summary(self, summary: dict) -> None:
+        write_json_atomic(self.summary_path, summary)
+
+    def read_summary(self) -> dict | None:
+        return read_json(self.summary_path) if self.summary_path.is_file() else None
+
+    def write_board(self, board: Any) -> None:
+        """Store the board description (its TOML source when there is one, and the
+        compiled board.json the firmware runs)."""
+        from learnboard.boards import compile_board
+
+        src = Path(getattr(board, "source", "") or "")
+        try:
+            if src.is_file():
+                shutil.copyfile(src, self.board_path)
+            compile_board(board).write(self.compiled_board_path)
+        except OSError as exc:
+            raise LearnboardError(_disk_message(self.board_path, exc).replace("telemetry log", "file")) from None
+
+    def write_calibration(self, calibration: dict | str | Path) -> None:
+        """Store the board's calibration (a dict, or a file to copy)."""
+        if isinstance(calibration, dict):
+            write_json_atomic(self.calibration_path, calibration)
+        else:
+            try:
+                shutil.copyfile(calibration, self.calibration_path)
+            except OSError as exc:
+                raise LearnboardError(f"{calibration}: cannot copy the calibration: {exc.strerror}") from None
+
+    def checkpoint_path(self, step: int) -> Path:
+        return self.checkpoints_dir / f"step-{int(step):09d}.json"
+
+    def write_checkpoint(self, step: int, state: dict) -> Path:
+        """Store a checkpoint (``state`` must be JSON-able: edge states, schedule state)."""
+        path = self.checkpoint_path(step)
+        write_json_atomic(path, {"step": int(step), **state})
+        return path
+
+    def checkpoints(self) -> list[Path]:
+        """Checkpoint files, oldest first."""
+        return sorted(self.checkpoints_dir.glob("step-*.json"))
+
+    def latest_checkpoint(self) -> dict | None:
+        """The newest readable checkpoint (a damaged file is skipped), or None."""
+        for path in reversed(self.checkpoints()):
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                continue
+            if isinstance(data, dict) and "step" in data:
+                data["file"] = path.name
+                return data
+        return None
+
+    def __repr__(self) -> str:
+        return f"RunFolder({str(self.path)!r})"
