@@ -113,8 +113,11 @@ class App:
             lines = tuple(hal.vline(x) if x is not None else None for x in p["d"])
             vpc = hal.volts_per_code(p["d"][0])
             if p["fx"] is not None:
+                # full scale (e.g. 0.45 V on an 8-bit 0.45 V DAC) rounds to 2**bits: clamp,
+                # or the DAC word overflows and the bias reads 0 V (found by hil_tests wiring)
+                top = hal.max_code(p["d"][0])
                 for line in lines:
-                    self.fixed.append((line, int(p["fx"] / vpc + 0.5)))
+                    self.fixed.append((line, min(top, int(p["fx"] / vpc + 0.5))))
             else:
                 self.in_lines.append(lines)
                 self.in_vpc = vpc
