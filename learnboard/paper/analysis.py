@@ -99,19 +99,32 @@ def interp_power(curve: list[tuple[float, float]], err: float) -> float:
     return float(10 ** np.interp(lx, x, y))
 
 
+def fixed_curve(rows: list[dict], network: str, seed: int | None, steps: int
+                ) -> list[tuple[float, float, float]]:
+    """(lambda, C/C0, P) of the fixed-lambda runs of one task, sorted by lambda."""
+    sel = pick(rows, network=network, seed=seed, steps=steps, tolerance=None, init="uniform",
+               k0=1.0, noise=0.0)
+    pts = {r["lam"]: (r["lam"], r["relative_error"], r["power"]) for r in sel}
+    return [pts[k] for k in sorted(pts)]
+
+
 def tolerance_table(rows: list[dict], networks: list[str], taus: list[float], steps: int,
-                    lam_rows: list[dict], seeds: dict[str, int]) -> list[dict]:
-    """Per network and tau: tail means, power at lambda 0, and fixed-lambda power at equal error."""
+                    fixed_rows: list[dict], seeds: dict[str, int]) -> list[dict]:
+    """Per network and tau: tail means, power at lambda 0, fixed-lambda power at equal error.
+
+    The fixed-lambda curve is that of the same task (network and seed), interpolated in
+    log-log between its lambda values.
+    """
     out = []
     for net in networks:
-        curve = [(t["rel_error_median"], t["power_median"]) for t in lam_rows if t["network"] == net]
-        p0 = next((t["power_median"] for t in lam_rows if t["network"] == net and t["lam"] == 0), math.nan)
+        curve = fixed_curve(fixed_rows, net, seeds.get(net), steps)
+        p0 = next((p for lam, _, p in curve if lam == 0), math.nan)
         for tau in taus:
             sel = pick(rows, network=net, tolerance=tau, steps=steps, seed=seeds.get(net), noise=0.0)
             if not sel:
                 continue
             r = sel[0]
-            fixed = interp_power(curve, r["tail_relative_error"])
+            fixed = interp_power([(c, p) for lam, c, p in curve if lam > 0], r["tail_relative_error"])
             out.append({"network": net, "tau": tau, "tail_rel_error": r["tail_relative_error"],
                         "tail_power": r["tail_power"], "tail_lam": r["tail_lam"], "s0": r["s0"],
                         "power_lam0": p0, "reduction_vs_lam0": p0 / r["tail_power"],

@@ -139,16 +139,15 @@ def tradeoff(lam_rows: list[dict], scan_rows: list[dict], path: Path) -> Path:
     return _save(fig, path)
 
 
-def tolerance(lam_rows: list[dict], tol_rows: list[dict], networks: list[str],
+def tolerance(curves: dict[str, list], tol_rows: list[dict], networks: list[str],
               history: dict | None, tau_hist: float | None, path: Path) -> Path:
-    """Controller tail means against the fixed-λ curve, and one controller run's history."""
+    """Controller tail means against the fixed-λ curve of the same task, and one run's history."""
     plt = _plt()
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.3))
     for net in networks:
-        t = sorted((r for r in lam_rows if r["network"] == net), key=lambda r: r["lam"])
-        line, = a1.plot(np.maximum([r["rel_error_median"] for r in t], FLOOR),
-                        [r["power_median"] for r in t], "o-", ms=3, alpha=0.7,
-                        label=f"{net}: fixed λ")
+        t = curves.get(net, [])
+        line, = a1.plot(np.maximum([c for _, c, _ in t], FLOOR), [p for _, _, p in t], "o-",
+                        ms=3, alpha=0.7, label=f"{net}: fixed λ")
         tt = [r for r in tol_rows if r["network"] == net]
         a1.plot([r["tail_rel_error"] for r in tt], [r["tail_power"] for r in tt], "*",
                 ms=12, color=line.get_color(), mec="k", label=f"{net}: tolerance controller")

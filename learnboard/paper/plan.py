@@ -12,6 +12,7 @@ from pathlib import Path
 from learnboard.errors import InputError
 
 DECADES = [0.0, 1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3]
+HALF_DECADES = [3.16e-9, 3.16e-8, 3.16e-7, 3.16e-6, 3.16e-5]
 REFERENCE_FILES = {  # label -> file name in the reference folder (BRIEF §7)
     "r1": "data_N00064_Lp0.0100_r1.txt", "r2": "data_N00064_Lp0.0100_r2.txt",
     "r3": "data_N00064_Lp0.0100_r3.txt", "r4": "data_N00064_Lp0.0100_r4.txt",
@@ -85,6 +86,10 @@ class Plan:
                         "grid": {"lam": self.ic_lams, "k0": self.ic_k0, "init": self.ic_inits},
                         "networks": one[: self.ic_networks]},
             "tolerance": {"steps": self.steps, "grid": {"tolerance": self.taus},
+                          "networks": one[: self.tol_networks]},
+            # half decades between the scan's lambdas: the fixed-lambda curve the controller
+            # is compared with at equal error
+            "tol_fixed": {"steps": self.steps, "grid": {"lam": HALF_DECADES},
                           "networks": one[: self.tol_networks]},
             "noise": {"steps": self.steps,
                       "grid": {"lam": self.noise_lams, "noise": [0.0, *self.noise]},

@@ -121,14 +121,17 @@ def run_paper(plan: Plan, out: str | Path, *, workers: int | None = None, schedu
     figs["tradeoff"] = fg.tradeoff(lam_rows, scan_ok, out / "fig3_tradeoff.png")
     # 4. tolerance controller
     tol_nets = labels[: plan.tol_networks]
-    tol_rows = an.tolerance_table(rows("tolerance"), tol_nets, plan.taus, plan.steps, lam_rows,
+    fixed_rows = rows("scan") + rows("tol_fixed")
+    tol_rows = an.tolerance_table(rows("tolerance"), tol_nets, plan.taus, plan.steps, fixed_rows,
                                   first_seed)
+    curves = {net: an.fixed_curve(fixed_rows, net, first_seed.get(net), plan.steps)
+              for net in tol_nets}
     tables["tolerance"] = tol_rows
     tau_hist = 1e-3 if any(math.isclose(t, 1e-3) for t in plan.taus) else plan.taus[0]
     hist_run = next((r for r in parts["tolerance"] if r["network"]["label"] == labels[0]
                      and math.isclose(r["tolerance"], tau_hist)), None)
     history = load_history(sweep_dir, hist_run["id"]) if hist_run else None
-    figs["tolerance"] = fg.tolerance(lam_rows, tol_rows, tol_nets, history, tau_hist,
+    figs["tolerance"] = fg.tolerance(curves, tol_rows, tol_nets, history, tau_hist,
                                      out / "fig4_tolerance_controller.png")
     # 5. board profile (transistor network), nominal and with device imperfections
     board_rows: list[dict] = []
@@ -322,7 +325,8 @@ def _write_markdown(report: Report, plan: Plan, computed: int, tables, figs, com
         "## 4. Tolerance controller vs fixed λ\n",
         "![tolerance controller](fig4_tolerance_controller.png)\n",
         "BRIEF §2's closed-loop controller, judged by its means over the last 10 % of steps, "
-        "against the fixed-λ curve of the same network (power interpolated at equal error). "
+        "against the fixed-λ curve of the same task (λ at decades and half decades; power "
+        "interpolated log-log at equal error). "
         "Table: `tolerance.csv`.\n",
         md_table(tables["tolerance"], [("network", "network"), ("tau", "τ"),
                                        ("tail_rel_error", "tail C/C0"), ("tail_power", "tail P"),
