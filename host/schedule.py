@@ -1,0 +1,429 @@
+"""Training schedules: what lambda, learning rate and nudge the board uses when, how the
+edges start and when the session stops. The schedule runs on the host; between chunks of
+board steps the session asks :class:`ScheduleRunner` for the next parameters.
+
+A schedule file (TOML)::
+
+    init = "uniform"            # "low" (the paper's good initial condition), "uniform", "random"
+    chunk = 50                  # board steps between host decisions (parameter updates)
+
+    [stop]
+    steps = 2000                # total steps (also: the phases' steps summed)
+    time = 600                  # seconds of wall time
+    settled = true              # stop once the tolerance is reached and the power settled
+    settle_window = 300         # steps over which the power must change ...
+    settle_rel = 0.02           # ... by less than this fraction
+
+    [[phase]]
+    kind = "constant"           # lambda held
+    lam = 0.0
+    steps = 500
+    eta = 1.0                   # learning rate (board parameter eta); eta_to = ramps it
+    alpha = 0.5                 # nudge amplitude (board parameter alpha); alpha_to = ramps it
+
+    [[phase]]
+    kind = "ramp"               # lambda linear from lam to lam_to over the phase
+    lam = 0.0
+    lam_to = 0.01
+    steps = 500
+
+    [[phase]]
+    kind = "tolerance"          # BRIEF section 2, literally:
+    tau = 0.05                  # lambda 0 until C/C0 < tau at step s0, then lambda = start,
+    start = 1e-9                # and every `every` steps x up while C/C0 < tau, else x down
+    every = 100
+    up = 1.05
+    down = 0.5
+
+Parameter names are the board protocol's (docs/protocol.md): ``eta`` is the learning rate,
+``alpha`` the nudge amplitude, ``lam`` the power weight in [0, 1]. A phase without
+``steps`` runs until the stop condition. ``tau = "task"`` takes the task's tolerance.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from learnboard.engine.controller import ToleranceController
+from learnboard.errors import InputError
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    import tomli as tomllib
+
+KINDS = ("constant", "ramp", "tolerance")
+INITS = ("low", "uniform", "random")
+_PHASE_KEYS = {"kind", "steps", "lam", "lam_to", "tau", "start", "every", "up", "down",
+               "eta", "eta_to", "alpha", "alpha_to"}
+_STOP_KEYS = {"steps", "time", "settled", "settle_window", "settle_rel"}
+_TOP_KEYS = {"init", "chunk", "stop", "phase", "seed"}
+
+
+@dataclass
+class Phase:
+    """One stretch of the schedule."""
+
+    kind: str = "constant"
+    steps: int | None = None  # None: until the stop condition
+    lam: float = 0.0
+    lam_to: float | None = None
+    tau: float | str | None = None  # tolerance phases: a float or "task"
+    start: float = 1e-9
+    every: int = 100
+    up: float = 1.05
+    down: float = 0.5
+    eta: float | None = None  # None: the board's current value
+    eta_to: float | None = None
+    alpha: float | None = None
+    alpha_to: float | None = None
+
+
+@dataclass
+class Stop:
+    """When a session ends (the first condition met)."""
+
+    steps: int | None = None
+    time: float | None = None
+    settled: bool = False
+    settle_window: int = 300
+    settle_rel: float = 0.02
+
+
+@dataclass
+class Schedule:
+    phases: list[Phase] = field(default_factory=lambda: [Phase()])
+    init: str = "uniform"
+    chunk: int = 50
+    stop: Stop = field(default_factory=Stop)
+    seed: int = 0
+    source: str = "<flags>"
+
+    @property
+    def total_steps(self) -> int | None:
+        """Steps until the stop: the stop's steps, else the phases' sum (None: unbounded)."""
+        if self.stop.steps is not None:
+            return self.stop.steps
+        if all(p.steps is not None for p in self.phases):
+            return sum(p.steps for p in self.phases)
+        return None
+
+    @property
+    def tolerance_phase(self) -> Phase | None:
+        return next((p for p in self.phases if p.kind == "tolerance"), None)
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("source")
+        return d
+
+
+# -- parsing ------------------------------------------------------------------------------
+
+
+def _fail(source: str, fld: str, msg: str) -> InputError:
+    return InputError(msg, source=source, field=fld)
+
+
+def _num(v: Any, source: str, fld: str, *, lo: float | None = None, hi: float | None = None,
+         positive: bool = False, integer: bool = False) -> float | int:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or (integer and not isinstance(v, int)):
+        raise _fail(source, fld, f"{v!r} is not {'an integer' if integer else 'a number'}")
+    if not math.isfinite(v):
+        raise _fail(source, fld, f"{v!r} must be finite")
+    if positive and not v > 0:
+        raise _fail(source, fld, f"{v!r} must be > 0")
+    if lo is not None and v < lo:
+        raise _fail(source, fld, f"{v!r} must be >= {lo}")
+    if hi is not None and v > hi:
+        raise _fail(source, fld, f"{v!r} must be <= {hi}")
+    return v
+
+
+def _phase(raw: Any, source: str, where: str) -> Phase:
+    if not isinstance(raw, dict):
+        raise _fail(source, where, "each [[phase]] must be a table")
+    unknown = set(raw) - _PHASE_KEYS
+    if unknown:
+        raise _fail(source, f"{where}.{sorted(unknown)[0]}",
+                    f"unknown key; a phase takes {', '.join(sorted(_PHASE_KEYS))}")
+    kind = raw.get("kind", "constant")
+    if kind not in KINDS:
+        raise _fail(source, f"{where}.kind", f"{kind!r} is not a phase kind; use {', '.join(KINDS)}")
+    p = Phase(kind=kind)
+    if "steps" in raw:
+        p.steps = int(_num(raw["steps"], source, f"{where}.steps", lo=1, integer=True))
+    for key in ("lam", "lam_to"):
+        if key in raw:
+            setattr(p, key, float(_num(raw[key], source, f"{where}.{key}", lo=0.0, hi=1.0)))
+    for key in ("eta", "eta_to"):
+        if key in raw:
+            setattr(p, key, float(_num(raw[key], source, f"{where}.{key}", lo=0.0)))
+    for key in ("alpha", "alpha_to"):
+        if key in raw:
+            setattr(p, key, float(_num(raw[key], source, f"{where}.{key}", positive=True, hi=1.0)))
+    if kind == "ramp":
+        if p.lam_to is None:
+            raise _fail(source, f"{where}.lam_to", "a ramp needs lam_to (and lam, default 0)")
+        if p.steps is None:
+            raise _fail(source, f"{where}.steps", "a ramp needs steps (its length)")
+    elif "lam_to" in raw:
+        raise _fail(source, f"{where}.lam_to", "only a ramp phase takes lam_to")
+    for key in ("eta_to", "alpha_to"):
+        if getattr(p, key) is not None and p.steps is None:
+            raise _fail(source, f"{where}.{key}", "ramping a parameter needs the phase's steps")
+        if getattr(p, key) is not None and getattr(p, key[:-3]) is None:
+            raise _fail(source, f"{where}.{key[:-3]}", f"{key} needs a start value {key[:-3]}")
+    if kind == "tolerance":
+        tau = raw.get("tau", "task")
+        if tau != "task":
+            tau = float(_num(tau, source, f"{where}.tau", positive=True))
+        p.tau = tau
+        p.start = float(_num(raw.get("start", p.start), source, f"{where}.start", positive=True, hi=1.0))
+        p.every = int(_num(raw.get("every", p.every), source, f"{where}.every", lo=1, integer=True))
+        p.up = float(_num(raw.get("up", p.up), source, f"{where}.up", positive=True))
+        p.down = float(_num(raw.get("down", p.down), source, f"{where}.down", positive=True))
+        if "lam" in raw:
+            raise _fail(source, f"{where}.lam", "a tolerance phase sets lambda itself; give start instead")
+    else:
+        for key in ("tau", "start", "every", "up", "down"):
+            if key in raw:
+                raise _fail(source, f"{where}.{key}", "only a tolerance phase takes this key")
+    return p
+
+
+def parse_schedule(data: dict, source: str = "<schedule>") -> Schedule:
+    """A :class:`Schedule` from the TOML document's dict; errors name the field."""
+    unknown = set(data) - _TOP_KEYS
+    if unknown:
+        raise _fail(source, sorted(unknown)[0], f"unknown key; a schedule takes {', '.join(sorted(_TOP_KEYS))}")
+    sched = Schedule(source=source)
+    init = data.get("init", "uniform")
+    if init not in INITS:
+        raise _fail(source, "init", f"{init!r} is not an init mode; use {', '.join(INITS)}")
+    sched.init = init
+    sched.chunk = int(_num(data.get("chunk", sched.chunk), source, "chunk", lo=1, integer=True))
+    sched.seed = int(_num(data.get("seed", 0), source, "seed", integer=True))
+    phases = data.get("phase", [{"kind": "constant", "lam": 0.0}])
+    if not isinstance(phases, list) or not phases:
+        raise _fail(source, "phase", "give at least one [[phase]] table")
+    sched.phases = [_phase(p, source, f"phase[{i}]") for i, p in enumerate(phases)]
+    for i, p in enumerate(sched.phases[:-1]):
+        if p.steps is None:
+            raise _fail(source, f"phase[{i}].steps", "only the last phase may run without steps")
+    stop = data.get("stop", {})
+    if not isinstance(stop, dict):
+        raise _fail(source, "stop", "[stop] must be a table")
+    unknown = set(stop) - _STOP_KEYS
+    if unknown:
+        raise _fail(source, f"stop.{sorted(unknown)[0]}", f"unknown key; [stop] takes {', '.join(sorted(_STOP_KEYS))}")
+    st = Stop()
+    if "steps" in stop:
+        st.steps = int(_num(stop["steps"], source, "stop.steps", lo=1, integer=True))
+    if "time" in stop:
+        st.time = float(_num(stop["time"], source, "stop.time", positive=True))
+    if "settled" in stop:
+        if not isinstance(stop["settled"], bool):
+            raise _fail(source, "stop.settled", "must be true or false")
+        st.settled = stop["settled"]
+    if "settle_window" in stop:
+        st.settle_window = int(_num(stop["settle_window"], source, "stop.settle_window", lo=1, integer=True))
+    if "settle_rel" in stop:
+        st.settle_rel = float(_num(stop["settle_rel"], source, "stop.settle_rel", positive=True))
+    sched.stop = st
+    if sched.total_steps is None and st.time is None and not st.settled:
+        raise _fail(source, "stop", "the session would never stop: give stop.steps, stop.time, "
+                    "stop.settled = true or steps on every phase")
+    return sched
+
+
+def load_schedule(path_or_dict: str | Path | dict) -> Schedule:
+    """A schedule from a TOML file or an already parsed dict."""
+    if isinstance(path_or_dict, dict):
+        return parse_schedule(path_or_dict)
+    path = Path(path_or_dict)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InputError("schedule file not found", source=str(path)) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", source=str(path)) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"not valid TOML: {exc}", source=str(path)) from None
+    return parse_schedule(data, str(path))
+
+
+def schedule_from_flags(*, steps: int | None = None, lam: float | None = None,
+                        tolerance: float | str | None = None, init: str | None = None,
+                        base: Schedule | None = None, every: int | None = None,
+                        start: float | None = None) -> Schedule:
+    """The schedule of ``learnboard train`` flags, on top of a schedule file if given.
+
+    ``--lambda`` makes a single constant phase, ``--tolerance`` a single tolerance phase
+    (a float, or ``task``); ``--steps`` sets the stop; ``--init`` the initial state."""
+    sched = base or Schedule(stop=Stop(steps=1000))
+    if lam is not None and tolerance is not None:
+        raise InputError("give either --lambda or --tolerance, not both", field="--lambda")
+    if lam is not None:
+        _num(lam, "--lambda", "", lo=0.0, hi=1.0)
+        sched.phases = [Phase(kind="constant", lam=float(lam))]
+    if tolerance is not None:
+        if tolerance != "task":
+            tolerance = float(_num(tolerance, "--tolerance", "", positive=True))
+        ph = Phase(kind="tolerance", tau=tolerance)
+        if every is not None:
+            ph.every = every
+        if start is not None:
+            ph.start = start
+        sched.phases = [ph]
+    if steps is not None:
+        if steps < 1:
+            raise InputError("must be at least 1", field="--steps")
+        sched.stop.steps = steps
+    if init is not None:
+        if init not in INITS:
+            raise InputError(f"{init!r} is not an init mode; use {', '.join(INITS)}", field="--init")
+        sched.init = init
+    if sched.total_steps is None and sched.stop.time is None and not sched.stop.settled:
+        sched.stop.steps = 1000
+    return sched
+
+
+# -- running ------------------------------------------------------------------------------
+
+
+def _lerp(a: float, b: float | None, frac: float) -> float:
+    return a if b is None else a + (b - a) * frac
+
+
+class ScheduleRunner:
+    """Walks a schedule: which phase a step is in, the parameters for the next chunk, the
+    chunk length, and the stop decision. Its state (:meth:`state`) goes into checkpoints.
+
+    Args:
+        schedule: the schedule.
+        task_tolerance: what ``tau = "task"`` means (relative error).
+    """
+
+    def __init__(self, schedule: Schedule, task_tolerance: float | None = None):
+        self.schedule = schedule
+        self.task_tolerance = task_tolerance
+        self.bounds: list[tuple[int, int | None]] = []
+        at = 0
+        for p in schedule.phases:
+            end = None if p.steps is None else at + p.steps
+            self.bounds.append((at, end))
+            at = end if end is not None else at
+        self.controllers: dict[int, ToleranceController] = {}
+        for i, p in enumerate(schedule.phases):
+            if p.kind == "tolerance":
+                self.controllers[i] = ToleranceController(
+                    tau=self.tau(p), start=p.start, every=p.every, up=p.up, down=p.down)
+        self.reached_at: int | None = None  # first step with C/C0 < tolerance
+
+    def tau(self, phase: Phase) -> float:
+        if phase.tau == "task" or phase.tau is None:
+            if self.task_tolerance is None:
+                raise InputError("tau = \"task\" needs a task with a tolerance; give a number",
+                                 field="phase.tau")
+            return float(self.task_tolerance)
+        return float(phase.tau)
+
+    @property
+    def tolerance(self) -> float | None:
+        """The tolerance the stop rule and summary judge by (the tolerance phase's, or the task's)."""
+        ph = self.schedule.tolerance_phase
+        return self.tau(ph) if ph is not None else self.task_tolerance
+
+    def phase_index(self, step: int) -> int:
+        for i, (_a, b) in enumerate(self.bounds):
+            if b is None or step < b:
+                return i
+        return len(self.bounds) - 1
+
+    def chunk(self, step: int) -> int:
+        """Steps to run from ``step`` before the host decides again."""
+        i = self.phase_index(step)
+        p = self.schedule.phases[i]
+        n = p.every if p.kind == "tolerance" else self.schedule.chunk
+        if p.kind == "tolerance":
+            c = self.controllers[i]
+            if c.s0 is not None:  # keep the checks at s0 + k * every exactly
+                n = p.every - (step - c.s0) % p.every
+        end = self.bounds[i][1]
+        if end is not None:
+            n = min(n, end - step)
+        total = self.schedule.total_steps
+        if total is not None:
+            n = min(n, total - step)
+        return max(1, n)
+
+    def params(self, step: int, relative_error: float | None) -> dict[str, float]:
+        """Board parameters for the chunk starting at ``step``, given C/C0 measured at
+        the end of the previous chunk (None before the first)."""
+        i = self.phase_index(step)
+        p = self.schedule.phases[i]
+        a, b = self.bounds[i]
+        frac = 0.0 if b is None else (step - a) / max(1, b - a)
+        out: dict[str, float] = {}
+        if p.kind == "constant":
+            out["lam"] = p.lam
+        elif p.kind == "ramp":
+            out["lam"] = _lerp(p.lam, p.lam_to, frac)
+        else:
+            c = self.controllers[i]
+            rel = math.inf if relative_error is None else relative_error
+            out["lam"] = min(1.0, c.lam_for(step, rel))
+            c.lam = min(c.lam, 1.0)
+        if p.eta is not None:
+            out["eta"] = _lerp(p.eta, p.eta_to, frac)
+        if p.alpha is not None:
+            out["alpha"] = _lerp(p.alpha, p.alpha_to, frac)
+        if relative_error is not None and self.reached_at is None:
+            tol = self.tolerance
+            if tol is not None and relative_error < tol:
+                self.reached_at = step
+        return out
+
+    def stop_reason(self, step: int, elapsed_s: float, relative_error: float | None,
+                    power_history: list[tuple[int, float]]) -> str | None:
+        """Why the session stops now, or None to go on."""
+        st = self.schedule.stop
+        total = self.schedule.total_steps
+        if total is not None and step >= total:
+            return "steps"
+        if st.time is not None and elapsed_s >= st.time:
+            return "time"
+        if st.settled and self.reached_at is not None and relative_error is not None:
+            tol = self.tolerance
+            if tol is not None and relative_error < tol and power_settled(
+                    power_history, step, st.settle_window, st.settle_rel):
+                return "settled"
+        return None
+
+    def state(self) -> dict:
+        """What a checkpoint stores to resume the schedule exactly."""
+        return {"controllers": {str(i): {"lam": c.lam, "s0": c.s0} for i, c in self.controllers.items()},
+                "reached_at": self.reached_at}
+
+    def load_state(self, state: dict) -> None:
+        for key, cs in (state.get("controllers") or {}).items():
+            c = self.controllers.get(int(key))
+            if c is not None:
+                c.lam, c.s0 = float(cs["lam"]), cs["s0"]
+        self.reached_at = state.get("reached_at")
+
+
+def power_settled(history: list[tuple[int, float]], step: int, window: int, rel: float) -> bool:
+    """True when the power changed by less than ``rel`` (relative) over the last
+    ``window`` steps: mean of the newer half of the window against the older half."""
+    pts = [(s, p) for s, p in history if s > step - window]
+    if not pts or pts[0][0] > step - window + window // 4 or len(pts) < 4:
+        return False
+    half = len(pts) // 2
+    old = sum(p for _, p in pts[:half]) / half
+    new = sum(p for _, p in pts[half:]) / (len(pts) - half)
+    return old > 0 and abs(new - old) / old < rel

@@ -1,0 +1,500 @@
+"""A training session: the host runs the schedule, the board runs the steps.
+
+``run_session(conn, config, run_folder)`` uploads the task's training examples, sets the
+initial edge states, and then trains in chunks: ``train`` N steps with telemetry every M,
+log every telemetry frame and event, and between chunks ask the schedule for the next
+lambda / learning rate / nudge. Every ``checkpoint_every`` steps the edge states are read
+back and stored with the schedule's state, and the log is fsync-ed. A board that resets
+(a ``boot`` event, or its step counter going back) gets its examples, parameters and the
+last checkpoint's edges back; steps redone after that are logged as superseding the lost
+ones. ``resume=True`` continues a stopped or crashed session from its run folder.
+
+At the end the host measures, with ``infer`` on each example, the training error and the
+held-out test error (and accuracy for classification), the board-reported power and —
+on an emulated board — the true physical power from the emulator's world.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from learnboard.errors import InputError, LearnboardError
+
+from .link import BoardError
+from .runfolder import RunFolder
+from .runlog import RunLog
+from .schedule import Schedule, ScheduleRunner, parse_schedule
+
+PING_S = 2.0  # host silence parks the board after 10 s: say something well before
+CHUNK_TIMEOUT_S = 120.0  # no telemetry, event or reply progress for this long: give up
+UPLOAD_CHUNK = 16
+
+
+@dataclass
+class TrainConfig:
+    """What a session does; stored resolved in the run folder's config.json."""
+
+    task: str = "regression"
+    schedule: Schedule = field(default_factory=Schedule)
+    eta: float | None = None  # learning rate; None: 1.0 on transistor boards, else the board's
+    alpha: float | None = None  # nudge amplitude; None: the board's
+    telemetry_every: int = 10
+    checkpoint_every: int = 200
+    seed: int = 0
+    name: str = "run"
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["schedule"] = self.schedule.as_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict, source: str = "config.json") -> TrainConfig:
+        d = dict(d)
+        sched = d.pop("schedule", {}) or {}
+        stop = dict(sched.get("stop") or {})
+        if stop.get("time") is None:
+            stop.pop("time", None)
+        if stop.get("steps") is None:
+            stop.pop("steps", None)
+        raw = {"init": sched.get("init", "uniform"), "chunk": sched.get("chunk", 50),
+               "seed": sched.get("seed", 0), "stop": stop,
+               "phase": [{k: v for k, v in p.items() if v is not None and not (
+                   p.get("kind") != "tolerance" and k in ("tau", "start", "every", "up", "down")) and not (
+                   p.get("kind") == "tolerance" and k == "lam") and not (
+                   p.get("kind") != "ramp" and k == "lam_to")}
+                   for p in sched.get("phases", [{"kind": "constant"}])]}
+        known = {f for f in cls.__dataclass_fields__ if f != "schedule"}
+        unknown = set(d) - known
+        if unknown:
+            raise InputError(f"unknown configuration key {sorted(unknown)[0]!r}", source=source)
+        return cls(schedule=parse_schedule(raw, source), **d)
+
+
+@dataclass
+class Summary:
+    """The outcome of a session (``as_dict()`` is what ``train --json`` prints)."""
+
+    run_dir: str
+    relative_error: float  # training error after / before training (infer on each example)
+    test_error: float | None  # held-out error after / before training
+    accuracy: float | None  # classification tasks
+    power: float  # board-reported W, mean over the training examples
+    true_power: float | None  # emulator's physical W (None on hardware)
+    steps: int
+    lam: float
+    tolerance: float | None = None
+    reached: bool | None = None  # training error under the tolerance
+    stop_reason: str = ""
+    tail_relative_error: float | None = None  # telemetry means over the last 10 % of steps
+    tail_power: float | None = None
+    initial_power: float | None = None
+    initial_true_power: float | None = None
+    board: str = ""
+    port: str = ""
+    resets: int = 0
+
+    def as_dict(self) -> dict:
+        d = asdict(self)
+        d["lambda"] = d.pop("lam")
+        return d
+
+
+# -- tasks ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Task:
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+    kind: str
+    tol: float | None
+    accuracy: Callable | None = None
+
+
+def load_session_task(name: str, board: Any) -> _Task:
+    """The task through ``learnboard.tasks.load_task`` when available; otherwise the
+    generated linear regression scaled to the board's node range (a stand-in)."""
+    try:
+        from learnboard.tasks import load_task
+    except ImportError:
+        load_task = None
+    if load_task is not None:
+        t = load_task(name, board=board)
+        tol = t.tolerance(board) if callable(getattr(t, "tolerance", None)) else getattr(t, "tolerance", None)
+        return _Task(np.asarray(t.x_train, float), np.asarray(t.y_train, float),
+                     np.asarray(t.x_test, float), np.asarray(t.y_test, float), t.kind, tol,
+                     getattr(t, "accuracy", None))
+    if name != "regression":
+        raise InputError(f"unknown task {name!r}; this version ships 'regression'", field="--task")
+    from learnboard.tasks import regression_task
+
+    n_in = len([p for p in board.inputs if p.fixed is None])
+    n_out = len(board.outputs)
+    vmax = board.limits.max_node_volts
+    rng = np.random.RandomState(0)
+    coeffs = rng.uniform(0.1, 0.5, size=(n_out, n_in)) / max(1, n_in) * 2
+    data = regression_task(coeffs, 12, rng=rng)
+    x, y = data.inputs * vmax, np.clip(data.targets * vmax, 0, vmax)
+    return _Task(x[:8], y[:8], x[8:], y[8:], "regression", 0.05)
+
+
+# -- the session ----------------------------------------------------------------------------
+
+
+class _BoardReset(Exception):
+    """The board rebooted (or its step counter went back) during a chunk."""
+
+
+def _call(link, command: str, **args: Any) -> Any:
+    return link.request(command, args)
+
+
+def _gate_bounds(board) -> tuple[float, float]:
+    lo, hi = board.limits.gate_range or (0.75, 5.2)
+    return float(lo), float(hi)
+
+
+def initial_edges(board, init: str, current: list, seed: int = 0) -> list:
+    """Edge states for ``init``: ``uniform`` mid-range, ``low`` the lowest-conductance
+    end (the paper's good initial condition), ``random`` uniform inside the range."""
+    rng = np.random.default_rng(seed)
+    out = list(current)
+    glo, ghi = _gate_bounds(board)
+    margin = 0.05 * (ghi - glo)
+    for i, e in enumerate(board.edges):
+        if e.kind == "transistor":
+            lo, hi = glo + margin, ghi - margin
+            out[i] = {"uniform": (glo + ghi) / 2, "low": lo, "random": float(rng.uniform(lo, hi))}[init]
+        elif e.kind == "digipot":
+            part = board.parts.get(e.part)
+            tlo, thi = board.limits.tap_range or (0, part.n_taps - 1)
+            # high taps = high resistance (low conductance)
+            out[i] = {"uniform": (tlo + thi) // 2, "low": thi, "random": int(rng.integers(tlo, thi + 1))}[init]
+    return out
+
+
+class Session:
+    """One session on one board; :func:`run_session` is the usual entry."""
+
+    def __init__(self, conn, config: TrainConfig, rf: RunFolder, *, live=None,
+                 resume: bool = False, stop_event: threading.Event | None = None):
+        self.conn, self.link, self.config, self.rf, self.live = conn, conn.link, config, rf, live
+        self.board = conn.board
+        if self.board is None:
+            raise LearnboardError(f"{conn.label}: the host has no description of board "
+                                  f"{conn.hello.get('board')!r}; pass --board FILE")
+        self.resume = resume
+        self.stop_event = stop_event or threading.Event()
+        self.task = load_session_task(config.task, self.board)
+        self.runner = ScheduleRunner(config.schedule, self.task.tol)
+        self.step = 0
+        self.c0 = math.nan
+        self.rel: float | None = None
+        self.lam = 0.0
+        self.resets = 0
+        self.max_step_logged = 0
+        self.power_hist: list[tuple[int, float]] = []
+        self.err_hist: list[tuple[int, float]] = []
+        self.last_flt = 0
+        self.t_start = time.monotonic()
+        self.elapsed0 = 0.0
+        self.params: dict[str, Any] = {}
+        self.log: RunLog | None = None
+
+    # -- board set-up --------------------------------------------------------------------
+
+    def _learn_params(self) -> dict:
+        p: dict[str, Any] = {"tlm_every": int(self.config.telemetry_every)}
+        eta = self.config.eta
+        if eta is None and any(e.kind == "transistor" for e in self.board.edges):
+            eta = 1.0  # the lab's 0.0023 V^-1 needs ~1e5 steps; 1.0 learns in a few hundred
+        if eta is not None:
+            p["eta"] = float(eta)
+        if self.config.alpha is not None:
+            p["alpha"] = float(self.config.alpha)
+        return p
+
+    def _prepare_board(self) -> None:
+        """Stop anything running, upload the examples, set the learning parameters."""
+        link = self.link
+        try:
+            _call(link, "stop")
+        except BoardError:
+            pass
+        x, y = self.task.x_train, self.task.y_train
+        for s in range(0, len(x), UPLOAD_CHUNK):
+            _call(link, "upload_examples", start=s, x=x[s:s + UPLOAD_CHUNK].tolist(),
+                  y=y[s:s + UPLOAD_CHUNK].tolist(), clear=(s == 0))
+        self.params = _call(link, "set_params", **self._learn_params(), **(
+            {"lam": self.lam} if self.lam else {}))
+        while link.next_event(timeout=0) is not None:  # stale events from before
+            pass
+
+    def _evaluate(self, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, float, float | None]:
+        """(outputs, board power mean, true power mean) over examples by infer."""
+        preds, pw, tp = [], [], []
+        for xi in xs:
+            r = _call(self.link, "infer", x=[float(v) for v in xi])
+            preds.append(r["y"])
+            pw.append(r["pwr"])
+            ts = self.conn.true_state(0) if getattr(self.conn, "emulator", None) is not None else None
+            if ts is not None:
+                tp.append(ts.power)
+        return np.asarray(preds, float), float(np.mean(pw)), (float(np.mean(tp)) if tp else None)
+
+    @staticmethod
+    def _mse(pred: np.ndarray, y: np.ndarray) -> float:
+        return float(np.mean(np.sum((pred - y) ** 2, axis=1)))
+
+    # -- logging ---------------------------------------------------------------------------
+
+    def _log(self, rec: dict) -> int:
+        return self.log.append(rec)
+
+    def _checkpoint(self) -> None:
+        k = _call(self.link, "read_edges")["k"]
+        state = {"k": k, "schedule": self.runner.state(), "c0": self.c0, "lam": self.lam,
+                 "elapsed": self.elapsed0 + time.monotonic() - self.t_start,
+                 "c0_test": self.c0_test, "p0": self.p0, "tp0": self.tp0}
+        path = self.rf.write_checkpoint(self.step, state)
+        self._log({"kind": "checkpoint", "step": self.step, "file": path.name})
+        self.log.sync()
+        self.last_ck = {"step": self.step, **state}
+
+    def _restore(self, ck: dict, why: str) -> None:
+        """Put the board back to checkpoint ``ck`` (after a reset or on resume)."""
+        self._prepare_board()
+        _call(self.link, "write_edges", start=0, k=ck["k"])
+        self.step = int(ck["step"])
+        self.runner.load_state(ck.get("schedule") or {})
+        self.lam = float(ck.get("lam", 0.0))
+        self.power_hist = [(s, p) for s, p in self.power_hist if s <= self.step]
+        self.err_hist = [(s, e) for s, e in self.err_hist if s <= self.step]
+        self._log({"kind": "restore", "step": self.step, "supersedes_from": self.step,
+                   "reason": why, "file": ck.get("file")})
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def _wait_chunk(self, base: int, n: int) -> None:
+        """Log telemetry and events until the board says the chunk of ``n`` steps is done."""
+        link = self.link
+        last_step = 0
+        last_ping = time.monotonic()
+        last_progress = time.monotonic()
+        while True:
+            t = link.next_telemetry(timeout=0.05)
+            while t is not None:
+                last_progress = time.monotonic()
+                s = int(t.get("step", 0))
+                if s < last_step:
+                    raise _BoardReset("the board's step counter went back")
+                last_step = s
+                self._on_telemetry(base, t)
+                t = link.next_telemetry(timeout=0)
+            ev = link.next_event(timeout=0)
+            while ev is not None:
+                last_progress = time.monotonic()
+                name, data = ev
+                self._log({"kind": "event", "name": name, "step": base + last_step,
+                           "data": data if isinstance(data, dict) else {"value": data}})
+                if name == "boot":
+                    raise _BoardReset("the board rebooted")
+                if name == "done":
+                    # telemetry of the last step is sent before the done event
+                    t = link.next_telemetry(timeout=0)
+                    while t is not None:
+                        self._on_telemetry(base, t)
+                        t = link.next_telemetry(timeout=0)
+                    return
+                if name == "parked":
+                    raise LearnboardError(f"{self.conn.label}: the board parked itself "
+                                          f"({data}); see the log for the fault")
+                if name == "fault":
+                    raise LearnboardError(f"{self.conn.label}: the board reported a fault: {data}")
+                ev = link.next_event(timeout=0)
+            now = time.monotonic()
+            if now - last_ping > PING_S:
+                last_ping = now
+                st = _call(link, "status")
+                if st["state"] != "training" and st["step"] < last_step:
+                    raise _BoardReset("the board's step counter went back")
+                if st["state"] == "training" or st["step"] != last_step:
+                    last_progress = now
+                if st["state"] == "parked":
+                    raise LearnboardError(f"{self.conn.label}: the board is parked (fault flags "
+                                          f"{st['flt']}); see the log")
+            if now - last_progress > CHUNK_TIMEOUT_S:
+                raise LearnboardError(f"{self.conn.label}: no progress from the board for "
+                                      f"{CHUNK_TIMEOUT_S:.0f} s")
+            if self.live is not None:
+                self.live.tick(self)
+
+    def _on_telemetry(self, base: int, t: dict) -> None:
+        step = base + int(t.get("step", 0))
+        rec = {"kind": "tlm", **{k: v for k, v in t.items() if k != "t"}, "board_t": t.get("t"),
+               "step": step, "seq": self.tlm_seq}
+        self.tlm_seq += 1
+        err = float(t.get("err", math.nan))
+        rec["rel_err"] = err / self.c0 if self.c0 > 0 else math.nan
+        if step <= self.max_step_logged:
+            rec["supersedes"] = True
+        self.max_step_logged = max(self.max_step_logged, step)
+        self._log(rec)
+        self.rel = rec["rel_err"]
+        self.power_hist.append((step, float(t.get("pwr", math.nan))))
+        self.err_hist.append((step, self.rel))
+        self.last_flt = int(t.get("flt", 0))
+        self.last_tlm = rec
+        if self.live is not None:
+            self.live.update(self, rec)
+
+    def run(self) -> Summary:
+        rf, cfg = self.rf, self.config
+        self.tlm_seq = 0
+        self.last_tlm: dict | None = None
+        self.c0_test = math.nan
+        if self.resume:
+            ck = rf.latest_checkpoint()
+            if ck is None:
+                raise InputError("the run folder has no checkpoint to resume from", source=str(rf.path))
+            self.log = RunLog(rf.log_path, resume=True)
+            prev = [self.log.last["step"]] if self.log.last and "step" in self.log.last else []
+            self.max_step_logged = max(prev + [int(ck["step"])])
+            self.c0 = float(ck["c0"])
+            self.c0_test = float(ck.get("c0_test", math.nan))
+            self.elapsed0 = float(ck.get("elapsed", 0.0))
+            self.p0, self.tp0 = ck.get("p0"), ck.get("tp0")
+            self._log({"kind": "event", "name": "resume", "step": int(ck["step"]),
+                       "port": self.conn.label})
+            self._restore(ck, "resume")
+            self.last_ck = ck
+        else:
+            rf.write_config({**cfg.as_dict(), "board": self.board.name,
+                             "desc_hash": self.conn.hello.get("desc_hash"), "port": self.conn.label,
+                             "tolerance": self.runner.tolerance})
+            rf.write_board(self.board)
+            self.log = RunLog(rf.log_path)
+            self._log({"kind": "event", "name": "start", "step": 0, "port": self.conn.label,
+                       "hello": self.conn.hello})
+            self._prepare_board()
+            k = _call(self.link, "read_edges")["k"]
+            k = initial_edges(self.board, cfg.schedule.init, k, cfg.schedule.seed)
+            _call(self.link, "write_edges", start=0, k=k)
+            pred, self.p0, self.tp0 = self._evaluate(self.task.x_train, self.task.y_train)
+            self.c0 = self._mse(pred, self.task.y_train)
+            if len(self.task.x_test):
+                self.c0_test = self._mse(self._evaluate(self.task.x_test, self.task.y_test)[0],
+                                         self.task.y_test)
+            self._log({"kind": "event", "name": "initial", "step": 0, "c0": self.c0,
+                       "c0_test": self.c0_test, "pwr": self.p0, "true_pwr": self.tp0})
+            self._checkpoint()
+        if self.live is not None:
+            self.live.start(self)
+        reason = self._loop()
+        return self._finish(reason)
+
+    def _loop(self) -> str:
+        cfg = self.config
+        while True:
+            elapsed = self.elapsed0 + time.monotonic() - self.t_start
+            reason = self.runner.stop_reason(self.step, elapsed, self.rel, self.power_hist)
+            if reason is None and self.stop_event.is_set():
+                reason = "interrupted"
+            if reason is not None:
+                return reason
+            params = self.runner.params(self.step, self.rel)
+            changed = {k: v for k, v in params.items() if self.params.get(k) != v}
+            if changed:
+                self.params.update(_call(self.link, "set_params", **changed))
+            self.lam = float(self.params.get("lam", params.get("lam", 0.0)))
+            n = self.runner.chunk(self.step)
+            to_ck = cfg.checkpoint_every - self.step % cfg.checkpoint_every
+            n = min(n, to_ck)
+            base = self.step
+            try:
+                _call(self.link, "train", steps=int(n), every=int(min(cfg.telemetry_every, n)))
+                self._wait_chunk(base, n)
+            except _BoardReset as why:
+                self.resets += 1
+                self._log({"kind": "event", "name": "board_reset", "step": base, "reason": str(why)})
+                self._restore(self.last_ck, str(why))
+                continue
+            except KeyboardInterrupt:
+                self._safe_stop()
+                return "interrupted"
+            self.step = base + n
+            if self.step % cfg.checkpoint_every == 0:
+                self._checkpoint()
+
+    def _safe_stop(self) -> None:
+        try:
+            st = _call(self.link, "stop")
+            # the board's steps of this chunk stand: keep the step count honest
+            self.step += int(st.get("step", 0))
+        except Exception:  # the link may be gone; the summary still gets written
+            pass
+
+    def _finish(self, reason: str) -> Summary:
+        if self.last_ck is None or self.last_ck.get("step") != self.step:
+            self._checkpoint()
+        pred, pw, tp = self._evaluate(self.task.x_train, self.task.y_train)
+        rel = self._mse(pred, self.task.y_train) / self.c0 if self.c0 > 0 else math.nan
+        test_err = acc = None
+        if len(self.task.x_test):
+            tpred = self._evaluate(self.task.x_test, self.task.y_test)[0]
+            mse = self._mse(tpred, self.task.y_test)
+            test_err = mse / self.c0_test if self.c0_test > 0 else mse
+            if self.task.kind == "classification" and self.task.accuracy is not None:
+                acc = float(self.task.accuracy(tpred, self.task.y_test))
+        tail_e = tail_p = None
+        if self.err_hist:
+            cut = self.step - 0.1 * self.step
+            e = [v for s, v in self.err_hist if s > cut]
+            p = [v for s, v in self.power_hist if s > cut]
+            tail_e, tail_p = float(np.mean(e)), float(np.mean(p))
+        tol = self.runner.tolerance
+        s = Summary(run_dir=str(self.rf.path), relative_error=rel, test_error=test_err, accuracy=acc,
+                    power=pw, true_power=tp, steps=self.step, lam=self.lam, tolerance=tol,
+                    reached=None if tol is None else bool(rel < tol), stop_reason=reason,
+                    tail_relative_error=tail_e, tail_power=tail_p,
+                    initial_power=getattr(self, "p0", None), initial_true_power=getattr(self, "tp0", None),
+                    board=self.board.name, port=self.conn.label, resets=self.resets)
+        self._log({"kind": "summary", **s.as_dict()})
+        self.log.close()
+        self.rf.write_summary(s.as_dict())
+        if self.live is not None:
+            self.live.finish(self, s)
+        return s
+
+
+def run_session(conn, config: TrainConfig, run_folder: RunFolder, *, live=None,
+                resume: bool = False, stop_event: threading.Event | None = None) -> Summary:
+    """Train on ``conn``'s board per ``config``, recording into ``run_folder``.
+
+    Args:
+        conn: a :class:`learnboard.host.connect.Connection`.
+        config: task, schedule, learning rate, telemetry and checkpoint intervals.
+        run_folder: where config, board, log, checkpoints and summary go.
+        live: a dashboard with ``start/update/tick/finish`` (``learnboard.host.live.Live``).
+        resume: continue from the run folder's last checkpoint.
+        stop_event: set it (from another thread) to end the session after the current chunk.
+    """
+    session = Session(conn, config, run_folder, live=live, resume=resume, stop_event=stop_event)
+    try:
+        return session.run()
+    finally:
+        if session.log is not None:
+            try:
+                session.log.close()
+            except LearnboardError:
+                pass

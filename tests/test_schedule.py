@@ -1,0 +1,138 @@
+"""Schedules: TOML phases, errors naming the field, the BRIEF section 2 controller run
+literally through the chunked host loop, ramps and stop conditions."""
+
+from __future__ import annotations
+
+import pytest
+from learnboard.host.schedule import (
+    ScheduleRunner,
+    load_schedule,
+    power_settled,
+    schedule_from_flags,
+)
+
+from learnboard.engine.controller import ToleranceController
+from learnboard.errors import InputError
+
+GOOD = """
+init = "low"
+chunk = 25
+[stop]
+steps = 1000
+[[phase]]
+kind = "constant"
+lam = 0.0
+steps = 200
+eta = 1.0
+eta_to = 0.5
+[[phase]]
+kind = "ramp"
+lam = 0.0
+lam_to = 0.02
+steps = 400
+[[phase]]
+kind = "tolerance"
+tau = 0.05
+start = 1e-3
+every = 50
+"""
+
+
+def test_a_schedule_file_parses_into_phases(tmp_path):
+    f = tmp_path / "s.toml"
+    f.write_text(GOOD)
+    s = load_schedule(f)
+    assert [p.kind for p in s.phases] == ["constant", "ramp", "tolerance"]
+    assert s.init == "low" and s.total_steps == 1000 and s.chunk == 25
+    r = ScheduleRunner(s)
+    assert r.params(0, None) == {"lam": 0.0, "eta": 1.0}
+    assert r.params(100, 0.5)["eta"] == pytest.approx(0.75)  # eta ramped halfway
+    assert r.params(400, 0.5)["lam"] == pytest.approx(0.01)  # lambda ramp halfway
+    assert r.chunk(190) == 10  # chunks end at phase boundaries
+    assert r.chunk(990) == 10  # ... and at the stop
+
+
+@pytest.mark.parametrize("text, field", [
+    ('[[phase]]\nkind = "spiral"\nsteps = 5', "phase[0].kind"),
+    ('[[phase]]\nkind = "ramp"\nsteps = 5', "phase[0].lam_to"),
+    ('[[phase]]\nkind = "constant"\nlam = 2.0\nsteps = 5', "phase[0].lam"),
+    ('[[phase]]\nkind = "tolerance"\ntau = -1\nsteps = 5', "phase[0].tau"),
+    ('[[phase]]\nkind = "constant"\nsteps = 5\nevery = 3', "phase[0].every"),
+    ('init = "high"\n[[phase]]\nsteps = 5', "init"),
+    ('[stop]\nsteps = "ten"', "stop.steps"),
+    ('[stop]\nwhen = 3', "stop.when"),
+    ('[[phase]]\nkind = "constant"', "stop"),
+    ('[[phase]]\nkind = "constant"\n[[phase]]\nsteps = 4', "phase[0].steps"),
+])
+def test_bad_schedule_files_name_the_field(tmp_path, text, field):
+    f = tmp_path / "bad.toml"
+    f.write_text(text)
+    with pytest.raises(InputError) as err:
+        load_schedule(f)
+    assert f"{f}: {field}:" in str(err.value)
+
+
+def test_invalid_toml_and_missing_file(tmp_path):
+    f = tmp_path / "bad.toml"
+    f.write_text("[[phase]\n")
+    with pytest.raises(InputError, match="not valid TOML"):
+        load_schedule(f)
+    with pytest.raises(InputError, match="not found"):
+        load_schedule(tmp_path / "nope.toml")
+
+
+def test_the_chunked_controller_is_the_brief_controller_step_for_step():
+    """Driving the runner chunk by chunk gives the same lambdas as calling the BRIEF
+    controller at every step, for an error trace that crosses tau several times."""
+    def rel_err(step):  # falls below tau at 130, then oscillates around it
+        return 1.0 if step < 130 else (0.5e-3 if (step // 300) % 2 == 0 else 2e-3)
+
+    sched = schedule_from_flags(steps=2000, tolerance=1e-3)
+    runner = ScheduleRunner(sched)
+    ref = ToleranceController(tau=1e-3)
+    step, got, want = 0, {}, {}
+    for s in range(0, 2000, 10):  # the reference sees the error at every telemetry step
+        want[s] = ref.lam_for(s, rel_err(s))
+    # the runner decides only at chunk starts; before s0 chunks are `every` long, so
+    # feed it the error at chunk starts on the 10-step telemetry grid
+    while step < 2000:
+        got[step] = runner.params(step, rel_err(step))["lam"]
+        step += runner.chunk(step)
+    s0 = runner.controllers[0].s0
+    assert s0 is not None and s0 % 100 == 0 and s0 >= 130
+    ref = ToleranceController(tau=1e-3)
+    for s in sorted(got):
+        assert got[s] == ref.lam_for(s, rel_err(s))
+    lams = [got[s] for s in sorted(got) if s >= s0]
+    ratios = {round(b / a, 6) for a, b in zip(lams, lams[1:], strict=False)}
+    assert lams[0] == 1e-9 and ratios == {1.05, 0.5}  # grown under tau, halved above
+
+
+def test_runner_state_round_trips_for_checkpoints():
+    sched = schedule_from_flags(steps=1000, tolerance=0.1)
+    a = ScheduleRunner(sched)
+    for s in range(0, 600, 100):
+        a.params(s, 0.05)
+    b = ScheduleRunner(sched)
+    b.load_state(a.state())
+    assert b.params(600, 0.05) == a.params(600, 0.05)
+
+
+def test_stop_when_tolerance_reached_and_power_settled():
+    sched = load_schedule({"stop": {"settled": True, "settle_window": 100, "settle_rel": 0.05},
+                           "phase": [{"kind": "tolerance", "tau": 0.1}]})
+    r = ScheduleRunner(sched)
+    r.params(0, 0.05)
+    falling = [(s, 1.0 / (1 + s)) for s in range(0, 200, 10)]
+    flat = [(s, 1.0) for s in range(0, 200, 10)]
+    assert r.stop_reason(190, 1.0, 0.05, falling) is None
+    assert r.stop_reason(190, 1.0, 0.05, flat) == "settled"
+    assert r.stop_reason(190, 1.0, 0.5, flat) is None  # error above tau
+    assert power_settled(flat[:2], 190, 100, 0.05) is False  # too little history
+
+
+def test_flags_conflict_and_time_stop():
+    with pytest.raises(InputError, match="--lambda"):
+        schedule_from_flags(lam=0.1, tolerance=0.1)
+    s = load_schedule({"stop": {"time": 5.0}, "phase": [{"kind": "constant"}]})
+    assert ScheduleRunner(s).stop_reason(10, 6.0, None, []) == "time"
