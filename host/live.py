@@ -1,0 +1,143 @@
+"""The live dashboard of ``learnboard train`` and ``learnboard monitor`` (rich).
+
+Shows a progress bar with ETA, the relative error and power with their trends over the
+last telemetry frames, lambda, steps per second, link health (frames, CRC errors, gaps)
+and the board's fault flags. A session calls ``start``, ``update`` per telemetry record,
+``tick`` while it waits, and ``finish``; :class:`Quiet` does nothing.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from typing import Any
+
+FAULTS = {1: "LIMIT", 2: "PARKED", 4: "HOST_SILENT", 8: "WATCHDOG", 16: "ADC_SATURATED",
+          32: "END_STOP", 64: "SELF_TEST", 128: "TX_DROPPED", 256: "RX_BAD"}
+
+
+def fault_names(flt: int) -> str:
+    """``"LIMIT|PARKED"`` for the flag bits set, ``"none"`` for 0."""
+    names = [n for bit, n in FAULTS.items() if flt & bit]
+    return "|".join(names) if names else "none"
+
+
+def trend(values: list[float]) -> str:
+    """An arrow for the direction of the last values (down is good for error and power)."""
+    v = [x for x in values if isinstance(x, (int, float)) and math.isfinite(x)]
+    if len(v) < 4:
+        return " "
+    half = len(v) // 2
+    old, new = sum(v[:half]) / half, sum(v[half:]) / (len(v) - half)
+    if old == 0:
+        return "→"
+    r = (new - old) / abs(old)
+    return "↓" if r < -0.02 else ("↑" if r > 0.02 else "→")
+
+
+class Quiet:
+    """A dashboard that shows nothing."""
+
+    def start(self, session: Any) -> None: ...
+    def update(self, session: Any, rec: dict) -> None: ...
+    def tick(self, session: Any) -> None: ...
+    def finish(self, session: Any, summary: Any) -> None: ...
+
+
+class Live:
+    """A rich live view of one session (or of a board being monitored)."""
+
+    def __init__(self, title: str = "learnboard train", console=None, refresh_per_second: float = 4):
+        from rich.console import Console
+
+        self.title = title
+        self.console = console or Console(stderr=True)
+        self.refresh = refresh_per_second
+        self._live = None
+        self.errs: deque[float] = deque(maxlen=20)
+        self.pwrs: deque[float] = deque(maxlen=20)
+        self.rate: deque[tuple[float, int]] = deque(maxlen=20)
+        self.last: dict = {}
+        self.total: int | None = None
+        self.label = ""
+        self.link = None
+        self.t0 = time.monotonic()
+        self._last_draw = 0.0
+
+    # -- session hooks --------------------------------------------------------------------
+
+    def start(self, session: Any) -> None:
+        from rich.live import Live as RichLive
+
+        self.total = session.config.schedule.total_steps
+        self.label = session.conn.label
+        self.link = session.link
+        self.tolerance = session.runner.tolerance
+        self.t0 = time.monotonic()
+        self._live = RichLive(self.render(session.step), console=self.console,
+                              refresh_per_second=self.refresh, transient=False)
+        self._live.start()
+
+    def update(self, session: Any, rec: dict) -> None:
+        self.last = rec
+        self.errs.append(rec.get("rel_err", math.nan))
+        self.pwrs.append(rec.get("pwr", math.nan))
+        self.rate.append((time.monotonic(), int(rec.get("step", 0))))
+        self._draw(int(rec.get("step", 0)))
+
+    def tick(self, session: Any) -> None:
+        if time.monotonic() - self._last_draw > 1.0:
+            self._draw(int(self.last.get("step", session.step)))
+
+    def finish(self, session: Any, summary: Any) -> None:
+        if self._live is not None:
+            self._live.update(self.render(summary.steps))
+            self._live.stop()
+            self._live = None
+
+    # -- drawing --------------------------------------------------------------------------
+
+    def _draw(self, step: int) -> None:
+        self._last_draw = time.monotonic()
+        if self._live is not None:
+            self._live.update(self.render(step))
+
+    def steps_per_second(self) -> float:
+        if len(self.rate) < 2:
+            return math.nan
+        (t0, s0), (t1, s1) = self.rate[0], self.rate[-1]
+        return (s1 - s0) / (t1 - t0) if t1 > t0 else math.nan
+
+    def render(self, step: int):
+        from rich.console import Group
+        from rich.progress_bar import ProgressBar
+        from rich.table import Table
+        from rich.text import Text
+
+        sps = self.steps_per_second()
+        if self.total:
+            left = (self.total - step) / sps if sps and sps > 0 and math.isfinite(sps) else math.nan
+            eta = "--" if not math.isfinite(left) else time.strftime("%H:%M:%S", time.gmtime(max(0, left)))
+            head = Text(f"{self.title}  {self.label}  step {step}/{self.total}  ETA {eta}")
+            bar = ProgressBar(total=self.total, completed=min(step, self.total), width=60)
+        else:
+            head = Text(f"{self.title}  {self.label}  step {step}")
+            bar = Text("")
+        t = Table.grid(padding=(0, 2))
+        t.add_column(style="bold")
+        t.add_column()
+        rec = self.last
+        err = rec.get("rel_err", math.nan)
+        tol = getattr(self, "tolerance", None)
+        t.add_row("error C/C0", f"{err:.3g} {trend(list(self.errs))}"
+                  + (f"   (tolerance {tol:.3g})" if tol else ""))
+        t.add_row("power", f"{rec.get('pwr', math.nan) * 1e6:.4g} µW {trend(list(self.pwrs))}")
+        t.add_row("lambda", f"{rec.get('lam', 0.0):.3g}")
+        t.add_row("steps/s", f"{sps:.3g}")
+        if self.link is not None:
+            st = self.link.stats
+            t.add_row("link", f"frames rx {st.rx_frames} tx {st.tx_frames}  CRC errors {st.bad_crc}  "
+                      f"gaps {st.seq_gaps}  retries {st.retries}  timeouts {st.timeouts}")
+        t.add_row("faults", fault_names(int(rec.get("flt", 0))))
+        return Group(head, bar, t)

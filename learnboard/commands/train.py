@@ -1,0 +1,185 @@
+"""``learnboard train``: a power-aware training session on a board, recorded in a run folder."""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "train a board (real or emulated) with a power-aware schedule, recording a run folder"
+DESCRIPTION = """\
+Upload a task's examples to a board and train it in chunks of steps while the host runs
+the schedule: constant lambda, a lambda ramp, or the tolerance controller (BRIEF §2:
+lambda 0 until the relative error C/C0 is under tau, then lambda grows x1.05 every 100
+steps while the error stays under tau and halves when it does not). Everything goes into
+runs/<date>-<name>/: the resolved configuration, the board description, the telemetry
+log, checkpoints and summary.json. A killed session continues with --resume RUN_DIR.
+Without --port the emulated default board (gen2-clln) trains; repeat --port to train
+several boards in parallel, one session each. Ctrl-C stops after the current chunk and
+still writes the summary."""
+EPILOG = """\
+examples:
+  learnboard train                                   (emulated gen2-clln, default task)
+  learnboard train --steps 2000 --tolerance task --json
+  learnboard train --port /dev/ttyACM0 --schedule schedules/ramp.toml --name ramp1
+  learnboard train --port emu:gen2-clln --port emu:gen2-clln --lambda 0.005
+  learnboard train --resume runs/20261128-171502-regression
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--port", metavar="P", action="append", default=None,
+                        help="serial port or emu:PROFILE; repeat to train boards in parallel "
+                             "(default: the emulated default board)")
+    parser.add_argument("--board", metavar="NAME|FILE", default=None,
+                        help="board description (checked against the board's hash)")
+    parser.add_argument("--task", metavar="NAME|FILE", default=None,
+                        help="task name or CSV (default: the board's task, else regression)")
+    parser.add_argument("--schedule", metavar="FILE", default=None, help="schedule TOML (docs/training.md)")
+    parser.add_argument("--steps", type=int, default=None, help="total steps (default 1000)")
+    parser.add_argument("--runs", metavar="DIR", default="runs", help="folder of run folders (default runs)")
+    parser.add_argument("--name", default=None, help="run name (default: <task>)")
+    parser.add_argument("--lambda", dest="lam", type=float, default=None, help="constant lambda in [0, 1]")
+    parser.add_argument("--tolerance", default=None, metavar="TAU|task",
+                        help="tolerance controller with this relative error (or the task's)")
+    parser.add_argument("--lambda-start", type=float, default=None,
+                        help="tolerance controller: first lambda once under tau (BRIEF: 1e-9)")
+    parser.add_argument("--check-every", type=int, default=None,
+                        help="tolerance controller: steps between lambda updates (BRIEF: 100)")
+    parser.add_argument("--init", choices=("low", "uniform", "random"), default=None,
+                        help="initial edge states (low = the paper's good initial condition)")
+    parser.add_argument("--eta", type=float, default=None, help="learning rate (board parameter eta)")
+    parser.add_argument("--alpha", type=float, default=None, help="nudge amplitude (board parameter alpha)")
+    parser.add_argument("--every", type=int, default=10, help="telemetry every N steps (default 10)")
+    parser.add_argument("--checkpoint-every", type=int, default=200, help="checkpoint every N steps")
+    parser.add_argument("--seed", type=int, default=0, help="emulator seed (emulated boards)")
+    parser.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue a stopped session")
+    parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    parser.add_argument("--quiet", action="store_true", help="no live dashboard")
+
+
+def _config(args):
+    from learnboard.errors import InputError
+    from learnboard.host.schedule import load_schedule, schedule_from_flags
+    from learnboard.host.session import TrainConfig
+
+    base = load_schedule(args.schedule) if args.schedule else None
+    tol = args.tolerance
+    if tol is not None and tol != "task":
+        try:
+            tol = float(tol)
+        except ValueError:
+            raise InputError(f"{tol!r} is not a number or 'task'", field="--tolerance") from None
+    sched = schedule_from_flags(steps=args.steps, lam=args.lam, tolerance=tol, init=args.init, base=base,
+                                every=args.check_every, start=args.lambda_start)
+    for flag, v in (("--every", args.every), ("--checkpoint-every", args.checkpoint_every)):
+        if v < 1:
+            raise InputError("must be at least 1", field=flag)
+    return TrainConfig(task=args.task or "", schedule=sched, eta=args.eta, alpha=args.alpha,
+                       telemetry_every=args.every, checkpoint_every=args.checkpoint_every,
+                       seed=args.seed, name=args.name or "")
+
+
+def _default_task(board) -> str:
+    try:
+        from learnboard.tasks import TASKS
+    except ImportError:
+        return "regression"
+    task = getattr(getattr(board, "learning", None), "task", None)
+    return task if task in TASKS else "regression"
+
+
+def _one(port, args, config, resume_dir, stop_event, live_ok, index):
+    from learnboard.host.connect import open_board
+    from learnboard.host.live import Live, Quiet
+    from learnboard.host.runfolder import RunFolder
+    from learnboard.host.session import run_session
+
+    board = args.board
+    if resume_dir is not None and board is None and (port is None or port.startswith("emu:")):
+        board = resume_dir.read_config().get("board")
+        if port is not None:
+            board = None
+    with open_board(port, board=board, seed=args.seed) as conn:
+        if not config.task:
+            config.task = _default_task(conn.board)
+        if not config.name:
+            config.name = config.task.replace("/", "_").rsplit(".", 1)[0] or "run"
+        if resume_dir is not None:
+            rf = resume_dir
+        else:
+            name = config.name if index is None else f"{config.name}-{index}"
+            rf = RunFolder.create(args.runs, name)
+        live = Live(console=None) if live_ok else Quiet()
+        return run_session(conn, config, rf, live=live, resume=resume_dir is not None,
+                           stop_event=stop_event)
+
+
+def run(args: argparse.Namespace) -> int:
+    import json
+    import signal
+    import sys
+    import threading
+
+    from learnboard.errors import InputError, LearnboardError
+    from learnboard.host.runfolder import RunFolder
+    from learnboard.host.session import TrainConfig
+
+    ports = args.port or [None]
+    resume_dir = None
+    if args.resume:
+        if len(ports) > 1:
+            raise InputError("--resume continues one run: give at most one --port", field="--resume")
+        resume_dir = RunFolder.open(args.resume)
+        raw = resume_dir.read_config()
+        known = set(TrainConfig.__dataclass_fields__)
+        config = TrainConfig.from_dict({k: v for k, v in raw.items() if k in known}, str(resume_dir.config_path))
+    else:
+        config = _config(args)
+    stop_event = threading.Event()
+
+    def on_sigint(signum, frame):
+        if stop_event.is_set():
+            raise KeyboardInterrupt
+        stop_event.set()
+        print("stopping after the current chunk (Ctrl-C again to abort)", file=sys.stderr)
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, on_sigint)
+    live_ok = not args.quiet and not args.json and len(ports) == 1 and sys.stderr.isatty()
+    if len(ports) == 1:
+        summaries = [_one(ports[0], args, config, resume_dir, stop_event, live_ok, None)]
+    else:
+        import copy
+
+        results: list = [None] * len(ports)
+
+        def work(i, port):
+            try:
+                results[i] = _one(port, args, copy.deepcopy(config), None, stop_event, False, i)
+            except LearnboardError as exc:
+                results[i] = exc
+
+        threads = [threading.Thread(target=work, args=(i, p), name=f"train-{i}") for i, p in enumerate(ports)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        summaries = results
+    failed = 0
+    for port, s in zip(ports, summaries, strict=True):
+        if isinstance(s, BaseException):
+            failed += 1
+            print(f"error: {port or 'emulated board'}: {s}", file=sys.stderr)
+            continue
+        if args.json:
+            print(json.dumps(s.as_dict()))
+        else:
+            d = s.as_dict()
+            tp = f", true {d['true_power'] * 1e6:.4g} µW" if d["true_power"] is not None else ""
+            reached = "" if d["reached"] is None else (" (within tolerance)" if d["reached"] else
+                                                       f" (tolerance {d['tolerance']:.3g} not reached)")
+            test = f", test {d['test_error']:.3g}" if d["test_error"] is not None else ""
+            acc = f", accuracy {d['accuracy']:.1%}" if d["accuracy"] is not None else ""
+            print(f"{d['port']}: {d['steps']} steps ({d['stop_reason']}), C/C0 {d['relative_error']:.3g}"
+                  f"{reached}{test}{acc}, power {d['power'] * 1e6:.4g} µW{tp}, lambda {d['lambda']:.3g}"
+                  f" -> {d['run_dir']}")
+    return 1 if failed else 0
