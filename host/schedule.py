@@ -259,7 +259,7 @@ def load_schedule(path_or_dict: str | Path | dict) -> Schedule:
 def schedule_from_flags(*, steps: int | None = None, lam: float | None = None,
                         tolerance: float | str | None = None, init: str | None = None,
                         base: Schedule | None = None, every: int | None = None,
-                        start: float | None = None) -> Schedule:
+                        start: float | None = None, up: float | None = None) -> Schedule:
     """The schedule of ``learnboard train`` flags, on top of a schedule file if given.
 
     ``--lambda`` makes a single constant phase, ``--tolerance`` a single tolerance phase
@@ -278,6 +278,8 @@ def schedule_from_flags(*, steps: int | None = None, lam: float | None = None,
             ph.every = every
         if start is not None:
             ph.start = start
+        if up is not None:
+            ph.up = up
         sched.phases = [ph]
     if steps is not None:
         if steps < 1:

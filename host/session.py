@@ -29,7 +29,7 @@ from learnboard.errors import InputError, LearnboardError
 
 from .link import BoardError
 from .runfolder import RunFolder
-from .runlog import RunLog
+from .runlog import RunLog, read_log
 from .schedule import Schedule, ScheduleRunner, parse_schedule
 
 PING_S = 2.0  # host silence parks the board after 10 s: say something well before
@@ -367,9 +367,9 @@ class Session:
             ck = rf.latest_checkpoint()
             if ck is None:
                 raise InputError("the run folder has no checkpoint to resume from", source=str(rf.path))
-            self.log = RunLog(rf.log_path, resume=True)
-            prev = [self.log.last["step"]] if self.log.last and "step" in self.log.last else []
+            prev = [int(r["step"]) for r in read_log(rf.log_path) if r.get("kind") == "tlm"]
             self.max_step_logged = max(prev + [int(ck["step"])])
+            self.log = RunLog(rf.log_path, resume=True)
             self.c0 = float(ck["c0"])
             self.c0_test = float(ck.get("c0_test", math.nan))
             self.elapsed0 = float(ck.get("elapsed", 0.0))

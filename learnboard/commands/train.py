@@ -44,6 +44,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="tolerance controller: first lambda once under tau (BRIEF: 1e-9)")
     parser.add_argument("--check-every", type=int, default=None,
                         help="tolerance controller: steps between lambda updates (BRIEF: 100)")
+    parser.add_argument("--lambda-up", type=float, default=None,
+                        help="tolerance controller: factor while under tau (BRIEF: 1.05)")
     parser.add_argument("--init", choices=("low", "uniform", "random"), default=None,
                         help="initial edge states (low = the paper's good initial condition)")
     parser.add_argument("--eta", type=float, default=None, help="learning rate (board parameter eta)")
@@ -69,7 +71,7 @@ def _config(args):
         except ValueError:
             raise InputError(f"{tol!r} is not a number or 'task'", field="--tolerance") from None
     sched = schedule_from_flags(steps=args.steps, lam=args.lam, tolerance=tol, init=args.init, base=base,
-                                every=args.check_every, start=args.lambda_start)
+                                every=args.check_every, start=args.lambda_start, up=args.lambda_up)
     for flag, v in (("--every", args.every), ("--checkpoint-every", args.checkpoint_every)):
         if v < 1:
             raise InputError("must be at least 1", field=flag)
