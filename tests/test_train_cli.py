@@ -87,3 +87,17 @@ def test_a_bad_schedule_file_is_a_clear_error(tmp_path, capsys):
 def test_lambda_and_tolerance_together_are_refused(tmp_path, capsys):
     assert main(["train", "--lambda", "0.1", "--tolerance", "0.05", "--runs", str(tmp_path)]) == 2
     assert "--lambda" in capsys.readouterr().err
+
+
+def test_several_ports_train_in_parallel_one_run_folder_each(tmp_path, capsys):
+    rc = main(["train", "--port", "emu:gen2-clln", "--port", "emu:gen2-clln", "--steps", "20",
+               "--task", "regression", "--runs", str(tmp_path), "--name", "pair", "--json"])
+    assert rc == 0
+    lines = [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
+    assert len(lines) == 2 and {d["steps"] for d in lines} == {20}
+    dirs = sorted(d["run_dir"] for d in lines)
+    assert dirs[0].endswith("-pair-0") and dirs[1].endswith("-pair-1")
+    for d in dirs:
+        recs = read_log(f"{d}/telemetry.msgpack")
+        assert [r["i"] for r in recs] == list(range(len(recs)))
+        assert RunFolder.open(d).read_config()["schedule"]["stop"]["steps"] == 20
