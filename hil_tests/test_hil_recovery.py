@@ -1,0 +1,71 @@
+"""Recovery: a board reset during training is detected and the session resumes from its
+checkpoint; flashing a board that is busy training works."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from learnboard.host.connect import Connection
+from learnboard.host.runfolder import RunFolder
+from learnboard.host.runlog import read_log
+from learnboard.host.schedule import Phase, Schedule, Stop
+from learnboard.host.session import TrainConfig, run_session
+
+
+def test_reset_during_training_resumes_from_checkpoint(link, board, tmp_path, request):
+    task, _steps, eta = (request.config.getoption(o) for o in ("--hil-task", "--hil-steps", "--hil-eta"))
+    steps = 60
+    conn = Connection(link, link.hello(), board, "board under test")
+    config = TrainConfig(task=task, eta=eta, telemetry_every=5, checkpoint_every=20, name="reset",
+                         schedule=Schedule(phases=[Phase(kind="constant", lam=0.0)], init="uniform",
+                                           chunk=10, stop=Stop(steps=steps)))
+    rf = RunFolder.create(tmp_path, "reset")
+    result = {}
+
+    def run():
+        try:
+            result["summary"] = run_session(conn, config, rf)
+        except BaseException as exc:  # reported by the assertion below
+            result["error"] = exc
+
+    worker = threading.Thread(target=run, daemon=True)
+    worker.start()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and rf.latest_checkpoint() is None and worker.is_alive():
+        time.sleep(0.05)
+    assert rf.latest_checkpoint() is not None, f"no checkpoint was written: {result}"
+    time.sleep(0.3)  # a few steps past the checkpoint
+    link.call("reset")  # the board reboots mid-training, as a brown-out or watchdog would do
+    worker.join(timeout=300)
+    assert not worker.is_alive(), "the session did not finish after the reset"
+    assert "error" not in result, f"the session failed after the reset: {result.get('error')!r}"
+    summary = result["summary"]
+    assert summary.resets >= 1 and summary.steps == steps
+    records = read_log(rf.log_path)
+    restores = [r for r in records if r.get("kind") == "restore"]
+    assert restores, "no restore record in the log"
+    assert [r["i"] for r in records] == list(range(len(records)))
+    assert link.call("status")["state"] in ("idle", "parked")
+
+
+def test_flashing_a_training_board(link, board, hil_target, request):
+    if not hil_target.serial:
+        pytest.skip("flashing needs a serial port; the in-process board has none")
+    from conftest import flash_port, open_link
+
+    from learnboard.boards import compile_board
+
+    n_in = sum(1 for p in board.inputs if p.fixed is None)
+    v = board.limits.max_node_volts / 3
+    link.call("upload_examples", start=0, clear=True, x=[[v] * n_in], y=[[v] * len(board.outputs)])
+    link.call("train", steps=0)
+    assert link.call("status")["state"] == "training"
+    link.close()  # the port is the flasher's now; the board keeps training
+    seconds, output = flash_port(hil_target.port, hil_target.board_arg)
+    assert "stopped firmware" in output, output
+    with open_link(hil_target.port) as fresh:
+        hello = fresh.hello()
+        assert hello["desc_hash"] == compile_board(board).sha256
+        assert fresh.call("status")["state"] == "idle"
