@@ -141,3 +141,39 @@ class Live:
                       f"gaps {st.seq_gaps}  retries {st.retries}  timeouts {st.timeouts}")
         t.add_row("faults", fault_names(int(rec.get("flt", 0))))
         return Group(head, bar, t)
+
+
+READ_ONLY = frozenset({"hello", "status", "stats", "get_params"})
+"""The only requests ``learnboard monitor`` sends: none of them changes the board."""
+
+
+def watch(link: Any, *, seconds: float | None = None, on_telemetry=None, on_event=None,
+          ask_every: float = 5.0, stop=None) -> int:
+    """Listen to a board's telemetry and events without changing anything.
+
+    Calls ``on_telemetry(frame)`` and ``on_event(name, data)``; every ``ask_every``
+    seconds asks ``status`` (read-only). Returns the number of telemetry frames seen.
+    ``stop()`` returning True ends it early."""
+    deadline = None if seconds is None else time.monotonic() + seconds
+    last_ask = time.monotonic()
+    seen = 0
+    while (deadline is None or time.monotonic() < deadline) and not (stop and stop()):
+        t = link.next_telemetry(timeout=0.1)
+        if t is not None:
+            seen += 1
+            if on_telemetry is not None:
+                on_telemetry(t)
+        ev = link.next_event(timeout=0)
+        if ev is not None and on_event is not None:
+            on_event(*ev)
+        if time.monotonic() - last_ask > ask_every:
+            last_ask = time.monotonic()
+            read_only_request(link, "status")
+    return seen
+
+
+def read_only_request(link: Any, command: str, **args: Any) -> Any:
+    """``link.request`` for commands in :data:`READ_ONLY` only."""
+    if command not in READ_ONLY:
+        raise ValueError(f"{command!r} would change the board; the monitor is read-only")
+    return link.request(command, args)

@@ -32,3 +32,28 @@ def test_dashboard_shows_progress_error_power_lambda_and_link_health():
     assert "lambda" in text and "0.01" in text
     assert "CRC errors 3" in text and "gaps 2" in text and "frames rx 42" in text
     assert "LIMIT" in text
+
+
+def test_monitor_only_listens_while_the_board_keeps_training():
+    import numpy as np
+    import pytest
+    from learnboard.host.connect import open_board
+    from learnboard.host.live import read_only_request, watch
+
+    with open_board() as conn:
+        link = conn.link
+        x = (np.array([[0.1, 0.3], [0.3, 0.1]])).tolist()
+        link.call("upload_examples", x=x, y=[[0.1], [0.12]], clear=True)
+        link.call("train", steps=0, every=2)  # until stop
+        sent = []
+        real = link.request
+        link.request = lambda cmd, args=None, **kw: (sent.append(cmd), real(cmd, args, **kw))[1]
+        frames = []
+        watch(link, on_telemetry=frames.append, ask_every=0.2, stop=lambda: len(frames) >= 3)
+        link.request = real
+        assert len(frames) >= 3 and [f["step"] for f in frames] == sorted(f["step"] for f in frames)
+        assert set(sent) <= {"status"}  # nothing that changes the board
+        assert link.call("status")["state"] == "training"
+        link.call("stop")
+        with pytest.raises(ValueError, match="read-only"):
+            read_only_request(link, "train", steps=1)

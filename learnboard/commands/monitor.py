@@ -29,11 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
     import sys
-    import time
 
     from learnboard.errors import InputError
     from learnboard.host.connect import open_board
-    from learnboard.host.live import Live
+    from learnboard.host.live import Live, fault_names, read_only_request, watch
 
     if args.port is None:
         raise InputError("give the --port of a board that is training (the in-process emulated board "
@@ -41,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
                          field="--port")
     with open_board(args.port) as conn:
         link = conn.link
-        status = link.call("status")  # read-only
+        status = read_only_request(link, "status")
         print(f"{conn.label}: {conn.hello.get('board')} fw {conn.hello.get('fw')}, state {status['state']}, "
               f"step {status['step']}/{status['target'] or '∞'}", file=sys.stderr)
         live = None
@@ -54,25 +53,21 @@ def run(args: argparse.Namespace) -> int:
 
             live._live = RichLive(live.render(status["step"]), console=live.console, refresh_per_second=4)
             live._live.start()
-        deadline = None if args.seconds is None else time.monotonic() + args.seconds
-        last_ask = time.monotonic()
+
+        def on_tlm(t):
+            if args.json:
+                print(json.dumps(t), flush=True)
+            elif live is not None:
+                live.update(None, {**t, "rel_err": float("nan")})
+            else:
+                print(f"step {t['step']} err {t['err']:.4g} V² pwr {t['pwr'] * 1e6:.4g} µW "
+                      f"lam {t['lam']:.3g} flt {fault_names(t['flt'])}", flush=True)
+
+        def on_event(name, data):
+            print(f"event {name}: {data}", file=sys.stderr, flush=True)
+
         try:
-            while deadline is None or time.monotonic() < deadline:
-                t = link.next_telemetry(timeout=0.25)
-                if t is not None:
-                    if args.json:
-                        print(json.dumps(t), flush=True)
-                    elif live is not None:
-                        live.update(None, {**t, "rel_err": float("nan")})
-                    else:
-                        print(f"step {t['step']} err {t['err']:.4g} V² pwr {t['pwr'] * 1e6:.4g} µW "
-                              f"lam {t['lam']:.3g} flt {t['flt']}", flush=True)
-                ev = link.next_event(timeout=0)
-                if ev is not None:
-                    print(f"event {ev[0]}: {ev[1]}", file=sys.stderr, flush=True)
-                if time.monotonic() - last_ask > 5:  # a read-only question keeps link stats fresh
-                    last_ask = time.monotonic()
-                    link.call("status")
+            watch(link, seconds=args.seconds, on_telemetry=on_tlm, on_event=on_event)
         except KeyboardInterrupt:
             pass
         finally:
