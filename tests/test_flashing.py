@@ -1,0 +1,145 @@
+"""Flashing (host/flashing.py), port listing (host/ports.py) and their commands.
+
+The full flash of a running board (repl interrupt, reset, hello verify) runs in the
+board suite (``hil_tests``) against ``learnboard emulate``; here the parts are checked
+one by one against a flash folder, the real VM and mpremote on a virtual port.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from learnboard.firmware.lbfw.app import load_description
+from learnboard.host import flashing as F
+from learnboard.host.ports import list_ports
+
+from learnboard.boards import compile_board, load_board
+from tests.mpvm import require_vm, run_vm
+
+
+def _flash_folder(tmp_path, **kw):
+    return F.flash(None, kw.pop("board", "gen2-clln"), flash_dir=tmp_path, **kw)
+
+
+def test_folder_flash_writes_firmware_and_description_then_skips_unchanged(tmp_path):
+    first = _flash_folder(tmp_path)
+    names = {f.path for f in F.firmware_sources()} | {"board.json"}
+    assert set(first.written) == names and not first.skipped
+    body, digest = load_description(str(tmp_path / "board.json"))  # the firmware's own reader
+    assert digest == compile_board(load_board("gen2-clln")).sha256 == first.desc_hash
+    assert len(body["edges"]) == load_board("gen2-clln").n_edges
+    again = _flash_folder(tmp_path)
+    assert again.written == [] and set(again.skipped) == names and again.bytes_written == 0
+    # one changed file and one stale module: only the change is written, the stale one goes
+    (tmp_path / "lbfw" / "crc.py").write_text("# edited on the board\n")
+    (tmp_path / "lbfw" / "old_module.py").write_text("x = 1\n")
+    third = _flash_folder(tmp_path)
+    assert third.written == ["lbfw/crc.py"] and third.removed == ["lbfw/old_module.py"]
+    assert (tmp_path / "lbfw" / "crc.py").read_bytes() == (F.firmware_dir() / "lbfw" / "crc.py").read_bytes()
+
+
+def test_other_board_rewrites_only_board_json(tmp_path):
+    _flash_folder(tmp_path)
+    other = _flash_folder(tmp_path, board="gen1-digipot")
+    assert other.written == ["board.json"]
+    assert other.desc_hash == compile_board(load_board("gen1-digipot")).sha256
+
+
+@pytest.mark.vm
+def test_mpy_flash_matches_the_vm_abi_and_imports(tmp_path):
+    require_vm()
+    report = _flash_folder(tmp_path, mpy=True)
+    version, sub, arch = F.parse_mpy_abi(report.mpy)
+    mpys = sorted((tmp_path / "lbfw").glob("*.mpy"))
+    assert mpys and not list((tmp_path / "lbfw").glob("*.py"))
+    for path in mpys:
+        head = path.read_bytes()[:4]
+        assert head[0] == ord("M") and head[1] == version
+    proc = run_vm("import sys\nsys.path.insert(0, '" + str(tmp_path) + "')\n"
+                  "from lbfw import app, rule_viper\nprint(app.__file__, app.VERSION)", path=[])
+    out = proc.stdout.decode()
+    assert "app.mpy" in out and F.firmware_version() in out
+    # back to source: the .mpy twins are removed (MicroPython would import .py first anyway)
+    back = _flash_folder(tmp_path)
+    assert sorted(back.removed) == sorted(f"lbfw/{p.name}" for p in mpys)
+
+
+def test_mpy_abi_mismatch_is_refused_with_both_versions():
+    with pytest.raises(F.FlashError, match=r"v6.*v5|v5.*v6"):
+        F.compile_mpy(F.firmware_sources(), 5 | (2 << 10))  # a .mpy v5 board (MicroPython 1.12-1.18)
+
+
+def test_parse_mpy_abi_of_known_boards():
+    assert F.parse_mpy_abi(2822) == (6, 3, "x64")  # this VM
+    assert F.parse_mpy_abi(6 | (3 << 8) | (4 << 10)) == (6, 3, "armv6m")  # an RP2040
+
+
+def test_version_or_description_mismatch_says_to_flash():
+    good = {"proto": 1, "fw": F.firmware_version(), "desc_hash": "ab" * 32}
+    F.check_hello(good, "/dev/ttyX", desc_hash="ab" * 32)
+    with pytest.raises(F.FirmwareMismatch, match=r"firmware 0\.0\.1.*learnboard flash --port /dev/ttyX"):
+        F.check_hello({**good, "fw": "0.0.1"}, "/dev/ttyX", port="/dev/ttyX")
+    with pytest.raises(F.FirmwareMismatch, match="protocol 2"):
+        F.check_hello({**good, "proto": 2}, "/dev/ttyX")
+    with pytest.raises(F.FirmwareMismatch, match="board description abababab"):
+        F.check_hello(good, "/dev/ttyX", desc_hash="cd" * 32)
+
+
+@pytest.mark.vm
+def test_sync_over_mpremote_to_a_virtual_board(tmp_path):
+    require_vm()
+    from learnboard.emulator.board import VirtualBoard
+
+    files, desc = F.plan("gen1-digipot")
+    with VirtualBoard(tmp_path / "flash") as vb:
+        assert F.interrupt_firmware(vb.port, timeout=0.2) is None  # a plain REPL: nobody answers
+        dest = F.SerialFiles(vb.port).open()
+        try:
+            assert F.parse_mpy_abi(dest.mpy_abi())[0] == 6
+            first = F.sync(files, dest)
+            assert len(first.written) == len(files)
+            again = F.sync(files, dest)
+            assert again.written == [] and len(again.skipped) == len(files)
+        finally:
+            dest.close()
+    assert (tmp_path / "flash" / "board.json").read_bytes() == files[-1].data
+    assert not list((tmp_path / "flash").rglob("*.tmp"))
+
+
+def test_ports_probe_does_not_hang_on_a_silent_port():
+    master, slave = os.openpty()
+    name = os.ttyname(slave)
+    try:
+        t0 = time.monotonic()
+        ports = list_ports(extra=[name], timeout=0.3)
+        elapsed = time.monotonic() - t0
+    finally:
+        os.close(master)
+        os.close(slave)
+    mine = [p for p in ports if p.device == name]
+    assert mine and mine[0].hello is None and mine[0].probe.startswith(("no answer", "busy"))
+    assert elapsed < 2 * 0.3 + 1.5
+
+
+def test_flash_command_json_and_help(tmp_path):
+    env = dict(os.environ)
+    out = subprocess.run([sys.executable, "-m", "learnboard", "flash", "--board", "gen1-digipot",
+                          "--flash-dir", str(tmp_path), "--json"], capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert "board.json" in report["written"] and report["desc_hash"] == compile_board(load_board("gen1-digipot")).sha256
+    for cmd in ("flash", "info", "stop", "ports"):
+        text = subprocess.run([sys.executable, "-m", "learnboard", cmd, "--help"], capture_output=True, text=True).stdout
+        assert "example" in text and f"learnboard {cmd}" in text
+
+
+def test_bad_board_fails_before_touching_the_port(tmp_path):
+    from learnboard.errors import LearnboardError
+
+    with pytest.raises(LearnboardError, match="no-such-board"):
+        F.flash("/dev/does-not-exist", "no-such-board")
