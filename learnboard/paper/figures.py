@@ -9,7 +9,7 @@ import numpy as np
 
 from learnboard.paper.analysis import FLOOR
 
-POWER_LABEL = "power P = ½ Σ k ΔV² (paper units, k in S, V in V → W)"
+POWER_LABEL = "power P = ½ Σ k ΔV² (W for k in S, ΔV in V)"
 ERROR_LABEL = "relative error C/C0"
 
 
@@ -39,6 +39,7 @@ def _zero_tick(ax, zero_at: float) -> None:
 
 
 def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
     fig.savefig(path)
     import matplotlib.pyplot as plt
 
@@ -84,13 +85,14 @@ def error_power_vs_lambda(lam_rows: list[dict], networks: list[str], guide: floa
 def initial_conditions(ic_rows: list[dict], path: Path) -> Path:
     """P against C/C0 per initial condition (points = λ) and P at λ = 0 per initial condition."""
     plt = _plt()
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.3))
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(12, 4.5))
     labels = list(dict.fromkeys(r["init"] for r in ic_rows))
-    for label in labels:
+    lams = sorted({r["lam"] for r in ic_rows})
+    for n, label in enumerate(labels):
         t = sorted((r for r in ic_rows if r["init"] == label), key=lambda r: r["lam"])
         a1.plot(np.maximum([r["rel_error_median"] for r in t], FLOOR),
                 [r["power_median"] for r in t], "o-", label=label)
-        for r in t:
+        for r in t if n == 0 else []:  # one line labelled: the others follow the same order
             a1.annotate(f"λ={r['lam']:g}", (max(r["rel_error_median"], FLOOR), r["power_median"]),
                         fontsize=7, xytext=(3, 3), textcoords="offset points")
     a1.set_xscale("log")
@@ -98,18 +100,21 @@ def initial_conditions(ic_rows: list[dict], path: Path) -> Path:
     a1.set_xlabel(ERROR_LABEL + f" (floored at {FLOOR:g})")
     a1.set_ylabel(POWER_LABEL)
     a1.set_title("Initial conditions: power at equal error")
-    a1.legend(fontsize=8, title="start")
+    a1.legend(fontsize=8, title="start; points: λ = " + ", ".join(f"{x:g}" for x in lams),
+              title_fontsize=8)
     zero = [next((r for r in ic_rows if r["init"] == lb and r["lam"] == 0), None) for lb in labels]
     bars = [(lb, r) for lb, r in zip(labels, zero, strict=True) if r is not None]
     if bars:
         a2.bar([b[0] for b in bars], [b[1]["power_median"] for b in bars], color="tab:blue")
         a2.set_yscale("log")
+        top = max(b[1]["power_median"] for b in bars)
+        a2.set_ylim(top=top * 3)
         for i, (_, r) in enumerate(bars):
             a2.annotate(f"P {r['power_median']:.3g}\nC/C0 {r['rel_error_median']:.1e}", (i, r["power_median"]),
                         ha="center", va="bottom", fontsize=8)
-        a2.set_ylabel(POWER_LABEL)
+        a2.set_ylabel("power P at λ = 0 (W for k in S)")
         a2.set_xlabel("initial conductances")
-        a2.set_title("λ = 0: same (vanishing) error, lower power from a low start")
+        a2.set_title("λ = 0: equal (vanishing) error, lower power")
     return _save(fig, path)
 
 

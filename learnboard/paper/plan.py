@@ -55,12 +55,12 @@ class Plan:
     brief: bool = True
     board: str | None = "gen2-clln"
     board_steps: int = 300
-    board_lams: list[float] = field(default_factory=lambda: [0.0, 0.02, 0.05, 0.1, 0.2, 0.5])
+    board_lams: list[float] = field(default_factory=lambda: [0.0, 0.05, 0.1, 0.2, 0.5])
     board_seeds: list[int] = field(default_factory=lambda: [0, 1])
     board_train_size: int = 8
     noise: list[float] = field(default_factory=lambda: [0.01, 0.03])
     noise_lams: list[float] = field(default_factory=lambda: [0.0, 1e-8, 1e-7, 1e-6, 1e-5])
-    candidate_seeds: int = 4
+    candidate_seeds: int = 3
     screen_below: float = 1e-5
     quick: bool = False
     source: str = "generated"

@@ -89,6 +89,9 @@ def run_paper(plan: Plan, out: str | Path, *, workers: int | None = None, schedu
     # stage 2: every part of the report on the learnable tasks
     parts = {name: expand(spec) for name, spec in plan.specs(chosen).items()}
     all_runs = [r for runs in parts.values() for r in runs]
+    # the slowest runs first (board solves, controller runs recording every step), so the
+    # last minutes are not one worker finishing a long run while the others idle
+    all_runs.sort(key=lambda r: (r["network"]["kind"] != "board", r["tolerance"] is None))
     res = run_sweep(all_runs, sweep_dir, workers=workers, scheduler=scheduler,
                     progress=progress, label="paper")
     by_id = {r["id"]: r for r in res.rows}
