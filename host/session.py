@@ -43,7 +43,7 @@ class TrainConfig:
 
     task: str = "regression"
     schedule: Schedule = field(default_factory=Schedule)
-    eta: float | None = None  # learning rate; None: 1.0 on transistor boards, else the board's
+    eta: float | None = None  # learning rate; None: 1.0 -> 0.2 annealed on transistor boards
     alpha: float | None = None  # nudge amplitude; None: the board's
     telemetry_every: int = 10
     checkpoint_every: int = 200
@@ -210,19 +210,30 @@ class Session:
         self.elapsed0 = 0.0
         self.params: dict[str, Any] = {}
         self.log: RunLog | None = None
+        # Transistor boards without a given learning rate: anneal it from 1.0 to 0.2 over
+        # the session. The lab's 0.0023 needs ~1e5 steps; a constant 1.0 learns in a few
+        # hundred but then wanders at C/C0 ~ 0.01-0.1, the anneal settles it (~0.01).
+        total = config.schedule.total_steps
+        sets_eta = any(p.eta is not None for p in config.schedule.phases)
+        self.eta_anneal = ((1.0, 0.2, total) if config.eta is None and not sets_eta and total
+                           and any(e.kind == "transistor" for e in self.board.edges) else None)
 
     # -- board set-up --------------------------------------------------------------------
 
     def _learn_params(self) -> dict:
         p: dict[str, Any] = {"tlm_every": int(self.config.telemetry_every)}
         eta = self.config.eta
-        if eta is None and any(e.kind == "transistor" for e in self.board.edges):
-            eta = 1.0  # the lab's 0.0023 V^-1 needs ~1e5 steps; 1.0 learns in a few hundred
+        if eta is None and self.eta_anneal is not None:
+            eta = self._annealed_eta()
         if eta is not None:
             p["eta"] = float(eta)
         if self.config.alpha is not None:
             p["alpha"] = float(self.config.alpha)
         return p
+
+    def _annealed_eta(self) -> float:
+        a, b, total = self.eta_anneal
+        return round(a + (b - a) * min(1.0, self.step / total), 4)
 
     def _prepare_board(self) -> None:
         """Stop anything running, upload the examples, set the learning parameters."""
@@ -383,6 +394,9 @@ class Session:
                              "desc_hash": self.conn.hello.get("desc_hash"), "port": self.conn.label,
                              "tolerance": self.runner.tolerance})
             rf.write_board(self.board)
+            cal = getattr(self.conn, "calibration", None)  # dict or file, when the board has one
+            if cal:
+                rf.write_calibration(cal)
             self.log = RunLog(rf.log_path)
             self._log({"kind": "event", "name": "start", "step": 0, "port": self.conn.label,
                        "hello": self.conn.hello})
@@ -413,6 +427,8 @@ class Session:
             if reason is not None:
                 return reason
             params = self.runner.params(self.step, self.rel)
+            if self.eta_anneal is not None:
+                params["eta"] = self._annealed_eta()
             changed = {k: v for k, v in params.items() if self.params.get(k) != v}
             if changed:
                 self.params.update(_call(self.link, "set_params", **changed))
@@ -492,6 +508,12 @@ def run_session(conn, config: TrainConfig, run_folder: RunFolder, *, live=None,
     session = Session(conn, config, run_folder, live=live, resume=resume, stop_event=stop_event)
     try:
         return session.run()
+    except BaseException:
+        try:  # leave the board idle, not training on unattended
+            conn.link.request("stop", {}, timeout=1.0, retries=1)
+        except Exception:
+            pass
+        raise
     finally:
         if session.log is not None:
             try:
