@@ -84,3 +84,32 @@ def test_a_board_reset_mid_session_restores_the_last_checkpoint(tmp_path):
     assert tlm_steps == sorted(tlm_steps) and tlm_steps[-1] == 120
     # the restored edges are the checkpoint's: the board trained on from there
     assert np.isfinite(s.relative_error)
+
+
+def test_disk_full_mid_session_is_a_clear_error_and_keeps_the_log(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    from learnboard.host import runlog
+
+    from learnboard.errors import LearnboardError
+
+    real_write, calls = os.write, {"n": 0}
+
+    def filling(fd, data):
+        calls["n"] += 1
+        if calls["n"] > 3 and len(data) > 0 and fd > 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_write(fd, data)
+
+    sched = schedule_from_flags(steps=200)
+    cfg = TrainConfig(task="regression", schedule=sched, checkpoint_every=100)
+    with open_board(seed=2) as conn:
+        rf = RunFolder.create(tmp_path, "full")
+        monkeypatch.setattr(runlog.os, "write", filling)
+        with pytest.raises(LearnboardError, match="disk is full.*--resume"):
+            run_session(conn, cfg, rf)
+        monkeypatch.undo()
+        assert conn.link.call("status")["state"] != "training"  # the board was stopped
+    recs = _check_log(rf)
+    assert recs and recs[0]["kind"] == "event"
