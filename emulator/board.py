@@ -4,15 +4,23 @@ Example::
 
     from learnboard.emulator.board import VirtualBoard
 
-    with VirtualBoard("~/flash/gen2") as board:
+    with VirtualBoard("~/flash/gen2", board="gen2-clln", seed=1) as board:
         print(board.port)          # open it like /dev/ttyACM0 (pyserial, mpremote)
         board.hard_reset()         # boot.py, then main.py
         print(board.counters())    # resets, crashes, serial faults per direction
+        print(board.true_state().power)   # watts in the emulated network (physics)
+
+With a board description the VM's ``machine`` drives an emulated analog world
+(:class:`~learnboard.emulator.world.World`, served by
+:class:`~learnboard.emulator.world_server.WorldServer` on a Unix socket named by the VM's
+``LB_WORLD``); without one the board is a plain MicroPython board with no parts.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
@@ -20,7 +28,10 @@ import numpy as np
 from learnboard.emulator.serial_faults import SerialFaults
 from learnboard.emulator.vm import VMProcess
 from learnboard.emulator.vport import PortCounters, VirtualPort
+from learnboard.emulator.world import Faults, TrueState, World
+from learnboard.emulator.world_server import WorldServer
 
+from learnboard.boards import Board, load_board
 from learnboard.errors import InputError
 
 DEFAULT_HEAP = "192K"
@@ -40,12 +51,17 @@ class VirtualBoard:
 
     Args:
         flash_dir: the board's persistent filesystem (created if missing).
-        board: board description name or file, kept for the device layer (``board``).
+        board: board description: a profile name, a ``.toml`` file or a loaded
+            :class:`~learnboard.boards.Board`. Given, the VM's ``machine`` drives an
+            emulated :class:`World` of that board (:attr:`world`); ``None``: a plain
+            MicroPython board without analog parts.
         heap: the VM's GC heap (``"192K"``, like a small microcontroller).
         extra_path: folders first on the VM's module path, e.g. the emulated ``machine``
             layer (its ``machine.py`` shadows the emulator's fallback one).
         vm_env: extra environment variables for the VM (e.g. a device socket path).
-        seed: seed of the serial fault streams.
+        seed: seed of the world (device spreads, noise) and of the serial fault streams
+            (``None``: world seed 0, fresh serial fault streams).
+        faults: fault knobs of the world (stuck edges, dead ADC inputs, noise, leakage).
         drop_rate, corrupt_rate, dup_rate: per-byte serial fault rates.
         fault_directions: which directions suffer the faults: ``"to_board"`` (host to
             board) and/or ``"to_host"``.
@@ -58,7 +74,8 @@ class VirtualBoard:
         self,
         flash_dir: str | os.PathLike,
         *,
-        board: str | None = None,
+        board: str | os.PathLike | Board | None = None,
+        faults: Faults | None = None,
         heap: str = DEFAULT_HEAP,
         extra_path: Sequence[str | os.PathLike] = (),
         vm_env: Mapping[str, str] | None = None,
@@ -76,9 +93,20 @@ class VirtualBoard:
         bad = set(fault_directions) - {"to_board", "to_host"}
         if bad:
             raise InputError(f"unknown direction(s) {sorted(bad)}; use 'to_board' and/or 'to_host'", field="fault_directions")
-        self.board = board
+        self.board: Board | None = None if board is None else board if isinstance(board, Board) else load_board(board)
         self.seed = seed
-        self.vm = VMProcess(self.flash_dir, heap=heap, extra_path=extra_path, env=vm_env, executable=executable)
+        self.world: World | None = None
+        """The emulated parts and physics (true state for tests); None without a board."""
+        self._server: WorldServer | None = None
+        self._sock_dir: str | None = None
+        env = dict(vm_env or {})
+        if self.board is not None:
+            self.world = World(self.board, seed=0 if seed is None else seed, faults=faults)
+            # a short private folder: Unix socket paths are limited to ~107 bytes
+            self._sock_dir = tempfile.mkdtemp(prefix="lb-emu-")
+            env["LB_WORLD"] = os.path.join(self._sock_dir, "world.sock")
+        self._user_on_reset = on_reset
+        self.vm = VMProcess(self.flash_dir, heap=heap, extra_path=extra_path, env=env, executable=executable)
         seq_board, seq_host = np.random.SeedSequence(seed).spawn(2)
         rates = {"drop_rate": drop_rate, "corrupt_rate": corrupt_rate, "dup_rate": dup_rate}
         none = {"drop_rate": 0.0, "corrupt_rate": 0.0, "dup_rate": 0.0}
@@ -86,7 +114,7 @@ class VirtualBoard:
             self.vm,
             to_board=SerialFaults(**(rates if "to_board" in fault_directions else none), seed=seq_board),
             to_host=SerialFaults(**(rates if "to_host" in fault_directions else none), seed=seq_host),
-            on_reset=on_reset,
+            on_reset=self._on_reset,
         )
 
     # -- life cycle -----------------------------------------------------------------
@@ -94,11 +122,37 @@ class VirtualBoard:
     def start(self) -> str:
         """Boot the board (boot.py, main.py) and open its port; return the port path."""
         self.flash_dir.mkdir(parents=True, exist_ok=True)
-        return self._port.start()
+        if self.world is not None and self._server is None:
+            self._server = WorldServer(self.world, self.vm.env["LB_WORLD"])
+        try:
+            return self._port.start()
+        except BaseException:
+            self._close_world()
+            raise
 
     def stop(self) -> None:
         """Close the port and end the VM; no process is left behind."""
         self._port.stop()
+        self._close_world()
+
+    def _close_world(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        if self._sock_dir is not None:
+            shutil.rmtree(self._sock_dir, ignore_errors=True)
+            self._sock_dir = None
+
+    def _on_reset(self, kind: str) -> None:
+        """Before each VM boot: the parts see the reset as real ones would."""
+        if self._user_on_reset is not None:
+            self._user_on_reset(kind)
+        if self.world is None or self._server is None:
+            return
+        # the old VM's last requests are handled first (its connection ends with it)
+        self._server.wait_idle(2.0)
+        with self._server.lock:
+            self.world.on_reset(kind)
 
     def __enter__(self) -> VirtualBoard:
         self.start()
@@ -138,6 +192,19 @@ class VirtualBoard:
     def hard_reset(self, timeout: float = 10.0) -> None:
         """Press the reset button: volatile state is lost; boot.py then main.py run."""
         self._port.hard_reset(timeout)
+
+    @property
+    def lock(self):
+        """Hold it while reading :attr:`world` from another thread (the VM's requests
+        are handled under it)."""
+        if self._server is None:
+            raise RuntimeError("the board has no world (no board description) or is not started")
+        return self._server.lock
+
+    def true_state(self, net: int = 0) -> TrueState:
+        """The physics of network ``net`` now: node volts, edge currents, watts."""
+        with self.lock:
+            return self.world.true_state(net)
 
     def counters(self) -> PortCounters:
         """Snapshot: VM starts, soft/hard resets, crashes, interrupts, and per direction

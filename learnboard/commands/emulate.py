@@ -10,6 +10,10 @@ Run a virtual learning board: the real MicroPython VM behind a raw pseudo-termin
 host tools open exactly like /dev/ttyACM0. The first line of standard output is the
 port's path; the board then runs until interrupted (Ctrl-C or SIGTERM).
 
+The VM's `machine` module drives the emulated parts of the board description (--board,
+default gen2-clln): multiplexers and ADC, DACs or PWM + RC, digipots or gate
+capacitors, and the twin networks' physics, on a virtual clock.
+
 The board behaves like a MicroPython board on USB: friendly REPL, raw REPL and raw-paste,
 so mpremote works unmodified. A soft reset from the raw REPL runs boot.py only; a soft
 reset from the friendly REPL, or a hard reset (mpremote reset), runs boot.py then
@@ -18,19 +22,20 @@ EPILOG = """\
 examples:
   learnboard emulate --board gen2-clln
       /dev/pts/5                              <- the port
+  learnboard flash --port /dev/pts/5 --board gen2-clln   (firmware + board.json, reset)
   mpremote connect /dev/pts/5 fs cp main.py :main.py + reset
   learnboard emulate --flash ./myflash --seed 1 --drop-rate 0.001   (a lossy line)
 """
 
-GENERIC_BOARD = "generic"
+DEFAULT_BOARD = "gen2-clln"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--board",
         metavar="NAME|FILE",
-        default=None,
-        help="board description: a profile name or a .toml file (default: a generic board)",
+        default=DEFAULT_BOARD,
+        help=f"board description: a profile name or a .toml file (default: {DEFAULT_BOARD})",
     )
     parser.add_argument(
         "--flash",
@@ -44,7 +49,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="micropython",
         help="the interpreter running the firmware (default: micropython, the real VM)",
     )
-    parser.add_argument("--seed", type=int, default=None, help="seed of the emulated randomness (serial faults)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of the emulated randomness: device spreads, ADC noise (default 0) and serial faults")
     faults = parser.add_argument_group("serial faults (per byte, both directions)")
     faults.add_argument("--drop-rate", type=float, default=0.0, metavar="P", help="probability a byte is lost")
     faults.add_argument("--corrupt-rate", type=float, default=0.0, metavar="P", help="probability a byte is changed")
@@ -54,7 +60,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def board_key(board: str | None) -> str:
     """Folder name of a board's default flash: the profile name or the file's stem."""
     if not board:
-        return GENERIC_BOARD
+        return DEFAULT_BOARD
     from pathlib import Path
 
     path = Path(board)
@@ -77,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     flash = Path(args.flash) if args.flash else default_flash_dir(board_key(args.board))
     board = VirtualBoard(
         flash,
-        board=args.board,
+        board=args.board or DEFAULT_BOARD,
         seed=args.seed,
         drop_rate=args.drop_rate,
         corrupt_rate=args.corrupt_rate,
@@ -92,7 +98,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         port = board.start()
         print(port, flush=True)
-        print(f"learnboard emulate: flash folder {board.flash_dir}; Ctrl-C to stop", file=sys.stderr, flush=True)
+        print(f"learnboard emulate: {board.board.name} board, flash folder {board.flash_dir}; Ctrl-C to stop",
+              file=sys.stderr, flush=True)
         while not stop.wait(0.5):
             if not board.running:
                 raise LearnboardError(f"the virtual serial port stopped: {board.error!r}")
