@@ -31,11 +31,11 @@ def _lam_x(lams: list[float]) -> tuple[dict[float, float], float]:
     return {lam: (lam if lam > 0 else zero_at) for lam in lams}, zero_at
 
 
-def _zero_tick(ax, zero_at: float) -> None:
-    ticks = [t for t in ax.get_xticks() if t > zero_at * 5]
+def _zero_tick(ax, zero_at: float, top: float) -> None:
+    ticks = [t for t in ax.get_xticks() if zero_at * 5 < t <= top * 1.01]
     ax.set_xticks([zero_at, *ticks])
     ax.set_xticklabels(["0"] + [f"$10^{{{int(round(math.log10(t)))}}}$" for t in ticks])
-    ax.set_xlim(zero_at / 3, max(ticks) * 3 if ticks else zero_at * 10)
+    ax.set_xlim(zero_at / 3, max(top, zero_at * 10) * 3)
 
 
 def _save(fig, path: Path) -> Path:
@@ -71,7 +71,7 @@ def error_power_vs_lambda(lam_rows: list[dict], networks: list[str], guide: floa
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("power weight λ (dimensionless)")
-        _zero_tick(ax, zero_at)
+        _zero_tick(ax, zero_at, max(lams))
     a1.axhline(FLOOR, color="grey", lw=0.8, ls=":")
     a1.set_ylabel(ERROR_LABEL + f" (floored at {FLOOR:g})")
     a2.set_ylabel(POWER_LABEL)
@@ -232,11 +232,11 @@ def noise(noise_rows: list[dict], path: Path) -> Path:
                     color=line.get_color(), label=f"noise σ={level:g} V: clean targets")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    _zero_tick(ax, zero_at)
+    _zero_tick(ax, zero_at, max(lams))
     ax.set_xlabel("power weight λ (dimensionless)")
     ax.set_ylabel(ERROR_LABEL + f" (floored at {FLOOR:g})")
-    ax.set_title("Noisy targets: a small λ costs nothing above the noise floor")
-    ax.legend(fontsize=7)
+    ax.set_title("Noisy targets: error on the noisy and on the clean targets")
+    ax.legend(fontsize=7, loc="lower right")
     return _save(fig, path)
 
 
