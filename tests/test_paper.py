@@ -23,7 +23,7 @@ def tiny_report(tmp_path_factory):
                 seeds=1, candidate_seeds=2, screen_below=0.5, steps=1500,
                 lams=[0.0, 1e-6, 1e-5, 1e-3], ic_networks=1, ic_lams=[0.0, 1e-4],
                 taus=[1e-1], tol_networks=1, brief=False, board_steps=4,
-                board_lams=[0.0, 0.05], board_seeds=[0], board_train_size=2,
+                board_lams=[0.0, 0.05], board_seeds=[0], board_train_size=2, emulated_steps=10,
                 noise=[0.05], noise_lams=[0.0, 1e-8])
     return run_paper(plan, out, workers=1, progress=False), out
 
@@ -55,7 +55,8 @@ def test_report_numbers_follow_the_physics(tiny_report):
     # scale symmetry: a 10x lower start gives a much lower power (BRIEF: ~9x at 1e5 steps)
     assert float(ic[("k0 0.1", 0.0)]["power_median"]) < 0.3 * float(ic[("k0 1", 0.0)]["power_median"])
     board = list(csv.DictReader((out / "board.csv").open()))
-    assert {r["network"] for r in board} == {"gen2-clln nominal", "gen2-clln imperfect"}
+    assert {r["network"] for r in board} == {"gen2-clln nominal", "gen2-clln imperfect",
+                                             "gen2-clln emulated"}  # firmware in the loop
     assert all(float(r["power_uW_median"]) > 0 for r in board)
     findings = {f["finding"].split(" (")[0]: f for f in rep.findings}
     assert findings["error grows with λ"]["pass"] is True

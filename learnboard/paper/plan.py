@@ -39,6 +39,8 @@ class Plan:
         brief: also run BRIEF §2's rows on the first network (must be r1 to compare).
         board / board_steps / board_lams / board_seeds / board_train_size: gen2-clln runs,
             nominal and with device imperfections (figure 5, transistor networks).
+        emulated_steps / emulated_lams: host training sessions on the emulated board
+            (firmware in the loop, the emulator's device imperfections); 0 skips them.
         noise / noise_lams: noisy-target grid on the first network (figure 6).
     """
 
@@ -58,6 +60,8 @@ class Plan:
     board_lams: list[float] = field(default_factory=lambda: [0.0, 0.05, 0.1, 0.2, 0.5])
     board_seeds: list[int] = field(default_factory=lambda: [0, 1])
     board_train_size: int = 8
+    emulated_steps: int = 200
+    emulated_lams: list[float] = field(default_factory=lambda: [0.0, 0.05])
     noise: list[float] = field(default_factory=lambda: [0.01, 0.03])
     noise_lams: list[float] = field(default_factory=lambda: [0.0, 1e-8, 1e-7, 1e-6, 1e-5])
     candidate_seeds: int = 3
@@ -113,6 +117,10 @@ class Plan:
                             "networks": [{**base, "label": f"{self.board} nominal"},
                                          {**base, "label": f"{self.board} imperfect",
                                           "imperfect": True}]}
+            if self.emulated_steps:
+                out["emulated"] = {"steps": self.emulated_steps, "grid": {"lam": self.emulated_lams},
+                                   "networks": [{"emulate": self.board,
+                                                 "label": f"{self.board} emulated"}]}
             out["board_low"] = {"steps": self.board_steps,
                                 "grid": {"lam": [0.0], "init": ["low"], "seeds": self.board_seeds},
                                 "networks": out["board"]["networks"]}
@@ -151,4 +159,5 @@ def default_plan(reference: str | Path | None = None, quick: bool = False) -> Pl
         plan.taus = [1e-3, 1e-4, 1e-6]
         plan.board_steps, plan.board_lams, plan.board_seeds = 100, [0.0, 0.05, 0.5], [0]
         plan.noise, plan.noise_lams = [0.01], [0.0, 1e-7, 1e-6]
+        plan.emulated_steps = 60
     return plan

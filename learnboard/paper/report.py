@@ -91,7 +91,8 @@ def run_paper(plan: Plan, out: str | Path, *, workers: int | None = None, schedu
     all_runs = [r for runs in parts.values() for r in runs]
     # the slowest runs first (board solves, controller runs recording every step), so the
     # last minutes are not one worker finishing a long run while the others idle
-    all_runs.sort(key=lambda r: (r["network"]["kind"] != "board", r["tolerance"] is None))
+    all_runs.sort(key=lambda r: (r["network"]["kind"] not in ("emulate", "board"),
+                                 r["network"]["kind"] != "emulate", r["tolerance"] is None))
     res = run_sweep(all_runs, sweep_dir, workers=workers, scheduler=scheduler,
                     progress=progress, label="paper")
     by_id = {r["id"]: r for r in res.rows}
@@ -139,10 +140,10 @@ def run_paper(plan: Plan, out: str | Path, *, workers: int | None = None, schedu
     # 5. board profile (transistor network), nominal and with device imperfections
     board_rows: list[dict] = []
     if plan.board:
-        board_rows = _board_table(rows("board") + rows("board_low"))
+        board_rows = _board_table(rows("board") + rows("board_low") + rows("emulated"))
         tables["board"] = board_rows
         hist = {}
-        for r in parts["board"] + parts.get("board_low", []):
+        for r in parts["board"] + parts.get("board_low", []) + parts.get("emulated", []):
             if r["task"]["seed"] == 0 and (r["lam"] in (0.0, 0.05) or r["init"] == "low"):
                 h = load_history(sweep_dir, r["id"])
                 if h:
@@ -191,14 +192,14 @@ def _board_table(rows: list[dict]) -> list[dict]:
             groups.setdefault((r["network"], r["init"], r["lam"]), []).append(r)
     out = []
     for (net, init, lam), sel in groups.items():
-        c, p, e = (an.stats(r[k] for r in sel) for k in ("relative_error", "power_watts",
+        c, p, e = (an.stats(r.get(k) for r in sel) for k in ("relative_error", "power_watts",
                                                          "energy_watts"))
-        p0 = an.stats(r["initial_power_watts"] for r in sel)[0]
+        p0 = an.stats(r.get("initial_power_watts") for r in sel)[0]
         out.append({"network": net, "init": init, "lam": lam, "runs": len(sel),
                     "rel_error_median": c[0], "rel_error_min": c[1], "rel_error_max": c[2],
                     "power_uW_median": p[0] * 1e6, "initial_power_uW": p0 * 1e6,
                     "energy_uW_steps": e[0] * 1e6,
-                    "newton_iterations_mean": an.stats(r["newton_iterations_mean"] for r in sel)[0]})
+                    "newton_iterations_mean": an.stats(r.get("newton_iterations_mean") for r in sel)[0]})
     return sorted(out, key=lambda r: (r["network"], r["init"] != "uniform", r["lam"]))
 
 
@@ -347,7 +348,12 @@ def _write_markdown(report: Report, plan: Plan, computed: int, tables, figs, com
             "on network 1, each with its own device spread (vt, beta; seed = task seed), and "
             "every node read through the 12-bit ADC (one LSB at the node ≈ 0.12 mV). For "
             "transistors the λ term is a heuristic (no co-content): judged by the physical "
-            "power Σ I ΔV it reaches. Table: `board.csv`.\n",
+            "power Σ I ΔV it reaches. *Emulated*: `learnboard.host.session.run_session` on the "
+            "in-process emulated board — the unchanged firmware runs the rule on the "
+            "emulator's devices (mismatch, ADC, gate leakage, pulse-charged gates) with the "
+            "session's own learning settings, "
+            f"{plan.emulated_steps} steps; C/C0 as the host measures it, power = the "
+            "emulator's true Σ I ΔV. Table: `board.csv`.\n",
             md_table(tables["board"], [("network", "board"), ("init", "gates"), ("lam", "λ"),
                                        ("rel_error_median", "C/C0"),
                                        ("power_uW_median", "P (µW)"),

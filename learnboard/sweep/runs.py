@@ -206,14 +206,57 @@ def _board_run(run: dict) -> tuple[dict, dict]:
     return row, _thin(h)
 
 
+def _emulated(run: dict) -> tuple[dict, dict]:
+    """A training session through the host on the in-process emulated board (firmware in the loop)."""
+    import shutil
+    import tempfile
+
+    from learnboard.host.connect import open_board
+    from learnboard.host.runfolder import RunFolder
+    from learnboard.host.runlog import read_log
+    from learnboard.host.schedule import schedule_from_flags
+    from learnboard.host.session import TrainConfig, run_session
+
+    task = run["task"]
+    sched = schedule_from_flags(steps=run["steps"],
+                                lam=run["lam"] if run["tolerance"] is None else None,
+                                tolerance=run["tolerance"],
+                                init="low" if run["init"] == "low" else None)
+    folder = tempfile.mkdtemp(prefix="lb-sweep-")
+    try:
+        with open_board(port=f"emu:{run['network']['value']}", seed=task["seed"]) as conn:
+            rf = RunFolder.create(folder, run["id"][:40])
+            cfg = TrainConfig(task="regression", schedule=sched, seed=task["seed"],
+                              name=run["id"][:40])
+            s = run_session(conn, cfg, rf)
+        tlm = [r for r in read_log(rf.log_path) if r.get("kind") == "tlm"]
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    history = {"step": np.array([r["step"] for r in tlm]),
+               "error": np.array([r["err"] for r in tlm]),
+               "relative_error": np.array([r.get("rel_err", np.nan) for r in tlm]),
+               "power_watts": np.array([r["pwr"] for r in tlm]),
+               "lam": np.array([r["lam"] for r in tlm])}
+    board = _board(run["network"]["value"])
+    row = {"n_nodes": board.n_nodes, "n_edges": board.n_edges,
+           "relative_error": s.relative_error, "clean_relative_error": s.test_error,
+           "power_watts": s.true_power, "initial_power_watts": s.initial_true_power,
+           "energy_watts": _energy(history, "power_watts") if tlm else None,
+           "tail_relative_error": s.tail_relative_error, "tail_power_watts": s.tail_power,
+           "lam_final": s.lam, "solver": "emulated board (firmware)", "alpha": None, "eta": None}
+    return row, history
+
+
 def execute(run: dict) -> tuple[dict, dict]:
     """Run one sweep run; returns (table row, history arrays). Errors become a row."""
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     row = _base_row(run)
     t0 = time.perf_counter()
     try:
-        body, history = (_board_run if run["network"]["kind"] == "board" else _linear)(run)
+        kind = run["network"]["kind"]
+        body, history = {"board": _board_run, "emulate": _emulated}.get(kind, _linear)(run)
         row.update(body)
+        row.setdefault("seconds", time.perf_counter() - t0)
         row["status"] = "ok"
     except Exception as exc:  # noqa: BLE001 - a failed run is recorded, never fatal
         row.update(status="error", error_message=f"{type(exc).__name__}: {exc}",

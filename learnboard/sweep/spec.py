@@ -27,6 +27,8 @@ A spec (see docs/sweep.md)::
     [[networks]]
     generate = "disordered:N=64,seed=1"
     [[networks]]
+    emulate = "gen2-clln"              # a host training session on the emulated board
+    [[networks]]
     board = "gen2-clln"
     steps = 200                        # any grid/learning key may be overridden per network
     lam = [0, 0.1]
@@ -51,7 +53,7 @@ LEARNING_KEYS = {"alpha", "eta", "k_min", "k_max", "batch", "order", "update_pro
 TASK_KEYS = {"kind", "coeffs", "train_size", "noise"}
 TASK_KINDS = ("notebook", "trials")
 GRID_KEYS = {"lam", "tolerance", "k0", "init", "seeds", "steps", "noise"}
-NETWORK_SOURCES = ("file", "generate", "board")
+NETWORK_SOURCES = ("file", "generate", "board", "emulate")
 NETWORK_KEYS = set(NETWORK_SOURCES) | {"label", "imperfect", "learning", "task"} | GRID_KEYS
 NOTEBOOK_COEFFS = [[0.2, 0.3], [0.1, 0.5]]
 
@@ -192,7 +194,7 @@ def expand(spec: str | Path | dict, *, base: Path | None = None) -> list[dict]:
                         f"unknown key; allowed: {', '.join(sorted(NETWORK_KEYS))}")
         kinds = [k for k in NETWORK_SOURCES if k in entry]
         if len(kinds) != 1:
-            raise _fail(source, where, "give exactly one of file, generate, board")
+            raise _fail(source, where, "give exactly one of file, generate, board, emulate")
         kind = kinds[0]
         value = entry[kind]
         if not isinstance(value, str) or not value:
@@ -209,13 +211,13 @@ def expand(spec: str | Path | dict, *, base: Path | None = None) -> list[dict]:
                 from_spec(value)
             except InputError as exc:
                 raise _fail(source, f"{where}.generate", str(exc)) from None
-        else:
+        else:  # a board profile: simulated with its device models, or emulated (firmware)
             from learnboard.boards import load_board
 
             try:
                 load_board(value)
             except InputError as exc:
-                raise _fail(source, f"{where}.board", str(exc)) from None
+                raise _fail(source, f"{where}.{kind}", str(exc)) from None
         label = entry.get("label") or (Path(value).stem if kind == "file" else value)
         net = {"kind": kind, "value": value, "label": str(label),
                "imperfect": bool(entry.get("imperfect", False))}
