@@ -16,6 +16,15 @@ from learnboard.host.schedule import schedule_from_flags
 from learnboard.host.session import TrainConfig, run_session
 
 
+def small_task(folder) -> str:
+    """A 6-row CSV task (4 training, 2 test examples): quick sessions for tests."""
+    path = folder / "small.csv"
+    x = np.array([[0.05, 0.3], [0.3, 0.1], [0.2, 0.2], [0.35, 0.35], [0.1, 0.15], [0.25, 0.05]])
+    y = x @ np.array([0.2, 0.3])
+    path.write_text("x0,x1,y0\n" + "".join(f"{a},{b},{c}\n" for (a, b), c in zip(x, y, strict=True)))
+    return str(path)
+
+
 def _train(tmp_path, name, **flags):
     sched = schedule_from_flags(**flags)
     cfg = TrainConfig(task="regression", schedule=sched, checkpoint_every=100)
@@ -52,8 +61,8 @@ def test_tolerance_controller_ends_with_lower_true_power_than_lambda_zero(tmp_pa
 
 
 def test_a_board_reset_mid_session_restores_the_last_checkpoint(tmp_path):
-    sched = schedule_from_flags(steps=120)
-    cfg = TrainConfig(task="regression", schedule=sched, checkpoint_every=40, telemetry_every=10)
+    sched = schedule_from_flags(steps=60)
+    cfg = TrainConfig(task=small_task(tmp_path), schedule=sched, checkpoint_every=20, telemetry_every=5)
     with open_board(seed=1) as conn:
         rf = RunFolder.create(tmp_path, "reset")
         done = {}
@@ -66,22 +75,22 @@ def test_a_board_reset_mid_session_restores_the_last_checkpoint(tmp_path):
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:  # reset once the session is past a checkpoint
             steps = [r.get("step", 0) for r in read_log(rf.log_path) if r["kind"] == "tlm"]
-            if steps and max(steps) >= 60:
+            if steps and max(steps) >= 30:
                 break
             time.sleep(0.1)
         conn.emulator.reset("hard")
         th.join(180)
     s = done["summary"]
-    assert s.steps == 120 and s.resets == 1
+    assert s.steps == 60 and s.resets == 1
     recs = _check_log(rf)
     restore = [r for r in recs if r["kind"] == "restore"]
-    assert len(restore) == 1 and restore[0]["step"] in (40, 80)
+    assert len(restore) == 1 and restore[0]["step"] in (20, 40)
     ck = restore[0]["step"]
     after = [r for r in recs[restore[0]["i"]:] if r["kind"] == "tlm"]
     # steps redone after the restore start right after the checkpoint and are marked
-    assert after[0]["step"] == ck + 10 and after[0].get("supersedes") is True
+    assert after[0]["step"] == ck + 5 and after[0].get("supersedes") is True
     tlm_steps = [r["step"] for r in after]
-    assert tlm_steps == sorted(tlm_steps) and tlm_steps[-1] == 120
+    assert tlm_steps == sorted(tlm_steps) and tlm_steps[-1] == 60
     # the restored edges are the checkpoint's: the board trained on from there
     assert np.isfinite(s.relative_error)
 
@@ -102,8 +111,8 @@ def test_disk_full_mid_session_is_a_clear_error_and_keeps_the_log(tmp_path, monk
             raise OSError(errno.ENOSPC, "No space left on device")
         return real_write(fd, data)
 
-    sched = schedule_from_flags(steps=200)
-    cfg = TrainConfig(task="regression", schedule=sched, checkpoint_every=100)
+    sched = schedule_from_flags(steps=40)
+    cfg = TrainConfig(task=small_task(tmp_path), schedule=sched, checkpoint_every=20)
     with open_board(seed=2) as conn:
         rf = RunFolder.create(tmp_path, "full")
         monkeypatch.setattr(runlog.os, "write", filling)

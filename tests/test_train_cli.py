@@ -25,8 +25,11 @@ def _cmd(*args):
 @pytest.mark.slow
 def test_sigkill_then_resume_keeps_the_log_whole(tmp_path):
     runs = tmp_path / "runs"
-    proc = subprocess.Popen(_cmd("--steps", "200", "--runs", str(runs), "--name", "kill",
-                                 "--checkpoint-every", "50", "--quiet"),
+    from tests.test_session import small_task
+
+    proc = subprocess.Popen(_cmd("--steps", "120", "--runs", str(runs), "--name", "kill", "--task",
+                                 small_task(tmp_path),
+                                 "--checkpoint-every", "40", "--quiet"),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ})
     try:
         deadline = time.monotonic() + 180
@@ -37,7 +40,7 @@ def test_sigkill_then_resume_keeps_the_log_whole(tmp_path):
                 run_dir = dirs[0]
                 steps = [r.get("step", 0) for r in read_log(run_dir / "telemetry.msgpack")
                          if r["kind"] == "tlm"]
-                if steps and max(steps) >= 80:
+                if steps and max(steps) >= 60:
                     break
             time.sleep(0.1)
         assert proc.poll() is None, proc.stderr.read().decode()
@@ -54,13 +57,13 @@ def test_sigkill_then_resume_keeps_the_log_whole(tmp_path):
     gaps = [b["t"] - a["t"] for a, b in zip(before, before[1:], strict=False)]
     assert kill_time - before[-1]["t"] <= 1.0 + max(gaps)
     ck_step = RunFolder.open(run_dir).latest_checkpoint()["step"]
-    assert ck_step >= 50
+    assert ck_step >= 40
 
     out = subprocess.run(_cmd("--resume", str(run_dir), "--json"), capture_output=True, text=True,
                          timeout=300)
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout.strip().splitlines()[-1])
-    assert summary["steps"] == 200 and summary["run_dir"] == str(run_dir)
+    assert summary["steps"] == 120 and summary["run_dir"] == str(run_dir)
     for key in ("relative_error", "power", "lambda"):
         assert isinstance(summary[key], float)
     recs = read_log(run_dir / "telemetry.msgpack")
@@ -90,14 +93,16 @@ def test_lambda_and_tolerance_together_are_refused(tmp_path, capsys):
 
 
 def test_several_ports_train_in_parallel_one_run_folder_each(tmp_path, capsys):
-    rc = main(["train", "--port", "emu:gen2-clln", "--port", "emu:gen2-clln", "--steps", "20",
-               "--task", "regression", "--runs", str(tmp_path), "--name", "pair", "--json"])
+    from tests.test_session import small_task
+
+    rc = main(["train", "--port", "emu:gen2-clln", "--port", "emu:gen2-clln", "--steps", "10",
+               "--task", small_task(tmp_path), "--runs", str(tmp_path), "--name", "pair", "--json"])
     assert rc == 0
     lines = [json.loads(x) for x in capsys.readouterr().out.strip().splitlines()]
-    assert len(lines) == 2 and {d["steps"] for d in lines} == {20}
+    assert len(lines) == 2 and {d["steps"] for d in lines} == {10}
     dirs = sorted(d["run_dir"] for d in lines)
     assert dirs[0].endswith("-pair-0") and dirs[1].endswith("-pair-1")
     for d in dirs:
         recs = read_log(f"{d}/telemetry.msgpack")
         assert [r["i"] for r in recs] == list(range(len(recs)))
-        assert RunFolder.open(d).read_config()["schedule"]["stop"]["steps"] == 20
+        assert RunFolder.open(d).read_config()["schedule"]["stop"]["steps"] == 10
