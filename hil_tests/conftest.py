@@ -57,6 +57,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     given = config.getoption("--port", default=None)
+    # reflashing the board goes last: should it fail, it cannot take the other checks with it
+    items.sort(key=lambda it: it.name == "test_flashing_a_training_board")
     for item in items:
         if here not in Path(str(item.fspath)).parents:
             continue
@@ -314,6 +316,14 @@ def link(request: pytest.FixtureRequest, hil_target: Target):
         lk.transport = RecordingTransport(inner)
     else:
         lk = open_link(hil_target.port)
+        try:
+            lk.hello()
+        except Exception as exc:
+            lk.close()
+            pytest.fail(f"the board on {hil_target.port} does not answer hello ({exc}); an earlier "
+                        "test may have left it at the REPL or crashed its firmware: run "
+                        f"`learnboard flash --port {hil_target.port}` and look at its boot output",
+                        pytrace=False)
     try:
         yield lk
     finally:

@@ -36,6 +36,7 @@ DEFAULT_BOARD = "gen2-clln"
 BOARD_FILE = "board.json"
 CHUNK = 512  # bytes per raw-REPL write; well inside every port's raw-paste window
 PROTOCOL = 1
+BOOT_QUIET_S = 8.0  # after a reset, wait this long for the firmware's boot event before hello
 
 # MicroPython's native architectures, as encoded in bits 10+ of sys.implementation._mpy
 # (py/persistentcode.h MP_NATIVE_ARCH_*), by mpy-cross -march name.
@@ -475,15 +476,21 @@ def verify(port: str, *, desc_hash: str | None, timeout: float = 15.0) -> dict:
 
     deadline = time.monotonic() + timeout
     last: Exception | None = None
-    time.sleep(0.3)
     while time.monotonic() < deadline:
         try:
             link = Link.open(port, timeout=0.5, retries=0)
         except LinkError as exc:  # a USB board re-enumerating after its reset
             last = exc
-            time.sleep(0.3)
+            time.sleep(0.2)
             continue
         try:
+            # Listen before talking: until the firmware has called kbd_intr(-1), a 0x03
+            # byte inside a frame is a Ctrl-C that would abort main.py while it boots.
+            quiet_until = min(deadline, time.monotonic() + BOOT_QUIET_S)
+            while time.monotonic() < quiet_until:
+                event = link.next_event(timeout=max(0.0, quiet_until - time.monotonic()))
+                if event is not None and event[0] == "boot":
+                    break
             while time.monotonic() < deadline:
                 try:
                     hello = link.hello()
