@@ -120,15 +120,14 @@ def build(world: World) -> tuple[types.ModuleType, types.ModuleType]:
             world.spi_write(self.id, bytes(buf), self.baudrate)
 
         def read(self, nbytes, write=0) -> bytes:
-            world.spi_write(self.id, bytes([write]) * nbytes, self.baudrate)
-            return bytes(nbytes)  # no part on the boards' buses drives MISO
+            # MISO from the world (an SPI ADC; zeros where no part drives it)
+            return world.spi_transfer(self.id, bytes([write]) * nbytes, self.baudrate)
 
         def readinto(self, buf, write=0) -> None:
             buf[:] = self.read(len(buf), write)
 
         def write_readinto(self, wbuf, rbuf) -> None:
-            self.write(wbuf)
-            rbuf[:] = bytes(len(rbuf))
+            rbuf[:] = world.spi_transfer(self.id, bytes(wbuf), self.baudrate)
 
     class I2C:
         def __init__(self, id, *, scl=None, sda=None, freq=400_000, **_):
@@ -148,9 +147,11 @@ def build(world: World) -> tuple[types.ModuleType, types.ModuleType]:
             self.writeto(addr, bytes([memaddr]) + bytes(buf))
 
         def readfrom(self, addr, nbytes, stop=True) -> bytes:
-            if addr not in world.i2c_addresses(self.id):
+            data = world.i2c_read(self.id, addr, nbytes)
+            if data is None:
                 raise OSError(errno.ENODEV, "ENODEV")
-            return bytes(nbytes)
+            clock.advance_us((nbytes + 1) * 9e6 / self.freq)
+            return data
 
         def readfrom_into(self, addr, buf, stop=True) -> None:
             buf[:] = self.readfrom(addr, len(buf))

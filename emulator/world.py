@@ -27,6 +27,8 @@ from learnboard.emulator.devices import (
     X9cDigipot,
 )
 from learnboard.emulator.devices.adc import E11_CODES
+from learnboard.emulator.devices.current_sense import CurrentSense
+from learnboard.emulator.devices.spi_adc import SpiAdc
 
 from learnboard.boards import Board, Line, load_board
 from learnboard.boards.circuit import circuit_for_board, edge_parameters
@@ -127,6 +129,54 @@ class World:
         self._max_leak = max([g.leak for net in self.edges for g in net
                               if isinstance(g, GateCap)] + [0.0])
         self._dac_gates = any(isinstance(d, DacGateDriver) for e in b.edges for d in e.drivers)
+        self._build_read_parts()
+
+    def _build_read_parts(self) -> None:
+        """Parts that answer reads (PARTS): an SPI ADC on MISO, an I2C current monitor."""
+        b = self.board
+        self.spi_adc = None
+        if b.adc.type == "spi":
+            self.spi_adc = SpiAdc(b.adc.bits, b.adc.channels, self._adc_code)
+            self._gpio(b.adc.cs, lambda lv, now, a=self.spi_adc: a.select(not lv))
+        self.current_sense = None
+        cs = b.current_sense
+        if cs is not None:
+            self.current_sense = CurrentSense(cs.address, cs.shunt, self._sensed,
+                                              seed=[self.seed, 13])
+
+    def _adc_code(self, channel: int) -> int:
+        """One raw conversion of ADC input ``channel`` (external ADC)."""
+        volts = self.adc_input_volts(channel)
+        return int(self.adc.convert(np.array([volts]), noise_scale=self.faults.noise_scale)[0])
+
+    def _sensed(self) -> tuple[float, float]:
+        """Current monitor: (amps returning to ground through the shunt on its network,
+        volts at its bus-input node)."""
+        cs = self.board.current_sense
+        sol = self.solution(cs.net)
+        ends = self.board.edge_array()
+        gnd = self.board.ground
+        amps = float(np.sum(sol.edge_currents * ((ends[:, 1] == gnd).astype(float)
+                                                 - (ends[:, 0] == gnd))))
+        return amps, float(sol.node_voltages[cs.node])
+
+    def spi_transfer(self, bus_id: int, data: bytes, baud: int) -> bytes:
+        """A full-duplex SPI transfer: the bytes on MOSI reach every part (as
+        :meth:`spi_write`), MISO carries what a selected SPI ADC on the bus sends."""
+        miso = bytes(len(data))
+        if self.spi_adc is not None and self.board.spi[self.board.adc.bus].id == bus_id:
+            miso = self.spi_adc.transfer(data)
+        self.spi_write(bus_id, data, baud)
+        return miso
+
+    def i2c_read(self, bus_id: int, addr: int, n: int) -> bytes | None:
+        """An I2C read of ``n`` bytes; None when no part answers (NACK)."""
+        cs = self.board.current_sense
+        if cs is not None and cs.address == addr and self.board.i2c[cs.bus].id == bus_id:
+            return self.current_sense.read(n)
+        if addr in self.i2c_addresses(bus_id):
+            return bytes(n)
+        return None
 
     # ------------------------------------------------------------------ construction
     def _build_inputs(self) -> None:
@@ -281,6 +331,10 @@ class World:
     def i2c_write(self, bus_id: int, addr: int, data: bytes) -> bool:
         """An I2C write; False when no part answers (NACK). I2C DACs take the same
         16-bit words as the SPI DAC model."""
+        cs = self.board.current_sense
+        if cs is not None and cs.address == addr and self.board.i2c[cs.bus].id == bus_id:
+            self.current_sense.write(bytes(data))  # a monitor: no actuation
+            return True
         now = self.clock.now_us
         self._gen += 1
         self._dynamic_until = max(self._dynamic_until, now + self._out_settle_us)
@@ -294,8 +348,10 @@ class World:
         return False
 
     def i2c_addresses(self, bus_id: int) -> list[int]:
-        return sorted(d.address for d in self.board.dacs.values()
-                      if d.interface == "i2c" and self.board.i2c[d.bus].id == bus_id)
+        cs = self.board.current_sense
+        sense = [cs.address] if cs is not None and self.board.i2c[cs.bus].id == bus_id else []
+        return sorted([d.address for d in self.board.dacs.values()
+                       if d.interface == "i2c" and self.board.i2c[d.bus].id == bus_id] + sense)
 
     def set_pwm(self, gpio: int, duty_u16: int) -> None:
         pwm = self.pwms.get(gpio)

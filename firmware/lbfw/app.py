@@ -102,6 +102,9 @@ class App:
             self.out_lines, [o["a"] for o in body["outs"]], self.fixed, self.clamp_k16,
             self.clamp_max, max_examples)
         self.learner.pos[:] = self.pos0
+        init_taps = getattr(hal, "init_taps", None)
+        if init_taps is not None:  # SPI pots are written absolute: start where pos0 says
+            init_taps(self.pos0)
         self.learn_defaults = body["learn"]
 
     def _build_ports(self, body):

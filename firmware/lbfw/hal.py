@@ -18,7 +18,9 @@ Hot-path methods allocate nothing: lines are resolved to small tuples at build t
 Supported: GPIO and shift-register/switch-chain digital lines, PWM and SPI/I2C DAC
 voltage outputs, internal ADC behind GPIO-selected muxes, X9C digipots (CS/UD/INC,
 deselect only with INC low so the wiper is never stored), pulse gates (charge /
-discharge lines) and DAC gates. Not yet: SPI ADCs, SPI digipots, current sense.
+discharge lines) and DAC gates, SPI ADCs (MCP3208/MCP3008-style 3-byte single-ended
+reads), SPI digipots (MCP41x1/42x1-style 16-bit wiper writes, the tap tracked here and
+written absolute) and an optional I2C current monitor (INA219-style, ``read_power``).
 """
 
 # Voltage-output kinds.
@@ -50,18 +52,26 @@ class Hal:
         self.clock = clock
         self.nets = body["nets"]
         self.pins = {}
-        self.spi = [machine.SPI(s["id"], baudrate=s["baud"], sck=self._pin(s["sck"]),
-                                mosi=self._pin(s["mosi"])) for s in body["spi"]]
+        self.spi = [self._spi_bus(s) for s in body["spi"]]
         self.i2c = [machine.I2C(b["id"], sda=self._pin(b["sda"]), scl=self._pin(b["scl"]),
                                 freq=b["f"]) for b in body["i2c"]]
         self._init_expanders(body["xp"])
         self._init_outputs(body)
         self._init_adc(body)
         self._init_edges(body)
+        self._init_sense(body)
         self.settle_us = int(body["adc"]["st"])
         self.out_settle_us = self._out_settle(body)
 
     # -- construction -----------------------------------------------------------------
+
+    def _spi_bus(self, s):
+        if s.get("miso", -1) < 0:  # write-only bus (chains, DACs, pots)
+            return self.m.SPI(s["id"], baudrate=s["baud"], sck=self._pin(s["sck"]),
+                              mosi=self._pin(s["mosi"]))
+        return self.m.SPI(s["id"], baudrate=s["baud"], sck=self._pin(s["sck"]),
+                          mosi=self._pin(s["mosi"]),
+                          miso=self.m.Pin(s["miso"], getattr(self.m.Pin, "IN", 0)))
 
     def _pin(self, n, mode=None, value=None):
         if n < 0:
@@ -151,11 +161,14 @@ class Hal:
 
     def _init_adc(self, body):
         a = body["adc"]
-        if a["t"] != "internal":
-            raise ValueError("hal: only the internal ADC is supported so far")
         self.os = a["os"]
         self.adc_shift = 16 - a["bits"]
-        self.adc = [self.m.ADC(26 + c) for c in range(a["ch"])]
+        if a["t"] == "internal":
+            self.adc = [self.m.ADC(26 + c) for c in range(a["ch"])]
+        else:
+            cs = self._pin(a["cs"], value=1)
+            self.adc = [SpiAdcChannel(self.spi[a["bus"]], cs, c, a["bits"])
+                        for c in range(a["ch"])]
         self.mux = []
         for mx in body["mux"]:
             sel = tuple(self._pin(p, value=0) for p in mx["sel"])
@@ -168,8 +181,12 @@ class Hal:
                     for net in body["grd"]]
 
     def _init_edges(self, body):
+        from array import array
         self.edrv = []  # per edge: tuple of per-network driver tuples
         self.ekind = bytearray(len(body["edges"]))
+        self.ptap = array("h", bytes(2 * len(body["edges"])))  # SPI pots: present tap
+        self.pmax = array("h", bytes(2 * len(body["edges"])))
+        self._pot_buf = bytearray(2)
         for e, ed in enumerate(body["edges"]):
             nets = []
             for d in ed["d"]:
@@ -185,9 +202,13 @@ class Hal:
                     self.ekind[e] = 3
                     nets.append((self.vline(d["dac"]),))
                 else:
-                    raise ValueError("hal: SPI digipots are not supported yet (edge %d)" % e)
-            for net in nets:  # X9C chip selects idle high (deselected)
-                if self.ekind[e] == 1:
+                    self.ekind[e] = 4
+                    nets.append((self._dline(d["cs"]), self.spi[d["bus"]], d["w"]))
+            if self.ekind[e] == 4:
+                self.ptap[e] = body["parts"][ed["p"]]["nt"] // 2  # power-up: mid-scale
+                self.pmax[e] = body["parts"][ed["p"]]["nt"] - 1
+            for net in nets:  # X9C and SPI pot chip selects idle high (deselected)
+                if self.ekind[e] == 1 or self.ekind[e] == 4:
                     self._set(net[0], 1)
             self.edrv.append(tuple(nets))
         sw = []
@@ -304,6 +325,31 @@ class Hal:
         elif self.ekind[e] == 2:
             for k in range(n):
                 self._pulse(self.edrv[e][k], q)
+        elif self.ekind[e] == 4:
+            self.set_tap(e, self.ptap[e] + q)
+
+    def set_tap(self, e, t):
+        """SPI digipot edge ``e``: write tap ``t`` (clamped to the part) on every network."""
+        t = 0 if t < 0 else (self.pmax[e] if t > self.pmax[e] else t)
+        self.ptap[e] = t
+        for k in range(len(self.edrv[e])):
+            self._pot_write(self.edrv[e][k], t)
+
+    def init_taps(self, pos):
+        """Write every SPI digipot to the tap the learner starts from (``pos[e]``)."""
+        for e in range(len(self.ekind)):
+            if self.ekind[e] == 4:
+                self.set_tap(e, pos[e])
+
+    def _pot_write(self, d, t):
+        # MCP41x1/42x1 16-bit command: address (wiper) in bits 15..12, command 00 = write
+        # in bits 11..10, data in bits 8..0 (129 positions: 0..128).
+        b = self._pot_buf
+        b[0] = (d[2] << 4) | ((t >> 8) & 1)
+        b[1] = t & 0xFF
+        self._set(d[0], 0)
+        d[1].write(b)
+        self._set(d[0], 1)
 
     def set_dac_gate(self, e, code):
         for d in self.edrv[e]:
@@ -342,6 +388,31 @@ class Hal:
                 return self.clock.ticks_diff(self.clock.ticks_us(), t0)
         return 0
 
+    def _init_sense(self, body):
+        s = body.get("isense")
+        self.sense = None
+        if s is not None:
+            self.sense = (self.i2c[s["bus"]], s["addr"], s["sh"], bytearray(1), bytearray(2))
+
+    def _sense_reg(self, reg):
+        bus, addr, _, ptr, buf = self.sense
+        ptr[0] = reg
+        bus.writeto(addr, ptr)
+        bus.readfrom_into(addr, buf)
+        return (buf[0] << 8) | buf[1]
+
+    def read_power(self):
+        """Measured power (W) from the current monitor, or None without one: INA219
+        shunt register (signed, 10 uV/LSB) over the shunt, times the bus register
+        (bits 15..3, 4 mV/LSB). Allocates a few floats: call between steps."""
+        if self.sense is None:
+            return None
+        sh = self._sense_reg(1)
+        if sh & 0x8000:
+            sh -= 0x10000
+        bus_mv = (self._sense_reg(2) >> 3) * 4
+        return (sh * 1e-5 / self.sense[2]) * (bus_mv * 1e-3)
+
     def switch(self, on):
         """Single-network boards: connect (on) or float (off) the output clamps."""
         for s in self.sw:
@@ -351,3 +422,25 @@ class Hal:
         for i in range(len(self.vlines)):
             self.drive(i, 0)
         self.switch(False)
+
+
+class SpiAdcChannel:
+    """One single-ended input of an MCP3208/MCP3008-style SPI ADC, read like
+    ``machine.ADC.read_u16``: a 3-byte transfer while CS is low sends the start bit, SGL
+    and the channel (D2..D0) so that the ``bits`` result bits end the third byte."""
+
+    def __init__(self, spi, cs, ch, bits):
+        self.spi = spi
+        self.cs = cs
+        self.mask = (1 << bits) - 1
+        self.shift = 16 - bits
+        w = (0x18 | ch) << (bits + 2)  # start, SGL, D2 D1 D0, then sample + null bit
+        self.tx = bytearray((w >> 16, (w >> 8) & 0xFF, w & 0xFF))
+        self.rx = bytearray(3)
+
+    def read_u16(self):
+        self.cs.value(0)
+        self.spi.write_readinto(self.tx, self.rx)
+        self.cs.value(1)
+        r = self.rx
+        return ((((r[0] << 16) | (r[1] << 8) | r[2]) & self.mask) << self.shift)

@@ -22,6 +22,7 @@ from learnboard.boards.schema import (
     RULES,
     Adc,
     Board,
+    CurrentSense,
     Dac,
     DacGateDriver,
     DigipotPart,
@@ -353,6 +354,16 @@ def build_board(data: dict, source: str) -> Board:
         raise lt.error("say why these limits hold (e.g. which part rating they protect)", "reason")
     lt.done()
 
+    current_sense = None
+    ct = top.table("current_sense", None)
+    if ct is not None:
+        net = ct.integer("net", 0, lo=0, hi=n_nets - 1)
+        current_sense = CurrentSense(
+            ct.get("part", str, "INA219"), _bus_ref(ct, "bus", i2c, "i2c"),
+            ct.integer("address", lo=0, hi=127), ct.number("shunt", lo=0, lo_open=True, unit="ohm"),
+            net, _node(ct, "node", ct.get("node", str), index))
+        ct.done()
+
     ln = top.table("learning")
     learning = Learning(ln.choice("rule", RULES), ln.number("alpha", lo=0, lo_open=True),
                         ln.number("eta", lo=0, lo_open=True, hi=1), ln.number("lambda", 0.0, lo=0),
@@ -365,7 +376,7 @@ def build_board(data: dict, source: str) -> Board:
         nodes=tuple(names), ground=ground, positions=positions, rails=rails, parts=parts,
         edges=tuple(edges), inputs=tuple(inputs), outputs=tuple(outputs), spi=spi, i2c=i2c,
         expanders=expanders, dacs=dacs, pwm=pwm, adc=adc, muxes=muxes, gates=gates,
-        limits=limits, learning=learning, source=source,
+        limits=limits, learning=learning, source=source, current_sense=current_sense,
     )
 
 

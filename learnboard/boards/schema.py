@@ -194,6 +194,19 @@ class Adc:
 
 
 @dataclass(frozen=True)
+class CurrentSense:
+    """An I2C current/power monitor (INA219-style) whose shunt sits in the ground return
+    of network ``net``; its bus-voltage input reads node ``node``."""
+
+    part: str
+    bus: str  # I2C bus name
+    address: int  # 7-bit
+    shunt: float  # ohm
+    net: int
+    node: int
+
+
+@dataclass(frozen=True)
 class Mux:
     """An analog multiplexer in front of one ADC channel, with its front-end gain."""
 
@@ -265,6 +278,7 @@ class Board:
     limits: Limits
     learning: Learning
     source: str = field(default="<board>", compare=False)
+    current_sense: CurrentSense | None = None
 
     @property
     def n_nets(self) -> int:

@@ -269,6 +269,17 @@ def _wiring(board: Board) -> _Resources:
     for name, d in board.dacs.items():
         if d.cs is not None:
             res.gpio(d.cs, f"chip select of DAC {name}", f"dacs.{name}.cs")
+    cs = board.current_sense
+    if cs is not None:
+        taken = [d.address for d in board.dacs.values()
+                 if d.interface == "i2c" and d.bus == cs.bus]
+        if cs.address in taken:
+            raise _err(board, f"I2C address 0x{cs.address:02x} on bus {cs.bus!r} is already a "
+                       "DAC's; give the current-sense chip its own address",
+                       "current_sense.address")
+        if cs.node == board.ground:
+            raise _err(board, "the bus-voltage input must read a node other than ground (the "
+                       "node the sensed current is driven into)", "current_sense.node")
     adc = board.adc
     if adc.type == "internal":
         if adc.channels > len(mcu.adc_pins):
