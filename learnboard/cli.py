@@ -28,6 +28,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stop": ("stop", "park a board at once"),
     "train": ("train", "train a board with a power-aware schedule, recording a run folder"),
     "monitor": ("monitor", "watch the telemetry of a board that is already training (read-only)"),
+    "export": ("export", "write a run folder's telemetry as tidy CSV tables"),
+    "plot": ("plot", "draw a run folder's figures (error, power, lambda, trade-off, network)"),
 }
 
 
