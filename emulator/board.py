@@ -25,6 +25,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
+from learnboard.emulator.brownout import BrownOuts
 from learnboard.emulator.serial_faults import SerialFaults
 from learnboard.emulator.vm import VMProcess
 from learnboard.emulator.vport import PortCounters, VirtualPort
@@ -62,6 +63,8 @@ class VirtualBoard:
         seed: seed of the world (device spreads, noise) and of the serial fault streams
             (``None``: world seed 0, fresh serial fault streams).
         faults: fault knobs of the world (stuck edges, dead ADC inputs, noise, leakage).
+        brownouts: power losses on the world's virtual clock
+            (:class:`~learnboard.emulator.brownout.BrownOuts`); needs a board.
         drop_rate, corrupt_rate, dup_rate: per-byte serial fault rates.
         fault_directions: which directions suffer the faults: ``"to_board"`` (host to
             board) and/or ``"to_host"``.
@@ -76,6 +79,7 @@ class VirtualBoard:
         *,
         board: str | os.PathLike | Board | None = None,
         faults: Faults | None = None,
+        brownouts: BrownOuts | None = None,
         heap: str = DEFAULT_HEAP,
         extra_path: Sequence[str | os.PathLike] = (),
         vm_env: Mapping[str, str] | None = None,
@@ -105,6 +109,11 @@ class VirtualBoard:
             # a short private folder: Unix socket paths are limited to ~107 bytes
             self._sock_dir = tempfile.mkdtemp(prefix="lb-emu-")
             env["LB_WORLD"] = os.path.join(self._sock_dir, "world.sock")
+        self.brownouts = brownouts
+        if brownouts:
+            if self.world is None:
+                raise InputError("brown-outs need a board description (--board)", field="--brownout-at")
+            self.world.clock.on_advance(self._clock_moved)
         self._user_on_reset = on_reset
         self.vm = VMProcess(self.flash_dir, heap=heap, extra_path=extra_path, env=env, executable=executable)
         seq_board, seq_host = np.random.SeedSequence(seed).spawn(2)
@@ -142,6 +151,17 @@ class VirtualBoard:
         if self._sock_dir is not None:
             shutil.rmtree(self._sock_dir, ignore_errors=True)
             self._sock_dir = None
+
+    def _clock_moved(self, now_us: int) -> None:
+        # on the world server's thread, under its lock: the power goes at once, the
+        # relay thread kills the VM and boots a new one (kind "power-on")
+        if now_us >= self.brownouts.next_us and self._server is not None and self.brownouts.due(now_us):
+            self._server.cut()
+            self._port.power_cycle(wait=False)
+
+    def power_cycle(self, timeout: float = 10.0) -> None:
+        """A brown-out now: the VM is killed, the parts power-cycle, boot.py then main.py."""
+        self._port.power_cycle(timeout)
 
     def _on_reset(self, kind: str) -> None:
         """Before each VM boot: the parts see the reset as real ones would."""

@@ -56,6 +56,8 @@ class PortCounters:
     """VM exits by a signal the port did not send (a crash of the VM)."""
     interrupts: int = 0
     """Keyboard interrupts delivered to running code."""
+    power_cycles: int = 0
+    """Power losses (brown-outs): the VM killed, the parts power-cycled, a fresh boot."""
     to_board: FaultCounters = field(default_factory=FaultCounters)
     to_host: FaultCounters = field(default_factory=FaultCounters)
 
@@ -150,6 +152,12 @@ class VirtualPort:
         """
         self._request("hard", timeout)
 
+    def power_cycle(self, timeout: float = 10.0, *, wait: bool = True) -> None:
+        """Cut the power and restore it (a brown-out): like :meth:`hard_reset`, but the
+        reset kind passed to ``on_reset`` is ``"power-on"``. With ``wait=False`` it only
+        asks the relay thread (safe from any thread, e.g. one serving the VM)."""
+        self._request("power-on", timeout, wait=wait)
+
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
@@ -188,13 +196,13 @@ class VirtualPort:
             except (BlockingIOError, OSError):
                 pass
 
-    def _request(self, what: str, timeout: float) -> None:
+    def _request(self, what: str, timeout: float, wait: bool = True) -> None:
         if not self.running:
             raise RuntimeError("the port is not running")
         done = threading.Event()
         self._requests.put((what, done))
         self._wake()
-        if not done.wait(timeout):
+        if wait and not done.wait(timeout):
             raise TimeoutError(f"the virtual port did not complete a {what} reset in {timeout} s")
 
     def _count(self, name: str) -> None:
@@ -270,12 +278,12 @@ class VirtualPort:
                 what, done = self._requests.get_nowait()
             except queue.Empty:
                 return
-            if what == "hard":
+            if what in ("hard", "power-on"):
                 self.vm.kill()
                 self._drain_vm(emit=False)  # power is gone: what was in flight is lost
                 self._to_host.clear()
-                self._count("hard_resets")
-                self._boot("hard", run_main=True, mode=FRIENDLY)
+                self._count("hard_resets" if what == "hard" else "power_cycles")
+                self._boot(what, run_main=True, mode=FRIENDLY)
             done.set()
 
     def _write(self, fd: int, buf: bytearray) -> None:

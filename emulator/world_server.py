@@ -1,21 +1,24 @@
-"""Serve a :class:`~learnboard.emulator.world.World` to the VM's ``machine`` over a Unix socket.
+r"""Serve a :class:`~learnboard.emulator.world.World` to the VM's ``machine`` over a Unix socket.
 
 The VM side is ``emulator/vmlib/machine.py`` (active when ``LB_WORLD`` names the socket).
 Requests are one opcode byte and a little-endian payload; writes get no answer, so the
-VM never waits on them — only reads (``A`` ADC, ``T`` ticks, ``I`` I2C ack, ``Q`` sync)
-block for a reply.
+VM never waits on them (it queues them and sends them in one write) — only reads block
+for a reply, and every reply starts with the world's clock (µs, u32) for the VM to adopt.
 
 | op | payload | reply |
 |---|---|---|
 | ``P`` | gpio u8, level u8 | — |
 | ``W`` | gpio u8, duty u16 | — |
 | ``S`` | bus u8, baud u32, n u16, n bytes | — |
+| ``I`` | bus u8, addr u8, n u16, n bytes (the VM checked the address) | — |
 | ``D`` | µs u32 (sleep) | — |
+| ``t`` | — (a tick read: the clock moves by its tick cost) | — |
 | ``R`` | — (MCU reset) | — |
-| ``A`` | channel u8 | u16 |
+| ``H`` | — (hello) | now u32, k u8, k × (bus << 7 \| addr) of acknowledging I2C parts |
+| ``B`` | channel u8, n u8 | now u32 (after), n × u16 conversions (:meth:`World.adc_read_block`) |
+| ``A`` | channel u8 | u16 (one conversion) |
 | ``T`` | — | ticks_us u32 |
-| ``I`` | bus u8, addr u8, n u16, n bytes | ack u8 |
-| ``Q`` | — | ``!`` |
+| ``Q`` | — | now u32 (sync) |
 """
 
 from __future__ import annotations
@@ -24,10 +27,14 @@ import os
 import socket
 import struct
 import threading
+import time
 
 from learnboard.emulator.world import World
 
-_FIXED = {b"P": 2, b"W": 3, b"D": 4, b"R": 0, b"A": 1, b"T": 0, b"Q": 0}
+_FIXED = {80: 2, 87: 3, 68: 4, 116: 0, 82: 0, 72: 0, 66: 2, 65: 1, 84: 0, 81: 0}  # by opcode
+_HEAD = {83: 8, 73: 5}  # variable length: header bytes, the length u16 at its end
+_MASK32 = 0xFFFFFFFF
+_BLOCKING = frozenset((66, 72, 65, 84, 81))  # requests the VM waits on: round trips
 
 
 class WorldServer:
@@ -38,12 +45,20 @@ class WorldServer:
         self.path = path
         self.lock = threading.Lock()
         self.requests = 0
+        """Requests handled (writes and reads)."""
+        self.round_trips = 0
+        """Requests the VM waited on (reads, hello, sync)."""
+        self.sends = 0
+        """Socket reads that brought requests (each one VM-side write, or part of one)."""
+        self.busy_s = 0.0
+        """Seconds spent handling requests (the world's share of the time)."""
         if os.path.exists(path):
             os.unlink(path)
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._sock.bind(path)
         self._sock.listen(4)
         self._closed = threading.Event()
+        self._cut = False
         self._idle = threading.Event()
         self._idle.set()
         self._thread = threading.Thread(target=self._accept_loop, daemon=True,
@@ -57,11 +72,17 @@ class WorldServer:
             except OSError:
                 return
             self._idle.clear()
+            self._cut = False
             try:
                 self._serve(conn)
             finally:
                 conn.close()
                 self._idle.set()
+
+    def cut(self) -> None:
+        """Power is gone: ignore the connected VM's further requests and answer none
+        (call under :attr:`lock`, e.g. from a clock listener; the VM is killed next)."""
+        self._cut = True
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Wait until no VM is connected (all its requests handled)."""
@@ -70,56 +91,87 @@ class WorldServer:
     def _serve(self, conn: socket.socket) -> None:
         buf = bytearray()
         while True:
-            data = conn.recv(65536)
+            try:
+                data = conn.recv(65536)
+            except OSError:  # the VM died (power cut, kill)
+                return
             if not data:
                 return
+            if self._cut:
+                buf.clear()
+                continue
             buf += data
+            self.sends += 1
             with self.lock:
+                t0 = time.perf_counter()
                 used = self._handle(conn, buf)
+                self.busy_s += time.perf_counter() - t0
             del buf[:used]
 
     def _handle(self, conn, buf: bytearray) -> int:
         """Run every complete request in ``buf``; return the bytes consumed."""
         w = self.world
+        clock = w.clock
+        fixed = _FIXED
+        size = len(buf)
         pos = 0
-        while pos < len(buf):
-            op = bytes(buf[pos:pos + 1])
-            if op in _FIXED:
-                end = pos + 1 + _FIXED[op]
-                if end > len(buf):
-                    break
-                body = bytes(buf[pos + 1:end])
-                if op == b"P":
-                    w.set_pin(body[0], body[1])
-                elif op == b"W":
-                    w.set_pwm(body[0], struct.unpack("<H", body[1:])[0])
-                elif op == b"D":
-                    w.clock.sleep_us(struct.unpack("<I", body)[0])
-                elif op == b"R":
-                    w.mcu_reset()
-                elif op == b"A":
-                    conn.sendall(struct.pack("<H", w.adc_read_u16(body[0])))
-                elif op == b"T":
-                    conn.sendall(struct.pack("<I", w.clock.ticks_us()))
+        n = 0
+        try:
+            while pos < size:
+                if self._cut:
+                    return size
+                op = buf[pos]
+                k = fixed.get(op)
+                if k is not None:
+                    end = pos + 1 + k
+                    if end > size:
+                        break
+                    if op == 80:  # P
+                        w.set_pin(buf[pos + 1], buf[pos + 2])
+                    elif op == 116:  # t
+                        clock.ticks_us()
+                    elif op == 68:  # D
+                        clock.sleep_us(int.from_bytes(buf[pos + 1:end], "little"))
+                    elif op == 66:  # B
+                        codes = w.adc_read_block(buf[pos + 1], buf[pos + 2])
+                        conn.sendall((clock.now_us & _MASK32).to_bytes(4, "little")
+                                     + codes.astype("<u2").tobytes())
+                    elif op == 87:  # W
+                        w.set_pwm(buf[pos + 1], buf[pos + 2] | (buf[pos + 3] << 8))
+                    elif op == 82:  # R
+                        w.mcu_reset()
+                    elif op == 72:  # H
+                        acks = bytes((bus << 7) | a for bus in (0, 1) for a in w.i2c_addresses(bus))
+                        conn.sendall((clock.now_us & _MASK32).to_bytes(4, "little")
+                                     + bytes([len(acks)]) + acks)
+                    elif op == 65:  # A
+                        conn.sendall(struct.pack("<H", w.adc_read_u16(buf[pos + 1])))
+                    elif op == 84:  # T
+                        conn.sendall(struct.pack("<I", clock.ticks_us()))
+                    else:  # Q
+                        conn.sendall((clock.now_us & _MASK32).to_bytes(4, "little"))
+                elif op in _HEAD:
+                    head = _HEAD[op]
+                    if pos + head > size:
+                        break
+                    end = pos + head + (buf[pos + head - 2] | (buf[pos + head - 1] << 8))
+                    if end > size:
+                        break
+                    data = bytes(buf[pos + head:end])
+                    if op == 83:
+                        w.spi_write(buf[pos + 1], data, int.from_bytes(buf[pos + 2:pos + 6], "little"))
+                    else:
+                        w.i2c_write(buf[pos + 1], buf[pos + 2], data)
                 else:
-                    conn.sendall(b"!")
-            elif op in (b"S", b"I"):
-                head = 8 if op == b"S" else 5
-                if pos + head > len(buf):
-                    break
-                n = struct.unpack("<H", buf[pos + head - 2:pos + head])[0]
-                end = pos + head + n
-                if end > len(buf):
-                    break
-                data = bytes(buf[pos + head:end])
-                if op == b"S":
-                    w.spi_write(buf[pos + 1], data, struct.unpack("<I", buf[pos + 2:pos + 6])[0])
-                else:
-                    conn.sendall(bytes([w.i2c_write(buf[pos + 1], buf[pos + 2], data)]))
-            else:
-                raise ConnectionError(f"world server: unknown request {op!r}")
-            pos = end
-            self.requests += 1
+                    raise ConnectionError(f"world server: unknown request {bytes([op])!r}")
+                pos = end
+                n += 1
+                if op in _BLOCKING:
+                    self.round_trips += 1
+        except OSError:  # the VM went away while we answered
+            return size
+        finally:
+            self.requests += n
         return pos
 
     def close(self) -> None:

@@ -2,7 +2,26 @@
 environment variable ``LB_WORLD`` names the emulator's world socket, ``Pin``, ``ADC``,
 ``SPI``, ``I2C`` and ``PWM`` that drive the emulated parts in CPython
 (``learnboard.emulator.world_server``), with ``ticks_us``/``ticks_diff``/``sleep_us``/
-``sleep_ms`` on the virtual clock. Writes are sent without waiting; only reads block.
+``sleep_ms`` on the virtual clock.
+
+Speed without losing exactness (the hot paths allocate nothing, so they also run under
+``micropython.heap_lock()``):
+
+* writes (pins, PWM, SPI, I2C, sleeps, tick reads) are queued in a fixed buffer and sent
+  in one socket write when the VM must wait for the world anyway: at an ADC read or
+  :func:`sync`, when the buffer fills, when the program sleeps 1 ms or more, idles or
+  polls its input (``select.poll``, see ``select.py``), and when the VM exits;
+* a pin write that does not change the level is not sent (the world ignores it too);
+* I2C acknowledges come from the address list the world sends when the VM connects;
+* the virtual clock is kept here too: sleeps, tick reads (1 µs each) and SPI transfers
+  advance it by the same rules as the world's clock, and every blocking reply carries the
+  world's time, which the VM adopts;
+* an ADC read fetches a block of conversions of that input at once (as many as the
+  previous run of consecutive reads of one input, at most 64): the world converts them
+  one after the other (2 µs apart, mux settling, noise and the converter's non-linearity
+  per sample — the ADC runs free, like the RP2040's round-robin FIFO mode), and the next
+  reads are answered from the block until anything else is queued. Conversions fetched
+  but not read still took their time.
 """
 
 import os
@@ -12,6 +31,10 @@ from umachine import *  # noqa: F403
 
 _path = os.getenv("LB_WORLD")
 _sock = None
+_TICK_COST_US = 1  # keep equal to learnboard.emulator.devices.clock.VirtualClock's default
+_MASK = 0x3FFFFFFF
+_MAX_BLOCK = 64
+_LIMIT = 1024 - 80  # flush before a request could overflow the buffer
 
 if _path:
     import socket
@@ -19,25 +42,69 @@ if _path:
 
     _sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     _sock.connect(struct.pack("H", socket.AF_UNIX) + _path.encode() + b"\0")
-    _hdr2 = bytearray(3)
-    _read_buf = bytearray(4)
+    _out = bytearray(1024)
+    _n = 0  # bytes queued in _out
+    _rx = bytearray(8 + 2 * _MAX_BLOCK)
+    _tmp = bytearray(len(_rx))
+    _lv = bytearray(b"\xff" * 256)  # last level sent per GPIO (0xff: unknown)
+    _now = 0  # virtual µs, as the world's clock
+    _blk_ch = -1  # ADC input of the fetched block; -1: none valid
+    _blk_pos = 0
+    _blk_len = 0
+    _streak = 0  # consecutive reads of the block's input
+    _want = 1  # block length to fetch next
+    _acks = bytearray(0)
 
-    def _send(b):
-        _sock.write(b)
+    def _flush():
+        global _n
+        if _n:
+            _sock.write(_out, _n)
+            _n = 0
+
+    def _queued(k):
+        """``k`` bytes were queued: a fetched ADC block is stale; flush when full."""
+        global _n
+        _n += k
+        if _blk_ch >= 0:
+            _end_run()
+        if _n > _LIMIT:
+            _flush()
+
+    def _end_run():
+        global _blk_ch, _want
+        _blk_ch = -1
+        _want = _streak if _streak > 0 else 1
+
+    def _u32(at, v):
+        _out[at] = v & 0xFF
+        _out[at + 1] = (v >> 8) & 0xFF
+        _out[at + 2] = (v >> 16) & 0xFF
+        _out[at + 3] = (v >> 24) & 0xFF
 
     def _recv(n):
-        mv = memoryview(_read_buf)
-        got = 0
+        """Read exactly ``n`` reply bytes into ``_rx`` (no allocation)."""
+        got = _sock.readinto(_rx, n)
+        if not got:
+            raise OSError("world socket closed")
         while got < n:
-            r = _sock.readinto(mv[got:n])
+            r = _sock.readinto(_tmp, n - got)
             if not r:
                 raise OSError("world socket closed")
+            for i in range(r):
+                _rx[got + i] = _tmp[i]
             got += r
-        return _read_buf
+        return _rx
+
+    def _adopt_now():
+        global _now
+        _now = _rx[0] | (_rx[1] << 8) | (_rx[2] << 16) | (_rx[3] << 24)
 
     def ticks_us():
-        _send(b"T")
-        return struct.unpack("<I", _recv(4))[0]
+        global _now
+        _out[_n] = 116  # 't': the world's clock moves as ours
+        _queued(1)
+        _now += _TICK_COST_US
+        return _now & _MASK
 
     def ticks_ms():
         return ticks_us() // 1000
@@ -49,16 +116,36 @@ if _path:
         return (t + d) & 0x3FFFFFFF
 
     def sleep_us(us):
+        global _now
+        us = int(us)
         if us > 0:
-            _send(struct.pack("<BI", 68, int(us)))  # 'D'
+            _out[_n] = 68  # 'D'
+            _u32(_n + 1, us)
+            _queued(5)
+            _now += us
+            if us >= 1000:  # the program waits: let the world catch up
+                _flush()
 
     def sleep_ms(ms):
         sleep_us(int(ms * 1000))
 
+    def _idle(us):
+        """The firmware waited ``us`` real µs for input (``select.poll``): virtual time
+        follows real time while the board idles, as the in-process board's does."""
+        sleep_us(us)
+        _flush()
+
     def sync():
-        """Block until the world has handled every request sent so far."""
-        _send(b"Q")
-        _recv(1)
+        """Block until the world has handled every request sent so far; adopt its time."""
+        _out[_n] = 81  # 'Q'
+        _queued(1)
+        _flush()
+        _recv(4)
+        _adopt_now()
+
+    def now_us():
+        """The virtual clock (µs since power-on), unwrapped."""
+        return _now
 
     def _gpio(p):
         if hasattr(p, "id"):
@@ -84,11 +171,15 @@ if _path:
         def value(self, x=None):
             if x is None:
                 return self._v
-            self._v = 1 if x else 0
-            _hdr2[0] = 80  # 'P'
-            _hdr2[1] = self.id
-            _hdr2[2] = self._v
-            _send(_hdr2)
+            v = 1 if x else 0
+            self._v = v
+            g = self.id
+            if _lv[g] != v:  # the world ignores a write that keeps the level
+                _lv[g] = v
+                _out[_n] = 80  # 'P'
+                _out[_n + 1] = g
+                _out[_n + 2] = v
+                _queued(3)
 
         def __call__(self, x=None):
             return self.value(x)
@@ -102,17 +193,43 @@ if _path:
         high = on
         low = off
 
+    def _fetch(ch, new_run):
+        global _n, _blk_ch, _blk_pos, _blk_len, _streak
+        if new_run:
+            _streak = 1
+        k = _want if _want < _MAX_BLOCK else _MAX_BLOCK
+        _out[_n] = 66  # 'B'
+        _out[_n + 1] = ch
+        _out[_n + 2] = k
+        _n += 3
+        _flush()
+        _recv(4 + 2 * k)
+        _adopt_now()
+        _blk_ch = ch
+        _blk_pos = 1
+        _blk_len = k
+        return _rx[4] | (_rx[5] << 8)
+
     class ADC:  # noqa: F811
         CORE_TEMP = 4
 
         def __init__(self, pin):
             ch = _gpio(pin)
             self.channel = ch - 26 if (ch >= 26 or hasattr(pin, "id")) else ch
-            self._req = bytes((65, self.channel))  # 'A'
 
         def read_u16(self):
-            _send(self._req)
-            return struct.unpack("<H", _recv(2))[0]
+            global _blk_pos, _streak
+            ch = self.channel
+            if ch == _blk_ch:
+                _streak += 1
+                i = _blk_pos
+                if i < _blk_len:
+                    _blk_pos = i + 1
+                    return _rx[4 + 2 * i] | (_rx[5 + 2 * i] << 8)
+                return _fetch(ch, False)  # the run is longer than the block
+            if _blk_ch >= 0:  # another input at once: that run ended
+                _end_run()
+            return _fetch(ch, True)
 
     class SPI:  # noqa: F811
         MSB, LSB = 1, 0
@@ -126,8 +243,29 @@ if _path:
                 self.baudrate = baudrate
 
         def write(self, buf):
-            _send(struct.pack("<BBIH", 83, self.id, self.baudrate, len(buf)))  # 'S'
-            _send(buf)
+            global _now
+            n = len(buf)
+            if _n + 8 + n > len(_out):
+                _flush()
+            if 8 + n > len(_out):
+                raise ValueError("SPI write too long for the emulator")
+            at = _n
+            _out[at] = 83  # 'S'
+            _out[at + 1] = self.id
+            _u32(at + 2, self.baudrate)
+            _out[at + 6] = n & 0xFF
+            _out[at + 7] = n >> 8
+            for i in range(n):
+                _out[at + 8 + i] = buf[i]
+            _queued(8 + n)
+            # the world's clock: round(n * 8e6 / baud), ties to even
+            b = self.baudrate if self.baudrate > 0 else 1
+            x = n * 8000000
+            q = x // b
+            r2 = 2 * (x % b)
+            if r2 > b or (r2 == b and q & 1):
+                q += 1
+            _now += q
 
         def read(self, n, write=0):
             self.write(bytes([write]) * n)
@@ -147,12 +285,30 @@ if _path:
         def __init__(self, id, scl=None, sda=None, freq=400000, **kw):
             self.id = id
 
+        def scan(self):
+            return [a & 0x7F for a in _acks if a >> 7 == self.id]
+
         def writeto(self, addr, buf, stop=True):
-            _send(struct.pack("<BBBH", 73, self.id, addr, len(buf)))  # 'I'
-            _send(buf)
-            if not _recv(1)[0]:
-                raise OSError(19)  # ENODEV
-            return len(buf)
+            n = len(buf)
+            key = ((self.id & 1) << 7) | (addr & 0x7F)
+            found = False
+            for a in _acks:
+                if a == key:
+                    found = True
+            if not found:
+                raise OSError(19)  # ENODEV: no part answers
+            if _n + 5 + n > len(_out):
+                _flush()
+            at = _n
+            _out[at] = 73  # 'I'
+            _out[at + 1] = self.id
+            _out[at + 2] = addr
+            _out[at + 3] = n & 0xFF
+            _out[at + 4] = n >> 8
+            for i in range(n):
+                _out[at + 5 + i] = buf[i]
+            _queued(5 + n)
+            return n
 
     class PWM:  # noqa: F811
         def __init__(self, dest, freq=None, duty_u16=None, **kw):
@@ -171,14 +327,36 @@ if _path:
             if d is None:
                 return self._d
             self._d = d
-            _send(struct.pack("<BBH", 87, self.gpio, d))  # 'W'
+            _out[_n] = 87  # 'W'
+            _out[_n + 1] = self.gpio
+            _out[_n + 2] = d & 0xFF
+            _out[_n + 3] = (d >> 8) & 0xFF
+            _queued(4)
 
         def deinit(self):
             self.duty_u16(0)
+
+    import sys
+
+    if hasattr(sys, "atexit"):
+        sys.atexit(_flush)  # what a program queued last still reaches the world
+
+    # hello: the world's time and the I2C addresses that acknowledge (bus << 7 | addr)
+    _out[0] = 72  # 'H'
+    _n = 1
+    _flush()
+    _recv(5)
+    _adopt_now()
+    _acks = bytearray(_rx[4])
+    if len(_acks):
+        _recv(len(_acks))
+        for _i in range(len(_acks)):
+            _acks[_i] = _rx[_i]
 
 
 def reset():
     """Hard reset of the virtual board (the world's MCU resets first); does not return."""
     if _sock is not None:
+        _flush()
         _sock.write(b"R")
     _hard_reset()

@@ -25,6 +25,7 @@ examples:
   learnboard flash --port /dev/pts/5 --board gen2-clln   (firmware + board.json, reset)
   mpremote connect /dev/pts/5 fs cp main.py :main.py + reset
   learnboard emulate --flash ./myflash --seed 1 --drop-rate 0.001   (a lossy line)
+  learnboard emulate --board gen1-digipot --stuck-edge 3 --dead-adc 2 --brownout-at 30
 """
 
 DEFAULT_BOARD = "gen2-clln"
@@ -55,6 +56,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     faults.add_argument("--drop-rate", type=float, default=0.0, metavar="P", help="probability a byte is lost")
     faults.add_argument("--corrupt-rate", type=float, default=0.0, metavar="P", help="probability a byte is changed")
     faults.add_argument("--dup-rate", type=float, default=0.0, metavar="P", help="probability a byte arrives twice")
+    world = parser.add_argument_group(
+        "board faults",
+        "Brown-outs fall on the virtual clock (seconds since the board powered up; a learning "
+        "step advances it by a fixed board-dependent time, see docs/emulator.md): the VM dies, "
+        "the parts power-cycle, the firmware boots again.")
+    world.add_argument("--brownout-at", type=float, action="append", default=[], metavar="T",
+                       help="a brown-out at virtual second T (repeatable)")
+    world.add_argument("--brownout-rate", type=float, default=0.0, metavar="R",
+                       help="random brown-outs, R per virtual second on average (seeded)")
+    world.add_argument("--stuck-edge", action="append", default=[], metavar="[NET:]EDGE",
+                       help="an edge frozen at its state, its actuations lost (0-based; NET default 0; "
+                            "repeatable)")
+    world.add_argument("--dead-adc", type=int, action="append", default=[], metavar="CH",
+                       help="ADC input CH reads 0 V (repeatable)")
+    world.add_argument("--noise-scale", type=float, default=1.0, metavar="X",
+                       help="ADC noise times X (default 1: the part's own)")
+    world.add_argument("--leak-scale", type=float, default=1.0, metavar="X",
+                       help="gate-capacitor leakage times X (default 1)")
 
 
 def board_key(board: str | None) -> str:
@@ -73,7 +92,9 @@ def run(args: argparse.Namespace) -> int:
     import threading
     from pathlib import Path
 
+    from learnboard.boards import load_board
     from learnboard.emulator.board import VirtualBoard, default_flash_dir
+    from learnboard.emulator.brownout import BrownOuts, make_faults
     from learnboard.errors import InputError, LearnboardError
 
     if args.vm == "cpython":
@@ -81,10 +102,16 @@ def run(args: argparse.Namespace) -> int:
     if args.board and (args.board.endswith(".toml") or "/" in args.board) and not Path(args.board).is_file():
         raise InputError("board description file not found; give a profile name or an existing .toml file", source=args.board, field="--board")
     flash = Path(args.flash) if args.flash else default_flash_dir(board_key(args.board))
+    desc = load_board(args.board or DEFAULT_BOARD)
+    faults = make_faults(desc, stuck_edges=args.stuck_edge, dead_adc=args.dead_adc,
+                         noise_scale=args.noise_scale, leak_scale=args.leak_scale)
+    brownouts = BrownOuts(args.brownout_at, args.brownout_rate, seed=args.seed)
     board = VirtualBoard(
         flash,
-        board=args.board or DEFAULT_BOARD,
+        board=desc,
         seed=args.seed,
+        faults=faults,
+        brownouts=brownouts,
         drop_rate=args.drop_rate,
         corrupt_rate=args.corrupt_rate,
         dup_rate=args.dup_rate,
@@ -110,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     c = board.counters()
     print(
         f"learnboard emulate: stopped; {c.vm_starts} VM boots, {c.soft_resets} soft and "
-        f"{c.hard_resets} hard resets, {c.crashes} crashes; serial to board "
+        f"{c.hard_resets} hard resets, {c.power_cycles} brown-outs, {c.crashes} crashes; serial to board "
         f"{c.to_board.bytes_in} B ({c.to_board.dropped} dropped, {c.to_board.corrupted} corrupted, "
         f"{c.to_board.duplicated} duplicated), to host {c.to_host.bytes_in} B "
         f"({c.to_host.dropped} dropped, {c.to_host.corrupted} corrupted, {c.to_host.duplicated} duplicated)",

@@ -1,0 +1,87 @@
+"""Benchmark of the virtual board through pty + real MicroPython VM + world physics.
+
+Flashes the firmware and the board description into a fresh flash folder of a
+:class:`~learnboard.emulator.board.VirtualBoard`, uploads ``--examples`` training
+examples through the host link, trains ``--steps`` learning steps (each over
+``--batch`` examples) and prints, per profile: learning steps per second (real time),
+world requests, blocking round trips and socket writes per step, virtual µs per step,
+the world's solves per step, and the real time per step split into the world's share
+(handling requests: device models and physics) and the rest (VM, socket, pty, host).
+
+Run: ``python benchmarks/bench_vm_board.py [--steps 200] [--batch 2] [--profiles gen2-clln gen1-digipot]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def bench(profile: str, steps: int, batch: int, examples: int, seed: int) -> dict:
+    import numpy as np
+    from learnboard.emulator.board import VirtualBoard
+    from learnboard.host.flashing import plan
+    from learnboard.host.link import Link
+    from learnboard.host.session import load_session_task
+
+    with tempfile.TemporaryDirectory() as tmp:
+        flash = Path(tmp) / "flash"
+        files, _ = plan(profile)
+        for f in files:  # what `learnboard flash` writes over mpremote
+            (flash / f.path).parent.mkdir(parents=True, exist_ok=True)
+            (flash / f.path).write_bytes(f.data)
+        with VirtualBoard(flash, board=profile, seed=seed) as vb, Link.open(vb.port, timeout=5.0) as link:
+            deadline = time.monotonic() + 20
+            while True:
+                try:
+                    link.hello()
+                    break
+                except Exception:
+                    if time.monotonic() > deadline:
+                        raise
+            task = load_session_task("regression", vb.board)  # the default task
+            x, y = task.x_train[:examples], task.y_train[:examples]
+            link.call("upload_examples", x=np.asarray(x).tolist(), y=np.asarray(y).tolist(), clear=True)
+            link.call("set_params", batch=batch, tlm_every=0)
+            srv = vb._server
+            b0 = srv.busy_s
+            r0, rt0, s0, v0, so0 = srv.requests, srv.round_trips, srv.sends, vb.world.clock.now_us, vb.world.solves
+            t0 = time.perf_counter()
+            link.call("train", steps=steps, every=0)
+            while True:
+                ev = link.next_event(timeout=600)
+                if ev is None or ev[0] == "done":
+                    break
+            dt = time.perf_counter() - t0
+            with vb.lock:
+                busy = srv.busy_s - b0
+                r, rt, s, v, so = srv.requests, srv.round_trips, srv.sends, vb.world.clock.now_us, vb.world.solves
+            return {"profile": profile, "steps_s": steps / dt, "req": (r - r0) / steps,
+                    "rt": (rt - rt0) / steps, "sends": (s - s0) / steps,
+                    "virt_us": (v - v0) / steps, "solves": (so - so0) / steps,
+                    "world_ms": busy / steps * 1e3, "other_ms": (dt - busy) / steps * 1e3}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--batch", type=int, default=2, help="examples per learning step")
+    ap.add_argument("--examples", type=int, default=8)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--profiles", nargs="+", default=["gen2-clln", "gen1-digipot"])
+    a = ap.parse_args()
+    print(f"{'profile':14s} {'steps/s':>8s} {'req/step':>9s} {'rt/step':>8s} {'writes/step':>11s} "
+          f"{'virt us/step':>12s} {'solves/step':>11s} {'world ms/step':>13s} {'rest ms/step':>12s}   ({a.steps} steps, batch {a.batch})")
+    for p in a.profiles:
+        r = bench(p, a.steps, a.batch, a.examples, a.seed)
+        print(f"{r['profile']:14s} {r['steps_s']:8.1f} {r['req']:9.0f} {r['rt']:8.1f} {r['sends']:11.1f} "
+              f"{r['virt_us']:12.0f} {r['solves']:11.2f} {r['world_ms']:13.2f} {r['other_ms']:12.2f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

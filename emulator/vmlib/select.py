@@ -1,0 +1,52 @@
+"""``select`` for the emulator's VM: the built-in module; with a world (``LB_WORLD``),
+``poll()`` objects that keep the emulated world in step with the firmware's idling.
+
+Before a poll the VM's queued ``machine`` writes are sent to the world (so the world is
+current whenever the firmware looks for input), and the real time a poll with a timeout
+spends waiting advances the virtual clock: while the board idles waiting for the host,
+virtual time follows real time, as the in-process board's does (gate leakage, the
+firmware's host-silence timer). While the firmware is busy, time stays purely virtual.
+"""
+
+import os
+
+import uselect
+from uselect import *  # noqa: F403
+
+if os.getenv("LB_WORLD"):
+    import machine
+    import utime
+
+    class _Poll:
+        def __init__(self):
+            self._p = uselect.poll()
+
+        def register(self, obj, mask=uselect.POLLIN | uselect.POLLOUT):
+            self._p.register(obj, mask)
+
+        def unregister(self, obj):
+            self._p.unregister(obj)
+
+        def modify(self, obj, mask):
+            self._p.modify(obj, mask)
+
+        def poll(self, timeout=-1):
+            machine._flush()
+            if timeout == 0:
+                return self._p.poll(0)
+            t0 = utime.ticks_us()
+            r = self._p.poll(timeout)
+            machine._idle(utime.ticks_diff(utime.ticks_us(), t0))
+            return r
+
+        def ipoll(self, timeout=-1, flags=0):
+            machine._flush()
+            if timeout == 0:
+                return self._p.ipoll(0, flags)
+            t0 = utime.ticks_us()
+            r = self._p.ipoll(timeout, flags)
+            machine._idle(utime.ticks_diff(utime.ticks_us(), t0))
+            return r
+
+    def poll():  # noqa: F811
+        return _Poll()
