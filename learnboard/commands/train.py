@@ -52,7 +52,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--alpha", type=float, default=None, help="nudge amplitude (board parameter alpha)")
     parser.add_argument("--every", type=int, default=10, help="telemetry every N steps (default 10)")
     parser.add_argument("--checkpoint-every", type=int, default=200, help="checkpoint every N steps")
-    parser.add_argument("--seed", type=int, default=0, help="emulator seed (emulated boards)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the task data and of the emulated board (default 0)")
     parser.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue a stopped session")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.add_argument("--quiet", action="store_true", help="no live dashboard")
