@@ -328,11 +328,11 @@ def test_learnboard_emulate_cli_serves_mpremote_and_stops_cleanly(tmp_path):
             proc.wait()
 
 
-def test_learnboard_emulate_rejects_the_cpython_vm_for_now(tmp_path):
+def test_learnboard_emulate_cpython_vm_has_no_flash_folder(tmp_path):
     proc = subprocess.run(
         learnboard_cmd("emulate", "--vm", "cpython", "--flash", str(tmp_path)), capture_output=True, timeout=30
     )
     assert proc.returncode == 2
-    assert "not available yet" in proc.stderr.decode()
+    assert "--flash" in proc.stderr.decode() and "no flash folder" in proc.stderr.decode()
     help_text = subprocess.run(learnboard_cmd("emulate", "--help"), capture_output=True, timeout=30).stdout.decode()
     assert "mpremote connect" in help_text and "--drop-rate" in help_text

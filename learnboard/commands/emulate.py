@@ -48,7 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--vm",
         choices=("micropython", "cpython"),
         default="micropython",
-        help="the interpreter running the firmware (default: micropython, the real VM)",
+        help="the interpreter running the firmware (default: micropython, the real VM with a REPL; "
+             "cpython: the firmware in this process, faster, no REPL and no flash folder, so no mpremote)",
     )
     parser.add_argument("--seed", type=int, default=None,
                         help="seed of the emulated randomness: device spreads, ADC noise (default 0) and serial faults")
@@ -93,29 +94,36 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from learnboard.boards import load_board
-    from learnboard.emulator.board import VirtualBoard, default_flash_dir
     from learnboard.emulator.brownout import BrownOuts, make_faults
     from learnboard.errors import InputError, LearnboardError
 
-    if args.vm == "cpython":
-        raise LearnboardError("--vm cpython (the fast in-process mode) is not available yet; use --vm micropython")
     if args.board and (args.board.endswith(".toml") or "/" in args.board) and not Path(args.board).is_file():
         raise InputError("board description file not found; give a profile name or an existing .toml file", source=args.board, field="--board")
-    flash = Path(args.flash) if args.flash else default_flash_dir(board_key(args.board))
     desc = load_board(args.board or DEFAULT_BOARD)
     faults = make_faults(desc, stuck_edges=args.stuck_edge, dead_adc=args.dead_adc,
                          noise_scale=args.noise_scale, leak_scale=args.leak_scale)
     brownouts = BrownOuts(args.brownout_at, args.brownout_rate, seed=args.seed)
-    board = VirtualBoard(
-        flash,
-        board=desc,
-        seed=args.seed,
-        faults=faults,
-        brownouts=brownouts,
-        drop_rate=args.drop_rate,
-        corrupt_rate=args.corrupt_rate,
-        dup_rate=args.dup_rate,
-    )
+    if args.vm == "cpython":
+        if args.flash:
+            raise InputError("--vm cpython runs the installed firmware on the given description; it has no "
+                             "flash folder (drop --flash, or use --vm micropython)", field="--flash")
+        board = _cpython_board(args, desc, faults, brownouts)
+        where = "firmware under CPython (no REPL: learnboard protocol only)"
+    else:
+        from learnboard.emulator.board import VirtualBoard, default_flash_dir
+
+        flash = Path(args.flash) if args.flash else default_flash_dir(board_key(args.board))
+        board = VirtualBoard(
+            flash,
+            board=desc,
+            seed=args.seed,
+            faults=faults,
+            brownouts=brownouts,
+            drop_rate=args.drop_rate,
+            corrupt_rate=args.corrupt_rate,
+            dup_rate=args.dup_rate,
+        )
+        where = f"flash folder {board.flash_dir}"
     stop = threading.Event()
 
     def on_signal(signum, frame):
@@ -125,8 +133,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         port = board.start()
         print(port, flush=True)
-        print(f"learnboard emulate: {board.board.name} board, flash folder {board.flash_dir}; Ctrl-C to stop",
-              file=sys.stderr, flush=True)
+        print(f"learnboard emulate: {desc.name} board, {where}; Ctrl-C to stop", file=sys.stderr, flush=True)
         while not stop.wait(0.5):
             if not board.running:
                 raise LearnboardError(f"the virtual serial port stopped: {board.error!r}")
@@ -134,6 +141,10 @@ def run(args: argparse.Namespace) -> int:
         board.stop()
         for s, handler in old.items():
             signal.signal(s, handler)
+    if args.vm == "cpython":
+        print(f"learnboard emulate: stopped; {board.inprocess.boots} firmware boots, {board.power_cycles} brown-outs",
+              file=sys.stderr)
+        return 0
     c = board.counters()
     print(
         f"learnboard emulate: stopped; {c.vm_starts} VM boots, {c.soft_resets} soft and "
@@ -144,3 +155,17 @@ def run(args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     return 0
+
+
+def _cpython_board(args, desc, faults, brownouts):
+    import numpy as np
+
+    from learnboard.emulator.cpython_port import CPythonPortBoard
+    from learnboard.emulator.serial_faults import SerialFaults
+
+    rates = {"drop_rate": args.drop_rate, "corrupt_rate": args.corrupt_rate, "dup_rate": args.dup_rate}
+    lines = None
+    if any(rates.values()):
+        seq_board, seq_host = np.random.SeedSequence(args.seed).spawn(2)
+        lines = (SerialFaults(**rates, seed=seq_board), SerialFaults(**rates, seed=seq_host))
+    return CPythonPortBoard(desc, seed=args.seed, faults=faults, brownouts=brownouts, serial_faults=lines)
