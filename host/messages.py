@@ -78,6 +78,8 @@ PARAMETERS: tuple[Field, ...] = (
     F("tlm_nodes", "int", "frames", "add node voltages to every n-th telemetry frame; 0 = never"),
     F("tlm_edges", "int", "frames", "add edge states to every n-th telemetry frame; 0 = never"),
     F("host_timeout_ms", "int", "ms", "host silence after which the board parks; 0 = never"),
+    F("batch", "int", "examples", "examples per learning step (updates summed over them); "
+      "0 = all stored examples"),
 )
 
 COMMANDS: dict[str, Command] = {
@@ -183,6 +185,8 @@ COMMANDS: dict[str, Command] = {
             (
                 F("y", "array of float", "V", "output node voltages"),
                 F("pwr", "float", "W", "power dissipated in the network"),
+                F("pwr_m", "float", "W", "measured power from the board's current monitor "
+                  "(boards with power_sense only)", True),
             ),
         ),
         Command(
@@ -250,6 +254,8 @@ TELEMETRY: tuple[Field, ...] = (
     F("bad", "int", "frames", "bad frames received since boot"),
     F("v", "array of float", "V", "node voltages (every tlm_nodes-th frame)", True),
     F("k", "array", "", EDGE_STATE + " (every tlm_edges-th frame)", True),
+    F("pwr_m", "float", "W", "measured power from the board's current monitor at the frame "
+      "(boards with power_sense only)", True),
 )
 
 EVENTS: dict[str, tuple[Field, ...]] = {

@@ -74,7 +74,8 @@ class App:
         self.tlm_count = 0
         self.srv = server.Server(port, self._handlers(), info={
             "fw": VERSION, "board": self.name, "desc_hash": desc_hash,
-            "caps": ["train", "infer", "self_test"],
+            "caps": ["train", "infer", "self_test"] + (
+                ["power_sense"] if getattr(self.hal, "sense", None) is not None else []),
             "limits": {"max_examples": max_examples, "n_edges": self.n_edges,
                        "n_nodes": self.n_nodes, "vn": self.vn, "ie": self.ie}})
         self.set_params({})
@@ -365,7 +366,16 @@ class App:
         if self.nets == 1:
             self.hal.switch(False)
         vf = self._read_free()
-        return {"y": [vf[k] * self.vpc for k in lr.out_node], "pwr": self.power()}
+        out = {"y": [vf[k] * self.vpc for k in lr.out_node], "pwr": self.power()}
+        pm = self.measured_power()
+        if pm is not None:
+            out["pwr_m"] = pm
+        return out
+
+    def measured_power(self):
+        """Power (W) from the board's current monitor, None without one."""
+        rp = getattr(self.hal, "read_power", None)
+        return rp() if rp is not None else None
 
     def power(self):
         """Power (W) in the free network at the last measured node codes."""
@@ -560,6 +570,7 @@ class App:
         t.step = self.step_n
         t.err = lr.err * self.vpc * self.vpc / lr.err_n * lr.n_out if lr.err_n else 0.0
         t.pwr = self.power()
+        t.pm = self.measured_power()
         t.lam = self.params["lam"]
         t.n = lr.err_n // max(1, lr.n_out)
         t.dt = self.dt_sum // self.dt_n if self.dt_n else 0

@@ -67,4 +67,4 @@ F_RX_BAD = 256  # bad frames were received since the previous telemetry frame
 
 # Telemetry keys in wire order: fixed keys first, then the optional ones.
 TELEMETRY_KEYS = ("t", "step", "err", "pwr", "lam", "n", "dt", "dtmax", "flt", "bad")
-TELEMETRY_OPTIONAL = ("v", "k")
+TELEMETRY_OPTIONAL = ("v", "k", "pwr_m")

@@ -32,6 +32,7 @@ _MAX_MESSAGE = 120
 _TKEYS = tuple(mpack.packb(k) for k in msgs.TELEMETRY_KEYS)
 _TK_V = mpack.packb("v")
 _TK_K = mpack.packb("k")
+_TK_PM = mpack.packb(msgs.TELEMETRY_OPTIONAL[2])
 
 
 class Fail(Exception):
@@ -57,6 +58,7 @@ class Telemetry:
         self.flt = 0
         self.v = None
         self.k = None
+        self.pm = None  # measured power (W) from a current monitor, None without one
 
 
 class Server:
@@ -159,7 +161,7 @@ class Server:
     def _pack_tlm(self, flt):
         t = self.tlm
         self._pos = self.enc.begin(frame.TLM, self.seq)
-        self._head(10 + (t.v is not None) + (t.k is not None))
+        self._head(10 + (t.v is not None) + (t.k is not None) + (t.pm is not None))
         self._kv(0, ticks_ms())
         self._kv(1, t.step)
         self._kv(2, t.err)
@@ -174,6 +176,10 @@ class Server:
             self._kseq(_TK_V, t.v)
         if t.k is not None:
             self._kseq(_TK_K, t.k)
+        if t.pm is not None:
+            raw = self.enc.raw
+            pos = mpack.pack_raw(raw, self._pos, _TK_PM, self.enc.body_end)
+            self._pos = mpack.pack_value(raw, pos, t.pm, self.enc.body_end)
 
     # Small helpers keep each call frame within MicroPython's on-stack limit.
     def _head(self, n):

@@ -195,8 +195,9 @@ class Adc:
 
 @dataclass(frozen=True)
 class CurrentSense:
-    """An I2C current/power monitor (INA219-style) whose shunt sits in the ground return
-    of network ``net``; its bus-voltage input reads node ``node``."""
+    """An I2C current/power monitor (INA219-style): its shunt is in series with the
+    driver of input node ``node`` on network ``net`` (high side), its bus-voltage input
+    reads that node."""
 
     part: str
     bus: str  # I2C bus name

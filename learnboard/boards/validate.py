@@ -277,9 +277,11 @@ def _wiring(board: Board) -> _Resources:
             raise _err(board, f"I2C address 0x{cs.address:02x} on bus {cs.bus!r} is already a "
                        "DAC's; give the current-sense chip its own address",
                        "current_sense.address")
-        if cs.node == board.ground:
-            raise _err(board, "the bus-voltage input must read a node other than ground (the "
-                       "node the sensed current is driven into)", "current_sense.node")
+        driven = {p.a for p in board.inputs} | {p.b for p in board.inputs if p.drive_b}
+        if cs.node not in driven - {board.ground}:
+            raise _err(board, "the monitor's shunt sits in an input driver's output: name a "
+                       "driven input node (" + ", ".join(board.nodes[n] for n in sorted(
+                           driven - {board.ground})) + ")", "current_sense.node")
     adc = board.adc
     if adc.type == "internal":
         if adc.channels > len(mcu.adc_pins):
