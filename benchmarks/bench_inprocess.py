@@ -1,0 +1,148 @@
+"""Learning steps per second of the fast in-process emulated board.
+
+The unchanged firmware ``App`` (``learnboard.firmware.lbfw.app``) runs under CPython on
+the emulator's ``machine`` layer (:func:`learnboard.emulator.machine_layer.build`) and a
+:class:`~learnboard.emulator.world.World`, exactly as
+:class:`~learnboard.emulator.inprocess.InProcessBoard` runs it, but driven directly from
+this thread (no host link, no telemetry) so only the step is timed. Per profile it
+prints steps/s, µs per step, ``machine``-layer calls per step (pin writes, ADC reads,
+SPI/PWM writes) and circuit solves per step, at the board's own ADC oversampling and,
+with ``--oversample 1`` added, at one conversion per node read.
+
+Issue 5 target: >= 2000 steps/s for gen2-clln in this mode.
+
+    python benchmarks/bench_inprocess.py [--steps N] [--boards gen2-clln gen1-digipot]
+        [--oversample K ...] [--profile]
+
+Measured (2 shared cores, noisy; steps/s, µs/step, machine calls/step):
+    see the end of this docstring, updated with each speed-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import pstats
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from learnboard.emulator import machine_layer  # noqa: E402
+from learnboard.emulator.world import World  # noqa: E402
+from learnboard.firmware.lbfw import app as app_mod  # noqa: E402
+
+from learnboard.boards import compile_board, load_board  # noqa: E402
+
+
+
+class _Clock:
+    """The firmware's clock object on the world's virtual clock (as InProcessBoard's)."""
+
+    def __init__(self, clock) -> None:
+        self.ticks_us = clock.ticks_us
+        self.ticks_diff = clock.ticks_diff
+        self.sleep_us = clock.sleep_us
+
+
+class _NullPort:
+    def read(self):
+        return None
+
+    def write(self, data) -> None:
+        pass
+
+
+class _Counting:
+    """Counts calls into the machine layer by wrapping the world's entry points."""
+
+    NAMES = ("set_pin", "adc_read_u16", "spi_write", "set_pwm", "i2c_write")
+
+    def __init__(self, world: World) -> None:
+        self.n = 0
+        for name in self.NAMES:
+            fn = getattr(world, name)
+            setattr(world, name, self._wrap(fn))
+
+    def _wrap(self, fn):
+        def counted(*a, **k):
+            self.n += 1
+            return fn(*a, **k)
+        return counted
+
+
+def make_app(board_name: str, seed: int = 0, oversample: int | None = None, batch: int = 1):
+    """The firmware App on a fresh World with the default task's training examples
+    uploaded and the learning parameters a host session sets (``eta`` 1.0 on transistor
+    boards, so gates really pulse); ``batch`` examples per step (0: all)."""
+    from learnboard.tasks import load_task
+
+    board = load_board(board_name)
+    compiled = compile_board(board)
+    body = compiled.body
+    if oversample is not None:
+        body = dict(body, adc=dict(body["adc"], os=int(oversample)))
+    world = World(board, seed=seed)
+    machine, _ = machine_layer.build(world)
+    app = app_mod.App(body, compiled.sha256, machine, _Clock(world.clock), _NullPort())
+    task = load_task("regression", board=board, seed=seed)
+    app.upload_examples({"x": task.x_train.tolist(), "y": task.y_train.tolist(), "clear": True})
+    params = {"batch": batch}
+    if any(e.kind == "transistor" for e in board.edges):
+        params["eta"] = 1.0
+    app.set_params(params)
+    return app, world
+
+
+def measure(board_name: str, steps: int, oversample: int | None = None,
+            profile: bool = False, batch: int = 1) -> dict:
+    app, world = make_app(board_name, oversample=oversample, batch=batch)
+    for _ in range(3):  # warm up: first solves, caches
+        app.locked_step()
+    counter = _Counting(world) if not profile else None
+    solves0 = world.solves
+    prof = cProfile.Profile() if profile else None
+    t0 = time.perf_counter()
+    if prof:
+        prof.enable()
+    moved = 0
+    for _ in range(steps):
+        moved += max(0, app.locked_step())
+    if prof:
+        prof.disable()
+    dt = time.perf_counter() - t0
+    out = {"board": board_name, "os": app.hal.os, "batch": app.learner.batch,
+           "steps_s": steps / dt,
+           "us_step": dt / steps * 1e6, "solves_step": (world.solves - solves0) / steps,
+           "calls_step": counter.n / steps if counter else float("nan"),
+           "moved": moved / steps}
+    if prof:
+        pstats.Stats(prof).sort_stats("tottime").print_stats(25)
+    return out
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--steps", type=int, default=300)
+    p.add_argument("--boards", nargs="+", default=["gen2-clln", "gen1-digipot"])
+    p.add_argument("--oversample", type=int, nargs="*", default=[],
+                   help="extra runs at these oversampling factors (default: board's only)")
+    p.add_argument("--batch", type=int, nargs="+", default=[1],
+                   help="examples per step (0: the whole training set, as sessions do)")
+    p.add_argument("--profile", action="store_true", help="print a cProfile of the steps")
+    args = p.parse_args(argv)
+    print(f"{'board':14s} {'os':>3s} {'batch':>5s} {'steps/s':>9s} {'us/step':>9s} "
+          f"{'calls/step':>11s} {'solves/step':>12s} {'moved/step':>11s}")
+    for name in args.boards:
+        for batch in args.batch:
+            for os_ in [None] + list(args.oversample):
+                r = measure(name, args.steps, os_, args.profile, batch)
+                print(f"{r['board']:14s} {r['os']:3d} {r['batch']:5d} {r['steps_s']:9.1f} "
+                      f"{r['us_step']:9.1f} {r['calls_step']:11.1f} {r['solves_step']:12.2f} "
+                      f"{r['moved']:11.1f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
