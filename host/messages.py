@@ -226,6 +226,8 @@ COMMANDS: dict[str, Command] = {
             (
                 F("ok", "bool", "", "every edge moved as commanded"),
                 F("failed", "array of int", "", "indices of edges that did not"),
+                F("unchecked", "array of int", "", "digipot edges held by drivers at both "
+                  "ends on every network (a move cannot be seen)"),
             ),
         ),
         Command("park", "Inputs to 0 V, learning stopped.", (),
