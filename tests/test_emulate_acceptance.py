@@ -1,0 +1,138 @@
+"""Acceptance of the virtual board with its analog world (issue 5), all with real parts:
+``learnboard emulate`` as a subprocess, the real MicroPython VM, the installed mpremote
+CLI, pyserial under :class:`learnboard.host.link.Link`.
+
+The plain-REPL facts (``sys.implementation``, heap, a module from ``mpy-cross``, reset
+semantics) are in ``test_emulator_port.py``; here the board has its world attached.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import select
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from learnboard.emulator.board import VirtualBoard
+from learnboard.firmware import FIRMWARE_DIR
+from learnboard.host.link import Link
+from learnboard.host.session import load_session_task
+
+from learnboard.boards import compile_board, load_board
+from tests.mpvm import require_vm
+from tests.test_emulator_port import mpremote
+
+pytestmark = pytest.mark.vm
+
+
+def firmware_files() -> list[Path]:
+    """What a flash holds: main.py, boot.py and the on-board package lbfw/*.py."""
+    files = [FIRMWARE_DIR / "main.py", FIRMWARE_DIR / "boot.py", *sorted((FIRMWARE_DIR / "lbfw").glob("*.py"))]
+    assert all(f.is_file() for f in files)
+    return files
+
+
+def hello_when_up(port: str, timeout: float = 20.0) -> dict:
+    """The firmware's hello once it has booted (a reset takes a moment)."""
+    deadline = time.monotonic() + timeout
+    with Link.open(port, timeout=0.5, retries=0) as link:
+        while True:
+            try:
+                return link.hello()
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+
+
+@pytest.fixture
+def emulate(tmp_path):
+    """``learnboard emulate`` (default board) on a fresh flash folder: (port, flash)."""
+    require_vm()
+    flash = tmp_path / "flash"
+    proc = subprocess.Popen([sys.executable, "-m", "learnboard", "emulate", "--flash", str(flash), "--seed", "2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        ready, _, _ = select.select([proc.stdout], [], [], 30)
+        assert ready, "learnboard emulate printed no port"
+        port = proc.stdout.readline().decode().strip()
+        assert re.fullmatch(r"/dev/pts/\d+", port), port
+        yield port, flash
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            assert proc.wait(timeout=15) == 0, proc.stderr.read().decode()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def test_mpremote_flashes_the_firmware_and_the_board_answers_hello(emulate, tmp_path):
+    port, flash = emulate
+    # the VM of the default board reaches its world: the ADC reads the temperature sensor
+    out = mpremote(port, "exec", "import sys, gc, machine; print(sys.implementation.name, "
+                   "sys.implementation._mpy & 0xff, gc.mem_free() + gc.mem_alloc(), "
+                   "machine.ADC(4).read_u16() >> 4)")
+    name, mpy, heap, temp = out.split()
+    assert (name, mpy) == ("micropython", "6") and 0.95 * 192 * 1024 <= int(heap) <= 192 * 1024
+    assert abs(int(temp) - 0.706 / 3.3 * 4096) <= 12  # 0.706 V at 27 °C, noise and INL
+    compiled = compile_board(load_board("gen2-clln"))
+    board_json = tmp_path / "board.json"
+    board_json.write_bytes(compiled.to_bytes())
+    cmd = ["fs", "mkdir", ":lbfw"]
+    for f in firmware_files():
+        dest = f":lbfw/{f.name}" if f.parent.name == "lbfw" else f":{f.name}"
+        cmd += ["+", "fs", "cp", str(f), dest]
+    cmd += ["+", "fs", "cp", str(board_json), ":board.json", "+", "reset"]
+    mpremote(port, *cmd, timeout=60)
+    assert (flash / "lbfw" / "app.py").read_bytes() == (FIRMWARE_DIR / "lbfw" / "app.py").read_bytes()
+    assert json.loads((flash / "board.json").read_text())["h"] == compiled.sha256
+    hello = hello_when_up(port)
+    assert hello["desc_hash"] == compiled.sha256
+    assert hello["impl"] == "micropython" and hello["board"] == "gen2-clln"
+
+
+def flashed_board(tmp_path, name: str, seed: int = 1) -> VirtualBoard:
+    """A virtual board whose flash folder already holds the firmware and board.json."""
+    flash = tmp_path / "flash"
+    for f in firmware_files():
+        dest = flash / ("lbfw" if f.parent.name == "lbfw" else "") / f.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(f.read_bytes())
+    (flash / "board.json").write_bytes(compile_board(load_board(name)).to_bytes())
+    return VirtualBoard(flash, board=name, seed=seed)
+
+
+# steps and learning rate per board: enough for a clear fall, kept short in the VM
+LEARN = {"gen2-clln": (40, 1.0), "gen1-digipot": (40, 1.0)}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(LEARN))
+def test_unchanged_firmware_learns_the_default_task_in_the_vm(tmp_path, name):
+    steps, eta = LEARN[name]
+    with flashed_board(tmp_path, name) as vb:
+        hello = hello_when_up(vb.port)
+        assert hello["impl"] == "micropython"
+        task = load_session_task("regression", vb.board)  # what `learnboard train` learns
+        x, y = np.asarray(task.x_train)[:4], np.asarray(task.y_train)[:4]
+        with Link.open(vb.port, timeout=5.0) as link:
+            link.call("upload_examples", x=x.tolist(), y=y.tolist(), clear=True)
+            link.call("set_params", eta=eta)
+            link.call("train", steps=steps, every=5)
+            errs = []
+            while len(errs) < steps // 5:
+                t = link.next_telemetry(timeout=120)
+                assert t is not None, f"telemetry stopped after {errs}"
+                errs.append(t["err"])
+        # the board's own measure of the error, and the world's physics, agree that it fell
+        assert errs[-1] < 0.5 * errs[0], errs
+        with vb.lock:
+            state = vb.world.true_state(0)
+        assert state.power > 0
