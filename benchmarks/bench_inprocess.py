@@ -5,7 +5,8 @@ the emulator's ``machine`` layer (:func:`learnboard.emulator.machine_layer.build
 :class:`~learnboard.emulator.world.World`, exactly as
 :class:`~learnboard.emulator.inprocess.InProcessBoard` runs it, but driven directly from
 this thread (no host link, no telemetry) so only the step is timed. Per profile it
-prints steps/s, µs per step, ``machine``-layer calls per step (pin writes, ADC reads,
+prints steps/s (wall), µs per step (wall and CPU time of this process: the CPU figure
+is the one to compare on a shared machine), ``machine``-layer calls per step (pin writes, ADC reads,
 SPI/PWM writes) and circuit solves per step, at the board's own ADC oversampling and,
 with ``--oversample 1`` added, at one conversion per node read.
 
@@ -34,7 +35,6 @@ from learnboard.emulator.world import World  # noqa: E402
 from learnboard.firmware.lbfw import app as app_mod  # noqa: E402
 
 from learnboard.boards import compile_board, load_board  # noqa: E402
-
 
 
 class _Clock:
@@ -104,6 +104,7 @@ def measure(board_name: str, steps: int, oversample: int | None = None,
     solves0 = world.solves
     prof = cProfile.Profile() if profile else None
     t0 = time.perf_counter()
+    c0 = time.process_time()
     if prof:
         prof.enable()
     moved = 0
@@ -112,9 +113,10 @@ def measure(board_name: str, steps: int, oversample: int | None = None,
     if prof:
         prof.disable()
     dt = time.perf_counter() - t0
+    cpu = time.process_time() - c0
     out = {"board": board_name, "os": app.hal.os, "batch": app.learner.batch,
            "steps_s": steps / dt,
-           "us_step": dt / steps * 1e6, "solves_step": (world.solves - solves0) / steps,
+           "us_step": dt / steps * 1e6, "cpu_us_step": cpu / steps * 1e6, "solves_step": (world.solves - solves0) / steps,
            "calls_step": counter.n / steps if counter else float("nan"),
            "moved": moved / steps}
     if prof:
@@ -132,14 +134,14 @@ def main(argv=None) -> int:
                    help="examples per step (0: the whole training set, as sessions do)")
     p.add_argument("--profile", action="store_true", help="print a cProfile of the steps")
     args = p.parse_args(argv)
-    print(f"{'board':14s} {'os':>3s} {'batch':>5s} {'steps/s':>9s} {'us/step':>9s} "
+    print(f"{'board':14s} {'os':>3s} {'batch':>5s} {'steps/s':>9s} {'us/step':>9s} {'cpu us':>9s} "
           f"{'calls/step':>11s} {'solves/step':>12s} {'moved/step':>11s}")
     for name in args.boards:
         for batch in args.batch:
             for os_ in [None] + list(args.oversample):
                 r = measure(name, args.steps, os_, args.profile, batch)
                 print(f"{r['board']:14s} {r['os']:3d} {r['batch']:5d} {r['steps_s']:9.1f} "
-                      f"{r['us_step']:9.1f} {r['calls_step']:11.1f} {r['solves_step']:12.2f} "
+                      f"{r['us_step']:9.1f} {r['cpu_us_step']:9.1f} {r['calls_step']:11.1f} {r['solves_step']:12.2f} "
                       f"{r['moved']:11.1f}", flush=True)
     return 0
 

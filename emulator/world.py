@@ -129,6 +129,14 @@ class World:
         self._max_leak = max([g.leak for net in self.edges for g in net
                               if isinstance(g, GateCap)] + [0.0])
         self._dac_gates = any(isinstance(d, DacGateDriver) for e in b.edges for d in e.drivers)
+        # read path (SPEED): per ADC input, its muxes as (mux, nodes, gates, net); per
+        # network, node volts as a list valid while (gen, until µs, leak scale) hold
+        self._adc_mux: list[list] = [[] for _ in range(RP2040_TEMP_CHANNEL + 1)]
+        for name, m in b.muxes.items():
+            if 0 <= m.adc_channel <= RP2040_TEMP_CHANNEL:
+                self._adc_mux[m.adc_channel].append((self.muxes[name], m.nodes or None,
+                                                     m.gates or None, m.net))
+        self._vcache: list = [None] * b.n_nets
         self._build_read_parts()
 
     def _build_read_parts(self) -> None:
@@ -454,19 +462,50 @@ class World:
         return TrueState(sol.node_voltages.copy(), sol.edge_currents.copy(), float(sol.power),
                          self.edge_state(net))
 
+    def _node_volts(self, net: int, node: int) -> float:
+        """Volts of ``node`` on network ``net`` now: :meth:`solution`'s, kept as a list
+        for as long as that solution's own validity check would pass (no actuation,
+        nothing settling or pulsing, leakage below ``resolve_tol``)."""
+        c = self._vcache[net]
+        if c is not None and c[0] == self._gen and self.clock._us <= c[1] and \
+                c[2] == self.faults.leak_scale and \
+                len(self.faults.stuck_edges) == len(self._stuck_values):
+            return c[3][node]
+        sol = self.solution(net)
+        volts = sol.node_voltages.tolist()
+        now = self.clock._us
+        if not self._active_gates and not self._dac_gates and now >= self._dynamic_until:
+            rate = 1e-6 * self._max_leak * self.faults.leak_scale
+            until = self._checked[net][1] + self.resolve_tol / rate if rate > 0 else float("inf")
+            self._vcache[net] = (self._gen, until, self.faults.leak_scale, volts)
+        return volts[node]
+
+    def _gate_volts(self, net: int, edge: int) -> float:
+        """Gate volts (or tap) of one edge now, as :meth:`edge_state` gives it."""
+        stuck = self._stuck_values.get((net, edge)) if self._stuck_values else None
+        if stuck is not None:
+            return stuck
+        dev = self.edges[net][edge]
+        if isinstance(dev, GateCap):
+            dev.leak_scale = self.faults.leak_scale
+            drv = self.board.edges[edge].drivers[net]
+            if isinstance(drv, DacGateDriver):
+                dev.target = self._line_volts(drv.dac, self.clock._us)
+            return dev.advance(self.clock._us)
+        return float(self.edge_state(net)[edge])
+
     def _adc_sources(self, channel: int) -> list:
         """(mux, source volts) of every enabled mux on ADC input ``channel``."""
         out = []
-        for name, m in self.board.muxes.items():
-            mux = self.muxes[name]
-            if m.adc_channel != channel or not mux.connected:
+        for mux, nodes, gates, net in self._adc_mux[channel]:
+            if not mux.is_connected:
                 continue
-            ch = mux.channel
+            ch = mux._channel
             src = 0.0
-            if m.nodes and ch < len(m.nodes) and m.nodes[ch] >= 0:
-                src = float(self.solution(m.net).node_voltages[m.nodes[ch]])
-            elif m.gates and ch < len(m.gates) and m.gates[ch] >= 0:
-                src = float(self.edge_state(m.net)[m.gates[ch]])
+            if nodes is not None and ch < len(nodes) and nodes[ch] >= 0:
+                src = self._node_volts(net, nodes[ch])
+            elif gates is not None and ch < len(gates) and gates[ch] >= 0:
+                src = self._gate_volts(net, gates[ch])
             out.append((mux, src))
         return out
 
@@ -480,7 +519,24 @@ class World:
         """Volts at ADC input ``channel`` now (mux, front-end gain and settling included)."""
         if channel in self.faults.dead_adc:
             return 0.0
-        return self._adc_volts(channel, self._adc_sources(channel), self.clock.now_us)
+        # the hot path of every conversion: _adc_sources + _adc_volts without the lists
+        now = self.clock._us
+        acc = 0.0
+        n = 0
+        for mux, nodes, gates, net in self._adc_mux[channel]:
+            if not mux.is_connected:
+                continue
+            ch = mux._channel
+            src = 0.0
+            if nodes is not None and ch < len(nodes) and nodes[ch] >= 0:
+                src = self._node_volts(net, nodes[ch])
+            elif gates is not None and ch < len(gates) and gates[ch] >= 0:
+                src = self._gate_volts(net, gates[ch])
+            acc += mux.output(src, now)
+            n += 1
+        if not n:
+            return RP2040_TEMP_VOLTS if channel == RP2040_TEMP_CHANNEL else 0.0
+        return min(max(acc / n, 0.0), self.adc.vref)  # contention averages
 
     def adc_read_block(self, channel: int, n: int) -> np.ndarray:
         """``n`` conversions of input ``channel`` one after the other, 2 µs apart (as ``n``
@@ -521,6 +577,8 @@ class World:
         self.pins.clear()
         for pwm in self.pwms.values():
             pwm.set_duty_u16(0, now)
+        self._gen += 1  # the PWM outputs changed: no cached solve survives
+        self._dynamic_until = max(self._dynamic_until, now + self._out_settle_us)
 
     def power_cycle(self) -> None:
         """Board power off and on: X9C taps come back from EEPROM, SPI pots at mid-scale,

@@ -4,7 +4,9 @@ The transfer is built from code widths (in LSB): width 1 is ideal. The RP2040's
 erratum E11 makes the codes 512, 1536, 2560 and 3584 much wider than the rest; the
 widths of the other codes of each 1024-code segment shrink to keep the full scale, so
 the INL is a sawtooth with steps at the spikes (the shape of the datasheet's plots).
-Noise is Gaussian at the input, in LSB rms, fresh for every sample.
+Noise is Gaussian at the input, in LSB rms, fresh for every sample. The normal deviates
+are drawn from the seeded stream in blocks and handed out one by one (numpy's stream is
+the same whether drawn singly or in blocks, so a seed gives the same samples either way).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from bisect import bisect_right
 import numpy as np
 
 E11_CODES = (512, 1536, 2560, 3584)
+_NOISE_BLOCK = 4096
 
 
 class AdcModel:
@@ -41,6 +44,8 @@ class AdcModel:
         self.offset_lsb = float(offset_lsb)
         self.noise_lsb = float(noise_lsb)
         self.rng = np.random.default_rng(seed)
+        self._z: list[float] = []  # drawn but unused normal deviates (Python floats)
+        self._zi = 0
         n = 1 << self.bits
         widths = np.ones(n)
         spikes = tuple(s for s in spikes if 0 < s < n - 1)
@@ -56,6 +61,8 @@ class AdcModel:
         self.widths = widths
         self.transitions = 0.5 + np.cumsum(widths[:-1]) - widths[0]
         self._t_list = self.transitions.tolist()  # scalar path without numpy overhead
+        self._lsb = self.vref / (1 << self.bits)
+        self._g1 = 1.0 + self.gain_error
 
     @property
     def lsb_volts(self) -> float:
@@ -74,15 +81,34 @@ class AdcModel:
             v = np.full(int(n), float(v))
         x = v / self.lsb_volts * (1.0 + self.gain_error) + self.offset_lsb
         if self.noise_lsb and noise_scale:
-            x = x + self.rng.standard_normal(x.shape) * self.noise_lsb * noise_scale
+            x = x + self.normals(x.size).reshape(x.shape) * self.noise_lsb * noise_scale
         codes = np.searchsorted(self.transitions, x, side="right")
         return codes if codes.ndim else int(codes)
 
+    def normals(self, n: int) -> np.ndarray:
+        """The next ``n`` standard normal deviates of the noise stream."""
+        z, i = self._z, self._zi
+        if i + n <= len(z):
+            self._zi = i + n
+            return np.array(z[i:i + n])
+        out = np.concatenate([np.array(z[i:]), self.rng.standard_normal(n - (len(z) - i))])
+        self._z, self._zi = [], 0
+        return out
+
+    def code(self, volts: float, noise_scale: float = 1.0) -> int:
+        """One conversion of ``volts`` (the raw ``bits``-bit code)."""
+        x = volts / self._lsb * self._g1 + self.offset_lsb
+        if self.noise_lsb and noise_scale:
+            i = self._zi
+            if i >= len(self._z):
+                self._z = self.rng.standard_normal(_NOISE_BLOCK).tolist()
+                i = 0
+            self._zi = i + 1
+            x += self._z[i] * self.noise_lsb * noise_scale
+        return bisect_right(self._t_list, x)
+
     def read_u16(self, volts: float, noise_scale: float = 1.0) -> int:
         """One sample scaled to 16 bits as MicroPython's ``ADC.read_u16`` does (bits replicated)."""
-        x = volts / self.lsb_volts * (1.0 + self.gain_error) + self.offset_lsb
-        if self.noise_lsb and noise_scale:
-            x += self.rng.standard_normal() * self.noise_lsb * noise_scale
-        code = bisect_right(self._t_list, x)
+        code = self.code(volts, noise_scale)
         shift = 16 - self.bits
         return ((code << shift) | (code >> (self.bits - shift))) & 0xFFFF if shift > 0 else code

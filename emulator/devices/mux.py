@@ -24,6 +24,7 @@ class AnalogMux:
         self._channel_since = 0
         self._out = 0.0
         self._last_channel = 0
+        self.is_connected = self.connected  # kept up to date for the world's read path
 
     @property
     def channel(self) -> int:
@@ -35,15 +36,17 @@ class AnalogMux:
 
     def set_select(self, bit: int, level: int, now_us: int) -> None:
         self.select[bit] = 1 if level else 0
-        self._channel = sum(b << i for i, b in enumerate(self.select))
-        if self.channel != self._last_channel:
-            self._last_channel = self.channel
+        ch = (self._channel | (1 << bit)) if level else (self._channel & ~(1 << bit))
+        self._channel = ch
+        if ch != self._last_channel:
+            self._last_channel = ch
             self._channel_since = now_us
 
     def set_enable(self, level: int, now_us: int) -> None:
         was = self.connected
         self.enable = 1 if level else 0
-        if self.connected and not was:
+        self.is_connected = self.connected
+        if self.is_connected and not was:
             self._channel_since = now_us
 
     def output(self, node_volts: float, now_us: int) -> float:
