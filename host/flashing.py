@@ -36,7 +36,7 @@ DEFAULT_BOARD = "gen2-clln"
 BOARD_FILE = "board.json"
 CHUNK = 512  # bytes per raw-REPL write; well inside every port's raw-paste window
 PROTOCOL = 1
-BOOT_QUIET_S = 8.0  # after a reset, wait this long for the firmware's boot event before hello
+BOOT_QUIET_S = 3.0  # after a reset, wait up to this long for the firmware's boot event before hello
 
 # MicroPython's native architectures, as encoded in bits 10+ of sys.implementation._mpy
 # (py/persistentcode.h MP_NATIVE_ARCH_*), by mpy-cross -march name.

@@ -202,6 +202,13 @@ class Server:
         except ValueError:
             self.tx_dropped += 1
             return False
+        if name == msgs.EV_BOOT:
+            # a delimiter first: what the console printed before (a banner, REPL echo) must
+            # not merge into the frame that tells the host the board has reset
+            try:
+                self.port.write(b"\x00")
+            except OSError:
+                pass
         return self._send(out)
 
     def counters(self):
