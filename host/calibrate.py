@@ -1,0 +1,437 @@
+"""Calibrate a board through its protocol: ADC offset/gain, digipot resistance per tap,
+transistor threshold and gain per edge — each with its uncertainty.
+
+Only protocol commands are used (``infer`` to drive the inputs, ``measure``,
+``write_edges``/``read_edges``), so the same code calibrates a real board and an
+emulated one. The edge fits use Kirchhoff's current law at every node no driver holds:
+with all node voltages measured, the currents the edge models predict must sum to zero
+there, for every configuration of taps / gates. That needs no circuit solves, and it
+determines every edge up to one common conductance scale (voltages alone cannot tell
+a network from one with all conductances doubled); the scale is fixed by the parts'
+ratings (mean log end-to-end error 0, mean log beta = the part's beta). See
+docs/calibration.md for what is measured, the accuracy and where it is stored.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from learnboard.boards import Board, compile_board
+from learnboard.boards.schema import DigipotPart, TransistorPart
+from learnboard.errors import InputError, LearnboardError
+
+FORMAT = 1
+FILE_NAME = "calibration.json"
+DEFAULT_CONFIGS = 24
+DEFAULT_REPEATS = 2
+
+
+# ---------------------------------------------------------------------------- storage
+def data_dir() -> Path:
+    """The user's learnboard data directory (``$LEARNBOARD_DATA``, else XDG data home)."""
+    env = os.environ.get("LEARNBOARD_DATA")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "learnboard"
+
+
+def calibration_path(board_id: str, desc_hash: str) -> Path:
+    """Where the host keeps the calibration of board ``board_id`` running description
+    ``desc_hash``: ``<data dir>/calibrations/<board id>-<hash[:16]>.json``."""
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in board_id) or "board"
+    return data_dir() / "calibrations" / f"{safe}-{desc_hash[:16]}.json"
+
+
+def save_calibration(cal: dict, path: str | Path | None = None) -> Path:
+    """Write ``cal`` atomically (to ``path``, or its place in the data directory)."""
+    p = Path(path) if path is not None else calibration_path(cal["board"], cal["desc_hash"])
+    try:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_name(p.name + ".tmp")
+        tmp.write_text(json.dumps(cal, indent=1) + "\n")
+        os.replace(tmp, p)
+    except OSError as exc:
+        raise LearnboardError(f"{p}: cannot write the calibration: {exc.strerror}") from None
+    return p
+
+
+def find_calibration(board_id: str, desc_hash: str) -> Path | None:
+    """The stored calibration of this board and description, if there is one."""
+    p = calibration_path(board_id, desc_hash)
+    return p if p.is_file() else None
+
+
+def _need(d: Any, key: str, src: str, where: str, kind: type | tuple = (int, float)) -> Any:
+    if not isinstance(d, dict) or key not in d:
+        raise InputError(f"missing field {where + key!r}; re-run `learnboard calibrate`",
+                         source=src, field=where + key)
+    v = d[key]
+    if not isinstance(v, kind) or isinstance(v, bool):
+        raise InputError(f"field {where + key!r} has the wrong type ({type(v).__name__})",
+                         source=src, field=where + key)
+    return v
+
+
+def _array(d: dict, key: str, n: int, src: str, where: str, positive: bool = False) -> np.ndarray:
+    v = _need(d, key, src, where, list)
+    try:
+        a = np.asarray(v, dtype=float)
+    except (TypeError, ValueError):
+        raise InputError(f"field {where + key!r} must be a list of numbers", source=src,
+                         field=where + key) from None
+    if a.shape != (n,) or not np.all(np.isfinite(a)) or (positive and np.any(a <= 0)):
+        raise InputError(f"field {where + key!r} needs {n} finite{' positive' if positive else ''} "
+                         f"numbers (one per edge)", source=src, field=where + key)
+    return a
+
+
+def validate_calibration(cal: Any, board: Board | None = None, source: str = "calibration") -> dict:
+    """Check a calibration's structure (and that it fits ``board``); returns it.
+
+    Raises InputError naming the field at fault."""
+    src = source
+    if not isinstance(cal, dict):
+        raise InputError("a calibration is a JSON object", source=src)
+    fmt = _need(cal, "format", src, "", int)
+    if fmt != FORMAT:
+        raise InputError(f"field 'format' is {fmt}; this learnboard reads format {FORMAT}",
+                         source=src, field="format")
+    name = _need(cal, "board", src, "", str)
+    _need(cal, "desc_hash", src, "", str)
+    if board is not None and name != board.name:
+        raise InputError(f"field 'board' is {name!r} but the board is {board.name!r}",
+                         source=src, field="board")
+    adc = _need(cal, "adc", src, "", dict)
+    for ch, c in _need(adc, "channels", src, "adc.", dict).items():
+        w = f"adc.channels.{ch}."
+        g = _need(c, "gain", src, w)
+        _need(c, "offset_v", src, w)
+        if not 0.5 < g < 2.0:
+            raise InputError(f"field {w + 'gain'!r} = {g} is not a plausible ADC gain",
+                             source=src, field=w + "gain")
+    edges = _need(cal, "edges", src, "", dict)
+    n = _need(edges, "n", src, "edges.", int)
+    if board is not None and n != board.n_edges:
+        raise InputError(f"field 'edges.n' is {n} but the board has {board.n_edges} edges",
+                         source=src, field="edges.n")
+    kind = _need(edges, "kind", src, "edges.", str)
+    if kind == "digipot":
+        _array(edges, "r_scale", n, src, "edges.", positive=True)
+        _array(edges, "r_wiper", n, src, "edges.")
+    elif kind == "transistor":
+        _array(edges, "vt", n, src, "edges.")
+        _array(edges, "beta", n, src, "edges.", positive=True)
+    elif kind != "none":
+        raise InputError(f"field 'edges.kind' is {kind!r}: expected digipot, transistor or none",
+                         source=src, field="edges.kind")
+    return cal
+
+
+def load_calibration(path: str | Path, board: Board | None = None) -> dict:
+    """Read and validate a calibration file."""
+    p = Path(path)
+    try:
+        cal = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise InputError("no such calibration file; run `learnboard calibrate --out FILE`",
+                         source=str(p)) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not JSON (line {exc.lineno}: {exc.msg})", source=str(p)) from None
+    return validate_calibration(cal, board, str(p))
+
+
+# ---------------------------------------------------------------------------- measurement
+class _Probe:
+    """The protocol operations calibration needs, on one link."""
+
+    def __init__(self, link, board: Board, repeats: int):
+        self.link = link
+        self.board = board
+        self.repeats = max(1, int(repeats))
+        self.inputs = [p for p in board.inputs if p.fixed is None]
+        self.fixed = [p for p in board.inputs if p.fixed is not None]
+        drv = self.inputs[0].drive[0]
+        if drv.device:
+            d = board.dacs[drv.device]
+            self.in_vpc, self.in_max = d.vref * d.gain / (1 << d.bits), (1 << d.bits) - 1
+        else:
+            p = board.pwm
+            self.in_vpc, self.in_max = p.vref * p.gain / (1 << p.bits), (1 << p.bits) - 1
+        self.vn = board.limits.max_node_volts
+
+    def drive(self, x: np.ndarray) -> np.ndarray:
+        """Drive the inputs to ``x`` (V); returns the volts the drivers really apply."""
+        codes = np.minimum(self.in_max, np.floor(np.asarray(x) / self.in_vpc + 0.5))
+        self.link.call("infer", x=[float(c * self.in_vpc) for c in codes])
+        return codes * self.in_vpc
+
+    def measure(self, nodes: list[int] | None = None) -> np.ndarray:
+        reads = [self.link.call("measure", **({"nodes": nodes} if nodes else {}))["v"]
+                 for _ in range(self.repeats)]
+        return np.mean(np.asarray(reads, dtype=float), axis=0)
+
+
+def _fit_adc(probe: _Probe, levels: int = 8) -> dict:
+    """Gain and offset of the node ADC channel(s) against the driven input nodes."""
+    b = probe.board
+    nodes = [p.a for p in probe.inputs]
+    xs = np.linspace(0.04, 0.92, levels) * probe.vn
+    true, meas = [], []
+    for x in xs:
+        applied = probe.drive(np.full(len(nodes), x))
+        true.append(applied)
+        meas.append(probe.measure(nodes))
+    true, meas = np.ravel(true), np.ravel(meas)
+    A = np.column_stack([true, np.ones_like(true)])
+    coef, *_ = np.linalg.lstsq(A, meas, rcond=None)
+    resid = meas - A @ coef
+    dof = max(1, true.size - 2)
+    s2 = float(resid @ resid) / dof
+    cov = s2 * np.linalg.inv(A.T @ A)
+    channels = sorted({m.adc_channel for m in b.muxes.values() if m.net == 0 and m.nodes})
+    entry = {"gain": float(coef[0]), "gain_sd": float(np.sqrt(cov[0, 0])),
+             "offset_v": float(coef[1]), "offset_sd": float(np.sqrt(cov[1, 1])),
+             "residual_v": float(np.sqrt(s2)), "points": int(true.size),
+             "reference": "input drivers at known codes (" + ", ".join(p.name for p in probe.inputs)
+                          + ")"}
+    return {"channels": {str(ch): dict(entry) for ch in channels},
+            "unit": "node volts: measured = gain * true + offset_v"}
+
+
+def _kcl(board: Board, v: np.ndarray, current: np.ndarray, free: np.ndarray) -> np.ndarray:
+    """Net current into each node of ``free`` (K configs x E edges of current a->b)."""
+    ends = board.edge_array()
+    n = board.n_nodes
+    inc = np.zeros((board.n_edges, n))
+    inc[np.arange(board.n_edges), ends[:, 0]] -= 1.0
+    inc[np.arange(board.n_edges), ends[:, 1]] += 1.0
+    return (current @ inc)[:, free]
+
+
+def _cov_sd(res) -> np.ndarray:
+    J = res.jac
+    dof = max(1, J.shape[0] - J.shape[1])
+    s2 = 2 * res.cost / dof
+    try:
+        cov = np.linalg.pinv(J.T @ J) * s2
+    except np.linalg.LinAlgError:
+        return np.full(J.shape[1], np.inf)
+    return np.sqrt(np.clip(np.diag(cov), 0, None))
+
+
+def _free_nodes(probe: _Probe) -> np.ndarray:
+    held = {probe.board.ground} | {p.a for p in probe.board.inputs}
+    return np.array([i for i in range(probe.board.n_nodes) if i not in held])
+
+
+def _observable(probe: _Probe, idx: list[int]) -> tuple[list[int], list[int]]:
+    """Split edges into those touching a free node (their current enters a KCL equation)
+    and those between held nodes, whose current no measurement sees."""
+    free = set(_free_nodes(probe).tolist())
+    ends = probe.board.edge_array()
+    seen = [i for i in idx if ends[i, 0] in free or ends[i, 1] in free]
+    return seen, [i for i in idx if i not in seen]
+
+
+def _collect(probe: _Probe, states: np.ndarray, rng: np.random.Generator, adc: dict,
+             progress: Callable[[int, int], None] | None, readback: bool) -> tuple:
+    """Write each edge state, drive random inputs, measure every node (ADC-corrected)."""
+    ch = next(iter(adc["channels"].values()))
+    vs, ks = [], []
+    for i, k in enumerate(states):
+        probe.link.call("write_edges", start=0, k=[float(x) if readback else int(x) for x in k])
+        probe.drive(rng.uniform(0.35, 1.0, len(probe.inputs)) * probe.vn)
+        v = (probe.measure() - ch["offset_v"]) / ch["gain"]
+        v[probe.board.ground] = 0.0
+        vs.append(v)
+        ks.append(np.asarray(probe.link.call("read_edges")["k"], dtype=float) if readback else k)
+        if progress:
+            progress(i + 1, len(states))
+    return np.asarray(vs), np.asarray(ks, dtype=float)
+
+
+def _fit_digipots(probe: _Probe, configs: int, rng, adc, progress) -> dict:
+    from scipy.optimize import least_squares
+
+    from learnboard.physics.devices import digipot_resistance
+
+    b = probe.board
+    pots_all = [i for i, e in enumerate(b.edges) if e.kind == "digipot"]
+    pots, hidden = _observable(probe, pots_all)
+    part = b.parts[b.edges[pots[0]].part]
+    lo, hi = b.limits.tap_range or (0, part.n_taps - 1)
+    taps = np.full((configs, b.n_edges), (lo + hi) // 2)
+    taps[:, pots_all] = rng.integers(lo, hi + 1, (configs, len(pots_all)))
+    v, k = _collect(probe, taps, rng, adc, progress, readback=False)
+    track = digipot_resistance(k, part.n_taps, part.r_min, part.r_max, part.taper, 0.0)
+    fixed = [i for i, e in enumerate(b.edges) if e.kind == "resistor"]
+    track[:, fixed] = [b.edges[i].resistance for i in fixed]  # known resistors set the scale
+    ends = b.edge_array()
+    drop = v[:, ends[:, 0]] - v[:, ends[:, 1]]
+    free = _free_nodes(probe)
+    n = len(pots)
+    i_ref = probe.vn / part.r_max
+
+    def resid(p):
+        s, rw = np.exp(p[:n]), p[n:] * part.r_wiper
+        r = track.copy()
+        r[:, pots] = track[:, pots] * s + rw
+        cur = drop / r
+        kcl = _kcl(b, v, cur, free).ravel() / i_ref
+        return kcl if fixed else np.r_[kcl, 10.0 * np.mean(p[:n])]
+
+    res = least_squares(resid, np.r_[np.zeros(n), np.ones(n)], method="lm")
+    sd = _cov_sd(res)
+    s = np.ones(b.n_edges)
+    rw = np.full(b.n_edges, float(part.r_wiper))
+    s_sd, rw_sd = np.zeros(b.n_edges), np.zeros(b.n_edges)
+    s[pots] = np.exp(res.x[:n])
+    s_sd[pots] = s[pots] * sd[:n]
+    rw[pots] = res.x[n:] * part.r_wiper
+    rw_sd[pots] = sd[n:] * part.r_wiper
+    s_sd[hidden] = part.tolerance / 3  # not measurable: the rating
+    rw_sd[hidden] = part.r_wiper
+    return {"kind": "digipot", "n": b.n_edges, "net": 0, "configs": int(configs),
+            "unmeasurable": hidden,
+            "r_scale": s.tolist(), "r_scale_sd": s_sd.tolist(),
+            "r_wiper": rw.tolist(), "r_wiper_sd": rw_sd.tolist(),
+            "scale_reference": (f"fixed resistor edges {fixed} (absolute)" if fixed else
+                                "mean log end-to-end error of the network = 0 (the tolerance "
+                                "is symmetric); r_scale is relative to that"),
+            "model": "R(tap) = r_scale * taper(tap) + r_wiper"}
+
+
+def _fit_transistors(probe: _Probe, configs: int, rng, adc, progress) -> dict:
+    from scipy.optimize import least_squares
+
+    from learnboard.physics.devices import nmos_current
+
+    b = probe.board
+    fets_all = [i for i, e in enumerate(b.edges) if e.kind == "transistor"]
+    fets, hidden = _observable(probe, fets_all)
+    part = b.parts[b.edges[fets[0]].part]
+    g_lo, g_hi = b.limits.gate_range or (0.0, 5.0)
+    # the threshold shows most near it (a 1 mV shift is 1 mV of a small overdrive), the
+    # gain over a wide overdrive range: half of the gates low, half spread over the range
+    g_min = max(g_lo + 0.05, part.vt + 0.25)
+    g_max = g_hi - 0.05
+    gates = np.full((configs, b.n_edges), 0.0)
+    low = rng.random((configs, len(fets_all))) < 0.5
+    gates[:, fets_all] = np.where(low, rng.uniform(g_min, g_min + 0.8, low.shape),
+                                  rng.uniform(g_min, g_max, low.shape))
+    v, k = _collect(probe, gates, rng, adc, progress, readback=True)
+    ends = b.edge_array()
+    va, vb = v[:, ends[:, 0]], v[:, ends[:, 1]]
+    free = _free_nodes(probe)
+    n = len(fets)
+    i_ref = part.beta * probe.vn * 0.05
+
+    def resid(p):
+        vt = np.full(b.n_edges, part.vt)
+        beta = np.full(b.n_edges, part.beta)
+        vt[fets] = p[:n]
+        beta[fets] = part.beta * np.exp(p[n:])
+        cur, *_ = nmos_current(va, vb, k, vt, beta, part.sub_slope)
+        return np.r_[_kcl(b, v, cur, free).ravel() / i_ref, 10.0 * np.mean(p[n:])]
+
+    res = least_squares(resid, np.r_[np.full(n, part.vt), np.zeros(n)], method="lm")
+    sd = _cov_sd(res)
+    vt = np.full(b.n_edges, part.vt)
+    beta = np.full(b.n_edges, part.beta)
+    vt_sd, beta_sd = np.zeros(b.n_edges), np.zeros(b.n_edges)
+    vt[fets], vt_sd[fets] = res.x[:n], sd[:n]
+    beta[fets] = part.beta * np.exp(res.x[n:])
+    beta_sd[fets] = beta[fets] * sd[n:]
+    vt_sd[hidden] = part.vt_spread
+    beta_sd[hidden] = part.beta * part.beta_spread
+    return {"kind": "transistor", "n": b.n_edges, "net": 0, "configs": int(configs),
+            "unmeasurable": hidden,
+            "vt": vt.tolist(), "vt_sd": vt_sd.tolist(),
+            "beta": beta.tolist(), "beta_sd": beta_sd.tolist(),
+            "gate_range_used": [float(g_min), float(g_max)],
+            "scale_reference": f"geometric mean beta of the network = the part's {part.beta} A/V^2; "
+                               "beta is relative to that",
+            "model": "learnboard.physics.devices.nmos_current (level 1 + subthreshold)"}
+
+
+def calibrate(link, board: Board, *, configs: int = DEFAULT_CONFIGS,
+              repeats: int = DEFAULT_REPEATS, seed: int = 0, label: str = "",
+              progress: Callable[[str, int, int], None] | None = None) -> dict:
+    """Calibrate the board behind ``link`` (running ``board``) through the protocol.
+
+    Args:
+        configs: edge configurations measured for the edge fit (>= 2 * edges / free nodes).
+        repeats: ``measure`` calls averaged per reading (each already oversampled).
+        seed: seed of the random configurations.
+        progress: called with (stage, done, total).
+    Returns the calibration as a JSON-ready dict (see docs/calibration.md). The edges are
+    restored to their state before calibration and the board is parked at the end.
+    """
+    hello = link.hello()
+    desc_hash = compile_board(board).sha256
+    if hello.get("desc_hash") != desc_hash:
+        raise LearnboardError(f"the board runs another description than {board.name!r}; "
+                              "run `learnboard flash` or pass the right --board")
+    status = link.call("status")
+    if status.get("state") == "training":
+        raise LearnboardError("the board is training: stop it first (`learnboard stop`)")
+    rng = np.random.default_rng(seed)
+    probe = _Probe(link, board, repeats)
+    before = link.call("read_edges")["k"]
+    kinds = {e.kind for e in board.edges} - {"resistor"}
+    try:
+        adc = _fit_adc(probe)
+        if progress:
+            progress("adc", 1, 1)
+        step = (lambda d, t: progress("edges", d, t)) if progress else None
+        if kinds == {"digipot"} and all(isinstance(p, DigipotPart) for p in board.parts.values()
+                                        if any(e.part for e in board.edges)):
+            edges = _fit_digipots(probe, configs, rng, adc, step)
+        elif kinds == {"transistor"} and any(isinstance(p, TransistorPart)
+                                             for p in board.parts.values()):
+            edges = _fit_transistors(probe, configs, rng, adc, step)
+        else:
+            edges = {"kind": "none", "n": board.n_edges,
+                     "reason": f"edge kinds {sorted(kinds)} are not calibrated"}
+    finally:
+        try:
+            link.call("write_edges", start=0, k=before)
+            link.call("park")
+        except LearnboardError:
+            pass
+    missing = []
+    if board.n_nets > 1:
+        missing.append("twin network 1 (clamped): protocol v1 `measure` reads only the free "
+                       "network, so its mismatch cannot be measured; the twin uses nominal parts there")
+    missing.append("gate read-back ADC channel: no known reference drives it")
+    return {
+        "format": FORMAT,
+        "board": board.name,
+        "board_id": str(hello.get("board", board.name)),
+        "desc_hash": desc_hash,
+        "firmware": hello.get("fw"),
+        "port": label,
+        "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "seed": int(seed), "repeats": int(repeats),
+        "adc": adc,
+        "edges": edges,
+        "twin": {"measured_nets": [0], "nets": board.n_nets},
+        "missing": missing,
+        "sha256": None,
+    }
+
+
+def seal(cal: dict) -> dict:
+    """Add a content hash (over everything but itself) so copies can be compared."""
+    body = {k: v for k, v in cal.items() if k != "sha256"}
+    cal["sha256"] = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+    return cal
