@@ -448,7 +448,7 @@ class World:
                     np.max(np.abs(p_state - state), initial=0.0) <= self.resolve_tol:
                 self._checked[net] = (self._gen, self._solved_at[net])
                 return sol
-        circuit = circuit_for_board(self.board, state, twin=net, mismatch=self.seed)
+        circuit = self.circuit(net, state)
         fixes = [Fix(n, v) for n, v in sorted(drives.items())]
         sol = solve(circuit, fixes, initial=None if prev is None else prev[2].node_voltages)
         self.solves += 1
@@ -456,6 +456,11 @@ class World:
         self._solved_at[net] = now
         self._checked[net] = (self._gen, now)
         return sol
+
+    def circuit(self, net: int, state: np.ndarray):
+        """The physics of network ``net`` at edge ``state`` (a hook: a calibrated twin,
+        learnboard.emulator.twin, overrides it with measured device parameters)."""
+        return circuit_for_board(self.board, state, twin=net, mismatch=self.seed)
 
     def true_state(self, net: int = 0) -> TrueState:
         sol = self.solution(net)
