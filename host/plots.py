@@ -92,7 +92,9 @@ def plot_error(t: Table, summary: dict, title: str, path: Path) -> Path:
         ax.plot([steps[-1]], [final], "o", color="tab:blue", mfc="white", label="final (infer)")
     test = _float(summary.get("test_error"))
     if test and steps.size:
-        ax.plot([steps[-1]], [test], "s", color="tab:green", label="held-out test (infer)")
+        acc = _float(summary.get("accuracy"))
+        label = "held-out test (infer)" + (f", accuracy {100 * acc:.1f} %" if acc is not None else "")
+        ax.plot([steps[-1]], [test], "s", color="tab:green", label=label)
     _log_x(ax, steps)
     ax.set_yscale("log")
     ax.set_xlabel("step")
