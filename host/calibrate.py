@@ -412,7 +412,11 @@ def calibrate(link, board: Board, *, configs: int = DEFAULT_CONFIGS,
     if board.n_nets > 1:
         missing.append("twin network 1 (clamped): protocol v1 `measure` reads only the free "
                        "network, so its mismatch cannot be measured; the twin uses nominal parts there")
-    missing.append("gate read-back ADC channel: no known reference drives it")
+    if "transistor" in kinds:
+        missing.append("gate read-back ADC channel: no known reference drives it, so gate volts "
+                       "are taken as the board reads them back")
+    missing.append("on-board copy: the firmware has no file-write command; the calibration "
+                   "is kept on the host only")
     return {
         "format": FORMAT,
         "board": board.name,

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "monitor": ("monitor", "watch the telemetry of a board that is already training (read-only)"),
     "export": ("export", "write a run folder's telemetry as tidy CSV tables"),
     "plot": ("plot", "draw a run folder's figures (error, power, lambda, trade-off, network)"),
+    "calibrate": ("calibrate", "measure a board's ADC and per-edge device parameters and store them"),
 }
 
 
