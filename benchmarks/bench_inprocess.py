@@ -57,7 +57,8 @@ class _NullPort:
 class _Counting:
     """Counts calls into the machine layer by wrapping the world's entry points."""
 
-    NAMES = ("set_pin", "adc_read_u16", "spi_write", "set_pwm", "i2c_write")
+    NAMES = ("set_pin", "adc_read_u16", "adc_sum", "spi_write", "set_pwm", "i2c_write",
+             "spi_transfer", "i2c_read")
 
     def __init__(self, world: World) -> None:
         self.n = 0

@@ -101,6 +101,11 @@ def build(world: World) -> tuple[types.ModuleType, types.ModuleType]:
         def read_u16(self) -> int:
             return world.adc_read_u16(self.channel)
 
+        def read_u16_sum(self, n, shift=0) -> int:
+            """Emulator extension: ``sum(read_u16() >> shift for _ in range(n))`` in one
+            call (the firmware HAL uses it for oversampling when the port offers it)."""
+            return world.adc_sum(self.channel, int(n), int(shift))
+
     class SPI:
         MSB, LSB = 1, 0
         CONTROLLER = 0

@@ -11,6 +11,8 @@ the firmware reports.
 
 from __future__ import annotations
 
+import math
+from bisect import bisect_right
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +31,7 @@ from learnboard.emulator.devices import (
 from learnboard.emulator.devices.adc import E11_CODES
 from learnboard.emulator.devices.current_sense import CurrentSense
 from learnboard.emulator.devices.spi_adc import SpiAdc
+from learnboard.emulator.fast_dc import FastDC
 
 from learnboard.boards import Board, Line, load_board
 from learnboard.boards.circuit import circuit_for_board, edge_parameters
@@ -137,6 +140,8 @@ class World:
                 self._adc_mux[m.adc_channel].append((self.muxes[name], m.nodes or None,
                                                      m.gates or None, m.net))
         self._vcache: list = [None] * b.n_nets
+        self._fast_dc: FastDC | None = None
+        self._kpow: dict = {}
         self._build_read_parts()
 
     def _build_read_parts(self) -> None:
@@ -449,8 +454,13 @@ class World:
                 self._checked[net] = (self._gen, self._solved_at[net])
                 return sol
         circuit = self.circuit(net, state)
-        fixes = [Fix(n, v) for n, v in sorted(drives.items())]
-        sol = solve(circuit, fixes, initial=None if prev is None else prev[2].node_voltages)
+        if self._fast_dc is None:
+            self._fast_dc = FastDC(circuit.n_nodes, circuit.network.edges, circuit.network.ground)
+        # warm-started re-solve (same model and tolerance); the general solver otherwise
+        sol = self._fast_dc.solve(circuit, drives, None if prev is None else prev[2].node_voltages)
+        if sol is None:
+            fixes = [Fix(n, v) for n, v in sorted(drives.items())]
+            sol = solve(circuit, fixes, initial=None if prev is None else prev[2].node_voltages)
         self.solves += 1
         self._solved[net] = (state, drives, sol)
         self._solved_at[net] = now
@@ -556,7 +566,11 @@ class World:
             volts = np.zeros(n)
         else:
             sources = self._adc_sources(channel)
-            volts = np.array([self._adc_volts(channel, sources, now + 2 * i) for i in range(n)])
+            if len(sources) == 1:  # the usual case, without the per-sample averaging
+                mux, src = sources[0]
+                volts = np.clip([mux.output(src, now + 2 * i) for i in range(n)], 0.0, self.adc.vref)
+            else:
+                volts = np.array([self._adc_volts(channel, sources, now + 2 * i) for i in range(n)])
         codes = np.asarray(self.adc.convert(volts, noise_scale=self.faults.noise_scale), dtype=np.int64)
         self.clock.advance_us(2 * n)  # 500 kS/s
         bits = self.adc.bits
@@ -564,6 +578,69 @@ class World:
         if shift > 0:
             codes = ((codes << shift) | (codes >> (bits - shift))) & 0xFFFF
         return codes
+
+    def adc_sum(self, channel: int, n: int, shift: int = 0) -> int:
+        """Sum of ``(read_u16() >> shift)`` over ``n`` conversions of input ``channel`` one
+        after the other, 2 µs apart — what ``n`` calls of :meth:`adc_read_u16` give (the
+        firmware's oversampling loop in one call). As in :meth:`adc_read_block`, the
+        sources are taken once (nothing is actuated in between), while mux settling,
+        noise and non-linearity act per sample; the clock moves on by ``2 n`` µs."""
+        if not 0 <= channel <= RP2040_TEMP_CHANNEL:
+            raise InputError(f"ADC channel {channel} does not exist (0..4 on the RP2040)",
+                             field="adc")
+        now = self.clock._us
+        adc = self.adc
+        ns = self.faults.noise_scale
+        dead = channel in self.faults.dead_adc
+        sources = [] if dead else self._adc_sources(channel)
+        v0 = 0.0 if dead else self._adc_volts(channel, sources, now)
+        bits = adc.bits
+        sh16 = 16 - bits
+        total = 0
+        if n > 1 and sources:
+            # settled when every mux output equals its target to far below an LSB
+            settled = all(abs(mux._out - src * mux.gain) < 1e-9 for mux, src in sources)
+        else:
+            settled = True
+        if settled and sh16 == shift:  # u16 >> (16 - bits) is the raw code
+            total = adc.code_sum(v0, n, ns)
+            if sources and n > 1:
+                self._adc_volts(channel, sources, now + 2 * (n - 1))  # muxes' state
+        elif len(sources) == 1 and sh16 == shift and sources[0][0].tau_us > 0 and \
+                0.0 <= v0 <= adc.vref and 0.0 <= sources[0][1] * sources[0][0].gain <= adc.vref:
+            # one mux still settling: its output relaxes from v0 to the target by
+            # exp(-2 µs / tau) per sample and stays inside the range (no clamp)
+            mux, src = sources[0]
+            target = src * mux.gain
+            kp = self._settle_powers(mux.tau_us, n)
+            g = adc._g1 / adc._lsb
+            a0 = target / adc._lsb * adc._g1 + adc.offset_lsb
+            b0 = (v0 - target) * g
+            t = adc._t_list
+            if adc.noise_lsb and ns:
+                sig = adc.noise_lsb * ns
+                total = sum([bisect_right(t, a0 + b0 * k + z * sig)
+                             for k, z in zip(kp, adc.take(n), strict=True)])
+            else:
+                total = sum([bisect_right(t, a0 + b0 * k) for k in kp])
+            self._adc_volts(channel, sources, now + 2 * (n - 1))  # the mux's state
+        else:
+            for i in range(n):
+                v = v0 if i == 0 else (self._adc_volts(channel, sources, now + 2 * i)
+                                       if sources else v0)
+                code = adc.code(v, ns)
+                u = ((code << sh16) | (code >> (bits - sh16))) & 0xFFFF if sh16 > 0 else code
+                total += u >> shift
+        self.clock.advance_us(2 * n)  # 500 kS/s
+        return total
+
+    def _settle_powers(self, tau_us: float, n: int) -> list[float]:
+        """exp(-2 i µs / tau) for i < n (cached)."""
+        key = (tau_us, n)
+        kp = self._kpow.get(key)
+        if kp is None:
+            kp = self._kpow[key] = [math.exp(-2.0 * i / tau_us) for i in range(n)]
+        return kp
 
     def adc_read_u16(self, channel: int) -> int:
         """One conversion of ADC input ``channel``, as ``machine.ADC.read_u16`` returns it."""

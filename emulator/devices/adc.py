@@ -95,6 +95,27 @@ class AdcModel:
         self._z, self._zi = [], 0
         return out
 
+    def take(self, n: int) -> list[float]:
+        """The next ``n`` standard normal deviates as Python floats (the same stream)."""
+        z, i = self._z, self._zi
+        if i + n <= len(z):
+            self._zi = i + n
+            return z[i:i + n]
+        out = z[i:]
+        self._z = self.rng.standard_normal(max(_NOISE_BLOCK, n - len(out))).tolist()
+        self._zi = n - len(out)
+        return out + self._z[:self._zi]
+
+    def code_sum(self, volts: float, n: int, noise_scale: float = 1.0) -> int:
+        """Sum of the raw codes of ``n`` conversions of a steady ``volts`` (each with its
+        own noise; exactly ``n`` calls of :meth:`code`)."""
+        x = volts / self._lsb * self._g1 + self.offset_lsb
+        t = self._t_list
+        if not (self.noise_lsb and noise_scale):
+            return n * bisect_right(t, x)
+        nl = self.noise_lsb
+        return sum([bisect_right(t, x + z * nl * noise_scale) for z in self.take(n)])
+
     def code(self, volts: float, noise_scale: float = 1.0) -> int:
         """One conversion of ``volts`` (the raw ``bits``-bit code)."""
         x = volts / self._lsb * self._g1 + self.offset_lsb

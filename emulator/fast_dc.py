@@ -1,0 +1,132 @@
+"""Warm-started DC re-solves for the emulator's world (the in-process hot path).
+
+Between two conversions of the firmware only a few gates or drive volts change, so the
+new DC state is a few Newton iterations from the previous one. :class:`FastDC` does those
+iterations on the dense reduced KCL system of one network (fixed nodes eliminated, no
+constraint bookkeeping, no circuit object), with the same device model
+(:func:`learnboard.physics.devices.nmos_current`) and the same convergence test as
+:func:`learnboard.physics.solve`, so both agree to the solver's tolerance. Linear
+(digipot) networks keep one factorisation per edge state and fixed-node set and re-solve
+new drive volts with a back-substitution. Anything unusual (diodes, no previous state, a
+Newton run that does not converge) returns ``None`` and the world takes the general
+solver.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from learnboard.physics.circuit import RESISTOR, TRANSISTOR, Circuit
+from learnboard.physics.devices import nmos_current
+from learnboard.physics.solver import DCSolution, Fix, LinearSolver
+
+TOL = 1e-10  # as learnboard.physics.solve
+MAX_ITER = 30
+MAX_STEP = 0.5
+
+
+class FastDC:
+    """Re-solves of the circuits of one board network (all edges resistors or NMOS)."""
+
+    def __init__(self, n_nodes: int, edges: np.ndarray, ground: int):
+        self.n = int(n_nodes)
+        self.ground = int(ground)
+        self.a = np.asarray(edges[:, 0], dtype=np.int64)
+        self.b = np.asarray(edges[:, 1], dtype=np.int64)
+        e = len(self.a)
+        self.inc_a = np.zeros((e, self.n))
+        self.inc_a[np.arange(e), self.a] = 1.0
+        self.inc_b = np.zeros((e, self.n))
+        self.inc_b[np.arange(e), self.b] = 1.0
+        self.inc = self.inc_a - self.inc_b  # outflow = inc.T @ I
+        self._lin: dict = {}  # (conductance bytes, fixed nodes) -> LinearSolver
+
+    def solve(self, circuit: Circuit, drives: dict[int, float],
+              prev: np.ndarray | None) -> DCSolution | None:
+        kind = circuit.kind
+        fixed = tuple(sorted(drives))
+        values = np.array([drives[k] for k in fixed], dtype=float)
+        if circuit.is_linear:
+            return self._linear(circuit, fixed, values)
+        if prev is None or not np.all((kind == RESISTOR) | (kind == TRANSISTOR)):
+            return None
+        return self._newton(circuit, fixed, values, prev)
+
+    # -- linear networks: one factorisation per (conductances, fixed nodes) ---------------
+    def _linear(self, circuit: Circuit, fixed: tuple, values: np.ndarray) -> DCSolution:
+        key = (circuit.conductance.tobytes(), fixed)
+        ls = self._lin.get(key)
+        if ls is None:
+            if len(self._lin) > 64:
+                self._lin.clear()
+            ls = self._lin[key] = LinearSolver(circuit, [Fix(k, 0.0) for k in fixed])
+        return ls.solve(values)
+
+    # -- transistor networks: damped Newton from the previous state ----------------------
+    def _currents(self, circuit: Circuit, v: np.ndarray, t: np.ndarray, r: np.ndarray):
+        va, vb = v[self.a], v[self.b]
+        i = np.empty(len(va))
+        da = np.empty(len(va))
+        db = np.empty(len(va))
+        if r.size:
+            g = circuit.conductance[r]
+            i[r] = g * (va[r] - vb[r])
+            da[r] = g
+            db[r] = -g
+        if t.size:
+            i[t], da[t], db[t] = nmos_current(va[t], vb[t], circuit.gate[t], circuit.vt[t],
+                                              circuit.beta[t], circuit.sub_slope[t])
+        return i, da, db
+
+    def _newton(self, circuit, fixed, values, prev) -> DCSolution | None:
+        n = self.n
+        free_mask = np.ones(n, dtype=bool)
+        free_mask[self.ground] = False
+        free_mask[list(fixed)] = False
+        free = np.flatnonzero(free_mask)
+        t = np.flatnonzero(circuit.kind == TRANSISTOR)
+        r = np.flatnonzero(circuit.kind == RESISTOR)
+        v = np.array(prev, dtype=float)
+        v[self.ground] = 0.0
+        if fixed:
+            v[list(fixed)] = values
+        vscale = max(float(np.max(np.abs(values), initial=0.0)), 1e-6)
+        inc_f = self.inc[:, free]
+        i, da, db = self._currents(circuit, v, t, r)
+        f = inc_f.T @ i
+        for it in range(1, MAX_ITER + 1):
+            # dF/dV_free = inc_f.T @ (da * inc_a + db * inc_b)[:, free]
+            jac = inc_f.T @ (da[:, None] * self.inc_a[:, free] + db[:, None] * self.inc_b[:, free])
+            try:
+                dv = np.linalg.solve(jac, -f)
+            except np.linalg.LinAlgError:
+                return None
+            if not np.all(np.isfinite(dv)):
+                return None
+            big = float(np.max(np.abs(dv), initial=0.0))
+            s = min(1.0, MAX_STEP / big) if big > 0 else 1.0
+            norm0 = float(np.linalg.norm(f))
+            for _ in range(12):  # backtracking: the first step that lowers the KCL error
+                trial = v.copy()
+                trial[free] += s * dv
+                i_t, da_t, db_t = self._currents(circuit, trial, t, r)
+                f_t = inc_f.T @ i_t
+                if float(np.linalg.norm(f_t)) <= (1 - 1e-4 * s) * norm0 or norm0 == 0.0:
+                    break
+                s *= 0.5
+            step = s * dv
+            v, i, da, db, f = trial, i_t, da_t, db_t, f_t
+            itol = TOL * max(float(np.max(np.abs(i), initial=0.0)), 1e-300)
+            vtol = TOL * max(vscale, float(np.max(np.abs(v[free]), initial=0.0)))
+            if float(np.max(np.abs(step), initial=0.0)) <= vtol and \
+                    float(np.max(np.abs(f), initial=0.0)) <= itol:
+                return self._finish(v, i, fixed, it)
+        return None
+
+    def _finish(self, v, i, fixed, iterations) -> DCSolution:
+        drops = v[self.a] - v[self.b]
+        outflow = self.inc.T @ i
+        return DCSolution(node_voltages=v, drops=drops, edge_currents=i,
+                          power=float(np.sum(i * drops)), co_content=None,
+                          constraint_currents=outflow[list(fixed)] if fixed else np.zeros(0),
+                          iterations=iterations, method="newton")
