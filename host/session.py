@@ -425,6 +425,14 @@ class Session:
                              "tolerance": self.runner.tolerance})
             rf.write_board(self.board)
             cal = getattr(self.conn, "calibration", None)  # dict or file, when the board has one
+            if not cal and not getattr(self.conn, "emulated", False):
+                try:
+                    from .calibrate import find_calibration
+                except ImportError:
+                    find_calibration = None
+                if find_calibration is not None:
+                    cal = find_calibration(str(self.conn.hello.get("board", "")),
+                                           str(self.conn.hello.get("desc_hash", "")))
             if cal:
                 rf.write_calibration(cal)
             self.log = RunLog(rf.log_path)

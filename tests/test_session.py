@@ -123,3 +123,18 @@ def test_disk_full_mid_session_is_a_clear_error_and_keeps_the_log(tmp_path, monk
         assert conn.link.call("status")["state"] != "training"  # the board was stopped
     recs = _check_log(rf)
     assert recs and recs[0]["kind"] == "event"
+
+
+def test_a_stored_calibration_of_a_real_board_goes_into_the_run_folder(tmp_path, monkeypatch):
+    from learnboard.host.calibrate import calibration_path
+
+    monkeypatch.setenv("LEARNBOARD_DATA", str(tmp_path / "data"))
+    cfg = TrainConfig(task=small_task(tmp_path), schedule=schedule_from_flags(steps=5))
+    with open_board(seed=0) as conn:
+        conn.emulated = False  # as on hardware: the host's stored calibration applies
+        cal = calibration_path(conn.hello["board"], conn.hello["desc_hash"])
+        cal.parent.mkdir(parents=True)
+        cal.write_text('{"board": "gen2-clln", "adc": {}}\n')
+        rf = RunFolder.create(tmp_path / "runs", "cal")
+        run_session(conn, cfg, rf)
+    assert rf.calibration_path.read_text() == cal.read_text()
