@@ -20,7 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from learnboard.emulator.devices import X9cDigipot
+from learnboard.emulator.devices import AdcModel, X9cDigipot
+from learnboard.emulator.devices.adc import E11_CODES
 from learnboard.emulator.world import World
 
 from learnboard.boards import Board, load_board
@@ -63,6 +64,16 @@ def twin_parameters(board: Board, calibration: dict, net: int = 0) -> dict[str, 
     return p
 
 
+def set_adc_errors(world: World, gain_error: float, offset_lsb: float) -> None:
+    """Give ``world``'s converter this gain error and offset: a new model built as World
+    builds its own (same bits, reference, noise, E11 spikes and noise seed)."""
+    b, a = world.board, world.adc
+    e11 = b.adc.type == "internal" and b.microcontroller == "rp2040"
+    world.adc = AdcModel(a.bits, a.vref, gain_error=gain_error, offset_lsb=offset_lsb,
+                         noise_lsb=a.noise_lsb, spikes=E11_CODES if e11 else (),
+                         seed=[world.seed, 11])
+
+
 class TwinWorld(World):
     """A World built from ``calibration`` (a validated dict, see
     :func:`learnboard.host.calibrate.load_calibration`); other arguments as World's."""
@@ -87,8 +98,8 @@ class TwinWorld(World):
             # the firmware reads code * vref / (2^bits - 1) / gain: map the measured node-volt
             # gain and offset back to the converter's
             full = (1 << self.adc.bits)
-            self.adc.gain_error = ch["gain"] * (full - 1) / full - 1.0
-            self.adc.offset_lsb = ch["offset_v"] * mux.gain / self.adc.vref * (full - 1)
+            set_adc_errors(self, ch["gain"] * (full - 1) / full - 1.0,
+                           ch["offset_v"] * mux.gain / self.adc.vref * (full - 1))
 
     def circuit(self, net: int, state: np.ndarray) -> Circuit:
         b = self.board

@@ -363,6 +363,11 @@ def _fit_transistors(probe: _Probe, configs: int, rng, adc, progress) -> dict:
             "model": "learnboard.physics.devices.nmos_current (level 1 + subthreshold)"}
 
 
+def measure_adc(link, board: Board, repeats: int = DEFAULT_REPEATS) -> dict:
+    """Only the ADC stage of :func:`calibrate`: gain and offset of the node channel."""
+    return _fit_adc(_Probe(link, board, repeats))
+
+
 def calibrate(link, board: Board, *, configs: int = DEFAULT_CONFIGS,
               repeats: int = DEFAULT_REPEATS, seed: int = 0, label: str = "",
               progress: Callable[[str, int, int], None] | None = None) -> dict:
