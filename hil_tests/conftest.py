@@ -42,8 +42,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--hil-task", default="regression", metavar="NAME|FILE",
                     help="task of the learning checks (default regression; the board's own, e.g. "
                          "xor on gen2-clln, needs more steps: see docs/hil.md)")
-    group.addoption("--hil-steps", type=int, default=150, metavar="N",
-                    help="steps of each learning session (default 150)")
+    group.addoption("--hil-steps", type=int, default=100, metavar="N",
+                    help="steps of each learning session (default 100)")
     group.addoption("--hil-eta", type=float, default=20.0, metavar="ETA",
                     help="learning rate of the learning checks (default 20 V/V^2 for gate boards)")
 
