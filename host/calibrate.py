@@ -300,8 +300,19 @@ def _fit_digipots(probe: _Probe, configs: int, rng, adc, progress) -> dict:
     rw_sd[pots] = sd[n:] * part.r_wiper
     s_sd[hidden] = part.tolerance / 3  # not measurable: the rating
     rw_sd[hidden] = part.r_wiper
+    offset = None
+    if not fixed and part.taper == "log" and np.all(rw[pots] > 0):
+        # on a log taper a tap offset looks like a common scale, which voltages cannot see;
+        # only the wiper term shows it: with the wiper at its typical value, the fitted
+        # wiper (in units of the normalised track) says how far the taps are off
+        k_log = (part.n_taps - 1) / np.log(part.r_max / part.r_min)
+        lg = np.log(part.r_wiper / rw[pots])
+        offset = {"taps": float(k_log * np.mean(lg)),
+                  "sd": float(k_log * np.sqrt(np.sum((rw_sd[pots] / rw[pots]) ** 2)) / len(pots)),
+                  "meaning": "physical tap - the firmware's tap count, assuming the part's "
+                             "typical wiper resistance"}
     return {"kind": "digipot", "n": b.n_edges, "net": 0, "configs": int(configs),
-            "unmeasurable": hidden,
+            "unmeasurable": hidden, "tap_offset": offset,
             "r_scale": s.tolist(), "r_scale_sd": s_sd.tolist(),
             "r_wiper": rw.tolist(), "r_wiper_sd": rw_sd.tolist(),
             "scale_reference": (f"fixed resistor edges {fixed} (absolute)" if fixed else
@@ -414,6 +425,11 @@ def calibrate(link, board: Board, *, configs: int = DEFAULT_CONFIGS,
         except LearnboardError:
             pass
     missing = []
+    off = edges.get("tap_offset")
+    if off and abs(off["taps"]) > max(2.0, 3 * off["sd"]):
+        missing.append(f"WARNING: the digipot wipers sit about {off['taps']:+.1f} ± {off['sd']:.1f} "
+                       "taps from where the firmware counts them (wiper restored from EEPROM?): "
+                       "the firmware's safe tap range is then shifted by as much")
     if board.n_nets > 1:
         missing.append("twin network 1 (clamped): protocol v1 `measure` reads only the free "
                        "network, so its mismatch cannot be measured; the twin uses nominal parts there")

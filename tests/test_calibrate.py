@@ -154,7 +154,12 @@ def test_twin_predicts_gen1_better_than_nominal(gen1_cal):
     with open_board("emu:gen1-digipot", seed=0) as conn:
         states = [rng.integers(40, 100, conn.board.n_edges).tolist() for _ in range(6)]
         twin, nominal = _twin_vs_nominal(conn, cal, states, rng)
+        shift = conn.true_state(0).edge_state - np.asarray(conn.link.call("read_edges")["k"])
     assert twin < 0.3 * nominal, (twin, nominal)
+    # the emulated X9C wipers start away from the firmware's count; calibration sees it
+    off = cal["edges"]["tap_offset"]
+    assert np.all(shift == shift[0])
+    assert abs(off["taps"] - shift[0]) <= max(1.5, 4 * off["sd"]), (off, shift[0])
 
 
 def test_twin_board_runs_the_firmware(gen1_cal):
