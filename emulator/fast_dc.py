@@ -40,6 +40,7 @@ class FastDC:
         self.inc_b[np.arange(e), self.b] = 1.0
         self.inc = self.inc_a - self.inc_b  # outflow = inc.T @ I
         self._lin: dict = {}  # (conductance bytes, fixed nodes) -> LinearSolver
+        self._red: dict = {}  # fixed nodes -> (free, inc_f.T, inc_a_f, inc_b_f)
 
     def solve(self, circuit: Circuit, drives: dict[int, float],
               prev: np.ndarray | None) -> DCSolution | None:
@@ -63,8 +64,22 @@ class FastDC:
         return ls.solve(values)
 
     # -- transistor networks: damped Newton from the previous state ----------------------
+    def _reduced(self, fixed: tuple):
+        red = self._red.get(fixed)
+        if red is None:
+            free_mask = np.ones(self.n, dtype=bool)
+            free_mask[self.ground] = False
+            free_mask[list(fixed)] = False
+            free = np.flatnonzero(free_mask)
+            red = self._red[fixed] = (free, np.ascontiguousarray(self.inc[:, free].T),
+                                      self.inc_a[:, free], self.inc_b[:, free])
+        return red
+
     def _currents(self, circuit: Circuit, v: np.ndarray, t: np.ndarray, r: np.ndarray):
         va, vb = v[self.a], v[self.b]
+        if not r.size:  # all transistors (gen2): no scatter
+            return nmos_current(va, vb, circuit.gate, circuit.vt, circuit.beta,
+                                circuit.sub_slope)
         i = np.empty(len(va))
         da = np.empty(len(va))
         db = np.empty(len(va))
@@ -79,11 +94,7 @@ class FastDC:
         return i, da, db
 
     def _newton(self, circuit, fixed, values, prev) -> DCSolution | None:
-        n = self.n
-        free_mask = np.ones(n, dtype=bool)
-        free_mask[self.ground] = False
-        free_mask[list(fixed)] = False
-        free = np.flatnonzero(free_mask)
+        free, inc_ft, inc_af, inc_bf = self._reduced(fixed)
         t = np.flatnonzero(circuit.kind == TRANSISTOR)
         r = np.flatnonzero(circuit.kind == RESISTOR)
         v = np.array(prev, dtype=float)
@@ -91,12 +102,11 @@ class FastDC:
         if fixed:
             v[list(fixed)] = values
         vscale = max(float(np.max(np.abs(values), initial=0.0)), 1e-6)
-        inc_f = self.inc[:, free]
         i, da, db = self._currents(circuit, v, t, r)
-        f = inc_f.T @ i
+        f = inc_ft @ i
         for it in range(1, MAX_ITER + 1):
             # dF/dV_free = inc_f.T @ (da * inc_a + db * inc_b)[:, free]
-            jac = inc_f.T @ (da[:, None] * self.inc_a[:, free] + db[:, None] * self.inc_b[:, free])
+            jac = inc_ft @ (da[:, None] * inc_af + db[:, None] * inc_bf)
             try:
                 dv = np.linalg.solve(jac, -f)
             except np.linalg.LinAlgError:
@@ -110,7 +120,7 @@ class FastDC:
                 trial = v.copy()
                 trial[free] += s * dv
                 i_t, da_t, db_t = self._currents(circuit, trial, t, r)
-                f_t = inc_f.T @ i_t
+                f_t = inc_ft @ i_t
                 if float(np.linalg.norm(f_t)) <= (1 - 1e-4 * s) * norm0 or norm0 == 0.0:
                     break
                 s *= 0.5

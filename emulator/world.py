@@ -142,6 +142,7 @@ class World:
         self._vcache: list = [None] * b.n_nets
         self._fast_dc: FastDC | None = None
         self._kpow: dict = {}
+        self._circuits: dict = {}  # (net, edge state bytes) -> Circuit of the last solve
         self._build_read_parts()
 
     def _build_read_parts(self) -> None:
@@ -453,7 +454,12 @@ class World:
                     np.max(np.abs(p_state - state), initial=0.0) <= self.resolve_tol:
                 self._checked[net] = (self._gen, self._solved_at[net])
                 return sol
-        circuit = self.circuit(net, state)
+        key = (net, state.tobytes())
+        circuit = self._circuits.get(key)
+        if circuit is None:  # digipot boards: the same taps come back while drives settle
+            circuit = self.circuit(net, state)
+            self._circuits = {k: c for k, c in self._circuits.items() if k[0] != net}
+            self._circuits[key] = circuit
         if self._fast_dc is None:
             self._fast_dc = FastDC(circuit.n_nodes, circuit.network.edges, circuit.network.ground)
         # warm-started re-solve (same model and tolerance); the general solver otherwise
