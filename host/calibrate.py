@@ -30,7 +30,7 @@ from learnboard.errors import InputError, LearnboardError
 
 FORMAT = 1
 FILE_NAME = "calibration.json"
-DEFAULT_CONFIGS = 24
+DEFAULT_CONFIGS = {"digipot": 48, "transistor": 96}  # accuracy ~ 1/sqrt(configs); ~1-6 s
 DEFAULT_REPEATS = 2
 
 
@@ -379,13 +379,14 @@ def measure_adc(link, board: Board, repeats: int = DEFAULT_REPEATS) -> dict:
     return _fit_adc(_Probe(link, board, repeats))
 
 
-def calibrate(link, board: Board, *, configs: int = DEFAULT_CONFIGS,
+def calibrate(link, board: Board, *, configs: int | None = None,
               repeats: int = DEFAULT_REPEATS, seed: int = 0, label: str = "",
               progress: Callable[[str, int, int], None] | None = None) -> dict:
     """Calibrate the board behind ``link`` (running ``board``) through the protocol.
 
     Args:
-        configs: edge configurations measured for the edge fit (>= 2 * edges / free nodes).
+        configs: edge configurations measured for the edge fit (default
+            ``DEFAULT_CONFIGS`` per edge kind; at least 2 * edges / free nodes).
         repeats: ``measure`` calls averaged per reading (each already oversampled).
         seed: seed of the random configurations.
         progress: called with (stage, done, total).
@@ -404,6 +405,8 @@ def calibrate(link, board: Board, *, configs: int = DEFAULT_CONFIGS,
     probe = _Probe(link, board, repeats)
     before = link.call("read_edges")["k"]
     kinds = {e.kind for e in board.edges} - {"resistor"}
+    if configs is None:
+        configs = max([DEFAULT_CONFIGS.get(k, 0) for k in kinds] + [4])
     try:
         adc = _fit_adc(probe)
         if progress:

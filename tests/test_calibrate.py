@@ -3,8 +3,8 @@ the World's own parameter draw), the calibrated twin, and bad calibration files.
 
 Stated accuracy (docs/calibration.md): ADC gain and offset within 4 standard
 uncertainties (+1e-3 / 0.3 mV for the converter's non-linearity); digipot end-to-end scale
-relative to the network's geometric mean with rms error <= half the spread and <= 3 %;
-transistor threshold rms error <= 6 mV and gain (relative) rms error <= 1.5 %, every edge
+relative to the network's geometric mean with rms error <= half the spread and <= 2.5 %;
+transistor threshold rms error <= 5 mV and gain (relative) rms error <= 1.5 %, every edge
 within 5 standard uncertainties of the truth.
 """
 
@@ -57,7 +57,7 @@ def gen1_cal(tmp_path_factory):
 @pytest.fixture(scope="module")
 def gen2():
     with open_board("emu:gen2-clln", seed=4) as conn:
-        cal = validate_calibration(calibrate(conn.link, conn.board, configs=48, seed=1), conn.board)
+        cal = validate_calibration(calibrate(conn.link, conn.board, seed=1), conn.board)
         yield conn, cal
 
 
@@ -71,7 +71,7 @@ def test_gen1_digipot_spreads_recovered(gen1_cal):
     est, tr = _rel(np.array(e["r_scale"]), m), _rel(truth, m)
     sd = np.array(e["r_scale_sd"])[m]
     rms = np.sqrt(np.mean((est - tr) ** 2))
-    assert rms <= min(0.03, 0.5 * np.std(tr)), (rms, np.std(tr))
+    assert rms <= min(0.025, 0.5 * np.std(tr)), (rms, np.std(tr))
     assert np.all(np.abs(est - tr) <= 5 * sd + 1e-3)
     assert np.corrcoef(est, tr)[0, 1] > 0.8
     # stored in the data directory under board id and description hash
@@ -86,7 +86,7 @@ def test_gen2_transistor_spreads_recovered(gen2):
     m = _measured(e)
     vt, vt_sd = np.array(e["vt"])[m], np.array(e["vt_sd"])[m]
     err = vt - truth["vt"][m]
-    assert np.sqrt(np.mean(err ** 2)) <= 6e-3
+    assert np.sqrt(np.mean(err ** 2)) <= 5e-3
     assert np.all(np.abs(err) <= 5 * vt_sd)
     assert np.corrcoef(vt, truth["vt"][m])[0, 1] > 0.8  # the 10 mV spread is resolved
     beta = np.array(e["beta"])
