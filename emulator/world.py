@@ -560,25 +560,23 @@ class World:
         return min(max(acc / n, 0.0), self.adc.vref)  # contention averages
 
     def adc_read_block(self, channel: int, n: int) -> np.ndarray:
-        """``n`` conversions of input ``channel`` one after the other, 2 µs apart (as ``n``
-        calls of :meth:`adc_read_u16`; the sources are solved once, since nothing is
-        actuated in between, while mux settling, noise and non-linearity act per sample).
+        """``n`` conversions of input ``channel`` one after the other, 2 µs apart: the same
+        codes as ``n`` calls of :meth:`adc_read_u16` (sources, mux settling, noise and
+        non-linearity per sample), with the noise drawn and converted at once.
         Returns the u16 codes; the clock moves on by ``2 n`` µs. (The VM's block reads.)"""
         if not 0 <= channel <= RP2040_TEMP_CHANNEL:
             raise InputError(f"ADC channel {channel} does not exist (0..4 on the RP2040)",
                              field="adc")
-        now = self.clock.now_us
-        if channel in self.faults.dead_adc:
-            volts = np.zeros(n)
-        else:
-            sources = self._adc_sources(channel)
-            if len(sources) == 1:  # the usual case, without the per-sample averaging
-                mux, src = sources[0]
-                volts = np.clip([mux.output(src, now + 2 * i) for i in range(n)], 0.0, self.adc.vref)
-            else:
-                volts = np.array([self._adc_volts(channel, sources, now + 2 * i) for i in range(n)])
+        clock = self.clock
+        volts = np.zeros(n)
+        dead = channel in self.faults.dead_adc
+        for i in range(n):
+            if not dead:
+                # sources per sample: a settling output or a moving gate changes them
+                # (cheap while the cached solve holds)
+                volts[i] = self._adc_volts(channel, self._adc_sources(channel), clock.now_us)
+            clock.advance_us(2)  # 500 kS/s
         codes = np.asarray(self.adc.convert(volts, noise_scale=self.faults.noise_scale), dtype=np.int64)
-        self.clock.advance_us(2 * n)  # 500 kS/s
         bits = self.adc.bits
         shift = 16 - bits
         if shift > 0:

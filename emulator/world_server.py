@@ -16,6 +16,7 @@ for a reply, and every reply starts with the world's clock (µs, u32) for the VM
 | ``R`` | — (MCU reset) | — |
 | ``H`` | — (hello) | now u32, k u8, k × (bus << 7 \| addr) of acknowledging I2C parts |
 | ``B`` | channel u8, n u8 | now u32 (after), n × u16 conversions (:meth:`World.adc_read_block`) |
+| ``U`` | channel u8, n u8, shift u8 | now u32 (after), u32 sum of ``code >> shift`` (:meth:`World.adc_sum`) |
 | ``A`` | channel u8 | u16 (one conversion) |
 | ``T`` | — | ticks_us u32 |
 | ``Q`` | — | now u32 (sync) |
@@ -31,10 +32,10 @@ import time
 
 from learnboard.emulator.world import World
 
-_FIXED = {80: 2, 87: 3, 68: 4, 116: 0, 82: 0, 72: 0, 66: 2, 65: 1, 84: 0, 81: 0}  # by opcode
+_FIXED = {80: 2, 87: 3, 68: 4, 116: 0, 82: 0, 72: 0, 66: 2, 85: 3, 65: 1, 84: 0, 81: 0}  # by opcode
 _HEAD = {83: 8, 73: 5}  # variable length: header bytes, the length u16 at its end
 _MASK32 = 0xFFFFFFFF
-_BLOCKING = frozenset((66, 72, 65, 84, 81))  # requests the VM waits on: round trips
+_BLOCKING = frozenset((66, 85, 72, 65, 84, 81))  # requests the VM waits on: round trips
 
 
 class WorldServer:
@@ -136,6 +137,10 @@ class WorldServer:
                         codes = w.adc_read_block(buf[pos + 1], buf[pos + 2])
                         conn.sendall((clock.now_us & _MASK32).to_bytes(4, "little")
                                      + codes.astype("<u2").tobytes())
+                    elif op == 85:  # U
+                        total = w.adc_sum(buf[pos + 1], buf[pos + 2], buf[pos + 3])
+                        conn.sendall((clock.now_us & _MASK32).to_bytes(4, "little")
+                                     + (total & _MASK32).to_bytes(4, "little"))
                     elif op == 87:  # W
                         w.set_pwm(buf[pos + 1], buf[pos + 2] | (buf[pos + 3] << 8))
                     elif op == 82:  # R

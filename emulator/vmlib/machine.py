@@ -37,23 +37,47 @@ _MAX_BLOCK = 64
 _LIMIT = 1024 - 80  # flush before a request could overflow the buffer
 
 if _path:
-    import socket
-    import struct
-
-    _sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    _sock.connect(struct.pack("H", socket.AF_UNIX) + _path.encode() + b"\0")
-    _out = bytearray(1024)
+    _out = None  # queued requests (allocated by _start)
     _n = 0  # bytes queued in _out
-    _rx = bytearray(8 + 2 * _MAX_BLOCK)
-    _tmp = bytearray(len(_rx))
-    _lv = bytearray(b"\xff" * 256)  # last level sent per GPIO (0xff: unknown)
+    _rx = None
+    _tmp = None
+    _lv = None  # last level sent per GPIO (0xff: unknown)
     _now = 0  # virtual µs, as the world's clock
     _blk_ch = -1  # ADC input of the fetched block; -1: none valid
     _blk_pos = 0
     _blk_len = 0
     _streak = 0  # consecutive reads of the block's input
     _want = 1  # block length to fetch next
-    _acks = bytearray(0)
+    _acks = b""
+
+    def _start():
+        """Connect to the world on first use, not at import: the firmware reads its
+        board.json before it touches a pin, and needs a large free block for it."""
+        global _sock, _out, _rx, _tmp, _lv, _n, _acks
+        import socket
+        import sys
+
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(b"\x01\x00" + _path.encode() + b"\0")  # sockaddr_un: AF_UNIX (1), path
+        _sock = s
+        _out = bytearray(1024)
+        _rx = bytearray(8 + 2 * _MAX_BLOCK)
+        _tmp = bytearray(len(_rx))
+        _lv = bytearray(b"\xff" * 256)
+        if hasattr(sys, "atexit"):
+            sys.atexit(_flush)  # what a program queued last still reaches the world
+        # hello: the world's time and the I2C addresses that acknowledge (bus << 7 | addr)
+        _out[0] = 72  # 'H'
+        _n = 1
+        _flush()
+        _recv(5)
+        _adopt_now()
+        acks = bytearray(_rx[4])
+        if len(acks):
+            _recv(len(acks))
+            for i in range(len(acks)):
+                acks[i] = _rx[i]
+        _acks = acks
 
     def _flush():
         global _n
@@ -101,6 +125,8 @@ if _path:
 
     def ticks_us():
         global _now
+        if _sock is None:
+            _start()
         _out[_n] = 116  # 't': the world's clock moves as ours
         _queued(1)
         _now += _TICK_COST_US
@@ -119,6 +145,8 @@ if _path:
         global _now
         us = int(us)
         if us > 0:
+            if _sock is None:
+                _start()
             _out[_n] = 68  # 'D'
             _u32(_n + 1, us)
             _queued(5)
@@ -137,6 +165,8 @@ if _path:
 
     def sync():
         """Block until the world has handled every request sent so far; adopt its time."""
+        if _sock is None:
+            _start()
         _out[_n] = 81  # 'Q'
         _queued(1)
         _flush()
@@ -145,6 +175,8 @@ if _path:
 
     def now_us():
         """The virtual clock (µs since power-on), unwrapped."""
+        if _sock is None:
+            _start()
         return _now
 
     def _gpio(p):
@@ -159,6 +191,8 @@ if _path:
         PULL_UP, PULL_DOWN = 1, 2
 
         def __init__(self, id, mode=-1, pull=-1, value=None, **kw):
+            if _sock is None:
+                _start()
             self.id = _gpio(id)
             self._v = 0
             if value is not None:
@@ -214,6 +248,8 @@ if _path:
         CORE_TEMP = 4
 
         def __init__(self, pin):
+            if _sock is None:
+                _start()
             ch = _gpio(pin)
             self.channel = ch - 26 if (ch >= 26 or hasattr(pin, "id")) else ch
 
@@ -231,10 +267,33 @@ if _path:
                 _end_run()
             return _fetch(ch, True)
 
+        def read_u16_sum(self, n, shift=0):
+            """Sum of ``read_u16() >> shift`` over ``n`` conversions in one round trip
+            (the firmware's oversampling; ``World.adc_sum``)."""
+            global _n
+            if not 0 < n < 256:
+                s = 0
+                for _ in range(n):
+                    s += self.read_u16() >> shift
+                return s
+            if _blk_ch >= 0:
+                _end_run()
+            _out[_n] = 85  # 'U'
+            _out[_n + 1] = self.channel
+            _out[_n + 2] = n
+            _out[_n + 3] = shift
+            _n += 4
+            _flush()
+            _recv(8)
+            _adopt_now()
+            return _rx[4] | (_rx[5] << 8) | (_rx[6] << 16) | (_rx[7] << 24)
+
     class SPI:  # noqa: F811
         MSB, LSB = 1, 0
 
         def __init__(self, id, baudrate=1000000, **kw):
+            if _sock is None:
+                _start()
             self.id = id
             self.baudrate = baudrate
 
@@ -283,6 +342,8 @@ if _path:
 
     class I2C:  # noqa: F811
         def __init__(self, id, scl=None, sda=None, freq=400000, **kw):
+            if _sock is None:
+                _start()
             self.id = id
 
         def scan(self):
@@ -312,6 +373,8 @@ if _path:
 
     class PWM:  # noqa: F811
         def __init__(self, dest, freq=None, duty_u16=None, **kw):
+            if _sock is None:
+                _start()
             self.gpio = _gpio(dest)
             self._f = freq or 1000
             self._d = 0
@@ -335,23 +398,6 @@ if _path:
 
         def deinit(self):
             self.duty_u16(0)
-
-    import sys
-
-    if hasattr(sys, "atexit"):
-        sys.atexit(_flush)  # what a program queued last still reaches the world
-
-    # hello: the world's time and the I2C addresses that acknowledge (bus << 7 | addr)
-    _out[0] = 72  # 'H'
-    _n = 1
-    _flush()
-    _recv(5)
-    _adopt_now()
-    _acks = bytearray(_rx[4])
-    if len(_acks):
-        _recv(len(_acks))
-        for _i in range(len(_acks)):
-            _acks[_i] = _rx[_i]
 
 
 def reset():
