@@ -501,8 +501,31 @@ def verify(port: str, *, desc_hash: str | None, timeout: float = 15.0) -> dict:
                 return hello
         finally:
             link.close()
-    raise FlashError(f"{port}: the flashed firmware did not answer hello within {timeout:g} s ({last}). "
-                     f"Look at its boot output: `mpremote connect {port} repl`, then press Ctrl-D")
+    console = boot_output(port)
+    shown = f" Its boot output ends:\n{console}" if console else (
+        f" Look at its boot output: `mpremote connect {port} repl`, then press Ctrl-D.")
+    raise FlashError(f"{port}: the flashed firmware did not answer hello within {timeout:g} s ({last}).{shown}")
+
+
+def boot_output(port: str, *, seconds: float = 8.0, lines: int = 12) -> str:
+    """What a board that does not answer prints when it boots again: Ctrl-B (friendly REPL)
+    then Ctrl-D (soft reset: boot.py and main.py run). Empty if nothing could be read."""
+    try:
+        import serial
+
+        with serial.serial_for_url(port, baudrate=115200, timeout=0.2) as s:
+            s.write(b"\r\x03\x02")
+            time.sleep(0.3)
+            s.reset_input_buffer()
+            s.write(b"\x04")
+            data = b""
+            end = time.monotonic() + seconds
+            while time.monotonic() < end and not data.rstrip().endswith(b">>>"):
+                data += s.read(4096)
+    except Exception:  # diagnostics only: never mask the error being reported
+        return ""
+    text = data.decode(errors="replace").replace("\r", "")
+    return "\n".join(text.strip().splitlines()[-lines:])
 
 
 def flash(

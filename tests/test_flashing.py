@@ -143,3 +143,16 @@ def test_bad_board_fails_before_touching_the_port(tmp_path):
 
     with pytest.raises(LearnboardError, match="no-such-board"):
         F.flash("/dev/does-not-exist", "no-such-board")
+
+
+@pytest.mark.vm
+def test_boot_output_shows_why_a_firmware_does_not_answer(tmp_path):
+    require_vm()
+    from learnboard.emulator.board import VirtualBoard
+
+    flash = tmp_path / "flash"
+    flash.mkdir()
+    (flash / "main.py").write_text("raise ValueError('broken firmware')\n")
+    with VirtualBoard(flash) as vb:
+        text = F.boot_output(vb.port, seconds=5)
+    assert "ValueError: broken firmware" in text
