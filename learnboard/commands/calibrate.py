@@ -13,7 +13,8 @@ threshold and gain (fitted to the level-1 model at many gate settings). Every es
 comes with its standard uncertainty. The board's edges are restored and it is parked at
 the end. The calibration is stored in the user's data directory under the board id and
 description hash ($LEARNBOARD_DATA/calibrations/, default ~/.local/share/learnboard/),
-where `learnboard train` finds it, and in --out FILE if given. See docs/calibration.md."""
+and in --out FILE if given (e.g. a run folder's calibration.json). On-board storage is
+not available (the firmware has no file-write command). See docs/calibration.md."""
 EPILOG = """\
 examples:
   learnboard calibrate                                   (the emulated gen2-clln board)
