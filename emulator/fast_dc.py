@@ -40,6 +40,7 @@ class FastDC:
         self.inc_b[np.arange(e), self.b] = 1.0
         self.inc = self.inc_a - self.inc_b  # outflow = inc.T @ I
         self._lin: dict = {}  # (conductance bytes, fixed nodes) -> LinearSolver
+        self._kinds: dict = {}  # edge kinds bytes -> (transistor, resistor) indices
         self._red: dict = {}  # fixed nodes -> (free, inc_f.T, inc_a_f, inc_b_f)
 
     def solve(self, circuit: Circuit, drives: dict[int, float],
@@ -95,14 +96,19 @@ class FastDC:
 
     def _newton(self, circuit, fixed, values, prev) -> DCSolution | None:
         free, inc_ft, inc_af, inc_bf = self._reduced(fixed)
-        t = np.flatnonzero(circuit.kind == TRANSISTOR)
-        r = np.flatnonzero(circuit.kind == RESISTOR)
+        kinds = self._kinds.get(circuit.kind.tobytes())
+        if kinds is None:
+            kinds = self._kinds[circuit.kind.tobytes()] = (
+                np.flatnonzero(circuit.kind == TRANSISTOR), np.flatnonzero(circuit.kind == RESISTOR))
+        t, r = kinds
         v = np.array(prev, dtype=float)
         v[self.ground] = 0.0
         if fixed:
             v[list(fixed)] = values
-        vscale = max(float(np.max(np.abs(values), initial=0.0)), 1e-6)
+        vscale = max(float(np.abs(values).max()) if values.size else 0.0, 1e-6)
         i, da, db = self._currents(circuit, v, t, r)
+        if not free.size:
+            return self._finish(v, i, fixed, 0)
         f = inc_ft @ i
         for it in range(1, MAX_ITER + 1):
             # dF/dV_free = inc_f.T @ (da * inc_a + db * inc_b)[:, free]
@@ -113,7 +119,12 @@ class FastDC:
                 return None
             if not np.all(np.isfinite(dv)):
                 return None
-            big = float(np.max(np.abs(dv), initial=0.0))
+            big = float(np.abs(dv).max())
+            # converged here when the Newton step is below the voltage tolerance and KCL
+            # already holds (the step would move no node by more than ~1e-10 V)
+            if big <= TOL * max(vscale, float(np.abs(v[free]).max())) and \
+                    float(np.abs(f).max()) <= TOL * max(float(np.abs(i).max()), 1e-300):
+                return self._finish(v, i, fixed, it - 1)
             s = min(1.0, MAX_STEP / big) if big > 0 else 1.0
             norm0 = float(np.linalg.norm(f))
             for _ in range(12):  # backtracking: the first step that lowers the KCL error
@@ -126,10 +137,9 @@ class FastDC:
                 s *= 0.5
             step = s * dv
             v, i, da, db, f = trial, i_t, da_t, db_t, f_t
-            itol = TOL * max(float(np.max(np.abs(i), initial=0.0)), 1e-300)
-            vtol = TOL * max(vscale, float(np.max(np.abs(v[free]), initial=0.0)))
-            if float(np.max(np.abs(step), initial=0.0)) <= vtol and \
-                    float(np.max(np.abs(f), initial=0.0)) <= itol:
+            itol = TOL * max(float(np.abs(i).max()), 1e-300)
+            vtol = TOL * max(vscale, float(np.abs(v[free]).max()))
+            if float(np.abs(step).max()) <= vtol and float(np.abs(f).max()) <= itol:
                 return self._finish(v, i, fixed, it)
         return None
 
