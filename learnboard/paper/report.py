@@ -148,7 +148,10 @@ def run_paper(plan: Plan, out: str | Path, *, workers: int | None = None, schedu
                 h = load_history(sweep_dir, r["id"])
                 if h:
                     start = "low gates" if r["init"] == "low" else f"λ={r['lam']:g}"
-                    hist[f"{r['network']['label']}, {start}"] = h
+                    # a session's telemetry power is what the firmware computes from its
+                    # readings; the table's emulated power is the emulator's true Σ I ΔV
+                    note = " (board-reported)" if r["network"]["kind"] == "emulate" else ""
+                    hist[f"{r['network']['label']}, {start}{note}"] = h
         figs["board"] = fg.board(board_rows, hist, out / "fig5_board_gen2.png")
     # 6. noisy targets
     noise_rows = [r for r in rows("noise") if r["status"] == "ok"]
