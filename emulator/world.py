@@ -611,9 +611,10 @@ class World:
             if sources and n > 1:
                 self._adc_volts(channel, sources, now + 2 * (n - 1))  # muxes' state
         elif len(sources) == 1 and sh16 == shift and sources[0][0].tau_us > 0 and \
-                0.0 <= v0 <= adc.vref and 0.0 <= sources[0][1] * sources[0][0].gain <= adc.vref:
-            # one mux still settling: its output relaxes from v0 to the target by
-            # exp(-2 µs / tau) per sample and stays inside the range (no clamp)
+                0.0 <= sources[0][0]._out <= adc.vref and \
+                0.0 <= sources[0][1] * sources[0][0].gain <= adc.vref:
+            # one mux still settling: its output (v0, unclamped as checked) relaxes to
+            # the target by exp(-2 µs / tau) per sample and stays inside the range
             mux, src = sources[0]
             target = src * mux.gain
             kp = self._settle_powers(mux.tau_us, n)
