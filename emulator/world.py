@@ -586,9 +586,10 @@ class World:
     def adc_sum(self, channel: int, n: int, shift: int = 0) -> int:
         """Sum of ``(read_u16() >> shift)`` over ``n`` conversions of input ``channel`` one
         after the other, 2 µs apart — what ``n`` calls of :meth:`adc_read_u16` give (the
-        firmware's oversampling loop in one call). As in :meth:`adc_read_block`, the
-        sources are taken once (nothing is actuated in between), while mux settling,
-        noise and non-linearity act per sample; the clock moves on by ``2 n`` µs."""
+        firmware's oversampling loop in one call): while outputs settle or gates move, the
+        sources are taken per sample; otherwise once (only gate leakage, ~1e-9 V per
+        block, is left out), while mux settling, noise and non-linearity act per sample.
+        The clock moves on by ``2 n`` µs."""
         if not 0 <= channel <= RP2040_TEMP_CHANNEL:
             raise InputError(f"ADC channel {channel} does not exist (0..4 on the RP2040)",
                              field="adc")
@@ -596,6 +597,13 @@ class World:
         adc = self.adc
         ns = self.faults.noise_scale
         dead = channel in self.faults.dead_adc
+        if not dead and (now < self._dynamic_until or self._active_gates or self._dac_gates):
+            # drives settling or gates moving: the sources change from sample to sample,
+            # so take them per sample exactly as single reads do
+            total = 0
+            for _ in range(n):
+                total += self.adc_read_u16(channel) >> shift
+            return total
         sources = [] if dead else self._adc_sources(channel)
         v0 = 0.0 if dead else self._adc_volts(channel, sources, now)
         bits = adc.bits
