@@ -15,6 +15,7 @@ solver.
 from __future__ import annotations
 
 import numpy as np
+import scipy.linalg as sla
 
 from learnboard.physics.circuit import RESISTOR, TRANSISTOR, Circuit
 from learnboard.physics.devices import nmos_current
@@ -40,19 +41,26 @@ class FastDC:
         self.inc_b[np.arange(e), self.b] = 1.0
         self.inc = self.inc_a - self.inc_b  # outflow = inc.T @ I
         self._lin: dict = {}  # (conductance bytes, fixed nodes) -> LinearSolver
-        self._kinds: dict = {}  # edge kinds bytes -> (transistor, resistor) indices
+        # edge kinds bytes -> (transistor idx, resistor idx, all resistors, supported)
+        self._kinds: dict = {}
         self._red: dict = {}  # fixed nodes -> (free, inc_f.T, inc_a_f, inc_b_f)
 
     def solve(self, circuit: Circuit, drives: dict[int, float],
               prev: np.ndarray | None) -> DCSolution | None:
-        kind = circuit.kind
+        kinds = self._kinds.get(circuit.kind.tobytes())
+        if kinds is None:
+            kind = circuit.kind
+            kinds = self._kinds[kind.tobytes()] = (
+                np.flatnonzero(kind == TRANSISTOR), np.flatnonzero(kind == RESISTOR),
+                bool(np.all(kind == RESISTOR)),
+                bool(np.all((kind == RESISTOR) | (kind == TRANSISTOR))))
         fixed = tuple(sorted(drives))
         values = np.array([drives[k] for k in fixed], dtype=float)
-        if circuit.is_linear:
+        if kinds[2]:
             return self._linear(circuit, fixed, values)
-        if prev is None or not np.all((kind == RESISTOR) | (kind == TRANSISTOR)):
+        if prev is None or not kinds[3]:
             return None
-        return self._newton(circuit, fixed, values, prev)
+        return self._newton(circuit, fixed, values, prev, kinds[0], kinds[1])
 
     # -- linear networks: one factorisation per (conductances, fixed nodes) ---------------
     def _linear(self, circuit: Circuit, fixed: tuple, values: np.ndarray) -> DCSolution:
@@ -62,7 +70,20 @@ class FastDC:
             if len(self._lin) > 64:
                 self._lin.clear()
             ls = self._lin[key] = LinearSolver(circuit, [Fix(k, 0.0) for k in fixed])
-        return ls.solve(values)
+        # LinearSolver.solve's arithmetic, with the multipliers solved once
+        v = np.zeros(self.n)
+        if fixed:
+            lam = sla.lu_solve(ls._schur, values)
+            v[ls.constraints.free_nodes] = lam @ ls._x.T
+        else:
+            lam = np.zeros(0)
+        drops = v[self.a] - v[self.b]
+        g = circuit.conductance
+        current = g * drops
+        return DCSolution(node_voltages=v, drops=drops, edge_currents=current,
+                          power=float(np.sum(current * drops)),
+                          co_content=0.5 * float(np.sum(g * drops**2)),
+                          constraint_currents=lam, iterations=0, method="linear")
 
     # -- transistor networks: damped Newton from the previous state ----------------------
     def _reduced(self, fixed: tuple):
@@ -94,13 +115,8 @@ class FastDC:
                                               circuit.beta[t], circuit.sub_slope[t])
         return i, da, db
 
-    def _newton(self, circuit, fixed, values, prev) -> DCSolution | None:
+    def _newton(self, circuit, fixed, values, prev, t, r) -> DCSolution | None:
         free, inc_ft, inc_af, inc_bf = self._reduced(fixed)
-        kinds = self._kinds.get(circuit.kind.tobytes())
-        if kinds is None:
-            kinds = self._kinds[circuit.kind.tobytes()] = (
-                np.flatnonzero(circuit.kind == TRANSISTOR), np.flatnonzero(circuit.kind == RESISTOR))
-        t, r = kinds
         v = np.array(prev, dtype=float)
         v[self.ground] = 0.0
         if fixed:
