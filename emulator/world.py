@@ -143,6 +143,7 @@ class World:
         self._fast_dc: FastDC | None = None
         self._kpow: dict = {}
         self._circuits: dict = {}  # (net, edge state bytes) -> Circuit of the last solve
+        self._drive_tables: dict = {}  # net -> driven() table
         self._build_read_parts()
 
     def _build_read_parts(self) -> None:
@@ -384,21 +385,28 @@ class World:
 
     def driven(self, net: int) -> dict[int, float]:
         """Node -> volts for every node a driver holds on network ``net`` now."""
+        table = self._drive_tables.get(net)
+        if table is None:  # (node, line, switch that must be on or None), built once
+            table = []
+            single = self.board.n_nets == 1
+            for port in self.board.inputs + self.board.outputs:
+                is_out = port in self.board.outputs
+                for nodes, lines, sw in ((port.a, port.drive, port.switch),
+                                         (port.b, port.drive_b, port.switch_b)):
+                    if nodes is None or not lines:
+                        continue
+                    line = lines[net] if len(lines) > net else lines[0]
+                    if line is None:
+                        continue
+                    table.append((nodes, line,
+                                  sw if is_out and single and sw is not None else None))
+            self._drive_tables[net] = table
         now = self.clock.now_us
         out: dict[int, float] = {}
-        single = self.board.n_nets == 1
-        for port in self.board.inputs + self.board.outputs:
-            is_out = port in self.board.outputs
-            for nodes, lines, sw in ((port.a, port.drive, port.switch),
-                                     (port.b, port.drive_b, port.switch_b)):
-                if nodes is None or not lines:
-                    continue
-                line = lines[net] if len(lines) > net else lines[0]
-                if line is None:
-                    continue
-                if is_out and single and sw is not None and not self.line_level(sw):
-                    continue
-                out[nodes] = self._line_volts(line, now)
+        for nodes, line, sw in table:
+            if sw is not None and not self.line_level(sw):
+                continue
+            out[nodes] = self._line_volts(line, now)
         out.pop(self.board.ground, None)
         return out
 
