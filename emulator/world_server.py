@@ -11,6 +11,8 @@ for a reply, and every reply starts with the world's clock (µs, u32) for the VM
 | ``W`` | gpio u8, duty u16 | — |
 | ``S`` | bus u8, baud u32, n u16, n bytes | — |
 | ``I`` | bus u8, addr u8, n u16, n bytes (the VM checked the address) | — |
+| ``X`` | bus u8, baud u32, n u16, n bytes (full-duplex SPI) | now u32, n bytes of MISO |
+| ``Y`` | bus u8, addr u8, n u16 (I2C read) | now u32, ack u8, n bytes |
 | ``D`` | µs u32 (sleep) | — |
 | ``t`` | — (a tick read: the clock moves by its tick cost) | — |
 | ``R`` | — (MCU reset) | — |
@@ -33,9 +35,9 @@ import time
 from learnboard.emulator.world import World
 
 _FIXED = {80: 2, 87: 3, 68: 4, 116: 0, 82: 0, 72: 0, 66: 2, 85: 3, 65: 1, 84: 0, 81: 0}  # by opcode
-_HEAD = {83: 8, 73: 5}  # variable length: header bytes, the length u16 at its end
+_HEAD = {83: 8, 88: 8, 73: 5, 89: 5}  # variable length: header bytes, the length u16 at its end
 _MASK32 = 0xFFFFFFFF
-_BLOCKING = frozenset((66, 85, 72, 65, 84, 81))  # requests the VM waits on: round trips
+_BLOCKING = frozenset((66, 85, 72, 65, 84, 81, 88, 89))  # requests the VM waits on: round trips
 
 
 class WorldServer:
@@ -159,14 +161,22 @@ class WorldServer:
                     head = _HEAD[op]
                     if pos + head > size:
                         break
-                    end = pos + head + (buf[pos + head - 2] | (buf[pos + head - 1] << 8))
+                    k = buf[pos + head - 2] | (buf[pos + head - 1] << 8)
+                    end = pos + head + (0 if op == 89 else k)
                     if end > size:
                         break
                     data = bytes(buf[pos + head:end])
-                    if op == 83:
+                    if op == 83:  # S
                         w.spi_write(buf[pos + 1], data, int.from_bytes(buf[pos + 2:pos + 6], "little"))
-                    else:
+                    elif op == 73:  # I
                         w.i2c_write(buf[pos + 1], buf[pos + 2], data)
+                    elif op == 88:  # X
+                        miso = w.spi_transfer(buf[pos + 1], data, int.from_bytes(buf[pos + 2:pos + 6], "little"))
+                        conn.sendall((clock.now_us & _MASK32).to_bytes(4, "little") + bytes(miso))
+                    else:  # Y
+                        got = w.i2c_read(buf[pos + 1], buf[pos + 2], k)
+                        conn.sendall((clock.now_us & _MASK32).to_bytes(4, "little")
+                                     + (b"\x00" + bytes(k) if got is None else b"\x01" + bytes(got)))
                 else:
                     raise ConnectionError(f"world server: unknown request {bytes([op])!r}")
                 pos = end

@@ -326,19 +326,41 @@ if _path:
                 q += 1
             _now += q
 
-        def read(self, n, write=0):
-            self.write(bytes([write]) * n)
-            return bytes(n)
+        def write_readinto(self, wbuf, rbuf):
+            """Full duplex: MOSI ``wbuf``, MISO into ``rbuf`` (a selected SPI ADC answers)."""
+            global _n
+            n = len(wbuf)
+            if n > _MAX_BLOCK * 2 or len(rbuf) < n:
+                raise ValueError("SPI transfer too long for the emulator")
+            if _n + 8 + n > len(_out):
+                _flush()
+            if _blk_ch >= 0:
+                _end_run()
+            at = _n
+            _out[at] = 88  # 'X'
+            _out[at + 1] = self.id
+            _u32(at + 2, self.baudrate)
+            _out[at + 6] = n & 0xFF
+            _out[at + 7] = n >> 8
+            for i in range(n):
+                _out[at + 8 + i] = wbuf[i]
+            _n = at + 8 + n
+            _flush()
+            _recv(4 + n)
+            _adopt_now()
+            for i in range(n):
+                rbuf[i] = _rx[4 + i]
 
         def readinto(self, buf, write=0):
-            self.write(bytes([write]) * len(buf))
-            for i in range(len(buf)):
-                buf[i] = 0
+            w = bytearray(len(buf))
+            for i in range(len(w)):
+                w[i] = write
+            self.write_readinto(w, buf)
 
-        def write_readinto(self, wbuf, rbuf):
-            self.write(wbuf)
-            for i in range(len(rbuf)):
-                rbuf[i] = 0
+        def read(self, n, write=0):
+            buf = bytearray(n)
+            self.readinto(buf, write)
+            return bytes(buf)
 
     class I2C:  # noqa: F811
         def __init__(self, id, scl=None, sda=None, freq=400000, **kw):
@@ -348,6 +370,34 @@ if _path:
 
         def scan(self):
             return [a & 0x7F for a in _acks if a >> 7 == self.id]
+
+        def readfrom_into(self, addr, buf, stop=True):
+            global _n
+            n = len(buf)
+            if n > _MAX_BLOCK * 2:
+                raise ValueError("I2C read too long for the emulator")
+            if _n + 5 > len(_out):
+                _flush()
+            if _blk_ch >= 0:
+                _end_run()
+            _out[_n] = 89  # 'Y'
+            _out[_n + 1] = self.id
+            _out[_n + 2] = addr
+            _out[_n + 3] = n & 0xFF
+            _out[_n + 4] = n >> 8
+            _n += 5
+            _flush()
+            _recv(5 + n)
+            _adopt_now()
+            if not _rx[4]:
+                raise OSError(19)  # ENODEV: no part answers
+            for i in range(n):
+                buf[i] = _rx[5 + i]
+
+        def readfrom(self, addr, n, stop=True):
+            buf = bytearray(n)
+            self.readfrom_into(addr, buf)
+            return bytes(buf)
 
         def writeto(self, addr, buf, stop=True):
             n = len(buf)
