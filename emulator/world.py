@@ -413,10 +413,13 @@ class World:
     def edge_state(self, net: int) -> np.ndarray:
         """Taps (digipots) and gate volts (transistors) of network ``net`` now."""
         now = self.clock.now_us
-        state = np.zeros(self.board.n_edges)
+        state = [0.0] * self.board.n_edges  # a list: numpy item writes cost more
+        stuck = self._stuck_values
         for i, dev in enumerate(self.edges[net]):
-            if (net, i) in self._stuck_values:
-                state[i] = self._stuck_values[(net, i)]
+            if stuck and (net, i) in stuck:
+                state[i] = stuck[(net, i)]
+            elif isinstance(dev, X9cDigipot):
+                state[i] = dev.tap
             elif isinstance(dev, GateCap):
                 dev.leak_scale = self.faults.leak_scale
                 drv = self.board.edges[i].drivers[net]
@@ -424,11 +427,9 @@ class World:
                     # held through gate_r by a DAC channel (piecewise constant between reads)
                     dev.target = self._line_volts(drv.dac, now)
                 state[i] = dev.advance(now)
-            elif isinstance(dev, X9cDigipot):
-                state[i] = dev.tap
             elif isinstance(dev, tuple):
                 state[i] = dev[0].taps[dev[1]]
-        return state
+        return np.array(state, dtype=float)
 
     def set_stuck(self, net: int, edge: int, stuck: bool = True) -> None:
         """Freeze (or free) an edge at its present state: its actuations are lost."""
