@@ -15,26 +15,29 @@ Issue 5 target: >= 2000 steps/s for gen2-clln in this mode.
     python benchmarks/bench_inprocess.py [--steps N] [--boards gen2-clln gen1-digipot]
         [--oversample K ...] [--profile]
 
-Measured 2026-11-28 on the shared 2-core machine at load average ~10, so wall figures
-are several times too slow; CPU µs per step of this process (regression task, board
-defaults: os 16 on both boards), before (163c33f) -> after the SPEED commits:
+Measured 2026-11-28 on the shared 2-core machine at load average ~11, so wall figures
+are several times too slow and even CPU figures are inflated and noisy (±30 %); CPU µs
+per step of this process (regression task, board defaults: os 16 on both boards),
+before (163c33f) -> after the SPEED commits:
 
-    board          batch   CPU us/step            machine calls/step   solves/step
-    gen2-clln        1     19,022 ->  3,436 (5.5x)   1,573 ->   435        2 -> 2
-    gen2-clln       20    131,258 -> 40,936 (3.2x)  13,400 -> 2,570       40 -> 40
-    gen1-digipot     1    124,919 ->  4,554 (27x)      634 ->   270      106 -> 15.5
-    gen1-digipot    20  2,825,928 -> 37,558 (75x)    6,840 -> 1,320    2,050 -> 310
+    board          batch   CPU us/step               machine calls/step   solves/step
+    gen2-clln        1     19,022 ->  3,500-5,000 (~5x)  1,573 ->   435        2 -> 2
+    gen2-clln       20    131,258 -> 40,400 (3.2x)      13,400 -> 2,570       40 -> 40
+    gen1-digipot     1    124,919 -> 12,600 (10x)          634 ->   338      106 -> 107
+    gen1-digipot    20  2,825,928 -> 133,000 (21x)       6,840 -> 1,470    2,050 -> 2,080
 
-That is ~290 (gen2) and ~220 (gen1) one-example steps/s of CPU on that loaded machine,
-short of the 2000 target. Where a gen2 step's time goes now (CPU, same load): the two
-Newton re-solves (a new example's drives on each network) ~55 %, the 62 oversampled
-conversions (mux select pins, settling, noise, quantisation) ~35 %, the rest (gate
-pulses through the shift chain, the rule) ~10 %. os=1 changes little (the 16 samples
-of a conversion are one call). What made the difference: one-call oversampling
-(``ADC.read_u16_sum`` / ``World.adc_sum``, the same samples as 16 reads), a warm-started
-dense Newton (``emulator/fast_dc.py``) and cached linear factorisations, node volts cached
-while the solve holds, one gate read per conversion, noise drawn in blocks, and select
-lines written only when they change.
+That is ~200-290 (gen2) and ~80 (gen1) one-example steps/s of CPU on that loaded
+machine: short of the 2000 target. Where a gen2 step's time goes now: the two Newton
+re-solves (a new example's drives on each network, ~200 µs each) about half, the 62
+oversampled conversions (mux select pins, settling, noise, quantisation) about a
+third, the rest gate pulses through the shift chain and the rule. gen1 re-solves its
+(linear) network on most conversions because the PWM inputs are still settling (to
+1e-7 V) for 6 ms after each drive: with os=1 it needs 15 solves and ~4,700 µs a step.
+What made the difference: one-call oversampling (``ADC.read_u16_sum`` ->
+``World.adc_sum``, the same codes as 16 single reads), a warm-started dense Newton
+(``emulator/fast_dc.py``) and cached linear factorisations, node volts cached while the
+solve holds, one gate read per conversion, noise drawn in blocks, select lines written
+only when they change, the drive table built once.
 """
 
 from __future__ import annotations
@@ -80,15 +83,20 @@ class _Counting:
 
     def __init__(self, world: World) -> None:
         self.n = 0
+        self.depth = 0
         for name in self.NAMES:
             fn = getattr(world, name, None)
             if fn is not None:  # older worlds lack some entry points
                 setattr(world, name, self._wrap(fn))
 
     def _wrap(self, fn):
-        def counted(*a, **k):
-            self.n += 1
-            return fn(*a, **k)
+        def counted(*a, **k):  # only calls from the machine layer, not nested ones
+            self.n += not self.depth
+            self.depth += 1
+            try:
+                return fn(*a, **k)
+            finally:
+                self.depth -= 1
         return counted
 
 
