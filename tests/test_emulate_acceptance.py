@@ -38,7 +38,7 @@ def firmware_files() -> list[Path]:
     return files
 
 
-def hello_when_up(port: str, timeout: float = 20.0) -> dict:
+def hello_when_up(port: str, timeout: float = 40.0) -> dict:
     """The firmware's hello once it has booted (a reset takes a moment)."""
     deadline = time.monotonic() + timeout
     with Link.open(port, timeout=0.5, retries=0) as link:
