@@ -24,7 +24,7 @@ before (163c33f) -> after the SPEED commits:
     gen2-clln        1     19,022 ->  3,500-5,000 (~5x)  1,573 ->   435        2 -> 2
     gen2-clln       20    131,258 -> 40,400 (3.2x)      13,400 -> 2,570       40 -> 40
     gen1-digipot     1    124,919 -> 12,600 (10x)          634 ->   338      106 -> 107
-    gen1-digipot    20  2,825,928 -> 133,000 (21x)       6,840 -> 1,470    2,050 -> 2,080
+    gen1-digipot    20  2,825,928 -> 133,000 (21x)       6,840 -> 1,320    2,050 -> 2,060
 
 That is ~200-290 (gen2) and ~80 (gen1) one-example steps/s of CPU on that loaded
 machine: short of the 2000 target. Where a gen2 step's time goes now: the two Newton
