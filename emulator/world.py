@@ -134,11 +134,10 @@ class World:
         self._dac_gates = any(isinstance(d, DacGateDriver) for e in b.edges for d in e.drivers)
         # read path (SPEED): per ADC input, its muxes as (mux, nodes, gates, net); per
         # network, node volts as a list valid while (gen, until µs, leak scale) hold
-        self._adc_mux: list[list] = [[] for _ in range(RP2040_TEMP_CHANNEL + 1)]
+        self._adc_mux: dict[int, list] = {}  # any ADC's inputs (external ADCs have more)
         for name, m in b.muxes.items():
-            if 0 <= m.adc_channel <= RP2040_TEMP_CHANNEL:
-                self._adc_mux[m.adc_channel].append((self.muxes[name], m.nodes or None,
-                                                     m.gates or None, m.net))
+            self._adc_mux.setdefault(m.adc_channel, []).append(
+                (self.muxes[name], m.nodes or None, m.gates or None, m.net))
         self._vcache: list = [None] * b.n_nets
         self._fast_dc: FastDC | None = None
         self._kpow: dict = {}
@@ -527,7 +526,7 @@ class World:
     def _adc_sources(self, channel: int) -> list:
         """(mux, source volts) of every enabled mux on ADC input ``channel``."""
         out = []
-        for mux, nodes, gates, net in self._adc_mux[channel]:
+        for mux, nodes, gates, net in self._adc_mux.get(channel, ()):
             if not mux.is_connected:
                 continue
             ch = mux._channel
@@ -553,7 +552,7 @@ class World:
         now = self.clock._us
         acc = 0.0
         n = 0
-        for mux, nodes, gates, net in self._adc_mux[channel]:
+        for mux, nodes, gates, net in self._adc_mux.get(channel, ()):
             if not mux.is_connected:
                 continue
             ch = mux._channel

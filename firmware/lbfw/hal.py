@@ -176,7 +176,6 @@ class Hal:
             sel = tuple(self._pin(p, value=0) for p in mx["sel"])
             en = self._pin(mx["en"], value=1 - mx["enl"]) if mx["en"] >= 0 else None
             self.mux.append((sel, en, mx["enl"], self.adc[mx["ac"]]))
-        self.msel = bytearray(len(self.mux))  # selected channel per mux (pins start at 0)
         # Per network, per node: (mux, channel); -1 = not read (ground: code 0).
         self.nrd = [(bytes(r[0] + 1 for r in net), bytes(max(0, r[1]) for r in net))
                     for net in body["nrd"]]
@@ -274,7 +273,7 @@ class Hal:
     # Small functions: MicroPython heap-allocates frames of more than 11 slots.
     def _sample(self, mx, ch):
         m = self.mux[mx]
-        self._select(mx, m[0], ch)
+        self._select(m[0], ch)
         en = m[1]
         if en is not None:
             en.value(m[2])
@@ -284,12 +283,9 @@ class Hal:
             en.value(1 - m[2])
         return s
 
-    def _select(self, mx, sel, ch):
-        d = ch ^ self.msel[mx]  # only the select lines that change
+    def _select(self, sel, ch):
         for b in range(len(sel)):
-            if (d >> b) & 1:
-                sel[b].value((ch >> b) & 1)
-        self.msel[mx] = ch
+            sel[b].value((ch >> b) & 1)
 
     def _avg(self, adc):
         if self.adc_sum:
