@@ -15,29 +15,30 @@ Issue 5 target: >= 2000 steps/s for gen2-clln in this mode.
     python benchmarks/bench_inprocess.py [--steps N] [--boards gen2-clln gen1-digipot]
         [--oversample K ...] [--profile]
 
-Measured 2026-11-28 on the shared 2-core machine at load average ~11, so wall figures
+Measured 2026-11-28 on the shared 2-core machine at load average 7-11, so wall figures
 are several times too slow and even CPU figures are inflated and noisy (±30 %); CPU µs
 per step of this process (regression task, board defaults: os 16 on both boards),
-before (163c33f) -> after the SPEED commits:
+before (163c33f) -> after the SPEED commits (the first 20 steps of both move the same
+edges and solve as often: 20.6 edges and 2 solves per gen2 step, 15.4 and 106 on gen1):
 
-    board          batch   CPU us/step               machine calls/step   solves/step
-    gen2-clln        1     19,022 ->  3,500-5,000 (~5x)  1,573 ->   435        2 -> 2
-    gen2-clln       20    131,258 -> 40,400 (3.2x)      13,400 -> 2,570       40 -> 40
-    gen1-digipot     1    124,919 -> 12,600 (10x)          634 ->   338      106 -> 107
-    gen1-digipot    20  2,825,928 -> 133,000 (21x)       6,840 -> 1,320    2,050 -> 2,060
+    board          batch   CPU us/step                machine calls/step   solves/step
+    gen2-clln        1     19,022 ->  3,500-3,900 (~5x)   1,573 ->   578        2 -> 2
+    gen2-clln       20    131,258 -> 39,400 (3.3x)       13,400 -> 3,926       40 -> 40
+    gen1-digipot     1    124,919 -> 10,700-11,500 (11x)    634 ->   320      106 -> 107
+    gen1-digipot    20  2,825,928 -> 129,000 (22x)        6,840 -> 2,040    2,050 -> 2,056
 
-That is ~200-290 (gen2) and ~80 (gen1) one-example steps/s of CPU on that loaded
-machine: short of the 2000 target. Where a gen2 step's time goes now: the two Newton
-re-solves (a new example's drives on each network, ~200 µs each) about half, the 62
-oversampled conversions (mux select pins, settling, noise, quantisation) about a
-third, the rest gate pulses through the shift chain and the rule. gen1 re-solves its
-(linear) network on most conversions because the PWM inputs are still settling (to
-1e-7 V) for 6 ms after each drive: with os=1 it needs 15 solves and ~4,700 µs a step.
-What made the difference: one-call oversampling (``ADC.read_u16_sum`` ->
-``World.adc_sum``, the same codes as 16 single reads), a warm-started dense Newton
-(``emulator/fast_dc.py``) and cached linear factorisations, node volts cached while the
-solve holds, one gate read per conversion, noise drawn in blocks, select lines written
-only when they change, the drive table built once.
+That is ~250-280 (gen2) and ~90 (gen1) one-example steps/s of CPU on that loaded
+machine (wall: 100-145 and 37-47): short of the 2000 target. Where a gen2 step's time
+goes now: the two Newton re-solves (a new example's drives on each network, ~200 µs
+each) about half, the 62 oversampled conversions (mux select pins, settling, noise,
+quantisation) about a third, the rest gate pulses through the shift chain and the rule.
+gen1 re-solves its (linear) network on most conversions because the PWM inputs are
+still settling (to 1e-7 V) for 6 ms after each drive: with os=1 it needs 15 solves and
+~5,900 µs a step. What made the difference: one-call oversampling
+(``ADC.read_u16_sum`` -> ``World.adc_sum``, the same codes as 16 single reads), a
+warm-started dense Newton (``emulator/fast_dc.py``) and cached linear factorisations,
+node volts cached while the solve holds, one gate read per conversion, noise drawn in
+blocks, the drive table built once.
 """
 
 from __future__ import annotations
