@@ -49,9 +49,8 @@ print(json.dumps([out, list(buf), {board.current_sense.address} in i2c.scan()]))
         assert server.wait_idle()
     out, sense, scanned = json.loads(proc.stdout.decode().strip().splitlines()[-1])
     vpc = body["adc"]["vref"] / 4095 / body["mux"][0]["g"]
-    # network 0 only: network 1 reads zeros through the HAL in process too (17:58, see
-    # tests/test_firmware_parts.py::test_spi_adc_reads_node_voltages), not a transport matter
-    true = world.true_state(0).node_voltages
-    assert np.allclose(np.array(out[0]) * vpc, true, atol=4 * vpc), (out[0], true)
+    for net in range(2):
+        true = world.true_state(net).node_voltages
+        assert np.allclose(np.array(out[net]) * vpc, true, atol=4 * vpc), (net, out[net], true)
     assert world.true_state(0).node_voltages[board.node_index("x1")] > 0.3
     assert scanned and len(sense) == 2
