@@ -61,3 +61,40 @@ def test_widest_sign_rule_pulses_stop_at_the_gate_limit():
     assert monitor.violations == []
     assert monitor.worst_gate > 0.99  # the campaign did push gates to the top of the range
     assert min(gates) >= board.limits.gate_range[0] - 0.01
+
+
+@pytest.mark.parametrize("stored", [0, 21, 50, 99])
+def test_digipots_are_homed_at_boot_wherever_their_wipers_start(stored):
+    """An X9C wiper comes back from power-up at its EEPROM tap, which the firmware cannot
+    read. It homes every pot, so its tap count is the physical tap from then on — also
+    after a brown-out — and its lowest allowed tap keeps the edge current in its rating
+    (counting from an assumed mid-scale start once put tap 40 at physical tap ~20:
+    2.9 mA through a 1 mA part)."""
+    from learnboard.emulator.devices.digipot import X9cDigipot
+    from learnboard.emulator.world import World
+
+    board = load_board("gen1-digipot")
+
+    def world(b):
+        w = World(b, seed=4)
+        for dev in w.edges[0]:
+            if isinstance(dev, X9cDigipot):
+                dev.stored_tap = dev.tap = stored
+        return w
+
+    def physical(emu):
+        return [dev.tap for dev in emu.world.edges[0] if isinstance(dev, X9cDigipot)]
+
+    monitor = LimitMonitor(board)
+    with InProcessBoard(board, seed=4, world_factory=world, after_tick=monitor) as emu:
+        link = emu.link
+        assert physical(emu) == link.call("read_edges")["k"]
+        lo = board.limits.tap_range[0]
+        link.call("write_edges", k=[lo] * board.n_edges)
+        assert physical(emu) == [lo] * board.n_edges
+        top = board.limits.max_node_volts
+        link.call("infer", x=[top] * len(board.inputs))
+        emu.reset("power-on")  # every wiper back at its stored tap
+        assert physical(emu) == link.call("read_edges")["k"]
+    assert monitor.violations == []
+    assert monitor.worst_current > 0.1  # the lowest taps did carry current

@@ -104,7 +104,7 @@ class App:
             self.clamp_max, max_examples)
         self.learner.pos[:] = self.pos0
         init_taps = getattr(hal, "init_taps", None)
-        if init_taps is not None:  # SPI pots are written absolute: start where pos0 says
+        if init_taps is not None:  # digipots: homed or written so the taps are where pos0 says
             init_taps(self.pos0)
         self.learn_defaults = body["learn"]
 

@@ -208,6 +208,7 @@ class Hal:
                     nets.append((self._dline(d["cs"]), self.spi[d["bus"]], d["w"]))
             if self.ekind[e] == 4:
                 self.ptap[e] = body["parts"][ed["p"]]["nt"] // 2  # power-up: mid-scale
+            if self.ekind[e] == 1 or self.ekind[e] == 4:
                 self.pmax[e] = body["parts"][ed["p"]]["nt"] - 1
             for net in nets:  # X9C and SPI pot chip selects idle high (deselected)
                 if self.ekind[e] == 1 or self.ekind[e] == 4:
@@ -340,10 +341,20 @@ class Hal:
             self._pot_write(self.edrv[e][k], t)
 
     def init_taps(self, pos):
-        """Write every SPI digipot to the tap the learner starts from (``pos[e]``)."""
+        """Put every digipot on the tap the learner starts from (``pos[e]``).
+
+        SPI pots are written absolute. An X9C wiper comes back from power-up (or stays,
+        after an MCU-only reset) wherever its EEPROM or the last run left it, which the
+        firmware cannot read: counting from an assumed tap could put it below the safe
+        range. So each is homed first: ``n_taps`` steps up land on the top end stop
+        (steps up only raise the resistance, so no current limit can be crossed on the
+        way), then it is counted down to ``pos[e]``."""
         for e in range(len(self.ekind)):
             if self.ekind[e] == 4:
                 self.set_tap(e, pos[e])
+            elif self.ekind[e] == 1:
+                self.move(e, self.pmax[e] + 1)
+                self.move(e, pos[e] - self.pmax[e])
 
     def _pot_write(self, d, t):
         # MCP41x1/42x1 16-bit command: address (wiper) in bits 15..12, command 00 = write
