@@ -34,9 +34,12 @@ def load_description(path="board.json"):
         from binascii import hexlify
     except ImportError:  # pragma: no cover
         from ubinascii import hexlify
+    # Boot needs the file, its parse tree (~41 kB for gen2) and the app at once: collect
+    # first and hash through a memoryview, so no second copy of the file is made.
+    gc.collect()
     with open(path, "rb") as f:
         raw = f.read()
-    h = hexlify(hashlib.sha256(raw[5:-72]).digest()).decode()
+    h = hexlify(hashlib.sha256(memoryview(raw)[5:-72]).digest()).decode()
     d = json.loads(raw)
     del raw
     if d.get("h") != h:
