@@ -11,8 +11,8 @@ the schedule: constant lambda, a lambda ramp, or the tolerance controller (BRIEF
 lambda 0 until the relative error C/C0 is under tau, then lambda grows x1.05 every 100
 steps while the error stays under tau and halves when it does not). Everything goes into
 runs/<date>-<name>/: the resolved configuration, the board description, the telemetry
-log, checkpoints and summary.json. A killed session continues with --resume RUN_DIR.
-Without --port the emulated default board (gen2-clln) trains; repeat --port to train
+log, checkpoints, summary.json and figures/ (as learnboard plot draws them). A killed
+session continues with --resume RUN_DIR. Without --port the emulated default board (gen2-clln) trains; repeat --port to train
 several boards in parallel, one session each. Ctrl-C stops after the current chunk and
 still writes the summary."""
 EPILOG = """\
@@ -56,6 +56,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue a stopped session")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.add_argument("--quiet", action="store_true", help="no live dashboard")
+    parser.add_argument("--no-plot", action="store_true",
+                        help="do not draw the run's figures at the end (learnboard plot RUN_DIR does)")
 
 
 def _config(args):
@@ -111,6 +113,19 @@ def _one(port, args, config, resume_dir, stop_event, live_ok, index):
         live = Live(console=None) if live_ok else Quiet()
         return run_session(conn, config, rf, live=live, resume=resume_dir is not None,
                            stop_event=stop_event)
+
+
+def _plot(run_dir) -> None:
+    """The run's figures into RUN_DIR/figures; a plotting failure must not hide the summary."""
+    import sys
+
+    from learnboard.errors import LearnboardError
+    from learnboard.host.plots import plot_run
+
+    try:
+        plot_run(run_dir)
+    except (LearnboardError, OSError, ValueError) as exc:
+        print(f"warning: figures not drawn ({exc}); retry with: learnboard plot {run_dir}", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -170,6 +185,8 @@ def run(args: argparse.Namespace) -> int:
             failed += 1
             print(f"error: {port or 'emulated board'}: {s}", file=sys.stderr)
             continue
+        if not args.no_plot:
+            _plot(s.run_dir)
         if args.json:
             print(json.dumps(s.as_dict()))
         else:
