@@ -140,12 +140,17 @@ def load_calibration(path: str | Path, board: Board | None = None) -> dict:
     """Read and validate a calibration file."""
     p = Path(path)
     try:
-        cal = json.loads(p.read_text())
+        cal = json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise InputError("no such calibration file; run `learnboard calibrate --out FILE`",
                          source=str(p)) from None
     except json.JSONDecodeError as exc:
         raise InputError(f"not JSON (line {exc.lineno}: {exc.msg})", source=str(p)) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not a text (UTF-8) file: byte {exc.start} is {exc.object[exc.start]:#04x}",
+                         source=str(p)) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", source=str(p)) from None
     return validate_calibration(cal, board, str(p))
 
 

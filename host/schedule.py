@@ -251,6 +251,9 @@ def load_schedule(path_or_dict: str | Path | dict) -> Schedule:
         raise InputError("schedule file not found", source=str(path)) from None
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", source=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not a text (UTF-8) file: byte {exc.start} is {exc.object[exc.start]:#04x}",
+                         source=str(path)) from None
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"not valid TOML: {exc}", source=str(path)) from None
     return parse_schedule(data, str(path))

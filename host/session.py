@@ -58,8 +58,18 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "config.json") -> TrainConfig:
+        if not isinstance(d, dict):
+            raise InputError("the configuration must be a JSON object; the run folder is damaged",
+                             source=source)
         d = dict(d)
         sched = d.pop("schedule", {}) or {}
+        if not isinstance(sched, dict):
+            raise InputError("must be an object", source=source, field="schedule")
+        if not isinstance(sched.get("stop") or {}, dict):
+            raise InputError("must be an object", source=source, field="schedule.stop")
+        phases = sched.get("phases", [{"kind": "constant"}])
+        if not isinstance(phases, list) or not all(isinstance(p, dict) for p in phases):
+            raise InputError("must be a list of objects", source=source, field="schedule.phases")
         stop = dict(sched.get("stop") or {})
         if stop.get("time") is None:
             stop.pop("time", None)
@@ -76,7 +86,100 @@ class TrainConfig:
         unknown = set(d) - known
         if unknown:
             raise InputError(f"unknown configuration key {sorted(unknown)[0]!r}", source=source)
+        _check_config_fields(d, source)
         return cls(schedule=parse_schedule(raw, source), **d)
+
+
+def _check_config_fields(d: dict, source: str) -> None:
+    """config.json's plain fields have the types and ranges a session needs."""
+    def bad(key: str, what: str) -> InputError:
+        return InputError(f"{d[key]!r} is not {what}; the run folder is damaged", source=source,
+                          field=key)
+
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+    for key in ("task", "name"):
+        if key in d and not isinstance(d[key], str):
+            raise bad(key, "a string")
+    for key in ("telemetry_every", "checkpoint_every"):
+        if key in d and not (isinstance(d[key], int) and not isinstance(d[key], bool) and d[key] >= 1):
+            raise bad(key, "a whole number >= 1")
+    if "seed" in d and not (isinstance(d["seed"], int) and not isinstance(d["seed"], bool)):
+        raise bad("seed", "a whole number")
+    if d.get("eta") is not None and not (number(d["eta"]) and d["eta"] >= 0):
+        raise bad("eta", "a finite number >= 0")
+    if d.get("alpha") is not None and not (number(d["alpha"]) and 0 < d["alpha"] <= 1):
+        raise bad("alpha", "a number in (0, 1]")
+
+
+def resume_config(rf: RunFolder) -> TrainConfig:
+    """The configuration of the run folder ``rf`` (its config.json), checked for --resume."""
+    raw = rf.read_config()
+    source = str(rf.config_path)
+    if not isinstance(raw, dict):
+        raise InputError("the configuration must be a JSON object; the run folder is damaged",
+                         source=source)
+    known = set(TrainConfig.__dataclass_fields__)
+    return TrainConfig.from_dict({k: v for k, v in raw.items() if k in known}, source)
+
+
+def check_checkpoint(ck: dict, source: str, n_edges: int | None = None) -> dict:
+    """``ck`` (a checkpoint file's contents) if a session can resume from it; else an
+    InputError naming the file and field."""
+    def bad(key: str, what: str) -> InputError:
+        return InputError(f"{what}; delete this checkpoint to resume from the one before",
+                          source=source, field=key)
+
+    def number(v: Any, finite: bool = True) -> bool:
+        return (isinstance(v, (int, float)) and not isinstance(v, bool)
+                and (math.isfinite(v) or not finite))
+
+    def whole(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+    if not whole(ck.get("step")):
+        raise bad("step", "must be a whole number >= 0")
+    k = ck.get("k")
+    if not isinstance(k, list) or not all(number(v) for v in k):
+        raise bad("k", "must be a list of edge states (numbers)")
+    if n_edges is not None and len(k) != n_edges:
+        raise bad("k", f"has {len(k)} edge states but the board has {n_edges} edges")
+    if not number(ck.get("c0")):
+        raise bad("c0", "must be a finite number (the initial error)")
+    for key in ("c0_test", "p0", "tp0"):
+        if ck.get(key) is not None and not number(ck[key], finite=False):
+            raise bad(key, "must be a number")
+    if "elapsed" in ck and not (number(ck["elapsed"]) and ck["elapsed"] >= 0):
+        raise bad("elapsed", "must be a finite number of seconds >= 0")
+    if "lam" in ck and not (number(ck["lam"]) and 0 <= ck["lam"] <= 1):
+        raise bad("lam", "must be a number in [0, 1]")
+    sched = ck.get("schedule") or {}
+    if not isinstance(sched, dict):
+        raise bad("schedule", "must be an object")
+    ctrls = sched.get("controllers") or {}
+    if not isinstance(ctrls, dict):
+        raise bad("schedule.controllers", "must be an object")
+    for key, c in ctrls.items():
+        where = f"schedule.controllers.{key}"
+        if not key.isdigit() or not isinstance(c, dict):
+            raise bad(where, "must be a phase number with {lam, s0}")
+        if not (number(c.get("lam")) and c["lam"] >= 0):
+            raise bad(f"{where}.lam", "must be a finite number >= 0")
+        if "s0" not in c or (c["s0"] is not None and not whole(c["s0"])):
+            raise bad(f"{where}.s0", "must be a whole number >= 0 or null")
+    if sched.get("reached_at") is not None and not whole(sched["reached_at"]):
+        raise bad("schedule.reached_at", "must be a whole number >= 0 or null")
+    return ck
+
+
+def resume_checkpoint(rf: RunFolder, board: Any = None) -> dict:
+    """The newest readable checkpoint of ``rf``, checked (see :func:`check_checkpoint`)."""
+    ck = rf.latest_checkpoint()
+    if ck is None:
+        raise InputError("the run folder has no checkpoint to resume from", source=str(rf.path))
+    n = getattr(board, "n_edges", None)
+    return check_checkpoint(ck, str(rf.checkpoints_dir / ck["file"]), n)
 
 
 @dataclass
@@ -405,9 +508,7 @@ class Session:
         self.last_tlm: dict | None = None
         self.c0_test = math.nan
         if self.resume:
-            ck = rf.latest_checkpoint()
-            if ck is None:
-                raise InputError("the run folder has no checkpoint to resume from", source=str(rf.path))
+            ck = resume_checkpoint(rf, self.board)
             prev = [int(r["step"]) for r in read_log(rf.log_path) if r.get("kind") == "tlm"]
             self.max_step_logged = max(prev + [int(ck["step"])])
             self.log = RunLog(rf.log_path, resume=True)

@@ -16,10 +16,16 @@ class InputError(LearnboardError):
     """A file, option or value given by the user is wrong."""
 
     def __init__(self, message: str, *, source: str | None = None, field: str | None = None):
-        where = ": ".join(part for part in (source, field) if part)
+        # a key from a file may hold a line break: keep the message on one line
+        where = ": ".join(_printable(part) for part in (source, field) if part)
         super().__init__(f"{where}: {message}" if where else message)
         self.source = source
         self.field = field
+
+
+def _printable(text: str) -> str:
+    text = str(text)
+    return text if text.isprintable() else text.encode("unicode_escape").decode("ascii")
 
 
 class ConvergenceError(LearnboardError):

@@ -57,10 +57,15 @@ def read_csv(path: str | Path) -> Dataset:
     """Read a CSV with a header; ``x<i>`` columns are inputs, ``y<i>`` targets (others ignored)."""
     path = Path(path)
     try:
-        with path.open(newline="") as fh:
+        with path.open(newline="", encoding="utf-8") as fh:
             rows = list(csv.reader(fh))
     except OSError as exc:
         raise InputError(f"cannot read data file: {exc.strerror}", source=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not a text (UTF-8) CSV file: byte {exc.start} is {exc.object[exc.start]:#04x}",
+                         source=str(path)) from None
+    except csv.Error as exc:
+        raise InputError(f"not a CSV file: {exc}", source=str(path)) from None
     rows = [r for r in rows if any(c.strip() for c in r)]
     if not rows:
         raise InputError("the file is empty; it needs a header row like 'x0,x1,y0'", source=str(path))
@@ -490,7 +495,7 @@ def _task_csv(path: Path, ports, seed, board, test_fraction: float = 0.25):
 
 def _read_split(path: Path, n: int) -> np.ndarray | None:
     """The optional ``split`` column (``train``/``test``): a test mask, or None."""
-    with path.open(newline="") as fh:
+    with path.open(newline="", encoding="utf-8") as fh:
         rows = [r for r in csv.reader(fh) if any(c.strip() for c in r)]
     header = [h.strip().lower() for h in rows[0]]
     if "split" not in header:

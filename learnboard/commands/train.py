@@ -90,6 +90,7 @@ def _default_task(board) -> str:
 
 
 def _one(port, args, config, resume_dir, stop_event, live_ok, index):
+    from learnboard.errors import InputError
     from learnboard.host.connect import open_board
     from learnboard.host.live import Live, Quiet
     from learnboard.host.runfolder import RunFolder
@@ -100,6 +101,9 @@ def _one(port, args, config, resume_dir, stop_event, live_ok, index):
         board = resume_dir.read_config().get("board")
         if port is not None:
             board = None
+        elif not isinstance(board, str) or not board:
+            raise InputError(f"field 'board' is {board!r}: not a board name; give --board",
+                             source=str(resume_dir.config_path))
     with open_board(port, board=board, seed=args.seed) as conn:
         if not config.task:
             config.task = _default_task(conn.board)
@@ -136,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
 
     from learnboard.errors import InputError, LearnboardError
     from learnboard.host.runfolder import RunFolder
-    from learnboard.host.session import TrainConfig
+    from learnboard.host.session import resume_config
 
     ports = args.port or [None]
     resume_dir = None
@@ -144,9 +148,7 @@ def run(args: argparse.Namespace) -> int:
         if len(ports) > 1:
             raise InputError("--resume continues one run: give at most one --port", field="--resume")
         resume_dir = RunFolder.open(args.resume)
-        raw = resume_dir.read_config()
-        known = set(TrainConfig.__dataclass_fields__)
-        config = TrainConfig.from_dict({k: v for k, v in raw.items() if k in known}, str(resume_dir.config_path))
+        config = resume_config(resume_dir)
     else:
         config = _config(args)
     stop_event = threading.Event()

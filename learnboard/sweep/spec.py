@@ -56,6 +56,10 @@ GRID_KEYS = {"lam", "tolerance", "k0", "init", "seeds", "steps", "noise"}
 NETWORK_SOURCES = ("file", "generate", "board", "emulate")
 NETWORK_KEYS = set(NETWORK_SOURCES) | {"label", "imperfect", "learning", "task"} | GRID_KEYS
 NOTEBOOK_COEFFS = [[0.2, 0.3], [0.1, 0.5]]
+MAX_VALUES = 10_000
+"""Most values one grid axis (a log range, a seed count) may expand to."""
+MAX_RUNS = 100_000
+"""Most runs one spec may expand to (checked before the grid is built)."""
 
 
 def _fail(source: str, field: str, message: str) -> InputError:
@@ -72,9 +76,12 @@ def load_spec(spec: str | Path | dict, *, base: Path | None = None) -> tuple[dic
     except ModuleNotFoundError:  # Python 3.10
         import tomli as tomllib  # type: ignore[no-redef]
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise InputError(f"cannot read the sweep spec: {exc.strerror}", source=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not a text (UTF-8) file: byte {exc.start} is {exc.object[exc.start]:#04x}",
+                         source=str(path)) from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -92,11 +99,11 @@ def _number_list(value: Any, source: str, field: str, *, integer: bool = False,
                         f"false}}; got keys {', '.join(sorted(value))}")
         lo_hi, num = value["log"], value.get("num", 8)
         if (not isinstance(lo_hi, list) or len(lo_hi) != 2
-                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
+                or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < math.inf
                            for v in lo_hi)):
-            raise _fail(source, f"{field}.log", f"needs two positive numbers [low, high], got {lo_hi!r}")
-        if not isinstance(num, int) or isinstance(num, bool) or num < 1:
-            raise _fail(source, f"{field}.num", f"needs a whole number >= 1, got {num!r}")
+            raise _fail(source, f"{field}.log", f"needs two finite positive numbers [low, high], got {lo_hi!r}")
+        if not isinstance(num, int) or isinstance(num, bool) or not 1 <= num <= MAX_VALUES:
+            raise _fail(source, f"{field}.num", f"needs a whole number in 1..{MAX_VALUES}, got {num!r}")
         lo, hi = (math.log10(v) for v in lo_hi)
         vals = [10 ** (lo + (hi - lo) * i / (num - 1)) if num > 1 else 10**lo for i in range(num)]
         vals = [float(f"{v:.6g}") for v in vals]
@@ -108,6 +115,8 @@ def _number_list(value: Any, source: str, field: str, *, integer: bool = False,
     for v in items:
         if isinstance(v, bool) or not isinstance(v, (int, float)):
             raise _fail(source, field, f"{v!r} is not a number")
+        if not math.isfinite(v):
+            raise _fail(source, field, f"{v!r} must be finite")
         if integer and (not isinstance(v, int) and not float(v).is_integer()):
             raise _fail(source, field, f"{v!r} must be a whole number")
         if v < 0 or (positive and v == 0) or (not allow_zero and v == 0):
@@ -121,9 +130,12 @@ def _coeffs(value: Any, source: str, field: str) -> list[list[float]]:
         from learnboard.tasks import parse_coeffs
 
         try:
-            return parse_coeffs(value).tolist()
+            value = parse_coeffs(value).tolist()
         except InputError as exc:
             raise _fail(source, field, str(exc)) from None
+    if isinstance(value, list) and any(isinstance(v, float) and not math.isfinite(v)
+                                       for r in value if isinstance(r, list) for v in r):
+        raise _fail(source, field, f"needs finite numbers, got {value!r}")
     if (isinstance(value, list) and value and all(isinstance(r, list) and r for r in value)
             and len({len(r) for r in value}) == 1
             and all(isinstance(v, (int, float)) and not isinstance(v, bool) for r in value for v in r)):
@@ -145,6 +157,10 @@ def _table(data: dict, key: str, allowed: set[str], source: str) -> dict:
 
 def _learning(t: dict, source: str, field: str) -> dict:
     out = {}
+    unknown = set(t) - LEARNING_KEYS
+    if unknown:
+        raise _fail(source, f"{field}.{sorted(unknown)[0]}",
+                    f"unknown key; allowed: {', '.join(sorted(LEARNING_KEYS))}")
     for k, v in t.items():
         if k in ("batch", "order"):
             if not isinstance(v, str):
@@ -221,6 +237,9 @@ def expand(spec: str | Path | dict, *, base: Path | None = None) -> list[dict]:
         label = entry.get("label") or (Path(value).stem if kind == "file" else value)
         net = {"kind": kind, "value": value, "label": str(label),
                "imperfect": bool(entry.get("imperfect", False))}
+        for sub in ("learning", "task"):
+            if not isinstance(entry.get(sub, {}), dict):
+                raise _fail(source, f"{where}.{sub}", f"must be a table, got {entry[sub]!r}")
         learn = {**learning, **_learning(entry.get("learning", {}), source, f"{where}.learning")}
         runs += _expand_one(net, learn, {**task, **entry.get("task", {})},
                             {**grid, **{k: entry[k] for k in GRID_KEYS if k in entry}},
@@ -247,6 +266,8 @@ def _expand_one(net: dict, learning: dict, task: dict, grid: dict, record_every:
     k0s = _number_list(grid.get("k0", 1.0), source, "grid.k0", positive=True)
     inits = grid.get("init", ["uniform"])
     inits = inits if isinstance(inits, list) else [inits]
+    if not inits:
+        raise _fail(source, "grid.init", "the list is empty; give at least one init mode")
     from learnboard.engine.config import INITS
 
     for i in inits:
@@ -254,14 +275,18 @@ def _expand_one(net: dict, learning: dict, task: dict, grid: dict, record_every:
             raise _fail(source, "grid.init", f"{i!r} is not an init mode; use {', '.join(INITS)}")
     seeds = grid.get("seeds", [0])
     if isinstance(seeds, int) and not isinstance(seeds, bool):
-        if seeds < 1:
-            raise _fail(source, "grid.seeds", f"a count of seeds must be >= 1, got {seeds}")
+        if not 1 <= seeds <= MAX_VALUES:
+            raise _fail(source, "grid.seeds", f"a count of seeds must lie in 1..{MAX_VALUES}, got {seeds}")
         seeds = list(range(seeds))
     seeds = _number_list(seeds, source, "grid.seeds", integer=True)
     steps = _number_list(grid.get("steps", 1000), source, "steps", integer=True)
     # "low" ignores k0: one run per low init, not one per k0
     starts = [(i, k) for i in inits for k in (k0s if i != "low" else [None])]
     schedules = [("lam", v) for v in lams] + [("tolerance", v) for v in taus]
+    total = len(seeds) * len(noises) * len(starts) * len(schedules) * len(steps)
+    if total > MAX_RUNS:
+        raise _fail(source, where, f"the grid expands to {total} runs; at most {MAX_RUNS} per "
+                    "network (split the sweep)")
     runs = []
     for seed, noise, (init, k0), (mode, value), n_steps in itertools.product(
             seeds, noises, starts, schedules, steps):

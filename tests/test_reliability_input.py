@@ -1,0 +1,527 @@
+"""Reliability campaign, bad input: every file, option and request a user (or a broken
+host) can give either works or gets one clear error naming what is wrong.
+
+Files (hypothesis, mutated valid files as in tests/test_boards_errors.py): task CSVs,
+schedule TOML, a run folder's config.json and checkpoints on --resume, calibration files,
+sweep specs. Property: the loader returns, or raises InputError whose message names the
+file (and the field or row where there is one) — never another exception.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from learnboard.boards import load_board
+from learnboard.errors import InputError
+
+EXAMPLES = int(os.environ.get("LEARNBOARD_FUZZ_EXAMPLES", "60"))  # a longer campaign: 2000
+FUZZ = settings(max_examples=EXAMPLES, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
+
+BAD_VALUES = st.one_of(
+    st.sampled_from([0, -1, -5, 1, 2, 1.5, 10**6, 2**63 - 1, 1e308, -1e308, 1e-320,
+                     math.nan, math.inf, -math.inf, "", "x", "task", "nan", True, False,
+                     [], {}, [1, "a"], [[1]], {"a": 1}, {"lam": 0.5}]),
+    st.integers(min_value=-2**63, max_value=2**63 - 1),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=6),
+).map(copy.deepcopy)  # sampled lists and dicts must not be shared between examples
+GARBAGE = st.binary(min_size=1, max_size=12) | st.sampled_from(
+    [b"\x00", b"\xff\xfe", b"\xc3\x28", b"\n", b"[", b"]", b"{", b"=", b",", b'"', b"\r\n\r\n"])
+
+
+# -- mutation of nested data --------------------------------------------------------------
+
+
+def _paths(obj, prefix=()):
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield prefix + (k,)
+            yield from _paths(v, prefix + (k,))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield prefix + (i,)
+            yield from _paths(v, prefix + (i,))
+
+
+def _containers(obj, prefix=()):
+    if isinstance(obj, (dict, list)):
+        yield prefix
+        items = obj.items() if isinstance(obj, dict) else enumerate(obj)
+        for k, v in items:
+            yield from _containers(v, prefix + (k,))
+
+
+def _get(obj, path):
+    for k in path:
+        obj = obj[k]
+    return obj
+
+
+@st.composite
+def mutated(draw, valid: dict, extra_keys=("lam", "steps", "kind", "x", "tau", "every")):
+    """``(data, description)``: ``valid`` with one to three keys dropped, replaced or added."""
+    data = json.loads(json.dumps(valid))
+    what = []
+    for _ in range(draw(st.integers(1, 3))):
+        op = draw(st.sampled_from(["drop", "replace", "replace", "insert"]))
+        paths = list(_paths(data))
+        if op in ("drop", "replace") and paths:
+            path = draw(st.sampled_from(paths))
+            parent = _get(data, path[:-1])
+            if op == "drop":
+                del parent[path[-1]]
+            else:
+                parent[path[-1]] = draw(BAD_VALUES)
+            what.append((op, path))
+        else:
+            path = draw(st.sampled_from(list(_containers(data))))
+            parent = _get(data, path)
+            if isinstance(parent, dict):
+                parent[draw(st.sampled_from(extra_keys) | st.text(min_size=1, max_size=4))] = draw(BAD_VALUES)
+            else:
+                parent.insert(draw(st.integers(0, len(parent))), draw(BAD_VALUES))
+            what.append(("insert", path))
+    return data, what
+
+
+def _toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "nan"
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)
+    if isinstance(v, list):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{json.dumps(str(k))} = {_toml_value(x)}" for k, x in v.items()) + "}"
+    raise TypeError(type(v))
+
+
+def to_toml(data: dict) -> str:
+    """TOML with every value inline (``phase = [{kind = "constant"}]``): enough for fuzzing."""
+    return "".join(f"{json.dumps(str(k))} = {_toml_value(v)}\n" for k, v in data.items())
+
+
+@st.composite
+def garbled(draw, text: str) -> bytes:
+    """``text`` with bytes inserted, deleted or overwritten (invalid UTF-8 included)."""
+    b = bytearray(text.encode())
+    for _ in range(draw(st.integers(1, 4))):
+        i = draw(st.integers(0, len(b)))
+        op = draw(st.sampled_from(["insert", "delete", "overwrite", "truncate"]))
+        if op == "insert":
+            b[i:i] = draw(GARBAGE)
+        elif op == "delete":
+            del b[i:i + draw(st.integers(1, 8))]
+        elif op == "overwrite":
+            g = draw(GARBAGE)
+            b[i:i + len(g)] = g
+        else:
+            del b[i:]
+    return bytes(b)
+
+
+def expect_clean(fn, source: Path | str, *fields: str):
+    """Run ``fn()``: it returns, or raises InputError naming ``source`` (and one of
+    ``fields`` when given). Returns the result or the error."""
+    try:
+        return fn()
+    except InputError as exc:
+        msg = str(exc)
+        assert str(source) in msg, f"message does not name the file: {msg}"
+        assert "\n" not in msg.strip(), f"one line expected: {msg!r}"
+        if fields:
+            assert any(f in msg for f in fields), f"message names none of {fields}: {msg}"
+        return exc
+
+
+# -- task CSV files -----------------------------------------------------------------------
+
+BOARD = load_board("gen2-clln")
+
+
+def _valid_csv_rows() -> list[list[str]]:
+    from learnboard.tasks import load_task
+
+    t = load_task("regression", board=BOARD, seed=0)
+    x, y = np.vstack([t.x_train[:6], t.x_test[:2]]), np.vstack([t.y_train[:6], t.y_test[:2]])
+    head = [f"x{i}" for i in range(x.shape[1])] + [f"y{i}" for i in range(y.shape[1])]
+    return [head] + [[f"{v:.4f}" for v in row] for row in np.hstack([x, y])]
+
+
+CSV_ROWS = _valid_csv_rows()
+CSV_CELLS = st.sampled_from(["", " ", "nan", "inf", "-inf", "1e400", "-1", "-0.5", "99", "abc",
+                             "1;5", "0x10", "1_0", "\x00", "train", "test", "é", '"'])
+
+
+@st.composite
+def csv_mutations(draw):
+    rows = [list(r) for r in CSV_ROWS]
+    op = draw(st.sampled_from(["cell", "cell", "drop_row", "drop_col", "add_col", "short_row",
+                               "split", "header", "bytes"]))
+    if op == "cell":
+        r = draw(st.integers(1, len(rows) - 1))
+        c = draw(st.integers(0, len(rows[0]) - 1))
+        rows[r][c] = draw(CSV_CELLS | st.text(max_size=5))
+        return rows, (op, r, c)
+    if op == "drop_row":
+        del rows[draw(st.integers(0, len(rows) - 1))]
+    elif op == "drop_col":
+        c = draw(st.integers(0, len(rows[0]) - 1))
+        for r in rows:
+            del r[c]
+    elif op == "add_col":
+        name = draw(st.sampled_from(["x2", "y2", "x9", "x01", "X0", "", "y-1", "split", "x0"]))
+        for i, r in enumerate(rows):
+            r.append(name if i == 0 else draw(CSV_CELLS))
+    elif op == "short_row":
+        r = draw(st.integers(1, len(rows) - 1))
+        rows[r] = rows[r][: draw(st.integers(0, len(rows[r]) - 1))]
+    elif op == "split":
+        rows[0].append("split")
+        for r in rows[1:]:
+            r.append(draw(st.sampled_from(["train", "test", "TEST", "", "x", " train "])))
+    elif op == "header":
+        rows[0] = draw(st.lists(st.sampled_from(["x0", "x1", "y0", "y1", "x2", "", "a"]),
+                                min_size=0, max_size=5))
+    else:
+        text = "\n".join(",".join(r) for r in rows)
+        return draw(garbled(text)), (op,)
+    return rows, (op,)
+
+
+@FUZZ
+@given(csv_mutations())
+def test_fuzzed_task_csv_loads_or_names_the_file_and_row(tmp_path_factory, case):
+    from learnboard.tasks import load_task, read_csv
+
+    content, what = case
+    path = tmp_path_factory.mktemp("csv") / "task.csv"
+    path.write_bytes(content if isinstance(content, bytes) else
+                     ("\n".join(",".join(r) for r in content) + "\n").encode())
+    for fn in (lambda: read_csv(path), lambda: load_task(path), lambda: load_task(path, board=BOARD)):
+        out = expect_clean(fn, path)
+        if not isinstance(out, InputError):
+            x = getattr(out, "x_train", getattr(out, "inputs", None))
+            assert np.all(np.isfinite(x))
+    if what[0] == "cell":
+        _, r, c = what
+        try:
+            float(content[r][c])
+            numeric = math.isfinite(float(content[r][c]))
+        except ValueError:
+            numeric = False
+        if not numeric:
+            err = expect_clean(lambda: read_csv(path), path)
+            assert isinstance(err, InputError)
+            if "finite" not in str(err):
+                assert f"row {r + 1}" in str(err) and CSV_ROWS[0][c] in str(err), str(err)
+
+
+def test_a_csv_that_is_not_text_is_an_input_error(tmp_path):
+    from learnboard.tasks import load_task
+
+    path = tmp_path / "task.csv"
+    path.write_bytes(b"x0,x1,y0,y1\n\xff\xfe\x00\x01,0.2,0.3,0.4\n")
+    err = expect_clean(lambda: load_task(path, board=BOARD), path)
+    assert isinstance(err, InputError)
+
+
+# -- schedule files -----------------------------------------------------------------------
+
+VALID_SCHEDULE = {
+    "init": "low", "chunk": 50, "seed": 3,
+    "stop": {"steps": 400, "time": 600, "settled": True, "settle_window": 300, "settle_rel": 0.02},
+    "phase": [
+        {"kind": "constant", "lam": 0.0, "steps": 100, "eta": 1.0, "alpha": 0.5},
+        {"kind": "ramp", "lam": 0.0, "lam_to": 0.01, "steps": 100, "eta": 1.0, "eta_to": 0.5},
+        {"kind": "tolerance", "tau": 0.05, "start": 1e-9, "every": 100, "up": 1.05, "down": 0.5},
+    ],
+}
+SCHEDULE_FIELDS = ("init", "chunk", "seed", "stop", "phase", "steps", "lam", "tau", "every", "kind")
+
+
+def test_the_valid_schedule_loads(tmp_path):
+    from learnboard.host.schedule import load_schedule
+
+    path = tmp_path / "s.toml"
+    path.write_text(to_toml(VALID_SCHEDULE))
+    assert len(load_schedule(path).phases) == 3
+
+
+def _check_schedule(sched):
+    """A schedule that loaded is one the runner can use: finite numbers in range."""
+    from learnboard.host.schedule import ScheduleRunner
+
+    for p in sched.phases:
+        assert 0 <= p.lam <= 1 and (p.lam_to is None or 0 <= p.lam_to <= 1)
+        assert p.steps is None or (isinstance(p.steps, int) and p.steps >= 1)
+        for v in (p.eta, p.eta_to, p.alpha, p.alpha_to, p.start, p.up, p.down):
+            assert v is None or math.isfinite(v)
+    assert isinstance(sched.chunk, int) and sched.chunk >= 1
+    runner = ScheduleRunner(sched, 0.05)
+    runner.params(0, None)
+    runner.chunk(0)
+
+
+@FUZZ
+@given(mutated(VALID_SCHEDULE))
+def test_fuzzed_schedule_loads_or_names_the_file_and_field(tmp_path_factory, case):
+    from learnboard.host.schedule import load_schedule
+
+    data, _ = case
+    path = tmp_path_factory.mktemp("sched") / "schedule.toml"
+    path.write_text(to_toml(data))
+    out = expect_clean(lambda: load_schedule(path), path)
+    if not isinstance(out, InputError):
+        _check_schedule(out)
+
+
+@FUZZ
+@given(garbled(to_toml(VALID_SCHEDULE)))
+def test_garbled_schedule_bytes_load_or_name_the_file(tmp_path_factory, content):
+    from learnboard.host.schedule import load_schedule
+
+    path = tmp_path_factory.mktemp("sched") / "schedule.toml"
+    path.write_bytes(content)
+    out = expect_clean(lambda: load_schedule(path), path)
+    if not isinstance(out, InputError):
+        _check_schedule(out)
+
+
+# -- a run folder's config.json and checkpoints on --resume --------------------------------
+
+
+def _valid_config() -> dict:
+    from learnboard.host.schedule import load_schedule
+    from learnboard.host.session import TrainConfig
+
+    sched = load_schedule(dict(VALID_SCHEDULE))
+    cfg = TrainConfig(task="regression", schedule=sched, eta=0.5, alpha=0.4, telemetry_every=10,
+                      checkpoint_every=200, seed=1, name="r")
+    return {**cfg.as_dict(), "board": "gen2-clln", "desc_hash": "ab" * 32, "port": "emulated",
+            "tolerance": 0.05}
+
+
+VALID_CONFIG = _valid_config()
+
+
+def _run_folder(tmp_path_factory, config_bytes: bytes):
+    from learnboard.host.runfolder import RunFolder
+
+    rf = RunFolder.create(tmp_path_factory.mktemp("runs"), "fuzz")
+    rf.config_path.write_bytes(config_bytes)
+    return rf
+
+
+def _check_config(cfg):
+    assert isinstance(cfg.task, str) and isinstance(cfg.name, str)
+    assert isinstance(cfg.seed, int) and not isinstance(cfg.seed, bool)
+    for k in ("telemetry_every", "checkpoint_every"):
+        v = getattr(cfg, k)
+        assert isinstance(v, int) and not isinstance(v, bool) and v >= 1
+    assert cfg.eta is None or (math.isfinite(cfg.eta) and cfg.eta >= 0)
+    assert cfg.alpha is None or 0 < cfg.alpha <= 1
+    _check_schedule(cfg.schedule)
+
+
+def test_the_valid_config_resumes(tmp_path_factory):
+    from learnboard.host.session import resume_config
+
+    rf = _run_folder(tmp_path_factory, json.dumps(VALID_CONFIG).encode())
+    _check_config(resume_config(rf))
+
+
+@FUZZ
+@given(mutated(VALID_CONFIG, extra_keys=("eta", "task", "phases", "stop", "kind", "lam")))
+def test_fuzzed_config_json_resumes_or_names_the_file_and_field(tmp_path_factory, case):
+    from learnboard.host.session import resume_config
+
+    data, _ = case
+    rf = _run_folder(tmp_path_factory, json.dumps(data).encode())
+    out = expect_clean(lambda: resume_config(rf), rf.config_path)
+    if not isinstance(out, InputError):
+        _check_config(out)
+
+
+@FUZZ
+@given(garbled(json.dumps(VALID_CONFIG)) | st.sampled_from([b"[]", b"null", b"3", b'"x"', b""]))
+def test_garbled_config_json_resumes_or_names_the_file(tmp_path_factory, content):
+    from learnboard.host.session import resume_config
+
+    rf = _run_folder(tmp_path_factory, content)
+    out = expect_clean(lambda: resume_config(rf), rf.config_path)
+    if not isinstance(out, InputError):
+        _check_config(out)
+
+
+VALID_CHECKPOINT = {
+    "step": 400, "k": [2.5] * BOARD.n_edges,
+    "schedule": {"controllers": {"2": {"lam": 1e-9, "s0": 300}}, "reached_at": 300},
+    "c0": 0.02, "lam": 1e-9, "elapsed": 12.5, "c0_test": 0.03, "p0": 1e-4, "tp0": 2e-4,
+}
+
+
+def _write_checkpoints(rf, newest: bytes) -> None:
+    rf.write_checkpoint(200, {k: v for k, v in VALID_CHECKPOINT.items() if k != "step"})
+    rf.checkpoint_path(400).write_bytes(newest)
+
+
+@FUZZ
+@given(mutated(VALID_CHECKPOINT, extra_keys=("k", "c0", "controllers", "s0", "step")))
+def test_fuzzed_checkpoint_resumes_or_names_the_file_and_field(tmp_path_factory, case):
+    """The newest checkpoint as the session's resume reads it: usable, or an error naming the
+    file and field (and the older checkpoint stays loadable)."""
+    from learnboard.host.schedule import ScheduleRunner
+    from learnboard.host.session import resume_checkpoint
+
+    data, _ = case
+    rf = _run_folder(tmp_path_factory, json.dumps(VALID_CONFIG).encode())
+    _write_checkpoints(rf, json.dumps(data).encode())
+    out = expect_clean(lambda: resume_checkpoint(rf, BOARD), rf.checkpoints_dir)
+    if isinstance(out, InputError):
+        assert "step-" in str(out)
+    else:
+        assert isinstance(out["step"], int) and out["step"] >= 0
+        assert len(out["k"]) == BOARD.n_edges and all(math.isfinite(v) for v in out["k"])
+        assert math.isfinite(out["c0"])
+        runner = ScheduleRunner(resume_config(rf).schedule, 0.05)
+        runner.load_state(out.get("schedule") or {})
+    assert rf.checkpoint_path(200).is_file()
+
+
+def resume_config(rf):
+    from learnboard.host.session import resume_config as rc
+
+    return rc(rf)
+
+
+# -- calibration files ----------------------------------------------------------------------
+
+
+def _valid_calibration() -> dict:
+    n = BOARD.n_edges
+    return {"format": 1, "board": BOARD.name, "desc_hash": "cd" * 32,
+            "adc": {"channels": {"0": {"gain": 1.01, "offset_v": 0.002}, "1": {"gain": 0.99, "offset_v": 0.0}}},
+            "edges": {"n": n, "kind": "transistor", "vt": [0.7] * n, "beta": [1e-4] * n},
+            "twin": {"measured_nets": [0], "nets": 1}, "missing": [], "sha256": None}
+
+
+VALID_CALIBRATION = _valid_calibration()
+
+
+def test_the_valid_calibration_loads(tmp_path):
+    from learnboard.host.calibrate import load_calibration
+
+    path = tmp_path / "cal.json"
+    path.write_text(json.dumps(VALID_CALIBRATION))
+    assert load_calibration(path, BOARD)["edges"]["n"] == BOARD.n_edges
+
+
+@FUZZ
+@given(mutated(VALID_CALIBRATION, extra_keys=("gain", "n", "kind", "vt", "format")))
+def test_fuzzed_calibration_loads_or_names_the_file_and_field(tmp_path_factory, case):
+    from learnboard.host.calibrate import load_calibration
+
+    data, _ = case
+    path = tmp_path_factory.mktemp("cal") / "calibration.json"
+    path.write_text(json.dumps(data))
+    for board in (BOARD, None):
+        expect_clean(lambda b=board: load_calibration(path, b), path)
+
+
+@FUZZ
+@given(garbled(json.dumps(VALID_CALIBRATION)))
+def test_garbled_calibration_loads_or_names_the_file(tmp_path_factory, content):
+    from learnboard.host.calibrate import load_calibration
+
+    path = tmp_path_factory.mktemp("cal") / "calibration.json"
+    path.write_bytes(content)
+    expect_clean(lambda: load_calibration(path, BOARD), path)
+
+
+# -- sweep specs ----------------------------------------------------------------------------
+
+VALID_SPEC = {
+    "name": "fuzz", "steps": 100, "record_every": 10,
+    "learning": {"alpha": 0.5, "eta": 0.001},
+    "task": {"kind": "notebook", "coeffs": [[0.2, 0.3], [0.1, 0.5]], "train_size": 20, "noise": 0.0},
+    "grid": {"lam": {"log": [1e-10, 1e-3], "num": 3, "zero": True}, "tolerance": [1e-3],
+             "k0": [1.0], "init": ["uniform"], "seeds": 2},
+    "networks": [{"generate": "disordered:N=16,seed=1"},
+                 {"board": "gen2-clln", "steps": 50, "lam": [0, 0.1], "learning": {"eta": 0.01}}],
+}
+
+
+def _check_runs(runs):
+    assert 0 < len(runs) <= 100_000
+    for r in runs:
+        assert math.isfinite(r["lam"]) and r["lam"] >= 0
+        assert r["tolerance"] is None or (math.isfinite(r["tolerance"]) and r["tolerance"] > 0)
+        assert isinstance(r["steps"], int) and r["steps"] >= 0
+        json.dumps(r, allow_nan=False)
+
+
+def test_the_valid_spec_expands(tmp_path):
+    from learnboard.sweep.spec import expand
+
+    path = tmp_path / "spec.toml"
+    path.write_text(to_toml(VALID_SPEC))
+    _check_runs(expand(path))
+
+
+@FUZZ
+@given(mutated(VALID_SPEC, extra_keys=("lam", "seeds", "num", "log", "task", "learning", "file")))
+def test_fuzzed_sweep_spec_expands_or_names_the_file_and_field(tmp_path_factory, case):
+    from learnboard.sweep.spec import expand
+
+    data, _ = case
+    path = tmp_path_factory.mktemp("spec") / "spec.toml"
+    path.write_text(to_toml(data))
+    out = expect_clean(lambda: expand(path), path)
+    if not isinstance(out, InputError):
+        _check_runs(out)
+
+
+@FUZZ
+@given(garbled(to_toml(VALID_SPEC)))
+def test_garbled_sweep_spec_expands_or_names_the_file(tmp_path_factory, content):
+    from learnboard.sweep.spec import expand
+
+    path = tmp_path_factory.mktemp("spec") / "spec.toml"
+    path.write_bytes(content)
+    out = expect_clean(lambda: expand(path), path)
+    if not isinstance(out, InputError):
+        _check_runs(out)
+
+
+@pytest.mark.parametrize("grid", [{"lam": {"log": [1e-3, 1e308], "num": 10**9}},
+                                  {"lam": [0.1], "seeds": 10**12},
+                                  {"lam": {"log": [1e-10, math.inf], "num": 4}},
+                                  {"lam": [math.nan]}])
+def test_absurd_sweep_grids_are_refused_before_they_are_built(tmp_path, grid):
+    from learnboard.sweep.spec import expand
+
+    path = tmp_path / "spec.toml"
+    path.write_text(to_toml({**VALID_SPEC, "grid": grid}))
+    err = expect_clean(lambda: expand(path), path, "grid.lam", "grid.seeds")
+    assert isinstance(err, InputError), grid
+    assert re.search(r"grid\.(lam|seeds)", str(err))
