@@ -59,7 +59,12 @@ def safety(commands: int, seeds: int) -> None:
 
 def soak(steps: int) -> None:
     chunk = max(1, steps // 20)
-    r = run_soak(steps, chunk=chunk, every=100)
+    t0 = time.process_time()
+
+    def progress(step: int, groups: dict[str, int]) -> None:
+        print(f"  soak progress: {step} steps, {time.process_time() - t0:.0f} s CPU, bytes {groups}", flush=True)
+
+    r = run_soak(steps, chunk=chunk, every=100, on_chunk=progress)
     print(f"soak: {r.steps} steps (one example per step) on gen2-clln in process in {r.seconds:.0f} s "
           f"({r.steps / r.seconds:.0f} steps/s under tracemalloc), {r.telemetry} telemetry frames")
     print("| side | bytes after warm-up | at the end | growth | slope B/1000 steps |")

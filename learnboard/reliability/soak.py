@@ -55,8 +55,9 @@ def _by_group(snapshot: tracemalloc.Snapshot) -> dict[str, int]:
 
 
 def run_soak(steps: int, *, chunk: int = 1000, board: str = "gen2-clln", seed: int = 0,
-             every: int = 100) -> SoakReport:
-    """Train ``steps`` steps in chunks; sample memory by group after each chunk."""
+             every: int = 100, on_chunk=None) -> SoakReport:
+    """Train ``steps`` steps in chunks; sample memory by group after each chunk
+    (``on_chunk(step, bytes_by_group)`` is called with each sample, e.g. to print progress)."""
     tracemalloc.start()
     t0 = time.perf_counter()
     report = SoakReport(steps, 0.0)
@@ -84,6 +85,8 @@ def run_soak(steps: int, *, chunk: int = 1000, board: str = "gen2-clln", seed: i
                         link.call("status")  # the host is alive: no silence parking
                 done += n
                 report.samples.append((done, _by_group(tracemalloc.take_snapshot())))
+                if on_chunk is not None:
+                    on_chunk(*report.samples[-1])
     finally:
         tracemalloc.stop()
     report.seconds = time.perf_counter() - t0
