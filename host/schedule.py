@@ -278,11 +278,11 @@ def schedule_from_flags(*, steps: int | None = None, lam: float | None = None,
             tolerance = float(_num(tolerance, "--tolerance", "", positive=True))
         ph = Phase(kind="tolerance", tau=tolerance)
         if every is not None:
-            ph.every = every
+            ph.every = int(_num(every, "--check-every", "", lo=1, integer=True))
         if start is not None:
-            ph.start = start
+            ph.start = float(_num(start, "--lambda-start", "", positive=True, hi=1.0))
         if up is not None:
-            ph.up = up
+            ph.up = float(_num(up, "--lambda-up", "", positive=True))
         sched.phases = [ph]
     if steps is not None:
         if steps < 1:

@@ -525,3 +525,225 @@ def test_absurd_sweep_grids_are_refused_before_they_are_built(tmp_path, grid):
     err = expect_clean(lambda: expand(path), path, "grid.lam", "grid.seeds")
     assert isinstance(err, InputError), grid
     assert re.search(r"grid\.(lam|seeds)", str(err))
+
+
+# == out-of-range parameters through the real host link to the emulated board ===============
+# The unchanged firmware in process (learnboard.emulator.inprocess); every refusal is an ERR
+# reply naming the parameter or value, and nothing changes: parameters read back equal, the
+# emulator's true edge states equal (digipot taps exactly; gate volts within their drift).
+
+PARAMS = ("alpha", "eta", "lam", "oversample", "settle_us", "pulse_us", "mode", "p_update", "seed",
+          "order", "tlm_every", "tlm_nodes", "tlm_edges", "host_timeout_ms", "batch")
+# what msgpack carries: 64-bit ints, floats (sent as float32), str, lists, maps, nil, bool
+WIRE_VALUES = st.one_of(
+    st.sampled_from([0, -1, 1, 2, 3, 64, 65, 257, 8192, 10**6, 2**62, -2**63, 1e30, -1e-30,
+                     math.nan, math.inf, -math.inf, 0.5, 1.0, 1.5, "", "x", "cl", "gen1", "desync",
+                     "seq", "shuffle", None, True, False, [], [0.5], {"a": 1}]),
+    st.integers(min_value=-2**63, max_value=2**64 - 1),
+    st.floats(width=32),
+    st.text(alphabet="abcxyz_", max_size=4),
+).map(copy.deepcopy)
+PARAM_NAMES = st.sampled_from(PARAMS) | st.sampled_from(["bogus", "Lam", "lambda", "x"])
+REFUSED = (3, 4, 5)  # BAD_ARGS, OUT_OF_RANGE, LIMIT: never INTERNAL (10), never a hang
+
+
+@pytest.fixture(scope="module")
+def gen2():
+    from learnboard.host.connect import open_board
+
+    with open_board("emu:gen2-clln", timeout=2.0) as conn:
+        yield conn
+
+
+@pytest.fixture(scope="module")
+def gen1():
+    from learnboard.host.connect import open_board
+
+    with open_board("emu:gen1-digipot", timeout=2.0) as conn:
+        yield conn
+
+
+def _board_snapshot(conn):
+    link = conn.link
+    return (link.call("get_params"), link.call("status")["examples"],
+            np.array(conn.true_state().edge_state, float))
+
+
+def _unchanged(conn, before, gate_tol=0.0):
+    params, n_ex, edges = _board_snapshot(conn)
+    assert params == before[0]
+    assert n_ex == before[1]
+    np.testing.assert_allclose(edges, before[2], atol=gate_tol, rtol=0)
+
+
+def _refused(call, *names):
+    """``call()`` must be refused with BAD_ARGS/OUT_OF_RANGE/LIMIT naming one of ``names``;
+    returns the BoardError, or None when the board accepted."""
+    from learnboard.host.link import BoardError
+
+    try:
+        call()
+    except BoardError as exc:
+        assert exc.code in REFUSED, str(exc)
+        if names:
+            assert any(str(n) in exc.board_message for n in names), str(exc)
+        return exc
+    return None
+
+
+@settings(max_examples=EXAMPLES * 2, deadline=None)
+@given(st.dictionaries(PARAM_NAMES, WIRE_VALUES, min_size=1, max_size=3))
+def test_fuzzed_set_params_are_refused_by_name_and_change_nothing(gen2, args):
+    link = gen2.link
+    before = _board_snapshot(gen2)
+    err = _refused(lambda: link.request("set_params", args), *args)
+    if err is None:  # every value was valid: put the old ones back
+        link.request("set_params", before[0])
+    else:
+        _unchanged(gen2, before, gate_tol=0.02)
+
+
+@pytest.mark.parametrize("args,name", [
+    ({"lam": 2.0}, "lam"), ({"lam": -0.1}, "lam"), ({"eta": -1.0}, "eta"), ({"lam": math.nan}, "lam"),
+    ({"eta": math.inf}, "eta"), ({"alpha": 0.0}, "alpha"), ({"lam": "0.5"}, "lam"),
+    ({"oversample": 1.5}, "oversample"), ({"seed": "x"}, "seed"), ({"fly": 1}, "fly"),
+    ({"lam": 0.5, "eta": -1.0}, "eta"), ({"batch": 1000}, "batch")])
+def test_out_of_range_parameters_are_refused_by_name(gen2, args, name):
+    before = _board_snapshot(gen2)
+    err = _refused(lambda: gen2.link.request("set_params", args), name)
+    assert err is not None, f"{args} was accepted"
+    assert str(args[name])[:3] in err.board_message or name == "fly"
+    _unchanged(gen2, before, gate_tol=0.02)
+    assert gen2.link.call("get_params", names=["lam"])["lam"] == before[0]["lam"]
+
+
+TAPS = st.one_of(st.integers(-5, 105), st.sampled_from([math.nan, math.inf, 50.5, "x", None, [1]]),
+                 st.floats(width=32))
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(st.integers(-2, 30), st.lists(TAPS, min_size=0, max_size=30))
+def test_fuzzed_edge_writes_are_refused_or_applied_exactly(gen1, start, ks):
+    """gen1-digipot: taps are exact, so a refused write must leave every tap where it was."""
+    link = gen1.link
+    before = _board_snapshot(gen1)
+    err = _refused(lambda: link.request("write_edges", {"start": start, "k": ks}))
+    taps = np.array(gen1.true_state().edge_state, float)
+    if err is None:
+        np.testing.assert_array_equal(taps[start:start + len(ks)], np.array(ks, float))
+        link.request("write_edges", {"start": 0, "k": [int(v) for v in before[2]]})
+    else:
+        np.testing.assert_array_equal(taps, before[2])
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(st.lists(st.lists(WIRE_VALUES | st.floats(0, 0.5, width=32), min_size=0, max_size=3),
+                min_size=0, max_size=6),
+       st.lists(st.lists(st.floats(-0.125, 0.625, width=32), min_size=1, max_size=2), min_size=0, max_size=6),
+       st.integers(-1, 70), st.booleans())
+def test_fuzzed_example_uploads_are_refused_without_touching_the_stored_ones(gen2, xs, ys, start, clear):
+    link = gen2.link
+    link.request("upload_examples", {"start": 0, "x": [[0.1, 0.2]] * 4, "y": [[0.1]] * 4, "clear": True})
+    before = _board_snapshot(gen2)
+    err = _refused(lambda: link.request("upload_examples", {"start": start, "x": xs, "y": ys, "clear": clear}))
+    if err is not None:
+        _unchanged(gen2, before, gate_tol=0.02)
+
+
+def test_too_many_or_oversized_examples_are_refused(gen2):
+    from learnboard.errors import LinkError
+
+    link = gen2.link
+    link.request("upload_examples", {"start": 0, "x": [[0.1, 0.2]] * 4, "y": [[0.1]] * 4, "clear": True})
+    before = _board_snapshot(gen2)
+    limit = gen2.hello["limits"]["max_examples"]
+    for s in range(4, limit, 15):  # fill the board in chunks that fit a frame
+        n = min(15, limit - s)
+        link.request("upload_examples", {"start": s, "x": [[0.1, 0.2]] * n, "y": [[0.1]] * n})
+    before = _board_snapshot(gen2)
+    assert before[1] == limit
+    err = _refused(lambda: link.request("upload_examples", {"start": limit - 2, "x": [[0.1, 0.2]] * 3,
+                                                            "y": [[0.1]] * 3}), str(limit))
+    assert err is not None and err.code == 4
+    with pytest.raises(LinkError, match=r"upload_examples.*limit is 1008; send it in chunks"):
+        link.request("upload_examples", {"start": 0, "x": [[0.1, 0.2]] * 200, "y": [[0.1]] * 200})
+    # a bad value with clear = true must not clear what is stored
+    err = _refused(lambda: link.request("upload_examples", {"start": 0, "x": [[0.1, "a"]], "y": [[0.1]],
+                                                            "clear": True}), "'a'")
+    assert err is not None
+    err = _refused(lambda: link.request("upload_examples", {"start": 0, "x": [[0.1, 9.0]], "y": [[0.1]],
+                                                            "clear": True}), "9")
+    assert err is not None and err.code == 5
+    _unchanged(gen2, before, gate_tol=0.02)
+
+
+@pytest.mark.parametrize("x", [[100.0, 0.0], [math.nan, 0.1], [math.inf, 0.1], ["a", 0.1], 5, [0.1],
+                               [-0.1, 0.1], None])
+def test_inputs_beyond_the_limits_are_refused(gen2, x):
+    before = _board_snapshot(gen2)
+    assert _refused(lambda: gen2.link.request("infer", {"x": x}), "input", "x needs") is not None
+    _unchanged(gen2, before, gate_tol=0.02)
+    np.testing.assert_allclose(gen2.true_state().node_voltages, 0.0, atol=1e-9)
+
+
+@pytest.mark.parametrize("k", [[100.0], [math.nan], [math.inf], ["x"], [0.0], [-3.0]])
+def test_gate_writes_beyond_the_limits_are_refused(gen2, k):
+    before = _board_snapshot(gen2)
+    assert _refused(lambda: gen2.link.request("write_edges", {"start": 3, "k": k}), "edge 3") is not None
+    _unchanged(gen2, before, gate_tol=0.02)
+
+
+@pytest.mark.parametrize("steps", [-5, 1.5, "x", True, None, [10]])
+def test_absurd_step_counts_are_refused(gen2, steps):
+    link = gen2.link
+    link.request("upload_examples", {"start": 0, "x": [[0.1, 0.2]], "y": [[0.1]], "clear": True})
+    err = _refused(lambda: link.request("train", {"steps": steps}), "steps")
+    assert err is not None and err.code == 3
+    assert link.call("status")["state"] == "idle"
+
+
+def test_a_huge_step_count_means_until_stop(gen2):
+    """2**62 steps is accepted like 0 ("until stop"): the board trains until told to stop."""
+    link = gen2.link
+    link.request("upload_examples", {"start": 0, "x": [[0.1, 0.2]], "y": [[0.1]], "clear": True})
+    assert link.request("train", {"steps": 2**62, "every": 0})["target"] == 2**62
+    try:
+        assert link.call("status")["state"] == "training"
+    finally:
+        link.call("stop")
+    assert link.call("status")["state"] == "idle"
+
+
+# -- the CLI: one line naming the flag, exit status 2 ----------------------------------------
+
+
+@pytest.mark.parametrize("argv,flag", [
+    (["--lambda", "2"], "--lambda"), (["--lambda", "nan"], "--lambda"), (["--lambda", "-0.5"], "--lambda"),
+    (["--steps", "-5"], "--steps"), (["--steps", "0"], "--steps"),
+    (["--tolerance", "-1"], "--tolerance"), (["--tolerance", "abc"], "--tolerance"),
+    (["--lambda", "0.1", "--tolerance", "0.1"], "--lambda"),
+    (["--eta", "-1"], "--eta"), (["--eta", "inf"], "--eta"), (["--alpha", "2"], "--alpha"),
+    (["--every", "0"], "--every"), (["--checkpoint-every", "-1"], "--checkpoint-every"),
+    (["--tolerance", "0.1", "--check-every", "0"], "--check-every"),
+    (["--tolerance", "0.1", "--lambda-start", "0"], "--lambda-start"),
+    (["--tolerance", "0.1", "--lambda-up", "nan"], "--lambda-up"),
+    (["--port", "/dev/does-not-exist"], "/dev/does-not-exist"),
+    (["--board", "nonexistent.toml"], "nonexistent.toml"),
+    (["--task", "nonexistent-task"], "--task"),
+    (["--schedule", "nonexistent.toml"], "nonexistent.toml"),
+    (["--resume", "no/such/run"], "no/such/run"),
+    (["--name", "../../etc"], "--name"), (["--name", "a/b"], "--name"), (["--name", "/etc"], "--name"),
+    (["--name", ".."], "--name"), (["--name=-x"], "--name"),
+])
+def test_bad_train_flags_exit_2_with_one_line_naming_the_flag(tmp_path, capsys, argv, flag):
+    from learnboard.cli import main
+
+    runs = tmp_path / "runs"
+    code = main(["train", "--runs", str(runs), "--quiet", "--no-plot", "--steps", "5", *argv])
+    err = capsys.readouterr().err.strip()
+    assert code == 2, err
+    assert len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert flag in err, err
+    # nothing was created outside the runs folder, and no run folder for a refused session
+    assert not runs.exists() or not any(runs.iterdir())
+    assert sorted(p.name for p in tmp_path.iterdir()) in ([], ["runs"])

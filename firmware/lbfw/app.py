@@ -47,6 +47,17 @@ def load_description(path="board.json"):
     return d["b"], h
 
 
+_FLOATS = ("alpha", "eta", "lam", "p_update")
+_INTS = ("oversample", "settle_us", "pulse_us", "seed", "tlm_every", "tlm_nodes", "tlm_edges",
+         "host_timeout_ms", "batch")
+
+
+def _short(v):
+    """A value for an error message (a reply's message has at most 120 characters)."""
+    r = repr(v)
+    return r if len(r) <= 24 else r[:21] + "..."
+
+
 def _check(cond, code, message):
     if not cond:
         raise Fail(code, message)
@@ -230,9 +241,10 @@ class App:
 
     def get_params(self, args):
         names = args.get("names") or _PARAMS
+        _check(type(names) in (list, tuple), msgs.E_BAD_ARGS, "names must be an array of parameter names")
         out = {}
         for k in names:
-            _check(k in self.params, msgs.E_BAD_ARGS, "unknown parameter: %s" % k)
+            _check(type(k) is str and k in self.params, msgs.E_BAD_ARGS, "unknown parameter: %s" % _short(k))
             out[k] = self.params[k]
         return out
 
@@ -240,7 +252,7 @@ class App:
         """All or nothing: validate every value, then apply (allocates; not in the loop)."""
         p = dict(self.params) if hasattr(self, "params") else self._defaults()
         for k in args:
-            _check(k in p, msgs.E_BAD_ARGS, "unknown parameter: %s" % k)
+            _check(k in p, msgs.E_BAD_ARGS, "unknown parameter: %s" % _short(k))
             p[k] = args[k]
         self._validate(p)
         self._apply(p)
@@ -248,19 +260,28 @@ class App:
         return {k: p[k] for k in args}
 
     def _validate(self, p):
+        # types first: a string or an inf must not reach a comparison or the rule's tables
+        # (encode(inf) never returns); every message names the parameter and its value
+        for k in _FLOATS:
+            v = p[k]
+            _check(type(v) in (int, float) and -1e30 < v < 1e30, msgs.E_BAD_ARGS,
+                   "%s = %s: must be a finite number" % (k, _short(v)))
+        for k in _INTS:
+            _check(type(p[k]) is int, msgs.E_BAD_ARGS, "%s = %s: must be an int" % (k, _short(p[k])))
         rng = msgs.E_OUT_OF_RANGE
-        _check(0.0 < p["alpha"] <= 1.0, rng, "alpha (nudge) must lie in (0, 1]")
-        _check(p["eta"] >= 0.0, rng, "eta (learning rate) must be >= 0")
-        _check(0.0 <= p["lam"] <= 1.0, rng, "lam must lie in [0, 1]")
-        _check(1 <= p["oversample"] <= 256, rng, "oversample must lie in 1..256")
-        _check(0 <= p["settle_us"] <= 1000000, rng, "settle_us must lie in 0..1000000")
-        _check(1 <= p["pulse_us"] <= 8191, rng, "pulse_us must lie in 1..8191")
-        _check(p["mode"] in _MODES, rng, "mode must be cl, gen1 or desync")
-        _check(0.0 <= p["p_update"] <= 1.0, rng, "p_update must lie in [0, 1]")
-        _check(p["order"] in ("seq", "shuffle"), rng, "order must be seq or shuffle")
+        _check(0.0 < p["alpha"] <= 1.0, rng, "alpha (nudge) = %s must lie in (0, 1]" % p["alpha"])
+        _check(p["eta"] >= 0.0, rng, "eta (learning rate) = %s must be >= 0" % p["eta"])
+        _check(0.0 <= p["lam"] <= 1.0, rng, "lam = %s must lie in [0, 1]" % p["lam"])
+        _check(1 <= p["oversample"] <= 256, rng, "oversample = %d must lie in 1..256" % p["oversample"])
+        _check(0 <= p["settle_us"] <= 1000000, rng, "settle_us = %d must lie in 0..1000000" % p["settle_us"])
+        _check(1 <= p["pulse_us"] <= 8191, rng, "pulse_us = %d must lie in 1..8191" % p["pulse_us"])
+        _check(p["mode"] in _MODES, rng, "mode = %s must be cl, gen1 or desync" % _short(p["mode"]))
+        _check(0.0 <= p["p_update"] <= 1.0, rng, "p_update = %s must lie in [0, 1]" % p["p_update"])
+        _check(p["order"] in ("seq", "shuffle"), rng, "order = %s must be seq or shuffle" % _short(p["order"]))
         for k in ("tlm_every", "tlm_nodes", "tlm_edges", "host_timeout_ms", "batch"):
-            _check(type(p[k]) is int and p[k] >= 0, rng, k + " must be an int >= 0")
-        _check(p["batch"] <= self.learner.max_examples, rng, "batch exceeds max_examples")
+            _check(p[k] >= 0, rng, "%s = %d must be an int >= 0" % (k, p[k]))
+        _check(p["batch"] <= self.learner.max_examples, rng,
+               "batch = %d exceeds max_examples %d" % (p["batch"], self.learner.max_examples))
 
     def _apply(self, p):
         lr = self.learner
@@ -310,6 +331,7 @@ class App:
         _check(type(xs) in (list, tuple) and len(xs) == len(self.in_lines), msgs.E_BAD_ARGS,
                "x needs %d input voltages" % len(self.in_lines))
         for v in xs:
+            _check(type(v) in (int, float), msgs.E_BAD_ARGS, "input %s is not a number" % _short(v))
             _check(0.0 <= v <= self.vn, msgs.E_LIMIT,
                    "input %s V outside 0..%s V (node limit)" % (v, self.vn))
         return [min(self.in_max, int(v / self.in_vpc + 0.5)) for v in xs]
@@ -317,21 +339,24 @@ class App:
     def upload_examples(self, args):
         self._idle()
         lr = self.learner
-        if args.get("clear"):
-            lr.n_ex = 0
-        start = args.get("start", lr.n_ex)
+        n_ex = 0 if args.get("clear") else lr.n_ex  # cleared only once all is checked
+        start = args.get("start", n_ex)
         xs = args.get("x", [])
         ys = args.get("y", [])
-        _check(type(start) is int and 0 <= start <= lr.n_ex, msgs.E_OUT_OF_RANGE,
-               "start must lie in 0..%d" % lr.n_ex)
+        _check(type(start) is int and 0 <= start <= n_ex, msgs.E_OUT_OF_RANGE,
+               "start = %s must lie in 0..%d" % (_short(start), n_ex))
+        _check(type(xs) in (list, tuple) and type(ys) in (list, tuple), msgs.E_BAD_ARGS,
+               "x and y must be arrays of examples")
         _check(len(xs) == len(ys), msgs.E_BAD_ARGS, "x and y need the same length")
         _check(start + len(xs) <= lr.max_examples, msgs.E_OUT_OF_RANGE,
                "at most %d examples fit on the board" % lr.max_examples)
         rows = []
         for j in range(len(xs)):
             y = ys[j]
-            _check(len(y) == lr.n_out, msgs.E_BAD_ARGS, "y needs %d targets" % lr.n_out)
+            _check(type(y) in (list, tuple) and len(y) == lr.n_out, msgs.E_BAD_ARGS,
+                   "y needs %d targets" % lr.n_out)
             for v in y:
+                _check(type(v) in (int, float), msgs.E_BAD_ARGS, "target %s is not a number" % _short(v))
                 _check(0.0 <= v <= self.vn, msgs.E_LIMIT, "target %s V outside 0..%s V"
                        % (v, self.vn))
             rows.append((self._in_codes(xs[j]), [int(v / self.vpc + 0.5) for v in y]))
@@ -341,7 +366,7 @@ class App:
                 lr.ex_in[i * lr.n_in + k] = xc[k]
             for k in range(lr.n_out):
                 lr.ex_out[i * lr.n_out + k] = yc[k]
-        lr.n_ex = max(lr.n_ex, start + len(xs))
+        lr.n_ex = max(n_ex, start + len(xs))
         lr.cursor = 0
         self._apply(self.params)
         return {"count": lr.n_ex}
@@ -350,7 +375,8 @@ class App:
         self._idle()
         _check(self.learner.n_ex > 0, msgs.E_NOT_READY, "no examples: upload_examples first")
         steps = args.get("steps", 0)
-        _check(type(steps) is int and steps >= 0, msgs.E_BAD_ARGS, "steps must be an int >= 0")
+        _check(type(steps) is int and steps >= 0, msgs.E_BAD_ARGS,
+               "steps = %s: must be an int >= 0" % _short(steps))
         if "every" in args:
             self.set_params({"tlm_every": args["every"]})
         self._apply(self.params)
@@ -429,7 +455,9 @@ class App:
 
     def read_edges(self, args):
         start = args.get("start", 0)
+        _check(type(start) is int, msgs.E_BAD_ARGS, "start = %s: must be an int" % _short(start))
         count = args.get("count", self.n_edges - start)
+        _check(type(count) is int, msgs.E_BAD_ARGS, "count = %s: must be an int" % _short(count))
         _check(0 <= start and count >= 0 and start + count <= self.n_edges,
                msgs.E_OUT_OF_RANGE, "edges %d..%d do not exist" % (start, start + count - 1))
         if not self.training:
@@ -441,12 +469,18 @@ class App:
         self._idle()
         start = args.get("start", 0)
         ks = args.get("k", [])
+        _check(type(start) is int and type(ks) in (list, tuple), msgs.E_BAD_ARGS,
+               "start must be an int and k an array of edge states")
         _check(0 <= start and start + len(ks) <= self.n_edges, msgs.E_OUT_OF_RANGE,
                "edges %d..%d do not exist" % (start, start + len(ks) - 1))
         lim = self.limits
         targets = []
         for j in range(len(ks)):
             e = start + j
+            _check(type(ks[j]) is int if lim.kind[e] == 1 else
+                   type(ks[j]) in (int, float) and -1e30 < ks[j] < 1e30, msgs.E_BAD_ARGS,
+                   "edge %d: %s is not a %s" % (e, _short(ks[j]), "tap (int)" if lim.kind[e] == 1
+                                                 else "finite number"))
             v = ks[j] if lim.kind[e] <= 1 else int(ks[j] / self.gate_vpc + 0.5)
             _check(lim.kind[e] == 0 or lim.allowed(e, v), msgs.E_LIMIT,
                    "edge %d: %s outside the safe range" % (e, ks[j]))
@@ -478,9 +512,10 @@ class App:
     def measure(self, args):
         self._idle()
         nodes = args.get("nodes") or list(range(self.n_nodes))
+        _check(type(nodes) in (list, tuple), msgs.E_BAD_ARGS, "nodes must be an array of node indices")
         for k in nodes:
             _check(type(k) is int and 0 <= k < self.n_nodes, msgs.E_OUT_OF_RANGE,
-                   "node %s does not exist" % k)
+                   "node %s does not exist" % _short(k))
         vf = self._read_free()
         return {"nodes": nodes, "v": [vf[k] * self.vpc for k in nodes]}
 

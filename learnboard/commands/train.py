@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--board", metavar="NAME|FILE", default=None,
                         help="board description (checked against the board's hash)")
     parser.add_argument("--task", metavar="NAME|FILE", default=None,
-                        help="task name or CSV (default: regression, the paper's linear map)")
+                        help="task name or CSV (default: the board profile's task; regression, the paper's linear map, on the shipped ones)")
     parser.add_argument("--schedule", metavar="FILE", default=None, help="schedule TOML (docs/training.md)")
     parser.add_argument("--steps", type=int, default=None, help="total steps (default 1000)")
     parser.add_argument("--runs", metavar="DIR", default="runs", help="folder of run folders (default runs)")
@@ -77,21 +77,27 @@ def _config(args):
     for flag, v in (("--every", args.every), ("--checkpoint-every", args.checkpoint_every)):
         if v < 1:
             raise InputError("must be at least 1", field=flag)
+    import math
+
+    if args.eta is not None and not (math.isfinite(args.eta) and args.eta >= 0):
+        raise InputError(f"{args.eta} must be a finite number >= 0", field="--eta")
+    if args.alpha is not None and not 0 < args.alpha <= 1:
+        raise InputError(f"{args.alpha} must lie in (0, 1]", field="--alpha")
     return TrainConfig(task=args.task or "", schedule=sched, eta=args.eta, alpha=args.alpha,
                        telemetry_every=args.every, checkpoint_every=args.checkpoint_every,
                        seed=args.seed, name=args.name or "")
 
 
 def _default_task(board) -> str:
-    """The paper's regression: it learns on every shipped board. (The gen2-clln profile
-    names xor, which the emulated board does not learn with this rule yet: C/C0 0.38 and
-    50 % accuracy after 400 steps; pass --task xor to try it.)"""
-    return "regression"
+    """The board profile's ``[learning] task``, else the paper's regression (it learns on
+    every shipped board)."""
+    return getattr(getattr(board, "learning", None), "task", None) or "regression"
 
 
 def _one(port, args, config, resume_dir, stop_event, live_ok, index):
     from learnboard.errors import InputError
     from learnboard.host.connect import open_board
+    from learnboard.host.follow import hold_port
     from learnboard.host.live import Live, Quiet
     from learnboard.host.runfolder import RunFolder
     from learnboard.host.session import run_session
@@ -112,11 +118,15 @@ def _one(port, args, config, resume_dir, stop_event, live_ok, index):
         if resume_dir is not None:
             rf = resume_dir
         else:
+            from learnboard.host.session import load_session_task
+
+            load_session_task(config.task, conn.board, config.seed)  # a bad --task: no run folder
             name = config.name if index is None else f"{config.name}-{index}"
             rf = RunFolder.create(args.runs, name)
         live = Live(console=None) if live_ok else Quiet()
-        return run_session(conn, config, rf, live=live, resume=resume_dir is not None,
-                           stop_event=stop_event)
+        with hold_port(port, rf.path):  # `learnboard monitor --port` follows this run
+            return run_session(conn, config, rf, live=live, resume=resume_dir is not None,
+                               stop_event=stop_event)
 
 
 def _plot(run_dir) -> None:
