@@ -6,20 +6,26 @@ import argparse
 
 HELP = "watch the telemetry of a board that is already training (read-only)"
 DESCRIPTION = """\
-Attach to a board's port and show its telemetry live: step, error, power, lambda, steps
-per second, link health and fault flags. The monitor only listens and asks read-only
-questions (hello, status, stats); it never starts, stops or changes anything, so a board
-keeps training as it was told. A serial port has one owner at a time: monitor a board
-that trains on its own (started with `train` steps 0 and host_timeout_ms 0), or a
-`learnboard emulate` port, not one that `learnboard train` holds open."""
+Show a training session's telemetry live: step, error, power, lambda, steps per second,
+link health and fault flags — without touching the board. Give the run folder that
+`learnboard train` writes (works for every session, emulated ones too), or the --port of
+the board: while `learnboard train` holds that port, the monitor follows that session's
+run folder (a serial port has one owner; a second program talking to it would steal the
+session's replies); a board that trains on its own (train steps 0, host_timeout_ms 0) is
+listened to directly, with read-only questions only (hello, status, stats). It never
+starts, stops or changes anything. Ends when the session writes its summary, after
+--seconds, or on Ctrl-C."""
 EPILOG = """\
 examples:
-  learnboard monitor --port /dev/ttyACM0
-  learnboard monitor --port /tmp/lb-emu0 --seconds 30 --json
+  learnboard monitor runs/20261129-035140-regression       (a session in another terminal)
+  learnboard monitor --port /dev/ttyACM0                    (the session training that board)
+  learnboard monitor --port /dev/pts/5 --seconds 30 --json  (one JSON line per record)
 """
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("run_dir", nargs="?", metavar="RUN_DIR", default=None,
+                        help="run folder of a session to follow (instead of --port)")
     parser.add_argument("--port", metavar="P", default=None,
                         help="serial port of the board (emu:PROFILE starts an idle emulated board)")
     parser.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
@@ -32,8 +38,16 @@ def run(args: argparse.Namespace) -> int:
 
     from learnboard.errors import InputError
     from learnboard.host.connect import open_board
+    from learnboard.host.follow import run_holding
     from learnboard.host.live import Live, fault_names, read_only_request, watch
 
+    if args.run_dir is not None and args.port is not None:
+        raise InputError("give either a RUN_DIR or --port, not both", field="--port")
+    run_dir = args.run_dir if args.run_dir is not None else (run_holding(args.port) if args.port else None)
+    if run_dir is not None:
+        if args.port:
+            print(f"{args.port} is held by `learnboard train`: following {run_dir}", file=sys.stderr)
+        return _follow(run_dir, args)
     if args.port is None:
         raise InputError("give the --port of a board that is training (the in-process emulated board "
                          "exists only inside `learnboard train`; `learnboard emulate` gives a port)",
@@ -73,4 +87,59 @@ def run(args: argparse.Namespace) -> int:
         finally:
             if live is not None and live._live is not None:
                 live._live.stop()
+    return 0
+
+
+def _follow(run_dir, args) -> int:
+    """Follow a run folder's log (the session holds the board)."""
+    import json
+    import sys
+    from pathlib import Path
+
+    from learnboard.host.follow import follow_run
+    from learnboard.host.live import Live, fault_names
+
+    live = None
+    if not args.json and sys.stderr.isatty():
+        from rich.live import Live as RichLive
+
+        live = Live(title="learnboard monitor")
+        live.label = str(run_dir)
+        live.tolerance = None
+        try:
+            stop = json.loads((Path(run_dir) / "config.json").read_text())["schedule"]["stop"]
+            live.total = int(stop["steps"]) if stop.get("steps") else None
+        except (OSError, ValueError, KeyError, TypeError):
+            live.total = None
+        live._live = RichLive(live.render(0), console=live.console, refresh_per_second=4)
+        live._live.start()
+
+    def on_record(rec):
+        kind = rec.get("kind")
+        if args.json:
+            print(json.dumps(rec, default=str), flush=True)
+        elif kind == "tlm":
+            if live is not None and live._live is not None:
+                live.update(None, rec)
+            else:
+                print(f"step {rec['step']} C/C0 {rec.get('rel_err', float('nan')):.4g} "
+                      f"pwr {rec['pwr'] * 1e6:.4g} µW lam {rec['lam']:.3g} flt {fault_names(rec['flt'])}",
+                      flush=True)
+        elif kind == "summary":
+            if live is not None and live._live is not None:
+                live._live.stop()
+                live._live = None
+            print(f"finished: {rec.get('steps')} steps ({rec.get('stop_reason')}), C/C0 "
+                  f"{rec.get('relative_error', float('nan')):.3g}, power {rec.get('power', 0) * 1e6:.4g} µW",
+                  file=sys.stderr, flush=True)
+        elif kind == "event":
+            print(f"event {rec.get('name')}", file=sys.stderr, flush=True)
+
+    try:
+        follow_run(run_dir, on_record=on_record, seconds=args.seconds)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        if live is not None and live._live is not None:
+            live._live.stop()
     return 0
