@@ -308,11 +308,16 @@ class Link:
                 pending.frame = frame
                 pending.event.set()
             elif frame.mtype == MessageType.TLM:
+                if not isinstance(body, dict):  # a reader does t.get(...): only maps pass
+                    self._decoder.stats.bad_body += 1
+                    return
                 if len(self._telemetry) == self._telemetry.maxlen:
                     stats.telemetry_dropped += 1
                 self._telemetry.append(body)
                 self._arrived.notify_all()
             elif frame.mtype == MessageType.EVT:
-                if isinstance(body, list) and len(body) == 2:
+                if isinstance(body, list) and len(body) == 2 and isinstance(body[0], str):
                     self._events.append((body[0], body[1]))
                     self._arrived.notify_all()
+                else:
+                    self._decoder.stats.bad_body += 1

@@ -747,3 +747,184 @@ def test_bad_train_flags_exit_2_with_one_line_naming_the_flag(tmp_path, capsys, 
     # nothing was created outside the runs folder, and no run folder for a refused session
     assert not runs.exists() or not any(runs.iterdir())
     assert sorted(p.name for p in tmp_path.iterdir()) in ([], ["runs"])
+
+
+# == unknown and oversized frames ==============================================================
+# Host -> board: the firmware's parser drops what is not a good REQ frame, counts it by reason
+# (stats, and `bad` / the RX_BAD flag in telemetry) and never answers it; a good frame with
+# an unknown command gets ERR UNKNOWN_COMMAND. Board -> host: the host's decoder drops frames
+# over MAX_ENCODED without buffering them, counts them, and the link stays usable.
+
+
+def _raw(conn, data: bytes) -> None:
+    """Bytes onto the line towards the board, past the host's encoder."""
+    conn.emulator.transport.write(data)
+
+
+def _bad_total(conn) -> int:
+    return conn.link.call("stats")["bad"]
+
+
+def test_an_unknown_command_gets_an_error_naming_it_and_the_link_stays_usable(gen2):
+    from learnboard.host.link import BoardError
+
+    with pytest.raises(BoardError, match="UNKNOWN_COMMAND: unknown command: fly") as exc:
+        gen2.link.request("fly", {"to": "moon"})
+    assert exc.value.code == 2
+    assert gen2.link.hello()["board"] == "gen2-clln"
+
+
+@pytest.mark.parametrize("mtype", [0, 2, 3, 4, 5, 6, 99, 255])
+def test_frames_of_unknown_types_are_counted_and_not_answered(gen2, mtype):
+    from learnboard.host import codec
+
+    before = gen2.link.call("stats")
+    late = gen2.link.stats.late_replies
+    _raw(gen2, codec.encode_frame(mtype, 7, [123, "hello", {}]))
+    after = gen2.link.call("stats")
+    assert after["bad_type"] == before["bad_type"] + 1 and after["bad"] == before["bad"] + 1
+    assert after["requests"] == before["requests"] + 1  # only the stats request itself ran
+    assert gen2.link.stats.late_replies == late  # nothing answered the dropped frame
+
+
+def test_a_good_frame_whose_body_is_not_a_request_gets_bad_request(gen2):
+    from learnboard.host import codec
+
+    before = gen2.link.call("stats")
+    late = gen2.link.stats.late_replies
+    _raw(gen2, codec.encode_frame(codec.MessageType.REQ, 9, {"not": "a request"}))
+    _raw(gen2, codec.encode_packed(codec.MessageType.REQ, 10, b"\xc1"))  # never-used msgpack byte
+    after = gen2.link.call("stats")
+    assert after["errors"] == before["errors"] + 1  # ERR BAD_REQUEST with id nil
+    assert after["bad_body"] == before["bad_body"] + 1
+    assert gen2.link.stats.late_replies == late + 1  # the host saw that reply and set it aside
+
+
+GARBAGE_FRAMES = st.lists(
+    st.binary(min_size=1, max_size=1500).map(lambda b: b.replace(b"\x00", b"\x01"))
+    | st.integers(1025, 6000).map(lambda n: b"\x55" * n),
+    min_size=1, max_size=8)
+
+
+@settings(max_examples=max(20, EXAMPLES // 2), deadline=None)
+@given(GARBAGE_FRAMES)
+def test_garbage_frames_are_each_counted_once_and_the_link_stays_usable(gen2, pieces):
+    from learnboard.host import codec
+
+    before = gen2.link.call("stats")
+    for piece in pieces:
+        _raw(gen2, piece + b"\x00")
+    after = gen2.link.call("stats")
+    assert after["bad"] - before["bad"] == len(pieces)
+    assert after["oversize"] - before["oversize"] == sum(len(p) > codec.MAX_ENCODED for p in pieces)
+    assert after["rx_ok"] == before["rx_ok"] + 1
+    assert gen2.link.hello()["proto"] == 1
+
+
+def test_bad_frames_show_in_telemetry_while_training(gen2):
+    link = gen2.link
+    link.request("upload_examples", {"start": 0, "x": [[0.1, 0.2]], "y": [[0.1]], "clear": True})
+    while link.next_telemetry(timeout=0) is not None:
+        pass
+    bad0 = _bad_total(gen2)
+    link.request("train", {"steps": 0, "every": 2})
+    try:
+        assert link.next_telemetry(timeout=5) is not None
+        _raw(gen2, b"\x02\xff\xff\x00" + b"\x77" * 2000 + b"\x00")  # short, then oversize
+        seen = None
+        for _ in range(50):
+            t = link.next_telemetry(timeout=5)
+            if t is not None and t["bad"] >= bad0 + 2:
+                seen = t
+                break
+        assert seen is not None, "telemetry never showed the bad frames"
+        assert seen["flt"] & 256  # RX_BAD: bad frames since the previous telemetry frame
+    finally:
+        link.call("stop")
+
+
+# -- board -> host ----------------------------------------------------------------------------
+
+
+def _fake_board():
+    from learnboard.host.link import Link
+    from learnboard.host.transport import memory_pair
+
+    host_end, board_end = memory_pair()
+    return Link(host_end, timeout=0.5, retries=0, first_id=100), board_end
+
+
+def test_the_host_decoder_rejects_oversized_frames_with_a_clear_error():
+    from learnboard.host import codec
+
+    body = b"\xc4" + bytes([255]) + b"\x00" * 255
+    fits = codec.encode_packed(codec.MessageType.TLM, 1, b"\xda" + (990).to_bytes(2, "big") + b"a" * 990)
+    assert len(fits) - 1 <= codec.MAX_ENCODED
+    codec.decode_frame(fits[:-1])
+    with pytest.raises(codec.FrameError, match=r"frame of 1025 bytes exceeds 1024") as exc:
+        codec.decode_frame(b"\x01" * 1025)
+    assert exc.value.reason == "oversize"
+    with pytest.raises(codec.FrameTooLarge, match="limit is 1008"):
+        codec.encode_packed(codec.MessageType.TLM, 1, body * 5)
+
+
+@pytest.mark.parametrize("junk", [5000, 1025, 1_000_000])
+def test_oversized_board_frames_are_counted_without_buffering_and_the_link_goes_on(junk):
+    from learnboard.host import codec
+
+    link, board = _fake_board()
+    try:
+        board.write(b"\x42" * junk)  # no delimiter yet: the decoder must not keep it all
+        deadline = 200
+        while link._decoder._buf == bytearray() and not link._decoder._skip and deadline:
+            deadline -= 1
+            link.next_telemetry(timeout=0.01)
+        link.next_telemetry(timeout=0.2)
+        assert len(link._decoder._buf) <= codec.MAX_ENCODED
+        board.write(b"\x00" + codec.encode_frame(codec.MessageType.TLM, 1, {"step": 7}))
+        assert link.next_telemetry(timeout=2) == {"step": 7}
+        assert link.stats.oversize == 1
+    finally:
+        link.close()
+
+
+BOARD_BODIES = st.recursive(
+    st.none() | st.booleans() | st.integers(-2**63, 2**64 - 1) | st.floats(width=32) | st.text(max_size=5)
+    | st.binary(max_size=5),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=3), inner, max_size=4),
+    max_leaves=8)
+
+
+@settings(max_examples=EXAMPLES, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([2, 3, 4, 5]) | st.integers(0, 255), BOARD_BODIES),
+                min_size=1, max_size=6))
+def test_any_frames_from_a_board_leave_the_host_link_working(frames):
+    """Whatever a (broken) board sends, the link's reader survives: telemetry handed on is a
+    map, and the next good reply still completes a request."""
+    import threading
+
+    from learnboard.host import codec
+    from learnboard.host.link import BoardError
+
+    link, board = _fake_board()
+    try:
+        for i, (mtype, body) in enumerate(frames):
+            board.write(codec.encode_frame(mtype, i, body))
+        result = {}
+        t = threading.Thread(target=lambda: result.setdefault("r", link.request("status", {}, timeout=3)))
+        t.start()
+        time_left = 300
+        while link.stats.tx_frames < 1 and time_left:
+            time_left -= 1
+            link.next_event(timeout=0.01)
+        board.write(codec.encode_frame(codec.MessageType.OK, 99, [100, {"state": "idle"}]))
+        t.join(5)
+        assert result.get("r") == {"state": "idle"}
+        while (tlm := link.next_telemetry(timeout=0)) is not None:
+            assert isinstance(tlm, dict)
+        while (ev := link.next_event(timeout=0)) is not None:
+            assert isinstance(ev[0], str)
+    except BoardError:
+        raise
+    finally:
+        link.close()
