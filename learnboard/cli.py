@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from learnboard import __version__
@@ -34,10 +35,29 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+EPILOG = """\
+Without --port every board command uses the emulated gen2-clln board, in process.
+`learnboard COMMAND --help` shows each command's options and examples.
+
+examples:
+  learnboard train                                  (train the emulated board; run folder in runs/)
+  learnboard emulate --board gen2-clln              (a virtual board on a pty; prints its port)
+  learnboard flash --port /dev/pts/5 --board gen2-clln
+  learnboard info --port /dev/pts/5
+  learnboard plot runs/20261128-171502-regression
+"""
+
+# Exit status of a command whose output pipe closed early (`learnboard info --json | head -1`):
+# the shell's 128 + SIGPIPE, as a process killed by the signal reports.
+EXIT_BROKEN_PIPE = 128 + 13
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="learnboard",
         description="Train self-learning circuit boards, real or emulated, for low error and low power.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"learnboard {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -56,6 +76,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command. A reader that stops reading (``| head``) ends it quietly."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()  # inside the try: a closed pipe surfaces here, not at exit
+        return code
+    except BrokenPipeError:
+        # Python ignores SIGPIPE, so a write to a closed pipe raises; stop writing, say
+        # nothing (the reader has gone), and point stdout at /dev/null so the
+        # interpreter's final flush does not print "Exception ignored ... BrokenPipeError".
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            os.close(devnull)
+        except (OSError, ValueError):
+            pass
+        return EXIT_BROKEN_PIPE
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "_run", None):

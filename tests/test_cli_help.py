@@ -1,0 +1,68 @@
+"""The command line as a user meets it: every command's --help shows an example, and a
+reader that stops early (`learnboard info --json | head -1`) gets no traceback."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+
+import pytest
+
+from learnboard.cli import COMMANDS, build_parser
+
+
+def _walk(parser: argparse.ArgumentParser, path: tuple[str, ...]):
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _walk(sub, (*path, name))
+
+
+PARSERS = list(_walk(build_parser(), ("learnboard",)))
+
+
+def test_the_tree_has_every_command_and_the_board_subcommands():
+    names = {" ".join(path) for path, _ in PARSERS}
+    assert {f"learnboard {c}" for c in COMMANDS} <= names
+    assert {"learnboard board list", "learnboard board show", "learnboard board compile"} <= names
+
+
+@pytest.mark.parametrize("path,parser", PARSERS, ids=[" ".join(p) for p, _ in PARSERS])
+def test_help_shows_an_example_of_this_command(path, parser):
+    text = parser.format_help()
+    lines = [line.strip() for line in text.splitlines()]
+    prefix = " ".join(path) if len(path) > 1 else "learnboard "
+    examples = [line for line in lines if line.startswith(prefix) and line.startswith("learnboard ")]
+    assert examples, f"`{' '.join(path)} --help` shows no example line starting with `{prefix}`:\n{text}"
+    # an example must parse: the first word after the command path is not a typo of an option
+    first = examples[0].split("(")[0].split()
+    assert first[: len(path)] == list(path) or len(path) == 1
+
+
+def _into_closed_pipe(*args: str) -> subprocess.CompletedProcess:
+    read, write = os.pipe()
+    os.close(read)  # the reader has gone, as `| head -1` after its line
+    try:
+        return subprocess.run([sys.executable, "-m", "learnboard", *args], stdout=write,
+                              stderr=subprocess.PIPE, text=True, timeout=120)
+    finally:
+        os.close(write)
+
+
+@pytest.mark.parametrize("args", [("info", "--json"), ("ports", "--json", "--no-probe"), ("--help",)])
+def test_a_closed_output_pipe_ends_quietly(args):
+    done = _into_closed_pipe(*args)
+    assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr, done.stderr
+    assert done.stderr.strip() == ""
+    assert done.returncode in (0, 141)  # --help: argparse ignores the error; commands: 128 + SIGPIPE
+
+
+def test_head_of_info_json_is_the_whole_object():
+    import json
+
+    done = subprocess.run(f"'{sys.executable}' -m learnboard info --json | head -1", shell=True,
+                          capture_output=True, text=True, timeout=120)
+    assert done.stderr == "" and json.loads(done.stdout)["board"] == "gen2-clln"
