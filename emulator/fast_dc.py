@@ -14,6 +14,8 @@ solver.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import scipy.linalg as sla
 
@@ -41,6 +43,7 @@ class FastDC:
         self.inc_b[np.arange(e), self.b] = 1.0
         self.inc = self.inc_a - self.inc_b  # outflow = inc.T @ I
         self._lin: dict = {}  # (conductance bytes, fixed nodes) -> LinearSolver
+        self._lin_base: dict = {}  # fixed nodes -> a LinearSolver (its pattern reused)
         # edge kinds bytes -> (transistor idx, resistor idx, all resistors, supported)
         self._kinds: dict = {}
         self._red: dict = {}  # fixed nodes -> (free, inc_f.T, inc_a_f, inc_b_f)
@@ -69,7 +72,19 @@ class FastDC:
         if ls is None:
             if len(self._lin) > 64:
                 self._lin.clear()
-            ls = self._lin[key] = LinearSolver(circuit, [Fix(k, 0.0) for k in fixed])
+            base = self._lin_base.get(fixed)
+            if base is None or base.factor.method != "dense":
+                ls = LinearSolver(circuit, [Fix(k, 0.0) for k in fixed])
+                self._lin_base[fixed] = ls
+            else:
+                # same topology and fixed nodes: only the numeric factorisation is redone
+                # (LinearSolver.update's arithmetic, without re-validating the circuit)
+                ls = copy.copy(base)
+                ls.factor = copy.copy(base.factor)
+                ls.circuit = circuit
+                ls.factor.update(circuit.conductance)
+                ls._schur_update()
+            self._lin[key] = ls
         # LinearSolver.solve's arithmetic, with the multipliers solved once
         v = np.zeros(self.n)
         if fixed:

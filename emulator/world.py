@@ -143,6 +143,7 @@ class World:
         self._kpow: dict = {}
         self._circuits: dict = {}  # (net, edge state bytes) -> Circuit of the last solve
         self._drive_tables: dict = {}  # net -> driven() table
+        self._linops: dict = {}  # (net, conductances, driven nodes) -> linear map
         self._build_read_parts()
 
     def _build_read_parts(self) -> None:
@@ -608,6 +609,10 @@ class World:
         if not dead and (now < self._dynamic_until or self._active_gates or self._dac_gates):
             # drives settling or gates moving: the sources change from sample to sample,
             # so take them per sample exactly as single reads do
+            if not self._active_gates and not self._dac_gates:
+                total = self._adc_sum_linear(channel, n, shift)
+                if total is not None:
+                    return total
             total = 0
             for _ in range(n):
                 total += self.adc_read_u16(channel) >> shift
@@ -653,6 +658,122 @@ class World:
                 u = ((code << sh16) | (code >> (bits - sh16))) & 0xFFFF if sh16 > 0 else code
                 total += u >> shift
         self.clock.advance_us(2 * n)  # 500 kS/s
+        return total
+
+    def _linear_op(self, net: int):
+        """For a linear network whose last solve is current: the node volts as a linear map
+        of the drive volts — ``(rows, lines)`` with ``rows[node]`` the coefficient per
+        driven node (sorted as :meth:`solution` sorts them) and ``lines`` the driving
+        line of each — or None (transistor networks, the general solver, no solve yet)."""
+        prev = self._solved[net]
+        if prev is None or self._fast_dc is None:
+            return None
+        p_state, p_drives, _sol = prev
+        circuit = self._circuits.get((net, p_state.tobytes()))
+        if circuit is None:
+            return None
+        fixed = tuple(sorted(p_drives))
+        key = (net, circuit.conductance.tobytes(), fixed)
+        op = self._linops.get(key)
+        if op is not None:
+            return op
+        kinds = self._fast_dc._kinds.get(circuit.kind.tobytes())
+        if kinds is None or not kinds[2] or not fixed:
+            return None
+        # the drive table as driven() walks it (the last port on a node wins)
+        table = {}
+        for nodes, line, sw in self._drive_tables[net]:
+            if sw is not None and not self.line_level(sw):
+                continue
+            table[nodes] = line
+        if tuple(sorted(k for k in table if k != self.board.ground)) != fixed:
+            return None
+        # columns: the node volts of a unit volt on one driven node (superposition)
+        cols = [self._fast_dc.solve(circuit, {k: float(k == j) for k in fixed}, None)
+                for j in fixed]
+        if any(c is None for c in cols):
+            return None
+        m = np.stack([c.node_voltages for c in cols], axis=1)
+        op = (m.tolist(), [table[k] for k in fixed])
+        if len(self._linops) > 256:
+            self._linops.clear()
+        self._linops[key] = op
+        return op
+
+    def _adc_sum_linear(self, channel: int, n: int, shift: int):
+        """:meth:`adc_sum` while drives settle on linear (digipot) networks: what ``n``
+        :meth:`adc_read_u16` calls give — :meth:`solution`'s bookkeeping per sample (a
+        re-solve whenever a drive moved by more than 1e-7 V since the last one) — with
+        each re-solve's node volts from the network's linear map of the drive volts
+        (the same solution to rounding) instead of a factorised solve. None where it
+        does not apply (then the caller reads sample by sample)."""
+        srcs = []
+        nets = {}
+        for mux, nodes, gates, net in self._adc_mux.get(channel, ()):
+            if not mux.is_connected:
+                continue
+            ch = mux._channel
+            if nodes is not None and ch < len(nodes) and nodes[ch] >= 0:
+                if net not in nets:
+                    self.solution(net)  # sample 0 exactly as a single read takes it
+                    op = self._linear_op(net)
+                    if op is None:
+                        return None
+                    nets[net] = op
+                srcs.append((mux, net, nodes[ch]))
+            elif gates is not None and ch < len(gates) and gates[ch] >= 0:
+                return None
+            else:
+                srcs.append((mux, None, 0))
+        if not nets:
+            return None
+        clock = self.clock
+        adc = self.adc
+        ns = self.faults.noise_scale
+        vref = adc.vref
+        gen = self._gen
+        leak = self._max_leak * self.faults.leak_scale * 1e-6
+        tol = self.resolve_tol
+        # per network: [rows, lines, drive volts of the last solve, node volts, re-solved]
+        st = {}
+        for net, (rows, lines) in nets.items():
+            p_drives = self._solved[net][1]
+            fixed = sorted(p_drives)
+            st[net] = [rows, lines, [p_drives[k] for k in fixed],
+                       self._solved[net][2].node_voltages.tolist(), False]
+        total = 0
+        for i in range(n):
+            now = clock._us
+            if i:
+                for net, s in st.items():
+                    chk = self._checked[net]
+                    if chk[0] == gen and now >= self._dynamic_until and \
+                            (now - chk[1]) * leak <= tol:
+                        continue  # solution(): the cached solve holds
+                    vals = [self._line_volts(line, now) for line in s[1]]
+                    if all(abs(p - v) <= 1e-7 for p, v in zip(s[2], vals, strict=True)):
+                        self._checked[net] = (gen, self._solved_at[net])
+                        continue
+                    s[2] = vals
+                    s[3] = [sum([a * v for a, v in zip(row, vals, strict=True)])
+                            for row in s[0]]
+                    s[4] = True
+                    self.solves += 1
+                    self._solved_at[net] = now
+                    self._checked[net] = (gen, now)
+            acc = 0.0
+            for mux, net, node in srcs:
+                acc += mux.output(st[net][3][node] if net is not None else 0.0, now)
+            v = min(max(acc / len(srcs), 0.0), vref)
+            total += adc.read_u16(v, ns) >> shift
+            clock.advance_us(2)  # 500 kS/s
+        for net, s in st.items():
+            if s[4]:  # the last re-solve as solution() keeps it (a full DCSolution)
+                p_state = self._solved[net][0]
+                drives = dict(zip(sorted(self._solved[net][1]), s[2], strict=True))
+                circuit = self._circuits[(net, p_state.tobytes())]
+                sol = self._fast_dc.solve(circuit, drives, None)
+                self._solved[net] = (p_state, drives, sol)
         return total
 
     def _settle_powers(self, tau_us: float, n: int) -> list[float]:
