@@ -20,7 +20,7 @@ import numpy as np
 import scipy.linalg as sla
 
 from learnboard.physics.circuit import RESISTOR, TRANSISTOR, Circuit
-from learnboard.physics.devices import nmos_current
+from learnboard.physics.devices import nmos_current, subthreshold_knee
 from learnboard.physics.solver import DCSolution, Fix, LinearSolver
 
 TOL = 1e-10  # as learnboard.physics.solve
@@ -47,6 +47,7 @@ class FastDC:
         # edge kinds bytes -> (transistor idx, resistor idx, all resistors, supported)
         self._kinds: dict = {}
         self._red: dict = {}  # fixed nodes -> (free, inc_f.T, inc_a_f, inc_b_f)
+        self._terms = None  # (circuit, its gate terms) for _nmos
 
     def solve(self, circuit: Circuit, drives: dict[int, float],
               prev: np.ndarray | None) -> DCSolution | None:
@@ -115,8 +116,7 @@ class FastDC:
     def _currents(self, circuit: Circuit, v: np.ndarray, t: np.ndarray, r: np.ndarray):
         va, vb = v[self.a], v[self.b]
         if not r.size:  # all transistors (gen2): no scatter
-            return nmos_current(va, vb, circuit.gate, circuit.vt, circuit.beta,
-                                circuit.sub_slope)
+            return _nmos(va, vb, self._gate_terms(circuit))
         i = np.empty(len(va))
         da = np.empty(len(va))
         db = np.empty(len(va))
@@ -129,6 +129,14 @@ class FastDC:
             i[t], da[t], db[t] = nmos_current(va[t], vb[t], circuit.gate[t], circuit.vt[t],
                                               circuit.beta[t], circuit.sub_slope[t])
         return i, da, db
+
+    def _gate_terms(self, circuit: Circuit):
+        """(vg - vt, beta, knee x0) of an all-transistor circuit, kept while it is used."""
+        terms = self._terms
+        if terms is None or terms[0] is not circuit:
+            x0 = subthreshold_knee(circuit.sub_slope)
+            terms = self._terms = (circuit, (circuit.gate - circuit.vt, circuit.beta, x0))
+        return terms[1]
 
     def _newton(self, circuit, fixed, values, prev, t, r) -> DCSolution | None:
         free, inc_ft, inc_af, inc_bf = self._reduced(fixed)
@@ -181,3 +189,28 @@ class FastDC:
                           power=float(np.sum(i * drops)), co_content=None,
                           constraint_currents=outflow[list(fixed)] if fixed else np.zeros(0),
                           iterations=iterations, method="newton")
+
+
+def _nmos(va: np.ndarray, vb: np.ndarray, terms) -> tuple:
+    """:func:`learnboard.physics.devices.nmos_current` on same-shape float arrays with
+    ``vg - vt``, ``beta`` and the knee precomputed: the same operations in the same
+    order (bit-identical results) without the broadcasting and conversions."""
+    gvt, beta, x0 = terms
+    a_is_source = va <= vb
+    vlow = np.where(a_is_source, va, vb)
+    vds = np.abs(va - vb)
+    sign = np.where(a_is_source, -1.0, 1.0)
+    x = gvt - vlow
+    sub = x < x0
+    tail = x0 * np.exp(np.minimum((x - x0) / x0, 0.0))
+    xe = np.where(sub, tail, x)
+    dxe_dx = np.where(sub, tail / x0, 1.0)
+    ohmic = vds < xe
+    i_mag = np.where(ohmic, beta * (xe - 0.5 * vds) * vds, 0.5 * beta * xe * xe)
+    di_dxe = beta * np.where(ohmic, vds, xe)
+    di_dvds = np.where(ohmic, beta * (xe - vds), 0.0)
+    d_dlow = -di_dxe * dxe_dx - di_dvds
+    d_dhigh = di_dvds
+    di_dva = np.where(a_is_source, -d_dlow, d_dhigh)
+    di_dvb = np.where(a_is_source, -d_dhigh, d_dlow)
+    return sign * i_mag, di_dva, di_dvb

@@ -11,9 +11,11 @@ the firmware reports.
 
 from __future__ import annotations
 
+import copy
 import math
 from bisect import bisect_right
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +40,7 @@ from learnboard.boards.circuit import circuit_for_board, edge_parameters
 from learnboard.boards.schema import DacGateDriver, PulseGateDriver, SpiPotDriver, X9cDriver
 from learnboard.errors import InputError
 from learnboard.physics import Fix, solve
+from learnboard.physics.circuit import TRANSISTOR
 
 RP2040_TEMP_CHANNEL = 4
 RP2040_TEMP_VOLTS = 0.706  # sensor at 27 °C (RP2040 datasheet)
@@ -143,6 +146,9 @@ class World:
         self._kpow: dict = {}
         self._circuits: dict = {}  # (net, edge state bytes) -> Circuit of the last solve
         self._drive_tables: dict = {}  # net -> driven() table
+        self._spi_parts: dict = {}  # bus id -> the parts listening on it
+        self._circuit_base: dict = {}  # net -> first circuit (gate-only networks)
+        self._gates_only = all(e.kind in ("transistor", "resistor") for e in b.edges)
         self._linops: dict = {}  # (net, conductances, driven nodes) -> linear map
         self._build_read_parts()
 
@@ -248,7 +254,7 @@ class World:
         for name, m in b.muxes.items():
             mux = self.muxes[name]
             for bit, gpio in enumerate(m.select):
-                self._gpio(gpio, lambda lv, now, mux=mux, bit=bit: mux.set_select(bit, lv, now))
+                self._gpio(gpio, partial(mux.set_select, bit))  # cb(level, now)
             if m.enable is not None:
                 self._gpio(m.enable, lambda lv, now, mux=mux: mux.set_enable(lv, now))
         for name, x in b.expanders.items():
@@ -317,29 +323,42 @@ class World:
         if self.pins.get(gpio) == level:
             return
         self.pins[gpio] = level
-        now = self.clock.now_us
         if gpio not in self._mux_pins:
             self._gen += 1
-        for cb in self._gpio_watch.get(gpio, ()):
-            cb(level, now)
+        cbs = self._gpio_watch.get(gpio)
+        if cbs:
+            now = self.clock._us
+            for cb in cbs:
+                cb(level, now)
 
     def spi_write(self, bus_id: int, data: bytes, baud: int) -> None:
         """Bytes clocked out on SPI peripheral ``bus_id``; each part listens if selected."""
-        now = self.clock.now_us
+        now = self.clock._us
         self._gen += 1
-        self._dynamic_until = max(self._dynamic_until, now + self._out_settle_us)
-        for name, bus in self.board.spi.items():
-            if bus.id != bus_id:
-                continue
-            for xn, x in self.board.expanders.items():
-                if x.bus == name:
-                    self.chains[xn].spi_write(data)
-            for dn, d in self.board.dacs.items():
-                if d.interface == "spi" and d.bus == name:
-                    self.dacs[dn].spi_write(data, now)
-            for (pbus, _), pot in self._spi_pots.items():
-                if pbus == name:
-                    pot.spi_write(data, now)
+        until = now + self._out_settle_us
+        if until > self._dynamic_until:
+            self._dynamic_until = until
+        parts = self._spi_parts.get(bus_id)
+        if parts is None:  # (write, takes the time) of every part on the bus, in order
+            parts = []
+            for name, bus in self.board.spi.items():
+                if bus.id != bus_id:
+                    continue
+                for xn, x in self.board.expanders.items():
+                    if x.bus == name:
+                        parts.append((self.chains[xn].spi_write, False))
+                for dn, d in self.board.dacs.items():
+                    if d.interface == "spi" and d.bus == name:
+                        parts.append((self.dacs[dn].spi_write, True))
+                for (pbus, _), pot in self._spi_pots.items():
+                    if pbus == name:
+                        parts.append((pot.spi_write, True))
+            parts = self._spi_parts[bus_id] = tuple(parts)
+        for write, timed in parts:
+            if timed:
+                write(data, now)
+            else:
+                write(data)
         self.clock.advance_us(len(data) * 8e6 / max(1, baud))
 
     def i2c_write(self, bus_id: int, addr: int, data: bytes) -> bool:
@@ -466,7 +485,9 @@ class World:
         key = (net, state.tobytes())
         circuit = self._circuits.get(key)
         if circuit is None:  # digipot boards: the same taps come back while drives settle
-            circuit = self.circuit(net, state)
+            circuit = self._gate_circuit(net, state)
+            if circuit is None:
+                circuit = self.circuit(net, state)
             self._circuits = {k: c for k, c in self._circuits.items() if k[0] != net}
             self._circuits[key] = circuit
         if self._fast_dc is None:
@@ -481,6 +502,24 @@ class World:
         self._solved_at[net] = now
         self._checked[net] = (self._gen, now)
         return sol
+
+    def _gate_circuit(self, net: int, state: np.ndarray):
+        """:meth:`circuit` for a new ``state`` of a network whose only state-dependent
+        parameters are gate volts (transistors and fixed resistors, no digipots, the
+        hook not overridden): the network's first circuit with its gates replaced —
+        the arrays circuit_for_board gives. None otherwise."""
+        base = self._circuit_base.get(net)
+        if base is None:
+            if type(self).circuit is not World.circuit or not self._gates_only:
+                return None
+            base = self._circuit_base[net] = self.circuit(net, state)
+            return base
+        if not np.all(np.isfinite(state)):
+            return None  # the full constructor reports it
+        c = copy.copy(base)
+        c.gate = np.where(base.kind == TRANSISTOR, state, 0.0)
+        c._index = dict(base._index)
+        return c
 
     def circuit(self, net: int, state: np.ndarray):
         """The physics of network ``net`` at edge ``state`` (a hook: a calibrated twin,
