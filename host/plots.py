@@ -43,7 +43,8 @@ def _save(fig, path: Path) -> Path:
         fig.tight_layout()
         fig.savefig(path, dpi=DPI)
     except OSError as exc:
-        raise InputError(f"cannot write the figure: {exc.strerror}", source=str(path)) from None
+        raise InputError(f"cannot write the figure: {exc.strerror}; free some space, or draw "
+                         "elsewhere with --out", source=str(path)) from None
     finally:
         plt.close(fig)
     return path
@@ -236,7 +237,8 @@ def plot_network(board, before: np.ndarray, after: np.ndarray, labels: tuple[str
     try:
         fig.savefig(path, dpi=DPI)
     except OSError as exc:
-        raise InputError(f"cannot write the figure: {exc.strerror}", source=str(path)) from None
+        raise InputError(f"cannot write the figure: {exc.strerror}; free some space, or draw "
+                         "elsewhere with --out", source=str(path)) from None
     finally:
         plt.close(fig)
     return path
@@ -269,7 +271,8 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Pat
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise InputError(f"cannot create the figures folder: {exc.strerror}", source=str(out)) from None
+        raise InputError(f"cannot create the figures folder: {exc.strerror}; draw elsewhere with --out",
+                         source=str(out)) from None
     summary = _summary(tables)
     title = rf.path.name
     written = [plot_error(t, summary, title, out / "error.png"),

@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -46,11 +45,17 @@ def _jsonable(obj: Any) -> Any:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write ``data`` as JSON to ``path`` so a crash never leaves half a file."""
+    text = json.dumps(data, indent=2, default=_jsonable, allow_nan=True) + "\n"
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` (temporary file, fsync, rename): the old or the new file,
+    never half of one. A full or read-only disk is a LearnboardError naming the file."""
     tmp = path.with_name(path.name + ".tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, default=_jsonable, allow_nan=True)
-            fh.write("\n")
+        with open(tmp, "wb") as fh:
+            fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
@@ -59,7 +64,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
             tmp.unlink()
         except OSError:
             pass
-        raise LearnboardError(_disk_message(path, exc).replace("telemetry log", "file")) from None
+        raise LearnboardError(_disk_message(path, exc, "the file")) from None
 
 
 def read_json(path: Path) -> Any:
@@ -171,12 +176,13 @@ class RunFolder:
         from learnboard.boards import compile_board
 
         src = Path(getattr(board, "source", "") or "")
-        try:
-            if src.is_file():
-                shutil.copyfile(src, self.board_path)
-            compile_board(board).write(self.compiled_board_path)
-        except OSError as exc:
-            raise LearnboardError(_disk_message(self.board_path, exc).replace("telemetry log", "file")) from None
+        if src.is_file():
+            try:
+                source = src.read_bytes()
+            except OSError as exc:
+                raise LearnboardError(f"{src}: cannot read the board description: {exc.strerror}") from None
+            write_bytes_atomic(self.board_path, source)
+        write_bytes_atomic(self.compiled_board_path, compile_board(board).to_bytes())
 
     def write_calibration(self, calibration: dict | str | Path) -> None:
         """Store the board's calibration (a dict, or a file to copy)."""
@@ -184,9 +190,10 @@ class RunFolder:
             write_json_atomic(self.calibration_path, calibration)
         else:
             try:
-                shutil.copyfile(calibration, self.calibration_path)
+                data = Path(calibration).read_bytes()
             except OSError as exc:
                 raise LearnboardError(f"{calibration}: cannot copy the calibration: {exc.strerror}") from None
+            write_bytes_atomic(self.calibration_path, data)
 
     def checkpoint_path(self, step: int) -> Path:
         return self.checkpoints_dir / f"step-{int(step):09d}.json"

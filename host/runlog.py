@@ -83,14 +83,25 @@ def read_log(path: str | Path) -> list[dict]:
     return scan_log(path)[0]
 
 
-def _disk_message(path: Path, exc: OSError) -> str:
+def _resume_hint(path: Path) -> str:
+    """What to do once there is space again: resume when the run folder holding ``path`` has a
+    checkpoint, else start again (a run without a checkpoint cannot be resumed)."""
+    for run in (Path(path).parent, Path(path).parent.parent):
+        if (run / "config.json").is_file():
+            if any((run / "checkpoints").glob("step-*.json")):
+                return f"continue with `learnboard train --resume {run}`"
+            break
+    return "start the session again (it has no checkpoint to resume from yet)"
+
+
+def _disk_message(path: Path, exc: OSError, what: str = "the telemetry log") -> str:
     if exc.errno == errno.ENOSPC:
-        hint = "the disk is full; free some space and continue with `learnboard train --resume`"
+        hint = f"the disk is full; free some space and {_resume_hint(path)}"
     elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
         hint = "the run folder is not writable; choose another with --runs"
     else:
         hint = exc.strerror or str(exc)
-    return f"{path}: cannot write the telemetry log ({hint}); the records already written are intact"
+    return f"{path}: cannot write {what} ({hint}); everything written before is intact"
 
 
 class RunLog:
