@@ -227,6 +227,11 @@ class InProcessBoard:
 
     def _restart(self, kind: str) -> None:
         self.resets.append(kind)
+        old = getattr(self.app, "wdt", None)
+        if old is not None:  # a reset stops the ended run's watchdog (it would fire 5 s later)
+            old._armed = False
+            if old._check in self.world.clock._listeners:
+                self.world.clock._listeners.remove(old._check)
         self.world.on_reset(kind)
         self._boot()
 

@@ -35,6 +35,7 @@ from .schedule import Schedule, ScheduleRunner, parse_schedule
 
 PING_S = 2.0  # host silence parks the board after 10 s: say something well before
 CHUNK_TIMEOUT_S = 120.0  # no telemetry, event or reply progress for this long: give up
+RESTORE_ATTEMPTS = 5  # a board that resets this often while being restored has a power fault
 UPLOAD_CHUNK = 16
 
 
@@ -349,20 +350,46 @@ class Session:
         return round(a + (b - a) * min(1.0, self.step / total), 4)
 
     def _prepare_board(self) -> None:
-        """Stop anything running, upload the examples, set the learning parameters."""
+        """Stop anything running, upload the examples, set the learning parameters (all
+        again if the board resets meanwhile)."""
         link = self.link
-        try:
-            _call(link, "stop")
-        except BoardError:
-            pass
-        x, y = self.task.x_train, self.task.y_train
-        for s in range(0, len(x), UPLOAD_CHUNK):
-            _call(link, "upload_examples", start=s, x=x[s:s + UPLOAD_CHUNK].tolist(),
-                  y=y[s:s + UPLOAD_CHUNK].tolist(), clear=(s == 0))
-        self.params = _call(link, "set_params", **self._learn_params(), **(
-            {"lam": self.lam} if self.lam else {}))
-        while link.next_event(timeout=0) is not None:  # stale events from before
-            pass
+        self._drain_events(new=False)  # from before: the boot that started it, a reset in hand
+        for _ in range(RESTORE_ATTEMPTS):
+            try:
+                _call(link, "stop")
+            except BoardError:
+                pass
+            try:
+                x, y = self.task.x_train, self.task.y_train
+                for s in range(0, len(x), UPLOAD_CHUNK):
+                    _call(link, "upload_examples", start=s, x=x[s:s + UPLOAD_CHUNK].tolist(),
+                          y=y[s:s + UPLOAD_CHUNK].tolist(), clear=(s == 0))
+                self.params = _call(link, "set_params", **self._learn_params(), **(
+                    {"lam": self.lam} if self.lam else {}))
+            except BoardError:
+                if not self._take_boot():  # e.g. the examples' first chunk lost to a reset
+                    raise
+            else:
+                self._drain_events()  # stale events of a stopped run
+                if not self._take_boot():
+                    return
+            self._note_reset("the board rebooted while being prepared", self.step)
+        raise LearnboardError(f"{self.conn.label}: the board reset {RESTORE_ATTEMPTS} times "
+                              "while being prepared; check its power supply")
+
+    def _drain_events(self, new: bool = True) -> None:
+        """Drop pending events; with ``new``, a boot among them marks a reset not yet
+        handled (see :meth:`_take_boot`)."""
+        while (ev := self.link.next_event(timeout=0)) is not None:
+            if new and ev[0] == "boot":
+                self._boot_pending = True
+
+    def _take_boot(self) -> bool:
+        """True if the board booted since the last look: a reset between chunks (during a
+        checkpoint's read-back, a restore, the final evaluation) that no chunk saw."""
+        self._drain_events()
+        booted, self._boot_pending = self._boot_pending, False
+        return booted
 
     def _write_edges(self, k: list) -> None:
         """Write edge states; a gate the board refuses (idle drift or the firmware's pulse
@@ -407,6 +434,8 @@ class Session:
 
     def _checkpoint(self) -> None:
         k = _call(self.link, "read_edges")["k"]
+        if self._take_boot():  # these are a freshly booted board's edges: not a checkpoint
+            raise _BoardReset("the board rebooted before a checkpoint")
         state = {"k": k, "schedule": self.runner.state(), "c0": self.c0, "lam": self.lam,
                  "elapsed": self.elapsed0 + time.monotonic() - self.t_start,
                  "c0_test": self.c0_test, "p0": self.p0, "tp0": self.tp0}
@@ -416,9 +445,17 @@ class Session:
         self.last_ck = {"step": self.step, **state}
 
     def _restore(self, ck: dict, why: str) -> None:
-        """Put the board back to checkpoint ``ck`` (after a reset or on resume)."""
-        self._prepare_board()
-        self._write_edges(ck["k"])
+        """Put the board back to checkpoint ``ck`` (after a reset or on resume); again if
+        the board resets while being restored."""
+        for _ in range(RESTORE_ATTEMPTS):
+            self._prepare_board()
+            self._write_edges(ck["k"])
+            if not self._take_boot():
+                break
+            self._note_reset("the board rebooted during a restore", int(ck["step"]))
+        else:
+            raise LearnboardError(f"{self.conn.label}: the board reset {RESTORE_ATTEMPTS} times "
+                                  "while being restored; check its power supply")
         self.step = int(ck["step"])
         self.runner.load_state(ck.get("schedule") or {})
         self.lam = float(ck.get("lam", 0.0))
@@ -505,6 +542,7 @@ class Session:
     def run(self) -> Summary:
         rf, cfg = self.rf, self.config
         self.tlm_seq = 0
+        self._boot_pending = False
         self.last_tlm: dict | None = None
         self.c0_test = math.nan
         if self.resume:
@@ -539,22 +577,39 @@ class Session:
             self.log = RunLog(rf.log_path)
             self._log({"kind": "event", "name": "start", "step": 0, "port": self.conn.label,
                        "hello": self.conn.hello})
-            self._prepare_board()
-            k = _call(self.link, "read_edges")["k"]
-            k = initial_edges(self.board, cfg.schedule.init, k, cfg.schedule.seed)
-            self._write_edges(k)
-            pred, self.p0, self.tp0 = self._evaluate(self.task.x_train, self.task.y_train)
-            self.c0 = self._mse(pred, self.task.y_train)
-            if len(self.task.x_test):
-                self.c0_test = self._mse(self._evaluate(self.task.x_test, self.task.y_test)[0],
-                                         self.task.y_test)
-            self._log({"kind": "event", "name": "initial", "step": 0, "c0": self.c0,
-                       "c0_test": self.c0_test, "pwr": self.p0, "true_pwr": self.tp0})
-            self._checkpoint()
+            for _ in range(RESTORE_ATTEMPTS):  # again if the board resets meanwhile
+                self._prepare_board()
+                k = _call(self.link, "read_edges")["k"]
+                k = initial_edges(self.board, cfg.schedule.init, k, cfg.schedule.seed)
+                self._write_edges(k)
+                pred, self.p0, self.tp0 = self._evaluate(self.task.x_train, self.task.y_train)
+                self.c0 = self._mse(pred, self.task.y_train)
+                if len(self.task.x_test):
+                    self.c0_test = self._mse(self._evaluate(self.task.x_test, self.task.y_test)[0],
+                                             self.task.y_test)
+                if self._take_boot():
+                    self._note_reset("the board rebooted while the session started", 0)
+                    continue
+                self._log({"kind": "event", "name": "initial", "step": 0, "c0": self.c0,
+                           "c0_test": self.c0_test, "pwr": self.p0, "true_pwr": self.tp0})
+                try:
+                    self._checkpoint()
+                    break
+                except _BoardReset as why:
+                    self._note_reset(str(why), 0)
+            else:
+                raise LearnboardError(f"{self.conn.label}: the board reset {RESTORE_ATTEMPTS} times "
+                                      "while the session started; check its power supply")
         if self.live is not None:
             self.live.start(self)
-        reason = self._loop()
-        return self._finish(reason)
+        while True:
+            reason = self._loop()
+            try:
+                return self._finish(reason)
+            except _BoardReset as why:  # during the final checkpoint or evaluation
+                if reason == "interrupted":
+                    self.stop_event.set()
+                self._on_reset(why, self.step)
 
     def _loop(self) -> str:
         cfg = self.config
@@ -577,19 +632,32 @@ class Session:
             n = min(n, to_ck)
             base = self.step
             try:
-                _call(self.link, "train", steps=int(n), every=int(min(cfg.telemetry_every, n)))
+                if self._take_boot():
+                    raise _BoardReset("the board rebooted between chunks")
+                try:
+                    _call(self.link, "train", steps=int(n), every=int(min(cfg.telemetry_every, n)))
+                except BoardError:
+                    if self._take_boot():  # e.g. NOT_READY: a fresh board has no examples
+                        raise _BoardReset("the board rebooted between chunks") from None
+                    raise
                 self._wait_chunk(base, n)
+                self.step = base + n
+                if self.step % cfg.checkpoint_every == 0:
+                    self._checkpoint()
             except _BoardReset as why:
-                self.resets += 1
-                self._log({"kind": "event", "name": "board_reset", "step": base, "reason": str(why)})
-                self._restore(self.last_ck, str(why))
+                self._on_reset(why, self.step)
                 continue
             except KeyboardInterrupt:
                 self._safe_stop()
                 return "interrupted"
-            self.step = base + n
-            if self.step % cfg.checkpoint_every == 0:
-                self._checkpoint()
+
+    def _note_reset(self, why: str, step: int) -> None:
+        self.resets += 1
+        self._log({"kind": "event", "name": "board_reset", "step": step, "reason": why})
+
+    def _on_reset(self, why: _BoardReset, step: int) -> None:
+        self._note_reset(str(why), step)
+        self._restore(self.last_ck, str(why))
 
     def _safe_stop(self) -> None:
         try:
@@ -611,6 +679,8 @@ class Session:
             test_err = mse / self.c0_test if self.c0_test > 0 else mse
             if self.task.kind == "classification" and self.task.accuracy is not None:
                 acc = float(self.task.accuracy(tpred, self.task.y_test))
+        if self._take_boot():  # these figures came (partly) from a freshly booted board
+            raise _BoardReset("the board rebooted during the final evaluation")
         tail_e = tail_p = None
         if self.err_hist:
             cut = self.step - 0.1 * self.step
