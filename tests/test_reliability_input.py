@@ -928,3 +928,58 @@ def test_any_frames_from_a_board_leave_the_host_link_working(frames):
         raise
     finally:
         link.close()
+
+
+# -- the same refusals in the real MicroPython VM -------------------------------------------
+
+
+@pytest.mark.vm
+def test_bad_requests_are_refused_by_name_in_the_micropython_vm(tmp_path):
+    """The firmware under MicroPython (fake machine, 192K heap): the refusals above are
+    ERR replies naming the value — no INTERNAL, and eta = inf does not hang the board."""
+    import subprocess
+
+    from learnboard.firmware import FIRMWARE_DIR
+    from learnboard.host.link import BoardError, Link
+    from learnboard.host.transport import FdTransport
+
+    from learnboard.boards import compile_board
+
+    from ._fake_machine import FAKE_MACHINE
+    from .mpvm import require_vm
+
+    exe = require_vm()
+    (tmp_path / "fake_machine.py").write_text(FAKE_MACHINE)
+    compile_board(BOARD).write(tmp_path / "board.json")
+    src = (f"import fake_machine, main\n"
+           f"main.main({str(tmp_path / 'board.json')!r}, machine=fake_machine)\n")
+    env = dict(os.environ, MICROPYPATH=f"{tmp_path}:{FIRMWARE_DIR}")
+    proc = subprocess.Popen([exe, "-X", "heapsize=192K", "-c", src], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    cases = [("set_params", {"eta": math.inf}, "eta = inf"), ("set_params", {"lam": 2.0}, "lam = 2"),
+             ("set_params", {"lam": "x"}, "lam = 'x'"), ("set_params", {"oversample": 1.5}, "oversample"),
+             ("set_params", {"seed": None}, "seed = None"), ("set_params", {"fly": 1}, "fly"),
+             ("infer", {"x": ["a", 0.1]}, "'a'"), ("infer", {"x": [math.nan, 0.1]}, "nan"),
+             ("write_edges", {"start": 0, "k": [math.inf]}, "edge 0"),
+             ("write_edges", {"start": 0, "k": 5}, "array"),
+             ("upload_examples", {"start": 0, "x": [[0.1, "a"]], "y": [[0.1]], "clear": True}, "'a'"),
+             ("train", {"steps": -5}, "steps = -5"), ("measure", {"nodes": ["a"]}, "'a'")]
+    try:
+        link = Link(FdTransport(proc.stdout.fileno(), proc.stdin.fileno()), timeout=5.0, retries=0)
+        assert link.hello()["impl"] == "micropython"
+        link.call("upload_examples", x=[[0.1, 0.2]] * 3, y=[[0.1]] * 3, clear=True)
+        params = link.call("get_params")
+        for command, args, named in cases:
+            with pytest.raises(BoardError) as exc:
+                link.request(command, args)
+            assert exc.value.code in REFUSED and named in exc.value.board_message, str(exc.value)
+        assert link.call("get_params") == params
+        assert link.call("status")["examples"] == 3
+        assert link.call("stats")["internal"] == 0
+        assert link.call("repl") == {}
+        link.close()
+        assert proc.wait(20) == 0, proc.stderr.read().decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
