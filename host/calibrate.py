@@ -70,6 +70,102 @@ def find_calibration(board_id: str, desc_hash: str) -> Path | None:
     return p if p.is_file() else None
 
 
+# ----------------------------------------------------------------- copy on the board
+# The board keeps its calibration as a plain file next to board.json (the firmware never
+# reads it): another lab PC fetches it with `learnboard calibrate --pull`. It is written
+# and read in MicroPython's raw REPL through learnboard.host.flashing (the firmware is
+# stopped for a moment and the board reset after), since the protocol has no file commands.
+
+def board_copy(cal: dict) -> bytes:
+    """The on-board form of a calibration: compact JSON (the board's flash is small)."""
+    return (json.dumps(cal, separators=(",", ":"), allow_nan=False) + "\n").encode()
+
+
+def store_on_board(port: str, cal: dict, *, log: Callable[[str], None] | None = None):
+    """Copy ``cal`` onto the board at ``port`` as ``/calibration.json`` (unchanged: not
+    rewritten). Returns the :class:`~learnboard.host.flashing.FlashReport`."""
+    from .flashing import FlashFile, put_files
+
+    report = put_files(port, [FlashFile(FILE_NAME, board_copy(cal))], log=log)
+    if report.hello is not None and report.hello.get("desc_hash") != cal["desc_hash"]:
+        raise LearnboardError(f"{port}: the board now runs description {str(report.hello.get('desc_hash'))[:8]}, "
+                              f"not the calibrated {cal['desc_hash'][:8]}; run `learnboard calibrate --port {port}` "
+                              "again")
+    return report
+
+
+def pull_from_board(port: str, board: Board | None = None, *,
+                    log: Callable[[str], None] | None = None) -> tuple[dict, dict | None]:
+    """Read the calibration a board keeps (``/calibration.json``) and validate it against
+    the description the board runs. Returns ``(calibration, the board's hello)``."""
+    from learnboard.boards import load_board
+
+    from .flashing import read_board_file
+
+    data, hello = read_board_file(port, FILE_NAME, log=log)
+    src = f"{port}:/{FILE_NAME}"
+    if data is None:
+        raise InputError(f"the board keeps no calibration; measure it with `learnboard calibrate --port {port}` "
+                         "(which stores it on the board too)", source=src)
+    try:
+        cal = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise InputError(f"not a calibration ({exc}); measure again with `learnboard calibrate --port {port}`",
+                         source=src) from None
+    if board is None and hello is not None and hello.get("board"):
+        try:
+            candidate = load_board(hello["board"])
+            if compile_board(candidate).sha256 == hello.get("desc_hash"):
+                board = candidate
+        except LearnboardError:
+            pass  # a board file this host lacks: checked for structure only
+    validate_calibration(cal, board, src)
+    if isinstance(cal.get("sha256"), str) and seal(dict(cal))["sha256"] != cal["sha256"]:
+        raise InputError("its content does not match its sha256 (damaged on the board's flash); measure "
+                         f"again with `learnboard calibrate --port {port}`", source=src, field="sha256")
+    if hello is not None and cal["desc_hash"] != hello.get("desc_hash"):
+        raise InputError(f"field 'desc_hash' is {cal['desc_hash'][:8]}, but the board now runs description "
+                         f"{str(hello.get('desc_hash'))[:8]} (flashed with another description since); measure "
+                         f"again with `learnboard calibrate --port {port}`", source=src, field="desc_hash")
+    return cal, hello
+
+
+def fetch_if_missing(port: str, *, log: Callable[[str], None] | None = None) -> Path | None:
+    """Before a session on a serial board: when this host has no calibration of the
+    board (its name and description hash, from hello), fetch the board's own copy.
+
+    Returns the host's calibration file, or None when neither has one. Never raises for
+    the fetch itself (a session must not fail for a missing calibration): problems are
+    reported through ``log``."""
+    from .link import Link
+
+    say = log or (lambda _msg: None)
+    try:
+        with Link.open(port, timeout=1.0, retries=1) as link:
+            hello = link.hello()
+    except LearnboardError:
+        return None  # the session's own connect reports what is wrong with the port
+    board_id, desc_hash = str(hello.get("board", "")), str(hello.get("desc_hash", ""))
+    have = find_calibration(board_id, desc_hash)
+    if have is not None or not board_id or not desc_hash:
+        return have
+    try:
+        cal, _ = pull_from_board(port)
+    except InputError as exc:
+        if "keeps no calibration" in str(exc):
+            say(f"calibration: none for {board_id} ({desc_hash[:8]}) on this host or on the board; "
+                f"`learnboard calibrate --port {port}` measures one")
+        else:
+            say(f"calibration: the board's copy is not usable ({exc})")
+        return None
+    except LearnboardError as exc:
+        say(f"calibration: could not read the board's copy ({exc}); going on without")
+        return None
+    path = save_calibration(cal)
+    say(f"calibration: fetched the board's /{FILE_NAME} into {path}")
+    return path
+
+
 def _need(d: Any, key: str, src: str, where: str, kind: type | tuple = (int, float)) -> Any:
     if not isinstance(d, dict) or key not in d:
         raise InputError(f"missing field {where + key!r}; re-run `learnboard calibrate`",
@@ -446,8 +542,6 @@ def calibrate(link, board: Board, *, configs: int | None = None,
     if "transistor" in kinds:
         missing.append("gate read-back ADC channel: no known reference drives it, so gate volts "
                        "are taken as the board reads them back")
-    missing.append("on-board copy: the firmware has no file-write command; the calibration "
-                   "is kept on the host only")
     return {
         "format": FORMAT,
         "board": board.name,

