@@ -171,6 +171,7 @@ def notebook_task(n_edges: int, seed: int = 0, n_examples: int = 20,
 TOLERANCE_MARGIN = 4.0  # resolution steps of headroom in the tolerance (docs/tasks.md)
 TOLERANCE_RANGE = (1e-4, 0.5)
 INPUT_MARGIN = 0.05  # inputs use [lo + 5 %, hi - 5 %] of the drive range: no end codes
+XOR_LEVELS = (0.4, 0.6)  # low / high output level of xor, fractions of the output range
 IRIS_FEATURES = ("sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm")
 IRIS_CLASSES = ("setosa", "versicolor", "virginica")
 IRIS_FEATURE_ORDER = (2, 3, 0, 1)  # petal first: a 2-input board gets the informative pair
@@ -407,15 +408,27 @@ def _task_xor(ports, seed, board):
         return _scale(full, ports.in_range), np.repeat(labels, reps)
 
     lo_o, hi_o = ports.out_range
-    # levels 40 % / 60 %: a passive network cannot make XOR linearly, only by the transistors'
-    # nonlinearity, which gives outputs a modest swing (25 % / 75 % learned to C/C0 ~0.77 only)
-    codes = np.repeat(np.array([[0.4], [0.6]]), ports.n_out, axis=1) * (hi_o - lo_o) + lo_o
+    lo, hi = lo_o + XOR_LEVELS[0] * (hi_o - lo_o), lo_o + XOR_LEVELS[1] * (hi_o - lo_o)
+    if ports.n_out >= 2:
+        # one-hot, like iris: output 0 high for "true", output 1 high for "false" (further
+        # outputs mid-range); the class is the larger of the two. Each output of a network of
+        # gate-referenced transistors rises with every input (docs/tasks.md, known limits),
+        # so no single output can be XOR, but the difference of two outputs can.
+        codes = np.full((2, ports.n_out), (lo + hi) / 2)
+        codes[:, :2] = [[lo, hi], [hi, lo]]
+        what = "output 0 high and output 1 low for true, the reverse for false"
+    else:
+        # one output: levels for true / false. It cannot be learned: the output rises with
+        # both inputs, so it cannot sit higher with one input high than with both.
+        codes = np.array([[lo], [hi]])
+        what = (f"output {XOR_LEVELS[1]:.0%} of the output range for true, {XOR_LEVELS[0]:.0%} "
+                "for false (a single output cannot represent XOR on a transistor board: "
+                "docs/tasks.md, known limits)")
     xtr, ltr = draw(3)
     xte, lte = draw(2)
     return Task("xor", "classification", xtr, codes[ltr], xte, codes[lte], ports,
                 "XOR of two inputs near low/high (within 8 % of the ends of the drive range); "
-                "output 60 % of the output range for true, 40 % for false", classes=("false", "true"),
-                codes=codes, board=board)
+                + what, classes=("false", "true"), codes=codes, board=board)
 
 
 def iris_data() -> tuple[np.ndarray, np.ndarray]:

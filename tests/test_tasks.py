@@ -126,6 +126,20 @@ def test_xor_labels():
     hi = t.x_train > t.x_train.mean()
     truth = hi[:, 0] ^ hi[:, 1]
     assert np.array_equal(t.classify(t.y_train) == 1, truth)
+    assert t.codes.shape == (2, 1) and t.codes[1, 0] > t.codes[0, 0]  # one output: true is higher
+    assert "cannot represent XOR" in t.description
+
+
+def test_xor_is_one_hot_on_two_outputs():
+    # unscaled data have two outputs: output 0 high for true, output 1 high for false, so
+    # the class is the larger output (no single monotone output can be XOR: test_xor_limit)
+    t = load_task("xor", board=None, seed=3)
+    hi = t.x_train > 0.5
+    truth = hi[:, 0] ^ hi[:, 1]
+    assert np.array_equal(t.y_train[:, 0] > t.y_train[:, 1], truth)
+    assert np.array_equal(t.classify(t.y_train) == 1, truth)
+    swapped = t.y_test[:, ::-1]  # the other output high: the other class
+    assert t.accuracy(swapped, t.y_test) == 0.0 and t.accuracy(t.y_test, t.y_test) == 1.0
 
 
 def test_csv_task_with_split_column_and_random_split(tmp_path):
