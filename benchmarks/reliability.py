@@ -3,6 +3,8 @@
     python benchmarks/reliability.py serial      # drop/corrupt/dup at 1e-5..1e-2 per byte
     python benchmarks/reliability.py safety      # random host commands vs the limits
     python benchmarks/reliability.py soak        # 100,000 steps, memory on both sides
+    python benchmarks/reliability.py brownout    # board resets during 600-step sessions, 5 seeds
+    python benchmarks/reliability.py hostcrash   # SIGKILL of `learnboard train`, then --resume
     python benchmarks/reliability.py all
 
 Prints one table row per run; the short versions of the same campaigns run in the test
@@ -17,6 +19,8 @@ import time
 from learnboard.emulator.inprocess import InProcessBoard
 
 from learnboard.boards import load_board
+from learnboard.reliability import brownout as bo
+from learnboard.reliability.hostcrash import run_hostcrash
 from learnboard.reliability.safety import LimitMonitor, random_commands
 from learnboard.reliability.serial import run_serial_campaign
 from learnboard.reliability.soak import run_soak
@@ -74,19 +78,68 @@ def soak(steps: int) -> None:
               f"| {r.slope_per_1000_steps(group):.1f} |", flush=True)
 
 
+def brownout(seeds: int, steps: int, resets: int) -> None:
+    t0 = time.process_time()
+    reps, err, pw = bo.campaign(seeds, steps, resets)
+    print(f"board resets: gen2-clln in process, default task, {steps} steps, checkpoint every 100, "
+          f"{resets} resets per session at seeded random steps (power-on and hard alternating), "
+          f"{seeds} seeds; {time.process_time() - t0:.0f} s CPU")
+    print(f"uninterrupted, same seeds: C/C0 {err.lo:.4g}..{err.hi:.4g} (mean {err.mean:.4g} +- 2 sd "
+          f"{2 * err.sd:.2g}); true power {pw.lo * 1e3:.4g}..{pw.hi * 1e3:.4g} mW "
+          f"(mean {pw.mean * 1e3:.4g} +- 2 sd {2 * pw.sd * 1e3:.2g})")
+    print("| seed | resets (kind@step) | detected | restored to | redone steps | indices / supersedes "
+          "| completed | C/C0 | in spread | true power mW | in spread |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    for r in reps:
+        shots = ", ".join(f"{s.kind}@{s.at_step}" for s in r.shots)
+        print(f"| {r.seed} | {shots} | {r.detected}/{len(r.shots)} | {r.restores} | {r.redone_steps} "
+              f"| {'ok' if r.indices_ok else 'BAD'} / {'ok' if r.supersedes_ok and r.restores_ok else 'BAD'} "
+              f"| {r.completed} | {r.relative_error:.4g} | {err.within(r.relative_error)} "
+              f"| {r.true_power * 1e3:.4g} | {pw.within(r.true_power)} |", flush=True)
+
+
+def hostcrash(seeds: int, steps: int, kills: int) -> None:
+    import tempfile
+    from pathlib import Path
+
+    print(f"host crashes: `learnboard train` (emulated gen2-clln, default task, {steps} steps, checkpoint "
+          f"every 100, telemetry every 10) killed with SIGKILL {kills} times per run at seeded random "
+          f"delays of 0.5-6 s after each (re)start, `--resume` after each; {seeds} seeds")
+    print("| seed | kills (in session / in start-up) | records cut by a kill | newest record before "
+          "a kill, max age s | restores | records | indices 0..n-1 | pre-kill log unchanged "
+          "| duplicated | steps missing | completed | C/C0 |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for seed in range(seeds):
+            r = run_hostcrash(Path(tmp), seed=seed, steps=steps, kills=kills)
+            live = sum(k.lost_window is not None for k in r.kills)
+            cut = sum(k.cut_bytes > 0 for k in r.kills)
+            w = r.max_lost_window
+            print(f"| {seed} | {live} / {len(r.kills) - live} | {cut} | {'-' if w is None else f'{w:.3f}'} "
+                  f"| {r.restores} | {r.records} | {r.indices_ok} | {r.prefix_ok} | {r.duplicates} "
+                  f"| {len(r.missing_steps)} | {r.completed} ({r.summary_steps} steps) "
+                  f"| {r.relative_error:.4g} |", flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("campaign", choices=("serial", "safety", "soak", "all"))
+    ap.add_argument("campaign", choices=("serial", "safety", "soak", "brownout", "hostcrash", "all"))
     ap.add_argument("--soak-steps", type=int, default=100_000)
-    ap.add_argument("--steps", type=int, default=200)
-    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--steps", type=int, default=None, help="serial 200, brownout 600, hostcrash 600")
+    ap.add_argument("--seeds", type=int, default=None, help="serial/safety 3, brownout 5, hostcrash 3")
     ap.add_argument("--commands", type=int, default=300)
+    ap.add_argument("--resets", type=int, default=3, help="brownout: resets per session")
+    ap.add_argument("--kills", type=int, default=5, help="hostcrash: SIGKILLs per run")
     a = ap.parse_args()
     t0 = time.perf_counter()
     if a.campaign in ("serial", "all"):
-        serial(a.steps, a.seeds)
+        serial(a.steps or 200, a.seeds or 3)
     if a.campaign in ("safety", "all"):
-        safety(a.commands, a.seeds)
+        safety(a.commands, a.seeds or 3)
+    if a.campaign in ("brownout", "all"):
+        brownout(a.seeds or 5, a.steps or 600, a.resets)
+    if a.campaign in ("hostcrash", "all"):
+        hostcrash(a.seeds or 3, a.steps or 600, a.kills)
     if a.campaign in ("soak", "all"):
         soak(a.soak_steps)
     print(f"total {time.perf_counter() - t0:.0f} s")
