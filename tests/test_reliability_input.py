@@ -983,3 +983,47 @@ def test_bad_requests_are_refused_by_name_in_the_micropython_vm(tmp_path):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+# -- --resume of a damaged run folder, through the CLI ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    """A real 20-step run folder (emulated gen1-digipot)."""
+    from learnboard.cli import main
+
+    runs = tmp_path_factory.mktemp("runs")
+    assert main(["train", "--port", "emu:gen1-digipot", "--steps", "20", "--checkpoint-every", "10",
+                 "--every", "5", "--quiet", "--no-plot", "--runs", str(runs)]) == 0
+    return next(p for p in runs.iterdir() if p.is_dir())
+
+
+@pytest.mark.parametrize("damage,named", [
+    (("config.json", "telemetry_every", "x"), "telemetry_every"),
+    (("config.json", "schedule", [1, 2]), "schedule"),
+    (("config.json", "eta", -1.0), "eta"),
+    (("config.json", "board", 7), "board"),
+    (("checkpoint", "k", [1, 2]), "k"),
+    (("checkpoint", "c0", "x"), "c0"),
+    (("checkpoint", "schedule", {"controllers": {"0": {"lam": "x", "s0": 1}}}), "schedule.controllers.0.lam"),
+    (("checkpoint", "step", -3), "step"),
+], ids=lambda v: "-".join(map(str, v[:2])) if isinstance(v, tuple) else str(v))
+def test_resuming_a_damaged_run_folder_names_the_file_and_field(finished_run, tmp_path, capsys, damage, named):
+    import shutil
+
+    from learnboard.cli import main
+
+    run = tmp_path / finished_run.name
+    shutil.copytree(finished_run, run)
+    log_before = (run / "telemetry.msgpack").read_bytes()
+    what, key, value = damage
+    path = run / "config.json" if what == "config.json" else sorted((run / "checkpoints").glob("*.json"))[-1]
+    data = json.loads(path.read_text())
+    data[key] = value
+    path.write_text(json.dumps(data))
+    code = main(["train", "--resume", str(run), "--quiet", "--no-plot"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert str(path) in err and named in err, err
+    assert (run / "telemetry.msgpack").read_bytes() == log_before  # nothing appended or cut
