@@ -14,6 +14,7 @@ Run: ``python benchmarks/bench_vm_board.py [--steps 200] [--batch 2] [--profiles
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -50,6 +51,10 @@ def bench(profile: str, steps: int, batch: int, examples: int, seed: int) -> dic
             link.call("set_params", batch=batch, tlm_every=0)
             srv = vb._server
             b0 = srv.busy_s
+            pid = vb.vm_pid
+            vm0 = _proc_cpu(pid)
+            cpu0 = time.process_time()
+            wc0 = _thread_cpu(srv._thread)
             r0, rt0, s0, v0, so0 = srv.requests, srv.round_trips, srv.sends, vb.world.clock.now_us, vb.world.solves
             t0 = time.perf_counter()
             link.call("train", steps=steps, every=0)
@@ -58,13 +63,38 @@ def bench(profile: str, steps: int, batch: int, examples: int, seed: int) -> dic
                 if ev is None or ev[0] == "done":
                     break
             dt = time.perf_counter() - t0
+            cpu = time.process_time() - cpu0
+            vm_cpu = _proc_cpu(pid) - vm0
+            wc = _thread_cpu(srv._thread) - wc0
             with vb.lock:
                 busy = srv.busy_s - b0
                 r, rt, s, v, so = srv.requests, srv.round_trips, srv.sends, vb.world.clock.now_us, vb.world.solves
             return {"profile": profile, "steps_s": steps / dt, "req": (r - r0) / steps,
                     "rt": (rt - rt0) / steps, "sends": (s - s0) / steps,
                     "virt_us": (v - v0) / steps, "solves": (so - so0) / steps,
-                    "world_ms": busy / steps * 1e3, "other_ms": (dt - busy) / steps * 1e3}
+                    "world_ms": busy / steps * 1e3, "other_ms": (dt - busy) / steps * 1e3,
+                    "world_cpu_ms": wc / steps * 1e3, "emu_cpu_ms": cpu / steps * 1e3,
+                    "vm_cpu_ms": vm_cpu / steps * 1e3}
+
+
+def _proc_cpu(pid) -> float:
+    """CPU seconds (user + system) of process ``pid`` so far (Linux /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return float("nan")
+
+
+def _thread_cpu(thread) -> float:
+    """CPU seconds of ``thread`` of this process so far (the world server's; Linux /proc)."""
+    try:
+        with open(f"/proc/self/task/{thread.native_id}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, TypeError):
+        return float("nan")
 
 
 def main() -> None:
@@ -76,11 +106,13 @@ def main() -> None:
     ap.add_argument("--profiles", nargs="+", default=["gen2-clln", "gen1-digipot"])
     a = ap.parse_args()
     print(f"{'profile':14s} {'steps/s':>8s} {'req/step':>9s} {'rt/step':>8s} {'writes/step':>11s} "
-          f"{'virt us/step':>12s} {'solves/step':>11s} {'world ms/step':>13s} {'rest ms/step':>12s}   ({a.steps} steps, batch {a.batch})")
+          f"{'virt us/step':>12s} {'solves/step':>11s} {'world ms/step':>13s} {'rest ms/step':>12s} "
+          f"{'world cpu ms':>12s} {'emu cpu ms':>10s} {'vm cpu ms':>9s}   ({a.steps} steps, batch {a.batch})")
     for p in a.profiles:
         r = bench(p, a.steps, a.batch, a.examples, a.seed)
         print(f"{r['profile']:14s} {r['steps_s']:8.1f} {r['req']:9.0f} {r['rt']:8.1f} {r['sends']:11.1f} "
-              f"{r['virt_us']:12.0f} {r['solves']:11.2f} {r['world_ms']:13.2f} {r['other_ms']:12.2f}", flush=True)
+              f"{r['virt_us']:12.0f} {r['solves']:11.2f} {r['world_ms']:13.2f} {r['other_ms']:12.2f} "
+              f"{r['world_cpu_ms']:12.2f} {r['emu_cpu_ms']:10.2f} {r['vm_cpu_ms']:9.2f}", flush=True)
 
 
 if __name__ == "__main__":

@@ -657,18 +657,26 @@ class World:
                 total += self.adc_read_u16(channel) >> shift
             return total
         sources = [] if dead else self._adc_sources(channel)
-        v0 = 0.0 if dead else self._adc_volts(channel, sources, now)
+        one = sources[0] if len(sources) == 1 else None
+        if one is not None:  # _adc_volts of one source, without the lists
+            v0 = min(max(one[0].output(one[1], now), 0.0), adc.vref)
+        else:
+            v0 = 0.0 if dead else self._adc_volts(channel, sources, now)
         bits = adc.bits
         sh16 = 16 - bits
         total = 0
-        if n > 1 and sources:
+        if n > 1 and one is not None:
+            settled = abs(one[0]._out - one[1] * one[0].gain) < 1e-9
+        elif n > 1 and sources:
             # settled when every mux output equals its target to far below an LSB
             settled = all(abs(mux._out - src * mux.gain) < 1e-9 for mux, src in sources)
         else:
             settled = True
         if settled and sh16 == shift:  # u16 >> (16 - bits) is the raw code
             total = adc.code_sum(v0, n, ns)
-            if sources and n > 1:
+            if one is not None and n > 1:
+                one[0].output(one[1], now + 2 * (n - 1))  # the mux's state
+            elif sources and n > 1:
                 self._adc_volts(channel, sources, now + 2 * (n - 1))  # muxes' state
         elif len(sources) == 1 and sh16 == shift and sources[0][0].tau_us > 0 and \
                 0.0 <= sources[0][0]._out <= adc.vref and \
@@ -688,7 +696,7 @@ class World:
                              for k, z in zip(kp, adc.take(n), strict=True)])
             else:
                 total = sum([bisect_right(t, a0 + b0 * k) for k in kp])
-            self._adc_volts(channel, sources, now + 2 * (n - 1))  # the mux's state
+            mux.output(src, now + 2 * (n - 1))  # the mux's state
         else:
             for i in range(n):
                 v = v0 if i == 0 else (self._adc_volts(channel, sources, now + 2 * i)
