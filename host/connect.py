@@ -123,7 +123,8 @@ def open_board(
         hello = link.hello()
     except LinkError as exc:
         link.close()
-        raise LinkError(f"{port}: {exc}. If the board runs no learnboard firmware yet, run "
+        said = str(exc) if str(exc).endswith((".", "?")) else f"{exc}."
+        raise LinkError(f"{port}: {said} If the board runs no learnboard firmware yet, run "
                         f"`learnboard flash --port {port}`.") from exc
     except BaseException:
         link.close()

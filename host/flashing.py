@@ -464,8 +464,8 @@ def interrupt_firmware(port: str, *, timeout: float = 0.5) -> dict | None:
 
     try:
         link = Link.open(port, timeout=timeout, retries=1)
-    except LinkError as exc:
-        raise FlashError(f"cannot open {port}: {exc}") from exc
+    except LinkError as exc:  # its message names the port and says what to check
+        raise FlashError(str(exc)) from exc
     try:
         try:
             hello = link.hello()

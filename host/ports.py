@@ -11,9 +11,12 @@ whose ``open`` blocks, as some Bluetooth ports do) cannot hang the listing.
 
 from __future__ import annotations
 
+import json
+import os
 import threading
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 
 @dataclass
@@ -59,8 +62,59 @@ def _probe(info: PortInfo, timeout: float) -> None:
         link.close()
 
 
+# -- virtual boards of `learnboard emulate` --------------------------------------------
+# pyserial does not list pseudo-terminals, so each `learnboard emulate` announces its pty
+# in a small file (removed when it stops; a file whose process is gone is ignored).
+
+
+def _emulated_dir() -> Path:
+    from .follow import registry_dir
+
+    return registry_dir().parent / "emulated"
+
+
+def announce_emulated(port: str, board: str) -> Path | None:
+    """Record that this process serves a virtual board on ``port`` (best effort)."""
+    path = _emulated_dir() / f"{os.getpid()}.json"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"port": port, "board": board, "pid": os.getpid()}))
+    except OSError:
+        return None
+    return path
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def emulated_ports() -> list[tuple[str, str]]:
+    """``(pty, board)`` of every running ``learnboard emulate`` of this user."""
+    found = []
+    try:
+        entries = sorted(_emulated_dir().glob("*.json"))
+    except OSError:
+        return []
+    for entry in entries:
+        try:
+            d = json.loads(entry.read_text())
+            port, board, pid = str(d["port"]), str(d["board"]), int(d["pid"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if _alive(pid) and os.path.exists(port):
+            found.append((port, board))
+    return found
+
+
 def list_ports(*, probe: bool = True, extra: list[str] | tuple[str, ...] = (), timeout: float = 0.5) -> list[PortInfo]:
-    """The serial ports pyserial finds (plus ``extra`` devices such as an emulator's pty).
+    """The serial ports pyserial finds, the ptys of running ``learnboard emulate`` boards,
+    and ``extra`` devices.
 
     Args:
         probe: send a hello to each port and record the answer.
@@ -73,6 +127,10 @@ def list_ports(*, probe: bool = True, extra: list[str] | tuple[str, ...] = (), t
     found = [PortInfo(p.device, p.description or "", p.vid, p.pid, p.serial_number, p.manufacturer)
              for p in sorted(lp.comports(), key=lambda p: p.device)]
     known = {p.device for p in found}
+    for port, board in emulated_ports():
+        if port not in known:
+            found.append(PortInfo(port, f"learnboard emulate ({board})"))
+            known.add(port)
     found += [PortInfo(d, "given with --port") for d in extra if d not in known]
     if probe:
         threads = [threading.Thread(target=_probe, args=(p, timeout), daemon=True) for p in found]

@@ -133,3 +133,14 @@ def test_pull_from_the_in_process_board_says_why_not(tmp_path):
     done = _cli(["calibrate", "--pull"], tmp_path)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "--pull" in done.stderr and "no filesystem" in done.stderr
+
+
+@pytest.mark.vm
+def test_ports_lists_the_running_emulator_without_being_told(pty_board):
+    # (here because this module already runs a `learnboard emulate`)
+    from learnboard.host.ports import list_ports
+
+    port, _ = pty_board
+    mine = [p for p in list_ports(timeout=1.0) if p.device == port]
+    assert len(mine) == 1 and mine[0].description == f"learnboard emulate ({BOARD})"
+    assert mine[0].hello and mine[0].hello["board"] == BOARD

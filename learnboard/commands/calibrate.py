@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 
 HELP = "measure a board's ADC gain/offset and per-edge device parameters, and store them"
 DESCRIPTION = """\
@@ -85,6 +86,30 @@ def _summary(cal: dict, stored: list[str]) -> None:
     Console().print(t)
 
 
+@contextlib.contextmanager
+def _progress(quiet: bool):
+    """A transient progress bar on stderr (a terminal only): ADC, then edge configurations."""
+    import sys
+
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("calibrating: {task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                  TimeElapsedColumn(), console=Console(stderr=True), transient=True) as bar:
+        tasks: dict[str, int] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            name = {"adc": "ADC gain and offset", "edges": "edge configurations"}.get(stage, stage)
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(name, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update
+
+
 def _say(json_out: bool):
     import sys
 
@@ -126,14 +151,17 @@ def run(args: argparse.Namespace) -> int:
             if conn.board is None:
                 raise InputError(f"{conn.label}: the board's description is not known here; pass "
                                  "--board FILE", field="--board")
-            cal = seal(calibrate(conn.link, conn.board, configs=args.configs, repeats=args.repeats,
-                                 seed=args.seed, label=conn.label))
+            with _progress(args.json) as progress:
+                cal = seal(calibrate(conn.link, conn.board, configs=args.configs, repeats=args.repeats,
+                                     seed=args.seed, label=conn.label, progress=progress))
         stored = [str(save_calibration(cal))]
         if args.out:
             save_calibration(cal, args.out)
             stored.append(args.out)
         if not in_process and not args.host_only:
-            report = store_on_board(args.port, cal, log=_say(args.json))
+            say = _say(args.json)
+            say(f"copying the calibration onto the board ({args.port}:/{FILE_NAME}) ...")
+            report = store_on_board(args.port, cal, log=lambda msg: say("  " + msg))
             what = "unchanged" if not report.written else f"{report.bytes_written} B"
             stored.append(f"{args.port}:/{FILE_NAME} ({what}; board answers again)")
         elif in_process:

@@ -130,14 +130,20 @@ def run(args: argparse.Namespace) -> int:
         stop.set()
 
     old = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    announced = None
     try:
         port = board.start()
+        from learnboard.host.ports import announce_emulated
+
+        announced = announce_emulated(port, desc.name)  # `learnboard ports` lists it
         print(port, flush=True)
         print(f"learnboard emulate: {desc.name} board, {where}; Ctrl-C to stop", file=sys.stderr, flush=True)
         while not stop.wait(0.5):
             if not board.running:
                 raise LearnboardError(f"the virtual serial port stopped: {board.error!r}")
     finally:
+        if announced is not None:
+            announced.unlink(missing_ok=True)
         board.stop()
         for s, handler in old.items():
             signal.signal(s, handler)

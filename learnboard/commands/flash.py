@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
     err = Console(stderr=True)
     quiet = args.json
     with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
-                  console=err, transient=True, disable=quiet) as bar:
+                  console=err, transient=True, disable=quiet or not err.is_terminal) as bar:
         tasks: dict[str, int] = {}
 
         def progress(path: str, done: int, total: int) -> None:
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report.as_dict()))
         return 0
-    out = Console(file=sys.stdout)
+    out = Console(file=sys.stdout, soft_wrap=True)
     out.print(f"flashed {report.target}: {len(report.written)} files written "
               f"({report.bytes_written} B), {len(report.skipped)} unchanged, "
               f"{len(report.removed)} stale removed in {report.seconds:.1f} s")

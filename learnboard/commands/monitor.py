@@ -14,12 +14,14 @@ run folder (a serial port has one owner; a second program talking to it would st
 session's replies); a board that trains on its own (train steps 0, host_timeout_ms 0) is
 listened to directly, with read-only questions only (hello, status, stats). It never
 starts, stops or changes anything. Ends when the session writes its summary, after
---seconds, or on Ctrl-C."""
+--seconds, or on Ctrl-C. A run folder is shown from its newest record on (a finished run:
+its last telemetry and its summary); --from-start replays the whole log."""
 EPILOG = """\
 examples:
   learnboard monitor runs/20261129-035140-regression       (a session in another terminal)
   learnboard monitor --port /dev/ttyACM0                    (the session training that board)
   learnboard monitor --port /dev/pts/5 --seconds 30 --json  (one JSON line per record)
+  learnboard monitor runs/20261129-035140-regression --from-start --json   (a whole log, as JSON lines)
 """
 
 
@@ -30,6 +32,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="serial port of the board (emu:PROFILE starts an idle emulated board)")
     parser.add_argument("--seconds", type=float, default=None, help="stop after this many seconds")
     parser.add_argument("--json", action="store_true", help="print each telemetry frame as a JSON line")
+    parser.add_argument("--from-start", action="store_true",
+                        help="with a run folder: replay every record already logged, not only the newest "
+                             "(a finished run is printed whole)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -49,9 +54,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"{args.port} is held by `learnboard train`: following {run_dir}", file=sys.stderr)
         return _follow(run_dir, args)
     if args.port is None:
-        raise InputError("give the --port of a board that is training (the in-process emulated board "
-                         "exists only inside `learnboard train`; `learnboard emulate` gives a port)",
-                         field="--port")
+        raise InputError("give the RUN_DIR of a session (`learnboard monitor runs/<date>-<name>`; works for "
+                         "in-process emulated sessions too) or the --port of a board that is training",
+                         field="RUN_DIR")
     with open_board(args.port) as conn:
         link = conn.link
         status = read_only_request(link, "status")
@@ -136,7 +141,7 @@ def _follow(run_dir, args) -> int:
             print(f"event {rec.get('name')}", file=sys.stderr, flush=True)
 
     try:
-        follow_run(run_dir, on_record=on_record, seconds=args.seconds)
+        follow_run(run_dir, on_record=on_record, seconds=args.seconds, from_start=args.from_start)
     except KeyboardInterrupt:
         pass
     finally:

@@ -8,7 +8,8 @@ HELP = "list serial ports (USB ids) and whether a learnboard firmware answers on
 DESCRIPTION = """\
 List the serial ports of this computer with their USB vendor:product ids and serial
 numbers, and say hello on each to see whether a learnboard firmware answers (at most
-about a second in all, however the ports behave). Probing writes one small frame to
+about a second in all, however the ports behave). Running `learnboard emulate` boards
+are listed too (their pseudo-terminals, which the OS does not list). Probing writes one small frame to
 every port; use --no-probe near instruments that must not receive stray bytes, and note
 that opening a port resets some boards (Arduino-style DTR reset)."""
 EPILOG = """\
@@ -53,5 +54,13 @@ def run(args: argparse.Namespace) -> int:
         else:
             lb = p.probe
         table.add_row(p.device, p.usb_id, p.serial_number or "", p.description, lb)
-    Console().print(table)
+    console = Console()
+    console.print(table)
+    # USB devices, emulated boards and ports the user named: likely boards (not /dev/ttyS0)
+    silent = [p.device for p in ports if p.probe == "no answer"
+              and (p.vid is not None or p.description.startswith(("learnboard emulate", "given with")))]
+    if silent:
+        console.print(f"no answer on {', '.join(silent)}: no learnboard firmware runs there yet (a new or "
+                      f"empty board); flash it: `learnboard flash --port {silent[0]} --board gen2-clln` "
+                      "(your board's profile or .toml)", soft_wrap=True)
     return 0
