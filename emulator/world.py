@@ -471,7 +471,7 @@ class World:
                 (now - chk[1]) * 1e-6 * self._max_leak * self.faults.leak_scale \
                 <= self.resolve_tol and \
                 len(self.faults.stuck_edges) == len(self._stuck_values):
-            return self._solved[net][2]
+            return self._sol(net)
         state = self.edge_state(net)
         drives = self.driven(net)
         prev = self._solved[net]
@@ -481,7 +481,7 @@ class World:
                     all(abs(p_drives[k] - v) <= 1e-7 for k, v in drives.items()) and \
                     np.max(np.abs(p_state - state), initial=0.0) <= self.resolve_tol:
                 self._checked[net] = (self._gen, self._solved_at[net])
-                return sol
+                return sol if sol is not None else self._sol(net)
         key = (net, state.tobytes())
         circuit = self._circuits.get(key)
         if circuit is None:  # digipot boards: the same taps come back while drives settle
@@ -493,10 +493,11 @@ class World:
         if self._fast_dc is None:
             self._fast_dc = FastDC(circuit.n_nodes, circuit.network.edges, circuit.network.ground)
         # warm-started re-solve (same model and tolerance); the general solver otherwise
-        sol = self._fast_dc.solve(circuit, drives, None if prev is None else prev[2].node_voltages)
+        warm = None if prev is None or prev[2] is None else prev[2].node_voltages
+        sol = self._fast_dc.solve(circuit, drives, warm)
         if sol is None:
             fixes = [Fix(n, v) for n, v in sorted(drives.items())]
-            sol = solve(circuit, fixes, initial=None if prev is None else prev[2].node_voltages)
+            sol = solve(circuit, fixes, initial=warm)
         self.solves += 1
         self._solved[net] = (state, drives, sol)
         self._solved_at[net] = now
@@ -747,12 +748,43 @@ class World:
         self._linops[key] = op
         return op
 
+    def _sol(self, net: int):
+        """The last solve of ``net`` as a DCSolution (a re-solve that :meth:`adc_sum` took
+        from the linear map is completed here, when someone asks for it)."""
+        p_state, drives, sol = self._solved[net]
+        if sol is None:
+            circuit = self._circuits[(net, p_state.tobytes())]
+            sol = self._fast_dc.solve(circuit, drives, None)
+            self._solved[net] = (p_state, drives, sol)
+        return sol
+
+    def _linear_ready(self, net: int):
+        """The linear map of ``net`` if :meth:`solution` would now keep its last circuit
+        (taps and driven nodes unchanged, no stuck-edge fault pending), else None."""
+        prev = self._solved[net]
+        if prev is None or self.faults.stuck_edges - set(self._stuck_values):
+            return None
+        op = self._linear_op(net)
+        if op is None:
+            return None
+        chk = self._checked[net]
+        now = self.clock._us
+        if chk is not None and chk[0] == self._gen and now >= self._dynamic_until and \
+                (now - chk[1]) * 1e-6 * self._max_leak * self.faults.leak_scale \
+                <= self.resolve_tol:
+            return op  # solution() would return the cached solve without looking
+        if prev[1].keys() != self.driven(net).keys() or \
+                np.max(np.abs(prev[0] - self.edge_state(net)), initial=0.0) > self.resolve_tol:
+            return None
+        return op
+
     def _adc_sum_linear(self, channel: int, n: int, shift: int):
         """:meth:`adc_sum` while drives settle on linear (digipot) networks: what ``n``
         :meth:`adc_read_u16` calls give — :meth:`solution`'s bookkeeping per sample (a
         re-solve whenever a drive moved by more than 1e-7 V since the last one) — with
         each re-solve's node volts from the network's linear map of the drive volts
-        (the same solution to rounding) instead of a factorised solve. None where it
+        (the same solution to rounding) instead of a factorised solve; the full solution
+        of the last one is completed only if asked for (:meth:`_sol`). None where it
         does not apply (then the caller reads sample by sample)."""
         srcs = []
         nets = {}
@@ -762,10 +794,12 @@ class World:
             ch = mux._channel
             if nodes is not None and ch < len(nodes) and nodes[ch] >= 0:
                 if net not in nets:
-                    self.solution(net)  # sample 0 exactly as a single read takes it
-                    op = self._linear_op(net)
-                    if op is None:
-                        return None
+                    op = self._linear_ready(net)
+                    if op is None:  # new taps: solve (sample 0 as a single read takes it)
+                        self.solution(net)
+                        op = self._linear_op(net)
+                        if op is None:
+                            return None
                     nets[net] = op
                 srcs.append((mux, net, nodes[ch]))
             elif gates is not None and ch < len(gates) and gates[ch] >= 0:
@@ -781,46 +815,56 @@ class World:
         gen = self._gen
         leak = self._max_leak * self.faults.leak_scale * 1e-6
         tol = self.resolve_tol
-        # per network: [rows, lines, drive volts of the last solve, node volts, re-solved]
+        # per network: [rows, lines, drive volts of the last solve, {node: volts}, moved]
         st = {}
         for net, (rows, lines) in nets.items():
             p_drives = self._solved[net][1]
-            fixed = sorted(p_drives)
-            st[net] = [rows, lines, [p_drives[k] for k in fixed],
-                       self._solved[net][2].node_voltages.tolist(), False]
+            sol = self._solved[net][2]
+            st[net] = [rows, lines, [p_drives[k] for k in sorted(p_drives)],
+                       None if sol is None else sol.node_voltages, False]
         total = 0
-        for i in range(n):
+        for _ in range(n):
             now = clock._us
-            if i:
-                for net, s in st.items():
-                    chk = self._checked[net]
-                    if chk[0] == gen and now >= self._dynamic_until and \
-                            (now - chk[1]) * leak <= tol:
-                        continue  # solution(): the cached solve holds
-                    vals = [self._line_volts(line, now) for line in s[1]]
-                    if all(abs(p - v) <= 1e-7 for p, v in zip(s[2], vals, strict=True)):
-                        self._checked[net] = (gen, self._solved_at[net])
-                        continue
-                    s[2] = vals
-                    s[3] = [sum([a * v for a, v in zip(row, vals, strict=True)])
-                            for row in s[0]]
-                    s[4] = True
-                    self.solves += 1
-                    self._solved_at[net] = now
-                    self._checked[net] = (gen, now)
+            for net, s in st.items():
+                chk = self._checked[net]
+                if chk is not None and chk[0] == gen and now >= self._dynamic_until and \
+                        (now - chk[1]) * leak <= tol:
+                    continue  # solution(): the cached solve holds
+                vals = [self._line_volts(line, now) for line in s[1]]
+                if all(abs(p - v) <= 1e-7 for p, v in zip(s[2], vals, strict=True)):
+                    self._checked[net] = (gen, self._solved_at[net])
+                    continue
+                s[2] = vals
+                s[3] = None
+                s[4] = True
+                self.solves += 1
+                self._solved_at[net] = now
+                self._checked[net] = (gen, now)
             acc = 0.0
             for mux, net, node in srcs:
-                acc += mux.output(st[net][3][node] if net is not None else 0.0, now)
+                if net is None:
+                    v = 0.0
+                else:
+                    s = st[net]
+                    volts = s[3]
+                    if volts is None:
+                        volts = s[3] = {}
+                    if isinstance(volts, dict):
+                        v = volts.get(node)
+                        if v is None:
+                            v = volts[node] = sum([a * d for a, d in zip(s[0][node], s[2],
+                                                                          strict=True)])
+                    else:
+                        v = volts[node]
+                acc += mux.output(v, now)
             v = min(max(acc / len(srcs), 0.0), vref)
             total += adc.read_u16(v, ns) >> shift
             clock.advance_us(2)  # 500 kS/s
         for net, s in st.items():
-            if s[4]:  # the last re-solve as solution() keeps it (a full DCSolution)
-                p_state = self._solved[net][0]
-                drives = dict(zip(sorted(self._solved[net][1]), s[2], strict=True))
-                circuit = self._circuits[(net, p_state.tobytes())]
-                sol = self._fast_dc.solve(circuit, drives, None)
-                self._solved[net] = (p_state, drives, sol)
+            if s[4]:  # the last re-solve, completed by _sol() when asked for
+                p_state, p_drives, _ = self._solved[net]
+                self._solved[net] = (p_state, dict(zip(sorted(p_drives), s[2], strict=True)),
+                                     None)
         return total
 
     def _settle_powers(self, tau_us: float, n: int) -> list[float]:

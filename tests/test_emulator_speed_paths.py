@@ -2,7 +2,8 @@
 
 * On a linear (digipot) board, ``World.adc_sum`` while the PWM drives still settle
   (each sample re-solved from the network's linear map of the drive volts) returns the
-  same codes, clock and solve count as the same number of ``adc_read_u16`` calls.
+  same codes, clock and solve count as the same number of ``adc_read_u16`` calls, and
+  the same true state afterwards.
 * ``FastDC`` refactorising a linear network for new taps from a kept sparsity pattern
   gives the fresh factorisation's node volts.
 """
@@ -45,6 +46,10 @@ def test_adc_sum_while_pwm_drives_settle_equals_single_reads():
         results.append(out)
     assert results[0] == results[1]
     assert results[0][-1][1] > 20  # the drives were still settling: many re-solves
+    # the last re-solve, completed on demand, is the one single reads made
+    for net in range(worlds[0].board.n_nets):
+        np.testing.assert_allclose(worlds[0].true_state(net).node_voltages,
+                                   worlds[1].true_state(net).node_voltages, atol=1e-12)
 
 
 def test_linear_refactorisation_matches_a_fresh_one():
