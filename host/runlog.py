@@ -189,7 +189,11 @@ class RunLog:
             try:
                 if self._failed is None:
                     self._write_locked()
-                    os.fsync(self._fd)
+                    try:
+                        os.fsync(self._fd)
+                    except OSError as exc:
+                        self._failed = _disk_message(self.path, exc)
+                        raise LearnboardError(self._failed) from None
             finally:
                 self._closed = True
                 self._wake.set()

@@ -156,6 +156,7 @@ CASES = [
     ("checkpoint read-only", "open", r"checkpoints/step-000000010\.json\.tmp$", 1, errno.EROFS, True),
     ("checkpoint disk full", "fsync", r"checkpoints/step-000000010\.json\.tmp$", 1, errno.ENOSPC, True),
     ("checkpoint rename read-only", "replace", r"checkpoints/step-000000020\.json$", 1, errno.EROFS, True),
+    ("log close disk full", "fsync", r"telemetry\.msgpack$", 4, errno.ENOSPC, True),
     ("summary.json disk full", "fsync", r"summary\.json\.tmp$", 1, errno.ENOSPC, True),
     ("figure read-only", "open", r"figures/.*\.png$", 1, errno.EROFS, False),
     ("figure disk full", "open", r"figures/.*\.png$", 2, errno.ENOSPC, False),
