@@ -742,7 +742,7 @@ class World:
         if any(c is None for c in cols):
             return None
         m = np.stack([c.node_voltages for c in cols], axis=1)
-        op = (m.tolist(), [table[k] for k in fixed])
+        op = (m.tolist(), [self._line_getter(table[k]) for k in fixed])
         if len(self._linops) > 256:
             self._linops.clear()
         self._linops[key] = op
@@ -777,6 +777,12 @@ class World:
                 np.max(np.abs(prev[0] - self.edge_state(net)), initial=0.0) > self.resolve_tol:
             return None
         return op
+
+    def _line_getter(self, line: Line):
+        """``volts_at(now_us)`` of voltage output ``line`` (:meth:`_line_volts` bound)."""
+        if not line.device:
+            return partial(self.pwms[line.index]._out.value, 0)
+        return partial(self.dacs[line.device]._out.value, line.index)
 
     def _adc_sum_linear(self, channel: int, n: int, shift: int):
         """:meth:`adc_sum` while drives settle on linear (digipot) networks: what ``n``
@@ -815,7 +821,8 @@ class World:
         gen = self._gen
         leak = self._max_leak * self.faults.leak_scale * 1e-6
         tol = self.resolve_tol
-        # per network: [rows, lines, drive volts of the last solve, {node: volts}, moved]
+        # per network: [rows, drive getters, drive volts of the last solve, {node: volts},
+        # moved]
         st = {}
         for net, (rows, lines) in nets.items():
             p_drives = self._solved[net][1]
@@ -830,7 +837,7 @@ class World:
                 if chk is not None and chk[0] == gen and now >= self._dynamic_until and \
                         (now - chk[1]) * leak <= tol:
                     continue  # solution(): the cached solve holds
-                vals = [self._line_volts(line, now) for line in s[1]]
+                vals = [volts_at(now) for volts_at in s[1]]
                 if all(abs(p - v) <= 1e-7 for p, v in zip(s[2], vals, strict=True)):
                     self._checked[net] = (gen, self._solved_at[net])
                     continue
