@@ -18,6 +18,11 @@ examples:
 """
 
 
+# the hello's limit keys, as a user reads them
+LIMITS = {"n_edges": "edges", "n_nodes": "nodes", "vn": "max node voltage (V)", "ie": "max edge current (A)",
+          "max_examples": "max examples on the board"}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", metavar="P", default=None,
                         help="serial port of the board (default: the emulated default board)")
@@ -34,6 +39,7 @@ def run(args: argparse.Namespace) -> int:
 
     from learnboard.host.connect import open_board
     from learnboard.host.flashing import FirmwareMismatch, check_hello, firmware_version
+    from learnboard.host.live import fault_names
 
     with open_board(args.port, board=args.board) as conn:
         hello = dict(conn.hello)
@@ -58,8 +64,10 @@ def run(args: argparse.Namespace) -> int:
                 value = ", ".join(value)
             table.add_row(label, "—" if value is None else str(value))
         for key, value in (hello.get("limits") or {}).items():
-            table.add_row(f"limit {key}", f"{value:g}" if isinstance(value, float) else str(value))
-        table.add_row("state", f"{stats.get('state')} (step {stats.get('step')}, faults {stats.get('flt')})")
+            table.add_row(LIMITS.get(key, f"limit {key}"), f"{value:.4g}" if isinstance(value, float) else str(value))
+        flt = stats.get("flt")
+        table.add_row("state", f"{stats.get('state')} (step {stats.get('step')} of its last train call, "
+                               f"fault flags {fault_names(flt) if isinstance(flt, int) else flt})")
         Console().print(table)
     if mismatch is not None:
         raise mismatch
