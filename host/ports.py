@@ -133,11 +133,18 @@ def list_ports(*, probe: bool = True, extra: list[str] | tuple[str, ...] = (), t
             known.add(port)
     found += [PortInfo(d, "given with --port") for d in extra if d not in known]
     if probe:
-        threads = [threading.Thread(target=_probe, args=(p, timeout), daemon=True) for p in found]
+        from .follow import run_holding
+
+        for p in found:  # a session's port: a probe could steal one of its replies
+            held = run_holding(p.device)
+            if held is not None:
+                p.probe = f"busy: learnboard train ({held.name})"
+        found_probe = [p for p in found if not p.probe.startswith("busy")]
+        threads = [threading.Thread(target=_probe, args=(p, timeout), daemon=True) for p in found_probe]
         for t in threads:
             t.start()
         deadline = time.monotonic() + 2 * timeout + 1.0
-        for p, t in zip(found, threads, strict=True):
+        for p, t in zip(found_probe, threads, strict=True):
             t.join(max(0.0, deadline - time.monotonic()))
             if t.is_alive():
                 p.probe = "no answer (port blocked)"

@@ -51,6 +51,9 @@ def pty_board(tmp_path_factory):
     port = line.decode().strip()
     try:
         assert port.startswith("/dev/"), f"learnboard emulate printed {port!r}"
+        # wait for the boot event before talking: a frame byte 0x03 is a Ctrl-C until the
+        # firmware has turned that off, and would stop main.py while it boots
+        F.verify(port, desc_hash=compile_board(load_board(BOARD)).sha256, timeout=30)
         yield port, flash
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -137,10 +140,13 @@ def test_pull_from_the_in_process_board_says_why_not(tmp_path):
 
 @pytest.mark.vm
 def test_ports_lists_the_running_emulator_without_being_told(pty_board):
-    # (here because this module already runs a `learnboard emulate`)
+    # (here because this module already runs a `learnboard emulate`). No probe: other
+    # emulated boards of this user may be in a test of their own.
+    from learnboard.host.link import Link
     from learnboard.host.ports import list_ports
 
     port, _ = pty_board
-    mine = [p for p in list_ports(timeout=1.0) if p.device == port]
+    mine = [p for p in list_ports(probe=False) if p.device == port]
     assert len(mine) == 1 and mine[0].description == f"learnboard emulate ({BOARD})"
-    assert mine[0].hello and mine[0].hello["board"] == BOARD
+    with Link.open(port, timeout=1.0) as link:
+        assert link.hello()["board"] == BOARD
