@@ -137,9 +137,12 @@ def fetch_if_missing(port: str, *, log: Callable[[str], None] | None = None) -> 
     Returns the host's calibration file, or None when neither has one. Never raises for
     the fetch itself (a session must not fail for a missing calibration): problems are
     reported through ``log``."""
+    from .follow import run_holding
     from .link import Link
 
     say = log or (lambda _msg: None)
+    if run_holding(port) is not None:
+        return None  # another session trains this board: never stop its firmware
     try:
         with Link.open(port, timeout=1.0, retries=1) as link:
             hello = link.hello()
