@@ -4,6 +4,8 @@ The VM side is ``emulator/vmlib/machine.py`` (active when ``LB_WORLD`` names the
 Requests are one opcode byte and a little-endian payload; writes get no answer, so the
 VM never waits on them (it queues them and sends them in one write) — only reads block
 for a reply, and every reply starts with the world's clock (µs, u32) for the VM to adopt.
+The replies to one batch of requests go back in one write (a whole ``machine.adc_scan``
+of the VM — one ``U`` per node — is one round trip).
 
 | op | payload | reply |
 |---|---|---|
@@ -37,7 +39,7 @@ from learnboard.emulator.world import World
 _FIXED = {80: 2, 87: 3, 68: 4, 116: 0, 82: 0, 72: 0, 66: 2, 85: 3, 65: 1, 84: 0, 81: 0}  # by opcode
 _HEAD = {83: 8, 88: 8, 73: 5, 89: 5}  # variable length: header bytes, the length u16 at its end
 _MASK32 = 0xFFFFFFFF
-_BLOCKING = frozenset((66, 85, 72, 65, 84, 81, 88, 89))  # requests the VM waits on: round trips
+_BLOCKING = frozenset((66, 85, 72, 65, 84, 81, 88, 89))  # requests that get an answer
 
 
 class WorldServer:
@@ -50,7 +52,8 @@ class WorldServer:
         self.requests = 0
         """Requests handled (writes and reads)."""
         self.round_trips = 0
-        """Requests the VM waited on (reads, hello, sync)."""
+        """Answered batches: the times the VM waited (for reads, hello, sync; a whole
+        ``adc_scan`` is one)."""
         self.sends = 0
         """Socket reads that brought requests (each one VM-side write, or part of one)."""
         self.busy_s = 0.0
@@ -119,6 +122,7 @@ class WorldServer:
         size = len(buf)
         pos = 0
         n = 0
+        reply = bytearray()  # the answers of this batch, sent in one write at the end
         try:
             while pos < size:
                 if self._cut:
@@ -137,11 +141,11 @@ class WorldServer:
                         clock.sleep_us(int.from_bytes(buf[pos + 1:end], "little"))
                     elif op == 66:  # B
                         codes = w.adc_read_block(buf[pos + 1], buf[pos + 2])
-                        conn.sendall((clock.now_us & _MASK32).to_bytes(4, "little")
+                        reply += ((clock.now_us & _MASK32).to_bytes(4, "little")
                                      + codes.astype("<u2").tobytes())
                     elif op == 85:  # U
                         total = w.adc_sum(buf[pos + 1], buf[pos + 2], buf[pos + 3])
-                        conn.sendall((clock.now_us & _MASK32).to_bytes(4, "little")
+                        reply += ((clock.now_us & _MASK32).to_bytes(4, "little")
                                      + (total & _MASK32).to_bytes(4, "little"))
                     elif op == 87:  # W
                         w.set_pwm(buf[pos + 1], buf[pos + 2] | (buf[pos + 3] << 8))
@@ -149,14 +153,14 @@ class WorldServer:
                         w.mcu_reset()
                     elif op == 72:  # H
                         acks = bytes((bus << 7) | a for bus in (0, 1) for a in w.i2c_addresses(bus))
-                        conn.sendall((clock.now_us & _MASK32).to_bytes(4, "little")
+                        reply += ((clock.now_us & _MASK32).to_bytes(4, "little")
                                      + bytes([len(acks)]) + acks)
                     elif op == 65:  # A
-                        conn.sendall(struct.pack("<H", w.adc_read_u16(buf[pos + 1])))
+                        reply += (struct.pack("<H", w.adc_read_u16(buf[pos + 1])))
                     elif op == 84:  # T
-                        conn.sendall(struct.pack("<I", clock.ticks_us()))
+                        reply += (struct.pack("<I", clock.ticks_us()))
                     else:  # Q
-                        conn.sendall((clock.now_us & _MASK32).to_bytes(4, "little"))
+                        reply += ((clock.now_us & _MASK32).to_bytes(4, "little"))
                 elif op in _HEAD:
                     head = _HEAD[op]
                     if pos + head > size:
@@ -172,21 +176,25 @@ class WorldServer:
                         w.i2c_write(buf[pos + 1], buf[pos + 2], data)
                     elif op == 88:  # X
                         miso = w.spi_transfer(buf[pos + 1], data, int.from_bytes(buf[pos + 2:pos + 6], "little"))
-                        conn.sendall((clock.now_us & _MASK32).to_bytes(4, "little") + bytes(miso))
+                        reply += ((clock.now_us & _MASK32).to_bytes(4, "little") + bytes(miso))
                     else:  # Y
                         got = w.i2c_read(buf[pos + 1], buf[pos + 2], k)
-                        conn.sendall((clock.now_us & _MASK32).to_bytes(4, "little")
+                        reply += ((clock.now_us & _MASK32).to_bytes(4, "little")
                                      + (b"\x00" + bytes(k) if got is None else b"\x01" + bytes(got)))
                 else:
                     raise ConnectionError(f"world server: unknown request {bytes([op])!r}")
                 pos = end
                 n += 1
-                if op in _BLOCKING:
-                    self.round_trips += 1
-        except OSError:  # the VM went away while we answered
+        except OSError:  # an unknown request (ConnectionError): drop the batch
             return size
         finally:
             self.requests += n
+            if reply:
+                self.round_trips += 1  # the VM waited for this batch's answers
+                try:
+                    conn.sendall(reply)
+                except OSError:  # the VM went away while we answered
+                    pos = size
         return pos
 
     def close(self) -> None:

@@ -21,7 +21,9 @@ Speed without losing exactness (the hot paths allocate nothing, so they also run
   one after the other (2 µs apart, mux settling, noise and the converter's non-linearity
   per sample — the ADC runs free, like the RP2040's round-robin FIFO mode), and the next
   reads are answered from the block until anything else is queued. Conversions fetched
-  but not read still took their time.
+  but not read still took their time;
+* ``adc_scan`` (``_lbscan.py``, loaded with the first ``ADC``): a whole mux scan of the
+  firmware HAL — the same requests as its read loop — in one round trip.
 """
 
 import os
@@ -48,6 +50,7 @@ if _path:
     _blk_len = 0
     _streak = 0  # consecutive reads of the block's input
     _want = 1  # block length to fetch next
+    adc_scan = None  # the whole-scan extension (_lbscan.py), set by the first ADC
     _acks = b""
 
     def _start():
@@ -248,10 +251,13 @@ if _path:
         CORE_TEMP = 4
 
         def __init__(self, pin):
+            global adc_scan
             if _sock is None:
                 _start()
             ch = _gpio(pin)
             self.channel = ch - 26 if (ch >= 26 or hasattr(pin, "id")) else ch
+            if adc_scan is None:  # loaded with the first ADC, once board.json is read
+                from _lbscan import adc_scan  # noqa: F401 (boot needs the heap before)
 
         def read_u16(self):
             global _blk_pos, _streak

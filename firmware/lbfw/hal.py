@@ -181,6 +181,9 @@ class Hal:
                     for net in body["nrd"]]
         self.grd = [(bytes(r[0] + 1 for r in net), bytes(max(0, r[1]) for r in net))
                     for net in body["grd"]]
+        # an emulator's machine may run read_nodes / read_gates' loop itself (the same
+        # calls in the same order, one round trip): machine.adc_scan
+        self.scan = getattr(self.m, "adc_scan", None) if self.adc_sum else None
 
     def _init_edges(self, body):
         from array import array
@@ -300,6 +303,9 @@ class Hal:
 
     def read_nodes(self, net, out):
         """Oversampled codes of every node of network ``net`` into ``out`` (0 = not read)."""
+        if self.scan:
+            return self.scan(self.mux, self.nrd[net], self.settle_us, self.os, self.adc_shift,
+                             out, None)
         rd = self.nrd[net]
         for k in range(len(out)):
             out[k] = self._read(rd, k)
@@ -310,6 +316,9 @@ class Hal:
 
     def read_gates(self, pos):
         """Gate read-back codes (network 0) of pulse and DAC gate edges into ``pos``."""
+        if self.scan:
+            return self.scan(self.mux, self.grd[0], self.settle_us, self.os, self.adc_shift,
+                             pos, self.ekind)
         rd = self.grd[0]
         kind = self.ekind
         for e in range(len(kind)):
