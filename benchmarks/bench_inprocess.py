@@ -15,30 +15,34 @@ Issue 5 target: >= 2000 steps/s for gen2-clln in this mode.
     python benchmarks/bench_inprocess.py [--steps N] [--boards gen2-clln gen1-digipot]
         [--oversample K ...] [--profile]
 
-Measured 2026-11-28 on the shared 2-core machine at load average 7-11, so wall figures
-are several times too slow and even CPU figures are inflated and noisy (±30 %); CPU µs
-per step of this process (regression task, board defaults: os 16 on both boards),
-before (163c33f) -> after the SPEED commits (the first 20 steps of both move the same
-edges and solve as often: 20.6 edges and 2 solves per gen2 step, 15.4 and 106 on gen1):
+Measured 2026-11-29 04:42-04:45 UTC at load average 4.3-4.6, 600 steps (60 at batch
+20), regression task, board defaults (os 16), before (e948cbd) -> after the 2026-11-29
+speed commits, three interleaved runs (ranges); the same seeded run before and after (the same
+edges moved and solves: 8.8 edges and 2 solves per gen2 step, 9.2 and 108 on gen1; a
+60-step run gives bit-identical codes, gate volts and clock):
 
-    board          batch   CPU us/step                machine calls/step   solves/step
-    gen2-clln        1     19,022 ->  3,500-3,900 (~5x)   1,573 ->   578        2 -> 2
-    gen2-clln       20    131,258 -> 39,400 (3.3x)       13,400 -> 3,926       40 -> 40
-    gen1-digipot     1    124,919 -> 10,700-11,500 (11x)    634 ->   320      106 -> 107
-    gen1-digipot    20  2,825,928 -> 129,000 (22x)        6,840 -> 2,040    2,050 -> 2,056
+    board          batch   CPU us/step                 steps/s of CPU   wall steps/s
+    gen2-clln        1     2,712-2,891 -> 2,094-2,212   ~360 -> ~470    188-259 -> 208-299
+    gen1-digipot     1     8,571-8,806 -> 3,027-3,174   ~115 -> ~320     62-75 -> 168-235
+    gen2-clln       20        31,734  ->    25,778        32 ->  39
 
-That is ~250-280 (gen2) and ~90 (gen1) one-example steps/s of CPU on that loaded
-machine (wall: 100-145 and 37-47): short of the 2000 target. Where a gen2 step's time
-goes now: the two Newton re-solves (a new example's drives on each network, ~200 µs
-each) about half, the 62 oversampled conversions (mux select pins, settling, noise,
-quantisation) about a third, the rest gate pulses through the shift chain and the rule.
-gen1 re-solves its (linear) network on most conversions because the PWM inputs are
-still settling (to 1e-7 V) for 6 ms after each drive: with os=1 it needs 15 solves and
-~5,900 µs a step. What made the difference: one-call oversampling
-(``ADC.read_u16_sum`` -> ``World.adc_sum``, the same codes as 16 single reads), a
-warm-started dense Newton (``emulator/fast_dc.py``) and cached linear factorisations,
-node volts cached while the solve holds, one gate read per conversion, noise drawn in
-blocks, the drive table built once.
+(The first version of this benchmark measured 19,022 / 124,919 CPU us per gen2 / gen1
+step at load 7-11; the SPEED commits of 2026-11-28 brought that to 3,500 / 10,700.)
+Still short of the 2000 steps/s target. Where a gen2 step's ~2.1 ms of CPU goes now: the
+two Newton re-solves ~0.5 ms (4 evaluations of the 32-edge NMOS model, ~37 numpy
+operations of ~1 us each), the 62 oversampled conversions ~0.8 ms (4 select-pin writes
+each, every one updating the 4 muxes on the shared select lines, and 16 noisy samples
+bisected into the INL table), gate pulses through the shift chain ~0.3 ms, and the
+firmware itself ~0.3 ms (the App on a do-nothing machine under CPython: 317 us). 2000
+steps/s leaves 500 us per step: out of reach for CPython without compiled kernels for
+the solve and the conversions (docs/emulator.md, "Speed"). gen1 re-solves its linear
+network on most conversions while the PWM inputs settle (6 ms after each drive); those
+re-solves now come from the network's linear map of the drive volts (a few-term dot
+product per sample) with solution()'s bookkeeping, and the full solution is completed
+only when asked for. Earlier: one-call oversampling (``ADC.read_u16_sum`` ->
+``World.adc_sum``, the same codes as 16 single reads), a warm-started dense Newton
+(``emulator/fast_dc.py``), cached factorisations, node volts cached while the solve
+holds, noise drawn in blocks, the drive table built once.
 """
 
 from __future__ import annotations

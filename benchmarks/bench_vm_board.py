@@ -9,6 +9,19 @@ the world's solves per step, and the real time per step split into the world's s
 (handling requests: device models and physics) and the rest (VM, socket, pty, host).
 
 Run: ``python benchmarks/bench_vm_board.py [--steps 200] [--batch 2] [--profiles gen2-clln gen1-digipot]``.
+
+Round trips are the world's answered request batches (the times the VM waited). CPU ms
+per step are given for the world's server thread, the whole emulator process (world,
+pty, host link) and the VM process: on the shared machine compare those, not wall time.
+Measured 2026-11-29 04:42-04:45 UTC at load average 4.3-4.6, 200 steps, batch 2, before
+(e948cbd) -> after ``machine.adc_scan`` and the faster world (three interleaved runs):
+
+    profile        steps/s (wall)   round trips/step   world CPU ms/step   VM CPU ms/step
+    gen2-clln      102-121 -> 188-210     92 -> 5        5.0-5.2 -> 2.9-3.1   1.5-1.6 -> 0.7
+    gen1-digipot    34-43 -> 116-150      32 -> 4       14.6-16.8 -> 4.7-4.9  1.0-1.9 -> 0.5
+
+Target >= 300 steps/s (gen2-clln): not reached; the world's CPU per step now dominates
+(docs/emulator.md, "Speed").
 """
 
 from __future__ import annotations
