@@ -251,10 +251,16 @@ class World:
 
     def _build_watches(self) -> None:
         b = self.board
+        shared: dict = {}  # (gpio, bit) -> the muxes on that select line, one callback
+        for name, m in b.muxes.items():
+            for bit, gpio in enumerate(m.select):
+                shared.setdefault((gpio, bit), []).append(self.muxes[name])
         for name, m in b.muxes.items():
             mux = self.muxes[name]
             for bit, gpio in enumerate(m.select):
-                self._gpio(gpio, partial(mux.set_select, bit))  # cb(level, now)
+                group = shared[(gpio, bit)]
+                if group[0] is mux:  # cb(level, now)
+                    self._gpio(gpio, partial(AnalogMux.set_select_all, tuple(group), bit))
             if m.enable is not None:
                 self._gpio(m.enable, lambda lv, now, mux=mux: mux.set_enable(lv, now))
         for name, x in b.expanders.items():

@@ -35,12 +35,20 @@ class AnalogMux:
         return self.enable_level is None or self.enable == self.enable_level
 
     def set_select(self, bit: int, level: int, now_us: int) -> None:
-        self.select[bit] = 1 if level else 0
-        ch = (self._channel | (1 << bit)) if level else (self._channel & ~(1 << bit))
-        self._channel = ch
-        if ch != self._last_channel:
-            self._last_channel = ch
-            self._channel_since = now_us
+        AnalogMux.set_select_all((self,), bit, level, now_us)
+
+    @staticmethod
+    def set_select_all(muxes, bit: int, level: int, now_us: int) -> None:
+        """:meth:`set_select` on each of ``muxes`` (muxes wired to one select line)."""
+        level = 1 if level else 0
+        mask = 1 << bit
+        for m in muxes:
+            m.select[bit] = level
+            ch = (m._channel | mask) if level else (m._channel & ~mask)
+            m._channel = ch
+            if ch != m._last_channel:
+                m._last_channel = ch
+                m._channel_since = now_us
 
     def set_enable(self, level: int, now_us: int) -> None:
         was = self.connected
