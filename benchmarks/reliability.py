@@ -42,8 +42,9 @@ def serial(steps: int, seeds: int) -> None:
                   f"{sum(r.board_cache_hits for r in rows)} |", flush=True)
 
 
-def safety(commands: int, seeds: int) -> None:
-    print(f"safety: {commands} random host commands per seed; limits checked after every firmware loop pass")
+def safety(commands: int, seeds: int, exclude: tuple[str, ...] = ()) -> None:
+    print(f"safety: {commands} random host commands per seed; limits checked after every firmware loop pass"
+          + (f"; without {', '.join(exclude)}" if exclude else ""))
     print("| board | seeds | commands | refused | trainings | checks | worst node V / limit "
           "| worst edge I / limit | worst gate / max | violations |")
     print("|---|---|---|---|---|---|---|---|---|---|")
@@ -53,7 +54,7 @@ def safety(commands: int, seeds: int) -> None:
         sent = refused = trained = 0
         for seed in range(seeds):
             with InProcessBoard(board, seed=seed, after_tick=mon) as emu:
-                log = random_commands(emu.link, board, n=commands, seed=seed)
+                log = random_commands(emu.link, board, n=commands, seed=seed, exclude=exclude)
                 if emu.error is not None:
                     raise SystemExit(f"{profile} seed {seed}: firmware loop died: {emu.error!r}")
             sent, refused, trained = sent + log.sent, refused + log.refused, trained + log.trained
@@ -87,6 +88,8 @@ def brownout(seeds: int, steps: int, resets: int) -> None:
     print(f"uninterrupted, same seeds: C/C0 {err.lo:.4g}..{err.hi:.4g} (mean {err.mean:.4g} +- 2 sd "
           f"{2 * err.sd:.2g}); true power {pw.lo * 1e3:.4g}..{pw.hi * 1e3:.4g} mW "
           f"(mean {pw.mean * 1e3:.4g} +- 2 sd {2 * pw.sd * 1e3:.2g})")
+    print("uninterrupted per seed: C/C0 " + ", ".join(f"{v:.4g}" for v in err.values)
+          + "; true power mW " + ", ".join(f"{v * 1e3:.4g}" for v in pw.values))
     print("| seed | resets (kind@step) | detected | restored to | redone steps | indices / supersedes "
           "| completed | C/C0 | in spread | true power mW | in spread |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -128,6 +131,8 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None, help="serial 200, brownout 600, hostcrash 600")
     ap.add_argument("--seeds", type=int, default=None, help="serial/safety 3, brownout 5, hostcrash 3")
     ap.add_argument("--commands", type=int, default=300)
+    ap.add_argument("--exclude", action="append", default=[], metavar="COMMAND",
+                    help="safety: leave this command out of the random mix (repeatable)")
     ap.add_argument("--resets", type=int, default=3, help="brownout: resets per session")
     ap.add_argument("--kills", type=int, default=5, help="hostcrash: SIGKILLs per run")
     a = ap.parse_args()
@@ -135,7 +140,7 @@ def main() -> None:
     if a.campaign in ("serial", "all"):
         serial(a.steps or 200, a.seeds or 3)
     if a.campaign in ("safety", "all"):
-        safety(a.commands, a.seeds or 3)
+        safety(a.commands, a.seeds or 3, tuple(a.exclude))
     if a.campaign in ("brownout", "all"):
         brownout(a.seeds or 5, a.steps or 600, a.resets)
     if a.campaign in ("hostcrash", "all"):

@@ -102,9 +102,14 @@ def _inputs(rng: random.Random, n: int, vn: float) -> list[float]:
     return [rng.uniform(0, vn) for _ in range(n)]
 
 
+COMMANDS = ("write_edges", "write_edges", "upload_examples", "train", "infer", "infer",
+            "set_params", "self_test", "park", "measure", "stop", "read_edges")
+
+
 def random_commands(link, board: Board, *, n: int, seed: int, log: CommandLog | None = None,
-                    step_timeout: float = 10.0) -> CommandLog:
-    """Send ``n`` random requests; every one must get a result or a BoardError."""
+                    step_timeout: float = 10.0, exclude: tuple[str, ...] = ()) -> CommandLog:
+    """Send ``n`` random requests (none of ``exclude``); every one must get a result or a
+    BoardError."""
     from learnboard.host.link import BoardError
 
     log = log or CommandLog()
@@ -117,8 +122,7 @@ def random_commands(link, board: Board, *, n: int, seed: int, log: CommandLog | 
                                      "x": [[rng.uniform(0, vn) for _ in range(n_in)] for _ in range(4)],
                                      "y": [[rng.uniform(0, vn) for _ in range(n_out)] for _ in range(4)]})
     for i in range(n):
-        cmd = "train" if i % 8 == 7 else rng.choice(["write_edges", "write_edges", "upload_examples", "train", "infer", "infer",
-                          "set_params", "self_test", "park", "measure", "stop", "read_edges"])
+        cmd = "train" if i % 8 == 7 else rng.choice([c for c in COMMANDS if c not in exclude])
         args: dict = {}
         if cmd == "write_edges":
             k = link.call("read_edges")["k"]
