@@ -77,9 +77,12 @@ def read_network(path: str | Path, ground: int | None = None) -> Network:
     """Read a reference network file (BRIEF §2 format); ground defaults to the last node."""
     path = Path(path)
     try:
-        lines = path.read_text().split("\n")
+        lines = path.read_text(encoding="utf-8").split("\n")
     except OSError as exc:
         raise InputError(f"cannot read network file: {exc.strerror}", source=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not a text (UTF-8) file: byte {exc.start} is {exc.object[exc.start]:#04x}",
+                         source=str(path)) from None
     rows = [ln.split() for ln in lines if ln.strip()]
     if not rows or len(rows[0]) < 2:
         raise InputError("first line must be 'NN NE [L]' (node and edge counts)", source=str(path))
@@ -103,7 +106,7 @@ def read_network(path: str | Path, ground: int | None = None) -> Network:
         raise InputError("node lines must hold two numbers 'x y'", source=str(path)) from None
     try:
         edges = np.array([[int(v) for v in r[:2]] for r in rows[1 + n_nodes :]], dtype=np.int64)
-    except (ValueError, IndexError):
+    except (ValueError, IndexError, OverflowError):
         raise InputError("edge lines must hold two node indices 'i j'", source=str(path)) from None
     ground = n_nodes - 1 if ground is None else ground
     return Network(n_nodes, edges.reshape(-1, 2), ground, positions, size, name=str(path))

@@ -1027,3 +1027,56 @@ def test_resuming_a_damaged_run_folder_names_the_file_and_field(finished_run, tm
     assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
     assert str(path) in err and named in err, err
     assert (run / "telemetry.msgpack").read_bytes() == log_before  # nothing appended or cut
+
+
+# -- network files (learnboard sim --network, sweep networks[i].file) ---------------------------
+
+
+def _network_text() -> str:
+    lines = ["5 6 2.0", "0 0", "1 0", "0 1", "1 1", "0.5 0.5", "0 1", "1 2", "2 3", "3 4", "4 0", "1 3"]
+    return "\n".join(lines) + "\n"
+
+
+NETWORK_TOKENS = st.sampled_from(["", "-1", "0", "5", "99", "1e400", "nan", "inf", "x", "1.5",
+                                  "99999999999999999999", "0 0 0", "\t", "#"])
+
+
+@st.composite
+def network_mutations(draw):
+    lines = _network_text().splitlines()
+    op = draw(st.sampled_from(["token", "token", "drop", "dup", "bytes"]))
+    if op == "bytes":
+        return draw(garbled(_network_text()))
+    i = draw(st.integers(0, len(lines) - 1))
+    if op == "token":
+        parts = lines[i].split()
+        j = draw(st.integers(0, max(0, len(parts) - 1)))
+        parts[j:j + 1] = [draw(NETWORK_TOKENS)]
+        lines[i] = " ".join(parts)
+    elif op == "drop":
+        del lines[i]
+    else:
+        lines.insert(i, lines[i])
+    return ("\n".join(lines) + "\n").encode()
+
+
+@FUZZ
+@given(network_mutations())
+def test_fuzzed_network_file_loads_or_names_the_file(tmp_path_factory, content):
+    from learnboard.network import read_network
+
+    path = tmp_path_factory.mktemp("net") / "net.txt"
+    path.write_bytes(content)
+    out = expect_clean(lambda: read_network(path), path)
+    if not isinstance(out, InputError):
+        assert out.n_nodes >= 1 and 0 <= out.ground < out.n_nodes
+
+
+@pytest.mark.parametrize("text", [b"2 1\n0 0\n1 1\n0 99999999999999999999\n", b"\x80\x81 2\n",
+                                  b"2 1\n0 0\n1 1\n0 0\n", b"-1 2\n0 0\n"])
+def test_bad_network_files_are_input_errors(tmp_path, text):
+    from learnboard.network import read_network
+
+    path = tmp_path / "net.txt"
+    path.write_bytes(text)
+    assert isinstance(expect_clean(lambda: read_network(path), path), InputError)
