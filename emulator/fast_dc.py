@@ -159,9 +159,10 @@ class FastDC:
                 dv = np.linalg.solve(jac, -f)
             except np.linalg.LinAlgError:
                 return None
-            if not np.all(np.isfinite(dv)):
+            dvl = dv.tolist()
+            if not math.isfinite(sum(dvl)):  # a nan or inf anywhere (or an overflow)
                 return None
-            big = _amax(dv)
+            big = max(map(abs, dvl))
             # converged here when the Newton step is below the voltage tolerance and KCL
             # already holds (the step would move no node by more than ~1e-10 V)
             vfree = _amax(v[free])
