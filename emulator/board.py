@@ -71,6 +71,9 @@ class VirtualBoard:
         on_reset: called with the reset kind before each VM boot (see
             :class:`~learnboard.emulator.vport.VirtualPort`).
         executable: the ``micropython`` binary (default: found beside Python or on PATH).
+        world_factory: builds the :class:`World` from the board (e.g. a calibrated twin,
+            :func:`learnboard.emulator.twin.twin_factory`); ``seed`` and ``faults`` are
+            then the factory's business.
     """
 
     def __init__(
@@ -90,6 +93,7 @@ class VirtualBoard:
         fault_directions: Sequence[str] = ("to_board", "to_host"),
         on_reset: Callable[[str], None] | None = None,
         executable: str | None = None,
+        world_factory: Callable[[Board], World] | None = None,
     ) -> None:
         self.flash_dir = Path(flash_dir).expanduser().resolve()
         if self.flash_dir.exists() and not self.flash_dir.is_dir():
@@ -105,7 +109,8 @@ class VirtualBoard:
         self._sock_dir: str | None = None
         env = dict(vm_env or {})
         if self.board is not None:
-            self.world = World(self.board, seed=0 if seed is None else seed, faults=faults)
+            self.world = (world_factory(self.board) if world_factory else
+                          World(self.board, seed=0 if seed is None else seed, faults=faults))
             # a short private folder: Unix socket paths are limited to ~107 bytes
             self._sock_dir = tempfile.mkdtemp(prefix="lb-emu-")
             env["LB_WORLD"] = os.path.join(self._sock_dir, "world.sock")

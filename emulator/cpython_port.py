@@ -37,9 +37,10 @@ class CPythonPortBoard:
 
     def __init__(self, board="gen2-clln", *, seed: int | None = None, faults: Faults | None = None,
                  brownouts: BrownOuts | None = None,
-                 serial_faults: tuple[SerialFaults, SerialFaults] | None = None) -> None:
+                 serial_faults: tuple[SerialFaults, SerialFaults] | None = None,
+                 world_factory=None) -> None:
         self.inprocess = InProcessBoard(board, seed=0 if seed is None else seed, faults=faults,
-                                        serial_faults=serial_faults)
+                                        serial_faults=serial_faults, world_factory=world_factory)
         self.board = self.inprocess.board
         self.world = self.inprocess.world
         self.brownouts = brownouts

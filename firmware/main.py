@@ -7,12 +7,20 @@ works again (``stdio.StdioPort.close`` restores it).
 import gc
 
 import machine
-from lbfw import app, hal, stdio
+from lbfw import desc
 
 
 def main(path="board.json", wdt_ms=5000, machine=machine):
     """Serve until ``repl``; ``machine`` may be replaced (a fake one in the VM tests)."""
-    body, desc_hash = app.load_description(path)
+    # Boot compiles the modules (from source) and builds long-lived tables among the
+    # compiler's garbage. With rare collections the live objects end up scattered over
+    # the whole heap and a later 1 kB buffer found no room in 192 KB (while 112 KB,
+    # collected more often, booted): collect every few kB until the board is wired.
+    if hasattr(gc, "threshold"):
+        gc.threshold(4096)
+    from lbfw import app, hal, stdio
+
+    body, desc_hash = desc.load_description(path)
     port = stdio.StdioPort()
     wdt = None
     if wdt_ms and hasattr(machine, "WDT"):
@@ -23,6 +31,8 @@ def main(path="board.json", wdt_ms=5000, machine=machine):
     a = app.App(body, desc_hash, machine, hal.Clock(), port, wdt=wdt)
     del body
     gc.collect()
+    if hasattr(gc, "threshold"):
+        gc.threshold(-1)
     a.run(wait=port.wait)
     port.close()
 

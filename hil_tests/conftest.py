@@ -40,8 +40,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--hil-seed", type=int, default=1, metavar="N",
                     help="seed of the emulated board and of the suite's random edge states")
     group.addoption("--hil-task", default="regression", metavar="NAME|FILE",
-                    help="task of the learning checks (default regression; the board's own, e.g. "
-                         "xor on gen2-clln, needs more steps: see docs/hil.md)")
+                    help="task of the learning checks (default regression, the shipped boards' "
+                         "own task; others may need more --hil-steps: see docs/hil.md)")
     group.addoption("--hil-steps", type=int, default=100, metavar="N",
                     help="steps of each learning session (default 100)")
     group.addoption("--hil-eta", type=float, default=20.0, metavar="ETA",

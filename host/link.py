@@ -124,7 +124,7 @@ class Link:
             transport = SerialTransport(url, baudrate=baudrate, **kwargs)
         except Exception as exc:  # pyserial raises SerialException/ValueError/OSError
             raise LinkError(f"cannot open {url}: {exc}. Check the port name "
-                            "(learnboard lists ports with `python -m serial.tools.list_ports`).") from exc
+                            "(`learnboard ports` lists them).") from exc
         return cls(transport, **link_kwargs)
 
     # -- requests ------------------------------------------------------------------

@@ -100,8 +100,8 @@ COMMANDS: dict[str, Command] = {
                 F("board", "str", "", "board id from the board description"),
                 F("desc_hash", "str", "", "hex SHA-256 of the board description on flash"),
                 F("caps", "array of str", "", "capabilities, e.g. train, infer, power_sense, wdt"),
-                F("limits", "map", "", "max_examples, max_steps, n_edges, n_nodes (counts), "
-                  "v_max (V), i_max (A), p_max (W)"),
+                F("limits", "map", "", "max_examples, n_edges, n_nodes (counts), vn (V: node-voltage "
+                  "limit), ie (A: edge-current limit)"),
             ),
         ),
         Command(

@@ -75,9 +75,10 @@ class PhysicsHal:
         for k, c in enumerate(codes):
             out[k] = int(c)
 
-    def read_gates(self, pos):
+    def read_gates(self, pos, net=0, mask=None):
         for e in np.flatnonzero(self.gate):
-            pos[e] = self.read_gate(0, e)
+            if mask is None or mask[e] == 2:
+                pos[e] = self.read_gate(net, e)
 
     def read_gate(self, net, e):
         return int(round(self.taps[e] / self.gate_vpc)) if self.gate[e] else -1

@@ -200,3 +200,35 @@ def test_unreadable_calibration_file(tmp_path):
         load_calibration(p)
     with pytest.raises(InputError, match="learnboard calibrate"):
         load_calibration(tmp_path / "missing.json")
+
+
+def test_emulate_with_a_calibration_becomes_that_boards_twin(gen1_cal, tmp_path):
+    """`learnboard emulate --calibration FILE` on another seed (other parts) calibrates
+    back to the parts in FILE, not to its own."""
+    import os
+    import subprocess
+    import sys
+
+    cal, tmp = gen1_cal
+    src = tmp / "calibration.json"
+    env = dict(os.environ, LEARNBOARD_DATA=str(tmp_path / "data"))
+    emu = subprocess.Popen([sys.executable, "-m", "learnboard.cli", "emulate", "--vm", "cpython",
+                            "--board", "gen1-digipot", "--seed", "5", "--calibration", str(src)],
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        port = emu.stdout.readline().strip()
+        assert port.startswith("/dev/"), emu.stderr.read()
+        out = tmp_path / "again.json"
+        assert main(["calibrate", "--port", port, "--board", "gen1-digipot", "--host-only",
+                     "--out", str(out), "--json"]) == 0
+    finally:
+        emu.terminate()
+        emu.wait(10)
+    again = load_calibration(out)
+    from learnboard.boards import load_board
+    idx = [i for i in _measured(cal["edges"]) if i in _measured(again["edges"])]
+    file_parts = _rel(np.asarray(cal["edges"]["r_scale"]), idx)
+    own_parts = _rel(edge_parameters(load_board("gen1-digipot"), 0, 5)["r_scale"], idx)  # seed 5's draw
+    err_twin = np.sqrt(np.mean((_rel(np.asarray(again["edges"]["r_scale"]), idx) - file_parts) ** 2))
+    assert err_twin <= 0.025, err_twin
+    assert err_twin < 0.5 * np.sqrt(np.mean((own_parts - file_parts) ** 2))

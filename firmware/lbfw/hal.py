@@ -8,7 +8,7 @@ same methods (``tests/fake_board.py`` does, with the real physics behind it):
 
     drive(line, code)            voltage output ``line`` (index into ``vlines``) to a code
     read_nodes(net, out)         oversampled node codes of network ``net`` into ``out``
-    read_gates(pos)              gate read-back codes of pulse/DAC gate edges into ``pos``
+    read_gates(pos, net, mask)   pulse-gate read-back codes of network ``net`` into ``pos``
     move(e, q)                   edge e: q taps (X9C/SPI pot), q us of pulse, q DAC codes
     switch(on)                   single-network boards: connect the clamp drivers
     settle()                     wait the settle time
@@ -314,15 +314,17 @@ class Hal:
         m = rd[0][k]
         return self._sample(m - 1, rd[1][k]) if m else 0
 
-    def read_gates(self, pos):
-        """Gate read-back codes (network 0) of pulse and DAC gate edges into ``pos``."""
+    def read_gates(self, pos, net=0, mask=None):
+        """Gate read-back codes of network ``net``'s pulse gates into ``pos``: every
+        pulse gate, or those where ``mask`` (per edge) is 2."""
+        if mask is None:
+            mask = self.ekind
         if self.scan:
-            return self.scan(self.mux, self.grd[0], self.settle_us, self.os, self.adc_shift,
-                             pos, self.ekind)
-        rd = self.grd[0]
-        kind = self.ekind
-        for e in range(len(kind)):
-            if kind[e] == 2:
+            return self.scan(self.mux, self.grd[net], self.settle_us, self.os,
+                             self.adc_shift, pos, mask)
+        rd = self.grd[net]
+        for e in range(len(mask)):
+            if mask[e] == 2:
                 pos[e] = self._read(rd, e)
 
     def read_gate(self, net, e):

@@ -80,10 +80,11 @@ class Limits:
     def _ok(self, e, q, p):
         k = self.kind[e]
         if k == 2:
-            return self._pulse_ok(e, q, p)
+            return self.pulse_ok(e, q, p)
         return k != 0 and self.lo[e] <= p + q <= self.hi[e]
 
-    def _pulse_ok(self, e, q, g):
+    def pulse_ok(self, e, q, g):
+        """True when a pulse of ``q`` us (> 0 charge) from gate code ``g`` stays in bounds."""
         if q > 0:
             g += (self.g_charge - g) * q // self.rc_us
             return g <= self.hi[e]

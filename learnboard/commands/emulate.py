@@ -26,6 +26,8 @@ examples:
   mpremote connect /dev/pts/5 fs cp main.py :main.py + reset
   learnboard emulate --flash ./myflash --seed 1 --drop-rate 0.001   (a lossy line)
   learnboard emulate --board gen1-digipot --stuck-edge 3 --dead-adc 2 --brownout-at 30
+  learnboard emulate --board gen2-clln --calibration ~/.local/share/learnboard/calibrations/gen2-clln-bc2dba862e441bfe.json
+      (a twin of the board that calibration measured)
 """
 
 DEFAULT_BOARD = "gen2-clln"
@@ -53,6 +55,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=None,
                         help="seed of the emulated randomness: device spreads, ADC noise (default 0) and serial faults")
+    parser.add_argument("--calibration", metavar="FILE", default=None,
+                        help="a calibration of a real board (`learnboard calibrate`, or the board's "
+                             "/calibration.json): the emulated board becomes its twin — that board's "
+                             "measured ADC gain and offset, digipot scales or transistor thresholds "
+                             "and gains")
     faults = parser.add_argument_group("serial faults (per byte, both directions)")
     faults.add_argument("--drop-rate", type=float, default=0.0, metavar="P", help="probability a byte is lost")
     faults.add_argument("--corrupt-rate", type=float, default=0.0, metavar="P", help="probability a byte is changed")
@@ -103,11 +110,18 @@ def run(args: argparse.Namespace) -> int:
     faults = make_faults(desc, stuck_edges=args.stuck_edge, dead_adc=args.dead_adc,
                          noise_scale=args.noise_scale, leak_scale=args.leak_scale)
     brownouts = BrownOuts(args.brownout_at, args.brownout_rate, seed=args.seed)
+    world_factory = None
+    if args.calibration:
+        from learnboard.emulator.twin import twin_factory
+        from learnboard.host.calibrate import load_calibration
+
+        world_factory = twin_factory(load_calibration(args.calibration, desc),
+                                     seed=0 if args.seed is None else args.seed, faults=faults)
     if args.vm == "cpython":
         if args.flash:
             raise InputError("--vm cpython runs the installed firmware on the given description; it has no "
                              "flash folder (drop --flash, or use --vm micropython)", field="--flash")
-        board = _cpython_board(args, desc, faults, brownouts)
+        board = _cpython_board(args, desc, faults, brownouts, world_factory)
         where = "firmware under CPython (no REPL: learnboard protocol only)"
     else:
         from learnboard.emulator.board import VirtualBoard, default_flash_dir
@@ -122,8 +136,11 @@ def run(args: argparse.Namespace) -> int:
             drop_rate=args.drop_rate,
             corrupt_rate=args.corrupt_rate,
             dup_rate=args.dup_rate,
+            world_factory=world_factory,
         )
         where = f"flash folder {board.flash_dir}"
+    if args.calibration:
+        where += f"; twin of the board calibrated in {args.calibration}"
     stop = threading.Event()
 
     def on_signal(signum, frame):
@@ -163,7 +180,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cpython_board(args, desc, faults, brownouts):
+def _cpython_board(args, desc, faults, brownouts, world_factory):
     import numpy as np
 
     from learnboard.emulator.cpython_port import CPythonPortBoard
@@ -174,4 +191,5 @@ def _cpython_board(args, desc, faults, brownouts):
     if any(rates.values()):
         seq_board, seq_host = np.random.SeedSequence(args.seed).spawn(2)
         lines = (SerialFaults(**rates, seed=seq_board), SerialFaults(**rates, seed=seq_host))
-    return CPythonPortBoard(desc, seed=args.seed, faults=faults, brownouts=brownouts, serial_faults=lines)
+    return CPythonPortBoard(desc, seed=args.seed, faults=faults, brownouts=brownouts, serial_faults=lines,
+                            world_factory=world_factory)
