@@ -12,10 +12,10 @@ from lbfw import desc
 
 def main(path="board.json", wdt_ms=5000, machine=machine):
     """Serve until ``repl``; ``machine`` may be replaced (a fake one in the VM tests)."""
-    # Boot compiles the modules (from source) and builds long-lived tables among the
-    # compiler's garbage. With rare collections the live objects end up scattered over
-    # the whole heap and a later 1 kB buffer found no room in 192 KB (while 112 KB,
-    # collected more often, booted): collect every few kB until the board is wired.
+    # Boot compiles the modules (from source; it peaks at ~165 KB) and builds long-lived
+    # tables among the compiler's garbage. Rare collections scattered the live objects
+    # over the heap until a 1 kB frame buffer found no room in 192 KB: collect every few
+    # kB until the board is wired (docs/firmware.md, boot memory).
     if hasattr(gc, "threshold"):
         gc.threshold(4096)
     from lbfw import app, hal, stdio
