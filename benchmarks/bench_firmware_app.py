@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 VM_SOURCE = r"""
 import gc, micropython, time
-from lbfw import app
+from lbfw import app, desc
 import fake_machine as machine
 
 
@@ -40,7 +40,7 @@ class NullPort:
         pass
 
 
-body, h = app.load_description(PATH)
+body, h = desc.load_description(PATH)
 a = app.App(body, h, machine, Clock(), NullPort())
 del body
 no = a.learner.n_out

@@ -16,11 +16,14 @@ import select
 import threading
 import time
 import tty
+from collections.abc import Callable
 
 from learnboard.emulator.brownout import BrownOuts
 from learnboard.emulator.inprocess import InProcessBoard
 from learnboard.emulator.serial_faults import SerialFaults
-from learnboard.emulator.world import Faults, TrueState
+from learnboard.emulator.world import Faults, TrueState, World
+
+from learnboard.boards import Board
 
 
 class CPythonPortBoard:
@@ -38,7 +41,7 @@ class CPythonPortBoard:
     def __init__(self, board="gen2-clln", *, seed: int | None = None, faults: Faults | None = None,
                  brownouts: BrownOuts | None = None,
                  serial_faults: tuple[SerialFaults, SerialFaults] | None = None,
-                 world_factory=None) -> None:
+                 world_factory: Callable[[Board], World] | None = None) -> None:
         self.inprocess = InProcessBoard(board, seed=0 if seed is None else seed, faults=faults,
                                         serial_faults=serial_faults, world_factory=world_factory)
         self.board = self.inprocess.board

@@ -19,7 +19,7 @@ from .mpvm import require_vm, run_vm
 
 STEPS = r"""
 import gc, micropython, time
-from lbfw import app
+from lbfw import app, desc
 import fake_machine as machine
 
 
@@ -39,7 +39,7 @@ class NullPort:
         pass
 
 
-body, h = app.load_description(PATH)
+body, h = desc.load_description(PATH)
 a = app.App(body, h, machine, Clock(), NullPort())
 del body
 gc.collect()

@@ -14,7 +14,7 @@ import sys
 import time
 
 import pytest
-from learnboard.firmware.lbfw.app import load_description
+from learnboard.firmware.lbfw.desc import load_description
 from learnboard.host import flashing as F
 from learnboard.host.ports import list_ports
 

@@ -4,7 +4,7 @@ polls, send telemetry every ``tlm_every`` steps, park on host silence).
 
 ``App(body, desc_hash, machine, clock, port)`` builds the hardware layer from the
 description; tests may pass ``hal=`` an object with the seam methods of ``hal.Hal``.
-``load_description(path)`` (``desc.py``) reads and checks ``board.json``. See ``docs/firmware.md``.
+``desc.load_description(path)`` reads and checks ``board.json``. See ``docs/firmware.md``.
 """
 
 import gc
@@ -17,7 +17,6 @@ except ImportError:  # CPython
 
 from . import hal as hal_mod
 from . import learn, msgs, rule, safety, server
-from .desc import load_description  # noqa: F401 - the firmware's reader, for tools and tests
 from .server import Fail
 
 VERSION = "0.1.0"
