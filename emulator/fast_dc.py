@@ -3,7 +3,7 @@
 Between two conversions of the firmware only a few gates or drive volts change, so the
 new DC state is a few Newton iterations from the previous one. :class:`FastDC` does those
 iterations on the dense reduced KCL system of one network (fixed nodes eliminated, no
-constraint bookkeeping, no circuit object), with the same device model
+constraint bookkeeping, no circuit object; compiled: ``emulator/dc_kernel.py``), with the same device model
 (:func:`learnboard.physics.devices.nmos_current`) and the same convergence test as
 :func:`learnboard.physics.solve`, so both agree to the solver's tolerance. Linear
 (digipot) networks keep one factorisation per edge state and fixed-node set and re-solve
@@ -15,13 +15,13 @@ solver.
 from __future__ import annotations
 
 import copy
-import math
 
 import numpy as np
 import scipy.linalg as sla
 
 from learnboard.physics.circuit import RESISTOR, TRANSISTOR, Circuit
-from learnboard.physics.devices import nmos_current, subthreshold_knee
+from learnboard.emulator.dc_kernel import newton
+from learnboard.physics.devices import subthreshold_knee
 from learnboard.physics.solver import DCSolution, Fix, LinearSolver
 
 TOL = 1e-10  # as learnboard.physics.solve
@@ -35,20 +35,19 @@ class FastDC:
     def __init__(self, n_nodes: int, edges: np.ndarray, ground: int):
         self.n = int(n_nodes)
         self.ground = int(ground)
-        self.a = np.asarray(edges[:, 0], dtype=np.int64)
-        self.b = np.asarray(edges[:, 1], dtype=np.int64)
+        # contiguous: the kernel is compiled for contiguous arrays only
+        self.a = np.ascontiguousarray(edges[:, 0], dtype=np.int64)
+        self.b = np.ascontiguousarray(edges[:, 1], dtype=np.int64)
         e = len(self.a)
-        self.inc_a = np.zeros((e, self.n))
-        self.inc_a[np.arange(e), self.a] = 1.0
-        self.inc_b = np.zeros((e, self.n))
-        self.inc_b[np.arange(e), self.b] = 1.0
-        self.inc = self.inc_a - self.inc_b  # outflow = inc.T @ I
+        self.inc = np.zeros((e, self.n))  # outflow = inc.T @ I
+        self.inc[np.arange(e), self.a] += 1.0
+        self.inc[np.arange(e), self.b] -= 1.0
         self._lin: dict = {}  # (conductance bytes, fixed nodes) -> LinearSolver
         self._lin_base: dict = {}  # fixed nodes -> a LinearSolver (its pattern reused)
         # edge kinds bytes -> (transistor idx, resistor idx, all resistors, supported)
         self._kinds: dict = {}
-        self._red: dict = {}  # fixed nodes -> (free, inc_f.T, inc_a_f, inc_b_f)
-        self._terms = None  # (circuit, its gate terms) for _nmos
+        self._red: dict = {}  # fixed nodes -> free nodes
+        self._terms = None  # (circuit, its per-edge terms) for the Newton kernel
 
     def solve(self, circuit: Circuit, drives: dict[int, float],
               prev: np.ndarray | None) -> DCSolution | None:
@@ -65,7 +64,7 @@ class FastDC:
             return self._linear(circuit, fixed, values)
         if prev is None or not kinds[3]:
             return None
-        return self._newton(circuit, fixed, values, prev, kinds[0], kinds[1])
+        return self._newton(circuit, fixed, values, prev)
 
     # -- linear networks: one factorisation per (conductances, fixed nodes) ---------------
     def _linear(self, circuit: Circuit, fixed: tuple, values: np.ndarray) -> DCSolution:
@@ -102,90 +101,42 @@ class FastDC:
                           co_content=0.5 * float(np.sum(g * drops**2)),
                           constraint_currents=lam, iterations=0, method="linear")
 
-    # -- transistor networks: damped Newton from the previous state ----------------------
-    def _reduced(self, fixed: tuple):
-        red = self._red.get(fixed)
-        if red is None:
+    # -- transistor networks: damped Newton from the previous state (compiled) ----------
+    def _reduced(self, fixed: tuple) -> np.ndarray:
+        free = self._red.get(fixed)
+        if free is None:
             free_mask = np.ones(self.n, dtype=bool)
             free_mask[self.ground] = False
             free_mask[list(fixed)] = False
-            free = np.flatnonzero(free_mask)
-            red = self._red[fixed] = (free, np.ascontiguousarray(self.inc[:, free].T),
-                                      self.inc_a[:, free], self.inc_b[:, free])
-        return red
+            free = self._red[fixed] = np.flatnonzero(free_mask).astype(np.int64)
+        return free
 
-    def _currents(self, circuit: Circuit, v: np.ndarray, t: np.ndarray, r: np.ndarray):
-        va, vb = v[self.a], v[self.b]
-        if not r.size:  # all transistors (gen2): no scatter
-            return _nmos(va, vb, self._gate_terms(circuit))
-        i = np.empty(len(va))
-        da = np.empty(len(va))
-        db = np.empty(len(va))
-        if r.size:
-            g = circuit.conductance[r]
-            i[r] = g * (va[r] - vb[r])
-            da[r] = g
-            db[r] = -g
-        if t.size:
-            i[t], da[t], db[t] = nmos_current(va[t], vb[t], circuit.gate[t], circuit.vt[t],
-                                              circuit.beta[t], circuit.sub_slope[t])
-        return i, da, db
-
-    def _gate_terms(self, circuit: Circuit):
-        """(vg - vt, beta, knee x0) of an all-transistor circuit, kept while it is used."""
+    def _edge_terms(self, circuit: Circuit) -> tuple:
+        """Per-edge (is transistor, conductance, vg - vt, beta, knee x0) of ``circuit``,
+        kept while it is the one solved."""
         terms = self._terms
         if terms is None or terms[0] is not circuit:
-            x0 = subthreshold_knee(circuit.sub_slope)
-            terms = self._terms = (circuit, (circuit.gate - circuit.vt, circuit.beta, x0))
+            is_t = circuit.kind == TRANSISTOR
+            terms = self._terms = (circuit, (
+                is_t, np.ascontiguousarray(circuit.conductance, dtype=float),
+                np.where(is_t, circuit.gate - circuit.vt, 0.0),
+                np.where(is_t, circuit.beta, 0.0),
+                np.where(is_t, subthreshold_knee(circuit.sub_slope), 1.0)))
         return terms[1]
 
-    def _newton(self, circuit, fixed, values, prev, t, r) -> DCSolution | None:
-        # max |x| and the 2-norm as Python floats: the values numpy's abs().max() and
-        # linalg.norm (sqrt of x.dot(x)) give, without their per-call overhead
-        free, inc_ft, inc_af, inc_bf = self._reduced(fixed)
+    def _newton(self, circuit, fixed, values, prev) -> DCSolution | None:
+        free = self._reduced(fixed)
         v = np.array(prev, dtype=float)
         v[self.ground] = 0.0
         if fixed:
             v[list(fixed)] = values
-        vscale = max(_amax(values) if values.size else 0.0, 1e-6)
-        i, da, db = self._currents(circuit, v, t, r)
-        if not free.size:
-            return self._finish(v, i, fixed, 0)
-        f = inc_ft @ i
-        for it in range(1, MAX_ITER + 1):
-            # dF/dV_free = inc_f.T @ (da * inc_a + db * inc_b)[:, free]
-            jac = inc_ft @ (da[:, None] * inc_af + db[:, None] * inc_bf)
-            try:
-                dv = np.linalg.solve(jac, -f)
-            except np.linalg.LinAlgError:
-                return None
-            dvl = dv.tolist()
-            if not math.isfinite(sum(dvl)):  # a nan or inf anywhere (or an overflow)
-                return None
-            big = max(map(abs, dvl))
-            # converged here when the Newton step is below the voltage tolerance and KCL
-            # already holds (the step would move no node by more than ~1e-10 V)
-            vfree = _amax(v[free])
-            if big <= TOL * max(vscale, vfree) and \
-                    _amax(f) <= TOL * max(_amax(i), 1e-300):
-                return self._finish(v, i, fixed, it - 1)
-            s = min(1.0, MAX_STEP / big) if big > 0 else 1.0
-            norm0 = math.sqrt(f.dot(f))
-            for _ in range(12):  # backtracking: the first step that lowers the KCL error
-                trial = v.copy()
-                trial[free] += s * dv
-                i_t, da_t, db_t = self._currents(circuit, trial, t, r)
-                f_t = inc_ft @ i_t
-                if math.sqrt(f_t.dot(f_t)) <= (1 - 1e-4 * s) * norm0 or norm0 == 0.0:
-                    break
-                s *= 0.5
-            step = s * dv
-            v, i, da, db, f = trial, i_t, da_t, db_t, f_t
-            itol = TOL * max(_amax(i), 1e-300)
-            vtol = TOL * max(vscale, _amax(v[free]))
-            if _amax(step) <= vtol and _amax(f) <= itol:
-                return self._finish(v, i, fixed, it)
-        return None
+        vscale = max(float(np.abs(values).max()) if values.size else 0.0, 1e-6)
+        is_t, g, gvt, beta, x0 = self._edge_terms(circuit)
+        iterations, i = newton(self.a, self.b, is_t, g, gvt, beta, x0, free, v, vscale,
+                               TOL, MAX_ITER, MAX_STEP)
+        if iterations < 0:
+            return None
+        return self._finish(v, i, fixed, iterations)
 
     def _finish(self, v, i, fixed, iterations) -> DCSolution:
         drops = v[self.a] - v[self.b]
@@ -195,32 +146,3 @@ class FastDC:
                           constraint_currents=outflow[list(fixed)] if fixed else np.zeros(0),
                           iterations=iterations, method="newton")
 
-
-def _nmos(va: np.ndarray, vb: np.ndarray, terms) -> tuple:
-    """:func:`learnboard.physics.devices.nmos_current` on same-shape float arrays with
-    ``vg - vt``, ``beta`` and the knee precomputed: the same operations in the same
-    order (bit-identical results) without the broadcasting and conversions."""
-    gvt, beta, x0 = terms
-    a_is_source = va <= vb
-    vlow = np.where(a_is_source, va, vb)
-    vds = np.abs(va - vb)
-    sign = np.where(a_is_source, -1.0, 1.0)
-    x = gvt - vlow
-    sub = x < x0
-    tail = x0 * np.exp(np.minimum((x - x0) / x0, 0.0))
-    xe = np.where(sub, tail, x)
-    dxe_dx = np.where(sub, tail / x0, 1.0)
-    ohmic = vds < xe
-    i_mag = np.where(ohmic, beta * (xe - 0.5 * vds) * vds, 0.5 * beta * xe * xe)
-    di_dxe = beta * np.where(ohmic, vds, xe)
-    di_dvds = np.where(ohmic, beta * (xe - vds), 0.0)
-    d_dlow = -di_dxe * dxe_dx - di_dvds
-    d_dhigh = di_dvds
-    di_dva = np.where(a_is_source, -d_dlow, d_dhigh)
-    di_dvb = np.where(a_is_source, -d_dhigh, d_dlow)
-    return sign * i_mag, di_dva, di_dvb
-
-
-def _amax(a: np.ndarray) -> float:
-    """``float(np.abs(a).max())`` of a finite 1-d array, in Python."""
-    return max(map(abs, a.tolist()))

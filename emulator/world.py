@@ -33,6 +33,7 @@ from learnboard.emulator.devices import (
 from learnboard.emulator.devices.adc import E11_CODES
 from learnboard.emulator.devices.current_sense import CurrentSense
 from learnboard.emulator.devices.spi_adc import SpiAdc
+from learnboard.emulator.dc_kernel import warm_up
 from learnboard.emulator.fast_dc import FastDC
 
 from learnboard.boards import Board, Line, load_board
@@ -144,12 +145,17 @@ class World:
         self._vcache: list = [None] * b.n_nets
         self._fast_dc: FastDC | None = None
         self._kpow: dict = {}
+        # settling conversions of a batch (adc_scan, a world-server batch) waiting to be
+        # converted together; None outside a batch (see adc_sum's deferred totals)
+        self._pending: list | None = None
         self._circuits: dict = {}  # (net, edge state bytes) -> Circuit of the last solve
         self._drive_tables: dict = {}  # net -> driven() table
         self._spi_parts: dict = {}  # bus id -> the parts listening on it
         self._circuit_base: dict = {}  # net -> first circuit (gate-only networks)
         self._gates_only = all(e.kind in ("transistor", "resistor") for e in b.edges)
         self._linops: dict = {}  # (net, conductances, driven nodes) -> linear map
+        if any(e.kind == "transistor" for e in b.edges):
+            warm_up()  # the compiled re-solve, now rather than in the first learning step
         self._build_read_parts()
 
     def _build_read_parts(self) -> None:
@@ -699,8 +705,12 @@ class World:
             t = adc._t_list
             if adc.noise_lsb and ns:
                 sig = adc.noise_lsb * ns
-                total = sum([bisect_right(t, a0 + b0 * k + z * sig)
-                             for k, z in zip(kp, adc.take(n), strict=True)])
+                if self._pending is not None:  # in a batch: converted at its end, at once
+                    self._pending.append((a0, b0, kp, adc.take(n), sig))
+                    total = -len(self._pending)
+                else:
+                    total = sum([bisect_right(t, a0 + b0 * k + z * sig)
+                                 for k, z in zip(kp, adc.take(n), strict=True)])
             else:
                 total = sum([bisect_right(t, a0 + b0 * k) for k in kp])
             mux.output(src, now + 2 * (n - 1))  # the mux's state
@@ -713,6 +723,67 @@ class World:
                 total += u >> shift
         self.clock.advance_us(2 * n)  # 500 kS/s
         return total
+
+    def begin_batch(self) -> None:
+        """From now until :meth:`end_batch`, :meth:`adc_sum` may answer a conversion
+        sequence that is settling and noisy (the usual read after a mux channel change)
+        with a placeholder ``-k`` (k = 1, 2, ...) and queue it: its noise is drawn now, in
+        stream order, and all queued sequences are quantised in one vectorised pass."""
+        self._pending = []
+
+    def end_batch(self) -> list[int]:
+        """End the batch: the totals of the queued sequences (placeholder ``-k`` is item
+        ``k - 1``) — the same codes the unbatched :meth:`adc_sum` gives."""
+        pend, self._pending = self._pending, None
+        if not pend:
+            return []
+        n = len(pend[0][2])
+        if any(len(p[2]) != n for p in pend):  # mixed lengths: one by one
+            t = self.adc._t_list
+            return [sum([bisect_right(t, a0 + b0 * k + z * sig) for k, z in zip(kp, zs, strict=True)])
+                    for a0, b0, kp, zs, sig in pend]
+        a0, b0, kp, zs, sig = zip(*pend, strict=True)
+        # the scalar expression's operations in its order: (a0 + b0 k) + z sig
+        x = np.array(a0)[:, None] + np.array(b0)[:, None] * np.array(kp) + \
+            np.array(zs) * np.array(sig)[:, None]
+        return np.searchsorted(self.adc.transitions, x, side="right").sum(axis=1).tolist()
+
+    def adc_scan(self, muxes, rd, settle_us: int, n: int, shift: int, out,
+                 kind=None) -> None:
+        """The firmware HAL's node-read loop in one call (``machine.adc_scan`` of the
+        in-process machine, as ``_lbscan.py`` is the VM's): per read index ``k`` (of
+        ``out``, or only where ``kind[k] == 2``) select channel ``rd[1][k]`` of mux
+        ``rd[0][k] - 1`` (0: not read, 0 written), enable, settle ``settle_us``, ``out[k]
+        = adc_sum(n, shift) // n``, disable — the same pin writes, clock and codes as
+        the HAL's loop. ``muxes``: per mux (select gpios, enable gpio or None, enable
+        level, ADC input)."""
+        count = len(out) if kind is None else len(kind)
+        clock = self.clock
+        set_pin = self.set_pin
+        got = []
+        self.begin_batch()
+        try:
+            for k in range(count):
+                if kind is not None and kind[k] != 2:
+                    continue
+                x = rd[0][k]
+                if not x:
+                    out[k] = 0
+                    continue
+                sel, en, enl, channel = muxes[x - 1]
+                ch = rd[1][k]
+                for bit, gpio in enumerate(sel):
+                    set_pin(gpio, (ch >> bit) & 1)
+                if en is not None:
+                    set_pin(en, enl)
+                clock.advance_us(max(0, settle_us))
+                got.append((k, self.adc_sum(channel, n, shift)))
+                if en is not None:
+                    set_pin(en, 1 - enl)
+        finally:
+            totals = self.end_batch()
+        for k, total in got:
+            out[k] = (totals[-1 - total] if total < 0 else total) // n
 
     def _linear_op(self, net: int):
         """For a linear network whose last solve is current: the node volts as a linear map

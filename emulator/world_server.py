@@ -123,6 +123,8 @@ class WorldServer:
         pos = 0
         n = 0
         reply = bytearray()  # the answers of this batch, sent in one write at the end
+        deferred = []  # (offset in reply, placeholder) of sums converted at the end
+        w.begin_batch()
         try:
             while pos < size:
                 if self._cut:
@@ -145,6 +147,8 @@ class WorldServer:
                                      + codes.astype("<u2").tobytes())
                     elif op == 85:  # U
                         total = w.adc_sum(buf[pos + 1], buf[pos + 2], buf[pos + 3])
+                        if total < 0:
+                            deferred.append((len(reply) + 4, total))
                         reply += ((clock.now_us & _MASK32).to_bytes(4, "little")
                                      + (total & _MASK32).to_bytes(4, "little"))
                     elif op == 87:  # W
@@ -188,6 +192,9 @@ class WorldServer:
         except OSError:  # an unknown request (ConnectionError): drop the batch
             return size
         finally:
+            totals = w.end_batch()
+            for at, total in deferred:
+                reply[at:at + 4] = (totals[-1 - total] & _MASK32).to_bytes(4, "little")
             self.requests += n
             if reply:
                 self.round_trips += 1  # the VM waited for this batch's answers

@@ -1,6 +1,7 @@
-"""``machine.adc_scan`` of the VM's machine (the firmware HAL's whole-scan read): the same
-codes as the HAL's own read loop on the CPython machine layer (which has no adc_scan, as
-real boards have none), in one round trip per scan instead of one per node."""
+"""``machine.adc_scan`` (the firmware HAL's whole-scan read) of the VM's machine and of the
+in-process machine layer: the same codes, pin writes and clock as the HAL's own read loop
+(which runs where the machine has no adc_scan, as on real boards) — in the VM in one
+round trip per scan instead of one per node."""
 
 import json
 
@@ -16,11 +17,13 @@ from tests.mpvm import run_vm
 from tests.test_emulator_vm_world import VMLIB
 
 
-def _inprocess(body, seed):
+def _inprocess(body, seed, scan=False):
     world = World("gen2-clln", seed=seed)
     machine, _ = machine_layer.build(world)
-    assert not hasattr(machine, "adc_scan")
+    if not scan:
+        del machine.adc_scan  # the HAL's own loop, as on a board
     hal = Hal(body, machine, world.clock)
+    assert (hal.scan is not None) == scan
     for ch in range(7):
         hal.drive(hal.vline([0, ch]), 60 + 20 * ch)
     hal.settle()
@@ -32,7 +35,7 @@ def _inprocess(body, seed):
     pos = [-1] * len(hal.ekind)
     hal.read_gates(pos)
     out.append(pos)
-    return out, world.clock.now_us
+    return out, world.clock.now_us, dict(world.pins)
 
 
 def test_vm_scan_reads_what_the_hal_loop_reads(tmp_path, monkeypatch):
@@ -66,8 +69,9 @@ print(json.dumps(out))
         assert server.wait_idle()
         trips = server.round_trips
     got = json.loads(proc.stdout.decode().strip().splitlines()[-1])
-    want, now = _inprocess(body, seed=6)
+    want, now, pins = _inprocess(body, seed=6)
     assert got == want
+    assert _inprocess(body, seed=6, scan=True) == (want, now, pins)
     assert world.clock.now_us == pytest.approx(now, abs=50)  # VM start-up ticks aside
     assert np.count_nonzero(np.array(want[0])) >= 14  # the nodes were really read
     # hello, two node scans, a sync, one gate scan (not 15 + 15 + 32 reads)
