@@ -18,9 +18,9 @@ import copy
 
 import numpy as np
 import scipy.linalg as sla
+from learnboard.emulator.dc_kernel import newton
 
 from learnboard.physics.circuit import RESISTOR, TRANSISTOR, Circuit
-from learnboard.emulator.dc_kernel import newton
 from learnboard.physics.devices import subthreshold_knee
 from learnboard.physics.solver import DCSolution, Fix, LinearSolver
 

@@ -19,6 +19,7 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+from learnboard.emulator.dc_kernel import warm_up
 from learnboard.emulator.devices import (
     AdcModel,
     AnalogMux,
@@ -33,7 +34,6 @@ from learnboard.emulator.devices import (
 from learnboard.emulator.devices.adc import E11_CODES
 from learnboard.emulator.devices.current_sense import CurrentSense
 from learnboard.emulator.devices.spi_adc import SpiAdc
-from learnboard.emulator.dc_kernel import warm_up
 from learnboard.emulator.fast_dc import FastDC
 
 from learnboard.boards import Board, Line, load_board
