@@ -148,6 +148,7 @@ class World:
         # settling conversions of a batch (adc_scan, a world-server batch) waiting to be
         # converted together; None outside a batch (see adc_sum's deferred totals)
         self._pending: list | None = None
+        self._scan_plans: dict = {}  # adc_scan's muxes -> their world muxes and sources
         self._circuits: dict = {}  # (net, edge state bytes) -> Circuit of the last solve
         self._drive_tables: dict = {}  # net -> driven() table
         self._spi_parts: dict = {}  # bus id -> the parts listening on it
@@ -758,32 +759,141 @@ class World:
         the HAL's loop. ``muxes``: per mux (select gpios, enable gpio or None, enable
         level, ADC input)."""
         count = len(out) if kind is None else len(kind)
-        clock = self.clock
-        set_pin = self.set_pin
+        reads = [k for k in range(count) if kind is None or kind[k] == 2]
+        plan = self._scan_plan(muxes, rd, reads, n, shift)
         got = []
         self.begin_batch()
         try:
-            for k in range(count):
-                if kind is not None and kind[k] != 2:
-                    continue
-                x = rd[0][k]
-                if not x:
-                    out[k] = 0
-                    continue
-                sel, en, enl, channel = muxes[x - 1]
-                ch = rd[1][k]
-                for bit, gpio in enumerate(sel):
-                    set_pin(gpio, (ch >> bit) & 1)
-                if en is not None:
-                    set_pin(en, enl)
-                clock.advance_us(max(0, settle_us))
-                got.append((k, self.adc_sum(channel, n, shift)))
-                if en is not None:
-                    set_pin(en, 1 - enl)
+            if plan is not None:
+                self._scan_fast(plan, rd, reads, settle_us, n, got)
+            else:
+                self._scan_loop(muxes, rd, reads, settle_us, n, shift, got)
         finally:
             totals = self.end_batch()
         for k, total in got:
             out[k] = (totals[-1 - total] if total < 0 else total) // n
+
+    def _scan_loop(self, muxes, rd, reads, settle_us, n, shift, got) -> None:
+        """adc_scan read by read through set_pin and adc_sum (any board state)."""
+        clock = self.clock
+        set_pin = self.set_pin
+        for k in reads:
+            x = rd[0][k]
+            if not x:
+                got.append((k, 0))
+                continue
+            sel, en, enl, channel = muxes[x - 1]
+            ch = rd[1][k]
+            for bit, gpio in enumerate(sel):
+                set_pin(gpio, (ch >> bit) & 1)
+            if en is not None:
+                set_pin(en, enl)
+            clock.advance_us(max(0, settle_us))
+            got.append((k, self.adc_sum(channel, n, shift)))
+            if en is not None:
+                set_pin(en, 1 - enl)
+
+    def _scan_plan(self, muxes, rd, reads, n, shift):
+        """Per HAL mux, its world mux and sources — if this scan can take the fast path:
+        no gate moving, no fault that changes a read, raw codes, noise on, every read mux
+        alone on its ADC input (reads while drives still settle go through adc_sum).
+        None otherwise."""
+        adc = self.adc
+        f = self.faults
+        if shift != 16 - adc.bits or n < 1 or not (adc.noise_lsb and f.noise_scale) or \
+                f.dead_adc or self._active_gates or self._dac_gates or \
+                len(f.stuck_edges) != len(self._stuck_values):
+            return None
+        key = tuple((tuple(m[0]), m[1], m[2], m[3]) for m in muxes)
+        plan = self._scan_plans.get(key)
+        if plan is None:
+            plan = []
+            for sel, en, enl, channel in key:
+                found = None
+                for name, bm in self.board.muxes.items():
+                    if tuple(bm.select) == sel and bm.enable == en and \
+                            bm.adc_channel == channel and (en is None or bm.enable_level == enl):
+                        found = (self.muxes[name], bm.nodes or (), bm.gates or (), bm.net)
+                plan.append(found)
+            self._scan_plans[key] = plan
+        for x in {rd[0][k] for k in reads}:
+            if x and plan[x - 1] is None:
+                return None
+            if x:  # every other mux on its ADC input must stay off
+                mux = plan[x - 1][0]
+                for other, *_ in self._adc_mux.get(key[x - 1][3], ()):
+                    if other is not mux and (other.is_connected or other.enable_level is None):
+                        return None
+        return [(key[i], p) for i, p in enumerate(plan)]
+
+    def _scan_fast(self, plan, rd, reads, settle_us, n, got) -> None:
+        """adc_scan where :meth:`_scan_plan` allows: adc_sum's one-source arithmetic,
+        read by read, with the scan's invariant checks done once."""
+        clock = self.clock
+        pins = self.pins
+        set_pin = self.set_pin
+        adc = self.adc
+        vref = adc.vref
+        lsb, g1, off = adc._lsb, adc._g1, adc.offset_lsb
+        g = g1 / lsb
+        sig = adc.noise_lsb * self.faults.noise_scale
+        pending = self._pending
+        settle = max(0, settle_us)
+        tail = 2 * (n - 1)
+        for k in reads:
+            x = rd[0][k]
+            if not x:
+                got.append((k, 0))
+                continue
+            (sel, en, enl, channel), (mux, nodes, gates, net) = plan[x - 1]
+            ch = rd[1][k]
+            for bit, gpio in enumerate(sel):
+                lv = (ch >> bit) & 1
+                if pins.get(gpio) != lv:
+                    set_pin(gpio, lv)
+            if en is not None:
+                set_pin(en, enl)
+            clock.advance_us(settle)
+            now = clock._us
+            if now < self._dynamic_until:  # drives settling: per sample, as adc_sum does
+                got.append((k, self.adc_sum(channel, n, 16 - adc.bits)))  # moves the clock
+                if en is not None:
+                    set_pin(en, 1 - enl)
+                continue
+            if ch < len(nodes) and nodes[ch] >= 0:
+                src = self._node_volts(net, nodes[ch])
+            elif ch < len(gates) and gates[ch] >= 0:
+                src = self._gate_volts(net, gates[ch])
+            else:
+                src = 0.0
+            # AnalogMux.output(src, now), then adc_sum's branches for one source
+            target = src * mux.gain
+            tau = mux.tau_us
+            out0 = mux._out
+            kk = math.exp(-(now - mux._channel_since) / tau) if tau > 0 else 0.0
+            v = target + (out0 - target) * kk
+            if n == 1 or abs(v - target) < 1e-9:
+                mux._out = v
+                mux._channel_since = now
+                total = adc.code_sum(min(max(v, 0.0), vref), n, self.faults.noise_scale)
+                if n > 1:
+                    mux.output(src, now + tail)
+            elif tau > 0 and 0.0 <= v <= vref and 0.0 <= target <= vref:
+                mux._out = v
+                mux._channel_since = now
+                pending.append((target / lsb * g1 + off, (v - target) * g,
+                                self._settle_powers(tau, n), adc.take(n), sig))
+                total = -len(pending)
+                mux.output(src, now + tail)
+            else:  # clipping while settling: adc_sum's sample-by-sample branch
+                got.append((k, self.adc_sum(channel, n, 16 - adc.bits)))  # moves the clock
+                if en is not None:
+                    set_pin(en, 1 - enl)
+                continue
+            clock.advance_us(2 * n)
+            got.append((k, total))
+            if en is not None:
+                set_pin(en, 1 - enl)
 
     def _linear_op(self, net: int):
         """For a linear network whose last solve is current: the node volts as a linear map
