@@ -35,6 +35,7 @@ from learnboard.emulator.devices.adc import E11_CODES
 from learnboard.emulator.devices.current_sense import CurrentSense
 from learnboard.emulator.devices.spi_adc import SpiAdc
 from learnboard.emulator.fast_dc import FastDC
+from learnboard.emulator.scan_kernel import scan_sums
 
 from learnboard.boards import Board, Line, load_board
 from learnboard.boards.circuit import circuit_for_board, edge_parameters
@@ -149,6 +150,7 @@ class World:
         # converted together; None outside a batch (see adc_sum's deferred totals)
         self._pending: list | None = None
         self._scan_plans: dict = {}  # adc_scan's muxes -> their world muxes and sources
+        self._scan_tables: dict = {}  # adc_scan's read layouts (see _scan_table)
         self._circuits: dict = {}  # (net, edge state bytes) -> Circuit of the last solve
         self._drive_tables: dict = {}  # net -> driven() table
         self._spi_parts: dict = {}  # bus id -> the parts listening on it
@@ -563,6 +565,19 @@ class World:
             self._vcache[net] = (self._gen, until, self.faults.leak_scale, volts)
         return volts[node]
 
+    def _gate_volts_at(self, net: int, edge: int, t_us: int) -> float | None:
+        """Volts of a pulse gate at ``t_us`` (not before its last update): stuck or a
+        capacitor on its own; None for any other edge."""
+        stuck = self._stuck_values.get((net, edge)) if self._stuck_values else None
+        if stuck is not None:
+            return stuck
+        dev = self.edges[net][edge]
+        if not isinstance(dev, GateCap) or isinstance(self.board.edges[edge].drivers[net],
+                                                      DacGateDriver):
+            return None
+        dev.leak_scale = self.faults.leak_scale
+        return dev.advance(t_us)
+
     def _gate_volts(self, net: int, edge: int) -> float:
         """Gate volts (or tap) of one edge now, as :meth:`edge_state` gives it."""
         stuck = self._stuck_values.get((net, edge)) if self._stuck_values else None
@@ -794,10 +809,12 @@ class World:
                 set_pin(en, 1 - enl)
 
     def _scan_plan(self, muxes, rd, reads, n, shift):
-        """Per HAL mux, its world mux and sources — if this scan can take the fast path:
-        no gate moving, no fault that changes a read, raw codes, noise on, every read mux
-        alone on its ADC input (reads while drives still settle go through adc_sum).
-        None otherwise."""
+        """Per HAL mux: ((select gpios, enable gpio, enable level, ADC input), (world
+        mux, its nodes, its gates, network)) — if this scan can take the fast path: no
+        gate moving, no fault that changes a read, raw codes, noise on, all muxes on one
+        set of select lines, every read mux alone on its ADC input and, if it has an
+        enable pin, off now (reads while drives still settle go through adc_sum). None
+        otherwise."""
         adc = self.adc
         f = self.faults
         if shift != 16 - adc.bits or n < 1 or not (adc.noise_lsb and f.noise_scale) or \
@@ -814,86 +831,176 @@ class World:
                     if tuple(bm.select) == sel and bm.enable == en and \
                             bm.adc_channel == channel and (en is None or bm.enable_level == enl):
                         found = (self.muxes[name], bm.nodes or (), bm.gates or (), bm.net)
-                plan.append(found)
+                plan.append(((sel, en, enl, channel), found))
+            # the compiled scan keeps one channel for all muxes: every mux of the board
+            # on the same select lines, those lines and the enables watched by them only
+            sels = {tuple(m.select) for m in self.board.muxes.values()}
+            if len(sels) != 1 or any(p[1] is None for p in plan) or \
+                    len({id(p[1][0]) for p in plan}) != len(self.muxes) or \
+                    any(len(self._gpio_watch.get(g, ())) != 1 for g in next(iter(sels))) or \
+                    any(len(self._gpio_watch.get(p[0][1], ())) != 1 for p in plan
+                        if p[0][1] is not None):
+                plan = None
             self._scan_plans[key] = plan
+        if plan is None:
+            return None
         for x in {rd[0][k] for k in reads}:
-            if x and plan[x - 1] is None:
+            if not x:
+                continue
+            mux = plan[x - 1][1][0]
+            if mux.enable_level is not None and mux.is_connected:
                 return None
-            if x:  # every other mux on its ADC input must stay off
-                mux = plan[x - 1][0]
-                for other, *_ in self._adc_mux.get(key[x - 1][3], ()):
-                    if other is not mux and (other.is_connected or other.enable_level is None):
-                        return None
-        return [(key[i], p) for i, p in enumerate(plan)]
+            for other, *_ in self._adc_mux.get(key[x - 1][3], ()):
+                if other is not mux and (other.is_connected or other.enable_level is None):
+                    return None
+        return plan
 
     def _scan_fast(self, plan, rd, reads, settle_us, n, got) -> None:
-        """adc_scan where :meth:`_scan_plan` allows: adc_sum's one-source arithmetic,
-        read by read, with the scan's invariant checks done once."""
-        clock = self.clock
-        pins = self.pins
-        set_pin = self.set_pin
-        adc = self.adc
-        vref = adc.vref
-        lsb, g1, off = adc._lsb, adc._g1, adc.offset_lsb
-        g = g1 / lsb
-        sig = adc.noise_lsb * self.faults.noise_scale
-        pending = self._pending
+        """adc_scan where :meth:`_scan_plan` allows: reads while drives still settle one
+        by one (:meth:`_scan_loop`), the steady rest with adc_sum's one-source arithmetic
+        compiled over the whole scan (:func:`scan_kernel.scan_sums`); the clock moves
+        over those in one step (its listeners see the scan's end)."""
         settle = max(0, settle_us)
-        tail = 2 * (n - 1)
+        per = settle + 2 * n
+        first = 0  # reads before the drives have settled
+        t = self.clock._us
         for k in reads:
-            x = rd[0][k]
-            if not x:
-                got.append((k, 0))
+            if rd[0][k]:
+                if t + settle >= self._dynamic_until:
+                    break
+                t += per
+            first += 1
+        muxes = [p[0] for p in plan]
+        shift = 16 - self.adc.bits
+        if first:
+            self._scan_loop(muxes, rd, reads[:first], settle_us, n, shift, got)
+        rest = reads[first:]
+        while rest:
+            done = self._scan_steady(plan, rd, rest, settle, n, got)
+            if done < 0:
+                self._scan_loop(muxes, rd, rest, settle_us, n, shift, got)
+                break
+            # a read the compiled pass does not cover: the loop takes that one
+            self._scan_loop(muxes, rd, rest[done:done + 1], settle_us, n, shift, got)
+            rest = rest[done + 1:]
+
+    def _scan_table(self, plan, rd, reads):
+        """Per scan layout: the read indices k with a mux, per read the HAL mux index,
+        the source (("n", node) / ("g", edge) / None: an unused channel, 0 V) and its
+        network; None where a source is neither a node nor a capacitor gate."""
+        key = (id(plan), bytes(rd[0]), bytes(rd[1]), tuple(reads))
+        table = self._scan_tables.get(key)
+        if table is None:
+            ks, mx, srcs = [], [], []
+            for k in reads:
+                x = rd[0][k]
+                if not x:
+                    continue
+                _, (_, nodes, gates, net) = plan[x - 1]
+                ch = rd[1][k]
+                ks.append(k)
+                mx.append(x - 1)
+                if ch < len(nodes) and nodes[ch] >= 0:
+                    srcs.append(("n", nodes[ch], net))
+                elif ch < len(gates) and gates[ch] >= 0:
+                    if not isinstance(self.edges[net][gates[ch]], GateCap) or isinstance(
+                            self.board.edges[gates[ch]].drivers[net], DacGateDriver):
+                        srcs = None
+                        break
+                    srcs.append(("g", gates[ch], net))
+                else:
+                    srcs.append(None)
+            table = None if srcs is None else (ks, np.array(mx, dtype=np.int64), srcs)
+            if len(self._scan_tables) > 64:
+                self._scan_tables.clear()
+            self._scan_tables[key] = table
+        return table
+
+    def _scan_steady(self, plan, rd, reads, settle, n, got) -> int:
+        """The steady reads of a scan in one compiled pass; returns how many of
+        ``reads`` it covered (the next one needs the sample-by-sample path), -1 if this
+        scan's layout never can."""
+        clock = self.clock
+        adc = self.adc
+        per = settle + 2 * n
+        table = self._scan_table(plan, rd, reads)
+        wm = [p[1][0] for p in plan]  # world muxes by HAL index
+        tau = wm[0].tau_us
+        if table is None or any(m.tau_us != tau for m in wm):
+            return -1
+        ks, mx, srcs = table
+        t0 = clock._us
+        t_end = t0 + len(ks) * per
+        # node volts from the cached solve (solved, if need be, at the first node read's
+        # time, as the loop would) before any gate moves on in time
+        volts = {}
+        for r, src in enumerate(srcs):
+            if src is None or src[0] != "n" or src[2] in volts:
                 continue
-            (sel, en, enl, channel), (mux, nodes, gates, net) = plan[x - 1]
-            ch = rd[1][k]
-            for bit, gpio in enumerate(sel):
-                lv = (ch >> bit) & 1
-                if pins.get(gpio) != lv:
-                    set_pin(gpio, lv)
-            if en is not None:
-                set_pin(en, enl)
-            clock.advance_us(settle)
-            now = clock._us
-            if now < self._dynamic_until:  # drives settling: per sample, as adc_sum does
-                got.append((k, self.adc_sum(channel, n, 16 - adc.bits)))  # moves the clock
-                if en is not None:
-                    set_pin(en, 1 - enl)
+            net = src[2]
+            saved, clock._us = clock._us, t0 + r * per + settle  # no listener: not a step
+            try:
+                self._node_volts(net, 0)
+            finally:
+                clock._us = saved
+            c = self._vcache[net]
+            if c is None or c[0] != self._gen or t_end > c[1] or \
+                    c[2] != self.faults.leak_scale:
+                return 0
+            volts[net] = c[3]
+        srcv = [0.0] * len(ks)
+        for r, src in enumerate(srcs):
+            if src is None:
                 continue
-            if ch < len(nodes) and nodes[ch] >= 0:
-                src = self._node_volts(net, nodes[ch])
-            elif ch < len(gates) and gates[ch] >= 0:
-                src = self._gate_volts(net, gates[ch])
+            if src[0] == "n":
+                srcv[r] = volts[src[2]][src[1]]
             else:
-                src = 0.0
-            # AnalogMux.output(src, now), then adc_sum's branches for one source
-            target = src * mux.gain
-            tau = mux.tau_us
-            out0 = mux._out
-            kk = math.exp(-(now - mux._channel_since) / tau) if tau > 0 else 0.0
-            v = target + (out0 - target) * kk
-            if n == 1 or abs(v - target) < 1e-9:
-                mux._out = v
-                mux._channel_since = now
-                total = adc.code_sum(min(max(v, 0.0), vref), n, self.faults.noise_scale)
-                if n > 1:
-                    mux.output(src, now + tail)
-            elif tau > 0 and 0.0 <= v <= vref and 0.0 <= target <= vref:
-                mux._out = v
-                mux._channel_since = now
-                pending.append((target / lsb * g1 + off, (v - target) * g,
-                                self._settle_powers(tau, n), adc.take(n), sig))
-                total = -len(pending)
-                mux.output(src, now + tail)
-            else:  # clipping while settling: adc_sum's sample-by-sample branch
-                got.append((k, self.adc_sum(channel, n, 16 - adc.bits)))  # moves the clock
+                srcv[r] = self._gate_volts_at(src[2], src[1], t0 + r * per + settle)
+        gain = np.array([m.gain for m in wm])
+        outs = np.array([m._out for m in wm])
+        since = np.array([m._channel_since for m in wm], dtype=np.int64)
+        chan = np.array([wm[0]._channel], dtype=np.int64)
+        sums = np.zeros(len(ks), dtype=np.int64)
+        chs = np.array([rd[1][k] for k in ks], dtype=np.int64)
+        done = scan_sums(mx, chs, np.array(srcv) * gain[mx], outs, since, chan,
+                         np.array([m.enable_level is not None for m in wm]), t0, settle,
+                         math.exp(-settle / tau) if tau > 0 else 0.0,
+                         math.exp(-2 * (n - 1) / tau) if tau > 0 else 0.0, tau > 0, n,
+                         np.array(self._settle_powers(tau, n) if tau > 0 else [0.0] * n),
+                         adc.ahead(n * len(ks)), adc.transitions, adc._lsb, adc._g1,
+                         adc.offset_lsb, adc.noise_lsb, self.faults.noise_scale, adc.vref,
+                         sums)
+        adc.skip(n * done)
+        # the state the loop leaves: the select lines at the last channel, every mux's
+        # settling state, each read mux with an enable pin off again
+        if done:
+            ch = int(chan[0])
+            sel = plan[0][0][0]
+            for bit, gpio in enumerate(sel):
+                self.pins[gpio] = (ch >> bit) & 1
+            for j, m in enumerate(wm):
+                m.select = [(ch >> bit) & 1 for bit in range(m.n_select)]
+                m._channel = m._last_channel = ch
+                m._channel_since = int(since[j])
+                m._out = float(outs[j])
+            for m in set(mx[:done].tolist()):
+                (_, en, enl, _), _ = plan[m]
                 if en is not None:
-                    set_pin(en, 1 - enl)
-                continue
-            clock.advance_us(2 * n)
-            got.append((k, total))
-            if en is not None:
-                set_pin(en, 1 - enl)
+                    self.pins[en] = 1 - enl
+                    wm[m].set_enable(1 - enl, t0 + done * per)
+        covered = 0  # reads up to the first one not done (unread entries read 0)
+        r = 0
+        for k in reads:
+            if rd[0][k]:
+                if r == done:
+                    break
+                got.append((k, int(sums[r])))
+                r += 1
+            else:
+                got.append((k, 0))
+            covered += 1
+        clock.advance_us(t0 + done * per - clock._us)
+        return covered
 
     def _linear_op(self, net: int):
         """For a linear network whose last solve is current: the node volts as a linear map

@@ -106,6 +106,19 @@ class AdcModel:
         self._zi = n - len(out)
         return out + self._z[:self._zi]
 
+    def ahead(self, n: int) -> np.ndarray:
+        """The next ``n`` standard normal deviates without using them up (the same as
+        :meth:`take` would give; :meth:`skip` uses them)."""
+        short = self._zi + n - len(self._z)
+        if short > 0:
+            self._z = self._z[self._zi:] + self.rng.standard_normal(max(_NOISE_BLOCK, short)).tolist()
+            self._zi = 0
+        return np.array(self._z[self._zi:self._zi + n])
+
+    def skip(self, n: int) -> None:
+        """Use up ``n`` deviates that :meth:`ahead` gave."""
+        self._zi += n
+
     def code_sum(self, volts: float, n: int, noise_scale: float = 1.0) -> int:
         """Sum of the raw codes of ``n`` conversions of a steady ``volts`` (each with its
         own noise; exactly ``n`` calls of :meth:`code`)."""
