@@ -151,6 +151,7 @@ class World:
         self._pending: list | None = None
         self._scan_plans: dict = {}  # adc_scan's muxes -> their world muxes and sources
         self._scan_tables: dict = {}  # adc_scan's read layouts (see _scan_table)
+        self._scan_consts: dict = {}  # (tau, settle, n) -> the scan's settling factors
         self._circuits: dict = {}  # (net, edge state bytes) -> Circuit of the last solve
         self._drive_tables: dict = {}  # net -> driven() table
         self._spi_parts: dict = {}  # bus id -> the parts listening on it
@@ -885,32 +886,45 @@ class World:
             rest = rest[done + 1:]
 
     def _scan_table(self, plan, rd, reads):
-        """Per scan layout: the read indices k with a mux, per read the HAL mux index,
-        the source (("n", node) / ("g", edge) / None: an unused channel, 0 V) and its
-        network; None where a source is neither a node nor a capacitor gate."""
-        key = (id(plan), bytes(rd[0]), bytes(rd[1]), tuple(reads))
+        """Per scan layout (kept): the read indices k with a mux; per read its HAL mux
+        index and channel (arrays); node sources as {network: (read positions, nodes)}
+        and capacitor-gate sources as (position, network, edge) (unused channels: 0 V);
+        the per-mux constants (gains, has an enable pin, tau). None where a source is
+        neither a node nor a capacitor gate, or the muxes settle differently."""
+        key = (id(plan), rd[0], rd[1], tuple(reads))
         table = self._scan_tables.get(key)
         if table is None:
-            ks, mx, srcs = [], [], []
+            ks, mx, chs, nodes_by_net, gate_reads = [], [], [], {}, []
             for k in reads:
                 x = rd[0][k]
                 if not x:
                     continue
                 _, (_, nodes, gates, net) = plan[x - 1]
                 ch = rd[1][k]
+                r = len(ks)
                 ks.append(k)
                 mx.append(x - 1)
+                chs.append(ch)
                 if ch < len(nodes) and nodes[ch] >= 0:
-                    srcs.append(("n", nodes[ch], net))
+                    pos, idx = nodes_by_net.setdefault(net, ([], []))
+                    pos.append(r)
+                    idx.append(nodes[ch])
                 elif ch < len(gates) and gates[ch] >= 0:
-                    if not isinstance(self.edges[net][gates[ch]], GateCap) or isinstance(
-                            self.board.edges[gates[ch]].drivers[net], DacGateDriver):
-                        srcs = None
+                    e = gates[ch]
+                    if not isinstance(self.edges[net][e], GateCap) or \
+                            isinstance(self.board.edges[e].drivers[net], DacGateDriver):
+                        gate_reads = None
                         break
-                    srcs.append(("g", gates[ch], net))
-                else:
-                    srcs.append(None)
-            table = None if srcs is None else (ks, np.array(mx, dtype=np.int64), srcs)
+                    gate_reads.append((r, net, e))
+            wm = [p[1][0] for p in plan]
+            tau = wm[0].tau_us
+            table = None
+            if gate_reads is not None and all(m.tau_us == tau for m in wm):
+                table = (ks, np.array(mx, dtype=np.int64), np.array(chs, dtype=np.int64),
+                         {net: (np.array(pos, dtype=np.int64), np.array(idx, dtype=np.int64))
+                          for net, (pos, idx) in nodes_by_net.items()}, gate_reads,
+                         np.array([m.gain for m in wm]),
+                         np.array([m.enable_level is not None for m in wm]), tau, wm)
             if len(self._scan_tables) > 64:
                 self._scan_tables.clear()
             self._scan_tables[key] = table
@@ -924,21 +938,16 @@ class World:
         adc = self.adc
         per = settle + 2 * n
         table = self._scan_table(plan, rd, reads)
-        wm = [p[1][0] for p in plan]  # world muxes by HAL index
-        tau = wm[0].tau_us
-        if table is None or any(m.tau_us != tau for m in wm):
+        if table is None:
             return -1
-        ks, mx, srcs = table
+        ks, mx, chs, nodes_by_net, gate_reads, gain, has_en, tau, wm = table
         t0 = clock._us
         t_end = t0 + len(ks) * per
+        srcv = np.zeros(len(ks))
         # node volts from the cached solve (solved, if need be, at the first node read's
         # time, as the loop would) before any gate moves on in time
-        volts = {}
-        for r, src in enumerate(srcs):
-            if src is None or src[0] != "n" or src[2] in volts:
-                continue
-            net = src[2]
-            saved, clock._us = clock._us, t0 + r * per + settle  # no listener: not a step
+        for net, (pos, idx) in nodes_by_net.items():
+            saved, clock._us = clock._us, t0 + int(pos[0]) * per + settle  # no listener
             try:
                 self._node_volts(net, 0)
             finally:
@@ -947,58 +956,49 @@ class World:
             if c is None or c[0] != self._gen or t_end > c[1] or \
                     c[2] != self.faults.leak_scale:
                 return 0
-            volts[net] = c[3]
-        srcv = [0.0] * len(ks)
-        for r, src in enumerate(srcs):
-            if src is None:
-                continue
-            if src[0] == "n":
-                srcv[r] = volts[src[2]][src[1]]
-            else:
-                srcv[r] = self._gate_volts_at(src[2], src[1], t0 + r * per + settle)
-        gain = np.array([m.gain for m in wm])
+            srcv[pos] = np.array(c[3])[idx]
+        for r, net, e in gate_reads:
+            srcv[r] = self._gate_volts_at(net, e, t0 + r * per + settle)
+        consts = self._scan_consts.get((tau, settle, n))
+        if consts is None:
+            consts = self._scan_consts[(tau, settle, n)] = (
+                math.exp(-settle / tau) if tau > 0 else 0.0,
+                math.exp(-2 * (n - 1) / tau) if tau > 0 else 0.0,
+                np.array(self._settle_powers(tau, n) if tau > 0 else [0.0] * n))
         outs = np.array([m._out for m in wm])
         since = np.array([m._channel_since for m in wm], dtype=np.int64)
         chan = np.array([wm[0]._channel], dtype=np.int64)
         sums = np.zeros(len(ks), dtype=np.int64)
-        chs = np.array([rd[1][k] for k in ks], dtype=np.int64)
-        done = scan_sums(mx, chs, np.array(srcv) * gain[mx], outs, since, chan,
-                         np.array([m.enable_level is not None for m in wm]), t0, settle,
-                         math.exp(-settle / tau) if tau > 0 else 0.0,
-                         math.exp(-2 * (n - 1) / tau) if tau > 0 else 0.0, tau > 0, n,
-                         np.array(self._settle_powers(tau, n) if tau > 0 else [0.0] * n),
-                         adc.ahead(n * len(ks)), adc.transitions, adc._lsb, adc._g1,
-                         adc.offset_lsb, adc.noise_lsb, self.faults.noise_scale, adc.vref,
-                         sums)
+        done = scan_sums(mx, chs, srcv * gain[mx], outs, since, chan, has_en, t0, settle,
+                         consts[0], consts[1], tau > 0, n, consts[2], adc.ahead(n * len(ks)),
+                         adc.transitions, adc._lsb, adc._g1, adc.offset_lsb, adc.noise_lsb,
+                         self.faults.noise_scale, adc.vref, sums)
         adc.skip(n * done)
         # the state the loop leaves: the select lines at the last channel, every mux's
         # settling state, each read mux with an enable pin off again
         if done:
             ch = int(chan[0])
             sel = plan[0][0][0]
-            for bit, gpio in enumerate(sel):
-                self.pins[gpio] = (ch >> bit) & 1
-            for j, m in enumerate(wm):
-                m.select = [(ch >> bit) & 1 for bit in range(m.n_select)]
+            bits = [(ch >> bit) & 1 for bit in range(len(sel))]
+            for gpio, lv in zip(sel, bits, strict=True):
+                self.pins[gpio] = lv
+            for m, c, o in zip(wm, since.tolist(), outs.tolist(), strict=True):
+                m.select = bits[:m.n_select]
                 m._channel = m._last_channel = ch
-                m._channel_since = int(since[j])
-                m._out = float(outs[j])
+                m._channel_since = c
+                m._out = o
             for m in set(mx[:done].tolist()):
                 (_, en, enl, _), _ = plan[m]
                 if en is not None:
                     self.pins[en] = 1 - enl
                     wm[m].set_enable(1 - enl, t0 + done * per)
-        covered = 0  # reads up to the first one not done (unread entries read 0)
-        r = 0
-        for k in reads:
-            if rd[0][k]:
-                if r == done:
-                    break
-                got.append((k, int(sums[r])))
-                r += 1
-            else:
-                got.append((k, 0))
-            covered += 1
+        if done == len(ks):  # the usual case: the whole scan
+            got.extend(zip(ks, sums.tolist(), strict=True))
+            covered = len(reads)
+        else:
+            covered = reads.index(ks[done])
+            got.extend(zip(ks[:done], sums[:done].tolist(), strict=True))
+        got.extend((k, 0) for k in reads[:covered] if not rd[0][k])  # unread entries
         clock.advance_us(t0 + done * per - clock._us)
         return covered
 
