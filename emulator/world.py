@@ -33,6 +33,7 @@ from learnboard.emulator.devices import (
 )
 from learnboard.emulator.devices.adc import E11_CODES
 from learnboard.emulator.devices.current_sense import CurrentSense
+from learnboard.emulator.devices.gate import leak_idle
 from learnboard.emulator.devices.spi_adc import SpiAdc
 from learnboard.emulator.fast_dc import FastDC
 from learnboard.emulator.scan_kernel import scan_sums
@@ -920,9 +921,13 @@ class World:
             tau = wm[0].tau_us
             table = None
             if gate_reads is not None and all(m.tau_us == tau for m in wm):
+                # gates read once each are advanced together (leak_idle)
+                once = len({(net, e) for _, net, e in gate_reads}) == len(gate_reads)
+                gates = (np.array([r for r, _, _ in gate_reads], dtype=np.int64),
+                         [self.edges[net][e] for _, net, e in gate_reads]) if once else None
                 table = (ks, np.array(mx, dtype=np.int64), np.array(chs, dtype=np.int64),
                          {net: (np.array(pos, dtype=np.int64), np.array(idx, dtype=np.int64))
-                          for net, (pos, idx) in nodes_by_net.items()}, gate_reads,
+                          for net, (pos, idx) in nodes_by_net.items()}, gate_reads, gates,
                          np.array([m.gain for m in wm]),
                          np.array([m.enable_level is not None for m in wm]), tau, wm)
             if len(self._scan_tables) > 64:
@@ -940,7 +945,7 @@ class World:
         table = self._scan_table(plan, rd, reads)
         if table is None:
             return -1
-        ks, mx, chs, nodes_by_net, gate_reads, gain, has_en, tau, wm = table
+        ks, mx, chs, nodes_by_net, gate_reads, gates, gain, has_en, tau, wm = table
         t0 = clock._us
         t_end = t0 + len(ks) * per
         srcv = np.zeros(len(ks))
@@ -957,8 +962,12 @@ class World:
                     c[2] != self.faults.leak_scale:
                 return 0
             srcv[pos] = np.array(c[3])[idx]
-        for r, net, e in gate_reads:
-            srcv[r] = self._gate_volts_at(net, e, t0 + r * per + settle)
+        if gates is not None and not self._stuck_values:
+            pos, devs = gates
+            srcv[pos] = leak_idle(devs, t0 + pos * per + settle, self.faults.leak_scale)
+        else:
+            for r, net, e in gate_reads:
+                srcv[r] = self._gate_volts_at(net, e, t0 + r * per + settle)
         consts = self._scan_consts.get((tau, settle, n))
         if consts is None:
             consts = self._scan_consts[(tau, settle, n)] = (

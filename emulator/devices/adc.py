@@ -44,8 +44,9 @@ class AdcModel:
         self.offset_lsb = float(offset_lsb)
         self.noise_lsb = float(noise_lsb)
         self.rng = np.random.default_rng(seed)
-        self._z: list[float] = []  # drawn but unused normal deviates (Python floats)
-        self._zi = 0
+        self._z: list[float] = []  # the drawn block of normal deviates (Python floats)
+        self._za = np.zeros(0)  # the same block as an array (for vector users)
+        self._zi = 0  # the next unused one
         n = 1 << self.bits
         widths = np.ones(n)
         spikes = tuple(s for s in spikes if 0 < s < n - 1)
@@ -87,12 +88,8 @@ class AdcModel:
 
     def normals(self, n: int) -> np.ndarray:
         """The next ``n`` standard normal deviates of the noise stream."""
-        z, i = self._z, self._zi
-        if i + n <= len(z):
-            self._zi = i + n
-            return np.array(z[i:i + n])
-        out = np.concatenate([np.array(z[i:]), self.rng.standard_normal(n - (len(z) - i))])
-        self._z, self._zi = [], 0
+        out = self.ahead(n).copy()
+        self._zi += n
         return out
 
     def take(self, n: int) -> list[float]:
@@ -102,18 +99,23 @@ class AdcModel:
             self._zi = i + n
             return z[i:i + n]
         out = z[i:]
-        self._z = self.rng.standard_normal(max(_NOISE_BLOCK, n - len(out))).tolist()
+        self._block(self.rng.standard_normal(max(_NOISE_BLOCK, n - len(out))))
         self._zi = n - len(out)
         return out + self._z[:self._zi]
+
+    def _block(self, za: np.ndarray) -> None:
+        self._za = za
+        self._z = za.tolist()
 
     def ahead(self, n: int) -> np.ndarray:
         """The next ``n`` standard normal deviates without using them up (the same as
         :meth:`take` would give; :meth:`skip` uses them)."""
         short = self._zi + n - len(self._z)
         if short > 0:
-            self._z = self._z[self._zi:] + self.rng.standard_normal(max(_NOISE_BLOCK, short)).tolist()
+            self._block(np.concatenate([self._za[self._zi:],
+                                        self.rng.standard_normal(max(_NOISE_BLOCK, short))]))
             self._zi = 0
-        return np.array(self._z[self._zi:self._zi + n])
+        return self._za[self._zi:self._zi + n]
 
     def skip(self, n: int) -> None:
         """Use up ``n`` deviates that :meth:`ahead` gave."""
@@ -135,7 +137,7 @@ class AdcModel:
         if self.noise_lsb and noise_scale:
             i = self._zi
             if i >= len(self._z):
-                self._z = self.rng.standard_normal(_NOISE_BLOCK).tolist()
+                self._block(self.rng.standard_normal(_NOISE_BLOCK))
                 i = 0
             self._zi = i + 1
             x += self._z[i] * self.noise_lsb * noise_scale

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
+
 
 class GateCap:
     def __init__(self, c: float = 2.2e-6, r: float = 1000.0, rail: float = 8.0, v0: float = 0.0,
@@ -65,3 +67,20 @@ class GateCap:
         self.charge_on, self.discharge_on = bool(charge), bool(discharge)
         if charge and discharge:
             self.shoot_through += 1
+
+
+def leak_idle(gates: list[GateCap], t_us: np.ndarray, leak_scale: float) -> np.ndarray:
+    """:meth:`GateCap.advance` of idle gates (no switch on, no DAC target), each to its
+    own time ``t_us[i]``, at once (the same arithmetic); returns their volts. A gate
+    appears at most once."""
+    v = np.array([g.v for g in gates])
+    dt = t_us - np.array([g._t for g in gates], dtype=np.int64)
+    leak = np.array([g.leak for g in gates])
+    moved = dt > 0
+    v = np.where(moved, np.maximum(0.0, v - leak * leak_scale * dt * 1e-6), v)
+    for g, vi, ti, mi in zip(gates, v.tolist(), t_us.tolist(), moved.tolist(), strict=True):
+        g.leak_scale = leak_scale
+        if mi:
+            g.v = vi
+            g._t = ti
+    return v
