@@ -47,7 +47,7 @@ class FastDC:
         # edge kinds bytes -> (transistor idx, resistor idx, all resistors, supported)
         self._kinds: dict = {}
         self._red: dict = {}  # fixed nodes -> free nodes
-        self._terms = None  # (circuit, its per-edge terms) for the Newton kernel
+        self._terms = None  # the per-edge terms of the Newton kernel (see _edge_terms)
 
     def solve(self, circuit: Circuit, drives: dict[int, float],
               prev: np.ndarray | None) -> DCSolution | None:
@@ -112,17 +112,21 @@ class FastDC:
         return free
 
     def _edge_terms(self, circuit: Circuit) -> tuple:
-        """Per-edge (is transistor, conductance, vg - vt, beta, knee x0) of ``circuit``,
-        kept while it is the one solved."""
+        """Per-edge (is transistor, conductance, vg - vt, beta, knee x0) of ``circuit``;
+        all but vg - vt kept while the circuit's device arrays are the same objects (a
+        world's circuits of new gate volts share them)."""
         terms = self._terms
-        if terms is None or terms[0] is not circuit:
+        if terms is None or terms[0] is not circuit.kind or terms[1] is not circuit.vt or \
+                terms[2] is not circuit.beta or terms[3] is not circuit.sub_slope or \
+                terms[4] is not circuit.conductance:
             is_t = circuit.kind == TRANSISTOR
-            terms = self._terms = (circuit, (
+            terms = self._terms = (
+                circuit.kind, circuit.vt, circuit.beta, circuit.sub_slope, circuit.conductance,
                 is_t, np.ascontiguousarray(circuit.conductance, dtype=float),
-                np.where(is_t, circuit.gate - circuit.vt, 0.0),
                 np.where(is_t, circuit.beta, 0.0),
-                np.where(is_t, subthreshold_knee(circuit.sub_slope), 1.0)))
-        return terms[1]
+                np.where(is_t, subthreshold_knee(circuit.sub_slope), 1.0))
+        is_t = terms[5]
+        return is_t, terms[6], np.where(is_t, circuit.gate - circuit.vt, 0.0), terms[7], terms[8]
 
     def _newton(self, circuit, fixed, values, prev) -> DCSolution | None:
         free = self._reduced(fixed)

@@ -208,12 +208,16 @@ def build(world: World) -> tuple[types.ModuleType, types.ModuleType]:
         world.mcu_reset()
         raise MachineReset("soft")
 
+    seen = [None, None]  # the HAL's mux list (built once at its start) and its gpios
+
     def adc_scan(mux, rd, settle_us, n, shift, out, kind=None):
         """Emulator extension: the firmware HAL's whole node-read loop in one call
         (:meth:`World.adc_scan`; the VM's machine has the same, ``_lbscan.py``). ``mux``:
         the HAL's per-mux (select pins, enable pin or None, enable level, ADC)."""
-        world.adc_scan([(tuple(p.id for p in m[0]), None if m[1] is None else m[1].id, m[2],
-                         m[3].channel) for m in mux], rd, settle_us, int(n), int(shift), out, kind)
+        if seen[0] is not mux:
+            seen[:] = mux, tuple((tuple(p.id for p in m[0]), None if m[1] is None else m[1].id,
+                                  m[2], m[3].channel) for m in mux)
+        world.adc_scan(seen[1], rd, settle_us, int(n), int(shift), out, kind)
 
     machine = types.ModuleType("machine")
     for name, obj in dict(Pin=Pin, ADC=ADC, SPI=SPI, I2C=I2C, PWM=PWM, WDT=WDT, reset=reset,

@@ -37,6 +37,7 @@ from learnboard.emulator.devices.gate import leak_idle
 from learnboard.emulator.devices.spi_adc import SpiAdc
 from learnboard.emulator.fast_dc import FastDC
 from learnboard.emulator.scan_kernel import scan_sums
+from learnboard.emulator.scan_kernel import warm_up as scan_warm_up
 
 from learnboard.boards import Board, Line, load_board
 from learnboard.boards.circuit import circuit_for_board, edge_parameters
@@ -153,14 +154,22 @@ class World:
         self._scan_plans: dict = {}  # adc_scan's muxes -> their world muxes and sources
         self._scan_tables: dict = {}  # adc_scan's read layouts (see _scan_table)
         self._scan_consts: dict = {}  # (tau, settle, n) -> the scan's settling factors
+        self._scan_reads: dict = {}  # read count or kind mask -> the indices adc_scan reads
         self._circuits: dict = {}  # (net, edge state bytes) -> Circuit of the last solve
         self._drive_tables: dict = {}  # net -> driven() table
         self._spi_parts: dict = {}  # bus id -> the parts listening on it
         self._circuit_base: dict = {}  # net -> first circuit (gate-only networks)
         self._gates_only = all(e.kind in ("transistor", "resistor") for e in b.edges)
         self._linops: dict = {}  # (net, conductances, driven nodes) -> linear map
+        # per network: its edges if all are pulse-driven capacitor gates (edge_state's
+        # vectorised path while none is switched), else None
+        self._idle_gate_nets = [
+            list(self.edges[net]) if all(isinstance(g, GateCap) for g in self.edges[net]) and
+            not any(isinstance(e.drivers[net], DacGateDriver) for e in b.edges) else None
+            for net in range(b.n_nets)]
         if any(e.kind == "transistor" for e in b.edges):
             warm_up()  # the compiled re-solve, now rather than in the first learning step
+        scan_warm_up()
         self._build_read_parts()
 
     def _build_read_parts(self) -> None:
@@ -449,6 +458,11 @@ class World:
     def edge_state(self, net: int) -> np.ndarray:
         """Taps (digipots) and gate volts (transistors) of network ``net`` now."""
         now = self.clock.now_us
+        if self._idle_gate_nets[net] is not None and not self._active_gates and \
+                not self._stuck_values:  # every edge an idle capacitor gate: at once
+            gates = self._idle_gate_nets[net]
+            return leak_idle(gates, np.full(len(gates), now, dtype=np.int64),
+                             self.faults.leak_scale)
         state = [0.0] * self.board.n_edges  # a list: numpy item writes cost more
         stuck = self._stuck_values
         for i, dev in enumerate(self.edges[net]):
@@ -775,14 +789,20 @@ class World:
         = adc_sum(n, shift) // n``, disable — the same pin writes, clock and codes as
         the HAL's loop. ``muxes``: per mux (select gpios, enable gpio or None, enable
         level, ADC input)."""
-        count = len(out) if kind is None else len(kind)
-        reads = [k for k in range(count) if kind is None or kind[k] == 2]
+        rkey = len(out) if kind is None else bytes(kind)
+        reads = self._scan_reads.get(rkey)
+        if reads is None:
+            reads = list(range(len(out))) if kind is None else \
+                [k for k in range(len(kind)) if kind[k] == 2]
+            if len(self._scan_reads) > 256:
+                self._scan_reads.clear()
+            self._scan_reads[rkey] = reads
         plan = self._scan_plan(muxes, rd, reads, n, shift)
         got = []
         self.begin_batch()
         try:
             if plan is not None:
-                self._scan_fast(plan, rd, reads, settle_us, n, got)
+                self._scan_fast(plan, rd, reads, rkey, settle_us, n, got)
             else:
                 self._scan_loop(muxes, rd, reads, settle_us, n, shift, got)
         finally:
@@ -823,7 +843,7 @@ class World:
                 f.dead_adc or self._active_gates or self._dac_gates or \
                 len(f.stuck_edges) != len(self._stuck_values):
             return None
-        key = tuple((tuple(m[0]), m[1], m[2], m[3]) for m in muxes)
+        key = muxes if type(muxes) is tuple else tuple(tuple(m) for m in muxes)
         plan = self._scan_plans.get(key)
         if plan is None:
             plan = []
@@ -857,7 +877,7 @@ class World:
                     return None
         return plan
 
-    def _scan_fast(self, plan, rd, reads, settle_us, n, got) -> None:
+    def _scan_fast(self, plan, rd, reads, rkey, settle_us, n, got) -> None:
         """adc_scan where :meth:`_scan_plan` allows: reads while drives still settle one
         by one (:meth:`_scan_loop`), the steady rest with adc_sum's one-source arithmetic
         compiled over the whole scan (:func:`scan_kernel.scan_sums`); the clock moves
@@ -878,7 +898,7 @@ class World:
             self._scan_loop(muxes, rd, reads[:first], settle_us, n, shift, got)
         rest = reads[first:]
         while rest:
-            done = self._scan_steady(plan, rd, rest, settle, n, got)
+            done = self._scan_steady(plan, rd, rest, rkey, settle, n, got)
             if done < 0:
                 self._scan_loop(muxes, rd, rest, settle_us, n, shift, got)
                 break
@@ -886,13 +906,14 @@ class World:
             self._scan_loop(muxes, rd, rest[done:done + 1], settle_us, n, shift, got)
             rest = rest[done + 1:]
 
-    def _scan_table(self, plan, rd, reads):
+    def _scan_table(self, plan, rd, reads, rkey):
         """Per scan layout (kept): the read indices k with a mux; per read its HAL mux
         index and channel (arrays); node sources as {network: (read positions, nodes)}
         and capacitor-gate sources as (position, network, edge) (unused channels: 0 V);
         the per-mux constants (gains, has an enable pin, tau). None where a source is
         neither a node nor a capacitor gate, or the muxes settle differently."""
-        key = (id(plan), rd[0], rd[1], tuple(reads))
+        # reads: the last len(reads) of the scan's read list (rkey: see adc_scan)
+        key = (id(plan), rd[0], rd[1], rkey, len(reads))
         table = self._scan_tables.get(key)
         if table is None:
             ks, mx, chs, nodes_by_net, gate_reads = [], [], [], {}, []
@@ -935,14 +956,14 @@ class World:
             self._scan_tables[key] = table
         return table
 
-    def _scan_steady(self, plan, rd, reads, settle, n, got) -> int:
+    def _scan_steady(self, plan, rd, reads, rkey, settle, n, got) -> int:
         """The steady reads of a scan in one compiled pass; returns how many of
         ``reads`` it covered (the next one needs the sample-by-sample path), -1 if this
         scan's layout never can."""
         clock = self.clock
         adc = self.adc
         per = settle + 2 * n
-        table = self._scan_table(plan, rd, reads)
+        table = self._scan_table(plan, rd, reads, rkey)
         if table is None:
             return -1
         ks, mx, chs, nodes_by_net, gate_reads, gates, gain, has_en, tau, wm = table
