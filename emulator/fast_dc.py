@@ -47,17 +47,20 @@ class FastDC:
         # edge kinds bytes -> (transistor idx, resistor idx, all resistors, supported)
         self._kinds: dict = {}
         self._red: dict = {}  # fixed nodes -> free nodes
-        self._terms = None  # the per-edge terms of the Newton kernel (see _edge_terms)
+        self._terms: dict = {}  # id(vt) -> (device arrays, their Newton terms)
 
     def solve(self, circuit: Circuit, drives: dict[int, float],
               prev: np.ndarray | None) -> DCSolution | None:
-        kinds = self._kinds.get(circuit.kind.tobytes())
+        kinds = self._kinds.get(id(circuit.kind))  # the same array: its entry (below)
+        if kinds is None or kinds[4] is not circuit.kind:
+            kinds = self._kinds.get(circuit.kind.tobytes())
         if kinds is None:
             kind = circuit.kind
             kinds = self._kinds[kind.tobytes()] = (
                 np.flatnonzero(kind == TRANSISTOR), np.flatnonzero(kind == RESISTOR),
                 bool(np.all(kind == RESISTOR)),
-                bool(np.all((kind == RESISTOR) | (kind == TRANSISTOR))))
+                bool(np.all((kind == RESISTOR) | (kind == TRANSISTOR))), kind)
+        self._kinds[id(circuit.kind)] = kinds
         fixed = tuple(sorted(drives))
         values = np.array([drives[k] for k in fixed], dtype=float)
         if kinds[2]:
@@ -102,51 +105,53 @@ class FastDC:
                           constraint_currents=lam, iterations=0, method="linear")
 
     # -- transistor networks: damped Newton from the previous state (compiled) ----------
-    def _reduced(self, fixed: tuple) -> np.ndarray:
-        free = self._red.get(fixed)
-        if free is None:
+    def _reduced(self, fixed: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(free nodes, fixed nodes, outflow rows of the fixed nodes) as arrays."""
+        red = self._red.get(fixed)
+        if red is None:
             free_mask = np.ones(self.n, dtype=bool)
             free_mask[self.ground] = False
             free_mask[list(fixed)] = False
-            free = self._red[fixed] = np.flatnonzero(free_mask).astype(np.int64)
-        return free
+            red = self._red[fixed] = (np.flatnonzero(free_mask).astype(np.int64),
+                                      np.array(fixed, dtype=np.int64),
+                                      np.ascontiguousarray(self.inc[:, list(fixed)].T))
+        return red
 
     def _edge_terms(self, circuit: Circuit) -> tuple:
         """Per-edge (is transistor, conductance, vg - vt, beta, knee x0) of ``circuit``;
-        all but vg - vt kept while the circuit's device arrays are the same objects (a
-        world's circuits of new gate volts share them)."""
-        terms = self._terms
-        if terms is None or terms[0] is not circuit.kind or terms[1] is not circuit.vt or \
-                terms[2] is not circuit.beta or terms[3] is not circuit.sub_slope or \
-                terms[4] is not circuit.conductance:
+        all but vg - vt kept per set of device arrays (a world's circuits of new gate
+        volts share them; one set per network)."""
+        arrays = (circuit.kind, circuit.vt, circuit.beta, circuit.sub_slope,
+                  circuit.conductance)
+        kept = self._terms.get(id(circuit.vt))
+        if kept is None or any(a is not b for a, b in zip(kept[0], arrays, strict=True)):
+            if len(self._terms) > 8:
+                self._terms.clear()
             is_t = circuit.kind == TRANSISTOR
-            terms = self._terms = (
-                circuit.kind, circuit.vt, circuit.beta, circuit.sub_slope, circuit.conductance,
+            kept = self._terms[id(circuit.vt)] = (arrays, (
                 is_t, np.ascontiguousarray(circuit.conductance, dtype=float),
                 np.where(is_t, circuit.beta, 0.0),
-                np.where(is_t, subthreshold_knee(circuit.sub_slope), 1.0))
-        is_t = terms[5]
-        return is_t, terms[6], np.where(is_t, circuit.gate - circuit.vt, 0.0), terms[7], terms[8]
+                np.where(is_t, subthreshold_knee(circuit.sub_slope), 1.0)))
+        is_t, g, beta, x0 = kept[1]
+        return is_t, g, np.where(is_t, circuit.gate - circuit.vt, 0.0), beta, x0
 
     def _newton(self, circuit, fixed, values, prev) -> DCSolution | None:
-        free = self._reduced(fixed)
+        free, fixed_idx, out_rows = self._reduced(fixed)
         v = np.array(prev, dtype=float)
         v[self.ground] = 0.0
-        if fixed:
-            v[list(fixed)] = values
-        vscale = max(float(np.abs(values).max()) if values.size else 0.0, 1e-6)
+        v[fixed_idx] = values
+        vscale = max(max(map(abs, values.tolist()), default=0.0), 1e-6)
         is_t, g, gvt, beta, x0 = self._edge_terms(circuit)
         iterations, i = newton(self.a, self.b, is_t, g, gvt, beta, x0, free, v, vscale,
                                TOL, MAX_ITER, MAX_STEP)
         if iterations < 0:
             return None
-        return self._finish(v, i, fixed, iterations)
+        return self._finish(v, i, out_rows, iterations)
 
-    def _finish(self, v, i, fixed, iterations) -> DCSolution:
+    def _finish(self, v, i, out_rows, iterations) -> DCSolution:
         drops = v[self.a] - v[self.b]
-        outflow = self.inc.T @ i
         return DCSolution(node_voltages=v, drops=drops, edge_currents=i,
                           power=float(np.sum(i * drops)), co_content=None,
-                          constraint_currents=outflow[list(fixed)] if fixed else np.zeros(0),
+                          constraint_currents=out_rows @ i,
                           iterations=iterations, method="newton")
 

@@ -158,7 +158,7 @@ class World:
         self._circuits: dict = {}  # (net, edge state bytes) -> Circuit of the last solve
         self._drive_tables: dict = {}  # net -> driven() table
         self._spi_parts: dict = {}  # bus id -> the parts listening on it
-        self._circuit_base: dict = {}  # net -> first circuit (gate-only networks)
+        self._circuit_base: dict = {}  # net -> (first circuit, its transistor mask): gate-only
         self._gates_only = all(e.kind in ("transistor", "resistor") for e in b.edges)
         self._linops: dict = {}  # (net, conductances, driven nodes) -> linear map
         # per network: its edges if all are pulse-driven capacitor gates (edge_state's
@@ -513,14 +513,14 @@ class World:
                     np.max(np.abs(p_state - state), initial=0.0) <= self.resolve_tol:
                 self._checked[net] = (self._gen, self._solved_at[net])
                 return sol if sol is not None else self._sol(net)
-        key = (net, state.tobytes())
-        circuit = self._circuits.get(key)
-        if circuit is None:  # digipot boards: the same taps come back while drives settle
-            circuit = self._gate_circuit(net, state)
-            if circuit is None:
+        circuit = self._gate_circuit(net, state)  # gate volts vary: no use keeping them
+        if circuit is None:
+            key = (net, state.tobytes())
+            circuit = self._circuits.get(key)
+            if circuit is None:  # digipot boards: the same taps come back while drives settle
                 circuit = self.circuit(net, state)
-            self._circuits = {k: c for k, c in self._circuits.items() if k[0] != net}
-            self._circuits[key] = circuit
+                self._circuits = {k: c for k, c in self._circuits.items() if k[0] != net}
+                self._circuits[key] = circuit
         if self._fast_dc is None:
             self._fast_dc = FastDC(circuit.n_nodes, circuit.network.edges, circuit.network.ground)
         # warm-started re-solve (same model and tolerance); the general solver otherwise
@@ -540,16 +540,18 @@ class World:
         parameters are gate volts (transistors and fixed resistors, no digipots, the
         hook not overridden): the network's first circuit with its gates replaced —
         the arrays circuit_for_board gives. None otherwise."""
-        base = self._circuit_base.get(net)
-        if base is None:
+        kept = self._circuit_base.get(net)
+        if kept is None:
             if type(self).circuit is not World.circuit or not self._gates_only:
                 return None
-            base = self._circuit_base[net] = self.circuit(net, state)
+            base = self.circuit(net, state)
+            self._circuit_base[net] = (base, base.kind == TRANSISTOR)
             return base
-        if not np.all(np.isfinite(state)):
+        if not math.isfinite(float(state.sum())):
             return None  # the full constructor reports it
+        base, is_t = kept
         c = copy.copy(base)
-        c.gate = np.where(base.kind == TRANSISTOR, state, 0.0)
+        c.gate = np.where(is_t, state, 0.0)
         c._index = dict(base._index)
         return c
 
