@@ -985,7 +985,9 @@ class World:
                     c[2] != self.faults.leak_scale:
                 return 0
             srcv[pos] = np.array(c[3])[idx]
-        if gates is not None and not self._stuck_values:
+        if not gate_reads:
+            pass
+        elif gates is not None and not self._stuck_values:
             pos, devs = gates
             srcv[pos] = leak_idle(devs, t0 + pos * per + settle, self.faults.leak_scale)
         else:
