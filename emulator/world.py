@@ -321,6 +321,18 @@ class World:
         """Deliver changed expander lines (of ``chain``, or all; only ``bits`` if given)."""
         now = self.clock.now_us
         self._gen += 1
+        if bits is not None and chain is not None:  # a latch: only the bits that changed
+            by_bit = self._line_watch.get(chain)
+            levels = self._line_levels
+            while bits and by_bit:
+                low = bits & -bits
+                bits ^= low
+                for line, cb in by_bit.get(low.bit_length() - 1, ()):
+                    lv = self.line_level(line)  # (no callback changes a chain's outputs)
+                    if lv != levels[line]:
+                        levels[line] = lv
+                        cb(lv, now)
+            return
         chains = self._line_watch.values() if chain is None else [self._line_watch.get(chain, {})]
         watches = []
         for by_bit in chains:

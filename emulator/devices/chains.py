@@ -32,8 +32,8 @@ class ShiftChain:
     def spi_write(self, data: bytes) -> None:
         if self.needs_select and self.latch_level:
             return
-        for byte in data:
-            self.shift = ((self.shift << 8) | byte) & self._mask
+        # each byte enters chip 0 and pushes the rest along: all of them at once
+        self.shift = ((self.shift << (8 * len(data))) | int.from_bytes(data, "big")) & self._mask
 
     def set_latch(self, level: int) -> bool:
         """Latch line level; returns True when a rising edge copied the register out."""
