@@ -152,6 +152,7 @@ class World:
         # converted together; None outside a batch (see adc_sum's deferred totals)
         self._pending: list | None = None
         self._scan_plans: dict = {}  # adc_scan's muxes -> their world muxes and sources
+        self._scan_switched = [m for m in self.muxes.values() if m.enable_level is not None]
         self._scan_tables: dict = {}  # adc_scan's read layouts (see _scan_table)
         self._scan_consts: dict = {}  # (tau, settle, n) -> the scan's settling factors
         self._scan_reads: dict = {}  # read count or kind mask -> the indices adc_scan reads
@@ -848,9 +849,9 @@ class World:
         """Per HAL mux: ((select gpios, enable gpio, enable level, ADC input), (world
         mux, its nodes, its gates, network)) — if this scan can take the fast path: no
         gate moving, no fault that changes a read, raw codes, noise on, all muxes on one
-        set of select lines, every read mux alone on its ADC input and, if it has an
-        enable pin, off now (reads while drives still settle go through adc_sum). None
-        otherwise."""
+        set of select lines, every mux with an enable pin off now and every mux without
+        one alone on its ADC input (reads while drives still settle go through adc_sum).
+        None otherwise."""
         adc = self.adc
         f = self.faults
         if shift != 16 - adc.bits or n < 1 or not (adc.noise_lsb and f.noise_scale) or \
@@ -875,20 +876,18 @@ class World:
                     len({id(p[1][0]) for p in plan}) != len(self.muxes) or \
                     any(len(self._gpio_watch.get(g, ())) != 1 for g in next(iter(sels))) or \
                     any(len(self._gpio_watch.get(p[0][1], ())) != 1 for p in plan
-                        if p[0][1] is not None):
+                        if p[0][1] is not None) or \
+                    any(m.enable_level is None and len(self._adc_mux[bm.adc_channel]) > 1
+                        for m, bm in zip(self.muxes.values(), self.board.muxes.values(),
+                                         strict=True)):
                 plan = None
             self._scan_plans[key] = plan
         if plan is None:
             return None
-        for x in {rd[0][k] for k in reads}:
-            if not x:
-                continue
-            mux = plan[x - 1][1][0]
-            if mux.enable_level is not None and mux.is_connected:
-                return None
-            for other, *_ in self._adc_mux.get(key[x - 1][3], ()):
-                if other is not mux and (other.is_connected or other.enable_level is None):
-                    return None
+        # the enable-switched muxes must all be off (each read switches one on and off
+        # again); the always-on ones are alone on their ADC inputs (checked above)
+        if any(m.is_connected for m in self._scan_switched):
+            return None
         return plan
 
     def _scan_fast(self, plan, rd, reads, rkey, settle_us, n, got) -> None:
