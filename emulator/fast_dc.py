@@ -49,8 +49,11 @@ class FastDC:
         self._red: dict = {}  # fixed nodes -> free nodes
         self._terms: dict = {}  # id(vt) -> (device arrays, their Newton terms)
 
-    def solve(self, circuit: Circuit, drives: dict[int, float],
-              prev: np.ndarray | None) -> DCSolution | None:
+    def solve(self, circuit: Circuit, drives: dict[int, float], prev: np.ndarray | None,
+              gates: np.ndarray | None = None) -> DCSolution | None:
+        """The DC state of ``circuit`` (its transistor gates at ``gates`` volts, if
+        given) with ``drives`` (node -> volts) held, from ``prev``; None if this class
+        cannot (the caller takes the general solver)."""
         kinds = self._kinds.get(id(circuit.kind))  # the same array: its entry (below)
         if kinds is None or kinds[4] is not circuit.kind:
             kinds = self._kinds.get(circuit.kind.tobytes())
@@ -67,7 +70,7 @@ class FastDC:
             return self._linear(circuit, fixed, values)
         if prev is None or not kinds[3]:
             return None
-        return self._newton(circuit, fixed, values, prev)
+        return self._newton(circuit, fixed, values, prev, gates)
 
     # -- linear networks: one factorisation per (conductances, fixed nodes) ---------------
     def _linear(self, circuit: Circuit, fixed: tuple, values: np.ndarray) -> DCSolution:
@@ -117,7 +120,7 @@ class FastDC:
                                       np.ascontiguousarray(self.inc[:, list(fixed)].T))
         return red
 
-    def _edge_terms(self, circuit: Circuit) -> tuple:
+    def _edge_terms(self, circuit: Circuit, gates: np.ndarray | None) -> tuple:
         """Per-edge (is transistor, conductance, vg - vt, beta, knee x0) of ``circuit``;
         all but vg - vt kept per set of device arrays (a world's circuits of new gate
         volts share them; one set per network)."""
@@ -133,15 +136,16 @@ class FastDC:
                 np.where(is_t, circuit.beta, 0.0),
                 np.where(is_t, subthreshold_knee(circuit.sub_slope), 1.0)))
         is_t, g, beta, x0 = kept[1]
-        return is_t, g, np.where(is_t, circuit.gate - circuit.vt, 0.0), beta, x0
+        vg = circuit.gate if gates is None else gates
+        return is_t, g, np.where(is_t, vg - circuit.vt, 0.0), beta, x0
 
-    def _newton(self, circuit, fixed, values, prev) -> DCSolution | None:
+    def _newton(self, circuit, fixed, values, prev, gates) -> DCSolution | None:
         free, fixed_idx, out_rows = self._reduced(fixed)
         v = np.array(prev, dtype=float)
         v[self.ground] = 0.0
         v[fixed_idx] = values
         vscale = max(max(map(abs, values.tolist()), default=0.0), 1e-6)
-        is_t, g, gvt, beta, x0 = self._edge_terms(circuit)
+        is_t, g, gvt, beta, x0 = self._edge_terms(circuit, gates)
         iterations, i = newton(self.a, self.b, is_t, g, gvt, beta, x0, free, v, vscale,
                                TOL, MAX_ITER, MAX_STEP)
         if iterations < 0:

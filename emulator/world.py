@@ -526,22 +526,30 @@ class World:
                     np.max(np.abs(p_state - state), initial=0.0) <= self.resolve_tol:
                 self._checked[net] = (self._gen, self._solved_at[net])
                 return sol if sol is not None else self._sol(net)
-        circuit = self._gate_circuit(net, state)  # gate volts vary: no use keeping them
-        if circuit is None:
-            key = (net, state.tobytes())
-            circuit = self._circuits.get(key)
-            if circuit is None:  # digipot boards: the same taps come back while drives settle
-                circuit = self.circuit(net, state)
-                self._circuits = {k: c for k, c in self._circuits.items() if k[0] != net}
-                self._circuits[key] = circuit
-        if self._fast_dc is None:
-            self._fast_dc = FastDC(circuit.n_nodes, circuit.network.edges, circuit.network.ground)
-        # warm-started re-solve (same model and tolerance); the general solver otherwise
         warm = None if prev is None or prev[2] is None else prev[2].node_voltages
-        sol = self._fast_dc.solve(circuit, drives, warm)
+        # warm-started re-solve (same model and tolerance); the general solver otherwise.
+        # Where gate volts are the only change, the network's first circuit with these
+        # gates (no new circuit object unless that fails)
+        kept = self._circuit_base.get(net)
+        tried = kept is not None and self._fast_dc is not None and bool(np.isfinite(state).all())
+        sol = self._fast_dc.solve(kept[0], drives, warm, gates=state) if tried else None
         if sol is None:
-            fixes = [Fix(n, v) for n, v in sorted(drives.items())]
-            sol = solve(circuit, fixes, initial=warm)
+            circuit = self._gate_circuit(net, state)
+            if circuit is None:
+                key = (net, state.tobytes())
+                circuit = self._circuits.get(key)
+                if circuit is None:  # digipot boards: the same taps come back while drives settle
+                    circuit = self.circuit(net, state)
+                    self._circuits = {k: c for k, c in self._circuits.items() if k[0] != net}
+                    self._circuits[key] = circuit
+            if self._fast_dc is None:
+                self._fast_dc = FastDC(circuit.n_nodes, circuit.network.edges,
+                                       circuit.network.ground)
+            if not tried:
+                sol = self._fast_dc.solve(circuit, drives, warm)
+            if sol is None:
+                fixes = [Fix(n, v) for n, v in sorted(drives.items())]
+                sol = solve(circuit, fixes, initial=warm)
         self.solves += 1
         self._solved[net] = (state, drives, sol)
         self._solved_at[net] = now
