@@ -73,8 +73,8 @@ def test_fast_dc_agrees_with_the_general_solver():
     state = np.full(b.n_edges, 2.5)
     drives = {int(n): float(v) for n, v in zip(world.driven(0), rng.uniform(0, 0.45, 7),
                                                 strict=False)}
-    prev = solve(circuit_for_board(b, state, 0, mismatch=2),
-                 [Fix(n, v) for n, v in sorted(drives.items())]).node_voltages
+    first = circuit_for_board(b, state, 0, mismatch=2)
+    prev = solve(first, [Fix(n, v) for n, v in sorted(drives.items())]).node_voltages
     for _ in range(10):
         state = np.clip(state + rng.normal(0, 0.3, b.n_edges), 0.75, 5.2)
         drives = {n: float(np.clip(v + rng.normal(0, 0.05), 0, 0.45)) for n, v in drives.items()}
@@ -85,6 +85,10 @@ def test_fast_dc_agrees_with_the_general_solver():
         np.testing.assert_allclose(got.node_voltages, ref.node_voltages, atol=1e-9)
         np.testing.assert_allclose(got.edge_currents, ref.edge_currents, atol=1e-12, rtol=1e-6)
         assert got.power == pytest.approx(ref.power, rel=1e-6)
+        # the world's re-solves pass the first circuit and the new gates: the same state
+        same = fast.solve(first, drives, prev, gates=state)
+        np.testing.assert_array_equal(same.node_voltages, got.node_voltages)
+        np.testing.assert_array_equal(same.constraint_currents, got.constraint_currents)
         prev = got.node_voltages
 
 
