@@ -106,7 +106,8 @@ class InProcessBoard:
             ``World(board, seed=seed, faults=faults)``.
         link_timeout: seconds the host link waits for a reply before retrying.
         after_tick: called with the world after every pass of the firmware's main loop,
-            under the board lock (safety monitors, memory probes).
+            under the board lock (safety monitors, memory probes, faults at a given
+            step); also settable later as :attr:`after_tick`.
         serial_faults: ``(to_board, to_host)`` faulty lines between host and firmware
             (bytes dropped, corrupted, duplicated), as on a noisy USB cable.
         link_retries: how often the host link re-sends an unanswered request.
@@ -145,7 +146,7 @@ class InProcessBoard:
         self._link_timeout = link_timeout
         self._link_retries = link_retries
         self._link: Link | None = None
-        self._after_tick = after_tick
+        self.after_tick = after_tick
 
     # -- life cycle -----------------------------------------------------------------
 
@@ -203,15 +204,20 @@ class InProcessBoard:
     def reset(self, kind: str = "hard", timeout: float = 5.0) -> None:
         """Reset the board: ``"hard"`` (reset button) or ``"power-on"`` (a brown-out: the
         parts power-cycle too). Returns when the firmware has booted again."""
-        if kind not in ("hard", "power-on"):
-            raise LearnboardError(f"unknown reset kind {kind!r}; use 'hard' or 'power-on'")
         boots = self.boots
-        self._reset_request = kind
+        self.request_reset(kind)
         deadline = time.monotonic() + timeout
         while self.boots == boots:
             if not self.running or time.monotonic() > deadline:
                 raise LearnboardError(f"the emulated board did not boot again after a {kind} reset")
             time.sleep(0.001)
+
+    def request_reset(self, kind: str = "hard") -> None:
+        """Reset the board at the firmware loop's next pass and return at once (from an
+        :attr:`after_tick` hook too: a reset at an exact point of a run)."""
+        if kind not in ("hard", "power-on"):
+            raise LearnboardError(f"unknown reset kind {kind!r}; use 'hard' or 'power-on'")
+        self._reset_request = kind
 
     # -- the firmware thread --------------------------------------------------------------
 
@@ -248,8 +254,8 @@ class InProcessBoard:
                     except MachineReset as reset:
                         self._restart(reset.kind)
                         continue
-                    if self._after_tick is not None:
-                        self._after_tick(self.world)
+                    if self.after_tick is not None:
+                        self.after_tick(self.world)
                 if not busy:
                     t0 = time.monotonic()
                     self._port.wait(IDLE_WAIT_S * 1000)

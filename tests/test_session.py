@@ -5,7 +5,6 @@ board reset in the middle of a session."""
 from __future__ import annotations
 
 import threading
-import time
 
 import numpy as np
 import pytest
@@ -71,16 +70,23 @@ def test_a_board_reset_mid_session_restores_the_last_checkpoint(tmp_path):
         def train():
             done["summary"] = run_session(conn, cfg, rf)
 
+        emu = conn.emulator
+        fired = []
+        count = {"chunk": 0, "total": 0}  # the firmware counts steps per train chunk
+
+        def reset_past_a_checkpoint(world):  # in the firmware's loop: at a known step
+            n = emu.app.step_n
+            count["total"] += n - count["chunk"] if n >= count["chunk"] else n
+            count["chunk"] = n
+            if not fired and count["total"] >= 30:
+                fired.append(count["total"])
+                emu.request_reset("hard")
+
+        emu.after_tick = reset_past_a_checkpoint
         th = threading.Thread(target=train)
         th.start()
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:  # reset once the session is past a checkpoint
-            steps = [r.get("step", 0) for r in read_log(rf.log_path) if r["kind"] == "tlm"]
-            if steps and max(steps) >= 30:
-                break
-            time.sleep(0.1)
-        conn.emulator.reset("hard")
         th.join(180)
+        assert fired, "the session ended before step 30"
     s = done["summary"]
     assert s.steps == 60 and s.resets == 1
     recs = _check_log(rf)
