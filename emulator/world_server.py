@@ -24,6 +24,8 @@ of the VM — one ``U`` per node — is one round trip).
 | ``A`` | channel u8 | u16 (one conversion) |
 | ``T`` | — | ticks_us u32 |
 | ``Q`` | — | now u32 (sync) |
+| ``M`` | m u8, m × (k u8, 8 select GPIOs u8, enable GPIO u8 (255: none), level u8, ADC u8) (the HAL's muxes) | — |
+| ``N`` | settle u16, n u8, shift u8, count u8, masked u8, count × mux+1, count × channel[, count × kind] (a scan, :meth:`World.adc_scan`) | now u32 (after), count × u16 codes, the pin levels of ``M``'s muxes (select pins, then enable) |
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from learnboard.emulator.world import World
 _FIXED = {80: 2, 87: 3, 68: 4, 116: 0, 82: 0, 72: 0, 66: 2, 85: 3, 65: 1, 84: 0, 81: 0}  # by opcode
 _HEAD = {83: 8, 88: 8, 73: 5, 89: 5}  # variable length: header bytes, the length u16 at its end
 _MASK32 = 0xFFFFFFFF
-_BLOCKING = frozenset((66, 85, 72, 65, 84, 81, 88, 89))  # requests that get an answer
+_BLOCKING = frozenset((66, 85, 72, 65, 84, 81, 88, 89, 78))  # requests that get an answer
 
 
 class WorldServer:
@@ -58,6 +60,7 @@ class WorldServer:
         """Socket reads that brought requests (each one VM-side write, or part of one)."""
         self.busy_s = 0.0
         """Seconds spent handling requests (the world's share of the time)."""
+        self._muxes: tuple | None = None  # the connected VM's HAL muxes (request M)
         if os.path.exists(path):
             os.unlink(path)
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -79,6 +82,7 @@ class WorldServer:
                 return
             self._idle.clear()
             self._cut = False
+            self._muxes = None
             try:
                 self._serve(conn)
             finally:
@@ -165,6 +169,10 @@ class WorldServer:
                         reply += (struct.pack("<I", clock.ticks_us()))
                     else:  # Q
                         reply += ((clock.now_us & _MASK32).to_bytes(4, "little"))
+                elif op == 77 or op == 78:  # M, N
+                    end = self._scan_request(buf, pos, size, reply, deferred)
+                    if end is None:
+                        break
                 elif op in _HEAD:
                     head = _HEAD[op]
                     if pos + head > size:
@@ -203,6 +211,55 @@ class WorldServer:
                 except OSError:  # the VM went away while we answered
                     pos = size
         return pos
+
+    def _scan_request(self, buf, pos: int, size: int, reply: bytearray,
+                      deferred: list) -> int | None:
+        """Request ``M`` (the HAL's mux pins) or ``N`` (a whole scan) at ``pos``: run it
+        and return where the next request starts, or None if it is not all here yet."""
+        if pos + 2 > size:
+            return None
+        if buf[pos] == 77:
+            end = pos + 2 + 12 * buf[pos + 1]
+            if end > size:
+                return None
+            muxes = []
+            for at in range(pos + 2, end, 12):
+                k = buf[at]
+                muxes.append((tuple(buf[at + 1:at + 1 + k]),
+                              None if buf[at + 9] == 255 else buf[at + 9], buf[at + 10],
+                              buf[at + 11]))
+            self._muxes = tuple(muxes)
+            return end
+        if pos + 7 > size:
+            return None
+        count, masked = buf[pos + 5], buf[pos + 6]
+        end = pos + 7 + count * (3 if masked else 2)
+        if end > size:
+            return None
+        if self._muxes is None:
+            raise ConnectionError("world server: a scan (N) before the muxes (M)")
+        w = self.world
+        at = pos + 7
+        rd = (bytes(buf[at:at + count]), bytes(buf[at + count:at + 2 * count]))
+        kind = bytes(buf[at + 2 * count:end]) if masked else None
+        # the conversions queued so far in this batch are answered first: the scan is a
+        # batch of its own
+        totals = w.end_batch()
+        for off, total in deferred:
+            reply[off:off + 4] = (totals[-1 - total] & _MASK32).to_bytes(4, "little")
+        deferred.clear()
+        out = [0] * count
+        try:
+            w.adc_scan(self._muxes, rd, buf[pos + 1] | (buf[pos + 2] << 8), buf[pos + 3],
+                       buf[pos + 4], out, kind)
+        finally:
+            w.begin_batch()
+        pins = w.pins
+        reply += (w.clock.now_us & _MASK32).to_bytes(4, "little")
+        reply += struct.pack(f"<{count}H", *out)
+        reply += bytes(pins.get(g, 0) for sel, en, _, _ in self._muxes
+                       for g in (sel if en is None else sel + (en,)))
+        return end
 
     def close(self) -> None:
         self._closed.set()

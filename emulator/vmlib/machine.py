@@ -23,7 +23,9 @@ Speed without losing exactness (the hot paths allocate nothing, so they also run
   reads are answered from the block until anything else is queued. Conversions fetched
   but not read still took their time;
 * ``adc_scan`` (``_lbscan.py``, loaded with the first ``ADC``): a whole mux scan of the
-  firmware HAL — the same requests as its read loop — in one round trip.
+  firmware HAL in one request and one round trip — the world runs the HAL's read loop
+  (``World.adc_scan``, as the in-process machine does) and answers the codes and the
+  pin levels it left.
 """
 
 import os
@@ -64,7 +66,7 @@ if _path:
         s.connect(b"\x01\x00" + _path.encode() + b"\0")  # sockaddr_un: AF_UNIX (1), path
         _sock = s
         _out = bytearray(1024)
-        _rx = bytearray(8 + 2 * _MAX_BLOCK)
+        _rx = bytearray(8 + 2 * _MAX_BLOCK + 64)  # (+ the pin levels after a scan)
         _tmp = bytearray(len(_rx))
         _lv = bytearray(b"\xff" * 256)
         if hasattr(sys, "atexit"):
