@@ -15,34 +15,19 @@ Issue 5 target: >= 2000 steps/s for gen2-clln in this mode.
     python benchmarks/bench_inprocess.py [--steps N] [--boards gen2-clln gen1-digipot]
         [--oversample K ...] [--profile]
 
-Measured 2026-11-29 04:42-04:45 UTC at load average 4.3-4.6, 600 steps (60 at batch
-20), regression task, board defaults (os 16), before (e948cbd) -> after the 2026-11-29
-speed commits, three interleaved runs (ranges); the same seeded run before and after (the same
-edges moved and solves: 8.8 edges and 2 solves per gen2 step, 9.2 and 108 on gen1; a
-60-step run gives bit-identical codes, gate volts and clock):
+Measured 2026-11-29 10:46-10:52 UTC at load average 0.5-0.8, 600 steps, regression
+task, board defaults (os 16), three runs, before (d01ab7d) -> after this session's
+speed commits (docs/emulator.md, "Speed"); a 100-step seeded gen2 run ends with
+bit-identical gate volts, clock and solve count before and after:
 
-    board          batch   CPU us/step                 steps/s of CPU   wall steps/s
-    gen2-clln        1     2,712-2,891 -> 2,094-2,212   ~360 -> ~470    188-259 -> 208-299
-    gen1-digipot     1     8,571-8,806 -> 3,027-3,174   ~115 -> ~320     62-75 -> 168-235
-    gen2-clln       20        31,734  ->    25,778        32 ->  39
+    board          batch   CPU us/step           steps/s (wall)
+    gen2-clln        1     1,933-1,987 -> 646-657    503-517 -> 1,523-1,548
+    gen1-digipot     1     2,777-2,807 -> 2,816-2,829  356-360 -> 354-355
 
-(The first version of this benchmark measured 19,022 / 124,919 CPU us per gen2 / gen1
-step at load 7-11; the SPEED commits of 2026-11-28 brought that to 3,500 / 10,700.)
-Still short of the 2000 steps/s target. Where a gen2 step's ~2.1 ms of CPU goes now: the
-two Newton re-solves ~0.5 ms (4 evaluations of the 32-edge NMOS model, ~37 numpy
-operations of ~1 us each), the 62 oversampled conversions ~0.8 ms (4 select-pin writes
-each, every one updating the 4 muxes on the shared select lines, and 16 noisy samples
-bisected into the INL table), gate pulses through the shift chain ~0.3 ms, and the
-firmware itself ~0.3 ms (the App on a do-nothing machine under CPython: 317 us). 2000
-steps/s leaves 500 us per step: out of reach for CPython without compiled kernels for
-the solve and the conversions (docs/emulator.md, "Speed"). gen1 re-solves its linear
-network on most conversions while the PWM inputs settle (6 ms after each drive); those
-re-solves now come from the network's linear map of the drive volts (a few-term dot
-product per sample) with solution()'s bookkeeping, and the full solution is completed
-only when asked for. Earlier: one-call oversampling (``ADC.read_u16_sum`` ->
-``World.adc_sum``, the same codes as 16 single reads), a warm-started dense Newton
-(``emulator/fast_dc.py``), cached factorisations, node volts cached while the solve
-holds, noise drawn in blocks, the drive table built once.
+Target 2000 steps/s for gen2-clln: not met. The step's ~650 us: firmware logic and
+the CPython machine layer ~190, gate pulses ~155-200 (two shift-register updates per
+pulse), two node scans ~85 plus their Newton re-solves ~115 (compiled kernel ~15 of
+that), two gate scans ~100, drives ~30. "machine calls" counts a whole adc_scan as one.
 """
 
 from __future__ import annotations
@@ -83,8 +68,8 @@ class _NullPort:
 class _Counting:
     """Counts calls into the machine layer by wrapping the world's entry points."""
 
-    NAMES = ("set_pin", "adc_read_u16", "adc_sum", "spi_write", "set_pwm", "i2c_write",
-             "spi_transfer", "i2c_read")
+    NAMES = ("set_pin", "adc_read_u16", "adc_sum", "adc_scan", "spi_write", "set_pwm",
+             "i2c_write", "spi_transfer", "i2c_read")
 
     def __init__(self, world: World) -> None:
         self.n = 0

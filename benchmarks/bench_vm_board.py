@@ -13,15 +13,15 @@ Run: ``python benchmarks/bench_vm_board.py [--steps 200] [--batch 2] [--profiles
 Round trips are the world's answered request batches (the times the VM waited). CPU ms
 per step are given for the world's server thread, the whole emulator process (world,
 pty, host link) and the VM process: on the shared machine compare those, not wall time.
-Measured 2026-11-29 04:42-04:45 UTC at load average 4.3-4.6, 200 steps, batch 2, before
-(e948cbd) -> after ``machine.adc_scan`` and the faster world (three interleaved runs):
+Measured 2026-11-29 10:51-10:52 UTC at load average 0.5-0.6, 200 steps, batch 2, three
+interleaved runs, before (d01ab7d) -> after this session's changes (the compiled Newton
+and scan, the scan as one request N; docs/emulator.md, "Speed"):
 
-    profile        steps/s (wall)   round trips/step   world CPU ms/step   VM CPU ms/step
-    gen2-clln      102-121 -> 188-210     92 -> 5        5.0-5.2 -> 2.9-3.1   1.5-1.6 -> 0.7
-    gen1-digipot    34-43 -> 116-150      32 -> 4       14.6-16.8 -> 4.7-4.9  1.0-1.9 -> 0.5
+    profile        steps/s (wall)      requests/step   world CPU ms/step   VM CPU ms/step
+    gen2-clln      211-254 -> 599-767    471 -> 56      3.1-3.7 -> 0.95-1.10   0.85-1.05 -> 0.35-0.55
+    gen1-digipot   168-184 -> 148-197    274-311 -> 160  5.0-5.4 (unchanged)    0.6-0.75
 
-Target >= 300 steps/s (gen2-clln): not reached; the world's CPU per step now dominates
-(docs/emulator.md, "Speed").
+Target >= 300 steps/s (gen2-clln): met.
 """
 
 from __future__ import annotations
