@@ -22,12 +22,17 @@ def _cmd(*args):
     return [sys.executable, "-m", "learnboard", "train", *args]
 
 
+STEPS = 1200
+
+
 @pytest.mark.slow
 def test_sigkill_then_resume_keeps_the_log_whole(tmp_path):
     runs = tmp_path / "runs"
     from tests.test_session import small_task
 
-    proc = subprocess.Popen(_cmd("--steps", "120", "--runs", str(runs), "--name", "kill", "--task",
+    # long enough that the kill (once the log, flushed every second, shows step 60) lands
+    # mid-run however fast the emulated board trains (~170 steps/s on the dev machine)
+    proc = subprocess.Popen(_cmd("--steps", str(STEPS), "--runs", str(runs), "--name", "kill", "--task",
                                  small_task(tmp_path),
                                  "--checkpoint-every", "40", "--quiet"),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ})
@@ -63,7 +68,7 @@ def test_sigkill_then_resume_keeps_the_log_whole(tmp_path):
                          timeout=300)
     assert out.returncode == 0, out.stderr
     summary = json.loads(out.stdout.strip().splitlines()[-1])
-    assert summary["steps"] == 120 and summary["run_dir"] == str(run_dir)
+    assert summary["steps"] == STEPS and summary["run_dir"] == str(run_dir)
     for key in ("relative_error", "power", "lambda"):
         assert isinstance(summary[key], float)
     recs = read_log(run_dir / "telemetry.msgpack")
