@@ -168,9 +168,11 @@ class World:
             list(self.edges[net]) if all(isinstance(g, GateCap) for g in self.edges[net]) and
             not any(isinstance(e.drivers[net], DacGateDriver) for e in b.edges) else None
             for net in range(b.n_nets)]
+        # the compiled paths are loaded now rather than in the first learning step
         if any(e.kind == "transistor" for e in b.edges):
-            warm_up()  # the compiled re-solve, now rather than in the first learning step
-        scan_warm_up()
+            warm_up()
+        if internal:  # adc_scan serves HALs that oversample with read_u16_sum
+            scan_warm_up()
         self._build_read_parts()
 
     def _build_read_parts(self) -> None:
@@ -820,7 +822,7 @@ class World:
             if len(self._scan_reads) > 256:
                 self._scan_reads.clear()
             self._scan_reads[rkey] = reads
-        plan = self._scan_plan(muxes, rd, reads, n, shift)
+        plan = self._scan_plan(muxes, n, shift)
         got = []
         self.begin_batch()
         try:
@@ -853,7 +855,7 @@ class World:
             if en is not None:
                 set_pin(en, 1 - enl)
 
-    def _scan_plan(self, muxes, rd, reads, n, shift):
+    def _scan_plan(self, muxes, n: int, shift: int):
         """Per HAL mux: ((select gpios, enable gpio, enable level, ADC input), (world
         mux, its nodes, its gates, network)) — if this scan can take the fast path: no
         gate moving, no fault that changes a read, raw codes, noise on, all muxes on one
