@@ -192,18 +192,11 @@ def newton(a, b, is_t, g, gvt, beta, x0, free, v, vscale, tol, max_iter, max_ste
     return -1, i
 
 
-_warm = False
-
-
 def warm_up() -> None:
     """Compile (or load from the cache) the kernel for the argument types FastDC passes:
     a world that will re-solve transistor networks calls this when it is built, so the
     first re-solve inside a learning step (or a host's timed request) does not pay it."""
-    global _warm
-    if _warm:
-        return
     two = np.ones(2)
     newton(np.array([0, 1], dtype=np.int64), np.array([1, 2], dtype=np.int64),
            np.ones(2, dtype=bool), np.zeros(2), two, two * 1e-3, two * 0.08,
            np.array([1], dtype=np.int64), np.array([1.0, 0.5, 0.0]), 1.0, 1e-10, 30, 0.5)
-    _warm = True

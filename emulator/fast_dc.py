@@ -44,7 +44,7 @@ class FastDC:
         self.inc[np.arange(e), self.b] -= 1.0
         self._lin: dict = {}  # (conductance bytes, fixed nodes) -> LinearSolver
         self._lin_base: dict = {}  # fixed nodes -> a LinearSolver (its pattern reused)
-        # edge kinds bytes -> (transistor idx, resistor idx, all resistors, supported)
+        # edge kinds bytes -> (all resistors, supported): see _kinds_of
         self._kinds: dict = {}
         self._red: dict = {}  # fixed nodes -> free nodes
         self._terms: dict = {}  # id(vt) -> (device arrays, their Newton terms)
@@ -54,23 +54,24 @@ class FastDC:
         """The DC state of ``circuit`` (its transistor gates at ``gates`` volts, if
         given) with ``drives`` (node -> volts) held, from ``prev``; None if this class
         cannot (the caller takes the general solver)."""
-        kinds = self._kinds.get(id(circuit.kind))  # the same array: its entry (below)
-        if kinds is None or kinds[4] is not circuit.kind:
-            kinds = self._kinds.get(circuit.kind.tobytes())
-        if kinds is None:
-            kind = circuit.kind
-            kinds = self._kinds[kind.tobytes()] = (
-                np.flatnonzero(kind == TRANSISTOR), np.flatnonzero(kind == RESISTOR),
-                bool(np.all(kind == RESISTOR)),
-                bool(np.all((kind == RESISTOR) | (kind == TRANSISTOR))), kind)
-        self._kinds[id(circuit.kind)] = kinds
+        all_resistors, supported = self._kinds_of(circuit)
         fixed = tuple(sorted(drives))
         values = np.array([drives[k] for k in fixed], dtype=float)
-        if kinds[2]:
+        if all_resistors:
             return self._linear(circuit, fixed, values)
-        if prev is None or not kinds[3]:
+        if prev is None or not supported:
             return None
         return self._newton(circuit, fixed, values, prev, gates)
+
+    def _kinds_of(self, circuit: Circuit) -> tuple[bool, bool]:
+        """(all edges resistors, all resistors or NMOS) of ``circuit``'s edge kinds."""
+        key = circuit.kind.tobytes()
+        kinds = self._kinds.get(key)
+        if kinds is None:
+            kind = circuit.kind
+            kinds = self._kinds[key] = (bool(np.all(kind == RESISTOR)),
+                                        bool(np.all((kind == RESISTOR) | (kind == TRANSISTOR))))
+        return kinds
 
     # -- linear networks: one factorisation per (conductances, fixed nodes) ---------------
     def _linear(self, circuit: Circuit, fixed: tuple, values: np.ndarray) -> DCSolution:

@@ -606,21 +606,10 @@ class World:
             self._vcache[net] = (self._gen, until, self.faults.leak_scale, volts)
         return volts[node]
 
-    def _gate_volts_at(self, net: int, edge: int, t_us: int) -> float | None:
-        """Volts of a pulse gate at ``t_us`` (not before its last update): stuck or a
-        capacitor on its own; None for any other edge."""
-        stuck = self._stuck_values.get((net, edge)) if self._stuck_values else None
-        if stuck is not None:
-            return stuck
-        dev = self.edges[net][edge]
-        if not isinstance(dev, GateCap) or isinstance(self.board.edges[edge].drivers[net],
-                                                      DacGateDriver):
-            return None
-        dev.leak_scale = self.faults.leak_scale
-        return dev.advance(t_us)
-
-    def _gate_volts(self, net: int, edge: int) -> float:
-        """Gate volts (or tap) of one edge now, as :meth:`edge_state` gives it."""
+    def _gate_volts(self, net: int, edge: int, t_us: int | None = None) -> float:
+        """Gate volts (or tap) of one edge at ``t_us`` (now if None; not before its last
+        update), as :meth:`edge_state` gives it."""
+        t = self.clock._us if t_us is None else t_us
         stuck = self._stuck_values.get((net, edge)) if self._stuck_values else None
         if stuck is not None:
             return stuck
@@ -629,8 +618,8 @@ class World:
             dev.leak_scale = self.faults.leak_scale
             drv = self.board.edges[edge].drivers[net]
             if isinstance(drv, DacGateDriver):
-                dev.target = self._line_volts(drv.dac, self.clock._us)
-            return dev.advance(self.clock._us)
+                dev.target = self._line_volts(drv.dac, t)
+            return dev.advance(t)
         return float(self.edge_state(net)[edge])
 
     def _adc_sources(self, channel: int) -> list:
@@ -827,7 +816,7 @@ class World:
         self.begin_batch()
         try:
             if plan is not None:
-                self._scan_fast(plan, rd, reads, rkey, settle_us, n, got)
+                self._scan_fast(muxes, plan, rd, reads, rkey, settle_us, n, got)
             else:
                 self._scan_loop(muxes, rd, reads, settle_us, n, shift, got)
         finally:
@@ -900,7 +889,7 @@ class World:
             return None
         return plan
 
-    def _scan_fast(self, plan, rd, reads, rkey, settle_us, n, got) -> None:
+    def _scan_fast(self, muxes, plan, rd, reads, rkey, settle_us, n, got) -> None:
         """adc_scan where :meth:`_scan_plan` allows: reads while drives still settle one
         by one (:meth:`_scan_loop`), the steady rest with adc_sum's one-source arithmetic
         compiled over the whole scan (:func:`scan_kernel.scan_sums`); the clock moves
@@ -915,7 +904,6 @@ class World:
                     break
                 t += per
             first += 1
-        muxes = [p[0] for p in plan]
         shift = 16 - self.adc.bits
         if first:
             self._scan_loop(muxes, rd, reads[:first], settle_us, n, shift, got)
@@ -1013,7 +1001,7 @@ class World:
             srcv[pos] = leak_idle(devs, t0 + pos * per + settle, self.faults.leak_scale)
         else:
             for r, net, e in gate_reads:
-                srcv[r] = self._gate_volts_at(net, e, t0 + r * per + settle)
+                srcv[r] = self._gate_volts(net, e, t0 + r * per + settle)
         consts = self._scan_consts.get((tau, settle, n))
         if consts is None:
             consts = self._scan_consts[(tau, settle, n)] = (
@@ -1074,8 +1062,7 @@ class World:
         op = self._linops.get(key)
         if op is not None:
             return op
-        kinds = self._fast_dc._kinds.get(circuit.kind.tobytes())
-        if kinds is None or not kinds[2] or not fixed:
+        if not self._fast_dc._kinds_of(circuit)[0] or not fixed:
             return None
         # the drive table as driven() walks it (the last port on a node wins)
         table = {}

@@ -41,7 +41,6 @@ from learnboard.emulator.world import World
 _FIXED = {80: 2, 87: 3, 68: 4, 116: 0, 82: 0, 72: 0, 66: 2, 85: 3, 65: 1, 84: 0, 81: 0}  # by opcode
 _HEAD = {83: 8, 88: 8, 73: 5, 89: 5}  # variable length: header bytes, the length u16 at its end
 _MASK32 = 0xFFFFFFFF
-_BLOCKING = frozenset((66, 85, 72, 65, 84, 81, 88, 89, 78))  # requests that get an answer
 
 
 class WorldServer:
@@ -61,6 +60,7 @@ class WorldServer:
         self.busy_s = 0.0
         """Seconds spent handling requests (the world's share of the time)."""
         self._muxes: tuple | None = None  # the connected VM's HAL muxes (request M)
+        self._mux_pins: tuple = ()  # their pins as a scan answers them: select, enable
         if os.path.exists(path):
             os.unlink(path)
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -200,9 +200,7 @@ class WorldServer:
         except OSError:  # an unknown request (ConnectionError): drop the batch
             return size
         finally:
-            totals = w.end_batch()
-            for at, total in deferred:
-                reply[at:at + 4] = (totals[-1 - total] & _MASK32).to_bytes(4, "little")
+            _answer_deferred(w, reply, deferred)
             self.requests += n
             if reply:
                 self.round_trips += 1  # the VM waited for this batch's answers
@@ -229,6 +227,8 @@ class WorldServer:
                               None if buf[at + 9] == 255 else buf[at + 9], buf[at + 10],
                               buf[at + 11]))
             self._muxes = tuple(muxes)
+            self._mux_pins = tuple(g for sel, en, _, _ in muxes
+                                   for g in (sel if en is None else sel + (en,)))
             return end
         if pos + 7 > size:
             return None
@@ -244,10 +244,7 @@ class WorldServer:
         kind = bytes(buf[at + 2 * count:end]) if masked else None
         # the conversions queued so far in this batch are answered first: the scan is a
         # batch of its own
-        totals = w.end_batch()
-        for off, total in deferred:
-            reply[off:off + 4] = (totals[-1 - total] & _MASK32).to_bytes(4, "little")
-        deferred.clear()
+        _answer_deferred(w, reply, deferred)
         out = [0] * count
         try:
             w.adc_scan(self._muxes, rd, buf[pos + 1] | (buf[pos + 2] << 8), buf[pos + 3],
@@ -257,8 +254,7 @@ class WorldServer:
         pins = w.pins
         reply += (w.clock.now_us & _MASK32).to_bytes(4, "little")
         reply += struct.pack(f"<{count}H", *out)
-        reply += bytes(pins.get(g, 0) for sel, en, _, _ in self._muxes
-                       for g in (sel if en is None else sel + (en,)))
+        reply += bytes(pins.get(g, 0) for g in self._mux_pins)
         return end
 
     def close(self) -> None:
@@ -272,3 +268,12 @@ class WorldServer:
 
     def __exit__(self, *exc):
         self.close()
+
+
+def _answer_deferred(world: World, reply: bytearray, deferred: list) -> None:
+    """End the world's conversion batch and write each deferred sum into its place
+    (``(offset in reply, placeholder)``) of ``reply``."""
+    totals = world.end_batch()
+    for at, total in deferred:
+        reply[at:at + 4] = (totals[-1 - total] & _MASK32).to_bytes(4, "little")
+    deferred.clear()

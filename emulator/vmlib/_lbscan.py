@@ -13,7 +13,6 @@ import machine as _m
 
 _table_for = None  # the HAL mux list whose pins the world holds
 _npin = 0  # pin levels in a scan's answer (per mux: select pins, then enable)
-_BUF = 1024  # machine._out
 
 
 def adc_scan(mux, rd, settle_us, n, shift, out, kind):
@@ -48,7 +47,7 @@ def _answer(mux, out, count, kind):
 
 
 def _room(k):
-    if _m._n + k > _BUF:
+    if _m._n + k > len(_m._out):
         _m._flush()
 
 
