@@ -310,12 +310,23 @@ class World:
                     self._watch_line(drv.ud, lambda lv, now, p=dev: p.set_ud(lv, now))
                     self._watch_line(drv.inc, lambda lv, now, p=dev: p.set_inc(lv, now))
                 elif isinstance(drv, PulseGateDriver):
-                    def switches(lv, now, g=dev, d=drv):
-                        ch, dc = self.line_level(d.charge), self.line_level(d.discharge)
-                        g.set_switches(ch, dc, now)
-                        (self._active_gates.add if ch or dc else self._active_gates.discard)(g)
+                    switches = partial(self._gate_switches, dev,
+                                       self._level_getter(drv.charge),
+                                       self._level_getter(drv.discharge))
                     self._watch_line(drv.charge, switches)
                     self._watch_line(drv.discharge, switches)
+
+    def _gate_switches(self, gate: GateCap, charge, discharge, _lv: int, now: int) -> None:
+        """A pulse-gate driver's line changed: both switch levels to the capacitor."""
+        c, d = charge(), discharge()
+        gate.set_switches(c, d, now)
+        (self._active_gates.add if c or d else self._active_gates.discard)(gate)
+
+    def _level_getter(self, line: Line):
+        """``level()`` of a digital line, as :meth:`line_level` gives it."""
+        if not line.device:
+            return partial(self.pins.get, line.index, 0)
+        return partial(self.chains[line.device].output, line.index)
 
     def _gpio(self, gpio: int, callback) -> None:
         self._gpio_watch.setdefault(gpio, []).append(callback)
@@ -326,15 +337,21 @@ class World:
         self._gen += 1
         if bits is not None and chain is not None:  # a latch: only the bits that changed
             by_bit = self._line_watch.get(chain)
+            if not by_bit:
+                return
+            c = self.chains[chain]  # (no callback changes a chain's outputs)
+            latched = c.latched if c.oe_low else -c.disabled_level  # -1: all ones
             levels = self._line_levels
-            while bits and by_bit:
+            while bits:
                 low = bits & -bits
                 bits ^= low
-                for line, cb in by_bit.get(low.bit_length() - 1, ()):
-                    lv = self.line_level(line)  # (no callback changes a chain's outputs)
-                    if lv != levels[line]:
-                        levels[line] = lv
-                        cb(lv, now)
+                group = by_bit.get(low.bit_length() - 1)
+                if group:
+                    lv = 1 if latched & low else 0
+                    for line, cb in group:
+                        if lv != levels[line]:
+                            levels[line] = lv
+                            cb(lv, now)
             return
         chains = self._line_watch.values() if chain is None else [self._line_watch.get(chain, {})]
         watches = []

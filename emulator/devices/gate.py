@@ -71,16 +71,15 @@ class GateCap:
 
 def leak_idle(gates: list[GateCap], t_us: np.ndarray, leak_scale: float) -> np.ndarray:
     """:meth:`GateCap.advance` of idle gates (no switch on, no DAC target), each to its
-    own time ``t_us[i]``, at once (the same arithmetic); returns their volts. A gate
-    appears at most once."""
-    v = np.array([g.v for g in gates])
-    dt = t_us - np.array([g._t for g in gates], dtype=np.int64)
-    leak = np.array([g.leak for g in gates])
-    moved = dt > 0
-    v = np.where(moved, np.maximum(0.0, v - leak * leak_scale * dt * 1e-6), v)
-    for g, vi, ti, mi in zip(gates, v.tolist(), t_us.tolist(), moved.tolist(), strict=True):
+    own time ``t_us[i]``; returns their volts. A plain loop: for the tens of gates of a
+    board it is three times faster than building arrays from the objects."""
+    out = []
+    for g, t in zip(gates, t_us.tolist(), strict=True):
         g.leak_scale = leak_scale
-        if mi:
-            g.v = vi
-            g._t = ti
-    return v
+        dt = t - g._t
+        if dt > 0:
+            v = g.v - g.leak * leak_scale * dt * 1e-6
+            g.v = v if v > 0.0 else 0.0  # (advance's max(0.0, v))
+            g._t = t
+        out.append(g.v)
+    return np.array(out)
