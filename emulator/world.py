@@ -902,8 +902,9 @@ class World:
             return None
         # the enable-switched muxes must all be off (each read switches one on and off
         # again); the always-on ones are alone on their ADC inputs (checked above)
-        if any(m.is_connected for m in self._scan_switched):
-            return None
+        for m in self._scan_switched:
+            if m.is_connected:
+                return None
         return plan
 
     def _scan_fast(self, muxes, plan, rd, reads, rkey, settle_us, n, got) -> None:
@@ -938,7 +939,8 @@ class World:
         """Per scan layout (kept): the read indices k with a mux; per read its HAL mux
         index and channel (arrays); node sources as {network: (read positions, nodes)}
         and capacitor-gate sources as (position, network, edge) (unused channels: 0 V);
-        the per-mux constants (gains, has an enable pin, tau). None where a source is
+        the per-mux constants (gains, has an enable pin, tau); what a whole scan leaves
+        (the unread entries, the read muxes' enable pins). None where a source is
         neither a node nor a capacitor gate, or the muxes settle differently."""
         # reads: the last len(reads) of the scan's read list (rkey: see adc_scan)
         key = (id(plan), rd[0], rd[1], rkey, len(reads))
@@ -974,11 +976,14 @@ class World:
                 once = len({(net, e) for _, net, e in gate_reads}) == len(gate_reads)
                 gates = (np.array([r for r, _, _ in gate_reads], dtype=np.int64),
                          [self.edges[net][e] for _, net, e in gate_reads]) if once else None
+                gain = np.array([m.gain for m in wm])
                 table = (ks, np.array(mx, dtype=np.int64), np.array(chs, dtype=np.int64),
                          {net: (np.array(pos, dtype=np.int64), np.array(idx, dtype=np.int64))
                           for net, (pos, idx) in nodes_by_net.items()}, gate_reads, gates,
-                         np.array([m.gain for m in wm]),
-                         np.array([m.enable_level is not None for m in wm]), tau, wm)
+                         gain[mx], np.array([m.enable_level is not None for m in wm]), tau, wm,
+                         [(k, 0) for k in reads if not rd[0][k]],
+                         [(plan[m][0][1], 1 - plan[m][0][2], wm[m]) for m in sorted(set(mx))
+                          if plan[m][0][1] is not None])
             if len(self._scan_tables) > 64:
                 self._scan_tables.clear()
             self._scan_tables[key] = table
@@ -994,7 +999,8 @@ class World:
         table = self._scan_table(plan, rd, reads, rkey)
         if table is None:
             return -1
-        ks, mx, chs, nodes_by_net, gate_reads, gates, gain, has_en, tau, wm = table
+        ks, mx, chs, nodes_by_net, gate_reads, gates, gains, has_en, tau, wm, unread, \
+            enables = table
         t0 = clock._us
         t_end = t0 + len(ks) * per
         srcv = np.zeros(len(ks))
@@ -1029,7 +1035,7 @@ class World:
         since = np.array([m._channel_since for m in wm], dtype=np.int64)
         chan = np.array([wm[0]._channel], dtype=np.int64)
         sums = np.zeros(len(ks), dtype=np.int64)
-        done = scan_sums(mx, chs, srcv * gain[mx], outs, since, chan, has_en, t0, settle,
+        done = scan_sums(mx, chs, srcv * gains, outs, since, chan, has_en, t0, settle,
                          consts[0], consts[1], tau > 0, n, consts[2], adc.ahead(n * len(ks)),
                          adc.transitions, adc._lsb, adc._g1, adc.offset_lsb, adc.noise_lsb,
                          self.faults.noise_scale, adc.vref, sums)
@@ -1038,27 +1044,31 @@ class World:
         # settling state, each read mux with an enable pin off again
         if done:
             ch = int(chan[0])
+            pins = self.pins
             sel = plan[0][0][0]
             bits = [(ch >> bit) & 1 for bit in range(len(sel))]
             for gpio, lv in zip(sel, bits, strict=True):
-                self.pins[gpio] = lv
+                pins[gpio] = lv
             for m, c, o in zip(wm, since.tolist(), outs.tolist(), strict=True):
                 m.select = bits[:m.n_select]
                 m._channel = m._last_channel = ch
                 m._channel_since = c
                 m._out = o
-            for m in set(mx[:done].tolist()):
-                (_, en, enl, _), _ = plan[m]
-                if en is not None:
-                    self.pins[en] = 1 - enl
-                    wm[m].set_enable(1 - enl, t0 + done * per)
+            if done < len(ks):
+                enables = [(plan[m][0][1], 1 - plan[m][0][2], wm[m])
+                           for m in sorted(set(mx[:done].tolist())) if plan[m][0][1] is not None]
+            t_off = t0 + done * per
+            for en, off, m in enables:
+                pins[en] = off
+                m.set_enable(off, t_off)
         if done == len(ks):  # the usual case: the whole scan
             got.extend(zip(ks, sums.tolist(), strict=True))
+            got.extend(unread)
             covered = len(reads)
         else:
             covered = reads.index(ks[done])
             got.extend(zip(ks[:done], sums[:done].tolist(), strict=True))
-        got.extend((k, 0) for k in reads[:covered] if not rd[0][k])  # unread entries
+            got.extend((k, 0) for k in reads[:covered] if not rd[0][k])  # unread entries
         clock.advance_us(t0 + done * per - clock._us)
         return covered
 

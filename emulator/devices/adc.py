@@ -44,8 +44,8 @@ class AdcModel:
         self.offset_lsb = float(offset_lsb)
         self.noise_lsb = float(noise_lsb)
         self.rng = np.random.default_rng(seed)
-        self._z: list[float] = []  # the drawn block of normal deviates (Python floats)
-        self._za = np.zeros(0)  # the same block as an array (for vector users)
+        self._za = np.zeros(0)  # the drawn block of normal deviates
+        self._z: list[float] | None = []  # the same as Python floats, made when needed
         self._zi = 0  # the next unused one
         n = 1 << self.bits
         widths = np.ones(n)
@@ -94,23 +94,29 @@ class AdcModel:
 
     def take(self, n: int) -> list[float]:
         """The next ``n`` standard normal deviates as Python floats (the same stream)."""
-        z, i = self._z, self._zi
+        z, i = self._floats(), self._zi
         if i + n <= len(z):
             self._zi = i + n
             return z[i:i + n]
         out = z[i:]
         self._block(self.rng.standard_normal(max(_NOISE_BLOCK, n - len(out))))
         self._zi = n - len(out)
-        return out + self._z[:self._zi]
+        return out + self._floats()[:self._zi]
 
     def _block(self, za: np.ndarray) -> None:
         self._za = za
-        self._z = za.tolist()
+        self._z = None  # the vector users (ahead) never need the floats
+
+    def _floats(self) -> list[float]:
+        z = self._z
+        if z is None:
+            z = self._z = self._za.tolist()
+        return z
 
     def ahead(self, n: int) -> np.ndarray:
         """The next ``n`` standard normal deviates without using them up (the same as
         :meth:`take` would give; :meth:`skip` uses them)."""
-        short = self._zi + n - len(self._z)
+        short = self._zi + n - len(self._za)
         if short > 0:
             self._block(np.concatenate([self._za[self._zi:],
                                         self.rng.standard_normal(max(_NOISE_BLOCK, short))]))
@@ -136,11 +142,12 @@ class AdcModel:
         x = volts / self._lsb * self._g1 + self.offset_lsb
         if self.noise_lsb and noise_scale:
             i = self._zi
-            if i >= len(self._z):
+            if i >= len(self._za):
                 self._block(self.rng.standard_normal(_NOISE_BLOCK))
                 i = 0
             self._zi = i + 1
-            x += self._z[i] * self.noise_lsb * noise_scale
+            z = self._z if self._z is not None else self._floats()
+            x += z[i] * self.noise_lsb * noise_scale
         return bisect_right(self._t_list, x)
 
     def read_u16(self, volts: float, noise_scale: float = 1.0) -> int:
