@@ -154,6 +154,7 @@ class World:
         self._scan_plans: dict = {}  # adc_scan's muxes -> their world muxes and sources
         self._scan_switched = [m for m in self.muxes.values() if m.enable_level is not None]
         self._scan_tables: dict = {}  # adc_scan's read layouts (see _scan_table)
+        self._scan_source_maps: dict = {}  # their sources per read index (_scan_sources)
         self._scan_consts: dict = {}  # (tau, settle, n) -> the scan's settling factors
         self._scan_reads: dict = {}  # read count or kind mask -> the indices adc_scan reads
         self._circuits: dict = {}  # (net, edge state bytes) -> Circuit of the last solve
@@ -931,6 +932,8 @@ class World:
             if done < 0:
                 self._scan_loop(muxes, rd, rest, settle_us, n, shift, got)
                 break
+            if done == len(rest):
+                break
             # a read the compiled pass does not cover: the loop takes that one
             self._scan_loop(muxes, rd, rest[done:done + 1], settle_us, n, shift, got)
             rest = rest[done + 1:]
@@ -938,56 +941,87 @@ class World:
     def _scan_table(self, plan, rd, reads, rkey):
         """Per scan layout (kept): the read indices k with a mux; per read its HAL mux
         index and channel (arrays); node sources as {network: (read positions, nodes)}
-        and capacitor-gate sources as (position, network, edge) (unused channels: 0 V);
-        the per-mux constants (gains, has an enable pin, tau); what a whole scan leaves
-        (the unread entries, the read muxes' enable pins). None where a source is
-        neither a node nor a capacitor gate, or the muxes settle differently."""
+        and capacitor-gate sources as (read positions, gates) (unused channels: 0 V);
+        the per-mux constants (gains per read, has an enable pin, tau, the world muxes);
+        what a whole scan leaves (the unread entries, the read muxes' enable pins). None
+        where a source is neither a node nor a capacitor gate, or the muxes settle
+        differently."""
         # reads: the last len(reads) of the scan's read list (rkey: see adc_scan)
         key = (id(plan), rd[0], rd[1], rkey, len(reads))
         table = self._scan_tables.get(key)
-        if table is None:
-            ks, mx, chs, nodes_by_net, gate_reads = [], [], [], {}, []
+        if table is not None:
+            return table
+        sources, consts = self._scan_sources(plan, rd)
+        table = None
+        if consts is not None:
+            ks, mx, chs, nodes_by_net, gate_pos, gates = [], [], [], {}, [], []
             for k in reads:
-                x = rd[0][k]
-                if not x:
+                src = sources[k]
+                if src is None:  # not read
                     continue
-                _, (_, nodes, gates, net) = plan[x - 1]
-                ch = rd[1][k]
+                m, ch, net, node, gate = src
+                if gate is False:
+                    break
                 r = len(ks)
                 ks.append(k)
-                mx.append(x - 1)
+                mx.append(m)
                 chs.append(ch)
-                if ch < len(nodes) and nodes[ch] >= 0:
+                if node is not None:
                     pos, idx = nodes_by_net.setdefault(net, ([], []))
                     pos.append(r)
-                    idx.append(nodes[ch])
-                elif ch < len(gates) and gates[ch] >= 0:
-                    e = gates[ch]
-                    if not isinstance(self.edges[net][e], GateCap) or \
-                            isinstance(self.board.edges[e].drivers[net], DacGateDriver):
-                        gate_reads = None
-                        break
-                    gate_reads.append((r, net, e))
-            wm = [p[1][0] for p in plan]
-            tau = wm[0].tau_us
-            table = None
-            if gate_reads is not None and all(m.tau_us == tau for m in wm):
-                # gates read once each are advanced together (leak_idle)
-                once = len({(net, e) for _, net, e in gate_reads}) == len(gate_reads)
-                gates = (np.array([r for r, _, _ in gate_reads], dtype=np.int64),
-                         [self.edges[net][e] for _, net, e in gate_reads]) if once else None
-                gain = np.array([m.gain for m in wm])
+                    idx.append(node)
+                elif gate is not None:
+                    gate_pos.append(r)
+                    gates.append((net, gate))
+            else:
+                gain, has_en, tau, wm = consts
                 table = (ks, np.array(mx, dtype=np.int64), np.array(chs, dtype=np.int64),
                          {net: (np.array(pos, dtype=np.int64), np.array(idx, dtype=np.int64))
-                          for net, (pos, idx) in nodes_by_net.items()}, gate_reads, gates,
-                         gain[mx], np.array([m.enable_level is not None for m in wm]), tau, wm,
-                         [(k, 0) for k in reads if not rd[0][k]],
+                          for net, (pos, idx) in nodes_by_net.items()},
+                         (np.array(gate_pos, dtype=np.int64), gates,
+                          [self.edges[net][e] for net, e in gates]) if gates else None,
+                         gain[mx], has_en, tau, wm,
+                         [(k, 0) for k in reads if sources[k] is None],
                          [(plan[m][0][1], 1 - plan[m][0][2], wm[m]) for m in sorted(set(mx))
                           if plan[m][0][1] is not None])
-            if len(self._scan_tables) > 64:
-                self._scan_tables.clear()
-            self._scan_tables[key] = table
+        if len(self._scan_tables) > 64:
+            self._scan_tables.clear()
+        self._scan_tables[key] = table
         return table
+
+    def _scan_sources(self, plan, rd):
+        """Per read index k of a scan (kept): None if not read, else (HAL mux, channel,
+        network, node or None, capacitor-gate edge or None — False for a source the
+        compiled pass does not model); and the plan's (gains, has an enable pin, tau, world muxes),
+        None if its muxes settle differently."""
+        key = (id(plan), rd[0], rd[1])
+        kept = self._scan_source_maps.get(key)
+        if kept is not None:
+            return kept
+        sources = []
+        for x, ch in zip(rd[0], rd[1], strict=False):
+            if not x:
+                sources.append(None)
+                continue
+            _, (_, nodes, gates, net) = plan[x - 1]
+            node = gate = None
+            if ch < len(nodes) and nodes[ch] >= 0:
+                node = nodes[ch]
+            elif ch < len(gates) and gates[ch] >= 0:
+                gate = gates[ch]
+                if not isinstance(self.edges[net][gate], GateCap) or \
+                        isinstance(self.board.edges[gate].drivers[net], DacGateDriver):
+                    gate = False
+            sources.append((x - 1, ch, net, node, gate))
+        wm = [p[1][0] for p in plan]
+        tau = wm[0].tau_us
+        consts = (np.array([m.gain for m in wm]),
+                  np.array([m.enable_level is not None for m in wm]), tau, wm) \
+            if all(m.tau_us == tau for m in wm) else None
+        if len(self._scan_source_maps) > 16:
+            self._scan_source_maps.clear()
+        kept = self._scan_source_maps[key] = (sources, consts)
+        return kept
 
     def _scan_steady(self, plan, rd, reads, rkey, settle, n, got) -> int:
         """The steady reads of a scan in one compiled pass; returns how many of
@@ -999,8 +1033,7 @@ class World:
         table = self._scan_table(plan, rd, reads, rkey)
         if table is None:
             return -1
-        ks, mx, chs, nodes_by_net, gate_reads, gates, gains, has_en, tau, wm, unread, \
-            enables = table
+        ks, mx, chs, nodes_by_net, gates, gains, has_en, tau, wm, unread, enables = table
         t0 = clock._us
         t_end = t0 + len(ks) * per
         srcv = np.zeros(len(ks))
@@ -1017,14 +1050,13 @@ class World:
                     c[2] != self.faults.leak_scale:
                 return 0
             srcv[pos] = np.array(c[3])[idx]
-        if not gate_reads:
-            pass
-        elif gates is not None and not self._stuck_values:
-            pos, devs = gates
-            srcv[pos] = leak_idle(devs, t0 + pos * per + settle, self.faults.leak_scale)
-        else:
-            for r, net, e in gate_reads:
-                srcv[r] = self._gate_volts(net, e, t0 + r * per + settle)
+        if gates is not None:
+            pos, edges, devs = gates
+            if self._stuck_values:  # a stuck edge reads its frozen value
+                for r, (net, e) in zip(pos.tolist(), edges, strict=True):
+                    srcv[r] = self._gate_volts(net, e, t0 + r * per + settle)
+            else:
+                srcv[pos] = leak_idle(devs, t0 + pos * per + settle, self.faults.leak_scale)
         consts = self._scan_consts.get((tau, settle, n))
         if consts is None:
             consts = self._scan_consts[(tau, settle, n)] = (
