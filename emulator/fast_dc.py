@@ -128,17 +128,18 @@ class FastDC:
         arrays = (circuit.kind, circuit.vt, circuit.beta, circuit.sub_slope,
                   circuit.conductance)
         kept = self._terms.get(id(circuit.vt))
-        if kept is None or any(a is not b for a, b in zip(kept[0], arrays, strict=True)):
+        if kept is None or not _same_objects(kept[0], arrays):
             if len(self._terms) > 8:
                 self._terms.clear()
             is_t = circuit.kind == TRANSISTOR
             kept = self._terms[id(circuit.vt)] = (arrays, (
                 is_t, np.ascontiguousarray(circuit.conductance, dtype=float),
                 np.where(is_t, circuit.beta, 0.0),
-                np.where(is_t, subthreshold_knee(circuit.sub_slope), 1.0)))
-        is_t, g, beta, x0 = kept[1]
+                np.where(is_t, subthreshold_knee(circuit.sub_slope), 1.0), bool(is_t.all())))
+        is_t, g, beta, x0, all_t = kept[1]
         vg = circuit.gate if gates is None else gates
-        return is_t, g, np.where(is_t, vg - circuit.vt, 0.0), beta, x0
+        gvt = vg - circuit.vt if all_t else np.where(is_t, vg - circuit.vt, 0.0)
+        return is_t, g, gvt, beta, x0
 
     def _newton(self, circuit, fixed, values, prev, gates) -> DCSolution | None:
         free, fixed_idx, out_rows = self._reduced(fixed)
@@ -156,7 +157,14 @@ class FastDC:
     def _finish(self, v, i, out_rows, iterations) -> DCSolution:
         drops = v[self.a] - v[self.b]
         return DCSolution(node_voltages=v, drops=drops, edge_currents=i,
-                          power=float(np.sum(i * drops)), co_content=None,
+                          power=float(i @ drops), co_content=None,
                           constraint_currents=out_rows @ i,
                           iterations=iterations, method="newton")
 
+
+def _same_objects(a: tuple, b: tuple) -> bool:
+    """Whether two equally long tuples hold the very same objects, position by position."""
+    for x, y in zip(a, b, strict=True):
+        if x is not y:
+            return False
+    return True

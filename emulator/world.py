@@ -494,8 +494,7 @@ class World:
         if self._idle_gate_nets[net] is not None and not self._active_gates and \
                 not self._stuck_values:  # every edge an idle capacitor gate: at once
             gates = self._idle_gate_nets[net]
-            return leak_idle(gates, np.full(len(gates), now, dtype=np.int64),
-                             self.faults.leak_scale)
+            return leak_idle(gates, [now] * len(gates), self.faults.leak_scale)
         state = [0.0] * self.board.n_edges  # a list: numpy item writes cost more
         stuck = self._stuck_values
         for i, dev in enumerate(self.edges[net]):
@@ -1056,7 +1055,8 @@ class World:
                 for r, (net, e) in zip(pos.tolist(), edges, strict=True):
                     srcv[r] = self._gate_volts(net, e, t0 + r * per + settle)
             else:
-                srcv[pos] = leak_idle(devs, t0 + pos * per + settle, self.faults.leak_scale)
+                srcv[pos] = leak_idle(devs, (t0 + pos * per + settle).tolist(),
+                                      self.faults.leak_scale)
         consts = self._scan_consts.get((tau, settle, n))
         if consts is None:
             consts = self._scan_consts[(tau, settle, n)] = (
