@@ -122,6 +122,8 @@ class World:
         self._dynamic_until = 0
         self._active_gates: set = set()
         self._line_levels: dict[Line, int] = {}
+        # chain -> bit -> (gate, charge bit, discharge bit): gates switched from one chain
+        self._chain_gates: dict[str, dict[int, list[tuple[GateCap, int, int]]]] = {}
         self.edges: list[list] = [[None] * b.n_edges for _ in range(b.n_nets)]
         self._spi_pots: dict[tuple, SpiDigipot] = {}
         self._stuck_values: dict[tuple[int, int], float] = {}
@@ -311,6 +313,13 @@ class World:
                     self._watch_line(drv.ud, lambda lv, now, p=dev: p.set_ud(lv, now))
                     self._watch_line(drv.inc, lambda lv, now, p=dev: p.set_inc(lv, now))
                 elif isinstance(drv, PulseGateDriver):
+                    chain = drv.charge.device
+                    if chain and chain == drv.discharge.device:  # read from the latch word
+                        by_bit = self._chain_gates.setdefault(chain, {})
+                        for bit in (drv.charge.index, drv.discharge.index):
+                            by_bit.setdefault(bit, []).append(
+                                (dev, drv.charge.index, drv.discharge.index))
+                        continue
                     switches = partial(self._gate_switches, dev,
                                        self._level_getter(drv.charge),
                                        self._level_getter(drv.discharge))
@@ -322,6 +331,25 @@ class World:
         c, d = charge(), discharge()
         gate.set_switches(c, d, now)
         (self._active_gates.add if c or d else self._active_gates.discard)(gate)
+
+    def _switch_chain_gates(self, chain: str, bits: int | None, now: int) -> None:
+        """Gates whose two switches are outputs of ``chain``: those on a changed bit
+        (all if ``bits`` is None) take their switch levels where these changed."""
+        by_bit = self._chain_gates[chain]
+        c = self.chains[chain]
+        latched = c.latched if c.oe_low else -c.disabled_level  # -1: all ones
+        if bits is None:
+            bits = sum(1 << bit for bit in by_bit)
+        active = self._active_gates
+        while bits:
+            low = bits & -bits
+            bits ^= low
+            for gate, charge, discharge in by_bit.get(low.bit_length() - 1, ()):
+                ch = (latched >> charge) & 1
+                dc = (latched >> discharge) & 1
+                if ch != gate.charge_on or dc != gate.discharge_on:
+                    gate.set_switches(ch, dc, now)
+                    (active.add if ch or dc else active.discard)(gate)
 
     def _level_getter(self, line: Line):
         """``level()`` of a digital line, as :meth:`line_level` gives it."""
@@ -336,6 +364,11 @@ class World:
         """Deliver changed expander lines (of ``chain``, or all; only ``bits`` if given)."""
         now = self.clock.now_us
         self._gen += 1
+        if chain is None:
+            for name in self._chain_gates:
+                self._switch_chain_gates(name, None, now)
+        elif chain in self._chain_gates:
+            self._switch_chain_gates(chain, bits, now)
         if bits is not None and chain is not None:  # a latch: only the bits that changed
             by_bit = self._line_watch.get(chain)
             if not by_bit:

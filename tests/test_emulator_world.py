@@ -1,5 +1,7 @@
 """The emulated world driven through the CPython machine layer, checked against ngspice."""
 
+import math
+
 import numpy as np
 import pytest
 from learnboard.emulator.machine_layer import MachineReset, build
@@ -111,6 +113,30 @@ def test_faults_dead_adc_and_stuck_edge():
     g.switches([])
     assert world.edge_state(0)[0] == before
     assert world.edge_state(1)[0] < before  # the twin copy only leaked
+
+
+def test_a_power_cycle_mid_pulse_ends_the_pulse():
+    # the chain's outputs clear at power-on: the charging gate's switch opens with them
+    def pulse(cycle):
+        world = World("gen2-clln", seed=1)
+        g = Gen2(world)
+        g.switches([0])  # network 0, edge 0: charge
+        g.time.sleep_us(200)
+        if cycle:
+            world.power_cycle()
+        g.time.sleep_us(800)
+        return world, world.edge_state(0)[0]
+
+    cycled, v_cycled = pulse(True)
+    kept_on, v_on = pulse(False)
+    gate = cycled.edges[0][0]
+    assert not gate.charge_on and not cycled._active_gates
+    assert kept_on.edges[0][0].charge_on
+    v0 = World("gen2-clln", seed=1).edge_state(0)[0]
+    # 200 us of a 2.2 ms RC toward 8 V, then only leakage; uncut, the full 1 ms
+    rc, rail = 2200.0, 8.0
+    assert v_cycled == pytest.approx(rail + (v0 - rail) * math.exp(-200 / rc), abs=2e-3)
+    assert v_on == pytest.approx(rail + (v0 - rail) * math.exp(-1000 / rc), abs=2e-3)
 
 
 def test_seeded_runs_are_reproducible():
