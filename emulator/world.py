@@ -866,7 +866,7 @@ class World:
         self.begin_batch()
         try:
             if plan is not None:
-                self._scan_fast(muxes, plan, rd, reads, rkey, settle_us, n, got)
+                self._scan_fast(muxes, plan, rd, reads, rkey, settle_us, n, got, out)
             else:
                 self._scan_loop(muxes, rd, reads, settle_us, n, shift, got)
         finally:
@@ -940,7 +940,7 @@ class World:
                 return None
         return plan
 
-    def _scan_fast(self, muxes, plan, rd, reads, rkey, settle_us, n, got) -> None:
+    def _scan_fast(self, muxes, plan, rd, reads, rkey, settle_us, n, got, out) -> None:
         """adc_scan where :meth:`_scan_plan` allows: reads while drives still settle one
         by one (:meth:`_scan_loop`), the steady rest with adc_sum's one-source arithmetic
         compiled over the whole scan (:func:`scan_kernel.scan_sums`); the clock moves
@@ -960,7 +960,7 @@ class World:
             self._scan_loop(muxes, rd, reads[:first], settle_us, n, shift, got)
         rest = reads[first:]
         while rest:
-            done = self._scan_steady(plan, rd, rest, rkey, settle, n, got)
+            done = self._scan_steady(plan, rd, rest, rkey, settle, n, out)
             if done < 0:
                 self._scan_loop(muxes, rd, rest, settle_us, n, shift, got)
                 break
@@ -1013,7 +1013,7 @@ class World:
                          (np.array(gate_pos, dtype=np.int64), gates,
                           [self.edges[net][e] for net, e in gates]) if gates else None,
                          gain[mx], has_en, tau, wm,
-                         [(k, 0) for k in reads if sources[k] is None],
+                         [k for k in reads if sources[k] is None],
                          [(plan[m][0][1], 1 - plan[m][0][2], wm[m]) for m in sorted(set(mx))
                           if plan[m][0][1] is not None])
         if len(self._scan_tables) > 64:
@@ -1055,10 +1055,10 @@ class World:
         kept = self._scan_source_maps[key] = (sources, consts)
         return kept
 
-    def _scan_steady(self, plan, rd, reads, rkey, settle, n, got) -> int:
-        """The steady reads of a scan in one compiled pass; returns how many of
-        ``reads`` it covered (the next one needs the sample-by-sample path), -1 if this
-        scan's layout never can."""
+    def _scan_steady(self, plan, rd, reads, rkey, settle, n, out) -> int:
+        """The steady reads of a scan in one compiled pass, their codes written to
+        ``out``; returns how many of ``reads`` it covered (the next one needs the
+        sample-by-sample path), -1 if this scan's layout never can."""
         clock = self.clock
         adc = self.adc
         per = settle + 2 * n
@@ -1127,13 +1127,14 @@ class World:
                 pins[en] = off
                 m.set_enable(off, t_off)
         if done == len(ks):  # the usual case: the whole scan
-            got.extend(zip(ks, sums.tolist(), strict=True))
-            got.extend(unread)
             covered = len(reads)
         else:
             covered = reads.index(ks[done])
-            got.extend(zip(ks[:done], sums[:done].tolist(), strict=True))
-            got.extend((k, 0) for k in reads[:covered] if not rd[0][k])  # unread entries
+            unread = [k for k in reads[:covered] if not rd[0][k]]
+        for k, code in zip(ks[:done], (sums[:done] // n).tolist(), strict=True):
+            out[k] = code
+        for k in unread:
+            out[k] = 0
         clock.advance_us(t0 + done * per - clock._us)
         return covered
 
