@@ -18,6 +18,9 @@ class ShiftChain:
         disabled_level: what an output reads while OE is high (pull-ups: 1).
     """
 
+    __slots__ = ("bits", "needs_select", "disabled_level", "_mask", "shift", "latched",
+                 "latch_level", "oe_low", "latches")
+
     def __init__(self, bits: int, *, needs_select: bool = True, disabled_level: int = 1):
         self.bits = int(bits)
         self.needs_select = needs_select

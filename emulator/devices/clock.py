@@ -20,6 +20,8 @@ class VirtualClock:
             busy-wait on the ticks ends (a real read costs about a microsecond).
     """
 
+    __slots__ = ("_us", "tick_cost_us", "_listeners")
+
     def __init__(self, tick_cost_us: int = 1):
         self._us = 0
         self.tick_cost_us = int(tick_cost_us)

@@ -10,6 +10,8 @@ import math
 
 
 class _Settling:
+    __slots__ = ("tau_us", "_from", "_to", "_since")
+
     def __init__(self, n: int, bits: int, settle_us: float):
         self.tau_us = settle_us / math.log(2 ** (bits + 1)) if settle_us > 0 else 0.0
         self._from = [0.0] * n

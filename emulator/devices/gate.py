@@ -18,6 +18,10 @@ import numpy as np
 
 
 class GateCap:
+    # slots: the pulse and scan paths touch these attributes tens of times a step
+    __slots__ = ("tau_us", "rail", "v", "leak", "leak_scale", "skew_us", "charge_on",
+                 "discharge_on", "shoot_through", "pulses", "_t", "target")
+
     def __init__(self, c: float = 2.2e-6, r: float = 1000.0, rail: float = 8.0, v0: float = 0.0,
                  leak: float = 0.0, skew_us: float = 0.0):
         self.tau_us = float(r) * float(c) * 1e6

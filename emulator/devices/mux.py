@@ -12,6 +12,9 @@ class AnalogMux:
     first-order step with time constant ``tau_us`` (switch + amplifier + ADC input).
     """
 
+    __slots__ = ("n_select", "gain", "enable_level", "tau_us", "select", "enable", "_channel",
+                 "_last_channel", "_channel_since", "_out", "is_connected")
+
     def __init__(self, n_select: int, *, gain: float = 1.0, enable_level: int | None = None,
                  tau_us: float = 2.0):
         self.n_select = int(n_select)
