@@ -15,19 +15,17 @@ Issue 5 target: >= 2000 steps/s for gen2-clln in this mode.
     python benchmarks/bench_inprocess.py [--steps N] [--boards gen2-clln gen1-digipot]
         [--oversample K ...] [--profile]
 
-Measured 2026-11-29 10:46-10:52 UTC at load average 0.5-0.8, 600 steps, regression
-task, board defaults (os 16), three runs, before (d01ab7d) -> after this session's
-speed commits (docs/emulator.md, "Speed"); a 100-step seeded gen2 run ends with
-bit-identical gate volts, clock and solve count before and after:
+Measured 2026-11-29 11:44-11:52 UTC at load average 0.6-0.75, 600 steps, regression
+task, board defaults (os 16), three interleaved runs of 72dff45 (the morning's speed
+work) and of this version, both timed by this script (calls counted in extra steps):
 
-    board          batch   CPU us/step           steps/s (wall)
-    gen2-clln        1     1,933-1,987 -> 646-657    503-517 -> 1,523-1,548
-    gen1-digipot     1     2,777-2,807 -> 2,816-2,829  356-360 -> 354-355
+    board          batch   CPU us/step             steps/s (wall)
+    gen2-clln        1     607-623 -> 447-455      1,606-1,648 -> 2,199-2,238
+    gen1-digipot     1     2,751-2,819 -> 2,684-2,801  355-364 -> 357-373
 
-Target 2000 steps/s for gen2-clln: not met. The step's ~650 us: firmware logic and
-the CPython machine layer ~190, gate pulses ~155-200 (two shift-register updates per
-pulse), two node scans ~85 plus their Newton re-solves ~115 (compiled kernel ~15 of
-that), two gate scans ~100, drives ~30. "machine calls" counts a whole adc_scan as one.
+Target 2000 steps/s for gen2-clln: met (docs/emulator.md, "Speed", has where the ~450
+us of a step go). A step costs more while many edges move (~545 us over the first 100
+steps, ~375 once training settles). "machine calls" counts a whole adc_scan as one.
 """
 
 from __future__ import annotations

@@ -13,13 +13,16 @@ Run: ``python benchmarks/bench_vm_board.py [--steps 200] [--batch 2] [--profiles
 Round trips are the world's answered request batches (the times the VM waited). CPU ms
 per step are given for the world's server thread, the whole emulator process (world,
 pty, host link) and the VM process: on the shared machine compare those, not wall time.
-Measured 2026-11-29 10:51-10:52 UTC at load average 0.5-0.6, 200 steps, batch 2, three
-interleaved runs, before (d01ab7d) -> after this session's changes (the compiled Newton
-and scan, the scan as one request N; docs/emulator.md, "Speed"):
+Measured 2026-11-29 11:47-11:50 UTC at load average 0.6-0.75, 200 steps, batch 2, two
+interleaved runs, 72dff45 (the morning's work: compiled Newton and scan, the scan as one
+request N) -> this version (twin gates pulsed together, cheaper gate switching and scan
+bookkeeping; docs/emulator.md, "Speed"):
 
     profile        steps/s (wall)      requests/step   world CPU ms/step   VM CPU ms/step
-    gen2-clln      211-254 -> 599-767    471 -> 56      3.1-3.7 -> 0.95-1.10   0.85-1.05 -> 0.35-0.55
-    gen1-digipot   168-184 -> 148-197    274-311 -> 160  5.0-5.4 (unchanged)    0.6-0.75
+    gen2-clln      632-788 -> 811-849    56 -> 55      0.87-0.98 -> 0.70-0.78  0.30-0.45 -> 0.40
+    gen1-digipot   174-202 -> 186-199    160-198        4.5-5.1 (unchanged)     0.40-0.60
+
+(Before d01ab7d, measured 10:51: gen2 211-254 steps/s, 471 requests per step.)
 
 Target >= 300 steps/s (gen2-clln): met.
 """
