@@ -1014,18 +1014,23 @@ class World:
                           [self.edges[net][e] for net, e in gates]) if gates else None,
                          gain[mx], has_en, tau, wm,
                          [k for k in reads if sources[k] is None],
-                         [(plan[m][0][1], 1 - plan[m][0][2], wm[m]) for m in sorted(set(mx))
-                          if plan[m][0][1] is not None])
+                         self._scan_enables(plan, wm, mx))
         if len(self._scan_tables) > 64:
             self._scan_tables.clear()
         self._scan_tables[key] = table
         return table
 
+    @staticmethod
+    def _scan_enables(plan, wm, read_muxes) -> list:
+        """(enable gpio, off level, world mux) of the read HAL muxes that have one."""
+        return [(plan[m][0][1], 1 - plan[m][0][2], wm[m]) for m in sorted(set(read_muxes))
+                if plan[m][0][1] is not None]
+
     def _scan_sources(self, plan, rd):
         """Per read index k of a scan (kept): None if not read, else (HAL mux, channel,
         network, node or None, capacitor-gate edge or None — False for a source the
-        compiled pass does not model); and the plan's (gains, has an enable pin, tau, world muxes),
-        None if its muxes settle differently."""
+        compiled pass does not model); and the plan's (gains, has an enable pin, tau,
+        world muxes), None if its muxes settle differently."""
         key = (id(plan), rd[0], rd[1])
         kept = self._scan_source_maps.get(key)
         if kept is not None:
@@ -1120,8 +1125,7 @@ class World:
                 m._channel_since = c
                 m._out = o
             if done < len(ks):
-                enables = [(plan[m][0][1], 1 - plan[m][0][2], wm[m])
-                           for m in sorted(set(mx[:done].tolist())) if plan[m][0][1] is not None]
+                enables = self._scan_enables(plan, wm, mx[:done].tolist())
             t_off = t0 + done * per
             for en, off, m in enables:
                 pins[en] = off
