@@ -15,6 +15,7 @@ solver.
 from __future__ import annotations
 
 import copy
+import operator
 
 import numpy as np
 import scipy.linalg as sla
@@ -128,7 +129,7 @@ class FastDC:
         arrays = (circuit.kind, circuit.vt, circuit.beta, circuit.sub_slope,
                   circuit.conductance)
         kept = self._terms.get(id(circuit.vt))
-        if kept is None or not _same_objects(kept[0], arrays):
+        if kept is None or not all(map(operator.is_, kept[0], arrays)):
             if len(self._terms) > 8:
                 self._terms.clear()
             is_t = circuit.kind == TRANSISTOR
@@ -160,11 +161,3 @@ class FastDC:
                           power=float(i @ drops), co_content=None,
                           constraint_currents=out_rows @ i,
                           iterations=iterations, method="newton")
-
-
-def _same_objects(a: tuple, b: tuple) -> bool:
-    """Whether two equally long tuples hold the very same objects, position by position."""
-    for x, y in zip(a, b, strict=True):
-        if x is not y:
-            return False
-    return True

@@ -336,8 +336,7 @@ class World:
         """Gates whose two switches are outputs of ``chain``: those on a changed bit
         (all if ``bits`` is None) take their switch levels where these changed."""
         by_bit = self._chain_gates[chain]
-        c = self.chains[chain]
-        latched = c.latched if c.oe_low else -c.disabled_level  # -1: all ones
+        latched = self.chains[chain].output_word()
         if bits is None:
             bits = sum(1 << bit for bit in by_bit)
         active = self._active_gates
@@ -373,8 +372,7 @@ class World:
             by_bit = self._line_watch.get(chain)
             if not by_bit:
                 return
-            c = self.chains[chain]  # (no callback changes a chain's outputs)
-            latched = c.latched if c.oe_low else -c.disabled_level  # -1: all ones
+            latched = self.chains[chain].output_word()  # (no callback changes it)
             levels = self._line_levels
             while bits:
                 low = bits & -bits
@@ -805,8 +803,7 @@ class World:
                     self._pending.append((a0, b0, kp, adc.take(n), sig))
                     total = -len(self._pending)
                 else:
-                    total = sum([bisect_right(t, a0 + b0 * k + z * sig)
-                                 for k, z in zip(kp, adc.take(n), strict=True)])
+                    total = _settling_total(t, a0, b0, kp, adc.take(n), sig)
             else:
                 total = sum([bisect_right(t, a0 + b0 * k) for k in kp])
             mux.output(src, now + 2 * (n - 1))  # the mux's state
@@ -836,8 +833,7 @@ class World:
         n = len(pend[0][2])
         if any(len(p[2]) != n for p in pend):  # mixed lengths: one by one
             t = self.adc._t_list
-            return [sum([bisect_right(t, a0 + b0 * k + z * sig) for k, z in zip(kp, zs, strict=True)])
-                    for a0, b0, kp, zs, sig in pend]
+            return [_settling_total(t, *p) for p in pend]
         a0, b0, kp, zs, sig = zip(*pend, strict=True)
         # the scalar expression's operations in its order: (a0 + b0 k) + z sig
         x = np.array(a0)[:, None] + np.array(b0)[:, None] * np.array(kp) + \
@@ -1371,3 +1367,10 @@ class World:
             self.power_cycle()
         else:
             self.mcu_reset()
+
+
+def _settling_total(t: list[float], a0: float, b0: float, kp: list[float], zs: list[float],
+                    sig: float) -> int:
+    """Code sum of conversions ``i`` of a settling input at ``a0 + b0 kp[i]`` LSB with
+    noise ``zs[i] sig`` through the transitions ``t`` (adc_sum's one-mux branch)."""
+    return sum([bisect_right(t, a0 + b0 * k + z * sig) for k, z in zip(kp, zs, strict=True)])

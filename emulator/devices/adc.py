@@ -146,8 +146,7 @@ class AdcModel:
                 self._block(self.rng.standard_normal(_NOISE_BLOCK))
                 i = 0
             self._zi = i + 1
-            z = self._z if self._z is not None else self._floats()
-            x += z[i] * self.noise_lsb * noise_scale
+            x += self._floats()[i] * self.noise_lsb * noise_scale
         return bisect_right(self._t_list, x)
 
     def read_u16(self, volts: float, noise_scale: float = 1.0) -> int:

@@ -52,6 +52,9 @@ class ShiftChain:
         self.oe_low = not level
 
     def output(self, k: int) -> int:
-        if not self.oe_low:
-            return self.disabled_level
-        return (self.latched >> k) & 1
+        return (self.output_word() >> k) & 1
+
+    def output_word(self) -> int:
+        """Every output's level as the bits of one int (-1, all ones, while OE is high
+        with pull-ups)."""
+        return self.latched if self.oe_low else -self.disabled_level
