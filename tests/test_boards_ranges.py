@@ -208,7 +208,7 @@ def test_derived_values_are_the_firmwares(board):
     (CPython runs the same App code on a fake machine)."""
     body = compile_board(load_board(board)).body
     app = _cpython_app(body)
-    b = rg._Board(body, None)
+    b = rg._Board(body)
     assert (b.A, b.vpc) == (app.adc_max, app.vpc)
     assert [b.clamp_k16(p["d"][-1]) for p in body["outs"]] == app.clamp_k16
     assert b.T == int(app.vn / app.vpc + 0.5)
@@ -354,6 +354,7 @@ print("result", res)
 print("yc_k16", yc * lr.clamp_k16[0])
 print("sd", max(max(lr.rule.sd), -min(lr.rule.sd)))
 print("err", lr.err, lr.err_n)
+print("clipped", a.rule.clipped, "refused", lr.refused)
 '''
 
 
@@ -393,8 +394,8 @@ def _run_extremes(tmp_path, body: dict, params: dict, steps: int) -> dict:
 
 # Every host-settable parameter at its extreme: the largest batch (largest step sums),
 # shuffled order (the 30-bit PRNG), no telemetry (the error sum is never reset), the
-# largest learning rate (saturated factors), the longest pulse, lam 0.5 (both sums).
-EXTREME = {"eta": 1.0, "lam": 0.5, "batch": 64, "order": "shuffle", "tlm_every": 0,
+# largest learning rate (saturated factors: clipped), the longest pulse, lam 0.5 (both sums).
+EXTREME = {"eta": 1e29, "lam": 0.5, "batch": 64, "order": "shuffle", "tlm_every": 0,
            "pulse_us": 8191, "oversample": 1, "seed": 0x3FFFFFFF}
 
 
@@ -407,9 +408,10 @@ def test_shipped_profiles_step_at_the_extremes_in_the_32_bit_vm(tmp_path, profil
     params = dict(EXTREME, alpha=1.0, mode=mode, order=order)
     facts = _run_extremes(tmp_path, body, params, steps=3)
     assert facts["result"] == "ok", facts["output"]
-    S, _, _ = rg._Board(body, None).batch_sums()
+    S, _, _ = rg._Board(body).batch_sums()
     assert int(facts["sd"]) == S  # the largest step sum is reached, and it is a small int
     assert int(facts["err"].split()[0]) > (1 << 30) - (1 << 25)  # the error sum saturated
+    assert facts["clipped"].startswith("True")  # the factors saturated
 
 
 def test_borderline_accepted_description_steps_without_memory_error(tmp_path):

@@ -99,7 +99,6 @@ class _Board:
     """What ``app.py`` derives from the compiled body (same expressions)."""
 
     body: dict
-    source: str | None
 
     def __post_init__(self) -> None:
         b = self.body
@@ -196,10 +195,10 @@ class _Board:
         return best
 
 
-def intermediates(body: dict, source: str | None = None) -> list[Intermediate]:
+def intermediates(body: dict) -> list[Intermediate]:
     """Every integer intermediate of the learning step and the drivers, with its worst
     case for the compiled board ``body`` (``CompiledBoard.body``)."""
-    b = _Board(body, source)
+    b = _Board(body)
     out: list[Intermediate] = []
     out += _hal(b)
     out += _learn(b)
@@ -532,16 +531,16 @@ def _app(b: _Board) -> list[Intermediate]:
 # --------------------------------------------------------------------------- checks
 
 
-def failures(body: dict, source: str | None = None) -> list[Intermediate]:
+def failures(body: dict) -> list[Intermediate]:
     """The intermediates that can leave their range, worst first."""
-    bad = [x for x in intermediates(body, source) if not x.ok]
+    bad = [x for x in intermediates(body) if not x.ok]
     return sorted(bad, key=lambda x: -x.ratio)
 
 
 def check_ranges(body: dict, source: str | None = None) -> None:
     """Raise :class:`InputError` naming the fields when any intermediate can leave its
     range (the worst one; the others are listed by name)."""
-    bad = failures(body, source)
+    bad = failures(body)
     if not bad:
         return
     x = bad[0]
