@@ -95,6 +95,8 @@ def test_shipped_profiles_pass_and_report_headroom(profile, capsys):
     assert main(["board", "check", profile]) == 0
     out = capsys.readouterr().out
     assert "integer ranges: within 2^30; largest set by this description" in out
+    assert main(["board", "show", profile]) == 0
+    assert "integer ranges: within 2^30" in capsys.readouterr().out
     clamp = [x for x in rg.intermediates(body) if "_drive_clamp" in x.name]
     assert clamp and all(x.ok and x.hi < 1 << 29 for x in clamp)  # 2^24.1 on gen2, 2^28.2 on gen1
     print(profile, rg.headroom_line(body))
@@ -332,6 +334,9 @@ class NullPort:
         pass
 
 
+if PLAIN:  # the bytecode rule: its intermediates are heap ints too (viper's wrap instead)
+    from lbfw import rule
+    rule.make_rule = rule.Rule
 body, h = desc.load_description(PATH)
 a = app.App(body, h, machine, Clock(), NullPort())
 for ac, ch, v in CODES:
@@ -355,6 +360,7 @@ print("yc_k16", yc * lr.clamp_k16[0])
 print("sd", max(max(lr.rule.sd), -min(lr.rule.sd)))
 print("err", lr.err, lr.err_n)
 print("clipped", a.rule.clipped, "refused", lr.refused)
+print("viper", hasattr(a.rule, "pv"))
 '''
 
 
@@ -374,7 +380,7 @@ def _codes(body: dict, free: int, clamped) -> list[tuple[int, int, int]]:
     return out
 
 
-def _run_extremes(tmp_path, body: dict, params: dict, steps: int) -> dict:
+def _run_extremes(tmp_path, body: dict, params: dict, steps: int, plain: bool = False) -> dict:
     from learnboard.boards.compile import CompiledBoard
 
     (tmp_path / "machine.py").write_text(EXTREME_MACHINE)
@@ -382,7 +388,7 @@ def _run_extremes(tmp_path, body: dict, params: dict, steps: int) -> dict:
     top = ((1 << body["adc"]["bits"]) - 1) << (16 - body["adc"]["bits"])
     codes = _codes(body, top, lambda node: top * (node % 2))
     src = (f"PATH = {str(tmp_path / 'board.json')!r}\nCODES = {codes!r}\nPARAMS = {params!r}\n"
-           f"STEPS = {steps}\n" + STEP)
+           f"STEPS = {steps}\nPLAIN = {plain}\n" + STEP)
     out = run_vm32(src, tmp_path)
     facts = {}
     for line in out.splitlines():
@@ -400,18 +406,22 @@ EXTREME = {"eta": 1e29, "lam": 0.5, "batch": 64, "order": "shuffle", "tlm_every"
 
 
 @pytest.mark.parametrize("profile", PROFILES)
-@pytest.mark.parametrize("mode, order", [("cl", "shuffle"), ("gen1", "shuffle"), ("cl", "seq")])
-def test_shipped_profiles_step_at_the_extremes_in_the_32_bit_vm(tmp_path, profile, mode, order):
-    """Both were MemoryErrors before: the shuffle's PRNG shifted a 30-bit state left, and
-    the error sum added before it compared."""
+@pytest.mark.parametrize("mode, order, plain", [
+    ("cl", "shuffle", False), ("gen1", "shuffle", False), ("cl", "seq", False),
+    ("cl", "shuffle", True), ("gen1", "seq", True)])
+def test_shipped_profiles_step_at_the_extremes_in_the_32_bit_vm(tmp_path, profile, mode, order,
+                                                                 plain):
+    """Both orders were MemoryErrors before: the shuffle's PRNG shifted a 30-bit state
+    left, and the error sum added before it compared."""
     body = compile_board(load_board(profile)).body
     params = dict(EXTREME, alpha=1.0, mode=mode, order=order)
-    facts = _run_extremes(tmp_path, body, params, steps=3)
+    facts = _run_extremes(tmp_path, body, params, steps=3, plain=plain)
     assert facts["result"] == "ok", facts["output"]
     S, _, _ = rg._Board(body).batch_sums()
     assert int(facts["sd"]) == S  # the largest step sum is reached, and it is a small int
     assert int(facts["err"].split()[0]) > (1 << 30) - (1 << 25)  # the error sum saturated
     assert facts["clipped"].startswith("True")  # the factors saturated
+    assert facts["viper"] == str(not plain)
 
 
 def test_borderline_accepted_description_steps_without_memory_error(tmp_path):
