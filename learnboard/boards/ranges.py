@@ -567,7 +567,10 @@ def headroom(body: dict) -> tuple[Intermediate, Intermediate | None]:
 
 
 def _share(x: Intermediate) -> str:
-    return f"{x.magnitude:,} = {x.magnitude / (1 << 30):.5f} x 2^30 ({x.name})"
+    m = x.magnitude
+    near = m > (1 << 30) * 0.999  # by design just below the limit: say by how much
+    share = f"2^30 - {(1 << 30) - m:,}" if near else f"{m / (1 << 30):.4f} x 2^30"
+    return f"{m:,} = {share} ({x.name})"
 
 
 def headroom_line(body: dict) -> str:

@@ -112,7 +112,7 @@ def _ranges_table(body: dict) -> None:
         table.add_column(col, justify=justify, no_wrap=col != "set by")
     for x in sorted(intermediates(body), key=lambda x: -x.ratio):
         worst = f"{x.lo:,}..{x.hi:,}" if x.lo < 0 else f"{x.hi:,}"
-        limit = "2^30" if x.small_int else f"{x.lo_limit:,}..{x.hi_limit:,}"
+        limit = "±2^30" if x.small_int else f"{x.lo_limit:,}..{x.hi_limit:,}"
         table.add_row(escape(x.name), worst, limit, f"{x.ratio:.4f}",
                       escape(", ".join(x.fields) or "firmware"))
     from rich.console import Console
