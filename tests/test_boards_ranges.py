@@ -131,6 +131,16 @@ def test_16_bit_dac_with_gain_1_adc_is_rejected_naming_the_fields(tmp_path, caps
     assert clamp.hi > 1 << 30 and "muxes.nodes_free.gain" in clamp.fields
 
 
+def test_check_rejects_a_compiled_board_json_out_of_range(tmp_path, capsys):
+    """A board.json made elsewhere (or by an older learnboard) is checked too."""
+    from learnboard.boards.compile import CompiledBoard
+
+    path = CompiledBoard.from_body(body_unchecked(borderline("0.666"))).write(
+        tmp_path / "board.json")
+    assert main(["board", "check", str(path)]) == 2
+    assert f"{path}: pwm.bits: learn.py:Learner._drive_clamp" in capsys.readouterr().err
+
+
 def test_16_bit_pwm_with_gain_1_adc_is_rejected_with_a_fix(tmp_path, capsys):
     text = variant("gen1-digipot", (_PWM16[0], _PWM16[1].format(g=0.15)),
                    ("gain = 6.0        # 0.5 V x 6", "gain = 1.0        # 0.5 V x 1"),
