@@ -721,8 +721,9 @@ class App:
             return
         dt = c.ticks_diff(c.ticks_us(), t0)
         self.step_n += 1
-        self.dt_sum += dt
-        self.dt_n += 1
+        if self.dt_sum < 0x3FFFFFFF - dt:  # tlm_every 0: 2**30 us pass in 18 min; stay small
+            self.dt_sum += dt
+            self.dt_n += 1
         if dt > self.dtmax:
             self.dtmax = dt
         every = self.params["tlm_every"]

@@ -76,10 +76,12 @@ class Learner:
 
     def _next(self):
         if self.shuffle:
+            # 30-bit xorshift; the bits a shift would push past bit 29 are masked off
+            # first, so no intermediate reaches 2**30 (a heap int on a 32-bit board)
             r = self.rng
-            r ^= (r << 13) & 0x3FFFFFFF
+            r ^= (r & 0x1FFFF) << 13
             r ^= r >> 17
-            r ^= (r << 5) & 0x3FFFFFFF
+            r ^= (r & 0x1FFFFFF) << 5
             self.rng = r
             return r % self.n_ex
         i = self.cursor
@@ -122,9 +124,11 @@ class Learner:
         self._drive_clamp(k, yf + ((self.nudge16 * d) >> 16))
 
     def _err(self, d):
-        e = self.err + d * d
-        if e < 0x3FFFFFFF:
-            self.err = e
+        # compared before adding: err + d*d itself may pass 2**30 (a heap int, i.e. a
+        # MemoryError in the locked step on a 32-bit board); the sum saturates instead
+        d *= d
+        if self.err < 0x3FFFFFFF - d and self.err_n < 0x3FFFFFFF:
+            self.err += d
             self.err_n += 1
 
     def _drive_clamp(self, k, yc):

@@ -1,4 +1,5 @@
-"""Cross-checks of a parsed board: topology, wiring conflicts, part ratings, ADC ranges.
+"""Cross-checks of a parsed board: topology, wiring conflicts, part ratings, ADC ranges,
+the firmware's integer ranges.
 
 Each check raises :class:`~learnboard.errors.InputError` naming the file, the field
 at fault and what to change. :func:`worst_case_current` is the bound the firmware
@@ -149,6 +150,7 @@ def validate(board: Board) -> None:
     _ratings(board)
     _gains(board)
     _learning(board)
+    _ranges(board)
 
 
 def _err(board: Board, message: str, field: str | None) -> InputError:
@@ -469,3 +471,12 @@ def _learning(board: Board) -> None:
         good = "'gate'" if "transistor" in kinds else "'taps' or 'sign'"
         raise _err(board, f"rule {learn.rule!r} moves {need} edges, but this board has "
                    f"{' and '.join(other)} edges; use rule = {good}", "learning.rule")
+
+
+def _ranges(board: Board) -> None:
+    """Every integer the firmware's learning step and drivers compute stays a small int
+    on a 32-bit board (and every word fits its field): see :mod:`.ranges`."""
+    from learnboard.boards.compile import compile_board
+    from learnboard.boards.ranges import check_ranges
+
+    check_ranges(compile_board(board).body, board.source)

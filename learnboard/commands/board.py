@@ -22,7 +22,8 @@ _SUB = {
     "show": ("print a summary of a board (nodes, edges, ports, wiring, limits, hash)",
              "  learnboard board show gen2-clln\n  learnboard board show my-board.toml --plot board.png"),
     "check": ("validate a board description (or a compiled board.json)",
-              "  learnboard board check my-board.toml\n  learnboard board check board.json"),
+              "  learnboard board check my-board.toml\n  learnboard board check board.json\n"
+              "  learnboard board check gen2-clln --ranges"),
     "compile": ("compile a board into board.json for the firmware",
                 "  learnboard board compile gen2-clln -o board.json"),
 }
@@ -42,6 +43,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                  help="also draw the network (inputs, outputs, edge kinds)")
     parsers["show"].add_argument("--all-lines", action="store_true",
                                  help="list every expander bit and DAC channel in the wiring table")
+    parsers["check"].add_argument("--ranges", action="store_true",
+                                  help="list every integer intermediate of the firmware's "
+                                  "learning step and drivers with its worst case and limit")
     parsers["compile"].add_argument("-o", "--output", default="board.json", metavar="FILE",
                                     help="where to write the compiled board (default: board.json)")
     parser.set_defaults(_board_parser=parser)
@@ -79,16 +83,41 @@ def _list(args) -> int:
 
 def _check(args) -> int:
     from learnboard.boards import CompiledBoard, compile_board, load_board
+    from learnboard.boards.ranges import check_ranges, headroom_line
 
     if str(args.board).endswith(".json"):
         compiled = CompiledBoard.read(args.board)
+        check_ranges(compiled.body, str(args.board))
         print(f"ok: {args.board} is a compiled board {compiled.name!r}, sha256 {compiled.sha256}")
-        return 0
-    board = load_board(args.board)
-    compiled = compile_board(board)
-    print(f"ok: {board.source} describes board {board.name!r} ({board.n_nodes} nodes, "
-          f"{board.n_edges} edges, {board.networks}), sha256 {compiled.sha256}")
+    else:
+        board = load_board(args.board)
+        compiled = compile_board(board)
+        print(f"ok: {board.source} describes board {board.name!r} ({board.n_nodes} nodes, "
+              f"{board.n_edges} edges, {board.networks}), sha256 {compiled.sha256}")
+    print(headroom_line(compiled.body))
+    if args.ranges:
+        _ranges_table(compiled.body)
     return 0
+
+
+def _ranges_table(body: dict) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from learnboard.boards.ranges import intermediates
+
+    table = Table(title="integer intermediates of the learning step and drivers (worst case)")
+    for col, justify in (("firmware code", "left"), ("worst case", "right"),
+                         ("limit", "right"), ("use", "right"), ("set by", "left")):
+        table.add_column(col, justify=justify, no_wrap=col != "set by")
+    for x in sorted(intermediates(body), key=lambda x: -x.ratio):
+        worst = f"{x.lo:,}..{x.hi:,}" if x.lo < 0 else f"{x.hi:,}"
+        limit = "±2^30" if x.small_int else f"{x.lo_limit:,}..{x.hi_limit:,}"
+        table.add_row(escape(x.name), worst, limit, f"{x.ratio:.4f}",
+                      escape(", ".join(x.fields) or "firmware"))
+    from rich.console import Console
+
+    Console(highlight=False, soft_wrap=False, width=200).print(table)
 
 
 def _compile(args) -> int:
@@ -109,6 +138,9 @@ def _show(args) -> int:
     board = load_board(args.board)
     compiled = compile_board(board)
     render(board, compiled, _console(), all_lines=args.all_lines)
+    from learnboard.boards.ranges import headroom_line
+
+    print(headroom_line(compiled.body))
     if args.plot:
         path = plot_board(board, args.plot)
         print(f"plot written to {path}")
