@@ -11,6 +11,8 @@ from learnboard.emulator.world_server import WorldServer
 from learnboard.boards import compile_board, load_board
 from tests.mpvm import run_vm
 
+pytestmark = pytest.mark.vm  # runs the firmware in the real VM(s)
+
 VMLIB = Path(__file__).resolve().parents[1] / "emulator" / "vmlib"
 
 

@@ -17,6 +17,8 @@ from learnboard.boards import compile_board, load_board
 from ._fake_machine import FAKE_MACHINE
 from .mpvm import require_vm, run_vm
 
+pytestmark = pytest.mark.vm  # runs the firmware in the real VM(s)
+
 STEPS = r"""
 import gc, micropython, time
 from lbfw import app, desc

@@ -183,6 +183,7 @@ class PWM:
 '''
 
 
+@pytest.mark.vm
 def test_drivers_in_the_vm(tmp_path):
     body = compile_board(load_board(BOARD)).body
     (tmp_path / "machine.py").write_text(VM_MACHINE)
@@ -243,6 +244,7 @@ def test_boards_without_monitor_send_no_measured_power():
         assert "pwr_m" not in b.link.call("infer", x=[0.2, 0.1])
 
 
+@pytest.mark.vm
 def test_thousand_locked_steps_in_vm_with_spi_parts(tmp_path):
     from .test_firmware_app_vm import STEPS
 

@@ -122,9 +122,11 @@ class Learner:
         self._drive_clamp(k, yf + ((self.nudge16 * d) >> 16))
 
     def _err(self, d):
-        e = self.err + d * d
-        if e < 0x3FFFFFFF:
-            self.err = e
+        # Compare before adding: err + d*d itself may pass 2^30, a heap int on a 32-bit
+        # board (a MemoryError in the locked step). d*d < 2^28 for codes below 2^14.
+        sq = d * d
+        if sq < 0x3FFFFFFF - self.err:
+            self.err += sq
             self.err_n += 1
 
     def _drive_clamp(self, k, yc):
