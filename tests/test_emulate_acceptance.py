@@ -14,13 +14,13 @@ import select
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from learnboard.emulator.board import VirtualBoard
 from learnboard.firmware import FIRMWARE_DIR
+from learnboard.host import flashing as F
 from learnboard.host.link import Link
 from learnboard.host.session import load_session_task
 
@@ -39,15 +39,12 @@ def firmware_files() -> list[Path]:
 
 
 def hello_when_up(port: str, timeout: float = 40.0) -> dict:
-    """The firmware's hello once it has booted (a reset takes a moment)."""
-    deadline = time.monotonic() + timeout
-    with Link.open(port, timeout=0.5, retries=0) as link:
-        while True:
-            try:
-                return link.hello()
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
+    """The firmware's hello once it has booted, asked as `learnboard flash` asks
+    (``flashing.verify``): listen for the boot event before talking. Until the firmware
+    has called ``kbd_intr(-1)``, a request's first byte (COBS code 0x03 for sequence
+    numbers 0, 256, ...) is a Ctrl-C that stops main.py while it boots — on a board as in
+    the VM, where a slower boot (the 32-bit VM) loses the race."""
+    return F.verify(port, desc_hash=None, timeout=timeout)
 
 
 @pytest.fixture

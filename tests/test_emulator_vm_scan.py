@@ -14,9 +14,9 @@ from learnboard.firmware.lbfw.hal import Hal
 
 from learnboard.boards import compile_board, load_board
 from tests.mpvm import run_vm
+from tests.test_emulator_vm_world import VMLIB
 
 pytestmark = pytest.mark.vm  # runs the firmware in the real VM(s)
-from tests.test_emulator_vm_world import VMLIB
 
 
 def _inprocess(body, seed, scan=False):

@@ -11,12 +11,13 @@ import micropython
 
 @micropython.viper
 def _fill(tab: ptr32):
-    # Table of the reflected polynomial 0xEDB88320, one entry per byte value. Built
-    # from 16-bit halves: a 32-bit literal would be a heap int on a 32-bit port.
+    # Table of the reflected polynomial 0xEDB88320, one entry per nibble (64 bytes: the
+    # heap is the board's scarcest resource). Built from 16-bit halves: a 32-bit literal
+    # would be a heap int on a 32-bit port.
     poly = (uint(0xEDB8) << 16) | uint(0x8320)
-    for i in range(256):
+    for i in range(16):
         c = uint(i)
-        for _ in range(8):
+        for _ in range(4):
             if c & 1:
                 c = (c >> 1) ^ poly
             else:
@@ -24,7 +25,7 @@ def _fill(tab: ptr32):
         tab[i] = c
 
 
-_TABLE = bytearray(1024)
+_TABLE = bytearray(64)
 _fill(_TABLE)
 
 
@@ -33,7 +34,9 @@ def _crc(tab: ptr32, data: ptr8, n: int, out: ptr8, pos: int):
     ones = (uint(0xFFFF) << 16) | uint(0xFFFF)
     c = ones
     for k in range(n):
-        c = uint(tab[int((c ^ uint(data[k])) & 0xFF)]) ^ (c >> 8)
+        c = c ^ uint(data[k])
+        c = uint(tab[int(c & 0xF)]) ^ (c >> 4)
+        c = uint(tab[int(c & 0xF)]) ^ (c >> 4)
     c = c ^ ones
     out[pos] = c & 0xFF
     out[pos + 1] = (c >> 8) & 0xFF
