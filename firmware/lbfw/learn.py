@@ -76,10 +76,12 @@ class Learner:
 
     def _next(self):
         if self.shuffle:
+            # xorshift on 30 bits; mask before shifting: (r << 13) would pass 2^30 first,
+            # a heap int (MemoryError in the locked step) on a 32-bit board
             r = self.rng
-            r ^= (r << 13) & 0x3FFFFFFF
+            r ^= (r & 0x1FFFF) << 13
             r ^= r >> 17
-            r ^= (r << 5) & 0x3FFFFFFF
+            r ^= (r & 0x1FFFFFF) << 5
             self.rng = r
             return r % self.n_ex
         i = self.cursor
