@@ -251,7 +251,7 @@ def test_thousand_locked_steps_in_vm_with_spi_parts(tmp_path):
     (tmp_path / "fake_machine.py").write_text(VM_MACHINE.replace("WOBBLE = False",
                                                                  "WOBBLE = True"))
     compile_board(load_board(BOARD)).write(tmp_path / "board.json")
-    src = f"PATH = {str(tmp_path / 'board.json')!r}\n" + STEPS
+    src = f"PATH = {str(tmp_path / 'board.json')!r}\nORDER = 'shuffle'\n" + STEPS
     out = run_vm(src, path=[tmp_path]).stdout.decode()
     facts = dict(line.split(" ", 1) for line in out.splitlines())
     fields = facts["steps"].split()
