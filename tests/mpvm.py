@@ -57,15 +57,6 @@ def vm_binary(kind: str) -> str:
     return os.path.abspath(path)
 
 
-def micropython_executable() -> str | None:
-    """The VM tests run now: ``$LEARNBOARD_MICROPYTHON`` (set per VM by the ``micropython``
-    fixture of tests marked ``vm``), else the installed one; None when there is none."""
-    try:
-        return _selected()
-    except Exception:  # LearnboardError: not installed, or the setting names no binary
-        return None
-
-
 def require_vm() -> str:
     """The VM's path, or skip (fail under CI) with an install hint."""
     try:

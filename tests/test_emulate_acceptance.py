@@ -70,14 +70,16 @@ def emulate(tmp_path):
                 proc.wait()
 
 
-def test_mpremote_flashes_the_firmware_and_the_board_answers_hello(emulate, tmp_path):
+def test_mpremote_flashes_the_firmware_and_the_board_answers_hello(emulate, tmp_path, request):
     port, flash = emulate
     # the VM of the default board reaches its world: the ADC reads the temperature sensor
     out = mpremote(port, "exec", "import sys, gc, machine; print(sys.implementation.name, "
                    "sys.implementation._mpy & 0xff, gc.mem_free() + gc.mem_alloc(), "
-                   "machine.ADC(4).read_u16() >> 4)")
-    name, mpy, heap, temp = out.split()
+                   "machine.ADC(4).read_u16() >> 4, sys.maxsize)")
+    name, mpy, heap, temp, maxsize = out.split()
     assert (name, mpy) == ("micropython", "6") and 0.95 * 192 * 1024 <= int(heap) <= 192 * 1024
+    # `learnboard emulate` runs the VM under test ($LEARNBOARD_MICROPYTHON)
+    assert int(maxsize) == {"vm32": 2**31 - 1, "vm64": 2**63 - 1}[request.node.callspec.params["micropython"]]
     assert abs(int(temp) - 0.706 / 3.3 * 4096) <= 12  # 0.706 V at 27 °C, noise and INL
     compiled = compile_board(load_board("gen2-clln"))
     board_json = tmp_path / "board.json"
