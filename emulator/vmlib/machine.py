@@ -185,6 +185,9 @@ if _path:
 
     def sleep_us(us):
         us = int(us)
+        while us > 0x1FFFFFFF:  # a sleep of 9 minutes or more: in pieces the clock can take
+            sleep_us(0x1FFFFFFF)
+            us -= 0x1FFFFFFF
         if us > 0:
             if _sock is None:
                 _start()
