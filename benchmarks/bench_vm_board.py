@@ -39,11 +39,20 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
+def _open_booted(port: str):
+    """A link to the board once it has booted. Listen before talking, as `learnboard flash`
+    does: a request sent while main.py boots begins with 0x03, a Ctrl-C that stops it."""
+    from learnboard.host.flashing import verify
+    from learnboard.host.link import Link
+
+    verify(port, desc_hash=None, timeout=20)
+    return Link.open(port, timeout=5.0)
+
+
 def bench(profile: str, steps: int, batch: int, examples: int, seed: int) -> dict:
     import numpy as np
     from learnboard.emulator.board import VirtualBoard
     from learnboard.host.flashing import plan
-    from learnboard.host.link import Link
     from learnboard.host.session import load_session_task
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -52,15 +61,7 @@ def bench(profile: str, steps: int, batch: int, examples: int, seed: int) -> dic
         for f in files:  # what `learnboard flash` writes over mpremote
             (flash / f.path).parent.mkdir(parents=True, exist_ok=True)
             (flash / f.path).write_bytes(f.data)
-        with VirtualBoard(flash, board=profile, seed=seed) as vb, Link.open(vb.port, timeout=5.0) as link:
-            deadline = time.monotonic() + 20
-            while True:
-                try:
-                    link.hello()
-                    break
-                except Exception:
-                    if time.monotonic() > deadline:
-                        raise
+        with VirtualBoard(flash, board=profile, seed=seed) as vb, _open_booted(vb.port) as link:
             task = load_session_task("regression", vb.board)  # the default task
             x, y = task.x_train[:examples], task.y_train[:examples]
             link.call("upload_examples", x=np.asarray(x).tolist(), y=np.asarray(y).tolist(), clear=True)

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from learnboard.emulator.brownout import BrownOuts
 from learnboard.emulator.serial_faults import SerialFaults
-from learnboard.emulator.vm import VMProcess
+from learnboard.emulator.vm import VMProcess, micropython_executable
 from learnboard.emulator.vport import PortCounters, VirtualPort
 from learnboard.emulator.world import Faults, TrueState, World
 from learnboard.emulator.world_server import WorldServer
@@ -70,7 +70,8 @@ class VirtualBoard:
             board) and/or ``"to_host"``.
         on_reset: called with the reset kind before each VM boot (see
             :class:`~learnboard.emulator.vport.VirtualPort`).
-        executable: the ``micropython`` binary (default: found beside Python or on PATH).
+        executable: the MicroPython VM binary (default: ``$LEARNBOARD_MICROPYTHON``, else
+            the installed ``micropython``; see :func:`~learnboard.emulator.vm.micropython_executable`).
         world_factory: builds the :class:`World` from the board (e.g. a calibrated twin,
             :func:`learnboard.emulator.twin.twin_factory`); ``seed`` and ``faults`` are
             then the factory's business.
@@ -95,6 +96,7 @@ class VirtualBoard:
         executable: str | None = None,
         world_factory: Callable[[Board], World] | None = None,
     ) -> None:
+        executable = micropython_executable(executable)  # a missing VM fails before anything starts
         self.flash_dir = Path(flash_dir).expanduser().resolve()
         if self.flash_dir.exists() and not self.flash_dir.is_dir():
             raise InputError("is not a folder; give a folder for the board's flash", source=str(self.flash_dir), field="--flash")

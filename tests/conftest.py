@@ -3,6 +3,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from learnboard.emulator.vm import VM_ENV
+
+from tests.mpvm import VMS, vm_binary
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 REFERENCE_NETWORKS = SHARED / "reference" / "networks"
@@ -29,3 +32,26 @@ def ngspice() -> str:
             pytest.fail(message)
         pytest.skip(message)
     return exe
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    # Every test marked `vm` runs on each VM (ids [vm64] and [vm32]); grouped per module
+    # so module-scoped boards start once per VM.
+    if metafunc.definition.get_closest_marker("vm") and "micropython" in metafunc.fixturenames:
+        metafunc.parametrize("micropython", VMS, indirect=True, scope="module")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def micropython(request: pytest.FixtureRequest):
+    """The VM binary of a test marked ``vm`` (parametrised over :data:`tests.mpvm.VMS`):
+    exported as ``$LEARNBOARD_MICROPYTHON`` for the test, so ``run_vm``, ``VirtualBoard``
+    and ``learnboard emulate`` subprocesses all run it. Missing: a skip with the hint how to
+    get it, a failure when ``CI`` is set. None for tests not marked ``vm``."""
+    kind = getattr(request, "param", None)
+    if kind is None:
+        yield None
+        return
+    exe = vm_binary(kind)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(VM_ENV, exe)
+        yield exe

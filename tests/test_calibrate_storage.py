@@ -35,7 +35,7 @@ def _cli(args, data_dir, timeout=120):
 
 
 @pytest.fixture(scope="module")
-def pty_board(tmp_path_factory):
+def pty_board(micropython, tmp_path_factory):
     """`learnboard emulate` on a flash folder that holds the firmware (precompiled, as
     `learnboard flash --mpy` writes it) and gen2-clln's board.json."""
     require_vm()

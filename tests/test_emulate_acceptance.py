@@ -14,13 +14,13 @@ import select
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from learnboard.emulator.board import VirtualBoard
 from learnboard.firmware import FIRMWARE_DIR
+from learnboard.host import flashing as F
 from learnboard.host.link import Link
 from learnboard.host.session import load_session_task
 
@@ -39,15 +39,12 @@ def firmware_files() -> list[Path]:
 
 
 def hello_when_up(port: str, timeout: float = 40.0) -> dict:
-    """The firmware's hello once it has booted (a reset takes a moment)."""
-    deadline = time.monotonic() + timeout
-    with Link.open(port, timeout=0.5, retries=0) as link:
-        while True:
-            try:
-                return link.hello()
-            except Exception:
-                if time.monotonic() > deadline:
-                    raise
+    """The firmware's hello once it has booted, asked as `learnboard flash` asks
+    (``flashing.verify``): listen for the boot event before talking. Until the firmware
+    has called ``kbd_intr(-1)``, a request's first byte (COBS code 0x03 for sequence
+    numbers 0, 256, ...) is a Ctrl-C that stops main.py while it boots — on a board as in
+    the VM, where a slower boot (the 32-bit VM) loses the race."""
+    return F.verify(port, desc_hash=None, timeout=timeout)
 
 
 @pytest.fixture
@@ -73,14 +70,16 @@ def emulate(tmp_path):
                 proc.wait()
 
 
-def test_mpremote_flashes_the_firmware_and_the_board_answers_hello(emulate, tmp_path):
+def test_mpremote_flashes_the_firmware_and_the_board_answers_hello(emulate, tmp_path, request):
     port, flash = emulate
     # the VM of the default board reaches its world: the ADC reads the temperature sensor
     out = mpremote(port, "exec", "import sys, gc, machine; print(sys.implementation.name, "
                    "sys.implementation._mpy & 0xff, gc.mem_free() + gc.mem_alloc(), "
-                   "machine.ADC(4).read_u16() >> 4)")
-    name, mpy, heap, temp = out.split()
+                   "machine.ADC(4).read_u16() >> 4, sys.maxsize)")
+    name, mpy, heap, temp, maxsize = out.split()
     assert (name, mpy) == ("micropython", "6") and 0.95 * 192 * 1024 <= int(heap) <= 192 * 1024
+    # `learnboard emulate` runs the VM under test ($LEARNBOARD_MICROPYTHON)
+    assert int(maxsize) == {"vm32": 2**31 - 1, "vm64": 2**63 - 1}[request.node.callspec.params["micropython"]]
     assert abs(int(temp) - 0.706 / 3.3 * 4096) <= 12  # 0.706 V at 27 °C, noise and INL
     compiled = compile_board(load_board("gen2-clln"))
     board_json = tmp_path / "board.json"

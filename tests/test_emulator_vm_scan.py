@@ -16,6 +16,8 @@ from learnboard.boards import compile_board, load_board
 from tests.mpvm import run_vm
 from tests.test_emulator_vm_world import VMLIB
 
+pytestmark = pytest.mark.vm  # runs the firmware in the real VM(s)
+
 
 def _inprocess(body, seed, scan=False):
     world = World("gen2-clln", seed=seed)

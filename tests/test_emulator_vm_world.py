@@ -11,6 +11,8 @@ from learnboard.emulator.world_server import WorldServer
 from learnboard.boards import compile_board, load_board
 from tests.mpvm import run_vm
 
+pytestmark = pytest.mark.vm  # runs the firmware in the real VM(s)
+
 VMLIB = Path(__file__).resolve().parents[1] / "emulator" / "vmlib"
 
 
@@ -66,3 +68,38 @@ def test_vm_time_runs_on_the_virtual_clock(served):
     assert server.wait_idle()
     assert 250_000 <= int(proc.stdout.decode().split()[-1]) <= 250_010
     assert world.clock.now_us >= 250_000
+
+
+CLOCK_WRAP = """
+import micropython, time
+
+
+def run():
+    t0 = time.ticks_us()  # the first call connects to the world (allocates): unlocked
+    m0 = time.ticks_ms()
+    micropython.heap_lock()
+    for i in range(10):
+        time.sleep_us(100)
+    t1 = time.ticks_us()
+    m1 = time.ticks_ms()
+    micropython.heap_unlock()
+    print(t0, t1, m0, m1, time.ticks_diff(t1, t0))
+
+
+run()
+"""
+
+
+def test_vm_ticks_wrap_at_2_30_without_heap_ints(served):
+    """Past 2^30 µs (18 virtual minutes; here past 2^32 too) ticks_us wraps as on a board,
+    ticks_ms counts ms since power-on modulo 2^30, and reading or moving the clock makes no
+    heap int: on the 32-bit VM one would be a MemoryError under heap_lock."""
+    world, server, _ = served
+    start = 2**32 + 2**30 - 300
+    world.clock.advance_us(start)
+    proc = run_vm(CLOCK_WRAP, path=[VMLIB], timeout=20)
+    assert server.wait_idle()
+    t0, t1, m0, m1, dt = (int(x) for x in proc.stdout.decode().split())
+    assert t0 == (start + 1) & (2**30 - 1) and t1 < t0  # wrapped
+    assert 1000 <= dt <= 1005
+    assert m0 == ((start + 2) // 1000) & (2**30 - 1) and m1 == (world.clock.now_us // 1000) & (2**30 - 1)

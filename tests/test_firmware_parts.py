@@ -183,6 +183,7 @@ class PWM:
 '''
 
 
+@pytest.mark.vm
 def test_drivers_in_the_vm(tmp_path):
     body = compile_board(load_board(BOARD)).body
     (tmp_path / "machine.py").write_text(VM_MACHINE)
@@ -243,13 +244,14 @@ def test_boards_without_monitor_send_no_measured_power():
         assert "pwr_m" not in b.link.call("infer", x=[0.2, 0.1])
 
 
+@pytest.mark.vm
 def test_thousand_locked_steps_in_vm_with_spi_parts(tmp_path):
     from .test_firmware_app_vm import STEPS
 
     (tmp_path / "fake_machine.py").write_text(VM_MACHINE.replace("WOBBLE = False",
                                                                  "WOBBLE = True"))
     compile_board(load_board(BOARD)).write(tmp_path / "board.json")
-    src = f"PATH = {str(tmp_path / 'board.json')!r}\n" + STEPS
+    src = f"PATH = {str(tmp_path / 'board.json')!r}\nORDER = 'shuffle'\n" + STEPS
     out = run_vm(src, path=[tmp_path]).stdout.decode()
     facts = dict(line.split(" ", 1) for line in out.splitlines())
     fields = facts["steps"].split()

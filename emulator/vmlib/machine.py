@@ -37,6 +37,8 @@ _path = os.getenv("LB_WORLD")
 _sock = None
 _TICK_COST_US = 1  # keep equal to learnboard.emulator.devices.clock.VirtualClock's default
 _MASK = 0x3FFFFFFF
+_NOW_FAST = _MASK - _TICK_COST_US  # below these a tick read moves only _now and _sub
+_SUB_FAST = 1000 - _TICK_COST_US
 _MAX_BLOCK = 64
 _LIMIT = 1024 - 80  # flush before a request could overflow the buffer
 
@@ -46,7 +48,11 @@ if _path:
     _rx = None
     _tmp = None
     _lv = None  # last level sent per GPIO (0xff: unknown)
-    _now = 0  # virtual µs, as the world's clock
+    # The virtual clock as the board's ticks: µs and ms since power-on, each modulo 2^30
+    # (a 32-bit board's small ints end there), and the µs into the current ms.
+    _now = 0
+    _ms = 0
+    _sub = 0
     _blk_ch = -1  # ADC input of the fetched block; -1: none valid
     _blk_pos = 0
     _blk_len = 0
@@ -75,9 +81,9 @@ if _path:
         _out[0] = 72  # 'H'
         _n = 1
         _flush()
-        _recv(5)
-        _adopt_now()
-        acks = bytearray(_rx[4])
+        _recv(11)
+        _boot_clock()
+        acks = bytearray(_rx[10])
         if len(acks):
             _recv(len(acks))
             for i in range(len(acks)):
@@ -124,21 +130,59 @@ if _path:
             got += r
         return _rx
 
+    def _advance(us):
+        """Move the clock ``us`` µs (0 <= us < 2^30) with every intermediate below 2^30:
+        a heap int here would be a MemoryError in the firmware's locked step."""
+        global _now, _ms, _sub
+        room = _MASK - _now
+        _now = _now + us if us <= room else us - room - 1
+        q = us // 1000
+        r = _sub + us % 1000
+        if r >= 1000:
+            r -= 1000
+            q += 1
+        _sub = r
+        room = _MASK - _ms
+        _ms = _ms + q if q <= room else q - room - 1
+
+    def _boot_clock():
+        """Set the clock from the world's hello (``_rx``): µs, ms since power-on, µs into the ms."""
+        global _now, _ms, _sub
+        _now = _rx[0] | (_rx[1] << 8) | (_rx[2] << 16) | ((_rx[3] & 0x3F) << 24)
+        _ms = _rx[4] | (_rx[5] << 8) | (_rx[6] << 16) | ((_rx[7] & 0x3F) << 24)
+        _sub = _rx[8] | (_rx[9] << 8)
+
     def _adopt_now():
-        global _now
-        _now = _rx[0] | (_rx[1] << 8) | (_rx[2] << 16) | (_rx[3] << 24)
+        """Take the world's time (u32 µs; its low 30 bits are ticks_us) from ``_rx``."""
+        global _now, _ms, _sub
+        t = _rx[0] | (_rx[1] << 8) | (_rx[2] << 16) | ((_rx[3] & 0x3F) << 24)
+        d = ticks_diff(t, _now)
+        if d >= 0:
+            _advance(d)
+        else:  # the world is a little behind what this side counted: step back
+            _now = t
+            r = _sub + d
+            while r < 0:
+                r += 1000
+                _ms = (_ms - 1) & _MASK
+            _sub = r
 
     def ticks_us():
-        global _now
+        global _now, _sub
         if _sock is None:
             _start()
         _out[_n] = 116  # 't': the world's clock moves as ours
         _queued(1)
-        _now += _TICK_COST_US
-        return _now & _MASK
+        if _now < _NOW_FAST and _sub < _SUB_FAST:  # the hot path: no wrap, no new ms
+            _now += _TICK_COST_US
+            _sub += _TICK_COST_US
+        else:
+            _advance(_TICK_COST_US)
+        return _now
 
     def ticks_ms():
-        return ticks_us() // 1000
+        ticks_us()
+        return _ms
 
     def ticks_diff(a, b):
         return ((a - b + 0x20000000) & 0x3FFFFFFF) - 0x20000000
@@ -147,15 +191,17 @@ if _path:
         return (t + d) & 0x3FFFFFFF
 
     def sleep_us(us):
-        global _now
         us = int(us)
+        while us > 0x1FFFFFFF:  # a sleep of 9 minutes or more: in pieces the clock can take
+            sleep_us(0x1FFFFFFF)
+            us -= 0x1FFFFFFF
         if us > 0:
             if _sock is None:
                 _start()
             _out[_n] = 68  # 'D'
             _u32(_n + 1, us)
             _queued(5)
-            _now += us
+            _advance(us)
             if us >= 1000:  # the program waits: let the world catch up
                 _flush()
 
@@ -177,12 +223,6 @@ if _path:
         _flush()
         _recv(4)
         _adopt_now()
-
-    def now_us():
-        """The virtual clock (µs since power-on), unwrapped."""
-        if _sock is None:
-            _start()
-        return _now
 
     def _gpio(p):
         if hasattr(p, "id"):
@@ -310,7 +350,6 @@ if _path:
                 self.baudrate = baudrate
 
         def write(self, buf):
-            global _now
             n = len(buf)
             if _n + 8 + n > len(_out):
                 _flush()
@@ -325,14 +364,24 @@ if _path:
             for i in range(n):
                 _out[at + 8 + i] = buf[i]
             _queued(8 + n)
-            # the world's clock: round(n * 8e6 / baud), ties to even
+            # the world's clock: round(n * 8e6 / baud), ties to even, summed over chunks
+            # of at most 134 bytes so that no product passes 2^30
             b = self.baudrate if self.baudrate > 0 else 1
-            x = n * 8000000
-            q = x // b
-            r2 = 2 * (x % b)
+            q = r = 0
+            left = n
+            while left:
+                c = left if left < 134 else 134
+                left -= c
+                x = c * 8000000
+                q += x // b
+                r += x % b
+                if r >= b:
+                    r -= b
+                    q += 1
+            r2 = 2 * r
             if r2 > b or (r2 == b and q & 1):
                 q += 1
-            _now += q
+            _advance(q)
 
         def write_readinto(self, wbuf, rbuf):
             """Full duplex: MOSI ``wbuf``, MISO into ``rbuf`` (a selected SPI ADC answers)."""

@@ -14,7 +14,7 @@ row) are ignored, so a sender may send a 0x00 to resynchronise the receiver.
 """
 
 from . import cobs, mpack
-from .crc import crc32
+from .crc import crc_into
 
 VERSION = 1
 
@@ -47,10 +47,9 @@ class Encoder:
     def __init__(self, max_raw=MAX_RAW):
         self.raw = bytearray(max_raw)
         self.out = bytearray(max_raw + max_raw // 254 + 2)
-        self._raw_mv = memoryview(self.raw)
         self._out_mv = memoryview(self.out)
         self.body_end = max_raw - TRAILER
-        # Recently used slices of raw/out, reused so frames of a recurring length
+        # Recently used slices of out, reused so frames of a recurring length
         # (telemetry) allocate nothing: MicroPython allocates every memoryview slice.
         self._lens = [-1] * 8
         self._views = [None] * 8
@@ -86,11 +85,7 @@ class Encoder:
         Returns a memoryview of the encoded frame (delimiter included).
         """
         raw = self.raw
-        c = crc32(self._view(self._raw_mv, end).mv)
-        raw[end] = c & 0xFF
-        raw[end + 1] = (c >> 8) & 0xFF
-        raw[end + 2] = (c >> 16) & 0xFF
-        raw[end + 3] = (c >> 24) & 0xFF
+        crc_into(raw, end, raw, end)
         n = cobs.encode_into(raw, end + TRAILER, self.out)
         self.out[n] = 0
         return self._view(self._out_mv, n + 1).mv
@@ -112,7 +107,8 @@ class Parser:
     ``feed(data)`` never raises and never grows memory beyond its two fixed buffers
     plus the decoded body of one frame at a time. Each good frame of an accepted
     type calls ``on_frame(mtype, seq, body)``; everything else is counted and dropped.
-    ``crc`` holds the CRC of the frame being delivered (used as a retry key).
+    ``crc`` holds a 30-bit key of the delivered frame's CRC (a retry key; the full CRC
+    would be a heap int on a 32-bit board).
     """
 
     def __init__(self, on_frame, accept=(REQ,), max_encoded=MAX_ENCODED):
@@ -123,7 +119,7 @@ class Parser:
         self.accept = mask
         self.rx = bytearray(max_encoded)
         self.raw = bytearray(max_encoded)
-        self._raw_mv = memoryview(self.raw)
+        self._crc = bytearray(TRAILER)
         self.n = 0
         self.skip = False
         self.crc = 0
@@ -221,9 +217,9 @@ class Parser:
             self.short += 1
             return
         end = m - TRAILER
-        c = crc32(self._raw_mv[0:end])
-        if ((c & 0xFF) != raw[end] or ((c >> 8) & 0xFF) != raw[end + 1]
-                or ((c >> 16) & 0xFF) != raw[end + 2] or ((c >> 24) & 0xFF) != raw[end + 3]):
+        c = self._crc
+        crc_into(raw, end, c, 0)
+        if c[0] != raw[end] or c[1] != raw[end + 1] or c[2] != raw[end + 2] or c[3] != raw[end + 3]:
             self.bad_crc += 1
             return
         if raw[0] != VERSION:
@@ -238,7 +234,7 @@ class Parser:
         except Exception:
             self.bad_body += 1
             return
-        self.crc = c
+        self.crc = c[0] | (c[1] << 8) | (c[2] << 16) | ((c[3] & 0x3F) << 24)
         self.ok += 1
         try:
             self.on_frame(mtype, raw[2] | (raw[3] << 8), body)

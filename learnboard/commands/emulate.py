@@ -25,6 +25,8 @@ examples:
   learnboard flash --port /dev/pts/5 --board gen2-clln   (firmware + board.json, reset)
   mpremote connect /dev/pts/5 fs cp main.py :main.py + reset
   learnboard emulate --flash ./myflash --seed 1 --drop-rate 0.001   (a lossy line)
+  learnboard emulate --micropython "$(scripts/build-micropython32)"   (a 32-bit VM: small
+      ints overflow at 2^30 as on the RP2040)
   learnboard emulate --board gen1-digipot --stuck-edge 3 --dead-adc 2 --brownout-at 30
   learnboard emulate --board gen2-clln --calibration ~/.local/share/learnboard/calibrations/gen2-clln-bc2dba862e441bfe.json
       (a twin of the board that calibration measured)
@@ -52,6 +54,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="micropython",
         help="the interpreter running the firmware (default: micropython, the real VM with a REPL; "
              "cpython: the firmware in this process, faster, no REPL and no flash folder, so no mpremote)",
+    )
+    parser.add_argument(
+        "--micropython",
+        metavar="PATH",
+        default=None,
+        help="the MicroPython VM binary for --vm micropython, any unix port build, e.g. the 32-bit "
+             "one scripts/build-micropython32 prints (default: $LEARNBOARD_MICROPYTHON, else the "
+             "installed `micropython`)",
     )
     parser.add_argument("--seed", type=int, default=None,
                         help="seed of the emulated randomness: device spreads, ADC noise (default 0) and serial faults")
@@ -121,6 +131,9 @@ def run(args: argparse.Namespace) -> int:
         if args.flash:
             raise InputError("--vm cpython runs the installed firmware on the given description; it has no "
                              "flash folder (drop --flash, or use --vm micropython)", field="--flash")
+        if args.micropython:
+            raise InputError("--micropython names the VM of --vm micropython; --vm cpython runs no VM "
+                             "(drop one of them)", field="--micropython")
         board = _cpython_board(args, desc, faults, brownouts, world_factory)
         where = "firmware under CPython (no REPL: learnboard protocol only)"
     else:
@@ -137,8 +150,9 @@ def run(args: argparse.Namespace) -> int:
             corrupt_rate=args.corrupt_rate,
             dup_rate=args.dup_rate,
             world_factory=world_factory,
+            executable=args.micropython,
         )
-        where = f"flash folder {board.flash_dir}"
+        where = f"VM {board.vm.executable}, flash folder {board.flash_dir}"
     if args.calibration:
         where += f"; twin of the board calibrated in {args.calibration}"
     stop = threading.Event()
