@@ -7,19 +7,23 @@ from learnboard.emulator.vm import VM_ENV
 
 from tests.mpvm import VMS, vm_binary
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
-REFERENCE_NETWORKS = SHARED / "reference" / "networks"
+REFERENCE_ENV = "LEARNBOARD_REFERENCE"
+"""Environment setting naming the folder of the authors' reference networks
+(``data_N00064_Lp0.0100_r1.txt`` ...); `.ci/run` sets it. Never copied into the repository."""
 
 
 @pytest.fixture(scope="session")
 def reference_networks() -> Path:
-    """The reference network folder beside the checkout (never copied into the repo)."""
-    if not REFERENCE_NETWORKS.is_dir():
-        message = f"reference networks not found at {REFERENCE_NETWORKS}"
+    """The reference network folder named by ``$LEARNBOARD_REFERENCE``: a skip with that
+    hint when unset or missing, a failure when ``CI`` is set."""
+    folder = os.environ.get(REFERENCE_ENV)
+    if not folder or not Path(folder).is_dir():
+        message = (f"reference networks not found: set {REFERENCE_ENV} to the folder of the "
+                   f"authors' network files (now {folder!r})")
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
-    return REFERENCE_NETWORKS
+    return Path(folder)
 
 
 @pytest.fixture(scope="session")

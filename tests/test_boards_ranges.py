@@ -27,6 +27,7 @@ from learnboard.cli import main
 from learnboard.errors import InputError
 
 from ._fake_machine import FAKE_MACHINE
+from .mpvm import vm_binary
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -35,24 +36,9 @@ else:  # pragma: no cover
 
 PROFILES = ["gen1-digipot", "gen2-clln"]
 SPI_BOARD = Path(__file__).parent / "boards" / "spi-parts.toml"
-VM32_DEFAULT = "/work/mp32/micropython/ports/unix/build-32/micropython"
-
-
-def vm32() -> str:
-    """The 32-bit MicroPython unix VM: ``LEARNBOARD_MICROPYTHON32``, else the local build;
-    a skip when missing (a failure when ``CI`` is set)."""
-    exe = os.environ.get("LEARNBOARD_MICROPYTHON32") or VM32_DEFAULT
-    if not Path(exe).is_file():
-        message = f"32-bit MicroPython VM not found at {exe} (set LEARNBOARD_MICROPYTHON32)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return exe
-
-
 def run_vm32(source: str, path: Path, timeout: float = 300) -> str:
     env = dict(os.environ, MICROPYPATH=f"{path}:{FIRMWARE_DIR}")
-    proc = subprocess.run([vm32(), "-X", "heapsize=192K", "-c", source], capture_output=True,
+    proc = subprocess.run([vm_binary("vm32"), "-X", "heapsize=192K", "-c", source], capture_output=True,
                           env=env, timeout=timeout)
     out = proc.stdout.decode(errors="replace")
     assert proc.returncode == 0, f"{out}\n{proc.stderr.decode(errors='replace')}"
