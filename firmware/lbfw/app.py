@@ -21,6 +21,10 @@ from .server import Fail
 
 VERSION = "0.1.0"
 MAX_EXAMPLES = 64
+# How often (board ms) idle and training alike, pulse gates are read on every network and
+# any that leaked (or drifted) out of its planning range is put back in (keep_gates).
+KEEP_MS = 1000
+KEEP_LIFT = 4  # codes into the range a kept gate is put: a few KEEP_MS of leakage
 _MODES = ("cl", "gen1", "desync")
 _PARAMS = ("alpha", "eta", "lam", "oversample", "settle_us", "pulse_us", "mode", "p_update",
            "seed", "order", "tlm_every", "tlm_nodes", "tlm_edges", "host_timeout_ms", "batch")
@@ -72,6 +76,10 @@ class App:
             "limits": {"max_examples": max_examples, "n_edges": self.n_edges,
                        "n_nodes": self.n_nodes, "vn": self.vn, "ie": self.ie}})
         self.set_params({})
+        self.pulse_gates = 2 in self.limits.kind
+        self.t_keep = clock.ticks_us()
+        if self.pulse_gates:  # a board may boot with gates that leaked out of range
+            self.keep_gates()
         gc.collect()
 
     # -- construction -----------------------------------------------------------------
@@ -109,16 +117,18 @@ class App:
         for p in body["ins"]:
             lines = tuple(hal.vline(x) if x is not None else None for x in p["d"])
             vpc = hal.volts_per_code(p["d"][0])
+            # a driver's highest code is the one at or below the node limit as well as
+            # its full scale: a rounded-up code would drive its node above the limit
+            top = min(hal.max_code(p["d"][0]), int(self.vn / vpc))
             if p["fx"] is not None:
                 # full scale (e.g. 0.45 V on an 8-bit 0.45 V DAC) rounds to 2**bits: clamp,
                 # or the DAC word overflows and the bias reads 0 V (found by hil_tests wiring)
-                top = hal.max_code(p["d"][0])
                 for line in lines:
                     self.fixed.append((line, min(top, int(p["fx"] / vpc + 0.5))))
             else:
                 self.in_lines.append(lines)
                 self.in_vpc = vpc
-                self.in_max = hal.max_code(p["d"][0])
+                self.in_max = top
         self.fixed = tuple(self.fixed)
         self.in_lines = tuple(self.in_lines)
         self.out_lines = []
@@ -128,7 +138,7 @@ class App:
             drv = p["d"][-1]
             self.out_lines.append(lines)
             self.clamp_k16.append(int(self.vpc / hal.volts_per_code(drv) * 65536 + 0.5))
-            self.clamp_max = hal.max_code(drv)
+            self.clamp_max = min(hal.max_code(drv), int(self.vn / hal.volts_per_code(drv)))
         self.out_lines = tuple(self.out_lines)
         self.out_node = [p["a"] for p in body["outs"]]
         # nodes held by a driver (or ground) per network while outputs float on single
@@ -158,6 +168,7 @@ class App:
         ei, ej, kind, model = [], [], [], []
         self.part = [None] * n
         self.gate_vpc = 1.0
+        self.leak = 0.0  # V/s, the description's idle gate drift
         self.pos0 = array("i", bytes(4 * n))
         for e, ed in enumerate(body["edges"]):
             ei.append(ed["a"])
@@ -184,29 +195,35 @@ class App:
                 model.append(pmodel["g"])
                 self.limits.gate_bounds(e, part, lim, self.gate_vpc, 2 if pulse else 3)
                 self.limits.rc_us = max(16, int(part["cg"] * part["rg"] * 1e6))
+                self.leak = max(self.leak, part.get("leak", 0.0))
                 self.pos0[e] = (self.limits.lo[e] + self.limits.hi[e]) // 2
             else:
                 kind.append(rule.POT)
                 model.append(0)
         lo = self.limits.lo
         hi = self.limits.hi
+        self.pulse_over = 0
         if gates is not None:
             self.limits.g_charge = min(16383, int(gates["rv"] / self.gate_vpc))
-            self._pulse_margins(lo, hi)
+            self._pulse_margins()
+            for e in range(n):  # the planning range moved inwards: start inside it
+                if self.limits.kind[e] == 2:
+                    self.pos0[e] = (lo[e] + hi[e]) // 2
         self.rule = rule.make_rule(ei, ej, kind, model, models, lo, hi, vmax=self.adc_max)
 
-    def _pulse_margins(self, lo, hi):
+    def _pulse_margins(self):
         """A pulse conducts for the time asked plus the time its line takes to switch off
-        (plus a little pulse-to-pulse skew); the rule and the checks plan with the time
-        asked, so pulse-gate bounds move inwards by what the extra time can add."""
+        (measured at boot); the rule and the checks plan with the time asked and the
+        nominal RC, so pulse-gate bounds move inwards by what that cannot see (see
+        ``safety.Limits.pulse_margins``), including twice the description's leakage over
+        one ``KEEP_MS`` between two looks of :meth:`keep_gates`."""
         over = getattr(self.hal, "pulse_overhead_us", None)
         self.pulse_over = over() if over is not None else 0
-        slack = self.pulse_over + 2
+        leak_codes = 2.0 * self.leak * KEEP_MS / 1000.0 / self.gate_vpc
         lim = self.limits
         for e in range(self.n_edges):
             if lim.kind[e] == 2:
-                hi[e] -= (lim.g_charge - hi[e]) * slack // lim.rc_us + 1
-                lo[e] += lo[e] * slack // lim.rc_us + 1
+                lim.pulse_margins(e, self.pulse_over, leak_codes)
 
     # -- parameters ---------------------------------------------------------------------
 
@@ -445,16 +462,23 @@ class App:
         return {"start": start, "k": [self._edge_value(e) for e in range(start, start + count)]}
 
     def write_edges(self, args):
-        """Checks every value first; on any error nothing moves."""
+        """Checks every value first; on any error nothing moves. With ``clamp`` true, a
+        value outside an edge's safe range is set to the nearest safe value instead of
+        refused (a restore of states that leaked out of range since), and the reply's
+        ``clamped`` lists those edges."""
         self._idle()
         start = args.get("start", 0)
         ks = args.get("k", [])
+        clamp = args.get("clamp", False)
+        _check(clamp is True or clamp is False, msgs.E_BAD_ARGS,
+               "clamp = %s: must be true or false" % _short(clamp))
         _check(type(start) is int and type(ks) in (list, tuple), msgs.E_BAD_ARGS,
                "start must be an int and k an array of edge states")
         _check(0 <= start and start + len(ks) <= self.n_edges, msgs.E_OUT_OF_RANGE,
                "edges %d..%d do not exist" % (start, start + len(ks) - 1))
         lim = self.limits
         targets = []
+        clamped = []
         for j in range(len(ks)):
             e = start + j
             _check(type(ks[j]) is int if lim.kind[e] == 1 else
@@ -462,14 +486,26 @@ class App:
                    "edge %d: %s is not a %s" % (e, _short(ks[j]), "tap (int)" if lim.kind[e] == 1
                                                  else "finite number"))
             v = ks[j] if lim.kind[e] <= 1 else int(ks[j] / self.gate_vpc + 0.5)
+            if clamp and lim.kind[e] != 0 and not lim.allowed(e, v):
+                v = lim.clamp(e, v)
+                clamped.append(e)
             _check(lim.kind[e] == 0 or lim.allowed(e, v), msgs.E_LIMIT,
-                   "edge %d: %s outside the safe range" % (e, ks[j]))
+                   "edge %d: %s outside the safe range %s..%s; write_edges with clamp=true "
+                   "sets the nearest safe value" % (e, ks[j], self._edge_unit(e, lim.lo[e]),
+                                                     self._edge_unit(e, lim.hi[e])))
             targets.append(v)
         self.hal.read_gates(self.learner.pos)
         for j in range(len(targets)):
             self._set_edge(start + j, targets[j])
         self.rule.reset()
-        return {"count": len(ks)}
+        out = {"count": len(ks)}
+        if clamp:
+            out["clamped"] = clamped
+        return out
+
+    def _edge_unit(self, e, v):
+        """Edge ``e``'s actuator value ``v`` in the protocol's units (tap, gate volts)."""
+        return v if self.limits.kind[e] <= 1 else "%.3f" % (v * self.gate_vpc)
 
     def _set_edge(self, e, v):
         lim = self.limits
@@ -482,33 +518,76 @@ class App:
             self.hal.set_dac_gate(e, v)
             pos[e] = v
         elif lim.kind[e] == 2:
-            # Closed loop: the RC model is only nominal (parts spread) and a pulse conducts
-            # ``pulse_over`` us longer than asked, so one pulse misses (repeated
-            # put-backs by self_test ratcheted a gate ~17 mV a time). Charges aim at 90 %
-            # of the way, so a faster capacitor does not overshoot ``v``; the last pulse
-            # is the shortest one when that lands nearer ``v`` than staying put.
-            for i in range(8):
-                g = self._gate(e)
-                pos[e] = g
-                if i == 7 or v == g:
-                    break
-                rail = lim.g_charge if v > g else 0
-                if rail == v or rail == g:
-                    break
-                t = lim.rc_us * math.log((rail - g) / (rail - v)) * (0.9 if v > g else 1.0)
-                ask = int(t + 0.5) - self.pulse_over
-                if ask < 1:
-                    if 2 * t <= 1 + self.pulse_over:
-                        break
-                    ask = 1
-                self.hal.move(e, ask if v > g else -ask)
+            self._steer(e, v, False)
+            pos[e] = self._twins(e)[1]
+
+    def _steer(self, e, v, by_low):
+        """Pulse gate ``e`` to read-back code ``v``: the highest twin's (as read_edges
+        reports it), or with ``by_low`` the lowest twin's (to lift a gate that leaked
+        below its range). Closed loop: the RC is only nominal (parts spread) and a
+        pulse conducts ``pulse_over`` us longer than asked, so one pulse misses
+        (repeated put-backs by self_test ratcheted a gate ~17 mV a time). Each pulse
+        aims at 90 % of the way, so a faster capacitor does not overshoot ``v``, and is
+        cut to what keeps every twin inside the hard bounds (``Limits.safe_us``); the
+        last pulse is the shortest one when that lands nearer ``v`` than staying put."""
+        lim = self.limits
+        for _ in range(10):
+            g_lo, g_hi = self._twins(e)
+            g = g_lo if by_low else g_hi
+            if v == g:
+                return
+            up = v > g
+            rail = lim.g_charge if up else 0
+            if rail == v or rail == g:
+                return
+            t = 0.9 * lim.rc_us * math.log((rail - g) / (rail - v))
+            ask = int(t + 0.5) - self.pulse_over
+            if ask < 1:
+                if 2 * t <= 1 + self.pulse_over:
+                    return
+                ask = 1
+            room = lim.safe_us(e, up, g_hi if up else g_lo, self.pulse_over)
+            if room < ask:
+                ask = room
+            if ask < 1:
+                return  # a twin is at its hard bound: no pulse this way is safe
+            self.hal.move(e, ask if up else -ask)
+
+    def _twins(self, e):
+        """(lowest, highest) read-back code of pulse gate ``e`` over the networks."""
+        lo = 1 << 20
+        hi = -1
+        for net in range(self.nets):
+            g = self.hal.read_gate(net, e)
+            lo = g if g < lo else lo
+            hi = g if g > hi else hi
+        return lo, hi
+
+    def keep_gates(self):
+        """Pulse gates leak (and twins drift apart): every ``KEEP_MS`` and at boot, a gate
+        whose lowest twin is below its planning range is lifted back into it, and one
+        whose highest twin is above it is lowered, so no gate sits (or boots) outside
+        the description's range. Returns the edges moved."""
+        lim = self.limits
+        moved = 0
+        for e in range(self.n_edges):
+            if lim.kind[e] != 2:
+                continue
+            g_lo, g_hi = self._twins(e)
+            if g_lo < lim.lo[e]:
+                self._steer(e, lim.lo[e] + KEEP_LIFT, True)
+                moved += 1
+            elif g_hi > lim.hi[e]:
+                self._steer(e, lim.hi[e] - KEEP_LIFT, False)
+                moved += 1
+        if moved:
+            self.hal.read_gates(self.learner.pos)
+        self.t_keep = self.clock.ticks_us()
+        return moved
 
     def _gate(self, e):
         """Pulse gate ``e``'s read-back code: the higher twin's, as ``hal.read_gates``."""
-        g = -1
-        for net in range(self.nets):
-            g = max(g, self.hal.read_gate(net, e))
-        return g
+        return self._twins(e)[1]
 
     def measure(self, args):
         self._idle()
@@ -542,7 +621,7 @@ class App:
                 if not self._gate_moves(e, g):
                     failed.append(e)
                 if kind[e] == 2:  # charge and discharge rates differ: put the gate back
-                    self._set_edge(e, min(g, self.limits.hi[e]))
+                    self._set_edge(e, self.limits.clamp(e, g))
         for e in self._pots_failing(pots):
             failed.append(e)
         failed.sort()
@@ -567,8 +646,17 @@ class App:
             return g1 > g0 and g2 < g1
         # One pulse pair moves every network; each network's read-back must follow it.
         # Near the top of its range the gate goes down first: a charge from there
-        # could cross the limit (found by the safety campaign: gates to 5.44 V).
-        q = 50 if lim.pulse_ok(e, 50, g) else -50
+        # could cross the limit (found by the safety campaign: gates to 5.44 V). Each
+        # pulse is checked on the twin it could take out: the highest for a charge,
+        # the lowest for a discharge.
+        g_lo, g_hi = self._twins(e)
+        if lim.pulse_ok(e, 50, g_hi):
+            q = 50
+        elif lim.pulse_ok(e, -50, g_lo):
+            q = -50
+        else:  # a range narrower than one test pulse: nothing to try safely
+            self._unchecked.append(e)
+            return True
         ok = True
         g3 = [0] * self.nets
         for net in range(self.nets):
@@ -578,8 +666,9 @@ class App:
             g1 = self.hal.read_gate(net, e)
             ok = ok and (g1 > g3[net] if q > 0 else g1 < g3[net])
             g3[net] = g1
-        if q < 0 and not lim.pulse_ok(e, 50, self._gate(e)):
-            return ok  # the way back up is left to the put-back's bounded steps
+        g_lo, g_hi = self._twins(e)
+        if not (lim.pulse_ok(e, 50, g_hi) if q < 0 else lim.pulse_ok(e, -50, g_lo)):
+            return ok  # the way back is left to the put-back's bounded steps
         self.hal.move(e, -q)
         for net in range(self.nets):
             g2 = self.hal.read_gate(net, e)
@@ -630,6 +719,9 @@ class App:
                 p = lr.pos[e]
                 s = max(1, min(8, (lim.hi[e] - lim.lo[e]) // 4))
                 q = s if p + s <= lim.hi[e] else -s  # +: more resistance
+                if p + q < lim.lo[e]:  # a range narrower than the test step
+                    self._unchecked.append(e)
+                    continue
                 self._drops(e, d0)
                 self.hal.move(e, q)
                 self._drops(e, d1)
@@ -692,6 +784,9 @@ class App:
             self.wdt.feed()
         if self.training:
             self._train_step()
+        if self.pulse_gates and self.clock.ticks_diff(self.clock.ticks_us(),
+                                                      self.t_keep) >= KEEP_MS * 1000:
+            self.keep_gates()
         t = self.params["host_timeout_ms"]
         if t and not self.parked and self.srv.silent_ms() > t:
             self.park(msgs.F_HOST_SILENT)
