@@ -11,18 +11,30 @@ from learnboard.boards import load_board
 from learnboard.reliability.safety import LimitMonitor, random_commands
 
 
+BOUNDS = {
+    "gen2-clln": ["node V low", "node V high", "edge current", "driver V low", "driver V high",
+                  "gate low", "gate high"],
+    "gen1-digipot": ["node V low", "node V high", "edge current", "driver V low", "driver V high",
+                     "tap low", "tap high"],
+}
+
+
 @pytest.mark.parametrize(("profile", "seed"), [("gen2-clln", 1), ("gen1-digipot", 2)])
-def test_random_commands_never_exceed_the_limits(profile, seed):
+def test_random_commands_never_exceed_any_bound(profile, seed):
     board = load_board(profile)
     monitor = LimitMonitor(board)
     with InProcessBoard(board, seed=seed, after_tick=monitor) as emu:
         log = random_commands(emu.link, board, n=120, seed=seed)
         assert emu.error is None, f"the firmware loop died: {emu.error!r}"
     assert monitor.checks > log.sent  # checked after actuations, not only per command
-    assert monitor.violations == []
+    # every bound of the description, both sides of each range, was looked at
+    assert [b.what for b in monitor.bounds] == BOUNDS[profile]
+    assert all(b.checked > 0 for b in monitor.bounds), [b.what for b in monitor.bounds if not b.checked]
+    assert monitor.n_violations == 0, monitor.violations[:5]
+    assert all(b.margin >= -b.slack for b in monitor.bounds)
     # the campaign did reach for the limits: unsafe requests were refused
     assert log.refused > 0 and log.trained > 0
-    assert 0 < monitor.worst_node <= 1.0 + 0.05
+    assert 0 < monitor.worst_node <= 1.0
 
 
 def test_training_keeps_the_twin_networks_gates_within_the_limit():
@@ -38,24 +50,46 @@ def test_training_keeps_the_twin_networks_gates_within_the_limit():
     assert monitor.worst_gate > 0.99  # gates were driven to the top of their range
 
 
-def test_the_monitor_sees_a_violation():
-    """The check itself can fail: a world driven beyond its limits is reported."""
-    board = load_board("gen1-digipot")
+class _World:
+    """A world whose true state is given: every bound at its limit, except the ones set."""
+
+    def __init__(self, board, **beyond):
+        self.board = board
+        self.beyond = beyond
+
+    def true_state(self, net):
+        from types import SimpleNamespace
+
+        b, lim = self.board, self.board.limits
+        v = np.full(b.n_nodes, lim.max_node_volts / 2)
+        i = np.zeros(b.n_edges)
+        s = np.array([float(lim.tap_range[0]) if e.kind == "digipot" else lim.gate_range[0]
+                      for e in b.edges])
+        for what, k, x in self.beyond.values():
+            if what != "drv":
+                {"v": v, "i": i, "s": s}[what][k] = x
+        return SimpleNamespace(node_voltages=v, edge_currents=i, edge_state=s)
+
+    def driven(self, net):
+        return {1: self.beyond.get("drv", (None, None, self.board.limits.max_node_volts))[2]}
+
+
+@pytest.mark.parametrize(("profile", "bound", "what", "value"), [
+    ("gen1-digipot", "node V high", "v", 0.51), ("gen1-digipot", "node V low", "v", -0.01),
+    ("gen1-digipot", "edge current", "i", -0.0011), ("gen1-digipot", "tap low", "s", 39),
+    ("gen1-digipot", "tap high", "s", 100), ("gen2-clln", "gate low", "s", 0.749),
+    ("gen2-clln", "gate high", "s", 5.201), ("gen2-clln", "driver V high", "drv", 0.46),
+    ("gen2-clln", "driver V low", "drv", -0.01)])
+def test_the_monitor_sees_each_bound_crossed(profile, bound, what, value):
+    """The check itself can fail, on either side of every range: one value just beyond
+    one bound is reported as exactly that violation, on each network."""
+    board = load_board(profile)
     monitor = LimitMonitor(board)
-
-    class Hot:
-        def true_state(self, net):
-            from types import SimpleNamespace
-
-            import numpy as np
-
-            v = np.zeros(board.n_nodes)
-            v[3] = board.limits.max_node_volts * 2
-            return SimpleNamespace(node_voltages=v, edge_currents=np.zeros(board.n_edges),
-                                   edge_state=np.zeros(board.n_edges))
-
-    monitor(Hot())
-    assert [(x.what, x.index) for x in monitor.violations] == [("node", 3)] * board.n_nets
+    monitor(_World(board))
+    assert monitor.n_violations == 0  # at the limits is within them
+    monitor(_World(board, x=(what, 3, value)) if what != "drv" else _World(board, drv=(what, 1, value)))
+    assert [(x.what, x.index) for x in monitor.violations] == [(bound, 1 if what == "drv" else 3)] * board.n_nets
+    assert monitor.bound(bound).margin < 0
 
 
 def test_widest_sign_rule_pulses_stop_at_the_gate_limit():

@@ -76,7 +76,9 @@ class App:
             "limits": {"max_examples": max_examples, "n_edges": self.n_edges,
                        "n_nodes": self.n_nodes, "vn": self.vn, "ie": self.ie}})
         self.set_params({})
-        self.pulse_gates = 2 in self.limits.kind
+        self.pulse_gates = False
+        for k in self.limits.kind:  # (``in`` on a bytearray is not in MicroPython)
+            self.pulse_gates = self.pulse_gates or k == 2
         self.t_keep = clock.ticks_us()
         if self.pulse_gates:  # a board may boot with gates that leaked out of range
             self.keep_gates()

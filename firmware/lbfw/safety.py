@@ -156,12 +156,20 @@ class Limits:
         return k != 0 and self.lo[e] <= p + q <= self.hi[e]
 
     def pulse_ok(self, e, q, g):
-        """True when a pulse of ``q`` us (> 0 charge) from gate code ``g`` stays in bounds."""
+        """True when a pulse of ``q`` us (> 0 charge) from gate code ``g`` stays within the
+        planning bounds by the rule's own linear model (the same integer rate, so a pulse
+        the rule cut to the room left passes, and one that is 1 us longer does not)."""
         if q > 0:
-            g += (self.g_charge - g) * q // self.rc_us
-            return g <= self.hi[e]
-        g += g * q // self.rc_us
-        return g >= self.lo[e]
+            span = self.g_charge - g
+            room = self.hi[e] - g
+        else:
+            span = g
+            room = g - self.lo[e]
+            q = -q
+        if room < 0 or span <= 0:
+            return q == 0
+        rate = (span << 16) // self.rc_us
+        return rate <= 0 or q <= (room << 16) // rate
 
     def nodes_ok(self, codes):
         """True when every measured node code lies within the node-voltage limit."""
