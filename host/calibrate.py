@@ -527,7 +527,7 @@ def calibrate(link, board: Board, *, configs: int | None = None,
                      "reason": f"edge kinds {sorted(kinds)} are not calibrated"}
     finally:
         try:
-            link.call("write_edges", start=0, k=before)
+            link.call("write_edges", start=0, k=before, clamp=True)  # drifted since: nearest safe
             link.call("park")
         except LearnboardError:
             pass

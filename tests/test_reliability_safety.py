@@ -10,7 +10,6 @@ from learnboard.emulator.inprocess import InProcessBoard
 from learnboard.boards import load_board
 from learnboard.reliability.safety import LimitMonitor, random_commands
 
-
 BOUNDS = {
     "gen2-clln": ["node V low", "node V high", "edge current", "driver V low", "driver V high",
                   "gate low", "gate high"],
