@@ -1,9 +1,11 @@
 """Safety as a property: random host commands never drive the emulated physics beyond
 the board description's limits, on either side of any bound.
 
-A :class:`LimitMonitor` checks the true physical state after every pass of the
-firmware's main loop — so after every actuation the firmware makes, not only after each
-host command — against every bound of the description's ``[limits]``:
+A :class:`LimitMonitor` checks the true physical state against every bound of the
+description's ``[limits]``: all of it after every pass of the firmware's main loop, and
+the edges and drivers after every single actuation inside a pass (each pin, SPI, I2C
+or PWM write that changes the circuit), so that a pulse pair or a put-back within one
+command is seen at its extremes — a gate is furthest along when its switch turns off:
 
 * node volts within ``0 .. max_node_volts``;
 * edge currents within ``max_edge_amps`` (either direction);
@@ -123,6 +125,8 @@ class LimitMonitor:
     bounds: list[Bound] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
     n_violations: int = 0  # all of them (``violations`` keeps the first KEEP)
+    every_actuation: bool = True  # also check edges and drivers inside a loop pass
+    actuation_checks: int = 0
 
     def __post_init__(self) -> None:
         if not self.bounds:
@@ -141,9 +145,58 @@ class LimitMonitor:
             self.n_violations += b.check(np.asarray(values, dtype=float), net, np.asarray(index),
                                          self.violations)
 
+    def watch(self, world) -> None:
+        """Check ``world``'s edges and drivers after each of its actuation entry points
+        (``set_pin``, ``spi_write``, ``i2c_write``, ``set_pwm``) that changed the circuit
+        (the world's generation counter moved; mux selects do not)."""
+        if getattr(world, "_limit_monitor", None) is self:
+            return
+        world._limit_monitor = self
+        last = [getattr(world, "_gen", 0)]
+
+        def wrap(fn):
+            def checked(*args, **kw):
+                r = fn(*args, **kw)
+                if world._gen != last[0]:
+                    last[0] = world._gen
+                    self.check_edges(world)
+                return r
+            return checked
+
+        for name in ("set_pin", "spi_write", "i2c_write", "set_pwm"):
+            if hasattr(world, name):
+                setattr(world, name, wrap(getattr(world, name)))
+
+    def check_edges(self, world) -> None:
+        """Gates, taps and driver volts of every network now (no circuit solve)."""
+        self.actuation_checks += 1
+        for net in range(self.board.n_nets):
+            self._edges(world, net, np.asarray(world.edge_state(net), dtype=float))
+
+    def _edges(self, world, net: int, s: np.ndarray) -> None:
+        lim = self.board.limits
+        driven = getattr(world, "driven", None)
+        if driven is not None:
+            d = driven(net)
+            keys = np.array(sorted(d), dtype=int)
+            dv = np.array([d[k] for k in keys], dtype=float)
+            self._check("driver V low", dv, net, keys)
+            self._check("driver V high", dv, net, keys)
+        if self._gates.size and "gate high" in self._by:
+            g = s[self._gates]
+            self.worst_gate = max(self.worst_gate, float(g.max()) / lim.gate_range[1])
+            self._check("gate low", g, net, self._gates)
+            self._check("gate high", g, net, self._gates)
+        if self._pots.size and "tap high" in self._by:
+            t = s[self._pots]
+            self._check("tap low", t, net, self._pots)
+            self._check("tap high", t, net, self._pots)
+
     def __call__(self, world) -> None:
         lim = self.board.limits
         self.checks += 1
+        if self.every_actuation and hasattr(world, "_gen"):
+            self.watch(world)
         for net in range(self.board.n_nets):
             st = world.true_state(net)
             v = np.asarray(st.node_voltages, dtype=float)
@@ -154,23 +207,7 @@ class LimitMonitor:
             self._check("node V low", v, net, nodes)
             self._check("node V high", v, net, nodes)
             self._check("edge current", i, net, np.arange(i.size))
-            driven = getattr(world, "driven", None)
-            if driven is not None:
-                d = driven(net)
-                keys = np.array(sorted(d), dtype=int)
-                dv = np.array([d[k] for k in keys], dtype=float)
-                self._check("driver V low", dv, net, keys)
-                self._check("driver V high", dv, net, keys)
-            s = np.asarray(st.edge_state, dtype=float)
-            if self._gates.size and "gate high" in self._by:
-                g = s[self._gates]
-                self.worst_gate = max(self.worst_gate, float(g.max()) / lim.gate_range[1])
-                self._check("gate low", g, net, self._gates)
-                self._check("gate high", g, net, self._gates)
-            if self._pots.size and "tap high" in self._by:
-                t = s[self._pots]
-                self._check("tap low", t, net, self._pots)
-                self._check("tap high", t, net, self._pots)
+            self._edges(world, net, np.asarray(st.edge_state, dtype=float))
 
     def table(self) -> list[str]:
         """Markdown rows: bound, limit, worst value, worst margin, violations."""
