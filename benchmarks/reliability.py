@@ -43,11 +43,12 @@ def serial(steps: int, seeds: int) -> None:
 
 
 def safety(commands: int, seeds: int, exclude: tuple[str, ...] = ()) -> None:
-    print(f"safety: {commands} random host commands per seed; limits checked after every firmware loop pass"
-          + (f"; without {', '.join(exclude)}" if exclude else ""))
-    print("| board | seeds | commands | refused | trainings | checks | worst node V / limit "
-          "| worst edge I / limit | worst gate / max | violations |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print(f"safety: {commands} random host commands per seed, in process; every bound of the "
+          "description checked after every firmware loop pass (all of the state) and after every "
+          "actuation inside one (edges and drivers)" + (f"; without {', '.join(exclude)}" if exclude else ""))
+    tables = []
+    print("| board | seeds | commands | refused | trainings | loop checks | actuation checks | violations |")
+    print("|---|---|---|---|---|---|---|---|")
     for profile in ("gen2-clln", "gen1-digipot"):
         board = load_board(profile)
         mon = LimitMonitor(board)
@@ -58,8 +59,18 @@ def safety(commands: int, seeds: int, exclude: tuple[str, ...] = ()) -> None:
                 if emu.error is not None:
                     raise SystemExit(f"{profile} seed {seed}: firmware loop died: {emu.error!r}")
             sent, refused, trained = sent + log.sent, refused + log.refused, trained + log.trained
-        print(f"| {profile} | {seeds} | {sent} | {refused} | {trained} | {mon.checks} | {mon.worst_node:.3f} "
-              f"| {mon.worst_current:.3f} | {mon.worst_gate:.3f} | {len(mon.violations)} |", flush=True)
+        print(f"| {profile} | {seeds} | {sent} | {refused} | {trained} | {mon.checks} | {mon.actuation_checks} "
+              f"| {mon.n_violations} |", flush=True)
+        tables.append((profile, mon))
+    print()
+    print("| board | bound | limit | worst value | worst margin | violations |")
+    print("|---|---|---|---|---|---|")
+    for profile, mon in tables:
+        for row in mon.table():
+            print(f"| {profile} | {row} |")
+    for profile, mon in tables:
+        for v in mon.violations[:5]:
+            print(f"  {profile}: {v}")
 
 
 def soak(steps: int) -> None:

@@ -213,8 +213,9 @@ class LimitMonitor:
         """Markdown rows: bound, limit, worst value, worst margin, violations."""
         rows = []
         for b in self.bounds:
+            # (+ 0.0: the solver's -1e-321 V at a grounded node prints as 0.0000, not -0.0000)
             fmt = (lambda x: f"{x:.3g}") if b.unit == "A" else (
-                (lambda x: f"{x:.0f}") if b.unit == "taps" else (lambda x: f"{x:.4f}"))
+                (lambda x: f"{x:.0f}") if b.unit == "taps" else (lambda x: f"{round(x, 4) + 0.0:.4f}"))
             worst = "-" if b.worst is None else fmt(b.worst)
             margin = "-" if b.margin is None else fmt(b.margin)
             rows.append(f"{b.what} | {'<=' if b.upper else '>='} {fmt(b.limit)} {b.unit} | {worst} "
