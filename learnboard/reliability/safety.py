@@ -306,3 +306,71 @@ def random_commands(link, board: Board, *, n: int, seed: int, log: CommandLog | 
                 pass
             link.request("stop")
     return log
+
+
+class _CheckedLink:
+    """A host link that runs a full :class:`LimitMonitor` check after every request
+    (the VM's own loop passes are out of reach; its actuations are watched)."""
+
+    def __init__(self, link, check) -> None:
+        self.link = link
+        self.check = check
+
+    def request(self, cmd, args=None, **kw):
+        try:
+            return self.link.request(cmd, args, **kw)
+        finally:
+            self.check()
+
+    def call(self, cmd, **args):
+        try:
+            return self.link.call(cmd, **args)
+        finally:
+            self.check()
+
+    def next_event(self, timeout=None):
+        ev = self.link.next_event(timeout=timeout)
+        self.check()
+        return ev
+
+
+def random_commands_in_vm(board: Board, monitor: LimitMonitor, flash_dir, *, n: int, seed: int,
+                          executable: str | None = None, exclude: tuple[str, ...] = (),
+                          boot_timeout: float = 60.0) -> CommandLog:
+    """:func:`random_commands` against the unchanged firmware in a MicroPython VM
+    (``executable``: any unix-port binary, e.g. a 32-bit build; default the one beside
+    Python). ``monitor`` watches every actuation the VM makes on the world and checks
+    the whole state after every request and event."""
+    import time
+    from pathlib import Path
+
+    from learnboard.boards import compile_board
+    from learnboard.emulator.board import VirtualBoard
+    from learnboard.firmware import FIRMWARE_DIR
+    from learnboard.host.link import Link
+
+    flash = Path(flash_dir)
+    files = [FIRMWARE_DIR / "main.py", FIRMWARE_DIR / "boot.py", *sorted((FIRMWARE_DIR / "lbfw").glob("*.py"))]
+    for f in files:
+        dest = flash / ("lbfw" if f.parent.name == "lbfw" else "") / f.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(f.read_bytes())
+    (flash / "board.json").write_bytes(compile_board(board).to_bytes())
+    with VirtualBoard(flash, board=board, seed=seed, executable=executable) as vb:
+        with vb.lock:
+            monitor.watch(vb.world)
+
+        def check() -> None:
+            with vb.lock:
+                monitor(vb.world)
+
+        deadline = time.monotonic() + boot_timeout
+        with Link.open(vb.port, timeout=2.0) as link:
+            while True:
+                try:
+                    link.hello()
+                    break
+                except Exception:
+                    if time.monotonic() > deadline:
+                        raise
+            return random_commands(_CheckedLink(link, check), board, n=n, seed=seed, exclude=exclude)
