@@ -366,6 +366,11 @@ def random_commands_in_vm(board: Board, monitor: LimitMonitor, flash_dir, *, n: 
 
         deadline = time.monotonic() + boot_timeout
         with Link.open(vb.port, timeout=2.0) as link:
+            # no request before the firmware's boot event: while a slow VM still sits
+            # in its REPL, a frame's bytes are keystrokes (0x04 soft-resets it)
+            while (ev := link.next_event(timeout=max(0.1, deadline - time.monotonic()))) is not None \
+                    and ev[0] != "boot":
+                pass
             while True:
                 try:
                     link.hello()
