@@ -45,11 +45,12 @@ def serial(steps: int, seeds: int) -> None:
 
 def safety(commands: int, seeds: int, exclude: tuple[str, ...] = (), vm: str | None = None) -> None:
     where = "in process" if vm is None else f"in the MicroPython VM {vm}"
+    whole = "every firmware loop pass" if vm is None else "every request and event"
     print(f"safety: {commands} random host commands per seed, {where}; every bound of the "
-          "description checked after every firmware loop pass (all of the state) and after every "
-          "actuation inside one (edges and drivers)" + (f"; without {', '.join(exclude)}" if exclude else ""))
+          f"description checked after {whole} (all of the state) and after every actuation "
+          "(edges and drivers)" + (f"; without {', '.join(exclude)}" if exclude else ""))
     tables = []
-    print("| board | seeds | commands | refused | trainings | loop checks | actuation checks | violations |")
+    print("| board | seeds | commands | refused | trainings | state checks | actuation checks | violations |")
     print("|---|---|---|---|---|---|---|---|")
     for profile in ("gen2-clln", "gen1-digipot"):
         board = load_board(profile)
