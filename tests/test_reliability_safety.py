@@ -160,7 +160,76 @@ def test_digipots_are_homed_at_boot_wherever_their_wipers_start(stored):
         assert physical(emu) == [lo] * board.n_edges
         top = board.limits.max_node_volts
         link.call("infer", x=[top] * len(board.inputs))
-        emu.reset("power-on")  # every wiper back at its stored tap
+        monitor.power_up()
+        emu.reset("power-on")  # every wiper back at its stored tap, then homed
         assert physical(emu) == link.call("read_edges")["k"]
     assert monitor.violations == []
+    # below the range at power-up (stored tap 0/21), brought in by the boot's homing
+    assert (monitor.power_up_states > 0) == (stored < board.limits.tap_range[0])
     assert monitor.worst_current > 0.1  # the lowest taps did carry current
+
+
+def test_idle_gates_at_the_bottom_of_their_range_never_leak_out_of_it():
+    """Gates written to the lowest value the board accepts, then left idle for 4 minutes
+    of board time: leakage (0.1-0.5 mV/s) would take them below the 0.75 V floor in
+    under a minute; the firmware reads them every second and lifts any that leaked below
+    its planning range, so none ever crosses the floor (it once sat there; a checkpoint
+    of such a gate then failed to restore)."""
+    board = load_board("gen2-clln")
+    monitor = LimitMonitor(board)
+    lo = board.limits.gate_range[0]
+    with InProcessBoard(board, seed=3, after_tick=monitor) as emu:
+        link = emu.link
+        link.call("write_edges", k=[lo + 0.5] * board.n_edges)
+        low = link.call("write_edges", k=[lo] * board.n_edges, clamp=True)
+        assert low["clamped"] == list(range(board.n_edges))  # the floor itself is outside the margins
+        start = min(min(emu.world.edge_state(n)) for n in range(board.n_nets))
+        for _ in range(240):  # 1 s of board time, then a loop pass (the host's status request)
+            with emu.lock:
+                emu.world.clock.advance_us(1_000_000)
+            link.call("status")
+        assert emu.error is None
+        end = [emu.world.edge_state(n) for n in range(board.n_nets)]
+    assert start < lo + 0.02
+    assert monitor.n_violations == 0, monitor.violations[:3]
+    assert monitor.bound("gate low").margin >= 0
+    assert all(min(g) >= lo for g in end)
+
+
+def test_a_board_that_boots_with_its_gates_below_the_range_lifts_them_into_it():
+    """Gate capacitors discharge while a board is off: the firmware brings every gate
+    (both twins) into its range at boot, before it serves the host."""
+    from learnboard.emulator.world import World
+
+    board = load_board("gen2-clln")
+    with InProcessBoard(board, seed=5, world_factory=lambda b: World(b, seed=5, gate_v0=0.3)) as emu:
+        emu.link.hello()
+        with emu.lock:
+            gates = [emu.world.edge_state(n) for n in range(board.n_nets)]
+    lo, hi = board.limits.gate_range
+    assert all(lo <= g.min() and g.max() <= hi for g in gates), [g.min() for g in gates]
+
+
+def test_write_edges_outside_the_range_is_refused_or_clamped_on_request():
+    """Without ``clamp`` an out-of-range edge state is refused and nothing moves; with
+    it, that edge goes to its nearest safe value and the reply names it."""
+    from learnboard.host.link import BoardError
+
+    board = load_board("gen2-clln")
+    monitor = LimitMonitor(board)
+    lo, hi = board.limits.gate_range
+    with InProcessBoard(board, seed=1, after_tick=monitor) as emu:
+        link = emu.link
+        before = link.call("read_edges")["k"]
+        with pytest.raises(BoardError) as info:
+            link.call("write_edges", k=[0.7469] + [2.0] * (board.n_edges - 1))
+        assert "edge 0: 0.7469" in info.value.board_message
+        assert "outside the safe range 0.763..5.16" in info.value.board_message
+        assert "clamp=true" in info.value.board_message
+        assert link.call("read_edges")["k"] == pytest.approx(before, abs=0.005)
+        r = link.call("write_edges", k=[0.7469, 5.3] + [2.0] * (board.n_edges - 2), clamp=True)
+        assert r == {"count": board.n_edges, "clamped": [0, 1]}
+        k = link.call("read_edges")["k"]
+    assert lo < k[0] < lo + 0.03 and hi - 0.06 < k[1] < hi
+    assert k[2:] == pytest.approx([2.0] * (board.n_edges - 2), abs=0.005)
+    assert monitor.n_violations == 0

@@ -492,9 +492,8 @@ class App:
                 v = lim.clamp(e, v)
                 clamped.append(e)
             _check(lim.kind[e] == 0 or lim.allowed(e, v), msgs.E_LIMIT,
-                   "edge %d: %s outside the safe range %s..%s; write_edges with clamp=true "
-                   "sets the nearest safe value" % (e, ks[j], self._edge_unit(e, lim.lo[e]),
-                                                     self._edge_unit(e, lim.hi[e])))
+                   "edge %d: %s outside the safe range %s..%s (clamp=true sets the nearest)"
+                   % (e, _short(ks[j]), self._edge_unit(e, lim.lo[e]), self._edge_unit(e, lim.hi[e])))
             targets.append(v)
         self.hal.read_gates(self.learner.pos)
         for j in range(len(targets)):
@@ -523,7 +522,7 @@ class App:
             self._steer(e, v, False)
             pos[e] = self._twins(e)[1]
 
-    def _steer(self, e, v, by_low):
+    def _steer(self, e, v, by_low, force=False):
         """Pulse gate ``e`` to read-back code ``v``: the highest twin's (as read_edges
         reports it), or with ``by_low`` the lowest twin's (to lift a gate that leaked
         below its range). Closed loop: the RC is only nominal (parts spread) and a
@@ -531,7 +530,8 @@ class App:
         (repeated put-backs by self_test ratcheted a gate ~17 mV a time). Each pulse
         aims at 90 % of the way, so a faster capacitor does not overshoot ``v``, and is
         cut to what keeps every twin inside the hard bounds (``Limits.safe_us``); the
-        last pulse is the shortest one when that lands nearer ``v`` than staying put."""
+        last pulse is the shortest one when that lands nearer ``v`` than staying put, or
+        with ``force`` (a gate outside its planning range) whenever it is short of ``v``."""
         lim = self.limits
         for _ in range(10):
             g_lo, g_hi = self._twins(e)
@@ -545,9 +545,10 @@ class App:
             t = 0.9 * lim.rc_us * math.log((rail - g) / (rail - v))
             ask = int(t + 0.5) - self.pulse_over
             if ask < 1:
-                if 2 * t <= 1 + self.pulse_over:
+                if 2 * t <= 1 + self.pulse_over and not force:
                     return
                 ask = 1
+                force = False  # one overshooting pulse at most
             room = lim.safe_us(e, up, g_hi if up else g_lo, self.pulse_over)
             if room < ask:
                 ask = room
@@ -569,18 +570,20 @@ class App:
         """Pulse gates leak (and twins drift apart): every ``KEEP_MS`` and at boot, a gate
         whose lowest twin is below its planning range is lifted back into it, and one
         whose highest twin is above it is lowered, so no gate sits (or boots) outside
-        the description's range. Returns the edges moved."""
+        the description's range. (Read-back noise aside: a gate within ``NOISE`` codes
+        of its planning range is left alone; the shortest pulse moves it ~15 codes.)
+        Returns the edges moved."""
         lim = self.limits
         moved = 0
         for e in range(self.n_edges):
             if lim.kind[e] != 2:
                 continue
             g_lo, g_hi = self._twins(e)
-            if g_lo < lim.lo[e]:
-                self._steer(e, lim.lo[e] + KEEP_LIFT, True)
+            if g_lo < lim.lo[e] - safety.NOISE:
+                self._steer(e, lim.lo[e] + KEEP_LIFT, True, True)
                 moved += 1
-            elif g_hi > lim.hi[e]:
-                self._steer(e, lim.hi[e] - KEEP_LIFT, False)
+            elif g_hi > lim.hi[e] + safety.NOISE:
+                self._steer(e, lim.hi[e] - KEEP_LIFT, False, True)
                 moved += 1
         if moved:
             self.hal.read_gates(self.learner.pos)

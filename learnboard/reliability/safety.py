@@ -127,6 +127,10 @@ class LimitMonitor:
     n_violations: int = 0  # all of them (``violations`` keeps the first KEEP)
     every_actuation: bool = True  # also check edges and drivers inside a loop pass
     actuation_checks: int = 0
+    # states beyond a bound while a board powers up (a digipot wiper back at its stored
+    # tap, a discharged gate) until its first loop pass: the parts', not the firmware's
+    power_up_states: int = 0
+    _powering_up: bool = False
 
     def __post_init__(self) -> None:
         if not self.bounds:
@@ -136,14 +140,25 @@ class LimitMonitor:
         self._gates = np.flatnonzero([k == "transistor" for k in kinds])
         self._pots = np.flatnonzero([k == "digipot" for k in kinds])
 
+    def power_up(self) -> None:
+        """The board is about to power up: its parts start where power-up leaves them,
+        possibly beyond a bound, and the firmware's boot brings them in. What the
+        actuation checks see until the first loop pass counts as ``power_up_states``."""
+        self._powering_up = True
+
     def bound(self, what: str) -> Bound | None:
         return self._by.get(what)
 
     def _check(self, what: str, values, net: int, index) -> None:
         b = self._by.get(what)
-        if b is not None:
-            self.n_violations += b.check(np.asarray(values, dtype=float), net, np.asarray(index),
-                                         self.violations)
+        if b is None:
+            return
+        if self._powering_up:
+            v = np.asarray(values, dtype=float)
+            self.power_up_states += int(np.sum(v > b.limit + b.slack if b.upper else v < b.limit - b.slack))
+            return
+        self.n_violations += b.check(np.asarray(values, dtype=float), net, np.asarray(index),
+                                     self.violations)
 
     def watch(self, world) -> None:
         """Check ``world``'s edges and drivers after each of its actuation entry points
@@ -195,6 +210,7 @@ class LimitMonitor:
     def __call__(self, world) -> None:
         lim = self.board.limits
         self.checks += 1
+        self._powering_up = False
         if self.every_actuation and hasattr(world, "_gen"):
             self.watch(world)
         for net in range(self.board.n_nets):
