@@ -8,7 +8,6 @@ description; tests may pass ``hal=`` an object with the seam methods of ``hal.Ha
 """
 
 import gc
-import math
 
 try:
     from micropython import heap_lock, heap_unlock
@@ -76,12 +75,13 @@ class App:
             "limits": {"max_examples": max_examples, "n_edges": self.n_edges,
                        "n_nodes": self.n_nodes, "vn": self.vn, "ie": self.ie}})
         self.set_params({})
-        self.pulse_gates = False
+        # pulse-gate control (gates.PulseGates): None without pulse gates, 0 until the
+        # main loop's first pass loads it (one attribute: each more grew this object's
+        # dict by ~1 kB, more than a 176 KB heap had left at boot)
+        self.pg = None
         for k in self.limits.kind:  # (``in`` on a bytearray is not in MicroPython)
-            self.pulse_gates = self.pulse_gates or k == 2
-        self.t_keep = clock.ticks_us()
-        if self.pulse_gates:  # a board may boot with gates that leaked out of range
-            self.keep_gates()
+            if k == 2:
+                self.pg = 0
         gc.collect()
 
     # -- construction -----------------------------------------------------------------
@@ -170,7 +170,6 @@ class App:
         ei, ej, kind, model = [], [], [], []
         self.part = [None] * n
         self.gate_vpc = 1.0
-        self.leak = 0.0  # V/s, the description's idle gate drift
         self.pos0 = array("i", bytes(4 * n))
         for e, ed in enumerate(body["edges"]):
             ei.append(ed["a"])
@@ -197,7 +196,6 @@ class App:
                 model.append(pmodel["g"])
                 self.limits.gate_bounds(e, part, lim, self.gate_vpc, 2 if pulse else 3)
                 self.limits.rc_us = max(16, int(part["cg"] * part["rg"] * 1e6))
-                self.leak = max(self.leak, part.get("leak", 0.0))
                 self.pos0[e] = (self.limits.lo[e] + self.limits.hi[e]) // 2
             else:
                 kind.append(rule.POT)
@@ -207,25 +205,9 @@ class App:
         self.pulse_over = 0
         if gates is not None:
             self.limits.g_charge = min(16383, int(gates["rv"] / self.gate_vpc))
-            self._pulse_margins()
-            for e in range(n):  # the planning range moved inwards: start inside it
-                if self.limits.kind[e] == 2:
-                    self.pos0[e] = (lo[e] + hi[e]) // 2
+            over = getattr(self.hal, "pulse_overhead_us", None)
+            self.pulse_over = over() if over is not None else 0
         self.rule = rule.make_rule(ei, ej, kind, model, models, lo, hi, vmax=self.adc_max)
-
-    def _pulse_margins(self):
-        """A pulse conducts for the time asked plus the time its line takes to switch off
-        (measured at boot); the rule and the checks plan with the time asked and the
-        nominal RC, so pulse-gate bounds move inwards by what that cannot see (see
-        ``safety.Limits.pulse_margins``), including twice the description's leakage over
-        one ``KEEP_MS`` between two looks of :meth:`keep_gates`."""
-        over = getattr(self.hal, "pulse_overhead_us", None)
-        self.pulse_over = over() if over is not None else 0
-        leak_codes = 2.0 * self.leak * KEEP_MS / 1000.0 / self.gate_vpc
-        lim = self.limits
-        for e in range(self.n_edges):
-            if lim.kind[e] == 2:
-                lim.pulse_margins(e, self.pulse_over, leak_codes)
 
     # -- parameters ---------------------------------------------------------------------
 
@@ -315,7 +297,12 @@ class App:
         }
 
     def _idle(self):
+        """Refuse while training; before anything that moves an edge, the pulse gates'
+        planning margins are in place (the main loop's first pass sets them; this is
+        for an App driven without it)."""
         _check(not self.training, msgs.E_BUSY, "training: send stop first")
+        if self.pg is not None:
+            self._gates()
 
     def status(self, args):
         state = "training" if self.training else ("parked" if self.parked else "idle")
@@ -519,80 +506,40 @@ class App:
             self.hal.set_dac_gate(e, v)
             pos[e] = v
         elif lim.kind[e] == 2:
-            self._steer(e, v, False)
-            pos[e] = self._twins(e)[1]
+            g = self._gates()
+            g.steer(e, v)
+            pos[e] = g.twins(e)[1]
 
-    def _steer(self, e, v, by_low, force=False):
-        """Pulse gate ``e`` to read-back code ``v``: the highest twin's (as read_edges
-        reports it), or with ``by_low`` the lowest twin's (to lift a gate that leaked
-        below its range). Closed loop: the RC is only nominal (parts spread) and a
-        pulse conducts ``pulse_over`` us longer than asked, so one pulse misses
-        (repeated put-backs by self_test ratcheted a gate ~17 mV a time). Each pulse
-        aims at 90 % of the way, so a faster capacitor does not overshoot ``v``, and is
-        cut to what keeps every twin inside the hard bounds (``Limits.safe_us``); the
-        last pulse is the shortest one when that lands nearer ``v`` than staying put, or
-        with ``force`` (a gate outside its planning range) whenever it is short of ``v``."""
-        lim = self.limits
-        for _ in range(10):
-            g_lo, g_hi = self._twins(e)
-            g = g_lo if by_low else g_hi
-            if v == g:
-                return
-            up = v > g
-            rail = lim.g_charge if up else 0
-            if rail == v or rail == g:
-                return
-            t = 0.9 * lim.rc_us * math.log((rail - g) / (rail - v))
-            ask = int(t + 0.5) - self.pulse_over
-            if ask < 1:
-                if 2 * t <= 1 + self.pulse_over and not force:
-                    return
-                ask = 1
-                force = False  # one overshooting pulse at most
-            room = lim.safe_us(e, up, g_hi if up else g_lo, self.pulse_over)
-            if room < ask:
-                ask = room
-            if ask < 1:
-                return  # a twin is at its hard bound: no pulse this way is safe
-            self.hal.move(e, ask if up else -ask)
-
-    def _twins(self, e):
-        """(lowest, highest) read-back code of pulse gate ``e`` over the networks."""
-        lo = 1 << 20
-        hi = -1
-        for net in range(self.nets):
-            g = self.hal.read_gate(net, e)
-            lo = g if g < lo else lo
-            hi = g if g > hi else hi
-        return lo, hi
+    def _gates(self):
+        """The pulse-gate control (``gates.PulseGates``), imported on first use: after
+        boot, when the description's tables are freed (a 176 KB heap has no room for it
+        while the board is wired)."""
+        if self.pg == 0:
+            from .gates import PulseGates
+            # a pulse conducts for the time asked plus the time its line takes to switch
+            # off (measured at boot); margins also cover twice the description's leakage
+            # over one KEEP_MS between two looks of keep_gates
+            leak = 0.0  # V/s, the description's idle gate drift
+            for part in self.part:
+                if part is not None and part["k"] == "t":
+                    leak = max(leak, part.get("leak", 0.0))
+            leak = 2.0 * leak * KEEP_MS / 1000.0 / self.gate_vpc
+            self.pg = PulseGates(self.hal, self.limits, self.rule, self.nets, self.pulse_over, leak)
+        return self.pg
 
     def keep_gates(self):
-        """Pulse gates leak (and twins drift apart): every ``KEEP_MS`` and at boot, a gate
-        whose lowest twin is below its planning range is lifted back into it, and one
-        whose highest twin is above it is lowered, so no gate sits (or boots) outside
-        the description's range. (Read-back noise aside: a gate within ``NOISE`` codes
-        of its planning range is left alone; the shortest pulse moves it ~15 codes.)
-        Returns the edges moved."""
-        lim = self.limits
-        moved = 0
-        for e in range(self.n_edges):
-            if lim.kind[e] != 2:
-                continue
-            g_lo, g_hi = self._twins(e)
-            if g_lo < lim.lo[e] - safety.NOISE:
-                self._steer(e, lim.lo[e] + KEEP_LIFT, True, True)
-                moved += 1
-            elif g_hi > lim.hi[e] + safety.NOISE:
-                self._steer(e, lim.hi[e] - KEEP_LIFT, False, True)
-                moved += 1
+        """Pulse gates back into their planning range where they leaked or drifted out
+        (``gates.PulseGates.keep``); every ``KEEP_MS``, the first time at the first pass
+        of the main loop after boot (before the host is served)."""
+        moved = self._gates().keep(KEEP_LIFT)
         if moved:
             self.hal.read_gates(self.learner.pos)
-        self.t_keep = self.clock.ticks_us()
+        self.pg.t_keep = self.clock.ticks_us()
         return moved
 
     def _gate(self, e):
-        """Pulse gate ``e``'s read-back code: the higher twin's, as ``hal.read_gates``."""
-        return self._twins(e)[1]
+        """Pulse gate ``e``'s read-back code: the higher twin's."""
+        return self._gates().twins(e)[1]
 
     def measure(self, args):
         self._idle()
@@ -649,36 +596,7 @@ class App:
             self.clock.sleep_us(5 * lim.rc_us)
             g2 = self.hal.read_gate(0, e)
             return g1 > g0 and g2 < g1
-        # One pulse pair moves every network; each network's read-back must follow it.
-        # Near the top of its range the gate goes down first: a charge from there
-        # could cross the limit (found by the safety campaign: gates to 5.44 V). Each
-        # pulse is checked on the twin it could take out: the highest for a charge,
-        # the lowest for a discharge.
-        g_lo, g_hi = self._twins(e)
-        if lim.pulse_ok(e, 50, g_hi):
-            q = 50
-        elif lim.pulse_ok(e, -50, g_lo):
-            q = -50
-        else:  # a range narrower than one test pulse: nothing to try safely
-            self._unchecked.append(e)
-            return True
-        ok = True
-        g3 = [0] * self.nets
-        for net in range(self.nets):
-            g3[net] = self.hal.read_gate(net, e)
-        self.hal.move(e, q)
-        for net in range(self.nets):
-            g1 = self.hal.read_gate(net, e)
-            ok = ok and (g1 > g3[net] if q > 0 else g1 < g3[net])
-            g3[net] = g1
-        g_lo, g_hi = self._twins(e)
-        if not (lim.pulse_ok(e, 50, g_hi) if q < 0 else lim.pulse_ok(e, -50, g_lo)):
-            return ok  # the way back is left to the put-back's bounded steps
-        self.hal.move(e, -q)
-        for net in range(self.nets):
-            g2 = self.hal.read_gate(net, e)
-            ok = ok and (g2 < g3[net] if q > 0 else g2 > g3[net])
-        return ok
+        return self._gates().self_test(e, self._unchecked)
 
     def _drops(self, e, out):
         """|V_a - V_b| codes of edge ``e`` on every network into ``out``."""
@@ -784,14 +702,17 @@ class App:
 
     def tick(self):
         """One pass: poll the host, run one learning step if training, watch for silence."""
+        pg = self.pg
+        if pg is not None and (pg == 0 or pg.t_keep is None or self.clock.ticks_diff(
+                self.clock.ticks_us(), pg.t_keep) >= KEEP_MS * 1000):
+            # the first pass: the gates' planning margins, and a board's gates that
+            # leaked out of range while it was off put back, before the first request
+            self.keep_gates()
         n = self.srv.poll()
         if self.wdt is not None:
             self.wdt.feed()
         if self.training:
             self._train_step()
-        if self.pulse_gates and self.clock.ticks_diff(self.clock.ticks_us(),
-                                                      self.t_keep) >= KEEP_MS * 1000:
-            self.keep_gates()
         t = self.params["host_timeout_ms"]
         if t and not self.parked and self.srv.silent_ms() > t:
             self.park(msgs.F_HOST_SILENT)

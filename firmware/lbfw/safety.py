@@ -10,14 +10,13 @@ bound ``I <= beta (Vg - Vt) Vds``). Pulses are bounded with ``1 - exp(-x) <= x``
 charge pulse of ``t`` us ends at most ``g + (G - g) t / RC``. After an actuation the
 measured node codes are checked against ``vn`` too.
 
-Every edge has two pairs of bounds. ``hard_lo``/``hard_hi`` are the description's own
-(gate range, tap range, current bound): nothing the firmware does may take an edge past
-them. ``lo``/``hi`` are where the firmware plans: the same for taps and DAC gates (they
-land exactly where asked), moved inwards for pulse gates by what a planned pulse cannot
-see (:meth:`Limits.pulse_margins`): the time a pulse conducts beyond the time asked, a
-gate capacitor faster than nominal (``RC_TOL``), the read-back's noise and the idle
-leakage between two looks. Every pulse outside the learning step is also checked
-against the hard bounds with the exact charging law (:meth:`Limits.safe_us`).
+``lo``/``hi`` are where the firmware plans: the description's own bounds (gate range,
+tap range, current bound) for taps and DAC gates, which land exactly where asked; for
+pulse gates ``gates.PulseGates`` moves them inwards at boot by what a planned pulse
+cannot see (the time a pulse conducts beyond the time asked, a gate capacitor
+``RC_TOL`` faster than nominal, the read-back's ``NOISE``, the idle leakage between two
+looks) and keeps the description's as hard bounds that every pulse outside the learning
+step is checked against with the exact charging law.
 
 The step's checks run on integers (codes, taps, us); nothing allocates.
 """
@@ -39,8 +38,6 @@ class Limits:
         from array import array
         self.lo = array("i", bytes(4 * n_edges))
         self.hi = array("i", bytes(4 * n_edges))
-        self.hard_lo = array("i", bytes(4 * n_edges))
-        self.hard_hi = array("i", bytes(4 * n_edges))
         self.kind = bytearray(n_edges)  # 0 fixed, 1 pot, 2 pulse gate, 3 DAC gate
         self.vn_code = vn_code
         self.g_charge = 0
@@ -64,8 +61,8 @@ class Limits:
             lo = max(lo, taps_range[0])
             hi = min(hi, taps_range[1])
         self.kind[e] = 1
-        self.lo[e] = self.hard_lo[e] = lo
-        self.hi[e] = self.hard_hi[e] = hi
+        self.lo[e] = lo
+        self.hi[e] = hi
 
     def gate_bounds(self, e, part, lim, gate_vpc, kind):
         """Gate range of transistor edge ``e`` in gate codes (``gate_vpc`` V per code)."""
@@ -78,54 +75,8 @@ class Limits:
             g_lo = max(g_lo, lim["g"][0])
             g_hi = min(g_hi, lim["g"][1])
         self.kind[e] = kind
-        self.lo[e] = self.hard_lo[e] = int(math.ceil(g_lo / gate_vpc))
-        self.hi[e] = self.hard_hi[e] = int(g_hi / gate_vpc)
-
-    def pulse_margins(self, e, over_us, leak_codes):
-        """Move pulse gate ``e``'s planning bounds inwards from its hard bounds.
-
-        The rule plans a pulse with the nominal RC and the time asked, linearly from the
-        read-back. A pulse really conducts ``over_us`` longer (its switch-off) plus 2 us
-        of pulse-to-pulse skew, at the end, where the gate is near the bound; a capacitor
-        ``RC_TOL`` faster makes the linear plan short by at most ``t + (1-t) ln(1-t)``
-        (t = RC_TOL) of the way to the rail, at a pulse of ``(1-t) ln(1/(1-t))`` RC; the
-        read-back is off by ``NOISE``; an idle gate leaks ``leak_codes`` between two
-        looks of :meth:`App.keep_gates`."""
-        rcf = self.rc_us * (1.0 - RC_TOL)
-        slack = over_us + 2
-        eps = RC_TOL + (1.0 - RC_TOL) * math.log(1.0 - RC_TOL)
-        xs = (1.0 - RC_TOL) * math.log(1.0 / (1.0 - RC_TOL))
-        lo = self.hard_lo[e]
-        hi = self.hard_hi[e]
-        g = self.g_charge
-        up = (g - hi) * slack / rcf + eps * (g - lo) + NOISE
-        down = lo * slack / rcf + eps * lo / (1.0 - xs) + NOISE + leak_codes
-        self.hi[e] = hi - int(math.ceil(up)) - 1
-        self.lo[e] = lo + int(math.ceil(down)) + 1
-        if self.lo[e] > self.hi[e]:
-            raise ValueError("edge %d: the gate range leaves no room for pulses (margins %d/%d "
-                             "codes); widen limits.gate_range" % (e, down, up))
-
-    def safe_us(self, e, up, g, over_us):
-        """The longest pulse (us asked) that keeps pulse gate ``e`` within its hard
-        bounds from read-back ``g`` (the highest twin's for a charge, the lowest's for a
-        discharge), for any RC down to ``RC_TOL`` below nominal: ``g`` relaxes toward
-        the rail exponentially, so the bound is exact. 0 when none is. Floats: not for
-        the learning step."""
-        rcf = self.rc_us * (1.0 - RC_TOL)
-        if up:
-            rail = self.g_charge
-            top = self.hard_hi[e] - NOISE
-            if g >= top or rail <= top:
-                return 0
-            t = rcf * math.log((rail - g) / (rail - top))
-        else:
-            bot = self.hard_lo[e] + NOISE
-            if g <= bot or bot <= 0:
-                return 0
-            t = rcf * math.log(g / bot)
-        t = int(t) - over_us - 2
-        return t if t > 0 else 0
+        self.lo[e] = int(math.ceil(g_lo / gate_vpc))
+        self.hi[e] = int(g_hi / gate_vpc)
 
     def clamp(self, e, value):
         """``value`` moved to the nearest value edge ``e`` may be set to."""
