@@ -3,6 +3,8 @@ board description's limits (checked after every pass of the firmware's loop)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from learnboard.emulator.inprocess import InProcessBoard
@@ -233,3 +235,54 @@ def test_write_edges_outside_the_range_is_refused_or_clamped_on_request():
     assert lo < k[0] < lo + 0.03 and hi - 0.06 < k[1] < hi
     assert k[2:] == pytest.approx([2.0] * (board.n_edges - 2), abs=0.005)
     assert monitor.n_violations == 0
+
+
+def _dac_gate_board(tmp_path):
+    """gen2-clln with every gate held by a DAC channel (eight octal 8-bit DACs, x2.2 to
+    5.5 V full scale) instead of charge/discharge pulses: no shipped profile has DAC
+    gates, so this one is made from gen2-clln's description."""
+    import re
+
+    from learnboard.boards.profiles import __path__ as profiles
+
+    src = (Path(profiles[0]) / "gen2-clln.toml").read_text()
+    src = src.replace('name = "gen2-clln"', 'name = "gen2-dac"')
+    src = re.sub(r'driver = "pulse".*', 'driver = "dac"', src)
+    edges = iter(range(32))
+
+    def dac(_m):
+        e = next(edges)
+        return f'dac = ["g{e // 8}.{e % 8}", "g{(32 + e) // 8}.{(32 + e) % 8}"]'
+
+    src = re.sub(r'charge = \["gsw\.\d+", "gsw\.\d+"\]\ndischarge = \["gsw\.\d+", "gsw\.\d+"\]', dac, src)
+    cs = [10, 11, 12, 13, 14, 15, 16, 21]
+    dacs = "".join(f'[dacs.g{n}]\npart = "AD5308"\nbus = "spi0"\ncs = {cs[n]}\nchannels = 8\nbits = 8\n'
+                   f'vref = 2.5\ngain = 2.2\nsettle_us = 10.0\n\n' for n in range(8))
+    src = src[:src.index("[expanders.gsw]")] + dacs + src[src.index("[adc]"):]
+    path = tmp_path / "gen2-dac.toml"
+    path.write_text(src)
+    return load_board(path)
+
+
+def test_dac_gates_stay_in_their_range_and_are_set_at_boot(tmp_path):
+    """A DAC gate's state is its DAC code, in the DAC's volts per code (it was taken in
+    the gate read-back's ~1.3 mV codes: gates went to 5.48 V, and to 0 V where the DACs
+    power up and where park drove every output to 0)."""
+    board = _dac_gate_board(tmp_path)
+    monitor = LimitMonitor(board)
+    lo, hi = board.limits.gate_range
+    with InProcessBoard(board, seed=2, after_tick=monitor) as emu:
+        with emu.lock:  # set at boot to mid-range (the DACs power up at 0 V)
+            assert all(lo < g < hi for n in range(board.n_nets) for g in emu.world.edge_state(n))
+        log = random_commands(emu.link, board, n=150, seed=2)
+        emu.link.call("write_edges", k=[lo, hi] * (board.n_edges // 2))  # both ends exactly
+        emu.link.call("park")  # leaves the gate DACs alone
+        with emu.lock:  # 10 RC: the gates settle to their DACs' volts
+            emu.world.clock.advance_us(22_000)
+        emu.link.call("status")
+        with emu.lock:
+            assert all(lo <= g <= hi for n in range(board.n_nets) for g in emu.world.edge_state(n))
+        assert emu.error is None
+    assert monitor.n_violations == 0, monitor.violations[:3]
+    assert log.trained > 0 and log.refused > 0
+    assert monitor.bound("gate high").margin < 0.03 and monitor.bound("gate low").margin < 0.03

@@ -109,6 +109,9 @@ class App:
         init_taps = getattr(hal, "init_taps", None)
         if init_taps is not None:  # digipots: homed or written so the taps are where pos0 says
             init_taps(self.pos0)
+        for e in range(self.n_edges):  # DAC gates power up at 0 V: to where pos0 says
+            if self.limits.kind[e] == 3:
+                hal.set_dac_gate(e, self.pos0[e])
         self.learn_defaults = body["learn"]
 
     def _build_ports(self, body):
@@ -186,15 +189,21 @@ class App:
                 self.limits.pot_bounds(e, part, lim, lim["taps"])
                 self.pos0[e] = (self.limits.lo[e] + self.limits.hi[e]) // 2
             elif ed["k"] == "t":
-                g = body["mux"][body["grd"][0][e][0]]["g"]
-                self.gate_vpc = body["adc"]["vref"] / self.adc_max / g
+                pulse = gates["drv"] == "pulse"
+                if pulse:  # a pulse gate's state is its read-back code
+                    g = body["mux"][body["grd"][0][e][0]]["g"]
+                    self.gate_vpc = body["adc"]["vref"] / self.adc_max / g
+                else:  # a DAC gate's is its DAC code (the gate settles to the DAC's volts)
+                    self.gate_vpc = self._dac_gate_vpc(ed)
                 if "g" not in pmodel:
                     pmodel["g"] = len(models)
                     models.append(rule.gate_gains(self.gate_vpc))
-                pulse = gates["drv"] == "pulse"
                 kind.append(rule.PULSE if pulse else rule.DAC)
                 model.append(pmodel["g"])
                 self.limits.gate_bounds(e, part, lim, self.gate_vpc, 2 if pulse else 3)
+                if not pulse:  # and no DAC code beyond full scale
+                    top = self.hal.max_code(ed["d"][0]["dac"])
+                    self.limits.hi[e] = min(self.limits.hi[e], top)
                 self.limits.rc_us = max(16, int(part["cg"] * part["rg"] * 1e6))
                 self.pos0[e] = (self.limits.lo[e] + self.limits.hi[e]) // 2
             else:
@@ -208,6 +217,19 @@ class App:
             over = getattr(self.hal, "pulse_overhead_us", None)
             self.pulse_over = over() if over is not None else 0
         self.rule = rule.make_rule(ei, ej, kind, model, models, lo, hi, vmax=self.adc_max)
+
+    def _dac_gate_vpc(self, ed):
+        """Volts per code of DAC-gate edge ``ed``'s drivers: one value for every gate of
+        the board (the edge state's unit), or a ValueError naming the edge."""
+        v = self.hal.volts_per_code(ed["d"][0]["dac"])
+        for d in ed["d"]:
+            if d is not None and abs(self.hal.volts_per_code(d["dac"]) - v) > 1e-9 * v:
+                raise ValueError("edge %s: its gate DACs differ in volts per code; give every "
+                                 "gate DAC the same bits, vref and gain" % ed["n"])
+        if self.gate_vpc != 1.0 and abs(self.gate_vpc - v) > 1e-9 * v:
+            raise ValueError("edge %s: its gate DAC differs from the other gates' in volts per "
+                             "code; give every gate DAC the same bits, vref and gain" % ed["n"])
+        return v
 
     # -- parameters ---------------------------------------------------------------------
 
