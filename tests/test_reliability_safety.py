@@ -286,3 +286,17 @@ def test_dac_gates_stay_in_their_range_and_are_set_at_boot(tmp_path):
     assert monitor.n_violations == 0, monitor.violations[:3]
     assert log.trained > 0 and log.refused > 0
     assert monitor.bound("gate high").margin < 0.03 and monitor.bound("gate low").margin < 0.03
+
+
+def test_gate_dacs_with_different_volts_per_code_are_a_description_error(tmp_path):
+    """The firmware keeps every DAC gate's state in one unit (DAC codes): a description
+    whose gate DACs differ is refused, naming the edge and the DACs."""
+    from learnboard.errors import InputError
+
+    path = _dac_gate_board(tmp_path).source
+    text = Path(path).read_text()
+    i = text.index("[dacs.g3]")
+    Path(path).write_text(text[:i] + text[i:].replace("gain = 2.2", "gain = 2.0", 1))
+    with pytest.raises(InputError) as info:
+        load_board(path)
+    assert "edges[24].dac: gate DAC g3 differs from gate DAC g0" in str(info.value)

@@ -193,8 +193,9 @@ class App:
                 if pulse:  # a pulse gate's state is its read-back code
                     g = body["mux"][body["grd"][0][e][0]]["g"]
                     self.gate_vpc = body["adc"]["vref"] / self.adc_max / g
-                else:  # a DAC gate's is its DAC code (the gate settles to the DAC's volts)
-                    self.gate_vpc = self._dac_gate_vpc(ed)
+                else:  # a DAC gate's is its DAC code (the gate settles to the DAC's volts;
+                    # the description's check makes every gate DAC's volts per code equal)
+                    self.gate_vpc = self.hal.volts_per_code(ed["d"][0]["dac"])
                 if "g" not in pmodel:
                     pmodel["g"] = len(models)
                     models.append(rule.gate_gains(self.gate_vpc))
@@ -217,19 +218,6 @@ class App:
             over = getattr(self.hal, "pulse_overhead_us", None)
             self.pulse_over = over() if over is not None else 0
         self.rule = rule.make_rule(ei, ej, kind, model, models, lo, hi, vmax=self.adc_max)
-
-    def _dac_gate_vpc(self, ed):
-        """Volts per code of DAC-gate edge ``ed``'s drivers: one value for every gate of
-        the board (the edge state's unit), or a ValueError naming the edge."""
-        v = self.hal.volts_per_code(ed["d"][0]["dac"])
-        for d in ed["d"]:
-            if d is not None and abs(self.hal.volts_per_code(d["dac"]) - v) > 1e-9 * v:
-                raise ValueError("edge %s: its gate DACs differ in volts per code; give every "
-                                 "gate DAC the same bits, vref and gain" % ed["n"])
-        if self.gate_vpc != 1.0 and abs(self.gate_vpc - v) > 1e-9 * v:
-            raise ValueError("edge %s: its gate DAC differs from the other gates' in volts per "
-                             "code; give every gate DAC the same bits, vref and gain" % ed["n"])
-        return v
 
     # -- parameters ---------------------------------------------------------------------
 
@@ -502,7 +490,9 @@ class App:
                 clamped.append(e)
             _check(lim.kind[e] == 0 or lim.allowed(e, v), msgs.E_LIMIT,
                    "edge %d: %s outside the safe range %s..%s (clamp=true sets the nearest)"
-                   % (e, _short(ks[j]), self._edge_unit(e, lim.lo[e]), self._edge_unit(e, lim.hi[e])))
+                   % ((e, _short(ks[j]), lim.lo[e], lim.hi[e]) if lim.kind[e] <= 1 else
+                      (e, _short(ks[j]), "%.3f" % (lim.lo[e] * self.gate_vpc),
+                       "%.3f" % (lim.hi[e] * self.gate_vpc))))
             targets.append(v)
         self.hal.read_gates(self.learner.pos)
         for j in range(len(targets)):
@@ -512,10 +502,6 @@ class App:
         if clamp:
             out["clamped"] = clamped
         return out
-
-    def _edge_unit(self, e, v):
-        """Edge ``e``'s actuator value ``v`` in the protocol's units (tap, gate volts)."""
-        return v if self.limits.kind[e] <= 1 else "%.3f" % (v * self.gate_vpc)
 
     def _set_edge(self, e, v):
         lim = self.limits
