@@ -37,8 +37,8 @@ class PulseGates:
         """Move pulse gate ``e``'s planning bounds inwards from its hard bounds.
 
         The rule plans a pulse with the nominal RC and the time asked, linearly from the
-        read-back. A pulse really conducts ``pulse_over`` us longer (its switch-off) plus 2 us
-        of pulse-to-pulse skew, at the end, where the gate is near the bound; a capacitor
+        read-back. A pulse really conducts ``pulse_over`` us longer (its switch-off) plus
+        2 us of pulse-to-pulse skew, at the end, where the gate is near the bound; a capacitor
         ``RC_TOL`` faster makes the linear plan short by at most ``t + (1-t) ln(1-t)``
         (t = RC_TOL) of the way to the rail, at a pulse of ``(1-t) ln(1/(1-t))`` RC; the
         read-back is off by ``NOISE``; an idle gate leaks ``leak_codes`` between two
@@ -55,10 +55,8 @@ class PulseGates:
         down = lo * slack / rcf + eps * lo / (1.0 - xs) + NOISE + leak_codes
         lim.hi[e] = hi - int(math.ceil(up)) - 1
         lim.lo[e] = lo + int(math.ceil(down)) + 1
-        if lim.lo[e] > lim.hi[e]:
-            raise ValueError("edge %d: the gate range leaves no room for pulses (margins %d/%d "
-                             "codes); widen limits.gate_range" % (e, down, up))
-
+        if lim.lo[e] > lim.hi[e]:  # a range narrower than its margins: no pulse is planned
+            lim.lo[e] = lim.hi[e] = (lo + hi) // 2
 
     def twins(self, e):
         """(lowest, highest) read-back code of pulse gate ``e`` over the networks."""
