@@ -50,12 +50,13 @@ def safety(commands: int, seeds: int, exclude: tuple[str, ...] = (), vm: str | N
           f"description checked after {whole} (all of the state) and after every actuation "
           "(edges and drivers)" + (f"; without {', '.join(exclude)}" if exclude else ""))
     tables = []
-    print("| board | seeds | commands | refused | trainings | state checks | actuation checks | violations |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| board | seeds | commands | refused | trainings | fault events | state checks | actuation checks "
+          "| violations |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for profile in ("gen2-clln", "gen1-digipot"):
         board = load_board(profile)
         mon = LimitMonitor(board)
-        sent = refused = trained = 0
+        sent = refused = trained = faults = 0
         for seed in range(seeds):
             if vm is not None:
                 with tempfile.TemporaryDirectory(prefix="lb-safety-") as flash:
@@ -68,7 +69,8 @@ def safety(commands: int, seeds: int, exclude: tuple[str, ...] = (), vm: str | N
                     if emu.error is not None:
                         raise SystemExit(f"{profile} seed {seed}: firmware loop died: {emu.error!r}")
             sent, refused, trained = sent + log.sent, refused + log.refused, trained + log.trained
-        print(f"| {profile} | {seeds} | {sent} | {refused} | {trained} | {mon.checks} | {mon.actuation_checks} "
+            faults += log.faults
+        print(f"| {profile} | {seeds} | {sent} | {refused} | {trained} | {faults} | {mon.checks} | {mon.actuation_checks} "
               f"| {mon.n_violations} |", flush=True)
         tables.append((profile, mon))
     print()

@@ -300,3 +300,38 @@ def test_gate_dacs_with_different_volts_per_code_are_a_description_error(tmp_pat
     with pytest.raises(InputError) as info:
         load_board(path)
     assert "edges[24].dac: gate DAC g3 differs from gate DAC g0" in str(info.value)
+
+
+@pytest.mark.parametrize("tau", [0.95, 1.05])
+def test_gate_capacitors_off_nominal_by_the_rc_tolerance_stay_in_range(tau):
+    """The firmware plans pulses with the description's nominal RC; its margins cover a
+    gate RC up to 5 % off (``RC_TOL``) on both the charge and the discharge side: random
+    commands and the widest sign-rule pulses at both ends of the range cross no bound."""
+    from learnboard.emulator.devices.gate import GateCap
+    from learnboard.emulator.world import World
+
+    board = load_board("gen2-clln")
+
+    def world(b):
+        w = World(b, seed=6)
+        for net in w.edges:
+            for g in net:
+                if isinstance(g, GateCap):
+                    g.tau_us *= tau
+        return w
+
+    monitor = LimitMonitor(board)
+    lo, hi = board.limits.gate_range
+    with InProcessBoard(board, seed=6, world_factory=world, after_tick=monitor) as emu:
+        link = emu.link
+        random_commands(link, board, n=120, seed=6)
+        link.call("upload_examples", x=[[0.4, 0.4], [0.1, 0.4]], y=[[0.44], [0.0]], clear=True)
+        link.call("set_params", mode="gen1", pulse_us=8191)
+        for start in (hi - 0.1, lo + 0.1):
+            link.call("write_edges", k=[start] * board.n_edges)
+            link.call("train", steps=20, every=10)
+            while (ev := link.next_event(timeout=30)) is not None and ev[0] != "done":
+                pass
+        assert emu.error is None
+    assert monitor.n_violations == 0, monitor.violations[:3]
+    assert monitor.bound("gate high").margin < 0.05 and monitor.bound("gate low").margin < 0.05

@@ -244,6 +244,7 @@ class CommandLog:
     sent: int = 0
     refused: int = 0  # BoardError replies (the board said no)
     trained: int = 0  # train requests accepted (and run to their end)
+    faults: int = 0  # fault events (an exception inside a learning step)
     by_command: dict = field(default_factory=dict)
 
 
@@ -319,7 +320,7 @@ def random_commands(link, board: Board, *, n: int, seed: int, log: CommandLog | 
         if cmd == "train":  # let the steps run (the actuations under test), then stop
             log.trained += 1
             while (ev := link.next_event(timeout=step_timeout)) is not None and ev[0] != "done":
-                pass
+                log.faults += ev[0] == "fault"
             link.request("stop")
     return log
 
