@@ -1,7 +1,7 @@
 """Reliability campaigns, long versions: the figures of docs/reliability.md.
 
     python benchmarks/reliability.py serial      # drop/corrupt/dup at 1e-5..1e-2 per byte
-    python benchmarks/reliability.py safety      # random host commands vs the limits
+    python benchmarks/reliability.py safety      # random host commands vs every bound [--vm MICROPYTHON]
     python benchmarks/reliability.py soak        # 100,000 steps, memory on both sides
     python benchmarks/reliability.py brownout    # board resets during 600-step sessions, 5 seeds
     python benchmarks/reliability.py hostcrash   # SIGKILL of `learnboard train`, then --resume
@@ -14,6 +14,7 @@ suite (tests/test_reliability_*.py).
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 
 from learnboard.emulator.inprocess import InProcessBoard
@@ -21,7 +22,7 @@ from learnboard.emulator.inprocess import InProcessBoard
 from learnboard.boards import load_board
 from learnboard.reliability import brownout as bo
 from learnboard.reliability.hostcrash import run_hostcrash
-from learnboard.reliability.safety import LimitMonitor, random_commands
+from learnboard.reliability.safety import LimitMonitor, random_commands, random_commands_in_vm
 from learnboard.reliability.serial import run_serial_campaign
 from learnboard.reliability.soak import run_soak
 
@@ -42,24 +43,45 @@ def serial(steps: int, seeds: int) -> None:
                   f"{sum(r.board_cache_hits for r in rows)} |", flush=True)
 
 
-def safety(commands: int, seeds: int, exclude: tuple[str, ...] = ()) -> None:
-    print(f"safety: {commands} random host commands per seed; limits checked after every firmware loop pass"
-          + (f"; without {', '.join(exclude)}" if exclude else ""))
-    print("| board | seeds | commands | refused | trainings | checks | worst node V / limit "
-          "| worst edge I / limit | worst gate / max | violations |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+def safety(commands: int, seeds: int, exclude: tuple[str, ...] = (), vm: str | None = None) -> None:
+    where = "in process" if vm is None else f"in the MicroPython VM {vm}"
+    whole = "every firmware loop pass" if vm is None else "every request and event"
+    print(f"safety: {commands} random host commands per seed, {where}; every bound of the "
+          f"description checked after {whole} (all of the state) and after every actuation "
+          "(edges and drivers)" + (f"; without {', '.join(exclude)}" if exclude else ""))
+    tables = []
+    print("| board | seeds | commands | refused | trainings | fault events | state checks | actuation checks "
+          "| violations |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for profile in ("gen2-clln", "gen1-digipot"):
         board = load_board(profile)
         mon = LimitMonitor(board)
-        sent = refused = trained = 0
+        sent = refused = trained = faults = 0
         for seed in range(seeds):
-            with InProcessBoard(board, seed=seed, after_tick=mon) as emu:
-                log = random_commands(emu.link, board, n=commands, seed=seed, exclude=exclude)
-                if emu.error is not None:
-                    raise SystemExit(f"{profile} seed {seed}: firmware loop died: {emu.error!r}")
+            if vm is not None:
+                with tempfile.TemporaryDirectory(prefix="lb-safety-") as flash:
+                    log = random_commands_in_vm(board, mon, flash, n=commands, seed=seed,
+                                                executable=None if vm == "default" else vm,
+                                                exclude=exclude)
+            else:
+                with InProcessBoard(board, seed=seed, after_tick=mon) as emu:
+                    log = random_commands(emu.link, board, n=commands, seed=seed, exclude=exclude)
+                    if emu.error is not None:
+                        raise SystemExit(f"{profile} seed {seed}: firmware loop died: {emu.error!r}")
             sent, refused, trained = sent + log.sent, refused + log.refused, trained + log.trained
-        print(f"| {profile} | {seeds} | {sent} | {refused} | {trained} | {mon.checks} | {mon.worst_node:.3f} "
-              f"| {mon.worst_current:.3f} | {mon.worst_gate:.3f} | {len(mon.violations)} |", flush=True)
+            faults += log.faults
+        print(f"| {profile} | {seeds} | {sent} | {refused} | {trained} | {faults} | {mon.checks} | {mon.actuation_checks} "
+              f"| {mon.n_violations} |", flush=True)
+        tables.append((profile, mon))
+    print()
+    print("| board | bound | limit | worst value | worst margin | violations |")
+    print("|---|---|---|---|---|---|")
+    for profile, mon in tables:
+        for row in mon.table():
+            print(f"| {profile} | {row} |")
+    for profile, mon in tables:
+        for v in mon.violations[:5]:
+            print(f"  {profile}: {v}")
 
 
 def soak(steps: int) -> None:
@@ -133,6 +155,10 @@ def main() -> None:
     ap.add_argument("--commands", type=int, default=300)
     ap.add_argument("--exclude", action="append", default=[], metavar="COMMAND",
                     help="safety: leave this command out of the random mix (repeatable)")
+    ap.add_argument("--vm", metavar="MICROPYTHON", default=None,
+                    help="safety: run the firmware in this MicroPython VM binary ('default': the one "
+                         "beside Python) instead of in process; the world's state is checked after "
+                         "every actuation and after every request")
     ap.add_argument("--resets", type=int, default=3, help="brownout: resets per session")
     ap.add_argument("--kills", type=int, default=5, help="hostcrash: SIGKILLs per run")
     a = ap.parse_args()
@@ -140,7 +166,7 @@ def main() -> None:
     if a.campaign in ("serial", "all"):
         serial(a.steps or 200, a.seeds or 3)
     if a.campaign in ("safety", "all"):
-        safety(a.commands, a.seeds or 3, tuple(a.exclude))
+        safety(a.commands, a.seeds or 3, tuple(a.exclude), a.vm)
     if a.campaign in ("brownout", "all"):
         brownout(a.seeds or 5, a.steps or 600, a.resets)
     if a.campaign in ("hostcrash", "all"):

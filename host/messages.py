@@ -207,8 +207,11 @@ COMMANDS: dict[str, Command] = {
             (
                 F("start", "int", "", "first edge index"),
                 F("k", "array", "", EDGE_STATE),
+                F("clamp", "bool", "", "true: a value outside an edge's safe range is set to the "
+                  "nearest safe value instead of refused (default false)", True),
             ),
-            (F("count", "int", "", "edges written"),),
+            (F("count", "int", "", "edges written"),
+             F("clamped", "array", "", "with clamp: the edges set to their nearest safe value", True)),
         ),
         Command(
             "measure",

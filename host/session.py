@@ -17,7 +17,7 @@ on an emulated board — the true physical power from the emulator's world.
 from __future__ import annotations
 
 import math
-import re
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -391,25 +391,26 @@ class Session:
         booted, self._boot_pending = self._boot_pending, False
         return booted
 
-    def _write_edges(self, k: list) -> None:
-        """Write edge states; a gate the board refuses (idle drift or the firmware's pulse
-        margin put it just outside the writable range) moves inward by 0.5 % of the gate
-        range, at most twice per edge."""
+    def _write_edges(self, k: list, step: int | None = None) -> None:
+        """Write edge states. A value the board would refuse (a checkpointed gate that
+        leaked out of its writable range since, or the firmware's pulse margins leave
+        just outside it) is set to the nearest safe value by the board (``clamp``): the
+        run goes on, and a warning and an ``edges_clamped`` log event say which edges
+        moved where."""
         k = list(k)
-        moves: dict[int, int] = {}
-        glo, ghi = _gate_bounds(self.board)
-        nudge = 0.005 * (ghi - glo)
-        while True:
-            try:
-                _call(self.link, "write_edges", start=0, k=k)
-                return
-            except BoardError as exc:
-                m = re.search(r"edge (\d+)", exc.board_message)
-                e = int(m.group(1)) if m else -1
-                if exc.code != 5 or e < 0 or self.board.edges[e].kind != "transistor" or moves.get(e, 0) >= 2:
-                    raise
-                moves[e] = moves.get(e, 0) + 1
-                k[e] = k[e] + nudge if k[e] < (glo + ghi) / 2 else k[e] - nudge
+        step = self.step if step is None else step
+        r = _call(self.link, "write_edges", start=0, k=k, clamp=True)
+        clamped = [int(e) for e in r.get("clamped") or []]
+        if not clamped:
+            return
+        now = _call(self.link, "read_edges")["k"]
+        moved = ", ".join(f"{self.board.edges[e].name} {k[e]:.4g} -> {now[e]:.4g}" for e in clamped[:6])
+        more = f" and {len(clamped) - 6} more" if len(clamped) > 6 else ""
+        print(f"warning: {self.conn.label}: step {step}: {len(clamped)} edge state(s) outside "
+              f"the board's safe range were set to the nearest safe value: {moved}{more}",
+              file=sys.stderr, flush=True)
+        self._log({"kind": "event", "name": "edges_clamped", "step": step, "edges": clamped,
+                   "asked": [k[e] for e in clamped], "set": [now[e] for e in clamped]})
 
     def _evaluate(self, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, float, float | None]:
         """(outputs, board power mean, true power mean) over examples by infer."""
@@ -449,7 +450,7 @@ class Session:
         the board resets while being restored."""
         for _ in range(RESTORE_ATTEMPTS):
             self._prepare_board()
-            self._write_edges(ck["k"])
+            self._write_edges(ck["k"], int(ck["step"]))
             if not self._take_boot():
                 break
             self._note_reset("the board rebooted during a restore", int(ck["step"]))

@@ -111,3 +111,33 @@ def test_several_ports_train_in_parallel_one_run_folder_each(tmp_path, capsys):
         recs = read_log(f"{d}/telemetry.msgpack")
         assert [r["i"] for r in recs] == list(range(len(recs)))
         assert RunFolder.open(d).read_config()["schedule"]["stop"]["steps"] == 10
+
+
+def test_resume_sets_a_checkpointed_state_outside_the_range_to_the_nearest_safe_one(tmp_path, capsys):
+    """A checkpoint may hold a gate the board no longer writes (it leaked below the
+    range before the checkpoint, or the firmware's margins grew since): --resume puts it
+    at the nearest safe value, says so, logs it, and the run goes on (it once failed
+    with "board refused 'write_edges': LIMIT: edge 1: 0.7469... outside the safe range")."""
+    from tests.test_session import small_task
+
+    args = ["--steps", "20", "--checkpoint-every", "10", "--task", small_task(tmp_path),
+            "--runs", str(tmp_path), "--name", "leak", "--json"]
+    assert main(["train", *args]) == 0
+    run_dir = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["run_dir"]
+    rf = RunFolder.open(run_dir)
+    cks = rf.checkpoints()  # steps 0, 10, 20
+    for path in cks[2:]:  # as if the host died after the step-10 checkpoint
+        path.unlink()
+    ck = json.loads(cks[1].read_text())
+    assert ck["step"] == 10
+    ck["k"][1], ck["k"][2] = 0.7469419836997986, 5.3
+    cks[1].write_text(json.dumps(ck))
+
+    assert main(["train", "--resume", run_dir, "--json"]) == 0
+    out = capsys.readouterr()
+    assert json.loads(out.out.strip().splitlines()[-1])["steps"] == 20
+    assert "warning:" in out.err and "e01 0.7469 ->" in out.err and "e02 5.3 ->" in out.err
+    ev = [r for r in read_log(f"{run_dir}/telemetry.msgpack") if r.get("name") == "edges_clamped"]
+    assert len(ev) == 1 and ev[0]["edges"] == [1, 2] and ev[0]["step"] == 10
+    lo, hi = 0.75, 5.2  # gen2-clln's gate range
+    assert lo < ev[0]["set"][0] < lo + 0.05 and hi - 0.1 < ev[0]["set"][1] < hi

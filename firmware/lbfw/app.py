@@ -8,7 +8,6 @@ description; tests may pass ``hal=`` an object with the seam methods of ``hal.Ha
 """
 
 import gc
-import math
 
 try:
     from micropython import heap_lock, heap_unlock
@@ -21,6 +20,10 @@ from .server import Fail
 
 VERSION = "0.1.0"
 MAX_EXAMPLES = 64
+# How often (board ms) idle and training alike, pulse gates are read on every network and
+# any that leaked (or drifted) out of its planning range is put back in (keep_gates).
+KEEP_MS = 1000
+KEEP_LIFT = 4  # codes into the range a kept gate is put: a few KEEP_MS of leakage
 _MODES = ("cl", "gen1", "desync")
 _PARAMS = ("alpha", "eta", "lam", "oversample", "settle_us", "pulse_us", "mode", "p_update",
            "seed", "order", "tlm_every", "tlm_nodes", "tlm_edges", "host_timeout_ms", "batch")
@@ -72,6 +75,13 @@ class App:
             "limits": {"max_examples": max_examples, "n_edges": self.n_edges,
                        "n_nodes": self.n_nodes, "vn": self.vn, "ie": self.ie}})
         self.set_params({})
+        # pulse-gate control (gates.PulseGates): None without pulse gates, 0 until the
+        # main loop's first pass loads it (one attribute: each more grew this object's
+        # dict by ~1 kB, more than a 176 KB heap had left at boot)
+        self.pg = None
+        for k in self.limits.kind:  # (``in`` on a bytearray is not in MicroPython)
+            if k == 2:
+                self.pg = 0
         gc.collect()
 
     # -- construction -----------------------------------------------------------------
@@ -99,6 +109,9 @@ class App:
         init_taps = getattr(hal, "init_taps", None)
         if init_taps is not None:  # digipots: homed or written so the taps are where pos0 says
             init_taps(self.pos0)
+        for e in range(self.n_edges):  # DAC gates power up at 0 V: to where pos0 says
+            if self.limits.kind[e] == 3:
+                hal.set_dac_gate(e, self.pos0[e])
         self.learn_defaults = body["learn"]
 
     def _build_ports(self, body):
@@ -109,16 +122,18 @@ class App:
         for p in body["ins"]:
             lines = tuple(hal.vline(x) if x is not None else None for x in p["d"])
             vpc = hal.volts_per_code(p["d"][0])
+            # a driver's highest code is the one at or below the node limit as well as
+            # its full scale: a rounded-up code would drive its node above the limit
+            top = min(hal.max_code(p["d"][0]), int(self.vn / vpc))
             if p["fx"] is not None:
                 # full scale (e.g. 0.45 V on an 8-bit 0.45 V DAC) rounds to 2**bits: clamp,
                 # or the DAC word overflows and the bias reads 0 V (found by hil_tests wiring)
-                top = hal.max_code(p["d"][0])
                 for line in lines:
                     self.fixed.append((line, min(top, int(p["fx"] / vpc + 0.5))))
             else:
                 self.in_lines.append(lines)
                 self.in_vpc = vpc
-                self.in_max = hal.max_code(p["d"][0])
+                self.in_max = top
         self.fixed = tuple(self.fixed)
         self.in_lines = tuple(self.in_lines)
         self.out_lines = []
@@ -128,7 +143,7 @@ class App:
             drv = p["d"][-1]
             self.out_lines.append(lines)
             self.clamp_k16.append(int(self.vpc / hal.volts_per_code(drv) * 65536 + 0.5))
-            self.clamp_max = hal.max_code(drv)
+            self.clamp_max = min(hal.max_code(drv), int(self.vn / hal.volts_per_code(drv)))
         self.out_lines = tuple(self.out_lines)
         self.out_node = [p["a"] for p in body["outs"]]
         # nodes held by a driver (or ground) per network while outputs float on single
@@ -174,15 +189,22 @@ class App:
                 self.limits.pot_bounds(e, part, lim, lim["taps"])
                 self.pos0[e] = (self.limits.lo[e] + self.limits.hi[e]) // 2
             elif ed["k"] == "t":
-                g = body["mux"][body["grd"][0][e][0]]["g"]
-                self.gate_vpc = body["adc"]["vref"] / self.adc_max / g
+                pulse = gates["drv"] == "pulse"
+                if pulse:  # a pulse gate's state is its read-back code
+                    g = body["mux"][body["grd"][0][e][0]]["g"]
+                    self.gate_vpc = body["adc"]["vref"] / self.adc_max / g
+                else:  # a DAC gate's is its DAC code (the gate settles to the DAC's volts;
+                    # the description's check makes every gate DAC's volts per code equal)
+                    self.gate_vpc = self.hal.volts_per_code(ed["d"][0]["dac"])
                 if "g" not in pmodel:
                     pmodel["g"] = len(models)
                     models.append(rule.gate_gains(self.gate_vpc))
-                pulse = gates["drv"] == "pulse"
                 kind.append(rule.PULSE if pulse else rule.DAC)
                 model.append(pmodel["g"])
                 self.limits.gate_bounds(e, part, lim, self.gate_vpc, 2 if pulse else 3)
+                if not pulse:  # and no DAC code beyond full scale
+                    top = self.hal.max_code(ed["d"][0]["dac"])
+                    self.limits.hi[e] = min(self.limits.hi[e], top)
                 self.limits.rc_us = max(16, int(part["cg"] * part["rg"] * 1e6))
                 self.pos0[e] = (self.limits.lo[e] + self.limits.hi[e]) // 2
             else:
@@ -190,23 +212,12 @@ class App:
                 model.append(0)
         lo = self.limits.lo
         hi = self.limits.hi
+        self.pulse_over = 0
         if gates is not None:
             self.limits.g_charge = min(16383, int(gates["rv"] / self.gate_vpc))
-            self._pulse_margins(lo, hi)
+            over = getattr(self.hal, "pulse_overhead_us", None)
+            self.pulse_over = over() if over is not None else 0
         self.rule = rule.make_rule(ei, ej, kind, model, models, lo, hi, vmax=self.adc_max)
-
-    def _pulse_margins(self, lo, hi):
-        """A pulse conducts for the time asked plus the time its line takes to switch off
-        (plus a little pulse-to-pulse skew); the rule and the checks plan with the time
-        asked, so pulse-gate bounds move inwards by what the extra time can add."""
-        over = getattr(self.hal, "pulse_overhead_us", None)
-        self.pulse_over = over() if over is not None else 0
-        slack = self.pulse_over + 2
-        lim = self.limits
-        for e in range(self.n_edges):
-            if lim.kind[e] == 2:
-                hi[e] -= (lim.g_charge - hi[e]) * slack // lim.rc_us + 1
-                lo[e] += lo[e] * slack // lim.rc_us + 1
 
     # -- parameters ---------------------------------------------------------------------
 
@@ -296,7 +307,12 @@ class App:
         }
 
     def _idle(self):
+        """Refuse while training; before anything that moves an edge, the pulse gates'
+        planning margins are in place (the main loop's first pass sets them; this is
+        for an App driven without it)."""
         _check(not self.training, msgs.E_BUSY, "training: send stop first")
+        if self.pg is not None:
+            self._gates()
 
     def status(self, args):
         state = "training" if self.training else ("parked" if self.parked else "idle")
@@ -445,16 +461,23 @@ class App:
         return {"start": start, "k": [self._edge_value(e) for e in range(start, start + count)]}
 
     def write_edges(self, args):
-        """Checks every value first; on any error nothing moves."""
+        """Checks every value first; on any error nothing moves. With ``clamp`` true, a
+        value outside an edge's safe range is set to the nearest safe value instead of
+        refused (a restore of states that leaked out of range since), and the reply's
+        ``clamped`` lists those edges."""
         self._idle()
         start = args.get("start", 0)
         ks = args.get("k", [])
+        clamp = args.get("clamp", False)
+        _check(clamp is True or clamp is False, msgs.E_BAD_ARGS,
+               "clamp = %s: must be true or false" % _short(clamp))
         _check(type(start) is int and type(ks) in (list, tuple), msgs.E_BAD_ARGS,
                "start must be an int and k an array of edge states")
         _check(0 <= start and start + len(ks) <= self.n_edges, msgs.E_OUT_OF_RANGE,
                "edges %d..%d do not exist" % (start, start + len(ks) - 1))
         lim = self.limits
         targets = []
+        clamped = []
         for j in range(len(ks)):
             e = start + j
             _check(type(ks[j]) is int if lim.kind[e] == 1 else
@@ -462,14 +485,23 @@ class App:
                    "edge %d: %s is not a %s" % (e, _short(ks[j]), "tap (int)" if lim.kind[e] == 1
                                                  else "finite number"))
             v = ks[j] if lim.kind[e] <= 1 else int(ks[j] / self.gate_vpc + 0.5)
+            if clamp and lim.kind[e] != 0 and not lim.allowed(e, v):
+                v = lim.clamp(e, v)
+                clamped.append(e)
             _check(lim.kind[e] == 0 or lim.allowed(e, v), msgs.E_LIMIT,
-                   "edge %d: %s outside the safe range" % (e, ks[j]))
+                   "edge %d: %s outside the safe range %s..%s (clamp=true sets the nearest)"
+                   % ((e, _short(ks[j]), lim.lo[e], lim.hi[e]) if lim.kind[e] <= 1 else
+                      (e, _short(ks[j]), "%.3f" % (lim.lo[e] * self.gate_vpc),
+                       "%.3f" % (lim.hi[e] * self.gate_vpc))))
             targets.append(v)
         self.hal.read_gates(self.learner.pos)
         for j in range(len(targets)):
             self._set_edge(start + j, targets[j])
         self.rule.reset()
-        return {"count": len(ks)}
+        out = {"count": len(ks)}
+        if clamp:
+            out["clamped"] = clamped
+        return out
 
     def _set_edge(self, e, v):
         lim = self.limits
@@ -482,33 +514,40 @@ class App:
             self.hal.set_dac_gate(e, v)
             pos[e] = v
         elif lim.kind[e] == 2:
-            # Closed loop: the RC model is only nominal (parts spread) and a pulse conducts
-            # ``pulse_over`` us longer than asked, so one pulse misses (repeated
-            # put-backs by self_test ratcheted a gate ~17 mV a time). Charges aim at 90 %
-            # of the way, so a faster capacitor does not overshoot ``v``; the last pulse
-            # is the shortest one when that lands nearer ``v`` than staying put.
-            for i in range(8):
-                g = self._gate(e)
-                pos[e] = g
-                if i == 7 or v == g:
-                    break
-                rail = lim.g_charge if v > g else 0
-                if rail == v or rail == g:
-                    break
-                t = lim.rc_us * math.log((rail - g) / (rail - v)) * (0.9 if v > g else 1.0)
-                ask = int(t + 0.5) - self.pulse_over
-                if ask < 1:
-                    if 2 * t <= 1 + self.pulse_over:
-                        break
-                    ask = 1
-                self.hal.move(e, ask if v > g else -ask)
+            g = self._gates()
+            g.steer(e, v)
+            pos[e] = g.twins(e)[1]
+
+    def _gates(self):
+        """The pulse-gate control (``gates.PulseGates``), imported on first use: after
+        boot, when the description's tables are freed (a 176 KB heap has no room for it
+        while the board is wired)."""
+        if self.pg == 0:
+            from .gates import PulseGates
+            # a pulse conducts for the time asked plus the time its line takes to switch
+            # off (measured at boot); margins also cover twice the description's leakage
+            # over one KEEP_MS between two looks of keep_gates
+            leak = 0.0  # V/s, the description's idle gate drift
+            for part in self.part:
+                if part is not None and part["k"] == "t":
+                    leak = max(leak, part.get("leak", 0.0))
+            leak = 2.0 * leak * KEEP_MS / 1000.0 / self.gate_vpc
+            self.pg = PulseGates(self.hal, self.limits, self.rule, self.nets, self.pulse_over, leak)
+        return self.pg
+
+    def keep_gates(self):
+        """Pulse gates back into their planning range where they leaked or drifted out
+        (``gates.PulseGates.keep``); every ``KEEP_MS``, the first time at the first pass
+        of the main loop after boot (before the host is served)."""
+        moved = self._gates().keep(KEEP_LIFT)
+        if moved:
+            self.hal.read_gates(self.learner.pos)
+        self.pg.t_keep = self.clock.ticks_us()
+        return moved
 
     def _gate(self, e):
-        """Pulse gate ``e``'s read-back code: the higher twin's, as ``hal.read_gates``."""
-        g = -1
-        for net in range(self.nets):
-            g = max(g, self.hal.read_gate(net, e))
-        return g
+        """Pulse gate ``e``'s read-back code: the higher twin's."""
+        return self._gates().twins(e)[1]
 
     def measure(self, args):
         self._idle()
@@ -542,7 +581,7 @@ class App:
                 if not self._gate_moves(e, g):
                     failed.append(e)
                 if kind[e] == 2:  # charge and discharge rates differ: put the gate back
-                    self._set_edge(e, min(g, self.limits.hi[e]))
+                    self._set_edge(e, self.limits.clamp(e, g))
         for e in self._pots_failing(pots):
             failed.append(e)
         failed.sort()
@@ -565,26 +604,7 @@ class App:
             self.clock.sleep_us(5 * lim.rc_us)
             g2 = self.hal.read_gate(0, e)
             return g1 > g0 and g2 < g1
-        # One pulse pair moves every network; each network's read-back must follow it.
-        # Near the top of its range the gate goes down first: a charge from there
-        # could cross the limit (found by the safety campaign: gates to 5.44 V).
-        q = 50 if lim.pulse_ok(e, 50, g) else -50
-        ok = True
-        g3 = [0] * self.nets
-        for net in range(self.nets):
-            g3[net] = self.hal.read_gate(net, e)
-        self.hal.move(e, q)
-        for net in range(self.nets):
-            g1 = self.hal.read_gate(net, e)
-            ok = ok and (g1 > g3[net] if q > 0 else g1 < g3[net])
-            g3[net] = g1
-        if q < 0 and not lim.pulse_ok(e, 50, self._gate(e)):
-            return ok  # the way back up is left to the put-back's bounded steps
-        self.hal.move(e, -q)
-        for net in range(self.nets):
-            g2 = self.hal.read_gate(net, e)
-            ok = ok and (g2 < g3[net] if q > 0 else g2 > g3[net])
-        return ok
+        return self._gates().self_test(e, self._unchecked)
 
     def _drops(self, e, out):
         """|V_a - V_b| codes of edge ``e`` on every network into ``out``."""
@@ -630,6 +650,9 @@ class App:
                 p = lr.pos[e]
                 s = max(1, min(8, (lim.hi[e] - lim.lo[e]) // 4))
                 q = s if p + s <= lim.hi[e] else -s  # +: more resistance
+                if p + q < lim.lo[e]:  # a range narrower than the test step
+                    self._unchecked.append(e)
+                    continue
                 self._drops(e, d0)
                 self.hal.move(e, q)
                 self._drops(e, d1)
@@ -687,6 +710,12 @@ class App:
 
     def tick(self):
         """One pass: poll the host, run one learning step if training, watch for silence."""
+        pg = self.pg
+        if pg is not None and (pg == 0 or pg.t_keep is None or self.clock.ticks_diff(
+                self.clock.ticks_us(), pg.t_keep) >= KEEP_MS * 1000):
+            # the first pass: the gates' planning margins, and a board's gates that
+            # leaked out of range while it was off put back, before the first request
+            self.keep_gates()
         n = self.srv.poll()
         if self.wdt is not None:
             self.wdt.feed()

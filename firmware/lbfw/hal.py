@@ -192,6 +192,7 @@ class Hal:
         self.ptap = array("h", bytes(2 * len(body["edges"])))  # SPI pots: present tap
         self.pmax = array("h", bytes(2 * len(body["edges"])))
         self._pot_buf = bytearray(2)
+        gate_lines = []
         for e, ed in enumerate(body["edges"]):
             nets = []
             for d in ed["d"]:
@@ -206,6 +207,7 @@ class Hal:
                 elif "dac" in d:
                     self.ekind[e] = 3
                     nets.append((self.vline(d["dac"]),))
+                    gate_lines.append(nets[-1][0])
                 else:
                     self.ekind[e] = 4
                     nets.append((self._dline(d["cs"]), self.spi[d["bus"]], d["w"]))
@@ -217,6 +219,7 @@ class Hal:
                 if self.ekind[e] == 1 or self.ekind[e] == 4:
                     self._set(net[0], 1)
             self.edrv.append(tuple(nets))
+        self.gate_lines = tuple(gate_lines)  # DAC-gate outputs: park leaves them alone
         sw = []
         for o in body["outs"]:
             for key in ("sw", "swb"):
@@ -468,8 +471,11 @@ class Hal:
             self._set(s, 1 if on else 0)
 
     def park(self):
+        """Every port's voltage output to 0 V, the clamps off. DAC gates keep their
+        codes: 0 V would take each gate below its range."""
         for i in range(len(self.vlines)):
-            self.drive(i, 0)
+            if i not in self.gate_lines:
+                self.drive(i, 0)
         self.switch(False)
 
 

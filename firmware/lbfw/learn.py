@@ -1,4 +1,4 @@
-"""The learning step (BRIEF section 2): per example, drive the inputs, settle, measure
+"""The learning step (the coupled-learning loop of ``docs/firmware.md``): per example, drive the inputs, settle, measure
 the free state; drive the outputs to the nudged values, settle, measure the clamped
 state; feed both to the rule. Then compute the update, check it against the safety
 bounds (refuse: nothing moves, fault flag), actuate, commit.
@@ -158,19 +158,25 @@ class Learner:
         return moved
 
     def _twin_bounds(self, out):
-        """Drop charge pulses that would take network 1's gate beyond its bound. The
-        rule plans from network 0's read-back; the twins get the same pulses, but their
-        capacitors and leakage differ, so they drift apart (network 1 was found 40 mV
-        beyond the limit). Only the charging edges' twins are read."""
+        """Drop pulses that would take network 1's gate beyond its bound. The rule plans
+        from network 0's read-back; the twins get the same pulses, but their capacitors
+        and leakage differ, so they drift apart (network 1 was found 40 mV beyond the
+        upper limit, and below the lower one). A charge is checked where the twin is
+        higher, a discharge where it is lower. Only the pulsed edges' twins are read."""
         m = self.tmask
         kind = self.lim.kind
         for e in range(len(out)):
-            m[e] = 2 if kind[e] == 2 and out[e] > 0 else 0
+            m[e] = 2 if kind[e] == 2 and out[e] else 0
         g = self.twin
         self.hal.read_gates(g, 1, m)
         for e in range(len(out)):
-            if m[e] and g[e] > self.pos[e] and not self.lim.pulse_ok(e, out[e], g[e]):
+            if m[e] and self._twin_out(e, out[e], g[e]):
                 out[e] = 0
+
+    def _twin_out(self, e, q, g):
+        if q > 0:
+            return g > self.pos[e] and not self.lim.pulse_ok(e, q, g)
+        return g < self.pos[e] and not self.lim.pulse_ok(e, q, g)
 
     def _move(self, out):
         hal = self.hal

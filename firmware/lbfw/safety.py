@@ -1,4 +1,4 @@
-"""On-board safety limits (BRIEF section 3), from the board description's ``lim`` table.
+"""On-board safety limits, from the board description's ``lim`` table.
 
 The board cannot measure edge currents, so every actuation is checked first against a
 worst-case bound computed from the description: the largest node voltage ``vn`` over
@@ -10,10 +10,25 @@ bound ``I <= beta (Vg - Vt) Vds``). Pulses are bounded with ``1 - exp(-x) <= x``
 charge pulse of ``t`` us ends at most ``g + (G - g) t / RC``. After an actuation the
 measured node codes are checked against ``vn`` too.
 
-All checks run on integers (codes, taps, us); nothing allocates.
+``lo``/``hi`` are where the firmware plans: the description's own bounds (gate range,
+tap range, current bound) for taps and DAC gates, which land exactly where asked; for
+pulse gates ``gates.PulseGates`` moves them inwards at boot by what a planned pulse
+cannot see (the time a pulse conducts beyond the time asked, a gate capacitor
+``RC_TOL`` faster than nominal, the read-back's ``NOISE``, the idle leakage between two
+looks) and keeps the description's as hard bounds that every pulse outside the learning
+step is checked against with the exact charging law.
+
+The step's checks run on integers (codes, taps, us); nothing allocates.
 """
 
 import math
+
+# Relative tolerance of a gate's RC time constant the firmware plans for (capacitor and
+# resistor together): a capacitor 5 % below nominal charges 5 % faster than planned.
+RC_TOL = 0.05
+# Gate read-back codes a decision may be off by (16x oversampled, 1 LSB noise, and the
+# internal ADC's differential non-linearity near its E11 codes).
+NOISE = 2
 
 
 class Limits:
@@ -63,6 +78,14 @@ class Limits:
         self.lo[e] = int(math.ceil(g_lo / gate_vpc))
         self.hi[e] = int(g_hi / gate_vpc)
 
+    def clamp(self, e, value):
+        """``value`` moved to the nearest value edge ``e`` may be set to."""
+        if value < self.lo[e]:
+            return self.lo[e]
+        if value > self.hi[e]:
+            return self.hi[e]
+        return value
+
     def allowed(self, e, value):
         """True when edge ``e`` may be set to ``value`` (tap or gate code)."""
         return self.kind[e] != 0 and self.lo[e] <= value <= self.hi[e]
@@ -84,12 +107,20 @@ class Limits:
         return k != 0 and self.lo[e] <= p + q <= self.hi[e]
 
     def pulse_ok(self, e, q, g):
-        """True when a pulse of ``q`` us (> 0 charge) from gate code ``g`` stays in bounds."""
+        """True when a pulse of ``q`` us (> 0 charge) from gate code ``g`` stays within the
+        planning bounds by the rule's own linear model (the same integer rate, so a pulse
+        the rule cut to the room left passes, and one that is 1 us longer does not)."""
         if q > 0:
-            g += (self.g_charge - g) * q // self.rc_us
-            return g <= self.hi[e]
-        g += g * q // self.rc_us
-        return g >= self.lo[e]
+            span = self.g_charge - g
+            room = self.hi[e] - g
+        else:
+            span = g
+            room = g - self.lo[e]
+            q = -q
+        if room < 0 or span <= 0:
+            return q == 0
+        rate = (span << 16) // self.rc_us
+        return rate <= 0 or q <= (room << 16) // rate
 
     def nodes_ok(self, codes):
         """True when every measured node code lies within the node-voltage limit."""

@@ -313,6 +313,7 @@ def _wiring(board: Board) -> _Resources:
         if len(names) > 1 and no_enable:
             raise _err(board, f"ADC channel {ch} is used by muxes {', '.join(names)}; muxes that share "
                        "an ADC channel each need an enable pin", f"muxes.{no_enable[0]}.enable")
+    gate_dac = None
     for i, e in enumerate(board.edges):
         for net, d in enumerate(e.drivers):
             field = f"edges[{i}]"
@@ -334,6 +335,14 @@ def _wiring(board: Board) -> _Resources:
                     raise _err(board, "a DAC gate driver needs a DAC channel ('dac.N'), not a GPIO",
                                f"{field}.dac")
                 res.analog_out(d.dac, f"gate DAC of {who}", f"{field}.dac")
+                # the firmware keeps a DAC gate's state in DAC codes, one unit for all gates
+                dac, first = board.dacs[d.dac.device], gate_dac or d.dac.device
+                gate_dac = first
+                ref = board.dacs[first]
+                if (dac.bits, dac.vref, dac.gain) != (ref.bits, ref.vref, ref.gain):
+                    raise _err(board, f"gate DAC {d.dac.device} differs from gate DAC {first} in "
+                               "bits, vref or gain; give every gate DAC the same volts per code",
+                               f"{field}.dac")
     for kind, ports in (("inputs", board.inputs), ("outputs", board.outputs)):
         for i, p in enumerate(ports):
             field = f"{kind}[{i}]"
