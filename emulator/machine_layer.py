@@ -41,9 +41,12 @@ def _gpio(pin) -> int:
     return int(pin)
 
 
-def build(world: World) -> tuple[types.ModuleType, types.ModuleType]:
-    """Return ``(machine, time)`` module objects bound to ``world``."""
+def build(world: World, *, blocks: bool = True) -> tuple[types.ModuleType, types.ModuleType]:
+    """Return ``(machine, time)`` module objects bound to ``world``. ``blocks=False``
+    converts one sample per ``ADC.read_u16`` call instead of answering runs of reads
+    from blocks (the reference the tests compare the blocks with)."""
     clock = world.clock
+    blk = _Block()  # the ADC conversions fetched ahead (see _Block)
 
     class Pin:
         IN, OUT, OPEN_DRAIN, ALT = 0, 1, 2, 3
@@ -63,21 +66,22 @@ def build(world: World) -> tuple[types.ModuleType, types.ModuleType]:
         def value(self, x=None):
             if x is None:
                 return world.pins.get(self.id, 0)
+            blk.ch = -1
             world.set_pin(self.id, 1 if x else 0)
             return None
 
         __call__ = value
 
         def on(self):
-            world.set_pin(self.id, 1)
+            self.value(1)
 
         def off(self):
-            world.set_pin(self.id, 0)
+            self.value(0)
 
         high, low = on, off
 
         def toggle(self):
-            world.set_pin(self.id, 1 - world.pins.get(self.id, 0))
+            self.value(1 - world.pins.get(self.id, 0))
 
         def irq(self, *a, **k):
             return None
@@ -99,16 +103,20 @@ def build(world: World) -> tuple[types.ModuleType, types.ModuleType]:
             self.channel = ch
 
         def read_u16(self) -> int:
-            return world.adc_read_u16(self.channel)
-
-        def read_u16_sum(self, n, shift=0) -> int:
-            """Emulator extension: ``sum(read_u16() >> shift for _ in range(n))`` in one
-            call (the firmware HAL uses it for oversampling when the port offers it)."""
-            return world.adc_sum(self.channel, int(n), int(shift))
+            if not blocks:
+                return world.adc_read_u16(self.channel)
+            b = blk
+            if b.ch == self.channel and clock._us == b.end:
+                b.streak += 1
+                i = b.pos
+                if i < len(b.codes):
+                    b.pos = i + 1
+                    return b.codes[i]
+                return b.fetch(world, self.channel, False)
+            return b.fetch(world, self.channel, True)
 
     class SPI:
         MSB, LSB = 1, 0
-        CONTROLLER = 0
 
         def __init__(self, id, baudrate=1_000_000, **kw):
             self.id = int(id)
@@ -122,16 +130,19 @@ def build(world: World) -> tuple[types.ModuleType, types.ModuleType]:
             pass
 
         def write(self, buf) -> None:
+            blk.ch = -1
             world.spi_write(self.id, bytes(buf), self.baudrate)
 
         def read(self, nbytes, write=0) -> bytes:
             # MISO from the world (an SPI ADC; zeros where no part drives it)
+            blk.ch = -1
             return world.spi_transfer(self.id, bytes([write]) * nbytes, self.baudrate)
 
         def readinto(self, buf, write=0) -> None:
             buf[:] = self.read(len(buf), write)
 
         def write_readinto(self, wbuf, rbuf) -> None:
+            blk.ch = -1
             rbuf[:] = world.spi_transfer(self.id, bytes(wbuf), self.baudrate)
 
     class I2C:
@@ -143,6 +154,7 @@ def build(world: World) -> tuple[types.ModuleType, types.ModuleType]:
             return world.i2c_addresses(self.id)
 
         def writeto(self, addr, buf, stop=True) -> int:
+            blk.ch = -1
             if not world.i2c_write(self.id, addr, bytes(buf)):
                 raise OSError(errno.ENODEV, "ENODEV")
             clock.advance_us((len(buf) + 1) * 9e6 / self.freq)
@@ -152,6 +164,7 @@ def build(world: World) -> tuple[types.ModuleType, types.ModuleType]:
             self.writeto(addr, bytes([memaddr]) + bytes(buf))
 
         def readfrom(self, addr, nbytes, stop=True) -> bytes:
+            blk.ch = -1
             data = world.i2c_read(self.id, addr, nbytes)
             if data is None:
                 raise OSError(errno.ENODEV, "ENODEV")
@@ -179,6 +192,7 @@ def build(world: World) -> tuple[types.ModuleType, types.ModuleType]:
             if value is None:
                 return self._duty
             self._duty = max(0, min(65535, int(value)))
+            blk.ch = -1
             world.set_pwm(self.gpio, self._duty)
             return None
 
@@ -208,21 +222,9 @@ def build(world: World) -> tuple[types.ModuleType, types.ModuleType]:
         world.mcu_reset()
         raise MachineReset("soft")
 
-    seen = [None, None]  # the HAL's mux list (built once at its start) and its gpios
-
-    def adc_scan(mux, rd, settle_us, n, shift, out, kind=None):
-        """Emulator extension: the firmware HAL's whole node-read loop in one call
-        (:meth:`World.adc_scan`; the VM's machine has the same, ``_lbscan.py``). ``mux``:
-        the HAL's per-mux (select pins, enable pin or None, enable level, ADC)."""
-        if seen[0] is not mux:
-            seen[:] = mux, tuple((tuple(p.id for p in m[0]), None if m[1] is None else m[1].id,
-                                  m[2], m[3].channel) for m in mux)
-        world.adc_scan(seen[1], rd, settle_us, int(n), int(shift), out, kind)
-
     machine = types.ModuleType("machine")
     for name, obj in dict(Pin=Pin, ADC=ADC, SPI=SPI, I2C=I2C, PWM=PWM, WDT=WDT, reset=reset,
-                          soft_reset=soft_reset, MachineReset=MachineReset,
-                          adc_scan=adc_scan).items():
+                          soft_reset=soft_reset).items():
         setattr(machine, name, obj)
     machine.freq = lambda hz=None: 125_000_000 if hz is None else None
     machine.unique_id = lambda: b"LBEMU" + (world.seed & 0xFFFFFF).to_bytes(3, "little")
@@ -236,7 +238,37 @@ def build(world: World) -> tuple[types.ModuleType, types.ModuleType]:
                  "sleep_ms", "sleep_us", "time_ns"):
         setattr(utime, name, getattr(clock, name))
     utime.time = lambda: clock.now_us // 1_000_000
-    # the brief's clock functions, also reachable from ``machine`` for one-object layers
-    for name in ("ticks_us", "ticks_ms", "ticks_diff", "ticks_add", "sleep_us", "sleep_ms"):
-        setattr(machine, name, getattr(clock, name))
     return machine, utime
+
+
+class _Block:
+    """Conversions of one ADC input fetched ahead (:meth:`World.adc_block`): as many as
+    the previous run of consecutive reads of one input (the firmware's oversampling),
+    so that ``read_u16`` answers a whole run from one world call. Valid while nothing
+    else reaches the world (any other machine call) and the clock has not moved since
+    (a sleep, a tick read). Conversions fetched but not read still took their time, as
+    in the VM's ``machine`` (the ADC runs free, like the RP2040's round-robin FIFO)."""
+
+    __slots__ = ("ch", "codes", "pos", "end", "streak", "want")
+
+    MAX = 64  # as the VM's block
+
+    def __init__(self) -> None:
+        self.ch = -1  # the input of the valid block; -1: none
+        self.codes: list[int] = []
+        self.pos = 0
+        self.end = -1  # the clock right after the block
+        self.streak = 0  # consecutive reads of the block's input
+        self.want = 1  # block length to fetch next
+
+    def fetch(self, world: World, ch: int, new_run: bool) -> int:
+        if new_run:
+            if self.streak:
+                self.want = self.streak
+            self.streak = 1
+        codes = world.adc_block(ch, min(self.want, self.MAX))
+        self.ch = ch
+        self.codes = codes
+        self.pos = 1
+        self.end = world.clock._us
+        return codes[0]

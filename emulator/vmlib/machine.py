@@ -22,22 +22,22 @@ Speed without losing exactness (the hot paths allocate nothing, so they also run
   per sample — the ADC runs free, like the RP2040's round-robin FIFO mode), and the next
   reads are answered from the block until anything else is queued. Conversions fetched
   but not read still took their time;
-* ``adc_scan`` (``_lbscan.py``, loaded with the first ``ADC``): a whole mux scan of the
-  firmware HAL in one request and one round trip — the world runs the HAL's read loop
-  (``World.adc_scan``, as the in-process machine does) and answers the codes and the
-  pin levels it left.
+* only names that MicroPython's ``machine`` on the RP2040 has are public; the clock and
+  the plumbing are private (``_ticks_us``, ``_sync``, ...) and reach the firmware only
+  through ``time`` (``time.py``), as on a board.
 """
 
-import os
+import os as _os
 
 from _lbboard import reset as _hard_reset
-from umachine import *  # noqa: F403
+from umachine import Signal, idle, mem8, mem16, mem32, soft_reset, time_pulse_us  # noqa: F401
 
-_path = os.getenv("LB_WORLD")
+_path = _os.getenv("LB_WORLD")
 _sock = None
 _TICK_COST_US = 1  # keep equal to learnboard.emulator.devices.clock.VirtualClock's default
 _MASK = 0x3FFFFFFF
 _MAX_BLOCK = 64
+_ADC_PERIOD_US = 2  # one conversion (500 kS/s) per read_u16
 _LIMIT = 1024 - 80  # flush before a request could overflow the buffer
 
 if _path:
@@ -52,7 +52,6 @@ if _path:
     _blk_len = 0
     _streak = 0  # consecutive reads of the block's input
     _want = 1  # block length to fetch next
-    adc_scan = None  # the whole-scan extension (_lbscan.py), set by the first ADC
     _acks = b""
 
     def _start():
@@ -128,7 +127,7 @@ if _path:
         global _now
         _now = _rx[0] | (_rx[1] << 8) | (_rx[2] << 16) | (_rx[3] << 24)
 
-    def ticks_us():
+    def _ticks_us():
         global _now
         if _sock is None:
             _start()
@@ -137,16 +136,16 @@ if _path:
         _now += _TICK_COST_US
         return _now & _MASK
 
-    def ticks_ms():
-        return ticks_us() // 1000
+    def _ticks_ms():
+        return _ticks_us() // 1000
 
-    def ticks_diff(a, b):
+    def _ticks_diff(a, b):
         return ((a - b + 0x20000000) & 0x3FFFFFFF) - 0x20000000
 
-    def ticks_add(t, d):
+    def _ticks_add(t, d):
         return (t + d) & 0x3FFFFFFF
 
-    def sleep_us(us):
+    def _sleep_us(us):
         global _now
         us = int(us)
         if us > 0:
@@ -159,16 +158,16 @@ if _path:
             if us >= 1000:  # the program waits: let the world catch up
                 _flush()
 
-    def sleep_ms(ms):
-        sleep_us(int(ms * 1000))
+    def _sleep_ms(ms):
+        _sleep_us(int(ms * 1000))
 
     def _idle(us):
         """The firmware waited ``us`` real µs for input (``select.poll``): virtual time
         follows real time while the board idles, as the in-process board's does."""
-        sleep_us(us)
+        _sleep_us(us)
         _flush()
 
-    def sync():
+    def _sync():
         """Block until the world has handled every request sent so far; adopt its time."""
         if _sock is None:
             _start()
@@ -178,7 +177,7 @@ if _path:
         _recv(4)
         _adopt_now()
 
-    def now_us():
+    def _now_us():
         """The virtual clock (µs since power-on), unwrapped."""
         if _sock is None:
             _start()
@@ -240,7 +239,8 @@ if _path:
         _out[_n] = 66  # 'B'
         _out[_n + 1] = ch
         _out[_n + 2] = k
-        _n += 3
+        _out[_n + 3] = _ADC_PERIOD_US
+        _n += 4
         _flush()
         _recv(4 + 2 * k)
         _adopt_now()
@@ -253,13 +253,10 @@ if _path:
         CORE_TEMP = 4
 
         def __init__(self, pin):
-            global adc_scan
             if _sock is None:
                 _start()
             ch = _gpio(pin)
             self.channel = ch - 26 if (ch >= 26 or hasattr(pin, "id")) else ch
-            if adc_scan is None:  # loaded with the first ADC, once board.json is read
-                from _lbscan import adc_scan  # noqa: F401 (boot needs the heap before)
 
         def read_u16(self):
             global _blk_pos, _streak
@@ -274,27 +271,6 @@ if _path:
             if _blk_ch >= 0:  # another input at once: that run ended
                 _end_run()
             return _fetch(ch, True)
-
-        def read_u16_sum(self, n, shift=0):
-            """Sum of ``read_u16() >> shift`` over ``n`` conversions in one round trip
-            (the firmware's oversampling; ``World.adc_sum``)."""
-            global _n
-            if not 0 < n < 256:
-                s = 0
-                for _ in range(n):
-                    s += self.read_u16() >> shift
-                return s
-            if _blk_ch >= 0:
-                _end_run()
-            _out[_n] = 85  # 'U'
-            _out[_n + 1] = self.channel
-            _out[_n + 2] = n
-            _out[_n + 3] = shift
-            _n += 4
-            _flush()
-            _recv(8)
-            _adopt_now()
-            return _rx[4] | (_rx[5] << 8) | (_rx[6] << 16) | (_rx[7] << 24)
 
     class SPI:  # noqa: F811
         MSB, LSB = 1, 0

@@ -8,20 +8,20 @@ virtual time follows real time, as the in-process board's does (gate leakage, th
 firmware's host-silence timer). While the firmware is busy, time stays purely virtual.
 """
 
-import os
+import os as _os
 
-import uselect
+import uselect as _uselect
 from uselect import *  # noqa: F403
 
-if os.getenv("LB_WORLD"):
-    import machine
-    import utime
+if _os.getenv("LB_WORLD"):
+    import machine as _machine
+    import utime as _utime
 
     class _Poll:
         def __init__(self):
-            self._p = uselect.poll()
+            self._p = _uselect.poll()
 
-        def register(self, obj, mask=uselect.POLLIN | uselect.POLLOUT):
+        def register(self, obj, mask=_uselect.POLLIN | _uselect.POLLOUT):
             self._p.register(obj, mask)
 
         def unregister(self, obj):
@@ -31,21 +31,21 @@ if os.getenv("LB_WORLD"):
             self._p.modify(obj, mask)
 
         def poll(self, timeout=-1):
-            machine._flush()
+            _machine._flush()
             if timeout == 0:
                 return self._p.poll(0)
-            t0 = utime.ticks_us()
+            t0 = _utime.ticks_us()
             r = self._p.poll(timeout)
-            machine._idle(utime.ticks_diff(utime.ticks_us(), t0))
+            _machine._idle(_utime.ticks_diff(_utime.ticks_us(), t0))
             return r
 
         def ipoll(self, timeout=-1, flags=0):
-            machine._flush()
+            _machine._flush()
             if timeout == 0:
                 return self._p.ipoll(0, flags)
-            t0 = utime.ticks_us()
+            t0 = _utime.ticks_us()
             r = self._p.ipoll(timeout, flags)
-            machine._idle(utime.ticks_diff(utime.ticks_us(), t0))
+            _machine._idle(_utime.ticks_diff(_utime.ticks_us(), t0))
             return r
 
     def poll():  # noqa: F811

@@ -169,8 +169,6 @@ class Hal:
             cs = self._pin(a["cs"], value=1)
             self.adc = [SpiAdcChannel(self.spi[a["bus"]], cs, c, a["bits"])
                         for c in range(a["ch"])]
-        # an emulator's machine layer converts n samples in one call (same samples)
-        self.adc_sum = bool(self.adc) and hasattr(self.adc[0], "read_u16_sum")
         self.mux = []
         for mx in body["mux"]:
             sel = tuple(self._pin(p, value=0) for p in mx["sel"])
@@ -181,9 +179,6 @@ class Hal:
                     for net in body["nrd"]]
         self.grd = [(bytes(r[0] + 1 for r in net), bytes(max(0, r[1]) for r in net))
                     for net in body["grd"]]
-        # an emulator's machine may run read_nodes / read_gates' loop itself (the same
-        # calls in the same order, one round trip): machine.adc_scan
-        self.scan = getattr(self.m, "adc_scan", None) if self.adc_sum else None
 
     def _init_edges(self, body):
         from array import array
@@ -296,8 +291,6 @@ class Hal:
             sel[b].value((ch >> b) & 1)
 
     def _avg(self, adc):
-        if self.adc_sum:
-            return adc.read_u16_sum(self.os, self.adc_shift) // self.os
         s = 0
         sh = self.adc_shift
         n = self.os
@@ -307,9 +300,6 @@ class Hal:
 
     def read_nodes(self, net, out):
         """Oversampled codes of every node of network ``net`` into ``out`` (0 = not read)."""
-        if self.scan:
-            return self.scan(self.mux, self.nrd[net], self.settle_us, self.os, self.adc_shift,
-                             out, None)
         rd = self.nrd[net]
         for k in range(len(out)):
             out[k] = self._read(rd, k)
@@ -323,9 +313,6 @@ class Hal:
         pulse gate, or those where ``mask`` (per edge) is 2."""
         if mask is None:
             mask = self.ekind
-        if self.scan:
-            return self.scan(self.mux, self.grd[net], self.settle_us, self.os,
-                             self.adc_shift, pos, mask)
         rd = self.grd[net]
         for e in range(len(mask)):
             if mask[e] == 2:
