@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import errno
 import types
+from itertools import chain
 
 from learnboard.emulator.world import World
 
@@ -46,7 +47,9 @@ def build(world: World, *, blocks: bool = True) -> tuple[types.ModuleType, types
     converts one sample per ``ADC.read_u16`` call instead of answering runs of reads
     from blocks (the reference the tests compare the blocks with)."""
     clock = world.clock
-    blk = _Block()  # the ADC conversions fetched ahead (see _Block)
+    blk = _ReadAhead.of(world)  # the ADC conversions fetched ahead
+    pins = world.pins
+    set_pin = world.set_pin
 
     class Pin:
         IN, OUT, OPEN_DRAIN, ALT = 0, 1, 2, 3
@@ -65,9 +68,12 @@ def build(world: World, *, blocks: bool = True) -> tuple[types.ModuleType, types
 
         def value(self, x=None):
             if x is None:
-                return world.pins.get(self.id, 0)
-            blk.ch = -1
-            world.set_pin(self.id, 1 if x else 0)
+                return pins.get(self.id, 0)
+            v = 1 if x else 0
+            if pins.get(self.id) != v:  # the world ignores a write that keeps the level
+                if blk.adc is not None:
+                    blk.end_run()
+                set_pin(self.id, v)
             return None
 
         __call__ = value
@@ -103,17 +109,11 @@ def build(world: World, *, blocks: bool = True) -> tuple[types.ModuleType, types
             self.channel = ch
 
         def read_u16(self) -> int:
+            # a run of reads of this input is answered from a block (see _ReadAhead):
+            # the instance's read_u16 is then the block's iterator, this the way back
             if not blocks:
                 return world.adc_read_u16(self.channel)
-            b = blk
-            if b.ch == self.channel and clock._us == b.end:
-                b.streak += 1
-                i = b.pos
-                if i < len(b.codes):
-                    b.pos = i + 1
-                    return b.codes[i]
-                return b.fetch(world, self.channel, False)
-            return b.fetch(world, self.channel, True)
+            return blk.start(self)
 
     class SPI:
         MSB, LSB = 1, 0
@@ -130,19 +130,19 @@ def build(world: World, *, blocks: bool = True) -> tuple[types.ModuleType, types
             pass
 
         def write(self, buf) -> None:
-            blk.ch = -1
+            blk.end_run()
             world.spi_write(self.id, bytes(buf), self.baudrate)
 
         def read(self, nbytes, write=0) -> bytes:
             # MISO from the world (an SPI ADC; zeros where no part drives it)
-            blk.ch = -1
+            blk.end_run()
             return world.spi_transfer(self.id, bytes([write]) * nbytes, self.baudrate)
 
         def readinto(self, buf, write=0) -> None:
             buf[:] = self.read(len(buf), write)
 
         def write_readinto(self, wbuf, rbuf) -> None:
-            blk.ch = -1
+            blk.end_run()
             rbuf[:] = world.spi_transfer(self.id, bytes(wbuf), self.baudrate)
 
     class I2C:
@@ -154,7 +154,7 @@ def build(world: World, *, blocks: bool = True) -> tuple[types.ModuleType, types
             return world.i2c_addresses(self.id)
 
         def writeto(self, addr, buf, stop=True) -> int:
-            blk.ch = -1
+            blk.end_run()
             if not world.i2c_write(self.id, addr, bytes(buf)):
                 raise OSError(errno.ENODEV, "ENODEV")
             clock.advance_us((len(buf) + 1) * 9e6 / self.freq)
@@ -164,7 +164,7 @@ def build(world: World, *, blocks: bool = True) -> tuple[types.ModuleType, types
             self.writeto(addr, bytes([memaddr]) + bytes(buf))
 
         def readfrom(self, addr, nbytes, stop=True) -> bytes:
-            blk.ch = -1
+            blk.end_run()
             data = world.i2c_read(self.id, addr, nbytes)
             if data is None:
                 raise OSError(errno.ENODEV, "ENODEV")
@@ -192,7 +192,7 @@ def build(world: World, *, blocks: bool = True) -> tuple[types.ModuleType, types
             if value is None:
                 return self._duty
             self._duty = max(0, min(65535, int(value)))
-            blk.ch = -1
+            blk.end_run()
             world.set_pwm(self.gpio, self._duty)
             return None
 
@@ -241,34 +241,68 @@ def build(world: World, *, blocks: bool = True) -> tuple[types.ModuleType, types
     return machine, utime
 
 
-class _Block:
+class _ReadAhead:
     """Conversions of one ADC input fetched ahead (:meth:`World.adc_block`): as many as
     the previous run of consecutive reads of one input (the firmware's oversampling),
-    so that ``read_u16`` answers a whole run from one world call. Valid while nothing
-    else reaches the world (any other machine call) and the clock has not moved since
-    (a sleep, a tick read). Conversions fetched but not read still took their time, as
-    in the VM's ``machine`` (the ADC runs free, like the RP2040's round-robin FIFO)."""
+    so that a whole run is one world call. While the block lasts, the ``ADC`` object's
+    ``read_u16`` is the block's iterator (after it, :meth:`more` fetches the next
+    block of the run); anything else that reaches the world (another machine call that
+    changes it) or moves the clock (a sleep, a tick read) ends the run. Conversions
+    fetched but not read still took their time, as in the VM's ``machine`` (the ADC
+    runs free, like the RP2040's round-robin FIFO). One per world (it watches the
+    world's clock), shared by the ``machine`` modules built on it."""
 
-    __slots__ = ("ch", "codes", "pos", "end", "streak", "want")
+    __slots__ = ("world", "adc", "it", "len", "runs", "want")
 
     MAX = 64  # as the VM's block
 
-    def __init__(self) -> None:
-        self.ch = -1  # the input of the valid block; -1: none
-        self.codes: list[int] = []
-        self.pos = 0
-        self.end = -1  # the clock right after the block
-        self.streak = 0  # consecutive reads of the block's input
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.adc = None  # the ADC object answering from a block; None: no run
+        self.it = None  # the block's iterator (its length hint: the reads left)
+        self.len = 0
+        self.runs = 0  # reads of the run in the blocks before this one
         self.want = 1  # block length to fetch next
+        world.clock.on_advance(self._moved)
 
-    def fetch(self, world: World, ch: int, new_run: bool) -> int:
-        if new_run:
-            if self.streak:
-                self.want = self.streak
-            self.streak = 1
-        codes = world.adc_block(ch, min(self.want, self.MAX))
-        self.ch = ch
-        self.codes = codes
-        self.pos = 1
-        self.end = world.clock._us
-        return codes[0]
+    @classmethod
+    def of(cls, world: World) -> _ReadAhead:
+        ra = getattr(world, "_read_ahead", None)
+        if ra is None:
+            ra = world._read_ahead = cls(world)
+        return ra
+
+    def _moved(self, _now: int) -> None:
+        if self.adc is not None:
+            self.end_run()
+
+    def end_run(self) -> None:
+        """The run of reads ended: remember its length for the next block."""
+        a = self.adc
+        if a is not None:
+            self.adc = None
+            del a.read_u16
+            self.want = max(1, self.runs + self.len - self.it.__length_hint__())
+
+    def start(self, adc) -> int:
+        """The first read of a run on ``adc``."""
+        if self.adc is not None:
+            self.end_run()
+        self.runs = 0
+        return self._fetch(adc)
+
+    def more(self) -> int:
+        """A read beyond the block: the run goes on with the next block."""
+        adc = self.adc
+        self.runs += self.len
+        return self._fetch(adc)
+
+    def _fetch(self, adc) -> int:
+        world = self.world
+        self.adc = None  # the block's own clock advance ends no run
+        codes = world.adc_block(adc.channel, min(self.want, self.MAX))
+        self.len = len(codes)
+        self.it = it = iter(codes)
+        adc.read_u16 = chain(it, iter(self.more, None)).__next__
+        self.adc = adc
+        return next(it)

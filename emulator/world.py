@@ -19,6 +19,8 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+from learnboard.emulator.adc_kernel import block_codes
+from learnboard.emulator.adc_kernel import warm_up as adc_warm_up
 from learnboard.emulator.dc_kernel import warm_up
 from learnboard.emulator.devices import (
     AdcModel,
@@ -163,6 +165,14 @@ class World:
         # the compiled paths are loaded now rather than in the first learning step
         if any(e.kind == "transistor" for e in b.edges):
             warm_up()
+        # raw code -> what ADC.read_u16 returns (the code scaled to 16 bits, its top bits
+        # replicated below as MicroPython's rp2 port does)
+        sh = 16 - self.adc.bits
+        self._u16_of_code = [((c << sh) | (c >> (self.adc.bits - sh))) & 0xFFFF if sh > 0
+                             else c for c in range(len(self.adc._t_list) + 1)]
+        self._u16_array = np.array(self._u16_of_code, dtype=np.int64)
+        self._zero_arrays: dict = {}
+        adc_warm_up()
         self._build_read_parts()
 
     def _build_read_parts(self) -> None:
@@ -740,6 +750,7 @@ class World:
         else:
             v0 = 0.0 if dead else self._adc_volts(channel, sources, now)
         t = adc._t_list
+        u16 = self._u16_of_code
         last = now + period * (n - 1)
         if n > 1 and one is not None:
             settled = abs(one[0]._out - one[1] * one[0].gain) < 1e-9
@@ -751,10 +762,9 @@ class World:
         if settled:
             x = v0 / adc._lsb * adc._g1 + adc.offset_lsb
             if noisy:
-                sig = adc.noise_lsb * ns
-                codes = [bisect_right(t, x + z * sig) for z in adc.take(n)]
+                codes = self._block_codes(x, 0.0, self._zeros(n), n, adc.noise_lsb * ns)
             else:
-                codes = [bisect_right(t, x)] * n
+                codes = [u16[bisect_right(t, x)]] * n
             if one is not None and n > 1:
                 one[0].output(one[1], last)  # the mux's state
             elif sources and n > 1:
@@ -769,22 +779,17 @@ class World:
             a0 = target / adc._lsb * adc._g1 + adc.offset_lsb
             b0 = (v0 - target) * (adc._g1 / adc._lsb)
             if noisy:
-                sig = adc.noise_lsb * ns
-                codes = [bisect_right(t, a0 + b0 * k + z * sig)
-                         for k, z in zip(kp, adc.take(n), strict=True)]
+                codes = self._block_codes(a0, b0, self._kp_array(mux.tau_us, n, period), n,
+                                          adc.noise_lsb * ns)
             else:
-                codes = [bisect_right(t, a0 + b0 * k) for k in kp]
+                codes = [u16[bisect_right(t, a0 + b0 * k)] for k in kp]
             mux.output(src, last)  # the mux's state
         else:
             codes = []
             for i in range(n):
                 v = v0 if i == 0 else (self._adc_volts(channel, sources, now + period * i)
                                        if sources else v0)
-                codes.append(adc.code(v, ns))
-        bits = adc.bits
-        sh = 16 - bits
-        if sh > 0:
-            codes = [((c << sh) | (c >> (bits - sh))) & 0xFFFF for c in codes]
+                codes.append(u16[adc.code(v, ns)])
         self.clock.advance_us(period * n)
         return codes
 
@@ -961,6 +966,28 @@ class World:
                 self._solved[net] = (p_state, dict(zip(sorted(p_drives), s[2], strict=True)),
                                      None)
         return codes
+
+    def _block_codes(self, a0: float, b0: float, kp, n: int, sig: float) -> list[int]:
+        """The u16 codes of ``n`` noisy conversions at ``a0 + b0 kp[i]`` input LSB
+        (:func:`adc_kernel.block_codes`), the noise taken from the ADC's stream."""
+        adc = self.adc
+        out = np.empty(n, dtype=np.int64)
+        block_codes(adc.transitions, self._u16_array, a0, b0, kp, adc.ahead(n), sig, out)
+        adc.skip(n)
+        return out.tolist()
+
+    def _zeros(self, n: int):
+        z = self._zero_arrays.get(n)
+        if z is None:
+            z = self._zero_arrays[n] = np.zeros(n)
+        return z
+
+    def _kp_array(self, tau_us: float, n: int, period_us: int):
+        key = (tau_us, n, period_us, "a")
+        kp = self._kpow.get(key)
+        if kp is None:
+            kp = self._kpow[key] = np.array(self._settle_powers(tau_us, n, period_us))
+        return kp
 
     def _settle_powers(self, tau_us: float, n: int, period_us: int = 2) -> list[float]:
         """exp(-period i µs / tau) for i < n (cached)."""
