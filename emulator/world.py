@@ -1006,6 +1006,57 @@ class World:
         self.clock.advance_us(2)  # 500 kS/s
         return code
 
+    def block_is_cached(self, channel: int, n: int, period_us: int = 2) -> bool:
+        """Whether :meth:`adc_block` on ``channel`` now would take every node it reads
+        from the kept solves (no new solve): the world server runs such reads ahead."""
+        end = self.clock._us + max(2, int(period_us)) * n
+        for mux, nodes, _gates, net in self._adc_mux.get(channel, ()):
+            if not mux.is_connected:
+                continue
+            ch = mux._channel
+            if nodes is not None and ch < len(nodes) and nodes[ch] >= 0:
+                c = self._vcache[net]
+                if c is None or c[0] != self._gen or end > c[1] or \
+                        c[2] != self.faults.leak_scale or \
+                        len(self.faults.stuck_edges) != len(self._stuck_values):
+                    return False
+        return True
+
+    # ------------------------------------------------------------------ undo of reads
+    def read_state(self) -> tuple:
+        """What mux-pin writes, sleeps and conversions change (clock, pins, muxes, the
+        ADC's noise stream, gate volts, the solve bookkeeping), for
+        :meth:`restore_read_state` (the world server's speculative reads). Device
+        settings (taps, DAC codes, switches) are not in it: those ops never run ahead."""
+        adc = self.adc
+        return (self.clock._us, dict(self.pins),
+                [(m.select[:], m.enable, m._channel, m._last_channel, m._channel_since,
+                  m._out, m.is_connected) for m in self.muxes.values()],
+                (adc._za, adc._zi, adc._z, adc.rng.bit_generator.state),
+                [(g.v, g._t) for net in self.edges for g in net if isinstance(g, GateCap)],
+                (list(self._vcache), list(self._solved), list(self._checked),
+                 list(self._solved_at), self.solves, self._gen))
+
+    def restore_read_state(self, state: tuple) -> None:
+        """Go back to a :meth:`read_state` (the clock too, without its listeners)."""
+        now, pins, muxes, noise, gates, solves = state
+        self.clock._us = now
+        self.pins.clear()
+        self.pins.update(pins)
+        for m, (sel, en, ch, last, since, out, conn) in zip(self.muxes.values(), muxes,
+                                                             strict=True):
+            m.select[:] = sel
+            m.enable, m._channel, m._last_channel, m._channel_since = en, ch, last, since
+            m._out, m.is_connected = out, conn
+        adc = self.adc
+        adc._za, adc._zi, adc._z, rng = noise
+        adc.rng.bit_generator.state = rng
+        caps = (g for net in self.edges for g in net if isinstance(g, GateCap))
+        for g, (v, t) in zip(caps, gates, strict=True):
+            g.v, g._t = v, t
+        vc, so, ch, sa, self.solves, self._gen = solves
+        self._vcache[:], self._solved[:], self._checked[:], self._solved_at[:] = vc, so, ch, sa
+
     # ------------------------------------------------------------------ power events
     def mcu_reset(self) -> None:
         """The microcontroller resets (soft or hard): its pins float and PWM stops; the

@@ -18,7 +18,8 @@ The replies to one batch of requests go back in one write.
 | ``t`` | — (a tick read: the clock moves by its tick cost) | — |
 | ``R`` | — (MCU reset) | — |
 | ``H`` | — (hello) | now u32, k u8, k × (bus << 7 \| addr) of acknowledging I2C parts |
-| ``B`` | channel u8, n u8, period u8 | now u32 (after), n × u16 conversions ``period`` µs apart (:meth:`World.adc_block`) |
+| ``B`` | channel u8, n u8, period u8 | now u32 (after), n × u16 conversions ``period`` µs apart (:meth:`World.adc_block`), script length u16, the script (``read_ahead.py``) |
+| ``C`` | script bytes used u16 | — (the VM's answer to a script, ``read_ahead.py``) |
 | ``A`` | channel u8 | u16 (one conversion) |
 | ``T`` | — | ticks_us u32 |
 | ``Q`` | — | now u32 (sync) |
@@ -32,9 +33,10 @@ import struct
 import threading
 import time
 
+from learnboard.emulator.read_ahead import ReadAhead
 from learnboard.emulator.world import World
 
-_FIXED = {80: 2, 87: 3, 68: 4, 116: 0, 82: 0, 72: 0, 66: 3, 65: 1, 84: 0, 81: 0}  # by opcode
+_FIXED = {80: 2, 87: 3, 68: 4, 116: 0, 82: 0, 72: 0, 66: 3, 65: 1, 84: 0, 81: 0, 67: 2}  # by opcode
 _HEAD = {83: 8, 88: 8, 73: 5, 89: 5}  # variable length: header bytes, the length u16 at its end
 _MASK32 = 0xFFFFFFFF
 
@@ -52,6 +54,8 @@ class WorldServer:
         """Answered batches: the times the VM waited (for reads, hello, sync)."""
         self.sends = 0
         """Socket reads that brought requests (each one VM-side write, or part of one)."""
+        self.read_ahead = ReadAhead(world)
+        """The run-ahead of mux scans (``read_ahead.py``)."""
         self.busy_s = 0.0
         """Seconds spent handling requests (the world's share of the time)."""
         if os.path.exists(path):
@@ -75,6 +79,7 @@ class WorldServer:
                 return
             self._idle.clear()
             self._cut = False
+            self.read_ahead.reset()
             try:
                 self._serve(conn)
             finally:
@@ -119,6 +124,7 @@ class WorldServer:
         pos = 0
         n = 0
         reply = bytearray()  # the answers of this batch, sent in one write at the end
+        ra = self.read_ahead
         try:
             while pos < size:
                 if self._cut:
@@ -129,6 +135,9 @@ class WorldServer:
                     end = pos + 1 + k
                     if end > size:
                         break
+                    if ra.pending and op != 67:
+                        raise ConnectionError("world server: a request before the "
+                                              "answer to a script (C)")
                     if op == 80:  # P
                         w.set_pin(buf[pos + 1], buf[pos + 2])
                     elif op == 116:  # t
@@ -139,6 +148,10 @@ class WorldServer:
                         codes = w.adc_block(buf[pos + 1], buf[pos + 2], buf[pos + 3])
                         reply += (clock.now_us & _MASK32).to_bytes(4, "little")
                         reply += struct.pack(f"<{len(codes)}H", *codes)
+                        script = b"" if self._cut else ra.script_after(ra.seen(bytes(buf[pos:end])))
+                        reply += len(script).to_bytes(2, "little") + script
+                    elif op == 67:  # C
+                        ra.commit(buf[pos + 1] | (buf[pos + 2] << 8))
                     elif op == 87:  # W
                         w.set_pwm(buf[pos + 1], buf[pos + 2] | (buf[pos + 3] << 8))
                     elif op == 82:  # R
@@ -153,7 +166,15 @@ class WorldServer:
                         reply += (struct.pack("<I", clock.ticks_us()))
                     else:  # Q
                         reply += ((clock.now_us & _MASK32).to_bytes(4, "little"))
+                    if op == 80 or op == 68:
+                        ra.seen(bytes(buf[pos:end]))
+                    elif op != 66 and op != 67:
+                        ra.end_run()
                 elif op in _HEAD:
+                    if ra.pending:
+                        raise ConnectionError("world server: a request before the "
+                                              "answer to a script (C)")
+                    ra.end_run()
                     head = _HEAD[op]
                     if pos + head > size:
                         break

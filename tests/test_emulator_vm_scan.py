@@ -79,3 +79,59 @@ print(json.dumps(out))
 def _node_reads(body, net) -> int:
     """Nodes of network ``net`` the HAL reads (those behind a mux)."""
     return sum(1 for r in body["nrd"][net] if r[0] >= 0)
+
+
+def _rounds(h):
+    """Scans as the learning step makes them, four times: the nodes of both networks,
+    every gate, then the twins' gates chosen by a mask that changes from round to
+    round (the run-ahead's prediction fails there)."""
+    out = []
+    for r in range(4):
+        for ch in range(7):
+            h.drive(h.vline([0, ch]), 50 + 15 * ch + 7 * r)
+        h.settle()
+        h.clock.sleep_us(1500)  # settled for the world too: reads that can run ahead
+        for net in (0, 1):
+            codes = [0] * 16
+            h.read_nodes(net, codes)
+            out.append(codes)
+        pos = [-1] * len(h.ekind)
+        h.read_gates(pos)
+        out.append(pos)
+        mask = bytearray(len(h.ekind))
+        for e in range(r, len(mask), 3 + r):
+            mask[e] = 2
+        twin = [-1] * len(h.ekind)
+        h.read_gates(twin, 1, mask)
+        out.append(twin)
+    return out
+
+
+def test_the_vms_run_ahead_reads_what_one_conversion_per_read_gives(tmp_path, monkeypatch):
+    body = compile_board(load_board("gen2-clln")).body
+    (tmp_path / "body.json").write_text(json.dumps(body))
+    world = World("gen2-clln", seed=9)
+    sock = str(tmp_path / "w.sock")
+    monkeypatch.setenv("LB_WORLD", sock)
+    import inspect
+    src = f"""
+import json, machine
+from lbfw.hal import Clock, Hal
+body = json.load(open({str(tmp_path / 'body.json')!r}))
+h = Hal(body, machine, Clock())
+{inspect.getsource(_rounds)}
+print(json.dumps(_rounds(h)))
+"""
+    with WorldServer(world, sock) as server:
+        proc = run_vm(src, path=[VMLIB])
+        assert server.wait_idle()
+        trips, ahead = server.round_trips, server.read_ahead
+    got = json.loads(proc.stdout.decode().strip().splitlines()[-1])
+    ref = World("gen2-clln", seed=9)
+    machine, _ = machine_layer.build(ref, blocks=False)
+    want = _rounds(Hal(body, machine, ref.clock))
+    assert got == want
+    assert abs(world.clock.now_us - ref.clock.now_us) <= 50  # VM start-up ticks aside
+    assert ahead.scripts >= 4 and ahead.undone >= 1  # ran ahead, and went back
+    reads = 4 * (2 * 15 + 32) + sum(1 for w in want[3::4] for c in w if c >= 0)
+    assert trips < reads * 2 // 3  # (a learning step's scans: ~6 round trips for 92 reads)

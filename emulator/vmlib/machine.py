@@ -38,7 +38,9 @@ _TICK_COST_US = 1  # keep equal to learnboard.emulator.devices.clock.VirtualCloc
 _MASK = 0x3FFFFFFF
 _MAX_BLOCK = 64
 _ADC_PERIOD_US = 2  # one conversion (500 kS/s) per read_u16
-_LIMIT = 1024 - 80  # flush before a request could overflow the buffer
+_OUT = 1024  # bytes of queued requests (+3 for a script's answer put before one)
+_LIMIT = _OUT - 80  # flush before a request could overflow the buffer
+_SCRIPT_MAX = 2048  # keep equal to learnboard.emulator.read_ahead.SCRIPT_MAX
 
 if _path:
     _out = None  # queued requests (allocated by _start)
@@ -53,20 +55,26 @@ if _path:
     _streak = 0  # consecutive reads of the block's input
     _want = 1  # block length to fetch next
     _acks = b""
+    _sp = None  # the world's script: requests it ran ahead, with their answers
+    _sp_len = 0
+    _sp_cur = -1  # script bytes the firmware's requests matched so far; -1: no script
+    _hdr = None
 
     def _start():
         """Connect to the world on first use, not at import: the firmware reads its
         board.json before it touches a pin, and needs a large free block for it."""
-        global _sock, _out, _rx, _tmp, _lv, _n, _acks
+        global _sock, _out, _rx, _tmp, _lv, _n, _acks, _sp, _hdr
         import socket
         import sys
 
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.connect(b"\x01\x00" + _path.encode() + b"\0")  # sockaddr_un: AF_UNIX (1), path
         _sock = s
-        _out = bytearray(1024)
-        _rx = bytearray(8 + 2 * _MAX_BLOCK + 64)  # (+ the pin levels after a scan)
+        _out = bytearray(_OUT + 3)
+        _rx = bytearray(8 + 2 * _MAX_BLOCK)
         _tmp = bytearray(len(_rx))
+        _sp = bytearray(_SCRIPT_MAX)
+        _hdr = bytearray(2)
         _lv = bytearray(b"\xff" * 256)
         if hasattr(sys, "atexit"):
             sys.atexit(_flush)  # what a program queued last still reaches the world
@@ -90,13 +98,53 @@ if _path:
             _n = 0
 
     def _queued(k):
-        """``k`` bytes were queued: a fetched ADC block is stale; flush when full."""
+        """``k`` bytes were queued: a fetched ADC block is stale; flush when full. A
+        request the world's script holds next is not sent (the world ran it already)."""
         global _n
-        _n += k
         if _blk_ch >= 0:
             _end_run()
+        if _sp_cur >= 0 and _script_has(k):
+            return
+        _n += k
         if _n > _LIMIT:
             _flush()
+
+    def _script_has(k):
+        """Whether the ``k`` request bytes at ``_out[_n]`` are the script's next (then
+        they are used up); if not, the script ends before them (``_script_end``)."""
+        global _sp_cur
+        c = _sp_cur
+        op = _out[_n]
+        if (op == 80 or op == 68) and c + k <= _sp_len:
+            i = 0
+            while i < k and _out[_n + i] == _sp[c + i]:
+                i += 1
+            if i == k:
+                _sp_cur = c + k
+                if _sp_cur == _sp_len:
+                    _script_end(0)
+                return True
+        _script_end(k)
+        return False
+
+    def _script_end(k):
+        """Tell the world how much of its script was used (``C``), put before the ``k``
+        request bytes queued at ``_out[_n]``."""
+        global _n, _sp_cur
+        for i in range(k - 1, -1, -1):
+            _out[_n + 3 + i] = _out[_n + i]
+        _out[_n] = 67  # 'C'
+        _out[_n + 1] = _sp_cur & 0xFF
+        _out[_n + 2] = _sp_cur >> 8
+        _n += 3
+        _sp_cur = -1
+
+    def _script_break():
+        """A request that is never in a script comes next: end the script first."""
+        if _sp_cur >= 0:
+            if _n + 3 > _OUT:
+                _flush()
+            _script_end(0)
 
     def _end_run():
         global _blk_ch, _want
@@ -111,17 +159,20 @@ if _path:
 
     def _recv(n):
         """Read exactly ``n`` reply bytes into ``_rx`` (no allocation)."""
-        got = _sock.readinto(_rx, n)
-        if not got:
+        return _recv_into(_rx, n)
+
+    def _recv_into(dst, n):
+        got = _sock.readinto(dst, n) if n else 0
+        if n and not got:
             raise OSError("world socket closed")
         while got < n:
-            r = _sock.readinto(_tmp, n - got)
+            r = _sock.readinto(_tmp, min(n - got, len(_tmp)))
             if not r:
                 raise OSError("world socket closed")
             for i in range(r):
-                _rx[got + i] = _tmp[i]
+                dst[got + i] = _tmp[i]
             got += r
-        return _rx
+        return dst
 
     def _adopt_now():
         global _now
@@ -232,22 +283,52 @@ if _path:
         low = off
 
     def _fetch(ch, new_run):
-        global _n, _blk_ch, _blk_pos, _blk_len, _streak
+        global _n, _blk_ch, _blk_pos, _blk_len, _streak, _sp_len, _sp_cur
         if new_run:
             _streak = 1
         k = _want if _want < _MAX_BLOCK else _MAX_BLOCK
+        if _n + 4 > _OUT:
+            _flush()
         _out[_n] = 66  # 'B'
         _out[_n + 1] = ch
         _out[_n + 2] = k
         _out[_n + 3] = _ADC_PERIOD_US
+        if _sp_cur >= 0 and _script_block(k):
+            _blk_ch = ch
+            _blk_pos = 1
+            _blk_len = k
+            return _rx[4] | (_rx[5] << 8)
         _n += 4
         _flush()
         _recv(4 + 2 * k)
         _adopt_now()
+        _recv_into(_hdr, 2)
+        m = _hdr[0] | (_hdr[1] << 8)
+        if m:
+            _recv_into(_sp, m)
+            _sp_len = m
+            _sp_cur = 0
         _blk_ch = ch
         _blk_pos = 1
         _blk_len = k
         return _rx[4] | (_rx[5] << 8)
+
+    def _script_block(k):
+        """The block read at ``_out[_n]`` answered from the script (its clock and
+        conversions into ``_rx``) if it is the script's next request."""
+        global _sp_cur
+        c = _sp_cur
+        if c + 8 + 2 * k <= _sp_len and _out[_n] == _sp[c] and _out[_n + 1] == _sp[c + 1] \
+                and _out[_n + 2] == _sp[c + 2] and _out[_n + 3] == _sp[c + 3]:
+            for i in range(4 + 2 * k):
+                _rx[i] = _sp[c + 4 + i]
+            _adopt_now()
+            _sp_cur = c + 8 + 2 * k
+            if _sp_cur == _sp_len:
+                _script_end(0)
+            return True
+        _script_end(4)
+        return False
 
     class ADC:  # noqa: F811
         CORE_TEMP = 4
@@ -288,9 +369,9 @@ if _path:
         def write(self, buf):
             global _now
             n = len(buf)
-            if _n + 8 + n > len(_out):
+            if _n + 8 + n > _OUT:
                 _flush()
-            if 8 + n > len(_out):
+            if 8 + n > _OUT:
                 raise ValueError("SPI write too long for the emulator")
             at = _n
             _out[at] = 83  # 'S'
@@ -316,7 +397,8 @@ if _path:
             n = len(wbuf)
             if n > _MAX_BLOCK * 2 or len(rbuf) < n:
                 raise ValueError("SPI transfer too long for the emulator")
-            if _n + 8 + n > len(_out):
+            _script_break()
+            if _n + 8 + n > _OUT:
                 _flush()
             if _blk_ch >= 0:
                 _end_run()
@@ -360,7 +442,8 @@ if _path:
             n = len(buf)
             if n > _MAX_BLOCK * 2:
                 raise ValueError("I2C read too long for the emulator")
-            if _n + 5 > len(_out):
+            _script_break()
+            if _n + 5 > _OUT:
                 _flush()
             if _blk_ch >= 0:
                 _end_run()
@@ -392,7 +475,7 @@ if _path:
                     found = True
             if not found:
                 raise OSError(19)  # ENODEV: no part answers
-            if _n + 5 + n > len(_out):
+            if _n + 5 + n > _OUT:
                 _flush()
             at = _n
             _out[at] = 73  # 'I'
@@ -437,6 +520,7 @@ if _path:
 def reset():
     """Hard reset of the virtual board (the world's MCU resets first); does not return."""
     if _sock is not None:
+        _script_break()
         _flush()
         _sock.write(b"R")
     _hard_reset()
