@@ -16,6 +16,7 @@ import errno
 import types
 from itertools import chain
 
+from learnboard.emulator.cost_model import CostModel, cost_model
 from learnboard.emulator.world import World
 
 ADC_PIN_BASE = 26  # RP2040: GPIO 26..29 are ADC inputs 0..3, input 4 is the temperature sensor
@@ -42,12 +43,19 @@ def _gpio(pin) -> int:
     return int(pin)
 
 
-def build(world: World, *, blocks: bool = True) -> tuple[types.ModuleType, types.ModuleType]:
+def build(world: World, *, blocks: bool = True,
+          cost: str | CostModel | None = None) -> tuple[types.ModuleType, types.ModuleType]:
     """Return ``(machine, time)`` module objects bound to ``world``. ``blocks=False``
     converts one sample per ``ADC.read_u16`` call instead of answering runs of reads
-    from blocks (the reference the tests compare the blocks with)."""
+    from blocks (the reference the tests compare the blocks with). ``cost``: the cost
+    model that charges the firmware's calls to the virtual clock (``rp2040`` by
+    default, ``zero``; :mod:`learnboard.emulator.cost_model`)."""
     clock = world.clock
+    model = cost_model(cost)
+    call = model.call_us
     blk = _ReadAhead.of(world)  # the ADC conversions fetched ahead
+    blk.period = model.adc_period_us
+    advance = clock.advance_us
     pins = world.pins
     set_pin = world.set_pin
 
@@ -67,6 +75,8 @@ def build(world: World, *, blocks: bool = True) -> tuple[types.ModuleType, types
                 self.value(value)
 
         def value(self, x=None):
+            if call:
+                advance(call)
             if x is None:
                 return pins.get(self.id, 0)
             v = 1 if x else 0
@@ -112,7 +122,10 @@ def build(world: World, *, blocks: bool = True) -> tuple[types.ModuleType, types
             # a run of reads of this input is answered from a block (see _ReadAhead):
             # the instance's read_u16 is then the block's iterator, this the way back
             if not blocks:
-                return world.adc_read_u16(self.channel)
+                code = world.adc_read_u16(self.channel)
+                if call:
+                    advance(call)  # the call's return, after its conversion
+                return code
             return blk.start(self)
 
     class SPI:
@@ -131,11 +144,13 @@ def build(world: World, *, blocks: bool = True) -> tuple[types.ModuleType, types
 
         def write(self, buf) -> None:
             blk.end_run()
+            advance(call)
             world.spi_write(self.id, bytes(buf), self.baudrate)
 
         def read(self, nbytes, write=0) -> bytes:
             # MISO from the world (an SPI ADC; zeros where no part drives it)
             blk.end_run()
+            advance(call)
             return world.spi_transfer(self.id, bytes([write]) * nbytes, self.baudrate)
 
         def readinto(self, buf, write=0) -> None:
@@ -143,6 +158,7 @@ def build(world: World, *, blocks: bool = True) -> tuple[types.ModuleType, types
 
         def write_readinto(self, wbuf, rbuf) -> None:
             blk.end_run()
+            advance(call)
             rbuf[:] = world.spi_transfer(self.id, bytes(wbuf), self.baudrate)
 
     class I2C:
@@ -151,10 +167,12 @@ def build(world: World, *, blocks: bool = True) -> tuple[types.ModuleType, types
             self.freq = int(freq)
 
         def scan(self) -> list[int]:
+            advance(call)
             return world.i2c_addresses(self.id)
 
         def writeto(self, addr, buf, stop=True) -> int:
             blk.end_run()
+            advance(call)
             if not world.i2c_write(self.id, addr, bytes(buf)):
                 raise OSError(errno.ENODEV, "ENODEV")
             clock.advance_us((len(buf) + 1) * 9e6 / self.freq)
@@ -165,6 +183,7 @@ def build(world: World, *, blocks: bool = True) -> tuple[types.ModuleType, types
 
         def readfrom(self, addr, nbytes, stop=True) -> bytes:
             blk.end_run()
+            advance(call)
             data = world.i2c_read(self.id, addr, nbytes)
             if data is None:
                 raise OSError(errno.ENODEV, "ENODEV")
@@ -183,12 +202,14 @@ def build(world: World, *, blocks: bool = True) -> tuple[types.ModuleType, types
                 self.duty_u16(duty_u16)
 
         def freq(self, value=None):
+            advance(call)
             if value is None:
                 return self._freq
             self._freq = int(value)
             return None
 
         def duty_u16(self, value=None):
+            advance(call)
             if value is None:
                 return self._duty
             self._duty = max(0, min(65535, int(value)))
@@ -234,9 +255,30 @@ def build(world: World, *, blocks: bool = True) -> tuple[types.ModuleType, types
     machine.enable_irq = lambda state=0: None
 
     utime = types.ModuleType("time")
-    for name in ("ticks_us", "ticks_ms", "ticks_cpu", "ticks_add", "ticks_diff", "sleep",
-                 "sleep_ms", "sleep_us", "time_ns"):
+    for name in ("ticks_add", "ticks_diff", "time_ns"):
         setattr(utime, name, getattr(clock, name))
+    tick_extra = max(0, call - clock.tick_cost_us)  # a tick read's own cost is the clock's
+
+    def ticks_us():
+        advance(tick_extra)
+        return clock.ticks_us()
+
+    def ticks_ms():
+        advance(tick_extra)
+        return clock.ticks_ms()
+
+    def sleep_us(us):
+        advance(call + max(0, int(us)))
+
+    def sleep_ms(ms):
+        advance(call + max(0, ms) * 1000)
+
+    def sleep(s):
+        advance(call + max(0, s) * 1e6)
+
+    for f in (ticks_us, ticks_ms, sleep_us, sleep_ms, sleep):
+        setattr(utime, f.__name__, f)
+    utime.ticks_cpu = ticks_us
     utime.time = lambda: clock.now_us // 1_000_000
     return machine, utime
 
@@ -252,7 +294,7 @@ class _ReadAhead:
     runs free, like the RP2040's round-robin FIFO). One per world (it watches the
     world's clock), shared by the ``machine`` modules built on it."""
 
-    __slots__ = ("world", "adc", "it", "len", "runs", "want")
+    __slots__ = ("world", "adc", "it", "len", "runs", "want", "period")
 
     MAX = 64  # as the VM's block
 
@@ -263,6 +305,7 @@ class _ReadAhead:
         self.len = 0
         self.runs = 0  # reads of the run in the blocks before this one
         self.want = 1  # block length to fetch next
+        self.period = 2  # µs from one read to the next (the cost model's)
         world.clock.on_advance(self._moved)
 
     @classmethod
@@ -300,7 +343,7 @@ class _ReadAhead:
     def _fetch(self, adc) -> int:
         world = self.world
         self.adc = None  # the block's own clock advance ends no run
-        codes = world.adc_block(adc.channel, min(self.want, self.MAX))
+        codes = world.adc_block(adc.channel, min(self.want, self.MAX), self.period)
         self.len = len(codes)
         self.it = it = iter(codes)
         adc.read_u16 = chain(it, iter(self.more, None)).__next__

@@ -27,8 +27,8 @@ BODY = compile_board(load_board("gen2-clln")).body
 
 def _world(blocks: bool, seed: int = 3, faults: Faults | None = None):
     world = World("gen2-clln", seed=seed, faults=faults)
-    machine, _ = machine_layer.build(world, blocks=blocks)
-    hal = Hal(BODY, machine, world.clock)
+    machine, utime = machine_layer.build(world, blocks=blocks)
+    hal = Hal(BODY, machine, utime)
     return world, hal
 
 

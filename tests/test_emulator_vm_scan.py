@@ -18,8 +18,8 @@ from tests.test_emulator_vm_world import VMLIB
 
 def _inprocess(body, seed, blocks):
     world = World("gen2-clln", seed=seed)
-    machine, _ = machine_layer.build(world, blocks=blocks)
-    hal = Hal(body, machine, world.clock)
+    machine, utime = machine_layer.build(world, blocks=blocks)
+    hal = Hal(body, machine, utime)
     for ch in range(7):
         hal.drive(hal.vline([0, ch]), 60 + 20 * ch)
     hal.settle()
@@ -128,8 +128,8 @@ print(json.dumps(_rounds(h)))
         trips, ahead = server.round_trips, server.read_ahead
     got = json.loads(proc.stdout.decode().strip().splitlines()[-1])
     ref = World("gen2-clln", seed=9)
-    machine, _ = machine_layer.build(ref, blocks=False)
-    want = _rounds(Hal(body, machine, ref.clock))
+    machine, utime = machine_layer.build(ref, blocks=False)
+    want = _rounds(Hal(body, machine, utime))
     assert got == want
     assert abs(world.clock.now_us - ref.clock.now_us) <= 50  # VM start-up ticks aside
     assert ahead.scripts >= 4 and ahead.undone >= 1  # ran ahead, and went back

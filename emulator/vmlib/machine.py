@@ -37,7 +37,14 @@ _sock = None
 _TICK_COST_US = 1  # keep equal to learnboard.emulator.devices.clock.VirtualClock's default
 _MASK = 0x3FFFFFFF
 _MAX_BLOCK = 64
-_ADC_PERIOD_US = 2  # one conversion (500 kS/s) per read_u16
+# the cost model (learnboard.emulator.cost_model): virtual µs per call into machine/time
+# and per main-loop pass (input poll); LB_COST = "call,pass", default the rp2040 model's
+_cost = (_os.getenv("LB_COST") or "3,5").split(",")
+_CALL_US = int(_cost[0])
+_PASS_US = int(_cost[1])
+del _cost
+_TICK_EXTRA = _CALL_US - _TICK_COST_US if _CALL_US > _TICK_COST_US else 0
+_ADC_PERIOD_US = 2 + _CALL_US  # a conversion (500 kS/s), then the call's return
 _OUT = 1024  # bytes of queued requests (+3 for a script's answer put before one)
 _LIMIT = _OUT - 80  # flush before a request could overflow the buffer
 _SCRIPT_MAX = 2048  # keep equal to learnboard.emulator.read_ahead.SCRIPT_MAX
@@ -59,6 +66,7 @@ if _path:
     _sp_len = 0
     _sp_cur = -1  # script bytes the firmware's requests matched so far; -1: no script
     _hdr = None
+    _owed = 0  # µs of the firmware's calls not yet sent to the world (cost model)
 
     def _start():
         """Connect to the world on first use, not at import: the firmware reads its
@@ -93,6 +101,8 @@ if _path:
 
     def _flush():
         global _n
+        if _owed:
+            _pay()
         if _n:
             _sock.write(_out, _n)
             _n = 0
@@ -146,6 +156,24 @@ if _path:
                 _flush()
             _script_end(0)
 
+    def _pay():
+        """Send the firmware's call costs owed so far as a sleep of the world, before
+        the next request (the world's clock moves as ours)."""
+        global _owed, _now
+        o = _owed
+        _owed = 0
+        _out[_n] = 68  # 'D'
+        _u32(_n + 1, o)
+        _now += o
+        _queued(5)
+
+    def _charge():
+        """A firmware call into ``machine``: its cost is paid before what it does."""
+        global _owed
+        _owed += _CALL_US
+        if _owed:
+            _pay()
+
     def _end_run():
         global _blk_ch, _want
         _blk_ch = -1
@@ -179,9 +207,12 @@ if _path:
         _now = _rx[0] | (_rx[1] << 8) | (_rx[2] << 16) | (_rx[3] << 24)
 
     def _ticks_us():
-        global _now
+        global _now, _owed
         if _sock is None:
             _start()
+        _owed += _TICK_EXTRA
+        if _owed:
+            _pay()
         _out[_n] = 116  # 't': the world's clock moves as ours
         _queued(1)
         _now += _TICK_COST_US
@@ -197,8 +228,14 @@ if _path:
         return (t + d) & 0x3FFFFFFF
 
     def _sleep_us(us):
-        global _now
+        global _owed
         us = int(us)
+        us = (us if us > 0 else 0) + _owed + _CALL_US
+        _owed = 0
+        _sleep_raw(us)
+
+    def _sleep_raw(us):
+        global _now
         if us > 0:
             if _sock is None:
                 _start()
@@ -215,7 +252,7 @@ if _path:
     def _idle(us):
         """The firmware waited ``us`` real µs for input (``select.poll``): virtual time
         follows real time while the board idles, as the in-process board's does."""
-        _sleep_us(us)
+        _sleep_raw(us)
         _flush()
 
     def _sync():
@@ -258,6 +295,8 @@ if _path:
                 self.value(value)
 
         def value(self, x=None):
+            global _owed
+            _owed += _CALL_US
             if x is None:
                 return self._v
             v = 1 if x else 0
@@ -265,6 +304,7 @@ if _path:
             g = self.id
             if _lv[g] != v:  # the world ignores a write that keeps the level
                 _lv[g] = v
+                _pay()
                 _out[_n] = 80  # 'P'
                 _out[_n + 1] = g
                 _out[_n + 2] = v
@@ -287,6 +327,8 @@ if _path:
         if new_run:
             _streak = 1
         k = _want if _want < _MAX_BLOCK else _MAX_BLOCK
+        if _owed:
+            _pay()
         if _n + 4 > _OUT:
             _flush()
         _out[_n] = 66  # 'B'
@@ -342,7 +384,7 @@ if _path:
         def read_u16(self):
             global _blk_pos, _streak
             ch = self.channel
-            if ch == _blk_ch:
+            if ch == _blk_ch and not _owed:  # (a call between reads: the block is stale)
                 _streak += 1
                 i = _blk_pos
                 if i < _blk_len:
@@ -368,6 +410,7 @@ if _path:
 
         def write(self, buf):
             global _now
+            _charge()
             n = len(buf)
             if _n + 8 + n > _OUT:
                 _flush()
@@ -398,6 +441,7 @@ if _path:
             if n > _MAX_BLOCK * 2 or len(rbuf) < n:
                 raise ValueError("SPI transfer too long for the emulator")
             _script_break()
+            _charge()
             if _n + 8 + n > _OUT:
                 _flush()
             if _blk_ch >= 0:
@@ -435,6 +479,7 @@ if _path:
             self.id = id
 
         def scan(self):
+            _charge()
             return [a & 0x7F for a in _acks if a >> 7 == self.id]
 
         def readfrom_into(self, addr, buf, stop=True):
@@ -443,6 +488,7 @@ if _path:
             if n > _MAX_BLOCK * 2:
                 raise ValueError("I2C read too long for the emulator")
             _script_break()
+            _charge()
             if _n + 5 > _OUT:
                 _flush()
             if _blk_ch >= 0:
@@ -467,6 +513,7 @@ if _path:
             return bytes(buf)
 
         def writeto(self, addr, buf, stop=True):
+            _charge()
             n = len(buf)
             key = ((self.id & 1) << 7) | (addr & 0x7F)
             found = False
@@ -499,11 +546,13 @@ if _path:
                 self.duty_u16(duty_u16)
 
         def freq(self, f=None):
+            _charge()
             if f is None:
                 return self._f
             self._f = f
 
         def duty_u16(self, d=None):
+            _charge()
             if d is None:
                 return self._d
             self._d = d

@@ -1,6 +1,8 @@
 """``select`` for the emulator's VM: the built-in module; with a world (``LB_WORLD``),
 ``poll()`` objects that keep the emulated world in step with the firmware's idling.
 
+Each poll is a pass of the firmware's main loop and costs the cost model's pass time
+(``machine._PASS_US``, see ``learnboard.emulator.cost_model``) on the virtual clock.
 Before a poll the VM's queued ``machine`` writes are sent to the world (so the world is
 current whenever the firmware looks for input), and the real time a poll with a timeout
 spends waiting advances the virtual clock: while the board idles waiting for the host,
@@ -31,6 +33,7 @@ if _os.getenv("LB_WORLD"):
             self._p.modify(obj, mask)
 
         def poll(self, timeout=-1):
+            _machine._owed += _machine._PASS_US  # a pass of the firmware's loop
             _machine._flush()
             if timeout == 0:
                 return self._p.poll(0)
@@ -40,6 +43,7 @@ if _os.getenv("LB_WORLD"):
             return r
 
         def ipoll(self, timeout=-1, flags=0):
+            _machine._owed += _machine._PASS_US
             _machine._flush()
             if timeout == 0:
                 return self._p.ipoll(0, flags)
