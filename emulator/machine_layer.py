@@ -56,8 +56,18 @@ def build(world: World, *, blocks: bool = True,
     blk = _ReadAhead.of(world)  # the ADC conversions fetched ahead
     blk.period = model.adc_period_us
     advance = clock.advance_us
+    owed = _Owed()  # call costs not yet on the clock: paid before the next effect
+
+    def pay() -> None:
+        o = owed.us
+        if o:
+            owed.us = 0
+            advance(o)
+
+    def charge() -> None:
+        owed.us += call
+        pay()
     pins = world.pins
-    set_pin = world.set_pin
 
     class Pin:
         IN, OUT, OPEN_DRAIN, ALT = 0, 1, 2, 3
@@ -76,14 +86,15 @@ def build(world: World, *, blocks: bool = True,
 
         def value(self, x=None):
             if call:
-                advance(call)
+                owed.us += call
+            if blk.adc is not None:  # a call between reads: the run of reads ends
+                blk.end_run()
             if x is None:
                 return pins.get(self.id, 0)
             v = 1 if x else 0
             if pins.get(self.id) != v:  # the world ignores a write that keeps the level
-                if blk.adc is not None:
-                    blk.end_run()
-                set_pin(self.id, v)
+                pay()
+                world.set_pin(self.id, v)
             return None
 
         __call__ = value
@@ -121,10 +132,10 @@ def build(world: World, *, blocks: bool = True,
         def read_u16(self) -> int:
             # a run of reads of this input is answered from a block (see _ReadAhead):
             # the instance's read_u16 is then the block's iterator, this the way back
+            pay()
             if not blocks:
                 code = world.adc_read_u16(self.channel)
-                if call:
-                    advance(call)  # the call's return, after its conversion
+                advance(call)  # the call's return, after its conversion (as in a block)
                 return code
             return blk.start(self)
 
@@ -144,13 +155,13 @@ def build(world: World, *, blocks: bool = True,
 
         def write(self, buf) -> None:
             blk.end_run()
-            advance(call)
+            charge()
             world.spi_write(self.id, bytes(buf), self.baudrate)
 
         def read(self, nbytes, write=0) -> bytes:
             # MISO from the world (an SPI ADC; zeros where no part drives it)
             blk.end_run()
-            advance(call)
+            charge()
             return world.spi_transfer(self.id, bytes([write]) * nbytes, self.baudrate)
 
         def readinto(self, buf, write=0) -> None:
@@ -158,7 +169,7 @@ def build(world: World, *, blocks: bool = True,
 
         def write_readinto(self, wbuf, rbuf) -> None:
             blk.end_run()
-            advance(call)
+            charge()
             rbuf[:] = world.spi_transfer(self.id, bytes(wbuf), self.baudrate)
 
     class I2C:
@@ -167,12 +178,12 @@ def build(world: World, *, blocks: bool = True,
             self.freq = int(freq)
 
         def scan(self) -> list[int]:
-            advance(call)
+            charge()
             return world.i2c_addresses(self.id)
 
         def writeto(self, addr, buf, stop=True) -> int:
             blk.end_run()
-            advance(call)
+            charge()
             if not world.i2c_write(self.id, addr, bytes(buf)):
                 raise OSError(errno.ENODEV, "ENODEV")
             clock.advance_us((len(buf) + 1) * 9e6 / self.freq)
@@ -183,7 +194,7 @@ def build(world: World, *, blocks: bool = True,
 
         def readfrom(self, addr, nbytes, stop=True) -> bytes:
             blk.end_run()
-            advance(call)
+            charge()
             data = world.i2c_read(self.id, addr, nbytes)
             if data is None:
                 raise OSError(errno.ENODEV, "ENODEV")
@@ -202,14 +213,14 @@ def build(world: World, *, blocks: bool = True,
                 self.duty_u16(duty_u16)
 
         def freq(self, value=None):
-            advance(call)
+            charge()
             if value is None:
                 return self._freq
             self._freq = int(value)
             return None
 
         def duty_u16(self, value=None):
-            advance(call)
+            charge()
             if value is None:
                 return self._duty
             self._duty = max(0, min(65535, int(value)))
@@ -260,27 +271,38 @@ def build(world: World, *, blocks: bool = True,
     tick_extra = max(0, call - clock.tick_cost_us)  # a tick read's own cost is the clock's
 
     def ticks_us():
-        advance(tick_extra)
+        owed.us += tick_extra
+        pay()
         return clock.ticks_us()
 
     def ticks_ms():
-        advance(tick_extra)
+        owed.us += tick_extra
+        pay()
         return clock.ticks_ms()
 
     def sleep_us(us):
-        advance(call + max(0, int(us)))
+        o = owed.us + call  # the call, then the sleep: one advance
+        owed.us = 0
+        advance(o + max(0, int(us)))
 
     def sleep_ms(ms):
-        advance(call + max(0, ms) * 1000)
+        sleep_us(max(0, ms) * 1000)
 
     def sleep(s):
-        advance(call + max(0, s) * 1e6)
+        sleep_us(max(0, s) * 1e6)
 
     for f in (ticks_us, ticks_ms, sleep_us, sleep_ms, sleep):
         setattr(utime, f.__name__, f)
     utime.ticks_cpu = ticks_us
     utime.time = lambda: clock.now_us // 1_000_000
     return machine, utime
+
+
+class _Owed:
+    __slots__ = ("us",)
+
+    def __init__(self) -> None:
+        self.us = 0
 
 
 class _ReadAhead:

@@ -167,3 +167,18 @@ def test_seeded_inprocess_runs_are_bit_identical():
 def test_an_unknown_cost_model_is_refused_by_name():
     with pytest.raises(InputError, match="cost_model.*'fast'.*rp2040, zero"):
         cost_model("fast")
+
+
+def test_info_shows_the_steps_per_second_the_model_predicts():
+    import subprocess
+    import sys
+
+    from learnboard.emulator.predict import rp2040_steps_per_s
+
+    done = subprocess.run([sys.executable, "-m", "learnboard", "info", "--json"],
+                          capture_output=True, text=True, timeout=120)
+    hello = json.loads(done.stdout)
+    predicted = rp2040_steps_per_s("gen2-clln")
+    assert hello["rp2040_steps_s"] == pytest.approx(predicted)  # deterministic
+    # the firmware's calls cost time on the board: fewer steps than the parts alone allow
+    assert 20 < predicted < rp2040_steps_per_s("gen2-clln", cost="zero")
