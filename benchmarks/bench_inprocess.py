@@ -66,7 +66,7 @@ class _NullPort:
 class _Counting:
     """Counts calls into the machine layer by wrapping the world's entry points."""
 
-    NAMES = ("set_pin", "adc_read_u16", "adc_block", "spi_write", "set_pwm",
+    NAMES = ("set_pin", "pin_changed", "adc_read_u16", "adc_block", "spi_write", "set_pwm",
              "i2c_write", "spi_transfer", "i2c_read")
 
     def __init__(self, world: World) -> None:

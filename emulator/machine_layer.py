@@ -58,11 +58,13 @@ def build(world: World, *, blocks: bool = True,
     advance = clock.advance_us
     owed = _Owed()  # call costs not yet on the clock: paid before the next effect
 
+    advance_int = clock.advance_int
+
     def pay() -> None:
         o = owed.us
         if o:
             owed.us = 0
-            advance(o)
+            advance_int(o)
 
     def charge() -> None:
         owed.us += call
@@ -94,7 +96,7 @@ def build(world: World, *, blocks: bool = True,
             v = 1 if x else 0
             if pins.get(self.id) != v:  # the world ignores a write that keeps the level
                 pay()
-                world.set_pin(self.id, v)
+                world.pin_changed(self.id, v)
             return None
 
         __call__ = value
@@ -283,7 +285,8 @@ def build(world: World, *, blocks: bool = True,
     def sleep_us(us):
         o = owed.us + call  # the call, then the sleep: one advance
         owed.us = 0
-        advance(o + max(0, int(us)))
+        us = int(us)
+        advance_int(o + us if us > 0 else o)
 
     def sleep_ms(ms):
         sleep_us(max(0, ms) * 1000)

@@ -16,7 +16,7 @@ back to the kept state and runs again only the used part — the same requests i
 same state, so the same conversions the VM has already answered with. The firmware
 cannot tell: every conversion is the one the request would have got sent on its own.
 
-Speculative requests are only mux-pin writes, sleeps and conversions, and a run-ahead
+Speculative requests are only mux-pin writes (``P``, ``p``), sleeps and conversions, and a run-ahead
 ends before a read that would need a new circuit solve (a solve's warm start is not
 undone).
 Clock listeners (a brown-out schedule) see the run-ahead's time as it happens.
@@ -27,8 +27,8 @@ from __future__ import annotations
 import struct
 
 SCRIPT_MAX = 2048  # keep equal to emulator/vmlib/machine.py's _SCRIPT_MAX
-_P, _D, _B = 80, 68, 66
-_SIZE = {_P: 3, _D: 5, _B: 4}
+_P, _PD, _D, _B = 80, 112, 68, 66  # _PD: a pin write after a short sleep (the call costs)
+_SIZE = {_P: 3, _PD: 4, _D: 5, _B: 4}
 _MASK32 = 0xFFFFFFFF
 _TABLE_MAX = 1024
 CONTEXT = 4  # reads whose requests make a prediction's key
@@ -67,7 +67,8 @@ class ReadAhead:
     def seen(self, op: bytes) -> bytes | None:
         """Record a request the world has just run; for a block read, return its key."""
         code = op[0]
-        if code == _D or code == _B or (code == _P and op[1] in self._mux_pins):
+        if code == _D or code == _B or ((code == _P or code == _PD) and
+                                        op[1] in self._mux_pins):
             self._run += op
             if code == _B:
                 # the key: the requests of the last CONTEXT reads (a read alone is
@@ -115,7 +116,9 @@ class ReadAhead:
         clock = w.clock
         for op in ops:
             code = op[0]
-            if code == _P:
+            if code == _P or code == _PD:
+                if code == _PD and op[3]:
+                    clock.sleep_us(op[3])
                 w.set_pin(op[1], op[2])
                 script += op
             elif code == _D:
@@ -144,8 +147,12 @@ class ReadAhead:
         kept, marks, total, key = self._pending
         self._pending = None
         if used == total:
+            # the run goes on with them; their keys already lead to this continuation
+            run, starts = self._run, self._starts
             for _, op in marks:
-                self.seen(op)
+                run += op
+                if op[0] == _B:
+                    starts.append(len(run))
             return
         if used and not any(e == used for e, _ in marks):
             raise ConnectionError(f"world server: the VM used {used} bytes of a script, "
@@ -161,7 +168,9 @@ class ReadAhead:
             if end > used:
                 break
             code = op[0]
-            if code == _P:
+            if code == _P or code == _PD:
+                if code == _PD and op[3]:
+                    clock.sleep_us(op[3])
                 w.set_pin(op[1], op[2])
             elif code == _D:
                 clock.sleep_us(int.from_bytes(op[1:5], "little"))

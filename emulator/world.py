@@ -407,8 +407,11 @@ class World:
 
     def set_pin(self, gpio: int, level: int) -> None:
         level = 1 if level else 0
-        if self.pins.get(gpio) == level:
-            return
+        if self.pins.get(gpio) != level:
+            self.pin_changed(gpio, level)
+
+    def pin_changed(self, gpio: int, level: int) -> None:
+        """:meth:`set_pin` for a level (0 or 1) that differs from the pin's."""
         self.pins[gpio] = level
         if gpio not in self._mux_pins:
             self._gen += 1
@@ -762,7 +765,10 @@ class World:
         if settled:
             x = v0 / adc._lsb * adc._g1 + adc.offset_lsb
             if noisy:
-                codes = self._block_codes(x, 0.0, self._zeros(n), n, adc.noise_lsb * ns)
+                z = self._zero_arrays.get(n)
+                if z is None:
+                    z = self._zero_arrays[n] = np.zeros(n)
+                codes = self._block_codes(x, 0.0, z, n, adc.noise_lsb * ns)
             else:
                 codes = [u16[bisect_right(t, x)]] * n
             if one is not None and n > 1:
@@ -790,7 +796,7 @@ class World:
                 v = v0 if i == 0 else (self._adc_volts(channel, sources, now + period * i)
                                        if sources else v0)
                 codes.append(u16[adc.code(v, ns)])
-        self.clock.advance_us(period * n)
+        self.clock.advance_int(period * n)
         return codes
 
     def _linear_op(self, net: int):
@@ -975,12 +981,6 @@ class World:
         block_codes(adc.transitions, self._u16_array, a0, b0, kp, adc.ahead(n), sig, out)
         adc.skip(n)
         return out.tolist()
-
-    def _zeros(self, n: int):
-        z = self._zero_arrays.get(n)
-        if z is None:
-            z = self._zero_arrays[n] = np.zeros(n)
-        return z
 
     def _kp_array(self, tau_us: float, n: int, period_us: int):
         key = (tau_us, n, period_us, "a")

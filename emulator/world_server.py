@@ -9,6 +9,7 @@ The replies to one batch of requests go back in one write.
 | op | payload | reply |
 |---|---|---|
 | ``P`` | gpio u8, level u8 | — |
+| ``p`` | gpio u8, level u8, µs u8 (the firmware's call costs before it, ``cost_model``) | — |
 | ``W`` | gpio u8, duty u16 | — |
 | ``S`` | bus u8, baud u32, n u16, n bytes | — |
 | ``I`` | bus u8, addr u8, n u16, n bytes (the VM checked the address) | — |
@@ -36,7 +37,7 @@ import time
 from learnboard.emulator.read_ahead import ReadAhead
 from learnboard.emulator.world import World
 
-_FIXED = {80: 2, 87: 3, 68: 4, 116: 0, 82: 0, 72: 0, 66: 3, 65: 1, 84: 0, 81: 0, 67: 2}  # by opcode
+_FIXED = {80: 2, 112: 3, 87: 3, 68: 4, 116: 0, 82: 0, 72: 0, 66: 3, 65: 1, 84: 0, 81: 0, 67: 2}  # by opcode
 _HEAD = {83: 8, 88: 8, 73: 5, 89: 5}  # variable length: header bytes, the length u16 at its end
 _MASK32 = 0xFFFFFFFF
 
@@ -140,6 +141,10 @@ class WorldServer:
                                               "answer to a script (C)")
                     if op == 80:  # P
                         w.set_pin(buf[pos + 1], buf[pos + 2])
+                    elif op == 112:  # p: a sleep, then P
+                        if buf[pos + 3]:
+                            clock.sleep_us(buf[pos + 3])
+                        w.set_pin(buf[pos + 1], buf[pos + 2])
                     elif op == 116:  # t
                         clock.ticks_us()
                     elif op == 68:  # D
@@ -166,7 +171,7 @@ class WorldServer:
                         reply += (struct.pack("<I", clock.ticks_us()))
                     else:  # Q
                         reply += ((clock.now_us & _MASK32).to_bytes(4, "little"))
-                    if op == 80 or op == 68:
+                    if op == 80 or op == 68 or op == 112:
                         ra.seen(bytes(buf[pos:end]))
                     elif op != 66 and op != 67:
                         ra.end_run()

@@ -59,6 +59,8 @@ if _path:
     _blk_ch = -1  # ADC input of the fetched block; -1: none valid
     _blk_pos = 0
     _blk_len = 0
+    _bb = None  # the buffer holding the block's conversions (_rx, or the script _sp)
+    _bo = 4  # where its first conversion starts there
     _streak = 0  # consecutive reads of the block's input
     _want = 1  # block length to fetch next
     _acks = b""
@@ -125,7 +127,7 @@ if _path:
         global _sp_cur
         c = _sp_cur
         op = _out[_n]
-        if (op == 80 or op == 68) and c + k <= _sp_len:
+        if (op == 112 or op == 68 or op == 80) and c + k <= _sp_len:
             i = 0
             while i < k and _out[_n + i] == _sp[c + i]:
                 i += 1
@@ -295,7 +297,7 @@ if _path:
                 self.value(value)
 
         def value(self, x=None):
-            global _owed
+            global _owed, _now
             _owed += _CALL_US
             if x is None:
                 return self._v
@@ -304,11 +306,16 @@ if _path:
             g = self.id
             if _lv[g] != v:  # the world ignores a write that keeps the level
                 _lv[g] = v
-                _pay()
-                _out[_n] = 80  # 'P'
+                if _owed > 255:
+                    _pay()
+                o = _owed  # the calls' costs ride on the write: 'p' sleeps, then sets
+                _owed = 0
+                _now += o
+                _out[_n] = 112  # 'p'
                 _out[_n + 1] = g
                 _out[_n + 2] = v
-                _queued(3)
+                _out[_n + 3] = o
+                _queued(4)
 
         def __call__(self, x=None):
             return self.value(x)
@@ -323,7 +330,7 @@ if _path:
         low = off
 
     def _fetch(ch, new_run):
-        global _n, _blk_ch, _blk_pos, _blk_len, _streak, _sp_len, _sp_cur
+        global _n, _blk_ch, _blk_pos, _blk_len, _streak, _sp_len, _sp_cur, _bb, _bo
         if new_run:
             _streak = 1
         k = _want if _want < _MAX_BLOCK else _MAX_BLOCK
@@ -339,7 +346,7 @@ if _path:
             _blk_ch = ch
             _blk_pos = 1
             _blk_len = k
-            return _rx[4] | (_rx[5] << 8)
+            return _bb[_bo] | (_bb[_bo + 1] << 8)
         _n += 4
         _flush()
         _recv(4 + 2 * k)
@@ -353,18 +360,20 @@ if _path:
         _blk_ch = ch
         _blk_pos = 1
         _blk_len = k
+        _bb = _rx
+        _bo = 4
         return _rx[4] | (_rx[5] << 8)
 
     def _script_block(k):
         """The block read at ``_out[_n]`` answered from the script (its clock and
-        conversions into ``_rx``) if it is the script's next request."""
-        global _sp_cur
+        conversions read from the script) if it is the script's next request."""
+        global _sp_cur, _bb, _bo, _now
         c = _sp_cur
         if c + 8 + 2 * k <= _sp_len and _out[_n] == _sp[c] and _out[_n + 1] == _sp[c + 1] \
                 and _out[_n + 2] == _sp[c + 2] and _out[_n + 3] == _sp[c + 3]:
-            for i in range(4 + 2 * k):
-                _rx[i] = _sp[c + 4 + i]
-            _adopt_now()
+            _now = _sp[c + 4] | (_sp[c + 5] << 8) | (_sp[c + 6] << 16) | (_sp[c + 7] << 24)
+            _bb = _sp  # (the script stays until the next fetch brings another)
+            _bo = c + 8
             _sp_cur = c + 8 + 2 * k
             if _sp_cur == _sp_len:
                 _script_end(0)
@@ -389,7 +398,8 @@ if _path:
                 i = _blk_pos
                 if i < _blk_len:
                     _blk_pos = i + 1
-                    return _rx[4 + 2 * i] | (_rx[5 + 2 * i] << 8)
+                    i = _bo + 2 * i
+                    return _bb[i] | (_bb[i + 1] << 8)
                 return _fetch(ch, False)  # the run is longer than the block
             if _blk_ch >= 0:  # another input at once: that run ended
                 _end_run()
