@@ -39,7 +39,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-def bench(profile: str, steps: int, batch: int, examples: int, seed: int) -> dict:
+def bench(profile: str, steps: int, batch: int, examples: int, seed: int,
+          cost: str = "rp2040") -> dict:
     import numpy as np
     from learnboard.emulator.board import VirtualBoard
     from learnboard.host.flashing import plan
@@ -52,7 +53,7 @@ def bench(profile: str, steps: int, batch: int, examples: int, seed: int) -> dic
         for f in files:  # what `learnboard flash` writes over mpremote
             (flash / f.path).parent.mkdir(parents=True, exist_ok=True)
             (flash / f.path).write_bytes(f.data)
-        with VirtualBoard(flash, board=profile, seed=seed) as vb, Link.open(vb.port, timeout=5.0) as link:
+        with VirtualBoard(flash, board=profile, seed=seed, cost_model=cost) as vb, Link.open(vb.port, timeout=5.0) as link:
             deadline = time.monotonic() + 20
             while True:
                 try:
@@ -120,12 +121,14 @@ def main() -> None:
     ap.add_argument("--examples", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--profiles", nargs="+", default=["gen2-clln", "gen1-digipot"])
+    ap.add_argument("--cost-model", choices=("rp2040", "zero"), default="rp2040",
+                    help="the firmware's Python on the virtual clock (default rp2040)")
     a = ap.parse_args()
     print(f"{'profile':14s} {'steps/s':>8s} {'req/step':>9s} {'rt/step':>8s} {'writes/step':>11s} "
           f"{'virt us/step':>12s} {'solves/step':>11s} {'world ms/step':>13s} {'rest ms/step':>12s} "
           f"{'world cpu ms':>12s} {'emu cpu ms':>10s} {'vm cpu ms':>9s}   ({a.steps} steps, batch {a.batch})")
     for p in a.profiles:
-        r = bench(p, a.steps, a.batch, a.examples, a.seed)
+        r = bench(p, a.steps, a.batch, a.examples, a.seed, a.cost_model)
         print(f"{r['profile']:14s} {r['steps_s']:8.1f} {r['req']:9.0f} {r['rt']:8.1f} {r['sends']:11.1f} "
               f"{r['virt_us']:12.0f} {r['solves']:11.2f} {r['world_ms']:13.2f} {r['other_ms']:12.2f} "
               f"{r['world_cpu_ms']:12.2f} {r['emu_cpu_ms']:10.2f} {r['vm_cpu_ms']:9.2f}", flush=True)

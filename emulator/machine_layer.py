@@ -319,7 +319,7 @@ class _ReadAhead:
     runs free, like the RP2040's round-robin FIFO). One per world (it watches the
     world's clock), shared by the ``machine`` modules built on it."""
 
-    __slots__ = ("world", "adc", "it", "len", "runs", "want", "period")
+    __slots__ = ("world", "adc", "it", "len", "runs", "want", "period", "tail")
 
     MAX = 64  # as the VM's block
 
@@ -331,6 +331,7 @@ class _ReadAhead:
         self.runs = 0  # reads of the run in the blocks before this one
         self.want = 1  # block length to fetch next
         self.period = 2  # µs from one read to the next (the cost model's)
+        self.tail = iter(self.more, None)  # after a block: the run's next block
         world.clock.on_advance(self._moved)
 
     @classmethod
@@ -371,6 +372,6 @@ class _ReadAhead:
         codes = world.adc_block(adc.channel, min(self.want, self.MAX), self.period)
         self.len = len(codes)
         self.it = it = iter(codes)
-        adc.read_u16 = chain(it, iter(self.more, None)).__next__
+        adc.read_u16 = chain(it, self.tail).__next__
         self.adc = adc
         return next(it)

@@ -732,6 +732,11 @@ class World:
         dead = channel in self.faults.dead_adc
         if n < 1:
             return []
+        if not dead and now >= self._dynamic_until and not self._active_gates and \
+                not self._dac_gates:
+            codes = self._block_steady(channel, n, period)
+            if codes is not None:
+                return codes
         if not dead and (now < self._dynamic_until or self._active_gates or self._dac_gates):
             # drives settling or gates moving: the sources change from sample to sample,
             # so take them per sample exactly as single reads do
@@ -971,6 +976,55 @@ class World:
                 p_state, p_drives, _ = self._solved[net]
                 self._solved[net] = (p_state, dict(zip(sorted(p_drives), s[2], strict=True)),
                                      None)
+        return codes
+
+    def _block_steady(self, channel: int, n: int, period: int) -> list[int] | None:
+        """:meth:`adc_block`'s usual case, its arithmetic in its order with less
+        bookkeeping: one mux connected to the input, settled or settling inside the
+        ADC's range, noise on. None (nothing changed) otherwise."""
+        found = None
+        for entry in self._adc_mux.get(channel, ()):
+            if entry[0].is_connected:
+                if found is not None:
+                    return None
+                found = entry
+        if found is None:
+            return None
+        adc = self.adc
+        ns = self.faults.noise_scale
+        if not (adc.noise_lsb and ns):
+            return None
+        mux, nodes, gates, net = found
+        ch = mux._channel
+        if nodes is not None and ch < len(nodes) and nodes[ch] >= 0:
+            src = self._node_volts(net, nodes[ch])
+        elif gates is not None and ch < len(gates) and gates[ch] >= 0:
+            src = self._gate_volts(net, gates[ch])
+        else:
+            src = 0.0
+        now = self.clock._us
+        target = src * mux.gain  # AnalogMux.output, inline
+        k = math.exp(-(now - mux._channel_since) / mux.tau_us) if mux.tau_us > 0 else 0.0
+        out = target + (mux._out - target) * k
+        vref = adc.vref
+        if n > 1 and not abs(out - target) < 1e-9:  # still settling (the usual case)
+            if not (mux.tau_us > 0 and 0.0 <= out <= vref and 0.0 <= target <= vref):
+                return None
+            a0 = target / adc._lsb * adc._g1 + adc.offset_lsb
+            b0 = (out - target) * (adc._g1 / adc._lsb)
+            kp = self._kp_array(mux.tau_us, n, period)
+        else:
+            a0 = min(max(out, 0.0), vref) / adc._lsb * adc._g1 + adc.offset_lsb
+            b0 = 0.0
+            kp = self._zero_arrays.get(n)
+            if kp is None:
+                kp = self._zero_arrays[n] = np.zeros(n)
+        mux._out = out
+        mux._channel_since = now
+        codes = self._block_codes(a0, b0, kp, n, adc.noise_lsb * ns)
+        if n > 1:
+            mux.output(src, now + period * (n - 1))
+        self.clock.advance_int(period * n)
         return codes
 
     def _block_codes(self, a0: float, b0: float, kp, n: int, sig: float) -> list[int]:
