@@ -127,11 +127,12 @@ if _path:
         global _sp_cur
         c = _sp_cur
         op = _out[_n]
-        if (op == 112 or op == 68 or op == 80) and c + k <= _sp_len:
-            i = 0
-            while i < k and _out[_n + i] == _sp[c + i]:
-                i += 1
-            if i == k:
+        if (op == 112 or op == 68 or op == 80) and c + k <= _sp_len and op == _sp[c]:
+            a = _n
+            # unrolled: the requests are 3 (P), 4 (p) or 5 (D) bytes
+            same = _out[a + 1] == _sp[c + 1] and _out[a + 2] == _sp[c + 2] and \
+                (k < 4 or _out[a + 3] == _sp[c + 3]) and (k < 5 or _out[a + 4] == _sp[c + 4])
+            if same:
                 _sp_cur = c + k
                 if _sp_cur == _sp_len:
                     _script_end(0)
