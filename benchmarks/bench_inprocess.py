@@ -10,22 +10,23 @@ is the one to compare on a shared machine), ``machine``-layer calls per step (pi
 SPI/PWM writes) and circuit solves per step, at the board's own ADC oversampling and,
 with ``--oversample 1`` added, at one conversion per node read.
 
-Issue 5 target: >= 2000 steps/s for gen2-clln in this mode.
+Target: >= 1000 steps/s for gen2-clln in this mode (>= 250 for gen1-digipot).
 
     python benchmarks/bench_inprocess.py [--steps N] [--boards gen2-clln gen1-digipot]
-        [--oversample K ...] [--profile]
+        [--oversample K ...] [--profile] [--cost-model rp2040|zero]
 
-Measured 2026-11-29 11:44-11:52 UTC at load average 0.6-0.75, 600 steps, regression
-task, board defaults (os 16), three interleaved runs of 72dff45 (the morning's speed
-work) and of this version, both timed by this script (calls counted in extra steps):
+Measured 2026-12-06 03:05-03:06 UTC at load average 1.5-2.0, 300 steps, regression
+task, board defaults (os 16), two interleaved rounds of b02ee61 (the firmware handing
+its scans to the emulator's ``adc_scan``) and of this version (the firmware's own read
+loop on ``ADC.read_u16``, the rp2040 cost model):
 
-    board          batch   CPU us/step             steps/s (wall)
-    gen2-clln        1     607-623 -> 447-455      1,606-1,648 -> 2,199-2,238
-    gen1-digipot     1     2,751-2,819 -> 2,684-2,801  355-364 -> 357-373
+    board          batch   CPU us/step            steps/s (wall)
+    gen2-clln        1     438-464 -> 1,081-1,105  2,150-2,156 -> 490-903
+    gen1-digipot     1     2,450-2,544 -> 2,714-2,790  286-392 -> 267-368
 
-Target 2000 steps/s for gen2-clln: met (docs/emulator.md, "Speed", has where the ~450
-us of a step go). A step costs more while many edges move (~545 us over the first 100
-steps, ~375 once training settles). "machine calls" counts a whole adc_scan as one.
+gen1-digipot: met. gen2-clln: not met on this loaded machine (~1,000 us of CPU a step;
+docs/emulator.md, "Speed"). "machine calls" counts calls into the world (a block of
+conversions is one); "virt us" is the virtual time of a step.
 """
 
 from __future__ import annotations

@@ -13,18 +13,17 @@ Run: ``python benchmarks/bench_vm_board.py [--steps 200] [--batch 2] [--profiles
 Round trips are the world's answered request batches (the times the VM waited). CPU ms
 per step are given for the world's server thread, the whole emulator process (world,
 pty, host link) and the VM process: on the shared machine compare those, not wall time.
-Measured 2026-11-29 11:47-11:50 UTC at load average 0.6-0.75, 200 steps, batch 2, two
-interleaved runs, 72dff45 (the morning's work: compiled Newton and scan, the scan as one
-request N) -> this version (twin gates pulsed together, cheaper gate switching and scan
-bookkeeping; docs/emulator.md, "Speed"):
+Measured 2026-12-06 03:05-03:06 UTC at load average 1.5-2.0, 200 steps, batch 2, two
+interleaved rounds, b02ee61 (the firmware handing its scans to the emulator's
+``adc_scan``) -> this version (the firmware's own read loop on ``ADC.read_u16``; blocks of
+conversions, the world server running scans ahead; the rp2040 cost model on the clock):
 
-    profile        steps/s (wall)      requests/step   world CPU ms/step   VM CPU ms/step
-    gen2-clln      632-788 -> 811-849    56 -> 55      0.87-0.98 -> 0.70-0.78  0.30-0.45 -> 0.40
-    gen1-digipot   174-202 -> 186-199    160-198        4.5-5.1 (unchanged)     0.40-0.60
+    profile        steps/s (wall)        requests/step   world CPU ms/step   VM CPU ms/step
+    gen2-clln      1,352-1,362 -> 341     55 -> 103       0.40-0.50 -> 1.60   0.20 -> 1.25
+    gen1-digipot   133-225 -> 173         160 -> 384      3.9-4.3 -> 4.75     0.35 -> 0.75
 
-(Before d01ab7d, measured 10:51: gen2 211-254 steps/s, 471 requests per step.)
-
-Target >= 300 steps/s (gen2-clln): met.
+(298-353 steps/s for gen2-clln over the session's other runs; 363 with --cost-model zero.)
+Target >= 300 steps/s (gen2-clln): met. docs/emulator.md, "Speed", has the history.
 """
 
 from __future__ import annotations
