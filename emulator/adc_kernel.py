@@ -2,7 +2,7 @@
 
 Conversion ``i`` of a block sits at ``a0 + b0 kp[i]`` input LSB (a settled input:
 ``b0 = 0``; a mux still settling towards its target: ``kp[i]`` = exp(-period i / tau))
-plus its noise ``z[i] sig``, and converts through the ADC's code transitions ``trans``
+plus its noise ``z[z0 + i] sig``, and converts through the ADC's code transitions ``trans``
 (in input LSB); ``u16`` maps the raw code to what ``ADC.read_u16`` returns. The
 operations are those of the Python expression ``a0 + b0 * k + z * sig`` in its order, so
 the codes are the ones a conversion at a time gives.
@@ -30,14 +30,15 @@ def _bisect_right(a, x):
 
 
 @njit(cache=True)
-def block_codes(trans, u16, a0, b0, kp, z, sig, out):
-    """``out[i] = u16[code of a0 + b0 kp[i] + z[i] sig]`` for every ``i`` of ``out``."""
+def block_codes(trans, u16, a0, b0, kp, z, z0, sig, out):
+    """``out[i] = u16[code of a0 + b0 kp[i] + z[z0 + i] sig]`` for every ``i`` of
+    ``out`` (``z``: the ADC's block of normal deviates, ``z0``: the next unused one)."""
     for i in range(out.size):
-        out[i] = u16[_bisect_right(trans, a0 + b0 * kp[i] + z[i] * sig)]
+        out[i] = u16[_bisect_right(trans, a0 + b0 * kp[i] + z[z0 + i] * sig)]
 
 
 def warm_up() -> None:
     """Compile (or load from the cache) for the argument types World.adc_block passes."""
     one = np.ones(2)
-    block_codes(np.arange(3.0), np.arange(4, dtype=np.int64), 1.0, 0.5, one, one, 1.0,
+    block_codes(np.arange(3.0), np.arange(4, dtype=np.int64), 1.0, 0.5, one, one, 0, 1.0,
                 np.zeros(2, dtype=np.int64))

@@ -87,16 +87,20 @@ def build(world: World, *, blocks: bool = True,
                 self.value(value)
 
         def value(self, x=None):
-            if call:
-                owed.us += call
+            o = owed.us + call
             if blk.adc is not None:  # a call between reads: the run of reads ends
                 blk.end_run()
+            g = self.id
             if x is None:
-                return pins.get(self.id, 0)
+                owed.us = o
+                return pins.get(g, 0)
             v = 1 if x else 0
-            if pins.get(self.id) != v:  # the world ignores a write that keeps the level
-                pay()
-                world.pin_changed(self.id, v)
+            if pins.get(g) == v:  # the world ignores a write that keeps the level
+                owed.us = o
+                return None
+            owed.us = 0  # pay the calls owed, then the write acts
+            advance_int(o)
+            world.pin_changed(g, v)
             return None
 
         __call__ = value

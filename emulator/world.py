@@ -172,6 +172,7 @@ class World:
                              else c for c in range(len(self.adc._t_list) + 1)]
         self._u16_array = np.array(self._u16_of_code, dtype=np.int64)
         self._zero_arrays: dict = {}
+        self._code_arrays: dict = {}  # n -> a block's code buffer (read out as a list)
         adc_warm_up()
         self._build_read_parts()
 
@@ -1031,9 +1032,14 @@ class World:
         """The u16 codes of ``n`` noisy conversions at ``a0 + b0 kp[i]`` input LSB
         (:func:`adc_kernel.block_codes`), the noise taken from the ADC's stream."""
         adc = self.adc
-        out = np.empty(n, dtype=np.int64)
-        block_codes(adc.transitions, self._u16_array, a0, b0, kp, adc.ahead(n), sig, out)
-        adc.skip(n)
+        if adc._zi + n > len(adc._za):
+            adc.ahead(n)  # draws the next block of deviates
+        out = self._code_arrays.get(n)
+        if out is None:
+            out = self._code_arrays[n] = np.empty(n, dtype=np.int64)
+        zi = adc._zi
+        block_codes(adc.transitions, self._u16_array, a0, b0, kp, adc._za, zi, sig, out)
+        adc._zi = zi + n  # AdcModel.skip
         return out.tolist()
 
     def _kp_array(self, tau_us: float, n: int, period_us: int):
