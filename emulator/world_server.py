@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 import socket
 import struct
+import sys
 import threading
 import time
 
@@ -203,7 +204,9 @@ class WorldServer:
                     raise ConnectionError(f"world server: unknown request {bytes([op])!r}")
                 pos = end
                 n += 1
-        except OSError:  # an unknown request (ConnectionError): drop the batch
+        except OSError as exc:  # a request out of protocol (ConnectionError): drop the batch
+            # (the VM may now wait for an answer that never comes: say why)
+            print(f"learnboard emulator: {exc}; requests dropped", file=sys.stderr, flush=True)
             return size
         finally:
             self.requests += n
