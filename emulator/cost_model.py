@@ -14,10 +14,10 @@ outside would differ from run to run).
 * a ``machine`` method call from Python on an RP2040 at its default 125 MHz takes about
   3 µs: ``t0 = time.ticks_us(); pwm.duty_u16(32000); t1 = time.ticks_us()`` measures
   5–10 µs, steadily ~6 µs, for the duty call plus one tick read (MicroPython 1.18 on a
-  Raspberry Pi Pico, micropython/micropython issue #8424, 2022);
+  Raspberry Pi Pico, https://github.com/micropython/micropython/issues/8424, 2022);
 * a pass of a tight MicroPython loop that makes one C call (``while millis() < end:
   count += 1``) takes 3.46 µs on a pyboard (STM32F405, 168 MHz: 2,890,723 passes in 10 s,
-  MicroPython wiki, "Performance"); at 125 MHz that is 4.65 µs, taken as 5 µs per pass
+  https://github.com/micropython/micropython/wiki/Performance); at 125 MHz that is 4.65 µs, taken as 5 µs per pass
   of the firmware's main loop — a lower bound: the Cortex-M0+ does less per clock than
   the pyboard's Cortex-M4, and a real pass does more than one call.
 

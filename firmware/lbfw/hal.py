@@ -391,7 +391,7 @@ class Hal:
         self._set(d[0], 0)
         self._set(d[1], 1 if q > 0 else 0)
         self._x9c_pulses(inc, q if q > 0 else -q)
-        self._set(d[0], 1)  # INC is low here: no EEPROM store (BRIEF 3)
+        self._set(d[0], 1)  # deselect with INC low: the X9C then does not store the wiper
 
     def _x9c_pulses(self, inc, n):
         for _ in range(n):
