@@ -13,17 +13,17 @@ Run: ``python benchmarks/bench_vm_board.py [--steps 200] [--batch 2] [--profiles
 Round trips are the world's answered request batches (the times the VM waited). CPU ms
 per step are given for the world's server thread, the whole emulator process (world,
 pty, host link) and the VM process: on the shared machine compare those, not wall time.
-Measured 2026-12-06 03:05-03:06 UTC at load average 1.5-2.0, 200 steps, batch 2, two
-interleaved rounds, b02ee61 (the firmware handing its scans to the emulator's
-``adc_scan``) -> this version (the firmware's own read loop on ``ADC.read_u16``; blocks of
-conversions, the world server running scans ahead; the rp2040 cost model on the clock):
+Measured 2026-12-06 03:05-03:10 UTC at load average 1.5-2.8, 200 steps, batch 2, two
+interleaved runs of two rounds, b02ee61 (the firmware handing its scans to the
+emulator's ``adc_scan``) -> this version (the firmware's own read loop on ``ADC.read_u16``;
+blocks of conversions, the world server running scans ahead; the rp2040 cost model):
 
-    profile        steps/s (wall)        requests/step   world CPU ms/step   VM CPU ms/step
-    gen2-clln      1,352-1,362 -> 341     55 -> 103       0.40-0.50 -> 1.60   0.20 -> 1.25
-    gen1-digipot   133-225 -> 173         160 -> 384      3.9-4.3 -> 4.75     0.35 -> 0.75
+    profile        steps/s (wall)          requests/step   world CPU ms/step     VM CPU ms/step
+    gen2-clln      855-1,362 -> 300-341     55 -> 103       0.40-0.50 -> 1.60-1.75  0.20-0.25 -> 1.25-1.40
+    gen1-digipot   133-225 -> 135-173       160 -> 316-384  3.9-4.4 -> 4.75-5.1     0.30-0.35 -> 0.75-0.90
 
-(298-353 steps/s for gen2-clln over the session's other runs; 363 with --cost-model zero.)
-Target >= 300 steps/s (gen2-clln): met. docs/emulator.md, "Speed", has the history.
+(298-353 steps/s for gen2-clln over the session's other runs; 338-363 with --cost-model
+zero.) Target >= 300 steps/s (gen2-clln): met. docs/emulator.md, "Speed", has the history.
 """
 
 from __future__ import annotations

@@ -3,9 +3,12 @@
 This is what the firmware's hardware layer receives under CPython in the fast in-process
 mode: the MicroPython API (``Pin``, ``ADC``, ``SPI``, ``I2C``, ``PWM``, ``WDT``, ``reset``,
 ``soft_reset``, ``freq``, ``unique_id``, ``idle``, ``lightsleep``) with RP2040 numbering,
-and a ``time`` module on the world's virtual clock. ``reset()``, ``soft_reset()`` and an
-expired watchdog raise :class:`MachineReset`, which the in-process runner catches to
-restart the firmware.
+and a ``time`` module on the world's virtual clock — only names MicroPython's RP2040 port
+has. Every call charges the cost model's time (:mod:`learnboard.emulator.cost_model`),
+and a run of ``ADC.read_u16`` calls on one input is answered from one block of
+conversions (:meth:`World.adc_block`). ``reset()``, ``soft_reset()`` and an expired
+watchdog raise :class:`MachineReset`, which the in-process runner catches to restart the
+firmware.
 
     machine, utime = build(World("gen2-clln", seed=1))
 """

@@ -141,7 +141,7 @@ class World:
         self._max_leak = max([g.leak for net in self.edges for g in net
                               if isinstance(g, GateCap)] + [0.0])
         self._dac_gates = any(isinstance(d, DacGateDriver) for e in b.edges for d in e.drivers)
-        # read path (SPEED): per ADC input, its muxes as (mux, nodes, gates, net); per
+        # read path: per ADC input, its muxes as (mux, nodes, gates, net); per
         # network, node volts as a list valid while (gen, until µs, leak scale) hold
         self._adc_mux: dict[int, list] = {}  # any ADC's inputs (external ADCs have more)
         for name, m in b.muxes.items():

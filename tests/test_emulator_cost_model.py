@@ -182,3 +182,32 @@ def test_info_shows_the_steps_per_second_the_model_predicts():
     assert hello["rp2040_steps_s"] == pytest.approx(predicted)  # deterministic
     # the firmware's calls cost time on the board: fewer steps than the parts alone allow
     assert 20 < predicted < rp2040_steps_per_s("gen2-clln", cost="zero")
+
+
+def test_the_vms_clock_wraps_at_2_30_without_a_big_int(tmp_path, monkeypatch):
+    # a 32-bit VM's small ints end at 2**30 - 1: past ~18 virtual minutes the VM's copy of
+    # the clock must wrap (as ticks_us does) inside the heap-locked learning step
+    world = World("gen2-clln", seed=0)
+    world.clock.advance_us((1 << 30) * 3 - 400)
+    sock = str(tmp_path / "w.sock")
+    monkeypatch.setenv("LB_WORLD", sock)
+    src = """
+import machine, micropython, time
+def run(p):
+    t0 = time.ticks_us()
+    micropython.heap_lock()
+    for i in range(50):
+        p.value(i & 1)
+        time.sleep_us(10)
+    t1 = time.ticks_us()
+    micropython.heap_unlock()
+    return t0, t1
+t0, t1 = run(machine.Pin(5, machine.Pin.OUT))
+print(t0 > t1, time.ticks_diff(t1, t0))
+"""
+    with WorldServer(world, sock):
+        proc = run_vm(src, path=[VMLIB])
+    wrapped, dt = proc.stdout.decode().split()[-2:]
+    assert wrapped == "True"  # the ticks went past 2**30 and on from 0
+    call = MODELS["rp2040"].call_us
+    assert int(dt) == 50 * (call + call + 10) + max(call, 1)

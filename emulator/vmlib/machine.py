@@ -55,7 +55,7 @@ if _path:
     _rx = None
     _tmp = None
     _lv = None  # last level sent per GPIO (0xff: unknown)
-    _now = 0  # virtual µs, as the world's clock
+    _now = 0  # virtual µs, as the world's clock, modulo 2**30 (a small int on any VM)
     _blk_ch = -1  # ADC input of the fetched block; -1: none valid
     _blk_pos = 0
     _blk_len = 0
@@ -167,7 +167,7 @@ if _path:
         _owed = 0
         _out[_n] = 68  # 'D'
         _u32(_n + 1, o)
-        _now += o
+        _add_now(o)
         _queued(5)
 
     def _charge():
@@ -207,7 +207,16 @@ if _path:
 
     def _adopt_now():
         global _now
-        _now = _rx[0] | (_rx[1] << 8) | (_rx[2] << 16) | (_rx[3] << 24)
+        _now = _rx[0] | (_rx[1] << 8) | (_rx[2] << 16) | ((_rx[3] & 0x3F) << 24)
+
+    def _add_now(d):
+        """``_now`` moves on by ``d`` µs, wrapping at 2**30 without a big int (on a 32-bit
+        VM a small int ends at 2**30 - 1, and the learning step runs heap-locked)."""
+        global _now
+        if _now > _MASK - d:
+            _now = _now - (_MASK - d) - 1
+        else:
+            _now += d
 
     def _ticks_us():
         global _now, _owed
@@ -218,8 +227,8 @@ if _path:
             _pay()
         _out[_n] = 116  # 't': the world's clock moves as ours
         _queued(1)
-        _now += _TICK_COST_US
-        return _now & _MASK
+        _add_now(_TICK_COST_US)
+        return _now
 
     def _ticks_ms():
         return _ticks_us() // 1000
@@ -245,7 +254,7 @@ if _path:
             _out[_n] = 68  # 'D'
             _u32(_n + 1, us)
             _queued(5)
-            _now += us
+            _add_now(us)
             if us >= 1000:  # the program waits: let the world catch up
                 _flush()
 
@@ -267,12 +276,6 @@ if _path:
         _flush()
         _recv(4)
         _adopt_now()
-
-    def _now_us():
-        """The virtual clock (µs since power-on), unwrapped."""
-        if _sock is None:
-            _start()
-        return _now
 
     def _gpio(p):
         if hasattr(p, "id"):
@@ -311,7 +314,7 @@ if _path:
                     _pay()
                 o = _owed  # the calls' costs ride on the write: 'p' sleeps, then sets
                 _owed = 0
-                _now += o
+                _add_now(o)
                 _out[_n] = 112  # 'p'
                 _out[_n + 1] = g
                 _out[_n + 2] = v
@@ -372,7 +375,7 @@ if _path:
         c = _sp_cur
         if c + 8 + 2 * k <= _sp_len and _out[_n] == _sp[c] and _out[_n + 1] == _sp[c + 1] \
                 and _out[_n + 2] == _sp[c + 2] and _out[_n + 3] == _sp[c + 3]:
-            _now = _sp[c + 4] | (_sp[c + 5] << 8) | (_sp[c + 6] << 16) | (_sp[c + 7] << 24)
+            _now = _sp[c + 4] | (_sp[c + 5] << 8) | (_sp[c + 6] << 16) | ((_sp[c + 7] & 0x3F) << 24)
             _bb = _sp  # (the script stays until the next fetch brings another)
             _bo = c + 8
             _sp_cur = c + 8 + 2 * k
@@ -443,7 +446,7 @@ if _path:
             r2 = 2 * (x % b)
             if r2 > b or (r2 == b and q & 1):
                 q += 1
-            _now += q
+            _add_now(q)
 
         def write_readinto(self, wbuf, rbuf):
             """Full duplex: MOSI ``wbuf``, MISO into ``rbuf`` (a selected SPI ADC answers)."""
