@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import struct
 
-SCRIPT_MAX = 2048  # keep equal to emulator/vmlib/machine.py's _SCRIPT_MAX
+SCRIPT_MAX = 2048  # keep equal to emulator/vmlib/_lbahead.py's _SCRIPT_MAX
 _P, _PD, _D, _B = 80, 112, 68, 66  # _PD: a pin write after a short sleep (the call costs)
 _SIZE = {_P: 3, _PD: 4, _D: 5, _B: 4}
 _MASK32 = 0xFFFFFFFF
@@ -52,7 +52,9 @@ class ReadAhead:
         """Run-aheads the VM used only in part (the world went back and re-ran)."""
 
     def reset(self) -> None:
-        """A new VM connection: no run, nothing pending."""
+        """A new VM connection: no run, nothing pending, no scripts until the VM has
+        room for them (``K``)."""
+        self.enabled = False
         self._run = bytearray()
         self._starts: list[int] = []  # where each read's requests start in the run
         self._keys: list[tuple[bytes, int]] = []
@@ -99,7 +101,7 @@ class ReadAhead:
     def script_after(self, key: bytes | None) -> bytes:
         """After the block read with ``key``: run ahead what followed it last time and
         return the script (empty if there is nothing to run ahead)."""
-        if key is None:
+        if key is None or not self.enabled:
             return b""
         found = self._table.get(key)
         w = self.world

@@ -21,6 +21,7 @@ The replies to one batch of requests go back in one write.
 | ``H`` | — (hello) | now u32, k u8, k × (bus << 7 \| addr) of acknowledging I2C parts |
 | ``B`` | channel u8, n u8, period u8 | now u32 (after), n × u16 conversions ``period`` µs apart (:meth:`World.adc_block`), script length u16, the script (``read_ahead.py``) |
 | ``C`` | script bytes used u16 | — (the VM's answer to a script, ``read_ahead.py``) |
+| ``K`` | — (the VM has room for scripts from now on) | — |
 | ``A`` | channel u8 | u16 (one conversion) |
 | ``T`` | — | ticks_us u32 |
 | ``Q`` | — | now u32 (sync) |
@@ -38,7 +39,7 @@ import time
 from learnboard.emulator.read_ahead import ReadAhead
 from learnboard.emulator.world import World
 
-_FIXED = {80: 2, 112: 3, 87: 3, 68: 4, 116: 0, 82: 0, 72: 0, 66: 3, 65: 1, 84: 0, 81: 0, 67: 2}  # by opcode
+_FIXED = {80: 2, 112: 3, 87: 3, 68: 4, 116: 0, 82: 0, 72: 0, 66: 3, 65: 1, 84: 0, 81: 0, 67: 2, 75: 0}  # by opcode
 _HEAD = {83: 8, 88: 8, 73: 5, 89: 5}  # variable length: header bytes, the length u16 at its end
 _MASK32 = 0xFFFFFFFF
 
@@ -158,6 +159,8 @@ class WorldServer:
                         reply += len(script).to_bytes(2, "little") + script
                     elif op == 67:  # C
                         ra.commit(buf[pos + 1] | (buf[pos + 2] << 8))
+                    elif op == 75:  # K
+                        ra.enabled = True
                     elif op == 87:  # W
                         w.set_pwm(buf[pos + 1], buf[pos + 2] | (buf[pos + 3] << 8))
                     elif op == 82:  # R

@@ -119,6 +119,8 @@ import json, machine
 from lbfw.hal import Clock, Hal
 body = json.load(open({str(tmp_path / 'body.json')!r}))
 h = Hal(body, machine, Clock())
+import select
+select.poll().poll(0)  # as the firmware's main loop does once booted: scripts may come
 {inspect.getsource(_rounds)}
 print(json.dumps(_rounds(h)))
 """

@@ -45,9 +45,8 @@ _PASS_US = int(_cost[1])
 del _cost
 _TICK_EXTRA = _CALL_US - _TICK_COST_US if _CALL_US > _TICK_COST_US else 0
 _ADC_PERIOD_US = 2 + _CALL_US  # a conversion (500 kS/s), then the call's return
-_OUT = 1024  # bytes of queued requests (+3 for a script's answer put before one)
+_OUT = 256  # bytes of queued requests (+3 for a script's answer put before one)
 _LIMIT = _OUT - 80  # flush before a request could overflow the buffer
-_SCRIPT_MAX = 2048  # keep equal to learnboard.emulator.read_ahead.SCRIPT_MAX
 
 if _path:
     _out = None  # queued requests (allocated by _start)
@@ -68,12 +67,13 @@ if _path:
     _sp_len = 0
     _sp_cur = -1  # script bytes the firmware's requests matched so far; -1: no script
     _hdr = None
+    _ah = None  # _lbahead, the script's side (imported once the firmware has booted)
     _owed = 0  # µs of the firmware's calls not yet sent to the world (cost model)
 
     def _start():
         """Connect to the world on first use, not at import: the firmware reads its
         board.json before it touches a pin, and needs a large free block for it."""
-        global _sock, _out, _rx, _tmp, _lv, _n, _acks, _sp, _hdr
+        global _sock, _out, _rx, _tmp, _lv, _n, _acks, _hdr
         import socket
         import sys
 
@@ -82,10 +82,11 @@ if _path:
         _sock = s
         _out = bytearray(_OUT + 3)
         _rx = bytearray(8 + 2 * _MAX_BLOCK)
-        _tmp = bytearray(len(_rx))
-        _sp = bytearray(_SCRIPT_MAX)
+        _tmp = bytearray(64)  # (the rest of a reply that came in parts)
         _hdr = bytearray(2)
-        _lv = bytearray(b"\xff" * 256)
+        _lv = bytearray(64)  # GPIOs 0..63 (the RP2040 has 30): every level unknown
+        for i in range(64):
+            _lv[i] = 255
         if hasattr(sys, "atexit"):
             sys.atexit(_flush)  # what a program queued last still reaches the world
         # hello: the world's time and the I2C addresses that acknowledge (bus << 7 | addr)
@@ -115,49 +116,11 @@ if _path:
         global _n
         if _blk_ch >= 0:
             _end_run()
-        if _sp_cur >= 0 and _script_has(k):
+        if _sp_cur >= 0 and _ah.has(k):
             return
         _n += k
         if _n > _LIMIT:
             _flush()
-
-    def _script_has(k):
-        """Whether the ``k`` request bytes at ``_out[_n]`` are the script's next (then
-        they are used up); if not, the script ends before them (``_script_end``)."""
-        global _sp_cur
-        c = _sp_cur
-        op = _out[_n]
-        if (op == 112 or op == 68 or op == 80) and c + k <= _sp_len and op == _sp[c]:
-            a = _n
-            # unrolled: the requests are 3 (P), 4 (p) or 5 (D) bytes
-            same = _out[a + 1] == _sp[c + 1] and _out[a + 2] == _sp[c + 2] and \
-                (k < 4 or _out[a + 3] == _sp[c + 3]) and (k < 5 or _out[a + 4] == _sp[c + 4])
-            if same:
-                _sp_cur = c + k
-                if _sp_cur == _sp_len:
-                    _script_end(0)
-                return True
-        _script_end(k)
-        return False
-
-    def _script_end(k):
-        """Tell the world how much of its script was used (``C``), put before the ``k``
-        request bytes queued at ``_out[_n]``."""
-        global _n, _sp_cur
-        for i in range(k - 1, -1, -1):
-            _out[_n + 3 + i] = _out[_n + i]
-        _out[_n] = 67  # 'C'
-        _out[_n + 1] = _sp_cur & 0xFF
-        _out[_n + 2] = _sp_cur >> 8
-        _n += 3
-        _sp_cur = -1
-
-    def _script_break():
-        """A request that is never in a script comes next: end the script first."""
-        if _sp_cur >= 0:
-            if _n + 3 > _OUT:
-                _flush()
-            _script_end(0)
 
     def _pay():
         """Send the firmware's call costs owed so far as a sleep of the world, before
@@ -169,6 +132,20 @@ if _path:
         _u32(_n + 1, o)
         _add_now(o)
         _queued(5)
+
+    def _script_buffer():
+        """From the firmware's first input poll, once it has booted (the heap is fullest
+        at boot, and a board's firmware needs every KB there): load the script side
+        (``_lbahead.py``) and tell the world it may send scripts."""
+        global _ah
+        if _sock is None:
+            _start()
+        try:
+            import _lbahead
+        except MemoryError:
+            return
+        if _lbahead.buffer():
+            _ah = _lbahead
 
     def _charge():
         """A firmware call into ``machine``: its cost is paid before what it does."""
@@ -346,7 +323,7 @@ if _path:
         _out[_n + 1] = ch
         _out[_n + 2] = k
         _out[_n + 3] = _ADC_PERIOD_US
-        if _sp_cur >= 0 and _script_block(k):
+        if _sp_cur >= 0 and _ah.block(k):
             _blk_ch = ch
             _blk_pos = 1
             _blk_len = k
@@ -367,23 +344,6 @@ if _path:
         _bb = _rx
         _bo = 4
         return _rx[4] | (_rx[5] << 8)
-
-    def _script_block(k):
-        """The block read at ``_out[_n]`` answered from the script (its clock and
-        conversions read from the script) if it is the script's next request."""
-        global _sp_cur, _bb, _bo, _now
-        c = _sp_cur
-        if c + 8 + 2 * k <= _sp_len and _out[_n] == _sp[c] and _out[_n + 1] == _sp[c + 1] \
-                and _out[_n + 2] == _sp[c + 2] and _out[_n + 3] == _sp[c + 3]:
-            _now = _sp[c + 4] | (_sp[c + 5] << 8) | (_sp[c + 6] << 16) | ((_sp[c + 7] & 0x3F) << 24)
-            _bb = _sp  # (the script stays until the next fetch brings another)
-            _bo = c + 8
-            _sp_cur = c + 8 + 2 * k
-            if _sp_cur == _sp_len:
-                _script_end(0)
-            return True
-        _script_end(4)
-        return False
 
     class ADC:  # noqa: F811
         CORE_TEMP = 4
@@ -454,7 +414,8 @@ if _path:
             n = len(wbuf)
             if n > _MAX_BLOCK * 2 or len(rbuf) < n:
                 raise ValueError("SPI transfer too long for the emulator")
-            _script_break()
+            if _sp_cur >= 0:  # a request never in a script: end the script first
+                _ah.end(0)
             _charge()
             if _n + 8 + n > _OUT:
                 _flush()
@@ -501,7 +462,8 @@ if _path:
             n = len(buf)
             if n > _MAX_BLOCK * 2:
                 raise ValueError("I2C read too long for the emulator")
-            _script_break()
+            if _sp_cur >= 0:  # a request never in a script: end the script first
+                _ah.end(0)
             _charge()
             if _n + 5 > _OUT:
                 _flush()
@@ -583,7 +545,8 @@ if _path:
 def reset():
     """Hard reset of the virtual board (the world's MCU resets first); does not return."""
     if _sock is not None:
-        _script_break()
+        if _sp_cur >= 0:
+            _ah.end(0)
         _flush()
         _sock.write(b"R")
     _hard_reset()

@@ -33,6 +33,8 @@ if _os.getenv("LB_WORLD"):
             self._p.modify(obj, mask)
 
         def poll(self, timeout=-1):
+            if _machine._ah is None:  # booted: the world may run scans ahead
+                _machine._script_buffer()
             _machine._owed += _machine._PASS_US  # a pass of the firmware's loop
             _machine._flush()
             if timeout == 0:
@@ -43,6 +45,8 @@ if _os.getenv("LB_WORLD"):
             return r
 
         def ipoll(self, timeout=-1, flags=0):
+            if _machine._ah is None:
+                _machine._script_buffer()
             _machine._owed += _machine._PASS_US
             _machine._flush()
             if timeout == 0:
