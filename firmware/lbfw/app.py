@@ -205,8 +205,13 @@ class App:
         lim = self.limits
         for e in range(self.n_edges):
             if lim.kind[e] == 2:
-                hi[e] -= (lim.g_charge - hi[e]) * slack // lim.rc_us + 1
-                lo[e] += lo[e] * slack // lim.rc_us + 1
+                # the extra time acts at the moved bound, where a gate charges (or
+                # discharges) a little faster than at the limit itself: the rate taken
+                # there, plus a code for the read-back's rounding
+                m = (lim.g_charge - hi[e]) * slack // lim.rc_us + 1
+                hi[e] -= (lim.g_charge - hi[e] + m) * slack // lim.rc_us + 2
+                m = lo[e] * slack // lim.rc_us + 1
+                lo[e] += (lo[e] + m) * slack // lim.rc_us + 2
 
     # -- parameters ---------------------------------------------------------------------
 
