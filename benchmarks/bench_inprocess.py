@@ -15,18 +15,18 @@ Target: >= 1000 steps/s for gen2-clln in this mode (>= 250 for gen1-digipot).
     python benchmarks/bench_inprocess.py [--steps N] [--boards gen2-clln gen1-digipot]
         [--oversample K ...] [--profile] [--cost-model rp2040|zero]
 
-Measured 2026-12-06 03:05-03:10 UTC at load average 1.5-2.8, 300 steps, regression
-task, board defaults (os 16), two interleaved runs of two rounds, b02ee61 (the firmware
+Measured 2026-12-06 03:05-03:28 UTC at load average 1.2-2.8, 300 steps, regression
+task, board defaults (os 16), three interleaved runs of two rounds, b02ee61 (the firmware
 handing its scans to the emulator's ``adc_scan``) and this version (the firmware's own
 read loop on ``ADC.read_u16``, the rp2040 cost model):
 
     board          batch   CPU us/step                  steps/s (wall)
-    gen2-clln        1     438-515 -> 1,075-1,168        1,925-2,156 -> 490-903
-    gen1-digipot     1     2,400-2,800 -> 2,600-3,200    286-392 -> 131-384
+    gen2-clln        1     433-515 -> 1,000-1,168        1,925-2,309 -> 490-1,000
+    gen1-digipot     1     2,390-2,800 -> 2,600-3,200    286-418 -> 131-384
 
 (927-943 us of CPU for gen2-clln in single runs at load ~1.5.) gen1-digipot: met by CPU
-time (~340 steps/s). gen2-clln: ~850-1,080 steps/s of CPU, so >= 1000 is not shown on
-this loaded machine (docs/emulator.md, "Speed"). "machine calls" counts calls into the
+time (~350 steps/s). gen2-clln: ~850-1,000 steps/s of CPU, so >= 1000 is borderline and
+not shown on this loaded machine (docs/emulator.md, "Speed"). "machine calls" counts calls into the
 world (a block of conversions is one); "virt us" is the virtual time of a step.
 """
 
