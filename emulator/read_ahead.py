@@ -116,28 +116,34 @@ class ReadAhead:
         script = bytearray()
         marks = []
         clock = w.clock
+        advance, set_pin, cached, block = (clock.advance_int, w.set_pin, w.block_is_cached,
+                                           w.adc_block)
+        blocks = 0
         for op in ops:
             code = op[0]
-            if code == _P or code == _PD:
-                if code == _PD and op[3]:
-                    clock.sleep_us(op[3])
-                w.set_pin(op[1], op[2])
-                script += op
+            if code == _PD:
+                advance(op[3])
+                set_pin(op[1], op[2])
+            elif code == _P:
+                set_pin(op[1], op[2])
             elif code == _D:
-                clock.sleep_us(int.from_bytes(op[1:5], "little"))
-                script += op
+                advance(op[1] | (op[2] << 8) | (op[3] << 16) | (op[4] << 24))
             else:
-                if not w.block_is_cached(op[1], op[2], op[3]):
+                if not cached(op[1], op[2], op[3]):
                     break  # this read needs a new solve: the script ends before it
-                codes = w.adc_block(op[1], op[2], op[3])
+                codes = block(op[1], op[2], op[3])
                 if w.solves != solves:  # a new solve: its warm start cannot be undone
                     w.restore_read_state(kept)
                     return b""
                 script += op
-                script += (clock.now_us & _MASK32).to_bytes(4, "little")
-                script += struct.pack(f"<{len(codes)}H", *codes)
+                script += (clock._us & _MASK32).to_bytes(4, "little")
+                script += _packer(len(codes)).pack(*codes)
+                marks.append((len(script), op))
+                blocks += 1
+                continue
+            script += op
             marks.append((len(script), op))
-        if not any(op[0] == _B for _, op in marks):
+        if not blocks:
             w.restore_read_state(kept)  # nothing worth a script
             return b""
         self._pending = (kept, marks, len(script), key)
@@ -171,14 +177,25 @@ class ReadAhead:
                 break
             code = op[0]
             if code == _P or code == _PD:
-                if code == _PD and op[3]:
-                    clock.sleep_us(op[3])
+                if code == _PD:
+                    clock.advance_int(op[3])
                 w.set_pin(op[1], op[2])
             elif code == _D:
-                clock.sleep_us(int.from_bytes(op[1:5], "little"))
+                clock.advance_int(op[1] | (op[2] << 8) | (op[3] << 16) | (op[4] << 24))
             else:
                 w.adc_block(op[1], op[2], op[3])
             self.seen(op)
+
+
+_PACKERS: dict = {}
+
+
+def _packer(n: int) -> struct.Struct:
+    """The ``struct`` of ``n`` little-endian u16 (kept per ``n``)."""
+    p = _PACKERS.get(n)
+    if p is None:
+        p = _PACKERS[n] = struct.Struct(f"<{n}H")
+    return p
 
 
 def _plan(run: bytes, off: int, blocks: int) -> list[bytes]:

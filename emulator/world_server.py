@@ -144,13 +144,13 @@ class WorldServer:
                     if op == 80:  # P
                         w.set_pin(buf[pos + 1], buf[pos + 2])
                     elif op == 112:  # p: a sleep, then P
-                        if buf[pos + 3]:
-                            clock.sleep_us(buf[pos + 3])
+                        clock.advance_int(buf[pos + 3])
                         w.set_pin(buf[pos + 1], buf[pos + 2])
                     elif op == 116:  # t
                         clock.ticks_us()
                     elif op == 68:  # D
-                        clock.sleep_us(int.from_bytes(buf[pos + 1:end], "little"))
+                        clock.advance_int(buf[pos + 1] | (buf[pos + 2] << 8) |
+                                          (buf[pos + 3] << 16) | (buf[pos + 4] << 24))
                     elif op == 66:  # B
                         codes = w.adc_block(buf[pos + 1], buf[pos + 2], buf[pos + 3])
                         reply += (clock.now_us & _MASK32).to_bytes(4, "little")
