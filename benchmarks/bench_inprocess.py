@@ -15,19 +15,18 @@ Target: >= 1000 steps/s for gen2-clln in this mode (>= 250 for gen1-digipot).
     python benchmarks/bench_inprocess.py [--steps N] [--boards gen2-clln gen1-digipot]
         [--oversample K ...] [--profile] [--cost-model rp2040|zero]
 
-Measured 2026-12-06 03:05-03:28 UTC at load average 1.2-2.8, 300 steps, regression
-task, board defaults (os 16), three interleaved runs of two rounds, b02ee61 (the firmware
-handing its scans to the emulator's ``adc_scan``) and this version (the firmware's own
-read loop on ``ADC.read_u16``, the rp2040 cost model):
+Measured 2026-12-06 03:29-03:30 UTC at load average 1.4-1.6, 300 steps, regression
+task, board defaults (os 16), two interleaved rounds, b02ee61 (the firmware handing its
+scans to the emulator's ``adc_scan``) and this version (the firmware's own read loop on
+``ADC.read_u16``, the rp2040 cost model):
 
     board          batch   CPU us/step                  steps/s (wall)
-    gen2-clln        1     433-515 -> 1,000-1,168        1,925-2,309 -> 490-1,000
-    gen1-digipot     1     2,390-2,800 -> 2,600-3,200    286-418 -> 131-384
+    gen2-clln        1     434-486 -> 963-1,007          2,029-2,306 -> 981-1,039
+    gen1-digipot     1     2,328-2,568 -> 2,551-2,803    384-427 -> 351-391
 
-(927-943 us of CPU for gen2-clln in single runs at load ~1.5.) gen1-digipot: met by CPU
-time (~350 steps/s). gen2-clln: ~850-1,000 steps/s of CPU, so >= 1000 is borderline and
-not shown on this loaded machine (docs/emulator.md, "Speed"). "machine calls" counts calls into the
-world (a block of conversions is one); "virt us" is the virtual time of a step.
+gen1-digipot (>= 250): met. gen2-clln (>= 1000): borderline (490-1,000 in the day's
+runs at load up to 2.8; docs/emulator.md, "Speed"). "machine calls" counts calls into
+the world (a block of conversions is one); "virt us" is the virtual time of a step.
 """
 
 from __future__ import annotations

@@ -13,18 +13,18 @@ Run: ``python benchmarks/bench_vm_board.py [--steps 200] [--batch 2] [--profiles
 Round trips are the world's answered request batches (the times the VM waited). CPU ms
 per step are given for the world's server thread, the whole emulator process (world,
 pty, host link) and the VM process: on the shared machine compare those, not wall time.
-Measured 2026-12-06 03:05-03:28 UTC at load average 1.2-2.8, 200 steps, batch 2, three
-interleaved runs of two rounds, b02ee61 (the firmware handing its scans to the
-emulator's ``adc_scan``) -> this version (the firmware's own read loop on ``ADC.read_u16``;
-blocks of conversions, the world server running scans ahead; the rp2040 cost model):
+Measured 2026-12-06 03:29-03:30 UTC at load average 1.4-1.6, 200 steps, batch 2, two
+interleaved rounds, b02ee61 (the firmware handing its scans to the emulator's
+``adc_scan``) -> this version (the firmware's own read loop on ``ADC.read_u16``; blocks of
+conversions, the world server running scans ahead; the rp2040 cost model):
 
-    profile        steps/s (wall)          requests/step   world CPU ms/step     VM CPU ms/step
-    gen2-clln      855-1,362 -> 278-341     55 -> 103       0.40-0.75 -> 1.60-1.95  0.20-0.25 -> 1.25-1.55
-    gen1-digipot   133-225 -> 135-180       160 -> 316-384  3.9-4.8 -> 4.75-5.1     0.30-0.40 -> 0.75-0.90
+    profile        steps/s (wall)          requests/step   world CPU ms/step   VM CPU ms/step
+    gen2-clln      1,284-1,322 -> 318-337   55 -> 103       0.45-0.50 -> 1.55   0.25-0.30 -> 1.35-1.50
+    gen1-digipot   210-220 -> 170-193       160 -> 316      4.0-4.4 -> 4.5-4.9  0.35 -> 0.75-0.90
 
-(298-353 steps/s for gen2-clln over the session's other runs; 338-375 with --cost-model
-zero.) Target >= 300 steps/s (gen2-clln): borderline at this load. docs/emulator.md,
-"Speed", has the history.
+(372 steps/s for gen2-clln with --cost-model zero; 278-365 in the day's runs at load up
+to 2.8.) Target >= 300 steps/s (gen2-clln): met. docs/emulator.md, "Speed", has the
+history.
 """
 
 from __future__ import annotations
