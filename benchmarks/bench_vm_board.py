@@ -13,18 +13,18 @@ Run: ``python benchmarks/bench_vm_board.py [--steps 200] [--batch 2] [--profiles
 Round trips are the world's answered request batches (the times the VM waited). CPU ms
 per step are given for the world's server thread, the whole emulator process (world,
 pty, host link) and the VM process: on the shared machine compare those, not wall time.
-Measured 2026-11-29 11:47-11:50 UTC at load average 0.6-0.75, 200 steps, batch 2, two
-interleaved runs, 72dff45 (the morning's work: compiled Newton and scan, the scan as one
-request N) -> this version (twin gates pulsed together, cheaper gate switching and scan
-bookkeeping; docs/emulator.md, "Speed"):
+Measured 2026-12-06 03:29-03:30 UTC at load average 1.4-1.6, 200 steps, batch 2, two
+interleaved rounds, b02ee61 (the firmware handing its scans to the emulator's
+``adc_scan``) -> this version (the firmware's own read loop on ``ADC.read_u16``; blocks of
+conversions, the world server running scans ahead; the rp2040 cost model):
 
-    profile        steps/s (wall)      requests/step   world CPU ms/step   VM CPU ms/step
-    gen2-clln      632-788 -> 811-849    56 -> 55      0.87-0.98 -> 0.70-0.78  0.30-0.45 -> 0.40
-    gen1-digipot   174-202 -> 186-199    160-198        4.5-5.1 (unchanged)     0.40-0.60
+    profile        steps/s (wall)          requests/step   world CPU ms/step   VM CPU ms/step
+    gen2-clln      1,284-1,322 -> 318-337   55 -> 103       0.45-0.50 -> 1.55   0.25-0.30 -> 1.35-1.50
+    gen1-digipot   210-220 -> 170-193       160 -> 316      4.0-4.4 -> 4.5-4.9  0.35 -> 0.75-0.90
 
-(Before d01ab7d, measured 10:51: gen2 211-254 steps/s, 471 requests per step.)
-
-Target >= 300 steps/s (gen2-clln): met.
+(372 steps/s for gen2-clln with --cost-model zero; 278-365 in the day's runs at load up
+to 2.8.) Target >= 300 steps/s (gen2-clln): met. docs/emulator.md, "Speed", has the
+history.
 """
 
 from __future__ import annotations
@@ -49,7 +49,8 @@ def _open_booted(port: str):
     return Link.open(port, timeout=5.0)
 
 
-def bench(profile: str, steps: int, batch: int, examples: int, seed: int) -> dict:
+def bench(profile: str, steps: int, batch: int, examples: int, seed: int,
+          cost: str = "rp2040") -> dict:
     import numpy as np
     from learnboard.emulator.board import VirtualBoard
     from learnboard.host.flashing import plan
@@ -61,7 +62,7 @@ def bench(profile: str, steps: int, batch: int, examples: int, seed: int) -> dic
         for f in files:  # what `learnboard flash` writes over mpremote
             (flash / f.path).parent.mkdir(parents=True, exist_ok=True)
             (flash / f.path).write_bytes(f.data)
-        with VirtualBoard(flash, board=profile, seed=seed) as vb, _open_booted(vb.port) as link:
+        with VirtualBoard(flash, board=profile, seed=seed, cost_model=cost) as vb, _open_booted(vb.port) as link:
             task = load_session_task("regression", vb.board)  # the default task
             x, y = task.x_train[:examples], task.y_train[:examples]
             link.call("upload_examples", x=np.asarray(x).tolist(), y=np.asarray(y).tolist(), clear=True)
@@ -121,12 +122,14 @@ def main() -> None:
     ap.add_argument("--examples", type=int, default=8)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--profiles", nargs="+", default=["gen2-clln", "gen1-digipot"])
+    ap.add_argument("--cost-model", choices=("rp2040", "zero"), default="rp2040",
+                    help="the firmware's Python on the virtual clock (default rp2040)")
     a = ap.parse_args()
     print(f"{'profile':14s} {'steps/s':>8s} {'req/step':>9s} {'rt/step':>8s} {'writes/step':>11s} "
           f"{'virt us/step':>12s} {'solves/step':>11s} {'world ms/step':>13s} {'rest ms/step':>12s} "
           f"{'world cpu ms':>12s} {'emu cpu ms':>10s} {'vm cpu ms':>9s}   ({a.steps} steps, batch {a.batch})")
     for p in a.profiles:
-        r = bench(p, a.steps, a.batch, a.examples, a.seed)
+        r = bench(p, a.steps, a.batch, a.examples, a.seed, a.cost_model)
         print(f"{r['profile']:14s} {r['steps_s']:8.1f} {r['req']:9.0f} {r['rt']:8.1f} {r['sends']:11.1f} "
               f"{r['virt_us']:12.0f} {r['solves']:11.2f} {r['world_ms']:13.2f} {r['other_ms']:12.2f} "
               f"{r['world_cpu_ms']:12.2f} {r['emu_cpu_ms']:10.2f} {r['vm_cpu_ms']:9.2f}", flush=True)

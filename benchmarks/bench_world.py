@@ -67,8 +67,8 @@ def in_vm() -> tuple[float, float]:
         Path(body).write_text(json.dumps(compile_board(load_board("gen2-clln")).body))
         src = f"""
 import json, machine, time
-from lbfw.hal import Hal
-h = Hal(json.load(open({body!r})), machine, machine)
+from lbfw.hal import Clock, Hal
+h = Hal(json.load(open({body!r})), machine, Clock())
 {STEP}
 out = [0] * 16
 step(h, out, 0)
@@ -83,7 +83,7 @@ t0 = utime.ticks_ms()
             runs = {}
             for n in (1, 1 + STEPS):
                 before = server.requests
-                code = src + f"for k in range({n}):\n    step(h, out, k)\nmachine.sync()\n"
+                code = src + f"for k in range({n}):\n    step(h, out, k)\nmachine._sync()\n"
                 t0 = time.perf_counter()
                 subprocess.run(["micropython", "-X", "heapsize=192K", "-c", code], env=env,
                                check=True)

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 from learnboard.emulator.brownout import BrownOuts
+from learnboard.emulator.cost_model import CostModel
+from learnboard.emulator.cost_model import cost_model as get_cost_model
 from learnboard.emulator.serial_faults import SerialFaults
 from learnboard.emulator.vm import VMProcess, micropython_executable
 from learnboard.emulator.vport import PortCounters, VirtualPort
@@ -75,6 +77,8 @@ class VirtualBoard:
         world_factory: builds the :class:`World` from the board (e.g. a calibrated twin,
             :func:`learnboard.emulator.twin.twin_factory`); ``seed`` and ``faults`` are
             then the factory's business.
+        cost_model: what the firmware's own Python costs on the virtual clock
+            (``"rp2040"``, the default, or ``"zero"``; :mod:`learnboard.emulator.cost_model`).
     """
 
     def __init__(
@@ -95,6 +99,7 @@ class VirtualBoard:
         on_reset: Callable[[str], None] | None = None,
         executable: str | None = None,
         world_factory: Callable[[Board], World] | None = None,
+        cost_model: str | CostModel | None = None,
     ) -> None:
         executable = micropython_executable(executable)  # a missing VM fails before anything starts
         self.flash_dir = Path(flash_dir).expanduser().resolve()
@@ -109,7 +114,9 @@ class VirtualBoard:
         """The emulated parts and physics (true state for tests); None without a board."""
         self._server: WorldServer | None = None
         self._sock_dir: str | None = None
+        self.cost_model = get_cost_model(cost_model)
         env = dict(vm_env or {})
+        env["LB_COST"] = self.cost_model.env()
         if self.board is not None:
             self.world = (world_factory(self.board) if world_factory else
                           World(self.board, seed=0 if seed is None else seed, faults=faults))

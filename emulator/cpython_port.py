@@ -36,14 +36,18 @@ class CPythonPortBoard:
         brownouts: power losses on the virtual clock (checked every few ms of real time,
             so a brown-out lands within a few learning steps of its virtual time).
         serial_faults: ``(to_board, to_host)`` faulty lines.
+        cost_model: what the firmware's own Python costs on the virtual clock
+            (``"rp2040"``, the default, or ``"zero"``).
     """
 
     def __init__(self, board="gen2-clln", *, seed: int | None = None, faults: Faults | None = None,
                  brownouts: BrownOuts | None = None,
                  serial_faults: tuple[SerialFaults, SerialFaults] | None = None,
-                 world_factory: Callable[[Board], World] | None = None) -> None:
+                 world_factory: Callable[[Board], World] | None = None,
+                 cost_model: str | None = None) -> None:
         self.inprocess = InProcessBoard(board, seed=0 if seed is None else seed, faults=faults,
-                                        serial_faults=serial_faults, world_factory=world_factory)
+                                        serial_faults=serial_faults, world_factory=world_factory,
+                                        cost_model=cost_model)
         self.board = self.inprocess.board
         self.world = self.inprocess.world
         self.brownouts = brownouts

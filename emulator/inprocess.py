@@ -26,6 +26,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from learnboard.emulator.cost_model import CostModel
+from learnboard.emulator.cost_model import cost_model as get_cost_model
 from learnboard.emulator.machine_layer import MachineReset, build
 from learnboard.emulator.serial_faults import SerialFaults
 from learnboard.emulator.world import Faults, TrueState, World
@@ -42,12 +44,13 @@ WATCHDOG_MS = 5000  # firmware/main.py's default
 
 
 class _FirmwareClock:
-    """The firmware's clock object (``hal.Clock`` interface) on the virtual clock."""
+    """The firmware's clock object (``hal.Clock`` interface): the emulated ``time``
+    module's functions (on the virtual clock, with the cost model's call costs)."""
 
-    def __init__(self, clock) -> None:
-        self.ticks_us = clock.ticks_us
-        self.ticks_diff = clock.ticks_diff
-        self.sleep_us = clock.sleep_us
+    def __init__(self, utime) -> None:
+        self.ticks_us = utime.ticks_us
+        self.ticks_diff = utime.ticks_diff
+        self.sleep_us = utime.sleep_us
 
 
 class _FaultyEnd:
@@ -111,6 +114,8 @@ class InProcessBoard:
         serial_faults: ``(to_board, to_host)`` faulty lines between host and firmware
             (bytes dropped, corrupted, duplicated), as on a noisy USB cable.
         link_retries: how often the host link re-sends an unanswered request.
+        cost_model: what the firmware's own Python costs on the virtual clock
+            (``"rp2040"``, the default, or ``"zero"``; :mod:`learnboard.emulator.cost_model`).
     """
 
     def __init__(
@@ -124,7 +129,9 @@ class InProcessBoard:
         after_tick: Callable[[World], None] | None = None,
         serial_faults: tuple[SerialFaults, SerialFaults] | None = None,
         link_retries: int = 3,
+        cost_model: str | CostModel | None = None,
     ) -> None:
+        self.cost_model = get_cost_model(cost_model)
         self.board = board if isinstance(board, Board) else load_board(board)
         self.compiled: CompiledBoard = compile_board(self.board)
         # what the firmware reads from board.json: JSON types, not the compiler's objects
@@ -222,11 +229,11 @@ class InProcessBoard:
     # -- the firmware thread --------------------------------------------------------------
 
     def _boot(self) -> None:
-        machine, _ = build(self.world)
+        machine, utime = build(self.world, cost=self.cost_model)
         body = json.loads(self._body_json)
         # as firmware/main.py does on a board: a watchdog resets a hung loop
         self.app = app_mod.App(body, self.compiled.sha256, machine,
-                               _FirmwareClock(self.world.clock), self._port,
+                               _FirmwareClock(utime), self._port,
                                wdt=machine.WDT(timeout=WATCHDOG_MS))
         self.boots += 1
         self.app.srv.event(app_mod.msgs.EV_BOOT, {"fw": app_mod.VERSION, "board": self.app.name})
@@ -250,6 +257,7 @@ class InProcessBoard:
                     if kind:
                         self._restart(kind)
                     try:
+                        clock.advance_us(self.cost_model.pass_us)  # the loop's own pass
                         busy = self.app.tick() or self.app.training
                     except MachineReset as reset:
                         self._restart(reset.kind)

@@ -3,9 +3,12 @@
 This is what the firmware's hardware layer receives under CPython in the fast in-process
 mode: the MicroPython API (``Pin``, ``ADC``, ``SPI``, ``I2C``, ``PWM``, ``WDT``, ``reset``,
 ``soft_reset``, ``freq``, ``unique_id``, ``idle``, ``lightsleep``) with RP2040 numbering,
-and a ``time`` module on the world's virtual clock. ``reset()``, ``soft_reset()`` and an
-expired watchdog raise :class:`MachineReset`, which the in-process runner catches to
-restart the firmware.
+and a ``time`` module on the world's virtual clock — only names MicroPython's RP2040 port
+has. Every call charges the cost model's time (:mod:`learnboard.emulator.cost_model`),
+and a run of ``ADC.read_u16`` calls on one input is answered from one block of
+conversions (:meth:`World.adc_block`). ``reset()``, ``soft_reset()`` and an expired
+watchdog raise :class:`MachineReset`, which the in-process runner catches to restart the
+firmware.
 
     machine, utime = build(World("gen2-clln", seed=1))
 """
@@ -14,7 +17,9 @@ from __future__ import annotations
 
 import errno
 import types
+from itertools import chain
 
+from learnboard.emulator.cost_model import CostModel, cost_model
 from learnboard.emulator.world import World
 
 ADC_PIN_BASE = 26  # RP2040: GPIO 26..29 are ADC inputs 0..3, input 4 is the temperature sensor
@@ -41,9 +46,33 @@ def _gpio(pin) -> int:
     return int(pin)
 
 
-def build(world: World) -> tuple[types.ModuleType, types.ModuleType]:
-    """Return ``(machine, time)`` module objects bound to ``world``."""
+def build(world: World, *, blocks: bool = True,
+          cost: str | CostModel | None = None) -> tuple[types.ModuleType, types.ModuleType]:
+    """Return ``(machine, time)`` module objects bound to ``world``. ``blocks=False``
+    converts one sample per ``ADC.read_u16`` call instead of answering runs of reads
+    from blocks (the reference the tests compare the blocks with). ``cost``: the cost
+    model that charges the firmware's calls to the virtual clock (``rp2040`` by
+    default, ``zero``; :mod:`learnboard.emulator.cost_model`)."""
     clock = world.clock
+    model = cost_model(cost)
+    call = model.call_us
+    blk = _ReadAhead.of(world)  # the ADC conversions fetched ahead
+    blk.period = model.adc_period_us
+    advance = clock.advance_us
+    owed = _Owed()  # call costs not yet on the clock: paid before the next effect
+
+    advance_int = clock.advance_int
+
+    def pay() -> None:
+        o = owed.us
+        if o:
+            owed.us = 0
+            advance_int(o)
+
+    def charge() -> None:
+        owed.us += call
+        pay()
+    pins = world.pins
 
     class Pin:
         IN, OUT, OPEN_DRAIN, ALT = 0, 1, 2, 3
@@ -61,23 +90,34 @@ def build(world: World) -> tuple[types.ModuleType, types.ModuleType]:
                 self.value(value)
 
         def value(self, x=None):
+            o = owed.us + call
+            if blk.adc is not None:  # a call between reads: the run of reads ends
+                blk.end_run()
+            g = self.id
             if x is None:
-                return world.pins.get(self.id, 0)
-            world.set_pin(self.id, 1 if x else 0)
+                owed.us = o
+                return pins.get(g, 0)
+            v = 1 if x else 0
+            if pins.get(g) == v:  # the world ignores a write that keeps the level
+                owed.us = o
+                return None
+            owed.us = 0  # pay the calls owed, then the write acts
+            advance_int(o)
+            world.pin_changed(g, v)
             return None
 
         __call__ = value
 
         def on(self):
-            world.set_pin(self.id, 1)
+            self.value(1)
 
         def off(self):
-            world.set_pin(self.id, 0)
+            self.value(0)
 
         high, low = on, off
 
         def toggle(self):
-            world.set_pin(self.id, 1 - world.pins.get(self.id, 0))
+            self.value(1 - world.pins.get(self.id, 0))
 
         def irq(self, *a, **k):
             return None
@@ -99,16 +139,17 @@ def build(world: World) -> tuple[types.ModuleType, types.ModuleType]:
             self.channel = ch
 
         def read_u16(self) -> int:
-            return world.adc_read_u16(self.channel)
-
-        def read_u16_sum(self, n, shift=0) -> int:
-            """Emulator extension: ``sum(read_u16() >> shift for _ in range(n))`` in one
-            call (the firmware HAL uses it for oversampling when the port offers it)."""
-            return world.adc_sum(self.channel, int(n), int(shift))
+            # a run of reads of this input is answered from a block (see _ReadAhead):
+            # the instance's read_u16 is then the block's iterator, this the way back
+            pay()
+            if not blocks:
+                code = world.adc_read_u16(self.channel)
+                advance(call)  # the call's return, after its conversion (as in a block)
+                return code
+            return blk.start(self)
 
     class SPI:
         MSB, LSB = 1, 0
-        CONTROLLER = 0
 
         def __init__(self, id, baudrate=1_000_000, **kw):
             self.id = int(id)
@@ -122,16 +163,22 @@ def build(world: World) -> tuple[types.ModuleType, types.ModuleType]:
             pass
 
         def write(self, buf) -> None:
+            blk.end_run()
+            charge()
             world.spi_write(self.id, bytes(buf), self.baudrate)
 
         def read(self, nbytes, write=0) -> bytes:
             # MISO from the world (an SPI ADC; zeros where no part drives it)
+            blk.end_run()
+            charge()
             return world.spi_transfer(self.id, bytes([write]) * nbytes, self.baudrate)
 
         def readinto(self, buf, write=0) -> None:
             buf[:] = self.read(len(buf), write)
 
         def write_readinto(self, wbuf, rbuf) -> None:
+            blk.end_run()
+            charge()
             rbuf[:] = world.spi_transfer(self.id, bytes(wbuf), self.baudrate)
 
     class I2C:
@@ -140,9 +187,12 @@ def build(world: World) -> tuple[types.ModuleType, types.ModuleType]:
             self.freq = int(freq)
 
         def scan(self) -> list[int]:
+            charge()
             return world.i2c_addresses(self.id)
 
         def writeto(self, addr, buf, stop=True) -> int:
+            blk.end_run()
+            charge()
             if not world.i2c_write(self.id, addr, bytes(buf)):
                 raise OSError(errno.ENODEV, "ENODEV")
             clock.advance_us((len(buf) + 1) * 9e6 / self.freq)
@@ -152,6 +202,8 @@ def build(world: World) -> tuple[types.ModuleType, types.ModuleType]:
             self.writeto(addr, bytes([memaddr]) + bytes(buf))
 
         def readfrom(self, addr, nbytes, stop=True) -> bytes:
+            blk.end_run()
+            charge()
             data = world.i2c_read(self.id, addr, nbytes)
             if data is None:
                 raise OSError(errno.ENODEV, "ENODEV")
@@ -170,15 +222,18 @@ def build(world: World) -> tuple[types.ModuleType, types.ModuleType]:
                 self.duty_u16(duty_u16)
 
         def freq(self, value=None):
+            charge()
             if value is None:
                 return self._freq
             self._freq = int(value)
             return None
 
         def duty_u16(self, value=None):
+            charge()
             if value is None:
                 return self._duty
             self._duty = max(0, min(65535, int(value)))
+            blk.end_run()
             world.set_pwm(self.gpio, self._duty)
             return None
 
@@ -208,21 +263,9 @@ def build(world: World) -> tuple[types.ModuleType, types.ModuleType]:
         world.mcu_reset()
         raise MachineReset("soft")
 
-    seen = [None, None]  # the HAL's mux list (built once at its start) and its gpios
-
-    def adc_scan(mux, rd, settle_us, n, shift, out, kind=None):
-        """Emulator extension: the firmware HAL's whole node-read loop in one call
-        (:meth:`World.adc_scan`; the VM's machine has the same, ``_lbscan.py``). ``mux``:
-        the HAL's per-mux (select pins, enable pin or None, enable level, ADC)."""
-        if seen[0] is not mux:
-            seen[:] = mux, tuple((tuple(p.id for p in m[0]), None if m[1] is None else m[1].id,
-                                  m[2], m[3].channel) for m in mux)
-        world.adc_scan(seen[1], rd, settle_us, int(n), int(shift), out, kind)
-
     machine = types.ModuleType("machine")
     for name, obj in dict(Pin=Pin, ADC=ADC, SPI=SPI, I2C=I2C, PWM=PWM, WDT=WDT, reset=reset,
-                          soft_reset=soft_reset, MachineReset=MachineReset,
-                          adc_scan=adc_scan).items():
+                          soft_reset=soft_reset).items():
         setattr(machine, name, obj)
     machine.freq = lambda hz=None: 125_000_000 if hz is None else None
     machine.unique_id = lambda: b"LBEMU" + (world.seed & 0xFFFFFF).to_bytes(3, "little")
@@ -232,11 +275,110 @@ def build(world: World) -> tuple[types.ModuleType, types.ModuleType]:
     machine.enable_irq = lambda state=0: None
 
     utime = types.ModuleType("time")
-    for name in ("ticks_us", "ticks_ms", "ticks_cpu", "ticks_add", "ticks_diff", "sleep",
-                 "sleep_ms", "sleep_us", "time_ns"):
+    for name in ("ticks_add", "ticks_diff", "time_ns"):
         setattr(utime, name, getattr(clock, name))
+    tick_extra = max(0, call - clock.tick_cost_us)  # a tick read's own cost is the clock's
+
+    def ticks_us():
+        owed.us += tick_extra
+        pay()
+        return clock.ticks_us()
+
+    def ticks_ms():
+        owed.us += tick_extra
+        pay()
+        return clock.ticks_ms()
+
+    def sleep_us(us):
+        o = owed.us + call  # the call, then the sleep: one advance
+        owed.us = 0
+        us = int(us)
+        advance_int(o + us if us > 0 else o)
+
+    def sleep_ms(ms):
+        sleep_us(max(0, ms) * 1000)
+
+    def sleep(s):
+        sleep_us(max(0, s) * 1e6)
+
+    for f in (ticks_us, ticks_ms, sleep_us, sleep_ms, sleep):
+        setattr(utime, f.__name__, f)
+    utime.ticks_cpu = ticks_us
     utime.time = lambda: clock.now_us // 1_000_000
-    # the brief's clock functions, also reachable from ``machine`` for one-object layers
-    for name in ("ticks_us", "ticks_ms", "ticks_diff", "ticks_add", "sleep_us", "sleep_ms"):
-        setattr(machine, name, getattr(clock, name))
     return machine, utime
+
+
+class _Owed:
+    __slots__ = ("us",)
+
+    def __init__(self) -> None:
+        self.us = 0
+
+
+class _ReadAhead:
+    """Conversions of one ADC input fetched ahead (:meth:`World.adc_block`): as many as
+    the previous run of consecutive reads of one input (the firmware's oversampling),
+    so that a whole run is one world call. While the block lasts, the ``ADC`` object's
+    ``read_u16`` is the block's iterator (after it, :meth:`more` fetches the next
+    block of the run); anything else that reaches the world (another machine call that
+    changes it) or moves the clock (a sleep, a tick read) ends the run. Conversions
+    fetched but not read still took their time, as in the VM's ``machine`` (the ADC
+    runs free, like the RP2040's round-robin FIFO). One per world (it watches the
+    world's clock), shared by the ``machine`` modules built on it."""
+
+    __slots__ = ("world", "adc", "it", "len", "runs", "want", "period", "tail")
+
+    MAX = 64  # as the VM's block
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+        self.adc = None  # the ADC object answering from a block; None: no run
+        self.it = None  # the block's iterator (its length hint: the reads left)
+        self.len = 0
+        self.runs = 0  # reads of the run in the blocks before this one
+        self.want = 1  # block length to fetch next
+        self.period = 2  # µs from one read to the next (the cost model's)
+        self.tail = iter(self.more, None)  # after a block: the run's next block
+        world.clock.on_advance(self._moved)
+
+    @classmethod
+    def of(cls, world: World) -> _ReadAhead:
+        ra = getattr(world, "_read_ahead", None)
+        if ra is None:
+            ra = world._read_ahead = cls(world)
+        return ra
+
+    def _moved(self, _now: int) -> None:
+        if self.adc is not None:
+            self.end_run()
+
+    def end_run(self) -> None:
+        """The run of reads ended: remember its length for the next block."""
+        a = self.adc
+        if a is not None:
+            self.adc = None
+            del a.read_u16
+            self.want = max(1, self.runs + self.len - self.it.__length_hint__())
+
+    def start(self, adc) -> int:
+        """The first read of a run on ``adc``."""
+        if self.adc is not None:
+            self.end_run()
+        self.runs = 0
+        return self._fetch(adc)
+
+    def more(self) -> int:
+        """A read beyond the block: the run goes on with the next block."""
+        adc = self.adc
+        self.runs += self.len
+        return self._fetch(adc)
+
+    def _fetch(self, adc) -> int:
+        world = self.world
+        self.adc = None  # the block's own clock advance ends no run
+        codes = world.adc_block(adc.channel, min(self.want, self.MAX), self.period)
+        self.len = len(codes)
+        self.it = it = iter(codes)
+        adc.read_u16 = chain(it, self.tail).__next__
+        self.adc = adc
+        return next(it)

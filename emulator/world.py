@@ -19,6 +19,8 @@ from functools import partial
 from pathlib import Path
 
 import numpy as np
+from learnboard.emulator.adc_kernel import block_codes
+from learnboard.emulator.adc_kernel import warm_up as adc_warm_up
 from learnboard.emulator.dc_kernel import warm_up
 from learnboard.emulator.devices import (
     AdcModel,
@@ -36,8 +38,6 @@ from learnboard.emulator.devices.current_sense import CurrentSense
 from learnboard.emulator.devices.gate import leak_idle
 from learnboard.emulator.devices.spi_adc import SpiAdc
 from learnboard.emulator.fast_dc import FastDC
-from learnboard.emulator.scan_kernel import scan_sums
-from learnboard.emulator.scan_kernel import warm_up as scan_warm_up
 
 from learnboard.boards import Board, Line, load_board
 from learnboard.boards.circuit import circuit_for_board, edge_parameters
@@ -141,7 +141,7 @@ class World:
         self._max_leak = max([g.leak for net in self.edges for g in net
                               if isinstance(g, GateCap)] + [0.0])
         self._dac_gates = any(isinstance(d, DacGateDriver) for e in b.edges for d in e.drivers)
-        # read path (SPEED): per ADC input, its muxes as (mux, nodes, gates, net); per
+        # read path: per ADC input, its muxes as (mux, nodes, gates, net); per
         # network, node volts as a list valid while (gen, until µs, leak scale) hold
         self._adc_mux: dict[int, list] = {}  # any ADC's inputs (external ADCs have more)
         for name, m in b.muxes.items():
@@ -150,15 +150,6 @@ class World:
         self._vcache: list = [None] * b.n_nets
         self._fast_dc: FastDC | None = None
         self._kpow: dict = {}
-        # settling conversions of a batch (adc_scan, a world-server batch) waiting to be
-        # converted together; None outside a batch (see adc_sum's deferred totals)
-        self._pending: list | None = None
-        self._scan_plans: dict = {}  # adc_scan's muxes -> their world muxes and sources
-        self._scan_switched = [m for m in self.muxes.values() if m.enable_level is not None]
-        self._scan_tables: dict = {}  # adc_scan's read layouts (see _scan_table)
-        self._scan_source_maps: dict = {}  # their sources per read index (_scan_sources)
-        self._scan_consts: dict = {}  # (tau, settle, n) -> the scan's settling factors
-        self._scan_reads: dict = {}  # read count or kind mask -> the indices adc_scan reads
         self._circuits: dict = {}  # (net, edge state bytes) -> Circuit of the last solve
         self._drive_tables: dict = {}  # net -> driven() table
         self._spi_parts: dict = {}  # bus id -> the parts listening on it
@@ -174,8 +165,15 @@ class World:
         # the compiled paths are loaded now rather than in the first learning step
         if any(e.kind == "transistor" for e in b.edges):
             warm_up()
-        if internal:  # adc_scan serves HALs that oversample with read_u16_sum
-            scan_warm_up()
+        # raw code -> what ADC.read_u16 returns (the code scaled to 16 bits, its top bits
+        # replicated below as MicroPython's rp2 port does)
+        sh = 16 - self.adc.bits
+        self._u16_of_code = [((c << sh) | (c >> (self.adc.bits - sh))) & 0xFFFF if sh > 0
+                             else c for c in range(len(self.adc._t_list) + 1)]
+        self._u16_array = np.array(self._u16_of_code, dtype=np.int64)
+        self._zero_arrays: dict = {}
+        self._code_arrays: dict = {}  # n -> a block's code buffer (read out as a list)
+        adc_warm_up()
         self._build_read_parts()
 
     def _build_read_parts(self) -> None:
@@ -410,8 +408,11 @@ class World:
 
     def set_pin(self, gpio: int, level: int) -> None:
         level = 1 if level else 0
-        if self.pins.get(gpio) == level:
-            return
+        if self.pins.get(gpio) != level:
+            self.pin_changed(gpio, level)
+
+    def pin_changed(self, gpio: int, level: int) -> None:
+        """:meth:`set_pin` for a level (0 or 1) that differs from the pin's."""
         self.pins[gpio] = level
         if gpio not in self._mux_pins:
             self._gen += 1
@@ -714,429 +715,95 @@ class World:
             return RP2040_TEMP_VOLTS if channel == RP2040_TEMP_CHANNEL else 0.0
         return min(max(acc / n, 0.0), self.adc.vref)  # contention averages
 
-    def adc_read_block(self, channel: int, n: int) -> np.ndarray:
-        """``n`` conversions of input ``channel`` one after the other, 2 µs apart: the same
-        codes as ``n`` calls of :meth:`adc_read_u16` (sources, mux settling, noise and
-        non-linearity per sample), with the noise drawn and converted at once.
-        Returns the u16 codes; the clock moves on by ``2 n`` µs. (The VM's block reads.)"""
+    def adc_block(self, channel: int, n: int, period_us: int = 2) -> list[int]:
+        """``n`` conversions of input ``channel``, ``period_us`` apart (2: back to back at
+        500 kS/s), as ``machine.ADC.read_u16`` returns them: the same codes, clock and
+        device state as ``n`` :meth:`adc_read_u16` calls with ``period_us - 2`` µs of
+        other work after each (the emulated ``machine``'s reads are answered from these
+        blocks). While outputs settle or gates move, the sources are taken per sample;
+        otherwise once (only gate leakage, ~1e-9 V per block, is left out), while mux
+        settling, noise and non-linearity act per sample."""
         if not 0 <= channel <= RP2040_TEMP_CHANNEL:
             raise InputError(f"ADC channel {channel} does not exist (0..4 on the RP2040)",
                              field="adc")
-        clock = self.clock
-        volts = np.zeros(n)
-        dead = channel in self.faults.dead_adc
-        for i in range(n):
-            if not dead:
-                # sources per sample: a settling output or a moving gate changes them
-                # (cheap while the cached solve holds)
-                volts[i] = self._adc_volts(channel, self._adc_sources(channel), clock.now_us)
-            clock.advance_us(2)  # 500 kS/s
-        codes = np.asarray(self.adc.convert(volts, noise_scale=self.faults.noise_scale), dtype=np.int64)
-        bits = self.adc.bits
-        shift = 16 - bits
-        if shift > 0:
-            codes = ((codes << shift) | (codes >> (bits - shift))) & 0xFFFF
-        return codes
-
-    def adc_sum(self, channel: int, n: int, shift: int = 0) -> int:
-        """Sum of ``(read_u16() >> shift)`` over ``n`` conversions of input ``channel`` one
-        after the other, 2 µs apart — what ``n`` calls of :meth:`adc_read_u16` give (the
-        firmware's oversampling loop in one call): while outputs settle or gates move, the
-        sources are taken per sample; otherwise once (only gate leakage, ~1e-9 V per
-        block, is left out), while mux settling, noise and non-linearity act per sample.
-        The clock moves on by ``2 n`` µs."""
-        if not 0 <= channel <= RP2040_TEMP_CHANNEL:
-            raise InputError(f"ADC channel {channel} does not exist (0..4 on the RP2040)",
-                             field="adc")
+        period = max(2, int(period_us))
         now = self.clock._us
         adc = self.adc
         ns = self.faults.noise_scale
         dead = channel in self.faults.dead_adc
+        if n < 1:
+            return []
+        if not dead and now >= self._dynamic_until and not self._active_gates and \
+                not self._dac_gates:
+            codes = self._block_steady(channel, n, period)
+            if codes is not None:
+                return codes
         if not dead and (now < self._dynamic_until or self._active_gates or self._dac_gates):
             # drives settling or gates moving: the sources change from sample to sample,
             # so take them per sample exactly as single reads do
             if not self._active_gates and not self._dac_gates:
-                total = self._adc_sum_linear(channel, n, shift)
-                if total is not None:
-                    return total
-            total = 0
+                out = self._adc_block_linear(channel, n, period)
+                if out is not None:
+                    return out
+            out = []
+            clock = self.clock
             for _ in range(n):
-                total += self.adc_read_u16(channel) >> shift
-            return total
+                out.append(self.adc_read_u16(channel))
+                if period > 2:
+                    clock.advance_us(period - 2)
+            return out
         sources = [] if dead else self._adc_sources(channel)
         one = sources[0] if len(sources) == 1 else None
-        if one is not None:  # _adc_volts of one source, without the lists
+        if one is not None:
             v0 = min(max(one[0].output(one[1], now), 0.0), adc.vref)
         else:
             v0 = 0.0 if dead else self._adc_volts(channel, sources, now)
-        bits = adc.bits
-        sh16 = 16 - bits
-        total = 0
+        t = adc._t_list
+        u16 = self._u16_of_code
+        last = now + period * (n - 1)
         if n > 1 and one is not None:
             settled = abs(one[0]._out - one[1] * one[0].gain) < 1e-9
         elif n > 1 and sources:
-            # settled when every mux output equals its target to far below an LSB
             settled = all(abs(mux._out - src * mux.gain) < 1e-9 for mux, src in sources)
         else:
             settled = True
-        if settled and sh16 == shift:  # u16 >> (16 - bits) is the raw code
-            total = adc.code_sum(v0, n, ns)
+        noisy = bool(adc.noise_lsb and ns)
+        if settled:
+            x = v0 / adc._lsb * adc._g1 + adc.offset_lsb
+            if noisy:
+                z = self._zero_arrays.get(n)
+                if z is None:
+                    z = self._zero_arrays[n] = np.zeros(n)
+                codes = self._block_codes(x, 0.0, z, n, adc.noise_lsb * ns)
+            else:
+                codes = [u16[bisect_right(t, x)]] * n
             if one is not None and n > 1:
-                one[0].output(one[1], now + 2 * (n - 1))  # the mux's state
+                one[0].output(one[1], last)  # the mux's state
             elif sources and n > 1:
-                self._adc_volts(channel, sources, now + 2 * (n - 1))  # muxes' state
-        elif len(sources) == 1 and sh16 == shift and sources[0][0].tau_us > 0 and \
-                0.0 <= sources[0][0]._out <= adc.vref and \
-                0.0 <= sources[0][1] * sources[0][0].gain <= adc.vref:
-            # one mux still settling: its output (v0, unclamped as checked) relaxes to
-            # the target by exp(-2 µs / tau) per sample and stays inside the range
-            mux, src = sources[0]
+                self._adc_volts(channel, sources, last)
+        elif one is not None and one[0].tau_us > 0 and 0.0 <= one[0]._out <= adc.vref and \
+                0.0 <= one[1] * one[0].gain <= adc.vref:
+            # one mux still settling: its output relaxes to the target by
+            # exp(-period / tau) per sample and stays inside the range
+            mux, src = one
             target = src * mux.gain
-            kp = self._settle_powers(mux.tau_us, n)
-            g = adc._g1 / adc._lsb
+            kp = self._settle_powers(mux.tau_us, n, period)
             a0 = target / adc._lsb * adc._g1 + adc.offset_lsb
-            b0 = (v0 - target) * g
-            t = adc._t_list
-            if adc.noise_lsb and ns:
-                sig = adc.noise_lsb * ns
-                if self._pending is not None:  # in a batch: converted at its end, at once
-                    self._pending.append((a0, b0, kp, adc.take(n), sig))
-                    total = -len(self._pending)
-                else:
-                    total = _settling_total(t, a0, b0, kp, adc.take(n), sig)
+            b0 = (v0 - target) * (adc._g1 / adc._lsb)
+            if noisy:
+                codes = self._block_codes(a0, b0, self._kp_array(mux.tau_us, n, period), n,
+                                          adc.noise_lsb * ns)
             else:
-                total = sum([bisect_right(t, a0 + b0 * k) for k in kp])
-            mux.output(src, now + 2 * (n - 1))  # the mux's state
+                codes = [u16[bisect_right(t, a0 + b0 * k)] for k in kp]
+            mux.output(src, last)  # the mux's state
         else:
+            codes = []
             for i in range(n):
-                v = v0 if i == 0 else (self._adc_volts(channel, sources, now + 2 * i)
+                v = v0 if i == 0 else (self._adc_volts(channel, sources, now + period * i)
                                        if sources else v0)
-                code = adc.code(v, ns)
-                u = ((code << sh16) | (code >> (bits - sh16))) & 0xFFFF if sh16 > 0 else code
-                total += u >> shift
-        self.clock.advance_us(2 * n)  # 500 kS/s
-        return total
-
-    def begin_batch(self) -> None:
-        """From now until :meth:`end_batch`, :meth:`adc_sum` may answer a conversion
-        sequence that is settling and noisy (the usual read after a mux channel change)
-        with a placeholder ``-k`` (k = 1, 2, ...) and queue it: its noise is drawn now, in
-        stream order, and all queued sequences are quantised in one vectorised pass."""
-        self._pending = []
-
-    def end_batch(self) -> list[int]:
-        """End the batch: the totals of the queued sequences (placeholder ``-k`` is item
-        ``k - 1``) — the same codes the unbatched :meth:`adc_sum` gives."""
-        pend, self._pending = self._pending, None
-        if not pend:
-            return []
-        n = len(pend[0][2])
-        if any(len(p[2]) != n for p in pend):  # mixed lengths: one by one
-            t = self.adc._t_list
-            return [_settling_total(t, *p) for p in pend]
-        a0, b0, kp, zs, sig = zip(*pend, strict=True)
-        # the scalar expression's operations in its order: (a0 + b0 k) + z sig
-        x = np.array(a0)[:, None] + np.array(b0)[:, None] * np.array(kp) + \
-            np.array(zs) * np.array(sig)[:, None]
-        return np.searchsorted(self.adc.transitions, x, side="right").sum(axis=1).tolist()
-
-    def adc_scan(self, muxes, rd, settle_us: int, n: int, shift: int, out,
-                 kind=None) -> None:
-        """The firmware HAL's node-read loop in one call (``machine.adc_scan`` of the
-        in-process machine, as ``_lbscan.py`` is the VM's): per read index ``k`` (of
-        ``out``, or only where ``kind[k] == 2``) select channel ``rd[1][k]`` of mux
-        ``rd[0][k] - 1`` (0: not read, 0 written), enable, settle ``settle_us``, ``out[k]
-        = adc_sum(n, shift) // n``, disable — the same pin writes, clock and codes as
-        the HAL's loop. ``muxes``: per mux (select gpios, enable gpio or None, enable
-        level, ADC input)."""
-        rkey = len(out) if kind is None else bytes(kind)
-        reads = self._scan_reads.get(rkey)
-        if reads is None:
-            reads = list(range(len(out))) if kind is None else \
-                [k for k in range(len(kind)) if kind[k] == 2]
-            if len(self._scan_reads) > 256:
-                self._scan_reads.clear()
-            self._scan_reads[rkey] = reads
-        plan = self._scan_plan(muxes, n, shift)
-        got = []
-        self.begin_batch()
-        try:
-            if plan is not None:
-                self._scan_fast(muxes, plan, rd, reads, rkey, settle_us, n, got, out)
-            else:
-                self._scan_loop(muxes, rd, reads, settle_us, n, shift, got)
-        finally:
-            totals = self.end_batch()
-        for k, total in got:
-            out[k] = (totals[-1 - total] if total < 0 else total) // n
-
-    def _scan_loop(self, muxes, rd, reads, settle_us, n, shift, got) -> None:
-        """adc_scan read by read through set_pin and adc_sum (any board state)."""
-        clock = self.clock
-        set_pin = self.set_pin
-        for k in reads:
-            x = rd[0][k]
-            if not x:
-                got.append((k, 0))
-                continue
-            sel, en, enl, channel = muxes[x - 1]
-            ch = rd[1][k]
-            for bit, gpio in enumerate(sel):
-                set_pin(gpio, (ch >> bit) & 1)
-            if en is not None:
-                set_pin(en, enl)
-            clock.advance_us(max(0, settle_us))
-            got.append((k, self.adc_sum(channel, n, shift)))
-            if en is not None:
-                set_pin(en, 1 - enl)
-
-    def _scan_plan(self, muxes, n: int, shift: int):
-        """Per HAL mux: ((select gpios, enable gpio, enable level, ADC input), (world
-        mux, its nodes, its gates, network)) — if this scan can take the fast path: no
-        gate moving, no fault that changes a read, raw codes, noise on, all muxes on one
-        set of select lines, every mux with an enable pin off now and every mux without
-        one alone on its ADC input (reads while drives still settle go through adc_sum).
-        None otherwise."""
-        adc = self.adc
-        f = self.faults
-        if shift != 16 - adc.bits or n < 1 or not (adc.noise_lsb and f.noise_scale) or \
-                f.dead_adc or self._active_gates or self._dac_gates or \
-                len(f.stuck_edges) != len(self._stuck_values):
-            return None
-        key = muxes if type(muxes) is tuple else tuple(tuple(m) for m in muxes)
-        plan = self._scan_plans.get(key)
-        if plan is None:
-            plan = []
-            for sel, en, enl, channel in key:
-                found = None
-                for name, bm in self.board.muxes.items():
-                    if tuple(bm.select) == sel and bm.enable == en and \
-                            bm.adc_channel == channel and (en is None or bm.enable_level == enl):
-                        found = (self.muxes[name], bm.nodes or (), bm.gates or (), bm.net)
-                plan.append(((sel, en, enl, channel), found))
-            # the compiled scan keeps one channel for all muxes: every mux of the board
-            # on the same select lines, those lines and the enables watched by them only
-            sels = {tuple(m.select) for m in self.board.muxes.values()}
-            if len(sels) != 1 or any(p[1] is None for p in plan) or \
-                    len({id(p[1][0]) for p in plan}) != len(self.muxes) or \
-                    any(len(self._gpio_watch.get(g, ())) != 1 for g in next(iter(sels))) or \
-                    any(len(self._gpio_watch.get(p[0][1], ())) != 1 for p in plan
-                        if p[0][1] is not None) or \
-                    any(m.enable_level is None and len(self._adc_mux[bm.adc_channel]) > 1
-                        for m, bm in zip(self.muxes.values(), self.board.muxes.values(),
-                                         strict=True)):
-                plan = None
-            self._scan_plans[key] = plan
-        if plan is None:
-            return None
-        # the enable-switched muxes must all be off (each read switches one on and off
-        # again); the always-on ones are alone on their ADC inputs (checked above)
-        for m in self._scan_switched:
-            if m.is_connected:
-                return None
-        return plan
-
-    def _scan_fast(self, muxes, plan, rd, reads, rkey, settle_us, n, got, out) -> None:
-        """adc_scan where :meth:`_scan_plan` allows: reads while drives still settle one
-        by one (:meth:`_scan_loop`), the steady rest with adc_sum's one-source arithmetic
-        compiled over the whole scan (:func:`scan_kernel.scan_sums`); the clock moves
-        over those in one step (its listeners see the scan's end)."""
-        settle = max(0, settle_us)
-        per = settle + 2 * n
-        first = 0  # reads before the drives have settled
-        t = self.clock._us
-        for k in reads:
-            if rd[0][k]:
-                if t + settle >= self._dynamic_until:
-                    break
-                t += per
-            first += 1
-        shift = 16 - self.adc.bits
-        if first:
-            self._scan_loop(muxes, rd, reads[:first], settle_us, n, shift, got)
-        rest = reads[first:]
-        while rest:
-            done = self._scan_steady(plan, rd, rest, rkey, settle, n, out)
-            if done < 0:
-                self._scan_loop(muxes, rd, rest, settle_us, n, shift, got)
-                break
-            if done == len(rest):
-                break
-            # a read the compiled pass does not cover: the loop takes that one
-            self._scan_loop(muxes, rd, rest[done:done + 1], settle_us, n, shift, got)
-            rest = rest[done + 1:]
-
-    def _scan_table(self, plan, rd, reads, rkey):
-        """Per scan layout (kept): the read indices k with a mux; per read its HAL mux
-        index and channel (arrays); node sources as {network: (read positions, nodes)}
-        and capacitor-gate sources as (read positions, gates) (unused channels: 0 V);
-        the per-mux constants (gains per read, has an enable pin, tau, the world muxes);
-        what a whole scan leaves (the unread entries, the read muxes' enable pins). None
-        where a source is neither a node nor a capacitor gate, or the muxes settle
-        differently."""
-        # reads: the last len(reads) of the scan's read list (rkey: see adc_scan)
-        key = (id(plan), rd[0], rd[1], rkey, len(reads))
-        table = self._scan_tables.get(key)
-        if table is not None:
-            return table
-        sources, consts = self._scan_sources(plan, rd)
-        table = None
-        if consts is not None:
-            ks, mx, chs, nodes_by_net, gate_pos, gates = [], [], [], {}, [], []
-            for k in reads:
-                src = sources[k]
-                if src is None:  # not read
-                    continue
-                m, ch, net, node, gate = src
-                if gate is False:
-                    break
-                r = len(ks)
-                ks.append(k)
-                mx.append(m)
-                chs.append(ch)
-                if node is not None:
-                    pos, idx = nodes_by_net.setdefault(net, ([], []))
-                    pos.append(r)
-                    idx.append(node)
-                elif gate is not None:
-                    gate_pos.append(r)
-                    gates.append((net, gate))
-            else:
-                gain, has_en, tau, wm = consts
-                table = (ks, np.array(mx, dtype=np.int64), np.array(chs, dtype=np.int64),
-                         {net: (np.array(pos, dtype=np.int64), np.array(idx, dtype=np.int64))
-                          for net, (pos, idx) in nodes_by_net.items()},
-                         (np.array(gate_pos, dtype=np.int64), gates,
-                          [self.edges[net][e] for net, e in gates]) if gates else None,
-                         gain[mx], has_en, tau, wm,
-                         [k for k in reads if sources[k] is None],
-                         self._scan_enables(plan, wm, mx))
-        if len(self._scan_tables) > 64:
-            self._scan_tables.clear()
-        self._scan_tables[key] = table
-        return table
-
-    @staticmethod
-    def _scan_enables(plan, wm, read_muxes) -> list:
-        """(enable gpio, off level, world mux) of the read HAL muxes that have one."""
-        return [(plan[m][0][1], 1 - plan[m][0][2], wm[m]) for m in sorted(set(read_muxes))
-                if plan[m][0][1] is not None]
-
-    def _scan_sources(self, plan, rd):
-        """Per read index k of a scan (kept): None if not read, else (HAL mux, channel,
-        network, node or None, capacitor-gate edge or None — False for a source the
-        compiled pass does not model); and the plan's (gains, has an enable pin, tau,
-        world muxes), None if its muxes settle differently."""
-        key = (id(plan), rd[0], rd[1])
-        kept = self._scan_source_maps.get(key)
-        if kept is not None:
-            return kept
-        sources = []
-        for x, ch in zip(rd[0], rd[1], strict=False):
-            if not x:
-                sources.append(None)
-                continue
-            _, (_, nodes, gates, net) = plan[x - 1]
-            node = gate = None
-            if ch < len(nodes) and nodes[ch] >= 0:
-                node = nodes[ch]
-            elif ch < len(gates) and gates[ch] >= 0:
-                gate = gates[ch]
-                if not isinstance(self.edges[net][gate], GateCap) or \
-                        isinstance(self.board.edges[gate].drivers[net], DacGateDriver):
-                    gate = False
-            sources.append((x - 1, ch, net, node, gate))
-        wm = [p[1][0] for p in plan]
-        tau = wm[0].tau_us
-        consts = (np.array([m.gain for m in wm]),
-                  np.array([m.enable_level is not None for m in wm]), tau, wm) \
-            if all(m.tau_us == tau for m in wm) else None
-        if len(self._scan_source_maps) > 16:
-            self._scan_source_maps.clear()
-        kept = self._scan_source_maps[key] = (sources, consts)
-        return kept
-
-    def _scan_steady(self, plan, rd, reads, rkey, settle, n, out) -> int:
-        """The steady reads of a scan in one compiled pass, their codes written to
-        ``out``; returns how many of ``reads`` it covered (the next one needs the
-        sample-by-sample path), -1 if this scan's layout never can."""
-        clock = self.clock
-        adc = self.adc
-        per = settle + 2 * n
-        table = self._scan_table(plan, rd, reads, rkey)
-        if table is None:
-            return -1
-        ks, mx, chs, nodes_by_net, gates, gains, has_en, tau, wm, unread, enables = table
-        t0 = clock._us
-        t_end = t0 + len(ks) * per
-        srcv = np.zeros(len(ks))
-        # node volts from the cached solve (solved, if need be, at the first node read's
-        # time, as the loop would) before any gate moves on in time
-        for net, (pos, idx) in nodes_by_net.items():
-            saved, clock._us = clock._us, t0 + int(pos[0]) * per + settle  # no listener
-            try:
-                self._node_volts(net, 0)
-            finally:
-                clock._us = saved
-            c = self._vcache[net]
-            if c is None or c[0] != self._gen or t_end > c[1] or \
-                    c[2] != self.faults.leak_scale:
-                return 0
-            srcv[pos] = np.array(c[3])[idx]
-        if gates is not None:
-            pos, edges, devs = gates
-            if self._stuck_values:  # a stuck edge reads its frozen value
-                for r, (net, e) in zip(pos.tolist(), edges, strict=True):
-                    srcv[r] = self._gate_volts(net, e, t0 + r * per + settle)
-            else:
-                srcv[pos] = leak_idle(devs, (t0 + pos * per + settle).tolist(),
-                                      self.faults.leak_scale)
-        consts = self._scan_consts.get((tau, settle, n))
-        if consts is None:
-            consts = self._scan_consts[(tau, settle, n)] = (
-                math.exp(-settle / tau) if tau > 0 else 0.0,
-                math.exp(-2 * (n - 1) / tau) if tau > 0 else 0.0,
-                np.array(self._settle_powers(tau, n) if tau > 0 else [0.0] * n))
-        outs = np.array([m._out for m in wm])
-        since = np.array([m._channel_since for m in wm], dtype=np.int64)
-        chan = np.array([wm[0]._channel], dtype=np.int64)
-        sums = np.zeros(len(ks), dtype=np.int64)
-        done = scan_sums(mx, chs, srcv * gains, outs, since, chan, has_en, t0, settle,
-                         consts[0], consts[1], tau > 0, n, consts[2], adc.ahead(n * len(ks)),
-                         adc.transitions, adc._lsb, adc._g1, adc.offset_lsb, adc.noise_lsb,
-                         self.faults.noise_scale, adc.vref, sums)
-        adc.skip(n * done)
-        # the state the loop leaves: the select lines at the last channel, every mux's
-        # settling state, each read mux with an enable pin off again
-        if done:
-            ch = int(chan[0])
-            pins = self.pins
-            sel = plan[0][0][0]
-            bits = [(ch >> bit) & 1 for bit in range(len(sel))]
-            for gpio, lv in zip(sel, bits, strict=True):
-                pins[gpio] = lv
-            for m, c, o in zip(wm, since.tolist(), outs.tolist(), strict=True):
-                m.select = bits[:m.n_select]
-                m._channel = m._last_channel = ch
-                m._channel_since = c
-                m._out = o
-            if done < len(ks):
-                enables = self._scan_enables(plan, wm, mx[:done].tolist())
-            t_off = t0 + done * per
-            for en, off, m in enables:
-                pins[en] = off
-                m.set_enable(off, t_off)
-        if done == len(ks):  # the usual case: the whole scan
-            covered = len(reads)
-        else:
-            covered = reads.index(ks[done])
-            unread = [k for k in reads[:covered] if not rd[0][k]]
-        for k, code in zip(ks[:done], (sums[:done] // n).tolist(), strict=True):
-            out[k] = code
-        for k in unread:
-            out[k] = 0
-        clock.advance_us(t0 + done * per - clock._us)
-        return covered
+                codes.append(u16[adc.code(v, ns)])
+        self.clock.advance_int(period * n)
+        return codes
 
     def _linear_op(self, net: int):
         """For a linear network whose last solve is current: the node volts as a linear map
@@ -1178,7 +845,7 @@ class World:
         return op
 
     def _sol(self, net: int):
-        """The last solve of ``net`` as a DCSolution (a re-solve that :meth:`adc_sum` took
+        """The last solve of ``net`` as a DCSolution (a re-solve that :meth:`adc_block` took
         from the linear map is completed here, when someone asks for it)."""
         p_state, drives, sol = self._solved[net]
         if sol is None:
@@ -1213,14 +880,15 @@ class World:
             return partial(self.pwms[line.index]._out.value, 0)
         return partial(self.dacs[line.device]._out.value, line.index)
 
-    def _adc_sum_linear(self, channel: int, n: int, shift: int):
-        """:meth:`adc_sum` while drives settle on linear (digipot) networks: what ``n``
+    def _adc_block_linear(self, channel: int, n: int, period: int):
+        """:meth:`adc_block` while drives settle on linear (digipot) networks: what ``n``
         :meth:`adc_read_u16` calls give — :meth:`solution`'s bookkeeping per sample (a
         re-solve whenever a drive moved by more than 1e-7 V since the last one) — with
         each re-solve's node volts from the network's linear map of the drive volts
         (the same solution to rounding) instead of a factorised solve; the full solution
         of the last one is completed only if asked for (:meth:`_sol`). None where it
-        does not apply (then the caller reads sample by sample)."""
+        does not apply (then the caller reads sample by sample). ``period``: µs from one
+        conversion to the next."""
         srcs = []
         nets = {}
         for mux, nodes, gates, net in self._adc_mux.get(channel, ()):
@@ -1261,7 +929,7 @@ class World:
             sol = self._solved[net][2]
             st[net] = [rows, lines, [p_drives[k] for k in sorted(p_drives)],
                        None if sol is None else sol.node_voltages, False]
-        total = 0
+        codes = []
         for _ in range(n):
             now = clock._us
             for net, s in st.items():
@@ -1298,25 +966,95 @@ class World:
                 acc += mux.output(v, now)
             v = min(max(acc / len(srcs), 0.0), vref)
             code = adc.code(v, ns)  # AdcModel.read_u16's bit replication, inline
-            total += (((code << sh16) | (code >> (bits - sh16))) & 0xFFFF if sh16 > 0
-                      else code) >> shift
+            codes.append(((code << sh16) | (code >> (bits - sh16))) & 0xFFFF if sh16 > 0
+                         else code)
             if listeners:
-                clock.advance_us(2)  # 500 kS/s
+                clock.advance_us(period)  # 500 kS/s back to back
             else:
-                clock._us += 2
+                clock._us += period
         for net, s in st.items():
             if s[4]:  # the last re-solve, completed by _sol() when asked for
                 p_state, p_drives, _ = self._solved[net]
                 self._solved[net] = (p_state, dict(zip(sorted(p_drives), s[2], strict=True)),
                                      None)
-        return total
+        return codes
 
-    def _settle_powers(self, tau_us: float, n: int) -> list[float]:
-        """exp(-2 i µs / tau) for i < n (cached)."""
-        key = (tau_us, n)
+    def _block_steady(self, channel: int, n: int, period: int) -> list[int] | None:
+        """:meth:`adc_block`'s usual case, its arithmetic in its order with less
+        bookkeeping: one mux connected to the input, settled or settling inside the
+        ADC's range, noise on. None (nothing changed) otherwise."""
+        found = None
+        for entry in self._adc_mux.get(channel, ()):
+            if entry[0].is_connected:
+                if found is not None:
+                    return None
+                found = entry
+        if found is None:
+            return None
+        adc = self.adc
+        ns = self.faults.noise_scale
+        if not (adc.noise_lsb and ns):
+            return None
+        mux, nodes, gates, net = found
+        ch = mux._channel
+        if nodes is not None and ch < len(nodes) and nodes[ch] >= 0:
+            src = self._node_volts(net, nodes[ch])
+        elif gates is not None and ch < len(gates) and gates[ch] >= 0:
+            src = self._gate_volts(net, gates[ch])
+        else:
+            src = 0.0
+        now = self.clock._us
+        target = src * mux.gain  # AnalogMux.output, inline
+        k = math.exp(-(now - mux._channel_since) / mux.tau_us) if mux.tau_us > 0 else 0.0
+        out = target + (mux._out - target) * k
+        vref = adc.vref
+        if n > 1 and not abs(out - target) < 1e-9:  # still settling (the usual case)
+            if not (mux.tau_us > 0 and 0.0 <= out <= vref and 0.0 <= target <= vref):
+                return None
+            a0 = target / adc._lsb * adc._g1 + adc.offset_lsb
+            b0 = (out - target) * (adc._g1 / adc._lsb)
+            kp = self._kp_array(mux.tau_us, n, period)
+        else:
+            a0 = min(max(out, 0.0), vref) / adc._lsb * adc._g1 + adc.offset_lsb
+            b0 = 0.0
+            kp = self._zero_arrays.get(n)
+            if kp is None:
+                kp = self._zero_arrays[n] = np.zeros(n)
+        mux._out = out
+        mux._channel_since = now
+        codes = self._block_codes(a0, b0, kp, n, adc.noise_lsb * ns)
+        if n > 1:
+            mux.output(src, now + period * (n - 1))
+        self.clock.advance_int(period * n)
+        return codes
+
+    def _block_codes(self, a0: float, b0: float, kp, n: int, sig: float) -> list[int]:
+        """The u16 codes of ``n`` noisy conversions at ``a0 + b0 kp[i]`` input LSB
+        (:func:`adc_kernel.block_codes`), the noise taken from the ADC's stream."""
+        adc = self.adc
+        if adc._zi + n > len(adc._za):
+            adc.ahead(n)  # draws the next block of deviates
+        out = self._code_arrays.get(n)
+        if out is None:
+            out = self._code_arrays[n] = np.empty(n, dtype=np.int64)
+        zi = adc._zi
+        block_codes(adc.transitions, self._u16_array, a0, b0, kp, adc._za, zi, sig, out)
+        adc._zi = zi + n  # AdcModel.skip
+        return out.tolist()
+
+    def _kp_array(self, tau_us: float, n: int, period_us: int):
+        key = (tau_us, n, period_us, "a")
         kp = self._kpow.get(key)
         if kp is None:
-            kp = self._kpow[key] = [math.exp(-2.0 * i / tau_us) for i in range(n)]
+            kp = self._kpow[key] = np.array(self._settle_powers(tau_us, n, period_us))
+        return kp
+
+    def _settle_powers(self, tau_us: float, n: int, period_us: int = 2) -> list[float]:
+        """exp(-period i µs / tau) for i < n (cached)."""
+        key = (tau_us, n, period_us)
+        kp = self._kpow.get(key)
+        if kp is None:
+            kp = self._kpow[key] = [math.exp(-float(period_us) * i / tau_us) for i in range(n)]
         return kp
 
     def adc_read_u16(self, channel: int) -> int:
@@ -1327,6 +1065,57 @@ class World:
         code = self.adc.read_u16(self.adc_input_volts(channel), self.faults.noise_scale)
         self.clock.advance_us(2)  # 500 kS/s
         return code
+
+    def block_is_cached(self, channel: int, n: int, period_us: int = 2) -> bool:
+        """Whether :meth:`adc_block` on ``channel`` now would take every node it reads
+        from the kept solves (no new solve): the world server runs such reads ahead."""
+        end = self.clock._us + max(2, int(period_us)) * n
+        for mux, nodes, _gates, net in self._adc_mux.get(channel, ()):
+            if not mux.is_connected:
+                continue
+            ch = mux._channel
+            if nodes is not None and ch < len(nodes) and nodes[ch] >= 0:
+                c = self._vcache[net]
+                if c is None or c[0] != self._gen or end > c[1] or \
+                        c[2] != self.faults.leak_scale or \
+                        len(self.faults.stuck_edges) != len(self._stuck_values):
+                    return False
+        return True
+
+    # ------------------------------------------------------------------ undo of reads
+    def read_state(self) -> tuple:
+        """What mux-pin writes, sleeps and conversions change (clock, pins, muxes, the
+        ADC's noise stream, gate volts, the solve bookkeeping), for
+        :meth:`restore_read_state` (the world server's speculative reads). Device
+        settings (taps, DAC codes, switches) are not in it: those ops never run ahead."""
+        adc = self.adc
+        return (self.clock._us, dict(self.pins),
+                [(m.select[:], m.enable, m._channel, m._last_channel, m._channel_since,
+                  m._out, m.is_connected) for m in self.muxes.values()],
+                (adc._za, adc._zi, adc._z, adc.rng.bit_generator.state),
+                [(g.v, g._t) for net in self.edges for g in net if isinstance(g, GateCap)],
+                (list(self._vcache), list(self._solved), list(self._checked),
+                 list(self._solved_at), self.solves, self._gen))
+
+    def restore_read_state(self, state: tuple) -> None:
+        """Go back to a :meth:`read_state` (the clock too, without its listeners)."""
+        now, pins, muxes, noise, gates, solves = state
+        self.clock._us = now
+        self.pins.clear()
+        self.pins.update(pins)
+        for m, (sel, en, ch, last, since, out, conn) in zip(self.muxes.values(), muxes,
+                                                             strict=True):
+            m.select[:] = sel
+            m.enable, m._channel, m._last_channel, m._channel_since = en, ch, last, since
+            m._out, m.is_connected = out, conn
+        adc = self.adc
+        adc._za, adc._zi, adc._z, rng = noise
+        adc.rng.bit_generator.state = rng
+        caps = (g for net in self.edges for g in net if isinstance(g, GateCap))
+        for g, (v, t) in zip(caps, gates, strict=True):
+            g.v, g._t = v, t
+        vc, so, ch, sa, self.solves, self._gen = solves
+        self._vcache[:], self._solved[:], self._checked[:], self._solved_at[:] = vc, so, ch, sa
 
     # ------------------------------------------------------------------ power events
     def mcu_reset(self) -> None:
@@ -1368,9 +1157,3 @@ class World:
         else:
             self.mcu_reset()
 
-
-def _settling_total(t: list[float], a0: float, b0: float, kp: list[float], zs: list[float],
-                    sig: float) -> int:
-    """Code sum of conversions ``i`` of a settling input at ``a0 + b0 kp[i]`` LSB with
-    noise ``zs[i] sig`` through the transitions ``t`` (adc_sum's one-mux branch)."""
-    return sum([bisect_right(t, a0 + b0 * k + z * sig) for k, z in zip(kp, zs, strict=True)])

@@ -4,12 +4,12 @@ The VM side is ``emulator/vmlib/machine.py`` (active when ``LB_WORLD`` names the
 Requests are one opcode byte and a little-endian payload; writes get no answer, so the
 VM never waits on them (it queues them and sends them in one write) — only reads block
 for a reply, and every reply starts with the world's clock (µs, u32) for the VM to adopt.
-The replies to one batch of requests go back in one write (a whole ``machine.adc_scan``
-of the VM — one ``U`` per node — is one round trip).
+The replies to one batch of requests go back in one write.
 
 | op | payload | reply |
 |---|---|---|
 | ``P`` | gpio u8, level u8 | — |
+| ``p`` | gpio u8, level u8, µs u8 (the firmware's call costs before it, ``cost_model``) | — |
 | ``W`` | gpio u8, duty u16 | — |
 | ``S`` | bus u8, baud u32, n u16, n bytes | — |
 | ``I`` | bus u8, addr u8, n u16, n bytes (the VM checked the address) | — |
@@ -19,13 +19,12 @@ of the VM — one ``U`` per node — is one round trip).
 | ``t`` | — (a tick read: the clock moves by its tick cost) | — |
 | ``R`` | — (MCU reset) | — |
 | ``H`` | — (hello) | now u32, ms u32 (µs // 1000 modulo 2^30), sub u16 (µs % 1000), k u8, k × (bus << 7 \| addr) of acknowledging I2C parts |
-| ``B`` | channel u8, n u8 | now u32 (after), n × u16 conversions (:meth:`World.adc_read_block`) |
-| ``U`` | channel u8, n u8, shift u8 | now u32 (after), u32 sum of ``code >> shift`` (:meth:`World.adc_sum`) |
+| ``B`` | channel u8, n u8, period u8 | now u32 (after), n × u16 conversions ``period`` µs apart (:meth:`World.adc_block`), script length u16, the script (``read_ahead.py``) |
+| ``C`` | script bytes used u16 | — (the VM's answer to a script, ``read_ahead.py``) |
+| ``K`` | — (the VM has room for scripts from now on) | — |
 | ``A`` | channel u8 | u16 (one conversion) |
 | ``T`` | — | ticks_us u32 |
 | ``Q`` | — | now u32 (sync) |
-| ``M`` | m u8, m × (k u8, 8 select GPIOs u8, enable GPIO u8 (255: none), level u8, ADC u8) (the HAL's muxes) | — |
-| ``N`` | settle u16, n u8, shift u8, count u8, masked u8, count × mux+1, count × channel[, count × kind] (a scan, :meth:`World.adc_scan`) | now u32 (after), count × u16 codes, the pin levels of ``M``'s muxes (select pins, then enable) |
 """
 
 from __future__ import annotations
@@ -33,12 +32,14 @@ from __future__ import annotations
 import os
 import socket
 import struct
+import sys
 import threading
 import time
 
+from learnboard.emulator.read_ahead import ReadAhead
 from learnboard.emulator.world import World
 
-_FIXED = {80: 2, 87: 3, 68: 4, 116: 0, 82: 0, 72: 0, 66: 2, 85: 3, 65: 1, 84: 0, 81: 0}  # by opcode
+_FIXED = {80: 2, 112: 3, 87: 3, 68: 4, 116: 0, 82: 0, 72: 0, 66: 3, 65: 1, 84: 0, 81: 0, 67: 2, 75: 0}  # by opcode
 _HEAD = {83: 8, 88: 8, 73: 5, 89: 5}  # variable length: header bytes, the length u16 at its end
 _MASK32 = 0xFFFFFFFF
 
@@ -53,14 +54,13 @@ class WorldServer:
         self.requests = 0
         """Requests handled (writes and reads)."""
         self.round_trips = 0
-        """Answered batches: the times the VM waited (for reads, hello, sync; a whole
-        ``adc_scan`` is one)."""
+        """Answered batches: the times the VM waited (for reads, hello, sync)."""
         self.sends = 0
         """Socket reads that brought requests (each one VM-side write, or part of one)."""
+        self.read_ahead = ReadAhead(world)
+        """The run-ahead of mux scans (``read_ahead.py``)."""
         self.busy_s = 0.0
         """Seconds spent handling requests (the world's share of the time)."""
-        self._muxes: tuple | None = None  # the connected VM's HAL muxes (request M)
-        self._mux_pins: tuple = ()  # their pins as a scan answers them: select, enable
         if os.path.exists(path):
             os.unlink(path)
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -82,7 +82,7 @@ class WorldServer:
                 return
             self._idle.clear()
             self._cut = False
-            self._muxes = None
+            self.read_ahead.reset()
             try:
                 self._serve(conn)
             finally:
@@ -127,8 +127,7 @@ class WorldServer:
         pos = 0
         n = 0
         reply = bytearray()  # the answers of this batch, sent in one write at the end
-        deferred = []  # (offset in reply, placeholder) of sums converted at the end
-        w.begin_batch()
+        ra = self.read_ahead
         try:
             while pos < size:
                 if self._cut:
@@ -139,22 +138,29 @@ class WorldServer:
                     end = pos + 1 + k
                     if end > size:
                         break
+                    if ra.pending and op != 67:
+                        raise ConnectionError("world server: a request before the "
+                                              "answer to a script (C)")
                     if op == 80:  # P
+                        w.set_pin(buf[pos + 1], buf[pos + 2])
+                    elif op == 112:  # p: a sleep, then P
+                        clock.advance_int(buf[pos + 3])
                         w.set_pin(buf[pos + 1], buf[pos + 2])
                     elif op == 116:  # t
                         clock.ticks_us()
                     elif op == 68:  # D
-                        clock.sleep_us(int.from_bytes(buf[pos + 1:end], "little"))
+                        clock.advance_int(buf[pos + 1] | (buf[pos + 2] << 8) |
+                                          (buf[pos + 3] << 16) | (buf[pos + 4] << 24))
                     elif op == 66:  # B
-                        codes = w.adc_read_block(buf[pos + 1], buf[pos + 2])
-                        reply += ((clock.now_us & _MASK32).to_bytes(4, "little")
-                                     + codes.astype("<u2").tobytes())
-                    elif op == 85:  # U
-                        total = w.adc_sum(buf[pos + 1], buf[pos + 2], buf[pos + 3])
-                        if total < 0:
-                            deferred.append((len(reply) + 4, total))
-                        reply += ((clock.now_us & _MASK32).to_bytes(4, "little")
-                                     + (total & _MASK32).to_bytes(4, "little"))
+                        codes = w.adc_block(buf[pos + 1], buf[pos + 2], buf[pos + 3])
+                        reply += (clock.now_us & _MASK32).to_bytes(4, "little")
+                        reply += struct.pack(f"<{len(codes)}H", *codes)
+                        script = b"" if self._cut else ra.script_after(ra.seen(bytes(buf[pos:end])))
+                        reply += len(script).to_bytes(2, "little") + script
+                    elif op == 67:  # C
+                        ra.commit(buf[pos + 1] | (buf[pos + 2] << 8))
+                    elif op == 75:  # K
+                        ra.enabled = True
                     elif op == 87:  # W
                         w.set_pwm(buf[pos + 1], buf[pos + 2] | (buf[pos + 3] << 8))
                     elif op == 82:  # R
@@ -172,11 +178,15 @@ class WorldServer:
                         reply += (struct.pack("<I", clock.ticks_us()))
                     else:  # Q
                         reply += ((clock.now_us & _MASK32).to_bytes(4, "little"))
-                elif op == 77 or op == 78:  # M, N
-                    end = self._scan_request(buf, pos, size, reply, deferred)
-                    if end is None:
-                        break
+                    if op == 80 or op == 68 or op == 112:
+                        ra.seen(bytes(buf[pos:end]))
+                    elif op != 66 and op != 67:
+                        ra.end_run()
                 elif op in _HEAD:
+                    if ra.pending:
+                        raise ConnectionError("world server: a request before the "
+                                              "answer to a script (C)")
+                    ra.end_run()
                     head = _HEAD[op]
                     if pos + head > size:
                         break
@@ -200,10 +210,11 @@ class WorldServer:
                     raise ConnectionError(f"world server: unknown request {bytes([op])!r}")
                 pos = end
                 n += 1
-        except OSError:  # an unknown request (ConnectionError): drop the batch
+        except OSError as exc:  # a request out of protocol (ConnectionError): drop the batch
+            # (the VM may now wait for an answer that never comes: say why)
+            print(f"learnboard emulator: {exc}; requests dropped", file=sys.stderr, flush=True)
             return size
         finally:
-            _answer_deferred(w, reply, deferred)
             self.requests += n
             if reply:
                 self.round_trips += 1  # the VM waited for this batch's answers
@@ -212,53 +223,6 @@ class WorldServer:
                 except OSError:  # the VM went away while we answered
                     pos = size
         return pos
-
-    def _scan_request(self, buf, pos: int, size: int, reply: bytearray,
-                      deferred: list) -> int | None:
-        """Request ``M`` (the HAL's mux pins) or ``N`` (a whole scan) at ``pos``: run it
-        and return where the next request starts, or None if it is not all here yet."""
-        if pos + 2 > size:
-            return None
-        if buf[pos] == 77:
-            end = pos + 2 + 12 * buf[pos + 1]
-            if end > size:
-                return None
-            muxes = []
-            for at in range(pos + 2, end, 12):
-                k = buf[at]
-                muxes.append((tuple(buf[at + 1:at + 1 + k]),
-                              None if buf[at + 9] == 255 else buf[at + 9], buf[at + 10],
-                              buf[at + 11]))
-            self._muxes = tuple(muxes)
-            self._mux_pins = tuple(g for sel, en, _, _ in muxes
-                                   for g in (sel if en is None else sel + (en,)))
-            return end
-        if pos + 7 > size:
-            return None
-        count, masked = buf[pos + 5], buf[pos + 6]
-        end = pos + 7 + count * (3 if masked else 2)
-        if end > size:
-            return None
-        if self._muxes is None:
-            raise ConnectionError("world server: a scan (N) before the muxes (M)")
-        w = self.world
-        at = pos + 7
-        rd = (bytes(buf[at:at + count]), bytes(buf[at + count:at + 2 * count]))
-        kind = bytes(buf[at + 2 * count:end]) if masked else None
-        # the conversions queued so far in this batch are answered first: the scan is a
-        # batch of its own
-        _answer_deferred(w, reply, deferred)
-        out = [0] * count
-        try:
-            w.adc_scan(self._muxes, rd, buf[pos + 1] | (buf[pos + 2] << 8), buf[pos + 3],
-                       buf[pos + 4], out, kind)
-        finally:
-            w.begin_batch()
-        pins = w.pins
-        reply += (w.clock.now_us & _MASK32).to_bytes(4, "little")
-        reply += struct.pack(f"<{count}H", *out)
-        reply += bytes(pins.get(g, 0) for g in self._mux_pins)
-        return end
 
     def close(self) -> None:
         self._closed.set()
@@ -272,11 +236,3 @@ class WorldServer:
     def __exit__(self, *exc):
         self.close()
 
-
-def _answer_deferred(world: World, reply: bytearray, deferred: list) -> None:
-    """End the world's conversion batch and write each deferred sum into its place
-    (``(offset in reply, placeholder)``) of ``reply``."""
-    totals = world.end_batch()
-    for at, total in deferred:
-        reply[at:at + 4] = (totals[-1 - total] & _MASK32).to_bytes(4, "little")
-    deferred.clear()

@@ -28,10 +28,10 @@ def test_spi_adc_and_current_monitor_in_the_vm(tmp_path, monkeypatch):
     sock = str(tmp_path / "w.sock")
     monkeypatch.setenv("LB_WORLD", sock)
     src = f"""
-import json, machine
-from lbfw.hal import Hal
+import json, machine, time
+from lbfw.hal import Clock, Hal
 body = json.load(open({str(tmp_path / 'body.json')!r}))
-h = Hal(body, machine, machine)
+h = Hal(body, machine, Clock())
 for p, code in zip(body["ins"], (3000, 1500)):
     for line in p["d"]:
         h.drive(h.vline(line), code)

@@ -1,8 +1,10 @@
 """The in-process emulator's fast paths give what the plain paths give.
 
-* ``World.adc_sum`` (the firmware's oversampling loop in one call) returns the same codes
-  as the same number of ``adc_read_u16`` calls on an identically seeded world, and moves
-  the virtual clock as far — settled, still settling after a channel change, with noise.
+* ``World.adc_block`` (the conversions the emulated ``machine`` answers a run of
+  ``ADC.read_u16`` calls from) returns the same codes as the same number of
+  ``adc_read_u16`` calls on an identically seeded world, and moves the virtual clock as
+  far — settled, still settling after a channel change, with noise, back to back or
+  with time between the conversions.
 * ``FastDC``'s warm-started re-solves agree with ``learnboard.physics.solve``.
 """
 
@@ -37,7 +39,8 @@ def _select(world: World, mux_name: str, channel: int) -> None:
 
 @pytest.mark.parametrize("settle_us", [0, 4, 40])
 @pytest.mark.parametrize("noise", [1.0, 0.0])
-def test_adc_sum_equals_single_reads(settle_us, noise):
+@pytest.mark.parametrize("period", [2, 7])
+def test_adc_block_equals_single_reads(settle_us, noise, period):
     worlds = [World("gen2-clln", seed=3, adc_noise_lsb=noise) for _ in range(2)]
     results = []
     for w in worlds:
@@ -49,19 +52,28 @@ def test_adc_sum_equals_single_reads(settle_us, noise):
                 w.clock.advance_us(settle_us)
                 out.append(w.clock.now_us)
                 if w is worlds[0]:
-                    out.append(w.adc_sum(m.adc_channel, 16, 4))
+                    out.append(w.adc_block(m.adc_channel, 16, period))
                 else:
-                    out.append(sum(w.adc_read_u16(m.adc_channel) >> 4 for _ in range(16)))
+                    out.append(_singles(w, m.adc_channel, 16, period))
         out.append(w.clock.now_us)
         results.append(out)
     assert results[0] == results[1]
 
 
-def test_adc_sum_of_a_dead_input_reads_like_single_reads():
+def _singles(w: World, channel: int, n: int, period: int = 2) -> list[int]:
+    """``n`` reads one at a time with ``period - 2`` µs of other work after each."""
+    out = []
+    for _ in range(n):
+        out.append(w.adc_read_u16(channel))
+        w.clock.advance_us(period - 2)
+    return out
+
+
+def test_adc_block_of_a_dead_input_reads_like_single_reads():
     worlds = [World("gen2-clln", seed=1) for _ in range(2)]
     for w in worlds:
         w.faults.dead_adc.add(0)
-    assert worlds[0].adc_sum(0, 8, 4) == sum(worlds[1].adc_read_u16(0) >> 4 for _ in range(8))
+    assert worlds[0].adc_block(0, 8) == _singles(worlds[1], 0, 8)
 
 
 def test_fast_dc_agrees_with_the_general_solver():

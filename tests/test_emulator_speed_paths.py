@@ -1,6 +1,6 @@
 """The emulator's newer fast paths give what the plain paths give.
 
-* On a linear (digipot) board, ``World.adc_sum`` while the PWM drives still settle
+* On a linear (digipot) board, ``World.adc_block`` while the PWM drives still settle
   (each sample re-solved from the network's linear map of the drive volts) returns the
   same codes, clock and solve count as the same number of ``adc_read_u16`` calls, and
   the same true state afterwards.
@@ -25,7 +25,7 @@ def _select(world: World, mux_name: str, channel: int) -> None:
         world.set_pin(m.enable, m.enable_level)
 
 
-def test_adc_sum_while_pwm_drives_settle_equals_single_reads():
+def test_adc_block_while_pwm_drives_settle_equals_single_reads():
     worlds = [World("gen1-digipot", seed=4) for _ in range(2)]
     results = []
     for w in worlds:
@@ -39,9 +39,9 @@ def test_adc_sum_while_pwm_drives_settle_equals_single_reads():
                     w.clock.advance_us(5)
                     out.append(w.clock.now_us)
                     if w is worlds[0]:
-                        out.append(w.adc_sum(m.adc_channel, 16, 4))
+                        out.append(w.adc_block(m.adc_channel, 16))
                     else:
-                        out.append(sum(w.adc_read_u16(m.adc_channel) >> 4 for _ in range(16)))
+                        out.append([w.adc_read_u16(m.adc_channel) for _ in range(16)])
         out.append((w.clock.now_us, w.solves))
         results.append(out)
     assert results[0] == results[1]

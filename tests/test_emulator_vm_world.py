@@ -30,17 +30,17 @@ def test_firmware_hal_in_the_vm_reads_the_world(served):
     body = compile_board(load_board("gen2-clln")).body
     (tmp / "body.json").write_text(json.dumps(body))
     src = f"""
-import json, machine
-from lbfw.hal import Hal
+import json, machine, time
+from lbfw.hal import Clock, Hal
 body = json.load(open({str(tmp / 'body.json')!r}))
-h = Hal(body, machine, machine)
-t0 = machine.ticks_us()
+h = Hal(body, machine, Clock())
+t0 = time.ticks_us()
 for ch in range(7):
     h.drive(h.vline([0, ch]), 150)
 h.settle()
 out = [0] * 16
 h.read_nodes(0, out)
-print(out, machine.ticks_diff(machine.ticks_us(), t0))
+print(out, time.ticks_diff(time.ticks_us(), t0))
 """
     proc = run_vm(src, path=[VMLIB])
     assert server.wait_idle()

@@ -49,6 +49,14 @@ class VirtualClock:
             for cb in self._listeners:
                 cb(self._us)
 
+    def advance_int(self, us: int) -> None:
+        """:meth:`advance_us` for a whole number of µs (``us >= 0``), without rounding:
+        the emulated ``machine``'s hot path."""
+        if us:
+            self._us += us
+            for cb in self._listeners:
+                cb(self._us)
+
     # MicroPython time API --------------------------------------------------------
     def ticks_us(self) -> int:
         self.advance_us(self.tick_cost_us)

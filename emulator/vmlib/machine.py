@@ -22,25 +22,33 @@ Speed without losing exactness (the hot paths allocate nothing, so they also run
   per sample — the ADC runs free, like the RP2040's round-robin FIFO mode), and the next
   reads are answered from the block until anything else is queued. Conversions fetched
   but not read still took their time;
-* ``adc_scan`` (``_lbscan.py``, loaded with the first ``ADC``): a whole mux scan of the
-  firmware HAL in one request and one round trip — the world runs the HAL's read loop
-  (``World.adc_scan``, as the in-process machine does) and answers the codes and the
-  pin levels it left.
+* only names that MicroPython's ``machine`` on the RP2040 has are public; the clock and
+  the plumbing are private (``_ticks_us``, ``_sync``, ...) and reach the firmware only
+  through ``time`` (``time.py``), as on a board.
 """
 
-import os
+import os as _os
 
 from _lbboard import reset as _hard_reset
-from umachine import *  # noqa: F403
+from umachine import Signal, idle, mem8, mem16, mem32, soft_reset, time_pulse_us  # noqa: F401
 
-_path = os.getenv("LB_WORLD")
+_path = _os.getenv("LB_WORLD")
 _sock = None
 _TICK_COST_US = 1  # keep equal to learnboard.emulator.devices.clock.VirtualClock's default
 _MASK = 0x3FFFFFFF
 _NOW_FAST = _MASK - _TICK_COST_US  # below these a tick read moves only _now and _sub
 _SUB_FAST = 1000 - _TICK_COST_US
 _MAX_BLOCK = 64
-_LIMIT = 1024 - 80  # flush before a request could overflow the buffer
+# the cost model (learnboard.emulator.cost_model): virtual µs per call into machine/time
+# and per main-loop pass (input poll); LB_COST = "call,pass", default the rp2040 model's
+_cost = (_os.getenv("LB_COST") or "3,5").split(",")
+_CALL_US = int(_cost[0])
+_PASS_US = int(_cost[1])
+del _cost
+_TICK_EXTRA = _CALL_US - _TICK_COST_US if _CALL_US > _TICK_COST_US else 0
+_ADC_PERIOD_US = 2 + _CALL_US  # a conversion (500 kS/s), then the call's return
+_OUT = 256  # bytes of queued requests (+3 for a script's answer put before one)
+_LIMIT = _OUT - 80  # flush before a request could overflow the buffer
 
 if _path:
     _out = None  # queued requests (allocated by _start)
@@ -56,25 +64,35 @@ if _path:
     _blk_ch = -1  # ADC input of the fetched block; -1: none valid
     _blk_pos = 0
     _blk_len = 0
+    _bb = None  # the buffer holding the block's conversions (_rx, or the script _sp)
+    _bo = 4  # where its first conversion starts there
     _streak = 0  # consecutive reads of the block's input
     _want = 1  # block length to fetch next
-    adc_scan = None  # the whole-scan extension (_lbscan.py), set by the first ADC
     _acks = b""
+    _sp = None  # the world's script: requests it ran ahead, with their answers
+    _sp_len = 0
+    _sp_cur = -1  # script bytes the firmware's requests matched so far; -1: no script
+    _hdr = None
+    _ah = None  # _lbahead, the script's side (imported once the firmware has booted)
+    _owed = 0  # µs of the firmware's calls not yet sent to the world (cost model)
 
     def _start():
         """Connect to the world on first use, not at import: the firmware reads its
         board.json before it touches a pin, and needs a large free block for it."""
-        global _sock, _out, _rx, _tmp, _lv, _n, _acks
+        global _sock, _out, _rx, _tmp, _lv, _n, _acks, _hdr
         import socket
         import sys
 
         s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         s.connect(b"\x01\x00" + _path.encode() + b"\0")  # sockaddr_un: AF_UNIX (1), path
         _sock = s
-        _out = bytearray(1024)
-        _rx = bytearray(8 + 2 * _MAX_BLOCK + 64)  # (+ the pin levels after a scan)
-        _tmp = bytearray(len(_rx))
-        _lv = bytearray(b"\xff" * 256)
+        _out = bytearray(_OUT + 3)
+        _rx = bytearray(8 + 2 * _MAX_BLOCK)
+        _tmp = bytearray(64)  # (the rest of a reply that came in parts)
+        _hdr = bytearray(2)
+        _lv = bytearray(64)  # GPIOs 0..63 (the RP2040 has 30): every level unknown
+        for i in range(64):
+            _lv[i] = 255
         if hasattr(sys, "atexit"):
             sys.atexit(_flush)  # what a program queued last still reaches the world
         # hello: the world's time and the I2C addresses that acknowledge (bus << 7 | addr)
@@ -92,18 +110,55 @@ if _path:
 
     def _flush():
         global _n
+        if _owed:
+            _pay()
         if _n:
             _sock.write(_out, _n)
             _n = 0
 
     def _queued(k):
-        """``k`` bytes were queued: a fetched ADC block is stale; flush when full."""
+        """``k`` bytes were queued: a fetched ADC block is stale; flush when full. A
+        request the world's script holds next is not sent (the world ran it already)."""
         global _n
-        _n += k
         if _blk_ch >= 0:
             _end_run()
+        if _sp_cur >= 0 and _ah.has(k):
+            return
+        _n += k
         if _n > _LIMIT:
             _flush()
+
+    def _pay():
+        """Send the firmware's call costs owed so far as a sleep of the world, before
+        the next request (the world's clock moves as ours)."""
+        global _owed, _now
+        o = _owed
+        _owed = 0
+        _out[_n] = 68  # 'D'
+        _u32(_n + 1, o)
+        _advance(o)
+        _queued(5)
+
+    def _script_buffer():
+        """From the firmware's first input poll, once it has booted (the heap is fullest
+        at boot, and a board's firmware needs every KB there): load the script side
+        (``_lbahead.py``) and tell the world it may send scripts."""
+        global _ah
+        if _sock is None:
+            _start()
+        try:
+            import _lbahead
+        except MemoryError:
+            return
+        if _lbahead.buffer():
+            _ah = _lbahead
+
+    def _charge():
+        """A firmware call into ``machine``: its cost is paid before what it does."""
+        global _owed
+        _owed += _CALL_US
+        if _owed:
+            _pay()
 
     def _end_run():
         global _blk_ch, _want
@@ -118,17 +173,20 @@ if _path:
 
     def _recv(n):
         """Read exactly ``n`` reply bytes into ``_rx`` (no allocation)."""
-        got = _sock.readinto(_rx, n)
-        if not got:
+        return _recv_into(_rx, n)
+
+    def _recv_into(dst, n):
+        got = _sock.readinto(dst, n) if n else 0
+        if n and not got:
             raise OSError("world socket closed")
         while got < n:
-            r = _sock.readinto(_tmp, n - got)
+            r = _sock.readinto(_tmp, min(n - got, len(_tmp)))
             if not r:
                 raise OSError("world socket closed")
             for i in range(r):
-                _rx[got + i] = _tmp[i]
+                dst[got + i] = _tmp[i]
             got += r
-        return _rx
+        return dst
 
     def _advance(us):
         """Move the clock ``us`` µs (0 <= us < 2^30) with every intermediate below 2^30:
@@ -154,9 +212,12 @@ if _path:
 
     def _adopt_now():
         """Take the world's time (u32 µs; its low 30 bits are ticks_us) from ``_rx``."""
+        _adopt(_rx[0] | (_rx[1] << 8) | (_rx[2] << 16) | ((_rx[3] & 0x3F) << 24))
+
+    def _adopt(t):
+        """Take the world's time ``t`` (ticks_us), the ms count following it."""
         global _now, _ms, _sub
-        t = _rx[0] | (_rx[1] << 8) | (_rx[2] << 16) | ((_rx[3] & 0x3F) << 24)
-        d = ticks_diff(t, _now)
+        d = _ticks_diff(t, _now)
         if d >= 0:
             _advance(d)
         else:  # the world is a little behind what this side counted: step back
@@ -167,10 +228,13 @@ if _path:
                 _ms = (_ms - 1) & _MASK
             _sub = r
 
-    def ticks_us():
-        global _now, _sub
+    def _ticks_us():
+        global _now, _sub, _owed
         if _sock is None:
             _start()
+        _owed += _TICK_EXTRA
+        if _owed:
+            _pay()
         _out[_n] = 116  # 't': the world's clock moves as ours
         _queued(1)
         if _now < _NOW_FAST and _sub < _SUB_FAST:  # the hot path: no wrap, no new ms
@@ -180,20 +244,26 @@ if _path:
             _advance(_TICK_COST_US)
         return _now
 
-    def ticks_ms():
-        ticks_us()
+    def _ticks_ms():
+        _ticks_us()
         return _ms
 
-    def ticks_diff(a, b):
+    def _ticks_diff(a, b):
         return ((a - b + 0x20000000) & 0x3FFFFFFF) - 0x20000000
 
-    def ticks_add(t, d):
+    def _ticks_add(t, d):
         return (t + d) & 0x3FFFFFFF
 
-    def sleep_us(us):
+    def _sleep_us(us):
+        global _owed
         us = int(us)
+        us = (us if us > 0 else 0) + _owed + _CALL_US
+        _owed = 0
+        _sleep_raw(us)
+
+    def _sleep_raw(us):
         while us > 0x1FFFFFFF:  # a sleep of 9 minutes or more: in pieces the clock can take
-            sleep_us(0x1FFFFFFF)
+            _sleep_raw(0x1FFFFFFF)
             us -= 0x1FFFFFFF
         if us > 0:
             if _sock is None:
@@ -205,16 +275,16 @@ if _path:
             if us >= 1000:  # the program waits: let the world catch up
                 _flush()
 
-    def sleep_ms(ms):
-        sleep_us(int(ms * 1000))
+    def _sleep_ms(ms):
+        _sleep_us(int(ms * 1000))
 
     def _idle(us):
         """The firmware waited ``us`` real µs for input (``select.poll``): virtual time
         follows real time while the board idles, as the in-process board's does."""
-        sleep_us(us)
+        _sleep_raw(us)
         _flush()
 
-    def sync():
+    def _sync():
         """Block until the world has handled every request sent so far; adopt its time."""
         if _sock is None:
             _start()
@@ -248,6 +318,8 @@ if _path:
                 self.value(value)
 
         def value(self, x=None):
+            global _owed, _now
+            _owed += _CALL_US
             if x is None:
                 return self._v
             v = 1 if x else 0
@@ -255,10 +327,16 @@ if _path:
             g = self.id
             if _lv[g] != v:  # the world ignores a write that keeps the level
                 _lv[g] = v
-                _out[_n] = 80  # 'P'
+                if _owed > 255:
+                    _pay()
+                o = _owed  # the calls' costs ride on the write: 'p' sleeps, then sets
+                _owed = 0
+                _advance(o)
+                _out[_n] = 112  # 'p'
                 _out[_n + 1] = g
                 _out[_n + 2] = v
-                _queued(3)
+                _out[_n + 3] = o
+                _queued(4)
 
         def __call__(self, x=None):
             return self.value(x)
@@ -273,68 +351,63 @@ if _path:
         low = off
 
     def _fetch(ch, new_run):
-        global _n, _blk_ch, _blk_pos, _blk_len, _streak
+        global _n, _blk_ch, _blk_pos, _blk_len, _streak, _sp_len, _sp_cur, _bb, _bo
         if new_run:
             _streak = 1
         k = _want if _want < _MAX_BLOCK else _MAX_BLOCK
+        if _owed:
+            _pay()
+        if _n + 4 > _OUT:
+            _flush()
         _out[_n] = 66  # 'B'
         _out[_n + 1] = ch
         _out[_n + 2] = k
-        _n += 3
+        _out[_n + 3] = _ADC_PERIOD_US
+        if _sp_cur >= 0 and _ah.block(k):
+            _blk_ch = ch
+            _blk_pos = 1
+            _blk_len = k
+            return _bb[_bo] | (_bb[_bo + 1] << 8)
+        _n += 4
         _flush()
         _recv(4 + 2 * k)
         _adopt_now()
+        _recv_into(_hdr, 2)
+        m = _hdr[0] | (_hdr[1] << 8)
+        if m:
+            _recv_into(_sp, m)
+            _sp_len = m
+            _sp_cur = 0
         _blk_ch = ch
         _blk_pos = 1
         _blk_len = k
+        _bb = _rx
+        _bo = 4
         return _rx[4] | (_rx[5] << 8)
 
     class ADC:  # noqa: F811
         CORE_TEMP = 4
 
         def __init__(self, pin):
-            global adc_scan
             if _sock is None:
                 _start()
             ch = _gpio(pin)
             self.channel = ch - 26 if (ch >= 26 or hasattr(pin, "id")) else ch
-            if adc_scan is None:  # loaded with the first ADC, once board.json is read
-                from _lbscan import adc_scan  # noqa: F401 (boot needs the heap before)
 
         def read_u16(self):
             global _blk_pos, _streak
             ch = self.channel
-            if ch == _blk_ch:
+            if ch == _blk_ch and not _owed:  # (a call between reads: the block is stale)
                 _streak += 1
                 i = _blk_pos
                 if i < _blk_len:
                     _blk_pos = i + 1
-                    return _rx[4 + 2 * i] | (_rx[5 + 2 * i] << 8)
+                    i = _bo + 2 * i
+                    return _bb[i] | (_bb[i + 1] << 8)
                 return _fetch(ch, False)  # the run is longer than the block
             if _blk_ch >= 0:  # another input at once: that run ended
                 _end_run()
             return _fetch(ch, True)
-
-        def read_u16_sum(self, n, shift=0):
-            """Sum of ``read_u16() >> shift`` over ``n`` conversions in one round trip
-            (the firmware's oversampling; ``World.adc_sum``)."""
-            global _n
-            if not 0 < n < 256:
-                s = 0
-                for _ in range(n):
-                    s += self.read_u16() >> shift
-                return s
-            if _blk_ch >= 0:
-                _end_run()
-            _out[_n] = 85  # 'U'
-            _out[_n + 1] = self.channel
-            _out[_n + 2] = n
-            _out[_n + 3] = shift
-            _n += 4
-            _flush()
-            _recv(8)
-            _adopt_now()
-            return _rx[4] | (_rx[5] << 8) | (_rx[6] << 16) | (_rx[7] << 24)
 
     class SPI:  # noqa: F811
         MSB, LSB = 1, 0
@@ -350,10 +423,12 @@ if _path:
                 self.baudrate = baudrate
 
         def write(self, buf):
+            global _now
+            _charge()
             n = len(buf)
-            if _n + 8 + n > len(_out):
+            if _n + 8 + n > _OUT:
                 _flush()
-            if 8 + n > len(_out):
+            if 8 + n > _OUT:
                 raise ValueError("SPI write too long for the emulator")
             at = _n
             _out[at] = 83  # 'S'
@@ -389,7 +464,10 @@ if _path:
             n = len(wbuf)
             if n > _MAX_BLOCK * 2 or len(rbuf) < n:
                 raise ValueError("SPI transfer too long for the emulator")
-            if _n + 8 + n > len(_out):
+            if _sp_cur >= 0:  # a request never in a script: end the script first
+                _ah.end(0)
+            _charge()
+            if _n + 8 + n > _OUT:
                 _flush()
             if _blk_ch >= 0:
                 _end_run()
@@ -426,6 +504,7 @@ if _path:
             self.id = id
 
         def scan(self):
+            _charge()
             return [a & 0x7F for a in _acks if a >> 7 == self.id]
 
         def readfrom_into(self, addr, buf, stop=True):
@@ -433,7 +512,10 @@ if _path:
             n = len(buf)
             if n > _MAX_BLOCK * 2:
                 raise ValueError("I2C read too long for the emulator")
-            if _n + 5 > len(_out):
+            if _sp_cur >= 0:  # a request never in a script: end the script first
+                _ah.end(0)
+            _charge()
+            if _n + 5 > _OUT:
                 _flush()
             if _blk_ch >= 0:
                 _end_run()
@@ -457,6 +539,7 @@ if _path:
             return bytes(buf)
 
         def writeto(self, addr, buf, stop=True):
+            _charge()
             n = len(buf)
             key = ((self.id & 1) << 7) | (addr & 0x7F)
             found = False
@@ -465,7 +548,7 @@ if _path:
                     found = True
             if not found:
                 raise OSError(19)  # ENODEV: no part answers
-            if _n + 5 + n > len(_out):
+            if _n + 5 + n > _OUT:
                 _flush()
             at = _n
             _out[at] = 73  # 'I'
@@ -489,11 +572,13 @@ if _path:
                 self.duty_u16(duty_u16)
 
         def freq(self, f=None):
+            _charge()
             if f is None:
                 return self._f
             self._f = f
 
         def duty_u16(self, d=None):
+            _charge()
             if d is None:
                 return self._d
             self._d = d
@@ -510,6 +595,8 @@ if _path:
 def reset():
     """Hard reset of the virtual board (the world's MCU resets first); does not return."""
     if _sock is not None:
+        if _sp_cur >= 0:
+            _ah.end(0)
         _flush()
         _sock.write(b"R")
     _hard_reset()

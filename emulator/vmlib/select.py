@@ -1,6 +1,8 @@
 """``select`` for the emulator's VM: the built-in module; with a world (``LB_WORLD``),
 ``poll()`` objects that keep the emulated world in step with the firmware's idling.
 
+Each poll is a pass of the firmware's main loop and costs the cost model's pass time
+(``machine._PASS_US``, see ``learnboard.emulator.cost_model``) on the virtual clock.
 Before a poll the VM's queued ``machine`` writes are sent to the world (so the world is
 current whenever the firmware looks for input), and the real time a poll with a timeout
 spends waiting advances the virtual clock: while the board idles waiting for the host,
@@ -8,20 +10,20 @@ virtual time follows real time, as the in-process board's does (gate leakage, th
 firmware's host-silence timer). While the firmware is busy, time stays purely virtual.
 """
 
-import os
+import os as _os
 
-import uselect
+import uselect as _uselect
 from uselect import *  # noqa: F403
 
-if os.getenv("LB_WORLD"):
-    import machine
-    import utime
+if _os.getenv("LB_WORLD"):
+    import machine as _machine
+    import utime as _utime
 
     class _Poll:
         def __init__(self):
-            self._p = uselect.poll()
+            self._p = _uselect.poll()
 
-        def register(self, obj, mask=uselect.POLLIN | uselect.POLLOUT):
+        def register(self, obj, mask=_uselect.POLLIN | _uselect.POLLOUT):
             self._p.register(obj, mask)
 
         def unregister(self, obj):
@@ -31,21 +33,27 @@ if os.getenv("LB_WORLD"):
             self._p.modify(obj, mask)
 
         def poll(self, timeout=-1):
-            machine._flush()
+            if _machine._ah is None:  # booted: the world may run scans ahead
+                _machine._script_buffer()
+            _machine._owed += _machine._PASS_US  # a pass of the firmware's loop
+            _machine._flush()
             if timeout == 0:
                 return self._p.poll(0)
-            t0 = utime.ticks_us()
+            t0 = _utime.ticks_us()
             r = self._p.poll(timeout)
-            machine._idle(utime.ticks_diff(utime.ticks_us(), t0))
+            _machine._idle(_utime.ticks_diff(_utime.ticks_us(), t0))
             return r
 
         def ipoll(self, timeout=-1, flags=0):
-            machine._flush()
+            if _machine._ah is None:
+                _machine._script_buffer()
+            _machine._owed += _machine._PASS_US
+            _machine._flush()
             if timeout == 0:
                 return self._p.ipoll(0, flags)
-            t0 = utime.ticks_us()
+            t0 = _utime.ticks_us()
             r = self._p.ipoll(timeout, flags)
-            machine._idle(utime.ticks_diff(utime.ticks_us(), t0))
+            _machine._idle(_utime.ticks_diff(_utime.ticks_us(), t0))
             return r
 
     def poll():  # noqa: F811

@@ -169,21 +169,26 @@ class Hal:
             cs = self._pin(a["cs"], value=1)
             self.adc = [SpiAdcChannel(self.spi[a["bus"]], cs, c, a["bits"])
                         for c in range(a["ch"])]
-        # an emulator's machine layer converts n samples in one call (same samples)
-        self.adc_sum = bool(self.adc) and hasattr(self.adc[0], "read_u16_sum")
         self.mux = []
-        for mx in body["mux"]:
+        # muxes on the same select lines share what those lines hold now (a channel;
+        # every line starts low): a read writes only the lines that change, ~3 us each
+        # on a board
+        groups = []
+        self.mgrp = bytearray(len(body["mux"]))
+        for i, mx in enumerate(body["mux"]):
             sel = tuple(self._pin(p, value=0) for p in mx["sel"])
             en = self._pin(mx["en"], value=1 - mx["enl"]) if mx["en"] >= 0 else None
             self.mux.append((sel, en, mx["enl"], self.adc[mx["ac"]]))
+            key = tuple(mx["sel"])
+            if key not in groups:
+                groups.append(key)
+            self.mgrp[i] = groups.index(key)
+        self.gch = bytearray(len(groups))
         # Per network, per node: (mux, channel); -1 = not read (ground: code 0).
         self.nrd = [(bytes(r[0] + 1 for r in net), bytes(max(0, r[1]) for r in net))
                     for net in body["nrd"]]
         self.grd = [(bytes(r[0] + 1 for r in net), bytes(max(0, r[1]) for r in net))
                     for net in body["grd"]]
-        # an emulator's machine may run read_nodes / read_gates' loop itself (the same
-        # calls in the same order, one round trip): machine.adc_scan
-        self.scan = getattr(self.m, "adc_scan", None) if self.adc_sum else None
 
     def _init_edges(self, body):
         from array import array
@@ -284,7 +289,7 @@ class Hal:
     # Small functions: MicroPython heap-allocates frames of more than 11 slots.
     def _sample(self, mx, ch):
         m = self.mux[mx]
-        self._select(m[0], ch)
+        self._select(m[0], mx, ch)
         en = m[1]
         if en is not None:
             en.value(m[2])
@@ -294,13 +299,15 @@ class Hal:
             en.value(1 - m[2])
         return s
 
-    def _select(self, sel, ch):
+    def _select(self, sel, mx, ch):
+        g = self.mgrp[mx]
+        d = ch ^ self.gch[g]  # the lines that change
+        self.gch[g] = ch
         for b in range(len(sel)):
-            sel[b].value((ch >> b) & 1)
+            if (d >> b) & 1:
+                sel[b].value((ch >> b) & 1)
 
     def _avg(self, adc):
-        if self.adc_sum:
-            return adc.read_u16_sum(self.os, self.adc_shift) // self.os
         s = 0
         sh = self.adc_shift
         n = self.os
@@ -310,9 +317,6 @@ class Hal:
 
     def read_nodes(self, net, out):
         """Oversampled codes of every node of network ``net`` into ``out`` (0 = not read)."""
-        if self.scan:
-            return self.scan(self.mux, self.nrd[net], self.settle_us, self.os, self.adc_shift,
-                             out, None)
         rd = self.nrd[net]
         for k in range(len(out)):
             out[k] = self._read(rd, k)
@@ -326,9 +330,6 @@ class Hal:
         pulse gate, or those where ``mask`` (per edge) is 2."""
         if mask is None:
             mask = self.ekind
-        if self.scan:
-            return self.scan(self.mux, self.grd[net], self.settle_us, self.os,
-                             self.adc_shift, pos, mask)
         rd = self.grd[net]
         for e in range(len(mask)):
             if mask[e] == 2:
@@ -393,7 +394,7 @@ class Hal:
         self._set(d[0], 0)
         self._set(d[1], 1 if q > 0 else 0)
         self._x9c_pulses(inc, q if q > 0 else -q)
-        self._set(d[0], 1)  # INC is low here: no EEPROM store (BRIEF 3)
+        self._set(d[0], 1)  # deselect with INC low: the X9C then does not store the wiper
 
     def _x9c_pulses(self, inc, n):
         for _ in range(n):

@@ -65,6 +65,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=None,
                         help="seed of the emulated randomness: device spreads, ADC noise (default 0) and serial faults")
+    parser.add_argument("--cost-model", choices=("rp2040", "zero"), default="rp2040",
+                        help="what the firmware's own Python costs on the virtual clock: rp2040 "
+                             "(default: ~3 us per machine/time call and 5 us per main-loop pass, "
+                             "as measured on a Pico at 125 MHz; docs/emulator.md) or zero")
     parser.add_argument("--calibration", metavar="FILE", default=None,
                         help="a calibration of a real board (`learnboard calibrate`, or the board's "
                              "/calibration.json): the emulated board becomes its twin — that board's "
@@ -151,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
             dup_rate=args.dup_rate,
             world_factory=world_factory,
             executable=args.micropython,
+            cost_model=args.cost_model,
         )
         where = f"VM {board.vm.executable}, flash folder {board.flash_dir}"
     if args.calibration:
@@ -206,4 +211,4 @@ def _cpython_board(args, desc, faults, brownouts, world_factory):
         seq_board, seq_host = np.random.SeedSequence(args.seed).spawn(2)
         lines = (SerialFaults(**rates, seed=seq_board), SerialFaults(**rates, seed=seq_host))
     return CPythonPortBoard(desc, seed=args.seed, faults=faults, brownouts=brownouts, serial_faults=lines,
-                            world_factory=world_factory)
+                            world_factory=world_factory, cost_model=args.cost_model)

@@ -7,8 +7,11 @@ import argparse
 HELP = "show a board's firmware, protocol, board description and limits"
 DESCRIPTION = """\
 Say hello to a board and print what it reports: firmware version, protocol, the board
-description it runs (name and hash), capabilities and safety limits. Without --port the
-emulated default board answers. A firmware or protocol other than this host's, or (with
+description it runs (name and hash), capabilities and safety limits, and the learning
+steps per second the emulator's RP2040 cost model predicts for that board (one example a
+step; the firmware's calls, bus transfers, conversions and waits at 125 MHz, not the
+rule's arithmetic between them: an upper bound). Without --port the emulated default
+board answers. A firmware or protocol other than this host's, or (with
 --board) another description, is an error that says to run `learnboard flash`."""
 EPILOG = """\
 examples:
@@ -49,9 +52,10 @@ def run(args: argparse.Namespace) -> int:
         check_hello(hello, conn.label, port=args.port)
     except FirmwareMismatch as exc:
         mismatch = exc
+    predicted = _predicted_steps_s(args.board or hello.get("board"))
     if args.json:
         print(json.dumps({"port": conn.label, "host_firmware": firmware_version(), **hello,
-                          "status": stats}))
+                          "status": stats, "rp2040_steps_s": predicted}))
     else:
         table = Table(title=conn.label, show_header=False)
         table.add_column(style="bold")
@@ -65,6 +69,9 @@ def run(args: argparse.Namespace) -> int:
             table.add_row(label, "—" if value is None else str(value))
         for key, value in (hello.get("limits") or {}).items():
             table.add_row(LIMITS.get(key, f"limit {key}"), f"{value:.4g}" if isinstance(value, float) else str(value))
+        table.add_row("RP2040 steps/s (predicted)",
+                      "—" if predicted is None else
+                      f"≤ {predicted:.0f} (cost model rp2040, 1 example per step)")
         flt = stats.get("flt")
         table.add_row("state", f"{stats.get('state')} (step {stats.get('step')} of its last train call, "
                                f"fault flags {fault_names(flt) if isinstance(flt, int) else flt})")
@@ -72,3 +79,17 @@ def run(args: argparse.Namespace) -> int:
     if mismatch is not None:
         raise mismatch
     return 0
+
+
+def _predicted_steps_s(board) -> float | None:
+    """Steps/s the RP2040 cost model predicts for ``board`` (a profile name or a
+    description file), or None when the host does not know that description."""
+    from learnboard.emulator.predict import rp2040_steps_per_s
+    from learnboard.errors import LearnboardError
+
+    if not board:
+        return None
+    try:
+        return rp2040_steps_per_s(board)
+    except (LearnboardError, OSError):
+        return None
