@@ -70,6 +70,10 @@ class VirtualBoard:
             board) and/or ``"to_host"``.
         on_reset: called with the reset kind before each VM boot (see
             :class:`~learnboard.emulator.vport.VirtualPort`).
+        replug: every reset but a soft one drops the serial port and opens a new pty, as
+            a board's USB port vanishes when the chip resets (:attr:`port` then names
+            the new one; ``on_port_change`` is told it).
+        on_port_change: called with the new port path after a replug.
         executable: the ``micropython`` binary (default: found beside Python or on PATH).
         world_factory: builds the :class:`World` from the board (e.g. a calibrated twin,
             :func:`learnboard.emulator.twin.twin_factory`); ``seed`` and ``faults`` are
@@ -94,6 +98,8 @@ class VirtualBoard:
         on_reset: Callable[[str], None] | None = None,
         executable: str | None = None,
         world_factory: Callable[[Board], World] | None = None,
+        replug: bool = True,
+        on_port_change: Callable[[str], None] | None = None,
     ) -> None:
         self.flash_dir = Path(flash_dir).expanduser().resolve()
         if self.flash_dir.exists() and not self.flash_dir.is_dir():
@@ -120,7 +126,9 @@ class VirtualBoard:
         """Power losses to come (on the world's virtual clock); may be replaced."""
         if self.world is not None:
             self.world.clock.on_advance(self._clock_moved)
+            self.world.watchdog.on_expire = self._watchdog_fired
         self._user_on_reset = on_reset
+        self._idle_carry = 0.0  # µs of prompt time not yet on the clock
         self.vm = VMProcess(self.flash_dir, heap=heap, extra_path=extra_path, env=env, executable=executable)
         seq_board, seq_host = np.random.SeedSequence(seed).spawn(2)
         rates = {"drop_rate": drop_rate, "corrupt_rate": corrupt_rate, "dup_rate": dup_rate}
@@ -130,6 +138,9 @@ class VirtualBoard:
             to_board=SerialFaults(**(rates if "to_board" in fault_directions else none), seed=seq_board),
             to_host=SerialFaults(**(rates if "to_host" in fault_directions else none), seed=seq_host),
             on_reset=self._on_reset,
+            replug=replug,
+            on_port_change=on_port_change,
+            on_idle=self._port_idle,
         )
 
     # -- life cycle -----------------------------------------------------------------
@@ -164,6 +175,27 @@ class VirtualBoard:
         if now_us >= self.brownouts.next_us and self._server is not None and self.brownouts.due(now_us):
             self._server.cut()
             self._port.power_cycle(wait=False)
+
+    def _watchdog_fired(self) -> None:
+        # under the world server's lock (its thread, or the relay's idle clock): the
+        # chip resets at once, the relay thread boots a new VM (kind "watchdog")
+        if self._server is not None:
+            self._server.cut()
+            self._port.watchdog_reset(wait=False)
+
+    def _port_idle(self, state: str, dt_s: float) -> None:
+        """While the VM waits at a REPL prompt its code does not run, so nothing moves the
+        virtual clock; a running watchdog must still count down, as on a board (a program
+        left at the prompt after a soft reset is reset a timeout later)."""
+        if state not in ("friendly", "raw") or self._server is None or not self.world.watchdog.running:
+            self._idle_carry = 0.0
+            return
+        self._idle_carry += dt_s * 1e6
+        whole = int(self._idle_carry)
+        if whole:
+            self._idle_carry -= whole
+            with self._server.lock:
+                self.world.clock.advance_us(whole)
 
     def power_cycle(self, timeout: float = 10.0) -> None:
         """A brown-out now: the VM is killed, the parts power-cycle, boot.py then main.py."""

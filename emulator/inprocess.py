@@ -233,12 +233,7 @@ class InProcessBoard:
 
     def _restart(self, kind: str) -> None:
         self.resets.append(kind)
-        old = getattr(self.app, "wdt", None)
-        if old is not None:  # a reset stops the ended run's watchdog (it would fire 5 s later)
-            old._armed = False
-            if old._check in self.world.clock._listeners:
-                self.world.clock._listeners.remove(old._check)
-        self.world.on_reset(kind)
+        self.world.on_reset(kind)  # a hard reset stops the watchdog, a soft one does not
         self._boot()
 
     def _loop(self) -> None:

@@ -2,7 +2,7 @@
 
 This is what the firmware's hardware layer receives under CPython in the fast in-process
 mode: the MicroPython API (``Pin``, ``ADC``, ``SPI``, ``I2C``, ``PWM``, ``WDT``, ``reset``,
-``soft_reset``, ``freq``, ``unique_id``, ``idle``, ``lightsleep``) with RP2040 numbering,
+``reset_cause``, ``soft_reset``, ``freq``, ``unique_id``, ``idle``, ``lightsleep``) with RP2040 numbering,
 and a ``time`` module on the world's virtual clock. ``reset()``, ``soft_reset()`` and an
 expired watchdog raise :class:`MachineReset`, which the in-process runner catches to
 restart the firmware.
@@ -15,6 +15,7 @@ from __future__ import annotations
 import errno
 import types
 
+from learnboard.emulator.devices.watchdog import MAX_TIMEOUT_MS, PWRON_RESET, WDT_RESET
 from learnboard.emulator.world import World
 
 ADC_PIN_BASE = 26  # RP2040: GPIO 26..29 are ADC inputs 0..3, input 4 is the temperature sensor
@@ -26,6 +27,10 @@ class MachineReset(Exception):
     def __init__(self, kind: str):
         super().__init__(kind)
         self.kind = kind
+
+
+def _watchdog_fired() -> None:
+    raise MachineReset("watchdog")
 
 
 def _gpio(pin) -> int:
@@ -185,22 +190,26 @@ def build(world: World) -> tuple[types.ModuleType, types.ModuleType]:
         def deinit(self):
             self.duty_u16(0)
 
+    wd = world.watchdog
+    if wd.on_expire is None:  # the firmware runs in this thread: leave its clock call
+        wd.on_expire = _watchdog_fired
+
     class WDT:
+        """The RP2040 watchdog (:mod:`learnboard.emulator.devices.watchdog`); when it
+        runs out the in-process runner restarts the firmware (``MachineReset``)."""
+
         def __init__(self, id=0, timeout=5000):
-            self.timeout_us = int(timeout) * 1000
-            self._fed = clock.now_us
-            self._armed = True
-            clock.on_advance(self._check)
+            if id != 0:
+                raise ValueError(f"WDT({id}) doesn't exist")
+            if not 0 <= int(timeout) <= MAX_TIMEOUT_MS:
+                raise ValueError(f"timeout exceeds {MAX_TIMEOUT_MS}")
+            wd.start(timeout)
 
         def feed(self):
-            self._fed = clock.now_us
-
-        def _check(self, now_us):
-            if self._armed and now_us - self._fed > self.timeout_us:
-                self._armed = False  # a reset ends this firmware run
-                raise MachineReset("watchdog")
+            wd.feed()
 
     def reset():
+        wd.reboot()  # rp2 reboots through the watchdog: the next boot says WDT_RESET
         world.mcu_reset()
         raise MachineReset("hard")
 
@@ -222,6 +231,8 @@ def build(world: World) -> tuple[types.ModuleType, types.ModuleType]:
     machine = types.ModuleType("machine")
     for name, obj in dict(Pin=Pin, ADC=ADC, SPI=SPI, I2C=I2C, PWM=PWM, WDT=WDT, reset=reset,
                           soft_reset=soft_reset, MachineReset=MachineReset,
+                          reset_cause=lambda: wd.cause, PWRON_RESET=PWRON_RESET,
+                          WDT_RESET=WDT_RESET,
                           adc_scan=adc_scan).items():
         setattr(machine, name, obj)
     machine.freq = lambda hz=None: 125_000_000 if hz is None else None

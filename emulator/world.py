@@ -35,6 +35,7 @@ from learnboard.emulator.devices.adc import E11_CODES
 from learnboard.emulator.devices.current_sense import CurrentSense
 from learnboard.emulator.devices.gate import leak_idle
 from learnboard.emulator.devices.spi_adc import SpiAdc
+from learnboard.emulator.devices.watchdog import Watchdog
 from learnboard.emulator.fast_dc import FastDC
 from learnboard.emulator.scan_kernel import scan_sums
 from learnboard.emulator.scan_kernel import warm_up as scan_warm_up
@@ -93,6 +94,7 @@ class World:
         self.seed = int(seed)
         self.faults = faults or Faults()
         self.clock = clock or VirtualClock()
+        self.watchdog = Watchdog(self.clock)  # the MCU's; kept across VM processes
         self.resolve_tol = float(resolve_tol)
         self.pins: dict[int, int] = {}
         self.solves = 0
@@ -1363,6 +1365,7 @@ class World:
     def on_reset(self, kind: str) -> None:
         """Hook for ``VirtualBoard(on_reset=...)``: ``"power-on"`` power-cycles the parts,
         other resets only reset the microcontroller."""
+        self.watchdog.on_reset(kind)
         if kind == "power-on":
             self.power_cycle()
         else:

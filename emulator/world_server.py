@@ -17,7 +17,10 @@ of the VM — one ``U`` per node — is one round trip).
 | ``Y`` | bus u8, addr u8, n u16 (I2C read) | now u32, ack u8, n bytes |
 | ``D`` | µs u32 (sleep) | — |
 | ``t`` | — (a tick read: the clock moves by its tick cost) | — |
-| ``R`` | — (MCU reset) | — |
+| ``R`` | — (MCU reset: ``machine.reset()``) | — |
+| ``G`` | timeout ms u16 (``machine.WDT``, checked by the VM) | — |
+| ``F`` | — (``WDT.feed()``) | — |
+| ``C`` | — (``machine.reset_cause()``) | now u32, cause u8 |
 | ``H`` | — (hello) | now u32, k u8, k × (bus << 7 \| addr) of acknowledging I2C parts |
 | ``B`` | channel u8, n u8 | now u32 (after), n × u16 conversions (:meth:`World.adc_read_block`) |
 | ``U`` | channel u8, n u8, shift u8 | now u32 (after), u32 sum of ``code >> shift`` (:meth:`World.adc_sum`) |
@@ -38,7 +41,8 @@ import time
 
 from learnboard.emulator.world import World
 
-_FIXED = {80: 2, 87: 3, 68: 4, 116: 0, 82: 0, 72: 0, 66: 2, 85: 3, 65: 1, 84: 0, 81: 0}  # by opcode
+_FIXED = {80: 2, 87: 3, 68: 4, 116: 0, 82: 0, 72: 0, 66: 2, 85: 3, 65: 1, 84: 0, 81: 0,
+          71: 2, 70: 0, 67: 0}  # by opcode
 _HEAD = {83: 8, 88: 8, 73: 5, 89: 5}  # variable length: header bytes, the length u16 at its end
 _MASK32 = 0xFFFFFFFF
 
@@ -158,7 +162,15 @@ class WorldServer:
                     elif op == 87:  # W
                         w.set_pwm(buf[pos + 1], buf[pos + 2] | (buf[pos + 3] << 8))
                     elif op == 82:  # R
+                        w.watchdog.reboot()  # rp2: machine.reset() reboots by the watchdog
                         w.mcu_reset()
+                    elif op == 70:  # F
+                        w.watchdog.feed()
+                    elif op == 71:  # G
+                        w.watchdog.start(buf[pos + 1] | (buf[pos + 2] << 8))
+                    elif op == 67:  # C
+                        reply += ((clock.now_us & _MASK32).to_bytes(4, "little")
+                                  + bytes([w.watchdog.cause]))
                     elif op == 72:  # H
                         acks = bytes((bus << 7) | a for bus in (0, 1) for a in w.i2c_addresses(bus))
                         reply += ((clock.now_us & _MASK32).to_bytes(4, "little")

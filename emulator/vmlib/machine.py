@@ -34,6 +34,9 @@ from _lbboard import reset as _hard_reset
 from umachine import *  # noqa: F403
 
 _path = os.getenv("LB_WORLD")
+PWRON_RESET = 1  # rp2's values (modmachine.c)
+WDT_RESET = 3
+_WDT_MAX_MS = 8388  # rp2040: 24-bit counter, 2 ticks per us
 _sock = None
 _TICK_COST_US = 1  # keep equal to learnboard.emulator.devices.clock.VirtualClock's default
 _MASK = 0x3FFFFFFF
@@ -429,6 +432,41 @@ if _path:
             _queued(5 + n)
             return n
 
+    class WDT:
+        """The RP2040 watchdog (``learnboard.emulator.devices.watchdog``) on the virtual
+        clock: it cannot be stopped, survives a soft reset, and resets the board."""
+
+        def __init__(self, id=0, timeout=5000):
+            if id != 0:
+                raise ValueError(f"WDT({id}) doesn't exist")
+            if not 0 <= timeout <= _WDT_MAX_MS:  # rp2 casts to uint32: negative is huge
+                raise ValueError("timeout exceeds 8388")
+            if _sock is None:
+                _start()
+            _out[_n] = 71  # 'G'
+            _out[_n + 1] = timeout & 0xFF
+            _out[_n + 2] = timeout >> 8
+            _queued(3)
+            _flush()
+
+        def feed(self):
+            # sent at once: the VM may next sit at a REPL prompt, where the emulator
+            # moves the clock on by itself and must see this feed first
+            _out[_n] = 70  # 'F'
+            _queued(1)
+            _flush()
+
+    def reset_cause():
+        """``PWRON_RESET`` or ``WDT_RESET`` (also after ``machine.reset()``, as on rp2)."""
+        if _sock is None:
+            _start()
+        _out[_n] = 67  # 'C'
+        _queued(1)
+        _flush()
+        _recv(5)
+        _adopt_now()
+        return _rx[4]
+
     class PWM:  # noqa: F811
         def __init__(self, dest, freq=None, duty_u16=None, **kw):
             if _sock is None:
@@ -460,7 +498,16 @@ if _path:
 
 def reset():
     """Hard reset of the virtual board (the world's MCU resets first); does not return."""
-    if _sock is not None:
+    if _path:
+        if _sock is None:
+            _start()
         _flush()
-        _sock.write(b"R")
+        _sock.write(b"R")  # rp2 reboots through the watchdog: the next boot says WDT_RESET
     _hard_reset()
+
+
+if not _path:
+
+    def reset_cause():
+        """A board without an emulated world has no watchdog: always power-on."""
+        return PWRON_RESET
