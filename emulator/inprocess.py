@@ -225,9 +225,11 @@ class InProcessBoard:
         machine, _ = build(self.world)
         body = json.loads(self._body_json)
         # as firmware/main.py does on a board: a watchdog resets a hung loop
+        watchdog = bool(self.resets) and self.resets[-1] == "watchdog"
         self.app = app_mod.App(body, self.compiled.sha256, machine,
                                _FirmwareClock(self.world.clock), self._port,
-                               wdt=machine.WDT(timeout=WATCHDOG_MS))
+                               wdt=machine.WDT(timeout=WATCHDOG_MS), wdt_ms=WATCHDOG_MS,
+                               boot_flt=app_mod.msgs.F_WATCHDOG if watchdog else 0)
         self.boots += 1
         self.app.srv.event(app_mod.msgs.EV_BOOT, {"fw": app_mod.VERSION, "board": self.app.name})
 

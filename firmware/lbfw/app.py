@@ -5,6 +5,14 @@ polls, send telemetry every ``tlm_every`` steps, park on host silence).
 ``App(body, desc_hash, machine, clock, port)`` builds the hardware layer from the
 description; tests may pass ``hal=`` an object with the seam methods of ``hal.Hal``.
 ``desc.load_description(path)`` reads and checks ``board.json``. See ``docs/firmware.md``.
+
+Watchdog: with ``wdt`` (``machine.WDT``, timeout ``wdt_ms``) the main loop feeds it every
+pass and the hardware layer inside long work (each settle wait, each homed digipot);
+``set_params`` refuses parameters whose worst-case learning step (:meth:`App.step_budget_us`)
+exceeds half the timeout, so a step never starves it and the host is answered between
+steps. ``boot_flt`` carries ``F_WATCHDOG`` into ``status`` and telemetry after a
+watchdog reset. ``repl`` with ``repl_flag`` (a file path) writes that file and resets
+the board: ``main.py`` finds it and boots into the REPL with no watchdog.
 """
 
 import gc
@@ -30,6 +38,25 @@ _FLOATS = ("alpha", "eta", "lam", "p_update")
 _INTS = ("oversample", "settle_us", "pulse_us", "seed", "tlm_every", "tlm_nodes", "tlm_edges",
          "host_timeout_ms", "batch")
 
+# Worst-case costs on an RP2040 at 125 MHz running this firmware from MicroPython (µs),
+# for the watchdog budget of a learning step; generous, as a budget must be.
+_CONV_US = 12  # one internal-ADC conversion in the read loop: 2 µs + the loop's Python
+_SPI_CONV_US = 40  # one SPI-ADC transfer: chip select, 3-byte call (plus its bits)
+_SELECT_US = 60  # mux select and enable pin writes around one node read
+_DRIVE_US = 100  # one voltage output (an SPI/I2C DAC word or a PWM duty)
+_EDGE_US = 60  # rule arithmetic per edge and example, and per edge at the update
+_MOVE_US = 400  # one edge's actuation besides its pulse: lines on and off, a few taps
+
+
+def _no_feed():
+    pass
+
+
+def _note(path):
+    f = open(path, "w")
+    f.write("1")
+    f.close()
+
 
 def _short(v):
     """A value for an error message (a reply's message has at most 120 characters)."""
@@ -46,14 +73,22 @@ class App:
     """The firmware application; ``tick()`` is one pass of the main loop."""
 
     def __init__(self, body, desc_hash, machine, clock, port, hal=None,
-                 max_examples=MAX_EXAMPLES, wdt=None):
+                 max_examples=MAX_EXAMPLES, wdt=None, wdt_ms=0, boot_flt=0, repl_flag=None,
+                 reset_note=None):
         self.m = machine
         self.wdt = wdt
+        self.wdt_ms = wdt_ms if wdt is not None else 0
+        self.boot_flt = boot_flt  # e.g. F_WATCHDOG: how this boot came about
+        self.repl_flag = repl_flag
+        self.reset_note = reset_note
         self.clock = clock
         self.port = port
         self.name = body["name"]
         self.hash = desc_hash
         self.hal = hal if hal is not None else hal_mod.Hal(body, machine, clock)
+        self._feed = wdt.feed if wdt is not None else _no_feed
+        if wdt is not None:  # fed inside long work too (digipot homing in _build)
+            self.hal.feed = wdt.feed
         self._build(body, max_examples)
         self.training = False
         self.parked = False
@@ -82,6 +117,7 @@ class App:
         self.n_edges = len(body["edges"])
         self.nets = body["nets"]
         adc = body["adc"]
+        self._budget_consts(body)
         self.adc_max = (1 << adc["bits"]) - 1
         gain = body["mux"][body["nrd"][0][body["outs"][0]["a"]][0]]["g"]
         self.vpc = adc["vref"] / self.adc_max / gain  # node volts per code
@@ -195,6 +231,54 @@ class App:
             self._pulse_margins(lo, hi)
         self.rule = rule.make_rule(ei, ej, kind, model, models, lo, hi, vmax=self.adc_max)
 
+    def _budget_consts(self, body):
+        """What a learning step's worst case depends on besides the parameters."""
+        adc = body["adc"]
+        if adc["t"] == "internal":
+            self._conv_us = _CONV_US
+        else:
+            self._conv_us = _SPI_CONV_US + 24000000 // max(1, body["spi"][adc["bus"]]["baud"])
+        self._adc_st = int(adc["st"])
+        # nodes read per scan: the busier network's (0 = ground, not read)
+        self._n_read = max(sum(1 for m in net if m[0] >= 0) for net in body["nrd"])
+        self._n_gates = sum(1 for ed in body["edges"] if ed["k"] == "t")
+        self._n_drive = len(body["ins"]) + len(body["outs"])
+
+    def step_budget_us(self, p):
+        """Worst-case µs of one learning step (one main-loop pass) with parameters
+        ``p``: per example two settles and two oversampled scans, the drives and the
+        rule; then the gates' read-back and every edge moving by its longest pulse.
+        ``batch`` 0 trains on every example, so the board's ``max_examples`` counts."""
+        scan = self._n_read * (self._adc_st + p["oversample"] * self._conv_us + _SELECT_US)
+        example = (2 * p["settle_us"] + 2 * scan + 2 * self._n_drive * _DRIVE_US
+                   + self.n_edges * _EDGE_US)
+        batch = p["batch"] or self.learner.max_examples
+        gates = 2 * self._n_gates * (self._adc_st + p["oversample"] * self._conv_us + _SELECT_US)
+        moves = self.n_edges * (p["pulse_us"] + _MOVE_US + _EDGE_US)
+        return batch * example + gates + moves
+
+    def _check_budget(self, p):
+        """Refuse a step that could starve the watchdog (or keep the host waiting):
+        it must fit in half the timeout. The message names the largest contributor."""
+        if not self.wdt_ms:
+            return
+        limit = self.wdt_ms * 500
+        us = self.step_budget_us(p)
+        if us <= limit:
+            return
+        scan = p["oversample"] * self._conv_us * self._n_read
+        batch = p["batch"] or self.learner.max_examples
+        share = {"settle_us": 2 * batch * p["settle_us"], "oversample": 2 * batch * scan,
+                 "pulse_us": self.n_edges * p["pulse_us"]}
+        worst = "batch"
+        if max(share.values()) * 2 > us:
+            for k in share:
+                if share[k] == max(share.values()):
+                    worst = k
+        raise Fail(msgs.E_OUT_OF_RANGE,
+                   "%s = %d: a learning step could take %d ms, over half the %d ms watchdog; "
+                   "lower %s (or batch)" % (worst, p[worst], us // 1000, self.wdt_ms, worst))
+
     def _pulse_margins(self, lo, hi):
         """A pulse conducts for the time asked plus the time its line takes to switch off
         (plus a little pulse-to-pulse skew); the rule and the checks plan with the time
@@ -262,6 +346,7 @@ class App:
             _check(p[k] >= 0, rng, "%s = %d must be an int >= 0" % (k, p[k]))
         _check(p["batch"] <= self.learner.max_examples, rng,
                "batch = %d exceeds max_examples %d" % (p["batch"], self.learner.max_examples))
+        self._check_budget(p)
 
     def _apply(self, p):
         lr = self.learner
@@ -305,7 +390,7 @@ class App:
                 "examples": self.learner.n_ex, "flt": self.faults(), "uptime_ms": up}
 
     def faults(self):
-        return self.learner.flt | (msgs.F_PARKED if self.parked else 0)
+        return self.learner.flt | self.boot_flt | (msgs.F_PARKED if self.parked else 0)
 
     def _in_codes(self, xs):
         _check(type(xs) in (list, tuple) and len(xs) == len(self.in_lines), msgs.E_BAD_ARGS,
@@ -535,6 +620,7 @@ class App:
         self.hal.read_gates(pos)
         pots = []
         for e in range(self.n_edges):
+            self._feed()  # a gate's test and put-back take several pulses and reads
             if kind[e] == 1:
                 pots.append(e)
             elif kind[e] >= 2:
@@ -627,6 +713,7 @@ class App:
                 self.hal.switch(False)
             left = []
             for e in undecided:
+                self._feed()
                 p = lr.pos[e]
                 s = max(1, min(8, (lim.hi[e] - lim.lo[e]) // 4))
                 q = s if p + s <= lim.hi[e] else -s  # +: more resistance
@@ -669,8 +756,21 @@ class App:
         return {"parked": True}
 
     def repl(self, args):
-        self.srv.defer(self._leave)
+        self.srv.defer(self._to_repl if self.repl_flag else self._leave)
         return {}
+
+    def _to_repl(self):
+        """Park, leave a note for main.py and reset: the next boot stays at the REPL
+        with no watchdog running (one already running cannot be stopped otherwise)."""
+        self.park()
+        _note(self.repl_flag)
+        self._reset()
+
+    def _reset(self):
+        if self.reset_note:  # asked for: the next boot is no watchdog reset
+            _note(self.reset_note)
+        self.clock.sleep_us(100000)  # the reply leaves over USB before the chip resets
+        self.m.reset()
 
     def _leave(self):
         self.park()
@@ -680,7 +780,7 @@ class App:
             close()
 
     def reset(self, args):
-        self.srv.defer(self.m.reset)
+        self.srv.defer(self._reset)
         return {}
 
     # -- main loop ----------------------------------------------------------------------
