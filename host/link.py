@@ -22,7 +22,7 @@ from learnboard.errors import LinkError
 from . import codec
 from .codec import MessageType
 from .messages import ErrorCode
-from .transport import SerialTransport, Transport
+from .transport import FollowingSerialTransport, SerialTransport, Transport
 
 ID_LIMIT = 1 << 30
 """Request ids stay below 2**30: small ints on 32-bit boards."""
@@ -112,16 +112,23 @@ class Link:
             transport.write(b"\x00")
         except OSError as exc:
             raise LinkError(f"cannot write to the board: {exc}") from exc
+        if hasattr(transport, "on_replug"):
+            transport.on_replug = self._replugged
         self._reader = threading.Thread(target=self._read_loop, name="learnboard-link", daemon=True)
         self._reader.start()
 
     @classmethod
-    def open(cls, url: str, *, baudrate: int = 115200, **kwargs: Any) -> Link:
-        """A link over a pyserial URL (a device path, ``socket://``, ``loop://``, ...)."""
+    def open(cls, url: str, *, baudrate: int = 115200, follow=None, **kwargs: Any) -> Link:
+        """A link over a pyserial URL (a device path, ``socket://``, ``loop://``, ...).
+
+        ``follow``: a function ``(old_url) -> new_url`` that finds the board again when its
+        port drops (a reset, as USB does); the link then reopens it and queues a ``boot``
+        event (:class:`~.transport.FollowingSerialTransport`)."""
         link_kwargs = {k: kwargs.pop(k) for k in ("timeout", "retries", "queue_size", "first_id")
                        if k in kwargs}
         try:
-            transport = SerialTransport(url, baudrate=baudrate, **kwargs)
+            transport = (SerialTransport(url, baudrate=baudrate, **kwargs) if follow is None else
+                         FollowingSerialTransport(url, follow, baudrate=baudrate, **kwargs))
         except Exception as exc:  # pyserial raises SerialException/ValueError/OSError
             raise LinkError(f"cannot open {url}: {exc}. Check the port name "
                             "(`learnboard ports` lists them).") from exc
@@ -269,6 +276,18 @@ class Link:
                     return None
                 self._arrived.wait(remaining)
             return queue.popleft()
+
+    def _replugged(self, url: str) -> None:
+        """The transport found the board again on ``url`` after its port dropped: the
+        board reset, and its own ``boot`` event went out while nobody listened."""
+        with self._lock:
+            self._last_rx_seq = None
+            self._events.append(("boot", {"replug": url}))
+            self._arrived.notify_all()
+        try:
+            self.transport.write(b"\x00")  # flush a partial frame, as at open
+        except OSError:
+            pass
 
     def _read_loop(self) -> None:
         while not self._closed:

@@ -73,15 +73,80 @@ def _emulated_dir() -> Path:
     return registry_dir().parent / "emulated"
 
 
-def announce_emulated(port: str, board: str) -> Path | None:
-    """Record that this process serves a virtual board on ``port`` (best effort)."""
+def announce_emulated(port: str, board: str, previous: list[str] | tuple[str, ...] = ()) -> Path | None:
+    """Record that this process serves a virtual board on ``port`` (best effort);
+    ``previous``: the paths it had before (a hard reset drops the port, as USB does), so a
+    host can follow the board (:func:`find_again`)."""
     path = _emulated_dir() / f"{os.getpid()}.json"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"port": port, "board": board, "pid": os.getpid()}))
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"port": port, "board": board, "pid": os.getpid(),
+                                   "previous": list(previous)[-64:]}))
+        tmp.replace(path)
     except OSError:
         return None
     return path
+
+
+def _emulated_entries() -> list[dict]:
+    out = []
+    try:
+        entries = sorted(_emulated_dir().glob("*.json"))
+    except OSError:
+        return []
+    for entry in entries:
+        try:
+            d = json.loads(entry.read_text())
+            if _alive(int(d["pid"])):
+                out.append(d)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return out
+
+
+def _successor(old: str) -> str | None:
+    """The current port of the ``learnboard emulate`` that served ``old`` before (None:
+    not an emulated port, or it is still the current one)."""
+    for d in _emulated_entries():
+        if old in d.get("previous", ()) and d.get("port") != old:
+            return str(d["port"])
+    return None
+
+
+def find_again(old: str, *, identity: tuple[str, str] | None = None, timeout: float = 20.0,
+               gone_within: float = 3.0) -> str:
+    """The port of a board that just reset and dropped its USB serial port ``old``.
+
+    First waits (at most ``gone_within`` s) until ``old`` is gone or a ``learnboard
+    emulate`` announced a new port for it; then until the board is back: the same path
+    (a Pico usually comes back under its old name), the emulator's new pty, or — given
+    ``identity`` (hello's board name and description hash) — any port whose firmware
+    answers hello with that identity (e.g. ``ttyACM1`` while ``ttyACM0`` was still held
+    open). Raises LinkError after ``timeout`` s.
+    """
+    from learnboard.errors import LinkError
+
+    deadline = time.monotonic() + timeout
+    gone_by = time.monotonic() + gone_within
+    while time.monotonic() < gone_by and os.path.exists(old) and _successor(old) is None:
+        time.sleep(0.02)
+    probe_at = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        new = _successor(old)
+        if new is not None and os.path.exists(new):
+            return new
+        if os.path.exists(old) or "://" in old:
+            return old
+        if identity is not None and time.monotonic() >= probe_at:
+            probe_at = time.monotonic() + 1.0
+            for p in list_ports(probe=True, timeout=0.3):
+                h = p.hello or {}
+                if (h.get("board"), h.get("desc_hash")) == tuple(identity):
+                    return p.device
+        time.sleep(0.05)
+    raise LinkError(f"{old}: the board did not come back within {timeout:g} s after its reset; "
+                    "check the cable, then `learnboard ports`")
 
 
 def _alive(pid: int) -> bool:

@@ -17,7 +17,13 @@ capacitors, and the twin networks' physics, on a virtual clock.
 The board behaves like a MicroPython board on USB: friendly REPL, raw REPL and raw-paste,
 so mpremote works unmodified. A soft reset from the raw REPL runs boot.py only; a soft
 reset from the friendly REPL, or a hard reset (mpremote reset), runs boot.py then
-main.py from the flash folder, which persists between runs."""
+main.py from the flash folder, which persists between runs.
+
+Like a board on USB, every reset but a soft one (mpremote reset, machine.reset(), the
+watchdog, a brown-out) drops the serial port: the pty closes and a new one opens, under
+the same path if no program held the old one open, else under a new path (as a Pico
+comes back as ttyACM0 or ttyACM1). Each new path is printed on its own line of standard
+output; learnboard's host commands follow the board to it by themselves."""
 EPILOG = """\
 examples:
   learnboard emulate --board gen2-clln
@@ -117,6 +123,18 @@ def run(args: argparse.Namespace) -> int:
 
         world_factory = twin_factory(load_calibration(args.calibration, desc),
                                      seed=0 if args.seed is None else args.seed, faults=faults)
+    ports: list[str] = []
+
+    def on_port_change(port: str) -> None:
+        # a hard or watchdog reset dropped the port, as USB does: the new path, on
+        # standard output like the first, and in the list hosts follow a board by
+        from learnboard.host.ports import announce_emulated
+
+        announce_emulated(port, desc.name, previous=ports)
+        ports.append(port)
+        print(port, flush=True)
+
+
     if args.vm == "cpython":
         if args.flash:
             raise InputError("--vm cpython runs the installed firmware on the given description; it has no "
@@ -137,6 +155,7 @@ def run(args: argparse.Namespace) -> int:
             corrupt_rate=args.corrupt_rate,
             dup_rate=args.dup_rate,
             world_factory=world_factory,
+            on_port_change=on_port_change,
         )
         where = f"flash folder {board.flash_dir}"
     if args.calibration:
@@ -153,6 +172,7 @@ def run(args: argparse.Namespace) -> int:
         from learnboard.host.ports import announce_emulated
 
         announced = announce_emulated(port, desc.name)  # `learnboard ports` lists it
+        ports.append(port)
         print(port, flush=True)
         print(f"learnboard emulate: {desc.name} board, {where}; Ctrl-C to stop", file=sys.stderr, flush=True)
         while not stop.wait(0.5):
