@@ -46,8 +46,8 @@ def _take(path):
 
 
 def _escape_window(ms):
-    """Listen ``ms`` for input with Ctrl-C enabled: a 0x03 raises KeyboardInterrupt (the
-    port's USB stack turns it into one), which ends main.py at the REPL."""
+    """Listen ``ms`` for a Ctrl-C (the port's USB stack raises KeyboardInterrupt for a
+    0x03 byte); True if one came: the board then stays at the REPL."""
     import select
     import sys
     import time
@@ -56,10 +56,15 @@ def _escape_window(ms):
     p.register(sys.stdin, select.POLLIN)
     t0 = time.ticks_ms()
     left = ms
-    while left > 0:
-        if p.poll(left):
-            sys.stdin.read(1)  # anything but Ctrl-C is ignored
-        left = ms - time.ticks_diff(time.ticks_ms(), t0)
+    try:
+        while left > 0:
+            if p.poll(left):
+                sys.stdin.read(1)  # anything but Ctrl-C is ignored
+            left = ms - time.ticks_diff(time.ticks_ms(), t0)
+    except KeyboardInterrupt:
+        print("learnboard: stopped at boot by Ctrl-C; no watchdog running")
+        return True
+    return False
 
 
 def main(path="board.json", wdt_ms=WDT_MS, machine=machine):
@@ -67,8 +72,8 @@ def main(path="board.json", wdt_ms=WDT_MS, machine=machine):
     here = path[: path.rfind("/") + 1]
     asked = _take(here + RESET_NOTE)
     watchdog = machine.reset_cause() == machine.WDT_RESET and not asked
-    if watchdog:
-        _escape_window(ESCAPE_MS)
+    if watchdog and _escape_window(ESCAPE_MS):
+        return
     if _take(here + REPL_FLAG):
         f = open(here + RESET_NOTE, "w")  # the reset that ends maintenance is asked for
         f.close()

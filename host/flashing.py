@@ -6,8 +6,9 @@
     print(report.written, report.skipped, report.hello["desc_hash"])
 
 On a serial port the steps are: ask a running firmware to leave binary mode (protocol
-``repl``), enter the raw REPL with ``mpremote`` (soft reset: ``boot.py`` runs,
-``main.py`` does not), compare the sha256 of every file on the board with the host's,
+``repl``: it resets into a maintenance boot with no watchdog; the port may come back
+under a new name, which is followed), enter the raw REPL with ``mpremote`` (soft reset:
+``boot.py`` runs, ``main.py`` does not), compare the sha256 of every file on the board with the host's,
 write only what differs (each file to ``<name>.tmp`` then renamed, so an interrupted
 copy never leaves half a module), remove stale modules of ``lbfw/``, hard-reset, and
 verify the fresh firmware by its hello (firmware version, protocol, description hash).
@@ -360,7 +361,10 @@ class SerialFiles:
         from mpremote.transport import TransportError
 
         try:
-            self._t.exec_raw_no_follow("import time, machine; time.sleep_ms(100); machine.reset()")
+            # the note tells main.py this reset was asked for: no watchdog report, no
+            # Ctrl-C window at boot (see firmware/main.py)
+            self._t.exec_raw_no_follow("open('lb_reset', 'w').close()\n"
+                                       "import time, machine; time.sleep_ms(100); machine.reset()")
         except TransportError as exc:
             raise FlashError(f"{self.port}: could not reset the board: {exc}") from exc
 
@@ -475,7 +479,6 @@ def interrupt_firmware(port: str, *, timeout: float = 0.5) -> dict | None:
             link.call("repl")
         except LinkError:
             pass  # the reply may be lost as the firmware switches; the raw REPL entry follows anyway
-        time.sleep(0.1)  # let main.py return to the REPL before mpremote's Ctrl-C
         return hello
     finally:
         link.close()
@@ -585,6 +588,7 @@ def flash(
     hello = interrupt_firmware(port)
     say(f"stopped firmware {hello.get('fw')} ({hello.get('board')})" if hello
         else "no learnboard firmware answered; interrupting with Ctrl-C")
+    port = _follow_to_repl(port, hello, say)
     dest = SerialFiles(port).open()
     try:
         abi = dest.mpy_abi()
@@ -604,6 +608,8 @@ def flash(
         dest.hard_reset()
     finally:
         dest.close()
+    port = _follow(port, say)
+    report.target = port
     report.hello = verify(port, desc_hash=desc, timeout=verify_timeout)
     report.desc_hash = report.hello.get("desc_hash")
     report.seconds = time.monotonic() - start
@@ -623,15 +629,40 @@ def _with_files(port: str, action: Callable[[SerialFiles], Any], *, verify_timeo
     hello = interrupt_firmware(port)
     say(f"stopped firmware {hello.get('fw')} ({hello.get('board')})" if hello
         else "no learnboard firmware answered; interrupting with Ctrl-C")
+    port = _follow_to_repl(port, hello, say)
     dest = SerialFiles(port).open()
     try:
         result = action(dest)
         dest.hard_reset()
     finally:
         dest.close()
+    port = _follow(port, say)
     if hello is None:
         return result, None
     return result, verify(port, desc_hash=hello.get("desc_hash"), timeout=verify_timeout)
+
+
+def _follow_to_repl(port: str, hello: dict | None, say: Callable[[str], None]) -> str:
+    """After ``repl``: the firmware resets into its maintenance boot and the USB port
+    drops; the port the board is back at its REPL on."""
+    if hello is None:
+        return port
+    from .maintenance import back_at_prompt
+
+    new = back_at_prompt(port)
+    if new != port:
+        say(f"the board came back on {new}")
+    return new
+
+
+def _follow(port: str, say: Callable[[str], None]) -> str:
+    """After ``machine.reset()``: the port the board came back on."""
+    from .ports import find_again
+
+    new = find_again(port)
+    if new != port:
+        say(f"the board came back on {new}")
+    return new
 
 
 def put_files(port: str, files: list[FlashFile], *, verify_timeout: float = 15.0,
