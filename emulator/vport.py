@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 
 from learnboard.emulator.repl_state import FRIENDLY, RAW, ReplTracker
 from learnboard.emulator.serial_faults import FaultCounters, SerialFaults
-from learnboard.emulator.vm import HARD_RESET_EXIT, READY_MARK, VMProcess
+from learnboard.emulator.vm import HARD_RESET_EXIT, READY_MARK, RESET_MARK, VMProcess
 
 SOFT_REBOOT_BANNER = b"MPY: soft reboot\r\n"
 
@@ -74,9 +74,10 @@ class PortCounters:
 
 
 def _mark_prefix_len(buf: bytes) -> int:
-    """Length of the longest tail of ``buf`` that starts :data:`READY_MARK`."""
+    """Length of the longest tail of ``buf`` that starts :data:`READY_MARK` or
+    :data:`RESET_MARK`."""
     for n in range(min(len(buf), len(READY_MARK) - 1), 0, -1):
-        if READY_MARK.startswith(buf[-n:]):
+        if READY_MARK.startswith(buf[-n:]) or RESET_MARK.startswith(buf[-n:]):
             return n
     return 0
 
@@ -211,6 +212,7 @@ class VirtualPort:
         self._await_prompt = False  # raw reboot: the friendly banner is being swallowed
         self._prompt_buf = b""
         self._vm_alive = False
+        self._reset_asked = False
         self._vm_started_at = 0.0
         self._sigint_at: float | None = None
 
@@ -240,6 +242,7 @@ class VirtualPort:
             self.on_reset(kind)
         self.vm.close()
         self._to_board.clear()
+        self._reset_asked = False
         self.vm.start(run_main=run_main)
         self._vm_alive = True
         self._vm_started_at = time.monotonic()
@@ -318,7 +321,9 @@ class VirtualPort:
                 self._write(master, self._to_host)
             if vm_fd is not None and self._vm_alive and vm_fd in writable and self._to_board:
                 self._write(vm_fd, self._to_board)
-            if self._vm_alive and self.vm.poll() is not None:
+            if self._reset_asked:
+                self._asked_reset()
+            elif self._vm_alive and self.vm.poll() is not None:
                 self._vm_exited()
 
     def _holding_input(self) -> bool:
@@ -418,6 +423,12 @@ class VirtualPort:
     def _from_vm(self, data: bytes) -> None:
         if self._booting:
             buf = self._boot_buf + data
+            at = buf.find(RESET_MARK)
+            if at >= 0:  # machine.reset() in boot.py or main.py
+                self._emit(buf[:at])
+                self._boot_buf = b""
+                self._reset_asked = True
+                return
             at = buf.find(READY_MARK)
             if at < 0:
                 keep = _mark_prefix_len(buf)
@@ -450,6 +461,17 @@ class VirtualPort:
         if data:
             self.tracker.feed_output(data)
             self._to_host += self.to_host.apply(data)
+
+    def _asked_reset(self) -> None:
+        """``machine.reset()`` while main.py ran: the hard reset the VM cannot do itself."""
+        self._reset_asked = False
+        self.vm.kill()
+        self._drain_vm(emit=False)
+        self._vm_alive = False
+        self._count("hard_resets")
+        self._flush_to_host()
+        self._replug()
+        self._boot("hard", run_main=True, mode=FRIENDLY)
 
     def _vm_exited(self) -> None:
         died_booting = self._booting  # before the drain, which may still find the marker

@@ -191,7 +191,8 @@ def run(args: argparse.Namespace) -> int:
     c = board.counters()
     print(
         f"learnboard emulate: stopped; {c.vm_starts} VM boots, {c.soft_resets} soft and "
-        f"{c.hard_resets} hard resets, {c.power_cycles} brown-outs, {c.crashes} crashes; serial to board "
+        f"{c.hard_resets} hard and {c.watchdog_resets} watchdog resets, {c.power_cycles} brown-outs, "
+        f"{c.crashes} crashes, {c.replugs} port drops; serial to board "
         f"{c.to_board.bytes_in} B ({c.to_board.dropped} dropped, {c.to_board.corrupted} corrupted, "
         f"{c.to_board.duplicated} duplicated), to host {c.to_host.bytes_in} B "
         f"({c.to_host.dropped} dropped, {c.to_host.corrupted} corrupted, {c.to_host.duplicated} duplicated)",
