@@ -211,6 +211,8 @@ class VirtualBoard:
         self._server.wait_idle(2.0)
         with self._server.lock:
             self.world.on_reset(kind)
+            # what the new VM's machine.reset_cause() answers (the chip's reset reason)
+            self.vm.env["LB_RESET_CAUSE"] = str(self.world.watchdog.cause)
 
     def __enter__(self) -> VirtualBoard:
         self.start()

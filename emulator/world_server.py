@@ -20,7 +20,6 @@ of the VM — one ``U`` per node — is one round trip).
 | ``R`` | — (MCU reset: ``machine.reset()``) | — |
 | ``G`` | timeout ms u16 (``machine.WDT``, checked by the VM) | — |
 | ``F`` | — (``WDT.feed()``) | — |
-| ``C`` | — (``machine.reset_cause()``) | now u32, cause u8 |
 | ``H`` | — (hello) | now u32, k u8, k × (bus << 7 \| addr) of acknowledging I2C parts |
 | ``B`` | channel u8, n u8 | now u32 (after), n × u16 conversions (:meth:`World.adc_read_block`) |
 | ``U`` | channel u8, n u8, shift u8 | now u32 (after), u32 sum of ``code >> shift`` (:meth:`World.adc_sum`) |
@@ -42,7 +41,7 @@ import time
 from learnboard.emulator.world import World
 
 _FIXED = {80: 2, 87: 3, 68: 4, 116: 0, 82: 0, 72: 0, 66: 2, 85: 3, 65: 1, 84: 0, 81: 0,
-          71: 2, 70: 0, 67: 0}  # by opcode
+          71: 2, 70: 0}  # by opcode
 _HEAD = {83: 8, 88: 8, 73: 5, 89: 5}  # variable length: header bytes, the length u16 at its end
 _MASK32 = 0xFFFFFFFF
 
@@ -168,9 +167,6 @@ class WorldServer:
                         w.watchdog.feed()
                     elif op == 71:  # G
                         w.watchdog.start(buf[pos + 1] | (buf[pos + 2] << 8))
-                    elif op == 67:  # C
-                        reply += ((clock.now_us & _MASK32).to_bytes(4, "little")
-                                  + bytes([w.watchdog.cause]))
                     elif op == 72:  # H
                         acks = bytes((bus << 7) | a for bus in (0, 1) for a in w.i2c_addresses(bus))
                         reply += ((clock.now_us & _MASK32).to_bytes(4, "little")

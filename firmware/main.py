@@ -67,18 +67,29 @@ def _escape_window(ms):
     return False
 
 
-def main(path="board.json", wdt_ms=WDT_MS, machine=machine):
-    """Serve until ``repl``; ``machine`` may be replaced (a fake one in the VM tests)."""
-    here = path[: path.rfind("/") + 1]
+def _boot(here, machine):
+    """Steps 1 and 2: None to stay at the REPL, else whether the watchdog reset the board."""
     asked = _take(here + RESET_NOTE)
     watchdog = machine.reset_cause() == machine.WDT_RESET and not asked
     if watchdog and _escape_window(ESCAPE_MS):
-        return
+        return None
     if _take(here + REPL_FLAG):
         f = open(here + RESET_NOTE, "w")  # the reset that ends maintenance is asked for
         f.close()
         print("learnboard: maintenance boot, no watchdog; machine.reset() starts the firmware")
+        return None
+    return watchdog
+
+
+def main(path="board.json", wdt_ms=WDT_MS, machine=machine):
+    """Serve until ``repl``; ``machine`` may be replaced (a fake one in the VM tests)."""
+    here = path[: path.rfind("/") + 1]
+    watchdog = _boot(here, machine)
+    if watchdog is None:
         return
+    g = globals()
+    for name in ("_boot", "_take", "_escape_window"):  # their bytecode: heap for the firmware
+        del g[name]
     # Boot compiles the modules (from source; it peaks at ~165 KB) and builds long-lived
     # tables among the compiler's garbage. Rare collections scattered the live objects
     # over the heap until a 1 kB frame buffer found no room in 192 KB: collect every few

@@ -457,15 +457,11 @@ if _path:
             _flush()
 
     def reset_cause():
-        """``PWRON_RESET`` or ``WDT_RESET`` (also after ``machine.reset()``, as on rp2)."""
-        if _sock is None:
-            _start()
-        _out[_n] = 67  # 'C'
-        _queued(1)
-        _flush()
-        _recv(5)
-        _adopt_now()
-        return _rx[4]
+        """``PWRON_RESET`` or ``WDT_RESET`` (also after ``machine.reset()``, as on rp2).
+        The emulator passes it in ``LB_RESET_CAUSE`` when it boots the VM: main.py asks
+        first thing, before board.json is read, when the world's buffers must not yet
+        take their place in the heap."""
+        return int(os.getenv("LB_RESET_CAUSE") or PWRON_RESET)
 
     class PWM:  # noqa: F811
         def __init__(self, dest, freq=None, duty_u16=None, **kw):

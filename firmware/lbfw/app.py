@@ -6,13 +6,7 @@ polls, send telemetry every ``tlm_every`` steps, park on host silence).
 description; tests may pass ``hal=`` an object with the seam methods of ``hal.Hal``.
 ``desc.load_description(path)`` reads and checks ``board.json``. See ``docs/firmware.md``.
 
-Watchdog: with ``wdt`` (``machine.WDT``, timeout ``wdt_ms``) the main loop feeds it every
-pass and the hardware layer inside long work (each settle wait, each homed digipot);
-``set_params`` refuses parameters whose worst-case learning step (:meth:`App.step_budget_us`)
-exceeds half the timeout, so a step never starves it and the host is answered between
-steps. ``boot_flt`` carries ``F_WATCHDOG`` into ``status`` and telemetry after a
-watchdog reset. ``repl`` with ``repl_flag`` (a file path) writes that file and resets
-the board: ``main.py`` finds it and boots into the REPL with no watchdog.
+Watchdog, maintenance boot and ``F_WATCHDOG``: see ``budget.py`` and ``docs/firmware.md``.
 """
 
 import gc
@@ -23,8 +17,8 @@ try:
 except ImportError:  # CPython
     heap_lock = heap_unlock = None
 
+from . import budget, learn, msgs, rule, safety, server
 from . import hal as hal_mod
-from . import learn, msgs, rule, safety, server
 from .server import Fail
 
 VERSION = "0.1.0"
@@ -38,14 +32,6 @@ _FLOATS = ("alpha", "eta", "lam", "p_update")
 _INTS = ("oversample", "settle_us", "pulse_us", "seed", "tlm_every", "tlm_nodes", "tlm_edges",
          "host_timeout_ms", "batch")
 
-# Worst-case costs on an RP2040 at 125 MHz running this firmware from MicroPython (µs),
-# for the watchdog budget of a learning step; generous, as a budget must be.
-_CONV_US = 12  # one internal-ADC conversion in the read loop: 2 µs + the loop's Python
-_SPI_CONV_US = 40  # one SPI-ADC transfer: chip select, 3-byte call (plus its bits)
-_SELECT_US = 60  # mux select and enable pin writes around one node read
-_DRIVE_US = 100  # one voltage output (an SPI/I2C DAC word or a PWM duty)
-_EDGE_US = 60  # rule arithmetic per edge and example, and per edge at the update
-_MOVE_US = 400  # one edge's actuation besides its pulse: lines on and off, a few taps
 
 
 def _no_feed():
@@ -117,7 +103,7 @@ class App:
         self.n_edges = len(body["edges"])
         self.nets = body["nets"]
         adc = body["adc"]
-        self._budget_consts(body)
+        self.budget = budget.Budget(body, max_examples)
         self.adc_max = (1 << adc["bits"]) - 1
         gain = body["mux"][body["nrd"][0][body["outs"][0]["a"]][0]]["g"]
         self.vpc = adc["vref"] / self.adc_max / gain  # node volts per code
@@ -231,54 +217,6 @@ class App:
             self._pulse_margins(lo, hi)
         self.rule = rule.make_rule(ei, ej, kind, model, models, lo, hi, vmax=self.adc_max)
 
-    def _budget_consts(self, body):
-        """What a learning step's worst case depends on besides the parameters."""
-        adc = body["adc"]
-        if adc["t"] == "internal":
-            self._conv_us = _CONV_US
-        else:
-            self._conv_us = _SPI_CONV_US + 24000000 // max(1, body["spi"][adc["bus"]]["baud"])
-        self._adc_st = int(adc["st"])
-        # nodes read per scan: the busier network's (0 = ground, not read)
-        self._n_read = max(sum(1 for m in net if m[0] >= 0) for net in body["nrd"])
-        self._n_gates = sum(1 for ed in body["edges"] if ed["k"] == "t")
-        self._n_drive = len(body["ins"]) + len(body["outs"])
-
-    def step_budget_us(self, p):
-        """Worst-case µs of one learning step (one main-loop pass) with parameters
-        ``p``: per example two settles and two oversampled scans, the drives and the
-        rule; then the gates' read-back and every edge moving by its longest pulse.
-        ``batch`` 0 trains on every example, so the board's ``max_examples`` counts."""
-        scan = self._n_read * (self._adc_st + p["oversample"] * self._conv_us + _SELECT_US)
-        example = (2 * p["settle_us"] + 2 * scan + 2 * self._n_drive * _DRIVE_US
-                   + self.n_edges * _EDGE_US)
-        batch = p["batch"] or self.learner.max_examples
-        gates = 2 * self._n_gates * (self._adc_st + p["oversample"] * self._conv_us + _SELECT_US)
-        moves = self.n_edges * (p["pulse_us"] + _MOVE_US + _EDGE_US)
-        return batch * example + gates + moves
-
-    def _check_budget(self, p):
-        """Refuse a step that could starve the watchdog (or keep the host waiting):
-        it must fit in half the timeout. The message names the largest contributor."""
-        if not self.wdt_ms:
-            return
-        limit = self.wdt_ms * 500
-        us = self.step_budget_us(p)
-        if us <= limit:
-            return
-        scan = p["oversample"] * self._conv_us * self._n_read
-        batch = p["batch"] or self.learner.max_examples
-        share = {"settle_us": 2 * batch * p["settle_us"], "oversample": 2 * batch * scan,
-                 "pulse_us": self.n_edges * p["pulse_us"]}
-        worst = "batch"
-        if max(share.values()) * 2 > us:
-            for k in share:
-                if share[k] == max(share.values()):
-                    worst = k
-        raise Fail(msgs.E_OUT_OF_RANGE,
-                   "%s = %d: a learning step could take %d ms, over half the %d ms watchdog; "
-                   "lower %s (or batch)" % (worst, p[worst], us // 1000, self.wdt_ms, worst))
-
     def _pulse_margins(self, lo, hi):
         """A pulse conducts for the time asked plus the time its line takes to switch off
         (plus a little pulse-to-pulse skew); the rule and the checks plan with the time
@@ -346,7 +284,8 @@ class App:
             _check(p[k] >= 0, rng, "%s = %d must be an int >= 0" % (k, p[k]))
         _check(p["batch"] <= self.learner.max_examples, rng,
                "batch = %d exceeds max_examples %d" % (p["batch"], self.learner.max_examples))
-        self._check_budget(p)
+        if self.wdt_ms:
+            self.budget.check(p, self.wdt_ms)
 
     def _apply(self, p):
         lr = self.learner
@@ -760,8 +699,7 @@ class App:
         return {}
 
     def _to_repl(self):
-        """Park, leave a note for main.py and reset: the next boot stays at the REPL
-        with no watchdog running (one already running cannot be stopped otherwise)."""
+        # a running watchdog cannot be stopped: reset into main.py's maintenance boot
         self.park()
         _note(self.repl_flag)
         self._reset()
