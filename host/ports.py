@@ -73,11 +73,13 @@ def _emulated_dir() -> Path:
     return registry_dir().parent / "emulated"
 
 
-def announce_emulated(port: str, board: str, previous: list[str] | tuple[str, ...] = ()) -> Path | None:
+def announce_emulated(port: str, board: str, previous: list[str] | tuple[str, ...] = (),
+                      key: str = "") -> Path | None:
     """Record that this process serves a virtual board on ``port`` (best effort);
     ``previous``: the paths it had before (a hard reset drops the port, as USB does), so a
-    host can follow the board (:func:`find_again`)."""
-    path = _emulated_dir() / f"{os.getpid()}.json"
+    host can follow the board (:func:`find_again`); ``key`` tells apart several boards
+    of one process."""
+    path = _emulated_dir() / f"{os.getpid()}{'-' + key if key else ''}.json"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")

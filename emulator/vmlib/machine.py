@@ -57,6 +57,8 @@ if _path:
     _want = 1  # block length to fetch next
     adc_scan = None  # the whole-scan extension (_lbscan.py), set by the first ADC
     _acks = b""
+    _wdt_us = 0  # the watchdog's timeout (0: not started in this VM)
+    _wdt_at = 0  # virtual µs when it runs out, as far as this VM knows (if _wdt_us)
 
     def _start():
         """Connect to the world on first use, not at import: the firmware reads its
@@ -159,7 +161,9 @@ if _path:
             _u32(_n + 1, us)
             _queued(5)
             _now += us
-            if us >= 1000:  # the program waits: let the world catch up
+            if _wdt_us and _now >= _wdt_at:  # the watchdog runs out in this sleep: nothing after it
+                sync()  # may happen (the world resets the board and never answers)
+            elif us >= 1000:  # the program waits: let the world catch up
                 _flush()
 
     def sleep_ms(ms):
@@ -441,6 +445,7 @@ if _path:
                 raise ValueError(f"WDT({id}) doesn't exist")
             if not 0 <= timeout <= _WDT_MAX_MS:  # rp2 casts to uint32: negative is huge
                 raise ValueError("timeout exceeds 8388")
+            global _wdt_us, _wdt_at
             if _sock is None:
                 _start()
             _out[_n] = 71  # 'G'
@@ -448,13 +453,19 @@ if _path:
             _out[_n + 2] = timeout >> 8
             _queued(3)
             _flush()
+            _wdt_us = timeout * 1000
+            _wdt_at = _now + _wdt_us
 
         def feed(self):
             # sent at once: the VM may next sit at a REPL prompt, where the emulator
             # moves the clock on by itself and must see this feed first
+            global _wdt_at
+            if _wdt_us and _now >= _wdt_at:  # too late: the world resets the board first
+                sync()
             _out[_n] = 70  # 'F'
             _queued(1)
             _flush()
+            _wdt_at = _now + _wdt_us
 
     def reset_cause():
         """``PWRON_RESET`` or ``WDT_RESET`` (also after ``machine.reset()``, as on rp2).
