@@ -128,6 +128,10 @@ class VirtualBoard:
             self.world.clock.on_advance(self._clock_moved)
             self.world.watchdog.on_expire = self._watchdog_fired
         self._user_on_reset = on_reset
+        self._on_port_change = on_port_change
+        self.ports: list[str] = []
+        """Every path the serial port has had, the current one last (a host that held an
+        old one follows the board by this list)."""
         self._idle_carry = 0.0  # µs of prompt time not yet on the clock
         self.vm = VMProcess(self.flash_dir, heap=heap, extra_path=extra_path, env=env, executable=executable)
         seq_board, seq_host = np.random.SeedSequence(seed).spawn(2)
@@ -139,7 +143,7 @@ class VirtualBoard:
             to_host=SerialFaults(**(rates if "to_host" in fault_directions else none), seed=seq_host),
             on_reset=self._on_reset,
             replug=replug,
-            on_port_change=on_port_change,
+            on_port_change=self._port_changed,
             on_idle=self._port_idle,
         )
 
@@ -151,7 +155,9 @@ class VirtualBoard:
         if self.world is not None and self._server is None:
             self._server = WorldServer(self.world, self.vm.env["LB_WORLD"])
         try:
-            return self._port.start()
+            port = self._port.start()
+            self.ports.append(port)
+            return port
         except BaseException:
             self._close_world()
             raise
@@ -175,6 +181,11 @@ class VirtualBoard:
         if now_us >= self.brownouts.next_us and self._server is not None and self.brownouts.due(now_us):
             self._server.cut()
             self._port.power_cycle(wait=False)
+
+    def _port_changed(self, port: str) -> None:
+        self.ports.append(port)
+        if self._on_port_change is not None:
+            self._on_port_change(port)
 
     def _watchdog_fired(self) -> None:
         # under the world server's lock (its thread, or the relay's idle clock): the

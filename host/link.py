@@ -107,6 +107,7 @@ class Link:
         self._events: collections.deque[tuple[str, Any]] = collections.deque(maxlen=queue_size)
         self._arrived = threading.Condition(self._lock)
         self._closed = False
+        self._boot_told = False
         self._failure: BaseException | None = None
         try:  # flush whatever partial frame the board's parser holds
             transport.write(b"\x00")
@@ -188,7 +189,8 @@ class Link:
             with self._lock:
                 self._pending.pop(rid, None)
         frame = pending.frame
-        assert frame is not None
+        if frame is None:  # woken by the reader: the port went away (a reset, unplugged)
+            raise LinkError(f"link failed: {self._failure}")
         if frame.mtype == MessageType.ERR:
             _, code, message = frame.body
             raise BoardError(command, code, message)
@@ -283,11 +285,8 @@ class Link:
         with self._lock:
             self._last_rx_seq = None
             self._events.append(("boot", {"replug": url}))
+            self._boot_told = True  # the board's own boot event, if heard, is the same reset
             self._arrived.notify_all()
-        try:
-            self.transport.write(b"\x00")  # flush a partial frame, as at open
-        except OSError:
-            pass
 
     def _read_loop(self) -> None:
         while not self._closed:
@@ -312,6 +311,8 @@ class Link:
                 stats.seq_gaps += (frame.seq - last - 1) & 0xFFFF
             self._last_rx_seq = frame.seq
             body = frame.body
+            # after a replug the board's first frame may be the boot event already told
+            told, self._boot_told = self._boot_told, False
             if frame.mtype in (MessageType.OK, MessageType.ERR):
                 size = 2 if frame.mtype == MessageType.OK else 3
                 if not isinstance(body, list) or len(body) != size:
@@ -336,6 +337,8 @@ class Link:
                 self._arrived.notify_all()
             elif frame.mtype == MessageType.EVT:
                 if isinstance(body, list) and len(body) == 2 and isinstance(body[0], str):
+                    if body[0] == "boot" and told:
+                        return
                     self._events.append((body[0], body[1]))
                     self._arrived.notify_all()
                 else:

@@ -116,6 +116,28 @@ def _successor(old: str) -> str | None:
     return None
 
 
+def _is_board(port: str, identity: tuple[str, str], quiet_s: float = 4.0) -> bool:
+    """Whether the firmware on ``port`` has this ``(board, desc_hash)``. Listens first: a
+    board that is still booting takes a 0x03 inside a frame as Ctrl-C, so hello goes out
+    only after its boot event, or after ``quiet_s`` of silence."""
+    from learnboard.errors import LinkError
+
+    from .link import Link
+
+    try:
+        link = Link.open(port, timeout=0.5, retries=1, exclusive=True)
+    except (LinkError, TypeError):
+        return False
+    try:
+        link.next_event(timeout=quiet_s)
+        h = link.hello()
+        return (h.get("board"), h.get("desc_hash")) == tuple(identity)
+    except LinkError:
+        return False
+    finally:
+        link.close()
+
+
 def find_again(old: str, *, identity: tuple[str, str] | None = None, timeout: float = 20.0,
                gone_within: float = 3.0) -> str:
     """The port of a board that just reset and dropped its USB serial port ``old``.
@@ -142,9 +164,8 @@ def find_again(old: str, *, identity: tuple[str, str] | None = None, timeout: fl
             return old
         if identity is not None and time.monotonic() >= probe_at:
             probe_at = time.monotonic() + 1.0
-            for p in list_ports(probe=True, timeout=0.3):
-                h = p.hello or {}
-                if (h.get("board"), h.get("desc_hash")) == tuple(identity):
+            for p in list_ports(probe=False):
+                if p.device != old and _is_board(p.device, identity):
                     return p.device
         time.sleep(0.05)
     raise LinkError(f"{old}: the board did not come back within {timeout:g} s after its reset; "

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import select
 import threading
+import time
 from typing import Protocol
 
 
@@ -57,7 +58,14 @@ class FollowingSerialTransport:
     ``on_replug(new_url)`` (a :class:`~learnboard.host.link.Link` then queues a ``boot``
     event: the board rebooted). Writes while the board is away wait for it, then go to
     the new port; a write that fails is dropped (the link's retry sends it again).
+
+    Listen before talking: after a reopen, writes also wait until the board has sent
+    something (its boot event) or ``quiet_s`` passed. While it boots a board still
+    takes 0x03 as Ctrl-C (after a watchdog reset it even listens for one, see
+    ``firmware/main.py``), and a frame may hold that byte.
     """
+
+    quiet_s = 4.0
 
     def __init__(self, url: str, find, *, baudrate: int = 115200, timeout: float = 0.05,
                  wait_s: float = 30.0, **kwargs):
@@ -67,6 +75,7 @@ class FollowingSerialTransport:
         self._t = SerialTransport(url, **self._kw)
         self._up = threading.Condition()
         self._ok = True
+        self._quiet_until = 0.0
         self._closed = False
         self.wait_s = wait_s
         self.replugs = 0
@@ -74,12 +83,17 @@ class FollowingSerialTransport:
 
     def read(self, size: int = 4096) -> bytes:
         try:
-            return self._t.read(size)
+            data = self._t.read(size)
         except Exception:  # pyserial: the device vanished (SerialException, OSError)
             if self._closed:
                 raise
-        self._replug()
-        return b""
+            self._replug()
+            return b""
+        if not self._ok and (data or time.monotonic() >= self._quiet_until):
+            with self._up:
+                self._ok = True
+                self._up.notify_all()
+        return data
 
     def _replug(self) -> None:
         with self._up:
@@ -93,8 +107,7 @@ class FollowingSerialTransport:
         with self._up:
             self.url = url
             self.replugs += 1
-            self._ok = True
-            self._up.notify_all()
+            self._quiet_until = time.monotonic() + self.quiet_s  # writes wait (see read)
         if self.on_replug is not None:
             self.on_replug(url)
 
