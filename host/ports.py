@@ -84,7 +84,7 @@ def announce_emulated(port: str, board: str, previous: list[str] | tuple[str, ..
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps({"port": port, "board": board, "pid": os.getpid(),
-                                   "previous": list(previous)[-64:]}))
+                                   "previous": list(previous)[-64:], "moved_at": time.time()}))
         tmp.replace(path)
     except OSError:
         return None
@@ -107,13 +107,18 @@ def _emulated_entries() -> list[dict]:
     return out
 
 
-def _successor(old: str) -> str | None:
+def _successor(old: str, within_s: float = 120.0) -> str | None:
     """The current port of the ``learnboard emulate`` that served ``old`` before (None:
-    not an emulated port, or it is still the current one)."""
+    not an emulated port, or it is still the current one). Pty numbers are reused, so
+    of the emulators that once had ``old`` the one that moved last (and lately) wins."""
+    best = None
+    now = time.time()
     for d in _emulated_entries():
-        if old in d.get("previous", ()) and d.get("port") != old:
-            return str(d["port"])
-    return None
+        moved = float(d.get("moved_at") or 0.0)
+        if old in d.get("previous", ()) and d.get("port") != old and now - moved <= within_s:
+            if best is None or moved > best[0]:
+                best = (moved, str(d["port"]))
+    return None if best is None else best[1]
 
 
 def _is_board(port: str, identity: tuple[str, str], quiet_s: float = 4.0) -> bool:
