@@ -234,8 +234,10 @@ COMMANDS: dict[str, Command] = {
                 (F("parked", "bool", "", "true"),)),
         Command(
             "repl",
-            "Reply, then leave binary mode for the MicroPython REPL (so mpremote can "
-            "flash a running board).",
+            "Reply, park, then reset into the maintenance boot: the MicroPython REPL with "
+            "no watchdog running (so mpremote can flash or use the board for as long as "
+            "needed). The reset drops a USB port; the board comes back on the same or a "
+            "new one.",
             (),
             (),
         ),
