@@ -129,6 +129,7 @@ class VirtualBoard:
             self.world.watchdog.on_expire = self._watchdog_fired
         self._user_on_reset = on_reset
         self._on_port_change = on_port_change
+        self._announced = None
         self.ports: list[str] = []
         """Every path the serial port has had, the current one last (a host that held an
         old one follows the board by this list)."""
@@ -157,6 +158,7 @@ class VirtualBoard:
         try:
             port = self._port.start()
             self.ports.append(port)
+            self._announce()
             return port
         except BaseException:
             self._close_world()
@@ -166,6 +168,18 @@ class VirtualBoard:
         """Close the port and end the VM; no process is left behind."""
         self._port.stop()
         self._close_world()
+        if self._announced is not None:
+            self._announced.unlink(missing_ok=True)
+            self._announced = None
+
+    def _announce(self) -> None:
+        """Tell hosts where the board's port is now (``learnboard ports``; a host that
+        held an old path follows the board by it: ``host.ports.find_again``)."""
+        from learnboard.host.ports import announce_emulated
+
+        name = self.board.name if self.board is not None else "plain MicroPython"
+        self._announced = announce_emulated(self.ports[-1], name, previous=self.ports[:-1],
+                                            key=f"vb{id(self):x}")
 
     def _close_world(self) -> None:
         if self._server is not None:
@@ -184,6 +198,7 @@ class VirtualBoard:
 
     def _port_changed(self, port: str) -> None:
         self.ports.append(port)
+        self._announce()
         if self._on_port_change is not None:
             self._on_port_change(port)
 

@@ -73,7 +73,10 @@ def enter_repl(port: str, *, timeout: float = 30.0) -> str:
         except LinkError:
             hello = None
         if hello is not None:
-            link.call("repl")
+            try:
+                link.call("repl")
+            except LinkError:
+                pass  # the reply may go with the port as the board resets
     finally:
         link.close()
     if hello is None:

@@ -41,8 +41,13 @@ class SerialTransport:
         return first + self.port.read(waiting) if waiting > 0 else first
 
     def write(self, data: bytes) -> None:
-        self.port.write(data)
-        self.port.flush()
+        try:
+            self.port.write(data)
+            self.port.flush()
+        except OSError:
+            raise
+        except Exception as exc:  # termios.error from flush: the device vanished (a reset)
+            raise OSError(f"{self.port.port}: {exc}") from exc
 
     def close(self) -> None:
         self.port.close()

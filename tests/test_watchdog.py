@@ -18,7 +18,6 @@ from pathlib import Path
 
 import pytest
 from learnboard.emulator.board import VirtualBoard
-from learnboard.host.ports import announce_emulated
 
 from tests.mpvm import require_vm
 
@@ -53,11 +52,7 @@ def learnboard(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
 def _board(flash: Path, main: str, **kw) -> VirtualBoard:
     flash.mkdir(parents=True, exist_ok=True)
     (flash / "main.py").write_text(main)
-    def moved(port: str) -> None:  # as `learnboard emulate` does: hosts follow the board
-        announce_emulated(port, "gen2-clln", previous=vb.ports[:-1], key=str(id(vb)))
-
-    vb = VirtualBoard(flash, board="gen2-clln", seed=1, on_port_change=moved, **kw)
-    return vb
+    return VirtualBoard(flash, board="gen2-clln", seed=1, **kw)
 
 
 def test_the_watchdog_runs_on_the_virtual_clock_resets_the_board_and_reset_cause_says_so(tmp_path):
