@@ -102,6 +102,8 @@ COMMANDS: dict[str, Command] = {
                 F("caps", "array of str", "", "capabilities, e.g. train, infer, power_sense, wdt"),
                 F("limits", "map", "", "max_examples, n_edges, n_nodes (counts), vn (V: node-voltage "
                   "limit), ie (A: edge-current limit)"),
+                F("flt", "int", "", "fault flags this boot started with: F_WATCHDOG (8) after a "
+                  "watchdog reset"),
             ),
         ),
         Command(

@@ -249,7 +249,10 @@ def test_a_training_step_starved_of_feeds_resets_the_board_and_the_session_resum
         wait_for(lambda: vb.world.watchdog.running, what="the firmware's watchdog")
         with open_board(vb.port, board="gen2-clln", timeout=2.0) as conn:
             rf = RunFolder.create(tmp_path, "starved")
+            assert "wdt" in conn.hello["caps"] and conn.hello["flt"] == 0
             s = run_session(conn, cfg, rf, live=Starve())
+            hello = conn.link.hello()  # the board booted after a watchdog reset
+            assert hello["flt"] == 8 and conn.link.call("status")["flt"] & 8
     assert fired and vb.counters().watchdog_resets == 1
     assert s.steps == 40 and s.resets == 1 and s.watchdog_resets == 1
     recs = read_log(rf.log_path)

@@ -89,7 +89,9 @@ class App:
         self.srv = server.Server(port, self._handlers(), info={
             "fw": VERSION, "board": self.name, "desc_hash": desc_hash,
             "caps": ["train", "infer", "self_test"] + (
-                ["power_sense"] if getattr(self.hal, "sense", None) is not None else []),
+                ["power_sense"] if getattr(self.hal, "sense", None) is not None else []) + (
+                ["wdt"] if wdt is not None else []),
+            "flt": boot_flt,
             "limits": {"max_examples": max_examples, "n_edges": self.n_edges,
                        "n_nodes": self.n_nodes, "vn": self.vn, "ie": self.ie}})
         self.set_params({})
