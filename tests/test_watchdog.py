@@ -21,8 +21,6 @@ from learnboard.emulator.board import VirtualBoard
 
 from tests.mpvm import require_vm
 
-pytestmark = pytest.mark.vm
-
 BIN = Path(sys.executable).parent
 
 
@@ -55,6 +53,7 @@ def _board(flash: Path, main: str, **kw) -> VirtualBoard:
     return VirtualBoard(flash, board="gen2-clln", seed=1, **kw)
 
 
+@pytest.mark.vm
 def test_the_watchdog_runs_on_the_virtual_clock_resets_the_board_and_reset_cause_says_so(tmp_path):
     require_vm()
     flash = tmp_path / "flash"
@@ -81,6 +80,7 @@ def test_the_watchdog_runs_on_the_virtual_clock_resets_the_board_and_reset_cause
     assert vb.ports[0] == first and len(vb.ports) >= 3
 
 
+@pytest.mark.vm
 def test_rp2_limits_and_a_watchdog_that_survives_a_soft_reset_but_not_a_hard_one(tmp_path):
     require_vm()
     flash = tmp_path / "flash"
@@ -112,6 +112,36 @@ def test_rp2_limits_and_a_watchdog_that_survives_a_soft_reset_but_not_a_hard_one
                                         "        print(e)\n")
         assert out.stdout.decode().splitlines() == ["timeout exceeds 8388", "WDT(1) doesn't exist"]
         assert vb.counters().watchdog_resets == 1
+
+
+def test_the_watchdog_device_is_the_rp2040s():
+    from learnboard.emulator.devices.clock import VirtualClock
+    from learnboard.emulator.devices.watchdog import PWRON_RESET, WDT_RESET, Watchdog
+
+    clock = VirtualClock()
+    wd = Watchdog(clock)
+    fired = []
+    wd.on_expire = lambda: fired.append(clock.now_us)
+    with pytest.raises(ValueError, match="timeout exceeds 8388"):
+        wd.start(8389)
+    assert not wd.running and wd.cause == PWRON_RESET
+    wd.start(100)
+    clock.advance_us(99_000)
+    wd.feed()
+    clock.advance_us(99_000)
+    assert not fired
+    wd.on_reset("soft")  # Ctrl-D: the chip's watchdog goes on counting
+    clock.advance_us(1_000)
+    assert fired == [100_000 + 99_000] and not wd.running and wd.expiries == 1
+    wd.on_reset("watchdog")
+    assert wd.cause == WDT_RESET
+    wd.start(100)
+    wd.on_reset("hard")  # the RUN pin: stopped, a power-on cause
+    clock.advance_us(1_000_000)
+    assert wd.cause == PWRON_RESET and len(fired) == 1
+    wd.reboot()  # machine.reset(): rp2 reboots through the watchdog
+    wd.on_reset("hard")
+    assert wd.cause == WDT_RESET
 
 
 def test_parameters_beyond_the_watchdog_budget_are_refused_naming_the_parameter():
@@ -161,6 +191,7 @@ def emulate(tmp_path):
                 proc.wait()
 
 
+@pytest.mark.vm
 def test_learnboard_repl_hands_the_board_to_mpremote_with_no_watchdog(emulate):
     proc, lines, flash = emulate
     learnboard("flash", "--port", lines[-1], "--board", "gen2-clln")
@@ -178,6 +209,7 @@ def test_learnboard_repl_hands_the_board_to_mpremote_with_no_watchdog(emulate):
         assert link.call("status")["flt"] & 8 == 0
 
 
+@pytest.mark.vm
 def test_a_wedged_firmware_is_rescued_and_reflashed(emulate):
     proc, lines, flash = emulate
     learnboard("flash", "--port", lines[-1], "--board", "gen2-clln")
@@ -206,6 +238,7 @@ def test_a_wedged_firmware_is_rescued_and_reflashed(emulate):
         assert link.hello()["board"] == "gen2-clln"
 
 
+@pytest.mark.vm
 def test_a_training_step_starved_of_feeds_resets_the_board_and_the_session_resumes(tmp_path):
     from learnboard.host.connect import open_board
     from learnboard.host.runfolder import RunFolder

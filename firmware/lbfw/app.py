@@ -493,6 +493,7 @@ class App:
             targets.append(v)
         self.hal.read_gates(self.learner.pos)
         for j in range(len(targets)):
+            self._feed()  # a gate's closed-loop put-back takes up to 8 pulses and reads
             self._set_edge(start + j, targets[j])
         self.rule.reset()
         return {"count": len(ks)}
