@@ -224,7 +224,9 @@ class VirtualPort:
                 pass
 
     def _request(self, what: str, timeout: float, wait: bool = True) -> None:
-        if not self.running:
+        # without waiting, a request may come before the relay thread runs (a watchdog
+        # that fires during the first boot): it is served once the thread starts
+        if not self.running and (wait or self._master is None or self._stopping.is_set()):
             raise RuntimeError("the port is not running")
         done = threading.Event()
         self._requests.put((what, done))
