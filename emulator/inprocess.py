@@ -248,11 +248,11 @@ class InProcessBoard:
                         self._restart(kind)
                     try:
                         busy = self.app.tick() or self.app.training
+                        if self.after_tick is not None:  # may stall the clock: a watchdog
+                            self.after_tick(self.world)
                     except MachineReset as reset:
                         self._restart(reset.kind)
                         continue
-                    if self.after_tick is not None:
-                        self.after_tick(self.world)
                 if not busy:
                     t0 = time.monotonic()
                     self._port.wait(IDLE_WAIT_S * 1000)

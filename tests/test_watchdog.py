@@ -144,6 +144,36 @@ def test_the_watchdog_device_is_the_rp2040s():
     assert wd.cause == WDT_RESET
 
 
+def test_a_starved_step_on_the_in_process_board_is_a_watchdog_reset_the_session_resumes_from(tmp_path):
+    from learnboard.host.connect import open_board
+    from learnboard.host.runfolder import RunFolder
+    from learnboard.host.schedule import schedule_from_flags
+    from learnboard.host.session import TrainConfig, run_session
+
+    from tests.test_session import small_task
+
+    cfg = TrainConfig(task=small_task(tmp_path), schedule=schedule_from_flags(steps=40),
+                      checkpoint_every=10, telemetry_every=5)
+    with open_board(seed=1) as conn:
+        emu = conn.emulator
+        fired = []
+        count = {"chunk": 0, "total": 0}  # the firmware counts steps per train chunk
+
+        def stall(world):  # a step that holds the firmware for 6 s: no feed meanwhile
+            n = emu.app.step_n
+            count["total"] += n - count["chunk"] if n >= count["chunk"] else n
+            count["chunk"] = n
+            if not fired and count["total"] >= 15:
+                fired.append(count["total"])
+                world.clock.advance_us(6_000_000)
+
+        emu.after_tick = stall
+        s = run_session(conn, cfg, RunFolder.create(tmp_path, "starved"))
+        assert fired and emu.resets == ["watchdog"]
+        assert conn.link.call("status")["flt"] & 8  # F_WATCHDOG for the rest of this boot
+    assert s.steps == 40 and s.resets == 1 and s.watchdog_resets == 1
+
+
 def test_parameters_beyond_the_watchdog_budget_are_refused_naming_the_parameter():
     from learnboard.host.connect import open_board
     from learnboard.host.link import BoardError
