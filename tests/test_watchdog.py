@@ -114,6 +114,25 @@ def test_rp2_limits_and_a_watchdog_that_survives_a_soft_reset_but_not_a_hard_one
         assert vb.counters().watchdog_resets == 1
 
 
+@pytest.mark.vm
+def test_a_watchdog_left_running_at_the_prompt_resets_the_board(tmp_path):
+    """At a REPL prompt no code runs, but the chip's watchdog counts on: virtual time
+    follows real time there while it runs."""
+    require_vm()
+    flash = tmp_path / "flash"
+    flash.mkdir()
+    (flash / "arm").write_text("")
+    main = ("import machine, os\n"
+            "try:\n"
+            "    os.remove('arm')\n"
+            "    machine.WDT(timeout=300)\n"
+            "except OSError:\n"
+            "    pass\n")
+    with _board(flash, main) as vb:
+        wait_for(lambda: vb.counters().watchdog_resets == 1, what="the watchdog reset at the prompt")
+        assert vb.world.watchdog.cause == 3 and not vb.world.watchdog.running
+
+
 def test_the_watchdog_device_is_the_rp2040s():
     from learnboard.emulator.devices.clock import VirtualClock
     from learnboard.emulator.devices.watchdog import PWRON_RESET, WDT_RESET, Watchdog
