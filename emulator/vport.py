@@ -46,7 +46,8 @@ SOFT_REBOOT_BANNER = b"MPY: soft reboot\r\n"
 _CHUNK = 4096
 _HIGH_WATER = 64 * 1024  # stop reading a side while this much waits for the other
 _FAST_EXIT_S = 0.25  # a VM that dies sooner than this is restarted after a pause
-_SIGINT_GRACE_S = 0.5  # a second SIGINT while one is pending would make the VM exit(1)
+_SIGINT_GRACE_S = 0.5
+_REENUMERATE_S = 1.0  # longest wait for the host to let go of a dropped port  # a second SIGINT while one is pending would make the VM exit(1)
 
 RESET_KINDS = ("power-on", "soft", "hard", "crash", "watchdog")
 _HARD_KINDS = ("hard", "power-on", "watchdog")  # resets requested from outside the relay
@@ -275,11 +276,19 @@ class VirtualPort:
         host holds it open), open a new one, tell ``on_port_change``."""
         if not self.replug:
             return
+        old = self.port
         for fd in (self._master, self._slave):
             if fd is not None:
                 os.close(fd)
         self._to_host.clear()
         self._to_board.clear()
+        # USB takes a moment to enumerate the board again; a host that closes the port
+        # meanwhile gets the same name back (usually: the kernel picks the lowest free
+        # number, as udev does for ttyACM), one that holds it gets a new one
+        deadline = time.monotonic() + _REENUMERATE_S
+        while old is not None and os.path.exists(old) and time.monotonic() < deadline \
+                and not self._stopping.is_set():
+            time.sleep(0.005)
         self._open_pty()
         self._count("replugs")
         if self.on_port_change is not None:

@@ -299,13 +299,13 @@ def open_link(port: str, *, timeout: float = 2.0, retries: int = 2):
     """A Link on ``port`` whose traffic is recorded (``link.transport.lines``); it follows
     the board to the port it comes back on after a reset (as ``learnboard train`` does)."""
     from learnboard.host.link import Link
-    from learnboard.host.ports import find_again
+    from learnboard.host.ports import follow
     from learnboard.host.transport import FollowingSerialTransport
 
     deadline = time.monotonic() + 10
     while True:
         try:
-            transport = FollowingSerialTransport(port, find_again, exclusive=True)
+            transport = FollowingSerialTransport(port, follow, exclusive=True)
             break
         except Exception:  # the port is still held (a flash just closed it) or re-enumerating
             if time.monotonic() > deadline:

@@ -18,6 +18,7 @@ description hash); the link then reports a ``boot`` event, as for any reset.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -129,7 +130,7 @@ def open_board(
         from .ports import find_again
 
         ident = (who["board"], who["desc_hash"]) if who else None
-        return find_again(old, identity=ident)
+        return find_again(old, identity=ident, since=time.time() - 0.5)
 
     link = Link.open(port, timeout=timeout, follow=follow)
     try:

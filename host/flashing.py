@@ -585,10 +585,11 @@ def flash(
         return report
 
     files, desc = plan(board)  # fail on a bad --board before touching the board
+    t_repl = time.time()
     hello = interrupt_firmware(port)
     say(f"stopped firmware {hello.get('fw')} ({hello.get('board')})" if hello
         else "no learnboard firmware answered; interrupting with Ctrl-C")
-    port = _follow_to_repl(port, hello, say)
+    port = _follow_to_repl(port, hello, say, t_repl)
     dest = SerialFiles(port).open()
     try:
         abi = dest.mpy_abi()
@@ -605,10 +606,11 @@ def flash(
                                  "(a profile name such as gen2-clln, or your .toml)", field="--board")
         report = sync(files, dest, progress=progress, report=FlashReport(port, desc_hash=desc, mpy=abi if mpy else None))
         say(f"wrote {len(report.written)} files ({report.bytes_written} B), {len(report.skipped)} unchanged")
+        t_reset = time.time()
         dest.hard_reset()
     finally:
         dest.close()
-    port = _follow(port, say)
+    port = _follow(port, say, t_reset)
     report.target = port
     report.hello = verify(port, desc_hash=desc, timeout=verify_timeout)
     report.desc_hash = report.hello.get("desc_hash")
@@ -626,40 +628,42 @@ def _with_files(port: str, action: Callable[[SerialFiles], Any], *, verify_timeo
     Returns ``(action's result, hello after the reset)``; the hello is None when no
     learnboard firmware answered before (the board is then left at its REPL, reset)."""
     say = log or (lambda _msg: None)
+    t_repl = time.time()
     hello = interrupt_firmware(port)
     say(f"stopped firmware {hello.get('fw')} ({hello.get('board')})" if hello
         else "no learnboard firmware answered; interrupting with Ctrl-C")
-    port = _follow_to_repl(port, hello, say)
+    port = _follow_to_repl(port, hello, say, t_repl)
     dest = SerialFiles(port).open()
     try:
         result = action(dest)
+        t_reset = time.time()
         dest.hard_reset()
     finally:
         dest.close()
-    port = _follow(port, say)
+    port = _follow(port, say, t_reset)
     if hello is None:
         return result, None
     return result, verify(port, desc_hash=hello.get("desc_hash"), timeout=verify_timeout)
 
 
-def _follow_to_repl(port: str, hello: dict | None, say: Callable[[str], None]) -> str:
+def _follow_to_repl(port: str, hello: dict | None, say: Callable[[str], None], since: float) -> str:
     """After ``repl``: the firmware resets into its maintenance boot and the USB port
     drops; the port the board is back at its REPL on."""
     if hello is None:
         return port
     from .maintenance import back_at_prompt
 
-    new = back_at_prompt(port)
+    new = back_at_prompt(port, since=since)
     if new != port:
         say(f"the board came back on {new}")
     return new
 
 
-def _follow(port: str, say: Callable[[str], None]) -> str:
+def _follow(port: str, say: Callable[[str], None], since: float) -> str:
     """After ``machine.reset()``: the port the board came back on."""
     from .ports import find_again
 
-    new = find_again(port)
+    new = find_again(port, since=since)
     if new != port:
         say(f"the board came back on {new}")
     return new

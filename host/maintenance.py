@@ -63,10 +63,8 @@ def enter_repl(port: str, *, timeout: float = 30.0) -> str:
     the port the board is at its REPL on. A board already at its REPL is left there."""
     from .link import Link
 
-    try:
-        link = Link.open(port, timeout=1.0, retries=2)
-    except LinkError:
-        raise
+    since = time.time()
+    link = Link.open(port, timeout=1.0, retries=2)
     try:
         try:
             hello = link.hello()
@@ -84,17 +82,17 @@ def enter_repl(port: str, *, timeout: float = 30.0) -> str:
             return port
         raise LinkError(f"{port}: neither the learnboard firmware nor a MicroPython prompt answered; if "
                         f"the firmware hangs or resets in a loop, run `learnboard repl --port {port} --rescue`")
-    return back_at_prompt(port, timeout=timeout)
+    return back_at_prompt(port, timeout=timeout, since=since)
 
 
-def back_at_prompt(port: str, *, timeout: float = 30.0) -> str:
+def back_at_prompt(port: str, *, timeout: float = 30.0, since: float | None = None) -> str:
     """After the ``repl`` command: follow the board across its reset (the port drops, as
     USB does) and wait for its REPL prompt; return the port. A firmware that left its
     loop without a reset (older ones) keeps its port."""
     from .ports import find_again
 
     deadline = time.monotonic() + timeout
-    new = find_again(port, timeout=timeout)
+    new = find_again(port, timeout=timeout, since=since)
     while time.monotonic() < deadline:
         if at_prompt(new, min(3.0, max(0.1, deadline - time.monotonic()))):
             return new

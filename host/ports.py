@@ -84,7 +84,8 @@ def announce_emulated(port: str, board: str, previous: list[str] | tuple[str, ..
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps({"port": port, "board": board, "pid": os.getpid(),
-                                   "previous": list(previous)[-64:], "moved_at": time.time()}))
+                                   "previous": list(previous)[-64:],
+                                   "moved_at": time.time() if previous else 0.0}))
         tmp.replace(path)
     except OSError:
         return None
@@ -143,8 +144,18 @@ def _is_board(port: str, identity: tuple[str, str], quiet_s: float = 4.0) -> boo
         link.close()
 
 
+def _moved_since(old: str, since: float) -> str | None:
+    """The current port of an emulator that had ``old`` (now or before) and moved its
+    port at or after ``since`` (``time.time()``)."""
+    for d in _emulated_entries():
+        if float(d.get("moved_at") or 0.0) >= since and (
+                old in d.get("previous", ()) or d.get("port") == old):
+            return str(d["port"])
+    return None
+
+
 def find_again(old: str, *, identity: tuple[str, str] | None = None, timeout: float = 20.0,
-               gone_within: float = 3.0) -> str:
+               gone_within: float = 3.0, since: float | None = None) -> str:
     """The port of a board that just reset and dropped its USB serial port ``old``.
 
     First waits (at most ``gone_within`` s) until ``old`` is gone or a ``learnboard
@@ -152,13 +163,18 @@ def find_again(old: str, *, identity: tuple[str, str] | None = None, timeout: fl
     (a Pico usually comes back under its old name), the emulator's new pty, or — given
     ``identity`` (hello's board name and description hash) — any port whose firmware
     answers hello with that identity (e.g. ``ttyACM1`` while ``ttyACM0`` was still held
-    open). Raises LinkError after ``timeout`` s.
+    open). ``since`` (``time.time()`` just before the caller reset the board): an
+    emulator that gave the board its old path again after that is followed at once.
+    Raises LinkError after ``timeout`` s.
     """
     from learnboard.errors import LinkError
 
     deadline = time.monotonic() + timeout
     gone_by = time.monotonic() + gone_within
     while time.monotonic() < gone_by and os.path.exists(old) and _successor(old) is None:
+        again = None if since is None else _moved_since(old, since)
+        if again is not None and os.path.exists(again):
+            return again  # an emulator gave the board the same path again
         time.sleep(0.02)
     probe_at = time.monotonic() + 1.0
     while time.monotonic() < deadline:
@@ -242,3 +258,9 @@ def list_ports(*, probe: bool = True, extra: list[str] | tuple[str, ...] = (), t
             if t.is_alive():
                 p.probe = "no answer (port blocked)"
     return found
+
+
+def follow(old: str) -> str:
+    """For ``Link.open(port, follow=follow)``: the port of the board whose ``old`` port just
+    dropped (the link saw it go, so a replug from half a second before counts)."""
+    return find_again(old, since=time.time() - 0.5)
