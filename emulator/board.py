@@ -130,6 +130,7 @@ class VirtualBoard:
         self._user_on_reset = on_reset
         self._on_port_change = on_port_change
         self._announced = None
+        self._stopped = False
         self.ports: list[str] = []
         """Every path the serial port has had, the current one last (a host that held an
         old one follows the board by this list)."""
@@ -152,6 +153,7 @@ class VirtualBoard:
 
     def start(self) -> str:
         """Boot the board (boot.py, main.py) and open its port; return the port path."""
+        self._stopped = False
         self.flash_dir.mkdir(parents=True, exist_ok=True)
         if self.world is not None and self._server is None:
             self._server = WorldServer(self.world, self.vm.env["LB_WORLD"])
@@ -166,6 +168,7 @@ class VirtualBoard:
 
     def stop(self) -> None:
         """Close the port and end the VM; no process is left behind."""
+        self._stopped = True  # a replug during the stop announces nothing
         self._port.stop()
         self._close_world()
         if self._announced is not None:
@@ -177,6 +180,8 @@ class VirtualBoard:
         held an old path follows the board by it: ``host.ports.find_again``)."""
         from learnboard.host.ports import announce_emulated
 
+        if self._stopped:
+            return
         name = self.board.name if self.board is not None else "plain MicroPython"
         self._announced = announce_emulated(self.ports[-1], name, previous=self.ports[:-1],
                                             key=f"vb{id(self):x}")
