@@ -72,6 +72,10 @@ class VirtualBoard:
             board) and/or ``"to_host"``.
         on_reset: called with the reset kind before each VM boot (see
             :class:`~learnboard.emulator.vport.VirtualPort`).
+        replug: every reset but a soft one drops the serial port and opens a new pty, as
+            a board's USB port vanishes when the chip resets (:attr:`port` then names
+            the new one; ``on_port_change`` is told it).
+        on_port_change: called with the new port path after a replug.
         executable: the MicroPython VM binary (default: ``$LEARNBOARD_MICROPYTHON``, else
             the installed ``micropython``; see :func:`~learnboard.emulator.vm.micropython_executable`).
         world_factory: builds the :class:`World` from the board (e.g. a calibrated twin,
@@ -100,6 +104,8 @@ class VirtualBoard:
         executable: str | None = None,
         world_factory: Callable[[Board], World] | None = None,
         cost_model: str | CostModel | None = None,
+        replug: bool = True,
+        on_port_change: Callable[[str], None] | None = None,
     ) -> None:
         executable = micropython_executable(executable)  # a missing VM fails before anything starts
         self.flash_dir = Path(flash_dir).expanduser().resolve()
@@ -129,7 +135,15 @@ class VirtualBoard:
         """Power losses to come (on the world's virtual clock); may be replaced."""
         if self.world is not None:
             self.world.clock.on_advance(self._clock_moved)
+            self.world.watchdog.on_expire = self._watchdog_fired
         self._user_on_reset = on_reset
+        self._on_port_change = on_port_change
+        self._announced = None
+        self._stopped = False
+        self.ports: list[str] = []
+        """Every path the serial port has had, the current one last (a host that held an
+        old one follows the board by this list)."""
+        self._idle_carry = 0.0  # µs of prompt time not yet on the clock
         self.vm = VMProcess(self.flash_dir, heap=heap, extra_path=extra_path, env=env, executable=executable)
         seq_board, seq_host = np.random.SeedSequence(seed).spawn(2)
         rates = {"drop_rate": drop_rate, "corrupt_rate": corrupt_rate, "dup_rate": dup_rate}
@@ -139,25 +153,47 @@ class VirtualBoard:
             to_board=SerialFaults(**(rates if "to_board" in fault_directions else none), seed=seq_board),
             to_host=SerialFaults(**(rates if "to_host" in fault_directions else none), seed=seq_host),
             on_reset=self._on_reset,
+            replug=replug,
+            on_port_change=self._port_changed,
+            on_idle=self._port_idle,
         )
 
     # -- life cycle -----------------------------------------------------------------
 
     def start(self) -> str:
         """Boot the board (boot.py, main.py) and open its port; return the port path."""
+        self._stopped = False
         self.flash_dir.mkdir(parents=True, exist_ok=True)
         if self.world is not None and self._server is None:
             self._server = WorldServer(self.world, self.vm.env["LB_WORLD"])
         try:
-            return self._port.start()
+            port = self._port.start()
+            self.ports.append(port)
+            self._announce()
+            return port
         except BaseException:
             self._close_world()
             raise
 
     def stop(self) -> None:
         """Close the port and end the VM; no process is left behind."""
+        self._stopped = True  # a replug during the stop announces nothing
         self._port.stop()
         self._close_world()
+        if self._announced is not None:
+            self._announced.unlink(missing_ok=True)
+            self._announced = None
+
+    def _announce(self) -> None:
+        """Tell hosts where the board's port is now (``learnboard ports``; a host that
+        held an old path follows the board by it: ``host.ports.find_again``)."""
+        from learnboard.host.ports import announce_emulated
+
+        if self._stopped:
+            return
+        name = self.board.name if self.board is not None else "plain MicroPython"
+        self._announced = announce_emulated(self.ports[-1], name, previous=self.ports[:-1],
+                                            key=f"vb{id(self):x}")
 
     def _close_world(self) -> None:
         if self._server is not None:
@@ -174,6 +210,33 @@ class VirtualBoard:
             self._server.cut()
             self._port.power_cycle(wait=False)
 
+    def _port_changed(self, port: str) -> None:
+        self.ports.append(port)
+        self._announce()
+        if self._on_port_change is not None:
+            self._on_port_change(port)
+
+    def _watchdog_fired(self) -> None:
+        # under the world server's lock (its thread, or the relay's idle clock): the
+        # chip resets at once, the relay thread boots a new VM (kind "watchdog")
+        if self._server is not None:
+            self._server.cut()
+            self._port.watchdog_reset(wait=False)
+
+    def _port_idle(self, state: str, dt_s: float) -> None:
+        """While the VM waits at a REPL prompt its code does not run, so nothing moves the
+        virtual clock; a running watchdog must still count down, as on a board (a program
+        left at the prompt after a soft reset is reset a timeout later)."""
+        if state not in ("friendly", "raw") or self._server is None or not self.world.watchdog.running:
+            self._idle_carry = 0.0
+            return
+        self._idle_carry += dt_s * 1e6
+        whole = int(self._idle_carry)
+        if whole:
+            self._idle_carry -= whole
+            with self._server.lock:
+                self.world.clock.advance_us(whole)
+
     def power_cycle(self, timeout: float = 10.0) -> None:
         """A brown-out now: the VM is killed, the parts power-cycle, boot.py then main.py."""
         self._port.power_cycle(timeout)
@@ -188,6 +251,8 @@ class VirtualBoard:
         self._server.wait_idle(2.0)
         with self._server.lock:
             self.world.on_reset(kind)
+            # what the new VM's machine.reset_cause() answers (the chip's reset reason)
+            self.vm.env["LB_RESET_CAUSE"] = str(self.world.watchdog.cause)
 
     def __enter__(self) -> VirtualBoard:
         self.start()

@@ -232,20 +232,17 @@ class InProcessBoard:
         machine, utime = build(self.world, cost=self.cost_model)
         body = json.loads(self._body_json)
         # as firmware/main.py does on a board: a watchdog resets a hung loop
+        watchdog = bool(self.resets) and self.resets[-1] == "watchdog"
         self.app = app_mod.App(body, self.compiled.sha256, machine,
                                _FirmwareClock(utime), self._port,
-                               wdt=machine.WDT(timeout=WATCHDOG_MS))
+                               wdt=machine.WDT(timeout=WATCHDOG_MS), wdt_ms=WATCHDOG_MS,
+                               boot_flt=app_mod.msgs.F_WATCHDOG if watchdog else 0)
         self.boots += 1
         self.app.srv.event(app_mod.msgs.EV_BOOT, {"fw": app_mod.VERSION, "board": self.app.name})
 
     def _restart(self, kind: str) -> None:
         self.resets.append(kind)
-        old = getattr(self.app, "wdt", None)
-        if old is not None:  # a reset stops the ended run's watchdog (it would fire 5 s later)
-            old._armed = False
-            if old._check in self.world.clock._listeners:
-                self.world.clock._listeners.remove(old._check)
-        self.world.on_reset(kind)
+        self.world.on_reset(kind)  # a hard reset stops the watchdog, a soft one does not
         self._boot()
 
     def _loop(self) -> None:
@@ -259,11 +256,11 @@ class InProcessBoard:
                     try:
                         clock.advance_us(self.cost_model.pass_us)  # the loop's own pass
                         busy = self.app.tick() or self.app.training
+                        if self.after_tick is not None:  # may stall the clock: a watchdog
+                            self.after_tick(self.world)
                     except MachineReset as reset:
                         self._restart(reset.kind)
                         continue
-                    if self.after_tick is not None:
-                        self.after_tick(self.world)
                 if not busy:
                     t0 = time.monotonic()
                     self._port.wait(IDLE_WAIT_S * 1000)

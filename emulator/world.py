@@ -37,6 +37,7 @@ from learnboard.emulator.devices.adc import E11_CODES
 from learnboard.emulator.devices.current_sense import CurrentSense
 from learnboard.emulator.devices.gate import leak_idle
 from learnboard.emulator.devices.spi_adc import SpiAdc
+from learnboard.emulator.devices.watchdog import Watchdog
 from learnboard.emulator.fast_dc import FastDC
 
 from learnboard.boards import Board, Line, load_board
@@ -93,6 +94,7 @@ class World:
         self.seed = int(seed)
         self.faults = faults or Faults()
         self.clock = clock or VirtualClock()
+        self.watchdog = Watchdog(self.clock)  # the MCU's; kept across VM processes
         self.resolve_tol = float(resolve_tol)
         self.pins: dict[int, int] = {}
         self.solves = 0
@@ -1152,6 +1154,7 @@ class World:
     def on_reset(self, kind: str) -> None:
         """Hook for ``VirtualBoard(on_reset=...)``: ``"power-on"`` power-cycles the parts,
         other resets only reset the microcontroller."""
+        self.watchdog.on_reset(kind)
         if kind == "power-on":
             self.power_cycle()
         else:

@@ -17,7 +17,9 @@ The replies to one batch of requests go back in one write.
 | ``Y`` | bus u8, addr u8, n u16 (I2C read) | now u32, ack u8, n bytes |
 | ``D`` | µs u32 (sleep) | — |
 | ``t`` | — (a tick read: the clock moves by its tick cost) | — |
-| ``R`` | — (MCU reset) | — |
+| ``R`` | — (MCU reset: ``machine.reset()``) | — |
+| ``G`` | timeout ms u16 (``machine.WDT``, checked by the VM) | — |
+| ``F`` | — (``WDT.feed()``) | — |
 | ``H`` | — (hello) | now u32, ms u32 (µs // 1000 modulo 2^30), sub u16 (µs % 1000), k u8, k × (bus << 7 \| addr) of acknowledging I2C parts |
 | ``B`` | channel u8, n u8, period u8 | now u32 (after), n × u16 conversions ``period`` µs apart (:meth:`World.adc_block`), script length u16, the script (``read_ahead.py``) |
 | ``C`` | script bytes used u16 | — (the VM's answer to a script, ``read_ahead.py``) |
@@ -39,7 +41,8 @@ import time
 from learnboard.emulator.read_ahead import ReadAhead
 from learnboard.emulator.world import World
 
-_FIXED = {80: 2, 112: 3, 87: 3, 68: 4, 116: 0, 82: 0, 72: 0, 66: 3, 65: 1, 84: 0, 81: 0, 67: 2, 75: 0}  # by opcode
+_FIXED = {80: 2, 112: 3, 87: 3, 68: 4, 116: 0, 82: 0, 72: 0, 66: 3, 65: 1, 84: 0, 81: 0, 67: 2, 75: 0,
+          71: 2, 70: 0}  # by opcode
 _HEAD = {83: 8, 88: 8, 73: 5, 89: 5}  # variable length: header bytes, the length u16 at its end
 _MASK32 = 0xFFFFFFFF
 
@@ -164,7 +167,12 @@ class WorldServer:
                     elif op == 87:  # W
                         w.set_pwm(buf[pos + 1], buf[pos + 2] | (buf[pos + 3] << 8))
                     elif op == 82:  # R
+                        w.watchdog.reboot()  # rp2: machine.reset() reboots by the watchdog
                         w.mcu_reset()
+                    elif op == 70:  # F
+                        w.watchdog.feed()
+                    elif op == 71:  # G
+                        w.watchdog.start(buf[pos + 1] | (buf[pos + 2] << 8))
                     elif op == 72:  # H
                         acks = bytes((bus << 7) | a for bus in (0, 1) for a in w.i2c_addresses(bus))
                         now = clock.now_us

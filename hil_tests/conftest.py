@@ -104,7 +104,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 class Target:
     """The board under test."""
 
-    port: str
+    path: str  # the port as given or first printed (see ``port``)
     board: object  # learnboard.boards.Board
     emulated: bool
     board_arg: str | None = None  # what --board / `learnboard flash --board` names
@@ -114,6 +114,19 @@ class Target:
     stderr_path: Path | None = None
     in_process: object = None  # the Connection of an in-process emulated board (--port emu:NAME)
     micropython: str | None = None  # the VM binary of a board started by the suite
+
+    @property
+    def port(self) -> str:
+        """The board's port now: a reset drops a USB port, and the emulator started for the
+        suite announces where the board came back (a given port is taken as it is)."""
+        if self.process is None:
+            return self.path
+        from learnboard.host.ports import _emulated_entries
+
+        for d in _emulated_entries():
+            if d.get("pid") == self.process.pid:
+                return str(d["port"])
+        return self.path
 
     @property
     def serial(self) -> bool:
@@ -325,16 +338,26 @@ class RecordingTransport:
     def close(self) -> None:
         self.inner.close()
 
+    @property
+    def on_replug(self):
+        return getattr(self.inner, "on_replug", None)
+
+    @on_replug.setter
+    def on_replug(self, fn) -> None:  # the link's boot notice after a replug
+        self.inner.on_replug = fn
+
 
 def open_link(port: str, *, timeout: float = 2.0, retries: int = 2):
-    """A Link on ``port`` whose traffic is recorded (``link.transport.lines``)."""
+    """A Link on ``port`` whose traffic is recorded (``link.transport.lines``); it follows
+    the board to the port it comes back on after a reset (as ``learnboard train`` does)."""
     from learnboard.host.link import Link
-    from learnboard.host.transport import SerialTransport
+    from learnboard.host.ports import follow
+    from learnboard.host.transport import FollowingSerialTransport
 
     deadline = time.monotonic() + 10
     while True:
         try:
-            transport = SerialTransport(port, exclusive=True)
+            transport = FollowingSerialTransport(port, follow, exclusive=True)
             break
         except Exception:  # the port is still held (a flash just closed it) or re-enumerating
             if time.monotonic() > deadline:

@@ -71,3 +71,30 @@ def test_flashing_a_training_board(link, board, hil_target, request):
         hello = fresh.hello()
         assert hello["desc_hash"] == compile_board(board).sha256
         assert fresh.call("status")["state"] == "idle"
+
+
+def test_repl_hands_the_board_over_with_no_watchdog(link, hil_target):
+    """`learnboard repl` resets the board into its maintenance boot: mpremote then runs
+    code longer than the watchdog's 5 s without a reset; `learnboard flash` starts the
+    firmware again, with no watchdog fault for the resets it asked for."""
+    if not hil_target.serial:
+        pytest.skip("the REPL needs a serial port; the in-process board has none")
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from conftest import flash_port, open_link
+
+    link.close()
+    done = subprocess.run([sys.executable, "-m", "learnboard", "repl", "--port", hil_target.port],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    port = done.stdout.split()[-1]
+    mpremote = Path(sys.executable).with_name("mpremote")
+    out = subprocess.run([str(mpremote), "connect", port, "exec",
+                          "import time; time.sleep(6); print('alive')"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == ["alive"], out.stderr
+    flash_port(port, hil_target.board_arg)
+    with open_link(hil_target.port) as fresh:
+        assert fresh.call("status")["flt"] & 8 == 0  # F_WATCHDOG: no watchdog reset

@@ -10,10 +10,15 @@
 
 A ``board`` given with a real port is checked against the description the board runs
 (its hash in hello); a mismatch is an error that says to run ``learnboard flash``.
+
+A board whose serial port drops when it resets (USB: a watchdog reset, ``machine.reset()``)
+is followed to the port it comes back on, found by its identity (hello's board name and
+description hash); the link then reports a ``boot`` event, as for any reset.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -118,9 +123,19 @@ def open_board(
         raise InputError("fault injection needs an emulated board; start one with `learnboard emulate` "
                          "and its fault flags", field="--port")
     desc = _load(board)
-    link = Link.open(port, timeout=timeout)
+    who: dict = {}
+
+    def follow(old: str) -> str:
+        # a reset dropped the port (USB): find the board by its identity from hello
+        from .ports import find_again
+
+        ident = (who["board"], who["desc_hash"]) if who else None
+        return find_again(old, identity=ident, since=time.time() - 0.5)
+
+    link = Link.open(port, timeout=timeout, follow=follow)
     try:
         hello = link.hello()
+        who.update(board=hello.get("board"), desc_hash=hello.get("desc_hash"))
     except LinkError as exc:
         link.close()
         said = str(exc) if str(exc).endswith((".", "?")) else f"{exc}."

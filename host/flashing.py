@@ -6,8 +6,9 @@
     print(report.written, report.skipped, report.hello["desc_hash"])
 
 On a serial port the steps are: ask a running firmware to leave binary mode (protocol
-``repl``), enter the raw REPL with ``mpremote`` (soft reset: ``boot.py`` runs,
-``main.py`` does not), compare the sha256 of every file on the board with the host's,
+``repl``: it resets into a maintenance boot with no watchdog; the port may come back
+under a new name, which is followed), enter the raw REPL with ``mpremote`` (soft reset:
+``boot.py`` runs, ``main.py`` does not), compare the sha256 of every file on the board with the host's,
 write only what differs (each file to ``<name>.tmp`` then renamed, so an interrupted
 copy never leaves half a module), remove stale modules of ``lbfw/``, hard-reset, and
 verify the fresh firmware by its hello (firmware version, protocol, description hash).
@@ -360,7 +361,10 @@ class SerialFiles:
         from mpremote.transport import TransportError
 
         try:
-            self._t.exec_raw_no_follow("import time, machine; time.sleep_ms(100); machine.reset()")
+            # the note tells main.py this reset was asked for: no watchdog report, no
+            # Ctrl-C window at boot (see firmware/main.py)
+            self._t.exec_raw_no_follow("open('lb_reset', 'w').close()\n"
+                                       "import time, machine; time.sleep_ms(100); machine.reset()")
         except TransportError as exc:
             raise FlashError(f"{self.port}: could not reset the board: {exc}") from exc
 
@@ -475,7 +479,6 @@ def interrupt_firmware(port: str, *, timeout: float = 0.5) -> dict | None:
             link.call("repl")
         except LinkError:
             pass  # the reply may be lost as the firmware switches; the raw REPL entry follows anyway
-        time.sleep(0.1)  # let main.py return to the REPL before mpremote's Ctrl-C
         return hello
     finally:
         link.close()
@@ -582,9 +585,11 @@ def flash(
         return report
 
     files, desc = plan(board)  # fail on a bad --board before touching the board
+    t_repl = time.time()
     hello = interrupt_firmware(port)
     say(f"stopped firmware {hello.get('fw')} ({hello.get('board')})" if hello
         else "no learnboard firmware answered; interrupting with Ctrl-C")
+    port = _follow_to_repl(port, hello, say, t_repl)
     dest = SerialFiles(port).open()
     try:
         abi = dest.mpy_abi()
@@ -601,9 +606,12 @@ def flash(
                                  "(a profile name such as gen2-clln, or your .toml)", field="--board")
         report = sync(files, dest, progress=progress, report=FlashReport(port, desc_hash=desc, mpy=abi if mpy else None))
         say(f"wrote {len(report.written)} files ({report.bytes_written} B), {len(report.skipped)} unchanged")
+        t_reset = time.time()
         dest.hard_reset()
     finally:
         dest.close()
+    port = _follow(port, say, t_reset)
+    report.target = port
     report.hello = verify(port, desc_hash=desc, timeout=verify_timeout)
     report.desc_hash = report.hello.get("desc_hash")
     report.seconds = time.monotonic() - start
@@ -620,18 +628,45 @@ def _with_files(port: str, action: Callable[[SerialFiles], Any], *, verify_timeo
     Returns ``(action's result, hello after the reset)``; the hello is None when no
     learnboard firmware answered before (the board is then left at its REPL, reset)."""
     say = log or (lambda _msg: None)
+    t_repl = time.time()
     hello = interrupt_firmware(port)
     say(f"stopped firmware {hello.get('fw')} ({hello.get('board')})" if hello
         else "no learnboard firmware answered; interrupting with Ctrl-C")
+    port = _follow_to_repl(port, hello, say, t_repl)
     dest = SerialFiles(port).open()
     try:
         result = action(dest)
+        t_reset = time.time()
         dest.hard_reset()
     finally:
         dest.close()
+    port = _follow(port, say, t_reset)
     if hello is None:
         return result, None
     return result, verify(port, desc_hash=hello.get("desc_hash"), timeout=verify_timeout)
+
+
+def _follow_to_repl(port: str, hello: dict | None, say: Callable[[str], None], since: float) -> str:
+    """After ``repl``: the firmware resets into its maintenance boot and the USB port
+    drops; the port the board is back at its REPL on."""
+    if hello is None:
+        return port
+    from .maintenance import back_at_prompt
+
+    new = back_at_prompt(port, since=since)
+    if new != port:
+        say(f"the board came back on {new}")
+    return new
+
+
+def _follow(port: str, say: Callable[[str], None], since: float) -> str:
+    """After ``machine.reset()``: the port the board came back on."""
+    from .ports import find_again
+
+    new = find_again(port, since=since)
+    if new != port:
+        say(f"the board came back on {new}")
+    return new
 
 
 def put_files(port: str, files: list[FlashFile], *, verify_timeout: float = 15.0,

@@ -22,7 +22,7 @@ from learnboard.errors import LinkError
 from . import codec
 from .codec import MessageType
 from .messages import ErrorCode
-from .transport import SerialTransport, Transport
+from .transport import FollowingSerialTransport, SerialTransport, Transport
 
 ID_LIMIT = 1 << 30
 """Request ids stay below 2**30: small ints on 32-bit boards."""
@@ -107,21 +107,29 @@ class Link:
         self._events: collections.deque[tuple[str, Any]] = collections.deque(maxlen=queue_size)
         self._arrived = threading.Condition(self._lock)
         self._closed = False
+        self._boot_told = False
         self._failure: BaseException | None = None
         try:  # flush whatever partial frame the board's parser holds
             transport.write(b"\x00")
         except OSError as exc:
             raise LinkError(f"cannot write to the board: {exc}") from exc
+        if hasattr(transport, "on_replug"):
+            transport.on_replug = self._replugged
         self._reader = threading.Thread(target=self._read_loop, name="learnboard-link", daemon=True)
         self._reader.start()
 
     @classmethod
-    def open(cls, url: str, *, baudrate: int = 115200, **kwargs: Any) -> Link:
-        """A link over a pyserial URL (a device path, ``socket://``, ``loop://``, ...)."""
+    def open(cls, url: str, *, baudrate: int = 115200, follow=None, **kwargs: Any) -> Link:
+        """A link over a pyserial URL (a device path, ``socket://``, ``loop://``, ...).
+
+        ``follow``: a function ``(old_url) -> new_url`` that finds the board again when its
+        port drops (a reset, as USB does); the link then reopens it and queues a ``boot``
+        event (:class:`~.transport.FollowingSerialTransport`)."""
         link_kwargs = {k: kwargs.pop(k) for k in ("timeout", "retries", "queue_size", "first_id")
                        if k in kwargs}
         try:
-            transport = SerialTransport(url, baudrate=baudrate, **kwargs)
+            transport = (SerialTransport(url, baudrate=baudrate, **kwargs) if follow is None else
+                         FollowingSerialTransport(url, follow, baudrate=baudrate, **kwargs))
         except Exception as exc:  # pyserial raises SerialException/ValueError/OSError
             raise LinkError(f"cannot open {url}: {exc}. Check the port name "
                             "(`learnboard ports` lists them).") from exc
@@ -181,7 +189,8 @@ class Link:
             with self._lock:
                 self._pending.pop(rid, None)
         frame = pending.frame
-        assert frame is not None
+        if frame is None:  # woken by the reader: the port went away (a reset, unplugged)
+            raise LinkError(f"link failed: {self._failure}")
         if frame.mtype == MessageType.ERR:
             _, code, message = frame.body
             raise BoardError(command, code, message)
@@ -270,6 +279,15 @@ class Link:
                 self._arrived.wait(remaining)
             return queue.popleft()
 
+    def _replugged(self, url: str) -> None:
+        """The transport found the board again on ``url`` after its port dropped: the
+        board reset, and its own ``boot`` event went out while nobody listened."""
+        with self._lock:
+            self._last_rx_seq = None
+            self._events.append(("boot", {"replug": url}))
+            self._boot_told = True  # the board's own boot event, if heard, is the same reset
+            self._arrived.notify_all()
+
     def _read_loop(self) -> None:
         while not self._closed:
             try:
@@ -293,6 +311,8 @@ class Link:
                 stats.seq_gaps += (frame.seq - last - 1) & 0xFFFF
             self._last_rx_seq = frame.seq
             body = frame.body
+            # after a replug the board's first frame may be the boot event already told
+            told, self._boot_told = self._boot_told, False
             if frame.mtype in (MessageType.OK, MessageType.ERR):
                 size = 2 if frame.mtype == MessageType.OK else 3
                 if not isinstance(body, list) or len(body) != size:
@@ -317,6 +337,8 @@ class Link:
                 self._arrived.notify_all()
             elif frame.mtype == MessageType.EVT:
                 if isinstance(body, list) and len(body) == 2 and isinstance(body[0], str):
+                    if body[0] == "boot" and told:
+                        return
                     self._events.append((body[0], body[1]))
                     self._arrived.notify_all()
                 else:

@@ -102,6 +102,8 @@ COMMANDS: dict[str, Command] = {
                 F("caps", "array of str", "", "capabilities, e.g. train, infer, power_sense, wdt"),
                 F("limits", "map", "", "max_examples, n_edges, n_nodes (counts), vn (V: node-voltage "
                   "limit), ie (A: edge-current limit)"),
+                F("flt", "int", "", "fault flags this boot started with: F_WATCHDOG (8) after a "
+                  "watchdog reset"),
             ),
         ),
         Command(
@@ -237,8 +239,10 @@ COMMANDS: dict[str, Command] = {
                 (F("parked", "bool", "", "true"),)),
         Command(
             "repl",
-            "Reply, then leave binary mode for the MicroPython REPL (so mpremote can "
-            "flash a running board).",
+            "Reply, park, then reset into the maintenance boot: the MicroPython REPL with "
+            "no watchdog running (so mpremote can flash or use the board for as long as "
+            "needed). The reset drops a USB port; the board comes back on the same or a "
+            "new one.",
             (),
             (),
         ),

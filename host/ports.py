@@ -73,15 +73,124 @@ def _emulated_dir() -> Path:
     return registry_dir().parent / "emulated"
 
 
-def announce_emulated(port: str, board: str) -> Path | None:
-    """Record that this process serves a virtual board on ``port`` (best effort)."""
-    path = _emulated_dir() / f"{os.getpid()}.json"
+def announce_emulated(port: str, board: str, previous: list[str] | tuple[str, ...] = (),
+                      key: str = "") -> Path | None:
+    """Record that this process serves a virtual board on ``port`` (best effort);
+    ``previous``: the paths it had before (a hard reset drops the port, as USB does), so a
+    host can follow the board (:func:`find_again`); ``key`` tells apart several boards
+    of one process."""
+    path = _emulated_dir() / f"{os.getpid()}{'-' + key if key else ''}.json"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"port": port, "board": board, "pid": os.getpid()}))
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({"port": port, "board": board, "pid": os.getpid(),
+                                   "previous": list(previous)[-64:],
+                                   "moved_at": time.time() if previous else 0.0}))
+        tmp.replace(path)
     except OSError:
         return None
     return path
+
+
+def _emulated_entries() -> list[dict]:
+    out = []
+    try:
+        entries = sorted(_emulated_dir().glob("*.json"))
+    except OSError:
+        return []
+    for entry in entries:
+        try:
+            d = json.loads(entry.read_text())
+            if _alive(int(d["pid"])):
+                out.append(d)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    return out
+
+
+def _successor(old: str, within_s: float = 120.0) -> str | None:
+    """The current port of the ``learnboard emulate`` that served ``old`` before (None:
+    not an emulated port, or it is still the current one). Pty numbers are reused, so
+    of the emulators that once had ``old`` the one that moved last (and lately) wins."""
+    best = None
+    now = time.time()
+    for d in _emulated_entries():
+        moved = float(d.get("moved_at") or 0.0)
+        if old in d.get("previous", ()) and d.get("port") != old and now - moved <= within_s:
+            if best is None or moved > best[0]:
+                best = (moved, str(d["port"]))
+    return None if best is None else best[1]
+
+
+def _is_board(port: str, identity: tuple[str, str], quiet_s: float = 4.0) -> bool:
+    """Whether the firmware on ``port`` has this ``(board, desc_hash)``. Listens first: a
+    board that is still booting takes a 0x03 inside a frame as Ctrl-C, so hello goes out
+    only after its boot event, or after ``quiet_s`` of silence."""
+    from learnboard.errors import LinkError
+
+    from .link import Link
+
+    try:
+        link = Link.open(port, timeout=0.5, retries=1, exclusive=True)
+    except (LinkError, TypeError):
+        return False
+    try:
+        link.next_event(timeout=quiet_s)
+        h = link.hello()
+        return (h.get("board"), h.get("desc_hash")) == tuple(identity)
+    except LinkError:
+        return False
+    finally:
+        link.close()
+
+
+def _moved_since(old: str, since: float) -> str | None:
+    """The current port of an emulator that had ``old`` (now or before) and moved its
+    port at or after ``since`` (``time.time()``)."""
+    for d in _emulated_entries():
+        if float(d.get("moved_at") or 0.0) >= since and (
+                old in d.get("previous", ()) or d.get("port") == old):
+            return str(d["port"])
+    return None
+
+
+def find_again(old: str, *, identity: tuple[str, str] | None = None, timeout: float = 20.0,
+               gone_within: float = 3.0, since: float | None = None) -> str:
+    """The port of a board that just reset and dropped its USB serial port ``old``.
+
+    First waits (at most ``gone_within`` s) until ``old`` is gone or a ``learnboard
+    emulate`` announced a new port for it; then until the board is back: the same path
+    (a Pico usually comes back under its old name), the emulator's new pty, or — given
+    ``identity`` (hello's board name and description hash) — any port whose firmware
+    answers hello with that identity (e.g. ``ttyACM1`` while ``ttyACM0`` was still held
+    open). ``since`` (``time.time()`` just before the caller reset the board): an
+    emulator that gave the board its old path again after that is followed at once.
+    Raises LinkError after ``timeout`` s.
+    """
+    from learnboard.errors import LinkError
+
+    deadline = time.monotonic() + timeout
+    gone_by = time.monotonic() + gone_within
+    while time.monotonic() < gone_by and os.path.exists(old) and _successor(old) is None:
+        again = None if since is None else _moved_since(old, since)
+        if again is not None and os.path.exists(again):
+            return again  # an emulator gave the board the same path again
+        time.sleep(0.02)
+    probe_at = time.monotonic() + 1.0
+    while time.monotonic() < deadline:
+        new = _successor(old)
+        if new is not None and os.path.exists(new):
+            return new
+        if os.path.exists(old) or "://" in old:
+            return old
+        if identity is not None and time.monotonic() >= probe_at:
+            probe_at = time.monotonic() + 1.0
+            for p in list_ports(probe=False):
+                if p.device != old and _is_board(p.device, identity):
+                    return p.device
+        time.sleep(0.05)
+    raise LinkError(f"{old}: the board did not come back within {timeout:g} s after its reset; "
+                    "check the cable, then `learnboard ports`")
 
 
 def _alive(pid: int) -> bool:
@@ -149,3 +258,9 @@ def list_ports(*, probe: bool = True, extra: list[str] | tuple[str, ...] = (), t
             if t.is_alive():
                 p.probe = "no answer (port blocked)"
     return found
+
+
+def follow(old: str) -> str:
+    """For ``Link.open(port, follow=follow)``: the port of the board whose ``old`` port just
+    dropped (the link saw it go, so a replug from half a second before counts)."""
+    return find_again(old, since=time.time() - 0.5)

@@ -29,6 +29,7 @@ import numpy as np
 from learnboard.errors import InputError, LearnboardError
 
 from .link import BoardError
+from .messages import Fault
 from .runfolder import RunFolder
 from .runlog import RunLog, read_log
 from .schedule import Schedule, ScheduleRunner, parse_schedule
@@ -205,6 +206,7 @@ class Summary:
     board: str = ""
     port: str = ""
     resets: int = 0
+    watchdog_resets: int = 0  # of the resets, those the board's watchdog made (F_WATCHDOG)
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -316,6 +318,7 @@ class Session:
         self.rel: float | None = None
         self.lam = 0.0
         self.resets = 0
+        self.watchdog_resets = 0
         self.max_step_logged = 0
         self.power_hist: list[tuple[int, float]] = []
         self.err_hist: list[tuple[int, float]] = []
@@ -653,8 +656,23 @@ class Session:
                 return "interrupted"
 
     def _note_reset(self, why: str, step: int) -> None:
+        """Log a board reset; a watchdog reset (the fresh boot's ``F_WATCHDOG``) is named
+        as one, on the log and on standard error, since it means a step starved the
+        watchdog or the firmware hung."""
         self.resets += 1
-        self._log({"kind": "event", "name": "board_reset", "step": step, "reason": why})
+        rec = {"kind": "event", "name": "board_reset", "step": step, "reason": why}
+        try:
+            flt = int(_call(self.link, "status").get("flt", 0))
+        except Exception:  # noqa: BLE001 - the restore that follows reports a dead link
+            flt = 0
+        if flt & Fault.WATCHDOG:
+            self.watchdog_resets += 1
+            rec["watchdog"] = True
+            rec["reason"] = f"{why} (watchdog reset)"
+            ck = getattr(self, "last_ck", None) or {}
+            print(f"learnboard: {self.conn.label}: watchdog reset at step {step}; resuming from the "
+                  f"checkpoint at step {int(ck.get('step', 0))}", file=sys.stderr, flush=True)
+        self._log(rec)
 
     def _on_reset(self, why: _BoardReset, step: int) -> None:
         self._note_reset(str(why), step)
@@ -694,7 +712,8 @@ class Session:
                     reached=None if tol is None else bool(rel < tol), stop_reason=reason,
                     tail_relative_error=tail_e, tail_power=tail_p,
                     initial_power=getattr(self, "p0", None), initial_true_power=getattr(self, "tp0", None),
-                    board=self.board.name, port=self.conn.label, resets=self.resets)
+                    board=self.board.name, port=self.conn.label, resets=self.resets,
+                    watchdog_resets=self.watchdog_resets)
         self._log({"kind": "summary", **s.as_dict()})
         self.log.close()
         self.rf.write_summary(s.as_dict())

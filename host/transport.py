@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import select
 import threading
+import time
 from typing import Protocol
 
 
@@ -40,11 +41,96 @@ class SerialTransport:
         return first + self.port.read(waiting) if waiting > 0 else first
 
     def write(self, data: bytes) -> None:
-        self.port.write(data)
-        self.port.flush()
+        try:
+            self.port.write(data)
+            self.port.flush()
+        except OSError:
+            raise
+        except Exception as exc:  # termios.error from flush: the device vanished (a reset)
+            raise OSError(f"{self.port.port}: {exc}") from exc
 
     def close(self) -> None:
         self.port.close()
+
+
+class FollowingSerialTransport:
+    """A :class:`SerialTransport` that follows its board across resets that drop USB.
+
+    A board's USB serial port vanishes when the chip resets (a watchdog reset,
+    ``machine.reset()``) and comes back, often under the same name, sometimes under a new
+    one. When a read fails, this transport finds the board again with ``find(old_url)``
+    (e.g. :func:`learnboard.host.ports.find_again`), reopens it and calls
+    ``on_replug(new_url)`` (a :class:`~learnboard.host.link.Link` then queues a ``boot``
+    event: the board rebooted). Writes while the board is away wait for it, then go to
+    the new port; a write that fails is dropped (the link's retry sends it again).
+
+    Listen before talking: after a reopen, writes also wait until the board has sent
+    something (its boot event) or ``quiet_s`` passed. While it boots a board still
+    takes 0x03 as Ctrl-C (after a watchdog reset it even listens for one, see
+    ``firmware/main.py``), and a frame may hold that byte.
+    """
+
+    quiet_s = 4.0
+
+    def __init__(self, url: str, find, *, baudrate: int = 115200, timeout: float = 0.05,
+                 wait_s: float = 30.0, **kwargs):
+        self.url = url
+        self._find = find
+        self._kw = dict(baudrate=baudrate, timeout=timeout, **kwargs)
+        self._t = SerialTransport(url, **self._kw)
+        self._up = threading.Condition()
+        self._ok = True
+        self._quiet_until = 0.0
+        self._closed = False
+        self.wait_s = wait_s
+        self.replugs = 0
+        self.on_replug = None
+
+    def read(self, size: int = 4096) -> bytes:
+        try:
+            data = self._t.read(size)
+        except Exception:  # pyserial: the device vanished (SerialException, OSError)
+            if self._closed:
+                raise
+            self._replug()
+            return b""
+        if not self._ok and (data or time.monotonic() >= self._quiet_until):
+            with self._up:
+                self._ok = True
+                self._up.notify_all()
+        return data
+
+    def _replug(self) -> None:
+        with self._up:
+            self._ok = False
+        try:
+            self._t.close()
+        except Exception:  # noqa: BLE001 - the old port is gone anyway
+            pass
+        url = self._find(self.url)  # raises when the board does not come back
+        self._t = SerialTransport(url, **self._kw)
+        with self._up:
+            self.url = url
+            self.replugs += 1
+            self._quiet_until = time.monotonic() + self.quiet_s  # writes wait (see read)
+        if self.on_replug is not None:
+            self.on_replug(url)
+
+    def write(self, data: bytes) -> None:
+        with self._up:
+            if not self._up.wait_for(lambda: self._ok or self._closed, self.wait_s):
+                raise OSError(f"{self.url}: the board did not come back after a reset")
+            t = self._t
+        try:
+            t.write(data)
+        except Exception:  # noqa: BLE001 - the port dropped under us: the reader reopens it
+            pass
+
+    def close(self) -> None:
+        self._closed = True
+        with self._up:
+            self._up.notify_all()
+        self._t.close()
 
 
 class FdTransport:

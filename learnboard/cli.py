@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "flash": ("flash", "copy the firmware and a board description onto a board"),
     "info": ("info", "show a board's firmware, protocol, board description and limits"),
     "stop": ("stop", "park a board at once"),
+    "repl": ("repl", "hand a board to MicroPython's REPL (no watchdog), e.g. for mpremote"),
     "train": ("train", "train a board with a power-aware schedule, recording a run folder"),
     "monitor": ("monitor", "watch the telemetry of a board that is already training (read-only)"),
     "export": ("export", "write a run folder's telemetry as tidy CSV tables"),

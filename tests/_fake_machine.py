@@ -60,6 +60,22 @@ class ADC:
         return (BASE[self.ch] + (self.k * 37) % (WOBBLE[self.ch] + 1)) << 4
 
 
+PWRON_RESET = 1
+WDT_RESET = 3
+
+
+def reset_cause():
+    return PWRON_RESET
+
+
+class WDT:
+    def __init__(self, id=0, timeout=5000):
+        self.fed = 0
+
+    def feed(self):
+        self.fed += 1
+
+
 def reset():
     raise SystemExit
 '''

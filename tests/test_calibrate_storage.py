@@ -20,6 +20,7 @@ import time
 import pytest
 from learnboard.host import calibrate as C
 from learnboard.host import flashing as F
+from learnboard.host.ports import find_again
 
 from learnboard.boards import compile_board, load_board
 from learnboard.errors import InputError
@@ -78,7 +79,9 @@ def test_calibrate_stores_on_the_board_and_another_host_pulls_it(pty_board, tmp_
     assert (flash / "calibration.json").read_bytes() == C.board_copy(cal)
     host_file = host_a / "calibrations" / f"{BOARD}-{desc_hash[:16]}.json"
     assert json.loads(host_file.read_text()) == cal
-    # the firmware runs again with its description (the file does not disturb it)
+    # the firmware runs again with its description (the file does not disturb it); the
+    # copy reset the board, which dropped its port as USB does: follow it
+    port = find_again(port)
     info = _cli(["info", "--port", port, "--json"], host_a)
     assert info.returncode == 0 and json.loads(info.stdout)["desc_hash"] == desc_hash, info.stderr
 
@@ -86,6 +89,7 @@ def test_calibrate_stores_on_the_board_and_another_host_pulls_it(pty_board, tmp_
     assert not (host_b / "calibrations").exists()
     pulled = _cli(["calibrate", "--port", port, "--pull", "--json"], host_b)
     assert pulled.returncode == 0, pulled.stderr
+    port = find_again(port)
     got = json.loads(pulled.stdout)
     got.pop("stored")
     assert got == cal
@@ -97,6 +101,7 @@ def test_calibrate_stores_on_the_board_and_another_host_pulls_it(pty_board, tmp_
         notes = []
         path = C.fetch_if_missing(port, log=notes.append)
         assert path == host_c / "calibrations" / host_file.name and json.loads(path.read_text()) == cal
+        port = find_again(port)
         assert C.fetch_if_missing(port, log=notes.append) == path  # present now: no second fetch
         assert len(notes) == 1 and "fetched" in notes[0]
     finally:
@@ -106,6 +111,7 @@ def test_calibrate_stores_on_the_board_and_another_host_pulls_it(pty_board, tmp_
 @pytest.mark.vm
 def test_a_bad_board_copy_is_refused_by_field(pty_board, tmp_path):
     port, flash = pty_board
+    port = find_again(port)  # where the board is now (a reset drops its port, as USB does)
     target = flash / "calibration.json"
     board = load_board(BOARD)
     cal = C.seal({"format": 1, "board": BOARD, "board_id": BOARD, "desc_hash": compile_board(board).sha256,
@@ -146,6 +152,7 @@ def test_ports_lists_the_running_emulator_without_being_told(pty_board):
     from learnboard.host.ports import list_ports
 
     port, _ = pty_board
+    port = find_again(port)  # where the board is now (a reset drops its port, as USB does)
     mine = [p for p in list_ports(probe=False) if p.device == port]
     assert len(mine) == 1 and mine[0].description == f"learnboard emulate ({BOARD})"
     with Link.open(port, timeout=1.0) as link:

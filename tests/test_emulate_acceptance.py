@@ -22,6 +22,7 @@ from learnboard.emulator.board import VirtualBoard
 from learnboard.firmware import FIRMWARE_DIR
 from learnboard.host import flashing as F
 from learnboard.host.link import Link
+from learnboard.host.ports import find_again
 from learnboard.host.session import load_session_task
 
 from learnboard.boards import compile_board, load_board
@@ -92,7 +93,9 @@ def test_mpremote_flashes_the_firmware_and_the_board_answers_hello(emulate, tmp_
     mpremote(port, *cmd, timeout=60)
     assert (flash / "lbfw" / "app.py").read_bytes() == (FIRMWARE_DIR / "lbfw" / "app.py").read_bytes()
     assert json.loads((flash / "board.json").read_text())["h"] == compiled.sha256
-    hello = hello_when_up(port)
+    # the reset dropped the port, as USB does: the board is back on the path the emulator
+    # announced (the old one while mpremote held it open, else a new one)
+    hello = hello_when_up(find_again(port))
     assert hello["desc_hash"] == compiled.sha256
     assert hello["impl"] == "micropython" and hello["board"] == "gen2-clln"
 

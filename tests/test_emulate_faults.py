@@ -15,6 +15,7 @@ import pytest
 from learnboard.emulator.brownout import NEVER, BrownOuts, make_faults, parse_stuck_edges
 from learnboard.firmware.lbfw import msgs
 from learnboard.host.link import BoardError, Link
+from learnboard.host.ports import follow
 
 from learnboard.boards import load_board
 from learnboard.errors import InputError
@@ -78,7 +79,8 @@ def test_a_brownout_in_the_vm_reboots_the_firmware_and_power_cycles_the_parts(tm
         hello_when_up(vb.port)
         with vb.lock:
             stored = vb.world.true_state(0).edge_state.copy()
-        with Link.open(vb.port, timeout=5.0) as link:
+        # the brown-out drops the port, as USB does: the link follows the board
+        with Link.open(vb.port, timeout=5.0, follow=follow) as link:
             k = link.call("read_edges")["k"]
             moved = [v + 5 if i % 2 == 0 else v for i, v in enumerate(k)]
             link.call("write_edges", start=0, k=moved)

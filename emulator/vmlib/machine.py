@@ -33,6 +33,9 @@ from _lbboard import reset as _hard_reset
 from umachine import Signal, idle, mem8, mem16, mem32, soft_reset, time_pulse_us  # noqa: F401
 
 _path = _os.getenv("LB_WORLD")
+PWRON_RESET = 1  # rp2's values (modmachine.c)
+WDT_RESET = 3
+_WDT_MAX_MS = 8388  # rp2040: 24-bit counter, 2 ticks per us
 _sock = None
 _TICK_COST_US = 1  # keep equal to learnboard.emulator.devices.clock.VirtualClock's default
 _MASK = 0x3FFFFFFF
@@ -75,6 +78,8 @@ if _path:
     _hdr = None
     _ah = None  # _lbahead, the script's side (imported once the firmware has booted)
     _owed = 0  # µs of the firmware's calls not yet sent to the world (cost model)
+    _wdt_us = 0  # the watchdog's timeout (0: not started in this VM)
+    _wdt_at = 0  # virtual µs when it runs out, as far as this VM knows (if _wdt_us)
 
     def _start():
         """Connect to the world on first use, not at import: the firmware reads its
@@ -272,7 +277,9 @@ if _path:
             _u32(_n + 1, us)
             _queued(5)
             _advance(us)
-            if us >= 1000:  # the program waits: let the world catch up
+            if _wdt_us and _ticks_diff(_now, _wdt_at) >= 0:  # the watchdog runs out in this
+                _sync()  # sleep: nothing after it may happen (the world resets, never answers)
+            elif us >= 1000:  # the program waits: let the world catch up
                 _flush()
 
     def _sleep_ms(ms):
@@ -561,6 +568,45 @@ if _path:
             _queued(5 + n)
             return n
 
+    class WDT:
+        """The RP2040 watchdog (``learnboard.emulator.devices.watchdog``) on the virtual
+        clock: it cannot be stopped, survives a soft reset, and resets the board."""
+
+        def __init__(self, id=0, timeout=5000):
+            if id != 0:
+                raise ValueError(f"WDT({id}) doesn't exist")
+            if not 0 <= timeout <= _WDT_MAX_MS:  # rp2 casts to uint32: negative is huge
+                raise ValueError("timeout exceeds 8388")
+            global _wdt_us, _wdt_at
+            if _sock is None:
+                _start()
+            _out[_n] = 71  # 'G'
+            _out[_n + 1] = timeout & 0xFF
+            _out[_n + 2] = timeout >> 8
+            _queued(3)
+            _flush()
+            _wdt_us = timeout * 1000
+            _wdt_at = _ticks_add(_now, _wdt_us)
+
+        def feed(self):
+            # sent at once: the VM may next sit at a REPL prompt, where the emulator
+            # moves the clock on by itself and must see this feed first
+            global _wdt_at
+            _charge()  # a call like any other: its cost is on the clock before the feed
+            if _wdt_us and _ticks_diff(_now, _wdt_at) >= 0:  # too late: the world resets
+                _sync()  # the board first
+            _out[_n] = 70  # 'F'
+            _queued(1)
+            _flush()
+            _wdt_at = _ticks_add(_now, _wdt_us)
+
+    def reset_cause():
+        """``PWRON_RESET`` or ``WDT_RESET`` (also after ``machine.reset()``, as on rp2).
+        The emulator passes it in ``LB_RESET_CAUSE`` when it boots the VM: main.py asks
+        first thing, before board.json is read, when the world's buffers must not yet
+        take their place in the heap."""
+        return int(_os.getenv("LB_RESET_CAUSE") or PWRON_RESET)
+
     class PWM:  # noqa: F811
         def __init__(self, dest, freq=None, duty_u16=None, **kw):
             if _sock is None:
@@ -594,9 +640,18 @@ if _path:
 
 def reset():
     """Hard reset of the virtual board (the world's MCU resets first); does not return."""
-    if _sock is not None:
+    if _path:
+        if _sock is None:
+            _start()
         if _sp_cur >= 0:
             _ah.end(0)
         _flush()
-        _sock.write(b"R")
+        _sock.write(b"R")  # rp2 reboots through the watchdog: the next boot says WDT_RESET
     _hard_reset()
+
+
+if not _path:
+
+    def reset_cause():
+        """A board without an emulated world has no watchdog: always power-on."""
+        return PWRON_RESET

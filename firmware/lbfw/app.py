@@ -5,6 +5,8 @@ polls, send telemetry every ``tlm_every`` steps, park on host silence).
 ``App(body, desc_hash, machine, clock, port)`` builds the hardware layer from the
 description; tests may pass ``hal=`` an object with the seam methods of ``hal.Hal``.
 ``desc.load_description(path)`` reads and checks ``board.json``. See ``docs/firmware.md``.
+
+Watchdog, maintenance boot and ``F_WATCHDOG``: see ``budget.py`` and ``docs/firmware.md``.
 """
 
 import gc
@@ -14,8 +16,8 @@ try:
 except ImportError:  # CPython
     heap_lock = heap_unlock = None
 
+from . import budget, learn, msgs, rule, safety, server
 from . import hal as hal_mod
-from . import learn, msgs, rule, safety, server
 from .server import Fail
 
 VERSION = "0.1.0"
@@ -34,6 +36,17 @@ _INTS = ("oversample", "settle_us", "pulse_us", "seed", "tlm_every", "tlm_nodes"
          "host_timeout_ms", "batch")
 
 
+
+def _no_feed():
+    pass
+
+
+def _note(path):
+    f = open(path, "w")
+    f.write("1")
+    f.close()
+
+
 def _short(v):
     """A value for an error message (a reply's message has at most 120 characters)."""
     r = repr(v)
@@ -49,14 +62,22 @@ class App:
     """The firmware application; ``tick()`` is one pass of the main loop."""
 
     def __init__(self, body, desc_hash, machine, clock, port, hal=None,
-                 max_examples=MAX_EXAMPLES, wdt=None):
+                 max_examples=MAX_EXAMPLES, wdt=None, wdt_ms=0, boot_flt=0, repl_flag=None,
+                 reset_note=None):
         self.m = machine
         self.wdt = wdt
+        self.wdt_ms = wdt_ms if wdt is not None else 0
+        self.boot_flt = boot_flt  # e.g. F_WATCHDOG: how this boot came about
+        self.repl_flag = repl_flag
+        self.reset_note = reset_note
         self.clock = clock
         self.port = port
         self.name = body["name"]
         self.hash = desc_hash
         self.hal = hal if hal is not None else hal_mod.Hal(body, machine, clock)
+        self._feed = wdt.feed if wdt is not None else _no_feed
+        if wdt is not None:  # fed inside long work too (digipot homing in _build)
+            self.hal.feed = wdt.feed
         self._build(body, max_examples)
         self.training = False
         self.parked = False
@@ -71,7 +92,9 @@ class App:
         self.srv = server.Server(port, self._handlers(), info={
             "fw": VERSION, "board": self.name, "desc_hash": desc_hash,
             "caps": ["train", "infer", "self_test"] + (
-                ["power_sense"] if getattr(self.hal, "sense", None) is not None else []),
+                ["power_sense"] if getattr(self.hal, "sense", None) is not None else []) + (
+                ["wdt"] if wdt is not None else []),
+            "flt": boot_flt,
             "limits": {"max_examples": max_examples, "n_edges": self.n_edges,
                        "n_nodes": self.n_nodes, "vn": self.vn, "ie": self.ie}})
         self.set_params({})
@@ -92,6 +115,7 @@ class App:
         self.n_edges = len(body["edges"])
         self.nets = body["nets"]
         adc = body["adc"]
+        self.budget = budget.Budget(body, max_examples)
         self.adc_max = (1 << adc["bits"]) - 1
         gain = body["mux"][body["nrd"][0][body["outs"][0]["a"]][0]]["g"]
         self.vpc = adc["vref"] / self.adc_max / gain  # node volts per code
@@ -273,6 +297,8 @@ class App:
             _check(p[k] >= 0, rng, "%s = %d must be an int >= 0" % (k, p[k]))
         _check(p["batch"] <= self.learner.max_examples, rng,
                "batch = %d exceeds max_examples %d" % (p["batch"], self.learner.max_examples))
+        if self.wdt_ms:
+            self.budget.check(p, self.wdt_ms)
 
     def _apply(self, p):
         lr = self.learner
@@ -321,7 +347,7 @@ class App:
                 "examples": self.learner.n_ex, "flt": self.faults(), "uptime_ms": up}
 
     def faults(self):
-        return self.learner.flt | (msgs.F_PARKED if self.parked else 0)
+        return self.learner.flt | self.boot_flt | (msgs.F_PARKED if self.parked else 0)
 
     def _in_codes(self, xs):
         _check(type(xs) in (list, tuple) and len(xs) == len(self.in_lines), msgs.E_BAD_ARGS,
@@ -496,6 +522,7 @@ class App:
             targets.append(v)
         self.hal.read_gates(self.learner.pos)
         for j in range(len(targets)):
+            self._feed()  # a gate's closed-loop put-back takes up to 8 pulses and reads
             self._set_edge(start + j, targets[j])
         self.rule.reset()
         out = {"count": len(ks)}
@@ -574,6 +601,7 @@ class App:
         self.hal.read_gates(pos)
         pots = []
         for e in range(self.n_edges):
+            self._feed()  # a gate's test and put-back take several pulses and reads
             if kind[e] == 1:
                 pots.append(e)
             elif kind[e] >= 2:
@@ -647,6 +675,7 @@ class App:
                 self.hal.switch(False)
             left = []
             for e in undecided:
+                self._feed()
                 p = lr.pos[e]
                 s = max(1, min(8, (lim.hi[e] - lim.lo[e]) // 4))
                 q = s if p + s <= lim.hi[e] else -s  # +: more resistance
@@ -692,8 +721,20 @@ class App:
         return {"parked": True}
 
     def repl(self, args):
-        self.srv.defer(self._leave)
+        self.srv.defer(self._to_repl if self.repl_flag else self._leave)
         return {}
+
+    def _to_repl(self):
+        # a running watchdog cannot be stopped: reset into main.py's maintenance boot
+        self.park()
+        _note(self.repl_flag)
+        self._reset()
+
+    def _reset(self):
+        if self.reset_note:  # asked for: the next boot is no watchdog reset
+            _note(self.reset_note)
+        self.clock.sleep_us(100000)  # the reply leaves over USB before the chip resets
+        self.m.reset()
 
     def _leave(self):
         self.park()
@@ -703,7 +744,7 @@ class App:
             close()
 
     def reset(self, args):
-        self.srv.defer(self.m.reset)
+        self.srv.defer(self._reset)
         return {}
 
     # -- main loop ----------------------------------------------------------------------

@@ -11,7 +11,7 @@ same methods (``tests/fake_board.py`` does, with the real physics behind it):
     read_gates(pos, net, mask)   pulse-gate read-back codes of network ``net`` into ``pos``
     move(e, q)                   edge e: q taps (X9C/SPI pot), q us of pulse, q DAC codes
     switch(on)                   single-network boards: connect the clamp drivers
-    settle()                     wait the settle time
+    settle()                     wait the settle time (and feed the watchdog)
     park()                       every voltage output to code 0
 
 Hot-path methods allocate nothing: lines are resolved to small tuples at build time.
@@ -27,6 +27,10 @@ written absolute) and an optional I2C current monitor (INA219-style, ``read_powe
 _PWM = 0
 _DAC_SPI = 1
 _DAC_I2C = 2
+
+
+def _no_feed():
+    pass
 
 
 class Clock:
@@ -50,6 +54,7 @@ class Hal:
     def __init__(self, body, machine, clock):
         self.m = machine
         self.clock = clock
+        self.feed = _no_feed  # the watchdog's feed, set by the application
         self.nets = body["nets"]
         self.pins = {}
         self.spi = [self._spi_bus(s) for s in body["spi"]]
@@ -284,7 +289,10 @@ class Hal:
             v[1].writeto(v[3][0], b)
 
     def settle(self):
+        # every example of a learning step, self_test's drops and each measurement
+        # pass here: one feed per settle keeps a long batch from starving the watchdog
         self.clock.sleep_us(self.out_settle_us)
+        self.feed()
 
     # Small functions: MicroPython heap-allocates frames of more than 11 slots.
     def _sample(self, mx, ch):
@@ -368,6 +376,7 @@ class Hal:
         (steps up only raise the resistance, so no current limit can be crossed on the
         way), then it is counted down to ``pos[e]``."""
         for e in range(len(self.ekind)):
+            self.feed()
             if self.ekind[e] == 4:
                 self.set_tap(e, pos[e])
             elif self.ekind[e] == 1:

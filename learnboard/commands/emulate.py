@@ -17,7 +17,13 @@ capacitors, and the twin networks' physics, on a virtual clock.
 The board behaves like a MicroPython board on USB: friendly REPL, raw REPL and raw-paste,
 so mpremote works unmodified. A soft reset from the raw REPL runs boot.py only; a soft
 reset from the friendly REPL, or a hard reset (mpremote reset), runs boot.py then
-main.py from the flash folder, which persists between runs."""
+main.py from the flash folder, which persists between runs.
+
+Like a board on USB, every reset but a soft one (mpremote reset, machine.reset(), the
+watchdog, a brown-out) drops the serial port: the pty closes and a new one opens, under
+the same path if no program held the old one open, else under a new path (as a Pico
+comes back as ttyACM0 or ttyACM1). Each new path is printed on its own line of standard
+output; learnboard's host commands follow the board to it by themselves."""
 EPILOG = """\
 examples:
   learnboard emulate --board gen2-clln
@@ -131,6 +137,18 @@ def run(args: argparse.Namespace) -> int:
 
         world_factory = twin_factory(load_calibration(args.calibration, desc),
                                      seed=0 if args.seed is None else args.seed, faults=faults)
+    ports: list[str] = []
+
+    def on_port_change(port: str) -> None:
+        # a hard or watchdog reset dropped the port, as USB does: the new path, on
+        # standard output like the first, and in the list hosts follow a board by
+        from learnboard.host.ports import announce_emulated
+
+        announce_emulated(port, desc.name, previous=ports)
+        ports.append(port)
+        print(port, flush=True)
+
+
     if args.vm == "cpython":
         if args.flash:
             raise InputError("--vm cpython runs the installed firmware on the given description; it has no "
@@ -156,6 +174,7 @@ def run(args: argparse.Namespace) -> int:
             world_factory=world_factory,
             executable=args.micropython,
             cost_model=args.cost_model,
+            on_port_change=on_port_change,
         )
         where = f"VM {board.vm.executable}, flash folder {board.flash_dir}"
     if args.calibration:
@@ -172,6 +191,7 @@ def run(args: argparse.Namespace) -> int:
         from learnboard.host.ports import announce_emulated
 
         announced = announce_emulated(port, desc.name)  # `learnboard ports` lists it
+        ports.append(port)
         print(port, flush=True)
         print(f"learnboard emulate: {desc.name} board, {where}; Ctrl-C to stop", file=sys.stderr, flush=True)
         while not stop.wait(0.5):
@@ -190,7 +210,8 @@ def run(args: argparse.Namespace) -> int:
     c = board.counters()
     print(
         f"learnboard emulate: stopped; {c.vm_starts} VM boots, {c.soft_resets} soft and "
-        f"{c.hard_resets} hard resets, {c.power_cycles} brown-outs, {c.crashes} crashes; serial to board "
+        f"{c.hard_resets} hard and {c.watchdog_resets} watchdog resets, {c.power_cycles} brown-outs, "
+        f"{c.crashes} crashes, {c.replugs} port drops; serial to board "
         f"{c.to_board.bytes_in} B ({c.to_board.dropped} dropped, {c.to_board.corrupted} corrupted, "
         f"{c.to_board.duplicated} duplicated), to host {c.to_host.bytes_in} B "
         f"({c.to_host.dropped} dropped, {c.to_host.corrupted} corrupted, {c.to_host.duplicated} duplicated)",
