@@ -3,6 +3,7 @@ board description's limits (checked after every pass of the firmware's loop)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -192,7 +193,7 @@ def test_idle_gates_at_the_bottom_of_their_range_never_leak_out_of_it():
             link.call("status")
         assert emu.error is None
         end = [emu.world.edge_state(n) for n in range(board.n_nets)]
-    assert start < lo + 0.02
+    assert start < lo + 0.03  # near the floor: leakage alone would cross it within 4 minutes
     assert monitor.n_violations == 0, monitor.violations[:3]
     assert monitor.bound("gate low").margin >= 0
     assert all(min(g) >= lo for g in end)
@@ -226,14 +227,20 @@ def test_write_edges_outside_the_range_is_refused_or_clamped_on_request():
         with pytest.raises(BoardError) as info:
             link.call("write_edges", k=[0.7469] + [2.0] * (board.n_edges - 1))
         assert "edge 0: 0.7469" in info.value.board_message
-        assert "outside the safe range 0.763..5.16" in info.value.board_message
+        # the range the board plans in: inside the description's, by its measured margins
+        safe = re.search(r"outside the safe range ([0-9.]+)\.\.([0-9.]+)", info.value.board_message)
+        assert safe and lo < float(safe[1]) < lo + 0.03 and hi - 0.06 < float(safe[2]) < hi
         assert "clamp=true" in info.value.board_message
         assert link.call("read_edges")["k"] == pytest.approx(before, abs=0.005)
         r = link.call("write_edges", k=[0.7469, 5.3] + [2.0] * (board.n_edges - 2), clamp=True)
         assert r == {"count": board.n_edges, "clamped": [0, 1]}
         k = link.call("read_edges")["k"]
-    assert lo < k[0] < lo + 0.03 and hi - 0.06 < k[1] < hi
-    assert k[2:] == pytest.approx([2.0] * (board.n_edges - 2), abs=0.005)
+    # at the nearest end of the range the board plans in (a pulse lands within 20 mV of it)
+    assert float(safe[1]) - 0.005 < k[0] < float(safe[1]) + 0.02
+    assert float(safe[2]) - 0.02 < k[1] < float(safe[2]) + 0.005
+    # the shortest pulse conducts its switch-off overhead too (~25 us on an RP2040): a gate
+    # at 2 V moves ~20 mV in it, so a write lands within about half of that
+    assert k[2:] == pytest.approx([2.0] * (board.n_edges - 2), abs=0.012)
     assert monitor.n_violations == 0
 
 

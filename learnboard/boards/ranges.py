@@ -144,7 +144,13 @@ class _Board:
             if ed["k"] != "t":
                 continue
             mx = b["mux"][b["grd"][0][e][0]]
-            gvpc = b["adc"]["vref"] / self.A / mx["g"]
+            top = None
+            if b["gates"]["drv"] == "pulse":  # a pulse gate's state is its read-back code
+                gvpc = b["adc"]["vref"] / self.A / mx["g"]
+            else:  # a DAC gate's is its DAC code, capped at the DAC's full scale
+                dac = b["dacs"][ed["d"][0]["dac"][0]]
+                gvpc = dac["vref"] * dac["gain"] / (1 << dac["bits"])
+                top = (1 << dac["bits"]) - 1
             gmux = mx["n"]
             part = parts[ed["p"]]
             g_hi = part["vgmax"]
@@ -155,7 +161,7 @@ class _Board:
             if lim["g"] is not None:
                 g_lo = max(g_lo, lim["g"][0])
                 g_hi = min(g_hi, lim["g"][1])
-            h = int(g_hi / gvpc)
+            h = int(g_hi / gvpc) if top is None else min(top, int(g_hi / gvpc))
             lw = int(math.ceil(g_lo / gvpc))
             hi = h if hi is None else max(hi, h)
             lo = lw if lo is None else min(lo, lw)
@@ -267,11 +273,9 @@ def _hal(b: _Board) -> list[Intermediate]:
         if gates is not None and not gates["pulse"] and _dac_gate(body, i) and shift >= 0:
             out.append(Intermediate(
                 f"hal.py:Hal._dac: code << shift, gate code ({f})", 0, gates["hi"] << shift,
-                f"gate code {gates['hi']:,} (limits.gate_range[1] over the gate read-back "
-                f"volts per code) << {shift}", ("limits.gate_range", f"{f}.bits",
-                                                f"muxes.{gates['mux']}.gain"),
-                f"the gate DAC takes read-back gate codes: make {f}'s full scale match the "
-                f"read-back scale (muxes.{gates['mux']}.gain)", 0, 0xFFF,
+                f"gate DAC code {gates['hi']:,} (limits.gate_range[1] in {f}'s volts per "
+                f"code, at most its full scale) << {shift}", ("limits.gate_range", f"{f}.bits"),
+                f"use {f}.bits <= 12", 0, 0xFFF,
                 "the DAC word's 12 data bits (a larger code wraps)"))
     for e, ed in enumerate(body["edges"]):
         for d in ed["d"]:
