@@ -286,7 +286,7 @@ class World:
                 if group[0] is mux:  # cb(level, now)
                     self._gpio(gpio, partial(AnalogMux.set_select_all, tuple(group), bit))
             if m.enable is not None:
-                self._gpio(m.enable, lambda lv, now, mux=mux: mux.set_enable(lv, now))
+                self._gpio(m.enable, mux.set_enable)  # cb(level, now)
         for name, x in b.expanders.items():
             chain = self.chains[name]
             def latch(lv, now, c=chain, n=name):
@@ -1090,8 +1090,8 @@ class World:
         settings (taps, DAC codes, switches) are not in it: those ops never run ahead."""
         adc = self.adc
         return (self.clock._us, dict(self.pins),
-                [(m.select[:], m.enable, m._channel, m._last_channel, m._channel_since,
-                  m._out, m.is_connected) for m in self.muxes.values()],
+                [(m.enable, m._channel, m._channel_since, m._out, m.is_connected)
+                 for m in self.muxes.values()],
                 (adc._za, adc._zi, adc._z, adc.rng.bit_generator.state),
                 [(g.v, g._t) for net in self.edges for g in net if isinstance(g, GateCap)],
                 (list(self._vcache), list(self._solved), list(self._checked),
@@ -1103,10 +1103,8 @@ class World:
         self.clock._us = now
         self.pins.clear()
         self.pins.update(pins)
-        for m, (sel, en, ch, last, since, out, conn) in zip(self.muxes.values(), muxes,
-                                                             strict=True):
-            m.select[:] = sel
-            m.enable, m._channel, m._last_channel, m._channel_since = en, ch, last, since
+        for m, (en, ch, since, out, conn) in zip(self.muxes.values(), muxes, strict=True):
+            m.enable, m._channel, m._channel_since = en, ch, since
             m._out, m.is_connected = out, conn
         adc = self.adc
         adc._za, adc._zi, adc._z, rng = noise
