@@ -141,7 +141,10 @@ def build(world: World, *, blocks: bool = True,
         def read_u16(self) -> int:
             # a run of reads of this input is answered from a block (see _ReadAhead):
             # the instance's read_u16 is then the block's iterator, this the way back
-            pay()
+            o = owed.us  # pay(), inline: the first read of every node
+            if o:
+                owed.us = 0
+                advance_int(o)
             if not blocks:
                 code = world.adc_read_u16(self.channel)
                 advance(call)  # the call's return, after its conversion (as in a block)
@@ -361,11 +364,16 @@ class _ReadAhead:
             self.want = max(1, self.runs + self.len - self.it.__length_hint__())
 
     def start(self, adc) -> int:
-        """The first read of a run on ``adc``."""
+        """The first read of a run on ``adc`` (:meth:`_fetch`, inline: once per node read)."""
         if self.adc is not None:
             self.end_run()
         self.runs = 0
-        return self._fetch(adc)
+        codes = self.world.adc_block(adc.channel, min(self.want, self.MAX), self.period)
+        self.len = len(codes)
+        self.it = it = iter(codes)
+        adc.read_u16 = chain(it, self.tail).__next__
+        self.adc = adc
+        return next(it)
 
     def more(self) -> int:
         """A read beyond the block: the run goes on with the next block."""

@@ -284,7 +284,10 @@ class World:
             for bit, gpio in enumerate(m.select):
                 group = shared[(gpio, bit)]
                 if group[0] is mux:  # cb(level, now)
-                    self._gpio(gpio, partial(AnalogMux.set_select_all, tuple(group), bit))
+                    bank = all(b.muxes[n].select == m.select for n, other in self.muxes.items()
+                               if other in group)
+                    self._gpio(gpio, partial(AnalogMux.set_select_bank if bank else
+                                             AnalogMux.set_select_all, tuple(group), bit))
             if m.enable is not None:
                 self._gpio(m.enable, mux.set_enable)  # cb(level, now)
         for name, x in b.expanders.items():

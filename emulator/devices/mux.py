@@ -54,6 +54,17 @@ class AnalogMux:
                 m._channel = ch
                 m._channel_since = now_us
 
+    @staticmethod
+    def set_select_bank(muxes, bit: int, level: int, now_us: int) -> None:
+        """:meth:`set_select_all` for muxes wired to the same select lines in the same
+        order (a bank: their channels are always equal, so it is worked out once)."""
+        old = muxes[0]._channel
+        ch = (old | (1 << bit)) if level else (old & ~(1 << bit))
+        if ch != old:
+            for m in muxes:
+                m._channel = ch
+                m._channel_since = now_us
+
     def set_enable(self, level: int, now_us: int) -> None:
         was = self.is_connected
         self.enable = en = 1 if level else 0
