@@ -310,9 +310,9 @@ class World:
                 drv = e.drivers[net] if e.drivers else None
                 dev = self.edges[net][i]
                 if isinstance(drv, X9cDriver):
-                    self._watch_line(drv.cs, lambda lv, now, p=dev: p.set_cs(lv, now))
-                    self._watch_line(drv.ud, lambda lv, now, p=dev: p.set_ud(lv, now))
-                    self._watch_line(drv.inc, lambda lv, now, p=dev: p.set_inc(lv, now))
+                    self._watch_line(drv.cs, dev.set_cs)  # cb(level, now)
+                    self._watch_line(drv.ud, dev.set_ud)
+                    self._watch_line(drv.inc, dev.set_inc)
                 elif isinstance(drv, PulseGateDriver):
                     chain = drv.charge.device
                     if chain and chain == drv.discharge.device:  # read from the latch word
