@@ -339,7 +339,7 @@ class _ReadAhead:
         self.it = None  # the block's iterator (its length hint: the reads left)
         self.len = 0
         self.runs = 0  # reads of the run in the blocks before this one
-        self.want = 1  # block length to fetch next
+        self.want = 1  # block length to fetch next (at most MAX)
         self.period = 2  # µs from one read to the next (the cost model's)
         self.tail = iter(self.more, None)  # after a block: the run's next block
         world.clock.on_advance(self._moved)
@@ -361,14 +361,14 @@ class _ReadAhead:
         if a is not None:
             self.adc = None
             del a.read_u16
-            self.want = max(1, self.runs + self.len - self.it.__length_hint__())
+            self.want = min(self.MAX, max(1, self.runs + self.len - self.it.__length_hint__()))
 
     def start(self, adc) -> int:
         """The first read of a run on ``adc`` (:meth:`_fetch`, inline: once per node read)."""
         if self.adc is not None:
             self.end_run()
         self.runs = 0
-        codes = self.world.adc_block(adc.channel, min(self.want, self.MAX), self.period)
+        codes = self.world.adc_block(adc.channel, self.want, self.period)
         self.len = len(codes)
         self.it = it = iter(codes)
         adc.read_u16 = chain(it, self.tail).__next__
@@ -384,7 +384,7 @@ class _ReadAhead:
     def _fetch(self, adc) -> int:
         world = self.world
         self.adc = None  # the block's own clock advance ends no run
-        codes = world.adc_block(adc.channel, min(self.want, self.MAX), self.period)
+        codes = world.adc_block(adc.channel, self.want, self.period)
         self.len = len(codes)
         self.it = it = iter(codes)
         adc.read_u16 = chain(it, self.tail).__next__

@@ -731,17 +731,17 @@ class World:
             raise InputError(f"ADC channel {channel} does not exist (0..4 on the RP2040)",
                              field="adc")
         period = max(2, int(period_us))
-        now = self.clock._us
-        adc = self.adc
-        ns = self.faults.noise_scale
-        dead = channel in self.faults.dead_adc
         if n < 1:
             return []
+        now = self.clock._us
+        dead = channel in self.faults.dead_adc
         if not dead and now >= self._dynamic_until and not self._active_gates and \
                 not self._dac_gates:
             codes = self._block_steady(channel, n, period)
             if codes is not None:
                 return codes
+        adc = self.adc
+        ns = self.faults.noise_scale
         if not dead and (now < self._dynamic_until or self._active_gates or self._dac_gates):
             # drives settling or gates moving: the sources change from sample to sample,
             # so take them per sample exactly as single reads do
