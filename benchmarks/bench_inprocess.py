@@ -25,7 +25,10 @@ scans to the emulator's ``adc_scan``) and this version (the firmware's own read 
     gen1-digipot     1     2,328-2,568 -> 2,551-2,803    384-427 -> 351-391
 
 gen1-digipot (>= 250): met. gen2-clln (>= 1000): borderline (490-1,000 in the day's
-runs at load up to 2.8; docs/emulator.md, "Speed"). "machine calls" counts calls into
+runs at load up to 2.8; docs/emulator.md, "Speed"). The read path's speed work after it
+(every seeded result unchanged), 03:50 UTC at load 1.5-1.9, two interleaved rounds:
+gen2-clln 991-995 -> 907-913 us CPU a step (997-1,008 -> 1,082-1,095 steps/s),
+gen1-digipot 2,486-2,510 -> 2,431-2,444 us. "machine calls" counts calls into
 the world (a block of conversions is one); "virt us" is the virtual time of a step.
 """
 

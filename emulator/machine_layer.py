@@ -146,7 +146,10 @@ def build(world: World, *, blocks: bool = True,
         def read_u16(self) -> int:
             # a run of reads of this input is answered from a block (see _ReadAhead):
             # the instance's read_u16 is then the block's iterator, this the way back
-            pay()
+            o = owed.us  # pay(), inline: the first read of every node
+            if o:
+                owed.us = 0
+                advance_int(o)
             if not blocks:
                 code = world.adc_read_u16(self.channel)
                 advance(call)  # the call's return, after its conversion (as in a block)
@@ -347,7 +350,7 @@ class _ReadAhead:
         self.it = None  # the block's iterator (its length hint: the reads left)
         self.len = 0
         self.runs = 0  # reads of the run in the blocks before this one
-        self.want = 1  # block length to fetch next
+        self.want = 1  # block length to fetch next (at most MAX)
         self.period = 2  # µs from one read to the next (the cost model's)
         self.tail = iter(self.more, None)  # after a block: the run's next block
         world.clock.on_advance(self._moved)
@@ -369,14 +372,19 @@ class _ReadAhead:
         if a is not None:
             self.adc = None
             del a.read_u16
-            self.want = max(1, self.runs + self.len - self.it.__length_hint__())
+            self.want = min(self.MAX, max(1, self.runs + self.len - self.it.__length_hint__()))
 
     def start(self, adc) -> int:
-        """The first read of a run on ``adc``."""
+        """The first read of a run on ``adc`` (:meth:`_fetch`, inline: once per node read)."""
         if self.adc is not None:
             self.end_run()
         self.runs = 0
-        return self._fetch(adc)
+        codes = self.world.adc_block(adc.channel, self.want, self.period)
+        self.len = len(codes)
+        self.it = it = iter(codes)
+        adc.read_u16 = chain(it, self.tail).__next__
+        self.adc = adc
+        return next(it)
 
     def more(self) -> int:
         """A read beyond the block: the run goes on with the next block."""
@@ -387,7 +395,7 @@ class _ReadAhead:
     def _fetch(self, adc) -> int:
         world = self.world
         self.adc = None  # the block's own clock advance ends no run
-        codes = world.adc_block(adc.channel, min(self.want, self.MAX), self.period)
+        codes = world.adc_block(adc.channel, self.want, self.period)
         self.len = len(codes)
         self.it = it = iter(codes)
         adc.read_u16 = chain(it, self.tail).__next__

@@ -286,9 +286,12 @@ class World:
             for bit, gpio in enumerate(m.select):
                 group = shared[(gpio, bit)]
                 if group[0] is mux:  # cb(level, now)
-                    self._gpio(gpio, partial(AnalogMux.set_select_all, tuple(group), bit))
+                    bank = all(b.muxes[n].select == m.select for n, other in self.muxes.items()
+                               if other in group)
+                    self._gpio(gpio, partial(AnalogMux.set_select_bank if bank else
+                                             AnalogMux.set_select_all, tuple(group), bit))
             if m.enable is not None:
-                self._gpio(m.enable, lambda lv, now, mux=mux: mux.set_enable(lv, now))
+                self._gpio(m.enable, mux.set_enable)  # cb(level, now)
         for name, x in b.expanders.items():
             chain = self.chains[name]
             def latch(lv, now, c=chain, n=name):
@@ -309,9 +312,9 @@ class World:
                 drv = e.drivers[net] if e.drivers else None
                 dev = self.edges[net][i]
                 if isinstance(drv, X9cDriver):
-                    self._watch_line(drv.cs, lambda lv, now, p=dev: p.set_cs(lv, now))
-                    self._watch_line(drv.ud, lambda lv, now, p=dev: p.set_ud(lv, now))
-                    self._watch_line(drv.inc, lambda lv, now, p=dev: p.set_inc(lv, now))
+                    self._watch_line(drv.cs, dev.set_cs)  # cb(level, now)
+                    self._watch_line(drv.ud, dev.set_ud)
+                    self._watch_line(drv.inc, dev.set_inc)
                 elif isinstance(drv, PulseGateDriver):
                     chain = drv.charge.device
                     if chain and chain == drv.discharge.device:  # read from the latch word
@@ -667,9 +670,10 @@ class World:
         dev = self.edges[net][edge]
         if isinstance(dev, GateCap):
             dev.leak_scale = self.faults.leak_scale
-            drv = self.board.edges[edge].drivers[net]
-            if isinstance(drv, DacGateDriver):
-                dev.target = self._line_volts(drv.dac, t)
+            if self._dac_gates:  # a board without DAC gate drivers has nothing to look up
+                drv = self.board.edges[edge].drivers[net]
+                if isinstance(drv, DacGateDriver):
+                    dev.target = self._line_volts(drv.dac, t)
             return dev.advance(t)
         return float(self.edge_state(net)[edge])
 
@@ -729,17 +733,17 @@ class World:
             raise InputError(f"ADC channel {channel} does not exist (0..4 on the RP2040)",
                              field="adc")
         period = max(2, int(period_us))
-        now = self.clock._us
-        adc = self.adc
-        ns = self.faults.noise_scale
-        dead = channel in self.faults.dead_adc
         if n < 1:
             return []
+        now = self.clock._us
+        dead = channel in self.faults.dead_adc
         if not dead and now >= self._dynamic_until and not self._active_gates and \
                 not self._dac_gates:
             codes = self._block_steady(channel, n, period)
             if codes is not None:
                 return codes
+        adc = self.adc
+        ns = self.faults.noise_scale
         if not dead and (now < self._dynamic_until or self._active_gates or self._dac_gates):
             # drives settling or gates moving: the sources change from sample to sample,
             # so take them per sample exactly as single reads do
@@ -984,7 +988,9 @@ class World:
     def _block_steady(self, channel: int, n: int, period: int) -> list[int] | None:
         """:meth:`adc_block`'s usual case, its arithmetic in its order with less
         bookkeeping: one mux connected to the input, settled or settling inside the
-        ADC's range, noise on. None (nothing changed) otherwise."""
+        ADC's range, noise on. None (nothing changed) otherwise. The hot path of every
+        node read: the mux's output law, the node-volts cache check and the block's
+        conversions are inline here."""
         found = None
         for entry in self._adc_mux.get(channel, ()):
             if entry[0].is_connected:
@@ -994,41 +1000,64 @@ class World:
         if found is None:
             return None
         adc = self.adc
-        ns = self.faults.noise_scale
+        faults = self.faults
+        ns = faults.noise_scale
         if not (adc.noise_lsb and ns):
             return None
         mux, nodes, gates, net = found
         ch = mux._channel
+        now = self.clock._us
         if nodes is not None and ch < len(nodes) and nodes[ch] >= 0:
-            src = self._node_volts(net, nodes[ch])
+            c = self._vcache[net]  # _node_volts's cache check, inline
+            if c is not None and c[0] == self._gen and now <= c[1] and \
+                    c[2] == faults.leak_scale and \
+                    len(faults.stuck_edges) == len(self._stuck_values):
+                src = c[3][nodes[ch]]
+            else:
+                src = self._node_volts(net, nodes[ch])
         elif gates is not None and ch < len(gates) and gates[ch] >= 0:
             src = self._gate_volts(net, gates[ch])
         else:
             src = 0.0
-        now = self.clock._us
+        tau = mux.tau_us
         target = src * mux.gain  # AnalogMux.output, inline
-        k = math.exp(-(now - mux._channel_since) / mux.tau_us) if mux.tau_us > 0 else 0.0
+        k = math.exp(-(now - mux._channel_since) / tau) if tau > 0 else 0.0
         out = target + (mux._out - target) * k
         vref = adc.vref
         if n > 1 and not abs(out - target) < 1e-9:  # still settling (the usual case)
-            if not (mux.tau_us > 0 and 0.0 <= out <= vref and 0.0 <= target <= vref):
+            if not (tau > 0 and 0.0 <= out <= vref and 0.0 <= target <= vref):
                 return None
             a0 = target / adc._lsb * adc._g1 + adc.offset_lsb
             b0 = (out - target) * (adc._g1 / adc._lsb)
-            kp = self._kp_array(mux.tau_us, n, period)
+            kp = self._kpow.get((tau, n, period, "a"))
+            if kp is None:
+                kp = self._kp_array(tau, n, period)
         else:
             a0 = min(max(out, 0.0), vref) / adc._lsb * adc._g1 + adc.offset_lsb
             b0 = 0.0
             kp = self._zero_arrays.get(n)
             if kp is None:
                 kp = self._zero_arrays[n] = np.zeros(n)
-        mux._out = out
-        mux._channel_since = now
-        codes = self._block_codes(a0, b0, kp, n, adc.noise_lsb * ns)
-        if n > 1:
-            mux.output(src, now + period * (n - 1))
+        # the conversions (_block_codes, inline)
+        if adc._zi + n > len(adc._za):
+            adc.ahead(n)  # draws the next block of deviates
+        codes = self._code_arrays.get(n)
+        if codes is None:
+            codes = self._code_arrays[n] = np.empty(n, dtype=np.int64)
+        zi = adc._zi
+        block_codes(adc.transitions, self._u16_array, a0, b0, kp, adc._za, zi,
+                    adc.noise_lsb * ns, codes)
+        adc._zi = zi + n  # AdcModel.skip
+        if n > 1:  # the mux's state at the last conversion (AnalogMux.output, inline)
+            dt = period * (n - 1)
+            k = math.exp(-dt / tau) if tau > 0 else 0.0
+            mux._out = target + (out - target) * k
+            mux._channel_since = now + dt
+        else:
+            mux._out = out
+            mux._channel_since = now
         self.clock.advance_int(period * n)
-        return codes
+        return codes.tolist()
 
     def _block_codes(self, a0: float, b0: float, kp, n: int, sig: float) -> list[int]:
         """The u16 codes of ``n`` noisy conversions at ``a0 + b0 kp[i]`` input LSB
@@ -1092,8 +1121,8 @@ class World:
         settings (taps, DAC codes, switches) are not in it: those ops never run ahead."""
         adc = self.adc
         return (self.clock._us, dict(self.pins),
-                [(m.select[:], m.enable, m._channel, m._last_channel, m._channel_since,
-                  m._out, m.is_connected) for m in self.muxes.values()],
+                [(m.enable, m._channel, m._channel_since, m._out, m.is_connected)
+                 for m in self.muxes.values()],
                 (adc._za, adc._zi, adc._z, adc.rng.bit_generator.state),
                 [(g.v, g._t) for net in self.edges for g in net if isinstance(g, GateCap)],
                 (list(self._vcache), list(self._solved), list(self._checked),
@@ -1105,10 +1134,8 @@ class World:
         self.clock._us = now
         self.pins.clear()
         self.pins.update(pins)
-        for m, (sel, en, ch, last, since, out, conn) in zip(self.muxes.values(), muxes,
-                                                             strict=True):
-            m.select[:] = sel
-            m.enable, m._channel, m._last_channel, m._channel_since = en, ch, last, since
+        for m, (en, ch, since, out, conn) in zip(self.muxes.values(), muxes, strict=True):
+            m.enable, m._channel, m._channel_since = en, ch, since
             m._out, m.is_connected = out, conn
         adc = self.adc
         adc._za, adc._zi, adc._z, rng = noise

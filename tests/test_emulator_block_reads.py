@@ -38,7 +38,7 @@ def _snapshot(world: World, hal: Hal) -> dict:
         "pins": dict(world.pins),
         # volts to 1 µV: a block takes a read gate's volts once, leaving out the ~1e-9 V
         # it leaks over the block's conversions (far below an LSB)
-        "muxes": [(m._channel, m._last_channel, m._channel_since, m._out,
+        "muxes": [(m._channel, m._channel_since, m._out,
                    m.is_connected, list(m.select)) for m in world.muxes.values()],
         "gates": [[g.v for g in net] for net in world.edges],
         "noise": float(world.adc.ahead(1)[0]),

@@ -12,8 +12,8 @@ class AnalogMux:
     first-order step with time constant ``tau_us`` (switch + amplifier + ADC input).
     """
 
-    __slots__ = ("n_select", "gain", "enable_level", "tau_us", "select", "enable", "_channel",
-                 "_last_channel", "_channel_since", "_out", "is_connected")
+    __slots__ = ("n_select", "gain", "enable_level", "tau_us", "enable", "_channel",
+                 "_channel_since", "_out", "is_connected")
 
     def __init__(self, n_select: int, *, gain: float = 1.0, enable_level: int | None = None,
                  tau_us: float = 2.0):
@@ -21,17 +21,20 @@ class AnalogMux:
         self.gain = float(gain)
         self.enable_level = enable_level  # None: always connected
         self.tau_us = float(tau_us)
-        self.select = [0] * self.n_select
-        self._channel = 0
+        self._channel = 0  # the select lines' levels as bits
         self.enable = 0 if enable_level is None else 1 - enable_level  # powers up disabled
         self._channel_since = 0
         self._out = 0.0
-        self._last_channel = 0
         self.is_connected = self.connected  # kept up to date for the world's read path
 
     @property
     def channel(self) -> int:
         return self._channel
+
+    @property
+    def select(self) -> list[int]:
+        """The select lines' levels (bit 0 first)."""
+        return [(self._channel >> b) & 1 for b in range(self.n_select)]
 
     @property
     def connected(self) -> bool:
@@ -43,21 +46,30 @@ class AnalogMux:
     @staticmethod
     def set_select_all(muxes, bit: int, level: int, now_us: int) -> None:
         """:meth:`set_select` on each of ``muxes`` (muxes wired to one select line)."""
-        level = 1 if level else 0
         mask = 1 << bit
-        for m in muxes:
-            m.select[bit] = level
-            ch = (m._channel | mask) if level else (m._channel & ~mask)
-            m._channel = ch
-            if ch != m._last_channel:
-                m._last_channel = ch
+        for m in muxes:  # the scan's hot path: a select line is written ~140 times a step
+            old = m._channel
+            ch = (old | mask) if level else (old & ~mask)
+            if ch != old:
+                m._channel = ch
+                m._channel_since = now_us
+
+    @staticmethod
+    def set_select_bank(muxes, bit: int, level: int, now_us: int) -> None:
+        """:meth:`set_select_all` for muxes wired to the same select lines in the same
+        order (a bank: their channels are always equal, so it is worked out once)."""
+        old = muxes[0]._channel
+        ch = (old | (1 << bit)) if level else (old & ~(1 << bit))
+        if ch != old:
+            for m in muxes:
+                m._channel = ch
                 m._channel_since = now_us
 
     def set_enable(self, level: int, now_us: int) -> None:
-        was = self.connected
-        self.enable = 1 if level else 0
-        self.is_connected = self.connected
-        if self.is_connected and not was:
+        was = self.is_connected
+        self.enable = en = 1 if level else 0
+        self.is_connected = now = self.enable_level is None or en == self.enable_level
+        if now and not was:
             self._channel_since = now_us
 
     def output(self, node_volts: float, now_us: int) -> float:
