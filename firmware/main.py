@@ -90,6 +90,7 @@ def main(path="board.json", wdt_ms=WDT_MS, machine=machine):
     g = globals()
     for name in ("_boot", "_take", "_escape_window"):  # their bytecode: heap for the firmware
         del g[name]
+    gc.collect()  # before the compiler's peak: what boot left is free and in one piece
     # Boot compiles the modules (from source; it peaks at ~165 KB) and builds long-lived
     # tables among the compiler's garbage. Rare collections scattered the live objects
     # over the heap until a 1 kB frame buffer found no room in 192 KB: collect every few
