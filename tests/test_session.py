@@ -47,8 +47,9 @@ def test_tolerance_controller_ends_with_lower_true_power_than_lambda_zero(tmp_pa
     assert plain.reached and plain.relative_error < plain.tolerance
     assert plain.true_power is not None and plain.lam == 0.0
     # BRIEF section 2 controller; lambda on this board matters from ~1e-3, so it starts
-    # there, is checked every 20 steps and grows x1.2 (the rule itself is unchanged)
-    ctrl, rf1 = _train(tmp_path, "ctrl", task, steps=steps, tolerance=0.1, start=2e-3, every=20, up=1.2)
+    # there, is checked every 20 steps and grows x1.1 (the rule itself is unchanged; x1.2
+    # overshot the tolerance once pulses carried the RP2040 cost model's overhead)
+    ctrl, rf1 = _train(tmp_path, "ctrl", task, steps=steps, tolerance=0.1, start=2e-3, every=20, up=1.1)
     recs = _check_log(rf1)
     lams = [r["lam"] for r in recs if r["kind"] == "tlm"]
     assert lams[0] == 0.0 and max(lams) > 2e-3  # lambda 0 until under tau, then grown
