@@ -20,7 +20,7 @@ The replies to one batch of requests go back in one write.
 | ``R`` | — (MCU reset: ``machine.reset()``) | — |
 | ``G`` | timeout ms u16 (``machine.WDT``, checked by the VM) | — |
 | ``F`` | — (``WDT.feed()``) | — |
-| ``H`` | — (hello) | now u32, ms u32 (µs // 1000 modulo 2^30), sub u16 (µs % 1000), k u8, k × (bus << 7 \| addr) of acknowledging I2C parts |
+| ``H`` | — (hello) | now u32, ms u32 (µs // 1000 modulo 2^30), sub u16 (µs % 1000), watchdog timeout ms u16 (0: not running) and µs left u32, k u8, k × (bus << 7 \| addr) of acknowledging I2C parts |
 | ``B`` | channel u8, n u8, period u8 | now u32 (after), n × u16 conversions ``period`` µs apart (:meth:`World.adc_block`), script length u16, the script (``read_ahead.py``) |
 | ``C`` | script bytes used u16 | — (the VM's answer to a script, ``read_ahead.py``) |
 | ``K`` | — (the VM has room for scripts from now on) | — |
@@ -45,6 +45,15 @@ _FIXED = {80: 2, 112: 3, 87: 3, 68: 4, 116: 0, 82: 0, 72: 0, 66: 3, 65: 1, 84: 0
           71: 2, 70: 0}  # by opcode
 _HEAD = {83: 8, 88: 8, 73: 5, 89: 5}  # variable length: header bytes, the length u16 at its end
 _MASK32 = 0xFFFFFFFF
+
+
+def _watchdog_hello(wd, now: int) -> bytes:
+    """The running watchdog for a VM that boots (a soft reset does not stop it): its
+    timeout and the µs left, so the new VM stops at the sleep that crosses the deadline."""
+    if not wd.running:
+        return bytes(6)
+    left = max(0, min(wd.deadline_us - now, 0x3FFFFFFF))
+    return (wd.timeout_us // 1000).to_bytes(2, "little") + left.to_bytes(4, "little")
 
 
 class WorldServer:
@@ -179,6 +188,7 @@ class WorldServer:
                         reply += ((now & _MASK32).to_bytes(4, "little")
                                   + ((now // 1000) & 0x3FFFFFFF).to_bytes(4, "little")
                                   + (now % 1000).to_bytes(2, "little")
+                                  + _watchdog_hello(w.watchdog, now)
                                   + bytes([len(acks)]) + acks)
                     elif op == 65:  # A
                         reply += (struct.pack("<H", w.adc_read_u16(buf[pos + 1])))

@@ -104,9 +104,9 @@ if _path:
         _out[0] = 72  # 'H'
         _n = 1
         _flush()
-        _recv(11)
+        _recv(17)
         _boot_clock()
-        acks = bytearray(_rx[10])
+        acks = bytearray(_rx[16])
         if len(acks):
             _recv(len(acks))
             for i in range(len(acks)):
@@ -209,11 +209,15 @@ if _path:
         _ms = _ms + q if q <= room else q - room - 1
 
     def _boot_clock():
-        """Set the clock from the world's hello (``_rx``): µs, ms since power-on, µs into the ms."""
-        global _now, _ms, _sub
+        """Set the clock from the world's hello (``_rx``): µs, ms since power-on, µs into the
+        ms, and the watchdog's timeout and time left."""
+        global _now, _ms, _sub, _wdt_us, _wdt_at
         _now = _rx[0] | (_rx[1] << 8) | (_rx[2] << 16) | ((_rx[3] & 0x3F) << 24)
         _ms = _rx[4] | (_rx[5] << 8) | (_rx[6] << 16) | ((_rx[7] & 0x3F) << 24)
         _sub = _rx[8] | (_rx[9] << 8)
+        # a watchdog still running from before a soft reset: its deadline, as this VM counts
+        _wdt_us = (_rx[10] | (_rx[11] << 8)) * 1000
+        _wdt_at = _ticks_add(_now, _rx[12] | (_rx[13] << 8) | (_rx[14] << 16) | ((_rx[15] & 0x3F) << 24))
 
     def _adopt_now():
         """Take the world's time (u32 µs; its low 30 bits are ticks_us) from ``_rx``."""
