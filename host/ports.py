@@ -206,17 +206,12 @@ def _alive(pid: int) -> bool:
 def emulated_ports() -> list[tuple[str, str]]:
     """``(pty, board)`` of every running ``learnboard emulate`` of this user."""
     found = []
-    try:
-        entries = sorted(_emulated_dir().glob("*.json"))
-    except OSError:
-        return []
-    for entry in entries:
+    for d in _emulated_entries():
         try:
-            d = json.loads(entry.read_text())
-            port, board, pid = str(d["port"]), str(d["board"]), int(d["pid"])
-        except (OSError, ValueError, KeyError, TypeError):
+            port, board = str(d["port"]), str(d["board"])
+        except (KeyError, TypeError):
             continue
-        if _alive(pid) and os.path.exists(port):
+        if os.path.exists(port):
             found.append((port, board))
     return found
 
