@@ -295,6 +295,33 @@ def test_dac_gates_stay_in_their_range_and_are_set_at_boot(tmp_path):
     assert monitor.bound("gate high").margin < 0.03 and monitor.bound("gate low").margin < 0.03
 
 
+def test_training_moves_dac_gates_to_the_codes_the_board_reports(tmp_path):
+    """The learning step's DAC-gate moves reach the DACs: after training, each gate sits
+    at the volts of the code the board reports for it (they once stayed where boot put
+    them while the board's own record moved on)."""
+    from learnboard.host.session import load_session_task
+
+    board = _dac_gate_board(tmp_path)
+    task = load_session_task("regression", board)
+    with InProcessBoard(board, seed=4) as emu:
+        link = emu.link
+        start = link.call("read_edges")["k"]
+        link.call("upload_examples", x=np.asarray(task.x_train[:4]).tolist(),
+                  y=np.asarray(task.y_train[:4]).tolist(), clear=True)
+        link.call("set_params", eta=20.0)
+        link.call("train", steps=30, every=10)
+        while (ev := link.next_event(timeout=60)) is not None and ev[0] != "done":
+            pass
+        reported = link.call("read_edges")["k"]
+        with emu.lock:  # 10 RC: every gate settles to its DAC's volts
+            emu.world.clock.advance_us(22_000)
+            true = [emu.world.edge_state(n) for n in range(board.n_nets)]
+    moved = [e for e in range(board.n_edges) if abs(reported[e] - start[e]) > 0.01]
+    assert len(moved) > board.n_edges // 2
+    for g in true:
+        assert g == pytest.approx(reported, abs=0.012)  # within half an 8-bit code (21 mV)
+
+
 def test_gate_dacs_with_different_volts_per_code_are_a_description_error(tmp_path):
     """The firmware keeps every DAC gate's state in one unit (DAC codes): a description
     whose gate DACs differ is refused, naming the edge and the DACs."""

@@ -9,7 +9,8 @@ same methods (``tests/fake_board.py`` does, with the real physics behind it):
     drive(line, code)            voltage output ``line`` (index into ``vlines``) to a code
     read_nodes(net, out)         oversampled node codes of network ``net`` into ``out``
     read_gates(pos, net, mask)   pulse-gate read-back codes of network ``net`` into ``pos``
-    move(e, q)                   edge e: q taps (X9C/SPI pot), q us of pulse, q DAC codes
+    move(e, q)                   edge e: q taps (X9C/SPI pot), q us of pulse
+    set_dac_gate(e, code)        DAC gate e: its DAC code (written absolute)
     switch(on)                   single-network boards: connect the clamp drivers
     settle()                     wait the settle time (and feed the watchdog)
     park()                       every voltage output to code 0

@@ -180,9 +180,14 @@ class Learner:
 
     def _move(self, out):
         hal = self.hal
+        kind = self.lim.kind
+        pos = self.pos
         for e in range(len(out)):
             if out[e]:
-                hal.move(e, out[e])
+                if kind[e] == 3:  # a DAC gate is written absolute: its code after the move
+                    hal.set_dac_gate(e, pos[e] + out[e])
+                else:
+                    hal.move(e, out[e])
 
     def reset_stats(self):
         self.err = 0
