@@ -279,6 +279,9 @@ class SerialFiles:
         except TransportError as exc:
             raise FlashError(f"cannot open {self.port}: {exc}; check the port name with `learnboard ports` "
                              "and that no other program (a monitor, a train session) holds it") from exc
+        # mpremote reads a pty one byte at a time with no timeout: on a port that says
+        # nothing its own time limits never run (a board gone from a pty hung here)
+        self._t.serial.timeout = 1.0
         try:
             self._t.enter_raw_repl(soft_reset=True)
         except TransportError as exc:
@@ -627,7 +630,10 @@ def _with_files(port: str, action: Callable[[SerialFiles], Any], *, verify_timeo
     the raw REPL, then reset and verify by hello that the same description runs again.
     Returns ``(action's result, hello after the reset)``; the hello is None when no
     learnboard firmware answered before (the board is then left at its REPL, reset)."""
+    from .ports import current_port
+
     say = log or (lambda _msg: None)
+    port = current_port(port)  # an emulated board that reset since: its port now
     t_repl = time.time()
     hello = interrupt_firmware(port)
     say(f"stopped firmware {hello.get('fw')} ({hello.get('board')})" if hello

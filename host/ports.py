@@ -122,6 +122,13 @@ def _successor(old: str, within_s: float = 120.0) -> str | None:
     return None if best is None else best[1]
 
 
+def current_port(port: str) -> str:
+    """Where the board last seen on ``port`` is now: the port a ``learnboard emulate``
+    announced after a reset dropped ``port``, else ``port`` itself."""
+    new = _successor(port)
+    return new if new is not None and os.path.exists(new) else port
+
+
 def _is_board(port: str, identity: tuple[str, str], quiet_s: float = 4.0) -> bool:
     """Whether the firmware on ``port`` has this ``(board, desc_hash)``. Listens first: a
     board that is still booting takes a 0x03 inside a frame as Ctrl-C, so hello goes out
