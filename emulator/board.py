@@ -219,7 +219,7 @@ class VirtualBoard:
     def _watchdog_fired(self) -> None:
         # under the world server's lock (its thread, or the relay's idle clock): the
         # chip resets at once, the relay thread boots a new VM (kind "watchdog")
-        if self._server is not None:
+        if self._server is not None and not self._stopped:  # (a board being stopped stays so)
             self._server.cut()
             self._port.watchdog_reset(wait=False)
 

@@ -489,11 +489,13 @@ def interrupt_firmware(port: str, *, timeout: float = 0.5) -> dict | None:
 
 def verify(port: str, *, desc_hash: str | None, timeout: float = 15.0) -> dict:
     """Wait for the freshly reset board to answer hello; check versions and description."""
-    from .link import Link
+    from .link import Link, LinkTimeout
+    from .ports import current_port
 
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
+        port = current_port(port)  # an emulated board that reset again: its new port
         try:
             link = Link.open(port, timeout=0.5, retries=0)
         except LinkError as exc:  # a USB board re-enumerating after its reset
@@ -511,9 +513,12 @@ def verify(port: str, *, desc_hash: str | None, timeout: float = 15.0) -> dict:
             while time.monotonic() < deadline:
                 try:
                     hello = link.hello()
-                except LinkError as exc:
+                except LinkTimeout as exc:
                     last = exc
                     continue
+                except LinkError as exc:  # the port dropped (the board reset again): reopen
+                    last = exc
+                    break
                 check_hello(hello, port, desc_hash=desc_hash, port=port)
                 return hello
         finally:

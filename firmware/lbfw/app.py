@@ -566,7 +566,7 @@ class App:
         """Pulse gates back into their planning range where they leaked or drifted out
         (``gates.PulseGates.keep``); every ``KEEP_MS``, the first time at the first pass
         of the main loop after boot (before the host is served)."""
-        moved = self._gates().keep(KEEP_LIFT)
+        moved = self._gates().keep(KEEP_LIFT, self._feed)
         if moved:
             self.hal.read_gates(self.learner.pos)
         self.pg.t_keep = self.clock.ticks_us()

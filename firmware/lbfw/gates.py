@@ -124,17 +124,20 @@ class PulseGates:
         t = int(t) - self.over - 2
         return t if t > 0 else 0
 
-    def keep(self, lift):
+    def keep(self, lift, feed):
         """Pulse gates leak (and twins drift apart): a gate whose lowest twin is below
         its planning range is lifted ``lift`` codes into it, one whose highest twin is
         above it lowered, so no gate sits (or boots) outside the description's range.
         (Read-back noise aside: a gate within ``NOISE`` codes of its planning range is
-        left alone; the shortest pulse moves it ~15 codes.) Returns the edges moved."""
+        left alone; the shortest pulse moves it ~15 codes.) ``feed`` is called per gate:
+        lifting every gate of a board that sat unpowered takes longer than the watchdog's
+        timeout. Returns the edges moved."""
         lim = self.lim
         moved = 0
         for e in range(len(lim.kind)):
             if lim.kind[e] != 2:
                 continue
+            feed()
             g_lo, g_hi = self.twins(e)
             if g_lo < lim.lo[e] - NOISE:
                 self.steer(e, lim.lo[e] + lift, True, True)
