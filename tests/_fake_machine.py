@@ -79,3 +79,26 @@ class WDT:
 def reset():
     raise SystemExit
 '''
+
+
+VM_HARNESS = r'''
+import time
+
+
+class Clock:
+    ticks_us = staticmethod(time.ticks_us)
+    ticks_diff = staticmethod(time.ticks_diff)
+
+    def sleep_us(self, us):
+        pass
+
+
+class NullPort:
+    def read(self):
+        return None
+
+    def write(self, data):
+        pass
+'''
+"""A clock that never waits and a port that says nothing: the firmware's ``App`` runs its
+steps in the VM with nothing attached (prepend to a test script)."""

@@ -26,7 +26,7 @@ from learnboard.boards.load import build_board
 from learnboard.cli import main
 from learnboard.errors import InputError
 
-from ._fake_machine import FAKE_MACHINE
+from ._fake_machine import FAKE_MACHINE, VM_HARNESS
 from .mpvm import vm_binary
 
 if sys.version_info >= (3, 11):
@@ -308,27 +308,10 @@ def reset():
     raise SystemExit
 '''
 
-STEP = r'''
+STEP = VM_HARNESS + r'''
 import gc, micropython, sys, time
 from lbfw import app, desc
 import machine
-
-
-class Clock:
-    ticks_us = staticmethod(time.ticks_us)
-    ticks_diff = staticmethod(time.ticks_diff)
-
-    def sleep_us(self, us):
-        pass
-
-
-class NullPort:
-    def read(self):
-        return None
-
-    def write(self, data):
-        pass
-
 
 if PLAIN:  # the bytecode rule: its intermediates are heap ints too (viper's wrap instead)
     from lbfw import rule

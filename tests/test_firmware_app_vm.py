@@ -14,32 +14,15 @@ from learnboard.host.transport import FdTransport
 
 from learnboard.boards import compile_board, load_board
 
-from ._fake_machine import FAKE_MACHINE
+from ._fake_machine import FAKE_MACHINE, VM_HARNESS
 from .mpvm import require_vm, run_vm
 
 pytestmark = pytest.mark.vm  # runs the firmware in the real VM(s)
 
-STEPS = r"""
+STEPS = VM_HARNESS + r"""
 import gc, micropython, time
 from lbfw import app, desc
 import fake_machine as machine
-
-
-class Clock:
-    ticks_us = staticmethod(time.ticks_us)
-    ticks_diff = staticmethod(time.ticks_diff)
-
-    def sleep_us(self, us):
-        pass
-
-
-class NullPort:
-    def read(self):
-        return None
-
-    def write(self, data):
-        pass
-
 
 body, h = desc.load_description(PATH)
 a = app.App(body, h, machine, Clock(), NullPort())

@@ -13,25 +13,20 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
 from learnboard.emulator.board import VirtualBoard
 
 from tests.mpvm import require_vm
+from tests.test_emulator_port import wait_for as _wait_for
 
 BIN = Path(sys.executable).parent
 
 
-def wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+def wait_for(predicate, what: str = "condition"):
+    """An event of a VM board (a reset, a new boot): allowed 30 s on a busy machine."""
+    return _wait_for(predicate, timeout=30.0, what=what)
 
 
 def mpremote(port: str, *args: str, timeout: float = 60, check: bool = True) -> subprocess.CompletedProcess:
