@@ -151,10 +151,13 @@ def micropython_executable(path: str | os.PathLike | None = None) -> str:
     return found
 
 
-def bootstrap_source(run_main: bool, flash: Path, emu_dirs: Sequence[Path]) -> str:
+def bootstrap_source(
+    run_main: bool, flash: Path, emu_dirs: Sequence[Path], *, run_boot: bool = True
+) -> str:
     """The ``-c`` program of one boot: mount the flash folder as ``/`` and the emulator's
-    module folders read-only, then run boot.py, and main.py if ``run_main``."""
-    files = ("boot.py", "main.py") if run_main else ("boot.py",)
+    module folders read-only, then run boot.py (unless not ``run_boot``), and main.py if
+    ``run_main``."""
+    files = (("boot.py",) if run_boot else ()) + (("main.py",) if run_main else ())
     return _BOOTSTRAP.format(
         mark=READY_MARK.decode("ascii"),
         reset_mark=RESET_MARK.decode("ascii"),
@@ -219,8 +222,8 @@ class VMProcess:
     def pid(self) -> int | None:
         return self.proc.pid if self.proc is not None else None
 
-    def start(self, *, run_main: bool) -> None:
-        """Boot a new VM (the previous one must be gone): boot.py, main.py if asked."""
+    def start(self, *, run_main: bool, run_boot: bool = True) -> None:
+        """Boot a new VM (the previous one must be gone): boot.py and main.py if asked."""
         if self.proc is not None and self.proc.poll() is None:
             raise RuntimeError("the VM is still running")
         self.close()
@@ -234,7 +237,7 @@ class VMProcess:
             env.update(self.env)
             env["MICROPYPATH"] = self.micropypath
             self.proc = subprocess.Popen(
-                [self.executable, "-X", f"heapsize={self.heap}", "-i", "-c", bootstrap_source(run_main, self.flash_dir, self.emu_dirs)],
+                [self.executable, "-X", f"heapsize={self.heap}", "-i", "-c", bootstrap_source(run_main, self.flash_dir, self.emu_dirs, run_boot=run_boot)],
                 stdin=slave,
                 stdout=slave,
                 stderr=slave,

@@ -30,6 +30,7 @@ import os
 import pty
 import queue
 import select
+import signal
 import sys
 import threading
 import time
@@ -46,8 +47,8 @@ SOFT_REBOOT_BANNER = b"MPY: soft reboot\r\n"
 _CHUNK = 4096
 _HIGH_WATER = 64 * 1024  # stop reading a side while this much waits for the other
 _FAST_EXIT_S = 0.25  # a VM that dies sooner than this is restarted after a pause
-_SIGINT_GRACE_S = 0.5
-_REENUMERATE_S = 1.0  # longest wait for the host to let go of a dropped port  # a second SIGINT while one is pending would make the VM exit(1)
+_SIGINT_GRACE_S = 0.5  # a second SIGINT while one is pending would make the VM exit(1)
+_REENUMERATE_S = 1.0  # longest wait for the host to let go of a dropped port
 
 RESET_KINDS = ("power-on", "soft", "hard", "crash", "watchdog")
 _HARD_KINDS = ("hard", "power-on", "watchdog")  # resets requested from outside the relay
@@ -214,6 +215,7 @@ class VirtualPort:
         self._prompt_buf = b""
         self._vm_alive = False
         self._reset_asked = False
+        self._quiet = False
         self._vm_started_at = 0.0
         self._sigint_at: float | None = None
 
@@ -239,20 +241,24 @@ class VirtualPort:
         with self._lock:
             setattr(self._counters, name, getattr(self._counters, name) + 1)
 
-    def _boot(self, kind: str, *, run_main: bool, mode: str) -> None:
-        """Start a fresh VM for a reset of ``kind``; it comes back in REPL ``mode``."""
-        if self.on_reset is not None:
+    def _boot(self, kind: str, *, run_main: bool, mode: str, quiet: bool = False) -> None:
+        """Start a fresh VM for a reset of ``kind``; it comes back in REPL ``mode``.
+        ``quiet``: no reset at all (the parts are not told, no boot.py, no banner), only
+        the VM's prompt again."""
+        if self.on_reset is not None and not quiet:
             self.on_reset(kind)
         self.vm.close()
-        self._to_board.clear()
+        if not quiet:
+            self._to_board.clear()
         self._reset_asked = False
-        self.vm.start(run_main=run_main)
+        self.vm.start(run_main=run_main, run_boot=not quiet)
         self._vm_alive = True
         self._vm_started_at = time.monotonic()
         self._booting = True
         self._boot_buf = b""
         self._boot_mode = mode
         self._await_prompt = False
+        self._quiet = quiet
         self._sigint_at = None
         self.tracker.reboot(mode)
         self._count("vm_starts")
@@ -450,7 +456,7 @@ class VirtualPort:
             self._booting = False
             self._boot_buf = b""
             data = buf[at + len(READY_MARK) :]
-            if self._boot_mode == RAW:
+            if self._boot_mode == RAW or self._quiet:
                 self._await_prompt = True
                 self._prompt_buf = b""
         if self._await_prompt:
@@ -462,8 +468,11 @@ class VirtualPort:
                 self._prompt_buf = buf[-3:]
                 return
             self._await_prompt = False
-            self._to_board[:0] = b"\x01"
             data = buf[at + 4 :]
+            if self._boot_mode == RAW:
+                self._to_board[:0] = b"\x01"
+            else:  # quiet: what a Ctrl-C at the friendly prompt prints
+                data = b"\r\n>>> " + data
         if self._sigint_at is not None and b"KeyboardInterrupt" in data:
             self._sigint_at = None
         self._emit(data)
@@ -503,6 +512,11 @@ class VirtualPort:
             self._flush_to_host()
             self._replug()
             self._boot("hard", run_main=True, mode=FRIENDLY)
+        elif rc == -signal.SIGINT and self._sigint_at is not None:
+            # The code ended between the check that it had a SIGINT handler and the
+            # signal, and the default action ended the VM. On a board that Ctrl-C reaches
+            # the prompt: nothing resets, so the VM only comes back at its prompt.
+            self._boot("interrupt", run_main=False, mode=self.tracker.mode, quiet=True)
         elif rc < 0:
             self._count("crashes")
             self._flush_to_host()

@@ -227,6 +227,27 @@ def test_ctrl_c_interrupts_a_running_main_py(board):
     assert b.counters().interrupts >= 1
 
 
+def test_a_ctrl_c_that_reaches_the_prompt_late_does_not_reset_the_board(board, monkeypatch):
+    # The relay checks that the VM has a SIGINT handler, then signals it; code that ends in
+    # between leaves the VM at its prompt, where SIGINT's default action ends it. A board
+    # only prints a fresh prompt then: no crash, no reset, the port stays.
+    b, pids = board
+    pids.append(b.vm_pid)
+    with serial.Serial(b.port, 115200, timeout=0.1) as ser:
+        friendly_prompt(ser)
+        ser.write(b"x = 41\r")
+        read_until(ser, b">>> ")
+        monkeypatch.setattr(b._port.vm, "sigint_enabled", lambda: True)  # the stale check
+        ser.write(b"\x03")
+        assert read_until(ser, b"\r\n>>> ").endswith(b"\r\n>>> ")
+        monkeypatch.undo()
+        ser.write(b"print('alive', 6 * 7)\r")
+        assert b"alive 42" in read_until(ser, b"alive 42")
+    c = b.counters()
+    assert (c.crashes, c.replugs, c.soft_resets, c.hard_resets) == (0, 0, 0, 0)
+    assert c.interrupts == 1 and b.vm_pid != pids[-1]
+
+
 def test_a_crashed_vm_is_restarted(board):
     b, pids = board
     pids.append(b.vm_pid)
