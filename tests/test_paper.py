@@ -8,6 +8,7 @@ import pytest
 
 from learnboard.paper import Plan, compare, run_paper
 from learnboard.paper.plan import default_plan
+from learnboard.reference import ENV, FILES
 from learnboard.sweep import expand, run_sweep
 
 FIGURES = ["fig1_error_power_vs_lambda.png", "fig2_initial_conditions.png", "fig3_tradeoff.png",
@@ -22,7 +23,7 @@ def tiny_report(tmp_path_factory):
                           {"generate": "disordered:N=20,seed=1", "label": "g20"}],
                 seeds=1, candidate_seeds=2, screen_below=0.5, steps=1500,
                 lams=[0.0, 1e-6, 1e-5, 1e-3], ic_networks=1, ic_lams=[0.0, 1e-4],
-                taus=[1e-1], tol_networks=1, brief=False, board_steps=4,
+                taus=[1e-1], tol_networks=1, reference_rows=False, board_steps=4,
                 board_lams=[0.0, 0.05], board_seeds=[0], board_train_size=2, emulated_steps=10,
                 noise=[0.05], noise_lams=[0.0, 1e-8])
     return run_paper(plan, out, workers=1, progress=False), out
@@ -52,7 +53,7 @@ def test_report_numbers_follow_the_physics(tiny_report):
     assert err[1e-3] > err[1e-5] and err[1e-3] > 10 * err[0.0]
     assert pw[1e-3] < pw[1e-5] < pw[1e-6] < pw[0.0]  # ... and buys power at every step up
     ic = {(r["init"], float(r["lam"])): r for r in csv.DictReader((out / "initial_conditions.csv").open())}
-    # scale symmetry: a 10x lower start gives a much lower power (BRIEF: ~9x at 1e5 steps)
+    # scale symmetry: a 10x lower start gives a much lower power (reference: ~9x at 1e5 steps)
     assert float(ic[("k0 0.1", 0.0)]["power_median"]) < 0.3 * float(ic[("k0 1", 0.0)]["power_median"])
     board = list(csv.DictReader((out / "board.csv").open()))
     assert {r["network"] for r in board} == {"gen2-clln nominal", "gen2-clln imperfect",
@@ -63,10 +64,10 @@ def test_report_numbers_follow_the_physics(tiny_report):
     assert findings["power falls with λ"]["pass"] is True
 
 
-def test_brief_rows_on_r1_pass_within_tolerance(reference_networks, tmp_path):
-    """The short BRIEF §2 rows, run on r1 and judged by the report's comparison table."""
+def test_reference_rows_on_r1_pass_within_tolerance(reference_networks, tmp_path):
+    """The short reference rows, run on r1 and judged by the report's comparison table."""
     plan = default_plan(reference_networks, quick=True)
-    spec = plan.specs({"r1": [0]})["brief_short"]
+    spec = plan.specs({"r1": [0]})["reference_short"]
     res = run_sweep(expand(spec), tmp_path, workers=1, progress=False)
     table = {r["quantity"]: r for r in compare(res.rows, "r1")}
     for name in ("2000 steps, lambda 1e-6", "20000 steps, lambda 0", "20000 steps, lambda 1e-6"):
@@ -80,5 +81,49 @@ def test_brief_rows_on_r1_pass_within_tolerance(reference_networks, tmp_path):
 def test_reference_folder_errors_name_the_option(tmp_path):
     from learnboard.errors import InputError
 
-    with pytest.raises(InputError, match="--reference"):
-        default_plan(tmp_path)
+    with pytest.raises(InputError, match="--reference") as err:
+        default_plan(tmp_path, environ={})
+    assert FILES["r1"] in str(err.value)  # what the folder must hold
+    assert "NachiStern/Power-efficient-learning" in str(err.value)  # and where it comes from
+
+
+def _fake_reference(folder):
+    folder.mkdir()
+    for name in FILES.values():
+        (folder / name).write_text("")  # planning checks the files are there, not their text
+    return folder
+
+
+def test_environment_setting_names_the_reference_folder(tmp_path, monkeypatch):
+    """Without --reference, `learnboard paper` plans on the folder in $LEARNBOARD_REFERENCE."""
+    folder = _fake_reference(tmp_path / "nets")
+    monkeypatch.setenv(ENV, str(folder))
+    plan = default_plan(None, quick=True)
+    assert plan.source == "reference" and plan.reference_rows
+    assert [n["label"] for n in plan.networks] == ["r1", "r2"]
+    assert plan.first["file"] == str((folder / FILES["r1"]).resolve())
+    assert "reference_short" in plan.specs({"r1": [0]})
+    # the option wins over the setting; --generated ignores it; unset: generated networks
+    other = _fake_reference(tmp_path / "other")
+    assert default_plan(other, quick=True).first["file"] == str((other / FILES["r1"]).resolve())
+    assert default_plan(None, quick=True, generated=True).source == "generated"
+    monkeypatch.delenv(ENV)
+    plan = default_plan(None, quick=True)
+    assert plan.source == "generated" and not plan.reference_rows
+
+
+def test_missing_reference_folder_names_the_setting(tmp_path, monkeypatch, capsys):
+    """A setting pointing nowhere: the error names the variable, the files and their source."""
+    from learnboard.cli import main
+    from learnboard.errors import InputError
+
+    missing = tmp_path / "no-such-folder"
+    with pytest.raises(InputError, match=ENV) as err:
+        default_plan(None, quick=True, environ={ENV: str(missing)})
+    for part in (str(missing), "no such folder", FILES["r1"], "NachiStern/Power-efficient-learning"):
+        assert part in str(err.value)
+    # the command stops with that message before running anything
+    monkeypatch.setenv(ENV, str(missing))
+    assert main(["paper", "--quick", "--out", str(tmp_path / "out")]) == 2
+    assert ENV in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -1,7 +1,9 @@
-"""``learnboard paper``: reproduce Stern et al. 2024's findings as a report folder.
+"""``learnboard paper``: reproduce the findings of Stern et al., APL Machine Learning 2,
+016114 (2024) as a report folder.
 
 Main names: :func:`default_plan` / :class:`Plan` (what runs), :func:`run_paper` (runs the
-sweeps, writes report.md, PNG figures and CSV tables), :func:`compare` (BRIEF §2 table).
+sweeps, writes report.md, PNG figures and CSV tables), :func:`compare` (the
+reference results table).
 """
 
 from learnboard.paper.compare import compare

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-FLOOR = 1e-20  # C/C0 below this is shown at the floor (BRIEF: "< 1e-20")
+FLOOR = 1e-20  # C/C0 below this is shown at the floor (the reference results: "< 1e-20")
 
 
 def pick(rows: list[dict], **conds) -> list[dict]:

@@ -1,11 +1,19 @@
-"""BRIEF §2's reference results and the tolerances the report judges them with.
+"""The reference results and the tolerances the report judges the engine's runs with.
+
+The reference results are an exact re-run of the authors' published algorithm (the code
+published with Stern, Dillavou, Jayaraman, Durian & Liu, "Training self-learning circuits
+for power-efficient solutions", APL Machine Learning 2, 016114 (2024),
+NachiStern/Power-efficient-learning) on their network r1: the notebook's task with
+``RandomState(0)``, alpha 0.5, eta 1e-3, full batch, k in [1e-4, 1e6], power with the ½
+convention; the tolerance rows run the closed-loop tolerance controller (docs/engine.md).
 
 Rows are matched in the sweep table on the first network (r1, notebook task, seed 0).
-Tolerances: the 2000-step row to half a unit of BRIEF's 6th digit; the 20000-step rows
-±1 % (issue 3); 1e5-step rows at lambda <= 1e-6 ±5 % on C/C0 (two-digit values) and ±2 %
-on P; rows at lambda >= 1e-5 within a factor 5 on C/C0 and 2 on P, because there many
-edges sit at k_min and the outcome depends on the rounding path (docs/engine.md); the
-tolerance controller's tail means ±20 % (issue 3); the log-log slope 2.0 ± 0.1.
+Tolerances: the 2000-step row to half a unit of the reference's 6th digit; the 20000-step
+rows ±1 %; 1e5-step rows at lambda <= 1e-6 ±5 % on C/C0
+(two-digit values) and ±2 % on P; rows at lambda >= 1e-5 within a factor 5 on C/C0 and 2
+on P, because there many edges sit at k_min and the outcome depends on the rounding path
+(docs/engine.md); the tolerance controller's tail means ±20 % (the controller oscillates,
+and its tail means move with the exact timing of its checks); the log-log slope 2.0 ± 0.1.
 """
 
 from __future__ import annotations
@@ -15,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-TINY = 1e-20  # BRIEF rows "< 1e-20"
+TINY = 1e-20  # reference rows "< 1e-20"
 
 
 @dataclass(frozen=True)
@@ -98,18 +106,18 @@ def _eq(a, b) -> bool:
 
 
 def compare(rows: list[dict], network: str = "r1") -> list[dict]:
-    """One line per reference value: measured, BRIEF, tolerance, pass (None when not run)."""
+    """One line per reference value: measured, reference, tolerance, pass (None when not run)."""
     out = []
     for ref in REFERENCES:
         r = _match(rows, ref.select, network)
         x = r.get(ref.column) if r else None
         ok, tol = ref.judge(x)
-        out.append({"quantity": ref.name, "measured": x, "brief": ref.shown, "tolerance": tol,
+        out.append({"quantity": ref.name, "measured": x, "reference": ref.shown, "tolerance": tol,
                     "pass": ok})
     slope = lambda_slope(rows, network)
     ok = None if slope is None else abs(slope - 2.0) <= 0.1
     out.append({"quantity": "log-log slope of C/C0 vs lambda (1e-10..1e-8, 1e5 steps)",
-                "measured": slope, "brief": "2", "tolerance": "±0.1", "pass": ok})
+                "measured": slope, "reference": "2", "tolerance": "±0.1", "pass": ok})
     return out
 
 

@@ -6,19 +6,14 @@ sweep folder, so runs shared by two figures run once and an interrupted report r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from learnboard.errors import InputError
+from learnboard.reference import reference_file, reference_folder
 
 DECADES = [0.0, 1e-10, 1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3]
 HALF_DECADES = [3.16e-9, 3.16e-8, 3.16e-7, 3.16e-6, 3.16e-5]
-REFERENCE_FILES = {  # label -> file name in the reference folder (BRIEF §7)
-    "r1": "data_N00064_Lp0.0100_r1.txt", "r2": "data_N00064_Lp0.0100_r2.txt",
-    "r3": "data_N00064_Lp0.0100_r3.txt", "r4": "data_N00064_Lp0.0100_r4.txt",
-    "r5": "data_N00064_Lp0.0100_r5.txt", "r51": "data_N00128_Lp0.0100_r51.txt",
-    "r101": "data_N00256_Lp0.0100_r101.txt",
-}
 BOARD_LEARNING = {"alpha": 2.0, "eta": 0.5}  # gates move ~mV per step: learns in a few hundred
 
 
@@ -36,7 +31,8 @@ class Plan:
         steps: steps of every linear run (the lambda² law shows after ~1e5).
         ic_networks / ic_inits / ic_k0 / ic_lams: the initial-condition grid (figure 2).
         taus / tol_networks: tolerance-controller runs (figure 4).
-        brief: also run BRIEF §2's rows on the first network (must be r1 to compare).
+        reference_rows: also run every row of the reference results (an exact re-run of the
+            authors' published algorithm on r1) on the first network, which must be r1.
         board / board_steps / board_lams / board_seeds / board_train_size: gen2-clln runs,
             nominal and with device imperfections (figure 5, transistor networks).
         emulated_steps / emulated_lams: host training sessions on the emulated board
@@ -54,7 +50,7 @@ class Plan:
     ic_lams: list[float] = field(default_factory=lambda: [0.0, 1e-8, 1e-6])
     taus: list[float] = field(default_factory=lambda: [1e-2, 1e-3, 1e-4, 1e-5, 1e-6])
     tol_networks: int = 3
-    brief: bool = True
+    reference_rows: bool = True
     board: str | None = "gen2-clln"
     board_steps: int = 300
     board_lams: list[float] = field(default_factory=lambda: [0.0, 0.05, 0.1, 0.2, 0.5])
@@ -100,14 +96,14 @@ class Plan:
                       "networks": one[:1]},
         }
         out = {k: v for k, v in out.items() if v["networks"]}
-        if self.brief:
-            out["brief"] = {"grid": {"lam": DECADES, "steps": [100_000]}, "networks": [first],
+        if self.reference_rows:
+            out["reference"] = {"grid": {"lam": DECADES, "steps": [100_000]}, "networks": [first],
                             "steps": 100_000}
-            out["brief_k0"] = {"grid": {"lam": [0.0], "k0": [0.1, 0.01], "steps": [100_000]},
+            out["reference_k0"] = {"grid": {"lam": [0.0], "k0": [0.1, 0.01], "steps": [100_000]},
                                "networks": [first]}
-            out["brief_short"] = {"grid": {"lam": [0.0, 1e-6], "steps": [2000, 20000]},
+            out["reference_short"] = {"grid": {"lam": [0.0, 1e-6], "steps": [2000, 20000]},
                                   "networks": [first]}
-            out["brief_tol"] = {"grid": {"tolerance": [1e-3, 1e-4, 1e-6], "steps": [100_000]},
+            out["reference_tol"] = {"grid": {"tolerance": [1e-3, 1e-4, 1e-6], "steps": [100_000]},
                                 "networks": [first]}
         if self.board:
             base = {"board": self.board, "learning": BOARD_LEARNING,
@@ -127,17 +123,14 @@ class Plan:
         return out
 
 
-def reference_networks(folder: str | Path, quick: bool) -> list[dict]:
-    folder = Path(folder)
+def reference_networks(folder: str | Path, quick: bool, setting: str = "--reference") -> list[dict]:
+    """The reference networks the report uses (r1 first), as sweep network entries.
+
+    ``setting`` names the option or environment variable that gave ``folder`` in errors.
+    """
     labels = ["r1", "r2"] if quick else ["r1", "r2", "r3", "r4", "r5", "r51"]
-    nets = []
-    for label in labels:
-        path = folder / REFERENCE_FILES[label]
-        if not path.is_file():
-            raise InputError(f"{REFERENCE_FILES[label]} is missing; the folder must hold the "
-                             "reference networks of BRIEF §7", source=str(folder), field="--reference")
-        nets.append({"file": str(path.resolve()), "label": label})
-    return nets
+    return [{"file": str(reference_file(Path(folder), label, setting)), "label": label}
+            for label in labels]
 
 
 def generated_networks(quick: bool) -> list[dict]:
@@ -147,11 +140,18 @@ def generated_networks(quick: bool) -> list[dict]:
     return [{"generate": s, "label": s.replace("disordered:", "").replace(",", " ")} for s in specs]
 
 
-def default_plan(reference: str | Path | None = None, quick: bool = False) -> Plan:
-    """The report's plan: reference networks when a folder is given, else generated ones."""
-    nets = reference_networks(reference, quick) if reference else generated_networks(quick)
-    plan = Plan(networks=nets, brief=reference is not None, quick=quick,
-                source="reference" if reference else "generated")
+def default_plan(reference: str | Path | None = None, quick: bool = False, *,
+                 generated: bool = False, environ: Mapping[str, str] | None = None) -> Plan:
+    """The report's plan.
+
+    The authors' reference networks from the folder ``reference`` or, when it is None, from
+    ``$LEARNBOARD_REFERENCE`` (read from ``environ``, default the process environment);
+    generated disordered networks when neither names a folder, or when ``generated``.
+    """
+    found = None if generated else reference_folder(reference, environ=environ)
+    nets = reference_networks(found[0], quick, found[1]) if found else generated_networks(quick)
+    plan = Plan(networks=nets, reference_rows=found is not None, quick=quick,
+                source="reference" if found else "generated")
     if quick:
         plan.seeds, plan.candidate_seeds = 1, 3
         plan.ic_networks, plan.tol_networks = 1, 1

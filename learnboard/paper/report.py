@@ -16,7 +16,7 @@ from learnboard.paper.compare import compare
 from learnboard.paper.plan import Plan
 from learnboard.sweep import expand, load_history, run_sweep
 
-BRIEF_GUIDE = 5.5e6  # BRIEF §2: C/C0 ≈ 5.5e6 · lambda² on r1
+REFERENCE_GUIDE = 5.5e6  # reference results: C/C0 ≈ 5.5e6 · lambda² on r1 at 1e5 steps
 
 
 @dataclass
@@ -111,12 +111,12 @@ def run_paper(plan: Plan, out: str | Path, *, workers: int | None = None, schedu
     # 1. error and power against lambda
     lam_rows = an.lambda_table(rows("scan"), labels, plan.lams, plan.steps)
     tables["lambda_scan"] = lam_rows
-    guide = BRIEF_GUIDE if plan.brief else _fit_guide(lam_rows)
+    guide = REFERENCE_GUIDE if plan.reference_rows else _fit_guide(lam_rows)
     figs["error_power_vs_lambda"] = fg.error_power_vs_lambda(
         lam_rows, labels, guide, out / "fig1_error_power_vs_lambda.png")
     # 2. initial conditions
     ic_nets = labels[: plan.ic_networks]
-    ic_rows = an.initial_table(rows("initial") + rows("scan") + rows("brief_k0"), ic_nets,
+    ic_rows = an.initial_table(rows("initial") + rows("scan") + rows("reference_k0"), ic_nets,
                                plan.ic_lams, plan.steps, first_seed)
     tables["initial_conditions"] = ic_rows
     figs["initial_conditions"] = fg.initial_conditions(ic_rows, out / "fig2_initial_conditions.png")
@@ -168,9 +168,9 @@ def run_paper(plan: Plan, out: str | Path, *, workers: int | None = None, schedu
                 ehist[an.init_label({"init": r["init"], "k0": r["k0"]})] = h
     figs["energy"] = fg.energy(ehist, ic_rows, out / "fig7_training_energy.png")
 
-    comparison = compare(everything, labels[0]) if plan.brief else []
+    comparison = compare(everything, labels[0]) if plan.reference_rows else []
     findings = _findings(plan, lam_rows, ic_rows, tol_rows, board_rows, noise_rows, labels)
-    tables["brief_comparison"] = comparison
+    tables["reference_comparison"] = comparison
     tables["screened_tasks"] = screened
     tables["findings"] = findings
     for name, t in tables.items():
@@ -248,7 +248,7 @@ def _findings(plan, lam_rows, ic_rows, tol_rows, board_rows, noise_rows, labels)
         ok = ratio > 2 and r["rel_error_median"] <= max(10 * base["rel_error_median"], 1e-6)
         add(f"start {label}: lower power at equal error (λ=0)",
             f"{ratio:.1f}x lower P; C/C0 {r['rel_error_median']:.1e} vs {base['rel_error_median']:.1e}",
-            {"k0 0.1": "≈9x (BRIEF)", "k0 0.01": "≈26x (BRIEF)"}.get(label, "> 2x"), ok)
+            {"k0 0.1": "≈9x (reference)", "k0 0.01": "≈26x (reference)"}.get(label, "> 2x"), ok)
     for t in tol_rows:
         if t["network"] != labels[0]:
             continue
@@ -299,12 +299,14 @@ def _write_markdown(report: Report, plan: Plan, computed: int, tables, figs, com
     if report.comparison:
         n_pass = sum(1 for r in report.comparison if r["pass"])
         n_run = sum(1 for r in report.comparison if r["pass"] is not None)
-        lines += ["## Summary: BRIEF §2 reference results\n",
+        lines += ["## Summary: reference results (authors' algorithm on r1)\n",
                   f"{n_pass} of {n_run} compared values within tolerance "
-                  f"(network {plan.networks[0]['label']}, seed 0). Tolerances: see "
+                  f"(network {plan.networks[0]['label']}, seed 0). Reference: an exact re-run "
+                  "of the authors' published algorithm (Stern et al., APL Machine Learning 2, "
+                  "016114, 2024) on r1. Tolerances: see "
                   "`learnboard/paper/compare.py` and docs/paper.md.\n",
                   md_table(report.comparison, [("quantity", "quantity"), ("measured", "measured"),
-                                               ("brief", "BRIEF §2"), ("tolerance", "tolerance"),
+                                               ("reference", "reference"), ("tolerance", "tolerance"),
                                                ("pass", "result")])]
     lines += ["## Findings checked on this run\n",
               md_table(report.findings, [("finding", "claim"), ("measured", "measured"),
@@ -314,7 +316,7 @@ def _write_markdown(report: Report, plan: Plan, computed: int, tables, figs, com
         "## 1. Error and power against λ\n",
         "![error and power vs lambda](fig1_error_power_vs_lambda.png)\n",
         "Median over seeds per network (bands: min..max); dashed: the λ² guide "
-        + ("of BRIEF §2 (5.5e6·λ²)." if plan.brief else "fitted at λ ≤ 1e-9.")
+        + ("of the reference results (5.5e6·λ²)." if plan.reference_rows else "fitted at λ ≤ 1e-9.")
         + " Table: `lambda_scan.csv`.\n",
         md_table(lam_all, [("lam", "λ"), ("runs", "runs"), ("rel_error_median", "median C/C0"),
                            ("rel_error_min", "min"), ("rel_error_max", "max"),
@@ -331,7 +333,7 @@ def _write_markdown(report: Report, plan: Plan, computed: int, tables, figs, com
         "Each point is one λ (median over all networks and seeds; bars min..max; grey: single runs).\n",
         "## 4. Tolerance controller vs fixed λ\n",
         "![tolerance controller](fig4_tolerance_controller.png)\n",
-        "BRIEF §2's closed-loop controller, judged by its means over the last 10 % of steps, "
+        "The closed-loop tolerance controller (docs/engine.md), judged by its means over the last 10 % of steps, "
         "against the fixed-λ curve of the same task (λ at decades and half decades; power "
         "interpolated log-log at equal error). "
         "Table: `tolerance.csv`.\n",
@@ -345,7 +347,7 @@ def _write_markdown(report: Report, plan: Plan, computed: int, tables, figs, com
         lines += [
             f"## 5. Transistor board {plan.board}: nominal and with device imperfections\n",
             "![board](fig5_board_gen2.png)\n",
-            f"The board profile's 32 NMOS edges (BRIEF §3 model) through the engine's board path, "
+            f"The board profile's 32 NMOS edges (the lab-fit model of Dillavou et al., PNAS 2024) through the engine's board path, "
             f"{plan.board_steps} steps, {plan.board_train_size} examples, alpha 2, eta 0.5 (gate "
             "volts per V² of drop terms). *Imperfect*: free state on network 0 and clamped state "
             "on network 1, each with its own device spread (vt, beta; seed = task seed), and "
