@@ -25,9 +25,8 @@ from learnboard.engine.config import LearningConfig  # noqa: E402
 from learnboard.engine.linear import LinearEngine, Terminals  # noqa: E402
 from learnboard.generate import lattice  # noqa: E402
 from learnboard.network import read_network  # noqa: E402
+from learnboard.reference import ENV, reference_file, reference_folder  # noqa: E402
 from learnboard.tasks import notebook_task  # noqa: E402
-
-REF = Path(__file__).resolve().parents[2] / "shared" / "reference" / "networks"
 
 
 def median_time(fn, repeats):
@@ -68,15 +67,19 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--lattice", type=int, default=100, help="periodic lattice side (nodes = side^2)")
+    ap.add_argument("--reference", metavar="DIR", default=None,
+                    help="folder with the authors' reference networks (default: $LEARNBOARD_REFERENCE)")
     args = ap.parse_args()
     rows = []
-    if REF.is_dir():
-        rows.append(compare("r1 (N=64)", read_network(REF / "data_N00064_Lp0.0100_r1.txt"),
+    found = reference_folder(args.reference)
+    if found:
+        folder, setting = found
+        rows.append(compare("r1 (N=64)", read_network(reference_file(folder, "r1", setting)),
                             4000, 400, args.repeats))
-        rows.append(compare("r101 (N=256)", read_network(REF / "data_N00256_Lp0.0100_r101.txt"),
+        rows.append(compare("r101 (N=256)", read_network(reference_file(folder, "r101", setting)),
                             2000, 40, args.repeats))
     else:
-        print(f"reference networks not found at {REF}; skipping the baseline comparison")
+        print(f"no reference networks (--reference DIR or {ENV}); skipping the baseline comparison")
     print(f"{'network':14s} {'nodes':>6s} {'edges':>6s} {'solver':>6s} {'baseline µs/step':>17s} "
           f"{'steps/s':>9s} {'engine µs/step':>15s} {'steps/s':>9s} {'speedup':>8s}  C/C0 @2000 (engine / baseline)")
     for r in rows:

@@ -23,9 +23,9 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from learnboard.reference import reference_file, require_folder  # noqa: E402
 from learnboard.sweep import expand, run_sweep  # noqa: E402
 
-REF = Path(__file__).resolve().parents[2] / "shared" / "reference" / "networks"
 LAMBDAS = {"log": [1e-10, 1e-2], "num": 17, "zero": True}
 
 
@@ -34,9 +34,13 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=os.cpu_count())
     ap.add_argument("--steps", type=int, default=100_000)
     ap.add_argument("--trials", type=int, default=5)
-    ap.add_argument("--network", default=str(REF / "data_N00064_Lp0.0100_r1.txt"))
+    ap.add_argument("--network", default=None,
+                    help="network file (default: r1 in the folder $LEARNBOARD_REFERENCE)")
     ap.add_argument("--out", default=None, help="keep the sweep here (default: a temporary folder)")
     args = ap.parse_args()
+    if args.network is None:
+        folder, setting = require_folder(None, option_name="--network")
+        args.network = str(reference_file(folder, "r1", setting))
     spec = {"steps": args.steps, "task": {"kind": "trials"},
             "grid": {"lam": LAMBDAS, "seeds": args.trials},
             "networks": [{"file": args.network, "label": "r1"}]}
@@ -70,4 +74,9 @@ def main() -> None:
               + ", ".join(f"{s:.2f}" for s in slopes))
 
 if __name__ == "__main__":
-    main()
+    from learnboard.errors import LearnboardError
+
+    try:
+        main()
+    except LearnboardError as exc:  # a missing reference folder: the message says what to set
+        raise SystemExit(f"error: {exc}") from None

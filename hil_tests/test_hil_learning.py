@@ -1,5 +1,5 @@
 """Learning on this very board: the task reaches its tolerance with lambda = 0, and the
-tolerance controller (BRIEF §2) ends at lower board-reported power within that tolerance.
+closed-loop tolerance controller (docs/engine.md) ends at lower board-reported power within that tolerance.
 
 Runs real training sessions (``learnboard.host.session.run_session``, what
 ``learnboard train`` runs) from the same initial edge state. The task and step budget

@@ -1,6 +1,7 @@
 """Network topology: nodes, edges and the reference network file format.
 
-The file format (BRIEF §2) is the one of the authors' published code: a first line
+The file format is the one of the authors' published code (the ``NetworkStates/`` folder
+of NachiStern/Power-efficient-learning, see :mod:`learnboard.reference`): a first line
 ``NN NE L``, then ``NN`` lines of ``x y`` node positions, then ``NE`` lines ``i j``
 (0-based node indices). An edge's drop is ``V_i - V_j``.
 """
@@ -74,7 +75,7 @@ class Network:
 
 
 def read_network(path: str | Path, ground: int | None = None) -> Network:
-    """Read a reference network file (BRIEF §2 format); ground defaults to the last node."""
+    """Read a network file in the authors' format; ground defaults to the last node."""
     path = Path(path)
     try:
         lines = path.read_text(encoding="utf-8").split("\n")

@@ -43,6 +43,18 @@ def reference_folder(option: str | Path | None, *, option_name: str = "--referen
     return (Path(value), ENV) if value else None
 
 
+def require_folder(option: str | Path | None, *, option_name: str = "--reference",
+                   environ: Mapping[str, str] | None = None) -> tuple[Path, str]:
+    """Like :func:`reference_folder`, but an :class:`InputError` saying which option or
+    variable to set, and where the files come from, when neither names a folder."""
+    found = reference_folder(option, option_name=option_name, environ=environ)
+    if found is None:
+        raise InputError(f"no reference networks given: pass {option_name} or set {ENV} "
+                         f"to a folder holding the authors' network files ({FILES['r1']}, ...), "
+                         f"downloaded from {SOURCE}", field=option_name)
+    return found
+
+
 def reference_file(folder: Path, label: str, setting: str) -> Path:
     """The absolute path of network ``label`` (r1, r2, ...) in ``folder``.
 

@@ -3,7 +3,7 @@
 Inputs and targets are voltages (or drops) imposed on source terminals and asked of
 target terminals. Data come from a CSV file (columns ``x0, x1, ...`` are inputs,
 ``y0, y1, ...`` targets, one row per example) or from the generated linear regression
-task of the published notebook (BRIEF §2).
+task of the authors' published notebook (Stern et al., APL Machine Learning 2, 016114 (2024)).
 """
 
 from __future__ import annotations
@@ -383,7 +383,8 @@ def _task_nonlinear(ports, seed, board):
     rng = np.random.RandomState(seed + 1000)
     u = rng.rand(30, ports.n_in)
     lo_o, hi_o = ports.out_range
-    # a product and a square: no linear network fits it (BRIEF 3: Gen-2 nonlinear regression)
+    # a product and a square: no linear network fits it (the nonlinear regression of the
+    # Gen-2 lab board, Dillavou et al., PNAS 121, e2319718121 (2024))
     prod = u[:, 0] * (u[:, 1] if ports.n_in > 1 else u[:, 0])
     t = 0.1 + 0.45 * prod + 0.15 * u[:, 0] ** 2
     y = lo_o + (hi_o - lo_o) * np.repeat(t[:, None], ports.n_out, axis=1) * np.linspace(1, 0.8, ports.n_out)

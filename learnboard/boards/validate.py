@@ -3,7 +3,7 @@ the firmware's integer ranges.
 
 Each check raises :class:`~learnboard.errors.InputError` naming the file, the field
 at fault and what to change. :func:`worst_case_current` is the bound the firmware
-also keeps (BRIEF §3): the largest possible drop over the smallest possible resistance.
+also keeps, since a board cannot measure edge currents: the largest possible drop over the smallest possible resistance.
 """
 
 from __future__ import annotations

@@ -4,11 +4,12 @@ Digipot edges move in whole taps — ``"accumulate"`` keeps a continuous conduct
 integrates the rule's updates and emits the nearest tap, ``"sign"`` is the Gen-1 rule
 (one tap per step: more resistance when ``<(dV^C)^2> > (1 - lam) <(dV^F)^2>``, else
 less). Transistor edges move their gate voltage by
-``-(alpha/eta) <(dV^C)^2 - (1 - lam)(dV^F)^2>`` within the gate range (BRIEF §3: a
+``-(alpha/eta) <(dV^C)^2 - (1 - lam)(dV^F)^2>`` within the gate range (on the lab's Gen-2 board, Dillavou et al., PNAS 121, e2319718121 (2024), a
 charge pulse changes the gate by ≈ 0.1 V⁻¹ (t/RC) ((dV^F)^2 - (dV^C)^2)). Every example's
 free state is solved by :func:`learnboard.physics.solve` warm-started from the previous
 step's solution, and its clamped state from the free one. For transistors the power
-term is a heuristic (BRIEF §2); the engine reports the physical power Σ I dV it reaches.
+term is a heuristic (a gate-referenced transistor has no co-content, so the lambda term
+is no power gradient); the engine reports the physical power Σ I dV it reaches.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""Learning parameters and initial conductances (BRIEF §2)."""
+"""Learning parameters and initial conductances, as in the authors' published code
+(Stern et al., APL Machine Learning 2, 016114 (2024))."""
 
 from __future__ import annotations
 

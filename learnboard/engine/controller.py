@@ -1,4 +1,4 @@
-"""The closed-loop tolerance controller of BRIEF §2, reusable by the engine and host sessions.
+"""The closed-loop tolerance controller, reusable by the engine and host sessions.
 
 lambda = 0 until C/C0 < tau at some step s0; then lambda = ``start`` (1e-9), and at every
 step s > s0 with (s - s0) % ``every`` == 0 (100), lambda is multiplied by ``up`` (1.05)

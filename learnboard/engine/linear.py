@@ -88,7 +88,8 @@ class Terminals:
 
 @dataclass
 class Evaluation:
-    """Metrics of the free state at given conductances (BRIEF §2 definitions).
+    """Metrics of the free state at given conductances (the definitions of
+    Stern et al., APL Machine Learning 2, 016114 (2024)).
 
     ``error``: mean over examples of Σ_outputs (V_O^F - L)^2. ``power``: the paper's
     ½ Σ k (dV^F)^2 (co-content), mean over examples. ``power_watts``: Σ k (dV^F)^2, the

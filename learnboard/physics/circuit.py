@@ -22,7 +22,7 @@ TRANSISTOR = 1
 DIODE = 2
 KIND_NAMES = {RESISTOR: "resistor", TRANSISTOR: "transistor", DIODE: "diode"}
 
-# Gen-2 lab fit (BRIEF §3)
+# Gen-2 lab fit (Dillavou et al., PNAS 121, e2319718121 (2024))
 DEFAULT_VT = 0.62
 DEFAULT_BETA = 8.5e-4
 DEFAULT_SUB_SLOPE = 0.1
@@ -153,7 +153,7 @@ class Circuit:
         beta=DEFAULT_BETA,
         sub_slope=DEFAULT_SUB_SLOPE,
     ) -> Circuit:
-        """All edges gate-referenced NMOS transistors (defaults: BRIEF §3 lab fit)."""
+        """All edges gate-referenced NMOS transistors (defaults: the Gen-2 lab fit)."""
         return cls.build(network, TRANSISTOR, gate=gate, vt=vt, beta=beta, sub_slope=sub_slope)
 
     def replace(self, **changes) -> Circuit:

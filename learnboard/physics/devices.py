@@ -3,7 +3,7 @@
 Every model takes numpy arrays (or scalars that broadcast) and returns the current
 together with its partial derivatives, which the Newton solver needs.
 
-NMOS edge (BRIEF §3, Generation 2). The gate is referenced to ground; the two channel
+NMOS edge (Generation 2, Dillavou et al., PNAS 121, e2319718121 (2024)). The gate is referenced to ground; the two channel
 terminals ``a`` and ``b`` are interchangeable, the lower one acting as the source. With
 the source overdrive ``x = VG - Vt - min(Va, Vb)`` and ``vds = |Va - Vb|`` the
 Shichman–Hodges (SPICE level-1, ``LAMBDA = GAMMA = 0``) current is

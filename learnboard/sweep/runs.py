@@ -32,7 +32,7 @@ def notebook_trial(n_edges: int, trial: int, coeffs, n_examples: int = 20, noise
 
     One legacy ``RandomState(0)`` stream runs through the trials. Trial 0 draws
     ``choice(range(E), 4, replace=False)`` (sources then targets) and ``rand(2, n)``: the
-    published task (BRIEF §2). Each later trial first perturbs the coefficients,
+    published task (Stern et al., APL Machine Learning 2, 016114 (2024)). Each later trial first perturbs the coefficients,
     ``A + 0.1 * randn(2, 2)``, then draws fresh edges and inputs the same way.
     """
     from learnboard.tasks import Dataset
