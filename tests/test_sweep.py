@@ -102,12 +102,29 @@ def test_dask_scheduler_path(tmp_path):
 
 def test_notebook_trials_draw_like_the_notebook():
     src, tgt, data, a = notebook_trial(143, 0, [[0.2, 0.3], [0.1, 0.5]])
-    assert list(src) == [45, 118] and list(tgt) == [16, 56]  # BRIEF §2
+    assert list(src) == [45, 118] and list(tgt) == [16, 56]  # the published task
     np.testing.assert_allclose(a, [[0.2, 0.3], [0.1, 0.5]])
     src1, tgt1, data1, a1 = notebook_trial(143, 1, [[0.2, 0.3], [0.1, 0.5]])
     assert (list(src1), list(tgt1)) != ([45, 118], [16, 56])
     assert 0 < np.abs(a1 - a).max() < 0.5
     np.testing.assert_allclose(data1.targets, data1.inputs @ a1.T)
+
+
+def test_network_files_name_environment_variables(tmp_path, monkeypatch):
+    """`file = "$LEARNBOARD_REFERENCE/..."` reads the setting; unset, the error names it."""
+    folder = tmp_path / "nets"
+    folder.mkdir()
+    (folder / "tri.txt").write_text("3 3 1\n0 0\n1 0\n0 1\n0 1\n1 2\n2 0\n")
+    spec = tmp_path / "spec.toml"
+    spec.write_text('steps = 5\n[[networks]]\nfile = "${LEARNBOARD_REFERENCE}/tri.txt"\n')
+    monkeypatch.setenv("LEARNBOARD_REFERENCE", str(folder))
+    runs = expand(spec)
+    assert runs[0]["network"]["value"] == str((folder / "tri.txt").resolve())
+    monkeypatch.delenv("LEARNBOARD_REFERENCE")
+    with pytest.raises(InputError, match="networks\\[0\\].file") as err:
+        expand(spec)
+    assert "LEARNBOARD_REFERENCE is not set" in str(err.value)
+    assert "NachiStern/Power-efficient-learning" in str(err.value)  # where the files come from
 
 
 @pytest.mark.parametrize("text, field", [

@@ -23,7 +23,7 @@ A spec (see docs/sweep.md)::
     seeds = [0]                        # or an int n: seeds 0..n-1
 
     [[networks]]
-    file = "data_N00064_Lp0.0100_r1.txt"   # relative to the spec file
+    file = "$LEARNBOARD_REFERENCE/data_N00064_Lp0.0100_r1.txt"   # or relative to the spec file
     [[networks]]
     generate = "disordered:N=64,seed=1"
     [[networks]]
@@ -43,6 +43,8 @@ import hashlib
 import itertools
 import json
 import math
+import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -216,7 +218,7 @@ def expand(spec: str | Path | dict, *, base: Path | None = None) -> list[dict]:
         if not isinstance(value, str) or not value:
             raise _fail(source, f"{where}.{kind}", f"must be a non-empty string, got {value!r}")
         if kind == "file":
-            p = Path(value)
+            p = Path(_expand(value, source, f"{where}.file"))
             value = str(p if p.is_absolute() else (folder / p).resolve())
             if not Path(value).is_file():
                 raise _fail(source, f"{where}.file", f"no such network file: {value}")
@@ -312,3 +314,19 @@ def run_id(run: dict) -> str:
     net = "".join(c if c.isalnum() or c in "-_." else "-" for c in run["network"]["label"])[:40]
     sched = f"tau{run['tolerance']:g}" if run["tolerance"] is not None else f"lam{run['lam']:g}"
     return f"{net}_s{run['task']['seed']}_{sched}_{digest}"
+
+
+_VARIABLE = re.compile(r"\$(\w+|\{\w+\})")
+
+
+def _expand(value: str, source: str | None, field: str) -> str:
+    """``value`` with ``~`` and ``$NAME`` / ``${NAME}`` expanded; an unset variable is an error."""
+    unset = [m.strip("{}") for m in _VARIABLE.findall(value) if m.strip("{}") not in os.environ]
+    if unset:
+        from learnboard.reference import ENV, SOURCE
+
+        hint = (f"; it names the folder of the authors' reference networks, {SOURCE}"
+                if ENV in unset else "")
+        raise _fail(source, field, f"environment variable {', '.join(unset)} is not set "
+                                   f"(in {value!r}){hint}")
+    return os.path.expanduser(os.path.expandvars(value))
