@@ -18,8 +18,10 @@ def reference_networks() -> Path:
     hint when unset or missing, a failure when ``CI`` is set."""
     folder = os.environ.get(REFERENCE_ENV)
     if not folder or not Path(folder).is_dir():
+        from learnboard.reference import SOURCE
+
         message = (f"reference networks not found: set {REFERENCE_ENV} to the folder of the "
-                   f"authors' network files (now {folder!r})")
+                   f"authors' network files, {SOURCE} (now {folder!r})")
         if os.environ.get("CI"):
             pytest.fail(message)
         pytest.skip(message)
