@@ -88,3 +88,9 @@ def test_sim_and_train_describe_the_learning_flags_alike(flag, means, not_means)
 def test_train_help_says_the_meaning_of_alpha_and_eta_changed():
     text = dict((" ".join(p), sub) for p, sub in PARSERS)["learnboard train"].format_help()
     assert "Breaking change" in text and "--alpha is the learning rate and --eta the nudge" in text
+
+
+@pytest.mark.parametrize("command", ["sim", "train"])
+@pytest.mark.parametrize("flag", ["--lam", "--lambda"])
+def test_sim_and_train_take_lam_and_lambda_alike(command, flag):
+    assert build_parser().parse_args([command, flag, "1e-6"]).lam == 1e-6
