@@ -95,8 +95,8 @@ class _Counting:
 def make_app(board_name: str, seed: int = 0, oversample: int | None = None, batch: int = 1,
              cost: str = "rp2040"):
     """The firmware App on a fresh World with the default task's training examples
-    uploaded and the learning parameters a host session sets (``eta`` 1.0 on transistor
-    boards, so gates really pulse); ``batch`` examples per step (0: all)."""
+    uploaded and the learning parameters a host session sets (learning rate ``alpha``
+    1.0 on transistor boards, so gates really pulse); ``batch`` examples per step (0: all)."""
     from learnboard.tasks import load_task
 
     board = load_board(board_name)
@@ -111,7 +111,7 @@ def make_app(board_name: str, seed: int = 0, oversample: int | None = None, batc
     app.upload_examples({"x": task.x_train.tolist(), "y": task.y_train.tolist(), "clear": True})
     params = {"batch": batch}
     if any(e.kind == "transistor" for e in board.edges):
-        params["eta"] = 1.0
+        params["alpha"] = 1.0
     app.set_params(params)
     return app, world
 

@@ -41,7 +41,7 @@ def rp2040_steps_per_s(board: str | Board, *, steps: int = 10, batch: int = 1,
     app.upload_examples({"x": task.x_train.tolist(), "y": task.y_train.tolist(), "clear": True})
     params = {"batch": batch}
     if any(e.kind == "transistor" for e in board.edges):
-        params["eta"] = 1.0  # as a session sets it: gates really pulse
+        params["alpha"] = 1.0  # as a session sets it: gates really pulse
     app.set_params(params)
     for _ in range(WARM_UP):
         app.locked_step()

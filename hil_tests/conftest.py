@@ -57,8 +57,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                          "own task; others may need more --hil-steps: see docs/hil.md)")
     group.addoption("--hil-steps", type=int, default=100, metavar="N",
                     help="steps of each learning session (default 100)")
-    group.addoption("--hil-eta", type=float, default=20.0, metavar="ETA",
-                    help="learning rate of the learning checks (default 20 V/V^2 for gate boards)")
+    group.addoption("--hil-alpha", type=float, default=20.0, metavar="ALPHA",
+                    help="learning rate alpha of the learning checks (default 20 V/V^2 for gate "
+                         "boards)")
 
 
 def pytest_configure(config: pytest.Config) -> None:

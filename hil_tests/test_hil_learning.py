@@ -16,9 +16,9 @@ from learnboard.host.schedule import Phase, Schedule, Stop
 from learnboard.host.session import TrainConfig, run_session
 
 
-def session(link, board, tmp_path, name, phase, steps, task, eta):
+def session(link, board, tmp_path, name, phase, steps, task, alpha):
     conn = Connection(link, link.hello(), board, "board under test")
-    config = TrainConfig(task=task, eta=eta, telemetry_every=10, checkpoint_every=50, name=name,
+    config = TrainConfig(task=task, alpha=alpha, telemetry_every=10, checkpoint_every=50, name=name,
                          schedule=Schedule(phases=[phase], init="uniform", chunk=10,
                                            stop=Stop(steps=steps)))
     return run_session(conn, config, RunFolder.create(tmp_path, name))
@@ -27,12 +27,12 @@ def session(link, board, tmp_path, name, phase, steps, task, eta):
 @pytest.fixture
 def learning_options(request):
     cfg = request.config
-    return cfg.getoption("--hil-task"), cfg.getoption("--hil-steps"), cfg.getoption("--hil-eta")
+    return cfg.getoption("--hil-task"), cfg.getoption("--hil-steps"), cfg.getoption("--hil-alpha")
 
 
 def test_task_reaches_tolerance_and_controller_lowers_power(link, board, tmp_path, learning_options):
-    task, steps, eta = learning_options
-    plain = session(link, board, tmp_path, "lambda0", Phase(kind="constant", lam=0.0), steps, task, eta)
+    task, steps, alpha = learning_options
+    plain = session(link, board, tmp_path, "lambda0", Phase(kind="constant", lam=0.0), steps, task, alpha)
     assert plain.tolerance is not None
     assert plain.steps == steps
     assert plain.relative_error < plain.tolerance, (
@@ -40,7 +40,7 @@ def test_task_reaches_tolerance_and_controller_lowers_power(link, board, tmp_pat
         f"{plain.tolerance:.4f}")
     tuned = session(link, board, tmp_path, "controller",
                     Phase(kind="tolerance", tau="task", start=0.02, every=10, up=1.1, down=0.5),
-                    steps, task, eta)
+                    steps, task, alpha)
     assert tuned.initial_power == pytest.approx(plain.initial_power, rel=0.05), "not the same start"
     assert tuned.relative_error < 1.5 * tuned.tolerance, (
         f"controller session ended at relative error {tuned.relative_error:.4f} "

@@ -15,12 +15,12 @@ from learnboard.host.session import TrainConfig, run_session
 
 
 def test_reset_during_training_resumes_from_checkpoint(link, board, tmp_path, request):
-    task, _steps, eta = (request.config.getoption(o) for o in ("--hil-task", "--hil-steps", "--hil-eta"))
+    task, _steps, alpha = (request.config.getoption(o) for o in ("--hil-task", "--hil-steps", "--hil-alpha"))
     # long enough that the reset, 0.3 s after the first checkpoint, lands mid-run on a
     # fast emulated board too (the VM board trains a few hundred steps per second)
     steps = 400
     conn = Connection(link, link.hello(), board, "board under test")
-    config = TrainConfig(task=task, eta=eta, telemetry_every=5, checkpoint_every=20, name="reset",
+    config = TrainConfig(task=task, alpha=alpha, telemetry_every=5, checkpoint_every=20, name="reset",
                          schedule=Schedule(phases=[Phase(kind="constant", lam=0.0)], init="uniform",
                                            chunk=10, stop=Stop(steps=steps)))
     rf = RunFolder.create(tmp_path, "reset")

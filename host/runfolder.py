@@ -13,6 +13,12 @@
 
 JSON files are written atomically (temporary file, fsync, rename), so a crash leaves
 either the old or the new version, never half of one.
+
+config.json, summary.json and each checkpoint carry ``version`` (:data:`FORMAT`). Version 1
+(a file without ``version``) is what learnboard 0.1.0 wrote: there ``alpha`` is the nudge
+and ``eta`` the learning rate. :meth:`RunFolder.read_config` returns the configuration in
+the current meanings (``alpha`` the learning rate, ``eta`` the nudge) whatever the file's
+version, so an old run resumes with the values it was trained with.
 """
 
 from __future__ import annotations
@@ -31,6 +37,48 @@ from learnboard.errors import InputError, LearnboardError
 from .runlog import _disk_message
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+FORMAT = 2  # run-folder format: 2 = alpha is the learning rate, eta the nudge (the paper's)
+_SWAPPED = (("alpha", "eta"), ("alpha_to", "eta_to"))  # version 1 had these the other way round
+
+
+def _swap_alpha_eta(d: dict) -> dict:
+    """``d`` with its alpha/eta (and alpha_to/eta_to) values exchanged."""
+    out = dict(d)
+    for a, b in _SWAPPED:
+        va, vb = d.get(a), d.get(b)
+        out.pop(a, None)
+        out.pop(b, None)
+        if b in d:
+            out[a] = vb
+        if a in d:
+            out[b] = va
+    return out
+
+
+def file_version(data: dict, source: str) -> int:
+    """The run-folder format ``data`` (a config, summary or checkpoint) was written in:
+    1 when it has no ``version``; an InputError for one this learnboard cannot read."""
+    v = data.get("version", 1)
+    if isinstance(v, bool) or v not in range(1, FORMAT + 1):
+        raise InputError(f"version {v!r} is not a run-folder format this learnboard reads "
+                         f"(1 to {FORMAT}); a newer learnboard wrote it: read it with that version",
+                         source=source, field="version")
+    return v
+
+
+def config_in_current_meaning(config: dict, source: str = "config.json") -> dict:
+    """A run's configuration with ``alpha`` the learning rate and ``eta`` the nudge, and
+    ``version`` = :data:`FORMAT`: a version-1 file's values (alpha the nudge, eta the
+    learning rate, in the top level and in each schedule phase) are exchanged."""
+    if file_version(config, source) >= 2:
+        return config
+    out = _swap_alpha_eta(config)
+    sched = out.get("schedule")
+    if isinstance(sched, dict) and isinstance(sched.get("phases"), list):
+        out["schedule"] = dict(sched, phases=[_swap_alpha_eta(p) if isinstance(p, dict) else p
+                                              for p in sched["phases"]])
+    out["version"] = FORMAT
+    return out
 
 
 def _jsonable(obj: Any) -> Any:
@@ -159,13 +207,18 @@ class RunFolder:
     # -- contents --------------------------------------------------------------------------
 
     def write_config(self, config: dict) -> None:
-        write_json_atomic(self.config_path, config)
+        write_json_atomic(self.config_path, {**config, "version": FORMAT})
 
     def read_config(self) -> dict:
-        return read_json(self.config_path)
+        """config.json in the current meanings (see :func:`config_in_current_meaning`);
+        a file that is not a JSON object is returned as it is, for the caller to refuse."""
+        data = read_json(self.config_path)
+        if not isinstance(data, dict):
+            return data
+        return config_in_current_meaning(data, str(self.config_path))
 
     def write_summary(self, summary: dict) -> None:
-        write_json_atomic(self.summary_path, summary)
+        write_json_atomic(self.summary_path, {**summary, "version": FORMAT})
 
     def read_summary(self) -> dict | None:
         return read_json(self.summary_path) if self.summary_path.is_file() else None
@@ -201,7 +254,7 @@ class RunFolder:
     def write_checkpoint(self, step: int, state: dict) -> Path:
         """Store a checkpoint (``state`` must be JSON-able: edge states, schedule state)."""
         path = self.checkpoint_path(step)
-        write_json_atomic(path, {"step": int(step), **state})
+        write_json_atomic(path, {"step": int(step), **state, "version": FORMAT})
         return path
 
     def checkpoints(self) -> list[Path]:

@@ -4,6 +4,7 @@ board steps the session asks :class:`ScheduleRunner` for the next parameters.
 
 A schedule file (TOML)::
 
+    version = 2                 # alpha = learning rate, eta = nudge (needed to set either)
     init = "uniform"            # "low" (the paper's good initial condition), "uniform", "random"
     chunk = 50                  # board steps between host decisions (parameter updates)
 
@@ -18,8 +19,8 @@ A schedule file (TOML)::
     kind = "constant"           # lambda held
     lam = 0.0
     steps = 500
-    eta = 1.0                   # learning rate (board parameter eta); eta_to = ramps it
-    alpha = 0.5                 # nudge amplitude (board parameter alpha); alpha_to = ramps it
+    alpha = 1.0                 # learning rate; alpha_to = ramps it
+    eta = 0.5                   # nudge amplitude in (0, 1]; eta_to = ramps it
 
     [[phase]]
     kind = "ramp"               # lambda linear from lam to lam_to over the phase
@@ -28,15 +29,18 @@ A schedule file (TOML)::
     steps = 500
 
     [[phase]]
-    kind = "tolerance"          # BRIEF section 2, literally:
+    kind = "tolerance"          # the paper's controller:
     tau = 0.05                  # lambda 0 until C/C0 < tau at step s0, then lambda = start,
     start = 1e-9                # and every `every` steps x up while C/C0 < tau, else x down
     every = 100
     up = 1.05
     down = 0.5
 
-Parameter names are the board protocol's (docs/protocol.md): ``eta`` is the learning rate,
-``alpha`` the nudge amplitude, ``lam`` the power weight in [0, 1]. A phase without
+Parameter names and meanings are the paper's, as in ``learnboard sim``, board files and
+the board protocol: ``alpha`` is the learning rate, ``eta`` the nudge amplitude, ``lam``
+the power weight in [0, 1]. learnboard 0.1.0 had alpha and eta the other way round, so a
+file that sets alpha or eta must say ``version = 2``; one without is refused (never read
+in a guessed meaning). A file that sets neither needs no version. A phase without
 ``steps`` runs until the stop condition. ``tau = "task"`` takes the task's tolerance.
 """
 
@@ -60,7 +64,9 @@ INITS = ("low", "uniform", "random")
 _PHASE_KEYS = {"kind", "steps", "lam", "lam_to", "tau", "start", "every", "up", "down",
                "eta", "eta_to", "alpha", "alpha_to"}
 _STOP_KEYS = {"steps", "time", "settled", "settle_window", "settle_rel"}
-_TOP_KEYS = {"init", "chunk", "stop", "phase", "seed"}
+_TOP_KEYS = {"version", "init", "chunk", "stop", "phase", "seed"}
+VERSION = 2  # schedule format: alpha = learning rate, eta = nudge
+_RATE_KEYS = ("alpha", "alpha_to", "eta", "eta_to")  # their meaning changed in version 2
 
 
 @dataclass
@@ -76,10 +82,10 @@ class Phase:
     every: int = 100
     up: float = 1.05
     down: float = 0.5
-    eta: float | None = None  # None: the board's current value
-    eta_to: float | None = None
-    alpha: float | None = None
+    alpha: float | None = None  # learning rate; None: the board's current value
     alpha_to: float | None = None
+    eta: float | None = None  # nudge amplitude; None: the board's current value
+    eta_to: float | None = None
 
 
 @dataclass
@@ -159,10 +165,10 @@ def _phase(raw: Any, source: str, where: str) -> Phase:
     for key in ("lam", "lam_to"):
         if key in raw:
             setattr(p, key, float(_num(raw[key], source, f"{where}.{key}", lo=0.0, hi=1.0)))
-    for key in ("eta", "eta_to"):
+    for key in ("alpha", "alpha_to"):
         if key in raw:
             setattr(p, key, float(_num(raw[key], source, f"{where}.{key}", lo=0.0)))
-    for key in ("alpha", "alpha_to"):
+    for key in ("eta", "eta_to"):
         if key in raw:
             setattr(p, key, float(_num(raw[key], source, f"{where}.{key}", positive=True, hi=1.0)))
     if kind == "ramp":
@@ -172,7 +178,7 @@ def _phase(raw: Any, source: str, where: str) -> Phase:
             raise _fail(source, f"{where}.steps", "a ramp needs steps (its length)")
     elif "lam_to" in raw:
         raise _fail(source, f"{where}.lam_to", "only a ramp phase takes lam_to")
-    for key in ("eta_to", "alpha_to"):
+    for key in ("alpha_to", "eta_to"):
         if getattr(p, key) is not None and p.steps is None:
             raise _fail(source, f"{where}.{key}", "ramping a parameter needs the phase's steps")
         if getattr(p, key) is not None and getattr(p, key[:-3]) is None:
@@ -195,11 +201,33 @@ def _phase(raw: Any, source: str, where: str) -> Phase:
     return p
 
 
+def _check_version(data: dict, source: str) -> None:
+    """A schedule that sets alpha or eta says which meaning it was written in: refuse
+    one without ``version`` rather than guess (learnboard 0.1.0 swapped the two)."""
+    if "version" in data:
+        v = data["version"]
+        if isinstance(v, bool) or v != VERSION:
+            raise _fail(source, "version", f"{v!r} is not a schedule version this learnboard "
+                        f"reads; write version = {VERSION} (alpha = learning rate, eta = nudge)")
+        return
+    phases = data.get("phase")
+    for i, ph in enumerate(phases if isinstance(phases, list) else []):
+        for key in _RATE_KEYS:
+            if isinstance(ph, dict) and key in ph:
+                raise _fail(source, f"phase[{i}].{key}",
+                            f"this schedule sets {key} but has no version, and learnboard 0.1.0 "
+                            "read alpha as the nudge and eta as the learning rate. Add "
+                            f"`version = {VERSION}` at the top of the file and check that alpha "
+                            "is the learning rate and eta the nudge amplitude (swap their "
+                            "values if the file was written for 0.1.0)")
+
+
 def parse_schedule(data: dict, source: str = "<schedule>") -> Schedule:
     """A :class:`Schedule` from the TOML document's dict; errors name the field."""
     unknown = set(data) - _TOP_KEYS
     if unknown:
         raise _fail(source, sorted(unknown)[0], f"unknown key; a schedule takes {', '.join(sorted(_TOP_KEYS))}")
+    _check_version(data, source)
     sched = Schedule(source=source)
     init = data.get("init", "uniform")
     if init not in INITS:
@@ -383,10 +411,10 @@ class ScheduleRunner:
             rel = math.inf if relative_error is None else relative_error
             out["lam"] = min(1.0, c.lam_for(step, rel))
             c.lam = min(c.lam, 1.0)
-        if p.eta is not None:
-            out["eta"] = _lerp(p.eta, p.eta_to, frac)
         if p.alpha is not None:
             out["alpha"] = _lerp(p.alpha, p.alpha_to, frac)
+        if p.eta is not None:
+            out["eta"] = _lerp(p.eta, p.eta_to, frac)
         if relative_error is not None and self.reached_at is None:
             tol = self.tolerance
             if tol is not None and relative_error < tol:

@@ -3,7 +3,7 @@
 ``run_session(conn, config, run_folder)`` uploads the task's training examples, sets the
 initial edge states, and then trains in chunks: ``train`` N steps with telemetry every M,
 log every telemetry frame and event, and between chunks ask the schedule for the next
-lambda / learning rate / nudge. Every ``checkpoint_every`` steps the edge states are read
+lambda / learning rate ``alpha`` / nudge ``eta``. Every ``checkpoint_every`` steps the edge states are read
 back and stored with the schedule's state, and the log is fsync-ed. A board that resets
 (a ``boot`` event, or its step counter going back) gets its examples, parameters and the
 last checkpoint's edges back; steps redone after that are logged as superseding the lost
@@ -30,8 +30,9 @@ from learnboard.errors import InputError, LearnboardError
 
 from .link import BoardError
 from .messages import Fault
-from .runfolder import RunFolder
+from .runfolder import RunFolder, file_version
 from .runlog import RunLog, read_log
+from .schedule import VERSION as SCHEDULE_VERSION
 from .schedule import Schedule, ScheduleRunner, parse_schedule
 
 PING_S = 2.0  # host silence parks the board after 10 s: say something well before
@@ -46,8 +47,8 @@ class TrainConfig:
 
     task: str = "regression"
     schedule: Schedule = field(default_factory=Schedule)
-    eta: float | None = None  # learning rate; None: 1.0 -> 0.2 annealed on transistor boards
-    alpha: float | None = None  # nudge amplitude; None: the board's
+    alpha: float | None = None  # learning rate; None: 1.0 -> 0.2 annealed on transistor boards
+    eta: float | None = None  # nudge amplitude; None: the board's
     telemetry_every: int = 10
     checkpoint_every: int = 200
     seed: int = 0
@@ -77,7 +78,8 @@ class TrainConfig:
             stop.pop("time", None)
         if stop.get("steps") is None:
             stop.pop("steps", None)
-        raw = {"init": sched.get("init", "uniform"), "chunk": sched.get("chunk", 50),
+        # config.json is in the current meanings (RunFolder.read_config converts old ones)
+        raw = {"version": SCHEDULE_VERSION, "init": sched.get("init", "uniform"), "chunk": sched.get("chunk", 50),
                "seed": sched.get("seed", 0), "stop": stop,
                "phase": [{k: v for k, v in p.items() if v is not None and not (
                    p.get("kind") != "tolerance" and k in ("tau", "start", "every", "up", "down")) and not (
@@ -109,14 +111,16 @@ def _check_config_fields(d: dict, source: str) -> None:
             raise bad(key, "a whole number >= 1")
     if "seed" in d and not (isinstance(d["seed"], int) and not isinstance(d["seed"], bool)):
         raise bad("seed", "a whole number")
-    if d.get("eta") is not None and not (number(d["eta"]) and d["eta"] >= 0):
-        raise bad("eta", "a finite number >= 0")
-    if d.get("alpha") is not None and not (number(d["alpha"]) and 0 < d["alpha"] <= 1):
-        raise bad("alpha", "a number in (0, 1]")
+    if d.get("alpha") is not None and not (number(d["alpha"]) and d["alpha"] >= 0):
+        raise bad("alpha", "a finite number >= 0 (the learning rate)")
+    if d.get("eta") is not None and not (number(d["eta"]) and 0 < d["eta"] <= 1):
+        raise bad("eta", "a number in (0, 1] (the nudge)")
 
 
 def resume_config(rf: RunFolder) -> TrainConfig:
-    """The configuration of the run folder ``rf`` (its config.json), checked for --resume."""
+    """The configuration of the run folder ``rf`` (its config.json), checked for --resume;
+    a folder written before ``alpha`` became the learning rate is read in its own meaning
+    (:meth:`RunFolder.read_config`)."""
     raw = rf.read_config()
     source = str(rf.config_path)
     if not isinstance(raw, dict):
@@ -140,6 +144,7 @@ def check_checkpoint(ck: dict, source: str, n_edges: int | None = None) -> dict:
     def whole(v: Any) -> bool:
         return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
+    file_version(ck, source)
     if not whole(ck.get("step")):
         raise bad("step", "must be a whole number >= 0")
     k = ck.get("k")
@@ -327,29 +332,29 @@ class Session:
         self.elapsed0 = 0.0
         self.params: dict[str, Any] = {}
         self.log: RunLog | None = None
-        # Transistor boards without a given learning rate: anneal it from 1.0 to 0.2 over
-        # the session. The lab's 0.0023 needs ~1e5 steps; a constant 1.0 learns in a few
+        # Transistor boards without a given learning rate (alpha): anneal it from 1.0 to 0.2
+        # over the session. The lab's 0.0023 needs ~1e5 steps; a constant 1.0 learns in a few
         # hundred but then wanders at C/C0 ~ 0.01-0.1, the anneal settles it (~0.01).
         total = config.schedule.total_steps
-        sets_eta = any(p.eta is not None for p in config.schedule.phases)
-        self.eta_anneal = ((1.0, 0.2, total) if config.eta is None and not sets_eta and total
-                           and any(e.kind == "transistor" for e in self.board.edges) else None)
+        sets_alpha = any(p.alpha is not None for p in config.schedule.phases)
+        self.alpha_anneal = ((1.0, 0.2, total) if config.alpha is None and not sets_alpha and total
+                             and any(e.kind == "transistor" for e in self.board.edges) else None)
 
     # -- board set-up --------------------------------------------------------------------
 
     def _learn_params(self) -> dict:
         p: dict[str, Any] = {"tlm_every": int(self.config.telemetry_every)}
-        eta = self.config.eta
-        if eta is None and self.eta_anneal is not None:
-            eta = self._annealed_eta()
-        if eta is not None:
-            p["eta"] = float(eta)
-        if self.config.alpha is not None:
-            p["alpha"] = float(self.config.alpha)
+        alpha = self.config.alpha
+        if alpha is None and self.alpha_anneal is not None:
+            alpha = self._annealed_alpha()
+        if alpha is not None:
+            p["alpha"] = float(alpha)
+        if self.config.eta is not None:
+            p["eta"] = float(self.config.eta)
         return p
 
-    def _annealed_eta(self) -> float:
-        a, b, total = self.eta_anneal
+    def _annealed_alpha(self) -> float:
+        a, b, total = self.alpha_anneal
         return round(a + (b - a) * min(1.0, self.step / total), 4)
 
     def _prepare_board(self) -> None:
@@ -625,8 +630,8 @@ class Session:
             if reason is not None:
                 return reason
             params = self.runner.params(self.step, self.rel)
-            if self.eta_anneal is not None:
-                params["eta"] = self._annealed_eta()
+            if self.alpha_anneal is not None:
+                params["alpha"] = self._annealed_alpha()
             changed = {k: v for k, v in params.items() if self.params.get(k) != v}
             if changed:
                 self.params.update(_call(self.link, "set_params", **changed))

@@ -215,7 +215,7 @@ def test_derived_values_are_the_firmwares(board):
     with pytest.raises(app_mod.Fail):
         app.set_params({"pulse_us": rg.QUANTA_MAX + 1})
     with pytest.raises(app_mod.Fail):
-        app.set_params({"alpha": 1.0 + 1e-9})  # the nudge: nudge16 <= 65536
+        app.set_params({"eta": 1.0 + 1e-9})  # the nudge: nudge16 <= 65536
     g = b.gates()
     if g is not None:
         assert g["g_charge"] == app.limits.g_charge
@@ -380,7 +380,7 @@ def _run_extremes(tmp_path, body: dict, params: dict, steps: int, plain: bool = 
 # Every host-settable parameter at its extreme: the largest batch (largest step sums),
 # shuffled order (the 30-bit PRNG), no telemetry (the error sum is never reset), the
 # largest learning rate (saturated factors: clipped), the longest pulse, lam 0.5 (both sums).
-EXTREME = {"eta": 1e29, "lam": 0.5, "batch": 64, "order": "shuffle", "tlm_every": 0,
+EXTREME = {"alpha": 1e29, "lam": 0.5, "batch": 64, "order": "shuffle", "tlm_every": 0,
            "pulse_us": 8191, "oversample": 1, "seed": 0x3FFFFFFF}
 
 
@@ -393,7 +393,7 @@ def test_shipped_profiles_step_at_the_extremes_in_the_32_bit_vm(tmp_path, profil
     """Both orders were MemoryErrors before: the shuffle's PRNG shifted a 30-bit state
     left, and the error sum added before it compared."""
     body = compile_board(load_board(profile)).body
-    params = dict(EXTREME, alpha=1.0, mode=mode, order=order)
+    params = dict(EXTREME, eta=1.0, mode=mode, order=order)
     facts = _run_extremes(tmp_path, body, params, steps=3, plain=plain)
     assert facts["result"] == "ok", facts["output"]
     S, _, _ = rg._Board(body).batch_sums()
@@ -407,7 +407,7 @@ def test_borderline_accepted_description_steps_without_memory_error(tmp_path):
     body = compile_board(load_board_text(borderline("0.667"))).body
     bound = max(x.hi for x in rg.intermediates(body) if "_drive_clamp" in x.name)
     # the nudge ~ 0 keeps yc at the free reading, full scale: the product's extreme
-    facts = _run_extremes(tmp_path, body, dict(EXTREME, alpha=1e-9, mode="gen1"), steps=2)
+    facts = _run_extremes(tmp_path, body, dict(EXTREME, eta=1e-9, mode="gen1"), steps=2)
     assert facts["result"] == "ok", facts["output"]
     product = int(facts["yc_k16"])
     assert (1 << 30) * 0.999 < product <= bound < 1 << 30
@@ -418,7 +418,7 @@ def test_borderline_rejected_description_raises_memory_error_in_the_step(tmp_pat
     with pytest.raises(InputError):
         load_board_text(text)
     body = body_unchecked(text)
-    facts = _run_extremes(tmp_path, body, dict(EXTREME, alpha=1e-9, mode="gen1"), steps=2)
+    facts = _run_extremes(tmp_path, body, dict(EXTREME, eta=1e-9, mode="gen1"), steps=2)
     assert facts["result"] == "MemoryError", facts["output"]
     assert "_drive_clamp" in facts["output"]  # where the traceback points
     assert int(facts["yc_k16"]) > (1 << 30) - 1  # and the plain arithmetic agrees

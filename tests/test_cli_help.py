@@ -66,3 +66,31 @@ def test_head_of_info_json_is_the_whole_object():
     done = subprocess.run(f"'{sys.executable}' -m learnboard info --json | head -1", shell=True,
                           capture_output=True, text=True, timeout=120)
     assert done.stderr == "" and json.loads(done.stdout)["board"] == "gen2-clln"
+
+
+def _option_help(command: str, flag: str) -> str:
+    parser = dict((" ".join(p), sub) for p, sub in PARSERS)[f"learnboard {command}"]
+    action = next(a for a in parser._actions if flag in a.option_strings)
+    return action.help
+
+
+@pytest.mark.parametrize("flag,means,not_means", [
+    ("--alpha", "learning rate", "nudge"), ("--eta", "nudge amplitude", "learning rate"),
+    ("--lambda", "power weight", "nudge")])
+def test_sim_and_train_describe_the_learning_flags_alike(flag, means, not_means):
+    """Same names, same meanings, same words (the paper's): only the defaults differ."""
+    sim, train = _option_help("sim", flag), _option_help("train", flag)
+    common = os.path.commonprefix([sim, train])
+    assert means in common and not_means not in common.split(":")[0], (sim, train)
+    assert len(common) > 40, (sim, train)  # one description, not two that happen to agree
+
+
+def test_train_help_says_the_meaning_of_alpha_and_eta_changed():
+    text = dict((" ".join(p), sub) for p, sub in PARSERS)["learnboard train"].format_help()
+    assert "Breaking change" in text and "--alpha is the learning rate and --eta the nudge" in text
+
+
+@pytest.mark.parametrize("command", ["sim", "train"])
+@pytest.mark.parametrize("flag", ["--lam", "--lambda"])
+def test_sim_and_train_take_lam_and_lambda_alike(command, flag):
+    assert build_parser().parse_args([command, flag, "1e-6"]).lam == 1e-6

@@ -139,7 +139,7 @@ LEARN = {"gen2-clln": (40, 1.0), "gen1-digipot": (40, 1.0)}
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(LEARN))
 def test_unchanged_firmware_learns_the_default_task_in_the_vm(tmp_path, name):
-    steps, eta = LEARN[name]
+    steps, alpha = LEARN[name]
     with flashed_board(tmp_path, name) as vb:
         hello = hello_when_up(vb.port)
         assert hello["impl"] == "micropython"
@@ -147,7 +147,7 @@ def test_unchanged_firmware_learns_the_default_task_in_the_vm(tmp_path, name):
         x, y = np.asarray(task.x_train)[:4], np.asarray(task.y_train)[:4]
         with Link.open(vb.port, timeout=5.0) as link:
             link.call("upload_examples", x=x.tolist(), y=y.tolist(), clear=True)
-            link.call("set_params", eta=eta)
+            link.call("set_params", alpha=alpha)  # the learning rate
             link.call("train", steps=steps, every=5)
             errs = []
             while len(errs) < steps // 5:

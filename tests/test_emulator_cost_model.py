@@ -150,7 +150,7 @@ def _run(seed: int) -> tuple:
     app = app_mod.App(BODY, "x", machine, time, _NullPort())
     task = load_task("regression", board=board, seed=seed)
     app.upload_examples({"x": task.x_train.tolist(), "y": task.y_train.tolist(), "clear": True})
-    app.set_params({"batch": 2, "eta": 1.0})
+    app.set_params({"batch": 2, "alpha": 1.0})
     for _ in range(8):
         app.locked_step()
     return (world.clock.now_us, list(app.learner.pos), list(app.learner.vf),

@@ -97,7 +97,7 @@ def test_set_params_out_of_range_changes_nothing(gen1):
     link, _, _, _ = gen1
     before = link.call("get_params")
     with pytest.raises(BoardError) as info:
-        link.call("set_params", lam=0.5, eta=0.1, alpha=1.5)
+        link.call("set_params", lam=0.5, alpha=0.1, eta=1.5)  # eta: the nudge, at most 1
     assert info.value.code == ErrorCode.OUT_OF_RANGE
     assert link.call("get_params") == before
     with pytest.raises(BoardError) as info:
@@ -151,7 +151,7 @@ def test_gen2_pulse_gates_learn_a_regression():
     x = np.random.RandomState(0).rand(8, 2) * 0.45
     y = x @ np.array([[0.3, 0.2]]).T + 0.05
     app.upload_examples({"x": x.tolist(), "y": y.tolist(), "clear": True})
-    app.set_params({"eta": 20.0})
+    app.set_params({"alpha": 20.0})  # learning rate
     lr = app.learner
     errs = []
     for _ in range(4):

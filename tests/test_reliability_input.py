@@ -248,15 +248,15 @@ def test_a_csv_that_is_not_text_is_an_input_error(tmp_path):
 # -- schedule files -----------------------------------------------------------------------
 
 VALID_SCHEDULE = {
-    "init": "low", "chunk": 50, "seed": 3,
+    "version": 2, "init": "low", "chunk": 50, "seed": 3,
     "stop": {"steps": 400, "time": 600, "settled": True, "settle_window": 300, "settle_rel": 0.02},
     "phase": [
-        {"kind": "constant", "lam": 0.0, "steps": 100, "eta": 1.0, "alpha": 0.5},
-        {"kind": "ramp", "lam": 0.0, "lam_to": 0.01, "steps": 100, "eta": 1.0, "eta_to": 0.5},
+        {"kind": "constant", "lam": 0.0, "steps": 100, "alpha": 1.0, "eta": 0.5},
+        {"kind": "ramp", "lam": 0.0, "lam_to": 0.01, "steps": 100, "alpha": 1.0, "alpha_to": 0.5},
         {"kind": "tolerance", "tau": 0.05, "start": 1e-9, "every": 100, "up": 1.05, "down": 0.5},
     ],
 }
-SCHEDULE_FIELDS = ("init", "chunk", "seed", "stop", "phase", "steps", "lam", "tau", "every", "kind")
+SCHEDULE_FIELDS = ("version", "init", "chunk", "seed", "stop", "phase", "steps", "lam", "tau", "every", "kind")
 
 
 def test_the_valid_schedule_loads(tmp_path):
@@ -274,8 +274,9 @@ def _check_schedule(sched):
     for p in sched.phases:
         assert 0 <= p.lam <= 1 and (p.lam_to is None or 0 <= p.lam_to <= 1)
         assert p.steps is None or (isinstance(p.steps, int) and p.steps >= 1)
-        for v in (p.eta, p.eta_to, p.alpha, p.alpha_to, p.start, p.up, p.down):
+        for v in (p.alpha, p.alpha_to, p.eta, p.eta_to, p.start, p.up, p.down):
             assert v is None or math.isfinite(v)
+        assert all(v is None or 0 < v <= 1 for v in (p.eta, p.eta_to))  # the nudge
     assert isinstance(sched.chunk, int) and sched.chunk >= 1
     runner = ScheduleRunner(sched, 0.05)
     runner.params(0, None)
@@ -315,10 +316,10 @@ def _valid_config() -> dict:
     from learnboard.host.session import TrainConfig
 
     sched = load_schedule(dict(VALID_SCHEDULE))
-    cfg = TrainConfig(task="regression", schedule=sched, eta=0.5, alpha=0.4, telemetry_every=10,
+    cfg = TrainConfig(task="regression", schedule=sched, alpha=0.5, eta=0.4, telemetry_every=10,
                       checkpoint_every=200, seed=1, name="r")
     return {**cfg.as_dict(), "board": "gen2-clln", "desc_hash": "ab" * 32, "port": "emulated",
-            "tolerance": 0.05}
+            "tolerance": 0.05, "version": 2}
 
 
 VALID_CONFIG = _valid_config()
@@ -338,8 +339,8 @@ def _check_config(cfg):
     for k in ("telemetry_every", "checkpoint_every"):
         v = getattr(cfg, k)
         assert isinstance(v, int) and not isinstance(v, bool) and v >= 1
-    assert cfg.eta is None or (math.isfinite(cfg.eta) and cfg.eta >= 0)
-    assert cfg.alpha is None or 0 < cfg.alpha <= 1
+    assert cfg.alpha is None or (math.isfinite(cfg.alpha) and cfg.alpha >= 0)
+    assert cfg.eta is None or 0 < cfg.eta <= 1
     _check_schedule(cfg.schedule)
 
 
@@ -351,7 +352,8 @@ def test_the_valid_config_resumes(tmp_path_factory):
 
 
 @FUZZ
-@given(mutated(VALID_CONFIG, extra_keys=("eta", "task", "phases", "stop", "kind", "lam")))
+@given(mutated(VALID_CONFIG, extra_keys=("eta", "alpha", "version", "task", "phases", "stop", "kind",
+                                         "lam")))
 def test_fuzzed_config_json_resumes_or_names_the_file_and_field(tmp_path_factory, case):
     from learnboard.host.session import resume_config
 
@@ -605,7 +607,7 @@ def test_fuzzed_set_params_are_refused_by_name_and_change_nothing(gen2, args):
 
 @pytest.mark.parametrize("args,name", [
     ({"lam": 2.0}, "lam"), ({"lam": -0.1}, "lam"), ({"eta": -1.0}, "eta"), ({"lam": math.nan}, "lam"),
-    ({"eta": math.inf}, "eta"), ({"alpha": 0.0}, "alpha"), ({"lam": "0.5"}, "lam"),
+    ({"eta": math.inf}, "eta"), ({"eta": 0.0}, "eta"), ({"alpha": -1.0}, "alpha"), ({"lam": "0.5"}, "lam"),
     ({"oversample": 1.5}, "oversample"), ({"seed": "x"}, "seed"), ({"fly": 1}, "fly"),
     ({"lam": 0.5, "eta": -1.0}, "eta"), ({"batch": 1000}, "batch")])
 def test_out_of_range_parameters_are_refused_by_name(gen2, args, name):
@@ -722,7 +724,8 @@ def test_a_huge_step_count_means_until_stop(gen2):
     (["--steps", "-5"], "--steps"), (["--steps", "0"], "--steps"),
     (["--tolerance", "-1"], "--tolerance"), (["--tolerance", "abc"], "--tolerance"),
     (["--lambda", "0.1", "--tolerance", "0.1"], "--lambda"),
-    (["--eta", "-1"], "--eta"), (["--eta", "inf"], "--eta"), (["--alpha", "2"], "--alpha"),
+    (["--alpha", "-1"], "--alpha"), (["--alpha", "inf"], "--alpha"), (["--eta", "2"], "--eta"),
+    (["--eta", "0"], "--eta"),
     (["--every", "0"], "--every"), (["--checkpoint-every", "-1"], "--checkpoint-every"),
     (["--tolerance", "0.1", "--check-every", "0"], "--check-every"),
     (["--tolerance", "0.1", "--lambda-start", "0"], "--lambda-start"),
@@ -1003,6 +1006,7 @@ def finished_run(tmp_path_factory):
     (("config.json", "telemetry_every", "x"), "telemetry_every"),
     (("config.json", "schedule", [1, 2]), "schedule"),
     (("config.json", "eta", -1.0), "eta"),
+    (("config.json", "version", 99), "version"),
     (("config.json", "board", 7), "board"),
     (("checkpoint", "k", [1, 2]), "k"),
     (("checkpoint", "c0", "x"), "c0"),

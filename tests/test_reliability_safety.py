@@ -308,7 +308,7 @@ def test_training_moves_dac_gates_to_the_codes_the_board_reports(tmp_path):
         start = link.call("read_edges")["k"]
         link.call("upload_examples", x=np.asarray(task.x_train[:4]).tolist(),
                   y=np.asarray(task.y_train[:4]).tolist(), clear=True)
-        link.call("set_params", eta=20.0)
+        link.call("set_params", alpha=20.0)
         link.call("train", steps=30, every=10)
         while (ev := link.next_event(timeout=60)) is not None and ev[0] != "done":
             pass

@@ -22,7 +22,7 @@ def test_create_makes_the_documented_layout(tmp_path):
     assert json.loads(rf.compiled_board_path.read_text())["h"] == compile_board(load_board("gen2-clln")).sha256
     again = RunFolder.create(tmp_path / "runs", "xor")
     assert again.path != rf.path  # same second, same name: a fresh folder
-    assert RunFolder.open(rf.path).read_config() == {"steps": 10}
+    assert RunFolder.open(rf.path).read_config() == {"steps": 10, "version": 2}
 
 
 def test_bad_names_and_folders_are_input_errors(tmp_path):
@@ -53,3 +53,26 @@ def test_read_only_runs_dir_is_a_clear_error(tmp_path):
             RunFolder.create(ro, "x")
     finally:
         ro.chmod(0o700)
+
+
+def test_an_unversioned_config_is_read_in_the_meaning_it_was_written_with(tmp_path):
+    """learnboard 0.1.0 wrote alpha = nudge, eta = learning rate and no version."""
+    rf = RunFolder.create(tmp_path, "old")
+    old = {"task": "regression", "alpha": 0.3, "eta": 0.8,
+           "schedule": {"phases": [{"kind": "constant", "lam": 0.0, "alpha": 0.5, "eta": 2.0,
+                                    "eta_to": 1.0, "alpha_to": None}]}}
+    rf.config_path.write_text(json.dumps(old))
+    cfg = rf.read_config()
+    assert (cfg["alpha"], cfg["eta"], cfg["version"]) == (0.8, 0.3, 2)
+    phase = cfg["schedule"]["phases"][0]
+    assert (phase["alpha"], phase["alpha_to"], phase["eta"], phase["eta_to"]) == (2.0, 1.0, 0.5, None)
+    rf.write_config({"task": "regression", "alpha": 0.8, "eta": 0.3})  # written now: version 2
+    assert json.loads(rf.config_path.read_text())["version"] == 2
+    assert rf.read_config()["alpha"] == 0.8
+
+
+def test_a_run_folder_from_a_newer_learnboard_is_refused_by_name(tmp_path):
+    rf = RunFolder.create(tmp_path, "new")
+    rf.config_path.write_text(json.dumps({"task": "regression", "version": 9}))
+    with pytest.raises(InputError, match=r"config\.json.*version.*9"):
+        rf.read_config()

@@ -15,6 +15,7 @@ from learnboard.engine.controller import ToleranceController
 from learnboard.errors import InputError
 
 GOOD = """
+version = 2
 init = "low"
 chunk = 25
 [stop]
@@ -23,8 +24,9 @@ steps = 1000
 kind = "constant"
 lam = 0.0
 steps = 200
-eta = 1.0
-eta_to = 0.5
+alpha = 1.0
+alpha_to = 0.5
+eta = 0.5
 [[phase]]
 kind = "ramp"
 lam = 0.0
@@ -45,8 +47,8 @@ def test_a_schedule_file_parses_into_phases(tmp_path):
     assert [p.kind for p in s.phases] == ["constant", "ramp", "tolerance"]
     assert s.init == "low" and s.total_steps == 1000 and s.chunk == 25
     r = ScheduleRunner(s)
-    assert r.params(0, None) == {"lam": 0.0, "eta": 1.0}
-    assert r.params(100, 0.5)["eta"] == pytest.approx(0.75)  # eta ramped halfway
+    assert r.params(0, None) == {"lam": 0.0, "alpha": 1.0, "eta": 0.5}
+    assert r.params(100, 0.5)["alpha"] == pytest.approx(0.75)  # the learning rate ramped halfway
     assert r.params(400, 0.5)["lam"] == pytest.approx(0.01)  # lambda ramp halfway
     assert r.chunk(190) == 10  # chunks end at phase boundaries
     assert r.chunk(990) == 10  # ... and at the stop
@@ -136,3 +138,43 @@ def test_flags_conflict_and_time_stop():
         schedule_from_flags(lam=0.1, tolerance=0.1)
     s = load_schedule({"stop": {"time": 5.0}, "phase": [{"kind": "constant"}]})
     assert ScheduleRunner(s).stop_reason(10, 6.0, None, []) == "time"
+
+
+# -- versions: alpha is the learning rate and eta the nudge since version 2 ----------------
+
+
+@pytest.mark.parametrize("key", ["alpha", "eta", "alpha_to", "eta_to"])
+def test_an_unversioned_schedule_that_sets_alpha_or_eta_is_refused_saying_what_to_write(
+        tmp_path, key):
+    """learnboard 0.1.0 read alpha as the nudge: an old file must not be guessed at."""
+    f = tmp_path / "old.toml"
+    extra = {"alpha_to": "alpha = 1.0\n", "eta_to": "eta = 0.5\n"}.get(key, "")
+    f.write_text(f'[[phase]]\nkind = "constant"\nsteps = 10\n{extra}{key} = 0.5\n')
+    with pytest.raises(InputError) as err:
+        load_schedule(f)
+    msg = str(err.value)
+    assert str(f) in msg and "phase[0]." in msg
+    assert "version = 2" in msg and "alpha is the learning rate and eta the nudge" in msg
+
+
+def test_the_same_file_with_version_2_means_alpha_learning_rate_and_eta_nudge(tmp_path):
+    f = tmp_path / "new.toml"
+    f.write_text('version = 2\n[[phase]]\nkind = "constant"\nsteps = 10\nalpha = 3.0\neta = 0.25\n')
+    assert ScheduleRunner(load_schedule(f)).params(0, None) == {"lam": 0.0, "alpha": 3.0, "eta": 0.25}
+    f.write_text('version = 2\n[[phase]]\nkind = "constant"\nsteps = 10\neta = 2.0\n')
+    with pytest.raises(InputError, match=r"phase\[0\]\.eta.*<= 1"):  # the nudge is at most 1
+        load_schedule(f)
+
+
+def test_an_unversioned_schedule_without_alpha_or_eta_still_loads(tmp_path):
+    f = tmp_path / "lam.toml"
+    f.write_text('[[phase]]\nkind = "ramp"\nlam = 0.0\nlam_to = 0.01\nsteps = 10\n')
+    assert ScheduleRunner(load_schedule(f)).params(5, None) == {"lam": pytest.approx(0.005)}
+
+
+@pytest.mark.parametrize("version", ["1", "3", '"2"', "true"])
+def test_an_unknown_schedule_version_is_refused(tmp_path, version):
+    f = tmp_path / "v.toml"
+    f.write_text(f'version = {version}\n[[phase]]\nkind = "constant"\nsteps = 10\n')
+    with pytest.raises(InputError, match="version = 2"):
+        load_schedule(f)

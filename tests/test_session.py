@@ -148,3 +148,43 @@ def test_a_stored_calibration_of_a_real_board_goes_into_the_run_folder(tmp_path,
         rf = RunFolder.create(tmp_path / "runs", "cal")
         run_session(conn, cfg, rf)
     assert rf.calibration_path.read_text() == cal.read_text()
+
+
+def test_an_old_run_folder_resumes_with_the_learning_rate_and_nudge_it_was_trained_with(tmp_path):
+    """A run folder of learnboard 0.1.0 (no ``version``; its ``alpha`` was the nudge and
+    its ``eta`` the learning rate) continues with the same values on the board."""
+    import json
+
+    from learnboard.host.session import resume_config
+
+    sched = schedule_from_flags(steps=20)
+    cfg = TrainConfig(task=small_task(tmp_path), schedule=sched, checkpoint_every=10,
+                      telemetry_every=5, alpha=0.75, eta=0.25)  # exact in float32
+    with open_board(seed=0) as conn:
+        rf = RunFolder.create(tmp_path, "old")
+        run_session(conn, cfg, rf)
+        assert conn.link.call("get_params", names=["alpha", "eta"]) == {"alpha": 0.75, "eta": 0.25}
+    # as 0.1.0 left it: no versions, the two values under each other's names, killed
+    # after the step-10 checkpoint
+    config = json.loads(rf.config_path.read_text())
+    config.pop("version")
+    config["alpha"], config["eta"] = config["eta"], config["alpha"]
+    rf.config_path.write_text(json.dumps(config))
+    *keep, last = rf.checkpoints()
+    last.unlink()
+    for path in keep:
+        ck = json.loads(path.read_text())
+        ck.pop("version")
+        path.write_text(json.dumps(ck))
+    rf.summary_path.unlink()
+
+    resumed = resume_config(RunFolder.open(rf.path))
+    assert (resumed.alpha, resumed.eta) == (0.75, 0.25)
+    with open_board(seed=0) as conn:
+        conn.link.call("set_params", alpha=0.01, eta=0.9)  # anything else: the resume must set them
+        summary = run_session(conn, resumed, rf, resume=True)
+        assert conn.link.call("get_params", names=["alpha", "eta"]) == {"alpha": 0.75, "eta": 0.25}
+    assert summary.steps == 20
+    assert json.loads(rf.config_path.read_text()).get("version") is None  # the file is left as it was
+    recs = _check_log(rf)
+    assert any(r.get("name") == "resume" for r in recs)

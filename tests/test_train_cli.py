@@ -92,6 +92,20 @@ def test_a_bad_schedule_file_is_a_clear_error(tmp_path, capsys):
     assert not any(tmp_path.glob("*-*"))  # nothing started
 
 
+def test_a_schedule_of_0_1_0_that_sets_eta_is_refused_saying_what_to_write(tmp_path, capsys):
+    """0.1.0 read eta as the learning rate: the file is refused, never reinterpreted."""
+    old = tmp_path / "old.toml"
+    old.write_text('[[phase]]\nkind = "constant"\nsteps = 10\neta = 1.0\n')
+    assert main(["train", "--schedule", str(old), "--runs", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{old}: phase[0].eta" in err and "Add `version = 2`" in err, err
+    assert "alpha is the learning rate and eta the nudge" in err
+    assert len(err.strip().splitlines()) == 1 and not any(tmp_path.glob("*-*"))
+    old.write_text('version = 2\n' + old.read_text())  # as the message says
+    assert main(["train", "--schedule", str(old), "--runs", str(tmp_path), "--quiet",
+                 "--no-plot"]) == 0
+
+
 def test_lambda_and_tolerance_together_are_refused(tmp_path, capsys):
     assert main(["train", "--lambda", "0.1", "--tolerance", "0.05", "--runs", str(tmp_path)]) == 2
     assert "--lambda" in capsys.readouterr().err

@@ -247,7 +247,7 @@ class App:
 
     def _defaults(self):
         d = self.learn_defaults
-        return {"alpha": d["eta"], "eta": d["alpha"], "lam": d["lam"],
+        return {"alpha": d["alpha"], "eta": d["eta"], "lam": d["lam"],
                 "oversample": getattr(self.hal, "os", 1),
                 "settle_us": getattr(self.hal, "out_settle_us", 0),
                 "pulse_us": 100, "mode": "gen1" if d["rule"] == "sign" else "cl",
@@ -284,8 +284,8 @@ class App:
         for k in _INTS:
             _check(type(p[k]) is int, msgs.E_BAD_ARGS, "%s = %s: must be an int" % (k, _short(p[k])))
         rng = msgs.E_OUT_OF_RANGE
-        _check(0.0 < p["alpha"] <= 1.0, rng, "alpha (nudge) = %s must lie in (0, 1]" % p["alpha"])
-        _check(p["eta"] >= 0.0, rng, "eta (learning rate) = %s must be >= 0" % p["eta"])
+        _check(p["alpha"] >= 0.0, rng, "alpha (learning rate) = %s must be >= 0" % p["alpha"])
+        _check(0.0 < p["eta"] <= 1.0, rng, "eta (nudge) = %s must lie in (0, 1]" % p["eta"])
         _check(0.0 <= p["lam"] <= 1.0, rng, "lam = %s must lie in [0, 1]" % p["lam"])
         _check(1 <= p["oversample"] <= 256, rng, "oversample = %d must lie in 1..256" % p["oversample"])
         _check(0 <= p["settle_us"] <= 1000000, rng, "settle_us = %d must lie in 0..1000000" % p["settle_us"])
@@ -304,7 +304,7 @@ class App:
         lr = self.learner
         n = p["batch"] or max(1, lr.n_ex)
         lr.batch = n
-        lr.nudge16 = int(p["alpha"] * 65536 + 0.5)
+        lr.nudge16 = int(p["eta"] * 65536 + 0.5)
         lr.shuffle = p["order"] == "shuffle"
         lr.rng = (p["seed"] & 0x3FFFFFFF) or 1
         h = self.hal
@@ -314,7 +314,7 @@ class App:
             h.out_settle_us = p["settle_us"]
         lim = self.limits
         self.rule.set_params(
-            alpha=p["eta"], eta=p["alpha"], lam=p["lam"], volts_per_code=self.vpc,
+            alpha=p["alpha"], eta=p["eta"], lam=p["lam"], volts_per_code=self.vpc,
             n_examples=n, mode=rule.SIGN if p["mode"] == "gen1" else rule.ACCUM,
             p=p["p_update"] if p["mode"] == "desync" else 1.0, seed=p["seed"],
             max_us=p["pulse_us"], rc_us=min(65535, lim.rc_us), g_charge=lim.g_charge,

@@ -50,7 +50,7 @@ class Learner:
         self.cursor = 0
         self.shuffle = False
         self.rng = 1
-        self.nudge16 = 32768  # protocol "alpha" (nudge amplitude), Q16
+        self.nudge16 = 32768  # parameter "eta" (nudge amplitude), Q16
         self.err = 0  # sum of squared output errors, code**2, since reset_stats
         self.err_n = 0
         self.flt = 0

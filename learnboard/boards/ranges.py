@@ -27,7 +27,7 @@ SMALL_MIN = -(1 << 30)
 OVERSAMPLE_MAX = 256  # oversample in 1..256
 QUANTA_MAX = 8191  # pulse_us (max_us), max_taps, max_codes in 0..8191
 BATCH_MAX = 64  # batch <= max_examples = app.MAX_EXAMPLES
-NUDGE16_MAX = 65536  # the nudge (protocol "alpha") <= 1.0, in Q16
+NUDGE16_MAX = 65536  # the nudge (parameter "eta") <= 1.0, in Q16
 GATE_CODE_MAX = 16383  # Rule.set_params: g_charge, g_discharge < 16384
 RULE_VMAX = 16383  # Rule(vmax=...) accepts node codes up to 16383
 RC_MIN = 16  # rc_us >= 16

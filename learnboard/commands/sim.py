@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import argparse
 
+from learnboard.commands.learning_flags import ALPHA_HELP, ETA_HELP, LAMBDA_HELP
+
 HELP = "train a simulated network with power-aware coupled learning"
 DESCRIPTION = """\
 Train a simulated network with coupled learning plus the power term of Stern et al. 2024
-(BRIEF §2): dk = -(alpha/eta) <(dV^C)^2 - (1 - lam)(dV^F)^2>, clipped to [k-min, k-max].
-Reports the relative error C/C0, the power in the paper's ½ convention (½ Σ k dV^2, mean
-over examples; comparable with BRIEF §2) and the physical power Σ k dV^2 (watts when k is
-in siemens and V in volts).
+(APL Machine Learning 2, 016114): dk = -(alpha/eta) <(dV^C)^2 - (1 - lambda)(dV^F)^2>,
+clipped to [k-min, k-max]; alpha is the learning rate, eta the nudge and lambda the power
+weight, as in learnboard train, board and schedule files. Reports the relative error
+C/C0, the power in the paper's ½ convention (½ Σ k dV^2, mean over examples; comparable
+with the paper's figures) and the physical power Σ k dV^2 (watts when k is in siemens and
+V in volts).
 
 Without a network option, a disordered 64-node network is generated and the published
 notebook's task is drawn on it: RandomState(seed) picks 2 source and 2 target edges, then
@@ -90,11 +94,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                            "default %(default)s")
 
     learn = p.add_argument_group("learning")
-    learn.add_argument("--alpha", type=float, default=0.5, help="learning rate (default %(default)s)")
-    learn.add_argument("--eta", type=float, default=1e-3, help="nudge amplitude 0 < eta <= 1 "
-                       "(default %(default)s)")
-    learn.add_argument("--lam", type=float, default=0.0,
-                       help="power weight lambda (default 0 = plain coupled learning), e.g. --lam 1e-6")
+    learn.add_argument("--alpha", type=float, default=0.5, help=f"{ALPHA_HELP} (default %(default)s)")
+    learn.add_argument("--eta", type=float, default=1e-3, help=f"{ETA_HELP} (default %(default)s)")
+    learn.add_argument("--lam", "--lambda", dest="lam", type=float, default=0.0,
+                       help=f"{LAMBDA_HELP}; default %(default)s, e.g. --lam 1e-6")
     learn.add_argument("--init", choices=("uniform", "random", "low"), default="uniform",
                        help="initial conductances: uniform k0, random in [k0/2, 3k0/2], or low "
                             "(10 x k-min); default %(default)s")
@@ -112,7 +115,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                        help="desynchronous learning: each edge updates with probability P per step "
                             "(default 1), e.g. --update-prob 0.5")
     learn.add_argument("--tolerance", type=float, metavar="TAU",
-                       help="closed-loop lambda (BRIEF §2): lambda = 0 until C/C0 < TAU, then 1e-9, "
+                       help="closed-loop lambda (the paper's): lambda = 0 until C/C0 < TAU, then 1e-9, "
                             "x1.05 or /2 every 100 steps; tail means over the last 10%% are "
                             "reported, e.g. --tolerance 1e-3")
 

@@ -4,23 +4,30 @@ from __future__ import annotations
 
 import argparse
 
+from learnboard.commands.learning_flags import ALPHA_HELP, ETA_HELP, LAMBDA_HELP, TRAIN_BREAKING
+
 HELP = "train a board (real or emulated) with a power-aware schedule, recording a run folder"
 DESCRIPTION = """\
 Upload a task's examples to a board and train it in chunks of steps while the host runs
-the schedule: constant lambda, a lambda ramp, or the tolerance controller (BRIEF §2:
+the schedule: constant lambda, a lambda ramp, or the tolerance controller (the paper's:
 lambda 0 until the relative error C/C0 is under tau, then lambda grows x1.05 every 100
-steps while the error stays under tau and halves when it does not). Everything goes into
-runs/<date>-<name>/: the resolved configuration, the board description, the telemetry
-log, checkpoints, summary.json and figures/ (as learnboard plot draws them). A killed
-session continues with --resume RUN_DIR. Without --port the emulated default board (gen2-clln) trains; repeat --port to train
-several boards in parallel, one session each. Ctrl-C stops after the current chunk and
-still writes the summary."""
+steps while the error stays under tau and halves when it does not). alpha is the
+learning rate, eta the nudge and lambda the power weight, as in learnboard sim and the
+paper. Everything goes into runs/<date>-<name>/: the resolved configuration, the board
+description, the telemetry log, checkpoints, summary.json and figures/ (as learnboard
+plot draws them). A killed session continues with --resume RUN_DIR. Without --port the
+emulated default board (gen2-clln) trains; repeat --port to train several boards in
+parallel, one session each. Ctrl-C stops after the current chunk and still writes the
+summary.
+
+""" + TRAIN_BREAKING
 EPILOG = """\
 examples:
   learnboard train                                   (emulated gen2-clln, default task)
   learnboard train --steps 2000 --tolerance task --json
   learnboard train --port /dev/ttyACM0 --schedule schedules/ramp.toml --name ramp1
   learnboard train --port emu:gen2-clln --port emu:gen2-clln --lambda 0.005
+  learnboard train --alpha 0.5 --eta 0.5 --steps 500   (learning rate 0.5, nudge 0.5)
   learnboard train --resume runs/20261128-171502-regression
 """
 
@@ -37,19 +44,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--steps", type=int, default=None, help="total steps (default 1000)")
     parser.add_argument("--runs", metavar="DIR", default="runs", help="folder of run folders (default runs)")
     parser.add_argument("--name", default=None, help="run name (default: <task>)")
-    parser.add_argument("--lambda", dest="lam", type=float, default=None, help="constant lambda in [0, 1]")
+    parser.add_argument("--lambda", "--lam", dest="lam", type=float, default=None,
+                        help=f"{LAMBDA_HELP}; held constant, in [0, 1]")
     parser.add_argument("--tolerance", default=None, metavar="TAU|task",
                         help="tolerance controller with this relative error (or the task's)")
     parser.add_argument("--lambda-start", type=float, default=None,
-                        help="tolerance controller: first lambda once under tau (BRIEF: 1e-9)")
+                        help="tolerance controller: first lambda once under tau (default 1e-9)")
     parser.add_argument("--check-every", type=int, default=None,
-                        help="tolerance controller: steps between lambda updates (BRIEF: 100)")
+                        help="tolerance controller: steps between lambda updates (default 100)")
     parser.add_argument("--lambda-up", type=float, default=None,
-                        help="tolerance controller: factor while under tau (BRIEF: 1.05)")
+                        help="tolerance controller: factor while under tau (default 1.05)")
     parser.add_argument("--init", choices=("low", "uniform", "random"), default=None,
                         help="initial edge states (low = the paper's good initial condition)")
-    parser.add_argument("--eta", type=float, default=None, help="learning rate (board parameter eta)")
-    parser.add_argument("--alpha", type=float, default=None, help="nudge amplitude (board parameter alpha)")
+    parser.add_argument("--alpha", type=float, default=None,
+                        help=f"{ALPHA_HELP} (default: the board's; on transistor boards annealed "
+                             "1.0 -> 0.2 over the session)")
+    parser.add_argument("--eta", type=float, default=None, help=f"{ETA_HELP} (default: the board's)")
     parser.add_argument("--every", type=int, default=10, help="telemetry every N steps (default 10)")
     parser.add_argument("--checkpoint-every", type=int, default=200, help="checkpoint every N steps")
     parser.add_argument("--seed", type=int, default=0, help="seed of the task data and of the emulated board (default 0)")
@@ -79,11 +89,12 @@ def _config(args):
             raise InputError("must be at least 1", field=flag)
     import math
 
-    if args.eta is not None and not (math.isfinite(args.eta) and args.eta >= 0):
-        raise InputError(f"{args.eta} must be a finite number >= 0", field="--eta")
-    if args.alpha is not None and not 0 < args.alpha <= 1:
-        raise InputError(f"{args.alpha} must lie in (0, 1]", field="--alpha")
-    return TrainConfig(task=args.task or "", schedule=sched, eta=args.eta, alpha=args.alpha,
+    if args.alpha is not None and not (math.isfinite(args.alpha) and args.alpha >= 0):
+        raise InputError(f"{args.alpha} must be a finite number >= 0 (the learning rate)",
+                         field="--alpha")
+    if args.eta is not None and not 0 < args.eta <= 1:
+        raise InputError(f"{args.eta} must lie in (0, 1] (the nudge)", field="--eta")
+    return TrainConfig(task=args.task or "", schedule=sched, alpha=args.alpha, eta=args.eta,
                        telemetry_every=args.every, checkpoint_every=args.checkpoint_every,
                        seed=args.seed, name=args.name or "")
 

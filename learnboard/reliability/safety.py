@@ -306,7 +306,7 @@ def random_commands(link, board: Board, *, n: int, seed: int, log: CommandLog | 
         elif cmd == "infer":
             args = {"x": _inputs(rng, n_in, vn)}
         elif cmd == "set_params":
-            args = rng.choice([{"alpha": rng.uniform(-1, 2)}, {"eta": rng.uniform(0, 50)},
+            args = rng.choice([{"eta": rng.uniform(-1, 2)}, {"alpha": rng.uniform(0, 50)},
                                {"lam": rng.uniform(-0.5, 1.5)}, {"pulse_us": rng.randint(0, 100000)},
                                {"mode": rng.choice(["cl", "gen1", "desync", "bogus"])},
                                {"oversample": rng.randint(0, 64)}])
