@@ -597,7 +597,10 @@ class Session:
             if cal:
                 rf.write_calibration(cal)
             self.log = RunLog(rf.log_path)
+            # telemetry reaches the log in volts (the link applies hello's scale); a log
+            # without tlm_units was written by a protocol-1 host and holds ADC/gate codes
             self._log({"kind": "event", "name": "start", "step": 0, "port": self.conn.label,
+                       "tlm_units": {"v": "V", "k": "taps | V"},
                        "hello": self.conn.hello})
             for _ in range(RESTORE_ATTEMPTS):  # again if the board resets meanwhile
                 self._prepare_board()
