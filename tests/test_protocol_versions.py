@@ -102,11 +102,12 @@ def test_protocol_1_firmware_is_recognised_and_flashing_updates_it(tmp_path):
             assert str(OldFirmware()) == OLD_FIRMWARE
         finally:
             link.close()
-        info = subprocess.run([sys.executable, "-m", "learnboard", "info", "--port", vb.port],
-                              capture_output=True, text=True, timeout=120)
-        assert info.returncode != 0
-        assert (f"the board runs protocol-1 firmware; run `learnboard flash --port {vb.port}` "
-                "to update it") in info.stderr + info.stdout
+        said = (f"the board runs protocol-1 firmware; run `learnboard flash --port {vb.port}` "
+                "to update it")
+        for cmd in (["info"], ["train", "--steps", "10"]):
+            run = subprocess.run([sys.executable, "-m", "learnboard", *cmd, "--port", vb.port],
+                                 capture_output=True, text=True, timeout=120)
+            assert run.returncode != 0 and said in run.stderr + run.stdout, (cmd, run.stderr)
         flashed = subprocess.run([sys.executable, "-m", "learnboard", "flash", "--port", vb.port,
                                   "--board", "gen2-clln"], capture_output=True, text=True,
                                  timeout=300)
