@@ -245,9 +245,14 @@ class Link:
         try:
             info = self.request("hello", timeout=timeout, retries=retries)
         except LinkTimeout:
-            if self.request_old("hello", timeout=timeout) is not None:
+            old = self.request_old("hello", timeout=timeout)
+            if old is None:
+                raise
+            if old.mtype == MessageType.OK:  # protocol-1 firmware answers hello with OK
                 raise OldFirmware() from None
-            raise
+            # an ERR in protocol 1: a newer board (it answers old hosts so), up by now
+            # though it missed the hello before (still booting): ask again
+            info = self.request("hello", timeout=timeout, retries=retries)
         if not isinstance(info, dict) or info.get("proto") != codec.VERSION:
             proto = info.get("proto") if isinstance(info, dict) else None
             raise LinkError(f"the board answers protocol {proto!r}, this host speaks "

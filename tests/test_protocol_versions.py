@@ -121,3 +121,31 @@ def test_protocol_1_firmware_is_recognised_and_flashing_updates_it(tmp_path):
                     pass
                 hello = link.hello()
         assert hello["proto"] == 2
+
+
+def test_a_board_that_answers_only_the_protocol_1_probe_with_an_error_is_asked_again():
+    """A protocol-2 board still booting misses hello, then answers the protocol-1 probe
+    (with its protocol-1 ERR): that is no protocol-1 firmware, and hello is asked again."""
+    host_end, board_end = memory_pair()
+    srv = server.Server(board_end, {}, info={"fw": "x", "board": "b"})
+    booted = threading.Event()
+    stop = threading.Event()
+
+    def loop():
+        while not stop.is_set():
+            if booted.is_set():
+                srv.poll()
+            elif b"\x01\x01" in (data := board_end.read() or b""):  # the protocol-1 probe
+                srv.parser.feed(data)
+                booted.set()
+            time.sleep(0.0005)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+    link = Link(host_end, timeout=0.3, retries=0)
+    try:
+        assert link.hello()["proto"] == 2
+    finally:
+        link.close()
+        stop.set()
+        thread.join(2)
