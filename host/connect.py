@@ -134,7 +134,7 @@ def open_board(
 
     link = Link.open(port, timeout=timeout, follow=follow)
     try:
-        hello = link.hello()
+        hello = link.hello(probe_old=True)
         who.update(board=hello.get("board"), desc_hash=hello.get("desc_hash"))
     except OldFirmware as exc:
         link.close()

@@ -483,7 +483,7 @@ def interrupt_firmware(port: str, *, timeout: float = 0.5) -> dict | None:
         raise FlashError(str(exc)) from exc
     try:
         try:
-            hello = link.hello()
+            hello = link.hello(probe_old=True)
         except OldFirmware as exc:
             # protocol-1 firmware leaves binary mode the same way, asked in its framing
             link.request_old("repl")

@@ -132,6 +132,7 @@ class Link:
         self._decoder = codec.FrameDecoder(old_versions=frozenset({codec.OLD_VERSION}))
         self._old: collections.deque[codec.Frame] = collections.deque(maxlen=8)
         self.scale: TelemetryScale | None = None
+        self._rx_bytes = 0  # bytes received: hello's protocol-1 probe needs a silent line
         self._stats = LinkStats()
         self._lock = threading.Lock()
         self._tx_lock = threading.Lock()
@@ -237,14 +238,20 @@ class Link:
         """``request(command, args)`` with the arguments as keywords."""
         return self.request(command, args)
 
-    def hello(self, *, timeout: float | None = None, retries: int | None = None) -> dict:
+    def hello(self, *, timeout: float | None = None, retries: int | None = None,
+              probe_old: bool = False) -> dict:
         """The board's hello reply; keeps its ``scale`` so telemetry comes in volts.
 
-        Raises OldFirmware when only a protocol-1 hello is answered (firmware older than
-        this host: it drops protocol-2 frames unanswered)."""
+        With ``probe_old``, a hello nobody answered is followed by one protocol-1 hello
+        (when the line stayed silent, as protocol-1 firmware keeps it, or carried
+        protocol-1 frames: never into a REPL that echoes), and OldFirmware is raised when
+        that is answered (firmware older than this host drops protocol-2 frames)."""
+        rx0 = self._rx_bytes
         try:
             info = self.request("hello", timeout=timeout, retries=retries)
         except LinkTimeout:
+            if not probe_old or (self._rx_bytes != rx0 and not self._old):
+                raise
             old = self.request_old("hello", timeout=timeout)
             if old is None:
                 raise
@@ -383,6 +390,7 @@ class Link:
                         pending.event.set()
                 return
             if data:
+                self._rx_bytes += len(data)
                 for frame in self._decoder.feed(data):
                     self._dispatch(frame)
 

@@ -98,7 +98,7 @@ def test_protocol_1_firmware_is_recognised_and_flashing_updates_it(tmp_path):
             wait_for(lambda: any(f.mtype == MessageType.EVT for f in list(link._old)), 60,
                      "the protocol-1 boot event")
             with pytest.raises(OldFirmware, match="protocol-1 firmware; run `learnboard flash`"):
-                link.hello()
+                link.hello(probe_old=True)
             assert str(OldFirmware()) == OLD_FIRMWARE
         finally:
             link.close()
@@ -144,7 +144,7 @@ def test_a_board_that_answers_only_the_protocol_1_probe_with_an_error_is_asked_a
     thread.start()
     link = Link(host_end, timeout=0.3, retries=0)
     try:
-        assert link.hello()["proto"] == 2
+        assert link.hello(probe_old=True)["proto"] == 2
     finally:
         link.close()
         stop.set()
