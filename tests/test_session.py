@@ -148,3 +148,12 @@ def test_a_stored_calibration_of_a_real_board_goes_into_the_run_folder(tmp_path,
         rf = RunFolder.create(tmp_path / "runs", "cal")
         run_session(conn, cfg, rf)
     assert rf.calibration_path.read_text() == cal.read_text()
+
+
+def test_a_parked_event_during_training_is_explained_by_its_reason():
+    from learnboard.host.session import _parked_message
+
+    said = _parked_message("/dev/ttyACM0", {"reason": "host_silent", "flt": 6})
+    assert "host was silent past host_timeout_ms" in said and "fault flags 6" in said
+    assert "safety limit" in _parked_message("p", {"reason": "limit", "flt": 3})
+    assert "reason 'odd'" in _parked_message("p", {"reason": "odd", "flt": 2})
