@@ -238,7 +238,8 @@ class InProcessBoard:
                                wdt=machine.WDT(timeout=WATCHDOG_MS), wdt_ms=WATCHDOG_MS,
                                boot_flt=app_mod.msgs.F_WATCHDOG if watchdog else 0)
         self.boots += 1
-        self.app.srv.event(app_mod.msgs.EV_BOOT, {"fw": app_mod.VERSION, "board": self.app.name})
+        self.app.srv.event(app_mod.msgs.EV_BOOT, {"fw": app_mod.VERSION, "board": self.app.name,
+                                                  "proto": app_mod.msgs.PROTOCOL})
 
     def _restart(self, kind: str) -> None:
         self.resets.append(kind)

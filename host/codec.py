@@ -16,7 +16,9 @@ from typing import Any
 
 import msgpack
 
-VERSION = 1
+VERSION = 2
+OLD_VERSION = 1
+"""Protocol-1 firmware's version byte: the link recognises such a board (see Link.hello)."""
 HEADER = 4
 TRAILER = 4
 MAX_ENCODED = 1024
@@ -56,6 +58,7 @@ class Frame:
     mtype: int
     seq: int
     body: Any
+    version: int = VERSION
 
 
 def cobs_encode(data: bytes) -> bytes:
@@ -102,22 +105,25 @@ def pack_body(body: Any) -> bytes:
         raise ValueError(f"cannot encode {body!r:.80}: {exc}") from exc
 
 
-def encode_packed(mtype: int, seq: int, packed: bytes) -> bytes:
+def encode_packed(mtype: int, seq: int, packed: bytes, version: int = VERSION) -> bytes:
     """Frame an already-packed body: returns COBS bytes plus the 0x00 delimiter."""
     if len(packed) > MAX_BODY:
         raise FrameTooLarge(f"message body is {len(packed)} bytes; the limit is {MAX_BODY}")
-    raw = struct.pack("<BBH", VERSION, int(mtype), seq & 0xFFFF) + packed
+    raw = struct.pack("<BBH", version, int(mtype), seq & 0xFFFF) + packed
     raw += struct.pack("<I", zlib.crc32(raw))
     return cobs_encode(raw) + b"\x00"
 
 
-def encode_frame(mtype: int, seq: int, body: Any) -> bytes:
-    """Encode one message as a complete frame (delimiter included)."""
-    return encode_packed(mtype, seq, pack_body(body))
+def encode_frame(mtype: int, seq: int, body: Any, version: int = VERSION) -> bytes:
+    """Encode one message as a complete frame (delimiter included); ``version`` other
+    than VERSION only to talk to protocol-1 firmware."""
+    return encode_packed(mtype, seq, pack_body(body), version)
 
 
-def decode_frame(encoded: bytes, accept: frozenset[int] | None = None) -> Frame:
-    """Decode one frame given without its delimiter; raises FrameError."""
+def decode_frame(encoded: bytes, accept: frozenset[int] | None = None,
+                 old_versions: frozenset[int] = frozenset()) -> Frame:
+    """Decode one frame given without its delimiter; raises FrameError. A frame of a
+    version in ``old_versions`` is decoded too (its ``version`` says which)."""
     if len(encoded) > MAX_ENCODED:
         raise FrameError("oversize", f"frame of {len(encoded)} bytes exceeds {MAX_ENCODED}")
     raw = cobs_decode(encoded)
@@ -127,7 +133,7 @@ def decode_frame(encoded: bytes, accept: frozenset[int] | None = None) -> Frame:
     if zlib.crc32(raw[:-TRAILER]) != crc:
         raise FrameError("bad_crc", "CRC mismatch")
     version, mtype, seq = struct.unpack_from("<BBH", raw)
-    if version != VERSION:
+    if version != VERSION and version not in old_versions:
         raise FrameError("bad_version", f"protocol version {version}, expected {VERSION}")
     if accept is not None and mtype not in accept:
         raise FrameError("bad_type", f"unexpected message type {mtype}")
@@ -135,7 +141,7 @@ def decode_frame(encoded: bytes, accept: frozenset[int] | None = None) -> Frame:
         body = msgpack.unpackb(raw[HEADER:-TRAILER], raw=False, strict_map_key=False)
     except Exception as exc:  # msgpack raises several unrelated types
         raise FrameError("bad_body", f"undecodable body: {exc}") from exc
-    return Frame(mtype, seq, body)
+    return Frame(mtype, seq, body, version)
 
 
 BOARD_TYPES = frozenset({MessageType.OK, MessageType.ERR, MessageType.TLM, MessageType.EVT})
@@ -165,9 +171,13 @@ class DecoderStats:
 
 @dataclass
 class FrameDecoder:
-    """Incremental decoder: ``feed(bytes)`` returns the complete good frames, in order."""
+    """Incremental decoder: ``feed(bytes)`` returns the complete good frames, in order.
+
+    Frames of a version in ``old_versions`` are returned too but counted as
+    ``bad_version`` (they are not part of this protocol's traffic)."""
 
     accept: frozenset[int] | None = BOARD_TYPES
+    old_versions: frozenset[int] = frozenset()
     stats: DecoderStats = field(default_factory=DecoderStats)
     _buf: bytearray = field(default_factory=bytearray)
     _skip: bool = False
@@ -196,8 +206,12 @@ class FrameDecoder:
                 self._skip = False
             elif self._buf:
                 try:
-                    frames.append(decode_frame(bytes(self._buf), self.accept))
-                    self.stats.ok += 1
+                    frame = decode_frame(bytes(self._buf), self.accept, self.old_versions)
+                    frames.append(frame)
+                    if frame.version == VERSION:
+                        self.stats.ok += 1
+                    else:
+                        self.stats.bad_version += 1
                 except FrameError as exc:
                     setattr(self.stats, exc.reason, getattr(self.stats, exc.reason) + 1)
                 self._buf.clear()

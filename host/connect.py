@@ -26,7 +26,7 @@ from typing import Any
 from learnboard.boards import Board, compile_board, load_board
 from learnboard.errors import InputError, LearnboardError, LinkError
 
-from .link import Link
+from .link import Link, OldFirmware
 
 EMULATED_PREFIX = "emu:"
 DEFAULT_BOARD = "gen2-clln"
@@ -134,8 +134,12 @@ def open_board(
 
     link = Link.open(port, timeout=timeout, follow=follow)
     try:
-        hello = link.hello()
+        hello = link.hello(probe_old=True)
         who.update(board=hello.get("board"), desc_hash=hello.get("desc_hash"))
+    except OldFirmware as exc:
+        link.close()
+        raise OldFirmware(f"{port}: the board runs protocol-{exc.protocol} firmware; run "
+                          f"`learnboard flash --port {port}` to update it", exc.protocol) from None
     except LinkError as exc:
         link.close()
         said = str(exc) if str(exc).endswith((".", "?")) else f"{exc}."

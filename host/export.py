@@ -10,8 +10,10 @@ A table is an ordered ``dict`` of column name -> numpy array, one row per observ
   rest as JSON in ``data``);
 - ``checkpoints``: ``checkpoint`` and ``restore`` records (``kind`` says which);
 - ``summary``: ``key``/``value`` rows of ``summary.json`` (or of the log's summary record);
-- ``edges`` / ``nodes``: long tables (``i``, ``step``, ``edge``/``node``, value) of the
-  per-edge states ``k`` and node voltages ``v`` that telemetry records carry, when any do.
+- ``edges`` / ``nodes``: long tables (``i``, ``step``, ``edge``/``node``, value, ``unit``) of
+  the per-edge states ``k`` and node voltages ``v`` that telemetry records carry, when any
+  do; ``unit`` is what the run's ``start`` event says (``V``; ``taps | V`` for edges), or
+  ``code`` for logs recorded by earlier hosts, which logged the board's codes.
 
 Reading goes through :func:`learnboard.host.runlog.read_log`, so a record cut by a crash
 at the end of the log is ignored.
@@ -135,9 +137,13 @@ def run_tables(run_dir: str | Path) -> dict[str, Table]:
         keys = list(summary)
         tables["summary"] = {"key": np.array(keys, dtype=object),
                              "value": np.array([_text(summary[k]) for k in keys], dtype=object)}
+    start = next((e for e in events if e.get("name") == "start"), {})
+    units = start.get("tlm_units") if isinstance(start.get("tlm_units"), dict) else {}
     for field, (name, label) in VECTOR_FIELDS.items():
         long = _long(tlm, field, label)
         if long is not None:
+            # a log without tlm_units was recorded by a protocol-1 host: codes, not volts
+            long["unit"] = np.full(len(long[field]), str(units.get(field, "code")), dtype=object)
             tables[name] = long
     return tables
 

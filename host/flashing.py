@@ -36,7 +36,7 @@ from learnboard.errors import InputError, LearnboardError, LinkError
 DEFAULT_BOARD = "gen2-clln"
 BOARD_FILE = "board.json"
 CHUNK = 512  # bytes per raw-REPL write; well inside every port's raw-paste window
-PROTOCOL = 1
+PROTOCOL = 2
 BOOT_QUIET_S = 3.0  # after a reset, wait up to this long for the firmware's boot event before hello
 
 # MicroPython's native architectures, as encoded in bits 10+ of sys.implementation._mpy
@@ -464,10 +464,18 @@ def check_hello(hello: dict, label: str, *, desc_hash: str | None = None, port: 
                                "to bring the board up to date")
 
 
+def _stopped(hello: dict | None) -> str:
+    if hello is None:
+        return "no learnboard firmware answered; interrupting with Ctrl-C"
+    if "fw" not in hello:
+        return f"stopped protocol-{hello.get('proto')} firmware"
+    return f"stopped firmware {hello.get('fw')} ({hello.get('board')})"
+
+
 def interrupt_firmware(port: str, *, timeout: float = 0.5) -> dict | None:
     """Ask a running learnboard firmware to leave binary mode (``repl``); its hello, or
     None when no learnboard firmware answered (a board at its REPL, or another program)."""
-    from .link import Link
+    from .link import Link, OldFirmware
 
     try:
         link = Link.open(port, timeout=timeout, retries=1)
@@ -475,7 +483,11 @@ def interrupt_firmware(port: str, *, timeout: float = 0.5) -> dict | None:
         raise FlashError(str(exc)) from exc
     try:
         try:
-            hello = link.hello()
+            hello = link.hello(probe_old=True)
+        except OldFirmware as exc:
+            # protocol-1 firmware leaves binary mode the same way, asked in its framing
+            link.request_old("repl")
+            return {"proto": exc.protocol}
         except LinkError:
             return None
         try:
@@ -595,8 +607,7 @@ def flash(
     files, desc = plan(board)  # fail on a bad --board before touching the board
     t_repl = time.time()
     hello = interrupt_firmware(port)
-    say(f"stopped firmware {hello.get('fw')} ({hello.get('board')})" if hello
-        else "no learnboard firmware answered; interrupting with Ctrl-C")
+    say(_stopped(hello))
     port = _follow_to_repl(port, hello, say, t_repl)
     dest = SerialFiles(port).open()
     try:
@@ -641,8 +652,7 @@ def _with_files(port: str, action: Callable[[SerialFiles], Any], *, verify_timeo
     port = current_port(port)  # an emulated board that reset since: its port now
     t_repl = time.time()
     hello = interrupt_firmware(port)
-    say(f"stopped firmware {hello.get('fw')} ({hello.get('board')})" if hello
-        else "no learnboard firmware answered; interrupting with Ctrl-C")
+    say(_stopped(hello))
     port = _follow_to_repl(port, hello, say, t_repl)
     dest = SerialFiles(port).open()
     try:

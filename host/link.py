@@ -46,6 +46,40 @@ class LinkTimeout(LinkError):
     """No reply after all retries."""
 
 
+OLD_FIRMWARE = "the board runs protocol-1 firmware; run `learnboard flash` to update it"
+
+
+class OldFirmware(LinkError):
+    """The board answered only in protocol 1 (firmware older than this host)."""
+
+    def __init__(self, message: str = OLD_FIRMWARE, protocol: int = codec.OLD_VERSION):
+        super().__init__(message)
+        self.protocol = protocol
+
+
+class TelemetryScale:
+    """Turns telemetry's codes into volts with hello's ``scale`` (see protocol.toml):
+    node codes ``v`` times ``scale["v"]``; edge codes ``k`` times ``scale["k"][e]``,
+    except where that is 0 (a digipot's tap count, kept as int)."""
+
+    def __init__(self, scale: Any):
+        scale = scale if isinstance(scale, dict) else {}
+        v = scale.get("v")
+        k = scale.get("k")
+        self.v = float(v) if isinstance(v, (int, float)) else None
+        self.k = [float(x) for x in k] if isinstance(k, list) else None
+
+    def apply(self, t: dict) -> dict:
+        """``t`` with ``v`` and ``k`` in volts (taps stay taps); other keys unchanged."""
+        v = t.get("v")
+        if self.v is not None and isinstance(v, list):
+            t["v"] = [c * self.v for c in v]
+        k = t.get("k")
+        if self.k is not None and isinstance(k, list) and len(k) == len(self.k):
+            t["k"] = [c * s if s else c for c, s in zip(k, self.k, strict=True)]
+        return t
+
+
 @dataclass
 class LinkStats:
     """Link-health counters of the host end."""
@@ -94,7 +128,11 @@ class Link:
         self.transport = transport
         self.timeout = timeout
         self.retries = retries
-        self._decoder = codec.FrameDecoder()
+        # protocol-1 frames are decoded too: hello tells such a board apart (OldFirmware)
+        self._decoder = codec.FrameDecoder(old_versions=frozenset({codec.OLD_VERSION}))
+        self._old: collections.deque[codec.Frame] = collections.deque(maxlen=8)
+        self.scale: TelemetryScale | None = None
+        self._rx_bytes = 0  # bytes received: hello's protocol-1 probe needs a silent line
         self._stats = LinkStats()
         self._lock = threading.Lock()
         self._tx_lock = threading.Lock()
@@ -200,9 +238,62 @@ class Link:
         """``request(command, args)`` with the arguments as keywords."""
         return self.request(command, args)
 
-    def hello(self) -> dict:
-        """The board's hello reply."""
-        return self.request("hello")
+    def hello(self, *, timeout: float | None = None, retries: int | None = None,
+              probe_old: bool = False) -> dict:
+        """The board's hello reply; keeps its ``scale`` so telemetry comes in volts.
+
+        With ``probe_old``, a hello nobody answered is followed by one protocol-1 hello
+        (when the line stayed silent, as protocol-1 firmware keeps it, or carried
+        protocol-1 frames: never into a REPL that echoes), and OldFirmware is raised when
+        that is answered (firmware older than this host drops protocol-2 frames)."""
+        rx0 = self._rx_bytes
+        try:
+            info = self.request("hello", timeout=timeout, retries=retries)
+        except LinkTimeout:
+            if not probe_old or (self._rx_bytes != rx0 and not self._old):
+                raise
+            old = self.request_old("hello", timeout=timeout)
+            if old is None:
+                raise
+            if old.mtype == MessageType.OK:  # protocol-1 firmware answers hello with OK
+                raise OldFirmware() from None
+            # an ERR in protocol 1: a newer board (it answers old hosts so), up by now
+            # though it missed the hello before (still booting): ask again
+            info = self.request("hello", timeout=timeout, retries=retries)
+        if not isinstance(info, dict) or info.get("proto") != codec.VERSION:
+            proto = info.get("proto") if isinstance(info, dict) else None
+            raise LinkError(f"the board answers protocol {proto!r}, this host speaks "
+                            f"{codec.VERSION}; run `learnboard flash` to update the firmware")
+        self.scale = TelemetryScale(info.get("scale"))
+        return info
+
+    def request_old(self, command: str, args: dict | None = None, *,
+                    timeout: float | None = None) -> codec.Frame | None:
+        """Send one protocol-1 request (a board with protocol-1 firmware understands
+        only these: to recognise it, or to make it leave binary mode for flashing);
+        its protocol-1 reply frame, or None when none came within ``timeout`` s."""
+        timeout = self.timeout if timeout is None else timeout
+        with self._lock:
+            self._check_open()
+            rid = self._next_id
+            self._next_id = rid + 1 if rid + 1 < ID_LIMIT else 1
+            seq = self._seq
+            self._seq = (seq + 1) & 0xFFFF
+            self._old.clear()
+        self._write(codec.encode_frame(MessageType.REQ, seq, [rid, command, args or {}],
+                                       version=codec.OLD_VERSION))
+        deadline = time.monotonic() + timeout
+        with self._arrived:
+            while True:
+                for frame in self._old:
+                    body = frame.body
+                    if frame.mtype in (MessageType.OK, MessageType.ERR) and \
+                            isinstance(body, list) and body and body[0] == rid:
+                        return frame
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._closed:
+                    return None
+                self._arrived.wait(remaining)
 
     # -- unsolicited frames ------------------------------------------------------------
 
@@ -299,11 +390,16 @@ class Link:
                         pending.event.set()
                 return
             if data:
+                self._rx_bytes += len(data)
                 for frame in self._decoder.feed(data):
                     self._dispatch(frame)
 
     def _dispatch(self, frame: codec.Frame) -> None:
         with self._lock:
+            if frame.version != codec.VERSION:  # protocol-1 firmware (see request_old)
+                self._old.append(frame)
+                self._arrived.notify_all()
+                return
             stats = self._stats
             stats.rx_frames += 1
             last = self._last_rx_seq
@@ -333,6 +429,8 @@ class Link:
                     return
                 if len(self._telemetry) == self._telemetry.maxlen:
                     stats.telemetry_dropped += 1
+                if self.scale is not None:  # codes to volts at the boundary
+                    body = self.scale.apply(body)
                 self._telemetry.append(body)
                 self._arrived.notify_all()
             elif frame.mtype == MessageType.EVT:

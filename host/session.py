@@ -276,6 +276,22 @@ class _BoardReset(Exception):
     """The board rebooted (or its step counter went back) during a chunk."""
 
 
+def _get(data: Any, key: str, default: Any) -> Any:
+    return data.get(key, default) if isinstance(data, dict) else default
+
+
+def _parked_message(label: str, data: Any) -> str:
+    """What a ``parked`` event during training means (its ``reason``, see protocol.toml)."""
+    reason = _get(data, "reason", "?")
+    why = {"host_silent": "the host was silent past host_timeout_ms (a stalled or slow host, "
+                          "or a cable that drops out)",
+           "limit": "a safety limit was reached",
+           "request": "a park was requested (another program on the port?)"}.get(
+        reason, f"reason {reason!r}")
+    return (f"{label}: the board parked itself: {why} (fault flags {_get(data, 'flt', '?')}); "
+            "see the log")
+
+
 def _call(link, command: str, **args: Any) -> Any:
     return link.request(command, args)
 
@@ -507,10 +523,12 @@ class Session:
                         t = link.next_telemetry(timeout=0)
                     return
                 if name == "parked":
-                    raise LearnboardError(f"{self.conn.label}: the board parked itself "
-                                          f"({data}); see the log for the fault")
+                    raise LearnboardError(_parked_message(self.conn.label, data))
                 if name == "fault":
-                    raise LearnboardError(f"{self.conn.label}: the board reported a fault: {data}")
+                    raise LearnboardError(
+                        f"{self.conn.label}: training stopped on a firmware fault: "
+                        f"{_get(data, 'msg', '?')} (fault flags {_get(data, 'flt', '?')}); "
+                        "see the log, and report it with the run folder")
                 ev = link.next_event(timeout=0)
             now = time.monotonic()
             if now - last_ping > PING_S:
@@ -584,7 +602,10 @@ class Session:
             if cal:
                 rf.write_calibration(cal)
             self.log = RunLog(rf.log_path)
+            # telemetry reaches the log in volts (the link applies hello's scale); a log
+            # without tlm_units was written by a protocol-1 host and holds ADC/gate codes
             self._log({"kind": "event", "name": "start", "step": 0, "port": self.conn.label,
+                       "tlm_units": {"v": "V", "k": "taps | V"},
                        "hello": self.conn.hello})
             for _ in range(RESTORE_ATTEMPTS):  # again if the board resets meanwhile
                 self._prepare_board()

@@ -131,3 +131,23 @@ def test_export_refuses_what_is_not_a_run_folder(tmp_path, capsys, setup):
     assert main(["export", str(d), "--csv"]) == 2
     err = capsys.readouterr().err
     assert str(d) in err and "learnboard train" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("units, expected", [({"v": "V", "k": "taps | V"}, ("V", "taps | V")),
+                                             (None, ("code", "code"))])
+def test_node_and_edge_tables_say_their_unit(tmp_path, units, expected):
+    """Runs record telemetry in volts and say so in their start event; a run recorded by
+    an earlier host (codes, no ``tlm_units``) is exported as codes, not mistaken for volts."""
+    rf = RunFolder.create(tmp_path, "units")
+    rf.write_config({"task": "regression", "board": "gen2-clln"})
+    log = RunLog(rf.log_path)
+    start = {"kind": "event", "name": "start", "step": 0, "hello": {"proto": 2}}
+    if units is not None:
+        start["tlm_units"] = units
+    log.append(start)
+    log.append({"kind": "tlm", "step": 10, "seq": 0, "err": 0.1, "pwr": 1e-4, "lam": 0.0,
+                "v": [0.1, 0.2] if units else [124, 248], "k": [3, 1.25] if units else [3, 1551]})
+    log.close()
+    tables = run_tables(rf.path)
+    assert (set(tables["nodes"]["unit"]), set(tables["edges"]["unit"])) == (
+        {expected[0]}, {expected[1]})

@@ -181,3 +181,39 @@ def test_gen2_write_edges_sets_gate_volts_and_refuses_beyond_range():
     with pytest.raises(app_mod.Fail) as info:
         app.write_edges({"start": 0, "k": [2.0, 6.0]})  # 6 V > the 5.2 V gate limit
     assert info.value.code == msgs.E_LIMIT and hal.moves == moves
+
+
+def test_a_fault_in_a_step_sends_the_documented_fault_event_and_keeps_serving(gen1):
+    """An unexpected exception in a training step (a driver bug) stops training and sends
+    ``fault`` {flt, msg} as the protocol definition gives it; the board still answers."""
+    from . import _protocol_check as check
+
+    link, app, hal, _ = gen1
+    x, y = _examples()
+    link.call("upload_examples", x=x.tolist(), y=y.tolist(), clear=True)
+
+    def broken(net, out):
+        raise RuntimeError("ADC gone")
+
+    hal.read_nodes = broken
+    link.call("train", steps=10, every=0)
+    name, data = link.next_event(timeout=10)
+    assert check.event_problems([name, data]) == []
+    assert name == msgs.EV_FAULT and data["msg"] == "RuntimeError: ADC gone"
+    assert data["flt"] & msgs.F_LIMIT
+    assert link.call("status")["state"] == "idle"
+
+
+def test_parked_events_say_why(gen1):
+    from . import _protocol_check as check
+
+    link, app, hal, _ = gen1
+    link.call("set_params", host_timeout_ms=100)
+    silent = link.next_event(timeout=10)
+    link.call("set_params", host_timeout_ms=0)
+    assert link.call("park") == {"parked": True}
+    asked = link.next_event(timeout=10)
+    for ev in (silent, asked):
+        assert check.event_problems(list(ev)) == []
+    assert (silent[1]["reason"], asked[1]["reason"]) == ("host_silent", "request")
+    assert silent[1]["flt"] & msgs.F_HOST_SILENT and asked[1]["flt"] & msgs.F_PARKED

@@ -1,17 +1,17 @@
-"""The byte-exact test vectors of docs/protocol.md, on both ends, and the agreement of
-the two message catalogues with the document."""
+"""The byte-exact test vectors of docs/protocol.md, on both ends; the document is what
+the generator writes from host/protocol.toml; the firmware's numbers are the definition's.
+Payloads are checked against the definition in tests/test_protocol_payloads.py."""
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import msgpack
 import pytest
 from learnboard.firmware.lbfw import frame as fw_frame
 from learnboard.firmware.lbfw import msgs as fw_msgs
-from learnboard.host import codec, messages
+from learnboard.host import codec, messages, protocol_doc
 
 from ._protocol_vm import doc_vectors
 from .mpvm import run_vm
@@ -118,29 +118,50 @@ srv.telemetry({b["step"]}, {b["err"]}, {b["pwr"]}, {b["lam"]}, {b["n"]}, {b["dt"
     assert bytes.fromhex(run_vm(source).stdout.decode().strip()) == vec["frame"]
 
 
-def test_catalogues_agree():
-    assert set(fw_msgs.COMMANDS) == set(messages.COMMANDS)
-    assert set(fw_msgs.EVENTS) == set(messages.EVENTS)
-    fw_errors = {k[2:]: getattr(fw_msgs, k) for k in dir(fw_msgs) if k.startswith("E_")}
-    assert fw_errors == {e.name: e.value for e in messages.ErrorCode}
-    fw_faults = {k[2:]: getattr(fw_msgs, k) for k in dir(fw_msgs) if k.startswith("F_")}
-    assert fw_faults == {f.name: f.value for f in messages.Fault}
-    keys = fw_msgs.TELEMETRY_KEYS + fw_msgs.TELEMETRY_OPTIONAL
-    assert keys == tuple(f.name for f in messages.TELEMETRY)
-    assert fw_msgs.PROTOCOL == fw_frame.VERSION == codec.VERSION
-    assert (fw_frame.MAX_ENCODED, fw_frame.MAX_RAW) == (codec.MAX_ENCODED, codec.MAX_RAW)
+def test_document_is_what_the_generator_writes():
+    """docs/protocol.md's tables and vector frames are generated from host/protocol.toml;
+    a hand edit or a changed definition without regenerating fails here."""
+    text = DOC.read_text(encoding="utf-8")
+    assert protocol_doc.render(text) == text, (
+        "docs/protocol.md is stale: run `python -m learnboard.host.protocol_doc`")
+    assert protocol_doc.main([str(DOC), "--check"]) == 0
 
 
-def test_document_describes_the_catalogue():
-    text = DOC.read_text()
-    for name in messages.COMMANDS:
-        assert f"### `{name}`" in text
-    for name in messages.EVENTS:
-        assert f"### event `{name}`" in text
-    errors = text.split("## Error codes")[1].split("\n## ")[0]
-    faults = text.split("## Fault flags")[1].split("\n## ")[0]
-    row = re.compile(r"^\| (\d+) \| ([A-Z_]+) \|", flags=re.M)
-    assert dict(row.findall(errors)) == {str(e.value): e.name for e in messages.ErrorCode}
-    assert dict(row.findall(faults)) == {str(f.value): f.name for f in messages.Fault}
-    for f in messages.TELEMETRY + messages.PARAMETERS:
-        assert f"| `{f.name}`" in text
+def test_generator_reports_a_stale_or_unmarked_document(tmp_path, capsys):
+    doc = tmp_path / "protocol.md"
+    doc.write_text(DOC.read_text(encoding="utf-8").replace("| 5 | LIMIT |", "| 5 | LIMITS |"))
+    assert protocol_doc.main([str(doc), "--check"]) == 1
+    assert "run `python -m learnboard.host.protocol_doc`" in capsys.readouterr().err
+    assert protocol_doc.main([str(doc)]) == 0
+    assert doc.read_text(encoding="utf-8") == DOC.read_text(encoding="utf-8")
+    doc.write_text("# no markers\n")
+    assert protocol_doc.main([str(doc), "--check"]) == 2
+    assert "no generated block for" in capsys.readouterr().err
+
+
+def test_vectors_are_the_definitions():
+    assert [(v["name"], v["type"], v["seq"], v["body"]) for v in VECTORS] == [
+        tuple(v) for v in messages.VECTORS]
+
+
+def _fw_constants(prefix: str) -> dict:
+    # the constants module where it exists, else the older home in msgs
+    try:
+        from learnboard.firmware.lbfw import consts as mod
+    except ImportError:
+        mod = fw_msgs
+    return {k[len(prefix):]: getattr(mod, k) for k in dir(mod) if k.startswith(prefix)}
+
+
+def test_firmware_numbers_are_the_definitions():
+    """Values, not only names: every error code, fault bit, the version and the limits."""
+    assert _fw_constants("E_") == {e.name: e.value for e in messages.ErrorCode}
+    assert _fw_constants("F_") == {f.name: f.value for f in messages.Fault}
+    assert fw_msgs.PROTOCOL == fw_frame.VERSION == codec.VERSION == messages.VERSION == 2
+    lim = messages.LIMITS
+    assert (fw_frame.MAX_ENCODED, fw_frame.MAX_RAW, fw_frame.MAX_BODY) == (
+        lim["max_encoded"], lim["max_raw"], lim["max_body"])
+    assert (codec.MAX_ENCODED, codec.MAX_RAW, codec.MAX_BODY) == (
+        lim["max_encoded"], lim["max_raw"], lim["max_body"])
+    assert fw_msgs.TELEMETRY_KEYS + fw_msgs.TELEMETRY_OPTIONAL == tuple(
+        f.name for f in messages.TELEMETRY)

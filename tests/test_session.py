@@ -188,3 +188,12 @@ def test_an_old_run_folder_resumes_with_the_learning_rate_and_nudge_it_was_train
     assert json.loads(rf.config_path.read_text()).get("version") is None  # the file is left as it was
     recs = _check_log(rf)
     assert any(r.get("name") == "resume" for r in recs)
+
+
+def test_a_parked_event_during_training_is_explained_by_its_reason():
+    from learnboard.host.session import _parked_message
+
+    said = _parked_message("/dev/ttyACM0", {"reason": "host_silent", "flt": 6})
+    assert "host was silent past host_timeout_ms" in said and "fault flags 6" in said
+    assert "safety limit" in _parked_message("p", {"reason": "limit", "flt": 3})
+    assert "reason 'odd'" in _parked_message("p", {"reason": "odd", "flt": 2})

@@ -330,7 +330,14 @@ class App:
             msgs.READ_EDGES: self.read_edges, msgs.WRITE_EDGES: self.write_edges,
             msgs.MEASURE: self.measure, msgs.SELF_TEST: self.self_test,
             msgs.PARK: self.park_cmd, msgs.REPL: self.repl, msgs.RESET: self.reset,
+            msgs.HELLO: self.hello,
         }
+
+    def hello(self, args):
+        """hello's board part beyond ``info``: the scales of telemetry's codes (built on
+        demand: n_edges floats kept for the whole boot would cost heap)."""
+        return {"scale": {"v": self.vpc,
+                          "k": [self._edge_scale(e) for e in range(self.n_edges)]}}
 
     def _idle(self):
         """Refuse while training; before anything that moves an edge, the pulse gates'
@@ -475,6 +482,10 @@ class App:
         s = self.learner.pos[e]
         return s if k <= 1 else s * self.gate_vpc
 
+    def _edge_scale(self, e):
+        """Volts per code of edge ``e``'s state as telemetry sends it; 0: a tap count."""
+        return 0.0 if self.limits.kind[e] <= 1 else self.gate_vpc
+
     def read_edges(self, args):
         start = args.get("start", 0)
         _check(type(start) is int, msgs.E_BAD_ARGS, "start = %s: must be an int" % _short(start))
@@ -593,12 +604,14 @@ class App:
         return selftest.run(self, args)
 
     def park(self, why=0):
-        """Inputs to 0 V, learning stopped."""
+        """Inputs to 0 V, learning stopped; ``why`` the fault flag that parked it (0: asked)."""
         self.training = False
         self.hal.park()
         self.parked = True
         self.learner.flt |= why
-        self.srv.event(msgs.EV_PARKED, {"flt": self.faults()})
+        reason = ("host_silent" if why == msgs.F_HOST_SILENT else
+                  "limit" if why == msgs.F_LIMIT else "request")
+        self.srv.event(msgs.EV_PARKED, {"reason": reason, "flt": self.faults()})
 
     def park_cmd(self, args):
         self.park()
@@ -671,7 +684,8 @@ class App:
         except Exception as e:  # a firmware or driver bug: stop, keep serving the host
             self.training = False
             self.learner.flt |= msgs.F_LIMIT
-            self.srv.event(msgs.EV_FAULT, {"error": type(e).__name__})
+            msg = type(e).__name__ + ": " + str(e)
+            self.srv.event(msgs.EV_FAULT, {"flt": self.faults(), "msg": msg[:120]})
             return
         dt = c.ticks_diff(c.ticks_us(), t0)
         self.step_n += 1
@@ -712,7 +726,7 @@ class App:
 
     def run(self, wait=None):
         """The main loop until ``repl``; ``wait(ms)`` idles when there is nothing to do."""
-        self.srv.event(msgs.EV_BOOT, {"fw": VERSION, "board": self.name})
+        self.srv.event(msgs.EV_BOOT, {"fw": VERSION, "board": self.name, "proto": msgs.PROTOCOL})
         while self.running and not getattr(self.port, "eof", False):
             if not self.tick() and not self.training and wait is not None:
                 wait(5)

@@ -16,11 +16,12 @@ row) are ignored, so a sender may send a 0x00 to resynchronise the receiver.
 from . import cobs, mpack
 from .crc import crc_into
 
-VERSION = 1
+VERSION = 2
+OLD_VERSION = 1  # protocol-1 hosts: their requests get a protocol-1 ERR (server)
 
 REQ = 1  # host -> board: [id, command, args]
 OK = 2  # board -> host: [id, result]
-ERR = 3  # board -> host: [id, code, message]
+ERR = 3  # board -> host: [id, code, message, detail]
 TLM = 4  # board -> host: telemetry map
 EVT = 5  # board -> host: [name, data]
 
@@ -70,10 +71,10 @@ class Encoder:
         self._views[i] = v
         return v
 
-    def begin(self, mtype, seq):
+    def begin(self, mtype, seq, version=VERSION):
         """Write the header; return the body's start offset (pack the body from there)."""
         raw = self.raw
-        raw[0] = VERSION
+        raw[0] = version
         raw[1] = mtype
         raw[2] = seq & 0xFF
         raw[3] = (seq >> 8) & 0xFF
@@ -132,6 +133,8 @@ class Parser:
         self.bad_type = 0
         self.bad_body = 0
         self.internal = 0  # exceptions escaping on_frame or unusable input
+        # on_old(seq, body): a good REQ frame of OLD_VERSION (counted as bad_version too)
+        self.on_old = None
 
     def bad(self):
         """Total frames dropped for any reason."""
@@ -224,6 +227,8 @@ class Parser:
             return
         if raw[0] != VERSION:
             self.bad_version += 1
+            if raw[0] == OLD_VERSION and raw[1] == REQ and self.on_old is not None:
+                self._old(raw, end)
             return
         mtype = raw[1]
         if mtype > 30 or not (self.accept >> mtype) & 1:
@@ -238,5 +243,11 @@ class Parser:
         self.ok += 1
         try:
             self.on_frame(mtype, raw[2] | (raw[3] << 8), body)
+        except Exception:
+            self.internal += 1
+
+    def _old(self, raw, end):
+        try:
+            self.on_old(raw[2] | (raw[3] << 8), mpack.unpack(raw, HEADER, end))
         except Exception:
             self.internal += 1

@@ -5,7 +5,7 @@ The host keeps the same catalogue with field descriptions and units in
 that the three agree. Handlers for the commands are registered by the application.
 """
 
-PROTOCOL = 1
+PROTOCOL = 2  # frame.VERSION; hello's and the boot event's proto
 
 # Commands (request names). Built into the server: HELLO (merged with the
 # application's), STATS. All others are implemented by the application.

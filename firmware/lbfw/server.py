@@ -27,6 +27,7 @@ except ImportError:  # CPython (emulator fast mode)
         return ((a - b + 0x20000000) & 0x3FFFFFFF) - 0x20000000
 
 _MAX_MESSAGE = 120
+_OLD_HOST = "board speaks protocol 2; update learnboard on the host"
 
 # Telemetry keys, packed once so a telemetry frame packs no strings.
 _TKEYS = tuple(mpack.packb(k) for k in msgs.TELEMETRY_KEYS)
@@ -70,6 +71,7 @@ class Server:
         self.info = info or {}
         self.enc = frame.Encoder()
         self.parser = frame.Parser(self._on_frame, (frame.REQ,))
+        self.parser.on_old = self._on_old
         self.seq = 0
         self.requests = 0  # requests executed
         self.retries = 0  # retried requests answered from the cache
@@ -310,6 +312,20 @@ class Server:
 
     def _stats(self, args):
         return self.counters()
+
+    def _on_old(self, seq, body):
+        # A protocol-1 host: answer in its framing and its 3-element ERR, so it reports
+        # this instead of a silent timeout. Nothing is executed.
+        if type(body) is not list or len(body) != 3 or type(body[0]) is not int:
+            return
+        enc = self.enc
+        try:
+            pos = enc.begin(frame.ERR, self.seq, frame.OLD_VERSION)
+            pos = mpack.pack_into(enc.raw, pos, (body[0], msgs.E_UNSUPPORTED, _OLD_HOST),
+                                  enc.body_end)
+        except ValueError:
+            return
+        self._send(enc.finish(pos))
 
     def _reply_error(self, rid, code, message, key=None):
         self.errors += 1
