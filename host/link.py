@@ -61,6 +61,7 @@ class LinkStats:
     late_replies: int = 0  # replies to no pending request (after a timeout, or duplicates)
     seq_gaps: int = 0  # board frames missing by sequence number
     telemetry_dropped: int = 0  # telemetry frames discarded because the queue was full
+    rx_telemetry: int = 0  # telemetry frames decoded (queued or dropped)
     bad_crc: int = 0
     bad_cobs: int = 0
     short: int = 0
@@ -335,6 +336,7 @@ class Link:
                 if not isinstance(body, dict):  # a reader does t.get(...): only maps pass
                     self._decoder.stats.bad_body += 1
                     return
+                stats.rx_telemetry += 1
                 if len(self._telemetry) == self._telemetry.maxlen:
                     stats.telemetry_dropped += 1
                 self._telemetry.append(body)
