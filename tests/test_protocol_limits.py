@@ -164,3 +164,24 @@ def test_park_replies_before_its_parked_event(tmp_path):
             ok = next(f for f in rec.frames if f.mtype == MessageType.OK and f.body[1] == {"parked": True})
             assert rec.frames.index(ok) < rec.frames.index(ev)
             assert link.call("status")["state"] == "parked"
+
+
+def test_host_decoder_enforces_the_raw_limit_and_link_ids_stay_in_range():
+    import zlib
+
+    def board_frame(body: bytes) -> bytes:
+        raw = bytes([codec.VERSION, MessageType.OK, 1, 0]) + body
+        return codec.cobs_encode(raw + zlib.crc32(raw).to_bytes(4, "little")) + b"\x00"
+
+    ok = msgpack.packb([5, b"x" * (codec.MAX_BODY - 5)], use_bin_type=True)  # 5: headers
+    assert len(ok) == codec.MAX_BODY
+    too_big = msgpack.packb([5, b"x" * (codec.MAX_BODY - 4)], use_bin_type=True)
+    assert len(too_big) == codec.MAX_BODY + 1
+    dec = codec.FrameDecoder()
+    frames = dec.feed(b"\x00" + board_frame(ok) + b"\x00" + board_frame(too_big))
+    assert len(frames) == 1 and dec.stats.oversize == 1
+    from learnboard.host.transport import memory_pair
+
+    for bad in (0, 2**30, -3):
+        with pytest.raises(ValueError, match="request ids"):
+            Link(memory_pair()[0], first_id=bad)
