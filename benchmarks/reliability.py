@@ -1,6 +1,7 @@
 """Reliability campaigns, long versions: the figures of docs/reliability.md.
 
     python benchmarks/reliability.py serial      # drop/corrupt/dup at 1e-5..1e-2 per byte
+    python benchmarks/reliability.py insert      # random bytes inserted, 20/200/2000 B/s, 60 s
     python benchmarks/reliability.py safety      # random host commands vs every bound [--vm MICROPYTHON]
     python benchmarks/reliability.py soak        # 100,000 steps, memory on both sides
     python benchmarks/reliability.py brownout    # board resets during 600-step sessions, 5 seeds
@@ -23,7 +24,7 @@ from learnboard.boards import load_board
 from learnboard.reliability import brownout as bo
 from learnboard.reliability.hostcrash import run_hostcrash
 from learnboard.reliability.safety import LimitMonitor, random_commands, random_commands_in_vm
-from learnboard.reliability.serial import run_serial_campaign
+from learnboard.reliability.serial import run_insert_campaign, run_serial_campaign
 from learnboard.reliability.soak import run_soak
 
 
@@ -41,6 +42,29 @@ def serial(steps: int, seeds: int) -> None:
                   f"| {sum(r.unaccounted for r in rows)} "
                   f"| {sum(r.host_requests for r in rows)} / {sum(r.board_requests for r in rows)} / "
                   f"{sum(r.board_cache_hits for r in rows)} |", flush=True)
+
+
+def insert(seeds: int, duration_s: float) -> None:
+    print(f"inserted bytes, gen2-clln in process, a training session with telemetry every step, "
+          f"{duration_s:g} board seconds of noise in both directions")
+    print("| B/s | seeds | sessions complete | bytes inserted (to board / to host; control chars to board) "
+          "| steps | telemetry lost on the line / gaps in the log | received but not logged "
+          "| requests sent / run on board / retries / cache answers | frames unaccounted |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    for rate in (20.0, 200.0, 2000.0):
+        rows = [run_insert_campaign(rate, duration_s=duration_s, seed=s) for s in range(seeds)]
+        for r in rows:
+            if r.error:
+                print(f"  seed {rows.index(r)}: {r.error}")
+        print(f"| {rate:g} | {seeds} | {sum(r.completed for r in rows)}/{seeds} "
+              f"| {sum(r.inserted_to_board for r in rows)} / {sum(r.inserted_to_host for r in rows)}; "
+              f"{sum(r.control_to_board for r in rows)} "
+              f"| {sum(r.steps for r in rows)} "
+              f"| {sum(r.telemetry_lost_on_line for r in rows)} / {sum(r.telemetry_gaps for r in rows)} "
+              f"| {sum(r.log_lost for r in rows)} "
+              f"| {sum(r.host_requests for r in rows)} / {sum(r.board_requests for r in rows)} / "
+              f"{sum(r.host_retries for r in rows)} / {sum(r.board_cache_hits for r in rows)} "
+              f"| {sum(r.unaccounted for r in rows)} |", flush=True)
 
 
 def safety(commands: int, seeds: int, exclude: tuple[str, ...] = (), vm: str | None = None) -> None:
@@ -148,7 +172,7 @@ def hostcrash(seeds: int, steps: int, kills: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("campaign", choices=("serial", "safety", "soak", "brownout", "hostcrash", "all"))
+    ap.add_argument("campaign", choices=("serial", "insert", "safety", "soak", "brownout", "hostcrash", "all"))
     ap.add_argument("--soak-steps", type=int, default=100_000)
     ap.add_argument("--steps", type=int, default=None, help="serial 200, brownout 600, hostcrash 600")
     ap.add_argument("--seeds", type=int, default=None, help="serial/safety 3, brownout 5, hostcrash 3")
@@ -159,12 +183,16 @@ def main() -> None:
                     help="safety: run the firmware in this MicroPython VM binary ('default': the one "
                          "beside Python) instead of in process; the world's state is checked after "
                          "every actuation and after every request")
+    ap.add_argument("--duration", type=float, default=60.0,
+                    help="insert: board seconds of noise per session (default 60)")
     ap.add_argument("--resets", type=int, default=3, help="brownout: resets per session")
     ap.add_argument("--kills", type=int, default=5, help="hostcrash: SIGKILLs per run")
     a = ap.parse_args()
     t0 = time.perf_counter()
     if a.campaign in ("serial", "all"):
         serial(a.steps or 200, a.seeds or 3)
+    if a.campaign in ("insert", "all"):
+        insert(a.seeds or 3, a.duration)
     if a.campaign in ("safety", "all"):
         safety(a.commands, a.seeds or 3, tuple(a.exclude), a.vm)
     if a.campaign in ("brownout", "all"):

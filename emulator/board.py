@@ -68,6 +68,8 @@ class VirtualBoard:
         brownouts: power losses on the world's virtual clock
             (:class:`~learnboard.emulator.brownout.BrownOuts`); needs a board.
         drop_rate, corrupt_rate, dup_rate: per-byte serial fault rates.
+        insert_rate: random bytes per second inserted into the line (a noisy cable, a
+            second program writing to the port), on the relay's clock.
         fault_directions: which directions suffer the faults: ``"to_board"`` (host to
             board) and/or ``"to_host"``.
         on_reset: called with the reset kind before each VM boot (see
@@ -99,6 +101,7 @@ class VirtualBoard:
         drop_rate: float = 0.0,
         corrupt_rate: float = 0.0,
         dup_rate: float = 0.0,
+        insert_rate: float = 0.0,
         fault_directions: Sequence[str] = ("to_board", "to_host"),
         on_reset: Callable[[str], None] | None = None,
         executable: str | None = None,
@@ -146,8 +149,9 @@ class VirtualBoard:
         self._idle_carry = 0.0  # µs of prompt time not yet on the clock
         self.vm = VMProcess(self.flash_dir, heap=heap, extra_path=extra_path, env=env, executable=executable)
         seq_board, seq_host = np.random.SeedSequence(seed).spawn(2)
-        rates = {"drop_rate": drop_rate, "corrupt_rate": corrupt_rate, "dup_rate": dup_rate}
-        none = {"drop_rate": 0.0, "corrupt_rate": 0.0, "dup_rate": 0.0}
+        rates = {"drop_rate": drop_rate, "corrupt_rate": corrupt_rate, "dup_rate": dup_rate,
+                 "insert_rate": insert_rate}
+        none = dict.fromkeys(rates, 0.0)
         self._port = VirtualPort(
             self.vm,
             to_board=SerialFaults(**(rates if "to_board" in fault_directions else none), seed=seq_board),

@@ -71,15 +71,31 @@ class _FaultyEnd:
 
 
 class _BoardPort:
-    """The firmware's byte port (``read``/``write``/``wait``) over the board end of a pair."""
+    """The firmware's byte port (``read``/``write``/``wait``) over the board end of a pair.
 
-    def __init__(self, end: MemoryTransport, line: SerialFaults | None = None) -> None:
+    Each read also delivers what the lines inserted while idle (``SerialFaults.noise``):
+    ``noise_in`` towards the board, ``line`` towards the host."""
+
+    def __init__(self, end: MemoryTransport, line: SerialFaults | None = None,
+                 noise_in: SerialFaults | None = None) -> None:
         self.end = end
         self.line = line
+        self.noise_in = noise_in if noise_in is not None and noise_in.insert_rate else None
         self.eof = False
 
     def read(self):
         data = self.end.read(4096)
+        if self.line is not None and self.line.insert_rate:
+            extra = self.line.noise()
+            if extra:
+                try:
+                    self.end.write(extra)
+                except OSError:
+                    pass
+        if self.noise_in is not None:
+            extra = self.noise_in.noise()
+            if extra:
+                data = extra + data
         return data or None
 
     def write(self, data) -> None:
@@ -148,8 +164,12 @@ class InProcessBoard:
         host_end, board_end = memory_pair(timeout_a=0.05, timeout_b=0.0)
         self.serial_faults = serial_faults
         to_board, to_host = serial_faults or (None, None)
+        for line in (to_board, to_host):
+            if line is not None and line.clock is None:  # inserted bytes on the virtual clock
+                clock = self.world.clock
+                line.clock = lambda clock=clock: clock.now_s
         self._host_end = _FaultyEnd(host_end, to_board) if to_board is not None else host_end
-        self._port = _BoardPort(board_end, to_host)
+        self._port = _BoardPort(board_end, to_host, noise_in=to_board)
         self._link_timeout = link_timeout
         self._link_retries = link_retries
         self._link: Link | None = None

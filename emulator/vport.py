@@ -20,7 +20,9 @@ it does what a board's USB serial stack and reset logic do:
   one, else under a new one — as a Pico comes back as ``ttyACM0`` or ``ttyACM1``.
   ``on_port_change`` is told the new path. A soft reset keeps the port, as on a board;
 * optional serial faults (:class:`~learnboard.emulator.serial_faults.SerialFaults`) on
-  each direction.
+  each direction, inserted random bytes included (on the relay's clock, ``time.monotonic``;
+  those towards the board pass its USB stack like the host's: a 0x03 interrupts code that
+  has Ctrl-C enabled).
 """
 
 from __future__ import annotations
@@ -322,7 +324,11 @@ class VirtualPort:
                 wlist.append(master)
             if self._to_board and vm_fd is not None and not self._holding_input():
                 wlist.append(vm_fd)
-            readable, writable, _ = select.select(rlist, wlist, [], 0.1)
+            self._line_noise()
+            # inserted bytes arrive while the line idles too: look often enough that they
+            # land spread out rather than in 0.1 s bursts
+            wait = 0.01 if self.to_board.insert_rate or self.to_host.insert_rate else 0.1
+            readable, writable, _ = select.select(rlist, wlist, [], wait)
             if wake in readable:
                 try:
                     os.read(wake, 512)
@@ -342,6 +348,13 @@ class VirtualPort:
                 self._asked_reset()
             elif self._vm_alive and self.vm.poll() is not None:
                 self._vm_exited()
+
+    def _line_noise(self) -> None:
+        """Bytes the line inserts while nothing passes (``SerialFaults.noise``)."""
+        if self.to_board.insert_rate:
+            self._host_bytes(self.to_board.noise())
+        if self.to_host.insert_rate:
+            self._to_host += self.to_host.noise()
 
     def _holding_input(self) -> bool:
         # While a raw-REPL reboot is under way the host's bytes wait, so they reach the
@@ -391,7 +404,12 @@ class VirtualPort:
             data = os.read(self._master, _CHUNK)
         except BlockingIOError:
             return
-        data = self.to_board.apply(data)
+        self._host_bytes(self.to_board.apply(data))
+
+    def _host_bytes(self, data: bytes) -> None:
+        """What reaches the board's USB stack from the line."""
+        if not data:
+            return
         if b"\x03" in data and self._vm_alive and self.vm.sigint_enabled():
             # The board's USB stack takes Ctrl-C out of the stream and interrupts the code.
             data = data.replace(b"\x03", b"")

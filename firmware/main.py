@@ -11,7 +11,8 @@ Each boot, in order:
    command just before it resets the board), it is removed and the board stays at the
    REPL with no watchdog: ``mpremote`` works for as long as you like; ``machine.reset()``
    (or ``learnboard flash``) starts the firmware again (``RESET_NOTE`` is left for it).
-3. **The firmware**, with the watchdog armed (``WDT_MS``) before the board is wired.
+3. **The firmware**, with Ctrl-C off (a 0x03 on the line is data from here on) and the
+   watchdog armed (``WDT_MS``) before the board is wired.
 
 A reset the host or the firmware asks for leaves ``RESET_NOTE`` first; without it a
 ``machine.WDT_RESET`` cause means the watchdog ran out (the rp2 port reports
@@ -87,6 +88,13 @@ def main(path="board.json", wdt_ms=WDT_MS, machine=machine):
     watchdog = _boot(here, machine)
     if watchdog is None:
         return
+    # From here a 0x03 on the line is data, not Ctrl-C: noise, a second program or a
+    # frame reaching the board while it boots must not stop the firmware at the REPL
+    # (lbfw.stdio keeps it off; the ``repl`` command turns it back on).
+    import micropython
+
+    if hasattr(micropython, "kbd_intr"):
+        micropython.kbd_intr(-1)
     g = globals()
     for name in ("_boot", "_take", "_escape_window"):  # their bytecode: heap for the firmware
         del g[name]

@@ -161,7 +161,7 @@ def fetch_if_missing(port: str, *, log: Callable[[str], None] | None = None) -> 
         else:
             say(f"calibration: the board's copy is not usable ({exc})")
         return None
-    except LearnboardError as exc:
+    except Exception as exc:  # mpremote on a noisy line raises anything (UnicodeDecodeError)
         say(f"calibration: could not read the board's copy ({exc}); going on without")
         return None
     path = save_calibration(cal)

@@ -1,8 +1,9 @@
 """Host end of the frame format (see docs/protocol.md), using the standard ``msgpack``.
 
-A frame on the wire is ``COBS(header + msgpack body + CRC-32) + 0x00`` with a 4-byte
-header (version, type, little-endian u16 sequence number) and a little-endian CRC-32
-over header and body. This module is byte-compatible with the firmware's
+A frame is ``COBS(header + msgpack body + CRC-32) + 0x00`` with a 4-byte header
+(version, type, little-endian u16 sequence number) and a little-endian CRC-32 over
+header and body. A sender writes ``0x00`` before every frame as well (:func:`wire`), so
+bytes inserted on the line end at a delimiter and cost at most the frame they land in. This module is byte-compatible with the firmware's
 ``lbfw.frame``; the test vectors of docs/protocol.md are checked on both.
 """
 
@@ -120,6 +121,11 @@ def encode_frame(mtype: int, seq: int, body: Any, version: int = VERSION) -> byt
     return encode_packed(mtype, seq, pack_body(body), version)
 
 
+def wire(frame: bytes) -> bytes:
+    """What a sender writes for an encoded ``frame``: a 0x00 first, then the frame."""
+    return b"\x00" + frame
+
+
 def decode_frame(encoded: bytes, accept: frozenset[int] | None = None,
                  old_versions: frozenset[int] = frozenset()) -> Frame:
     """Decode one frame given without its delimiter; raises FrameError. A frame of a
@@ -129,6 +135,8 @@ def decode_frame(encoded: bytes, accept: frozenset[int] | None = None,
     raw = cobs_decode(encoded)
     if len(raw) < MIN_RAW:
         raise FrameError("short", f"frame of {len(raw)} bytes is shorter than {MIN_RAW}")
+    if len(raw) > MAX_RAW:
+        raise FrameError("oversize", f"frame decodes to {len(raw)} bytes; the limit is {MAX_RAW}")
     (crc,) = struct.unpack_from("<I", raw, len(raw) - TRAILER)
     if zlib.crc32(raw[:-TRAILER]) != crc:
         raise FrameError("bad_crc", "CRC mismatch")

@@ -123,6 +123,11 @@ def open_board(
         raise InputError("fault injection needs an emulated board; start one with `learnboard emulate` "
                          "and its fault flags", field="--port")
     desc = _load(board)
+    from .ports import current_port
+
+    # an emulated board that reset since the caller named its port (e.g. a calibration
+    # fetched from it just before) is on the port its emulator announced
+    port = current_port(port)
     who: dict = {}
 
     def follow(old: str) -> str:

@@ -20,6 +20,7 @@ boots from.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
@@ -656,7 +657,14 @@ def _with_files(port: str, action: Callable[[SerialFiles], Any], *, verify_timeo
     port = _follow_to_repl(port, hello, say, t_repl)
     dest = SerialFiles(port).open()
     try:
-        result = action(dest)
+        try:
+            result = action(dest)
+        except BaseException:
+            # e.g. a noisy line garbled the raw REPL: still send the board back to its
+            # firmware rather than leave it at the maintenance REPL
+            with contextlib.suppress(Exception):
+                dest.hard_reset()
+            raise
         t_reset = time.time()
         dest.hard_reset()
     finally:

@@ -1,7 +1,9 @@
 """Request/reply and telemetry over a byte transport (see docs/protocol.md).
 
 ``Link`` runs a reader thread that decodes frames from the transport: replies wake
-the waiting ``request``, telemetry and events go to bounded queues. A request that
+the waiting ``request``, telemetry and events go to bounded queues. Every frame is
+written with a 0x00 before it (:func:`codec.wire`): bytes inserted on the line since the
+previous frame then form a bad frame of their own instead of spoiling this one. A request that
 gets no reply in ``timeout`` seconds is sent again, byte for byte (same id, same
 sequence number), up to ``retries`` times; the board answers a repeat from its reply
 cache without running the command twice.
@@ -93,6 +95,7 @@ class LinkStats:
     late_replies: int = 0  # replies to no pending request (after a timeout, or duplicates)
     seq_gaps: int = 0  # board frames missing by sequence number
     telemetry_dropped: int = 0  # telemetry frames discarded because the queue was full
+    rx_telemetry: int = 0  # telemetry frames decoded (queued or dropped)
     bad_crc: int = 0
     bad_cobs: int = 0
     short: int = 0
@@ -137,6 +140,8 @@ class Link:
         self._lock = threading.Lock()
         self._tx_lock = threading.Lock()
         # A random first id keeps a new session from hitting replies cached by the last one.
+        if first_id is not None and not (isinstance(first_id, int) and 0 < first_id < ID_LIMIT):
+            raise ValueError(f"first_id {first_id!r}: request ids are ints in 1..{ID_LIMIT - 1}")
         self._next_id = first_id if first_id is not None else random.randrange(1, ID_LIMIT // 2)
         self._seq = 0
         self._last_rx_seq: int | None = None
@@ -200,7 +205,7 @@ class Link:
             self._seq = (seq + 1) & 0xFFFF
             self._stats.requests += 1
         try:
-            data = codec.encode_frame(MessageType.REQ, seq, [rid, command, args or {}])
+            data = codec.wire(codec.encode_frame(MessageType.REQ, seq, [rid, command, args or {}]))
         except ValueError as exc:  # FrameTooLarge or an unencodable argument
             with self._lock:
                 self._pending.pop(rid, None)
@@ -427,6 +432,7 @@ class Link:
                 if not isinstance(body, dict):  # a reader does t.get(...): only maps pass
                     self._decoder.stats.bad_body += 1
                     return
+                stats.rx_telemetry += 1
                 if len(self._telemetry) == self._telemetry.maxlen:
                     stats.telemetry_dropped += 1
                 if self.scale is not None:  # codes to volts at the boundary

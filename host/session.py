@@ -541,6 +541,14 @@ class Session:
                 if st["state"] == "parked":
                     raise LearnboardError(f"{self.conn.label}: the board is parked (fault flags "
                                           f"{st['flt']}); see the log")
+                if st["state"] == "idle" and st["step"] >= n:
+                    # the chunk is done but its done event was lost on the line; telemetry
+                    # sent before it has arrived by now (frames keep their order) or is lost
+                    t = link.next_telemetry(timeout=0)
+                    while t is not None:
+                        self._on_telemetry(base, t)
+                        t = link.next_telemetry(timeout=0)
+                    return
             if now - last_progress > CHUNK_TIMEOUT_S:
                 raise LearnboardError(f"{self.conn.label}: no progress from the board for "
                                       f"{CHUNK_TIMEOUT_S:.0f} s")

@@ -115,7 +115,8 @@ srv.seq = {vec["seq"]}
 srv.telemetry({b["step"]}, {b["err"]}, {b["pwr"]}, {b["lam"]}, {b["n"]}, {b["dt"]},
               {b["dtmax"]}, {b["flt"]}, v={b["v"]})
 """
-    assert bytes.fromhex(run_vm(source).stdout.decode().strip()) == vec["frame"]
+    # on the line: the leading delimiter, then the vector (frame and its trailing 0x00)
+    assert bytes.fromhex(run_vm(source).stdout.decode().strip()) == b"\x00" + vec["frame"]
 
 
 def test_document_is_what_the_generator_writes():

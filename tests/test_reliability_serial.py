@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from learnboard.reliability.serial import run_serial_campaign
+from learnboard.reliability.serial import run_insert_campaign, run_serial_campaign
 
 
 @pytest.mark.parametrize(("kind", "rate"), [("drop", 1e-2), ("corrupt", 1e-3), ("dup", 1e-2), ("drop", 0.0)])
@@ -22,3 +22,17 @@ def test_training_over_a_faulty_line(kind, rate):
     else:
         assert r.injected_to_host > 0 and r.host_bad_frames > 0
         assert (r.board_bad_frames > 0) == (r.injected_to_board > 0)
+
+
+@pytest.mark.parametrize("rate", [200.0, 2000.0])
+def test_a_session_over_a_line_with_inserted_bytes(rate):
+    """Short version of the inserted-bytes campaign (60 board seconds per rate in
+    benchmarks/reliability.py insert): a whole session with its log."""
+    r = run_insert_campaign(rate, duration_s=5.0, seed=1)
+    assert r.completed, r.error
+    assert r.inserted_to_board > 0 and r.inserted_to_host > 0 and r.control_to_board > 0
+    assert r.telemetry_lost_on_line == r.telemetry_gaps  # every lost record shows as a gap
+    assert r.log_lost == 0  # every record the host received is in the log
+    assert r.unaccounted == 0
+    assert r.board_requests == r.host_requests  # each request ran exactly once
+    assert r.board_cache_hits <= r.host_retries

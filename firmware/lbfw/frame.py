@@ -1,5 +1,9 @@
 """Frames on the serial line: COBS(header + msgpack body + CRC-32) followed by 0x00.
 
+A sender writes 0x00 before every frame too (``Encoder.finish(end, lead=True)``): bytes
+inserted on the line (noise, a second program, a bootloader's text) then end at that
+delimiter instead of merging into the frame, so they cost at most the frame they land in.
+
 Layout before COBS (all header integers little-endian)::
 
     0  version   u8   (VERSION)
@@ -9,7 +13,8 @@ Layout before COBS (all header integers little-endian)::
     -4 crc       u32  CRC-32/ISO-HDLC over version..body
 
 Limits: at most MAX_RAW bytes before COBS and MAX_ENCODED between delimiters;
-longer input is skipped up to the next 0x00 and counted. Empty frames (two 0x00 in a
+longer input is skipped up to the next 0x00 and counted, a frame that decodes to more
+than MAX_RAW bytes is dropped and counted (``oversize``) too. Empty frames (two 0x00 in a
 row) are ignored, so a sender may send a 0x00 to resynchronise the receiver.
 """
 
@@ -47,8 +52,10 @@ class Encoder:
 
     def __init__(self, max_raw=MAX_RAW):
         self.raw = bytearray(max_raw)
-        self.out = bytearray(max_raw + max_raw // 254 + 2)
+        # out[0] is the leading delimiter, always 0; the COBS frame starts at out[1]
+        self.out = bytearray(max_raw + max_raw // 254 + 3)
         self._out_mv = memoryview(self.out)
+        self._cobs_mv = self._out_mv[1:]
         self.body_end = max_raw - TRAILER
         # Recently used slices of out, reused so frames of a recurring length
         # (telemetry) allocate nothing: MicroPython allocates every memoryview slice.
@@ -80,26 +87,29 @@ class Encoder:
         raw[3] = (seq >> 8) & 0xFF
         return HEADER
 
-    def finish(self, end):
+    def finish(self, end, lead=False):
         """Append the CRC to ``raw[0:end]``, COBS-encode, add the delimiter.
 
-        Returns a memoryview of the encoded frame (delimiter included).
+        Returns a memoryview of the encoded frame (trailing delimiter included); with
+        ``lead`` the leading 0x00 too: what a sender writes to the line.
         """
         raw = self.raw
         crc_into(raw, end, raw, end)
-        n = cobs.encode_into(raw, end + TRAILER, self.out)
-        self.out[n] = 0
-        return self._view(self._out_mv, n + 1).mv
+        n = cobs.encode_into(raw, end + TRAILER, self._cobs_mv)
+        self.out[n + 1] = 0
+        if lead:
+            return self._view(self._out_mv, n + 2).mv
+        return self._view(self._cobs_mv, n + 1).mv
 
-    def encode(self, mtype, seq, obj):
+    def encode(self, mtype, seq, obj, lead=False):
         """Encode one message; raises ValueError when its body exceeds MAX_BODY."""
         pos = self.begin(mtype, seq)
-        return self.finish(mpack.pack_into(self.raw, pos, obj, self.body_end))
+        return self.finish(mpack.pack_into(self.raw, pos, obj, self.body_end), lead)
 
-    def encode_packed(self, mtype, seq, body):
+    def encode_packed(self, mtype, seq, body, lead=False):
         """Encode a frame around an already-packed msgpack ``body``."""
         pos = self.begin(mtype, seq)
-        return self.finish(mpack.pack_raw(self.raw, pos, body, self.body_end))
+        return self.finish(mpack.pack_raw(self.raw, pos, body, self.body_end), lead)
 
 
 class Parser:
@@ -112,8 +122,9 @@ class Parser:
     would be a heap int on a 32-bit board).
     """
 
-    def __init__(self, on_frame, accept=(REQ,), max_encoded=MAX_ENCODED):
+    def __init__(self, on_frame, accept=(REQ,), max_encoded=MAX_ENCODED, max_raw=MAX_RAW):
         self.on_frame = on_frame
+        self.max_raw = max_raw
         mask = 0
         for t in accept:
             mask |= 1 << t
@@ -218,6 +229,9 @@ class Parser:
             return
         if m < MIN_RAW:
             self.short += 1
+            return
+        if m > self.max_raw:  # the document's limit, even where the buffers would hold it
+            self.oversize += 1
             return
         end = m - TRAILER
         c = self._crc

@@ -2,9 +2,12 @@
 
 The application owns the main loop and calls ``poll()`` often; the server reads what
 the port has, parses frames, runs the handler for each request, and replies exactly
-once per request id. A retried request (same id and same bytes) is answered from a
-small cache of recent replies and not executed again. ``telemetry()`` and ``event()``
-send unsolicited frames.
+once per request id (1 ... ID_MAX; any other id is refused with BAD_REQUEST and a nil
+id, as it cannot be echoed safely). A retried request (same id and same bytes) is
+answered from a small cache of recent replies and not executed again. ``telemetry()``
+and ``event()`` send unsolicited frames; an event raised while a handler runs is held
+until that request's reply has gone out, so a reply always precedes its after-effects.
+Every frame goes out with a 0x00 before it (see ``frame``).
 
 A port is any object with a non-blocking ``read()`` returning a bytes-like object or
 None, and ``write(data)``. A handler is ``fn(args: dict) -> result`` (any msgpack
@@ -28,6 +31,7 @@ except ImportError:  # CPython (emulator fast mode)
 
 _MAX_MESSAGE = 120
 _OLD_HOST = "board speaks protocol 2; update learnboard on the host"
+ID_MAX = 0x3FFFFFFF  # request ids are 1 ... 2**30 - 1: small ints on a 32-bit board
 
 # Telemetry keys, packed once so a telemetry frame packs no strings.
 _TKEYS = tuple(mpack.packb(k) for k in msgs.TELEMETRY_KEYS)
@@ -82,7 +86,9 @@ class Server:
         self.last_rx = ticks_ms()
         self.tlm = Telemetry()
         self._pos = 0
-        self._deferred = None
+        self._deferred = []
+        self._holding = False  # a handler runs: its events wait for its reply
+        self._held = []
         self._c_id = [None] * cache_size
         self._c_crc = [0] * cache_size
         self._c_type = bytearray(cache_size)
@@ -103,15 +109,17 @@ class Server:
             data = None
         if data:
             self.parser.feed(data)
-        fn = self._deferred
-        if fn is not None:
-            self._deferred = None
-            fn()
+        if self._deferred:
+            fns = self._deferred
+            self._deferred = []
+            for fn in fns:
+                fn()
         return self.requests + self.retries + self.errors - before
 
     def defer(self, fn):
-        """Run ``fn()`` once the current reply is sent (reboot, reset, leave binary mode)."""
-        self._deferred = fn
+        """Run ``fn()`` once the current reply is sent (reboot, reset, leave binary mode);
+        several requests in one read may each defer one."""
+        self._deferred.append(fn)
 
     def silent_ms(self):
         """Milliseconds since the last good frame from the host."""
@@ -150,7 +158,7 @@ class Server:
         except ValueError:
             self.tx_dropped += 1
             return False
-        return self._send(self.enc.finish(self._pos))
+        return self._send(self.enc.finish(self._pos, True))
 
     def _flags(self):
         flt = self.tlm.flt
@@ -198,19 +206,17 @@ class Server:
         self._pos = mpack.pack_numbers(raw, pos, seq, self.enc.body_end)
 
     def event(self, name, data=None):
-        """Send an unsolicited event ``[name, data]`` (msgs.EV_*); False if dropped."""
+        """Send an unsolicited event ``[name, data]`` (msgs.EV_*); False if dropped.
+
+        Raised by a request's handler, it is sent after that request's reply."""
+        if self._holding:
+            self._held.append((name, data))
+            return True
         try:
-            out = self.enc.encode(frame.EVT, self.seq, (name, data))
+            out = self.enc.encode(frame.EVT, self.seq, (name, data), True)
         except ValueError:
             self.tx_dropped += 1
             return False
-        if name == msgs.EV_BOOT:
-            # a delimiter first: what the console printed before (a banner, REPL echo) must
-            # not merge into the frame that tells the host the board has reset
-            try:
-                self.port.write(b"\x00")
-            except OSError:
-                pass
         return self._send(out)
 
     def counters(self):
@@ -257,19 +263,34 @@ class Server:
 
     def _on_frame(self, mtype, seq, body):
         self.last_rx = ticks_ms()
-        if type(body) is not list or len(body) != 3 or type(body[0]) is not int:
+        self._holding = True
+        try:
+            self._request(body)
+        finally:
+            self._holding = False
+            held = self._held
+            while held:
+                ev = held.pop(0)
+                self.event(ev[0], ev[1])
+
+    def _request(self, body):
+        if type(body) is not list or len(body) != 3:
             rid = None
-            if type(body) is list and len(body) > 0 and type(body[0]) is int:
+            if type(body) is list and len(body) > 0 and _valid_id(body[0]):
                 rid = body[0]
             self._reply_error(rid, msgs.E_BAD_REQUEST, "request must be [id, command, args]")
             return
         rid = body[0]
+        if not _valid_id(rid):
+            self._reply_error(None, msgs.E_BAD_REQUEST, "request id %s: must be an int in 1..%d"
+                              % (repr(rid)[:24], ID_MAX))
+            return
         key = self.parser.crc
         cache = self._c_id
         for i in range(len(cache)):
             if cache[i] == rid and self._c_crc[i] == key:
                 self.retries += 1
-                self._send(self.enc.encode_packed(self._c_type[i], self.seq, self._c_body[i]))
+                self._send(self.enc.encode_packed(self._c_type[i], self.seq, self._c_body[i], True))
                 return
         cmd = body[1]
         args = body[2]
@@ -308,7 +329,7 @@ class Server:
             self._reply_error(rid, msgs.E_TOO_BIG, "reply does not fit a frame", key)
             return
         self._remember(rid, key, frame.OK, raw, pos)
-        self._send(enc.finish(pos))
+        self._send(enc.finish(pos, True))
 
     def _stats(self, args):
         return self.counters()
@@ -325,7 +346,7 @@ class Server:
                                   enc.body_end)
         except ValueError:
             return
-        self._send(enc.finish(pos))
+        self._send(enc.finish(pos, True))
 
     def _reply_error(self, rid, code, message, key=None):
         self.errors += 1
@@ -341,7 +362,7 @@ class Server:
             pos = mpack.pack_into(raw, pos, (None, code, ""), enc.body_end)
         if key is not None and rid is not None:
             self._remember(rid, key, frame.ERR, raw, pos)
-        self._send(enc.finish(pos))
+        self._send(enc.finish(pos, True))
 
     def _remember(self, rid, key, mtype, raw, end):
         i = self._c_next
@@ -350,3 +371,7 @@ class Server:
         self._c_type[i] = mtype
         self._c_body[i] = bytes(raw[frame.HEADER:end])
         self._c_next = (i + 1) % len(self._c_id)
+
+
+def _valid_id(x):
+    return type(x) is int and 0 < x <= ID_MAX

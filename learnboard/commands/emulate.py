@@ -31,6 +31,7 @@ examples:
   learnboard flash --port /dev/pts/5 --board gen2-clln   (firmware + board.json, reset)
   mpremote connect /dev/pts/5 fs cp main.py :main.py + reset
   learnboard emulate --flash ./myflash --seed 1 --drop-rate 0.001   (a lossy line)
+  learnboard emulate --seed 1 --insert-rate 200   (200 random bytes per second on the line)
   learnboard emulate --micropython "$(scripts/build-micropython32)"   (a 32-bit VM: small
       ints overflow at 2^30 as on the RP2040)
   learnboard emulate --board gen1-digipot --stuck-edge 3 --dead-adc 2 --brownout-at 30
@@ -80,10 +81,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "/calibration.json): the emulated board becomes its twin — that board's "
                              "measured ADC gain and offset, digipot scales or transistor thresholds "
                              "and gains")
-    faults = parser.add_argument_group("serial faults (per byte, both directions)")
+    faults = parser.add_argument_group("serial faults (both directions)")
     faults.add_argument("--drop-rate", type=float, default=0.0, metavar="P", help="probability a byte is lost")
     faults.add_argument("--corrupt-rate", type=float, default=0.0, metavar="P", help="probability a byte is changed")
     faults.add_argument("--dup-rate", type=float, default=0.0, metavar="P", help="probability a byte arrives twice")
+    faults.add_argument("--insert-rate", type=float, default=0.0, metavar="B/S",
+                        help="random bytes (0x00 and control characters included) inserted per second, "
+                             "at random moments: a noisy cable or a second program on the port")
     world = parser.add_argument_group(
         "board faults",
         "Brown-outs fall on the virtual clock (seconds since the board powered up; a learning "
@@ -171,6 +175,7 @@ def run(args: argparse.Namespace) -> int:
             drop_rate=args.drop_rate,
             corrupt_rate=args.corrupt_rate,
             dup_rate=args.dup_rate,
+            insert_rate=args.insert_rate,
             world_factory=world_factory,
             executable=args.micropython,
             cost_model=args.cost_model,
@@ -213,8 +218,9 @@ def run(args: argparse.Namespace) -> int:
         f"{c.hard_resets} hard and {c.watchdog_resets} watchdog resets, {c.power_cycles} brown-outs, "
         f"{c.crashes} crashes, {c.replugs} port drops; serial to board "
         f"{c.to_board.bytes_in} B ({c.to_board.dropped} dropped, {c.to_board.corrupted} corrupted, "
-        f"{c.to_board.duplicated} duplicated), to host {c.to_host.bytes_in} B "
-        f"({c.to_host.dropped} dropped, {c.to_host.corrupted} corrupted, {c.to_host.duplicated} duplicated)",
+        f"{c.to_board.duplicated} duplicated, {c.to_board.inserted} inserted), to host {c.to_host.bytes_in} B "
+        f"({c.to_host.dropped} dropped, {c.to_host.corrupted} corrupted, {c.to_host.duplicated} duplicated, "
+        f"{c.to_host.inserted} inserted)",
         file=sys.stderr,
     )
     return 0
@@ -226,7 +232,8 @@ def _cpython_board(args, desc, faults, brownouts, world_factory):
     from learnboard.emulator.cpython_port import CPythonPortBoard
     from learnboard.emulator.serial_faults import SerialFaults
 
-    rates = {"drop_rate": args.drop_rate, "corrupt_rate": args.corrupt_rate, "dup_rate": args.dup_rate}
+    rates = {"drop_rate": args.drop_rate, "corrupt_rate": args.corrupt_rate, "dup_rate": args.dup_rate,
+             "insert_rate": args.insert_rate}
     lines = None
     if any(rates.values()):
         seq_board, seq_host = np.random.SeedSequence(args.seed).spawn(2)

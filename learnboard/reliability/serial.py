@@ -1,4 +1,6 @@
-"""Serial-fault campaign: training over a line that drops, corrupts and duplicates bytes.
+"""Serial-fault campaigns: training over a line that drops, corrupts and duplicates bytes
+(:func:`run_serial_campaign`), and a whole session over a line with random bytes inserted
+(:func:`run_insert_campaign`).
 
 The firmware runs in process (:class:`~learnboard.emulator.inprocess.InProcessBoard`)
 behind two faulty lines. The host uploads examples, trains with telemetry every step and
@@ -107,4 +109,135 @@ def run_serial_campaign(kind: str, rate: float, *, steps: int = 60, seed: int = 
         host_requests=host.requests, host_retries=host.retries,
         board_requests=board_stats["requests"], board_cache_hits=board_stats["retries"],
         completed=completed,
+    )
+
+
+@dataclass
+class InsertReport:
+    """One training session over a line with random bytes inserted (both directions)."""
+
+    rate: float  # inserted bytes per second, each direction
+    duration_s: float  # board seconds of training with the noise on
+    completed: bool
+    stop_reason: str
+    steps: int
+    inserted_to_board: int
+    inserted_to_host: int
+    control_to_board: int  # inserted bytes < 0x20 (0x00, Ctrl-C, ...) towards the board
+    board_telemetry_sent: int
+    host_telemetry_received: int
+    telemetry_lost_on_line: int  # sent by the board, never decoded by the host
+    telemetry_gaps: int  # steps without a telemetry record in the run log
+    log_telemetry: int  # telemetry records in the run log
+    host_requests: int
+    host_retries: int
+    host_timeouts: int
+    board_requests: int
+    board_cache_hits: int
+    board_bad_frames: int
+    host_bad_frames: int
+    board_tx_frames: int
+    host_rx_frames: int
+    host_seq_gaps: int
+    error: str = ""
+
+    @property
+    def unaccounted(self) -> int:
+        """Board frames neither decoded nor seen missing by the host (should be 0)."""
+        return self.board_tx_frames - self.host_rx_frames - self.host_seq_gaps
+
+    @property
+    def log_lost(self) -> int:
+        """Telemetry the host received but the run log lacks (should be 0)."""
+        return self.host_telemetry_received - self.log_telemetry
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "unaccounted": self.unaccounted, "log_lost": self.log_lost}
+
+
+def run_insert_campaign(rate: float, *, duration_s: float = 60.0, seed: int = 0,
+                        board: str = "gen2-clln", runs_dir: str | None = None,
+                        telemetry_every: int = 1, chunk: int = 50) -> InsertReport:
+    """A ``learnboard train`` session (:func:`~learnboard.host.session.run_session`, run
+    folder and log included) on the in-process board while ``rate`` random bytes per
+    second (uniform 0..255: 0x00 and control characters included) are inserted into each
+    direction of the line, for ``duration_s`` seconds of the board's virtual clock.
+
+    What must hold: the session completes; the telemetry records lost on the line (sent
+    by the board, never decoded) are exactly the steps missing from the log (gaps), and
+    nothing the host received is missing from the log; no request runs twice on the
+    board (requests run = distinct requests sent, repeats answered from the cache)."""
+    import tempfile
+    import threading
+    from pathlib import Path
+
+    from learnboard.host.connect import Connection
+    from learnboard.host.runfolder import RunFolder
+    from learnboard.host.runlog import read_log
+    from learnboard.host.schedule import schedule_from_flags
+    from learnboard.host.session import TrainConfig, run_session
+
+    seq = np.random.SeedSequence(seed)
+    to_board, to_host = (SerialFaults(insert_rate=rate, seed=s) for s in seq.spawn(2))
+    sched = schedule_from_flags(steps=10**7)  # the virtual clock ends the session
+    sched.chunk = chunk
+    cfg = TrainConfig(schedule=sched, telemetry_every=telemetry_every, checkpoint_every=10 * chunk,
+                      seed=seed, name=f"insert-{rate:g}")
+    tmp = None if runs_dir is not None else tempfile.TemporaryDirectory(prefix="lb-insert-")
+    folder = Path(runs_dir if runs_dir is not None else tmp.name)
+    try:
+        with InProcessBoard(board, seed=seed, serial_faults=(to_board, to_host),
+                            link_timeout=0.5, link_retries=4) as emu:
+            stop = threading.Event()
+            clock = emu.world.clock
+            t_end = [None]
+
+            def watch() -> None:  # end the session once the noise ran duration_s board seconds
+                while not stop.wait(0.05):
+                    now = clock.now_s
+                    if t_end[0] is None:
+                        t_end[0] = now + duration_s
+                    elif now >= t_end[0]:
+                        stop.set()
+
+            hello = emu.link.hello()
+            conn = Connection(emu.link, hello, emu.board, f"emulated {emu.board.name}", emulated=True,
+                              world=emu.world, emulator=emu)
+            rf = RunFolder.create(folder, cfg.name)
+            watcher = threading.Thread(target=watch, daemon=True)
+            watcher.start()
+            error, reason, steps = "", "", 0
+            try:
+                summary = run_session(conn, cfg, rf, stop_event=stop)
+                reason, steps = summary.stop_reason, summary.steps
+            except Exception as exc:  # reported: the campaign counts sessions that died
+                error = f"{type(exc).__name__}: {exc}"
+            stop.set()
+            watcher.join(2)
+            with emu.lock:  # the board's own counters, read beside the line, not through it
+                board_stats = emu.app.srv.counters()
+                board_tlm = emu.app.tlm_count
+            host = emu.link.stats
+        log = read_log(rf.log_path)
+    finally:
+        if tmp is not None:
+            tmp.cleanup()
+    tlm_steps = [int(r["step"]) for r in log if r.get("kind") == "tlm"]
+    # telemetry every step of every chunk: the steps without a record are the gaps
+    gaps = steps // telemetry_every - len(set(tlm_steps))
+    bad_keys = ("bad_crc", "bad_cobs", "short", "oversize", "bad_version", "bad_type", "bad_body")
+    ib, ih = to_board.snapshot(), to_host.snapshot()
+    return InsertReport(
+        rate=rate, duration_s=duration_s, completed=not error and reason == "interrupted",
+        stop_reason=reason or "died", steps=steps,
+        inserted_to_board=ib.inserted, inserted_to_host=ih.inserted,
+        control_to_board=ib.inserted_control,
+        board_telemetry_sent=board_tlm, host_telemetry_received=host.rx_telemetry,
+        telemetry_lost_on_line=board_tlm - host.rx_telemetry,
+        telemetry_gaps=gaps, log_telemetry=len(tlm_steps),
+        host_requests=host.requests, host_retries=host.retries, host_timeouts=host.timeouts,
+        board_requests=board_stats["requests"], board_cache_hits=board_stats["retries"],
+        board_bad_frames=board_stats["bad"], host_bad_frames=sum(getattr(host, k) for k in bad_keys),
+        board_tx_frames=board_stats["tx_frames"], host_rx_frames=host.rx_frames,
+        host_seq_gaps=host.seq_gaps, error=error,
     )
