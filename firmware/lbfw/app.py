@@ -599,6 +599,7 @@ class App:
 
     def self_test(self, args):
         """Every learnable edge must move in the commanded direction (``selftest.py``)."""
+        gc.collect()  # compiling selftest.py needs its largest blocks in one piece
         from . import selftest  # loaded on first use: less for boot to compile (heap peak)
 
         return selftest.run(self, args)
