@@ -256,7 +256,8 @@ class InProcessBoard:
         self.app = app_mod.App(body, self.compiled.sha256, machine,
                                _FirmwareClock(utime), self._port,
                                wdt=machine.WDT(timeout=WATCHDOG_MS), wdt_ms=WATCHDOG_MS,
-                               boot_flt=app_mod.msgs.F_WATCHDOG if watchdog else 0)
+                               boot_flt=app_mod.msgs.F_WATCHDOG if watchdog else 0,
+                               calibration_file=None)  # no flash filesystem in process
         self.boots += 1
         self.app.srv.event(app_mod.msgs.EV_BOOT, {"fw": app_mod.VERSION, "board": self.app.name,
                                                   "proto": app_mod.msgs.PROTOCOL})

@@ -152,6 +152,10 @@ def fetch_if_missing(port: str, *, log: Callable[[str], None] | None = None) -> 
     have = find_calibration(board_id, desc_hash)
     if have is not None or not board_id or not desc_hash:
         return have
+    if hello.get("cal", "") is None:  # the board keeps none: no need to stop its firmware
+        say(f"calibration: none for {board_id} ({desc_hash[:8]}) on this host or on the board; "
+            f"`learnboard calibrate --port {port}` measures one")
+        return None
     try:
         cal, _ = pull_from_board(port)
     except InputError as exc:

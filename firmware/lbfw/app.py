@@ -16,9 +16,13 @@ try:
 except ImportError:  # CPython
     heap_lock = heap_unlock = None
 
-from . import budget, learn, msgs, rule, safety, server
+from . import budget, desc, learn, msgs, rule, safety, server
 from . import hal as hal_mod
 from .server import Fail
+
+# Kept on flash by `learnboard calibrate`; hello reports its hash so a host fetches it only
+# when there is one (the fetch goes through the REPL, which has no framing).
+CALIBRATION_FILE = "calibration.json"
 
 VERSION = "0.1.0"
 MAX_EXAMPLES = 64
@@ -63,8 +67,9 @@ class App:
 
     def __init__(self, body, desc_hash, machine, clock, port, hal=None,
                  max_examples=MAX_EXAMPLES, wdt=None, wdt_ms=0, boot_flt=0, repl_flag=None,
-                 reset_note=None):
+                 reset_note=None, calibration_file=CALIBRATION_FILE):
         self.m = machine
+        self.cal_file = calibration_file  # None: a board without a filesystem
         self.wdt = wdt
         self.wdt_ms = wdt_ms if wdt is not None else 0
         self.boot_flt = boot_flt  # e.g. F_WATCHDOG: how this boot came about
@@ -337,7 +342,8 @@ class App:
         """hello's board part beyond ``info``: the scales of telemetry's codes (built on
         demand: n_edges floats kept for the whole boot would cost heap)."""
         return {"scale": {"v": self.vpc,
-                          "k": [self._edge_scale(e) for e in range(self.n_edges)]}}
+                          "k": [self._edge_scale(e) for e in range(self.n_edges)]},
+                "cal": desc.file_sha256(self.cal_file) if self.cal_file else None}
 
     def _idle(self):
         """Refuse while training; before anything that moves an edge, the pulse gates'

@@ -6,6 +6,27 @@ for gen2), while the parse tree is many small objects.
 """
 
 
+def file_sha256(path):
+    """Hex SHA-256 of a file on flash, None when there is no such file."""
+    import hashlib
+    try:
+        from binascii import hexlify
+    except ImportError:  # pragma: no cover
+        from ubinascii import hexlify
+    h = hashlib.sha256()
+    buf = bytearray(128)
+    try:
+        with open(path, "rb") as f:
+            while True:
+                n = f.readinto(buf)
+                if not n:
+                    break
+                h.update(buf if n == len(buf) else buf[:n])
+    except OSError:
+        return None
+    return hexlify(h.digest()).decode()
+
+
 def load_description(path="board.json"):
     """``(body, sha256 hex)`` of a compiled board description; ValueError if corrupt.
 
