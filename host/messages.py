@@ -31,7 +31,7 @@ class Command(NamedTuple):
 
 
 class ErrorCode(IntEnum):
-    """Codes of ERR replies (same numbers as ``lbfw.msgs.E_*``)."""
+    """Codes of ERR replies (same numbers as ``lbfw.consts.E_*``)."""
 
     BAD_REQUEST = 1
     UNKNOWN_COMMAND = 2
@@ -47,7 +47,7 @@ class ErrorCode(IntEnum):
 
 
 class Fault(IntFlag):
-    """Bits of the telemetry/status ``flt`` field (same as ``lbfw.msgs.F_*``)."""
+    """Bits of the telemetry/status ``flt`` field (same as ``lbfw.consts.F_*``)."""
 
     LIMIT = 1
     PARKED = 2

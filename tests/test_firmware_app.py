@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 from learnboard.firmware.lbfw import app as app_mod
-from learnboard.firmware.lbfw import msgs
+from learnboard.firmware.lbfw import consts, msgs
 from learnboard.firmware.lbfw.hal import Clock
 from learnboard.host.link import BoardError, Link
 from learnboard.host.messages import ErrorCode
@@ -68,7 +68,7 @@ def test_trains_paper_regression_and_error_falls(gen1):
     errs = []
     for tlm in link.telemetry(timeout=60):
         errs.append(tlm["err"])
-        assert tlm["flt"] & msgs.F_LIMIT == 0
+        assert tlm["flt"] & consts.F_LIMIT == 0
         if tlm["step"] >= 60:
             break
     assert link.next_event(timeout=5)[0] == msgs.EV_DONE
@@ -115,7 +115,7 @@ def test_host_silence_parks(gen1):
     assert event[0] == msgs.EV_PARKED
     status = link.call("status")
     assert status["state"] == "parked"
-    assert status["flt"] & msgs.F_HOST_SILENT and status["flt"] & msgs.F_PARKED
+    assert status["flt"] & consts.F_HOST_SILENT and status["flt"] & consts.F_PARKED
     assert all(v == 0.0 for v in hal.volts.values())
 
 
@@ -136,7 +136,7 @@ def test_safety_refuses_a_step_that_would_leave_the_range():
     lim.hi[:] = lim.lo  # nothing may move at all now
     before = list(lr.pos)
     assert lr.step() == -1
-    assert lr.refused == 1 and lr.flt & msgs.F_LIMIT
+    assert lr.refused == 1 and lr.flt & consts.F_LIMIT
     assert hal.moves == 0 and list(lr.pos) == before
 
 
@@ -180,4 +180,4 @@ def test_gen2_write_edges_sets_gate_volts_and_refuses_beyond_range():
     moves = hal.moves
     with pytest.raises(app_mod.Fail) as info:
         app.write_edges({"start": 0, "k": [2.0, 6.0]})  # 6 V > the 5.2 V gate limit
-    assert info.value.code == msgs.E_LIMIT and hal.moves == moves
+    assert info.value.code == consts.E_LIMIT and hal.moves == moves

@@ -10,7 +10,7 @@ import time
 import tty
 
 import pytest
-from learnboard.firmware.lbfw import msgs, server
+from learnboard.firmware.lbfw import consts, msgs, server
 from learnboard.host import codec
 from learnboard.host.link import BoardError, Link, LinkTimeout
 from learnboard.host.messages import ErrorCode, Fault
@@ -52,7 +52,7 @@ def board():
         return state["count"]
 
     def fail(args):
-        raise server.Fail(msgs.E_OUT_OF_RANGE, "lam must lie in [0, 1]")
+        raise server.Fail(consts.E_OUT_OF_RANGE, "lam must lie in [0, 1]")
 
     handlers = {
         "add": lambda a: a["a"] + a["b"],
@@ -126,7 +126,7 @@ def test_timeout_after_retries_executes_once(board):
 def test_telemetry_and_events(board):
     link, srv, _, _ = board
     for step in range(5):
-        assert srv.telemetry(step, 0.5, 0.002, 0.25, 8, 1200, 1500, msgs.F_PARKED, k=[1, 2])
+        assert srv.telemetry(step, 0.5, 0.002, 0.25, 8, 1200, 1500, consts.F_PARKED, k=[1, 2])
     srv.event(msgs.EV_DONE, {"step": 5})
     frames = list(link.telemetry(timeout=0.3))
     assert [f["step"] for f in frames] == list(range(5))

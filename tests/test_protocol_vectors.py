@@ -9,6 +9,7 @@ from pathlib import Path
 
 import msgpack
 import pytest
+from learnboard.firmware.lbfw import consts as fw_consts
 from learnboard.firmware.lbfw import frame as fw_frame
 from learnboard.firmware.lbfw import msgs as fw_msgs
 from learnboard.host import codec, messages
@@ -121,9 +122,9 @@ srv.telemetry({b["step"]}, {b["err"]}, {b["pwr"]}, {b["lam"]}, {b["n"]}, {b["dt"
 def test_catalogues_agree():
     assert set(fw_msgs.COMMANDS) == set(messages.COMMANDS)
     assert set(fw_msgs.EVENTS) == set(messages.EVENTS)
-    fw_errors = {k[2:]: getattr(fw_msgs, k) for k in dir(fw_msgs) if k.startswith("E_")}
+    fw_errors = {k[2:]: getattr(fw_consts, k) for k in dir(fw_consts) if k.startswith("E_")}
     assert fw_errors == {e.name: e.value for e in messages.ErrorCode}
-    fw_faults = {k[2:]: getattr(fw_msgs, k) for k in dir(fw_msgs) if k.startswith("F_")}
+    fw_faults = {k[2:]: getattr(fw_consts, k) for k in dir(fw_consts) if k.startswith("F_")}
     assert fw_faults == {f.name: f.value for f in messages.Fault}
     keys = fw_msgs.TELEMETRY_KEYS + fw_msgs.TELEMETRY_OPTIONAL
     assert keys == tuple(f.name for f in messages.TELEMETRY)

@@ -577,8 +577,9 @@ def _unchanged(conn, before, gate_tol=0.0):
 
 
 def _refused(call, *names):
-    """``call()`` must be refused with BAD_ARGS/OUT_OF_RANGE/LIMIT naming one of ``names``;
-    returns the BoardError, or None when the board accepted."""
+    """``call()`` must be refused with BAD_ARGS/OUT_OF_RANGE/LIMIT naming one of ``names``
+    (in its ``field`` and its message); returns the BoardError, or None when the board
+    accepted."""
     from learnboard.host.link import BoardError
 
     try:
@@ -586,7 +587,8 @@ def _refused(call, *names):
     except BoardError as exc:
         assert exc.code in REFUSED, str(exc)
         if names:
-            assert any(str(n) in exc.board_message for n in names), str(exc)
+            assert exc.field in [str(n) for n in names], str(exc)
+            assert any(str(n) in exc.message for n in names), str(exc)
         return exc
     return None
 
@@ -612,7 +614,8 @@ def test_out_of_range_parameters_are_refused_by_name(gen2, args, name):
     before = _board_snapshot(gen2)
     err = _refused(lambda: gen2.link.request("set_params", args), name)
     assert err is not None, f"{args} was accepted"
-    assert str(args[name])[:3] in err.board_message or name == "fly"
+    assert err.field == name
+    assert str(args[name])[:3] in err.message or name == "fly"
     _unchanged(gen2, before, gate_tol=0.02)
     assert gen2.link.call("get_params", names=["lam"])["lam"] == before[0]["lam"]
 
@@ -956,23 +959,32 @@ def test_bad_requests_are_refused_by_name_in_the_micropython_vm(tmp_path):
     env = dict(os.environ, MICROPYPATH=f"{tmp_path}:{FIRMWARE_DIR}")
     proc = subprocess.Popen([exe, "-X", "heapsize=192K", "-c", src], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    cases = [("set_params", {"eta": math.inf}, "eta = inf"), ("set_params", {"lam": 2.0}, "lam = 2"),
-             ("set_params", {"lam": "x"}, "lam = 'x'"), ("set_params", {"oversample": 1.5}, "oversample"),
-             ("set_params", {"seed": None}, "seed = None"), ("set_params", {"fly": 1}, "fly"),
-             ("infer", {"x": ["a", 0.1]}, "'a'"), ("infer", {"x": [math.nan, 0.1]}, "nan"),
-             ("write_edges", {"start": 0, "k": [math.inf]}, "edge 0"),
-             ("write_edges", {"start": 0, "k": 5}, "array"),
-             ("upload_examples", {"start": 0, "x": [[0.1, "a"]], "y": [[0.1]], "clear": True}, "'a'"),
-             ("train", {"steps": -5}, "steps = -5"), ("measure", {"nodes": ["a"]}, "'a'")]
+    # (command, args, text the message names, detail field, detail edge)
+    cases = [("set_params", {"eta": math.inf}, "eta = inf", "eta", None),
+             ("set_params", {"lam": 2.0}, "lam = 2", "lam", None),
+             ("set_params", {"lam": "x"}, "lam = 'x'", "lam", None),
+             ("set_params", {"oversample": 1.5}, "oversample", "oversample", None),
+             ("set_params", {"seed": None}, "seed = None", "seed", None),
+             ("set_params", {"fly": 1}, "fly", "fly", None),
+             ("infer", {"x": ["a", 0.1]}, "'a'", "x", None),
+             ("infer", {"x": [math.nan, 0.1]}, "nan", "x", None),
+             ("infer", {}, "x is missing", "x", None),
+             ("write_edges", {"start": 0, "k": [math.inf]}, "edge 0", "k", 0),
+             ("write_edges", {"start": 0, "k": 5}, "array", "k", None),
+             ("upload_examples", {"start": 0, "x": [[0.1, "a"]], "y": [[0.1]], "clear": True}, "'a'",
+              "x", None),
+             ("train", {"steps": -5}, "steps = -5", "steps", None),
+             ("measure", {"nodes": ["a"]}, "'a'", "nodes", None)]
     try:
         link = Link(FdTransport(proc.stdout.fileno(), proc.stdin.fileno()), timeout=5.0, retries=0)
         assert link.hello()["impl"] == "micropython"
         link.call("upload_examples", x=[[0.1, 0.2]] * 3, y=[[0.1]] * 3, clear=True)
         params = link.call("get_params")
-        for command, args, named in cases:
+        for command, args, named, field, edge in cases:
             with pytest.raises(BoardError) as exc:
                 link.request(command, args)
-            assert exc.value.code in REFUSED and named in exc.value.board_message, str(exc.value)
+            assert exc.value.code in REFUSED and named in exc.value.message, str(exc.value)
+            assert (exc.value.field, exc.value.edge) == (field, edge), str(exc.value)
         assert link.call("get_params") == params
         assert link.call("status")["examples"] == 3
         assert link.call("stats")["internal"] == 0

@@ -10,7 +10,7 @@ more than ~11 slots).
 
 from array import array
 
-F_LIMIT = 1  # msgs.F_LIMIT (kept local so this module has no protocol import)
+from .consts import F_LIMIT, K_DAC, K_PULSE
 
 
 class Learner:
@@ -165,8 +165,9 @@ class Learner:
         higher, a discharge where it is lower. Only the pulsed edges' twins are read."""
         m = self.tmask
         kind = self.lim.kind
+        pulse = K_PULSE  # a local: no global lookup per edge
         for e in range(len(out)):
-            m[e] = 2 if kind[e] == 2 and out[e] else 0
+            m[e] = pulse if kind[e] == pulse and out[e] else 0
         g = self.twin
         self.hal.read_gates(g, 1, m)
         for e in range(len(out)):
@@ -182,9 +183,10 @@ class Learner:
         hal = self.hal
         kind = self.lim.kind
         pos = self.pos
+        dac = K_DAC  # a local: no global lookup per edge
         for e in range(len(out)):
             if out[e]:
-                if kind[e] == 3:  # a DAC gate is written absolute: its code after the move
+                if kind[e] == dac:  # a DAC gate is written absolute: its code after the move
                     hal.set_dac_gate(e, pos[e] + out[e])
                 else:
                     hal.move(e, out[e])

@@ -8,12 +8,15 @@ send unsolicited frames.
 
 A port is any object with a non-blocking ``read()`` returning a bytes-like object or
 None, and ``write(data)``. A handler is ``fn(args: dict) -> result`` (any msgpack
-value); it raises ``Fail(code, message)`` to answer with an error.
+value); it raises ``Fail(code, message, field, edge)`` to answer with an error: the
+reply ``[id, code, message, detail]`` carries in ``detail`` the argument (``field``) and
+the edge (``edge``) at fault when the handler names them.
 """
 
 import sys
 
 from . import frame, mpack, msgs
+from .consts import E_BAD_REQUEST, E_INTERNAL, E_TOO_BIG, E_UNKNOWN_COMMAND, F_RX_BAD
 
 try:
     from time import ticks_diff, ticks_ms
@@ -27,6 +30,7 @@ except ImportError:  # CPython (emulator fast mode)
         return ((a - b + 0x20000000) & 0x3FFFFFFF) - 0x20000000
 
 _MAX_MESSAGE = 120
+_MAX_FIELD = 32  # an argument name echoed back (an unknown one may be long)
 
 # Telemetry keys, packed once so a telemetry frame packs no strings.
 _TKEYS = tuple(mpack.packb(k) for k in msgs.TELEMETRY_KEYS)
@@ -36,12 +40,16 @@ _TK_PM = mpack.packb(msgs.TELEMETRY_OPTIONAL[2])
 
 
 class Fail(Exception):
-    """Raise from a handler to reply with an error ``code`` (msgs.E_*) and a message."""
+    """Raise from a handler to reply with an error ``code`` (``consts.E_*``) and a
+    message; ``field`` names the request argument or parameter at fault, ``edge`` the
+    edge (the host decides on these, never on the message)."""
 
-    def __init__(self, code, message=""):
+    def __init__(self, code, message="", field=None, edge=None):
         super().__init__(code, message)
         self.code = code
         self.message = message
+        self.field = field
+        self.edge = edge
 
 
 class Telemetry:
@@ -154,7 +162,7 @@ class Server:
         flt = self.tlm.flt
         bad = self.parser.bad()
         if bad != self.bad_seen:
-            flt |= msgs.F_RX_BAD
+            flt |= F_RX_BAD
             self.bad_seen = bad
         return flt
 
@@ -259,7 +267,7 @@ class Server:
             rid = None
             if type(body) is list and len(body) > 0 and type(body[0]) is int:
                 rid = body[0]
-            self._reply_error(rid, msgs.E_BAD_REQUEST, "request must be [id, command, args]")
+            self._reply_error(rid, E_BAD_REQUEST, "request must be [id, command, args]")
             return
         rid = body[0]
         key = self.parser.crc
@@ -274,7 +282,8 @@ class Server:
         if args is None:
             args = {}
         if type(cmd) is not str or type(args) is not dict:
-            self._reply_error(rid, msgs.E_BAD_REQUEST, "command must be a str, args a map")
+            self._reply_error(rid, E_BAD_REQUEST, "command must be a str, args a map",
+                             field="command" if type(cmd) is not str else "args")
             return
         if cmd == msgs.HELLO:
             fn = self.hello
@@ -283,16 +292,16 @@ class Server:
         else:
             fn = self.handlers.get(cmd)
         if fn is None:
-            self._reply_error(rid, msgs.E_UNKNOWN_COMMAND, "unknown command: " + cmd, key)
+            self._reply_error(rid, E_UNKNOWN_COMMAND, "unknown command: " + cmd, key)
             return
         self.requests += 1
         try:
             result = fn(args)
         except Fail as e:
-            self._reply_error(rid, e.code, e.message, key)
+            self._reply_error(rid, e.code, e.message, key, e.field, e.edge)
             return
         except Exception as e:
-            self._reply_error(rid, msgs.E_INTERNAL, type(e).__name__ + ": " + str(e), key)
+            self._reply_error(rid, E_INTERNAL, type(e).__name__ + ": " + str(e), key)
             return
         enc = self.enc
         raw = enc.raw
@@ -303,7 +312,7 @@ class Server:
             pos = mpack.pack_int(raw, pos, rid, end)
             pos = mpack.pack_into(raw, pos, result, end)
         except ValueError:
-            self._reply_error(rid, msgs.E_TOO_BIG, "reply does not fit a frame", key)
+            self._reply_error(rid, E_TOO_BIG, "reply does not fit a frame", key)
             return
         self._remember(rid, key, frame.OK, raw, pos)
         self._send(enc.finish(pos))
@@ -311,18 +320,23 @@ class Server:
     def _stats(self, args):
         return self.counters()
 
-    def _reply_error(self, rid, code, message, key=None):
+    def _reply_error(self, rid, code, message, key=None, field=None, edge=None):
         self.errors += 1
         if len(message) > _MAX_MESSAGE:
             message = message[:_MAX_MESSAGE]
+        detail = {}
+        if type(field) is str:
+            detail["field"] = field[:_MAX_FIELD]
+        if type(edge) is int:
+            detail["edge"] = edge
         enc = self.enc
         raw = enc.raw
         try:
             pos = enc.begin(frame.ERR, self.seq)
-            pos = mpack.pack_into(raw, pos, (rid, code, message), enc.body_end)
+            pos = mpack.pack_into(raw, pos, (rid, code, message, detail), enc.body_end)
         except ValueError:
             pos = enc.begin(frame.ERR, self.seq)
-            pos = mpack.pack_into(raw, pos, (None, code, ""), enc.body_end)
+            pos = mpack.pack_into(raw, pos, (None, code, "", {}), enc.body_end)
         if key is not None and rid is not None:
             self._remember(rid, key, frame.ERR, raw, pos)
         self._send(enc.finish(pos))
