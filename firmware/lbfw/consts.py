@@ -54,6 +54,3 @@ E_HARDWARE = const(8)  # a peripheral did not respond or read back wrong
 E_NOT_READY = const(9)  # missing state (no board description, no examples)
 E_INTERNAL = const(10)  # an unexpected exception in the handler (a firmware bug)
 E_UNSUPPORTED = const(11)  # this board lacks the capability
-
-ERRORS = (E_BAD_REQUEST, E_UNKNOWN_COMMAND, E_BAD_ARGS, E_OUT_OF_RANGE, E_LIMIT, E_BUSY,
-          E_TOO_BIG, E_HARDWARE, E_NOT_READY, E_INTERNAL, E_UNSUPPORTED)

@@ -24,7 +24,23 @@ reads), SPI digipots (MCP41x1/42x1-style 16-bit wiper writes, the tap tracked he
 written absolute) and an optional I2C current monitor (INA219-style, ``read_power``).
 """
 
+from . import consts
 from .consts import K_DAC, K_POT, K_PULSE
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(x):
+        return x
+
+
+# consts.K_POT / K_PULSE as literals for the step's per-edge reads and moves (an imported
+# name costs a global lookup, a local one more frame slot)
+_POT = const(1)
+_PULSE = const(2)
+if (_POT, _PULSE) != (consts.K_POT, consts.K_PULSE):
+    raise ImportError("lbfw.hal: edge kinds differ from lbfw.consts")
 
 # Voltage-output kinds.
 _PWM = 0
@@ -344,9 +360,8 @@ class Hal:
         if mask is None:
             mask = self.ekind
         rd = self.grd[net]
-        pulse = K_PULSE  # a local: no global lookup per edge
         for e in range(len(mask)):
-            if mask[e] == pulse:
+            if mask[e] == _PULSE:
                 pos[e] = self._read(rd, e)
 
     def read_gate(self, net, e):
@@ -357,10 +372,9 @@ class Hal:
         """Move edge ``e`` by ``q`` on every network (sign = direction, +1 = up)."""
         # Index loops: a for-in over a tuple reserves 4 more frame slots for its iterator.
         n = len(self.edrv[e])
-        k = self.ekind[e]
-        if k == K_PULSE:
+        if self.ekind[e] == _PULSE:
             self._pulse(self.edrv[e], q)
-        elif k == K_POT:
+        elif self.ekind[e] == _POT:
             if self.spot[e]:
                 self.set_tap(e, self.ptap[e] + q)
             else:

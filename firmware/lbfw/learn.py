@@ -10,7 +10,23 @@ more than ~11 slots).
 
 from array import array
 
-from .consts import F_LIMIT, K_DAC, K_PULSE
+from . import consts
+from .consts import F_LIMIT
+
+try:
+    from micropython import const
+except ImportError:  # CPython
+
+    def const(x):
+        return x
+
+
+# consts.K_PULSE / K_DAC as literals: the step compares every edge's kind (an imported
+# name costs a global lookup, a local one more frame slot)
+_PULSE = const(2)
+_DAC = const(3)
+if (_PULSE, _DAC) != (consts.K_PULSE, consts.K_DAC):
+    raise ImportError("lbfw.learn: edge kinds differ from lbfw.consts")
 
 
 class Learner:
@@ -165,9 +181,8 @@ class Learner:
         higher, a discharge where it is lower. Only the pulsed edges' twins are read."""
         m = self.tmask
         kind = self.lim.kind
-        pulse = K_PULSE  # a local: no global lookup per edge
         for e in range(len(out)):
-            m[e] = pulse if kind[e] == pulse and out[e] else 0
+            m[e] = _PULSE if kind[e] == _PULSE and out[e] else 0
         g = self.twin
         self.hal.read_gates(g, 1, m)
         for e in range(len(out)):
@@ -183,10 +198,9 @@ class Learner:
         hal = self.hal
         kind = self.lim.kind
         pos = self.pos
-        dac = K_DAC  # a local: no global lookup per edge
         for e in range(len(out)):
             if out[e]:
-                if kind[e] == dac:  # a DAC gate is written absolute: its code after the move
+                if kind[e] == _DAC:  # a DAC gate is written absolute: its code after the move
                     hal.set_dac_gate(e, pos[e] + out[e])
                 else:
                     hal.move(e, out[e])
