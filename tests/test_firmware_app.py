@@ -181,3 +181,32 @@ def test_gen2_write_edges_sets_gate_volts_and_refuses_beyond_range():
     with pytest.raises(app_mod.Fail) as info:
         app.write_edges({"start": 0, "k": [2.0, 6.0]})  # 6 V > the 5.2 V gate limit
     assert info.value.code == consts.E_LIMIT and hal.moves == moves
+
+
+@pytest.mark.parametrize("which", ["gen1-digipot", "gen2-clln", "spi", "dac"])
+def test_safety_rule_and_hal_number_edge_kinds_alike(which, tmp_path):
+    """One edge-kind table (``lbfw.consts``): the limits, the rule and the hardware layer
+    of a wired board agree, for X9C and SPI digipots, pulse gates and DAC gates."""
+    from pathlib import Path
+
+    from learnboard.emulator.inprocess import InProcessBoard
+
+    from .test_reliability_safety import _dac_gate_board
+
+    board = {"spi": str(Path(__file__).parent / "boards" / "spi-parts.toml"),
+             "dac": _dac_gate_board(tmp_path) if which == "dac" else None}.get(which, which)
+    with InProcessBoard(board, seed=1) as b:
+        app, desc = b.app, b.board
+        gates = b.compiled.body["gates"]
+        gate = consts.K_PULSE if gates is not None and gates["drv"] == "pulse" else consts.K_DAC
+        want = [{"resistor": consts.K_FIXED, "digipot": consts.K_POT, "transistor": gate}[e.kind]
+                for e in desc.edges]
+        assert list(app.limits.kind) == want
+        assert list(app.hal.ekind) == want
+        assert [k for k, w in zip(app.rule.kind, want, strict=True) if w != consts.K_FIXED] == [
+            w for w in want if w != consts.K_FIXED]
+        spi = [e for e, ed in enumerate(b.compiled.body["edges"])
+               if ed["k"] == "d" and any(d is not None and "w" in d for d in ed["d"])]
+        assert [e for e in range(len(want)) if app.hal.spot[e]] == spi
+        assert bool(spi) == (which == "spi")
+        assert (consts.K_DAC in want) == (which == "dac")
