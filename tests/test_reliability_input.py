@@ -576,10 +576,10 @@ def _unchanged(conn, before, gate_tol=0.0):
     np.testing.assert_allclose(edges, before[2], atol=gate_tol, rtol=0)
 
 
-def _refused(call, *names):
-    """``call()`` must be refused with BAD_ARGS/OUT_OF_RANGE/LIMIT naming one of ``names``
-    (in its ``field`` and its message); returns the BoardError, or None when the board
-    accepted."""
+def _refused(call, *names, fields=None, edge=None):
+    """``call()`` must be refused with BAD_ARGS/OUT_OF_RANGE/LIMIT, its message naming one
+    of ``names`` and its detail's ``field`` one of ``fields`` (and ``edge``, if given);
+    returns the BoardError, or None when the board accepted."""
     from learnboard.host.link import BoardError
 
     try:
@@ -587,8 +587,11 @@ def _refused(call, *names):
     except BoardError as exc:
         assert exc.code in REFUSED, str(exc)
         if names:
-            assert exc.field in [str(n) for n in names], str(exc)
             assert any(str(n) in exc.message for n in names), str(exc)
+        if fields is not None:
+            assert exc.field in fields, str(exc)
+        if edge is not None:
+            assert exc.edge == edge, str(exc)
         return exc
     return None
 
@@ -598,7 +601,7 @@ def _refused(call, *names):
 def test_fuzzed_set_params_are_refused_by_name_and_change_nothing(gen2, args):
     link = gen2.link
     before = _board_snapshot(gen2)
-    err = _refused(lambda: link.request("set_params", args), *args)
+    err = _refused(lambda: link.request("set_params", args), *args, fields=list(args))
     if err is None:  # every value was valid: put the old ones back
         link.request("set_params", before[0])
     else:
@@ -612,7 +615,7 @@ def test_fuzzed_set_params_are_refused_by_name_and_change_nothing(gen2, args):
     ({"lam": 0.5, "eta": -1.0}, "eta"), ({"batch": 1000}, "batch")])
 def test_out_of_range_parameters_are_refused_by_name(gen2, args, name):
     before = _board_snapshot(gen2)
-    err = _refused(lambda: gen2.link.request("set_params", args), name)
+    err = _refused(lambda: gen2.link.request("set_params", args), name, fields=[name])
     assert err is not None, f"{args} was accepted"
     assert err.field == name
     assert str(args[name])[:3] in err.message or name == "fly"
@@ -630,7 +633,8 @@ def test_fuzzed_edge_writes_are_refused_or_applied_exactly(gen1, start, ks):
     """gen1-digipot: taps are exact, so a refused write must leave every tap where it was."""
     link = gen1.link
     before = _board_snapshot(gen1)
-    err = _refused(lambda: link.request("write_edges", {"start": start, "k": ks}))
+    err = _refused(lambda: link.request("write_edges", {"start": start, "k": ks}),
+                   fields=["start", "k"])
     taps = np.array(gen1.true_state().edge_state, float)
     if err is None:
         np.testing.assert_array_equal(taps[start:start + len(ks)], np.array(ks, float))
@@ -648,7 +652,8 @@ def test_fuzzed_example_uploads_are_refused_without_touching_the_stored_ones(gen
     link = gen2.link
     link.request("upload_examples", {"start": 0, "x": [[0.1, 0.2]] * 4, "y": [[0.1]] * 4, "clear": True})
     before = _board_snapshot(gen2)
-    err = _refused(lambda: link.request("upload_examples", {"start": start, "x": xs, "y": ys, "clear": clear}))
+    err = _refused(lambda: link.request("upload_examples", {"start": start, "x": xs, "y": ys, "clear": clear}),
+                   fields=["start", "x", "y"])
     if err is not None:
         _unchanged(gen2, before, gate_tol=0.02)
 
@@ -666,16 +671,16 @@ def test_too_many_or_oversized_examples_are_refused(gen2):
     before = _board_snapshot(gen2)
     assert before[1] == limit
     err = _refused(lambda: link.request("upload_examples", {"start": limit - 2, "x": [[0.1, 0.2]] * 3,
-                                                            "y": [[0.1]] * 3}), str(limit))
+                                                            "y": [[0.1]] * 3}), str(limit), fields=["x"])
     assert err is not None and err.code == 4
     with pytest.raises(LinkError, match=r"upload_examples.*limit is 1008; send it in chunks"):
         link.request("upload_examples", {"start": 0, "x": [[0.1, 0.2]] * 200, "y": [[0.1]] * 200})
     # a bad value with clear = true must not clear what is stored
     err = _refused(lambda: link.request("upload_examples", {"start": 0, "x": [[0.1, "a"]], "y": [[0.1]],
-                                                            "clear": True}), "'a'")
+                                                            "clear": True}), "'a'", fields=["x"])
     assert err is not None
     err = _refused(lambda: link.request("upload_examples", {"start": 0, "x": [[0.1, 9.0]], "y": [[0.1]],
-                                                            "clear": True}), "9")
+                                                            "clear": True}), "9", fields=["x"])
     assert err is not None and err.code == 5
     _unchanged(gen2, before, gate_tol=0.02)
 
@@ -684,7 +689,7 @@ def test_too_many_or_oversized_examples_are_refused(gen2):
                                [-0.1, 0.1], None])
 def test_inputs_beyond_the_limits_are_refused(gen2, x):
     before = _board_snapshot(gen2)
-    assert _refused(lambda: gen2.link.request("infer", {"x": x}), "input", "x needs") is not None
+    assert _refused(lambda: gen2.link.request("infer", {"x": x}), "input", "x needs", fields=["x"]) is not None
     _unchanged(gen2, before, gate_tol=0.02)
     np.testing.assert_allclose(gen2.true_state().node_voltages, 0.0, atol=1e-9)
 
@@ -692,7 +697,8 @@ def test_inputs_beyond_the_limits_are_refused(gen2, x):
 @pytest.mark.parametrize("k", [[100.0], [math.nan], [math.inf], ["x"], [0.0], [-3.0]])
 def test_gate_writes_beyond_the_limits_are_refused(gen2, k):
     before = _board_snapshot(gen2)
-    assert _refused(lambda: gen2.link.request("write_edges", {"start": 3, "k": k}), "edge 3") is not None
+    assert _refused(lambda: gen2.link.request("write_edges", {"start": 3, "k": k}), "edge 3", fields=["k"],
+                    edge=3) is not None
     _unchanged(gen2, before, gate_tol=0.02)
 
 
@@ -700,7 +706,7 @@ def test_gate_writes_beyond_the_limits_are_refused(gen2, k):
 def test_absurd_step_counts_are_refused(gen2, steps):
     link = gen2.link
     link.request("upload_examples", {"start": 0, "x": [[0.1, 0.2]], "y": [[0.1]], "clear": True})
-    err = _refused(lambda: link.request("train", {"steps": steps}), "steps")
+    err = _refused(lambda: link.request("train", {"steps": steps}), "steps", fields=["steps"])
     assert err is not None and err.code == 3
     assert link.call("status")["state"] == "idle"
 
