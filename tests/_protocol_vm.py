@@ -62,7 +62,7 @@ def tlm(args):
 
 
 def fail(args):
-    raise server.Fail(consts.E_LIMIT, "limit test")
+    raise server.Fail(consts.E_LIMIT, "limit test", "k", 3)
 
 
 def big(args):
