@@ -106,6 +106,8 @@ def test_each_error_class_carries_its_code_and_the_field_or_edge_at_fault(tmp_pa
                 assert got == (code, field, edge), f"{command} {args}: {err}"
                 assert err.message and err.message in str(err)  # the board's text, for people
             link.call("upload_examples", x=[[0.1, 0.2]] * 2, y=[[0.1]] * 2, clear=True)
+            err = _refusal(link, "train", {"steps": 5, "every": -1})
+            assert (err.code, err.field, err.edge) == (ErrorCode.BAD_ARGS, "every", None)
             link.call("train", steps=0)  # until stopped
             err = _refusal(link, "upload_examples", {"x": [[0.1, 0.2]], "y": [[0.1]]})
             assert (err.code, err.field, err.edge) == (ErrorCode.BUSY, None, None)

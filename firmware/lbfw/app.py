@@ -418,8 +418,11 @@ class App:
         steps = args.get("steps", 0)
         _check(type(steps) is int and steps >= 0, E_BAD_ARGS,
                "steps = %s: must be an int >= 0" % _short(steps), "steps")
-        if "every" in args:
-            self.set_params({"tlm_every": args["every"]})
+        if "every" in args:  # checked here: a refusal names this request's argument
+            every = args["every"]
+            _check(type(every) is int and every >= 0, E_BAD_ARGS,
+                   "every = %s: must be an int >= 0" % _short(every), "every")
+            self.set_params({"tlm_every": every})
         self._apply(self.params)
         self.step_n = 0
         self.target = steps
