@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from learnboard.host.messages import ErrorCode
 
 from learnboard.boards import load_board
 from learnboard.errors import InputError
@@ -544,7 +545,7 @@ WIRE_VALUES = st.one_of(
     st.text(alphabet="abcxyz_", max_size=4),
 ).map(copy.deepcopy)
 PARAM_NAMES = st.sampled_from(PARAMS) | st.sampled_from(["bogus", "Lam", "lambda", "x"])
-REFUSED = (3, 4, 5)  # BAD_ARGS, OUT_OF_RANGE, LIMIT: never INTERNAL (10), never a hang
+REFUSED = (ErrorCode.BAD_ARGS, ErrorCode.OUT_OF_RANGE, ErrorCode.LIMIT)  # never INTERNAL, never a hang
 
 
 @pytest.fixture(scope="module")
@@ -672,7 +673,7 @@ def test_too_many_or_oversized_examples_are_refused(gen2):
     assert before[1] == limit
     err = _refused(lambda: link.request("upload_examples", {"start": limit - 2, "x": [[0.1, 0.2]] * 3,
                                                             "y": [[0.1]] * 3}), str(limit), fields=["x"])
-    assert err is not None and err.code == 4
+    assert err is not None and err.code == ErrorCode.OUT_OF_RANGE
     with pytest.raises(LinkError, match=r"upload_examples.*limit is 1008; send it in chunks"):
         link.request("upload_examples", {"start": 0, "x": [[0.1, 0.2]] * 200, "y": [[0.1]] * 200})
     # a bad value with clear = true must not clear what is stored
@@ -681,7 +682,7 @@ def test_too_many_or_oversized_examples_are_refused(gen2):
     assert err is not None
     err = _refused(lambda: link.request("upload_examples", {"start": 0, "x": [[0.1, 9.0]], "y": [[0.1]],
                                                             "clear": True}), "9", fields=["x"])
-    assert err is not None and err.code == 5
+    assert err is not None and err.code == ErrorCode.LIMIT
     _unchanged(gen2, before, gate_tol=0.02)
 
 
@@ -707,7 +708,7 @@ def test_absurd_step_counts_are_refused(gen2, steps):
     link = gen2.link
     link.request("upload_examples", {"start": 0, "x": [[0.1, 0.2]], "y": [[0.1]], "clear": True})
     err = _refused(lambda: link.request("train", {"steps": steps}), "steps", fields=["steps"])
-    assert err is not None and err.code == 3
+    assert err is not None and err.code == ErrorCode.BAD_ARGS
     assert link.call("status")["state"] == "idle"
 
 
@@ -779,7 +780,7 @@ def test_an_unknown_command_gets_an_error_naming_it_and_the_link_stays_usable(ge
 
     with pytest.raises(BoardError, match="UNKNOWN_COMMAND: unknown command: fly") as exc:
         gen2.link.request("fly", {"to": "moon"})
-    assert exc.value.code == 2
+    assert exc.value.code == ErrorCode.UNKNOWN_COMMAND and exc.value.field is None
     assert gen2.link.hello()["board"] == "gen2-clln"
 
 
