@@ -25,15 +25,7 @@ written absolute) and an optional I2C current monitor (INA219-style, ``read_powe
 """
 
 from . import consts
-from .consts import K_DAC, K_POT, K_PULSE
-
-try:
-    from micropython import const
-except ImportError:  # CPython
-
-    def const(x):
-        return x
-
+from .consts import const  # micropython.const (a plain function under CPython)
 
 # consts.K_POT / K_PULSE as literals for the step's per-edge reads and moves (an imported
 # name costs a global lookup, a local one more frame slot)
@@ -229,25 +221,25 @@ class Hal:
                 if d is None or ed["k"] == "r":
                     continue
                 if "inc" in d:
-                    self.ekind[e] = K_POT
+                    self.ekind[e] = consts.K_POT
                     nets.append((self._dline(d["cs"]), self._dline(d["ud"]), self._dline(d["inc"])))
                 elif "ch" in d:
-                    self.ekind[e] = K_PULSE
+                    self.ekind[e] = consts.K_PULSE
                     nets.append((self._dline(d["ch"]), self._dline(d["dc"])))
                 elif "dac" in d:
-                    self.ekind[e] = K_DAC
+                    self.ekind[e] = consts.K_DAC
                     nets.append((self.vline(d["dac"]),))
                     gate_lines.append(nets[-1][0])
                 else:
-                    self.ekind[e] = K_POT
+                    self.ekind[e] = consts.K_POT
                     self.spot[e] = 1
                     nets.append((self._dline(d["cs"]), self.spi[d["bus"]], d["w"]))
             if self.spot[e]:
                 self.ptap[e] = body["parts"][ed["p"]]["nt"] // 2  # power-up: mid-scale
-            if self.ekind[e] == K_POT:
+            if self.ekind[e] == consts.K_POT:
                 self.pmax[e] = body["parts"][ed["p"]]["nt"] - 1
             for net in nets:  # X9C and SPI pot chip selects idle high (deselected)
-                if self.ekind[e] == K_POT:
+                if self.ekind[e] == consts.K_POT:
                     self._set(net[0], 1)
             self.edrv.append(tuple(nets))
         self.gate_lines = tuple(gate_lines)  # DAC-gate outputs: park leaves them alone
@@ -401,7 +393,7 @@ class Hal:
             self.feed()
             if self.spot[e]:
                 self.set_tap(e, pos[e])
-            elif self.ekind[e] == K_POT:
+            elif self.ekind[e] == consts.K_POT:
                 self.move(e, self.pmax[e] + 1)
                 self.move(e, pos[e] - self.pmax[e])
 
@@ -465,7 +457,7 @@ class Hal:
         its line off (a whole shift-register update on chained boards). Measured by
         timing the switch-off of an idle charge line, which changes nothing."""
         for e in range(len(self.edrv)):
-            if self.ekind[e] == K_PULSE and self.edrv[e]:
+            if self.ekind[e] == consts.K_PULSE and self.edrv[e]:
                 line = self.edrv[e][0][0]
                 t0 = self.clock.ticks_us()
                 self._set(line, 0)

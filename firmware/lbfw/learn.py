@@ -11,15 +11,7 @@ more than ~11 slots).
 from array import array
 
 from . import consts
-from .consts import F_LIMIT
-
-try:
-    from micropython import const
-except ImportError:  # CPython
-
-    def const(x):
-        return x
-
+from .consts import F_LIMIT, const  # const: micropython.const (a function under CPython)
 
 # consts.K_PULSE / K_DAC as literals: the step compares every edge's kind (an imported
 # name costs a global lookup, a local one more frame slot)

@@ -24,15 +24,7 @@ The step's checks run on integers (codes, taps, us); nothing allocates.
 import math
 
 from . import consts
-from .consts import K_FIXED, K_POT
-
-try:
-    from micropython import const
-except ImportError:  # CPython
-
-    def const(x):
-        return x
-
+from .consts import const  # micropython.const (a plain function under CPython)
 
 # consts.K_FIXED / K_PULSE as literals: the step checks every edge's kind (an imported
 # name would cost a global lookup per edge)
@@ -78,7 +70,7 @@ class Limits:
         if taps_range is not None:
             lo = max(lo, taps_range[0])
             hi = min(hi, taps_range[1])
-        self.kind[e] = K_POT
+        self.kind[e] = consts.K_POT
         self.lo[e] = lo
         self.hi[e] = hi
 
@@ -107,7 +99,7 @@ class Limits:
 
     def allowed(self, e, value):
         """True when edge ``e`` may be set to ``value`` (tap or gate code)."""
-        return self.kind[e] != K_FIXED and self.lo[e] <= value <= self.hi[e]
+        return self.kind[e] != consts.K_FIXED and self.lo[e] <= value <= self.hi[e]
 
     def check(self, out, pos):
         """True when every actuation in ``out`` keeps its edge within bounds."""

@@ -15,8 +15,7 @@ the edge (``edge``) at fault when the handler names them.
 
 import sys
 
-from . import frame, mpack, msgs
-from .consts import E_BAD_REQUEST, E_INTERNAL, E_TOO_BIG, E_UNKNOWN_COMMAND, F_RX_BAD
+from . import consts, frame, mpack, msgs
 
 try:
     from time import ticks_diff, ticks_ms
@@ -162,7 +161,7 @@ class Server:
         flt = self.tlm.flt
         bad = self.parser.bad()
         if bad != self.bad_seen:
-            flt |= F_RX_BAD
+            flt |= consts.F_RX_BAD
             self.bad_seen = bad
         return flt
 
@@ -267,7 +266,7 @@ class Server:
             rid = None
             if type(body) is list and len(body) > 0 and type(body[0]) is int:
                 rid = body[0]
-            self._reply_error(rid, E_BAD_REQUEST, "request must be [id, command, args]")
+            self._reply_error(rid, consts.E_BAD_REQUEST, "request must be [id, command, args]")
             return
         rid = body[0]
         key = self.parser.crc
@@ -282,7 +281,7 @@ class Server:
         if args is None:
             args = {}
         if type(cmd) is not str or type(args) is not dict:
-            self._reply_error(rid, E_BAD_REQUEST, "command must be a str, args a map",
+            self._reply_error(rid, consts.E_BAD_REQUEST, "command must be a str, args a map",
                              field="command" if type(cmd) is not str else "args")
             return
         if cmd == msgs.HELLO:
@@ -292,7 +291,7 @@ class Server:
         else:
             fn = self.handlers.get(cmd)
         if fn is None:
-            self._reply_error(rid, E_UNKNOWN_COMMAND, "unknown command: " + cmd, key)
+            self._reply_error(rid, consts.E_UNKNOWN_COMMAND, "unknown command: " + cmd, key)
             return
         self.requests += 1
         try:
@@ -301,7 +300,7 @@ class Server:
             self._reply_error(rid, e.code, e.message, key, e.field, e.edge)
             return
         except Exception as e:
-            self._reply_error(rid, E_INTERNAL, type(e).__name__ + ": " + str(e), key)
+            self._reply_error(rid, consts.E_INTERNAL, type(e).__name__ + ": " + str(e), key)
             return
         enc = self.enc
         raw = enc.raw
@@ -312,7 +311,7 @@ class Server:
             pos = mpack.pack_int(raw, pos, rid, end)
             pos = mpack.pack_into(raw, pos, result, end)
         except ValueError:
-            self._reply_error(rid, E_TOO_BIG, "reply does not fit a frame", key)
+            self._reply_error(rid, consts.E_TOO_BIG, "reply does not fit a frame", key)
             return
         self._remember(rid, key, frame.OK, raw, pos)
         self._send(enc.finish(pos))
