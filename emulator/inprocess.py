@@ -32,6 +32,7 @@ from learnboard.emulator.machine_layer import MachineReset, build
 from learnboard.emulator.serial_faults import SerialFaults
 from learnboard.emulator.world import Faults, TrueState, World
 from learnboard.firmware.lbfw import app as app_mod
+from learnboard.firmware.lbfw import consts as fw_consts
 from learnboard.host.link import Link
 from learnboard.host.transport import MemoryTransport, memory_pair
 
@@ -256,7 +257,7 @@ class InProcessBoard:
         self.app = app_mod.App(body, self.compiled.sha256, machine,
                                _FirmwareClock(utime), self._port,
                                wdt=machine.WDT(timeout=WATCHDOG_MS), wdt_ms=WATCHDOG_MS,
-                               boot_flt=app_mod.msgs.F_WATCHDOG if watchdog else 0,
+                               boot_flt=fw_consts.F_WATCHDOG if watchdog else 0,
                                calibration_file=None)  # no flash filesystem in process
         self.boots += 1
         self.app.srv.event(app_mod.msgs.EV_BOOT, {"fw": app_mod.VERSION, "board": self.app.name,

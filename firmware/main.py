@@ -105,13 +105,13 @@ def main(path="board.json", wdt_ms=WDT_MS, machine=machine):
     # kB until the board is wired (docs/firmware.md, boot memory).
     if hasattr(gc, "threshold"):
         gc.threshold(4096)
-    from lbfw import app, hal, msgs, stdio
+    from lbfw import app, consts, hal, stdio
 
     body, desc_hash = desc.load_description(path)
     port = stdio.StdioPort()
     wdt = machine.WDT(timeout=wdt_ms) if wdt_ms else None
     a = app.App(body, desc_hash, machine, hal.Clock(), port, wdt=wdt, wdt_ms=wdt_ms,
-                boot_flt=msgs.F_WATCHDOG if watchdog else 0, repl_flag=here + REPL_FLAG,
+                boot_flt=consts.F_WATCHDOG if watchdog else 0, repl_flag=here + REPL_FLAG,
                 reset_note=here + RESET_NOTE)
     del body
     gc.collect()

@@ -39,7 +39,8 @@ def test_gate_and_tap_limits_hold(link, board):
         for value in beyond:
             with pytest.raises(BoardError) as err:
                 link.call("write_edges", start=e, k=[value])
-            assert err.value.code in (ErrorCode.LIMIT, ErrorCode.OUT_OF_RANGE), err.value
+            assert err.value.code == ErrorCode.LIMIT, err.value
+            assert (err.value.field, err.value.edge) == ("k", e), err.value
     k1 = link.call("read_edges")["k"]
     assert np.allclose(k1, k0, atol=3 * lsb + 1e-9), "a refused write moved an edge"
     kinds = [e.kind for e in board.edges]

@@ -14,10 +14,12 @@ from learnboard.host.messages import ErrorCode, Fault
 SILENCE_MS = 500
 
 
-def _refused(link, command, code, **args):
+def _refused(link, command, code, field, **args):
+    """Refused with ``code``, the detail naming the argument ``field`` at fault."""
     with pytest.raises(BoardError) as err:
         link.call(command, **args)
     assert err.value.code == code, f"{command} {args}: {err.value}"
+    assert err.value.field == field, f"{command} {args}: {err.value}"
 
 
 def test_beyond_limit_requests_are_refused_and_nothing_moves(link, board, seed):
@@ -41,12 +43,12 @@ def test_beyond_limit_requests_are_refused_and_nothing_moves(link, board, seed):
         bad[e] = board.parts[board.edges[e].part].n_taps + 5
     with pytest.raises(BoardError) as err:
         link.call("write_edges", start=0, k=bad)
-    assert err.value.code in (ErrorCode.LIMIT, ErrorCode.OUT_OF_RANGE)
-    _refused(link, "infer", ErrorCode.LIMIT, x=[vmax * 1.5] * n_in)
-    _refused(link, "upload_examples", ErrorCode.LIMIT, start=0, clear=True,
+    assert err.value.code == ErrorCode.LIMIT and (err.value.field, err.value.edge) == ("k", e)
+    _refused(link, "infer", ErrorCode.LIMIT, "x", x=[vmax * 1.5] * n_in)
+    _refused(link, "upload_examples", ErrorCode.LIMIT, "y", start=0, clear=True,
              x=[[vmax / 2] * n_in], y=[[vmax * 2] * n_out])
-    _refused(link, "set_params", ErrorCode.OUT_OF_RANGE, lam=2.0, eta=0.5)
-    _refused(link, "write_edges", ErrorCode.OUT_OF_RANGE, start=board.n_edges, k=[k0[0]])
+    _refused(link, "set_params", ErrorCode.OUT_OF_RANGE, "lam", lam=2.0, eta=0.5)
+    _refused(link, "write_edges", ErrorCode.OUT_OF_RANGE, "start", start=board.n_edges, k=[k0[0]])
 
     assert link.call("get_params") == params0, "a refused set_params changed parameters"
     k1 = np.array(link.call("read_edges")["k"], float)

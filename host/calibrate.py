@@ -94,6 +94,10 @@ def store_on_board(port: str, cal: dict, *, log: Callable[[str], None] | None = 
     return report
 
 
+class NoCalibration(InputError):
+    """The board keeps no calibration file (not an error in it)."""
+
+
 def pull_from_board(port: str, board: Board | None = None, *,
                     log: Callable[[str], None] | None = None) -> tuple[dict, dict | None]:
     """Read the calibration a board keeps (``/calibration.json``) and validate it against
@@ -105,8 +109,8 @@ def pull_from_board(port: str, board: Board | None = None, *,
     data, hello = read_board_file(port, FILE_NAME, log=log)
     src = f"{port}:/{FILE_NAME}"
     if data is None:
-        raise InputError(f"the board keeps no calibration; measure it with `learnboard calibrate --port {port}` "
-                         "(which stores it on the board too)", source=src)
+        raise NoCalibration(f"the board keeps no calibration; measure it with `learnboard calibrate --port "
+                            f"{port}` (which stores it on the board too)", source=src)
     try:
         cal = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
@@ -158,12 +162,12 @@ def fetch_if_missing(port: str, *, log: Callable[[str], None] | None = None) -> 
         return None
     try:
         cal, _ = pull_from_board(port)
+    except NoCalibration:
+        say(f"calibration: none for {board_id} ({desc_hash[:8]}) on this host or on the board; "
+            f"`learnboard calibrate --port {port}` measures one")
+        return None
     except InputError as exc:
-        if "keeps no calibration" in str(exc):
-            say(f"calibration: none for {board_id} ({desc_hash[:8]}) on this host or on the board; "
-                f"`learnboard calibrate --port {port}` measures one")
-        else:
-            say(f"calibration: the board's copy is not usable ({exc})")
+        say(f"calibration: the board's copy is not usable ({exc})")
         return None
     except Exception as exc:  # mpremote on a noisy line raises anything (UnicodeDecodeError)
         say(f"calibration: could not read the board's copy ({exc}); going on without")

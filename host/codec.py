@@ -152,6 +152,42 @@ def decode_frame(encoded: bytes, accept: frozenset[int] | None = None,
     return Frame(mtype, seq, body, version)
 
 
+@dataclass(frozen=True)
+class ErrorReply:
+    """The body of an ERR frame: the request id, the code (``messages.ErrorCode``), the
+    board's message and, from its ``detail`` map, the argument (``field``) and edge at
+    fault (None when the board named none)."""
+
+    rid: int | None
+    code: int
+    message: str
+    field: str | None = None
+    edge: int | None = None
+
+
+def decode_error(body: Any) -> ErrorReply:
+    """An ERR body ``[id, code, message, detail]``; the ``[id, code, message]`` of
+    protocol-1 firmware is accepted too (so an old board's refusal of the version check
+    can be read). Raises ValueError for any other shape."""
+    if not isinstance(body, list) or len(body) not in (3, 4):
+        raise ValueError(f"an error reply is [id, code, message, detail], not {body!r:.80}")
+    rid, code, message = body[0], body[1], body[2]
+    detail = body[3] if len(body) == 4 else {}
+    if rid is not None and (not isinstance(rid, int) or isinstance(rid, bool)):
+        raise ValueError(f"error reply id {rid!r:.40} is not an int")
+    if not isinstance(code, int) or isinstance(code, bool):
+        raise ValueError(f"error reply code {code!r:.40} is not an int")
+    if not isinstance(message, str) or not isinstance(detail, dict):
+        raise ValueError("error reply message must be a str and detail a map")
+    fld = detail.get("field")
+    edge = detail.get("edge")
+    if fld is not None and not isinstance(fld, str):
+        raise ValueError(f"error reply detail.field {fld!r:.40} is not a str")
+    if edge is not None and (not isinstance(edge, int) or isinstance(edge, bool)):
+        raise ValueError(f"error reply detail.edge {edge!r:.40} is not an int")
+    return ErrorReply(rid, code, message, fld, edge)
+
+
 BOARD_TYPES = frozenset({MessageType.OK, MessageType.ERR, MessageType.TLM, MessageType.EVT})
 """Frame types a board sends."""
 

@@ -31,9 +31,13 @@ ID_LIMIT = 1 << 30
 
 
 class BoardError(LinkError):
-    """The board answered a request with an error code."""
+    """The board answered a request with an error: ``code`` (an ``ErrorCode`` value),
+    ``field`` (the argument or parameter at fault) and ``edge`` (the edge at fault), None
+    when the board named none. Decide on these; ``message`` is the board's own text,
+    for people."""
 
-    def __init__(self, command: str, code: int, message: str):
+    def __init__(self, command: str, code: int, message: str, field: str | None = None,
+                 edge: int | None = None):
         try:
             name = ErrorCode(code).name
         except ValueError:
@@ -41,7 +45,9 @@ class BoardError(LinkError):
         super().__init__(f"board refused {command!r}: {name}: {message}")
         self.command = command
         self.code = code
-        self.board_message = message
+        self.message = message
+        self.field = field
+        self.edge = edge
 
 
 class LinkTimeout(LinkError):
@@ -235,8 +241,8 @@ class Link:
         if frame is None:  # woken by the reader: the port went away (a reset, unplugged)
             raise LinkError(f"link failed: {self._failure}")
         if frame.mtype == MessageType.ERR:
-            _, code, message = frame.body
-            raise BoardError(command, code, message)
+            err = codec.decode_error(frame.body)  # checked by the reader already
+            raise BoardError(command, err.code, err.message, err.field, err.edge)
         return frame.body[1]
 
     def call(self, command: str, **args: Any) -> Any:
@@ -415,8 +421,15 @@ class Link:
             # after a replug the board's first frame may be the boot event already told
             told, self._boot_told = self._boot_told, False
             if frame.mtype in (MessageType.OK, MessageType.ERR):
-                size = 2 if frame.mtype == MessageType.OK else 3
-                if not isinstance(body, list) or len(body) != size:
+                if frame.mtype == MessageType.OK:
+                    good = isinstance(body, list) and len(body) == 2
+                else:
+                    try:
+                        codec.decode_error(body)
+                        good = True
+                    except ValueError:
+                        good = False
+                if not good:
                     self._decoder.stats.bad_body += 1
                     return
                 if frame.mtype == MessageType.ERR:

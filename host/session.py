@@ -29,7 +29,7 @@ import numpy as np
 from learnboard.errors import InputError, LearnboardError
 
 from .link import BoardError
-from .messages import Fault
+from .messages import ErrorCode, Fault
 from .runfolder import RunFolder, file_version
 from .runlog import RunLog, read_log
 from .schedule import VERSION as SCHEDULE_VERSION
@@ -415,15 +415,29 @@ class Session:
         booted, self._boot_pending = self._boot_pending, False
         return booted
 
-    def _write_edges(self, k: list, step: int | None = None) -> None:
-        """Write edge states. A value the board would refuse (a checkpointed gate that
-        leaked out of its writable range since, or the firmware's pulse margins leave
-        just outside it) is set to the nearest safe value by the board (``clamp``): the
-        run goes on, and a warning and an ``edges_clamped`` log event say which edges
-        moved where."""
+    def _write_edges(self, k: list, step: int | None = None, source: str | None = None) -> None:
+        """Write edge states (from the checkpoint file ``source``, if any). A value the
+        board would refuse (a checkpointed gate that leaked out of its writable range
+        since, or the firmware's pulse margins leave just outside it) is set to the
+        nearest safe value by the board (``clamp``): the run goes on, and a warning and an
+        ``edges_clamped`` log event say which edges moved where. A state the board cannot
+        take at all (a fractional digipot tap) is an error naming the edge the board
+        named and, for a checkpoint, the file and its ``k[e]``."""
         k = list(k)
         step = self.step if step is None else step
-        r = _call(self.link, "write_edges", start=0, k=k, clamp=True)
+        try:
+            r = _call(self.link, "write_edges", start=0, k=k, clamp=True)
+        except BoardError as exc:
+            e = exc.edge
+            if e is None or not 0 <= e < len(k) or exc.code not in (ErrorCode.BAD_ARGS,
+                                                                    ErrorCode.LIMIT):
+                raise
+            what = (f"edge {e} ({self.board.edges[e].name}) = {k[e]!r} was refused by the board "
+                    f"({ErrorCode(exc.code).name}: {exc.message})")
+            if source:
+                raise InputError(f"{what}; delete this checkpoint to resume from the one before",
+                                 source=source, field=f"k[{e}]") from None
+            raise LearnboardError(f"{self.conn.label}: step {step}: {what}") from None
         clamped = [int(e) for e in r.get("clamped") or []]
         if not clamped:
             return
@@ -474,7 +488,8 @@ class Session:
         the board resets while being restored."""
         for _ in range(RESTORE_ATTEMPTS):
             self._prepare_board()
-            self._write_edges(ck["k"], int(ck["step"]))
+            source = str(self.rf.checkpoints_dir / ck["file"]) if ck.get("file") else None
+            self._write_edges(ck["k"], int(ck["step"]), source)
             if not self._take_boot():
                 break
             self._note_reset("the board rebooted during a restore", int(ck["step"]))

@@ -16,7 +16,7 @@ from .mpvm import require_vm
 # port swallow the next n frames sent after its own reply (a lost reply on the wire).
 SERVER_MAIN = r"""
 import sys
-from lbfw import server, stdio, msgs
+from lbfw import consts, server, stdio, msgs
 
 port = stdio.StdioPort()
 
@@ -62,7 +62,7 @@ def tlm(args):
 
 
 def fail(args):
-    raise server.Fail(msgs.E_LIMIT, "limit test")
+    raise server.Fail(consts.E_LIMIT, "limit test", "k", 3)
 
 
 def big(args):

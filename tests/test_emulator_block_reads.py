@@ -18,6 +18,7 @@ import pytest
 from learnboard.emulator import machine_layer
 from learnboard.emulator.devices.adc import AdcModel
 from learnboard.emulator.world import Faults, World
+from learnboard.firmware.lbfw.consts import K_PULSE
 from learnboard.firmware.lbfw.hal import Hal
 
 from learnboard.boards import compile_board, load_board
@@ -75,7 +76,7 @@ def _reads(world, hal, out, nets=(0, 1)):
     out.append(pos)
     mask = bytearray(len(hal.ekind))
     for e in range(0, len(mask), 3):
-        mask[e] = 2
+        mask[e] = K_PULSE
     twin = [-1] * len(hal.ekind)
     hal.read_gates(twin, 1, mask)
     out.append(twin)

@@ -19,6 +19,7 @@ from learnboard.emulator.devices.gate import GateCap
 from learnboard.emulator.world import World
 from learnboard.emulator.world_server import WorldServer
 from learnboard.firmware.lbfw import app as app_mod
+from learnboard.firmware.lbfw.consts import K_PULSE
 from learnboard.firmware.lbfw.hal import Hal
 
 from learnboard.boards import compile_board, load_board
@@ -80,7 +81,7 @@ def _pulse(cost: str):
     machine, time = machine_layer.build(world, cost=cost)
     hal = Hal(BODY, machine, time)
     over = hal.pulse_overhead_us()
-    e = next(i for i in range(len(hal.ekind)) if hal.ekind[i] == 2)
+    e = next(i for i in range(len(hal.ekind)) if hal.ekind[i] == K_PULSE)
     gate = world.edges[0][e]
     times = []
     original = GateCap.set_switches

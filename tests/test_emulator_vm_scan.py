@@ -10,6 +10,7 @@ import pytest
 from learnboard.emulator import machine_layer
 from learnboard.emulator.world import World
 from learnboard.emulator.world_server import WorldServer
+from learnboard.firmware.lbfw.consts import K_PULSE
 from learnboard.firmware.lbfw.hal import Hal
 
 from learnboard.boards import compile_board, load_board
@@ -45,6 +46,7 @@ def test_vm_reads_what_one_conversion_per_read_gives(tmp_path, monkeypatch):
     monkeypatch.setenv("LB_WORLD", sock)
     src = f"""
 import json, machine
+from lbfw.consts import K_PULSE
 from lbfw.hal import Clock, Hal
 body = json.load(open({str(tmp_path / 'body.json')!r}))
 h = Hal(body, machine, Clock())
@@ -103,7 +105,7 @@ def _rounds(h):
         out.append(pos)
         mask = bytearray(len(h.ekind))
         for e in range(r, len(mask), 3 + r):
-            mask[e] = 2
+            mask[e] = K_PULSE
         twin = [-1] * len(h.ekind)
         h.read_gates(twin, 1, mask)
         out.append(twin)
@@ -119,6 +121,7 @@ def test_the_vms_run_ahead_reads_what_one_conversion_per_read_gives(tmp_path, mo
     import inspect
     src = f"""
 import json, machine
+from lbfw.consts import K_PULSE
 from lbfw.hal import Clock, Hal
 body = json.load(open({str(tmp_path / 'body.json')!r}))
 h = Hal(body, machine, Clock())

@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 from learnboard.firmware.lbfw import app as app_mod
-from learnboard.firmware.lbfw import msgs
+from learnboard.firmware.lbfw import consts, msgs
 from learnboard.firmware.lbfw.hal import Clock
 from learnboard.host.link import BoardError, Link
 from learnboard.host.messages import ErrorCode
@@ -68,7 +68,7 @@ def test_trains_paper_regression_and_error_falls(gen1):
     errs = []
     for tlm in link.telemetry(timeout=60):
         errs.append(tlm["err"])
-        assert tlm["flt"] & msgs.F_LIMIT == 0
+        assert tlm["flt"] & consts.F_LIMIT == 0
         if tlm["step"] >= 60:
             break
     assert link.next_event(timeout=5)[0] == msgs.EV_DONE
@@ -115,7 +115,7 @@ def test_host_silence_parks(gen1):
     assert event[0] == msgs.EV_PARKED
     status = link.call("status")
     assert status["state"] == "parked"
-    assert status["flt"] & msgs.F_HOST_SILENT and status["flt"] & msgs.F_PARKED
+    assert status["flt"] & consts.F_HOST_SILENT and status["flt"] & consts.F_PARKED
     assert all(v == 0.0 for v in hal.volts.values())
 
 
@@ -136,7 +136,7 @@ def test_safety_refuses_a_step_that_would_leave_the_range():
     lim.hi[:] = lim.lo  # nothing may move at all now
     before = list(lr.pos)
     assert lr.step() == -1
-    assert lr.refused == 1 and lr.flt & msgs.F_LIMIT
+    assert lr.refused == 1 and lr.flt & consts.F_LIMIT
     assert hal.moves == 0 and list(lr.pos) == before
 
 
@@ -180,7 +180,7 @@ def test_gen2_write_edges_sets_gate_volts_and_refuses_beyond_range():
     moves = hal.moves
     with pytest.raises(app_mod.Fail) as info:
         app.write_edges({"start": 0, "k": [2.0, 6.0]})  # 6 V > the 5.2 V gate limit
-    assert info.value.code == msgs.E_LIMIT and hal.moves == moves
+    assert info.value.code == consts.E_LIMIT and hal.moves == moves
 
 
 def test_a_fault_in_a_step_sends_the_documented_fault_event_and_keeps_serving(gen1):
@@ -200,7 +200,7 @@ def test_a_fault_in_a_step_sends_the_documented_fault_event_and_keeps_serving(ge
     name, data = link.next_event(timeout=10)
     assert check.event_problems([name, data]) == []
     assert name == msgs.EV_FAULT and data["msg"] == "RuntimeError: ADC gone"
-    assert data["flt"] & msgs.F_LIMIT
+    assert data["flt"] & consts.F_LIMIT
     assert link.call("status")["state"] == "idle"
 
 
@@ -216,4 +216,33 @@ def test_parked_events_say_why(gen1):
     for ev in (silent, asked):
         assert check.event_problems(list(ev)) == []
     assert (silent[1]["reason"], asked[1]["reason"]) == ("host_silent", "request")
-    assert silent[1]["flt"] & msgs.F_HOST_SILENT and asked[1]["flt"] & msgs.F_PARKED
+    assert silent[1]["flt"] & consts.F_HOST_SILENT and asked[1]["flt"] & consts.F_PARKED
+
+
+@pytest.mark.parametrize("which", ["gen1-digipot", "gen2-clln", "spi", "dac"])
+def test_safety_rule_and_hal_number_edge_kinds_alike(which, tmp_path):
+    """One edge-kind table (``lbfw.consts``): the limits, the rule and the hardware layer
+    of a wired board agree, for X9C and SPI digipots, pulse gates and DAC gates."""
+    from pathlib import Path
+
+    from learnboard.emulator.inprocess import InProcessBoard
+
+    from .test_reliability_safety import _dac_gate_board
+
+    board = {"spi": str(Path(__file__).parent / "boards" / "spi-parts.toml"),
+             "dac": _dac_gate_board(tmp_path) if which == "dac" else None}.get(which, which)
+    with InProcessBoard(board, seed=1) as b:
+        app, desc = b.app, b.board
+        gates = b.compiled.body["gates"]
+        gate = consts.K_PULSE if gates is not None and gates["drv"] == "pulse" else consts.K_DAC
+        want = [{"resistor": consts.K_FIXED, "digipot": consts.K_POT, "transistor": gate}[e.kind]
+                for e in desc.edges]
+        assert list(app.limits.kind) == want
+        assert list(app.hal.ekind) == want
+        assert [k for k, w in zip(app.rule.kind, want, strict=True) if w != consts.K_FIXED] == [
+            w for w in want if w != consts.K_FIXED]
+        spi = [e for e, ed in enumerate(b.compiled.body["edges"])
+               if ed["k"] == "d" and any(d is not None and "w" in d for d in ed["d"])]
+        assert [e for e in range(len(want)) if app.hal.spot[e]] == spi
+        assert bool(spi) == (which == "spi")
+        assert (consts.K_DAC in want) == (which == "dac")

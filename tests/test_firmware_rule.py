@@ -457,7 +457,7 @@ def test_overflow_bound_in_cpython_instrumented():
             assert -(1 << 30) <= v < (1 << 30), f"intermediate {v} outside the 31-bit range"
         return v
 
-    ns = {"_chk": _chk, "__name__": "rule_checked"}
+    ns = {"_chk": _chk, "__name__": "rule_checked", "__package__": "learnboard.firmware.lbfw"}
     exec(compile(tree, "rule_checked", "exec"), ns)
     R = ns["Rule"]
     pot = ns["pot_gains"](100, 40.0, 32000.0)

@@ -10,7 +10,7 @@ import time
 import tty
 
 import pytest
-from learnboard.firmware.lbfw import msgs, server
+from learnboard.firmware.lbfw import consts, msgs, server
 from learnboard.host import codec
 from learnboard.host.link import BoardError, Link, LinkTimeout
 from learnboard.host.messages import ErrorCode, Fault
@@ -52,7 +52,7 @@ def board():
         return state["count"]
 
     def fail(args):
-        raise server.Fail(msgs.E_OUT_OF_RANGE, "lam must lie in [0, 1]")
+        raise server.Fail(consts.E_OUT_OF_RANGE, "lam must lie in [0, 1]", field="lam")
 
     handlers = {
         "add": lambda a: a["a"] + a["b"],
@@ -91,15 +91,16 @@ def test_requests_and_replies(board):
 
 
 @pytest.mark.parametrize(
-    ("command", "code"),
-    [("fail", ErrorCode.OUT_OF_RANGE), ("bug", ErrorCode.INTERNAL),
-     ("nope", ErrorCode.UNKNOWN_COMMAND), ("big", ErrorCode.TOO_BIG)],
+    ("command", "code", "field"),
+    [("fail", ErrorCode.OUT_OF_RANGE, "lam"), ("bug", ErrorCode.INTERNAL, None),
+     ("nope", ErrorCode.UNKNOWN_COMMAND, None), ("big", ErrorCode.TOO_BIG, None)],
 )
-def test_errors_carry_codes(board, command, code):
+def test_errors_carry_codes(board, command, code, field):
     link = board[0]
     with pytest.raises(BoardError) as info:
         link.call(command)
     assert info.value.code == code
+    assert (info.value.field, info.value.edge) == (field, None)
     assert command in str(info.value)
     assert link.call("add", a=1, b=1) == 2  # the link keeps working
 
@@ -126,7 +127,7 @@ def test_timeout_after_retries_executes_once(board):
 def test_telemetry_and_events(board):
     link, srv, _, _ = board
     for step in range(5):
-        assert srv.telemetry(step, 0.5, 0.002, 0.25, 8, 1200, 1500, msgs.F_PARKED, k=[1, 2])
+        assert srv.telemetry(step, 0.5, 0.002, 0.25, 8, 1200, 1500, consts.F_PARKED, k=[1, 2])
     srv.event(msgs.EV_DONE, {"step": 5})
     frames = list(link.telemetry(timeout=0.3))
     assert [f["step"] for f in frames] == list(range(5))
@@ -220,7 +221,8 @@ def _exercise(link: Link, boot_event: bool = True) -> None:
     assert got["v"] == pytest.approx(payload["v"], rel=1e-7)
     with pytest.raises(BoardError) as info:
         link.call("fail")
-    assert info.value.code == ErrorCode.LIMIT
+    assert (info.value.code, info.value.field, info.value.edge) == (ErrorCode.LIMIT, "k", 3)
+    assert info.value.message == "limit test"
     with pytest.raises(BoardError) as info:
         link.call("big")
     assert info.value.code == ErrorCode.TOO_BIG

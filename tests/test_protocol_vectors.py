@@ -9,6 +9,7 @@ from pathlib import Path
 
 import msgpack
 import pytest
+from learnboard.firmware.lbfw import consts as fw_consts
 from learnboard.firmware.lbfw import frame as fw_frame
 from learnboard.firmware.lbfw import msgs as fw_msgs
 from learnboard.host import codec, messages, protocol_doc
@@ -146,12 +147,7 @@ def test_vectors_are_the_definitions():
 
 
 def _fw_constants(prefix: str) -> dict:
-    # the constants module where it exists, else the older home in msgs
-    try:
-        from learnboard.firmware.lbfw import consts as mod
-    except ImportError:
-        mod = fw_msgs
-    return {k[len(prefix):]: getattr(mod, k) for k in dir(mod) if k.startswith(prefix)}
+    return {k[len(prefix):]: getattr(fw_consts, k) for k in dir(fw_consts) if k.startswith(prefix)}
 
 
 def test_firmware_numbers_are_the_definitions():

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 from learnboard.emulator.board import VirtualBoard
-from learnboard.firmware.lbfw import msgs, server
+from learnboard.firmware.lbfw import consts, server
 from learnboard.host import codec
 from learnboard.host.codec import MessageType
 from learnboard.host.link import OLD_FIRMWARE, Link, LinkTimeout, OldFirmware
@@ -79,7 +79,7 @@ def test_a_protocol_1_request_gets_a_protocol_1_error_naming_the_version():
     (frame,) = frames
     # exactly what a protocol-1 host decodes as an ERR: [id, code, message]
     assert (frame.version, frame.mtype) == (1, MessageType.ERR)
-    assert frame.body == [42, msgs.E_UNSUPPORTED,
+    assert frame.body == [42, consts.E_UNSUPPORTED,
                           "board speaks protocol 2; update learnboard on the host"]
     assert srv.counters()["bad_version"] == 1 and srv.counters()["requests"] == 0
 

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from learnboard.host.messages import ErrorCode
 
 from learnboard.boards import load_board
 from learnboard.errors import InputError
@@ -546,7 +547,7 @@ WIRE_VALUES = st.one_of(
     st.text(alphabet="abcxyz_", max_size=4),
 ).map(copy.deepcopy)
 PARAM_NAMES = st.sampled_from(PARAMS) | st.sampled_from(["bogus", "Lam", "lambda", "x"])
-REFUSED = (3, 4, 5)  # BAD_ARGS, OUT_OF_RANGE, LIMIT: never INTERNAL (10), never a hang
+REFUSED = (ErrorCode.BAD_ARGS, ErrorCode.OUT_OF_RANGE, ErrorCode.LIMIT)  # never INTERNAL, never a hang
 
 
 @pytest.fixture(scope="module")
@@ -578,8 +579,9 @@ def _unchanged(conn, before, gate_tol=0.0):
     np.testing.assert_allclose(edges, before[2], atol=gate_tol, rtol=0)
 
 
-def _refused(call, *names):
-    """``call()`` must be refused with BAD_ARGS/OUT_OF_RANGE/LIMIT naming one of ``names``;
+def _refused(call, *names, fields=None, edge=None):
+    """``call()`` must be refused with BAD_ARGS/OUT_OF_RANGE/LIMIT, its message naming one
+    of ``names`` and its detail's ``field`` one of ``fields`` (and ``edge``, if given);
     returns the BoardError, or None when the board accepted."""
     from learnboard.host.link import BoardError
 
@@ -588,7 +590,11 @@ def _refused(call, *names):
     except BoardError as exc:
         assert exc.code in REFUSED, str(exc)
         if names:
-            assert any(str(n) in exc.board_message for n in names), str(exc)
+            assert any(str(n) in exc.message for n in names), str(exc)
+        if fields is not None:
+            assert exc.field in fields, str(exc)
+        if edge is not None:
+            assert exc.edge == edge, str(exc)
         return exc
     return None
 
@@ -598,7 +604,7 @@ def _refused(call, *names):
 def test_fuzzed_set_params_are_refused_by_name_and_change_nothing(gen2, args):
     link = gen2.link
     before = _board_snapshot(gen2)
-    err = _refused(lambda: link.request("set_params", args), *args)
+    err = _refused(lambda: link.request("set_params", args), *args, fields=list(args))
     if err is None:  # every value was valid: put the old ones back
         link.request("set_params", before[0])
     else:
@@ -612,9 +618,10 @@ def test_fuzzed_set_params_are_refused_by_name_and_change_nothing(gen2, args):
     ({"lam": 0.5, "eta": -1.0}, "eta"), ({"batch": 1000}, "batch")])
 def test_out_of_range_parameters_are_refused_by_name(gen2, args, name):
     before = _board_snapshot(gen2)
-    err = _refused(lambda: gen2.link.request("set_params", args), name)
+    err = _refused(lambda: gen2.link.request("set_params", args), name, fields=[name])
     assert err is not None, f"{args} was accepted"
-    assert str(args[name])[:3] in err.board_message or name == "fly"
+    assert err.field == name
+    assert str(args[name])[:3] in err.message or name == "fly"
     _unchanged(gen2, before, gate_tol=0.02)
     assert gen2.link.call("get_params", names=["lam"])["lam"] == before[0]["lam"]
 
@@ -629,7 +636,8 @@ def test_fuzzed_edge_writes_are_refused_or_applied_exactly(gen1, start, ks):
     """gen1-digipot: taps are exact, so a refused write must leave every tap where it was."""
     link = gen1.link
     before = _board_snapshot(gen1)
-    err = _refused(lambda: link.request("write_edges", {"start": start, "k": ks}))
+    err = _refused(lambda: link.request("write_edges", {"start": start, "k": ks}),
+                   fields=["start", "k"])
     taps = np.array(gen1.true_state().edge_state, float)
     if err is None:
         np.testing.assert_array_equal(taps[start:start + len(ks)], np.array(ks, float))
@@ -647,7 +655,8 @@ def test_fuzzed_example_uploads_are_refused_without_touching_the_stored_ones(gen
     link = gen2.link
     link.request("upload_examples", {"start": 0, "x": [[0.1, 0.2]] * 4, "y": [[0.1]] * 4, "clear": True})
     before = _board_snapshot(gen2)
-    err = _refused(lambda: link.request("upload_examples", {"start": start, "x": xs, "y": ys, "clear": clear}))
+    err = _refused(lambda: link.request("upload_examples", {"start": start, "x": xs, "y": ys, "clear": clear}),
+                   fields=["start", "x", "y"])
     if err is not None:
         _unchanged(gen2, before, gate_tol=0.02)
 
@@ -665,17 +674,17 @@ def test_too_many_or_oversized_examples_are_refused(gen2):
     before = _board_snapshot(gen2)
     assert before[1] == limit
     err = _refused(lambda: link.request("upload_examples", {"start": limit - 2, "x": [[0.1, 0.2]] * 3,
-                                                            "y": [[0.1]] * 3}), str(limit))
-    assert err is not None and err.code == 4
+                                                            "y": [[0.1]] * 3}), str(limit), fields=["x"])
+    assert err is not None and err.code == ErrorCode.OUT_OF_RANGE
     with pytest.raises(LinkError, match=r"upload_examples.*limit is 1008; send it in chunks"):
         link.request("upload_examples", {"start": 0, "x": [[0.1, 0.2]] * 200, "y": [[0.1]] * 200})
     # a bad value with clear = true must not clear what is stored
     err = _refused(lambda: link.request("upload_examples", {"start": 0, "x": [[0.1, "a"]], "y": [[0.1]],
-                                                            "clear": True}), "'a'")
+                                                            "clear": True}), "'a'", fields=["x"])
     assert err is not None
     err = _refused(lambda: link.request("upload_examples", {"start": 0, "x": [[0.1, 9.0]], "y": [[0.1]],
-                                                            "clear": True}), "9")
-    assert err is not None and err.code == 5
+                                                            "clear": True}), "9", fields=["x"])
+    assert err is not None and err.code == ErrorCode.LIMIT
     _unchanged(gen2, before, gate_tol=0.02)
 
 
@@ -683,7 +692,7 @@ def test_too_many_or_oversized_examples_are_refused(gen2):
                                [-0.1, 0.1], None])
 def test_inputs_beyond_the_limits_are_refused(gen2, x):
     before = _board_snapshot(gen2)
-    assert _refused(lambda: gen2.link.request("infer", {"x": x}), "input", "x needs") is not None
+    assert _refused(lambda: gen2.link.request("infer", {"x": x}), "input", "x needs", fields=["x"]) is not None
     _unchanged(gen2, before, gate_tol=0.02)
     np.testing.assert_allclose(gen2.true_state().node_voltages, 0.0, atol=1e-9)
 
@@ -691,7 +700,8 @@ def test_inputs_beyond_the_limits_are_refused(gen2, x):
 @pytest.mark.parametrize("k", [[100.0], [math.nan], [math.inf], ["x"], [0.0], [-3.0]])
 def test_gate_writes_beyond_the_limits_are_refused(gen2, k):
     before = _board_snapshot(gen2)
-    assert _refused(lambda: gen2.link.request("write_edges", {"start": 3, "k": k}), "edge 3") is not None
+    assert _refused(lambda: gen2.link.request("write_edges", {"start": 3, "k": k}), "edge 3", fields=["k"],
+                    edge=3) is not None
     _unchanged(gen2, before, gate_tol=0.02)
 
 
@@ -699,8 +709,8 @@ def test_gate_writes_beyond_the_limits_are_refused(gen2, k):
 def test_absurd_step_counts_are_refused(gen2, steps):
     link = gen2.link
     link.request("upload_examples", {"start": 0, "x": [[0.1, 0.2]], "y": [[0.1]], "clear": True})
-    err = _refused(lambda: link.request("train", {"steps": steps}), "steps")
-    assert err is not None and err.code == 3
+    err = _refused(lambda: link.request("train", {"steps": steps}), "steps", fields=["steps"])
+    assert err is not None and err.code == ErrorCode.BAD_ARGS
     assert link.call("status")["state"] == "idle"
 
 
@@ -773,7 +783,7 @@ def test_an_unknown_command_gets_an_error_naming_it_and_the_link_stays_usable(ge
 
     with pytest.raises(BoardError, match="UNKNOWN_COMMAND: unknown command: fly") as exc:
         gen2.link.request("fly", {"to": "moon"})
-    assert exc.value.code == 2
+    assert exc.value.code == ErrorCode.UNKNOWN_COMMAND and exc.value.field is None
     assert gen2.link.hello()["board"] == "gen2-clln"
 
 
@@ -959,23 +969,32 @@ def test_bad_requests_are_refused_by_name_in_the_micropython_vm(tmp_path):
     env = dict(os.environ, MICROPYPATH=f"{tmp_path}:{FIRMWARE_DIR}")
     proc = subprocess.Popen([exe, "-X", "heapsize=192K", "-c", src], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    cases = [("set_params", {"eta": math.inf}, "eta = inf"), ("set_params", {"lam": 2.0}, "lam = 2"),
-             ("set_params", {"lam": "x"}, "lam = 'x'"), ("set_params", {"oversample": 1.5}, "oversample"),
-             ("set_params", {"seed": None}, "seed = None"), ("set_params", {"fly": 1}, "fly"),
-             ("infer", {"x": ["a", 0.1]}, "'a'"), ("infer", {"x": [math.nan, 0.1]}, "nan"),
-             ("write_edges", {"start": 0, "k": [math.inf]}, "edge 0"),
-             ("write_edges", {"start": 0, "k": 5}, "array"),
-             ("upload_examples", {"start": 0, "x": [[0.1, "a"]], "y": [[0.1]], "clear": True}, "'a'"),
-             ("train", {"steps": -5}, "steps = -5"), ("measure", {"nodes": ["a"]}, "'a'")]
+    # (command, args, text the message names, detail field, detail edge)
+    cases = [("set_params", {"eta": math.inf}, "eta = inf", "eta", None),
+             ("set_params", {"lam": 2.0}, "lam = 2", "lam", None),
+             ("set_params", {"lam": "x"}, "lam = 'x'", "lam", None),
+             ("set_params", {"oversample": 1.5}, "oversample", "oversample", None),
+             ("set_params", {"seed": None}, "seed = None", "seed", None),
+             ("set_params", {"fly": 1}, "fly", "fly", None),
+             ("infer", {"x": ["a", 0.1]}, "'a'", "x", None),
+             ("infer", {"x": [math.nan, 0.1]}, "nan", "x", None),
+             ("infer", {}, "x is missing", "x", None),
+             ("write_edges", {"start": 0, "k": [math.inf]}, "edge 0", "k", 0),
+             ("write_edges", {"start": 0, "k": 5}, "array", "k", None),
+             ("upload_examples", {"start": 0, "x": [[0.1, "a"]], "y": [[0.1]], "clear": True}, "'a'",
+              "x", None),
+             ("train", {"steps": -5}, "steps = -5", "steps", None),
+             ("measure", {"nodes": ["a"]}, "'a'", "nodes", None)]
     try:
         link = Link(FdTransport(proc.stdout.fileno(), proc.stdin.fileno()), timeout=5.0, retries=0)
         assert link.hello()["impl"] == "micropython"
         link.call("upload_examples", x=[[0.1, 0.2]] * 3, y=[[0.1]] * 3, clear=True)
         params = link.call("get_params")
-        for command, args, named in cases:
+        for command, args, named, field, edge in cases:
             with pytest.raises(BoardError) as exc:
                 link.request(command, args)
-            assert exc.value.code in REFUSED and named in exc.value.board_message, str(exc.value)
+            assert exc.value.code in REFUSED and named in exc.value.message, str(exc.value)
+            assert (exc.value.field, exc.value.edge) == (field, edge), str(exc.value)
         assert link.call("get_params") == params
         assert link.call("status")["examples"] == 3
         assert link.call("stats")["internal"] == 0

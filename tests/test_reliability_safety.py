@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from learnboard.emulator.inprocess import InProcessBoard
+from learnboard.host.messages import ErrorCode
 
 from learnboard.boards import load_board
 from learnboard.reliability.safety import LimitMonitor, random_commands
@@ -34,8 +35,10 @@ def test_random_commands_never_exceed_any_bound(profile, seed):
     assert all(b.checked > 0 for b in monitor.bounds), [b.what for b in monitor.bounds if not b.checked]
     assert monitor.n_violations == 0, monitor.violations[:5]
     assert all(b.margin >= -b.slack for b in monitor.bounds)
-    # the campaign did reach for the limits: unsafe requests were refused
-    assert log.refused > 0 and log.trained > 0
+    # the campaign did reach for the limits: unsafe requests were refused, by a safety
+    # limit among others, and none was a firmware bug
+    assert log.refused > 0 and log.trained > 0 and log.by_code.get("LIMIT", 0) > 0
+    assert log.internal == 0, log.by_code
     assert 0 < monitor.worst_node <= 1.0
 
 
@@ -226,11 +229,14 @@ def test_write_edges_outside_the_range_is_refused_or_clamped_on_request():
         before = link.call("read_edges")["k"]
         with pytest.raises(BoardError) as info:
             link.call("write_edges", k=[0.7469] + [2.0] * (board.n_edges - 1))
-        assert "edge 0: 0.7469" in info.value.board_message
-        # the range the board plans in: inside the description's, by its measured margins
-        safe = re.search(r"outside the safe range ([0-9.]+)\.\.([0-9.]+)", info.value.board_message)
+        assert info.value.code == ErrorCode.LIMIT
+        assert (info.value.field, info.value.edge) == ("k", 0)  # the edge at fault, by number
+        assert "edge 0: 0.7469" in info.value.message
+        # the message tells people the range the board plans in: inside the description's,
+        # by its measured margins
+        safe = re.search(r"outside the safe range ([0-9.]+)\.\.([0-9.]+)", info.value.message)
         assert safe and lo < float(safe[1]) < lo + 0.03 and hi - 0.06 < float(safe[2]) < hi
-        assert "clamp=true" in info.value.board_message
+        assert "clamp=true" in info.value.message
         assert link.call("read_edges")["k"] == pytest.approx(before, abs=0.005)
         r = link.call("write_edges", k=[0.7469, 5.3] + [2.0] * (board.n_edges - 2), clamp=True)
         assert r == {"count": board.n_edges, "clamped": [0, 1]}

@@ -15,6 +15,7 @@ import pytest
 from learnboard.host.runfolder import RunFolder
 from learnboard.host.runlog import read_log
 
+from learnboard.boards import load_board
 from learnboard.cli import main
 
 
@@ -155,3 +156,30 @@ def test_resume_sets_a_checkpointed_state_outside_the_range_to_the_nearest_safe_
     assert len(ev) == 1 and ev[0]["edges"] == [1, 2] and ev[0]["step"] == 10
     lo, hi = 0.75, 5.2  # gen2-clln's gate range
     assert lo < ev[0]["set"][0] < lo + 0.05 and hi - 0.1 < ev[0]["set"][1] < hi
+
+
+def test_resume_names_the_checkpointed_edge_the_board_refused(tmp_path, capsys):
+    """A checkpointed state the board cannot take at all (a fractional digipot tap; clamp
+    does not help) ends the resume with an error naming the checkpoint file, its
+    ``k[e]`` and the edge: the edge the board's refusal carries, not one read from its
+    message."""
+    task = tmp_path / "two.csv"
+    rows = [(0.05, 0.3), (0.3, 0.1), (0.2, 0.2), (0.35, 0.35)]
+    task.write_text("x0,x1,y0,y1\n" + "".join(f"{a},{b},{0.2 * a + 0.3 * b},{0.3 * a + 0.1 * b}\n"
+                                              for a, b in rows))
+    port = ["--port", "emu:gen1-digipot"]
+    args = [*port, "--steps", "10", "--checkpoint-every", "10", "--task", str(task),
+            "--runs", str(tmp_path), "--name", "frac", "--json", "--no-plot"]
+    assert main(["train", *args]) == 0
+    run_dir = json.loads(capsys.readouterr().out.strip().splitlines()[-1])["run_dir"]
+    rf = RunFolder.open(run_dir)
+    path = rf.checkpoints()[-1]
+    ck = json.loads(path.read_text())
+    ck["k"][3] = ck["k"][3] + 0.5
+    path.write_text(json.dumps(ck))
+
+    assert main(["train", *port, "--resume", run_dir, "--json", "--no-plot"]) == 2
+    err = capsys.readouterr().err
+    edge = load_board("gen1-digipot").edges[3].name
+    assert f"{path}: k[3]: edge 3 ({edge}) = {ck['k'][3]!r} was refused by the board (BAD_ARGS" in err
+    assert "delete this checkpoint" in err

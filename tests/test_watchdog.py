@@ -193,6 +193,7 @@ def test_a_starved_step_on_the_in_process_board_is_a_watchdog_reset_the_session_
 def test_parameters_beyond_the_watchdog_budget_are_refused_naming_the_parameter():
     from learnboard.host.connect import open_board
     from learnboard.host.link import BoardError
+    from learnboard.host.messages import ErrorCode
 
     with open_board("emu:gen2-clln") as conn:
         link = conn.link
@@ -202,8 +203,9 @@ def test_parameters_beyond_the_watchdog_budget_are_refused_naming_the_parameter(
                            ({"settle_us": 20_000, "batch": 64}, "settle_us")):
             with pytest.raises(BoardError) as err:
                 link.request("set_params", args)
-            assert err.value.code == 4 and err.value.board_message.startswith(f"{name} = ")
-            assert "watchdog" in err.value.board_message
+            assert err.value.code == ErrorCode.OUT_OF_RANGE and err.value.field == name
+            assert err.value.edge is None
+            assert err.value.message.startswith(f"{name} = ") and "watchdog" in err.value.message
         assert link.call("get_params") == before  # nothing changed
         # the same settle time with a batch of one fits in half the 5 s timeout
         assert link.call("set_params", settle_us=1_000_000, batch=1) == {"settle_us": 1_000_000, "batch": 1}

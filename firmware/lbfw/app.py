@@ -16,7 +16,7 @@ try:
 except ImportError:  # CPython
     heap_lock = heap_unlock = None
 
-from . import budget, desc, learn, msgs, rule, safety, server
+from . import budget, consts, desc, learn, msgs, rule, safety, server
 from . import hal as hal_mod
 from .server import Fail
 
@@ -57,9 +57,10 @@ def _short(v):
     return r if len(r) <= 24 else r[:21] + "..."
 
 
-def _check(cond, code, message):
+def _check(cond, code, message, field=None, edge=None):
+    """Raise ``Fail`` unless ``cond``; ``field``/``edge`` name the argument and edge at fault."""
     if not cond:
-        raise Fail(code, message)
+        raise Fail(code, message, field, edge)
 
 
 class App:
@@ -84,6 +85,7 @@ class App:
         if wdt is not None:  # fed inside long work too (digipot homing in _build)
             self.hal.feed = wdt.feed
         self._build(body, max_examples)
+        gc.collect()  # wiring's garbage, before the server's buffers and the rule's tables
         self.training = False
         self.parked = False
         self.running = True
@@ -108,7 +110,7 @@ class App:
         # dict by ~1 kB, more than a 176 KB heap had left at boot)
         self.pg = None
         for k in self.limits.kind:  # (``in`` on a bytearray is not in MicroPython)
-            if k == 2:
+            if k == consts.K_PULSE:
                 self.pg = 0
         gc.collect()
 
@@ -139,7 +141,7 @@ class App:
         if init_taps is not None:  # digipots: homed or written so the taps are where pos0 says
             init_taps(self.pos0)
         for e in range(self.n_edges):  # DAC gates power up at 0 V: to where pos0 says
-            if self.limits.kind[e] == 3:
+            if self.limits.kind[e] == consts.K_DAC:
                 hal.set_dac_gate(e, self.pos0[e])
         self.learn_defaults = body["learn"]
 
@@ -230,13 +232,13 @@ class App:
                     models.append(rule.gate_gains(self.gate_vpc))
                 kind.append(rule.PULSE if pulse else rule.DAC)
                 model.append(pmodel["g"])
-                self.limits.gate_bounds(e, part, lim, self.gate_vpc, 2 if pulse else 3)
+                self.limits.gate_bounds(e, part, lim, self.gate_vpc, consts.K_PULSE if pulse else consts.K_DAC)
                 if not pulse:  # and no DAC code beyond full scale
                     top = self.hal.max_code(ed["d"][0]["dac"])
                     self.limits.hi[e] = min(self.limits.hi[e], top)
                 self.limits.rc_us = max(16, int(part["cg"] * part["rg"] * 1e6))
                 self.pos0[e] = (self.limits.lo[e] + self.limits.hi[e]) // 2
-            else:
+            else:  # a fixed edge: the rule never moves it (limits.kind stays consts.K_FIXED)
                 kind.append(rule.POT)
                 model.append(0)
         lo = self.limits.lo
@@ -261,10 +263,12 @@ class App:
 
     def get_params(self, args):
         names = args.get("names") or _PARAMS
-        _check(type(names) in (list, tuple), msgs.E_BAD_ARGS, "names must be an array of parameter names")
+        _check(type(names) in (list, tuple), consts.E_BAD_ARGS, "names must be an array of parameter names",
+               "names")
         out = {}
         for k in names:
-            _check(type(k) is str and k in self.params, msgs.E_BAD_ARGS, "unknown parameter: %s" % _short(k))
+            _check(type(k) is str and k in self.params, consts.E_BAD_ARGS, "unknown parameter: %s" % _short(k),
+                   k if type(k) is str else "names")
             out[k] = self.params[k]
         return out
 
@@ -272,7 +276,7 @@ class App:
         """All or nothing: validate every value, then apply (allocates; not in the loop)."""
         p = dict(self.params) if hasattr(self, "params") else self._defaults()
         for k in args:
-            _check(k in p, msgs.E_BAD_ARGS, "unknown parameter: %s" % _short(k))
+            _check(k in p, consts.E_BAD_ARGS, "unknown parameter: %s" % _short(k), k)
             p[k] = args[k]
         self._validate(p)
         self._apply(p)
@@ -284,24 +288,26 @@ class App:
         # (encode(inf) never returns); every message names the parameter and its value
         for k in _FLOATS:
             v = p[k]
-            _check(type(v) in (int, float) and -1e30 < v < 1e30, msgs.E_BAD_ARGS,
-                   "%s = %s: must be a finite number" % (k, _short(v)))
+            _check(type(v) in (int, float) and -1e30 < v < 1e30, consts.E_BAD_ARGS,
+                   "%s = %s: must be a finite number" % (k, _short(v)), k)
         for k in _INTS:
-            _check(type(p[k]) is int, msgs.E_BAD_ARGS, "%s = %s: must be an int" % (k, _short(p[k])))
-        rng = msgs.E_OUT_OF_RANGE
-        _check(p["alpha"] >= 0.0, rng, "alpha (learning rate) = %s must be >= 0" % p["alpha"])
-        _check(0.0 < p["eta"] <= 1.0, rng, "eta (nudge) = %s must lie in (0, 1]" % p["eta"])
-        _check(0.0 <= p["lam"] <= 1.0, rng, "lam = %s must lie in [0, 1]" % p["lam"])
-        _check(1 <= p["oversample"] <= 256, rng, "oversample = %d must lie in 1..256" % p["oversample"])
-        _check(0 <= p["settle_us"] <= 1000000, rng, "settle_us = %d must lie in 0..1000000" % p["settle_us"])
-        _check(1 <= p["pulse_us"] <= 8191, rng, "pulse_us = %d must lie in 1..8191" % p["pulse_us"])
-        _check(p["mode"] in _MODES, rng, "mode = %s must be cl, gen1 or desync" % _short(p["mode"]))
-        _check(0.0 <= p["p_update"] <= 1.0, rng, "p_update = %s must lie in [0, 1]" % p["p_update"])
-        _check(p["order"] in ("seq", "shuffle"), rng, "order = %s must be seq or shuffle" % _short(p["order"]))
+            _check(type(p[k]) is int, consts.E_BAD_ARGS, "%s = %s: must be an int" % (k, _short(p[k])), k)
+        rng = consts.E_OUT_OF_RANGE
+        _check(p["alpha"] >= 0.0, rng, "alpha (learning rate) = %s must be >= 0" % p["alpha"], "alpha")
+        _check(0.0 < p["eta"] <= 1.0, rng, "eta (nudge) = %s must lie in (0, 1]" % p["eta"], "eta")
+        _check(0.0 <= p["lam"] <= 1.0, rng, "lam = %s must lie in [0, 1]" % p["lam"], "lam")
+        _check(1 <= p["oversample"] <= 256, rng, "oversample = %d must lie in 1..256" % p["oversample"],
+               "oversample")
+        _check(0 <= p["settle_us"] <= 1000000, rng, "settle_us = %d must lie in 0..1000000" % p["settle_us"],
+               "settle_us")
+        _check(1 <= p["pulse_us"] <= 8191, rng, "pulse_us = %d must lie in 1..8191" % p["pulse_us"], "pulse_us")
+        _check(p["mode"] in _MODES, rng, "mode = %s must be cl, gen1 or desync" % _short(p["mode"]), "mode")
+        _check(0.0 <= p["p_update"] <= 1.0, rng, "p_update = %s must lie in [0, 1]" % p["p_update"], "p_update")
+        _check(p["order"] in ("seq", "shuffle"), rng, "order = %s must be seq or shuffle" % _short(p["order"]), "order")
         for k in ("tlm_every", "tlm_nodes", "tlm_edges", "host_timeout_ms", "batch"):
-            _check(p[k] >= 0, rng, "%s = %d must be an int >= 0" % (k, p[k]))
+            _check(p[k] >= 0, rng, "%s = %d must be an int >= 0" % (k, p[k]), k)
         _check(p["batch"] <= self.learner.max_examples, rng,
-               "batch = %d exceeds max_examples %d" % (p["batch"], self.learner.max_examples))
+               "batch = %d exceeds max_examples %d" % (p["batch"], self.learner.max_examples), "batch")
         if self.wdt_ms:
             self.budget.check(p, self.wdt_ms)
 
@@ -349,7 +355,7 @@ class App:
         """Refuse while training; before anything that moves an edge, the pulse gates'
         planning margins are in place (the main loop's first pass sets them; this is
         for an App driven without it)."""
-        _check(not self.training, msgs.E_BUSY, "training: send stop first")
+        _check(not self.training, consts.E_BUSY, "training: send stop first")
         if self.pg is not None:
             self._gates()
 
@@ -360,15 +366,15 @@ class App:
                 "examples": self.learner.n_ex, "flt": self.faults(), "uptime_ms": up}
 
     def faults(self):
-        return self.learner.flt | self.boot_flt | (msgs.F_PARKED if self.parked else 0)
+        return self.learner.flt | self.boot_flt | (consts.F_PARKED if self.parked else 0)
 
-    def _in_codes(self, xs):
-        _check(type(xs) in (list, tuple) and len(xs) == len(self.in_lines), msgs.E_BAD_ARGS,
-               "x needs %d input voltages" % len(self.in_lines))
+    def _in_codes(self, xs, field="x"):
+        _check(type(xs) in (list, tuple) and len(xs) == len(self.in_lines), consts.E_BAD_ARGS,
+               "x needs %d input voltages" % len(self.in_lines), field)
         for v in xs:
-            _check(type(v) in (int, float), msgs.E_BAD_ARGS, "input %s is not a number" % _short(v))
-            _check(0.0 <= v <= self.vn, msgs.E_LIMIT,
-                   "input %s V outside 0..%s V (node limit)" % (v, self.vn))
+            _check(type(v) in (int, float), consts.E_BAD_ARGS, "input %s is not a number" % _short(v), field)
+            _check(0.0 <= v <= self.vn, consts.E_LIMIT,
+                   "input %s V outside 0..%s V (node limit)" % (v, self.vn), field)
         return [min(self.in_max, int(v / self.in_vpc + 0.5)) for v in xs]
 
     def upload_examples(self, args):
@@ -378,22 +384,22 @@ class App:
         start = args.get("start", n_ex)
         xs = args.get("x", [])
         ys = args.get("y", [])
-        _check(type(start) is int and 0 <= start <= n_ex, msgs.E_OUT_OF_RANGE,
-               "start = %s must lie in 0..%d" % (_short(start), n_ex))
-        _check(type(xs) in (list, tuple) and type(ys) in (list, tuple), msgs.E_BAD_ARGS,
-               "x and y must be arrays of examples")
-        _check(len(xs) == len(ys), msgs.E_BAD_ARGS, "x and y need the same length")
-        _check(start + len(xs) <= lr.max_examples, msgs.E_OUT_OF_RANGE,
-               "at most %d examples fit on the board" % lr.max_examples)
+        _check(type(start) is int and 0 <= start <= n_ex, consts.E_OUT_OF_RANGE,
+               "start = %s must lie in 0..%d" % (_short(start), n_ex), "start")
+        _check(type(xs) in (list, tuple) and type(ys) in (list, tuple), consts.E_BAD_ARGS,
+               "x and y must be arrays of examples", "y" if type(xs) in (list, tuple) else "x")
+        _check(len(xs) == len(ys), consts.E_BAD_ARGS, "x and y need the same length", "y")
+        _check(start + len(xs) <= lr.max_examples, consts.E_OUT_OF_RANGE,
+               "at most %d examples fit on the board" % lr.max_examples, "x")
         rows = []
         for j in range(len(xs)):
             y = ys[j]
-            _check(type(y) in (list, tuple) and len(y) == lr.n_out, msgs.E_BAD_ARGS,
-                   "y needs %d targets" % lr.n_out)
+            _check(type(y) in (list, tuple) and len(y) == lr.n_out, consts.E_BAD_ARGS,
+                   "y needs %d targets" % lr.n_out, "y")
             for v in y:
-                _check(type(v) in (int, float), msgs.E_BAD_ARGS, "target %s is not a number" % _short(v))
-                _check(0.0 <= v <= self.vn, msgs.E_LIMIT, "target %s V outside 0..%s V"
-                       % (v, self.vn))
+                _check(type(v) in (int, float), consts.E_BAD_ARGS, "target %s is not a number" % _short(v), "y")
+                _check(0.0 <= v <= self.vn, consts.E_LIMIT, "target %s V outside 0..%s V"
+                       % (v, self.vn), "y")
             rows.append((self._in_codes(xs[j]), [int(v / self.vpc + 0.5) for v in y]))
         for j, (xc, yc) in enumerate(rows):
             i = start + j
@@ -408,12 +414,15 @@ class App:
 
     def train(self, args):
         self._idle()
-        _check(self.learner.n_ex > 0, msgs.E_NOT_READY, "no examples: upload_examples first")
+        _check(self.learner.n_ex > 0, consts.E_NOT_READY, "no examples: upload_examples first")
         steps = args.get("steps", 0)
-        _check(type(steps) is int and steps >= 0, msgs.E_BAD_ARGS,
-               "steps = %s: must be an int >= 0" % _short(steps))
-        if "every" in args:
-            self.set_params({"tlm_every": args["every"]})
+        _check(type(steps) is int and steps >= 0, consts.E_BAD_ARGS,
+               "steps = %s: must be an int >= 0" % _short(steps), "steps")
+        if "every" in args:  # checked here: a refusal names this request's argument
+            every = args["every"]
+            _check(type(every) is int and every >= 0, consts.E_BAD_ARGS,
+                   "every = %s: must be an int >= 0" % _short(every), "every")
+            self.set_params({"tlm_every": every})
         self._apply(self.params)
         self.step_n = 0
         self.target = steps
@@ -435,7 +444,8 @@ class App:
 
     def infer(self, args):
         self._idle()
-        codes = self._in_codes(args.get("x"))
+        _check("x" in args, consts.E_BAD_ARGS, "x is missing: the input voltages", "x")
+        codes = self._in_codes(args["x"])
         lr = self.learner
         for k in range(lr.n_in):
             for line in lr.in_lines[k]:
@@ -486,19 +496,21 @@ class App:
     def _edge_value(self, e):
         k = self.limits.kind[e]
         s = self.learner.pos[e]
-        return s if k <= 1 else s * self.gate_vpc
+        return s if k == consts.K_POT or k == consts.K_FIXED else s * self.gate_vpc
 
     def _edge_scale(self, e):
         """Volts per code of edge ``e``'s state as telemetry sends it; 0: a tap count."""
-        return 0.0 if self.limits.kind[e] <= 1 else self.gate_vpc
+        k = self.limits.kind[e]
+        return 0.0 if k == consts.K_POT or k == consts.K_FIXED else self.gate_vpc
 
     def read_edges(self, args):
         start = args.get("start", 0)
-        _check(type(start) is int, msgs.E_BAD_ARGS, "start = %s: must be an int" % _short(start))
+        _check(type(start) is int, consts.E_BAD_ARGS, "start = %s: must be an int" % _short(start), "start")
         count = args.get("count", self.n_edges - start)
-        _check(type(count) is int, msgs.E_BAD_ARGS, "count = %s: must be an int" % _short(count))
-        _check(0 <= start and count >= 0 and start + count <= self.n_edges,
-               msgs.E_OUT_OF_RANGE, "edges %d..%d do not exist" % (start, start + count - 1))
+        _check(type(count) is int, consts.E_BAD_ARGS, "count = %s: must be an int" % _short(count), "count")
+        _check(0 <= start and count >= 0 and start + count <= self.n_edges, consts.E_OUT_OF_RANGE,
+               "edges %d..%d do not exist" % (start, start + count - 1),
+               "count" if 0 <= start < self.n_edges else "start")
         if not self.training:
             self.hal.read_gates(self.learner.pos)
         return {"start": start, "k": [self._edge_value(e) for e in range(start, start + count)]}
@@ -512,30 +524,33 @@ class App:
         start = args.get("start", 0)
         ks = args.get("k", [])
         clamp = args.get("clamp", False)
-        _check(clamp is True or clamp is False, msgs.E_BAD_ARGS,
-               "clamp = %s: must be true or false" % _short(clamp))
-        _check(type(start) is int and type(ks) in (list, tuple), msgs.E_BAD_ARGS,
-               "start must be an int and k an array of edge states")
-        _check(0 <= start and start + len(ks) <= self.n_edges, msgs.E_OUT_OF_RANGE,
-               "edges %d..%d do not exist" % (start, start + len(ks) - 1))
+        _check(clamp is True or clamp is False, consts.E_BAD_ARGS,
+               "clamp = %s: must be true or false" % _short(clamp), "clamp")
+        _check(type(start) is int and type(ks) in (list, tuple), consts.E_BAD_ARGS,
+               "start must be an int and k an array of edge states", "k" if type(start) is int else "start")
+        _check(0 <= start and start + len(ks) <= self.n_edges, consts.E_OUT_OF_RANGE,
+               "edges %d..%d do not exist" % (start, start + len(ks) - 1),
+               "k" if 0 <= start < self.n_edges else "start")
         lim = self.limits
         targets = []
         clamped = []
         for j in range(len(ks)):
             e = start + j
-            _check(type(ks[j]) is int if lim.kind[e] == 1 else
-                   type(ks[j]) in (int, float) and -1e30 < ks[j] < 1e30, msgs.E_BAD_ARGS,
-                   "edge %d: %s is not a %s" % (e, _short(ks[j]), "tap (int)" if lim.kind[e] == 1
-                                                 else "finite number"))
-            v = ks[j] if lim.kind[e] <= 1 else int(ks[j] / self.gate_vpc + 0.5)
-            if clamp and lim.kind[e] != 0 and not lim.allowed(e, v):
+            k = lim.kind[e]
+            gate = k == consts.K_PULSE or k == consts.K_DAC
+            _check(type(ks[j]) is int if k == consts.K_POT else
+                   type(ks[j]) in (int, float) and -1e30 < ks[j] < 1e30, consts.E_BAD_ARGS,
+                   "edge %d: %s is not a %s" % (e, _short(ks[j]), "tap (int)" if k == consts.K_POT
+                                                 else "finite number"), "k", e)
+            v = int(ks[j] / self.gate_vpc + 0.5) if gate else ks[j]
+            if clamp and k != consts.K_FIXED and not lim.allowed(e, v):
                 v = lim.clamp(e, v)
                 clamped.append(e)
-            _check(lim.kind[e] == 0 or lim.allowed(e, v), msgs.E_LIMIT,
+            _check(k == consts.K_FIXED or lim.allowed(e, v), consts.E_LIMIT,
                    "edge %d: %s outside the safe range %s..%s (clamp=true sets the nearest)"
-                   % ((e, _short(ks[j]), lim.lo[e], lim.hi[e]) if lim.kind[e] <= 1 else
-                      (e, _short(ks[j]), "%.3f" % (lim.lo[e] * self.gate_vpc),
-                       "%.3f" % (lim.hi[e] * self.gate_vpc))))
+                   % ((e, _short(ks[j]), "%.3f" % (lim.lo[e] * self.gate_vpc),
+                       "%.3f" % (lim.hi[e] * self.gate_vpc)) if gate else
+                      (e, _short(ks[j]), lim.lo[e], lim.hi[e])), "k", e)
             targets.append(v)
         self.hal.read_gates(self.learner.pos)
         for j in range(len(targets)):
@@ -550,14 +565,14 @@ class App:
     def _set_edge(self, e, v):
         lim = self.limits
         pos = self.learner.pos
-        if lim.kind[e] == 1:
+        if lim.kind[e] == consts.K_POT:
             if v != pos[e]:
                 self.hal.move(e, v - pos[e])
             pos[e] = v
-        elif lim.kind[e] == 3:
+        elif lim.kind[e] == consts.K_DAC:
             self.hal.set_dac_gate(e, v)
             pos[e] = v
-        elif lim.kind[e] == 2:
+        elif lim.kind[e] == consts.K_PULSE:
             g = self._gates()
             g.steer(e, v)
             pos[e] = g.twins(e)[1]
@@ -596,10 +611,11 @@ class App:
     def measure(self, args):
         self._idle()
         nodes = args.get("nodes") or list(range(self.n_nodes))
-        _check(type(nodes) in (list, tuple), msgs.E_BAD_ARGS, "nodes must be an array of node indices")
+        _check(type(nodes) in (list, tuple), consts.E_BAD_ARGS, "nodes must be an array of node indices",
+               "nodes")
         for k in nodes:
-            _check(type(k) is int and 0 <= k < self.n_nodes, msgs.E_OUT_OF_RANGE,
-                   "node %s does not exist" % _short(k))
+            _check(type(k) is int and 0 <= k < self.n_nodes, consts.E_OUT_OF_RANGE,
+                   "node %s does not exist" % _short(k), "nodes")
         vf = self._read_free()
         return {"nodes": nodes, "v": [vf[k] * self.vpc for k in nodes]}
 
@@ -616,8 +632,8 @@ class App:
         self.hal.park()
         self.parked = True
         self.learner.flt |= why
-        reason = ("host_silent" if why == msgs.F_HOST_SILENT else
-                  "limit" if why == msgs.F_LIMIT else "request")
+        reason = ("host_silent" if why == consts.F_HOST_SILENT else
+                  "limit" if why == consts.F_LIMIT else "request")
         self.srv.event(msgs.EV_PARKED, {"reason": reason, "flt": self.faults()})
 
     def park_cmd(self, args):
@@ -668,7 +684,7 @@ class App:
             self._train_step()
         t = self.params["host_timeout_ms"]
         if t and not self.parked and self.srv.silent_ms() > t:
-            self.park(msgs.F_HOST_SILENT)
+            self.park(consts.F_HOST_SILENT)
         return n
 
     def locked_step(self):
@@ -690,7 +706,7 @@ class App:
             self.locked_step()
         except Exception as e:  # a firmware or driver bug: stop, keep serving the host
             self.training = False
-            self.learner.flt |= msgs.F_LIMIT
+            self.learner.flt |= consts.F_LIMIT
             msg = type(e).__name__ + ": " + str(e)
             self.srv.event(msgs.EV_FAULT, {"flt": self.faults(), "msg": msg[:120]})
             return

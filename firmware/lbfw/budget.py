@@ -7,9 +7,8 @@ contributor. Costs are for an RP2040 at 125 MHz running this firmware from Micro
 generous as a budget must be.
 """
 
+from .consts import E_OUT_OF_RANGE
 from .server import Fail
-
-E_OUT_OF_RANGE = 4  # msgs.E_OUT_OF_RANGE (this module has no protocol import)
 
 CONV_US = 12  # one internal-ADC conversion in the read loop: 2 µs + the loop's Python
 SPI_CONV_US = 40  # one SPI-ADC transfer: chip select, the 3-byte call (plus its bits)
@@ -55,7 +54,8 @@ class Budget:
         return t
 
     def check(self, p, wdt_ms):
-        """Raise ``Fail`` (OUT_OF_RANGE) if a step could exceed half of ``wdt_ms``."""
+        """Raise ``Fail`` (OUT_OF_RANGE, ``field`` the largest contributor) if a step could
+        exceed half of ``wdt_ms``."""
         parts = self.parts(p)
         us = 0
         worst = "batch"
@@ -66,4 +66,4 @@ class Budget:
         if us > wdt_ms * 500:
             raise Fail(E_OUT_OF_RANGE,
                        "%s = %d: a learning step could take %d ms, over half the %d ms watchdog; "
-                       "lower %s (or batch)" % (worst, p[worst], us // 1000, wdt_ms, worst))
+                       "lower %s (or batch)" % (worst, p[worst], us // 1000, wdt_ms, worst), worst)

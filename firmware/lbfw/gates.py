@@ -13,6 +13,7 @@ checks).
 import math
 from array import array
 
+from .consts import K_PULSE
 from .safety import NOISE, RC_TOL
 
 
@@ -28,7 +29,7 @@ class PulseGates:
         self.hard_lo = array("i", limits.lo)
         self.hard_hi = array("i", limits.hi)
         for e in range(len(limits.kind)):
-            if limits.kind[e] == 2:
+            if limits.kind[e] == K_PULSE:
                 self.margins(e, leak_codes)
                 rule.lo[e] = limits.lo[e]
                 rule.hi[e] = limits.hi[e]
@@ -135,7 +136,7 @@ class PulseGates:
         lim = self.lim
         moved = 0
         for e in range(len(lim.kind)):
-            if lim.kind[e] != 2:
+            if lim.kind[e] != K_PULSE:
                 continue
             feed()
             g_lo, g_hi = self.twins(e)

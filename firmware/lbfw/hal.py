@@ -24,6 +24,16 @@ reads), SPI digipots (MCP41x1/42x1-style 16-bit wiper writes, the tap tracked he
 written absolute) and an optional I2C current monitor (INA219-style, ``read_power``).
 """
 
+from . import consts
+from .consts import const  # micropython.const (a plain function under CPython)
+
+# consts.K_POT / K_PULSE as literals for the step's per-edge reads and moves (an imported
+# name costs a global lookup, a local one more frame slot)
+_POT = const(1)
+_PULSE = const(2)
+if (_POT, _PULSE) != (consts.K_POT, consts.K_PULSE):
+    raise ImportError("lbfw.hal: edge kinds differ from lbfw.consts")
+
 # Voltage-output kinds.
 _PWM = 0
 _DAC_SPI = 1
@@ -199,7 +209,8 @@ class Hal:
     def _init_edges(self, body):
         from array import array
         self.edrv = []  # per edge: tuple of per-network driver tuples
-        self.ekind = bytearray(len(body["edges"]))
+        self.ekind = bytearray(len(body["edges"]))  # consts.K_*, as safety.Limits.kind
+        self.spot = bytearray(len(body["edges"]))  # 1: a K_POT edge is an SPI pot, 0: X9C
         self.ptap = array("h", bytes(2 * len(body["edges"])))  # SPI pots: present tap
         self.pmax = array("h", bytes(2 * len(body["edges"])))
         self._pot_buf = bytearray(2)
@@ -210,24 +221,25 @@ class Hal:
                 if d is None or ed["k"] == "r":
                     continue
                 if "inc" in d:
-                    self.ekind[e] = 1
+                    self.ekind[e] = consts.K_POT
                     nets.append((self._dline(d["cs"]), self._dline(d["ud"]), self._dline(d["inc"])))
                 elif "ch" in d:
-                    self.ekind[e] = 2
+                    self.ekind[e] = consts.K_PULSE
                     nets.append((self._dline(d["ch"]), self._dline(d["dc"])))
                 elif "dac" in d:
-                    self.ekind[e] = 3
+                    self.ekind[e] = consts.K_DAC
                     nets.append((self.vline(d["dac"]),))
                     gate_lines.append(nets[-1][0])
                 else:
-                    self.ekind[e] = 4
+                    self.ekind[e] = consts.K_POT
+                    self.spot[e] = 1
                     nets.append((self._dline(d["cs"]), self.spi[d["bus"]], d["w"]))
-            if self.ekind[e] == 4:
+            if self.spot[e]:
                 self.ptap[e] = body["parts"][ed["p"]]["nt"] // 2  # power-up: mid-scale
-            if self.ekind[e] == 1 or self.ekind[e] == 4:
+            if self.ekind[e] == consts.K_POT:
                 self.pmax[e] = body["parts"][ed["p"]]["nt"] - 1
             for net in nets:  # X9C and SPI pot chip selects idle high (deselected)
-                if self.ekind[e] == 1 or self.ekind[e] == 4:
+                if self.ekind[e] == consts.K_POT:
                     self._set(net[0], 1)
             self.edrv.append(tuple(nets))
         self.gate_lines = tuple(gate_lines)  # DAC-gate outputs: park leaves them alone
@@ -336,12 +348,12 @@ class Hal:
 
     def read_gates(self, pos, net=0, mask=None):
         """Gate read-back codes of network ``net``'s pulse gates into ``pos``: every
-        pulse gate, or those where ``mask`` (per edge) is 2."""
+        pulse gate, or those where ``mask`` (per edge) is ``K_PULSE``."""
         if mask is None:
             mask = self.ekind
         rd = self.grd[net]
         for e in range(len(mask)):
-            if mask[e] == 2:
+            if mask[e] == _PULSE:
                 pos[e] = self._read(rd, e)
 
     def read_gate(self, net, e):
@@ -352,13 +364,14 @@ class Hal:
         """Move edge ``e`` by ``q`` on every network (sign = direction, +1 = up)."""
         # Index loops: a for-in over a tuple reserves 4 more frame slots for its iterator.
         n = len(self.edrv[e])
-        if self.ekind[e] == 1:
-            for k in range(n):
-                self._x9c(self.edrv[e][k], q)
-        elif self.ekind[e] == 2:
+        if self.ekind[e] == _PULSE:
             self._pulse(self.edrv[e], q)
-        elif self.ekind[e] == 4:
-            self.set_tap(e, self.ptap[e] + q)
+        elif self.ekind[e] == _POT:
+            if self.spot[e]:
+                self.set_tap(e, self.ptap[e] + q)
+            else:
+                for j in range(n):
+                    self._x9c(self.edrv[e][j], q)
 
     def set_tap(self, e, t):
         """SPI digipot edge ``e``: write tap ``t`` (clamped to the part) on every network."""
@@ -378,9 +391,9 @@ class Hal:
         way), then it is counted down to ``pos[e]``."""
         for e in range(len(self.ekind)):
             self.feed()
-            if self.ekind[e] == 4:
+            if self.spot[e]:
                 self.set_tap(e, pos[e])
-            elif self.ekind[e] == 1:
+            elif self.ekind[e] == consts.K_POT:
                 self.move(e, self.pmax[e] + 1)
                 self.move(e, pos[e] - self.pmax[e])
 
@@ -444,7 +457,7 @@ class Hal:
         its line off (a whole shift-register update on chained boards). Measured by
         timing the switch-off of an idle charge line, which changes nothing."""
         for e in range(len(self.edrv)):
-            if self.ekind[e] == 2 and self.edrv[e]:
+            if self.ekind[e] == consts.K_PULSE and self.edrv[e]:
                 line = self.edrv[e][0][0]
                 t0 = self.clock.ticks_us()
                 self._set(line, 0)

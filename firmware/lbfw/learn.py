@@ -10,7 +10,15 @@ more than ~11 slots).
 
 from array import array
 
-F_LIMIT = 1  # msgs.F_LIMIT (kept local so this module has no protocol import)
+from . import consts
+from .consts import F_LIMIT, const  # const: micropython.const (a function under CPython)
+
+# consts.K_PULSE / K_DAC as literals: the step compares every edge's kind (an imported
+# name costs a global lookup, a local one more frame slot)
+_PULSE = const(2)
+_DAC = const(3)
+if (_PULSE, _DAC) != (consts.K_PULSE, consts.K_DAC):
+    raise ImportError("lbfw.learn: edge kinds differ from lbfw.consts")
 
 
 class Learner:
@@ -166,7 +174,7 @@ class Learner:
         m = self.tmask
         kind = self.lim.kind
         for e in range(len(out)):
-            m[e] = 2 if kind[e] == 2 and out[e] else 0
+            m[e] = _PULSE if kind[e] == _PULSE and out[e] else 0
         g = self.twin
         self.hal.read_gates(g, 1, m)
         for e in range(len(out)):
@@ -184,7 +192,7 @@ class Learner:
         pos = self.pos
         for e in range(len(out)):
             if out[e]:
-                if kind[e] == 3:  # a DAC gate is written absolute: its code after the move
+                if kind[e] == _DAC:  # a DAC gate is written absolute: its code after the move
                     hal.set_dac_gate(e, pos[e] + out[e])
                 else:
                     hal.move(e, out[e])

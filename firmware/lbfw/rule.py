@@ -25,11 +25,17 @@ except ImportError:  # CPython
         return x
 
 
-# Edge kinds (``kind`` array). The actuator coordinate ``pos`` is the tap (POT), the
-# gate DAC code (DAC) or the gate read-back code (PULSE); +1 always means "up".
-POT = const(0)  # digipot: +1 tap = more resistance = less conductance
-DAC = const(1)  # DAC-set gate: +1 code = higher gate = more conductance
+from . import consts
+
+# Edge kinds (``kind`` array): the numbers of ``consts.K_*``, repeated as const() so the
+# step's comparisons compile to literals (an imported name costs a global lookup per
+# edge); checked against the table below. The actuator coordinate ``pos`` is the tap
+# (POT), the gate DAC code (DAC) or the gate read-back code (PULSE); +1 always means "up".
+POT = const(1)  # digipot: +1 tap = more resistance = less conductance
 PULSE = const(2)  # pulse-charged gate: out > 0 = charge pulse of out us, < 0 = discharge
+DAC = const(3)  # DAC-set gate: +1 code = higher gate = more conductance
+if (POT, PULSE, DAC) != (consts.K_POT, consts.K_PULSE, consts.K_DAC):
+    raise ImportError("lbfw.rule: edge kinds differ from lbfw.consts")
 
 # Modes.
 ACCUM = const(0)  # fractional accumulation, whole quanta emitted
@@ -189,7 +195,7 @@ class Rule:
             span = len(models[model[e]])
             if self.kind[e] == POT and not 0 <= self.lo[e] <= self.hi[e] < span:
                 raise ValueError("Rule: POT edge bounds must lie within its model's taps")
-            if self.kind[e] > PULSE:
+            if not POT <= self.kind[e] <= DAC:
                 raise ValueError("Rule: kind must be POT, DAC or PULSE")
         # Factor tables (mantissa, shift) for the S_d and S_f sums; see set_params.
         self.fm = array("h", bytes(2 * size))

@@ -13,8 +13,16 @@ Array types are fixed here: node codes ``array('H')``, ``pos`` ``array('i')``.
 from array import array
 
 import micropython
+from micropython import const
 
 from . import rule
+
+# rule.POT / PULSE / DAC (consts.K_*) as literals: viper compares native ints.
+_POT = const(1)
+_PULSE = const(2)
+_DAC = const(3)
+if (_POT, _PULSE, _DAC) != (rule.POT, rule.PULSE, rule.DAC):
+    raise ImportError("lbfw.rule_viper: edge kinds differ from lbfw.consts")
 
 
 @micropython.viper
@@ -109,13 +117,13 @@ def _apply(pv, kind, base, lo, hi, sd, sf, acc, out, pos, fm, fs, lm, ls) -> int
                 q = 1
             elif w < 0 - dead:
                 q = -1
-            if k == 1:
+            if k == _DAC:
                 q = 0 - q * sc
-            elif k == 2:
+            elif k == _PULSE:
                 q = 0 - q * su
         else:
             i = int(B[e])
-            if k == 0:
+            if k == _POT:
                 if pe < le:
                     i += le
                 elif pe > he:
@@ -169,17 +177,17 @@ def _apply(pv, kind, base, lo, hi, sd, sf, acc, out, pos, fm, fs, lm, ls) -> int
             if d > SAT:
                 d = SAT
             a += d
-            if k != 0:
+            if k != _POT:
                 a = 0 - a
             a += (int(AC[e]) ^ sb) - sb
-            if k != 2:
+            if k != _PULSE:
                 if a >= 0:
                     q = a >> 16
                 else:
                     q = 0 - ((0 - a) >> 16)
-        if k != 2:
+        if k != _PULSE:
             mx = mc
-            if k == 0:
+            if k == _POT:
                 mx = mt
             if q > mx:
                 q = mx

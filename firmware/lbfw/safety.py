@@ -23,6 +23,16 @@ The step's checks run on integers (codes, taps, us); nothing allocates.
 
 import math
 
+from . import consts
+from .consts import const  # micropython.const (a plain function under CPython)
+
+# consts.K_FIXED / K_PULSE as literals: the step checks every edge's kind (an imported
+# name would cost a global lookup per edge)
+_FIXED = const(0)
+_PULSE = const(2)
+if (_FIXED, _PULSE) != (consts.K_FIXED, consts.K_PULSE):
+    raise ImportError("lbfw.safety: edge kinds differ from lbfw.consts")
+
 # Relative tolerance of a gate's RC time constant the firmware plans for (capacitor and
 # resistor together): a capacitor 5 % below nominal charges 5 % faster than planned.
 RC_TOL = 0.05
@@ -38,7 +48,7 @@ class Limits:
         from array import array
         self.lo = array("i", bytes(4 * n_edges))
         self.hi = array("i", bytes(4 * n_edges))
-        self.kind = bytearray(n_edges)  # 0 fixed, 1 pot, 2 pulse gate, 3 DAC gate
+        self.kind = bytearray(n_edges)  # consts.K_*: K_FIXED until wired
         self.vn_code = vn_code
         self.g_charge = 0
         self.rc_us = 2200
@@ -60,12 +70,13 @@ class Limits:
         if taps_range is not None:
             lo = max(lo, taps_range[0])
             hi = min(hi, taps_range[1])
-        self.kind[e] = 1
+        self.kind[e] = consts.K_POT
         self.lo[e] = lo
         self.hi[e] = hi
 
     def gate_bounds(self, e, part, lim, gate_vpc, kind):
-        """Gate range of transistor edge ``e`` in gate codes (``gate_vpc`` V per code)."""
+        """Gate range of transistor edge ``e`` (``kind`` K_PULSE or K_DAC) in gate codes
+        (``gate_vpc`` V per code)."""
         g_hi = part["vgmax"]
         beta = part["beta"] * (1.0 + 3.0 * part["bs"])
         vt = part["vt"] - 3.0 * part["vts"]
@@ -88,7 +99,7 @@ class Limits:
 
     def allowed(self, e, value):
         """True when edge ``e`` may be set to ``value`` (tap or gate code)."""
-        return self.kind[e] != 0 and self.lo[e] <= value <= self.hi[e]
+        return self.kind[e] != consts.K_FIXED and self.lo[e] <= value <= self.hi[e]
 
     def check(self, out, pos):
         """True when every actuation in ``out`` keeps its edge within bounds."""
@@ -102,9 +113,9 @@ class Limits:
 
     def _ok(self, e, q, p):
         k = self.kind[e]
-        if k == 2:
+        if k == _PULSE:
             return self.pulse_ok(e, q, p)
-        return k != 0 and self.lo[e] <= p + q <= self.hi[e]
+        return k != _FIXED and self.lo[e] <= p + q <= self.hi[e]
 
     def pulse_ok(self, e, q, g):
         """True when a pulse of ``q`` us (> 0 charge) from gate code ``g`` stays within the

@@ -4,7 +4,7 @@ A module of its own, imported when the command first runs: boot then compiles le
 (compiling from source peaks with the size of the module being compiled).
 """
 
-from . import msgs
+from . import consts
 
 
 def run(app, args):
@@ -23,13 +23,13 @@ def run(app, args):
     pots = []
     for e in range(app.n_edges):
         app._feed()  # a gate's test and put-back take several pulses and reads
-        if kind[e] == 1:
+        if kind[e] == consts.K_POT:
             pots.append(e)
-        elif kind[e] >= 2:
-            g = app._gate(e) if kind[e] == 2 else pos[e]
+        elif kind[e] == consts.K_PULSE or kind[e] == consts.K_DAC:
+            g = app._gate(e) if kind[e] == consts.K_PULSE else pos[e]
             if not _gate_moves(app, e, g, unchecked):
                 failed.append(e)
-            if kind[e] == 2:  # charge and discharge rates differ: put the gate back
+            if kind[e] == consts.K_PULSE:  # charge and discharge rates differ: put the gate back
                 app._set_edge(e, app.limits.clamp(e, g))
     for e in _pots_failing(app, pots, unchecked):
         failed.append(e)
@@ -37,12 +37,12 @@ def run(app, args):
     app.hal.read_gates(pos)
     app.rule.reset()
     if failed:
-        app.learner.flt |= msgs.F_SELF_TEST
+        app.learner.flt |= consts.F_SELF_TEST
     return {"ok": not failed, "failed": failed, "unchecked": unchecked}
 
 def _gate_moves(app, e, g, unchecked):
     lim = app.limits
-    if lim.kind[e] == 3:  # DAC gate: a step within the limits, then back
+    if lim.kind[e] == consts.K_DAC:  # DAC gate: a step within the limits, then back
         s = max(1, (lim.hi[e] - lim.lo[e]) // 8)
         up = min(lim.hi[e], g + s)
         g0 = app.hal.read_gate(0, e)

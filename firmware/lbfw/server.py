@@ -11,12 +11,14 @@ Every frame goes out with a 0x00 before it (see ``frame``).
 
 A port is any object with a non-blocking ``read()`` returning a bytes-like object or
 None, and ``write(data)``. A handler is ``fn(args: dict) -> result`` (any msgpack
-value); it raises ``Fail(code, message)`` to answer with an error.
+value); it raises ``Fail(code, message, field, edge)`` to answer with an error: the
+reply ``[id, code, message, detail]`` carries in ``detail`` the argument (``field``) and
+the edge (``edge``) at fault when the handler names them.
 """
 
 import sys
 
-from . import frame, mpack, msgs
+from . import consts, frame, mpack, msgs
 
 try:
     from time import ticks_diff, ticks_ms
@@ -32,6 +34,7 @@ except ImportError:  # CPython (emulator fast mode)
 _MAX_MESSAGE = 120
 _OLD_HOST = "board speaks protocol 2; update learnboard on the host"
 ID_MAX = 0x3FFFFFFF  # request ids are 1 ... 2**30 - 1: small ints on a 32-bit board
+_MAX_FIELD = 32  # an argument name echoed back (an unknown one may be long)
 
 # Telemetry keys, packed once so a telemetry frame packs no strings.
 _TKEYS = tuple(mpack.packb(k) for k in msgs.TELEMETRY_KEYS)
@@ -41,12 +44,16 @@ _TK_PM = mpack.packb(msgs.TELEMETRY_OPTIONAL[2])
 
 
 class Fail(Exception):
-    """Raise from a handler to reply with an error ``code`` (msgs.E_*) and a message."""
+    """Raise from a handler to reply with an error ``code`` (``consts.E_*``) and a
+    message; ``field`` names the request argument or parameter at fault, ``edge`` the
+    edge (the host decides on these, never on the message)."""
 
-    def __init__(self, code, message=""):
+    def __init__(self, code, message="", field=None, edge=None):
         super().__init__(code, message)
         self.code = code
         self.message = message
+        self.field = field
+        self.edge = edge
 
 
 class Telemetry:
@@ -164,7 +171,7 @@ class Server:
         flt = self.tlm.flt
         bad = self.parser.bad()
         if bad != self.bad_seen:
-            flt |= msgs.F_RX_BAD
+            flt |= consts.F_RX_BAD
             self.bad_seen = bad
         return flt
 
@@ -278,12 +285,12 @@ class Server:
             rid = None
             if type(body) is list and len(body) > 0 and _valid_id(body[0]):
                 rid = body[0]
-            self._reply_error(rid, msgs.E_BAD_REQUEST, "request must be [id, command, args]")
+            self._reply_error(rid, consts.E_BAD_REQUEST, "request must be [id, command, args]")
             return
         rid = body[0]
         if not _valid_id(rid):
-            self._reply_error(None, msgs.E_BAD_REQUEST, "request id %s: must be an int in 1..%d"
-                              % (repr(rid)[:24], ID_MAX))
+            self._reply_error(None, consts.E_BAD_REQUEST, "request id %s: must be an int in 1..%d"
+                              % (repr(rid)[:24], ID_MAX), field="id")
             return
         key = self.parser.crc
         cache = self._c_id
@@ -297,7 +304,8 @@ class Server:
         if args is None:
             args = {}
         if type(cmd) is not str or type(args) is not dict:
-            self._reply_error(rid, msgs.E_BAD_REQUEST, "command must be a str, args a map")
+            self._reply_error(rid, consts.E_BAD_REQUEST, "command must be a str, args a map",
+                             field="command" if type(cmd) is not str else "args")
             return
         if cmd == msgs.HELLO:
             fn = self.hello
@@ -306,16 +314,16 @@ class Server:
         else:
             fn = self.handlers.get(cmd)
         if fn is None:
-            self._reply_error(rid, msgs.E_UNKNOWN_COMMAND, "unknown command: " + cmd, key)
+            self._reply_error(rid, consts.E_UNKNOWN_COMMAND, "unknown command: " + cmd, key)
             return
         self.requests += 1
         try:
             result = fn(args)
         except Fail as e:
-            self._reply_error(rid, e.code, e.message, key)
+            self._reply_error(rid, e.code, e.message, key, e.field, e.edge)
             return
         except Exception as e:
-            self._reply_error(rid, msgs.E_INTERNAL, type(e).__name__ + ": " + str(e), key)
+            self._reply_error(rid, consts.E_INTERNAL, type(e).__name__ + ": " + str(e), key)
             return
         enc = self.enc
         raw = enc.raw
@@ -326,7 +334,7 @@ class Server:
             pos = mpack.pack_int(raw, pos, rid, end)
             pos = mpack.pack_into(raw, pos, result, end)
         except ValueError:
-            self._reply_error(rid, msgs.E_TOO_BIG, "reply does not fit a frame", key)
+            self._reply_error(rid, consts.E_TOO_BIG, "reply does not fit a frame", key)
             return
         self._remember(rid, key, frame.OK, raw, pos)
         self._send(enc.finish(pos, True))
@@ -342,24 +350,29 @@ class Server:
         enc = self.enc
         try:
             pos = enc.begin(frame.ERR, self.seq, frame.OLD_VERSION)
-            pos = mpack.pack_into(enc.raw, pos, (body[0], msgs.E_UNSUPPORTED, _OLD_HOST),
+            pos = mpack.pack_into(enc.raw, pos, (body[0], consts.E_UNSUPPORTED, _OLD_HOST),
                                   enc.body_end)
         except ValueError:
             return
         self._send(enc.finish(pos, True))
 
-    def _reply_error(self, rid, code, message, key=None):
+    def _reply_error(self, rid, code, message, key=None, field=None, edge=None):
         self.errors += 1
         if len(message) > _MAX_MESSAGE:
             message = message[:_MAX_MESSAGE]
+        detail = {}
+        if type(field) is str:
+            detail["field"] = field[:_MAX_FIELD]
+        if type(edge) is int:
+            detail["edge"] = edge
         enc = self.enc
         raw = enc.raw
         try:
             pos = enc.begin(frame.ERR, self.seq)
-            pos = mpack.pack_into(raw, pos, (rid, code, message), enc.body_end)
+            pos = mpack.pack_into(raw, pos, (rid, code, message, detail), enc.body_end)
         except ValueError:
             pos = enc.begin(frame.ERR, self.seq)
-            pos = mpack.pack_into(raw, pos, (None, code, ""), enc.body_end)
+            pos = mpack.pack_into(raw, pos, (None, code, "", {}), enc.body_end)
         if key is not None and rid is not None:
             self._remember(rid, key, frame.ERR, raw, pos)
         self._send(enc.finish(pos, True))

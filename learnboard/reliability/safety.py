@@ -242,10 +242,12 @@ class LimitMonitor:
 @dataclass
 class CommandLog:
     sent: int = 0
-    refused: int = 0  # BoardError replies (the board said no)
+    refused: int = 0  # the board said no: BoardError replies other than INTERNAL
+    internal: int = 0  # INTERNAL replies: an exception in a handler (a firmware bug)
     trained: int = 0  # train requests accepted (and run to their end)
     faults: int = 0  # fault events (an exception inside a learning step)
     by_command: dict = field(default_factory=dict)
+    by_code: dict = field(default_factory=dict)  # ErrorCode name -> replies
 
 
 def _edge_values(rng: random.Random, board: Board, current: list[float]) -> list[float]:
@@ -278,8 +280,9 @@ COMMANDS = ("write_edges", "write_edges", "upload_examples", "train", "infer", "
 def random_commands(link, board: Board, *, n: int, seed: int, log: CommandLog | None = None,
                     step_timeout: float = 10.0, exclude: tuple[str, ...] = ()) -> CommandLog:
     """Send ``n`` random requests (none of ``exclude``); every one must get a result or a
-    BoardError."""
+    BoardError (counted by code: a refusal, or ``internal`` for a firmware bug)."""
     from learnboard.host.link import BoardError
+    from learnboard.host.messages import ErrorCode
 
     log = log or CommandLog()
     rng = random.Random(seed)
@@ -314,8 +317,13 @@ def random_commands(link, board: Board, *, n: int, seed: int, log: CommandLog | 
         log.by_command[cmd] = log.by_command.get(cmd, 0) + 1
         try:
             link.request(cmd, args)
-        except BoardError:
-            log.refused += 1
+        except BoardError as exc:
+            name = ErrorCode(exc.code).name if exc.code in set(ErrorCode) else f"code {exc.code}"
+            log.by_code[name] = log.by_code.get(name, 0) + 1
+            if exc.code == ErrorCode.INTERNAL:
+                log.internal += 1
+            else:
+                log.refused += 1
             continue
         if cmd == "train":  # let the steps run (the actuations under test), then stop
             log.trained += 1
