@@ -111,9 +111,11 @@ def flashed_board(tmp_path, name: str, seed: int = 1, heap: str = "192K") -> Vir
     return VirtualBoard(flash, board=name, seed=seed, heap=heap)
 
 
-# Boot from source with heap to spare: 16 KB of the RP2040's 192 KB on the 32-bit VM, whose
-# objects are the board's size; the 64-bit VM's 8-byte objects need 8 KB more than that.
-SPARE_HEAP = {"vm32": "176K", "vm64": "184K"}
+# Boot from source with heap to spare: 32 KB of the RP2040's 192 KB on the 32-bit VM, whose
+# objects are the board's size (it boots in 144 KB, not in 128 KB); the 64-bit VM's 8-byte
+# objects need about 40 KB more (it boots in 188 KB, not in 184 KB), so there the margin
+# kept is 4 KB.
+SPARE_HEAP = {"vm32": "160K", "vm64": "188K"}
 
 
 @pytest.mark.parametrize("name", ["gen2-clln", "gen1-digipot"])
