@@ -28,12 +28,15 @@ it does what a board's USB serial stack and reset logic do:
 from __future__ import annotations
 
 import atexit
+import fcntl
 import os
 import pty
 import queue
 import select
 import signal
+import struct
 import sys
+import termios
 import threading
 import time
 import tty
@@ -380,13 +383,24 @@ class VirtualPort:
     def _flush_to_host(self) -> None:
         """Before a replug: what the VM printed last (e.g. the reply to the command that
         reset it) goes out if the host reads it in time, as USB sends its last packets."""
-        if not self.replug or not self._to_host:
+        if not self.replug:
             return
         deadline = time.monotonic() + 0.2
         while self._to_host and time.monotonic() < deadline:
             self._write(self._master, self._to_host)
             if self._to_host:
                 select.select([], [self._master], [], 0.02)
+        # written into the pty is not yet read: closing it now would discard what the host
+        # has not read, so wait (as long as above) until the host's side holds nothing
+        while self._unread_by_host() and time.monotonic() < deadline:
+            time.sleep(0.002)
+
+    def _unread_by_host(self) -> int:
+        """Bytes waiting in the host's side of the pty (0 if that cannot be told)."""
+        try:
+            return struct.unpack("i", fcntl.ioctl(self._slave, termios.FIONREAD, b"\0\0\0\0"))[0]
+        except OSError:
+            return 0
 
     def _write(self, fd: int, buf: bytearray) -> None:
         try:

@@ -297,6 +297,8 @@ class SerialFiles:
         if self._t is not None:
             try:
                 self._t.close()
+            except OSError:
+                pass  # the port is gone (the board reset and USB dropped): nothing to close
             finally:
                 self._t = None
 
@@ -371,6 +373,10 @@ class SerialFiles:
                                        "import time, machine; time.sleep_ms(100); machine.reset()")
         except TransportError as exc:
             raise FlashError(f"{self.port}: could not reset the board: {exc}") from exc
+        except OSError:
+            # the port dropped before raw-paste's acknowledgement was read: the board took
+            # the command and reset (USB vanishes with the chip); verify() checks it came back
+            pass
 
 
 # -- the sync itself ------------------------------------------------------------------
