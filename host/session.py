@@ -212,6 +212,7 @@ class Summary:
     port: str = ""
     resets: int = 0
     watchdog_resets: int = 0  # of the resets, those the board's watchdog made (F_WATCHDOG)
+    telemetry_lost: int = 0  # telemetry records the board sent that never arrived (gaps)
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -506,8 +507,23 @@ class Session:
 
     # -- the loop --------------------------------------------------------------------------
 
-    def _wait_chunk(self, base: int, n: int) -> None:
-        """Log telemetry and events until the board says the chunk of ``n`` steps is done."""
+    def _gap(self, base: int, last: int, step: int, every: int, end: bool = False) -> None:
+        """Telemetry the board sent between steps ``last`` and ``step`` of a chunk (at every
+        ``every``-th step, and at its last step when ``end``) that did not arrive: logged
+        as a ``telemetry_gap`` event and counted in the summary."""
+        if every <= 0 or step <= last:
+            return
+        upto = step if end else step - 1
+        lost = upto // every - last // every + (1 if end and step % every else 0)
+        if lost > 0:
+            self.tlm_lost += lost
+            self._log({"kind": "event", "name": "telemetry_gap", "step": base + step,
+                       "data": {"after": base + last, "before": base + step + (1 if end else 0),
+                                "lost": lost}})
+
+    def _wait_chunk(self, base: int, n: int, every: int = 0) -> None:
+        """Log telemetry and events until the board says the chunk of ``n`` steps is done
+        (telemetry every ``every`` steps and at the last: missing records are gaps)."""
         link = self.link
         last_step = 0
         last_ping = time.monotonic()
@@ -519,6 +535,8 @@ class Session:
                 s = int(t.get("step", 0))
                 if s < last_step:
                     raise _BoardReset("the board's step counter went back")
+                if s > last_step:
+                    self._gap(base, last_step, s, every)
                 last_step = s
                 self._on_telemetry(base, t)
                 t = link.next_telemetry(timeout=0)
@@ -532,10 +550,7 @@ class Session:
                     raise _BoardReset("the board rebooted")
                 if name == "done":
                     # telemetry of the last step is sent before the done event
-                    t = link.next_telemetry(timeout=0)
-                    while t is not None:
-                        self._on_telemetry(base, t)
-                        t = link.next_telemetry(timeout=0)
+                    self._drain_chunk(base, n, every, last_step)
                     return
                 if name == "parked":
                     raise LearnboardError(_parked_message(self.conn.label, data))
@@ -559,16 +574,25 @@ class Session:
                 if st["state"] == "idle" and st["step"] >= n:
                     # the chunk is done but its done event was lost on the line; telemetry
                     # sent before it has arrived by now (frames keep their order) or is lost
-                    t = link.next_telemetry(timeout=0)
-                    while t is not None:
-                        self._on_telemetry(base, t)
-                        t = link.next_telemetry(timeout=0)
+                    self._drain_chunk(base, n, every, last_step)
                     return
             if now - last_progress > CHUNK_TIMEOUT_S:
                 raise LearnboardError(f"{self.conn.label}: no progress from the board for "
                                       f"{CHUNK_TIMEOUT_S:.0f} s")
             if self.live is not None:
                 self.live.tick(self)
+
+    def _drain_chunk(self, base: int, n: int, every: int, last_step: int) -> None:
+        """The chunk is done: log the telemetry still queued, then count what never came."""
+        t = self.link.next_telemetry(timeout=0)
+        while t is not None:
+            s = int(t.get("step", 0))
+            if s > last_step:
+                self._gap(base, last_step, s, every)
+                last_step = s
+            self._on_telemetry(base, t)
+            t = self.link.next_telemetry(timeout=0)
+        self._gap(base, last_step, n, every, end=True)
 
     def _on_telemetry(self, base: int, t: dict) -> None:
         step = base + int(t.get("step", 0))
@@ -592,6 +616,7 @@ class Session:
     def run(self) -> Summary:
         rf, cfg = self.rf, self.config
         self.tlm_seq = 0
+        self.tlm_lost = 0
         self._boot_pending = False
         self.last_tlm: dict | None = None
         self.c0_test = math.nan
@@ -693,7 +718,7 @@ class Session:
                     if self._take_boot():  # e.g. NOT_READY: a fresh board has no examples
                         raise _BoardReset("the board rebooted between chunks") from None
                     raise
-                self._wait_chunk(base, n)
+                self._wait_chunk(base, n, int(min(cfg.telemetry_every, n)))
                 self.step = base + n
                 if self.step % cfg.checkpoint_every == 0:
                     self._checkpoint()
@@ -762,7 +787,7 @@ class Session:
                     tail_relative_error=tail_e, tail_power=tail_p,
                     initial_power=getattr(self, "p0", None), initial_true_power=getattr(self, "tp0", None),
                     board=self.board.name, port=self.conn.label, resets=self.resets,
-                    watchdog_resets=self.watchdog_resets)
+                    watchdog_resets=self.watchdog_resets, telemetry_lost=self.tlm_lost)
         self._log({"kind": "summary", **s.as_dict()})
         self.log.close()
         self.rf.write_summary(s.as_dict())

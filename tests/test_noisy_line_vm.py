@@ -59,6 +59,12 @@ def test_training_completes_with_200_random_bytes_per_second_both_ways(tmp_path,
     assert len(steps) == host.rx_telemetry and host.telemetry_dropped == 0
     lost_on_line = STEPS - host.rx_telemetry  # one telemetry frame per step, on the board
     assert STEPS - len(set(steps) & set(range(1, STEPS + 1))) == lost_on_line
+    # and each loss is reported: gap events in the log covering exactly the missing steps,
+    # and their count in the summary
+    gaps = [r["data"] for r in log if r.get("kind") == "event" and r.get("name") == "telemetry_gap"]
+    said = {s for g in gaps for s in range(g["after"] + 1, g["before"])} - set(steps)
+    assert said == set(range(1, STEPS + 1)) - set(steps)
+    assert sum(g["lost"] for g in gaps) == summary.telemetry_lost == lost_on_line
     # no request ran twice: the board ran at most what the host sent, repeats from its cache
     assert board["requests"] - 1 - b0 == host.requests - h0  # this stats request not counted
     assert board["retries"] <= host.retries
