@@ -1,6 +1,7 @@
 """Allocation-free fixed-point coupled-learning rule for the board's learning loop.
 
-The rule (BRIEF section 2), per edge e and step::
+The rule (coupled learning with a power term, as in the authors' published code for
+Stern et al., APL Machine Learning 2, 016114 (2024)), per edge e and step::
 
     dk_e = -(alpha/eta) * < (dV_e^C)^2 - (1 - lambda) * (dV_e^F)^2 >
 
