@@ -55,31 +55,30 @@ def field_table(fields: Iterable[Field], empty: str = "_(empty map)_") -> str:
     return "\n".join(rows) + "\n"
 
 
+def _table(header: tuple[str, ...], rows) -> str:
+    """A markdown table: the header, its rule, one line per row of cells."""
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
 def _types() -> str:
-    rows = ["| type | name | direction | body |", "|---|---|---|---|"]
-    rows += [f"| {t['code']} | {t['name']} | {t['direction']} | {t['body']} |"
-             for t in messages.MESSAGE_TYPES]
-    return "\n".join(rows) + "\n"
+    return _table(("type", "name", "direction", "body"),
+                  ((t["code"], t["name"], t["direction"], t["body"]) for t in messages.MESSAGE_TYPES))
 
 
 def _limits() -> str:
-    rows = ["| limit | value |", "|---|---|"]
-    rows += [f"| `{k}` | {v} |" for k, v in messages.LIMITS.items()]
-    return "\n".join(rows) + "\n"
+    return _table(("limit", "value"), ((f"`{k}`", v) for k, v in messages.LIMITS.items()))
 
 
 def _errors() -> str:
-    rows = ["| code | name | meaning |", "|---|---|---|"]
-    rows += [f"| {e.value} | {e.name} | {messages.ERROR_MEANINGS[e.value]} |"
-             for e in messages.ErrorCode]
-    return "\n".join(rows) + "\n"
+    return _table(("code", "name", "meaning"),
+                  ((e.value, e.name, messages.ERROR_MEANINGS[e.value]) for e in messages.ErrorCode))
 
 
 def _faults() -> str:
-    rows = ["| bit value | name | meaning |", "|---|---|---|"]
-    rows += [f"| {f.value} | {f.name} | {messages.FAULT_MEANINGS[f.value]} |"
-             for f in messages.Fault]
-    return "\n".join(rows) + "\n"
+    return _table(("bit value", "name", "meaning"),
+                  ((f.value, f.name, messages.FAULT_MEANINGS[f.value]) for f in messages.Fault))
 
 
 def _command(name: str) -> str:

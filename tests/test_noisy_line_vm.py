@@ -7,16 +7,13 @@ the log are exactly those lost on the line."""
 from __future__ import annotations
 
 import pytest
-from learnboard.emulator.board import VirtualBoard
 from learnboard.host.connect import open_board
 from learnboard.host.runfolder import RunFolder
 from learnboard.host.runlog import read_log
 from learnboard.host.schedule import schedule_from_flags
 from learnboard.host.session import TrainConfig, run_session
 
-from learnboard.boards import compile_board, load_board
-
-from .test_emulate_acceptance import firmware_files, hello_when_up
+from .test_emulate_acceptance import flashed_board, hello_when_up
 
 pytestmark = pytest.mark.vm
 
@@ -24,19 +21,9 @@ STEPS = 150
 RATE = 200.0
 
 
-def noisy_board(tmp_path, name: str, rate: float, seed: int) -> VirtualBoard:
-    flash = tmp_path / "flash"
-    for f in firmware_files():
-        dest = flash / ("lbfw" if f.parent.name == "lbfw" else "") / f.name
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_bytes(f.read_bytes())
-    (flash / "board.json").write_bytes(compile_board(load_board(name)).to_bytes())
-    return VirtualBoard(flash, board=name, seed=seed, insert_rate=rate)
-
-
 def test_training_completes_with_200_random_bytes_per_second_both_ways(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))  # this board's port notes only
-    with noisy_board(tmp_path, "gen2-clln", RATE, seed=5) as vb:
+    with flashed_board(tmp_path, "gen2-clln", seed=5, insert_rate=RATE) as vb:
         hello_when_up(vb.port)
         cfg = TrainConfig(schedule=schedule_from_flags(steps=STEPS), telemetry_every=1,
                           checkpoint_every=50, name="noisy")
