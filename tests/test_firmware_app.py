@@ -246,3 +246,16 @@ def test_safety_rule_and_hal_number_edge_kinds_alike(which, tmp_path):
         assert [e for e in range(len(want)) if app.hal.spot[e]] == spi
         assert bool(spi) == (which == "spi")
         assert (consts.K_DAC in want) == (which == "dac")
+
+
+def test_status_uptime_counts_milliseconds_past_the_microsecond_wrap(gen1, monkeypatch):
+    """uptime_ms comes from the millisecond ticks: ten minutes of uptime read as ten
+    minutes (the microsecond ticks wrap after about nine), and it wraps at 2**30 ms."""
+    from learnboard.firmware.lbfw import server
+
+    link, app, _hal, _ = gen1
+    t0 = app.t_boot_ms
+    monkeypatch.setattr(server, "ticks_ms", lambda: (t0 + 600_000) & 0x3FFFFFFF)
+    assert link.call("status")["uptime_ms"] == 600_000
+    monkeypatch.setattr(server, "ticks_ms", lambda: (t0 + 2**30 + 5) & 0x3FFFFFFF)
+    assert link.call("status")["uptime_ms"] == 5

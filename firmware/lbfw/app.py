@@ -91,7 +91,7 @@ class App:
         self.running = True
         self.step_n = 0
         self.target = 0
-        self.t_boot = clock.ticks_us()
+        self.t_boot_ms = server.ticks_ms()  # uptime in ms: ticks_us wraps after 9 minutes
         self.dt_sum = 0
         self.dt_n = 0
         self.dtmax = 0
@@ -361,7 +361,7 @@ class App:
 
     def status(self, args):
         state = "training" if self.training else ("parked" if self.parked else "idle")
-        up = self.clock.ticks_diff(self.clock.ticks_us(), self.t_boot) // 1000
+        up = (server.ticks_ms() - self.t_boot_ms) & 0x3FFFFFFF  # wraps at 2**30 ms, 12.4 days
         return {"state": state, "step": self.step_n, "target": self.target,
                 "examples": self.learner.n_ex, "flt": self.faults(), "uptime_ms": up}
 
