@@ -62,6 +62,7 @@ class Live:
         self.total: int | None = None
         self.label = ""
         self.link = None
+        self.tolerance: float | None = None
         self.t0 = time.monotonic()
         self._last_draw = 0.0
 
@@ -129,7 +130,7 @@ class Live:
         t.add_column()
         rec = self.last
         err = rec.get("rel_err", math.nan)
-        tol = getattr(self, "tolerance", None)
+        tol = self.tolerance
         t.add_row("error C/C0", f"{err:.3g} {trend(list(self.errs))}"
                   + (f"   (tolerance {tol:.3g})" if tol else ""))
         t.add_row("power", f"{rec.get('pwr', math.nan) * 1e6:.4g} µW {trend(list(self.pwrs))}")

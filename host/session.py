@@ -235,39 +235,13 @@ class _Task:
 
 
 def load_session_task(name: str, board: Any, seed: int = 0) -> _Task:
-    """The task through ``learnboard.tasks.load_task`` when available; otherwise the
-    generated linear regression scaled to the board's node range (a stand-in)."""
-    try:
-        from learnboard.tasks import load_task
-    except ImportError:
-        load_task = None
-    if load_task is not None:
-        t = load_task(name, board=board, seed=seed)
-        tol = t.tolerance(board) if callable(getattr(t, "tolerance", None)) else getattr(t, "tolerance", None)
-        return _Task(np.asarray(t.x_train, float), np.asarray(t.y_train, float),
-                     np.asarray(t.x_test, float), np.asarray(t.y_test, float), t.kind, tol,
-                     getattr(t, "accuracy", None))
-    from learnboard.tasks import read_csv, regression_task
+    """The task (a built-in name or a CSV file, ``learnboard.tasks.load_task``) on ``board``."""
+    from learnboard.tasks import load_task
 
-    if name.lower().endswith(".csv"):
-        data = read_csv(name)
-        n_test = max(1, round(0.25 * data.n_examples))
-        perm = np.random.RandomState(seed).permutation(data.n_examples)
-        test = np.zeros(data.n_examples, bool)
-        test[perm[:n_test]] = True
-        x, y = data.inputs, data.targets
-        return _Task(x[~test], y[~test], x[test], y[test], "regression", 0.05)
-    if name != "regression":
-        raise InputError(f"unknown task {name!r}; this version ships 'regression'", field="--task")
-
-    n_in = len([p for p in board.inputs if p.fixed is None])
-    n_out = len(board.outputs)
-    vmax = board.limits.max_node_volts
-    rng = np.random.RandomState(0)
-    coeffs = rng.uniform(0.1, 0.5, size=(n_out, n_in)) / max(1, n_in) * 2
-    data = regression_task(coeffs, 12, rng=rng)
-    x, y = data.inputs * vmax, np.clip(data.targets * vmax, 0, vmax)
-    return _Task(x[:8], y[:8], x[8:], y[8:], "regression", 0.05)
+    t = load_task(name, board=board, seed=seed)
+    return _Task(np.asarray(t.x_train, float), np.asarray(t.y_train, float),
+                 np.asarray(t.x_test, float), np.asarray(t.y_test, float), t.kind,
+                 t.tolerance(board), t.accuracy)
 
 
 # -- the session ----------------------------------------------------------------------------
@@ -349,6 +323,9 @@ class Session:
         self.elapsed0 = 0.0
         self.params: dict[str, Any] = {}
         self.log: RunLog | None = None
+        self.p0: float | None = None  # power before training: board-reported, emulator's true
+        self.tp0: float | None = None
+        self.last_ck: dict | None = None  # the checkpoint a reset restores
         # Transistor boards without a given learning rate (alpha): anneal it from 1.0 to 0.2
         # over the session. The lab's 0.0023 needs ~1e5 steps; a constant 1.0 learns in a few
         # hundred but then wanders at C/C0 ~ 0.01-0.1, the anneal settles it (~0.01).
@@ -640,13 +617,10 @@ class Session:
             rf.write_board(self.board)
             cal = getattr(self.conn, "calibration", None)  # dict or file, when the board has one
             if not cal and not getattr(self.conn, "emulated", False):
-                try:
-                    from .calibrate import find_calibration
-                except ImportError:
-                    find_calibration = None
-                if find_calibration is not None:
-                    cal = find_calibration(str(self.conn.hello.get("board", "")),
-                                           str(self.conn.hello.get("desc_hash", "")))
+                from .calibrate import find_calibration
+
+                cal = find_calibration(str(self.conn.hello.get("board", "")),
+                                       str(self.conn.hello.get("desc_hash", "")))
             if cal:
                 rf.write_calibration(cal)
             self.log = RunLog(rf.log_path)
@@ -743,7 +717,7 @@ class Session:
             self.watchdog_resets += 1
             rec["watchdog"] = True
             rec["reason"] = f"{why} (watchdog reset)"
-            ck = getattr(self, "last_ck", None) or {}
+            ck = self.last_ck or {}
             print(f"learnboard: {self.conn.label}: watchdog reset at step {step}; resuming from the "
                   f"checkpoint at step {int(ck.get('step', 0))}", file=sys.stderr, flush=True)
         self._log(rec)
@@ -785,7 +759,7 @@ class Session:
                     power=pw, true_power=tp, steps=self.step, lam=self.lam, tolerance=tol,
                     reached=None if tol is None else bool(rel < tol), stop_reason=reason,
                     tail_relative_error=tail_e, tail_power=tail_p,
-                    initial_power=getattr(self, "p0", None), initial_true_power=getattr(self, "tp0", None),
+                    initial_power=self.p0, initial_true_power=self.tp0,
                     board=self.board.name, port=self.conn.label, resets=self.resets,
                     watchdog_resets=self.watchdog_resets, telemetry_lost=self.tlm_lost)
         self._log({"kind": "summary", **s.as_dict()})

@@ -61,8 +61,9 @@ def test_gen2_lattice_transistor_networks_agree_to_1e4(ngspice, seed):
 
 
 def test_gen2_clln_profile_agrees(ngspice):
-    loader = pytest.importorskip("learnboard.boards.load")
-    bridge = pytest.importorskip("learnboard.boards.circuit")
+    from learnboard.boards import circuit as bridge
+    from learnboard.boards import load as loader
+
     board = loader.load_board("gen2-clln")
     rng = np.random.default_rng(11)
     circuit = bridge.circuit_for_board(board, rng.uniform(1.3, 5.2, board.n_edges), mismatch=3)

@@ -134,7 +134,6 @@ def test_missing_network_file(capsys, tmp_path):
 
 
 def test_board_with_node_names(capsys, tmp_path):
-    pytest.importorskip("learnboard.boards.circuit")
     gates = np.linspace(1.5, 5.0, 32)
     gfile = tmp_path / "gates.txt"
     gfile.write_text("\n".join(f"{g}" for g in gates))

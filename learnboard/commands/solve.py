@@ -181,13 +181,9 @@ def _circuit(args):
         raise InputError(
             "--ground applies to --network only; a board names its ground", field="--ground"
         )
-    try:
-        from learnboard.boards.circuit import circuit_for_board
-        from learnboard.boards.load import load_board
-    except ImportError:
-        raise InputError(
-            "board support not available yet in this installation; use --network", field="--board"
-        ) from None
+    from learnboard.boards.circuit import circuit_for_board
+    from learnboard.boards.load import load_board
+
     board = load_board(args.board)
     names = list(board.nodes)
     if args.conductances:
