@@ -187,7 +187,7 @@ def run_insert_campaign(rate: float, *, duration_s: float = 60.0, seed: int = 0,
     folder = Path(runs_dir if runs_dir is not None else tmp.name)
     try:
         with InProcessBoard(board, seed=seed, serial_faults=(to_board, to_host),
-                            link_timeout=0.5, link_retries=4) as emu:
+                            link_timeout=0.5, link_retries=8) as emu:
             stop = threading.Event()
             clock = emu.world.clock
             t_end = [None]
