@@ -102,3 +102,21 @@ class NullPort:
 '''
 """A clock that never waits and a port that says nothing: the firmware's ``App`` runs its
 steps in the VM with nothing attached (prepend to a test script)."""
+
+
+def start_firmware(folder, compiled, exe):
+    """The firmware's ``main.main`` with the fake machine, in the VM ``exe`` (192 KB heap),
+    its console on pipes (``proc.stdin`` / ``proc.stdout``): writes ``fake_machine.py`` and
+    ``board.json`` (the compiled description) into ``folder``."""
+    import os
+    import subprocess
+
+    from learnboard.firmware import FIRMWARE_DIR
+
+    (folder / "fake_machine.py").write_text(FAKE_MACHINE)
+    compiled.write(folder / "board.json")
+    src = (f"import fake_machine, main\n"
+           f"main.main({str(folder / 'board.json')!r}, machine=fake_machine)\n")
+    env = dict(os.environ, MICROPYPATH=f"{folder}:{FIRMWARE_DIR}")
+    return subprocess.Popen([exe, "-X", "heapsize=192K", "-c", src], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)

@@ -4,17 +4,13 @@ board.json, answers hello over a pipe, and runs 1000 learning steps with the hea
 
 from __future__ import annotations
 
-import os
-import subprocess
-
 import pytest
-from learnboard.firmware import FIRMWARE_DIR
 from learnboard.host.link import Link
 from learnboard.host.transport import FdTransport
 
 from learnboard.boards import compile_board, load_board
 
-from ._fake_machine import FAKE_MACHINE, VM_HARNESS
+from ._fake_machine import FAKE_MACHINE, VM_HARNESS, start_firmware
 from .mpvm import require_vm, run_vm
 
 pytestmark = pytest.mark.vm  # runs the firmware in the real VM(s)
@@ -85,14 +81,8 @@ def test_thousand_locked_steps_in_vm(vm_dir, profile, order):
 
 
 def test_boots_from_board_json_and_answers_hello_over_pipe(vm_dir):
-    exe = require_vm()
     compiled = compile_board(load_board("gen2-clln"))
-    compiled.write(vm_dir / "board.json")
-    src = (f"import fake_machine, main\n"
-           f"main.main({str(vm_dir / 'board.json')!r}, machine=fake_machine)\n")
-    env = dict(os.environ, MICROPYPATH=f"{vm_dir}:{FIRMWARE_DIR}")
-    proc = subprocess.Popen([exe, "-X", "heapsize=192K", "-c", src], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc = start_firmware(vm_dir, compiled, require_vm())
     try:
         link = Link(FdTransport(proc.stdout.fileno(), proc.stdin.fileno()), timeout=5.0)
         hello = link.hello()

@@ -7,11 +7,9 @@ from __future__ import annotations
 
 import os
 import select
-import subprocess
 from contextlib import contextmanager
 
 import pytest
-from learnboard.firmware import FIRMWARE_DIR
 from learnboard.host import codec
 from learnboard.host.codec import MessageType
 from learnboard.host.link import BoardError, Link
@@ -20,7 +18,7 @@ from learnboard.host.transport import FdTransport
 
 from learnboard.boards import compile_board, load_board
 
-from ._fake_machine import FAKE_MACHINE
+from ._fake_machine import start_firmware
 from .mpvm import require_vm
 
 BOARD = load_board("gen2-clln")
@@ -29,14 +27,7 @@ BOARD = load_board("gen2-clln")
 @contextmanager
 def _firmware(tmp_path):
     """The board's firmware (main.main, fake machine, 192 KB heap) on a pipe."""
-    exe = require_vm()
-    (tmp_path / "fake_machine.py").write_text(FAKE_MACHINE)
-    compile_board(BOARD).write(tmp_path / "board.json")
-    src = (f"import fake_machine, main\n"
-           f"main.main({str(tmp_path / 'board.json')!r}, machine=fake_machine)\n")
-    env = dict(os.environ, MICROPYPATH=f"{tmp_path}:{FIRMWARE_DIR}")
-    proc = subprocess.Popen([exe, "-X", "heapsize=192K", "-c", src], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc = start_firmware(tmp_path, compile_board(BOARD), require_vm())
     try:
         yield proc
     finally:

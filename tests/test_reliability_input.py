@@ -950,25 +950,15 @@ def test_any_frames_from_a_board_leave_the_host_link_working(frames):
 def test_bad_requests_are_refused_by_name_in_the_micropython_vm(tmp_path):
     """The firmware under MicroPython (fake machine, 192K heap): the refusals above are
     ERR replies naming the value — no INTERNAL, and eta = inf does not hang the board."""
-    import subprocess
-
-    from learnboard.firmware import FIRMWARE_DIR
     from learnboard.host.link import BoardError, Link
     from learnboard.host.transport import FdTransport
 
     from learnboard.boards import compile_board
 
-    from ._fake_machine import FAKE_MACHINE
+    from ._fake_machine import start_firmware
     from .mpvm import require_vm
 
-    exe = require_vm()
-    (tmp_path / "fake_machine.py").write_text(FAKE_MACHINE)
-    compile_board(BOARD).write(tmp_path / "board.json")
-    src = (f"import fake_machine, main\n"
-           f"main.main({str(tmp_path / 'board.json')!r}, machine=fake_machine)\n")
-    env = dict(os.environ, MICROPYPATH=f"{tmp_path}:{FIRMWARE_DIR}")
-    proc = subprocess.Popen([exe, "-X", "heapsize=192K", "-c", src], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc = start_firmware(tmp_path, compile_board(BOARD), require_vm())
     # (command, args, text the message names, detail field, detail edge)
     cases = [("set_params", {"eta": math.inf}, "eta = inf", "eta", None),
              ("set_params", {"lam": 2.0}, "lam = 2", "lam", None),
