@@ -120,3 +120,15 @@ def start_firmware(folder, compiled, exe):
     env = dict(os.environ, MICROPYPATH=f"{folder}:{FIRMWARE_DIR}")
     return subprocess.Popen([exe, "-X", "heapsize=192K", "-c", src], stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+
+
+def pipe_link(proc, **options):
+    """A host ``Link`` over ``start_firmware``'s pipes, on copies of their descriptors:
+    the link closes its copies and the process object its own, so neither closes a
+    descriptor number that something else has been given since (a later test's pipe)."""
+    import os
+
+    from learnboard.host.link import Link
+    from learnboard.host.transport import FdTransport
+
+    return Link(FdTransport(os.dup(proc.stdout.fileno()), os.dup(proc.stdin.fileno())), **options)

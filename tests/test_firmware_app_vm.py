@@ -5,12 +5,10 @@ board.json, answers hello over a pipe, and runs 1000 learning steps with the hea
 from __future__ import annotations
 
 import pytest
-from learnboard.host.link import Link
-from learnboard.host.transport import FdTransport
 
 from learnboard.boards import compile_board, load_board
 
-from ._fake_machine import FAKE_MACHINE, VM_HARNESS, start_firmware
+from ._fake_machine import FAKE_MACHINE, VM_HARNESS, pipe_link, start_firmware
 from .mpvm import require_vm, run_vm
 
 pytestmark = pytest.mark.vm  # runs the firmware in the real VM(s)
@@ -84,7 +82,7 @@ def test_boots_from_board_json_and_answers_hello_over_pipe(vm_dir):
     compiled = compile_board(load_board("gen2-clln"))
     proc = start_firmware(vm_dir, compiled, require_vm())
     try:
-        link = Link(FdTransport(proc.stdout.fileno(), proc.stdin.fileno()), timeout=5.0)
+        link = pipe_link(proc, timeout=5.0)
         hello = link.hello()
         assert hello["impl"] == "micropython"
         assert hello["desc_hash"] == compiled.sha256 and hello["board"] == "gen2-clln"

@@ -14,11 +14,10 @@ from learnboard.host import codec
 from learnboard.host.codec import MessageType
 from learnboard.host.link import BoardError, Link
 from learnboard.host.messages import ErrorCode
-from learnboard.host.transport import FdTransport
 
 from learnboard.boards import compile_board, load_board
 
-from ._fake_machine import start_firmware
+from ._fake_machine import pipe_link, start_firmware
 from .mpvm import require_vm
 
 BOARD = load_board("gen2-clln")
@@ -74,7 +73,7 @@ def test_each_error_class_carries_its_code_and_the_field_or_edge_at_fault(tmp_pa
         bad = _raw_reply(proc, 3, 7, {})
         assert bad.body[:2] == [3, ErrorCode.BAD_REQUEST] and bad.body[3] == {"field": "command"}
 
-        link = Link(FdTransport(proc.stdout.fileno(), proc.stdin.fileno()), timeout=10.0, retries=0)
+        link = pipe_link(proc, timeout=10.0, retries=0)
         try:
             # (request, args, code, field, edge)
             cases = [

@@ -950,12 +950,11 @@ def test_any_frames_from_a_board_leave_the_host_link_working(frames):
 def test_bad_requests_are_refused_by_name_in_the_micropython_vm(tmp_path):
     """The firmware under MicroPython (fake machine, 192K heap): the refusals above are
     ERR replies naming the value — no INTERNAL, and eta = inf does not hang the board."""
-    from learnboard.host.link import BoardError, Link
-    from learnboard.host.transport import FdTransport
+    from learnboard.host.link import BoardError
 
     from learnboard.boards import compile_board
 
-    from ._fake_machine import start_firmware
+    from ._fake_machine import pipe_link, start_firmware
     from .mpvm import require_vm
 
     proc = start_firmware(tmp_path, compile_board(BOARD), require_vm())
@@ -976,7 +975,7 @@ def test_bad_requests_are_refused_by_name_in_the_micropython_vm(tmp_path):
              ("train", {"steps": -5}, "steps = -5", "steps", None),
              ("measure", {"nodes": ["a"]}, "'a'", "nodes", None)]
     try:
-        link = Link(FdTransport(proc.stdout.fileno(), proc.stdin.fileno()), timeout=5.0, retries=0)
+        link = pipe_link(proc, timeout=5.0, retries=0)
         assert link.hello()["impl"] == "micropython"
         link.call("upload_examples", x=[[0.1, 0.2]] * 3, y=[[0.1]] * 3, clear=True)
         params = link.call("get_params")
