@@ -333,12 +333,17 @@ def test_vm_parser_heap_does_not_grow(oracle):
             oracle.feed(stream, bytewise=rng.random() < 0.5)
         oracle.report()
 
+    # The VM's collector scans the stack conservatively, so a stale word can keep a block
+    # or two of the oracle's own scratch alive between readings (seen: 128 bytes on the
+    # 64-bit VM). A parser that kept even one word per stream grows by well over 1 KB
+    # over the 150 streams (a list append per feed: 1920 bytes), so the bound sits below
+    # that and above a few stray blocks.
     round_()
     base = oracle.mem_alloc()
     for _ in range(15):
         round_()
     grown = oracle.mem_alloc() - base
-    assert grown <= 64, f"parser heap grew by {grown} bytes over 150 streams"
+    assert grown <= 512, f"parser heap grew by {grown} bytes over 150 streams"
 
 
 def test_cpython_parser_counts_oversize_and_never_raises():
