@@ -3,7 +3,7 @@
 The unchanged firmware ``App`` (``learnboard.firmware.lbfw.app``) runs under CPython on
 the emulator's ``machine`` layer (:func:`learnboard.emulator.machine_layer.build`) and a
 :class:`~learnboard.emulator.world.World`, exactly as
-:class:`~learnboard.emulator.inprocess.InProcessBoard` runs it, but driven directly from
+:class:`~learnboard.emulator.inprocess_board.InProcessBoard` runs it, but driven directly from
 this thread (no host link, no telemetry) so only the step is timed. Per profile it
 prints steps/s (wall), µs per step (wall and CPU time of this process: the CPU figure
 is the one to compare on a shared machine), ``machine``-layer calls per step (pin writes, ADC reads,

@@ -1,7 +1,7 @@
 """Benchmark of the virtual board through pty + real MicroPython VM + world physics.
 
 Flashes the firmware and the board description into a fresh flash folder of a
-:class:`~learnboard.emulator.board.VirtualBoard`, uploads ``--examples`` training
+:class:`~learnboard.emulator.vm_board.VMBoard`, uploads ``--examples`` training
 examples through the host link, trains ``--steps`` learning steps (each over
 ``--batch`` examples) and prints, per profile: learning steps per second (real time),
 world requests, blocking round trips and socket writes per step, virtual µs per step,
@@ -52,7 +52,7 @@ def _open_booted(port: str):
 def bench(profile: str, steps: int, batch: int, examples: int, seed: int,
           cost: str = "rp2040") -> dict:
     import numpy as np
-    from learnboard.emulator.board import VirtualBoard
+    from learnboard.emulator.vm_board import VMBoard
     from learnboard.host.flashing import plan
     from learnboard.host.session import load_session_task
 
@@ -62,7 +62,7 @@ def bench(profile: str, steps: int, batch: int, examples: int, seed: int,
         for f in files:  # what `learnboard flash` writes over mpremote
             (flash / f.path).parent.mkdir(parents=True, exist_ok=True)
             (flash / f.path).write_bytes(f.data)
-        with VirtualBoard(flash, board=profile, seed=seed, cost_model=cost) as vb, _open_booted(vb.port) as link:
+        with VMBoard(flash, board=profile, seed=seed, cost_model=cost) as vb, _open_booted(vb.port) as link:
             task = load_session_task("regression", vb.board)  # the default task
             x, y = task.x_train[:examples], task.y_train[:examples]
             link.call("upload_examples", x=np.asarray(x).tolist(), y=np.asarray(y).tolist(), clear=True)

@@ -15,10 +15,10 @@ import time
 
 import numpy as np
 from learnboard.emulator.twin import TwinWorld
-from learnboard.host.calibrate import calibrate
+from learnboard.host.calibration import calibrate
 from learnboard.host.connect import open_board
 
-from learnboard.boards.circuit import edge_parameters
+from learnboard.boards.board_circuit import edge_parameters
 from learnboard.physics import Fix, solve
 
 

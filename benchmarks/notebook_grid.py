@@ -1,12 +1,12 @@
 """The published notebook's full grid: 18 lambda values x 5 trials, 1e5 steps each, on r1.
 
 Run: ``python benchmarks/notebook_grid.py [--workers 2] [--steps 100000] [--out DIR]``.
-Trials are drawn as the notebook draws them (:func:`learnboard.sweep.notebook_trial`):
+Trials are drawn as the notebook draws them (:func:`learnboard.studies.sweep.notebook_trial`):
 one ``RandomState(0)`` stream; trial 0 is the published task (A = [[0.2, 0.3], [0.1, 0.5]],
 edges 45, 118 -> 16, 56); each later trial draws A + 0.1 N(0, 1), then fresh source and
 target edges and inputs. Lambda: 0 and 17 values at half decades from 1e-10 to 1e-2.
 Prints the wall time and the table of C/C0 and P (½ convention) per lambda and trial.
-Runs through ``learnboard.sweep`` (local process pool), so a re-run with the same --out
+Runs through ``learnboard.studies.sweep`` (local process pool), so a re-run with the same --out
 skips finished runs; by default a fresh temporary folder is used so the time is honest.
 """
 
@@ -22,9 +22,9 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
+from learnboard.studies.sweep import expand, run_sweep  # noqa: E402
 
 from learnboard.reference import reference_file, require_folder  # noqa: E402
-from learnboard.sweep import expand, run_sweep  # noqa: E402
 
 LAMBDAS = {"log": [1e-10, 1e-2], "num": 17, "zero": True}
 

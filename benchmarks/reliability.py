@@ -18,14 +18,18 @@ import argparse
 import tempfile
 import time
 
-from learnboard.emulator.inprocess import InProcessBoard
+from learnboard.emulator.inprocess_board import InProcessBoard
+from learnboard.studies.reliability import brownout as bo
+from learnboard.studies.reliability.hostcrash import run_hostcrash
+from learnboard.studies.reliability.limits import (
+    LimitMonitor,
+    random_commands,
+    random_commands_in_vm,
+)
+from learnboard.studies.reliability.serial import run_insert_campaign, run_serial_campaign
+from learnboard.studies.reliability.soak import run_soak
 
 from learnboard.boards import load_board
-from learnboard.reliability import brownout as bo
-from learnboard.reliability.hostcrash import run_hostcrash
-from learnboard.reliability.safety import LimitMonitor, random_commands, random_commands_in_vm
-from learnboard.reliability.serial import run_insert_campaign, run_serial_campaign
-from learnboard.reliability.soak import run_soak
 
 
 def serial(steps: int, seeds: int) -> None:

@@ -32,6 +32,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from learnboard.cli import main  # noqa: E402
+
 from tests.test_reliability_storage import TRAIN, DiskFault, _run_dir, assert_intact  # noqa: E402
 
 HINTS = re.compile(r"free some space|--runs|--resume|retry with|--out")

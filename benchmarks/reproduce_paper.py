@@ -3,7 +3,7 @@
 The paper: Stern, Dillavou, Jayaraman, Durian & Liu, "Training self-learning circuits for
 power-efficient solutions", APL Machine Learning 2, 016114 (2024); the reference results
 (an exact re-run of the authors' published algorithm on r1) are the values kept in
-:mod:`learnboard.paper.compare` and shown in docs/paper.md.
+:mod:`learnboard.studies.paper.compare` and shown in docs/paper.md.
 
 Run: ``python benchmarks/reproduce_paper.py [--reference DIR]`` (about a minute on one
 core; DIR defaults to ``$LEARNBOARD_REFERENCE``, the authors' reference networks). Prints

@@ -5,7 +5,7 @@
 wiper resistance, or transistor threshold and gain — and whose ADC has the calibrated
 gain and offset. Networks the calibration could not see use nominal parts. Use it as::
 
-    from learnboard.emulator.inprocess import InProcessBoard
+    from learnboard.emulator.inprocess_board import InProcessBoard
     from learnboard.emulator.twin import twin_factory
     cal = load_calibration("calibration.json", board)
     with InProcessBoard(board, world_factory=twin_factory(cal)) as b: ...
@@ -25,7 +25,7 @@ from learnboard.emulator.devices.adc import E11_CODES
 from learnboard.emulator.world import World
 
 from learnboard.boards import Board, load_board
-from learnboard.boards.circuit import edge_parameters
+from learnboard.boards.board_circuit import edge_parameters
 from learnboard.boards.schema import DigipotPart
 from learnboard.physics.circuit import RESISTOR, TRANSISTOR, Circuit
 from learnboard.physics.devices import digipot_resistance
@@ -76,7 +76,7 @@ def set_adc_errors(world: World, gain_error: float, offset_lsb: float) -> None:
 
 class TwinWorld(World):
     """A World built from ``calibration`` (a validated dict, see
-    :func:`learnboard.host.calibrate.load_calibration`); other arguments as World's."""
+    :func:`learnboard.host.calibration.load_calibration`); other arguments as World's."""
 
     def __init__(self, board: Board | str | Path, calibration: dict, **kwargs) -> None:
         super().__init__(board, **kwargs)
@@ -120,7 +120,7 @@ class TwinWorld(World):
 
 
 def twin_factory(calibration: dict, **kwargs) -> Callable[[Board], World]:
-    """A ``world_factory`` for :class:`~learnboard.emulator.inprocess.InProcessBoard`."""
+    """A ``world_factory`` for :class:`~learnboard.emulator.inprocess_board.InProcessBoard`."""
     return lambda board: TwinWorld(board, calibration, **kwargs)
 
 

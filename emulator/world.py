@@ -41,7 +41,7 @@ from learnboard.emulator.devices.watchdog import Watchdog
 from learnboard.emulator.fast_dc import FastDC
 
 from learnboard.boards import Board, Line, load_board
-from learnboard.boards.circuit import circuit_for_board, edge_parameters
+from learnboard.boards.board_circuit import circuit_for_board, edge_parameters
 from learnboard.boards.schema import DacGateDriver, PulseGateDriver, SpiPotDriver, X9cDriver
 from learnboard.errors import InputError
 from learnboard.physics import Fix, solve
@@ -1179,7 +1179,7 @@ class World:
         self._lines_changed()
 
     def on_reset(self, kind: str) -> None:
-        """Hook for ``VirtualBoard(on_reset=...)``: ``"power-on"`` power-cycles the parts,
+        """Hook for ``VMBoard(on_reset=...)``: ``"power-on"`` power-cycles the parts,
         other resets only reset the microcontroller."""
         self.watchdog.on_reset(kind)
         if kind == "power-on":

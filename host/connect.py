@@ -104,7 +104,7 @@ def open_board(
         timeout: seconds to wait for each reply before a retry.
     """
     if port is None or port.startswith(EMULATED_PREFIX):
-        from learnboard.emulator.inprocess import InProcessBoard
+        from learnboard.emulator.inprocess_board import InProcessBoard
 
         name = port[len(EMULATED_PREFIX):] if port else None
         if name and board is not None:

@@ -14,7 +14,7 @@ copy never leaves half a module), remove stale modules of ``lbfw/``, hard-reset,
 verify the fresh firmware by its hello (firmware version, protocol, description hash).
 
 With ``port=None`` the same sync writes the flash folder of the emulated board
-(:func:`learnboard.emulator.board.default_flash_dir`), which ``learnboard emulate``
+(:func:`learnboard.emulator.vm_board.default_flash_dir`), which ``learnboard emulate``
 boots from.
 """
 
@@ -598,9 +598,8 @@ def flash(
     say = log or (lambda _msg: None)
     start = time.monotonic()
     if port is None:
-        from learnboard.emulator.board import default_flash_dir
-
-        from learnboard.commands.emulate import board_key
+        from learnboard.cli.emulate import board_key
+        from learnboard.emulator.vm_board import default_flash_dir
 
         name = board if isinstance(board, (str, os.PathLike)) or board is None else board.name
         board = board if board is not None else DEFAULT_BOARD

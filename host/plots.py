@@ -190,7 +190,7 @@ def plot_network(board, before: np.ndarray, after: np.ndarray, labels: tuple[str
     from matplotlib.collections import LineCollection
     from matplotlib.colors import LogNorm, Normalize
 
-    from learnboard.boards.plot import layout
+    from learnboard.boards.draw import layout
 
     plt = _plt()
     pos = layout(board)

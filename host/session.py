@@ -617,7 +617,7 @@ class Session:
             rf.write_board(self.board)
             cal = getattr(self.conn, "calibration", None)  # dict or file, when the board has one
             if not cal and not getattr(self.conn, "emulated", False):
-                from .calibrate import find_calibration
+                from .calibration import find_calibration
 
                 cal = find_calibration(str(self.conn.hello.get("board", "")),
                                        str(self.conn.hello.get("desc_hash", "")))

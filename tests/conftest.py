@@ -50,7 +50,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 @pytest.fixture(scope="module", autouse=True)
 def micropython(request: pytest.FixtureRequest):
     """The VM binary of a test marked ``vm`` (parametrised over :data:`tests.mpvm.VMS`):
-    exported as ``$LEARNBOARD_MICROPYTHON`` for the test, so ``run_vm``, ``VirtualBoard``
+    exported as ``$LEARNBOARD_MICROPYTHON`` for the test, so ``run_vm``, ``VMBoard``
     and ``learnboard emulate`` subprocesses all run it. Missing: a skip with the hint how to
     get it, a failure when ``CI`` is set. None for tests not marked ``vm``."""
     kind = getattr(request, "param", None)

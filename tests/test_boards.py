@@ -18,7 +18,7 @@ from learnboard.boards import (
     profile_names,
     worst_case_current,
 )
-from learnboard.boards.circuit import circuit_for_board
+from learnboard.boards.board_circuit import circuit_for_board
 from learnboard.boards.load import board_from_data
 from learnboard.errors import InputError
 from learnboard.physics.circuit import RESISTOR, TRANSISTOR

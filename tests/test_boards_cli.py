@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from learnboard.cli import main
 
 from learnboard.boards import CompiledBoard, compile_board, load_board
-from learnboard.cli import main
 
 
 def test_list(capsys):

@@ -16,6 +16,7 @@ import types
 from pathlib import Path
 
 import pytest
+from learnboard.cli import main
 from learnboard.firmware import FIRMWARE_DIR
 from learnboard.firmware.lbfw import app as app_mod
 from learnboard.firmware.lbfw import rule as crule
@@ -23,7 +24,6 @@ from learnboard.firmware.lbfw import rule as crule
 from learnboard.boards import compile_board, load_board, profile_path
 from learnboard.boards import ranges as rg
 from learnboard.boards.load import build_board
-from learnboard.cli import main
 from learnboard.errors import InputError
 
 from ._fake_machine import FAKE_MACHINE, VM_HARNESS

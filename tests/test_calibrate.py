@@ -15,10 +15,11 @@ import json
 
 import numpy as np
 import pytest
-from learnboard.emulator.inprocess import InProcessBoard
+from learnboard.cli import main
+from learnboard.emulator.inprocess_board import InProcessBoard
 from learnboard.emulator.twin import TwinWorld, set_adc_errors
 from learnboard.emulator.world import World
-from learnboard.host.calibrate import (
+from learnboard.host.calibration import (
     calibrate,
     find_calibration,
     load_calibration,
@@ -27,8 +28,7 @@ from learnboard.host.calibrate import (
 )
 from learnboard.host.connect import open_board
 
-from learnboard.boards.circuit import edge_parameters
-from learnboard.cli import main
+from learnboard.boards.board_circuit import edge_parameters
 from learnboard.errors import InputError
 from learnboard.physics import Fix, solve
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from learnboard.emulator.board import VirtualBoard
+from learnboard.emulator.vm_board import VMBoard
 from learnboard.firmware import FIRMWARE_DIR
 from learnboard.host import flashing as F
 from learnboard.host.link import Link
@@ -100,16 +100,16 @@ def test_mpremote_flashes_the_firmware_and_the_board_answers_hello(emulate, tmp_
     assert hello["impl"] == "micropython" and hello["board"] == "gen2-clln"
 
 
-def flashed_board(tmp_path, name: str, seed: int = 1, heap: str = "192K", **options) -> VirtualBoard:
+def flashed_board(tmp_path, name: str, seed: int = 1, heap: str = "192K", **options) -> VMBoard:
     """A virtual board whose flash folder already holds the firmware and board.json
-    (``options``: more VirtualBoard arguments, e.g. ``insert_rate``)."""
+    (``options``: more VMBoard arguments, e.g. ``insert_rate``)."""
     flash = tmp_path / "flash"
     for f in firmware_files():
         dest = flash / ("lbfw" if f.parent.name == "lbfw" else "") / f.name
         dest.parent.mkdir(parents=True, exist_ok=True)
         dest.write_bytes(f.read_bytes())
     (flash / "board.json").write_bytes(compile_board(load_board(name)).to_bytes())
-    return VirtualBoard(flash, board=name, seed=seed, heap=heap, **options)
+    return VMBoard(flash, board=name, seed=seed, heap=heap, **options)
 
 
 # Boot from source with heap to spare: 32 KB of the RP2040's 192 KB on the 32-bit VM, whose

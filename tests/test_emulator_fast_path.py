@@ -15,7 +15,7 @@ import pytest
 from learnboard.emulator.fast_dc import FastDC
 from learnboard.emulator.world import World
 
-from learnboard.boards.circuit import circuit_for_board
+from learnboard.boards.board_circuit import circuit_for_board
 from learnboard.physics import Fix, solve
 
 

@@ -1,7 +1,7 @@
 """The virtual board on a serial port: real VM, real mpremote CLI, real pyserial.
 
 Every test runs the installed ``mpremote`` as a subprocess (or pyserial) against a pty
-served by :class:`learnboard.emulator.board.VirtualBoard` or ``learnboard emulate``.
+served by :class:`learnboard.emulator.vm_board.VMBoard` or ``learnboard emulate``.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 import serial
-from learnboard.emulator.board import VirtualBoard
+from learnboard.emulator.vm_board import VMBoard
 
 from tests.mpvm import require_vm
 
@@ -89,7 +89,7 @@ def read_exact(ser: serial.Serial, n: int, timeout: float = 10.0) -> bytes:
 @pytest.fixture
 def board(tmp_path):
     require_vm()
-    b = VirtualBoard(tmp_path / "flash")
+    b = VMBoard(tmp_path / "flash")
     b.start()
     pids = []
     yield b, pids
@@ -275,7 +275,7 @@ while True:
 def test_serial_corruption_changes_about_the_given_fraction_and_counts_it(tmp_path):
     require_vm()
     n, rate = 20000, 0.05
-    b = VirtualBoard(tmp_path / "flash", corrupt_rate=rate, seed=7, fault_directions=("to_host",))
+    b = VMBoard(tmp_path / "flash", corrupt_rate=rate, seed=7, fault_directions=("to_host",))
     (b.flash_dir).mkdir(parents=True)
     (b.flash_dir / "main.py").write_text(FAULT_MAIN.format(n=n))
     with b:
@@ -298,7 +298,7 @@ def test_serial_corruption_changes_about_the_given_fraction_and_counts_it(tmp_pa
 CLI_RUNNER = """\
 import importlib.util, sys
 from learnboard import cli
-if not all(importlib.util.find_spec("learnboard.commands." + m) for m, _ in cli.COMMANDS.values()):
+if not all(importlib.util.find_spec("learnboard.cli." + m) for m, _ in cli.COMMANDS.values()):
     # Other commands are not written yet: dispatch through the same table, this one only.
     cli.COMMANDS = {"emulate": cli.COMMANDS["emulate"]}
 sys.exit(cli.main(sys.argv[1:]))

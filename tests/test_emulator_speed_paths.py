@@ -14,7 +14,7 @@ import numpy as np
 from learnboard.emulator.fast_dc import FastDC
 from learnboard.emulator.world import World
 
-from learnboard.boards.circuit import circuit_for_board
+from learnboard.boards.board_circuit import circuit_for_board
 
 
 def _select(world: World, mux_name: str, channel: int) -> None:

@@ -51,7 +51,7 @@ def _inl_bound_lsb(adc):
 
 @pytest.mark.ngspice
 def test_adc_reading_matches_the_ngspice_node_voltage(ngspice):
-    from learnboard.boards.circuit import circuit_for_board
+    from learnboard.boards.board_circuit import circuit_for_board
     from learnboard.physics.spice import run_ngspice
 
     world = World("gen2-clln", seed=3)

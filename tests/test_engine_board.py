@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from learnboard.boards import load_board
-from learnboard.engine.board import BoardEngine
+from learnboard.engine.board_engine import BoardEngine
 from learnboard.engine.config import LearningConfig
 from learnboard.tasks import Dataset, regression_task
 

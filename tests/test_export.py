@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from learnboard.cli import main
 from learnboard.host.export import export_csv, read_table, run_tables
 from learnboard.host.runfolder import RunFolder
 from learnboard.host.runlog import RunLog, read_log
 
-from learnboard.cli import main
 from learnboard.errors import InputError
 
 

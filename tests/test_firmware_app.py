@@ -225,7 +225,7 @@ def test_safety_rule_and_hal_number_edge_kinds_alike(which, tmp_path):
     of a wired board agree, for X9C and SPI digipots, pulse gates and DAC gates."""
     from pathlib import Path
 
-    from learnboard.emulator.inprocess import InProcessBoard
+    from learnboard.emulator.inprocess_board import InProcessBoard
 
     from .test_reliability_safety import _dac_gate_board
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from learnboard.emulator.inprocess import InProcessBoard
+from learnboard.emulator.inprocess_board import InProcessBoard
 
 SPI_BOARD = str(Path(__file__).parent / "boards" / "spi-parts.toml")
 

@@ -93,10 +93,10 @@ def test_version_or_description_mismatch_says_to_flash():
 @pytest.mark.vm
 def test_sync_over_mpremote_to_a_virtual_board(tmp_path):
     require_vm()
-    from learnboard.emulator.board import VirtualBoard
+    from learnboard.emulator.vm_board import VMBoard
 
     files, desc = F.plan("gen1-digipot")
-    with VirtualBoard(tmp_path / "flash") as vb:
+    with VMBoard(tmp_path / "flash") as vb:
         assert F.interrupt_firmware(vb.port, timeout=0.2) is None  # a plain REPL: nobody answers
         dest = F.SerialFiles(vb.port).open()
         try:
@@ -148,11 +148,11 @@ def test_bad_board_fails_before_touching_the_port(tmp_path):
 @pytest.mark.vm
 def test_boot_output_shows_why_a_firmware_does_not_answer(tmp_path):
     require_vm()
-    from learnboard.emulator.board import VirtualBoard
+    from learnboard.emulator.vm_board import VMBoard
 
     flash = tmp_path / "flash"
     flash.mkdir()
     (flash / "main.py").write_text("raise ValueError('broken firmware')\n")
-    with VirtualBoard(flash) as vb:
+    with VMBoard(flash) as vb:
         text = F.boot_output(vb.port, seconds=5)
     assert "ValueError: broken firmware" in text

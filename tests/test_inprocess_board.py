@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from learnboard.emulator.inprocess import InProcessBoard
+from learnboard.emulator.inprocess_board import InProcessBoard
 from learnboard.emulator.world import Faults
 from learnboard.firmware.lbfw import msgs
 from learnboard.host.connect import open_board

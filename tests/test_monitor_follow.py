@@ -9,10 +9,9 @@ import subprocess
 import sys
 
 import pytest
+from learnboard.cli import main
 from learnboard.host.follow import LogFollower, hold_port, registry_dir, run_holding
 from learnboard.host.runlog import RunLog, pack
-
-from learnboard.cli import main
 
 
 def test_the_follower_returns_each_record_once_and_waits_for_a_cut_one(tmp_path):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import math
 
 import pytest
+from learnboard.studies.paper import Plan, compare, run_paper
+from learnboard.studies.paper.plan import default_plan
+from learnboard.studies.sweep import expand, run_sweep
 
-from learnboard.paper import Plan, compare, run_paper
-from learnboard.paper.plan import default_plan
 from learnboard.reference import ENV, FILES
-from learnboard.sweep import expand, run_sweep
 
 FIGURES = ["fig1_error_power_vs_lambda.png", "fig2_initial_conditions.png", "fig3_tradeoff.png",
            "fig4_tolerance_controller.png", "fig5_board_gen2.png", "fig6_noisy_targets.png",
@@ -115,6 +115,7 @@ def test_environment_setting_names_the_reference_folder(tmp_path, monkeypatch):
 def test_missing_reference_folder_names_the_setting(tmp_path, monkeypatch, capsys):
     """A setting pointing nowhere: the error names the variable, the files and their source."""
     from learnboard.cli import main
+
     from learnboard.errors import InputError
 
     missing = tmp_path / "no-such-folder"

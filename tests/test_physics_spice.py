@@ -61,7 +61,7 @@ def test_gen2_lattice_transistor_networks_agree_to_1e4(ngspice, seed):
 
 
 def test_gen2_clln_profile_agrees(ngspice):
-    from learnboard.boards import circuit as bridge
+    from learnboard.boards import board_circuit as bridge
     from learnboard.boards import load as loader
 
     board = loader.load_board("gen2-clln")

@@ -1,5 +1,5 @@
 """Both ends against the protocol's definition (host/protocol.toml), payload by payload:
-the unchanged firmware in the real MicroPython VM (VirtualBoard, its analog world
+the unchanged firmware in the real MicroPython VM (VMBoard, its analog world
 attached) answers every command, refuses requests of each error class it can be driven
 to, trains, parks and reboots, while every frame both ways is recorded off the line and
 checked against the definition: field names, types, ranges and enums, nothing
@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from learnboard.emulator.board import VirtualBoard
+from learnboard.emulator.vm_board import VMBoard
 from learnboard.host import codec, messages
 from learnboard.host.codec import MessageType
 from learnboard.host.link import BoardError, Link
@@ -132,7 +132,7 @@ def traffic(request, tmp_path_factory, micropython):
     tmp = tmp_path_factory.mktemp(f"payloads-{name}")
     flash = flashed_board(tmp, BOARDS[name]).flash_dir
     # a reset keeps the pty: the boot event comes over the same link
-    vb = VirtualBoard(flash, board=BOARDS[name], seed=1, heap="192K", replug=False)
+    vb = VMBoard(flash, board=BOARDS[name], seed=1, heap="192K", replug=False)
     with vb:
         tap = Tap(vb.port)
         link = Link(tap, timeout=5.0, retries=3)

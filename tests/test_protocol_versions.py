@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from learnboard.emulator.board import VirtualBoard
+from learnboard.emulator.vm_board import VMBoard
 from learnboard.firmware.lbfw import consts, server
 from learnboard.host import codec
 from learnboard.host.codec import MessageType
@@ -91,7 +91,7 @@ def test_a_protocol_1_request_gets_a_protocol_1_error_naming_the_version():
 def test_protocol_1_firmware_is_recognised_and_flashing_updates_it(tmp_path):
     require_vm()
     flash = protocol1_firmware(tmp_path / "flash")
-    with VirtualBoard(flash, board="gen2-clln", seed=1, replug=False) as vb:
+    with VMBoard(flash, board="gen2-clln", seed=1, replug=False) as vb:
         link = Link.open(vb.port, timeout=1.0, retries=0)
         try:
             # the old firmware is up when its protocol-1 boot event arrived

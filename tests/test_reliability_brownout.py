@@ -7,13 +7,12 @@ after a reset."""
 from __future__ import annotations
 
 import pytest
-from learnboard.emulator.inprocess import InProcessBoard
+from learnboard.emulator.inprocess_board import InProcessBoard
 from learnboard.host.connect import open_board
 from learnboard.host.runfolder import RunFolder
 from learnboard.host.runlog import read_log
 from learnboard.host.session import UPLOAD_CHUNK, load_session_task, run_session
-
-from learnboard.reliability.brownout import _config, check_log, run_brownout, run_session_once
+from learnboard.studies.reliability.resets import _config, check_log, run_brownout, run_session_once
 
 STEPS = 200
 CK = 50

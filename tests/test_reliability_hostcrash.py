@@ -5,8 +5,8 @@ has the single-kill walk-through)."""
 from __future__ import annotations
 
 import pytest
+from learnboard.studies.reliability.hostcrash import check_history, run_hostcrash
 
-from learnboard.reliability.hostcrash import check_history, run_hostcrash
 from tests.test_session import small_task
 
 

@@ -432,7 +432,7 @@ VALID_CALIBRATION = _valid_calibration()
 
 
 def test_the_valid_calibration_loads(tmp_path):
-    from learnboard.host.calibrate import load_calibration
+    from learnboard.host.calibration import load_calibration
 
     path = tmp_path / "cal.json"
     path.write_text(json.dumps(VALID_CALIBRATION))
@@ -442,7 +442,7 @@ def test_the_valid_calibration_loads(tmp_path):
 @FUZZ
 @given(mutated(VALID_CALIBRATION, extra_keys=("gain", "n", "kind", "vt", "format")))
 def test_fuzzed_calibration_loads_or_names_the_file_and_field(tmp_path_factory, case):
-    from learnboard.host.calibrate import load_calibration
+    from learnboard.host.calibration import load_calibration
 
     data, _ = case
     path = tmp_path_factory.mktemp("cal") / "calibration.json"
@@ -454,7 +454,7 @@ def test_fuzzed_calibration_loads_or_names_the_file_and_field(tmp_path_factory, 
 @FUZZ
 @given(garbled(json.dumps(VALID_CALIBRATION)))
 def test_garbled_calibration_loads_or_names_the_file(tmp_path_factory, content):
-    from learnboard.host.calibrate import load_calibration
+    from learnboard.host.calibration import load_calibration
 
     path = tmp_path_factory.mktemp("cal") / "calibration.json"
     path.write_bytes(content)
@@ -484,7 +484,7 @@ def _check_runs(runs):
 
 
 def test_the_valid_spec_expands(tmp_path):
-    from learnboard.sweep.spec import expand
+    from learnboard.studies.sweep.spec import expand
 
     path = tmp_path / "spec.toml"
     path.write_text(to_toml(VALID_SPEC))
@@ -494,7 +494,7 @@ def test_the_valid_spec_expands(tmp_path):
 @FUZZ
 @given(mutated(VALID_SPEC, extra_keys=("lam", "seeds", "num", "log", "task", "learning", "file")))
 def test_fuzzed_sweep_spec_expands_or_names_the_file_and_field(tmp_path_factory, case):
-    from learnboard.sweep.spec import expand
+    from learnboard.studies.sweep.spec import expand
 
     data, _ = case
     path = tmp_path_factory.mktemp("spec") / "spec.toml"
@@ -507,7 +507,7 @@ def test_fuzzed_sweep_spec_expands_or_names_the_file_and_field(tmp_path_factory,
 @FUZZ
 @given(garbled(to_toml(VALID_SPEC)))
 def test_garbled_sweep_spec_expands_or_names_the_file(tmp_path_factory, content):
-    from learnboard.sweep.spec import expand
+    from learnboard.studies.sweep.spec import expand
 
     path = tmp_path_factory.mktemp("spec") / "spec.toml"
     path.write_bytes(content)
@@ -521,7 +521,7 @@ def test_garbled_sweep_spec_expands_or_names_the_file(tmp_path_factory, content)
                                   {"lam": {"log": [1e-10, math.inf], "num": 4}},
                                   {"lam": [math.nan]}])
 def test_absurd_sweep_grids_are_refused_before_they_are_built(tmp_path, grid):
-    from learnboard.sweep.spec import expand
+    from learnboard.studies.sweep.spec import expand
 
     path = tmp_path / "spec.toml"
     path.write_text(to_toml({**VALID_SPEC, "grid": grid}))
@@ -531,7 +531,7 @@ def test_absurd_sweep_grids_are_refused_before_they_are_built(tmp_path, grid):
 
 
 # == out-of-range parameters through the real host link to the emulated board ===============
-# The unchanged firmware in process (learnboard.emulator.inprocess); every refusal is an ERR
+# The unchanged firmware in process (learnboard.emulator.inprocess_board); every refusal is an ERR
 # reply naming the parameter or value, and nothing changes: parameters read back equal, the
 # emulator's true edge states equal (digipot taps exactly; gate volts within their drift).
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from learnboard.emulator.inprocess import InProcessBoard
+from learnboard.emulator.inprocess_board import InProcessBoard
 from learnboard.host.messages import ErrorCode
+from learnboard.studies.reliability.limits import LimitMonitor, random_commands
 
 from learnboard.boards import load_board
-from learnboard.reliability.safety import LimitMonitor, random_commands
 
 BOUNDS = {
     "gen2-clln": ["node V low", "node V high", "edge current", "driver V low", "driver V high",

@@ -5,8 +5,7 @@ bytes completes, every lost frame is counted as a gap, and no command runs twice
 from __future__ import annotations
 
 import pytest
-
-from learnboard.reliability.serial import run_insert_campaign, run_serial_campaign
+from learnboard.studies.reliability.serial import run_insert_campaign, run_serial_campaign
 
 
 @pytest.mark.parametrize(("kind", "rate"), [("drop", 1e-2), ("corrupt", 1e-3), ("dup", 1e-2), ("drop", 0.0)])

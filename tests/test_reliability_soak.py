@@ -4,7 +4,7 @@ firmware's and the host's side."""
 
 from __future__ import annotations
 
-from learnboard.reliability.soak import run_soak
+from learnboard.studies.reliability.soak import run_soak
 
 
 def test_memory_stays_flat_while_training():

@@ -27,9 +27,8 @@ import re
 from pathlib import Path
 
 import pytest
-from learnboard.host.runlog import read_log, scan_log
-
 from learnboard.cli import main
+from learnboard.host.runlog import read_log, scan_log
 
 TRAIN = ["train", "--port", "emu:gen1-digipot", "--steps", "20", "--checkpoint-every", "10",
          "--every", "5", "--quiet"]

@@ -136,7 +136,7 @@ def test_disk_full_mid_session_is_a_clear_error_and_keeps_the_log(tmp_path, monk
 
 
 def test_a_stored_calibration_of_a_real_board_goes_into_the_run_folder(tmp_path, monkeypatch):
-    from learnboard.host.calibrate import calibration_path
+    from learnboard.host.calibration import calibration_path
 
     monkeypatch.setenv("LEARNBOARD_DATA", str(tmp_path / "data"))
     cfg = TrainConfig(task=small_task(tmp_path), schedule=schedule_from_flags(steps=5))

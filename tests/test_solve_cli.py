@@ -4,8 +4,8 @@ import json
 
 import numpy as np
 import pytest
-
 from learnboard.cli import main
+
 from learnboard.network import Network, read_network, write_network
 from learnboard.physics import Circuit, Fix, FixDrop, solve
 

@@ -7,10 +7,17 @@ import math
 
 import numpy as np
 import pytest
-
 from learnboard.cli import main
+from learnboard.studies.sweep import (
+    COLUMNS,
+    expand,
+    load_history,
+    notebook_trial,
+    read_csv,
+    run_sweep,
+)
+
 from learnboard.errors import InputError
-from learnboard.sweep import COLUMNS, expand, load_history, notebook_trial, read_csv, run_sweep
 
 SMALL = {
     "steps": 400,

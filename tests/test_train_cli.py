@@ -12,11 +12,11 @@ import sys
 import time
 
 import pytest
+from learnboard.cli import main
 from learnboard.host.runfolder import RunFolder
 from learnboard.host.runlog import read_log
 
 from learnboard.boards import load_board
-from learnboard.cli import main
 
 
 def _cmd(*args):

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from learnboard.cli import main
+
 from tests.mpvm import run_vm
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "build-micropython32"

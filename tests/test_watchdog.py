@@ -16,7 +16,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from learnboard.emulator.board import VirtualBoard
+from learnboard.emulator.vm_board import VMBoard
 
 from tests.mpvm import require_vm
 from tests.test_emulator_port import wait_for as _wait_for
@@ -42,10 +42,10 @@ def learnboard(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
     return proc
 
 
-def _board(flash: Path, main: str, **kw) -> VirtualBoard:
+def _board(flash: Path, main: str, **kw) -> VMBoard:
     flash.mkdir(parents=True, exist_ok=True)
     (flash / "main.py").write_text(main)
-    return VirtualBoard(flash, board="gen2-clln", seed=1, **kw)
+    return VMBoard(flash, board="gen2-clln", seed=1, **kw)
 
 
 @pytest.mark.vm

@@ -7,7 +7,7 @@ Public API::
     compiled = compile_board(board)          # canonical JSON + sha256
     compiled.write("board.json")             # the file the firmware reads
 
-``circuit_for_board`` lives in :mod:`learnboard.boards.circuit` (it imports the physics).
+``circuit_for_board`` lives in :mod:`learnboard.boards.board_circuit` (it imports the physics).
 """
 
 from learnboard.boards.compile import CompiledBoard, board_hash, compile_board
@@ -17,8 +17,8 @@ from learnboard.boards.validate import pin_map, worst_case_current
 
 
 def circuit_for_board(board, edge_state, twin=0, mismatch=None):
-    """See :func:`learnboard.boards.circuit.circuit_for_board` (imported lazily)."""
-    from learnboard.boards.circuit import circuit_for_board as build
+    """See :func:`learnboard.boards.board_circuit.circuit_for_board` (imported lazily)."""
+    from learnboard.boards.board_circuit import circuit_for_board as build
 
     return build(board, edge_state, twin, mismatch)
 

@@ -2,7 +2,7 @@
 
 Main names: :class:`LinearEngine`, :class:`Terminals`, :class:`LearningConfig`,
 :func:`initial_conductances`, :class:`ToleranceController`, :func:`tail_means`.
-Board profiles: :class:`learnboard.engine.board.BoardEngine` (imports the physics).
+Board profiles: :class:`learnboard.engine.board_engine.BoardEngine` (imports the physics).
 """
 
 from learnboard.engine.config import LearningConfig, initial_conductances

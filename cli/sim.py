@@ -1,0 +1,134 @@
+"""``learnboard sim``: train a simulated network with power-aware coupled learning."""
+
+from __future__ import annotations
+
+import argparse
+
+from learnboard.cli.learning_flags import ALPHA_HELP, ETA_HELP, LAMBDA_HELP
+
+HELP = "train a simulated network with power-aware coupled learning"
+DESCRIPTION = """\
+Train a simulated network with coupled learning plus the power term of Stern et al. 2024
+(APL Machine Learning 2, 016114): dk = -(alpha/eta) <(dV^C)^2 - (1 - lambda)(dV^F)^2>,
+clipped to [k-min, k-max]; alpha is the learning rate, eta the nudge and lambda the power
+weight, as in learnboard train, board and schedule files. Reports the relative error
+C/C0, the power in the paper's ½ convention (½ Σ k dV^2, mean over examples; comparable
+with the paper's figures) and the physical power Σ k dV^2 (watts when k is in siemens and
+V in volts).
+
+Without a network option, a disordered 64-node network is generated and the published
+notebook's task is drawn on it: RandomState(seed) picks 2 source and 2 target edges, then
+20 inputs in [0, 1); targets y = A x with A = --coeffs."""
+
+EPILOG = """\
+examples:
+  learnboard sim
+      generated disordered N=64 network, notebook-style task, 2000 steps
+  learnboard sim --network data_N00064_Lp0.0100_r1.txt --lam 1e-6 --steps 2000
+      the published reference run (C/C0 = 1.49658e-2, P = 0.476)
+  learnboard sim --network net.txt --sources 45,118 --targets 16,56 --data train.csv
+      your own terminals and data (CSV columns x0,x1,... inputs, y0,y1,... targets)
+  learnboard sim --generate lattice:16x16,periodic --source-nodes 3,40 --target-nodes 100 \\
+      --task regression --coeffs "0.2,0.3" --train-size 50 --seed 2 --batch online
+  learnboard sim --generate disordered:N=256,seed=4 --tolerance 1e-3 --steps 100000 --json
+      closed-loop lambda for C/C0 about 1e-3; JSON summary on stdout
+  learnboard sim --init low --steps 20000 --save run1/
+      low starting conductances; writes run1/conductances.csv and run1/history.csv
+  learnboard sim --board gen1-digipot --steps 100
+      a shipped board profile through the same engine (digipot taps, transistor gates)
+
+--generate specs: disordered:N=64,seed=1[,z=4.47][,periodic=1]   lattice:16x16[,periodic]
+"""
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from None
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    net = p.add_argument_group("network (one of; default: --generate disordered:N=64,seed=1)")
+    src = net.add_mutually_exclusive_group()
+    src.add_argument("--network", metavar="FILE",
+                     help="network file (first line 'NN NE L', NN lines 'x y', NE lines 'i j'); "
+                          "e.g. --network data_N00064_Lp0.0100_r1.txt")
+    src.add_argument("--board", metavar="NAME|FILE",
+                     help="board profile name or TOML description; its devices (digipot taps, "
+                          "transistor gates) are simulated; e.g. --board gen2-clln")
+    src.add_argument("--generate", metavar="SPEC",
+                     help="generate a network: disordered:N=64,seed=1[,z=4.47][,periodic=1] or "
+                          "lattice:16x16[,periodic]")
+    net.add_argument("--ground", type=int, metavar="N",
+                     help="ground node (held at 0 V); default: the last node, e.g. --ground 0")
+    net.add_argument("--method", default="auto", choices=("auto", "ldl", "band", "dense", "pcg"),
+                     help="linear solver: ldl (sparse LDL^T), band (banded Cholesky), dense, pcg "
+                          "(warm-started CG for large lattices); default auto, by size")
+
+    term = p.add_argument_group("inputs and outputs (default: drawn as the notebook does)")
+    term.add_argument("--sources", type=_ints, default=(), metavar="E,E",
+                      help="source edges: inputs are the drops V_i - V_j across these edges "
+                           "(0-based, as listed in the file), e.g. --sources 45,118")
+    term.add_argument("--targets", type=_ints, default=(), metavar="E,E",
+                      help="target edges: outputs are the drops across them, e.g. --targets 16,56")
+    term.add_argument("--source-nodes", type=_ints, default=(), metavar="N,N",
+                      help="source nodes: inputs are node voltages to ground, e.g. --source-nodes 3,7")
+    term.add_argument("--target-nodes", type=_ints, default=(), metavar="N,N",
+                      help="target nodes: outputs are node voltages to ground, e.g. --target-nodes 12")
+
+    task = p.add_argument_group("training data (one of)")
+    task.add_argument("--data", metavar="CSV",
+                      help="CSV with a header: x0,x1,... inputs (edges then nodes), y0,y1,... "
+                           "targets; one row per example, e.g. --data train.csv")
+    task.add_argument("--task", choices=("regression",), default="regression",
+                      help="generated task (default): linear regression y = A x, x uniform in [0,1)")
+    task.add_argument("--coeffs", default="0.2,0.3;0.1,0.5", metavar="A",
+                      help="regression matrix, rows separated by ';' (targets x inputs); "
+                           "default %(default)s")
+    task.add_argument("--train-size", type=int, default=20, metavar="N",
+                      help="number of generated examples (default %(default)s), e.g. --train-size 50")
+    task.add_argument("--seed", type=int, default=0,
+                      help="seed of the terminal choice and the data (numpy legacy RandomState, "
+                           "as the notebook), also of shuffling and desynchronous updates; "
+                           "default %(default)s")
+
+    learn = p.add_argument_group("learning")
+    learn.add_argument("--alpha", type=float, default=0.5, help=f"{ALPHA_HELP} (default %(default)s)")
+    learn.add_argument("--eta", type=float, default=1e-3, help=f"{ETA_HELP} (default %(default)s)")
+    learn.add_argument("--lam", "--lambda", dest="lam", type=float, default=0.0,
+                       help=f"{LAMBDA_HELP}; default %(default)s, e.g. --lam 1e-6")
+    learn.add_argument("--init", choices=("uniform", "random", "low"), default="uniform",
+                       help="initial conductances: uniform k0, random in [k0/2, 3k0/2], or low "
+                            "(10 x k-min); default %(default)s")
+    learn.add_argument("--k0", type=float, default=1.0,
+                       help="initial conductance for --init uniform/random (default %(default)s)")
+    learn.add_argument("--k-min", type=float, default=1e-4, help="lower clip (default %(default)s)")
+    learn.add_argument("--k-max", type=float, default=1e6, help="upper clip (default %(default)s)")
+    learn.add_argument("--steps", type=int, default=2000, help="learning steps (default %(default)s)")
+    learn.add_argument("--batch", choices=("full", "online"), default="full",
+                       help="full: mean over all examples per step; online: one example per step "
+                            "(default %(default)s)")
+    learn.add_argument("--order", choices=("cycle", "shuffle"), default="cycle",
+                       help="online example order (default %(default)s)")
+    learn.add_argument("--update-prob", type=float, default=1.0, metavar="P",
+                       help="desynchronous learning: each edge updates with probability P per step "
+                            "(default 1), e.g. --update-prob 0.5")
+    learn.add_argument("--tolerance", type=float, metavar="TAU",
+                       help="closed-loop lambda (the paper's): lambda = 0 until C/C0 < TAU, then 1e-9, "
+                            "x1.05 or /2 every 100 steps; tail means over the last 10%% are "
+                            "reported, e.g. --tolerance 1e-3")
+
+    out = p.add_argument_group("output")
+    out.add_argument("--json", action="store_true", help="print one JSON object (no table)")
+    out.add_argument("--save", metavar="DIR",
+                     help="write DIR/conductances.csv, DIR/history.csv, DIR/summary.json "
+                          "(and DIR/network.txt for generated networks)")
+    out.add_argument("--record-every", type=int, default=0, metavar="S",
+                     help="history interval in steps (default: about 200 points)")
+
+
+def run(args: argparse.Namespace) -> int:
+    from learnboard.engine.simulate import run_sim
+
+    return run_sim(args)

@@ -1,0 +1,296 @@
+"""The fast in-process emulated board: the unchanged firmware under CPython.
+
+The firmware's ``App`` runs in a thread on the emulator's ``machine`` layer
+(:mod:`learnboard.emulator.machine_layer`) and virtual clock, and talks to a host
+:class:`~learnboard.host.link.Link` over an in-memory byte pair — no VM, no pty. Use it
+for simulations and tests that need a board but not the MicroPython VM::
+
+    from learnboard.emulator.inprocess_board import InProcessBoard
+
+    with InProcessBoard("gen2-clln", seed=1) as b:
+        print(b.link.hello()["desc_hash"] == b.compiled.sha256)
+        print(b.true_state().power)       # watts, from the physics
+
+Time: while the firmware works (settling, pulses, conversions) only the virtual clock
+advances; while it idles waiting for the host, the virtual clock follows real time, as
+a board's would. Resets (``machine.reset()``, the watchdog, :meth:`InProcessBoard.reset`)
+restart the firmware from ``board.json``'s contents with its volatile state lost, while
+the world's parts behave as real ones do (see :meth:`World.on_reset`).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from learnboard.emulator.cost_model import CostModel
+from learnboard.emulator.cost_model import cost_model as get_cost_model
+from learnboard.emulator.machine_layer import MachineReset, build
+from learnboard.emulator.serial_faults import SerialFaults
+from learnboard.emulator.world import Faults, TrueState, World
+from learnboard.firmware.lbfw import app as app_mod
+from learnboard.firmware.lbfw import consts as fw_consts
+from learnboard.host.link import Link
+from learnboard.host.transport import MemoryTransport, memory_pair
+
+from learnboard.boards import Board, CompiledBoard, compile_board, load_board
+from learnboard.errors import LearnboardError
+
+DEFAULT_BOARD = "gen2-clln"
+IDLE_WAIT_S = 0.002
+WATCHDOG_MS = 5000  # firmware/main.py's default
+
+
+class _FirmwareClock:
+    """The firmware's clock object (``hal.Clock`` interface): the emulated ``time``
+    module's functions (on the virtual clock, with the cost model's call costs)."""
+
+    def __init__(self, utime) -> None:
+        self.ticks_us = utime.ticks_us
+        self.ticks_diff = utime.ticks_diff
+        self.sleep_us = utime.sleep_us
+
+
+class _FaultyEnd:
+    """The host end of the pair with a faulty line towards the board."""
+
+    def __init__(self, end: MemoryTransport, line: SerialFaults) -> None:
+        self.end = end
+        self.line = line
+
+    def read(self, size: int = 4096) -> bytes:
+        return self.end.read(size)
+
+    def write(self, data: bytes) -> None:
+        self.end.write(self.line.apply(data))
+
+    def close(self) -> None:
+        self.end.close()
+
+
+class _BoardPort:
+    """The firmware's byte port (``read``/``write``/``wait``) over the board end of a pair.
+
+    Each read also delivers what the lines inserted while idle (``SerialFaults.noise``):
+    ``noise_in`` towards the board, ``line`` towards the host."""
+
+    def __init__(self, end: MemoryTransport, line: SerialFaults | None = None,
+                 noise_in: SerialFaults | None = None) -> None:
+        self.end = end
+        self.line = line
+        self.noise_in = noise_in if noise_in is not None and noise_in.insert_rate else None
+        self.eof = False
+
+    def read(self):
+        data = self.end.read(4096)
+        if self.line is not None and self.line.insert_rate:
+            extra = self.line.noise()
+            if extra:
+                try:
+                    self.end.write(extra)
+                except OSError:
+                    pass
+        if self.noise_in is not None:
+            extra = self.noise_in.noise()
+            if extra:
+                data = extra + data
+        return data or None
+
+    def write(self, data) -> None:
+        data = bytes(data)
+        if self.line is not None:
+            data = self.line.apply(data)
+        try:
+            self.end.write(data)
+        except OSError:  # the host end closed: a board keeps running with nobody listening
+            pass
+
+    def wait(self, timeout_ms: int) -> None:
+        pipe = self.end._rx
+        with pipe.cond:
+            if not pipe.data and not pipe.closed:
+                pipe.cond.wait(timeout_ms / 1000)
+
+
+class InProcessBoard:
+    """An emulated learning board whose firmware runs in this process.
+
+    Args:
+        board: a profile name, a board .toml, or a loaded :class:`Board`.
+        seed: seed of the world's device spreads and noise.
+        faults: fault knobs of the world (stuck edges, dead ADC inputs, noise, leakage).
+        world_factory: builds the :class:`World` (e.g. a calibrated twin); default
+            ``World(board, seed=seed, faults=faults)``.
+        link_timeout: seconds the host link waits for a reply before retrying.
+        after_tick: called with the world after every pass of the firmware's main loop,
+            under the board lock (safety monitors, memory probes, faults at a given
+            step); also settable later as :attr:`after_tick`.
+        serial_faults: ``(to_board, to_host)`` faulty lines between host and firmware
+            (bytes dropped, corrupted, duplicated), as on a noisy USB cable.
+        link_retries: how often the host link re-sends an unanswered request.
+        cost_model: what the firmware's own Python costs on the virtual clock
+            (``"rp2040"``, the default, or ``"zero"``; :mod:`learnboard.emulator.cost_model`).
+    """
+
+    def __init__(
+        self,
+        board: str | Path | Board = DEFAULT_BOARD,
+        *,
+        seed: int = 0,
+        faults: Faults | None = None,
+        world_factory: Callable[[Board], World] | None = None,
+        link_timeout: float = 2.0,
+        after_tick: Callable[[World], None] | None = None,
+        serial_faults: tuple[SerialFaults, SerialFaults] | None = None,
+        link_retries: int = 3,
+        cost_model: str | CostModel | None = None,
+    ) -> None:
+        self.cost_model = get_cost_model(cost_model)
+        self.board = board if isinstance(board, Board) else load_board(board)
+        self.compiled: CompiledBoard = compile_board(self.board)
+        # what the firmware reads from board.json: JSON types, not the compiler's objects
+        self._body_json = json.dumps(self.compiled.body)
+        self.world = world_factory(self.board) if world_factory else World(self.board, seed=seed, faults=faults)
+        self.lock = threading.RLock()  # the world and the firmware are not thread-safe
+        self.boots = 0
+        self.resets: list[str] = []
+        self._reset_request: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self.app: app_mod.App | None = None
+        host_end, board_end = memory_pair(timeout_a=0.05, timeout_b=0.0)
+        self.serial_faults = serial_faults
+        to_board, to_host = serial_faults or (None, None)
+        for line in (to_board, to_host):
+            if line is not None and line.clock is None:  # inserted bytes on the virtual clock
+                clock = self.world.clock
+                line.clock = lambda clock=clock: clock.now_s
+        self._host_end = _FaultyEnd(host_end, to_board) if to_board is not None else host_end
+        self._port = _BoardPort(board_end, to_host, noise_in=to_board)
+        self._link_timeout = link_timeout
+        self._link_retries = link_retries
+        self._link: Link | None = None
+        self.after_tick = after_tick
+
+    # -- life cycle -----------------------------------------------------------------
+
+    def start(self) -> InProcessBoard:
+        """Boot the firmware in its thread."""
+        if self._thread is None:
+            self._boot()
+            self._thread = threading.Thread(target=self._loop, daemon=True, name="lb-inprocess-board")
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the firmware thread and close the link."""
+        self._stop.set()
+        if self._link is not None:
+            self._link.close()
+        self._host_end.close()
+        if self._thread is not None:
+            self._thread.join(5)
+
+    def __enter__(self) -> InProcessBoard:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- what a user or test sees ---------------------------------------------------------
+
+    @property
+    def link(self) -> Link:
+        """The host's link to this board (created on first use)."""
+        if self._link is None:
+            self._link = Link(self._host_end, timeout=self._link_timeout, retries=self._link_retries)
+        return self._link
+
+    @property
+    def transport(self) -> MemoryTransport | _FaultyEnd:
+        """The host end of the byte pair (for a caller that builds its own Link)."""
+        return self._host_end
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def error(self) -> BaseException | None:
+        """What stopped the firmware thread, if it stopped on its own."""
+        return self._error
+
+    def true_state(self, net: int = 0) -> TrueState:
+        """The physics of network ``net`` now: node volts, edge currents, watts."""
+        with self.lock:
+            return self.world.true_state(net)
+
+    def reset(self, kind: str = "hard", timeout: float = 5.0) -> None:
+        """Reset the board: ``"hard"`` (reset button) or ``"power-on"`` (a brown-out: the
+        parts power-cycle too). Returns when the firmware has booted again."""
+        boots = self.boots
+        self.request_reset(kind)
+        deadline = time.monotonic() + timeout
+        while self.boots == boots:
+            if not self.running or time.monotonic() > deadline:
+                raise LearnboardError(f"the emulated board did not boot again after a {kind} reset")
+            time.sleep(0.001)
+
+    def request_reset(self, kind: str = "hard") -> None:
+        """Reset the board at the firmware loop's next pass and return at once (from an
+        :attr:`after_tick` hook too: a reset at an exact point of a run)."""
+        if kind not in ("hard", "power-on"):
+            raise LearnboardError(f"unknown reset kind {kind!r}; use 'hard' or 'power-on'")
+        self._reset_request = kind
+
+    # -- the firmware thread --------------------------------------------------------------
+
+    def _boot(self) -> None:
+        machine, utime = build(self.world, cost=self.cost_model)
+        body = json.loads(self._body_json)
+        # as firmware/main.py does on a board: a watchdog resets a hung loop
+        watchdog = bool(self.resets) and self.resets[-1] == "watchdog"
+        self.app = app_mod.App(body, self.compiled.sha256, machine,
+                               _FirmwareClock(utime), self._port,
+                               wdt=machine.WDT(timeout=WATCHDOG_MS), wdt_ms=WATCHDOG_MS,
+                               boot_flt=fw_consts.F_WATCHDOG if watchdog else 0,
+                               calibration_file=None)  # no flash filesystem in process
+        self.boots += 1
+        self.app.srv.event(app_mod.msgs.EV_BOOT, {"fw": app_mod.VERSION, "board": self.app.name,
+                                                  "proto": app_mod.msgs.PROTOCOL})
+
+    def _restart(self, kind: str) -> None:
+        self.resets.append(kind)
+        self.world.on_reset(kind)  # a hard reset stops the watchdog, a soft one does not
+        self._boot()
+
+    def _loop(self) -> None:
+        clock = self.world.clock
+        try:
+            while not self._stop.is_set():
+                kind, self._reset_request = self._reset_request, None
+                with self.lock:
+                    if kind:
+                        self._restart(kind)
+                    try:
+                        clock.advance_us(self.cost_model.pass_us)  # the loop's own pass
+                        busy = self.app.tick() or self.app.training
+                        if self.after_tick is not None:  # may stall the clock: a watchdog
+                            self.after_tick(self.world)
+                    except MachineReset as reset:
+                        self._restart(reset.kind)
+                        continue
+                if not busy:
+                    t0 = time.monotonic()
+                    self._port.wait(IDLE_WAIT_S * 1000)
+                    with self.lock:
+                        try:
+                            clock.advance_us((time.monotonic() - t0) * 1e6)
+                        except MachineReset as reset:  # the watchdog fired while idle
+                            self._restart(reset.kind)
+        except BaseException as exc:  # keep it for the caller; the board is "dead"
+            self._error = exc

@@ -1,0 +1,395 @@
+"""``learnboard paper``: run the plan's sweeps, then write tables, figures and report.md."""
+
+from __future__ import annotations
+
+import csv
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from learnboard.studies.paper import analysis as an
+from learnboard.studies.paper import figures as fg
+from learnboard.studies.paper.compare import compare
+from learnboard.studies.paper.plan import Plan
+from learnboard.studies.sweep import expand, load_history, run_sweep
+
+REFERENCE_GUIDE = 5.5e6  # reference results: C/C0 ≈ 5.5e6 · lambda² on r1 at 1e5 steps
+
+
+@dataclass
+class Report:
+    """What :func:`run_paper` wrote: folder, comparison and findings rows, timing."""
+
+    out: Path
+    comparison: list[dict]
+    findings: list[dict]
+    seconds: float
+    runs: int
+    failed: int
+
+    @property
+    def markdown(self) -> Path:
+        return self.out / "report.md"
+
+
+def write_table(path: Path, rows: list[dict]) -> Path:
+    cols = list(dict.fromkeys(k for r in rows for k in r))
+    with path.open("w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(cols)
+        for r in rows:
+            w.writerow(["" if r.get(c) is None else r[c] for c in cols])
+    return path
+
+
+def _fmt(v, digits: int = 3) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "–"
+    if isinstance(v, bool):
+        return "pass" if v else "FAIL"
+    if isinstance(v, float):
+        return f"{v:.{digits}g}"
+    return str(v)
+
+
+def md_table(rows: list[dict], cols: list[tuple[str, str]]) -> str:
+    head = "| " + " | ".join(h for _, h in cols) + " |\n|" + "---|" * len(cols) + "\n"
+    body = "".join("| " + " | ".join(_fmt(r.get(k)) if k != "pass" else
+                                     ("not run" if r.get(k) is None else _fmt(r[k]))
+                                     for k, _ in cols) + " |\n" for r in rows)
+    return head + body
+
+
+def run_paper(plan: Plan, out: str | Path, *, workers: int | None = None, scheduler=None,
+              progress: bool = True, command: str = "learnboard paper") -> Report:
+    """Run every sweep of ``plan`` into ``out/sweep`` and write the report folder ``out``."""
+    t0 = time.perf_counter()
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    sweep_dir = out / "sweep"
+    # stage 1: which random tasks can each network learn at all (lambda 0)?
+    screen = run_sweep(expand(plan.screen_spec()), sweep_dir, workers=workers,
+                       scheduler=scheduler, progress=progress, label="paper: screening tasks")
+    chosen: dict[str, list[int]] = {}
+    screened = []
+    for r in screen.rows:
+        ok = r["status"] == "ok" and r["relative_error"] < plan.screen_below
+        screened.append({"network": r["network"], "seed": r["seed"],
+                         "relative_error_lam0": r.get("relative_error"), "used": ok})
+        if ok:
+            chosen.setdefault(r["network"], []).append(r["seed"])
+    if not chosen:
+        from learnboard.errors import LearnboardError
+
+        raise LearnboardError("no network learned any of the screened tasks at lambda 0; "
+                              "raise the steps or the number of candidate seeds")
+    # stage 2: every part of the report on the learnable tasks
+    parts = {name: expand(spec) for name, spec in plan.specs(chosen).items()}
+    all_runs = [r for runs in parts.values() for r in runs]
+    # the slowest runs first (board solves, controller runs recording every step), so the
+    # last minutes are not one worker finishing a long run while the others idle
+    all_runs.sort(key=lambda r: (r["network"]["kind"] not in ("emulate", "board"),
+                                 r["network"]["kind"] != "emulate", r["tolerance"] is None))
+    res = run_sweep(all_runs, sweep_dir, workers=workers, scheduler=scheduler,
+                    progress=progress, label="paper")
+    by_id = {r["id"]: r for r in res.rows}
+    computed = screen.ran + res.ran
+    total = len({r["id"] for r in screen.rows} | set(by_id))
+
+    def rows(name: str) -> list[dict]:
+        return [by_id[r["id"]] for r in parts.get(name, []) if r["id"] in by_id]
+
+    labels = [n["label"] for n in plan.networks if n["label"] in chosen]
+    first_seed = {net: seeds[0] for net, seeds in chosen.items()}
+    everything = res.rows
+    tables: dict[str, list[dict]] = {}
+    figs: dict[str, Path] = {}
+
+    # 1. error and power against lambda
+    lam_rows = an.lambda_table(rows("scan"), labels, plan.lams, plan.steps)
+    tables["lambda_scan"] = lam_rows
+    guide = REFERENCE_GUIDE if plan.reference_rows else _fit_guide(lam_rows)
+    figs["error_power_vs_lambda"] = fg.error_power_vs_lambda(
+        lam_rows, labels, guide, out / "fig1_error_power_vs_lambda.png")
+    # 2. initial conditions
+    ic_nets = labels[: plan.ic_networks]
+    ic_rows = an.initial_table(rows("initial") + rows("scan") + rows("reference_k0"), ic_nets,
+                               plan.ic_lams, plan.steps, first_seed)
+    tables["initial_conditions"] = ic_rows
+    figs["initial_conditions"] = fg.initial_conditions(ic_rows, out / "fig2_initial_conditions.png")
+    # 3. trade-off
+    scan_ok = [r for r in rows("scan") if r["status"] == "ok"]
+    figs["tradeoff"] = fg.tradeoff(lam_rows, scan_ok, out / "fig3_tradeoff.png")
+    # 4. tolerance controller
+    tol_nets = labels[: plan.tol_networks]
+    fixed_rows = rows("scan") + rows("tol_fixed")
+    tol_rows = an.tolerance_table(rows("tolerance"), tol_nets, plan.taus, plan.steps, fixed_rows,
+                                  first_seed)
+    curves = {net: an.fixed_curve(fixed_rows, net, first_seed.get(net), plan.steps)
+              for net in tol_nets}
+    tables["tolerance"] = tol_rows
+    tau_hist = 1e-3 if any(math.isclose(t, 1e-3) for t in plan.taus) else plan.taus[0]
+    hist_run = next((r for r in parts["tolerance"] if r["network"]["label"] == labels[0]
+                     and math.isclose(r["tolerance"], tau_hist)), None)
+    history = load_history(sweep_dir, hist_run["id"]) if hist_run else None
+    figs["tolerance"] = fg.tolerance(curves, tol_rows, tol_nets, history, tau_hist,
+                                     out / "fig4_tolerance_controller.png")
+    # 5. board profile (transistor network), nominal and with device imperfections
+    board_rows: list[dict] = []
+    if plan.board:
+        board_rows = _board_table(rows("board") + rows("board_low") + rows("emulated"))
+        tables["board"] = board_rows
+        hist = {}
+        for r in parts["board"] + parts.get("board_low", []) + parts.get("emulated", []):
+            if r["task"]["seed"] == 0 and (r["lam"] in (0.0, 0.05) or r["init"] == "low"):
+                h = load_history(sweep_dir, r["id"])
+                if h:
+                    start = "low gates" if r["init"] == "low" else f"λ={r['lam']:g}"
+                    # a session's telemetry power is what the firmware computes from its
+                    # readings; the table's emulated power is the emulator's true Σ I ΔV
+                    note = " (board-reported)" if r["network"]["kind"] == "emulate" else ""
+                    hist[f"{r['network']['label']}, {start}{note}"] = h
+        figs["board"] = fg.board(board_rows, hist, out / "fig5_board_gen2.png")
+    # 6. noisy targets
+    noise_rows = [r for r in rows("noise") if r["status"] == "ok"]
+    tables["noise"] = [{k: r[k] for k in ("network", "noise", "lam", "relative_error",
+                                          "clean_relative_error", "power", "energy")}
+                       for r in noise_rows]
+    figs["noise"] = fg.noise(noise_rows, out / "fig6_noisy_targets.png")
+    # 7. energy during training
+    ehist = {}
+    for r in parts["initial"]:
+        if r["network"]["label"] == labels[0] and r["lam"] == 0:
+            h = load_history(sweep_dir, r["id"])
+            if h:
+                ehist[an.init_label({"init": r["init"], "k0": r["k0"]})] = h
+    figs["energy"] = fg.energy(ehist, ic_rows, out / "fig7_training_energy.png")
+
+    comparison = compare(everything, labels[0]) if plan.reference_rows else []
+    findings = _findings(plan, lam_rows, ic_rows, tol_rows, board_rows, noise_rows, labels)
+    tables["reference_comparison"] = comparison
+    tables["screened_tasks"] = screened
+    tables["findings"] = findings
+    for name, t in tables.items():
+        if t:
+            write_table(out / f"{name}.csv", t)
+    seconds = time.perf_counter() - t0
+    report = Report(out, comparison, findings, seconds, total, res.failed + screen.failed)
+    _write_markdown(report, plan, computed, tables, figs, command)
+    return report
+
+
+def _fit_guide(lam_rows: list[dict]) -> float:
+    pts = [t["rel_error_median"] / t["lam"] ** 2 for t in lam_rows
+           if t["network"] == "all" and 0 < t["lam"] <= 1e-9 and t["rel_error_median"] > 0]
+    return float(np.median(pts)) if pts else 0.0
+
+
+def _board_table(rows: list[dict]) -> list[dict]:
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        if r["status"] == "ok":
+            groups.setdefault((r["network"], r["init"], r["lam"]), []).append(r)
+    out = []
+    for (net, init, lam), sel in groups.items():
+        c, p, e = (an.stats(r.get(k) for r in sel) for k in ("relative_error", "power_watts",
+                                                         "energy_watts"))
+        p0 = an.stats(r.get("initial_power_watts") for r in sel)[0]
+        out.append({"network": net, "init": init, "lam": lam, "runs": len(sel),
+                    "rel_error_median": c[0], "rel_error_min": c[1], "rel_error_max": c[2],
+                    "power_uW_median": p[0] * 1e6, "initial_power_uW": p0 * 1e6,
+                    "energy_uW_steps": e[0] * 1e6,
+                    "newton_iterations_mean": an.stats(r.get("newton_iterations_mean") for r in sel)[0]})
+    return sorted(out, key=lambda r: (r["network"], r["init"] != "uniform", r["lam"]))
+
+
+def _median_at(lam_rows, lam, key="rel_error_median", net="all"):
+    for t in lam_rows:
+        if t["network"] == net and (math.isclose(t["lam"], lam) if lam else t["lam"] == 0):
+            return t[key]
+    return None
+
+
+def _findings(plan, lam_rows, ic_rows, tol_rows, board_rows, noise_rows, labels) -> list[dict]:
+    """The paper's qualitative claims, checked on this run's numbers."""
+    out = []
+
+    def add(claim, measured, expected, ok):
+        out.append({"finding": claim, "measured": measured, "expected": expected, "pass": ok})
+
+    chain = [x for x in (1e-9, 1e-7, 1e-5, 1e-3) if any(math.isclose(x, y) for y in plan.lams)]
+    errs = [_median_at(lam_rows, x) for x in chain]
+    if len(chain) >= 2 and None not in errs:
+        add("error grows with λ (median C/C0 at λ " + ", ".join(f"{x:g}" for x in chain) + ")",
+            ", ".join(f"{e:.2g}" for e in errs), "increasing",
+            all(b > a for a, b in zip(errs, errs[1:], strict=False)))
+    pows = [_median_at(lam_rows, x, "power_median") for x in [0.0, *chain]]
+    if len(pows) >= 2 and None not in pows:
+        add("power falls with λ (median P at λ 0, " + ", ".join(f"{x:g}" for x in chain) + ")",
+            ", ".join(f"{p:.3g}" for p in pows), "decreasing",
+            all(b < a for a, b in zip(pows, pows[1:], strict=False)))
+    for net in labels:
+        s = an.slope(lam_rows, net)
+        if s is None:
+            continue
+        floor = an.has_floor(lam_rows, net)
+        add(f"C/C0 ∝ λ² on {net} (slope over λ 1e-10..1e-8)", f"{s:.2f}",
+            "2.0 ± 0.1" + (" (λ=0 run has an error floor: law masked)" if floor else ""),
+            None if floor else abs(s - 2) <= 0.1)
+    zero = {r["init"]: r for r in ic_rows if r["lam"] == 0}
+    base = zero.get("k0 1")
+    for label, r in zero.items():
+        if base is None or label == "k0 1":
+            continue
+        ratio = base["power_median"] / r["power_median"]
+        ok = ratio > 2 and r["rel_error_median"] <= max(10 * base["rel_error_median"], 1e-6)
+        add(f"start {label}: lower power at equal error (λ=0)",
+            f"{ratio:.1f}x lower P; C/C0 {r['rel_error_median']:.1e} vs {base['rel_error_median']:.1e}",
+            {"k0 0.1": "≈9x (reference)", "k0 0.01": "≈26x (reference)"}.get(label, "> 2x"), ok)
+    for t in tol_rows:
+        if t["network"] != labels[0]:
+            continue
+        add(f"tolerance τ={t['tau']:g} on {t['network']}: error held near τ, power cut",
+            f"tail C/C0 {t['tail_rel_error']:.2g}, P {t['tail_power']:.3g} "
+            f"({t['reduction_vs_lam0']:.1f}x below λ=0)",
+            "tail C/C0 ≤ 1.5 τ, P below λ=0",
+            t["tail_rel_error"] <= 1.5 * t["tau"] and t["reduction_vs_lam0"] > 1)
+        if t["fixed_lambda_power_equal_error"] == t["fixed_lambda_power_equal_error"]:
+            add(f"tolerance τ={t['tau']:g} vs fixed λ at equal error ({t['network']})",
+                f"P ratio controller/fixed {t['controller_over_fixed']:.2f}", "≤ 1.1",
+                t["controller_over_fixed"] <= 1.1)
+    for net in dict.fromkeys(r["network"] for r in board_rows):
+        b = {r["lam"]: r for r in board_rows if r["network"] == net and r["init"] == "uniform"}
+        if 0.0 in b and 0.05 in b:
+            r0, r1 = b[0.0], b[0.05]
+            add(f"{net}: λ=0.05 lowers physical power at little error cost",
+                f"P {r0['power_uW_median']:.3g} → {r1['power_uW_median']:.3g} µW; C/C0 "
+                f"{r0['rel_error_median']:.2g} → {r1['rel_error_median']:.2g}",
+                "lower P, C/C0 ≤ 2x", r1["power_uW_median"] < r0["power_uW_median"]
+                and r1["rel_error_median"] <= 2 * r0["rel_error_median"])
+    for level in sorted({r["noise"] for r in noise_rows if r["noise"] > 0}):
+        t = {r["lam"]: r for r in noise_rows if r["noise"] == level}
+        small = [x for x in sorted(t) if 0 < x <= 1e-7]
+        if 0.0 in t and small:
+            x = small[-1]
+            a, b = t[0.0]["clean_relative_error"], t[x]["clean_relative_error"]
+            add(f"noisy targets σ={level:g} V: λ={x:g} costs nothing on clean targets",
+                f"clean C/C0 {a:.3g} (λ=0) vs {b:.3g}; P {t[0.0]['power']:.3g} → {t[x]['power']:.3g}",
+                "within 10 %", b <= 1.1 * a)
+    return out
+
+
+def _write_markdown(report: Report, plan: Plan, computed: int, tables, figs, command: str) -> None:
+    out = report.out
+    nets = ", ".join(n["label"] for n in plan.networks)
+    lines = [
+        "# Power-efficient coupled learning: reproduction report\n",
+        f"Produced by `{command}` in {report.seconds:.0f} s ({report.runs} runs: {computed} "
+        f"computed now, {report.runs - computed} reused from `sweep/`, {report.failed} failed). "
+        f"Networks: {nets} ({plan.source}); {plan.steps} steps per linear run; alpha 0.5, "
+        "eta 1e-3, k in [1e-4, 1e6], full batch; the notebook's task (2 source and 2 target "
+        "edges drawn with `RandomState(seed)`, 20 inputs, y = A x, A = [[0.2, 0.3], [0.1, 0.5]]). "
+        "Power P = ½ Σ k ΔV² (the paper's convention; watts when k is in siemens); "
+        "board power is the physical Σ I ΔV in watts. Every run is a row of "
+        "`sweep/results.csv`; histories are in `sweep/runs/*.npz`.\n",
+    ]
+    if report.comparison:
+        n_pass = sum(1 for r in report.comparison if r["pass"])
+        n_run = sum(1 for r in report.comparison if r["pass"] is not None)
+        lines += ["## Summary: reference results (authors' algorithm on r1)\n",
+                  f"{n_pass} of {n_run} compared values within tolerance "
+                  f"(network {plan.networks[0]['label']}, seed 0). Reference: an exact re-run "
+                  "of the authors' published algorithm (Stern et al., APL Machine Learning 2, "
+                  "016114, 2024) on r1. Tolerances: see "
+                  "`studies/paper/compare.py` and docs/paper.md.\n",
+                  md_table(report.comparison, [("quantity", "quantity"), ("measured", "measured"),
+                                               ("reference", "reference"), ("tolerance", "tolerance"),
+                                               ("pass", "result")])]
+    lines += ["## Findings checked on this run\n",
+              md_table(report.findings, [("finding", "claim"), ("measured", "measured"),
+                                         ("expected", "expected"), ("pass", "result")])]
+    lam_all = [t for t in tables["lambda_scan"] if t["network"] == "all"]
+    lines += [
+        "## 1. Error and power against λ\n",
+        "![error and power vs lambda](fig1_error_power_vs_lambda.png)\n",
+        "Median over seeds per network (bands: min..max); dashed: the λ² guide "
+        + ("of the reference results (5.5e6·λ²)." if plan.reference_rows else "fitted at λ ≤ 1e-9.")
+        + " Table: `lambda_scan.csv`.\n",
+        md_table(lam_all, [("lam", "λ"), ("runs", "runs"), ("rel_error_median", "median C/C0"),
+                           ("rel_error_min", "min"), ("rel_error_max", "max"),
+                           ("power_median", "median P"), ("energy_median", "training energy")]),
+        "## 2. Initial conditions\n",
+        "![initial conditions](fig2_initial_conditions.png)\n",
+        "Scale symmetry: a lower start gives the same error at lower power. Table: "
+        "`initial_conditions.csv`.\n",
+        md_table(tables["initial_conditions"],
+                 [("init", "start"), ("lam", "λ"), ("rel_error_median", "C/C0"),
+                  ("power_median", "P"), ("energy_median", "training energy")]),
+        "## 3. Error–power trade-off\n",
+        "![trade-off](fig3_tradeoff.png)\n",
+        "Each point is one λ (median over all networks and seeds; bars min..max; grey: single runs).\n",
+        "## 4. Tolerance controller vs fixed λ\n",
+        "![tolerance controller](fig4_tolerance_controller.png)\n",
+        "The closed-loop tolerance controller (docs/engine.md), judged by its means over the last 10 % of steps, "
+        "against the fixed-λ curve of the same task (λ at decades and half decades; power "
+        "interpolated log-log at equal error). "
+        "Table: `tolerance.csv`.\n",
+        md_table(tables["tolerance"], [("network", "network"), ("tau", "τ"),
+                                       ("tail_rel_error", "tail C/C0"), ("tail_power", "tail P"),
+                                       ("reduction_vs_lam0", "P(λ=0)/P"),
+                                       ("fixed_lambda_power_equal_error", "fixed-λ P at equal error"),
+                                       ("controller_over_fixed", "ratio")]),
+    ]
+    if plan.board:
+        lines += [
+            f"## 5. Transistor board {plan.board}: nominal and with device imperfections\n",
+            "![board](fig5_board_gen2.png)\n",
+            f"The board profile's 32 NMOS edges (the lab-fit model of Dillavou et al., PNAS 2024) through the engine's board path, "
+            f"{plan.board_steps} steps, {plan.board_train_size} examples, alpha 2, eta 0.5 (gate "
+            "volts per V² of drop terms). *Imperfect*: free state on network 0 and clamped state "
+            "on network 1, each with its own device spread (vt, beta; seed = task seed), and "
+            "every node read through the 12-bit ADC (one LSB at the node ≈ 0.12 mV). For "
+            "transistors the λ term is a heuristic (no co-content): judged by the physical "
+            "power Σ I ΔV it reaches. *Emulated*: `learnboard.host.session.run_session` on the "
+            "in-process emulated board — the unchanged firmware runs the rule on the "
+            "emulator's devices (mismatch, ADC, gate leakage, pulse-charged gates) with the "
+            "session's own learning settings, "
+            f"{plan.emulated_steps} steps; C/C0 as the host measures it, power = the "
+            "emulator's true Σ I ΔV. Table: `board.csv`.\n",
+            md_table(tables["board"], [("network", "board"), ("init", "gates"), ("lam", "λ"),
+                                       ("rel_error_median", "C/C0"),
+                                       ("power_uW_median", "P (µW)"),
+                                       ("initial_power_uW", "P before (µW)"),
+                                       ("energy_uW_steps", "energy (µW·steps)"),
+                                       ("newton_iterations_mean", "Newton it.")]),
+        ]
+    lines += [
+        "## 6. Beyond the paper: noisy targets\n",
+        "![noise](fig6_noisy_targets.png)\n",
+        "Gaussian noise (std σ in volts) on the training targets. The training error is floored "
+        "by the noise; the error on the clean targets shows what λ costs. Table: `noise.csv`.\n",
+        md_table(tables["noise"], [("noise", "σ (V)"), ("lam", "λ"),
+                                   ("relative_error", "C/C0 (noisy train)"),
+                                   ("clean_relative_error", "C/C0 (clean)"), ("power", "P"),
+                                   ("energy", "energy")]),
+        "## 7. Beyond the paper: energy spent during training\n",
+        "![energy](fig7_training_energy.png)\n",
+        "Training energy = Σ over steps of the free-state power (power × steps; trapezoid over "
+        "the recorded history). A low start saves energy during the whole run, not only in the "
+        "learned solution.\n",
+        "## Tasks screened\n",
+        f"Each network's candidate tasks (notebook draws with seeds 0..{plan.candidate_seeds - 1}) "
+        f"were first trained at λ = 0; only tasks reaching C/C0 < {plan.screen_below:g} are used "
+        "(a random choice of source and target edges can leave a task the network cannot "
+        "represent: an error floor at λ = 0). Table: `screened_tasks.csv`.\n",
+        md_table(tables["screened_tasks"], [("network", "network"), ("seed", "seed"),
+                                            ("relative_error_lam0", "C/C0 at λ=0"),
+                                            ("used", "used")]),
+        "## Files\n",
+        "- `report.md` (this file), `fig*.png`\n"
+        "- tables: " + ", ".join(f"`{k}.csv`" for k, v in tables.items() if v) + "\n"
+        "- `sweep/results.csv` (every run), `sweep/runs/<id>.json|npz` (definitions, histories)\n",
+    ]
+    (out / "report.md").write_text("\n".join(lines))
