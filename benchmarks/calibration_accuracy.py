@@ -14,9 +14,9 @@ import copy
 import time
 
 import numpy as np
+from learnboard.cli.wiring import open_board
 from learnboard.emulator.twin import TwinWorld
 from learnboard.host.calibration import calibrate
-from learnboard.host.connect import open_board
 
 from learnboard.boards.board_circuit import edge_parameters
 from learnboard.physics import Fix, solve

@@ -18,8 +18,8 @@ import argparse
 import tempfile
 import time
 
-from learnboard.emulator.inprocess_board import InProcessBoard
-from learnboard.studies.reliability import brownout as bo
+from learnboard.cli.wiring import LinkedInProcessBoard
+from learnboard.studies.reliability import resets as bo
 from learnboard.studies.reliability.hostcrash import run_hostcrash
 from learnboard.studies.reliability.limits import (
     LimitMonitor,
@@ -92,7 +92,7 @@ def safety(commands: int, seeds: int, exclude: tuple[str, ...] = (), vm: str | N
                                                 executable=None if vm == "default" else vm,
                                                 exclude=exclude)
             else:
-                with InProcessBoard(board, seed=seed, after_tick=mon) as emu:
+                with LinkedInProcessBoard(board, seed=seed, after_tick=mon) as emu:
                     log = random_commands(emu.link, board, n=commands, seed=seed, exclude=exclude)
                     if emu.error is not None:
                         raise SystemExit(f"{profile} seed {seed}: firmware loop died: {emu.error!r}")

@@ -119,6 +119,7 @@ def _say(json_out: bool):
 def run(args: argparse.Namespace) -> int:
     import json
 
+    from learnboard.cli.wiring import EMULATED_PREFIX, open_board
     from learnboard.host.calibration import (
         FILE_NAME,
         calibrate,
@@ -127,7 +128,6 @@ def run(args: argparse.Namespace) -> int:
         seal,
         store_on_board,
     )
-    from learnboard.host.connect import EMULATED_PREFIX, open_board
 
     from learnboard.errors import InputError
 

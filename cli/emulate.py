@@ -108,16 +108,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help="gate-capacitor leakage times X (default 1)")
 
 
-def board_key(board: str | None) -> str:
-    """Folder name of a board's default flash: the profile name or the file's stem."""
-    if not board:
-        return DEFAULT_BOARD
-    from pathlib import Path
-
-    path = Path(board)
-    return path.stem if path.suffix == ".toml" or path.exists() else board
-
-
 def run(args: argparse.Namespace) -> int:
     import signal
     import sys
@@ -147,7 +137,7 @@ def run(args: argparse.Namespace) -> int:
     def on_port_change(port: str) -> None:
         # a hard or watchdog reset dropped the port, as USB does: the new path, on
         # standard output like the first, and in the list hosts follow a board by
-        from learnboard.host.ports import announce_emulated
+        from learnboard.emulated_ports import announce_emulated
 
         announce_emulated(port, desc.name, previous=ports)
         ports.append(port)
@@ -164,7 +154,7 @@ def run(args: argparse.Namespace) -> int:
         board = _cpython_board(args, desc, faults, brownouts, world_factory)
         where = "firmware under CPython (no REPL: learnboard protocol only)"
     else:
-        from learnboard.emulator.vm_board import VMBoard, default_flash_dir
+        from learnboard.emulator.vm_board import VMBoard, board_key, default_flash_dir
 
         flash = Path(args.flash) if args.flash else default_flash_dir(board_key(args.board))
         board = VMBoard(
@@ -194,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
     announced = None
     try:
         port = board.start()
-        from learnboard.host.ports import announce_emulated
+        from learnboard.emulated_ports import announce_emulated
 
         announced = announce_emulated(port, desc.name)  # `learnboard ports` lists it
         ports.append(port)

@@ -61,7 +61,14 @@ def run(args: argparse.Namespace) -> int:
             if not quiet:
                 err.print(f"[dim]{msg}[/dim]")
 
-        report = flash(args.port, args.board, mpy=args.mpy, flash_dir=args.flash_dir,
+        flash_dir, vm = args.flash_dir, None
+        if args.port is None:  # the emulated board's flash folder, for the VM that boots it
+            from learnboard.emulator.vm import micropython_executable
+            from learnboard.emulator.vm_board import board_key, default_flash_dir
+
+            flash_dir = flash_dir or default_flash_dir(board_key(args.board))
+            vm = micropython_executable() if args.mpy else None
+        report = flash(args.port, args.board, mpy=args.mpy, flash_dir=flash_dir, vm=vm,
                        progress=progress, verify_timeout=args.timeout, log=log)
     if args.json:
         print(json.dumps(report.as_dict()))

@@ -113,7 +113,7 @@ class CPythonBoard:
         return run
 
     def _to_board(self) -> None:
-        end = self.inprocess.transport
+        end = self.inprocess.byte_port
         while not self._stop.is_set():
             ready, _, _ = select.select([self._master], [], [], 0.1)
             if ready:
@@ -128,7 +128,7 @@ class CPythonBoard:
                     end.write(data)
 
     def _to_host(self) -> None:
-        end = self.inprocess.transport  # reads block up to its timeout (50 ms)
+        end = self.inprocess.byte_port  # reads block up to its timeout (50 ms)
         while not self._stop.is_set():
             data = end.read(4096)
             while data and not self._stop.is_set():

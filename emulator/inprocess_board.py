@@ -1,14 +1,16 @@
 """The fast in-process emulated board: the unchanged firmware under CPython.
 
 The firmware's ``App`` runs in a thread on the emulator's ``machine`` layer
-(:mod:`learnboard.emulator.machine_layer`) and virtual clock, and talks to a host
-:class:`~learnboard.host.link.Link` over an in-memory byte pair — no VM, no pty. Use it
-for simulations and tests that need a board but not the MicroPython VM::
+(:mod:`learnboard.emulator.machine_layer`) and virtual clock, and talks over an in-memory
+byte pair — no VM, no pty. The host's end of the pair is :attr:`InProcessBoard.byte_port`
+(``read``/``write``/``close``); the command line puts the host's link on it
+(:class:`learnboard.cli.wiring.LinkedInProcessBoard`). Use it for simulations and tests
+that need a board but not the MicroPython VM::
 
     from learnboard.emulator.inprocess_board import InProcessBoard
 
     with InProcessBoard("gen2-clln", seed=1) as b:
-        print(b.link.hello()["desc_hash"] == b.compiled.sha256)
+        b.byte_port.write(frame)          # a protocol frame, as the host sends it
         print(b.true_state().power)       # watts, from the physics
 
 Time: while the firmware works (settling, pulses, conversions) only the virtual clock
@@ -33,10 +35,9 @@ from learnboard.emulator.serial_faults import SerialFaults
 from learnboard.emulator.world import Faults, TrueState, World
 from learnboard.firmware.lbfw import app as app_mod
 from learnboard.firmware.lbfw import consts as fw_consts
-from learnboard.host.link import Link
-from learnboard.host.transport import MemoryTransport, memory_pair
 
 from learnboard.boards import Board, CompiledBoard, compile_board, load_board
+from learnboard.byte_pipe import MemoryTransport, memory_pair
 from learnboard.errors import LearnboardError
 
 DEFAULT_BOARD = "gen2-clln"
@@ -124,13 +125,11 @@ class InProcessBoard:
         faults: fault knobs of the world (stuck edges, dead ADC inputs, noise, leakage).
         world_factory: builds the :class:`World` (e.g. a calibrated twin); default
             ``World(board, seed=seed, faults=faults)``.
-        link_timeout: seconds the host link waits for a reply before retrying.
         after_tick: called with the world after every pass of the firmware's main loop,
             under the board lock (safety monitors, memory probes, faults at a given
             step); also settable later as :attr:`after_tick`.
         serial_faults: ``(to_board, to_host)`` faulty lines between host and firmware
             (bytes dropped, corrupted, duplicated), as on a noisy USB cable.
-        link_retries: how often the host link re-sends an unanswered request.
         cost_model: what the firmware's own Python costs on the virtual clock
             (``"rp2040"``, the default, or ``"zero"``; :mod:`learnboard.emulator.cost_model`).
     """
@@ -142,10 +141,8 @@ class InProcessBoard:
         seed: int = 0,
         faults: Faults | None = None,
         world_factory: Callable[[Board], World] | None = None,
-        link_timeout: float = 2.0,
         after_tick: Callable[[World], None] | None = None,
         serial_faults: tuple[SerialFaults, SerialFaults] | None = None,
-        link_retries: int = 3,
         cost_model: str | CostModel | None = None,
     ) -> None:
         self.cost_model = get_cost_model(cost_model)
@@ -171,9 +168,6 @@ class InProcessBoard:
                 line.clock = lambda clock=clock: clock.now_s
         self._host_end = _FaultyEnd(host_end, to_board) if to_board is not None else host_end
         self._port = _BoardPort(board_end, to_host, noise_in=to_board)
-        self._link_timeout = link_timeout
-        self._link_retries = link_retries
-        self._link: Link | None = None
         self.after_tick = after_tick
 
     # -- life cycle -----------------------------------------------------------------
@@ -187,10 +181,8 @@ class InProcessBoard:
         return self
 
     def stop(self) -> None:
-        """Stop the firmware thread and close the link."""
+        """Stop the firmware thread and close the byte pair."""
         self._stop.set()
-        if self._link is not None:
-            self._link.close()
         self._host_end.close()
         if self._thread is not None:
             self._thread.join(5)
@@ -204,15 +196,9 @@ class InProcessBoard:
     # -- what a user or test sees ---------------------------------------------------------
 
     @property
-    def link(self) -> Link:
-        """The host's link to this board (created on first use)."""
-        if self._link is None:
-            self._link = Link(self._host_end, timeout=self._link_timeout, retries=self._link_retries)
-        return self._link
-
-    @property
-    def transport(self) -> MemoryTransport | _FaultyEnd:
-        """The host end of the byte pair (for a caller that builds its own Link)."""
+    def byte_port(self) -> MemoryTransport | _FaultyEnd:
+        """The host's end of the byte pair: ``read(size)`` (waits up to 50 ms),
+        ``write(data)``, ``close()``."""
         return self._host_end
 
     @property

@@ -35,9 +35,19 @@ from learnboard.emulator.world import Faults, TrueState, World
 from learnboard.emulator.world_server import WorldServer
 
 from learnboard.boards import Board, load_board
+from learnboard.emulated_ports import announce_emulated
 from learnboard.errors import InputError
 
 DEFAULT_HEAP = "192K"
+DEFAULT_BOARD = "gen2-clln"
+
+
+def board_key(board: str | None) -> str:
+    """Folder name of a board's default flash: the profile name or the file's stem."""
+    if not board:
+        return DEFAULT_BOARD
+    path = Path(board)
+    return path.stem if path.suffix == ".toml" or path.exists() else board
 
 
 def default_flash_dir(board: str) -> Path:
@@ -190,9 +200,7 @@ class VMBoard:
 
     def _announce(self) -> None:
         """Tell hosts where the board's port is now (``learnboard ports``; a host that
-        held an old path follows the board by it: ``host.ports.find_again``)."""
-        from learnboard.host.ports import announce_emulated
-
+        held an old path follows the board by it)."""
         if self._stopped:
             return
         name = self.board.name if self.board is not None else "plain MicroPython"

@@ -52,8 +52,8 @@ def test_gate_and_tap_limits_hold(link, board):
 
 @pytest.mark.fault_injection
 def test_actuation_check_catches_a_stuck_edge(board, seed):
+    from learnboard.cli.wiring import open_board
     from learnboard.emulator.world import Faults
-    from learnboard.host.connect import open_board
 
     stuck = board.n_edges // 2
     rng = np.random.default_rng(seed + 1)

@@ -1,12 +1,14 @@
-"""One way for every host command to reach a board: a real one on a serial port, a
-``learnboard emulate`` pty, or — with no port — the emulated default board in process.
+"""Reach a board on a serial port (a real one or a ``learnboard emulate`` pty) and say hello.
 
     from learnboard.host.connect import open_board
 
-    with open_board() as conn:                     # emulated gen2-clln, in process
-        print(conn.label, conn.hello["fw"])
     with open_board("/dev/ttyACM0", board="gen1-digipot") as conn:
+        print(conn.label, conn.hello["fw"])
         conn.link.call("park")
+
+(The command line's :func:`learnboard.cli.wiring.open_board` adds the emulated board in
+process, for no port or ``emu:NAME``; it hands this module's :class:`Connection` the
+emulator as a :class:`~learnboard.host.truth.TruthProbe`.)
 
 A ``board`` given with a real port is checked against the description the board runs
 (its hash in hello); a mismatch is an error that says to run ``learnboard flash``.
@@ -21,34 +23,30 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from learnboard.boards import Board, compile_board, load_board
-from learnboard.errors import InputError, LearnboardError, LinkError
+from learnboard.errors import LearnboardError, LinkError
 
 from .link import Link, OldFirmware
-
-EMULATED_PREFIX = "emu:"
-DEFAULT_BOARD = "gen2-clln"
+from .truth import TrueState, TruthProbe
 
 
 @dataclass
 class Connection:
-    """A board reached by the host: its link, hello, description and (when emulated)
-    the emulator's true physical world."""
+    """A board reached by the host: its link, hello, description and (for an emulated
+    board, when the caller has it) the truth probe of its physics."""
 
     link: Link
     hello: dict
     board: Board | None
     label: str
     emulated: bool = False
-    world: Any = None  # learnboard.emulator.world.World when emulated in process
-    emulator: Any = None  # the InProcessBoard, for resets and true state
+    truth: TruthProbe | None = None  # the emulator's physics; None for a real board
     _closers: list = field(default_factory=list, repr=False)
 
-    def true_state(self, net: int = 0):
-        """The emulator's physics now (None for a real board)."""
-        return None if self.emulator is None else self.emulator.true_state(net)
+    def true_state(self, net: int = 0) -> TrueState | None:
+        """The emulator's physics of network ``net`` now (None for a real board)."""
+        return None if self.truth is None else self.truth.true_state(net)
 
     def close(self) -> None:
         for close in reversed(self._closers):
@@ -85,43 +83,19 @@ def _check_description(hello: dict, board: Board | None, label: str) -> None:
 
 
 def open_board(
-    port: str | None = None,
+    port: str,
     *,
     board: str | Path | Board | None = None,
-    seed: int = 0,
-    faults: Any = None,
     timeout: float = 2.0,
 ) -> Connection:
-    """Connect to a board and say hello.
+    """Connect to the board on a serial port and say hello.
 
     Args:
-        port: ``None`` for the emulated default board in process (``gen2-clln`` unless
-            ``board`` names another), ``"emu:NAME"`` for an emulated profile or board
-            file in process, anything else a pyserial URL or device path.
+        port: a pyserial URL or device path (a ``learnboard emulate`` pty too).
         board: the description the board should run (profile name, .toml or Board);
-            checked against the board's hello for a real port.
-        seed, faults: the emulator's seed and fault knobs (emulated boards only).
+            checked against the board's hello.
         timeout: seconds to wait for each reply before a retry.
     """
-    if port is None or port.startswith(EMULATED_PREFIX):
-        from learnboard.emulator.inprocess_board import InProcessBoard
-
-        name = port[len(EMULATED_PREFIX):] if port else None
-        if name and board is not None:
-            raise InputError("give the emulated board either in the port (emu:NAME) or as --board, not both",
-                             field="--port")
-        desc = _load(name or board or DEFAULT_BOARD)
-        emu = InProcessBoard(desc, seed=seed, faults=faults, link_timeout=timeout).start()
-        try:
-            hello = emu.link.hello()
-        except BaseException:
-            emu.stop()
-            raise
-        return Connection(emu.link, hello, desc, f"emulated {desc.name}", emulated=True,
-                          world=emu.world, emulator=emu, _closers=[emu.stop])
-    if faults is not None:
-        raise InputError("fault injection needs an emulated board; start one with `learnboard emulate` "
-                         "and its fault flags", field="--port")
     desc = _load(board)
     from .ports import current_port
 

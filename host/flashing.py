@@ -13,9 +13,8 @@ write only what differs (each file to ``<name>.tmp`` then renamed, so an interru
 copy never leaves half a module), remove stale modules of ``lbfw/``, hard-reset, and
 verify the fresh firmware by its hello (firmware version, protocol, description hash).
 
-With ``port=None`` the same sync writes the flash folder of the emulated board
-(:func:`learnboard.emulator.vm_board.default_flash_dir`), which ``learnboard emulate``
-boots from.
+With ``port=None`` the same sync writes a flash folder (an emulated board's, which
+``learnboard emulate`` boots from; the command line picks the emulator's default).
 """
 
 from __future__ import annotations
@@ -189,8 +188,9 @@ class BoardFiles(Protocol):
 class FolderFiles:
     """A flash folder on the host: what ``learnboard emulate`` mounts as the board's ``/``."""
 
-    def __init__(self, root: str | os.PathLike):
+    def __init__(self, root: str | os.PathLike, vm: str | os.PathLike | None = None):
         self.root = Path(root).expanduser()
+        self.vm = vm  # the MicroPython binary that will load these files (for .mpy)
         self.label = str(self.root)
         self.root.mkdir(parents=True, exist_ok=True)
 
@@ -220,10 +220,11 @@ class FolderFiles:
         (self.root / folder).mkdir(parents=True, exist_ok=True)
 
     def mpy_abi(self) -> int | None:
-        """The emulator VM's ``sys.implementation._mpy`` (the VM that will load these files)."""
-        from learnboard.emulator.vm import micropython_executable
-
-        done = subprocess.run([micropython_executable(), "-c",
+        """The ``sys.implementation._mpy`` of the VM that will load these files."""
+        if self.vm is None:
+            raise InputError("precompiling for a flash folder needs the MicroPython VM that will "
+                             "load it; name its binary", field="vm")
+        done = subprocess.run([os.fspath(self.vm), "-c",
                                "import sys; print(getattr(sys.implementation, '_mpy', None))"],
                               capture_output=True, text=True, timeout=20)
         value = done.stdout.strip()
@@ -578,6 +579,7 @@ def flash(
     *,
     mpy: bool = False,
     flash_dir: str | os.PathLike | None = None,
+    vm: str | os.PathLike | None = None,
     progress: Progress | None = None,
     verify_timeout: float = 15.0,
     log: Callable[[str], None] | None = None,
@@ -590,7 +592,9 @@ def flash(
         board: profile name, .toml, compiled .json or Board. With a port and no board the
             board's own ``board.json`` stays; with no port it defaults to ``gen2-clln``.
         mpy: precompile ``lbfw`` with mpy-cross for the board's ``.mpy`` ABI.
-        flash_dir: the folder to write when ``port`` is None (default: the emulator's).
+        flash_dir: the folder to write when ``port`` is None (required then).
+        vm: with ``port`` None and ``mpy``: the MicroPython binary that will load the
+            folder (its ``.mpy`` ABI is asked).
         progress: ``progress(path, done, total)`` while a file is written.
         verify_timeout: seconds the reset board has to answer hello.
         log: called with one line per stage (the CLI prints them).
@@ -598,12 +602,10 @@ def flash(
     say = log or (lambda _msg: None)
     start = time.monotonic()
     if port is None:
-        from learnboard.cli.emulate import board_key
-        from learnboard.emulator.vm_board import default_flash_dir
-
-        name = board if isinstance(board, (str, os.PathLike)) or board is None else board.name
+        if flash_dir is None:
+            raise InputError("give the flash folder to write, or the port of a board", field="flash_dir")
         board = board if board is not None else DEFAULT_BOARD
-        dest = FolderFiles(flash_dir or default_flash_dir(board_key(str(name or DEFAULT_BOARD))))
+        dest = FolderFiles(flash_dir, vm=vm)
         abi = dest.mpy_abi() if mpy else None
         files, desc = plan(board, mpy_abi=abi)
         report = sync(files, dest, progress=progress, report=FlashReport(dest.label, desc_hash=desc, mpy=abi))

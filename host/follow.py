@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,28 +20,19 @@ from pathlib import Path
 
 import msgpack
 
+from learnboard.emulated_ports import alive as _alive
+from learnboard.emulated_ports import runtime_dir
 from learnboard.errors import InputError
 
 
 def registry_dir() -> Path:
-    """Folder of the port files: ``$XDG_RUNTIME_DIR/learnboard`` or a per-user temp folder."""
-    base = os.environ.get("XDG_RUNTIME_DIR")
-    root = Path(base) / "learnboard" if base else Path(tempfile.gettempdir()) / f"learnboard-{os.getuid()}"
-    return root / "ports"
+    """Folder of the port files: ``$XDG_RUNTIME_DIR/learnboard/ports`` or in a per-user
+    temp folder."""
+    return runtime_dir() / "ports"
 
 
 def _entry(port: str) -> Path:
     return registry_dir() / (re.sub(r"[^A-Za-z0-9_.-]", "_", port).strip("._") + ".json")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process: it exists
-        return True
-    return True
 
 
 @contextmanager

@@ -11,12 +11,13 @@ whose ``open`` blocks, as some Bluetooth ports do) cannot hang the listing.
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
+
+from learnboard.emulated_ports import announce_emulated  # noqa: F401 - part of this module's API
+from learnboard.emulated_ports import emulated_entries as _emulated_entries
 
 
 @dataclass
@@ -63,49 +64,7 @@ def _probe(info: PortInfo, timeout: float) -> None:
 
 
 # -- virtual boards of `learnboard emulate` --------------------------------------------
-# pyserial does not list pseudo-terminals, so each `learnboard emulate` announces its pty
-# in a small file (removed when it stops; a file whose process is gone is ignored).
-
-
-def _emulated_dir() -> Path:
-    from .follow import registry_dir
-
-    return registry_dir().parent / "emulated"
-
-
-def announce_emulated(port: str, board: str, previous: list[str] | tuple[str, ...] = (),
-                      key: str = "") -> Path | None:
-    """Record that this process serves a virtual board on ``port`` (best effort);
-    ``previous``: the paths it had before (a hard reset drops the port, as USB does), so a
-    host can follow the board (:func:`find_again`); ``key`` tells apart several boards
-    of one process."""
-    path = _emulated_dir() / f"{os.getpid()}{'-' + key if key else ''}.json"
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"port": port, "board": board, "pid": os.getpid(),
-                                   "previous": list(previous)[-64:],
-                                   "moved_at": time.time() if previous else 0.0}))
-        tmp.replace(path)
-    except OSError:
-        return None
-    return path
-
-
-def _emulated_entries() -> list[dict]:
-    out = []
-    try:
-        entries = sorted(_emulated_dir().glob("*.json"))
-    except OSError:
-        return []
-    for entry in entries:
-        try:
-            d = json.loads(entry.read_text())
-            if _alive(int(d["pid"])):
-                out.append(d)
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-    return out
+# their announcement files (pyserial lists no pseudo-terminals): learnboard.emulated_ports
 
 
 def _successor(old: str, within_s: float = 120.0) -> str | None:
@@ -198,16 +157,6 @@ def find_again(old: str, *, identity: tuple[str, str] | None = None, timeout: fl
         time.sleep(0.05)
     raise LinkError(f"{old}: the board did not come back within {timeout:g} s after its reset; "
                     "check the cable, then `learnboard ports`")
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def emulated_ports() -> list[tuple[str, str]]:

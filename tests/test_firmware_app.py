@@ -225,13 +225,13 @@ def test_safety_rule_and_hal_number_edge_kinds_alike(which, tmp_path):
     of a wired board agree, for X9C and SPI digipots, pulse gates and DAC gates."""
     from pathlib import Path
 
-    from learnboard.emulator.inprocess_board import InProcessBoard
+    from learnboard.cli.wiring import LinkedInProcessBoard
 
     from .test_reliability_safety import _dac_gate_board
 
     board = {"spi": str(Path(__file__).parent / "boards" / "spi-parts.toml"),
              "dac": _dac_gate_board(tmp_path) if which == "dac" else None}.get(which, which)
-    with InProcessBoard(board, seed=1) as b:
+    with LinkedInProcessBoard(board, seed=1) as b:
         app, desc = b.app, b.board
         gates = b.compiled.body["gates"]
         gate = consts.K_PULSE if gates is not None and gates["drv"] == "pulse" else consts.K_DAC

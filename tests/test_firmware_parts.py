@@ -217,9 +217,9 @@ print(h.read_power())
 
 
 def test_measured_power_in_infer_and_telemetry():
-    from learnboard.emulator.inprocess_board import InProcessBoard
+    from learnboard.cli.wiring import LinkedInProcessBoard
 
-    with InProcessBoard(BOARD, seed=1) as b:
+    with LinkedInProcessBoard(BOARD, seed=1) as b:
         link = b.link
         assert "power_sense" in link.hello()["caps"]
         r = link.call("infer", x=[0.4, 0.0])
@@ -237,9 +237,9 @@ def test_measured_power_in_infer_and_telemetry():
 
 
 def test_boards_without_monitor_send_no_measured_power():
-    from learnboard.emulator.inprocess_board import InProcessBoard
+    from learnboard.cli.wiring import LinkedInProcessBoard
 
-    with InProcessBoard("gen1-digipot", seed=1) as b:
+    with LinkedInProcessBoard("gen1-digipot", seed=1) as b:
         assert "power_sense" not in b.link.hello()["caps"]
         assert "pwr_m" not in b.link.call("infer", x=[0.2, 0.1])
 

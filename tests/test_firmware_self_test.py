@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from learnboard.emulator.inprocess_board import InProcessBoard
+from learnboard.cli.wiring import LinkedInProcessBoard
 
 SPI_BOARD = str(Path(__file__).parent / "boards" / "spi-parts.toml")
 
@@ -15,7 +15,7 @@ SPI_BOARD = str(Path(__file__).parent / "boards" / "spi-parts.toml")
                                           ("gen2-clln", [(0, 7), (1, 3)]),
                                           (SPI_BOARD, [(1, 0)])])
 def test_self_test_names_stuck_edges(board, stuck):
-    with InProcessBoard(board, seed=2) as b:
+    with LinkedInProcessBoard(board, seed=2) as b:
         before = b.link.call("read_edges")["k"]
         r = b.link.call("self_test")
         assert r["ok"] and r["failed"] == []
@@ -30,7 +30,7 @@ def test_self_test_names_stuck_edges(board, stuck):
 
 def test_edges_held_at_both_ends_are_reported_unchecked():
     # gen1-digipot e12 joins input x1 to ground: its drop is fixed by the drivers
-    with InProcessBoard("gen1-digipot", seed=2) as b:
+    with LinkedInProcessBoard("gen1-digipot", seed=2) as b:
         b.world.set_stuck(0, 12)
         r = b.link.call("self_test")
         assert r["unchecked"] == [12] and r["ok"]

@@ -14,6 +14,7 @@ import sys
 import time
 
 import pytest
+from learnboard.emulator.vm import micropython_executable
 from learnboard.firmware.lbfw.desc import load_description
 from learnboard.host import flashing as F
 from learnboard.host.ports import list_ports
@@ -23,6 +24,8 @@ from tests.mpvm import require_vm, run_vm
 
 
 def _flash_folder(tmp_path, **kw):
+    if kw.get("mpy"):  # the VM `learnboard emulate` boots the folder with
+        kw.setdefault("vm", micropython_executable())
     return F.flash(None, kw.pop("board", "gen2-clln"), flash_dir=tmp_path, **kw)
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from learnboard.emulator.inprocess_board import InProcessBoard
+from learnboard.cli.wiring import LinkedInProcessBoard, open_board
 from learnboard.emulator.world import Faults
 from learnboard.firmware.lbfw import msgs
-from learnboard.host.connect import open_board
 from learnboard.host.link import BoardError
 
 from learnboard.boards import compile_board, load_board
@@ -17,7 +16,7 @@ from learnboard.errors import InputError, LearnboardError, LinkError
 
 @pytest.fixture(scope="module")
 def gen2():
-    with InProcessBoard("gen2-clln", seed=3) as board:
+    with LinkedInProcessBoard("gen2-clln", seed=3) as board:
         yield board
 
 
@@ -55,7 +54,7 @@ def test_a_reset_reboots_the_firmware_and_loses_volatile_state(gen2):
 
 
 def test_stuck_edge_fault_freezes_the_edge():
-    with InProcessBoard("gen2-clln", seed=1, faults=Faults(stuck_edges={(0, 5)})) as board:
+    with LinkedInProcessBoard("gen2-clln", seed=1, faults=Faults(stuck_edges={(0, 5)})) as board:
         before = board.true_state(0).edge_state[5]
         k = board.link.call("read_edges")["k"]
         k[5] = min(k[5] + 1.0, 5.0)

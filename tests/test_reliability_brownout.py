@@ -7,8 +7,7 @@ after a reset."""
 from __future__ import annotations
 
 import pytest
-from learnboard.emulator.inprocess_board import InProcessBoard
-from learnboard.host.connect import open_board
+from learnboard.cli.wiring import LinkedInProcessBoard, open_board
 from learnboard.host.runfolder import RunFolder
 from learnboard.host.runlog import read_log
 from learnboard.host.session import UPLOAD_CHUNK, load_session_task, run_session
@@ -81,7 +80,7 @@ def test_the_watchdog_of_a_run_ended_by_a_reset_does_not_fire_later():
     """Found by the campaign: every firmware run's watchdog stayed on the virtual clock,
     so 5 s after a reset the old one fired in the new run (a fault event mid-step, or a
     second reset)."""
-    with InProcessBoard("gen2-clln", seed=0) as emu:
+    with LinkedInProcessBoard("gen2-clln", seed=0) as emu:
         emu.link.hello()
         emu.reset("power-on")
         for _ in range(4):  # 8 s of virtual time, the live firmware feeding its own dog

@@ -552,7 +552,7 @@ REFUSED = (ErrorCode.BAD_ARGS, ErrorCode.OUT_OF_RANGE, ErrorCode.LIMIT)  # never
 
 @pytest.fixture(scope="module")
 def gen2():
-    from learnboard.host.connect import open_board
+    from learnboard.cli.wiring import open_board
 
     with open_board("emu:gen2-clln", timeout=2.0) as conn:
         yield conn
@@ -560,7 +560,7 @@ def gen2():
 
 @pytest.fixture(scope="module")
 def gen1():
-    from learnboard.host.connect import open_board
+    from learnboard.cli.wiring import open_board
 
     with open_board("emu:gen1-digipot", timeout=2.0) as conn:
         yield conn
@@ -771,7 +771,7 @@ def test_bad_train_flags_exit_2_with_one_line_naming_the_flag(tmp_path, capsys, 
 
 def _raw(conn, data: bytes) -> None:
     """Bytes onto the line towards the board, past the host's encoder."""
-    conn.emulator.transport.write(data)
+    conn.emulator.byte_port.write(data)
 
 
 def _bad_total(conn) -> int:

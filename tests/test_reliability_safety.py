@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from learnboard.emulator.inprocess_board import InProcessBoard
+from learnboard.cli.wiring import LinkedInProcessBoard
 from learnboard.host.messages import ErrorCode
 from learnboard.studies.reliability.limits import LimitMonitor, random_commands
 
@@ -26,7 +26,7 @@ BOUNDS = {
 def test_random_commands_never_exceed_any_bound(profile, seed):
     board = load_board(profile)
     monitor = LimitMonitor(board)
-    with InProcessBoard(board, seed=seed, after_tick=monitor) as emu:
+    with LinkedInProcessBoard(board, seed=seed, after_tick=monitor) as emu:
         log = random_commands(emu.link, board, n=120, seed=seed)
         assert emu.error is None, f"the firmware loop died: {emu.error!r}"
     assert monitor.checks > log.sent  # checked after actuations, not only per command
@@ -48,7 +48,7 @@ def test_training_keeps_the_twin_networks_gates_within_the_limit():
     its own capacitor and leakage, drifted up to 40 mV beyond the limit."""
     board = load_board("gen2-clln")
     monitor = LimitMonitor(board)
-    with InProcessBoard(board, seed=0, after_tick=monitor) as emu:
+    with LinkedInProcessBoard(board, seed=0, after_tick=monitor) as emu:
         random_commands(emu.link, board, n=300, seed=0, exclude=("self_test",))
         assert emu.error is None, f"the firmware loop died: {emu.error!r}"
     assert monitor.violations == [], f"worst gate {monitor.worst_gate * board.limits.gate_range[1]:.3f} V"
@@ -102,7 +102,7 @@ def test_widest_sign_rule_pulses_stop_at_the_gate_limit():
     they end up at the limit, never beyond it (the pulse's switch-off time included)."""
     board = load_board("gen2-clln")
     monitor = LimitMonitor(board)
-    with InProcessBoard(board, seed=0, after_tick=monitor) as emu:
+    with LinkedInProcessBoard(board, seed=0, after_tick=monitor) as emu:
         link = emu.link
         link.call("upload_examples", x=[[0.4, 0.4], [0.1, 0.4]], y=[[0.44], [0.0]], clear=True)
         link.call("write_edges", k=[5.1] * board.n_edges)
@@ -122,7 +122,7 @@ def test_self_test_keeps_gates_near_the_top_within_the_limit():
     its put-back, drive the gate beyond the description's limit."""
     board = load_board("gen2-clln")
     monitor = LimitMonitor(board)
-    with InProcessBoard(board, seed=0, after_tick=monitor) as emu:
+    with LinkedInProcessBoard(board, seed=0, after_tick=monitor) as emu:
         link = emu.link
         link.call("write_edges", k=[board.limits.gate_range[1] - 0.05] * board.n_edges)
         before = np.array(link.call("read_edges")["k"])
@@ -158,7 +158,7 @@ def test_digipots_are_homed_at_boot_wherever_their_wipers_start(stored):
         return [dev.tap for dev in emu.world.edges[0] if isinstance(dev, X9cDigipot)]
 
     monitor = LimitMonitor(board)
-    with InProcessBoard(board, seed=4, world_factory=world, after_tick=monitor) as emu:
+    with LinkedInProcessBoard(board, seed=4, world_factory=world, after_tick=monitor) as emu:
         link = emu.link
         assert physical(emu) == link.call("read_edges")["k"]
         lo = board.limits.tap_range[0]
@@ -184,7 +184,7 @@ def test_idle_gates_at_the_bottom_of_their_range_never_leak_out_of_it():
     board = load_board("gen2-clln")
     monitor = LimitMonitor(board)
     lo = board.limits.gate_range[0]
-    with InProcessBoard(board, seed=3, after_tick=monitor) as emu:
+    with LinkedInProcessBoard(board, seed=3, after_tick=monitor) as emu:
         link = emu.link
         link.call("write_edges", k=[lo + 0.5] * board.n_edges)
         low = link.call("write_edges", k=[lo] * board.n_edges, clamp=True)
@@ -208,7 +208,7 @@ def test_a_board_that_boots_with_its_gates_below_the_range_lifts_them_into_it():
     from learnboard.emulator.world import World
 
     board = load_board("gen2-clln")
-    with InProcessBoard(board, seed=5, world_factory=lambda b: World(b, seed=5, gate_v0=0.3)) as emu:
+    with LinkedInProcessBoard(board, seed=5, world_factory=lambda b: World(b, seed=5, gate_v0=0.3)) as emu:
         emu.link.hello()
         with emu.lock:
             gates = [emu.world.edge_state(n) for n in range(board.n_nets)]
@@ -224,7 +224,7 @@ def test_write_edges_outside_the_range_is_refused_or_clamped_on_request():
     board = load_board("gen2-clln")
     monitor = LimitMonitor(board)
     lo, hi = board.limits.gate_range
-    with InProcessBoard(board, seed=1, after_tick=monitor) as emu:
+    with LinkedInProcessBoard(board, seed=1, after_tick=monitor) as emu:
         link = emu.link
         before = link.call("read_edges")["k"]
         with pytest.raises(BoardError) as info:
@@ -284,7 +284,7 @@ def test_dac_gates_stay_in_their_range_and_are_set_at_boot(tmp_path):
     board = _dac_gate_board(tmp_path)
     monitor = LimitMonitor(board)
     lo, hi = board.limits.gate_range
-    with InProcessBoard(board, seed=2, after_tick=monitor) as emu:
+    with LinkedInProcessBoard(board, seed=2, after_tick=monitor) as emu:
         with emu.lock:  # set at boot to mid-range (the DACs power up at 0 V)
             assert all(lo < g < hi for n in range(board.n_nets) for g in emu.world.edge_state(n))
         log = random_commands(emu.link, board, n=150, seed=2)
@@ -309,7 +309,7 @@ def test_training_moves_dac_gates_to_the_codes_the_board_reports(tmp_path):
 
     board = _dac_gate_board(tmp_path)
     task = load_session_task("regression", board)
-    with InProcessBoard(board, seed=4) as emu:
+    with LinkedInProcessBoard(board, seed=4) as emu:
         link = emu.link
         start = link.call("read_edges")["k"]
         link.call("upload_examples", x=np.asarray(task.x_train[:4]).tolist(),
@@ -362,7 +362,7 @@ def test_gate_capacitors_off_nominal_by_the_rc_tolerance_stay_in_range(tau):
 
     monitor = LimitMonitor(board)
     lo, hi = board.limits.gate_range
-    with InProcessBoard(board, seed=6, world_factory=world, after_tick=monitor) as emu:
+    with LinkedInProcessBoard(board, seed=6, world_factory=world, after_tick=monitor) as emu:
         link = emu.link
         random_commands(link, board, n=120, seed=6)
         link.call("upload_examples", x=[[0.4, 0.4], [0.1, 0.4]], y=[[0.44], [0.0]], clear=True)

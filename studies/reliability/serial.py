@@ -21,7 +21,7 @@ import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from learnboard.emulator.inprocess_board import InProcessBoard
+from learnboard.cli.wiring import LinkedInProcessBoard
 from learnboard.emulator.serial_faults import SerialFaults
 
 
@@ -61,8 +61,8 @@ def run_serial_campaign(kind: str, rate: float, *, steps: int = 60, seed: int = 
     rates = {f"{kind}_rate": rate}
     seq = np.random.SeedSequence(seed)
     to_board, to_host = (SerialFaults(**rates, seed=s) for s in seq.spawn(2))
-    with InProcessBoard(board, seed=seed, serial_faults=(to_board, to_host),
-                        link_timeout=0.3, link_retries=40) as emu:
+    with LinkedInProcessBoard(board, seed=seed, serial_faults=(to_board, to_host),
+                              link_timeout=0.3, link_retries=40) as emu:
         link = emu.link
         n_in = sum(1 for p in emu.board.inputs if p.fixed is None)
         n_out = len(emu.board.outputs)
@@ -185,8 +185,8 @@ def run_insert_campaign(rate: float, *, duration_s: float = 60.0, seed: int = 0,
     tmp = None if runs_dir is not None else tempfile.TemporaryDirectory(prefix="lb-insert-")
     folder = Path(runs_dir if runs_dir is not None else tmp.name)
     try:
-        with InProcessBoard(board, seed=seed, serial_faults=(to_board, to_host),
-                            link_timeout=0.5, link_retries=8) as emu:
+        with LinkedInProcessBoard(board, seed=seed, serial_faults=(to_board, to_host),
+                                  link_timeout=0.5, link_retries=8) as emu:
             stop = threading.Event()
             clock = emu.world.clock
             t_end = [None]
@@ -201,7 +201,7 @@ def run_insert_campaign(rate: float, *, duration_s: float = 60.0, seed: int = 0,
 
             hello = emu.link.hello()
             conn = Connection(emu.link, hello, emu.board, f"emulated {emu.board.name}", emulated=True,
-                              world=emu.world, emulator=emu)
+                              truth=emu)
             rf = RunFolder.create(folder, cfg.name)
             watcher = threading.Thread(target=watch, daemon=True)
             watcher.start()

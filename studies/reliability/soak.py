@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from learnboard.emulator.inprocess_board import InProcessBoard
+from learnboard.cli.wiring import LinkedInProcessBoard
 
 _ROOT = Path(__file__).resolve().parents[2]
 GROUPS = {"firmware": _ROOT / "firmware", "host": _ROOT / "host", "emulator": _ROOT / "emulator"}
@@ -61,7 +61,7 @@ def run_soak(steps: int, *, chunk: int = 1000, board: str = "gen2-clln", seed: i
     t0 = time.perf_counter()
     report = SoakReport(steps, 0.0)
     try:
-        with InProcessBoard(board, seed=seed) as emu:
+        with LinkedInProcessBoard(board, seed=seed) as emu:
             link = emu.link
             n_in = sum(1 for p in emu.board.inputs if p.fixed is None)
             vn = emu.board.limits.max_node_volts
