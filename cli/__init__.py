@@ -110,6 +110,3 @@ def _main(argv: list[str] | None) -> int:
         print(f"learnboard {args.command}: interrupted", file=sys.stderr)
         return 130
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())
