@@ -20,7 +20,7 @@ from learnboard.host.ports import follow
 from learnboard.boards import load_board
 from learnboard.errors import InputError
 from tests.mpvm import require_vm
-from tests.test_emulate_acceptance import flashed_board, hello_when_up
+from tests.test_emulate_with_mpremote_and_pyserial import flashed_board, hello_when_up
 
 
 def test_fixed_brownouts_fire_once_each_in_order():

@@ -25,7 +25,7 @@ from learnboard.firmware.lbfw.hal import Hal
 from learnboard.boards import compile_board, load_board
 from learnboard.errors import InputError
 from tests.mpvm import run_vm
-from tests.test_emulator_vm_world import VMLIB
+from tests.test_vm_machine_drives_the_world import VMLIB
 
 BODY = compile_board(load_board("gen2-clln")).body
 

@@ -15,7 +15,7 @@ from learnboard.emulator.world import World
 from learnboard.emulator.world_server import WorldServer
 
 from tests.mpvm import run_vm
-from tests.test_emulator_vm_world import VMLIB
+from tests.test_vm_machine_drives_the_world import VMLIB
 
 ROOT = Path(__file__).resolve().parents[1]
 

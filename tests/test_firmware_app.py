@@ -227,7 +227,7 @@ def test_safety_rule_and_hal_number_edge_kinds_alike(which, tmp_path):
 
     from learnboard.cli.wiring import LinkedInProcessBoard
 
-    from .test_reliability_safety import _dac_gate_board
+    from .test_reliability_limits import _dac_gate_board
 
     board = {"spi": str(Path(__file__).parent / "boards" / "spi-parts.toml"),
              "dac": _dac_gate_board(tmp_path) if which == "dac" else None}.get(which, which)

@@ -153,7 +153,7 @@ def test_park_replies_before_its_parked_event(tmp_path):
     arrives before the ``parked`` event it causes."""
     from learnboard.host.transport import SerialTransport
 
-    from .test_emulate_acceptance import flashed_board, hello_when_up
+    from .test_emulate_with_mpremote_and_pyserial import flashed_board, hello_when_up
 
     with flashed_board(tmp_path, "gen2-clln") as vb:
         hello_when_up(vb.port)

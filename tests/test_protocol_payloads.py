@@ -24,7 +24,7 @@ from learnboard.host.transport import SerialTransport
 from learnboard.boards import compile_board, load_board
 from tests import _protocol_check as check
 from tests.mpvm import require_vm
-from tests.test_emulate_acceptance import flashed_board
+from tests.test_emulate_with_mpremote_and_pyserial import flashed_board
 
 pytestmark = pytest.mark.vm
 

@@ -295,7 +295,7 @@ def test_a_training_step_starved_of_feeds_resets_the_board_and_the_session_resum
     from learnboard.host.session import TrainConfig, run_session
 
     from learnboard.boards import compile_board, load_board
-    from tests.test_emulate_acceptance import firmware_files
+    from tests.test_emulate_with_mpremote_and_pyserial import firmware_files
     from tests.test_session import small_task
 
     require_vm()

@@ -13,7 +13,7 @@ from learnboard.host.runlog import read_log
 from learnboard.host.schedule import schedule_from_flags
 from learnboard.host.session import TrainConfig, run_session
 
-from .test_emulate_acceptance import flashed_board, hello_when_up
+from .test_emulate_with_mpremote_and_pyserial import flashed_board, hello_when_up
 
 pytestmark = pytest.mark.vm
 

@@ -10,7 +10,7 @@ from learnboard.host.link import BoardError, Link
 from learnboard.host.messages import ErrorCode
 from learnboard.host.session import load_session_task
 
-from tests.test_emulate_acceptance import flashed_board, hello_when_up
+from tests.test_emulate_with_mpremote_and_pyserial import flashed_board, hello_when_up
 
 pytestmark = pytest.mark.vm
 
