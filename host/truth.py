@@ -10,7 +10,7 @@ whoever wires the two together (the command line, a study, a test) passes any ob
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 import numpy as np
 
@@ -24,6 +24,7 @@ class TrueState(Protocol):
     edge_state: np.ndarray  # taps or gate volts, per edge
 
 
+@runtime_checkable
 class TruthProbe(Protocol):
     """What the host may ask an emulated board beyond its port."""
 

@@ -121,3 +121,15 @@ def test_every_source_folder_is_a_layer():
     # a new top-level package folder must be given a place in the rules
     packages = {p.parent.name for p in ROOT.glob("*/__init__.py")}
     assert packages - {"tests", "hil_tests"} == set(LAYERS)
+
+
+def test_every_emulated_front_end_is_a_truth_probe():
+    # host and emulator meet through the host's protocol, which the emulator never imports
+    from learnboard.emulator.cpython_board import CPythonBoard
+    from learnboard.emulator.inprocess_board import InProcessBoard
+    from learnboard.emulator.vm_board import VMBoard
+    from learnboard.host.truth import TruthProbe
+
+    for front_end in (InProcessBoard, VMBoard, CPythonBoard):
+        assert issubclass(front_end, TruthProbe), front_end.__name__
+    assert not issubclass(object, TruthProbe)
