@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from learnboard.host.export import export_csv
+    from learnboard.host.tables import export_csv
 
     paths = export_csv(args.run_dir, args.out)
     for p in paths:

@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from learnboard.host.ports import list_ports
+    from learnboard.host.serial_ports import list_ports
     from rich.console import Console
     from rich.table import Table
 

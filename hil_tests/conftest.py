@@ -122,7 +122,7 @@ class Target:
         suite announces where the board came back (a given port is taken as it is)."""
         if self.process is None:
             return self.path
-        from learnboard.host.ports import _emulated_entries
+        from learnboard.host.serial_ports import _emulated_entries
 
         for d in _emulated_entries():
             if d.get("pid") == self.process.pid:
@@ -352,7 +352,7 @@ def open_link(port: str, *, timeout: float = 2.0, retries: int = 2):
     """A Link on ``port`` whose traffic is recorded (``link.transport.lines``); it follows
     the board to the port it comes back on after a reset (as ``learnboard train`` does)."""
     from learnboard.host.link import Link
-    from learnboard.host.ports import follow
+    from learnboard.host.serial_ports import follow
     from learnboard.host.transport import FollowingSerialTransport
 
     deadline = time.monotonic() + 10

@@ -97,7 +97,7 @@ def open_board(
         timeout: seconds to wait for each reply before a retry.
     """
     desc = _load(board)
-    from .ports import current_port
+    from .serial_ports import current_port
 
     # an emulated board that reset since the caller named its port (e.g. a calibration
     # fetched from it just before) is on the port its emulator announced
@@ -106,7 +106,7 @@ def open_board(
 
     def follow(old: str) -> str:
         # a reset dropped the port (USB): find the board by its identity from hello
-        from .ports import find_again
+        from .serial_ports import find_again
 
         ident = (who["board"], who["desc_hash"]) if who else None
         return find_again(old, identity=ident, since=time.time() - 0.5)

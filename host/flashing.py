@@ -510,7 +510,7 @@ def interrupt_firmware(port: str, *, timeout: float = 0.5) -> dict | None:
 def verify(port: str, *, desc_hash: str | None, timeout: float = 15.0) -> dict:
     """Wait for the freshly reset board to answer hello; check versions and description."""
     from .link import Link, LinkTimeout
-    from .ports import current_port
+    from .serial_ports import current_port
 
     deadline = time.monotonic() + timeout
     last: Exception | None = None
@@ -654,7 +654,7 @@ def _with_files(port: str, action: Callable[[SerialFiles], Any], *, verify_timeo
     the raw REPL, then reset and verify by hello that the same description runs again.
     Returns ``(action's result, hello after the reset)``; the hello is None when no
     learnboard firmware answered before (the board is then left at its REPL, reset)."""
-    from .ports import current_port
+    from .serial_ports import current_port
 
     say = log or (lambda _msg: None)
     port = current_port(port)  # an emulated board that reset since: its port now
@@ -697,7 +697,7 @@ def _follow_to_repl(port: str, hello: dict | None, say: Callable[[str], None], s
 
 def _follow(port: str, say: Callable[[str], None], since: float) -> str:
     """After ``machine.reset()``: the port the board came back on."""
-    from .ports import find_again
+    from .serial_ports import find_again
 
     new = find_again(port, since=since)
     if new != port:

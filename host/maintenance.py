@@ -7,7 +7,7 @@ firmware that hangs or resets in a loop.
     port = rescue("/dev/ttyACM0")            # Ctrl-C until the board stops at its REPL
 
 Both follow the board across the reset that drops its USB port
-(:func:`learnboard.host.ports.find_again`) and return the port it answers on.
+(:func:`learnboard.host.serial_ports.find_again`) and return the port it answers on.
 """
 
 from __future__ import annotations
@@ -89,7 +89,7 @@ def back_at_prompt(port: str, *, timeout: float = 30.0, since: float | None = No
     """After the ``repl`` command: follow the board across its reset (the port drops, as
     USB does) and wait for its REPL prompt; return the port. A firmware that left its
     loop without a reset (older ones) keeps its port."""
-    from .ports import find_again
+    from .serial_ports import find_again
 
     deadline = time.monotonic() + timeout
     new = find_again(port, timeout=timeout, since=since)
@@ -105,7 +105,7 @@ def back_at_prompt(port: str, *, timeout: float = 30.0, since: float | None = No
 def rescue(port: str, *, timeout: float = 60.0) -> str:
     """Send Ctrl-C to ``port`` (following it across resets) until the board stops at its
     REPL with no watchdog running; return the port."""
-    from .ports import _successor
+    from .serial_ports import _successor
 
     deadline = time.monotonic() + timeout
     cur = port

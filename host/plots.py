@@ -11,7 +11,7 @@
   conductance (digipot boards) at the first and the last checkpoint.
 
 Only the records that stand for their step are drawn (steps redone after a restore
-supersede the earlier ones, see :mod:`learnboard.host.export`).
+supersede the earlier ones, see :mod:`learnboard.host.tables`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 
 from learnboard.errors import InputError
 
-from .export import Table, open_run, run_tables
+from .tables import Table, open_run, run_tables
 
 DPI = 150
 FIGSIZE = (6.0, 4.2)

@@ -65,7 +65,7 @@ class FollowingSerialTransport:
     A board's USB serial port vanishes when the chip resets (a watchdog reset,
     ``machine.reset()``) and comes back, often under the same name, sometimes under a new
     one. When a read fails, this transport finds the board again with ``find(old_url)``
-    (e.g. :func:`learnboard.host.ports.find_again`), reopens it and calls
+    (e.g. :func:`learnboard.host.serial_ports.find_again`), reopens it and calls
     ``on_replug(new_url)`` (a :class:`~learnboard.host.link.Link` then queues a ``boot``
     event: the board rebooted). Writes while the board is away wait for it, then go to
     the new port; a write that fails is dropped (the link's retry sends it again).

@@ -21,7 +21,7 @@ import pytest
 from learnboard.emulator.vm import micropython_executable
 from learnboard.host import calibration as C
 from learnboard.host import flashing as F
-from learnboard.host.ports import find_again
+from learnboard.host.serial_ports import find_again
 
 from learnboard.boards import compile_board, load_board
 from learnboard.errors import InputError
@@ -150,7 +150,7 @@ def test_ports_lists_the_running_emulator_without_being_told(pty_board):
     # (here because this module already runs a `learnboard emulate`). No probe: other
     # emulated boards of this user may be in a test of their own.
     from learnboard.host.link import Link
-    from learnboard.host.ports import list_ports
+    from learnboard.host.serial_ports import list_ports
 
     port, _ = pty_board
     port = find_again(port)  # where the board is now (a reset drops its port, as USB does)

@@ -15,7 +15,7 @@ import pytest
 from learnboard.emulator.brownout import NEVER, BrownOuts, make_faults, parse_stuck_edges
 from learnboard.firmware.lbfw import msgs
 from learnboard.host.link import BoardError, Link
-from learnboard.host.ports import follow
+from learnboard.host.serial_ports import follow
 
 from learnboard.boards import load_board
 from learnboard.errors import InputError

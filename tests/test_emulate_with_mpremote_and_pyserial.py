@@ -22,7 +22,7 @@ from learnboard.emulator.vm_board import VMBoard
 from learnboard.firmware import FIRMWARE_DIR
 from learnboard.host import flashing as F
 from learnboard.host.link import Link
-from learnboard.host.ports import find_again
+from learnboard.host.serial_ports import find_again
 from learnboard.host.session import load_session_task
 
 from learnboard.boards import compile_board, load_board

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from learnboard.cli import main
-from learnboard.host.export import export_csv, read_table, run_tables
 from learnboard.host.runfolder import RunFolder
 from learnboard.host.runlog import RunLog, read_log
+from learnboard.host.tables import export_csv, read_table, run_tables
 
 from learnboard.errors import InputError
 

@@ -1,4 +1,4 @@
-"""Flashing (host/flashing.py), port listing (host/ports.py) and their commands.
+"""Flashing (host/flashing.py), port listing (host/serial_ports.py) and their commands.
 
 The full flash of a running board (repl interrupt, reset, hello verify) runs in the
 board suite (``hil_tests``) against ``learnboard emulate``; here the parts are checked
@@ -17,7 +17,7 @@ import pytest
 from learnboard.emulator.vm import micropython_executable
 from learnboard.firmware.lbfw.desc import load_description
 from learnboard.host import flashing as F
-from learnboard.host.ports import list_ports
+from learnboard.host.serial_ports import list_ports
 
 from learnboard.boards import compile_board, load_board
 from tests.mpvm import require_vm, run_vm

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from learnboard.cli import main
-from learnboard.host.export import run_tables
 from learnboard.host.plots import current_telemetry, edge_values, plot_run
 from learnboard.host.runfolder import RunFolder
 from learnboard.host.runlog import RunLog
+from learnboard.host.tables import run_tables
 
 from learnboard.boards import load_board
 from learnboard.errors import InputError

@@ -1,6 +1,6 @@
 """Serial ports on this computer and whether a learnboard firmware answers on each.
 
-    from learnboard.host.ports import list_ports
+    from learnboard.host.serial_ports import list_ports
     for p in list_ports():
         print(p.device, p.usb_id, p.hello and p.hello["board"])
 
