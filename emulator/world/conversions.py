@@ -40,11 +40,14 @@ class Conversions:
 
     def _build_conversions(self) -> None:
         b = self.board
-        # per ADC input, its muxes as (mux, nodes, gates, net) (external ADCs have more)
+        # per ADC input (external ADCs have more), its muxes as (mux, routes, net):
+        # routes[channel] is what the channel selects on network net — (True, node),
+        # (False, edge) for a gate read-back, or None (not wired: reads 0 V)
         self._adc_mux: dict[int, list] = {}
         for name, m in b.muxes.items():
-            self._adc_mux.setdefault(m.adc_channel, []).append(
-                (self.muxes[name], m.nodes or None, m.gates or None, m.net))
+            mux = self.muxes[name]
+            routes = tuple(_route(m.nodes, m.gates, ch) for ch in range(1 << mux.n_select))
+            self._adc_mux.setdefault(m.adc_channel, []).append((mux, routes, m.net))
         self._kpow: dict = {}
         # raw code -> what ADC.read_u16 returns (the code scaled to 16 bits, its top bits
         # replicated below as MicroPython's rp2 port does)
@@ -85,7 +88,8 @@ class Conversions:
 
     def adc_read_u16(self, channel: int) -> int:
         """One conversion of ADC input ``channel``, as ``machine.ADC.read_u16`` returns it."""
-        _check_channel(channel)
+        if not 0 <= channel <= RP2040_TEMP_CHANNEL:
+            _no_channel(channel)
         code = self.adc.read_u16(self.adc_input_volts(channel), self.faults.noise_scale)
         self.clock.advance_us(2)  # 500 kS/s
         return code
@@ -93,15 +97,12 @@ class Conversions:
     def _adc_sources(self, channel: int) -> list:
         """(mux, source volts) of every enabled mux on ADC input ``channel``."""
         out = []
-        for mux, nodes, gates, net in self._adc_mux.get(channel, ()):
+        for mux, routes, net in self._adc_mux.get(channel, ()):
             if not mux.is_connected:
                 continue
-            ch = mux._channel
-            src = 0.0
-            if nodes is not None and ch < len(nodes) and nodes[ch] >= 0:
-                src = self._node_volts(net, nodes[ch])
-            elif gates is not None and ch < len(gates) and gates[ch] >= 0:
-                src = self._gate_volts(net, gates[ch])
+            r = routes[mux._channel]
+            src = 0.0 if r is None else self._node_volts(net, r[1]) if r[0] else \
+                self._gate_volts(net, r[1])
             out.append((mux, src))
         return out
 
@@ -119,15 +120,12 @@ class Conversions:
         now = self.clock._us
         acc = 0.0
         n = 0
-        for mux, nodes, gates, net in self._adc_mux.get(channel, ()):
+        for mux, routes, net in self._adc_mux.get(channel, ()):
             if not mux.is_connected:
                 continue
-            ch = mux._channel
-            src = 0.0
-            if nodes is not None and ch < len(nodes) and nodes[ch] >= 0:
-                src = self._node_volts(net, nodes[ch])
-            elif gates is not None and ch < len(gates) and gates[ch] >= 0:
-                src = self._gate_volts(net, gates[ch])
+            r = routes[mux._channel]
+            src = 0.0 if r is None else self._node_volts(net, r[1]) if r[0] else \
+                self._gate_volts(net, r[1])
             acc += mux.output(src, now)
             n += 1
         if not n:
@@ -143,7 +141,8 @@ class Conversions:
         blocks). While outputs settle or gates move, the sources are taken per sample;
         otherwise once (only gate leakage, ~1e-9 V per block, is left out), while mux
         settling, noise and non-linearity act per sample."""
-        _check_channel(channel)
+        if not 0 <= channel <= RP2040_TEMP_CHANNEL:
+            _no_channel(channel)
         period = max(2, int(period_us))
         if n < 1:
             return []
@@ -202,16 +201,16 @@ class Conversions:
         if found is None:
             return None
         adc = self.adc
-        mux, nodes, gates, net = found
-        ch = mux._channel
+        mux, routes, net = found
+        r = routes[mux._channel]
         now = self.clock._us
-        if nodes is not None and ch < len(nodes) and nodes[ch] >= 0:
-            volts = self._cache.node_volts(net, now)
-            src = volts[nodes[ch]] if volts is not None else self._node_volts(net, nodes[ch])
-        elif gates is not None and ch < len(gates) and gates[ch] >= 0:
-            src = self._gate_volts(net, gates[ch])
-        else:
+        if r is None:
             src = 0.0
+        elif r[0]:
+            volts = self._cache.node_volts(net, now)
+            src = volts[r[1]] if volts is not None else self._node_volts(net, r[1])
+        else:
+            src = self._gate_volts(net, r[1])
         tau = mux.tau_us
         target = src * mux.gain
         k = math.exp(-(now - mux._channel_since) / tau) if tau > 0 else 0.0
@@ -230,7 +229,9 @@ class Conversions:
         else:
             a0 = min(max(out, 0.0), vref) / adc._lsb * adc._g1 + adc.offset_lsb
             b0 = 0.0
-            kp = self._zeros(n)
+            kp = self._zero_arrays.get(n)
+            if kp is None:
+                kp = self._zeros(n)
         codes = self._codes(a0, b0, kp, n, sig)
         if n > 1:  # the mux's state at the last conversion (AnalogMux.output, inline)
             dt = period * (n - 1)
@@ -282,11 +283,13 @@ class Conversions:
         conversion to the next."""
         srcs = []
         nets = {}
-        for mux, nodes, gates, net in self._adc_mux.get(channel, ()):
+        for mux, routes, net in self._adc_mux.get(channel, ()):
             if not mux.is_connected:
                 continue
-            ch = mux._channel
-            if nodes is not None and ch < len(nodes) and nodes[ch] >= 0:
+            r = routes[mux._channel]
+            if r is None:
+                srcs.append((mux, None, 0))
+            elif r[0]:
                 if net not in nets:
                     op = self._linear_ready(net)
                     if op is None:  # new taps: solve (sample 0 as a single read takes it)
@@ -295,11 +298,9 @@ class Conversions:
                         if op is None:
                             return None
                     nets[net] = op
-                srcs.append((mux, net, nodes[ch]))
-            elif gates is not None and ch < len(gates) and gates[ch] >= 0:
-                return None
+                srcs.append((mux, net, r[1]))
             else:
-                srcs.append((mux, None, 0))
+                return None
         if not nets:
             return None
         clock = self.clock
@@ -389,17 +390,25 @@ class Conversions:
         """Whether :meth:`adc_block` on ``channel`` now would take every node it reads
         from the kept solves (no new solve): the world server runs such reads ahead."""
         end = self.clock._us + max(2, int(period_us)) * n
-        for mux, nodes, _gates, net in self._adc_mux.get(channel, ()):
+        for mux, routes, net in self._adc_mux.get(channel, ()):
             if not mux.is_connected:
                 continue
-            ch = mux._channel
-            if nodes is not None and ch < len(nodes) and nodes[ch] >= 0:
-                if self._cache.node_volts(net, end) is None:
-                    return False
+            r = routes[mux._channel]
+            if r is not None and r[0] and self._cache.node_volts(net, end) is None:
+                return False
         return True
 
 
-def _check_channel(channel: int) -> None:
-    if not 0 <= channel <= RP2040_TEMP_CHANNEL:
-        raise InputError(f"ADC channel {channel} does not exist (0..4 on the RP2040)",
-                         field="adc")
+def _route(nodes: tuple, gates: tuple, ch: int) -> tuple[bool, int] | None:
+    """What mux channel ``ch`` selects: (True, node), (False, edge) or None. The board
+    format marks a channel that is not wired with -1."""
+    if nodes and ch < len(nodes) and nodes[ch] >= 0:
+        return (True, nodes[ch])
+    if gates and ch < len(gates) and gates[ch] >= 0:
+        return (False, gates[ch])
+    return None
+
+
+def _no_channel(channel: int) -> None:
+    raise InputError(f"ADC channel {channel} does not exist (0..4 on the RP2040)",
+                     field="adc")
