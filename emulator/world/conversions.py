@@ -49,6 +49,8 @@ class Conversions:
             routes = tuple(_route(m.nodes, m.gates, ch) for ch in range(1 << mux.n_select))
             self._adc_mux.setdefault(m.adc_channel, []).append((mux, routes, m.net))
         self._kpow: dict = {}
+        self._quiet = self._cache.quiet  # (bound once: the hot path's two questions)
+        self._kept_volts = self._cache.node_volts
         # raw code -> what ADC.read_u16 returns (the code scaled to 16 bits, its top bits
         # replicated below as MicroPython's rp2 port does)
         sh = 16 - self.adc.bits
@@ -149,7 +151,7 @@ class Conversions:
         dead = channel in self.faults.dead_adc
         if dead:
             return self._block_sources(channel, n, period, dead)
-        if self._cache.quiet(self.clock._us):
+        if self._quiet(self.clock._us):
             codes = self._block_one_mux(channel, n, period)
             return codes if codes is not None else \
                 self._block_sources(channel, n, period, dead)
@@ -172,20 +174,20 @@ class Conversions:
         its noise (``sig`` LSB rms) from the ADC's stream; ``sig`` 0: noise off (no
         deviate used)."""
         adc = self.adc
-        if not sig:
-            u16, t = self._u16_of_code, adc._t_list
-            if not b0:
-                return [u16[bisect_right(t, a0)]] * n
-            return [u16[bisect_right(t, a0 + b0 * k)] for k in kp]
-        if adc._zi + n > len(adc._za):
-            adc.ahead(n)  # draws the next block of deviates
-        out = self._code_arrays.get(n)
-        if out is None:
-            out = self._code_arrays[n] = np.empty(n, dtype=np.int64)
-        zi = adc._zi
-        block_codes(adc.transitions, self._u16_array, a0, b0, kp, adc._za, zi, sig, out)
-        adc._zi = zi + n  # AdcModel.skip
-        return out.tolist()
+        if sig:
+            if adc._zi + n > len(adc._za):
+                adc.ahead(n)  # draws the next block of deviates
+            out = self._code_arrays.get(n)
+            if out is None:
+                out = self._code_arrays[n] = np.empty(n, dtype=np.int64)
+            zi = adc._zi
+            block_codes(adc.transitions, self._u16_array, a0, b0, kp, adc._za, zi, sig, out)
+            adc._zi = zi + n  # AdcModel.skip
+            return out.tolist()
+        u16, t = self._u16_of_code, adc._t_list
+        if not b0:
+            return [u16[bisect_right(t, a0)]] * n
+        return [u16[bisect_right(t, a0 + b0 * k)] for k in kp]
 
     def _block_one_mux(self, channel: int, n: int, period: int) -> list[int] | None:
         """:meth:`adc_block`'s usual case (nothing moving): one mux connected to the
@@ -207,7 +209,7 @@ class Conversions:
         if r is None:
             src = 0.0
         elif r[0]:
-            volts = self._cache.node_volts(net, now)
+            volts = self._kept_volts(net, now)
             src = volts[r[1]] if volts is not None else self._node_volts(net, r[1])
         else:
             src = self._gate_volts(net, r[1])
