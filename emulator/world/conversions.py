@@ -118,21 +118,7 @@ class Conversions:
         """Volts at ADC input ``channel`` now (mux, front-end gain and settling included)."""
         if channel in self.faults.dead_adc:
             return 0.0
-        # the hot path of every conversion: _adc_sources + _adc_volts without the lists
-        now = self.clock._us
-        acc = 0.0
-        n = 0
-        for mux, routes, net in self._adc_mux.get(channel, ()):
-            if not mux.is_connected:
-                continue
-            r = routes[mux._channel]
-            src = 0.0 if r is None else self._node_volts(net, r[1]) if r[0] else \
-                self._gate_volts(net, r[1])
-            acc += mux.output(src, now)
-            n += 1
-        if not n:
-            return RP2040_TEMP_VOLTS if channel == RP2040_TEMP_CHANNEL else 0.0
-        return min(max(acc / n, 0.0), self.adc.vref)  # contention averages
+        return self._adc_volts(channel, self._adc_sources(channel), self.clock._us)
 
     # ------------------------------------------------------------------ blocks
     def adc_block(self, channel: int, n: int, period_us: int = 2) -> list[int]:
@@ -310,8 +296,7 @@ class Conversions:
         cache = self._cache
         ns = self.faults.noise_scale
         vref = adc.vref
-        bits = adc.bits
-        sh16 = 16 - bits
+        u16 = self._u16_of_code
         listeners = clock._listeners  # a watchdog checks every advance
         # per network: [rows, drive getters, drive volts of the last solve, {node: volts},
         # moved]
@@ -352,10 +337,7 @@ class Conversions:
                     else:
                         v = volts[node]
                 acc += mux.output(v, now)
-            v = min(max(acc / len(srcs), 0.0), vref)
-            code = adc.code(v, ns)  # AdcModel.read_u16's bit replication, inline
-            codes.append(((code << sh16) | (code >> (bits - sh16))) & 0xFFFF if sh16 > 0
-                         else code)
+            codes.append(u16[adc.code(min(max(acc / len(srcs), 0.0), vref), ns)])
             if listeners:
                 clock.advance_us(period)  # 500 kS/s back to back
             else:
