@@ -151,6 +151,7 @@ class World(Wiring, Outputs, Actuators, CircuitSolution, Conversions):
         self._build_read_parts()
 
     def true_state(self, net: int = 0) -> TrueState:
+        """What the physics says on network ``net`` now (solved if the circuit changed)."""
         sol = self.solution(net)
         return TrueState(sol.node_voltages.copy(), sol.edge_currents.copy(), float(sol.power),
                          self.edge_state(net))

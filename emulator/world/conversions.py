@@ -344,9 +344,7 @@ class Conversions:
                 clock._us += period
         for net, s in st.items():
             if s[4]:  # the last re-solve, completed by _sol() when asked for
-                p_state, p_drives, _ = cache.solved[net]
-                cache.solved[net] = (p_state, dict(zip(sorted(p_drives), s[2], strict=True)),
-                                     None)
+                cache.owe(net, dict(zip(sorted(cache.solved[net][1]), s[2], strict=True)))
         return codes
 
     def _zeros(self, n: int):

@@ -27,6 +27,7 @@ class Outputs:
                                                   pwm.freq)
 
     def set_pwm(self, gpio: int, duty_u16: int) -> None:
+        """PWM duty ``duty_u16`` (of 65535) on ``gpio``: its RC filter starts settling."""
         pwm = self.pwms.get(gpio)
         if pwm is None:
             p = self.board.pwm
@@ -36,6 +37,7 @@ class Outputs:
         self._cache.actuated(self.clock.now_us, self._out_settle_us)
 
     def _line_volts(self, line: Line, now: int) -> float:
+        """Volts of voltage output ``line`` (a PWM pin or a DAC channel) at ``now``."""
         if not line.device:
             return self.pwms[line.index].output(now)
         return self.dacs[line.device].output(line.index, now)

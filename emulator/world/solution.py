@@ -30,10 +30,11 @@ class SolveCache:
     same rule for the node volts kept as a list, its leakage bound solved for the time
     once when the list is kept (:meth:`keep_volts`).
 
-    Per network: ``solved`` (edge state, drives, DCSolution — or None for a re-solve
-    taken from a linear map and completed when asked for), ``checked`` (generation,
-    solve time) of the last full check, ``solved_at`` (µs) and ``volts`` (generation,
-    valid until µs, leak scale, node volts list).
+    Per network: ``solved`` (edge state, drives, DCSolution — None while it is owed:
+    a re-solve taken from the linear map, :meth:`owe` / :meth:`complete`), ``checked``
+    (generation, solve time) of the last full check, ``solved_at`` (µs) and ``volts``
+    (generation, valid until µs, leak scale, node volts list). Only this class writes
+    them.
     """
 
     __slots__ = ("gen", "dynamic_until", "solves", "solved", "checked", "solved_at",
@@ -99,6 +100,17 @@ class SolveCache:
         """A new solve of ``net`` at ``now``."""
         self.solved[net] = (state, drives, sol)
         self.count_solve(net, now)
+
+    def owe(self, net: int, drives: dict) -> None:
+        """The last re-solve of ``net`` (at these ``drives``) was taken from the network's
+        linear map: its full solution is owed, completed when someone asks for it."""
+        state = self.solved[net][0]
+        self.solved[net] = (state, drives, None)
+
+    def complete(self, net: int, sol) -> None:
+        """The owed solution of ``net``'s last re-solve, now computed."""
+        state, drives, _ = self.solved[net]
+        self.solved[net] = (state, drives, sol)
 
     def count_solve(self, net: int, now: int) -> None:
         """A solve of ``net`` at ``now`` (its result recorded in ``solved``)."""
@@ -294,12 +306,11 @@ class CircuitSolution:
     def _sol(self, net: int):
         """The last solve of ``net`` as a DCSolution (a re-solve that :meth:`adc_block` took
         from the linear map is completed here, when someone asks for it)."""
-        solved = self._cache.solved
-        p_state, drives, sol = solved[net]
+        p_state, drives, sol = self._cache.solved[net]
         if sol is None:
             circuit = self._circuits[(net, p_state.tobytes())]
             sol = self._fast_dc.solve(circuit, drives, None)
-            solved[net] = (p_state, drives, sol)
+            self._cache.complete(net, sol)
         return sol
 
     def _linear_ready(self, net: int):

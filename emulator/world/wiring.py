@@ -141,6 +141,7 @@ class Wiring:
         return self.chains[line.device].output(line.index)
 
     def set_pin(self, gpio: int, level: int) -> None:
+        """Drive GPIO ``gpio`` to ``level`` (truthy: high); the parts listening hear a change."""
         level = 1 if level else 0
         if self.pins.get(gpio) != level:
             self.pin_changed(gpio, level)
@@ -221,6 +222,7 @@ class Wiring:
         return None
 
     def i2c_addresses(self, bus_id: int) -> list[int]:
+        """The addresses that acknowledge on I2C peripheral ``bus_id`` (``I2C.scan``)."""
         cs = self.board.current_sense
         sense = [cs.address] if cs is not None and self.board.i2c[cs.bus].id == bus_id else []
         return sorted([d.address for d in self.board.dacs.values()
