@@ -105,8 +105,7 @@ class ReadAhead:
             return b""
         found = self._table.get(key)
         w = self.world
-        if found is None or w.clock._us < w._dynamic_until or w._active_gates or \
-                w._dac_gates:
+        if found is None or not w._cache.quiet(w.clock._us):
             return b""  # nothing seen, or drives settling / gates moving: solves ahead
         ops = _plan(*found, self._limit.get(key, _TABLE_MAX))
         if not ops:

@@ -339,6 +339,11 @@ class RecordingTransport:
     def close(self) -> None:
         self.inner.close()
 
+    def board_spoke(self) -> None:  # the link heard a frame: writes held after a replug go
+        spoke = getattr(self.inner, "board_spoke", None)
+        if spoke is not None:
+            spoke()
+
     @property
     def on_replug(self):
         return getattr(self.inner, "on_replug", None)

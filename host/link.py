@@ -162,6 +162,7 @@ class Link:
             transport.write(b"\x00")
         except OSError as exc:
             raise LinkError(f"cannot write to the board: {exc}") from exc
+        self._board_spoke = getattr(transport, "board_spoke", None)
         if hasattr(transport, "on_replug"):
             transport.on_replug = self._replugged
         self._reader = threading.Thread(target=self._read_loop, name="learnboard-link", daemon=True)
@@ -418,6 +419,8 @@ class Link:
                 stats.seq_gaps += (frame.seq - last - 1) & 0xFFFF
             self._last_rx_seq = frame.seq
             body = frame.body
+            if self._board_spoke is not None:  # a following transport holds writes until then
+                self._board_spoke()
             # after a replug the board's first frame may be the boot event already told
             told, self._boot_told = self._boot_told, False
             if frame.mtype in (MessageType.OK, MessageType.ERR):

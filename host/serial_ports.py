@@ -67,15 +67,23 @@ def _probe(info: PortInfo, timeout: float) -> None:
 # their announcement files (pyserial lists no pseudo-terminals): learnboard.emulated_ports
 
 
-def _successor(old: str, within_s: float = 120.0) -> str | None:
+def _successor(old: str, within_s: float = 120.0, since: float | None = None) -> str | None:
     """The current port of the ``learnboard emulate`` that served ``old`` before (None:
     not an emulated port, or it is still the current one). Pty numbers are reused, so
-    of the emulators that once had ``old`` the one that moved last (and lately) wins."""
+    of the emulators that once had ``old`` the one that moved last (and lately) wins;
+    with ``since`` (``time.time()`` when the caller lost ``old``) only one that moved
+    then or later, else only one that left ``old`` after any live board took it."""
     best = None
     now = time.time()
-    for d in _emulated_entries():
+    entries = _emulated_entries()
+    if since is None:
+        # a live board that took ``old`` after a candidate left it owns the path now: the
+        # candidate's move is history (several emulators on one machine reuse pty numbers)
+        since = max((float(d.get("at") or d.get("moved_at") or 0.0) for d in entries if d.get("port") == old),
+                    default=0.0)
+    for d in entries:
         moved = float(d.get("moved_at") or 0.0)
-        if old in d.get("previous", ()) and d.get("port") != old and now - moved <= within_s:
+        if old in d.get("previous", ()) and d.get("port") != old and now - moved <= within_s and moved >= since:
             if best is None or moved > best[0]:
                 best = (moved, str(d["port"]))
     return None if best is None else best[1]
@@ -137,14 +145,14 @@ def find_again(old: str, *, identity: tuple[str, str] | None = None, timeout: fl
 
     deadline = time.monotonic() + timeout
     gone_by = time.monotonic() + gone_within
-    while time.monotonic() < gone_by and os.path.exists(old) and _successor(old) is None:
+    while time.monotonic() < gone_by and os.path.exists(old) and _successor(old, since=since) is None:
         again = None if since is None else _moved_since(old, since)
         if again is not None and os.path.exists(again):
             return again  # an emulator gave the board the same path again
         time.sleep(0.02)
     probe_at = time.monotonic() + 1.0
     while time.monotonic() < deadline:
-        new = _successor(old)
+        new = _successor(old, since=since)
         if new is not None and os.path.exists(new):
             return new
         if os.path.exists(old) or "://" in old:

@@ -70,10 +70,12 @@ class FollowingSerialTransport:
     event: the board rebooted). Writes while the board is away wait for it, then go to
     the new port; a write that fails is dropped (the link's retry sends it again).
 
-    Listen before talking: after a reopen, writes also wait until the board has sent
-    something (its boot event) or ``quiet_s`` passed. While it boots a board still
-    takes 0x03 as Ctrl-C (after a watchdog reset it even listens for one, see
-    ``firmware/main.py``), and a frame may hold that byte.
+    Listen before talking: after a reopen, writes also wait until the link has heard a
+    whole frame from the board (:meth:`board_spoke`, called for its boot event) or
+    ``quiet_s`` passed. While it boots a board still takes 0x03 as Ctrl-C (after a
+    watchdog reset it even listens for one, see ``firmware/main.py``), and a frame may
+    hold that byte; a frame from the board comes only once the firmware has turned
+    Ctrl-C off, whereas loose bytes (a banner, boot output) may come before.
     """
 
     quiet_s = 4.0
@@ -100,11 +102,15 @@ class FollowingSerialTransport:
                 raise
             self._replug()
             return b""
-        if not self._ok and (data or time.monotonic() >= self._quiet_until):
-            with self._up:
-                self._ok = True
-                self._up.notify_all()
+        if not self._ok and time.monotonic() >= self._quiet_until:
+            self.board_spoke()
         return data
+
+    def board_spoke(self) -> None:
+        """The board is up: writes held since the reopen may go."""
+        with self._up:
+            self._ok = True
+            self._up.notify_all()
 
     def _replug(self) -> None:
         with self._up:

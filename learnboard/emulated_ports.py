@@ -44,14 +44,16 @@ def announce_emulated(port: str, board: str, previous: list[str] | tuple[str, ..
     """Record that this process serves a virtual board on ``port`` (best effort; None when
     the file cannot be written). ``previous``: the paths it had before (a hard reset drops
     the port, as USB does), so a host can follow the board; ``key`` tells apart several
-    boards of one process."""
+    boards of one process. ``at`` records when: a pty number another board left before
+    this one took it is not that board's way back."""
     path = emulated_dir() / f"{os.getpid()}{'-' + key if key else ''}.json"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps({"port": port, "board": board, "pid": os.getpid(),
                                    "previous": list(previous)[-64:],
-                                   "moved_at": time.time() if previous else 0.0}))
+                                   "moved_at": time.time() if previous else 0.0,
+                                   "at": time.time()}))
         tmp.replace(path)
     except OSError:
         return None

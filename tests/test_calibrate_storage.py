@@ -26,6 +26,7 @@ from learnboard.host.serial_ports import find_again
 from learnboard.boards import compile_board, load_board
 from learnboard.errors import InputError
 from tests.mpvm import require_vm
+from tests.test_emulate_with_mpremote_and_pyserial import hello_when_up
 
 BOARD = "gen2-clln"
 
@@ -103,6 +104,7 @@ def test_calibrate_stores_on_the_board_and_another_host_pulls_it(pty_board, tmp_
         path = C.fetch_if_missing(port, log=notes.append)
         assert path == host_c / "calibrations" / host_file.name and json.loads(path.read_text()) == cal
         port = find_again(port)
+        hello_when_up(port)  # the fetch reset the board (through its REPL): let it boot
         assert C.fetch_if_missing(port, log=notes.append) == path  # present now: no second fetch
         assert len(notes) == 1 and "fetched" in notes[0]
     finally:
@@ -130,6 +132,10 @@ def test_a_bad_board_copy_is_refused_by_field(pty_board, tmp_path):
     target.unlink()
     with pytest.raises(InputError, match="keeps no calibration.*learnboard calibrate --port"):
         C.pull_from_board(port)
+    # each pull went through the REPL and reset the board: it boots again (on a port it
+    # may have changed) before a session would ask for its hello
+    port = find_again(port)
+    hello_when_up(port)
     notes = []
     os.environ["LEARNBOARD_DATA"] = str(tmp_path / "d")
     try:

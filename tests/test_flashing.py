@@ -159,3 +159,26 @@ def test_boot_output_shows_why_a_firmware_does_not_answer(tmp_path):
     with VMBoard(flash) as vb:
         text = F.boot_output(vb.port, seconds=5)
     assert "ValueError: broken firmware" in text
+
+
+def test_a_board_followed_after_its_reset_is_not_confused_with_an_older_emulator(tmp_path, monkeypatch):
+    """Two emulators on one machine reuse pty numbers: one that left ``a`` for ``b``
+    a while ago is not where the board now on ``a`` went after its own reset."""
+    from learnboard.host import ports as P
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
+    a, b, c = (tmp_path / n for n in "abc")
+    for p in (a, b, c):
+        p.touch()
+    older = P.announce_emulated(str(b), "gen1-digipot", previous=[str(a)], key="older")
+    entry = json.loads(older.read_text())
+    entry["moved_at"] = entry["at"] = time.time() - 10  # left a ten seconds ago
+    older.write_text(json.dumps(entry))
+    P.announce_emulated(str(a), "gen2-clln", key="mine")  # then took a
+    assert P.current_port(str(a)) == str(a)
+    assert P._successor(str(a)) is None
+    lost = time.time()
+    # mine resets: a drops, the board comes back on c
+    P.announce_emulated(str(c), "gen2-clln", previous=[str(a)], key="mine")
+    assert P.find_again(str(a), since=lost - 0.5, timeout=2) == str(c)
+    assert P.current_port(str(a)) == str(c)

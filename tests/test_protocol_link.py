@@ -263,3 +263,41 @@ def test_link_to_vm_over_pty(vm_on):
         assert link.call("add", a=1, b=1) == 2
         assert link.call("stats")["bad"] == 1
     assert proc.returncode == 0, proc.stderr.read().decode()
+
+
+def test_after_a_replug_requests_wait_for_a_frame_from_the_board_not_its_boot_output():
+    """A board that is booting still takes 0x03 as Ctrl-C; its banner comes before the
+    firmware turns that off, its boot event after: only a frame lets requests out."""
+    from learnboard.host.transport import FollowingSerialTransport
+
+    old_m, old_s = os.openpty()
+    new_m, new_s = os.openpty()
+    for fd in (old_s, new_s):
+        tty.setraw(fd)
+    new_port = os.ttyname(new_s)
+    t = FollowingSerialTransport(os.ttyname(old_s), lambda old: new_port, wait_s=0.5)
+    t.quiet_s = 60.0  # no silence long enough to let writes out in this test
+    link = Link(t, timeout=1.0, retries=1)
+    try:
+        os.close(old_m)  # the board resets: its USB port drops
+        os.close(old_s)
+        assert link.next_event(timeout=10)[0] == "boot"  # the link noticed the replug
+        os.write(new_m, b"MicroPython v1.28 on rp2\r\n")
+        deadline = time.monotonic() + 10
+        while link._rx_bytes == 0:  # wait until the link has read the banner
+            assert time.monotonic() < deadline, "the link read nothing from the new port"
+            time.sleep(0.01)
+        with pytest.raises(OSError, match="did not come back"):
+            t.write(b"\x00request")  # held for wait_s, then refused
+        t.wait_s = 30.0
+        # as the firmware sends it: a delimiter ends the boot output, then the frame
+        os.write(new_m, b"\x00" + codec.encode_frame(codec.MessageType.EVT, 1, ["boot", {"fw": "x"}]))
+        t.write(b"\x00request")  # released by the boot event's frame
+        got = b""
+        while b"request" not in got:
+            assert time.monotonic() < deadline + 10, f"the request did not arrive ({got!r})"
+            got += os.read(new_m, 64)
+    finally:
+        link.close()
+        os.close(new_m)
+        os.close(new_s)

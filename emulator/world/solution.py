@@ -1,0 +1,330 @@
+"""The circuit solution: each network's DC state, re-solved only when the circuit changed.
+
+:class:`SolveCache` keeps the last solve of every network and is the one place that
+decides whether it still holds; :class:`CircuitSolution` (a part of ``World``) builds
+the circuit from the board description and the edge state, solves it (the warm-started
+``FastDC`` where it applies, ``learnboard.physics.solve`` otherwise) and keeps the
+results there.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+
+import numpy as np
+from learnboard.emulator.fast_dc import FastDC
+
+from learnboard.boards.board_circuit import circuit_for_board
+from learnboard.physics import Fix, solve
+from learnboard.physics.circuit import TRANSISTOR
+
+
+class SolveCache:
+    """The kept DC solves of a world's networks and when they hold.
+
+    A solve holds while nothing was actuated since it was last checked (``gen``, the
+    actuation generation, unchanged), no output is still settling (``dynamic_until``),
+    no gate is being driven, gate leakage cannot have moved a gate by ``tol`` volts and
+    no stuck-edge fault is pending. :meth:`holds` is that rule; :meth:`node_volts` is the
+    same rule for the node volts kept as a list, its leakage bound solved for the time
+    once when the list is kept (:meth:`keep_volts`).
+
+    Per network: ``solved`` (edge state, drives, DCSolution — None while it is owed:
+    a re-solve taken from the linear map, :meth:`owe` / :meth:`complete`), ``checked``
+    (generation, solve time) of the last full check, ``solved_at`` (µs) and ``volts``
+    (generation, valid until µs, leak scale, node volts list). Only this class writes
+    them.
+    """
+
+    __slots__ = ("gen", "dynamic_until", "solves", "solved", "checked", "solved_at",
+                 "volts", "faults", "stuck_values", "active_gates", "dac_gates",
+                 "max_leak", "tol")
+
+    def __init__(self, n_nets: int, faults, stuck_values: dict, active_gates: set,
+                 dac_gates: bool, max_leak: float, tol: float):
+        self.gen = 0
+        self.dynamic_until = 0
+        self.solves = 0
+        self.solved: list = [None] * n_nets
+        self.checked: list = [None] * n_nets
+        self.solved_at: list = [0] * n_nets
+        self.volts: list = [None] * n_nets
+        self.faults = faults
+        self.stuck_values = stuck_values  # the world's: (net, edge) -> frozen state
+        self.active_gates = active_gates  # the world's: gates whose switches are on
+        self.dac_gates = dac_gates  # gates held by DAC channels move between reads
+        self.max_leak = max_leak  # V/s, the fastest gate leakage on the board
+        self.tol = tol
+
+    def actuated(self, now: int, settle_us: float = 0.0) -> None:
+        """The circuit changed at ``now``; driven outputs settle for ``settle_us``."""
+        self.gen += 1
+        if now + settle_us > self.dynamic_until:
+            self.dynamic_until = now + settle_us
+
+    def quiet(self, now: int) -> bool:
+        """No output settling and no gate moving at ``now``: a solve can outlast it."""
+        return now >= self.dynamic_until and not self.active_gates and not self.dac_gates
+
+    def holds(self, net: int, now: int) -> bool:
+        """Whether the last solve of ``net`` still holds at ``now`` without looking."""
+        chk = self.checked[net]
+        return chk is not None and chk[0] == self.gen and not self.active_gates and \
+            not self.dac_gates and now >= self.dynamic_until and \
+            (now - chk[1]) * 1e-6 * self.max_leak * self.faults.leak_scale <= self.tol and \
+            len(self.faults.stuck_edges) == len(self.stuck_values)
+
+    def node_volts(self, net: int, until: int) -> list | None:
+        """The kept node volts of ``net`` if they hold until ``until`` µs, else None."""
+        c = self.volts[net]
+        if c is not None and c[0] == self.gen and until <= c[1] and \
+                c[2] == self.faults.leak_scale and \
+                len(self.faults.stuck_edges) == len(self.stuck_values):
+            return c[3]
+        return None
+
+    def keep_volts(self, net: int, volts: list, now: int) -> None:
+        """Keep the node volts of a solve that holds at ``now``, for as long as
+        :meth:`holds` would go on passing (nothing kept while anything moves)."""
+        if self.quiet(now):
+            rate = 1e-6 * self.max_leak * self.faults.leak_scale
+            until = self.checked[net][1] + self.tol / rate if rate > 0 else float("inf")
+            self.volts[net] = (self.gen, until, self.faults.leak_scale, volts)
+
+    def confirm(self, net: int) -> None:
+        """The last solve was checked against the circuit now and still applies."""
+        self.checked[net] = (self.gen, self.solved_at[net])
+
+    def keep(self, net: int, state, drives: dict, sol, now: int) -> None:
+        """A new solve of ``net`` at ``now``."""
+        self.solved[net] = (state, drives, sol)
+        self.count_solve(net, now)
+
+    def owe(self, net: int, drives: dict) -> None:
+        """The last re-solve of ``net`` (at these ``drives``) was taken from the network's
+        linear map: its full solution is owed, completed when someone asks for it."""
+        state = self.solved[net][0]
+        self.solved[net] = (state, drives, None)
+
+    def complete(self, net: int, sol) -> None:
+        """The owed solution of ``net``'s last re-solve, now computed."""
+        state, drives, _ = self.solved[net]
+        self.solved[net] = (state, drives, sol)
+
+    def count_solve(self, net: int, now: int) -> None:
+        """A solve of ``net`` at ``now`` (its result recorded in ``solved``)."""
+        self.solves += 1
+        self.solved_at[net] = now
+        self.checked[net] = (self.gen, now)
+
+    def snapshot(self) -> tuple:
+        return (list(self.volts), list(self.solved), list(self.checked),
+                list(self.solved_at), self.solves, self.gen)
+
+    def restore(self, snap: tuple) -> None:
+        vc, so, ch, sa, self.solves, self.gen = snap
+        self.volts[:], self.solved[:], self.checked[:], self.solved_at[:] = vc, so, ch, sa
+
+
+class CircuitSolution:
+    """The DC solution part of ``World`` (its state lives in ``self._cache``)."""
+
+    def _build_solution(self) -> None:
+        b = self.board
+        self._cache = SolveCache(b.n_nets, self.faults, self._stuck_values,
+                                 self._active_gates, self._dac_gates, self._max_leak,
+                                 self.resolve_tol)
+        self._fast_dc: FastDC | None = None
+        self._circuits: dict = {}  # (net, edge state bytes) -> Circuit of the last solve
+        self._drive_tables: dict = {}  # net -> driven() table
+        self._circuit_base: dict = {}  # net -> (first circuit, its transistor mask): gate-only
+        self._gates_only = all(e.kind in ("transistor", "resistor") for e in b.edges)
+        self._linops: dict = {}  # (net, conductances, driven nodes) -> linear map
+
+    # the cache's counters, as the world's front ends and tests read them
+    @property
+    def solves(self) -> int:
+        """Circuit solves so far."""
+        return self._cache.solves
+
+    @property
+    def _gen(self) -> int:
+        return self._cache.gen
+
+    @property
+    def _dynamic_until(self) -> float:
+        return self._cache.dynamic_until
+
+    def driven(self, net: int) -> dict[int, float]:
+        """Node -> volts for every node a driver holds on network ``net`` now."""
+        table = self._drive_tables.get(net)
+        if table is None:  # (node, line, switch that must be on or None), built once
+            table = []
+            single = self.board.n_nets == 1
+            for port in self.board.inputs + self.board.outputs:
+                is_out = port in self.board.outputs
+                for nodes, lines, sw in ((port.a, port.drive, port.switch),
+                                         (port.b, port.drive_b, port.switch_b)):
+                    if nodes is None or not lines:
+                        continue
+                    line = lines[net] if len(lines) > net else lines[0]
+                    if line is None:
+                        continue
+                    table.append((nodes, line,
+                                  sw if is_out and single and sw is not None else None))
+            self._drive_tables[net] = table
+        now = self.clock.now_us
+        out: dict[int, float] = {}
+        for nodes, line, sw in table:
+            if sw is not None and not self.line_level(sw):
+                continue
+            out[nodes] = self._line_volts(line, now)
+        out.pop(self.board.ground, None)
+        return out
+
+    def solution(self, net: int):
+        """The DC solution of network ``net``, re-solved only if the circuit changed."""
+        for key in self.faults.stuck_edges - set(self._stuck_values):
+            self.set_stuck(*key)
+        cache = self._cache
+        now = self.clock.now_us
+        if cache.holds(net, now):
+            return self._sol(net)
+        state = self.edge_state(net)
+        drives = self.driven(net)
+        prev = cache.solved[net]
+        if prev is not None:
+            p_state, p_drives, sol = prev
+            if p_drives.keys() == drives.keys() and \
+                    all(abs(p_drives[k] - v) <= 1e-7 for k, v in drives.items()) and \
+                    np.max(np.abs(p_state - state), initial=0.0) <= self.resolve_tol:
+                cache.confirm(net)
+                return sol if sol is not None else self._sol(net)
+        warm = None if prev is None or prev[2] is None else prev[2].node_voltages
+        # warm-started re-solve (same model and tolerance); the general solver otherwise.
+        # Where gate volts are the only change, the network's first circuit with these
+        # gates (no new circuit object unless that fails)
+        kept = self._circuit_base.get(net)
+        tried = kept is not None and self._fast_dc is not None and bool(np.isfinite(state).all())
+        sol = self._fast_dc.solve(kept[0], drives, warm, gates=state) if tried else None
+        if sol is None:
+            circuit = self._gate_circuit(net, state)
+            if circuit is None:
+                key = (net, state.tobytes())
+                circuit = self._circuits.get(key)
+                if circuit is None:  # digipot boards: the same taps come back while drives settle
+                    circuit = self.circuit(net, state)
+                    self._circuits = {k: c for k, c in self._circuits.items() if k[0] != net}
+                    self._circuits[key] = circuit
+            if self._fast_dc is None:
+                self._fast_dc = FastDC(circuit.n_nodes, circuit.network.edges,
+                                       circuit.network.ground)
+            if not tried:
+                sol = self._fast_dc.solve(circuit, drives, warm)
+            if sol is None:
+                fixes = [Fix(n, v) for n, v in sorted(drives.items())]
+                sol = solve(circuit, fixes, initial=warm)
+        cache.keep(net, state, drives, sol, now)
+        return sol
+
+    def _gate_circuit(self, net: int, state: np.ndarray):
+        """:meth:`circuit` for a new ``state`` of a network whose only state-dependent
+        parameters are gate volts (transistors and fixed resistors, no digipots, the
+        hook not overridden): the network's first circuit with its gates replaced —
+        the arrays circuit_for_board gives. None otherwise."""
+        kept = self._circuit_base.get(net)
+        if kept is None:
+            if type(self).circuit is not CircuitSolution.circuit or not self._gates_only:
+                return None
+            base = self.circuit(net, state)
+            self._circuit_base[net] = (base, base.kind == TRANSISTOR)
+            return base
+        if not math.isfinite(float(state.sum())):
+            return None  # the full constructor reports it
+        base, is_t = kept
+        c = copy.copy(base)
+        c.gate = np.where(is_t, state, 0.0)
+        c._index = dict(base._index)
+        return c
+
+    def circuit(self, net: int, state: np.ndarray):
+        """The physics of network ``net`` at edge ``state`` (a hook: a calibrated twin,
+        learnboard.emulator.twin, overrides it with measured device parameters)."""
+        return circuit_for_board(self.board, state, twin=net, mismatch=self.seed)
+
+    def _node_volts(self, net: int, node: int) -> float:
+        """Volts of ``node`` on network ``net`` now: :meth:`solution`'s, kept as a list
+        while the cache says they hold."""
+        now = self.clock._us
+        volts = self._cache.node_volts(net, now)
+        if volts is not None:
+            return volts[node]
+        volts = self.solution(net).node_voltages.tolist()
+        self._cache.keep_volts(net, volts, self.clock._us)
+        return volts[node]
+
+    def _linear_op(self, net: int):
+        """For a linear network whose last solve is current: the node volts as a linear map
+        of the drive volts — ``(rows, lines)`` with ``rows[node]`` the coefficient per
+        driven node (sorted as :meth:`solution` sorts them) and ``lines`` the driving
+        line of each — or None (transistor networks, the general solver, no solve yet)."""
+        prev = self._cache.solved[net]
+        if prev is None or self._fast_dc is None:
+            return None
+        p_state, p_drives, _sol = prev
+        circuit = self._circuits.get((net, p_state.tobytes()))
+        if circuit is None:
+            return None
+        fixed = tuple(sorted(p_drives))
+        key = (net, circuit.conductance.tobytes(), fixed)
+        op = self._linops.get(key)
+        if op is not None:
+            return op
+        if not self._fast_dc._kinds_of(circuit)[0] or not fixed:
+            return None
+        # the drive table as driven() walks it (the last port on a node wins)
+        table = {}
+        for nodes, line, sw in self._drive_tables[net]:
+            if sw is not None and not self.line_level(sw):
+                continue
+            table[nodes] = line
+        if tuple(sorted(k for k in table if k != self.board.ground)) != fixed:
+            return None
+        # columns: the node volts of a unit volt on one driven node (superposition)
+        cols = [self._fast_dc.solve(circuit, {k: float(k == j) for k in fixed}, None)
+                for j in fixed]
+        if any(c is None for c in cols):
+            return None
+        m = np.stack([c.node_voltages for c in cols], axis=1)
+        op = (m.tolist(), [self._line_getter(table[k]) for k in fixed])
+        if len(self._linops) > 256:
+            self._linops.clear()
+        self._linops[key] = op
+        return op
+
+    def _sol(self, net: int):
+        """The last solve of ``net`` as a DCSolution (a re-solve that :meth:`adc_block` took
+        from the linear map is completed here, when someone asks for it)."""
+        p_state, drives, sol = self._cache.solved[net]
+        if sol is None:
+            circuit = self._circuits[(net, p_state.tobytes())]
+            sol = self._fast_dc.solve(circuit, drives, None)
+            self._cache.complete(net, sol)
+        return sol
+
+    def _linear_ready(self, net: int):
+        """The linear map of ``net`` if :meth:`solution` would now keep its last circuit
+        (taps and driven nodes unchanged, no stuck-edge fault pending), else None."""
+        prev = self._cache.solved[net]
+        if prev is None or self.faults.stuck_edges - set(self._stuck_values):
+            return None
+        op = self._linear_op(net)
+        if op is None:
+            return None
+        if self._cache.holds(net, self.clock._us):
+            return op  # solution() would return the cached solve without looking
+        if prev[1].keys() != self.driven(net).keys() or \
+                np.max(np.abs(prev[0] - self.edge_state(net)), initial=0.0) > self.resolve_tol:
+            return None
+        return op
