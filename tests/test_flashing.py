@@ -164,7 +164,7 @@ def test_boot_output_shows_why_a_firmware_does_not_answer(tmp_path):
 def test_a_board_followed_after_its_reset_is_not_confused_with_an_older_emulator(tmp_path, monkeypatch):
     """Two emulators on one machine reuse pty numbers: one that left ``a`` for ``b``
     a while ago is not where the board now on ``a`` went after its own reset."""
-    from learnboard.host import ports as P
+    from learnboard.host import serial_ports as P
 
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))
     a, b, c = (tmp_path / n for n in "abc")
