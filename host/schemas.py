@@ -9,8 +9,7 @@ the value at fault in plain words, and what to do.
 
 Files: a run folder's ``config.json`` (:class:`RunConfig`) and checkpoints
 (:class:`Checkpoint`), calibrations (:class:`Calibration`), schedule files
-(:class:`ScheduleFile`), the port registry of running sessions (:class:`PortEntry`) and a
-sweep's finished-run files (:class:`SweepRunFile`). Telemetry records are msgpack maps read
+(:class:`ScheduleFile`) and the port registry of running sessions (:class:`PortEntry`). Telemetry records are msgpack maps read
 record by record (``learnboard.host.runlog``): only their framing is checked, a record's
 keys are open (newer firmware adds some).
 """
@@ -68,11 +67,17 @@ class ScheduleState(Struct):
     reached_at: Whole | None = None
 
 
-class Checkpoint(Struct):
-    """``checkpoints/step-NNNNNNNNN.json``: edge states and schedule state at a step."""
+class EdgeStates(Struct):
+    """What every checkpoint holds: the step and the edge states (all a plot needs)."""
 
     step: Whole
     k: list[Finite]
+
+
+class Checkpoint(EdgeStates):
+    """``checkpoints/step-NNNNNNNNN.json``: edge states and schedule state at a step (what
+    a session needs to resume)."""
+
     c0: Finite  # the initial error the relative error is judged by
     c0_test: float | None = None  # nan/inf allowed: a test set without error yet
     p0: float | None = None
@@ -268,7 +273,7 @@ class Calibration(Struct):
                                        f"{CALIBRATION_FORMAT}")
 
 
-# -- small files of other tools ---------------------------------------------------------------
+# -- the port registry ---------------------------------------------------------------------
 
 
 class PortEntry(Struct):
@@ -278,16 +283,6 @@ class PortEntry(Struct):
     run_dir: str
     port: str = ""
     since: float = 0.0
-
-
-class SweepRow(Struct):
-    status: str = ""
-
-
-class SweepRunFile(Struct):
-    """A sweep's ``runs/<id>.json``: the run's definition and its result row."""
-
-    row: SweepRow = field(default_factory=SweepRow)
 
 
 # -- reading and converting ---------------------------------------------------------------
