@@ -40,7 +40,7 @@ Fraction = Annotated[float, Meta(ge=0, le=1)]  # lambda
 Nudge = Annotated[float, Meta(gt=0, le=1)]  # eta; also the tolerance controller's start
 Whole = Annotated[int, Meta(ge=0)]
 Count = Annotated[int, Meta(ge=1)]
-PhaseNumber = Annotated[str, Meta(pattern=r"^[0-9]+$")]
+PhaseNumber = Annotated[str, Meta(pattern=r"^[0-9]+$", description="a phase number")]
 
 
 class FieldError(ValueError):
@@ -59,7 +59,7 @@ class ControllerState(Struct):
     """One tolerance controller's state (checkpoint ``schedule.controllers.<phase>``)."""
 
     lam: NonNegative
-    s0: Whole | None  # required: null until the tolerance was first reached
+    s0: Annotated[int, Meta(ge=0, description="the step the tolerance was first reached")] | None
 
 
 class ScheduleState(Struct):
@@ -78,11 +78,11 @@ class Checkpoint(EdgeStates):
     """``checkpoints/step-NNNNNNNNN.json``: edge states and schedule state at a step (what
     a session needs to resume)."""
 
-    c0: Finite  # the initial error the relative error is judged by
+    c0: Annotated[float, Meta(ge=-_MAX, le=_MAX, description="the initial error")]
     c0_test: float | None = None  # nan/inf allowed: a test set without error yet
     p0: float | None = None
     tp0: float | None = None
-    elapsed: NonNegative = 0.0
+    elapsed: Annotated[float, Meta(ge=0, le=_MAX, description="seconds")] = 0.0
     lam: Fraction = 0.0
     schedule: ScheduleState | None = None
 
@@ -128,8 +128,8 @@ class RunConfig(Struct, forbid_unknown_fields=True):
 
     task: str = "regression"
     schedule: ScheduleRecord | None = None
-    alpha: NonNegative | None = None  # the learning rate
-    eta: Nudge | None = None  # the nudge
+    alpha: Annotated[float, Meta(ge=0, le=_MAX, description="the learning rate")] | None = None
+    eta: Annotated[float, Meta(gt=0, le=1, description="the nudge")] | None = None
     telemetry_every: Count = 10
     checkpoint_every: Count = 200
     seed: int = 0
@@ -200,7 +200,7 @@ class ScheduleFile(Struct, forbid_unknown_fields=True):
     chunk: Count = 50
     seed: int = 0
     stop: StopFile = field(default_factory=StopFile)
-    phase: Annotated[list[PhaseFile], Meta(min_length=1)] = field(
+    phase: Annotated[list[PhaseFile], Meta(min_length=1, description="give at least one [[phase]] table")] = field(
         default_factory=lambda: [PhaseFile(lam=0.0)])
 
     def __post_init__(self) -> None:
@@ -219,7 +219,7 @@ CALIBRATION_FORMAT = 1
 
 
 class AdcChannel(Struct):
-    gain: Annotated[float, Meta(gt=0.5, lt=2.0)]  # outside: not a plausible ADC gain
+    gain: Annotated[float, Meta(gt=0.5, lt=2.0, description="a plausible ADC gain")]
     offset_v: float
 
 
@@ -313,7 +313,10 @@ def convert(data: Any, schema: type[T], source: str, hint: str = "") -> T:
     try:
         return msgspec.convert(data, schema)
     except msgspec.ValidationError as exc:
-        fld, message = explain(exc, data, schema)
+        try:
+            fld, message = explain(exc, data, schema)
+        except Exception:  # never hide the error behind a fault in its wording
+            fld, message = "", str(exc)
         raise InputError(f"{message}; {hint}" if hint else message, source=source,
                          field=fld or None) from None
 
@@ -359,14 +362,22 @@ def explain(exc: msgspec.ValidationError, data: Any, schema: Any) -> tuple[str, 
                    None) if isinstance(value, dict) else None
         expected = _EXPECTED.match(text)
         what = _phrase(expected["types"], expected["cond"]) if expected else "valid"
+        key_meta = typing.get_args(_key_type(schema, data, segments))[1:]
+        what = next((m.description for m in key_meta if isinstance(m, Meta) and m.description), what)
         return _join(segments), f"key {bad!r} is not {what}"
     expected = _EXPECTED.match(text)
     if expected:
         shown = "" if value is _MISSING else f"{_short(value)} "
-        return _join(segments), f"{shown}is not {_phrase(expected['types'], expected['cond'])}"
+        what = _phrase(expected["types"], expected["cond"])
+        about = _description(schema, data, segments)
+        return _join(segments), f"{shown}is not {what}" + (f" ({about})" if about else "")
     invalid = _INVALID.match(text)
     if invalid:
         choices = _choices(schema, data, segments)
+        others = _other_words(schema, data, segments)
+        if others:  # a number or a word: tau = 0.05 or "task"
+            return _join(segments), (f"{invalid['value']} is not {' or '.join(others)} or "
+                                     + " or ".join(repr(c) for c in choices))
         return _join(segments), (f"{invalid['value']} is not one of {', '.join(choices)}" if choices
                                  else f"{invalid['value']} is not a valid value")
     return _join(segments), text[:1].lower() + text[1:]
@@ -378,8 +389,9 @@ def _phrase(types: str, cond: str) -> str:
     length = re.match(r"of length (>=|<=)? ?(\d+)$", cond)
     if length:  # arrays: "of length >= 1"
         n = length[2]
-        return {">=": f"a list of at least {n} items", "<=": f"a list of at most {n} items"}.get(
-            length[1] or "", f"a list of {n} items")
+        items = "item" if n == "1" else "items"
+        return {">=": f"a list of at least {n} {items}", "<=": f"a list of at most {n} {items}"}.get(
+            length[1] or "", f"a list of {n} {items}")
     bounds = re.findall(r"([<>]=?) (-?[0-9.e+]+)", cond)
     finite = any(abs(float(v)) >= _MAX for _, v in bounds)
     if bounds:
@@ -498,6 +510,30 @@ def _type_at(schema: Any, data: Any, segments: list[str | int], pick_last: bool 
             return None
         value = _value_at(value, [s])
     return _pick(tp, value) if pick_last else tp
+
+
+def _other_words(schema: Any, data: Any, segments: list[str | int]) -> list[str]:
+    """Words for the members of the union at ``segments`` that are not Literals."""
+    out = []
+    for tp in typing.get_args(_strip(_type_at(schema, data, segments, pick_last=False))):
+        base, metas = _strip(tp), typing.get_args(tp)[1:] if typing.get_origin(tp) is Annotated else ()
+        if base in (int, float):
+            cond = [f"{op} {getattr(m, a):g}" for m in metas if isinstance(m, Meta)
+                    for a, op in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))
+                    if getattr(m, a) is not None and abs(getattr(m, a)) < _MAX]
+            out.append(" ".join([_WORDS[base.__name__], " and ".join(cond)]).strip())
+    return out
+
+
+def _description(schema: Any, data: Any, segments: list[str | int]) -> str:
+    """The ``Meta(description=...)`` of the field at ``segments``, if it has one."""
+    tp = _type_at(schema, data, segments, pick_last=False) if segments else None
+    for t in [tp, *typing.get_args(tp)]:
+        if typing.get_origin(t) is Annotated:
+            for meta in typing.get_args(t)[1:]:
+                if isinstance(meta, Meta) and meta.description:
+                    return meta.description
+    return ""
 
 
 def _fields_at(schema: Any, data: Any, segments: list[str | int]) -> list[str]:
