@@ -17,10 +17,7 @@ keys are open (newer firmware adds some).
 from __future__ import annotations
 
 import json
-import re
 import sys
-import types
-import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, Union
 
@@ -28,6 +25,10 @@ import msgspec
 from msgspec import Meta, Struct, field
 
 from learnboard.errors import InputError
+
+from .schema_errors import FieldError, explain
+
+__all__ = ["FieldError"]  # raised by the Structs' __post_init__ checks
 
 T = TypeVar("T")
 _MAX = sys.float_info.max
@@ -41,15 +42,6 @@ Nudge = Annotated[float, Meta(gt=0, le=1)]  # eta; also the tolerance controller
 Whole = Annotated[int, Meta(ge=0)]
 Count = Annotated[int, Meta(ge=1)]
 PhaseNumber = Annotated[str, Meta(pattern=r"^[0-9]+$", description="a phase number")]
-
-
-class FieldError(ValueError):
-    """A ``__post_init__`` check failed: ``field`` (relative to the Struct) and what is wrong."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(message)
-        self.field = field
-        self.message = message
 
 
 # -- a run folder -------------------------------------------------------------------------
@@ -313,10 +305,7 @@ def convert(data: Any, schema: type[T], source: str, hint: str = "") -> T:
     try:
         return msgspec.convert(data, schema)
     except msgspec.ValidationError as exc:
-        try:
-            fld, message = explain(exc, data, schema)
-        except Exception:  # never hide the error behind a fault in its wording
-            fld, message = "", str(exc)
+        fld, message = explain(exc, data, schema)
         raise InputError(f"{message}; {hint}" if hint else message, source=source,
                          field=fld or None) from None
 
@@ -327,235 +316,3 @@ def try_convert(data: Any, schema: type[T]) -> T | None:
         return msgspec.convert(data, schema)
     except msgspec.ValidationError:
         return None
-
-
-# -- msgspec's error in the product's words ----------------------------------------------
-
-_AT = re.compile(r"^(?P<text>.*?)(?: - at `(?:(?P<key>key)` in `)?\$(?P<path>[^`]*)`)?$", re.S)
-_SEGMENT = re.compile(r"\.([^.\[]+)|\[(\d+|\.\.\.)\]")
-_EXPECTED = re.compile(r"^Expected `(?P<types>[^`]+)`(?P<cond>[^,]*?)(?:, got `(?P<got>[^`]+)`)?$")
-_NAMED = re.compile(r"^Object (?P<what>missing required|contains unknown) field `(?P<name>[^`]+)`$")
-_INVALID = re.compile(r"^Invalid (?:enum )?value (?P<value>.+)$")
-_WORDS = {"int": "a whole number", "float": "a number", "str": "a string", "bool": "true or false",
-          "array": "a list", "object": "an object", "null": "null"}
-_MISSING = object()
-
-
-def explain(exc: msgspec.ValidationError, data: Any, schema: Any) -> tuple[str, str]:
-    """``(field, message)`` of a msgspec ValidationError raised converting ``data``."""
-    m = _AT.match(str(exc))
-    text, on_key = m["text"], m["key"] is not None
-    segments = _segments(data, schema, m["path"] or "", str(exc))
-    cause = exc.__cause__
-    if isinstance(cause, FieldError):  # a __post_init__ check: its field is relative
-        return _join(segments, cause.field), cause.message
-    named = _NAMED.match(text)
-    if named:
-        fld = _join(segments, named["name"])
-        if named["what"] == "missing required":
-            return fld, "is missing"
-        allowed = _fields_at(schema, data, segments)
-        return fld, "unknown key" + (f"; allowed: {', '.join(allowed)}" if allowed else "")
-    value = _value_at(data, segments)
-    if on_key:  # a dict key of the wrong form
-        bad = next((k for k in value if try_convert(k, _key_type(schema, data, segments)) is None),
-                   None) if isinstance(value, dict) else None
-        expected = _EXPECTED.match(text)
-        what = _phrase(expected["types"], expected["cond"]) if expected else "valid"
-        key_meta = typing.get_args(_key_type(schema, data, segments))[1:]
-        what = next((m.description for m in key_meta if isinstance(m, Meta) and m.description), what)
-        return _join(segments), f"key {bad!r} is not {what}"
-    expected = _EXPECTED.match(text)
-    if expected:
-        shown = "" if value is _MISSING else f"{_short(value)} "
-        what = _phrase(expected["types"], expected["cond"])
-        about = _description(schema, data, segments)
-        return _join(segments), f"{shown}is not {what}" + (f" ({about})" if about else "")
-    invalid = _INVALID.match(text)
-    if invalid:
-        choices = _choices(schema, data, segments)
-        others = _other_words(schema, data, segments)
-        if others:  # a number or a word: tau = 0.05 or "task"
-            return _join(segments), (f"{invalid['value']} is not {' or '.join(others)} or "
-                                     + " or ".join(repr(c) for c in choices))
-        return _join(segments), (f"{invalid['value']} is not one of {', '.join(choices)}" if choices
-                                 else f"{invalid['value']} is not a valid value")
-    return _join(segments), text[:1].lower() + text[1:]
-
-
-def _phrase(types: str, cond: str) -> str:
-    """``float`` + `` >= 0.0`` -> "a number >= 0"; the float range bounds mean "finite"."""
-    cond = cond.strip()
-    length = re.match(r"of length (>=|<=)? ?(\d+)$", cond)
-    if length:  # arrays: "of length >= 1"
-        n = length[2]
-        items = "item" if n == "1" else "items"
-        return {">=": f"a list of at least {n} {items}", "<=": f"a list of at most {n} {items}"}.get(
-            length[1] or "", f"a list of {n} {items}")
-    bounds = re.findall(r"([<>]=?) (-?[0-9.e+]+)", cond)
-    finite = any(abs(float(v)) >= _MAX for _, v in bounds)
-    if bounds:
-        cond = " and ".join(f"{op} {float(v):g}" for op, v in bounds if abs(float(v)) < _MAX)
-    words = []
-    for t in types.split(" | "):
-        if t == "null":  # null is "not given": not a value to suggest
-            continue
-        w = _WORDS.get(t, f"`{t}`")
-        if t == "float" and finite:
-            w = "a finite number"
-        words.append(f"{w} {cond}" if cond and t in ("int", "float", "str") else w)
-    return " or ".join(words) or "null"
-
-
-def _short(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _join(segments: list[str | int], *more: str) -> str:
-    out = ""
-    for s in [*segments, *more]:
-        out += f"[{s}]" if isinstance(s, int) else (f".{s}" if out else s)
-    return out
-
-
-def _value_at(data: Any, segments: list[str | int]) -> Any:
-    for s in segments:
-        try:
-            data = data[s]
-        except (KeyError, IndexError, TypeError):
-            return _MISSING
-    return data
-
-
-def _error(data: Any, schema: Any) -> str | None:
-    try:
-        msgspec.convert(data, schema)
-    except msgspec.ValidationError as exc:
-        return str(exc)
-    return None
-
-
-def _segments(data: Any, schema: Any, path: str, error: str = "") -> list[str | int]:
-    """``.a[3].b`` as ``["a", 3, "b"]``; a ``[...]`` (msgspec's "some dict value") becomes
-    the key whose value fails, found by converting the data with that dict cut to one key."""
-    out: list[str | int] = []
-    for name, index in _SEGMENT.findall(path):
-        if index == "...":
-            holder = _value_at(data, out)
-            key = None
-            if isinstance(holder, dict):
-                for k, v in holder.items():
-                    if _error(_replace(data, out, {k: v}), schema) == error:
-                        key = k
-                        break
-            out.append(str(key) if key is not None else "*")
-        else:
-            out.append(int(index) if index else name)
-    return out
-
-
-def _replace(data: Any, segments: list[str | int], new: Any) -> Any:
-    if not segments:
-        return new
-    head, rest = segments[0], segments[1:]
-    copy = list(data) if isinstance(data, list) else dict(data)
-    copy[head] = _replace(data[head], rest, new)
-    return copy
-
-
-def _strip(tp: Any) -> Any:
-    while typing.get_origin(tp) is Annotated:
-        tp = typing.get_args(tp)[0]
-    return tp
-
-
-def _is_struct(tp: Any) -> bool:
-    return isinstance(tp, type) and issubclass(tp, Struct)
-
-
-def _members(tp: Any) -> list[Any]:
-    """A union's types (without None), or ``[tp]``."""
-    tp = _strip(tp)
-    if typing.get_origin(tp) in (Union, types.UnionType):
-        return [_strip(a) for a in typing.get_args(tp) if a is not type(None)]
-    return [tp]
-
-
-def _pick(tp: Any, value: Any) -> Any:
-    """The type of ``tp`` (maybe a union) that describes ``value``: a tagged union's member
-    by the value's tag, else the Struct or container of an optional."""
-    members = _members(tp)
-    structs = [a for a in members if _is_struct(a)]
-    if len(structs) > 1 and isinstance(value, dict):
-        for s in structs:
-            if value.get(s.__struct_config__.tag_field) == s.__struct_config__.tag:
-                return s
-    containers = structs + [a for a in members if typing.get_origin(a) in (list, dict)]
-    if containers:
-        return containers[0]
-    return members[0] if len(members) == 1 else tp
-
-
-def _type_at(schema: Any, data: Any, segments: list[str | int], pick_last: bool = True) -> Any:
-    """The annotation describing the value at ``segments`` (None when there is none)."""
-    tp, value = schema, data
-    for s in segments:
-        tp = _pick(tp, value)
-        if _is_struct(tp):
-            tp = typing.get_type_hints(tp, include_extras=True).get(str(s))
-        elif typing.get_origin(tp) in (list, dict):
-            tp = typing.get_args(tp)[-1]
-        else:
-            return None
-        value = _value_at(value, [s])
-    return _pick(tp, value) if pick_last else tp
-
-
-def _other_words(schema: Any, data: Any, segments: list[str | int]) -> list[str]:
-    """Words for the members of the union at ``segments`` that are not Literals."""
-    out = []
-    for tp in typing.get_args(_strip(_type_at(schema, data, segments, pick_last=False))):
-        base, metas = _strip(tp), typing.get_args(tp)[1:] if typing.get_origin(tp) is Annotated else ()
-        if base in (int, float):
-            cond = [f"{op} {getattr(m, a):g}" for m in metas if isinstance(m, Meta)
-                    for a, op in (("gt", ">"), ("ge", ">="), ("lt", "<"), ("le", "<="))
-                    if getattr(m, a) is not None and abs(getattr(m, a)) < _MAX]
-            out.append(" ".join([_WORDS[base.__name__], " and ".join(cond)]).strip())
-    return out
-
-
-def _description(schema: Any, data: Any, segments: list[str | int]) -> str:
-    """The ``Meta(description=...)`` of the field at ``segments``, if it has one."""
-    tp = _type_at(schema, data, segments, pick_last=False) if segments else None
-    for t in [tp, *typing.get_args(tp)]:
-        if typing.get_origin(t) is Annotated:
-            for meta in typing.get_args(t)[1:]:
-                if isinstance(meta, Meta) and meta.description:
-                    return meta.description
-    return ""
-
-
-def _fields_at(schema: Any, data: Any, segments: list[str | int]) -> list[str]:
-    tp = _type_at(schema, data, segments)
-    if _is_struct(tp):
-        return sorted(f for f in tp.__struct_fields__ if f != tp.__struct_config__.tag_field)
-    return []
-
-
-def _choices(schema: Any, data: Any, segments: list[str | int]) -> list[str]:
-    if segments:
-        parent = _members(_type_at(schema, data, segments[:-1], pick_last=False))
-        tags = [str(a.__struct_config__.tag) for a in parent
-                if _is_struct(a) and a.__struct_config__.tag_field == segments[-1]]
-        if tags:  # a tagged union's tag
-            return tags
-    for tp in _members(_type_at(schema, data, segments, pick_last=False)):
-        if typing.get_origin(tp) is Literal:
-            return [str(a) for a in typing.get_args(tp)]
-    return []
-
-
-def _key_type(schema: Any, data: Any, segments: list[str | int]) -> Any:
-    tp = _type_at(schema, data, segments)
-    return typing.get_args(tp)[0] if typing.get_origin(tp) is dict else str

@@ -88,15 +88,15 @@ def test_a_valid_checkpoint_resumes_whole(tmp_path):
     ("step", True, ["step: True is not a whole number"]),
     ("c0", DROP, ["c0: is missing"]),
     ("k", "x", ["k: 'x' is not a list"]),
-    ("k.3", "a", ["k[3]: 'a' is not a number"]),
+    ("k.3", "a", ["k[3]: 'a' is not a finite number"]),
     ("k.3", math.inf, ["k[3]: inf is not a finite number"]),
-    ("c0", None, ["c0: None is not a number (the initial error)"]),
-    ("elapsed", -1.0, ["elapsed: -1.0 is not a number >= 0 (seconds)"]),
-    ("lam", 2, ["lam: 2 is not a number <= 1"]),
+    ("c0", None, ["c0: None is not a finite number (the initial error)"]),
+    ("elapsed", -1.0, ["elapsed: -1.0 is not a finite number >= 0 (seconds)"]),
+    ("lam", 2, ["lam: 2 is not a number >= 0 and <= 1"]),
     ("schedule", [], ["schedule: [] is not an object"]),
     ("schedule.controllers.0.s0", -1, ["schedule.controllers.0.s0: -1 is not a whole number >= 0"]),
     ("schedule.controllers.0.s0", DROP, ["schedule.controllers.0.s0: is missing"]),
-    ("schedule.controllers.0.lam", "x", ["schedule.controllers.0.lam: 'x' is not a number"]),
+    ("schedule.controllers.0.lam", "x", ["schedule.controllers.0.lam: 'x' is not a finite number >= 0"]),
     ("schedule.controllers.x", {"lam": 0, "s0": None}, ["schedule.controllers: key 'x' is not a phase number"]),
     ("schedule.reached_at", 1.5, ["schedule.reached_at: 1.5 is not a whole number"]),
 ])
@@ -139,9 +139,9 @@ def test_a_valid_config_resumes_with_its_values(tmp_path):
 
 
 @pytest.mark.parametrize("path, value, parts", [
-    ("alpha", "x", ["alpha: 'x' is not a number (the learning rate)"]),
-    ("alpha", math.inf, ["alpha: inf is not a finite number (the learning rate)"]),
-    ("eta", 0, ["eta: 0 is not a number > 0 (the nudge)"]),
+    ("alpha", "x", ["alpha: 'x' is not a finite number >= 0 (the learning rate)"]),
+    ("alpha", math.inf, ["alpha: inf is not a finite number >= 0 (the learning rate)"]),
+    ("eta", 0, ["eta: 0 is not a number > 0 and <= 1 (the nudge)"]),
     ("telemetry_every", 0, ["telemetry_every: 0 is not a whole number >= 1"]),
     ("seed", False, ["seed: False is not a whole number"]),
     ("task", 3, ["task: 3 is not a string"]),
@@ -150,7 +150,7 @@ def test_a_valid_config_resumes_with_its_values(tmp_path):
     ("schedule.phases", {}, ["schedule.phases: {} is not a list"]),
     ("schedule.phases.0.colour", 1, ["schedule.phases[0].colour: unknown key; allowed: alpha, "]),
     ("schedule.phases.0.every", 0, ["phase[0].every: 0 is not a whole number >= 1"]),
-    ("schedule.init", "high", ["init: 'high' is not one of low, uniform, random"]),
+    ("schedule.init", "high", ["init: 'high' is not one of low, random, uniform"]),
 ])
 def test_a_malformed_config_names_file_field_and_value(tmp_path, path, value, parts):
     rf = _config(tmp_path, _set(CONFIG, path, value))
@@ -181,12 +181,12 @@ def test_a_valid_calibration_loads_whole(tmp_path):
     ("format", 2, "format", ["format: is 2; this learnboard reads format 1"]),
     ("board", 5, "board", ["board: 5 is not a string"]),
     ("adc", None, "adc", ["adc: None is not an object"]),
-    ("adc.channels.0.gain", 3.0, "adc.channels.0.gain", ["3.0 is not a number < 2 (a plausible ADC gain)"]),
+    ("adc.channels.0.gain", 3.0, "adc.channels.0.gain", ["3.0 is not a number > 0.5 and < 2 (a plausible ADC gain)"]),
     ("adc.channels.0.offset_v", DROP, "adc.channels.0.offset_v", ["is missing"]),
     ("edges.kind", "memristor", "edges.kind", ["'memristor' is not one of digipot, transistor, none"]),
     ("edges.kind", DROP, "edges.kind", ["is missing"]),
     ("edges.vt", [0.7], "edges.vt", [f"needs {N} finite numbers (one per edge)"]),
-    ("edges.beta.2", -1e-4, "edges.beta[2]", ["-0.0001 is not a number > 0"]),
+    ("edges.beta.2", -1e-4, "edges.beta[2]", ["-0.0001 is not a finite number > 0"]),
 ])
 def test_a_malformed_calibration_names_file_field_and_value(tmp_path, path, value, field, parts):
     p = _cal(tmp_path, _set(CALIBRATION, path, value))
@@ -228,14 +228,14 @@ def test_a_calibration_that_is_not_json_text(tmp_path, content, part):
     ('seed = 1.5\n[[phase]]\nsteps = 5', ["seed: 1.5 is not a whole number"]),
     ('phase = []', ["phase: [] is not a list of at least 1 item (give at least one [[phase]] table)"]),
     ('[[phase]]\nsteps = 5\ncolour = 1', ["phase[0].colour: unknown key; allowed: alpha, alpha_to, down"]),
-    ('[[phase]]\nkind = "tolerance"\ntau = "x"\nsteps = 5', ["phase[0].tau: 'x' is not a number > 0 or 'task'"]),
+    ('[[phase]]\nkind = "tolerance"\ntau = "x"\nsteps = 5', ["phase[0].tau: 'x' is not a finite number > 0 or 'task'"]),
     ('[[phase]]\nkind = "tolerance"\nlam = 0.1\nsteps = 5', ["phase[0].lam: a tolerance phase sets lambda"]),
     ('[[phase]]\nsteps = 5\nlam_to = 0.1', ["phase[0].lam_to: only a ramp phase takes lam_to"]),
     ('version = 2\n[[phase]]\neta_to = 0.1', ["phase[0].eta_to: ramping a parameter needs the phase's steps"]),
     ('version = 2\n[[phase]]\nsteps = 5\neta_to = 0.1', ["phase[0].eta: eta_to needs a start value eta"]),
     ('version = 2\n[[phase]]\nsteps = 5\nalpha = inf', ["phase[0].alpha: inf is not a finite number"]),
     ('[[phase]]\nsteps = 5\n[stop]\nsettled = 1', ["stop.settled: 1 is not true or false"]),
-    ('[[phase]]\nsteps = 5\n[stop]\ntime = -1', ["stop.time: -1 is not a number > 0"]),
+    ('[[phase]]\nsteps = 5\n[stop]\ntime = -1', ["stop.time: -1 is not a finite number > 0"]),
     ('stop = 3\n[[phase]]\nsteps = 5', ["stop: 3 is not an object"]),
 ])
 def test_a_malformed_schedule_names_file_field_and_value(tmp_path, text, parts):
@@ -264,7 +264,7 @@ def test_a_damaged_port_entry_means_no_session_holds_the_port(tmp_path, monkeypa
 def test_the_library_error_becomes_file_field_value_and_hint():
     with pytest.raises(InputError) as err:
         S.convert({"step": 1, "k": [0.5, "a"], "c0": 1.0}, S.Checkpoint, "ck.json", "do this")
-    assert str(err.value) == "ck.json: k[1]: 'a' is not a number; do this"
+    assert str(err.value) == "ck.json: k[1]: 'a' is not a finite number; do this"
     assert (err.value.source, err.value.field) == ("ck.json", "k[1]")
 
 
@@ -272,7 +272,7 @@ def test_a_dict_value_at_fault_is_named_by_its_key():
     """msgspec says ``$.controllers[...]``; the message names the key whose value is wrong,
     also when an earlier key holds another fault further on."""
     data = {"controllers": {"1": {"lam": 0.1, "s0": None}, "7": {"lam": -1, "s0": None}}}
-    with pytest.raises(InputError, match=r"^s\.json: controllers\.7\.lam: -1 is not a number >= 0$"):
+    with pytest.raises(InputError, match=r"^s\.json: controllers\.7\.lam: -1 is not a finite number >= 0$"):
         S.convert(data, S.ScheduleState, "s.json")
 
 
