@@ -9,9 +9,9 @@ the value at fault in plain words, and what to do.
 
 Files: a run folder's ``config.json`` (:class:`RunConfig`) and checkpoints
 (:class:`Checkpoint`), calibrations (:class:`Calibration`), schedule files
-(:class:`ScheduleFile`) and the port registry of running sessions (:class:`PortEntry`). Telemetry records are msgpack maps read
-record by record (``learnboard.host.runlog``): only their framing is checked, a record's
-keys are open (newer firmware adds some).
+(:class:`ScheduleFile`) and the port registry of running sessions (:class:`PortEntry`).
+Telemetry records are msgpack maps read record by record (``learnboard.host.runlog``): only
+their framing is checked, a record's keys are open (newer firmware adds some).
 """
 
 from __future__ import annotations
@@ -79,39 +79,14 @@ class Checkpoint(EdgeStates):
     schedule: ScheduleState | None = None
 
 
-class PhaseRecord(Struct, forbid_unknown_fields=True):
-    """A schedule phase as config.json stores it (every field, unused ones null)."""
-
-    kind: str = "constant"
-    steps: Any = None
-    lam: Any = None
-    lam_to: Any = None
-    tau: Any = None
-    start: Any = None
-    every: Any = None
-    up: Any = None
-    down: Any = None
-    alpha: Any = None
-    alpha_to: Any = None
-    eta: Any = None
-    eta_to: Any = None
-
-
-class StopRecord(Struct, forbid_unknown_fields=True):
-    steps: Any = None
-    time: Any = None
-    settled: Any = False
-    settle_window: Any = 300
-    settle_rel: Any = 0.02
-
-
 class ScheduleRecord(Struct, forbid_unknown_fields=True):
-    """config.json's ``schedule``; its values are checked as a schedule file's."""
+    """config.json's ``schedule``: its values are checked as a schedule file's
+    (learnboard.host.session.TrainConfig.from_dict)."""
 
-    phases: list[PhaseRecord] = field(default_factory=lambda: [PhaseRecord()])
+    phases: list[dict[str, Any]] = field(default_factory=lambda: [{"kind": "constant"}])
     init: Any = "uniform"
     chunk: Any = 50
-    stop: StopRecord | None = None
+    stop: dict[str, Any] | None = None
     seed: Any = 0
 
 

@@ -24,7 +24,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-import msgspec
 import numpy as np
 
 from learnboard.errors import InputError, LearnboardError
@@ -35,7 +34,7 @@ from .runfolder import RunFolder, file_version
 from .runlog import RunLog, read_log
 from .schedule import VERSION as SCHEDULE_VERSION
 from .schedule import Schedule, ScheduleRunner, parse_schedule
-from .schemas import Checkpoint, RunConfig, ScheduleRecord, StopRecord, convert
+from .schemas import Checkpoint, RunConfig, ScheduleRecord, convert
 
 PING_S = 2.0  # host silence parks the board after 10 s: say something well before
 CHUNK_TIMEOUT_S = 120.0  # no telemetry, event or reply progress for this long: give up
@@ -69,16 +68,14 @@ class TrainConfig:
         its schedule as a schedule file's)."""
         rc = convert(d, RunConfig, source, DAMAGED)
         sched = rc.schedule or ScheduleRecord()
-        stop = {k: v for k, v in msgspec.structs.asdict(sched.stop or StopRecord()).items()
-                if not (k in ("steps", "time") and v is None)}
         # config.json is in the current meanings (RunFolder.read_config converts old ones);
         # a phase stores every field: pass on those its kind takes, as a schedule file would
         raw = {"version": SCHEDULE_VERSION, "init": sched.init, "chunk": sched.chunk,
-               "seed": sched.seed, "stop": stop,
-               "phase": [{k: v for k, v in msgspec.structs.asdict(p).items() if v is not None and not (
-                   p.kind != "tolerance" and k in ("tau", "start", "every", "up", "down")) and not (
-                   p.kind == "tolerance" and k == "lam") and not (p.kind != "ramp" and k == "lam_to")}
-                   for p in sched.phases]}
+               "seed": sched.seed, "stop": {k: v for k, v in (sched.stop or {}).items() if v is not None},
+               "phase": [{k: v for k, v in p.items() if v is not None and not (
+                   p.get("kind") != "tolerance" and k in ("tau", "start", "every", "up", "down")) and not (
+                   p.get("kind") == "tolerance" and k == "lam") and not (
+                   p.get("kind") != "ramp" and k == "lam_to")} for p in sched.phases]}
         fields = {k: getattr(rc, k) for k in rc.__struct_fields__ if k != "schedule"}
         return cls(schedule=parse_schedule(raw, source), **fields)
 

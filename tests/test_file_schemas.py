@@ -148,7 +148,7 @@ def test_a_valid_config_resumes_with_its_values(tmp_path):
     ("schedule", "x", ["schedule: 'x' is not an object"]),
     ("schedule.stop", [], ["schedule.stop: [] is not an object"]),
     ("schedule.phases", {}, ["schedule.phases: {} is not a list"]),
-    ("schedule.phases.0.colour", 1, ["schedule.phases[0].colour: unknown key; allowed: alpha, "]),
+    ("schedule.phases.0.colour", 1, ["phase[0].colour: unknown key; allowed: alpha, "]),
     ("schedule.phases.0.every", 0, ["phase[0].every: 0 is not a whole number >= 1"]),
     ("schedule.init", "high", ["init: 'high' is not one of low, random, uniform"]),
 ])
