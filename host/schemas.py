@@ -9,7 +9,8 @@ the value at fault in plain words, and what to do.
 
 Files: a run folder's ``config.json`` (:class:`RunConfig`) and checkpoints
 (:class:`Checkpoint`), calibrations (:class:`Calibration`), schedule files
-(:class:`ScheduleFile`) and the port registry of running sessions (:class:`PortEntry`).
+(:class:`ScheduleFile`), the port registry of running sessions (:class:`PortEntry`) and
+of running emulators (:class:`EmulatorEntry`).
 Telemetry records are msgpack maps read record by record (``learnboard.host.runlog``): only
 their framing is checked, a record's keys are open (newer firmware adds some).
 """
@@ -240,7 +241,17 @@ class Calibration(Struct):
                                        f"{CALIBRATION_FORMAT}")
 
 
-# -- the port registry ---------------------------------------------------------------------
+# -- the port registries ---------------------------------------------------------------------
+
+
+class EmulatorEntry(Struct):
+    """``<runtime dir>/learnboard/emulated/<pid>.json``: a running ``learnboard emulate``."""
+
+    port: str
+    board: str
+    pid: int
+    previous: list[str] = field(default_factory=list)  # its earlier ports (a reset drops one)
+    moved_at: float = 0.0
 
 
 class PortEntry(Struct):

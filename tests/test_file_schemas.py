@@ -259,6 +259,24 @@ def test_a_damaged_port_entry_means_no_session_holds_the_port(tmp_path, monkeypa
     assert run_holding(port) == tmp_path
 
 
+def test_damaged_emulator_announcements_are_passed_over(tmp_path, monkeypatch):
+    import os
+
+    from learnboard.host.ports import _emulated_dir, emulated_ports
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    pty = tmp_path / "pty"
+    pty.write_text("")
+    folder = _emulated_dir()
+    folder.mkdir(parents=True)
+    good = {"port": str(pty), "board": "gen2-clln", "pid": os.getpid(), "previous": [], "moved_at": 0.0}
+    for i, bad in enumerate(["{", "[]", json.dumps({**good, "pid": "x"}), json.dumps({**good, "previous": 3}),
+                             json.dumps({k: v for k, v in good.items() if k != "board"})]):
+        (folder / f"bad{i}.json").write_text(bad)
+    (folder / "good.json").write_text(json.dumps(good))
+    assert emulated_ports() == [(str(pty), "gen2-clln")]
+
+
 # -- the translation itself ---------------------------------------------------------------------
 
 def test_the_library_error_becomes_file_field_value_and_hint():
