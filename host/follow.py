@@ -23,6 +23,7 @@ import msgpack
 
 from learnboard.errors import InputError
 
+from .runlog import is_record
 from .schemas import PortEntry, read_json, try_convert
 
 
@@ -102,7 +103,7 @@ class LogFollower:
             return []
         self._offset += len(data)
         self._unpacker.feed(data)
-        return [rec for rec in self._unpacker if isinstance(rec, dict)]
+        return [rec for rec in self._unpacker if is_record(rec)]
 
 
 def follow_run(run_dir: str | Path, *, on_record: Callable[[dict], None], seconds: float | None = None,

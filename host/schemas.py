@@ -11,8 +11,8 @@ Files: a run folder's ``config.json`` (:class:`RunConfig`) and checkpoints
 (:class:`Checkpoint`), calibrations (:class:`Calibration`), schedule files
 (:class:`ScheduleFile`), the port registry of running sessions (:class:`PortEntry`) and
 of running emulators (:class:`EmulatorEntry`).
-Telemetry records are msgpack maps read record by record (``learnboard.host.runlog``): only
-their framing is checked, a record's keys are open (newer firmware adds some).
+Telemetry records (:class:`TelemetryRecord`) are msgpack maps read record by record by
+``learnboard.host.runlog``; their keys are open (a newer firmware adds some).
 """
 
 from __future__ import annotations
@@ -239,6 +239,19 @@ class Calibration(Struct):
         if self.format != CALIBRATION_FORMAT:
             raise FieldError("format", f"is {self.format}; this learnboard reads format "
                                        f"{CALIBRATION_FORMAT}")
+
+
+# -- telemetry records (msgpack maps in telemetry.msgpack) ------------------------------------
+
+
+class TelemetryRecord(Struct):
+    """A ``tlm`` record: the fields the host reads back (export, plot, --resume); the board's
+    other telemetry fields pass unchecked (a newer firmware may add some)."""
+
+    i: Whole
+    step: Whole
+    k: list[float] | None = None
+    v: list[float] | None = None
 
 
 # -- the port registries ---------------------------------------------------------------------

@@ -244,6 +244,37 @@ def test_a_malformed_schedule_names_file_field_and_value(tmp_path, text, parts):
     _refused(lambda: load_schedule(f), f"{f}: ", *parts)
 
 
+# -- telemetry records ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("bad", [
+    {"kind": "tlm", "step": "x", "i": 3, "t": 1.0},
+    {"kind": "tlm", "step": -1, "i": 3, "t": 1.0},
+    {"kind": "tlm", "i": 3, "t": 1.0},
+    {"kind": "tlm", "step": 3, "i": 3, "t": 1.0, "k": ["a"]},
+    {"kind": "tlm", "step": 3, "i": 3, "t": 1.0, "v": 5},
+])
+def test_a_telemetry_record_the_host_could_not_have_written_ends_the_intact_log(tmp_path, bad):
+    """Like a record cut by a crash: readers see the records before it, --resume continues
+    after the last intact one, the follower of a live run passes it over."""
+    import msgpack
+    from learnboard.host.follow import LogFollower
+    from learnboard.host.runlog import RunLog, read_log, scan_log
+
+    path = tmp_path / "t.msgpack"
+    with RunLog(path) as log:
+        for s in range(3):
+            log.append({"kind": "tlm", "step": s, "k": [1.0, 2], "v": None})
+    whole = path.read_bytes()
+    after = msgpack.packb({"kind": "event", "name": "x", "i": 4, "t": 1.0})
+    path.write_bytes(whole + msgpack.packb(bad) + after)
+    records, end = scan_log(path)
+    assert [r["i"] for r in records] == [0, 1, 2] and end == len(whole)
+    assert [r["i"] for r in LogFollower(path).poll()] == [0, 1, 2, 4]
+    with RunLog(path, resume=True) as log:
+        assert log.append({"kind": "tlm", "step": 3}) == 3
+    assert [r["i"] for r in read_log(path)] == [0, 1, 2, 3]
+
+
 # -- the port registry and the plot: damaged files are passed over, never a crash -------------
 
 def test_a_damaged_port_entry_means_no_session_holds_the_port(tmp_path, monkeypatch):
