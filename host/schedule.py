@@ -56,14 +56,13 @@ import msgspec
 from learnboard.engine.controller import ToleranceController
 from learnboard.errors import InputError
 
-from .schemas import INITS, PHASE_KINDS, ScheduleFile, convert
+from .schemas import INITS, ScheduleFile, convert
 
 try:
     import tomllib
 except ImportError:  # Python 3.10
     import tomli as tomllib
 
-KINDS = PHASE_KINDS
 VERSION = 2  # schedule format: alpha = learning rate, eta = nudge
 _RATE_KEYS = ("alpha", "alpha_to", "eta", "eta_to")  # their meaning changed in version 2
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import sys
+import typing
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar, Union
 
@@ -106,15 +107,16 @@ class RunConfig(Struct, forbid_unknown_fields=True):
 
 # -- schedule files (TOML) --------------------------------------------------------------
 
-PHASE_KINDS = ("constant", "ramp", "tolerance")
-INITS = ("low", "uniform", "random")
+PhaseKind = Literal["constant", "ramp", "tolerance"]
+Init = Literal["low", "uniform", "random"]  # the edges' initial state
+PHASE_KINDS, INITS = typing.get_args(PhaseKind), typing.get_args(Init)
 _TOLERANCE_ONLY = ("tau", "start", "every", "up", "down")
 
 
 class PhaseFile(Struct, forbid_unknown_fields=True):
     """A ``[[phase]]`` table; None is "not given" (TOML has no null)."""
 
-    kind: Literal["constant", "ramp", "tolerance"] = "constant"
+    kind: PhaseKind = "constant"
     steps: Count | None = None
     lam: Fraction | None = None
     lam_to: Fraction | None = None
@@ -164,7 +166,7 @@ class ScheduleFile(Struct, forbid_unknown_fields=True):
     """A schedule file (``learnboard train --schedule``); see learnboard.host.schedule."""
 
     version: Any = None  # checked before conversion (learnboard.host.schedule._check_version)
-    init: Literal["low", "uniform", "random"] = "uniform"
+    init: Init = "uniform"
     chunk: Count = 50
     seed: int = 0
     stop: StopFile = field(default_factory=StopFile)
