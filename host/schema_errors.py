@@ -59,7 +59,7 @@ def explain(exc: msgspec.ValidationError, data: Any, schema: Any) -> tuple[str, 
 
 
 def _words(t: Any, in_union: bool = False) -> str:
-    """What type ``t`` accepts, in words: "a whole number >= 1 (the nudge)"."""
+    """What type ``t`` accepts, in words: "a number > 0 and <= 1 (the nudge)"."""
     about = ""
     if isinstance(t, mi.Metadata):
         about, t = (t.extra_json_schema or {}).get("description", ""), t.type
@@ -72,9 +72,9 @@ def _words(t: Any, in_union: bool = False) -> str:
         bounds = [f"{op} {v:g}" for op, v in ((">", t.gt), (">=", t.ge), ("<", t.lt), ("<=", t.le))
                   if v is not None and abs(v) < _MAX]
         finite = isinstance(t, mi.FloatType) and t.le is not None and t.le >= _MAX
-        words = ("a whole number" if isinstance(t, mi.IntType) else
-                 "a finite number" if finite else "a number") + "".join(f" {b}" for b in bounds[:1]) + \
-            "".join(f" and {b}" for b in bounds[1:])
+        kind = ("a whole number" if isinstance(t, mi.IntType) else
+                "a finite number" if finite else "a number")
+        words = f"{kind} {' and '.join(bounds)}" if bounds else kind
     elif isinstance(t, mi.ListType) and t.min_length:
         words = f"a list of at least {t.min_length} item{'s' if t.min_length > 1 else ''}"
     else:

@@ -1,4 +1,4 @@
-"""The shape of every file the host reads back, in one place (see docs/runs.md, "Schemas").
+"""The shape of every file the host reads back, in one place (docs/runs.md, the schema layer).
 
 Each file kind is a :mod:`msgspec` Struct: field names, types, ranges and defaults are the
 annotations; what one field says about another is the Struct's ``__post_init__`` (raising
