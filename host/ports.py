@@ -18,6 +18,10 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from learnboard.errors import InputError
+
+from .schemas import EmulatorEntry, read_json, try_convert
+
 
 @dataclass
 class PortInfo:
@@ -93,7 +97,8 @@ def announce_emulated(port: str, board: str, previous: list[str] | tuple[str, ..
     return path
 
 
-def _emulated_entries() -> list[dict]:
+def _emulated_entries() -> list[EmulatorEntry]:
+    """The announcements of the running emulators (damaged or stale files are passed over)."""
     out = []
     try:
         entries = sorted(_emulated_dir().glob("*.json"))
@@ -101,11 +106,11 @@ def _emulated_entries() -> list[dict]:
         return []
     for entry in entries:
         try:
-            d = json.loads(entry.read_text())
-            if _alive(int(d["pid"])):
-                out.append(d)
-        except (OSError, ValueError, KeyError, TypeError):
+            d = try_convert(read_json(entry), EmulatorEntry)
+        except InputError:
             continue
+        if d is not None and _alive(d.pid):
+            out.append(d)
     return out
 
 
@@ -121,13 +126,11 @@ def _successor(old: str, within_s: float = 120.0, since: float | None = None) ->
     if since is None:
         # a live board that took ``old`` after a candidate left it owns the path now: the
         # candidate's move is history (several emulators on one machine reuse pty numbers)
-        since = max((float(d.get("at") or d.get("moved_at") or 0.0) for d in entries if d.get("port") == old),
-                    default=0.0)
+        since = max((d.at or d.moved_at for d in entries if d.port == old), default=0.0)
     for d in entries:
-        moved = float(d.get("moved_at") or 0.0)
-        if old in d.get("previous", ()) and d.get("port") != old and now - moved <= within_s and moved >= since:
-            if best is None or moved > best[0]:
-                best = (moved, str(d["port"]))
+        if old in d.previous and d.port != old and now - d.moved_at <= within_s and d.moved_at >= since:
+            if best is None or d.moved_at > best[0]:
+                best = (d.moved_at, d.port)
     return None if best is None else best[1]
 
 
@@ -164,9 +167,8 @@ def _moved_since(old: str, since: float) -> str | None:
     """The current port of an emulator that had ``old`` (now or before) and moved its
     port at or after ``since`` (``time.time()``)."""
     for d in _emulated_entries():
-        if float(d.get("moved_at") or 0.0) >= since and (
-                old in d.get("previous", ()) or d.get("port") == old):
-            return str(d["port"])
+        if d.moved_at >= since and (old in d.previous or d.port == old):
+            return d.port
     return None
 
 
@@ -223,12 +225,8 @@ def emulated_ports() -> list[tuple[str, str]]:
     """``(pty, board)`` of every running ``learnboard emulate`` of this user."""
     found = []
     for d in _emulated_entries():
-        try:
-            port, board = str(d["port"]), str(d["board"])
-        except (KeyError, TypeError):
-            continue
-        if os.path.exists(port):
-            found.append((port, board))
+        if os.path.exists(d.port):
+            found.append((d.port, d.board))
     return found
 
 
