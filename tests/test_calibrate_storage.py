@@ -136,7 +136,6 @@ def test_a_bad_board_copy_is_refused_by_field(pty_board, tmp_path):
     port = find_again(port)
     hello_when_up(port)
     notes = []
-    port = find_again(port)  # each pull reset the board: its port may have moved
     os.environ["LEARNBOARD_DATA"] = str(tmp_path / "d")
     try:
         assert C.fetch_if_missing(port, log=notes.append) is None
