@@ -12,7 +12,7 @@ What is substituted (the commands stay as written otherwise):
 - ``/dev/pts/5`` and ``/dev/ttyACM0`` (the port of a board): an emulated gen2-clln board
   from ``learnboard emulate`` on a pseudo-terminal, flashed and calibrated once;
 - ``runs/<date>-regression`` and ``runs/20261128-171502-regression`` (a run folder): the
-  newest run folder the block's commands wrote;
+  newest ``runs/*-regression`` folder the block's commands wrote;
 - ``--steps N``: at most :data:`STEPS` steps; a ``learnboard train`` without ``--steps``,
   ``--schedule`` or ``--resume`` gets ``--steps`` :data:`STEPS` (its default is 1000);
 - ``.venv/bin/learnboard``: ``learnboard`` (the install step before it is skipped, below);
@@ -402,8 +402,8 @@ def run_block(block: Block, cwd: Path, env: dict, home: Path, port) -> list[str]
                     for p in PORTS:
                         text = text.replace(p, current)
                 for placeholder in RUN_DIRS:
-                    if placeholder in text:
-                        dirs = _run_dirs(cwd)
+                    if placeholder in text:  # the newest run folder of that name
+                        dirs = [d for d in _run_dirs(cwd) if d.name.endswith(placeholder.rsplit("-", 1)[1])]
                         assert dirs, f"{cmd.where}: `{text}` needs a run folder and no command before made one"
                         text = text.replace(placeholder, str(dirs[-1].relative_to(cwd)))
                 if background or emulate:
