@@ -235,7 +235,7 @@ def cli_env(tmp_path_factory, home) -> dict:
     # a private registry of emulated ports: boards of other programs on this machine whose
     # pty numbers this board reuses cannot be taken for it after a reset
     runtime = tmp_path_factory.mktemp("runtime")
-    env.update(HOME=str(home), XDG_RUNTIME_DIR=str(runtime), MPLBACKEND="Agg", PYTHONPATH=str(ROOT),
+    env.update(HOME=str(home), XDG_RUNTIME_DIR=str(runtime), MPLBACKEND="Agg",
                PATH=os.pathsep.join([str(bindir), str(Path(sys.executable).parent), env.get("PATH", "")]))
     return env
 
@@ -425,6 +425,18 @@ def run_block(block: Block, cwd: Path, env: dict, home: Path, port) -> list[str]
 
 
 BLOCKS = all_blocks()
+
+
+def test_a_command_that_fails_is_reported_with_its_place(tmp_path, cli_env):
+    block = Block("x.md:1", [Command("learnboard board check missing.toml", "", "x.md:2"),
+                             Command("git clone https://example.invalid/x", "", "x.md:3")])
+    with pytest.raises(AssertionError, match=r"x\.md:2: `learnboard board check missing\.toml` exited 2"):
+        run_block(block, tmp_path, cli_env, tmp_path, None)
+    block.commands.reverse()  # a command that is not run says why, and nothing runs it
+    with pytest.raises(AssertionError):
+        run_block(block, tmp_path, cli_env, tmp_path, None)
+    assert run_block(Block("x.md:1", block.commands[:1]), tmp_path, cli_env, tmp_path, None) == [
+        "x.md:3: `git clone https://example.invalid/x` not run: " + NOT_RUN[r"^git clone "]]
 
 
 def test_the_docs_have_runnable_blocks():
