@@ -186,6 +186,23 @@ class EmulatedBoard:
         self._buf = b""
         self.port = self._line(60)
         assert self.port.startswith("/dev/"), f"learnboard emulate printed {self.port!r}, not a port"
+        self._wait_for_prompt(60)
+
+    def _wait_for_prompt(self, timeout: float) -> None:
+        """Until the fresh board's REPL shows its prompt. The port is printed as soon as
+        it exists; on a loaded machine the VM may still be booting then, and a `learnboard
+        flash` at that very moment fails to enter the raw REPL. A reader types the next
+        command seconds later; the test waits for the board's prompt instead."""
+        import serial
+
+        deadline = time.monotonic() + timeout
+        with serial.Serial(self.port, 115200, timeout=0.5) as ser:
+            seen = b""
+            while not seen.endswith(b">>> "):
+                assert time.monotonic() < deadline, f"no REPL prompt on {self.port}: {seen[-200:]!r}"
+                if not seen or not ser.in_waiting:
+                    ser.write(b"\r")
+                seen += ser.read(ser.in_waiting or 1)
 
     def _line(self, timeout: float) -> str:
         deadline = time.monotonic() + timeout
