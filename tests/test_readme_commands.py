@@ -329,12 +329,10 @@ def _beside_a_session(cmd: Command, text: str, port: str, cwd: Path, env: dict) 
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     monitor = None
     try:
-        from learnboard.host.runlog import read_log
-
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and train.poll() is None:  # the session is training
+        while time.monotonic() < deadline and train.poll() is None:  # the session logs: it holds the port
             logs = list((cwd / "runs").glob("*-monitored/telemetry.msgpack"))
-            if logs and any(r.get("kind") == "tlm" for r in read_log(logs[0])):
+            if logs and logs[0].stat().st_size > 0:
                 break
             time.sleep(0.1)
         assert train.poll() is None, f"the session beside {cmd.where} ended:\n{train.stderr.read().decode()}"
