@@ -125,8 +125,8 @@ class Target:
         from learnboard.host.serial_ports import _emulated_entries
 
         for d in _emulated_entries():
-            if d.get("pid") == self.process.pid:
-                return str(d["port"])
+            if d.pid == self.process.pid:
+                return d.port
         return self.path
 
     @property

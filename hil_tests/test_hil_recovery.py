@@ -16,8 +16,8 @@ from learnboard.host.session import TrainConfig, run_session
 
 def test_reset_during_training_resumes_from_checkpoint(link, board, tmp_path, request):
     task, _steps, alpha = (request.config.getoption(o) for o in ("--hil-task", "--hil-steps", "--hil-alpha"))
-    # long enough that the reset, 0.3 s after the first checkpoint, lands mid-run on a
-    # fast emulated board too (the VM board trains a few hundred steps per second)
+    # long enough that the reset, once the log shows a step past the first checkpoint,
+    # lands mid-run on a fast emulated board too (the log lags the board by at most 1 s)
     steps = 400
     conn = Connection(link, link.hello(), board, "board under test")
     config = TrainConfig(task=task, alpha=alpha, telemetry_every=5, checkpoint_every=20, name="reset",
@@ -37,8 +37,13 @@ def test_reset_during_training_resumes_from_checkpoint(link, board, tmp_path, re
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and rf.latest_checkpoint() is None and worker.is_alive():
         time.sleep(0.05)
-    assert rf.latest_checkpoint() is not None, f"no checkpoint was written: {result}"
-    time.sleep(0.3)  # a few steps past the checkpoint
+    checkpoint = rf.latest_checkpoint()
+    assert checkpoint is not None, f"no checkpoint was written: {result}"
+    # a few steps past the checkpoint: the log shows telemetry after it (flushed within 1 s)
+    while time.monotonic() < deadline and worker.is_alive() and not any(
+            r.get("kind") == "tlm" and r["step"] > checkpoint["step"] for r in read_log(rf.log_path)):
+        time.sleep(0.02)
+    assert worker.is_alive(), f"the session ended before the reset: {result}"
     link.call("reset")  # the board reboots mid-training, as a brown-out or watchdog would do
     worker.join(timeout=300)
     assert not worker.is_alive(), "the session did not finish after the reset"

@@ -28,10 +28,13 @@ from learnboard.boards import Board, compile_board
 from learnboard.boards.schema import DigipotPart, TransistorPart
 from learnboard.errors import InputError, LearnboardError
 
-FORMAT = 1
+from .schemas import CALIBRATION_FORMAT, Calibration, convert, read_json
+
+FORMAT = CALIBRATION_FORMAT
 FILE_NAME = "calibration.json"
 DEFAULT_CONFIGS = {"digipot": 48, "transistor": 96}  # accuracy ~ 1/sqrt(configs); ~1-6 s
 DEFAULT_REPEATS = 2
+REMEASURE = "re-run `learnboard calibrate`"
 
 
 # ---------------------------------------------------------------------------- storage
@@ -113,7 +116,7 @@ def pull_from_board(port: str, board: Board | None = None, *,
                             f"{port}` (which stores it on the board too)", source=src)
     try:
         cal = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise InputError(f"not a calibration ({exc}); measure again with `learnboard calibrate --port {port}`",
                          source=src) from None
     if board is None and hello is not None and hello.get("board"):
@@ -177,88 +180,23 @@ def fetch_if_missing(port: str, *, log: Callable[[str], None] | None = None) -> 
     return path
 
 
-def _need(d: Any, key: str, src: str, where: str, kind: type | tuple = (int, float)) -> Any:
-    if not isinstance(d, dict) or key not in d:
-        raise InputError(f"missing field {where + key!r}; re-run `learnboard calibrate`",
-                         source=src, field=where + key)
-    v = d[key]
-    if not isinstance(v, kind) or isinstance(v, bool):
-        raise InputError(f"field {where + key!r} has the wrong type ({type(v).__name__})",
-                         source=src, field=where + key)
-    return v
-
-
-def _array(d: dict, key: str, n: int, src: str, where: str, positive: bool = False) -> np.ndarray:
-    v = _need(d, key, src, where, list)
-    try:
-        a = np.asarray(v, dtype=float)
-    except (TypeError, ValueError):
-        raise InputError(f"field {where + key!r} must be a list of numbers", source=src,
-                         field=where + key) from None
-    if a.shape != (n,) or not np.all(np.isfinite(a)) or (positive and np.any(a <= 0)):
-        raise InputError(f"field {where + key!r} needs {n} finite{' positive' if positive else ''} "
-                         f"numbers (one per edge)", source=src, field=where + key)
-    return a
-
-
 def validate_calibration(cal: Any, board: Board | None = None, source: str = "calibration") -> dict:
-    """Check a calibration's structure (and that it fits ``board``); returns it.
-
-    Raises InputError naming the field at fault."""
-    src = source
-    if not isinstance(cal, dict):
-        raise InputError("a calibration is a JSON object", source=src)
-    fmt = _need(cal, "format", src, "", int)
-    if fmt != FORMAT:
-        raise InputError(f"field 'format' is {fmt}; this learnboard reads format {FORMAT}",
-                         source=src, field="format")
-    name = _need(cal, "board", src, "", str)
-    _need(cal, "desc_hash", src, "", str)
-    if board is not None and name != board.name:
-        raise InputError(f"field 'board' is {name!r} but the board is {board.name!r}",
-                         source=src, field="board")
-    adc = _need(cal, "adc", src, "", dict)
-    for ch, c in _need(adc, "channels", src, "adc.", dict).items():
-        w = f"adc.channels.{ch}."
-        g = _need(c, "gain", src, w)
-        _need(c, "offset_v", src, w)
-        if not 0.5 < g < 2.0:
-            raise InputError(f"field {w + 'gain'!r} = {g} is not a plausible ADC gain",
-                             source=src, field=w + "gain")
-    edges = _need(cal, "edges", src, "", dict)
-    n = _need(edges, "n", src, "edges.", int)
-    if board is not None and n != board.n_edges:
-        raise InputError(f"field 'edges.n' is {n} but the board has {board.n_edges} edges",
-                         source=src, field="edges.n")
-    kind = _need(edges, "kind", src, "edges.", str)
-    if kind == "digipot":
-        _array(edges, "r_scale", n, src, "edges.", positive=True)
-        _array(edges, "r_wiper", n, src, "edges.")
-    elif kind == "transistor":
-        _array(edges, "vt", n, src, "edges.")
-        _array(edges, "beta", n, src, "edges.", positive=True)
-    elif kind != "none":
-        raise InputError(f"field 'edges.kind' is {kind!r}: expected digipot, transistor or none",
-                         source=src, field="edges.kind")
+    """Check a calibration's structure (:class:`~.schemas.Calibration`) and that it fits
+    ``board``; returns it. Raises InputError naming the field at fault."""
+    c = convert(cal, Calibration, source, REMEASURE)
+    if board is not None and c.board != board.name:
+        raise InputError(f"field 'board' is {c.board!r} but the board is {board.name!r}",
+                         source=source, field="board")
+    if board is not None and c.edges.n != board.n_edges:
+        raise InputError(f"field 'edges.n' is {c.edges.n} but the board has {board.n_edges} edges",
+                         source=source, field="edges.n")
     return cal
 
 
 def load_calibration(path: str | Path, board: Board | None = None) -> dict:
     """Read and validate a calibration file."""
-    p = Path(path)
-    try:
-        cal = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("no such calibration file; run `learnboard calibrate --out FILE`",
-                         source=str(p)) from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not JSON (line {exc.lineno}: {exc.msg})", source=str(p)) from None
-    except UnicodeDecodeError as exc:
-        raise InputError(f"not a text (UTF-8) file: byte {exc.start} is {exc.object[exc.start]:#04x}",
-                         source=str(p)) from None
-    except OSError as exc:
-        raise InputError(f"cannot read: {exc.strerror}", source=str(p)) from None
-    return validate_calibration(cal, board, str(p))
+    cal = read_json(path, missing="no such calibration file; run `learnboard calibrate --out FILE`")
+    return validate_calibration(cal, board, str(path))
 
 
 # ---------------------------------------------------------------------------- measurement

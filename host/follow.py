@@ -24,6 +24,9 @@ from learnboard.emulated_ports import alive as _alive
 from learnboard.emulated_ports import runtime_dir
 from learnboard.errors import InputError
 
+from .runlog import is_record
+from .schemas import PortEntry, read_json, try_convert
+
 
 def registry_dir() -> Path:
     """Folder of the port files: ``$XDG_RUNTIME_DIR/learnboard/ports`` or in a per-user
@@ -62,13 +65,14 @@ def hold_port(port: str | None, run_dir: str | Path) -> Iterator[None]:
 
 def run_holding(port: str) -> Path | None:
     """The run folder of the live session that holds ``port``, or None."""
-    path = _entry(port)
     try:
-        entry = json.loads(path.read_text())
-        pid, run_dir = int(entry["pid"]), Path(entry["run_dir"])
-    except (OSError, ValueError, KeyError, TypeError):
+        entry = try_convert(read_json(_entry(port)), PortEntry)
+    except InputError:
         return None
-    return run_dir if _alive(pid) and run_dir.is_dir() else None
+    if entry is None:
+        return None
+    run_dir = Path(entry.run_dir)
+    return run_dir if _alive(entry.pid) and run_dir.is_dir() else None
 
 
 class LogFollower:
@@ -89,7 +93,7 @@ class LogFollower:
             return []
         self._offset += len(data)
         self._unpacker.feed(data)
-        return [rec for rec in self._unpacker if isinstance(rec, dict)]
+        return [rec for rec in self._unpacker if is_record(rec)]
 
 
 def follow_run(run_dir: str | Path, *, on_record: Callable[[dict], None], seconds: float | None = None,

@@ -282,12 +282,12 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Pat
     ckpts = rf.checkpoints()
     board = _run_board(rf) if ckpts else None
     if board is not None:
-        from .runfolder import read_json
+        from .schemas import EdgeStates, read_json, try_convert
 
-        first, last = read_json(ckpts[0]), read_json(ckpts[-1])
-        if "k" in first and "k" in last and len(first["k"]) == board.n_edges:
+        first, last = (try_convert(read_json(p), EdgeStates) for p in (ckpts[0], ckpts[-1]))
+        if first and last and len(first.k) == len(last.k) == board.n_edges:
             written.append(plot_network(
-                board, np.asarray(first["k"]), np.asarray(last["k"]),
-                (f"step {first.get('step', 0)} (first checkpoint)",
-                 f"step {last.get('step', '?')} (last checkpoint)"), title, out / "network.png"))
+                board, np.asarray(first.k), np.asarray(last.k),
+                (f"step {first.step} (first checkpoint)", f"step {last.step} (last checkpoint)"),
+                title, out / "network.png"))
     return written

@@ -35,6 +35,10 @@ import numpy as np
 from learnboard.errors import InputError, LearnboardError
 
 from .runlog import _disk_message
+from .schemas import read_json
+
+__all__ = ["FORMAT", "RunFolder", "config_in_current_meaning", "file_version", "read_json",
+           "write_bytes_atomic", "write_json_atomic"]
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 FORMAT = 2  # run-folder format: 2 = alpha is the learning rate, eta the nudge (the paper's)
@@ -113,15 +117,6 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
         except OSError:
             pass
         raise LearnboardError(_disk_message(path, exc, "the file")) from None
-
-
-def read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise InputError("file not found", source=str(path)) from None
-    except (OSError, ValueError) as exc:
-        raise InputError(f"cannot read: {exc}", source=str(path)) from None
 
 
 class RunFolder:
@@ -265,8 +260,8 @@ class RunFolder:
         """The newest readable checkpoint (a damaged file is skipped), or None."""
         for path in reversed(self.checkpoints()):
             try:
-                data = json.loads(path.read_text(encoding="utf-8"))
-            except (OSError, ValueError):
+                data = read_json(path)
+            except InputError:
                 continue
             if isinstance(data, dict) and "step" in data:
                 data["file"] = path.name

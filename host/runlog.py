@@ -28,6 +28,8 @@ import numpy as np
 
 from learnboard.errors import LearnboardError
 
+from .schemas import TelemetryRecord, try_convert
+
 FLUSH_INTERVAL_S = 0.5
 """Buffered records reach the file at least this often (the promise is one second)."""
 
@@ -52,8 +54,9 @@ def pack(record: dict) -> bytes:
 def scan_log(path: str | Path) -> tuple[list[dict], int]:
     """``(records, intact_bytes)``: every complete record and where the last one ends.
 
-    Reading stops at the first byte that does not start a complete map (a record cut by
-    a crash, or garbage after it)."""
+    Reading stops at the first byte that does not start a complete record (a record cut by
+    a crash, garbage after it, or a map this host could not have written: see
+    :func:`is_record`)."""
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:
@@ -71,11 +74,17 @@ def scan_log(path: str | Path) -> tuple[list[dict], int]:
             break
         except (ValueError, msgpack.UnpackException, TypeError):
             break
-        if not isinstance(rec, dict):
+        if not is_record(rec):
             break
         records.append(rec)
         end = unpacker.tell()
     return records, end
+
+
+def is_record(rec: Any) -> bool:
+    """``rec`` is a record (a map; a ``tlm`` one fits :class:`~.schemas.TelemetryRecord`)."""
+    return isinstance(rec, dict) and (rec.get("kind") != "tlm"
+                                      or try_convert(rec, TelemetryRecord) is not None)
 
 
 def read_log(path: str | Path) -> list[dict]:

@@ -51,20 +51,18 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from learnboard.engine.controller import ToleranceController
 from learnboard.errors import InputError
+
+from .schemas import INITS, ScheduleFile, convert
 
 try:
     import tomllib
 except ImportError:  # Python 3.10
     import tomli as tomllib
 
-KINDS = ("constant", "ramp", "tolerance")
-INITS = ("low", "uniform", "random")
-_PHASE_KEYS = {"kind", "steps", "lam", "lam_to", "tau", "start", "every", "up", "down",
-               "eta", "eta_to", "alpha", "alpha_to"}
-_STOP_KEYS = {"steps", "time", "settled", "settle_window", "settle_rel"}
-_TOP_KEYS = {"version", "init", "chunk", "stop", "phase", "seed"}
 VERSION = 2  # schedule format: alpha = learning rate, eta = nudge
 _RATE_KEYS = ("alpha", "alpha_to", "eta", "eta_to")  # their meaning changed in version 2
 
@@ -149,58 +147,6 @@ def _num(v: Any, source: str, fld: str, *, lo: float | None = None, hi: float | 
     return v
 
 
-def _phase(raw: Any, source: str, where: str) -> Phase:
-    if not isinstance(raw, dict):
-        raise _fail(source, where, "each [[phase]] must be a table")
-    unknown = set(raw) - _PHASE_KEYS
-    if unknown:
-        raise _fail(source, f"{where}.{sorted(unknown)[0]}",
-                    f"unknown key; a phase takes {', '.join(sorted(_PHASE_KEYS))}")
-    kind = raw.get("kind", "constant")
-    if kind not in KINDS:
-        raise _fail(source, f"{where}.kind", f"{kind!r} is not a phase kind; use {', '.join(KINDS)}")
-    p = Phase(kind=kind)
-    if "steps" in raw:
-        p.steps = int(_num(raw["steps"], source, f"{where}.steps", lo=1, integer=True))
-    for key in ("lam", "lam_to"):
-        if key in raw:
-            setattr(p, key, float(_num(raw[key], source, f"{where}.{key}", lo=0.0, hi=1.0)))
-    for key in ("alpha", "alpha_to"):
-        if key in raw:
-            setattr(p, key, float(_num(raw[key], source, f"{where}.{key}", lo=0.0)))
-    for key in ("eta", "eta_to"):
-        if key in raw:
-            setattr(p, key, float(_num(raw[key], source, f"{where}.{key}", positive=True, hi=1.0)))
-    if kind == "ramp":
-        if p.lam_to is None:
-            raise _fail(source, f"{where}.lam_to", "a ramp needs lam_to (and lam, default 0)")
-        if p.steps is None:
-            raise _fail(source, f"{where}.steps", "a ramp needs steps (its length)")
-    elif "lam_to" in raw:
-        raise _fail(source, f"{where}.lam_to", "only a ramp phase takes lam_to")
-    for key in ("alpha_to", "eta_to"):
-        if getattr(p, key) is not None and p.steps is None:
-            raise _fail(source, f"{where}.{key}", "ramping a parameter needs the phase's steps")
-        if getattr(p, key) is not None and getattr(p, key[:-3]) is None:
-            raise _fail(source, f"{where}.{key[:-3]}", f"{key} needs a start value {key[:-3]}")
-    if kind == "tolerance":
-        tau = raw.get("tau", "task")
-        if tau != "task":
-            tau = float(_num(tau, source, f"{where}.tau", positive=True))
-        p.tau = tau
-        p.start = float(_num(raw.get("start", p.start), source, f"{where}.start", positive=True, hi=1.0))
-        p.every = int(_num(raw.get("every", p.every), source, f"{where}.every", lo=1, integer=True))
-        p.up = float(_num(raw.get("up", p.up), source, f"{where}.up", positive=True))
-        p.down = float(_num(raw.get("down", p.down), source, f"{where}.down", positive=True))
-        if "lam" in raw:
-            raise _fail(source, f"{where}.lam", "a tolerance phase sets lambda itself; give start instead")
-    else:
-        for key in ("tau", "start", "every", "up", "down"):
-            if key in raw:
-                raise _fail(source, f"{where}.{key}", "only a tolerance phase takes this key")
-    return p
-
-
 def _check_version(data: dict, source: str) -> None:
     """A schedule that sets alpha or eta says which meaning it was written in: refuse
     one without ``version`` rather than guess (learnboard 0.1.0 swapped the two)."""
@@ -223,49 +169,19 @@ def _check_version(data: dict, source: str) -> None:
 
 
 def parse_schedule(data: dict, source: str = "<schedule>") -> Schedule:
-    """A :class:`Schedule` from the TOML document's dict; errors name the field."""
-    unknown = set(data) - _TOP_KEYS
-    if unknown:
-        raise _fail(source, sorted(unknown)[0], f"unknown key; a schedule takes {', '.join(sorted(_TOP_KEYS))}")
-    _check_version(data, source)
-    sched = Schedule(source=source)
-    init = data.get("init", "uniform")
-    if init not in INITS:
-        raise _fail(source, "init", f"{init!r} is not an init mode; use {', '.join(INITS)}")
-    sched.init = init
-    sched.chunk = int(_num(data.get("chunk", sched.chunk), source, "chunk", lo=1, integer=True))
-    sched.seed = int(_num(data.get("seed", 0), source, "seed", integer=True))
-    phases = data.get("phase", [{"kind": "constant", "lam": 0.0}])
-    if not isinstance(phases, list) or not phases:
-        raise _fail(source, "phase", "give at least one [[phase]] table")
-    sched.phases = [_phase(p, source, f"phase[{i}]") for i, p in enumerate(phases)]
-    for i, p in enumerate(sched.phases[:-1]):
-        if p.steps is None:
-            raise _fail(source, f"phase[{i}].steps", "only the last phase may run without steps")
-    stop = data.get("stop", {})
-    if not isinstance(stop, dict):
-        raise _fail(source, "stop", "[stop] must be a table")
-    unknown = set(stop) - _STOP_KEYS
-    if unknown:
-        raise _fail(source, f"stop.{sorted(unknown)[0]}", f"unknown key; [stop] takes {', '.join(sorted(_STOP_KEYS))}")
-    st = Stop()
-    if "steps" in stop:
-        st.steps = int(_num(stop["steps"], source, "stop.steps", lo=1, integer=True))
-    if "time" in stop:
-        st.time = float(_num(stop["time"], source, "stop.time", positive=True))
-    if "settled" in stop:
-        if not isinstance(stop["settled"], bool):
-            raise _fail(source, "stop.settled", "must be true or false")
-        st.settled = stop["settled"]
-    if "settle_window" in stop:
-        st.settle_window = int(_num(stop["settle_window"], source, "stop.settle_window", lo=1, integer=True))
-    if "settle_rel" in stop:
-        st.settle_rel = float(_num(stop["settle_rel"], source, "stop.settle_rel", positive=True))
-    sched.stop = st
-    if sched.total_steps is None and st.time is None and not st.settled:
-        raise _fail(source, "stop", "the session would never stop: give stop.steps, stop.time, "
-                    "stop.settled = true or steps on every phase")
-    return sched
+    """A :class:`Schedule` from the TOML document's dict (checked by
+    :class:`~.schemas.ScheduleFile`); errors name the field."""
+    if isinstance(data, dict):
+        _check_version(data, source)
+    sf = convert(data, ScheduleFile, source)
+    phases = []
+    for pf in sf.phase:
+        given = {k: v for k, v in msgspec.structs.asdict(pf).items() if v is not None}
+        if pf.kind == "tolerance":
+            given.setdefault("tau", "task")
+        phases.append(Phase(**given))
+    return Schedule(phases=phases, init=sf.init, chunk=sf.chunk, seed=sf.seed, source=source,
+                    stop=Stop(**msgspec.structs.asdict(sf.stop)))
 
 
 def load_schedule(path_or_dict: str | Path | dict) -> Schedule:

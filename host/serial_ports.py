@@ -16,8 +16,14 @@ import threading
 import time
 from dataclasses import asdict, dataclass
 
-from learnboard.emulated_ports import announce_emulated  # noqa: F401 - part of this module's API
-from learnboard.emulated_ports import emulated_entries as _emulated_entries
+from learnboard.emulated_ports import alive as _alive
+from learnboard.emulated_ports import (
+    announce_emulated,  # noqa: F401 - part of this module's API
+    emulated_dir,
+)
+from learnboard.errors import InputError
+
+from .schemas import EmulatorEntry, read_json, try_convert
 
 
 @dataclass
@@ -64,7 +70,25 @@ def _probe(info: PortInfo, timeout: float) -> None:
 
 
 # -- virtual boards of `learnboard emulate` --------------------------------------------
-# their announcement files (pyserial lists no pseudo-terminals): learnboard.emulated_ports
+# pyserial does not list pseudo-terminals, so each `learnboard emulate` announces its pty
+# in a small file (learnboard.emulated_ports writes them; here they are read and checked).
+
+
+def _emulated_entries() -> list[EmulatorEntry]:
+    """The announcements of the running emulators (damaged or stale files are passed over)."""
+    out = []
+    try:
+        entries = sorted(emulated_dir().glob("*.json"))
+    except OSError:
+        return []
+    for entry in entries:
+        try:
+            d = try_convert(read_json(entry), EmulatorEntry)
+        except InputError:
+            continue
+        if d is not None and _alive(d.pid):
+            out.append(d)
+    return out
 
 
 def _successor(old: str, within_s: float = 120.0, since: float | None = None) -> str | None:
@@ -79,13 +103,11 @@ def _successor(old: str, within_s: float = 120.0, since: float | None = None) ->
     if since is None:
         # a live board that took ``old`` after a candidate left it owns the path now: the
         # candidate's move is history (several emulators on one machine reuse pty numbers)
-        since = max((float(d.get("at") or d.get("moved_at") or 0.0) for d in entries if d.get("port") == old),
-                    default=0.0)
+        since = max((d.at or d.moved_at for d in entries if d.port == old), default=0.0)
     for d in entries:
-        moved = float(d.get("moved_at") or 0.0)
-        if old in d.get("previous", ()) and d.get("port") != old and now - moved <= within_s and moved >= since:
-            if best is None or moved > best[0]:
-                best = (moved, str(d["port"]))
+        if old in d.previous and d.port != old and now - d.moved_at <= within_s and d.moved_at >= since:
+            if best is None or d.moved_at > best[0]:
+                best = (d.moved_at, d.port)
     return None if best is None else best[1]
 
 
@@ -122,9 +144,8 @@ def _moved_since(old: str, since: float) -> str | None:
     """The current port of an emulator that had ``old`` (now or before) and moved its
     port at or after ``since`` (``time.time()``)."""
     for d in _emulated_entries():
-        if float(d.get("moved_at") or 0.0) >= since and (
-                old in d.get("previous", ()) or d.get("port") == old):
-            return str(d["port"])
+        if d.moved_at >= since and (old in d.previous or d.port == old):
+            return d.port
     return None
 
 
@@ -171,12 +192,8 @@ def emulated_ports() -> list[tuple[str, str]]:
     """``(pty, board)`` of every running ``learnboard emulate`` of this user."""
     found = []
     for d in _emulated_entries():
-        try:
-            port, board = str(d["port"]), str(d["board"])
-        except (KeyError, TypeError):
-            continue
-        if os.path.exists(port):
-            found.append((port, board))
+        if os.path.exists(d.port):
+            found.append((d.port, d.board))
     return found
 
 

@@ -34,11 +34,14 @@ from .runfolder import RunFolder, file_version
 from .runlog import RunLog, read_log
 from .schedule import VERSION as SCHEDULE_VERSION
 from .schedule import Schedule, ScheduleRunner, parse_schedule
+from .schemas import Checkpoint, RunConfig, ScheduleRecord, convert
 
 PING_S = 2.0  # host silence parks the board after 10 s: say something well before
 CHUNK_TIMEOUT_S = 120.0  # no telemetry, event or reply progress for this long: give up
 RESTORE_ATTEMPTS = 5  # a board that resets this often while being restored has a power fault
 UPLOAD_CHUNK = 16
+DAMAGED = "the run folder is damaged"
+STALE_CHECKPOINT = "delete this checkpoint to resume from the one before"
 
 
 @dataclass
@@ -61,60 +64,20 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "config.json") -> TrainConfig:
-        if not isinstance(d, dict):
-            raise InputError("the configuration must be a JSON object; the run folder is damaged",
-                             source=source)
-        d = dict(d)
-        sched = d.pop("schedule", {}) or {}
-        if not isinstance(sched, dict):
-            raise InputError("must be an object", source=source, field="schedule")
-        if not isinstance(sched.get("stop") or {}, dict):
-            raise InputError("must be an object", source=source, field="schedule.stop")
-        phases = sched.get("phases", [{"kind": "constant"}])
-        if not isinstance(phases, list) or not all(isinstance(p, dict) for p in phases):
-            raise InputError("must be a list of objects", source=source, field="schedule.phases")
-        stop = dict(sched.get("stop") or {})
-        if stop.get("time") is None:
-            stop.pop("time", None)
-        if stop.get("steps") is None:
-            stop.pop("steps", None)
-        # config.json is in the current meanings (RunFolder.read_config converts old ones)
-        raw = {"version": SCHEDULE_VERSION, "init": sched.get("init", "uniform"), "chunk": sched.get("chunk", 50),
-               "seed": sched.get("seed", 0), "stop": stop,
+        """The configuration config.json stores (checked by :class:`~.schemas.RunConfig`;
+        its schedule as a schedule file's)."""
+        rc = convert(d, RunConfig, source, DAMAGED)
+        sched = rc.schedule or ScheduleRecord()
+        # config.json is in the current meanings (RunFolder.read_config converts old ones);
+        # a phase stores every field: pass on those its kind takes, as a schedule file would
+        raw = {"version": SCHEDULE_VERSION, "init": sched.init, "chunk": sched.chunk,
+               "seed": sched.seed, "stop": {k: v for k, v in (sched.stop or {}).items() if v is not None},
                "phase": [{k: v for k, v in p.items() if v is not None and not (
                    p.get("kind") != "tolerance" and k in ("tau", "start", "every", "up", "down")) and not (
                    p.get("kind") == "tolerance" and k == "lam") and not (
-                   p.get("kind") != "ramp" and k == "lam_to")}
-                   for p in sched.get("phases", [{"kind": "constant"}])]}
-        known = {f for f in cls.__dataclass_fields__ if f != "schedule"}
-        unknown = set(d) - known
-        if unknown:
-            raise InputError(f"unknown configuration key {sorted(unknown)[0]!r}", source=source)
-        _check_config_fields(d, source)
-        return cls(schedule=parse_schedule(raw, source), **d)
-
-
-def _check_config_fields(d: dict, source: str) -> None:
-    """config.json's plain fields have the types and ranges a session needs."""
-    def bad(key: str, what: str) -> InputError:
-        return InputError(f"{d[key]!r} is not {what}; the run folder is damaged", source=source,
-                          field=key)
-
-    def number(v: Any) -> bool:
-        return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-    for key in ("task", "name"):
-        if key in d and not isinstance(d[key], str):
-            raise bad(key, "a string")
-    for key in ("telemetry_every", "checkpoint_every"):
-        if key in d and not (isinstance(d[key], int) and not isinstance(d[key], bool) and d[key] >= 1):
-            raise bad(key, "a whole number >= 1")
-    if "seed" in d and not (isinstance(d["seed"], int) and not isinstance(d["seed"], bool)):
-        raise bad("seed", "a whole number")
-    if d.get("alpha") is not None and not (number(d["alpha"]) and d["alpha"] >= 0):
-        raise bad("alpha", "a finite number >= 0 (the learning rate)")
-    if d.get("eta") is not None and not (number(d["eta"]) and 0 < d["eta"] <= 1):
-        raise bad("eta", "a number in (0, 1] (the nudge)")
+                   p.get("kind") != "ramp" and k == "lam_to")} for p in sched.phases]}
+        fields = {k: getattr(rc, k) for k in rc.__struct_fields__ if k != "schedule"}
+        return cls(schedule=parse_schedule(raw, source), **fields)
 
 
 def resume_config(rf: RunFolder) -> TrainConfig:
@@ -131,52 +94,13 @@ def resume_config(rf: RunFolder) -> TrainConfig:
 
 
 def check_checkpoint(ck: dict, source: str, n_edges: int | None = None) -> dict:
-    """``ck`` (a checkpoint file's contents) if a session can resume from it; else an
-    InputError naming the file and field."""
-    def bad(key: str, what: str) -> InputError:
-        return InputError(f"{what}; delete this checkpoint to resume from the one before",
-                          source=source, field=key)
-
-    def number(v: Any, finite: bool = True) -> bool:
-        return (isinstance(v, (int, float)) and not isinstance(v, bool)
-                and (math.isfinite(v) or not finite))
-
-    def whole(v: Any) -> bool:
-        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
-
+    """``ck`` (a checkpoint file's contents) if a session can resume from it (see
+    :class:`~.schemas.Checkpoint`); else an InputError naming the file and field."""
     file_version(ck, source)
-    if not whole(ck.get("step")):
-        raise bad("step", "must be a whole number >= 0")
-    k = ck.get("k")
-    if not isinstance(k, list) or not all(number(v) for v in k):
-        raise bad("k", "must be a list of edge states (numbers)")
-    if n_edges is not None and len(k) != n_edges:
-        raise bad("k", f"has {len(k)} edge states but the board has {n_edges} edges")
-    if not number(ck.get("c0")):
-        raise bad("c0", "must be a finite number (the initial error)")
-    for key in ("c0_test", "p0", "tp0"):
-        if ck.get(key) is not None and not number(ck[key], finite=False):
-            raise bad(key, "must be a number")
-    if "elapsed" in ck and not (number(ck["elapsed"]) and ck["elapsed"] >= 0):
-        raise bad("elapsed", "must be a finite number of seconds >= 0")
-    if "lam" in ck and not (number(ck["lam"]) and 0 <= ck["lam"] <= 1):
-        raise bad("lam", "must be a number in [0, 1]")
-    sched = ck.get("schedule") or {}
-    if not isinstance(sched, dict):
-        raise bad("schedule", "must be an object")
-    ctrls = sched.get("controllers") or {}
-    if not isinstance(ctrls, dict):
-        raise bad("schedule.controllers", "must be an object")
-    for key, c in ctrls.items():
-        where = f"schedule.controllers.{key}"
-        if not key.isdigit() or not isinstance(c, dict):
-            raise bad(where, "must be a phase number with {lam, s0}")
-        if not (number(c.get("lam")) and c["lam"] >= 0):
-            raise bad(f"{where}.lam", "must be a finite number >= 0")
-        if "s0" not in c or (c["s0"] is not None and not whole(c["s0"])):
-            raise bad(f"{where}.s0", "must be a whole number >= 0 or null")
-    if sched.get("reached_at") is not None and not whole(sched["reached_at"]):
-        raise bad("schedule.reached_at", "must be a whole number >= 0 or null")
+    convert(ck, Checkpoint, source, STALE_CHECKPOINT)
+    if n_edges is not None and len(ck["k"]) != n_edges:
+        raise InputError(f"has {len(ck['k'])} edge states but the board has {n_edges} edges; "
+                         f"{STALE_CHECKPOINT}", source=source, field="k")
     return ck
 
 

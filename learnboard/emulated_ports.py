@@ -4,7 +4,8 @@ pyserial does not list pseudo-terminals, so each emulated board on a pty (``lear
 emulate``) records its port, board name and earlier ports in a file that is removed when
 it stops; a file whose process is gone is ignored. The emulator writes these files and
 the host reads them (``learnboard ports``; following a board whose port moved after a
-reset), so the format lives here, below both.
+reset; ``learnboard.host.schemas.EmulatorEntry`` checks each), so the writer and the
+folder live here, below both.
 """
 
 from __future__ import annotations
@@ -58,20 +59,3 @@ def announce_emulated(port: str, board: str, previous: list[str] | tuple[str, ..
     except OSError:
         return None
     return path
-
-
-def emulated_entries() -> list[dict]:
-    """The announcements of every running emulated board of this user."""
-    out = []
-    try:
-        entries = sorted(emulated_dir().glob("*.json"))
-    except OSError:
-        return []
-    for entry in entries:
-        try:
-            d = json.loads(entry.read_text())
-            if alive(int(d["pid"])):
-                out.append(d)
-        except (OSError, ValueError, KeyError, TypeError):
-            continue
-    return out

@@ -73,8 +73,7 @@ def read_until(ser: serial.Serial, ending: bytes, timeout: float = 10.0) -> byte
 def friendly_prompt(ser: serial.Serial) -> None:
     """Bring the board to an empty friendly-REPL prompt, with nothing left to read."""
     ser.write(b"\x02")  # Ctrl-B: friendly REPL (prints its banner)
-    read_until(ser, b'for more information.\r\n>>> ')
-    time.sleep(0.1)
+    read_until(ser, b'for more information.\r\n>>> ')  # the prompt ends what Ctrl-B prints
     ser.reset_input_buffer()
 
 
@@ -281,8 +280,7 @@ def test_serial_corruption_changes_about_the_given_fraction_and_counts_it(tmp_pa
     with b:
         wait_for(lambda: (b.flash_dir / "fault-ready").exists(), what="main.py")
         with serial.Serial(b.port, 115200, timeout=0.2) as ser:
-            time.sleep(0.2)
-            ser.reset_input_buffer()
+            ser.reset_input_buffer()  # main.py prints nothing until it reads a byte
             before = b.counters().to_host
             ser.write(b"g")
             got = read_exact(ser, n)
