@@ -21,7 +21,6 @@ from pathlib import Path
 import numpy as np
 from learnboard.emulator.adc_kernel import block_codes
 from learnboard.emulator.adc_kernel import warm_up as adc_warm_up
-from learnboard.emulator.dc_kernel import warm_up
 from learnboard.emulator.devices import (
     AdcModel,
     AnalogMux,
@@ -38,7 +37,6 @@ from learnboard.emulator.devices.current_sense import CurrentSense
 from learnboard.emulator.devices.gate import leak_idle
 from learnboard.emulator.devices.spi_adc import SpiAdc
 from learnboard.emulator.devices.watchdog import Watchdog
-from learnboard.emulator.fast_dc import FastDC
 
 from learnboard.boards import Board, Line, load_board
 from learnboard.boards.circuit import circuit_for_board, edge_parameters
@@ -46,6 +44,8 @@ from learnboard.boards.schema import DacGateDriver, PulseGateDriver, SpiPotDrive
 from learnboard.errors import InputError
 from learnboard.physics import Fix, solve
 from learnboard.physics.circuit import TRANSISTOR
+from learnboard.physics.dc_newton import warm_up
+from learnboard.physics.network_dc import NetworkDC as FastDC
 
 RP2040_TEMP_CHANNEL = 4
 RP2040_TEMP_VOLTS = 0.706  # sensor at 27 °C (RP2040 datasheet)
