@@ -51,6 +51,9 @@ SHIFTS = (1e-12, 1e-9, 1e-6, 1e-3)  # diagonal shifts tried on a singular Jacobi
 BACKTRACK = 12  # step halvings before a step is taken anyway
 
 
+G, BETA, X0, I_S, NVT = range(5)  # rows of EdgeArrays.dev
+
+
 @dataclass
 class EdgeArrays:
     """Per-edge device arrays of a circuit, as both implementations take them.
@@ -58,23 +61,19 @@ class EdgeArrays:
     Attributes:
         a, b: (E,) int64 endpoints (current positive from ``a`` to ``b``).
         kind: (E,) int8 ``RESISTOR`` / ``TRANSISTOR`` / ``DIODE``.
-        g: conductance (S) of resistor edges.
-        gvt: gate overdrive ``vg - vt`` (V) of transistor edges.
-        beta: ``KP·W/L`` (A/V²) of transistor edges.
-        x0: subthreshold knee (V) of transistor edges.
-        i_s: saturation current (A) of diode edges.
-        nvt: ``n·kT/q`` (V) of diode edges.
+        gvt: (E,) gate overdrive ``vg - vt`` (V) of transistor edges.
+        dev: (5, E) the parameters that do not change with the gates, one row each
+            (one array: every argument costs the compiled kernel's call ≈ 0.1 µs):
+            ``G`` conductance (S) of resistors, ``BETA`` ``KP·W/L`` (A/V²) and ``X0``
+            subthreshold knee (V) of transistors, ``I_S`` saturation current (A) and
+            ``NVT`` ``n·kT/q`` (V) of diodes.
     """
 
     a: np.ndarray
     b: np.ndarray
     kind: np.ndarray
-    g: np.ndarray
     gvt: np.ndarray
-    beta: np.ndarray
-    x0: np.ndarray
-    i_s: np.ndarray
-    nvt: np.ndarray
+    dev: np.ndarray
 
     @classmethod
     def of(cls, circuit: Circuit) -> EdgeArrays:
@@ -85,42 +84,44 @@ class EdgeArrays:
             a=c(edges[:, 0], dtype=np.int64),
             b=c(edges[:, 1], dtype=np.int64),
             kind=c(circuit.kind, dtype=np.int8),
-            g=c(circuit.conductance, dtype=float),
             gvt=c(circuit.gate - circuit.vt, dtype=float),
-            beta=c(circuit.beta, dtype=float),
-            x0=c(subthreshold_knee(circuit.sub_slope)),
-            i_s=c(circuit.i_s, dtype=float),
-            nvt=c(circuit.n_ideality * circuit.vt_thermal, dtype=float),
+            dev=device_rows(circuit),
         )
 
     def args(self) -> tuple:
-        return (self.a, self.b, self.kind, self.g, self.gvt, self.beta, self.x0, self.i_s,
-                self.nvt)
+        return self.a, self.b, self.kind, self.gvt, self.dev
+
+
+def device_rows(circuit: Circuit) -> np.ndarray:
+    """:attr:`EdgeArrays.dev` of ``circuit``."""
+    return np.ascontiguousarray(np.stack([
+        circuit.conductance, circuit.beta, subthreshold_knee(circuit.sub_slope), circuit.i_s,
+        circuit.n_ideality * circuit.vt_thermal]), dtype=float)
 
 
 # ----------------------------------------------------------------------------- compiled
 
 
 @njit(cache=True)
-def _edge(kind, g, gvt, beta, x0, i_s, nvt, va, vb):
-    """(current a -> b, d/dva, d/dvb) of one edge."""
+def _edge(kind, gvt, dev, e, va, vb):
+    """(current a -> b, d/dva, d/dvb) of edge ``e``."""
     if kind == TRANSISTOR:
-        return nmos_law(va, vb, gvt, beta, x0)
+        return nmos_law(va, vb, gvt, dev[BETA, e], dev[X0, e])
     if kind == DIODE:
-        i, d = diode_law(va - vb, i_s, nvt)
+        i, d = diode_law(va - vb, dev[I_S, e], dev[NVT, e])
         return i, d, -d
+    g = dev[G, e]
     return g * (va - vb), g, -g
 
 
 @njit(cache=True)
-def _currents(a, b, kind, g, gvt, beta, x0, i_s, nvt, col, gmin, v, i, da, db, f):
+def _currents(a, b, kind, gvt, dev, col, gmin, v, i, da, db, f):
     """Edge currents and derivatives at ``v`` and the residual ``f`` per variable.
     Returns the largest edge current."""
     f[:] = 0.0
     imax = 0.0
     for e in range(a.size):
-        ie, dae, dbe = _edge(kind[e], g[e], gvt[e], beta[e], x0[e], i_s[e], nvt[e],
-                             v[a[e]], v[b[e]])
+        ie, dae, dbe = _edge(kind[e], gvt[e], dev, e, v[a[e]], v[b[e]])
         i[e] = ie
         da[e] = dae
         db[e] = dbe
@@ -157,8 +158,9 @@ def _stamp(a, b, col, da, db, gmin, shift, jac):
         for n in range(col.size):
             if col[n] >= 0:
                 jac[col[n], col[n]] += gmin
-    for k in range(jac.shape[0]):
-        jac[k, k] += shift
+    if shift != 0.0:
+        for k in range(jac.shape[0]):
+            jac[k, k] += shift
 
 
 @njit(cache=True)
@@ -201,12 +203,14 @@ def _newton_step(a, b, col, da, db, gmin, f, jac, dv):
     """``dv`` = the Newton step (with a diagonal shift if ``J`` is singular); False if
     every shift failed."""
     _stamp(a, b, col, da, db, gmin, 0.0, jac)
-    scale = 1e-300
     for k in range(dv.size):
-        scale = max(scale, abs(jac[k, k]))
         dv[k] = -f[k]
     if _solve_in_place(jac, dv):
         return True
+    _stamp(a, b, col, da, db, gmin, 0.0, jac)  # the elimination overwrote it
+    scale = 1e-300
+    for k in range(dv.size):
+        scale = max(scale, abs(jac[k, k]))
     for shift in SHIFTS:
         _stamp(a, b, col, da, db, gmin, shift * scale, jac)
         for k in range(dv.size):
@@ -217,8 +221,7 @@ def _newton_step(a, b, col, da, db, gmin, f, jac, dv):
 
 
 @njit(cache=True)
-def newton(a, b, kind, g, gvt, beta, x0, i_s, nvt, col, nvar, v, vscale, gmin, tol,
-           max_iter, max_step, last):
+def newton(a, b, kind, gvt, dev, col, nvar, v, vscale, gmin, tol, max_iter, max_step, last):
     """Damped Newton from ``v`` (N,), which must satisfy the constraints (it is solved in
     place; nodes without a variable keep their volts). ``vscale``: the constraints' volt
     scale; ``last`` (N,) receives the last step taken. Returns ``(status, iterations,
@@ -236,9 +239,12 @@ def newton(a, b, kind, g, gvt, beta, x0, i_s, nvt, col, nvar, v, vscale, gmin, t
     dv = np.empty(nvar)
     trial = v.copy()
     last[:] = 0.0
-    imax = _currents(a, b, kind, g, gvt, beta, x0, i_s, nvt, col, gmin, v, i, da, db, f)
+    imax = _currents(a, b, kind, gvt, dev, col, gmin, v, i, da, db, f)
     if nvar == 0:
         return CONVERGED, 0, i
+    vmax = 0.0
+    for n in range(v.size):
+        vmax = max(vmax, abs(v[n]))
     for it in range(1, max_iter + 1):
         if not _newton_step(a, b, col, da, db, gmin, f, jac, dv):
             return SINGULAR, it, i
@@ -249,9 +255,6 @@ def newton(a, b, kind, g, gvt, beta, x0, i_s, nvt, col, nvar, v, vscale, gmin, t
             big = max(big, abs(dv[k]))
             fmax = max(fmax, abs(f[k]))
             norm0 += f[k] * f[k]
-        vmax = 0.0
-        for n in range(v.size):
-            vmax = max(vmax, abs(v[n]))
         # converged already: the step would move no node by more than the tolerance
         # and KCL holds
         if big <= tol * max(vscale, vmax) and fmax <= tol * max(imax, 1e-300):
@@ -263,8 +266,7 @@ def newton(a, b, kind, g, gvt, beta, x0, i_s, nvt, col, nvar, v, vscale, gmin, t
             for n in range(v.size):
                 c = col[n]
                 trial[n] = v[n] + s * dv[c] if c >= 0 else v[n]
-            imax_t = _currents(a, b, kind, g, gvt, beta, x0, i_s, nvt, col, gmin, trial, i_t,
-                               da_t, db_t, f_t)
+            imax_t = _currents(a, b, kind, gvt, dev, col, gmin, trial, i_t, da_t, db_t, f_t)
             norm = 0.0
             for k in range(nvar):
                 norm += f_t[k] * f_t[k]
@@ -300,15 +302,16 @@ def newton(a, b, kind, g, gvt, beta, x0, i_s, nvt, col, nvar, v, vscale, gmin, t
 def edge_currents(edges: EdgeArrays, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Edge currents (A, a -> b) and their derivatives by ``va`` and ``vb`` at ``v``."""
     va, vb = v[edges.a], v[edges.b]
-    i = edges.g * (va - vb)
-    da = edges.g.copy()
-    db = -edges.g
+    dev = edges.dev
+    i = dev[G] * (va - vb)
+    da = dev[G].copy()
+    db = -dev[G]
     t = np.flatnonzero(edges.kind == TRANSISTOR)
     if t.size:
-        i[t], da[t], db[t] = nmos_many(va[t], vb[t], edges.gvt[t], edges.beta[t], edges.x0[t])
+        i[t], da[t], db[t] = nmos_many(va[t], vb[t], edges.gvt[t], dev[BETA, t], dev[X0, t])
     d = np.flatnonzero(edges.kind == DIODE)
     if d.size:
-        i[d], da[d] = diode_many(va[d] - vb[d], edges.i_s[d], edges.nvt[d])
+        i[d], da[d] = diode_many(va[d] - vb[d], dev[I_S, d], dev[NVT, d])
         db[d] = -da[d]
     return i, da, db
 
@@ -407,8 +410,7 @@ def warm_up() -> None:
     """Compile (or load from numba's cache) the kernel for the argument types the solvers
     pass, so that the first solve inside a learning step (or a host's timed request)
     does not pay it."""
-    two = np.ones(2)
+    dev = np.array([[0.0, 0.0], [1e-3, 1e-3], [0.08, 0.08], [1e-14, 1e-14], [0.025, 0.025]])
     newton(np.array([0, 1], dtype=np.int64), np.array([1, 2], dtype=np.int64),
-           np.ones(2, dtype=np.int8), np.zeros(2), two, two * 1e-3, two * 0.08, two * 1e-14,
-           two * 0.025, np.array([-1, 0, -1], dtype=np.int64), 1, np.array([1.0, 0.5, 0.0]),
-           1.0, 0.0, 1e-10, 30, 0.5, np.zeros(3))
+           np.ones(2, dtype=np.int8), np.ones(2), dev, np.array([-1, 0, -1], dtype=np.int64), 1,
+           np.array([1.0, 0.5, 0.0]), 1.0, 0.0, 1e-10, 30, 0.5, np.zeros(3))

@@ -23,8 +23,7 @@ import numpy as np
 import scipy.linalg as sla
 
 from learnboard.physics.circuit import RESISTOR, Circuit
-from learnboard.physics.dc_newton import CONVERGED, newton
-from learnboard.physics.devices import subthreshold_knee
+from learnboard.physics.dc_newton import CONVERGED, device_rows, newton
 from learnboard.physics.solver import DCSolution, Fix, LinearSolver
 
 TOL = 1e-10  # as learnboard.physics.solve
@@ -141,16 +140,12 @@ class NetworkDC:
         if kept is None or not all(map(operator.is_, kept[0], arrays)):
             if len(self._terms) > 8:
                 self._terms.clear()
-            c = np.ascontiguousarray
             kept = self._terms[id(circuit.vt)] = (arrays, (
-                c(circuit.kind, dtype=np.int8), c(circuit.conductance, dtype=float),
-                c(circuit.beta, dtype=float), c(subthreshold_knee(circuit.sub_slope)),
-                c(circuit.i_s, dtype=float),
-                c(circuit.n_ideality * circuit.vt_thermal, dtype=float)))
-        kind, g, beta, x0, i_s, nvt = kept[1]
+                np.ascontiguousarray(circuit.kind, dtype=np.int8), device_rows(circuit)))
+        kind, dev = kept[1]
         # the kernel reads gvt only on transistor edges
         gvt = (circuit.gate if gates is None else gates) - circuit.vt
-        return kind, g, gvt, beta, x0, i_s, nvt
+        return kind, gvt, dev
 
     def _newton(self, circuit, fixed, values, prev, gates) -> DCSolution | None:
         col, nvar, fixed_idx, out_rows = self._reduced(fixed)
