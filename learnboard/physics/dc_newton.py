@@ -225,7 +225,8 @@ def newton(a, b, kind, gvt, dev, col, nvar, v, vscale, gmin, tol, max_iter, max_
     """Damped Newton from ``v`` (N,), which must satisfy the constraints (it is solved in
     place; nodes without a variable keep their volts). ``vscale``: the constraints' volt
     scale; ``last`` (N,) receives the last step taken. Returns ``(status, iterations,
-    edge currents)``, status :data:`CONVERGED` or why not."""
+    edge currents)``, status :data:`CONVERGED` or why not; iterations counts the
+    Jacobians factorised."""
     n_e = a.size
     i = np.empty(n_e)
     da = np.empty(n_e)
@@ -256,9 +257,9 @@ def newton(a, b, kind, gvt, dev, col, nvar, v, vscale, gmin, tol, max_iter, max_
             fmax = max(fmax, abs(f[k]))
             norm0 += f[k] * f[k]
         # converged already: the step would move no node by more than the tolerance
-        # and KCL holds
+        # and KCL holds (counted as an iteration: its Jacobian was factorised)
         if big <= tol * max(vscale, vmax) and fmax <= tol * max(imax, 1e-300):
-            return CONVERGED, it - 1, i
+            return CONVERGED, it, i
         s = min(1.0, max_step / big) if big > 0 else 1.0
         norm0 = math.sqrt(norm0)
         imax_t = 0.0
@@ -382,7 +383,7 @@ def newton_reference(edges: EdgeArrays, col: np.ndarray, nvar: int, v: np.ndarra
         vmax = float(np.max(np.abs(v)))
         imax = float(np.max(np.abs(i), initial=0.0))
         if big <= tol * max(vscale, vmax) and np.max(np.abs(f)) <= tol * max(imax, 1e-300):
-            return CONVERGED, it - 1, i
+            return CONVERGED, it, i
         s = min(1.0, max_step / big) if big > 0 else 1.0
         norm0 = float(np.linalg.norm(f))
         for _ in range(BACKTRACK):
