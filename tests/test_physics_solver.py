@@ -385,3 +385,16 @@ def test_drop_constraints_tie_their_nodes_into_one_variable():
     # least change: the tied pair moves by the same amount in opposite directions
     before = np.linspace(0, 1, 16)
     assert (v[6] - before[6]) == pytest.approx(-(v[2] - before[2]))
+
+
+def test_compiled_first_guess_is_the_linear_solve(monkeypatch):
+    """solve()'s cold start (the linear circuit of the 0 V conductances) from the compiled
+    kernel equals the factorised linear solve it replaces below DENSE_LIMIT."""
+    import learnboard.physics.solver as solver_module
+
+    circuit = lattice_circuit(np.random.default_rng(8), (0.75, 5.2))
+    cons = solver_module.Constraints(circuit, [Fix(0, 0.45), FixDrop(6, 2, -0.1), Fix(12, 0.05)])
+    compiled = solver_module._linear_guess(circuit, cons)
+    monkeypatch.setattr(solver_module, "DENSE_LIMIT", 0)
+    factorised = solver_module._linear_guess(circuit, cons)
+    np.testing.assert_allclose(compiled, factorised, rtol=1e-10, atol=1e-13)

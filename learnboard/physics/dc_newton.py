@@ -88,6 +88,16 @@ class EdgeArrays:
             dev=device_rows(circuit),
         )
 
+    @classmethod
+    def resistors(cls, edges: np.ndarray, conductance: np.ndarray) -> EdgeArrays:
+        """All edges resistors of ``conductance`` (S) between ``edges`` (E, 2)."""
+        n_e = len(edges)
+        dev = np.zeros((5, n_e))
+        dev[G] = conductance
+        return cls(a=np.ascontiguousarray(edges[:, 0], dtype=np.int64),
+                   b=np.ascontiguousarray(edges[:, 1], dtype=np.int64),
+                   kind=np.zeros(n_e, dtype=np.int8), gvt=np.zeros(n_e), dev=dev)
+
     def args(self) -> tuple:
         return self.a, self.b, self.kind, self.gvt, self.dev
 

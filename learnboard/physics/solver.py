@@ -396,8 +396,18 @@ class _Newton:
 
 def _linear_guess(circuit: Circuit, cons: Constraints) -> np.ndarray:
     """First guess: the linear circuit of each edge's conductance at 0 V."""
-    lin = Circuit.linear(circuit.network, circuit.small_signal_conductance())
-    return LinearSolver(lin, cons).node_voltages()
+    g = circuit.small_signal_conductance()
+    if cons.nvar <= DENSE_LIMIT:
+        # one Newton step of the compiled kernel solves a linear circuit: no sparse
+        # factorisation to build for a start that is only a start
+        edges = EdgeArrays.resistors(circuit.network.edges, g)
+        v = np.ascontiguousarray(cons.place(np.zeros(circuit.n_nodes), cons.values))
+        scale = max(float(np.max(np.abs(cons.values), initial=0.0)), 1e-6)
+        status, _, _ = newton(*edges.args(), cons.col, cons.nvar, v, scale, 0.0, 1e-10, 5,
+                              np.inf, np.zeros(circuit.n_nodes))
+        if status == CONVERGED:
+            return v
+    return LinearSolver(Circuit.linear(circuit.network, g), cons).node_voltages()
 
 
 def solve(
