@@ -30,7 +30,7 @@ drain of all its saturated transistors makes ``J`` exactly singular there) retry
 growing diagonal shift, which changes the path but not the solution; limit the step to
 ``max_step`` volts; backtrack by halving until the KCL residual falls; stop when the
 step moves no node by more than ``tol`` of the voltage scale and KCL holds to ``tol`` of
-the largest edge current.
+the largest edge current (a step that small is still taken: it squares the error).
 """
 
 from __future__ import annotations
@@ -267,8 +267,19 @@ def newton(a, b, kind, gvt, dev, col, nvar, v, vscale, gmin, tol, max_iter, max_
             fmax = max(fmax, abs(f[k]))
             norm0 += f[k] * f[k]
         # converged already: the step would move no node by more than the tolerance
-        # and KCL holds (counted as an iteration: its Jacobian was factorised)
+        # and KCL holds. The step is taken all the same (Newton squares the error: the
+        # state to rounding), the currents moved along their derivatives (what they
+        # miss is second order in a step this small: below rounding)
         if big <= tol * max(vscale, vmax) and fmax <= tol * max(imax, 1e-300):
+            for n in range(v.size):
+                c = col[n]
+                if c >= 0:
+                    last[n] = dv[c]
+                    v[n] += dv[c]
+            for e in range(n_e):
+                ca = col[a[e]]
+                cb = col[b[e]]
+                i[e] += (da[e] * dv[ca] if ca >= 0 else 0.0) + (db[e] * dv[cb] if cb >= 0 else 0.0)
             return CONVERGED, it, i
         s = min(1.0, max_step / big) if big > 0 else 1.0
         norm0 = math.sqrt(norm0)
@@ -393,7 +404,12 @@ def newton_reference(edges: EdgeArrays, col: np.ndarray, nvar: int, v: np.ndarra
         vmax = float(np.max(np.abs(v)))
         imax = float(np.max(np.abs(i), initial=0.0))
         if big <= tol * max(vscale, vmax) and np.max(np.abs(f)) <= tol * max(imax, 1e-300):
-            return CONVERGED, it, i
+            last[var] = dv[col[var]]  # taken all the same, as the kernel does
+            v[var] += dv[col[var]]
+            ca, cb = col[edges.a], col[edges.b]
+            step_a = np.where(ca >= 0, dv[ca], 0.0)
+            step_b = np.where(cb >= 0, dv[cb], 0.0)
+            return CONVERGED, it, i + da * step_a + db * step_b
         s = min(1.0, max_step / big) if big > 0 else 1.0
         norm0 = float(np.linalg.norm(f))
         for _ in range(BACKTRACK):
