@@ -112,7 +112,7 @@ def device_rows(circuit: Circuit) -> np.ndarray:
 # ----------------------------------------------------------------------------- compiled
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _edge(kind, gvt, dev, e, va, vb):
     """(current a -> b, d/dva, d/dvb) of edge ``e``."""
     if kind == TRANSISTOR:
