@@ -9,8 +9,10 @@ solves): the emulator's warm-started re-solve of a gen2-clln network after its g
 gen1-digipot network for new drive volts (a kept factorisation), and the physics
 package's ``solve`` on a 4x4 transistor lattice from a cold start and from a warm one.
 With ``--against`` each case is timed in this tree and in ``OLD_TREE`` (a checkout of
-another revision, e.g. from ``git archive``), alternating the two, and the ratio
-old / new is printed (above 1: this tree is faster).
+another revision, e.g. ``git archive <commit> | tar -x -C OLD_TREE``), alternating the
+two, and the ratio old / new is printed (above 1: this tree is faster). Each tree runs in
+its own process: on a shared machine, ratios within about ±10 % are noise (a case whose
+code did not change shows that spread).
 """
 
 from __future__ import annotations
