@@ -139,12 +139,6 @@ class Constraints:
     def __len__(self) -> int:
         return len(self.fixes)
 
-    def project(self, v_red: np.ndarray, values: np.ndarray) -> np.ndarray:
-        """Nearest voltages (least change) that satisfy the constraints exactly."""
-        if not len(self):
-            return v_red
-        return v_red + self.rows.T @ sla.cho_solve(self._cct, values - self.rows @ v_red)
-
     def multipliers(self, outflow_red: np.ndarray) -> np.ndarray:
         """Least-squares source currents λ for a node outflow vector (exact at a solution)."""
         if not len(self):
