@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import pytest
 from learnboard.firmware.lbfw.desc import load_description
