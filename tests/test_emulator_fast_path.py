@@ -5,18 +5,19 @@
   ``adc_read_u16`` calls on an identically seeded world, and moves the virtual clock as
   far — settled, still settling after a channel change, with noise, back to back or
   with time between the conversions.
-* ``FastDC``'s warm-started re-solves agree with ``learnboard.physics.solve``.
+* ``NetworkDC``'s warm-started re-solves (the compiled Newton) agree with
+  ``learnboard.physics.solve`` on its numpy/scipy reference Newton.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
-from learnboard.emulator.fast_dc import FastDC
 from learnboard.emulator.world import World
 
 from learnboard.boards.board_circuit import circuit_for_board
 from learnboard.physics import Fix, solve
+from learnboard.physics.network_dc import NetworkDC
 
 
 def _drive_inputs(world: World, codes=(90, 40, 140, 60, 20, 70, 110)) -> None:
@@ -76,12 +77,15 @@ def test_adc_block_of_a_dead_input_reads_like_single_reads():
     assert worlds[0].adc_block(0, 8) == _singles(worlds[1], 0, 8)
 
 
-def test_fast_dc_agrees_with_the_general_solver():
+def test_fast_dc_agrees_with_the_general_solver(monkeypatch):
+    import learnboard.physics.solver as solver_module
+
+    monkeypatch.setattr(solver_module, "DENSE_LIMIT", 0)  # solve() on the reference Newton
     world = World("gen2-clln", seed=2)
     b = world.board
     rng = np.random.default_rng(0)
     net = b.network()
-    fast = FastDC(b.n_nodes, net.edges, net.ground)
+    fast = NetworkDC(b.n_nodes, net.edges, net.ground)
     state = np.full(b.n_edges, 2.5)
     drives = {int(n): float(v) for n, v in zip(world.driven(0), rng.uniform(0, 0.45, 7),
                                                 strict=False)}
@@ -108,7 +112,7 @@ def test_fast_dc_linear_board_reuses_its_factorisation():
     world = World("gen1-digipot", seed=2)
     b = world.board
     net = b.network()
-    fast = FastDC(b.n_nodes, net.edges, net.ground)
+    fast = NetworkDC(b.n_nodes, net.edges, net.ground)
     circuit = circuit_for_board(b, np.full(b.n_edges, 60.0), 0, mismatch=2)
     for volts in ([0.1, 0.3], [0.2, 0.05]):
         drives = {n: v for n, v in zip(sorted(world.driven(0)), volts, strict=False)}

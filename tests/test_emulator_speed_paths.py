@@ -4,17 +4,17 @@
   (each sample re-solved from the network's linear map of the drive volts) returns the
   same codes, clock and solve count as the same number of ``adc_read_u16`` calls, and
   the same true state afterwards.
-* ``FastDC`` refactorising a linear network for new taps from a kept sparsity pattern
+* ``NetworkDC`` refactorising a linear network for new taps from a kept sparsity pattern
   gives the fresh factorisation's node volts.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from learnboard.emulator.fast_dc import FastDC
 from learnboard.emulator.world import World
 
 from learnboard.boards.board_circuit import circuit_for_board
+from learnboard.physics.network_dc import NetworkDC
 
 
 def _select(world: World, mux_name: str, channel: int) -> None:
@@ -57,9 +57,9 @@ def test_linear_refactorisation_matches_a_fresh_one():
     b = world.board
     net = b.network()
     drives = {n: v for n, v in zip(sorted(world.driven(0)), [0.3, 0.1, 0.2, 0.05], strict=False)}
-    kept = FastDC(b.n_nodes, net.edges, net.ground)
+    kept = NetworkDC(b.n_nodes, net.edges, net.ground)
     for taps in (60.0, 45.0, 80.0):
         circuit = circuit_for_board(b, np.full(b.n_edges, taps), 0, mismatch=2)
         got = kept.solve(circuit, drives, None)
-        fresh = FastDC(b.n_nodes, net.edges, net.ground).solve(circuit, drives, None)
+        fresh = NetworkDC(b.n_nodes, net.edges, net.ground).solve(circuit, drives, None)
         np.testing.assert_array_equal(got.node_voltages, fresh.node_voltages)

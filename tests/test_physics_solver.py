@@ -297,3 +297,104 @@ def test_non_convergence_raises_and_names_what_was_tried():
     text = str(info.value)
     for part in ("Newton", "gmin stepping", "source stepping", "node", "edge"):
         assert part in text
+
+
+# ----------------------------------------------------------------------------- one Newton
+
+
+def _newton_case(seed: int):
+    """A random connected network of resistors, NMOS edges and diodes with random Fix and
+    FixDrop constraints; its edge arrays, constraints and a start that satisfies them."""
+    from learnboard.physics.dc_newton import EdgeArrays
+    from learnboard.physics.solver import Constraints, _linear_guess
+
+    rng = np.random.default_rng(seed)
+    net = random_connected_network(rng, int(rng.integers(6, 40)), int(rng.integers(0, 40)))
+    kind = rng.choice([RESISTOR, TRANSISTOR, TRANSISTOR, DIODE], size=net.n_edges)
+    circuit = Circuit.build(net, kind, conductance=rng.uniform(1e-4, 1e-2, net.n_edges),
+                            gate=rng.uniform(0.75, 5.2, net.n_edges), i_s=1e-12,
+                            n_ideality=1.8)
+    circuit = with_mismatch(circuit, rng, vt_sigma=0.03, beta_rel_sigma=0.1)
+    fixes = random_fixes(rng, net, int(rng.integers(1, 3)), int(rng.integers(0, 2)))
+    fixes = [f if isinstance(f, FixDrop) else Fix(f.node, abs(f.volts) * 0.45) for f in fixes]
+    cons = Constraints(circuit, fixes)
+    start = cons.place(_linear_guess(circuit, cons), cons.values)
+    return EdgeArrays.of(circuit), cons, start
+
+
+@pytest.mark.parametrize("gmin", [0.0, 1e-9])
+@pytest.mark.parametrize("seed", range(12))
+def test_compiled_newton_matches_the_numpy_reference(seed, gmin):
+    """The compiled kernel (dense elimination) and the numpy reference (LAPACK; scipy's
+    sparse LU) take the same steps: same outcome, same state to rounding (also where
+    plain Newton fails, which solve() then hands to gmin or source stepping)."""
+    from learnboard.physics.dc_newton import CONVERGED, newton, newton_reference
+
+    edges, cons, start = _newton_case(seed)
+    vscale = max(float(np.max(np.abs(cons.values))), 1e-6)
+    runs = []
+    for how in ("compiled", "dense", "sparse"):
+        v, last = start.copy(), np.zeros(len(start))
+        if how == "compiled":
+            status, it, i = newton(*edges.args(), cons.col, cons.nvar, v, vscale, gmin, 1e-10,
+                                   100, 0.5, last)
+        else:
+            status, it, i = newton_reference(edges, cons.col, cons.nvar, v, vscale, gmin, 1e-10,
+                                             100, 0.5, last, dense=how == "dense")
+        runs.append((status, it, v, i))
+    (status, it, v, i), others = runs[0], runs[1:]
+    assert status == CONVERGED or seed == 3  # (seed 3 needs stepping)
+    for o_status, o_it, o_v, o_i in others:
+        assert o_status == status and abs(o_it - it) <= 1
+        np.testing.assert_allclose(o_v, v, rtol=1e-9, atol=1e-12)
+        np.testing.assert_allclose(o_i, i, rtol=1e-7, atol=1e-15)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.floats(-0.5, 1.5), st.floats(-0.5, 1.5), st.floats(0.0, 6.0), st.floats(0.02, 0.2),
+       st.floats(-1.0, 1.0))
+def test_compiled_device_laws_equal_their_python_source(va, vb, vg, slope, vd):
+    """The laws the kernel inlines give, compiled, what their plain Python source gives."""
+    from learnboard.physics.devices import (
+        diode_current,
+        diode_law,
+        nmos_current,
+        nmos_law,
+        subthreshold_knee,
+    )
+
+    compiled = [float(x) for x in nmos_current(va, vb, vg, 0.62, 8.5e-4, slope)]
+    plain = nmos_law.py_func(va, vb, vg - 0.62, 8.5e-4, float(subthreshold_knee(slope)))
+    assert compiled == pytest.approx(list(plain), rel=1e-14, abs=1e-300)
+    compiled = [float(x) for x in diode_current(vd, 1e-12, 1.8)]
+    plain = diode_law.py_func(vd, 1e-12, 1.8 * 0.025852)
+    assert compiled == pytest.approx(list(plain), rel=1e-14, abs=1e-300)
+
+
+def test_drop_constraints_tie_their_nodes_into_one_variable():
+    circuit = lattice_circuit(np.random.default_rng(5))
+    from learnboard.physics.solver import Constraints
+
+    cons = Constraints(circuit, [Fix(0, 0.4), FixDrop(1, 0, 0.1), FixDrop(6, 2, -0.2)])
+    assert cons.col[0] == cons.col[1] == cons.col[15] == -1  # held, through 0, ground
+    assert cons.col[6] == cons.col[2] >= 0
+    assert cons.nvar == 16 - 3 - 1
+    v = cons.place(np.linspace(0, 1, 16), cons.values)
+    assert v[0] == 0.4 and v[1] == pytest.approx(0.5) and v[15] == 0.0
+    assert v[6] - v[2] == pytest.approx(-0.2)
+    # least change: the tied pair moves by the same amount in opposite directions
+    before = np.linspace(0, 1, 16)
+    assert (v[6] - before[6]) == pytest.approx(-(v[2] - before[2]))
+
+
+def test_compiled_first_guess_is_the_linear_solve(monkeypatch):
+    """solve()'s cold start (the linear circuit of the 0 V conductances) from the compiled
+    kernel equals the factorised linear solve it replaces below DENSE_LIMIT."""
+    import learnboard.physics.solver as solver_module
+
+    circuit = lattice_circuit(np.random.default_rng(8), (0.75, 5.2))
+    cons = solver_module.Constraints(circuit, [Fix(0, 0.45), FixDrop(6, 2, -0.1), Fix(12, 0.05)])
+    compiled = solver_module._linear_guess(circuit, cons)
+    monkeypatch.setattr(solver_module, "DENSE_LIMIT", 0)
+    factorised = solver_module._linear_guess(circuit, cons)
+    np.testing.assert_allclose(compiled, factorised, rtol=1e-10, atol=1e-13)

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from learnboard.emulator.dc_kernel import warm_up
 from learnboard.emulator.devices import (
     AdcModel,
     AnalogMux,
@@ -46,6 +45,7 @@ from learnboard.emulator.world.wiring import Wiring
 
 from learnboard.boards import Board, Line, load_board
 from learnboard.boards.schema import DacGateDriver
+from learnboard.physics.dc_newton import warm_up as dc_warm_up
 
 __all__ = ["RP2040_TEMP_CHANNEL", "RP2040_TEMP_VOLTS", "Faults", "SolveCache", "TrueState",
            "World"]
@@ -145,7 +145,7 @@ class World(Wiring, Outputs, Actuators, CircuitSolution, Conversions):
         self._build_solution()
         # the compiled paths are loaded now rather than in the first learning step
         if any(e.kind == "transistor" for e in b.edges):
-            warm_up()
+            dc_warm_up()
         self._build_conversions()
         adc_warm_up()
         self._build_read_parts()

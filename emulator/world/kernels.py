@@ -2,8 +2,8 @@
 
 Only the arithmetic that runs per conversion is compiled: a block of ADC conversions
 (:func:`block_codes`). The transistor-network DC solve has its own compiled kernel with
-the solver (``FastDC``). Every kernel here has a reference version in plain Python that
-states what it computes; the tests run both on random inputs and require the same
+the solver (``learnboard.physics.dc_newton``). Every kernel here has a reference version
+in plain Python that states what it computes; the tests run both on random inputs and require the same
 results, so the compiled form may be fast but never different.
 
 A block's conversion ``i`` sits at ``a0 + b0 kp[i]`` input LSB (a settled input:

@@ -3,7 +3,7 @@
 :class:`SolveCache` keeps the last solve of every network and is the one place that
 decides whether it still holds; :class:`CircuitSolution` (a part of ``World``) builds
 the circuit from the board description and the edge state, solves it (the warm-started
-``FastDC`` where it applies, ``learnboard.physics.solve`` otherwise) and keeps the
+``NetworkDC`` where it applies, ``learnboard.physics.solve`` otherwise) and keeps the
 results there.
 """
 
@@ -13,11 +13,11 @@ import copy
 import math
 
 import numpy as np
-from learnboard.emulator.fast_dc import FastDC
 
 from learnboard.boards.board_circuit import circuit_for_board
 from learnboard.physics import Fix, solve
 from learnboard.physics.circuit import TRANSISTOR
+from learnboard.physics.network_dc import NetworkDC
 
 
 class SolveCache:
@@ -135,7 +135,7 @@ class CircuitSolution:
         self._cache = SolveCache(b.n_nets, self.faults, self._stuck_values,
                                  self._active_gates, self._dac_gates, self._max_leak,
                                  self.resolve_tol)
-        self._fast_dc: FastDC | None = None
+        self._network_dc: NetworkDC | None = None
         self._circuits: dict = {}  # (net, edge state bytes) -> Circuit of the last solve
         self._drive_tables: dict = {}  # net -> driven() table
         self._circuit_base: dict = {}  # net -> (first circuit, its transistor mask): gate-only
@@ -206,8 +206,8 @@ class CircuitSolution:
         # Where gate volts are the only change, the network's first circuit with these
         # gates (no new circuit object unless that fails)
         kept = self._circuit_base.get(net)
-        tried = kept is not None and self._fast_dc is not None and bool(np.isfinite(state).all())
-        sol = self._fast_dc.solve(kept[0], drives, warm, gates=state) if tried else None
+        tried = kept is not None and self._network_dc is not None and bool(np.isfinite(state).all())
+        sol = self._network_dc.solve(kept[0], drives, warm, gates=state) if tried else None
         if sol is None:
             circuit = self._gate_circuit(net, state)
             if circuit is None:
@@ -217,11 +217,11 @@ class CircuitSolution:
                     circuit = self.circuit(net, state)
                     self._circuits = {k: c for k, c in self._circuits.items() if k[0] != net}
                     self._circuits[key] = circuit
-            if self._fast_dc is None:
-                self._fast_dc = FastDC(circuit.n_nodes, circuit.network.edges,
+            if self._network_dc is None:
+                self._network_dc = NetworkDC(circuit.n_nodes, circuit.network.edges,
                                        circuit.network.ground)
             if not tried:
-                sol = self._fast_dc.solve(circuit, drives, warm)
+                sol = self._network_dc.solve(circuit, drives, warm)
             if sol is None:
                 fixes = [Fix(n, v) for n, v in sorted(drives.items())]
                 sol = solve(circuit, fixes, initial=warm)
@@ -270,7 +270,7 @@ class CircuitSolution:
         driven node (sorted as :meth:`solution` sorts them) and ``lines`` the driving
         line of each — or None (transistor networks, the general solver, no solve yet)."""
         prev = self._cache.solved[net]
-        if prev is None or self._fast_dc is None:
+        if prev is None or self._network_dc is None:
             return None
         p_state, p_drives, _sol = prev
         circuit = self._circuits.get((net, p_state.tobytes()))
@@ -281,7 +281,7 @@ class CircuitSolution:
         op = self._linops.get(key)
         if op is not None:
             return op
-        if not self._fast_dc._kinds_of(circuit)[0] or not fixed:
+        if not self._network_dc._kinds_of(circuit)[0] or not fixed:
             return None
         # the drive table as driven() walks it (the last port on a node wins)
         table = {}
@@ -292,7 +292,7 @@ class CircuitSolution:
         if tuple(sorted(k for k in table if k != self.board.ground)) != fixed:
             return None
         # columns: the node volts of a unit volt on one driven node (superposition)
-        cols = [self._fast_dc.solve(circuit, {k: float(k == j) for k in fixed}, None)
+        cols = [self._network_dc.solve(circuit, {k: float(k == j) for k in fixed}, None)
                 for j in fixed]
         if any(c is None for c in cols):
             return None
@@ -309,7 +309,7 @@ class CircuitSolution:
         p_state, drives, sol = self._cache.solved[net]
         if sol is None:
             circuit = self._circuits[(net, p_state.tobytes())]
-            sol = self._fast_dc.solve(circuit, drives, None)
+            sol = self._network_dc.solve(circuit, drives, None)
             self._cache.complete(net, sol)
         return sol
 

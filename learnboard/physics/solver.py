@@ -8,10 +8,14 @@ voltages with value ``c_k``; Kirchhoff's current law reads ``B^T I(V) = C^T λ``
 * Linear circuits: ``L V = C^T λ``, ``C V = c``; the reduced Laplacian is factorised once
   (:class:`~learnboard.physics.laplacian.LaplacianFactor`) and the constraints are
   handled by the small Schur complement ``S = C L⁻¹ C^T``.
-* Nonlinear circuits: damped Newton on the bordered (KKT) system
-  ``[[J, -C^T], [C, 0]] [ΔV; λ] = [-B^T I; c - C V]`` with a voltage-step limit and a
-  backtracking line search; fall-backs are gmin stepping, then source stepping. A solve
-  that does not converge raises :class:`~learnboard.errors.ConvergenceError`.
+* Nonlinear circuits: damped Newton (:mod:`learnboard.physics.dc_newton`: compiled up to
+  ``DENSE_LIMIT`` unknowns, numpy/scipy sparse beyond) on KCL over the nodes' variables —
+  the constraints eliminate the nodes they hold and tie together the nodes a drop
+  joins — with a voltage-step limit and a backtracking line search; the source currents
+  ``λ`` follow from KCL at the solution. Fall-backs are gmin stepping, then source
+  stepping. A solve that does not converge raises
+  :class:`~learnboard.errors.ConvergenceError`. The emulator's warm-started re-solves
+  (:class:`~learnboard.physics.network_dc.NetworkDC`) run the same compiled Newton.
 """
 
 from __future__ import annotations
@@ -21,11 +25,17 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg as sla
-import scipy.sparse as sp
-import scipy.sparse.linalg as spla
 
 from learnboard.errors import ConvergenceError, InputError
 from learnboard.physics.circuit import KIND_NAMES, Circuit
+from learnboard.physics.dc_newton import (
+    CONVERGED,
+    EdgeArrays,
+    edge_currents,
+    newton,
+    newton_reference,
+    residual,
+)
 from learnboard.physics.laplacian import DENSE_LIMIT, LaplacianFactor
 
 
@@ -86,6 +96,10 @@ class Constraints:
         fixes: the constraints, in order.
         rows: (m, n_free) dense constraint matrix ``C`` (ground column removed).
         values: (m,) constraint values ``c`` (V).
+        col: (N,) each node's Newton variable, -1 where the constraints (with ground)
+            fix it; nodes a chain of drops ties together share one.
+        nvar: number of variables.
+        offset: (N, m) a node's volts are its variable plus ``offset @ values``.
     """
 
     def __init__(self, circuit: Circuit, fixes: Sequence[Constraint]):
@@ -110,21 +124,56 @@ class Constraints:
         self.rows = rows
         self.values = values
         self._cct = sla.cho_factor(rows @ rows.T) if m else None
+        self.col, self.nvar, self.offset = _variables(self.fixes, n, net.ground)
+        self._count = np.bincount(self.col[self.col >= 0], minlength=self.nvar)
+
+    def place(self, v: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Node volts (N,) nearest ``v`` (least change) that satisfy the constraints."""
+        off = self.offset @ values
+        var = self.col >= 0
+        u = np.bincount(self.col[var], (v - off)[var], self.nvar) / np.maximum(self._count, 1)
+        out = off
+        out[var] += u[self.col[var]]
+        return out
 
     def __len__(self) -> int:
         return len(self.fixes)
-
-    def project(self, v_red: np.ndarray, values: np.ndarray) -> np.ndarray:
-        """Nearest voltages (least change) that satisfy the constraints exactly."""
-        if not len(self):
-            return v_red
-        return v_red + self.rows.T @ sla.cho_solve(self._cct, values - self.rows @ v_red)
 
     def multipliers(self, outflow_red: np.ndarray) -> np.ndarray:
         """Least-squares source currents λ for a node outflow vector (exact at a solution)."""
         if not len(self):
             return np.zeros(0)
         return sla.cho_solve(self._cct, self.rows @ outflow_red)
+
+
+def _variables(fixes: tuple, n: int, ground: int) -> tuple[np.ndarray, int, np.ndarray]:
+    """(col, nvar, offset) of :class:`Constraints` by walking the constraint forest."""
+    adj: list[list] = [[] for _ in range(n)]
+    for k, f in enumerate(fixes):  # V_p - V_q = values[k]
+        p, q = (f.node, ground) if isinstance(f, Fix) else (f.i, f.j)
+        adj[p].append((q, k, -1.0))
+        adj[q].append((p, k, 1.0))
+    col = np.full(n, -1, dtype=np.int64)
+    offset = np.zeros((n, len(fixes)))
+    seen = np.zeros(n, dtype=bool)
+    nvar = 0
+    for root in [ground, *range(n)]:
+        if seen[root]:
+            continue
+        var = -1 if root == ground else nvar
+        nvar += root != ground
+        seen[root] = True
+        stack = [root]
+        while stack:
+            x = stack.pop()
+            col[x] = var
+            for y, k, sign in adj[x]:
+                if not seen[y]:
+                    seen[y] = True
+                    offset[y] = offset[x]
+                    offset[y, k] += sign
+                    stack.append(y)
+    return col, nvar, offset
 
 
 def _endpoints(f: Constraint, n: int, ground: int, source: str):
@@ -303,7 +352,8 @@ def _finish(circuit: Circuit, v: np.ndarray, lam: np.ndarray, iterations: int, m
 
 
 class _Newton:
-    """Damped Newton on the bordered KCL system of one circuit and constraint set."""
+    """Damped Newton (:mod:`~learnboard.physics.dc_newton`) for one circuit and constraint
+    structure: compiled up to ``DENSE_LIMIT`` variables, numpy/scipy sparse beyond."""
 
     def __init__(
         self, circuit: Circuit, cons: Constraints, tol: float, max_iter: int, max_step: float
@@ -313,124 +363,45 @@ class _Newton:
         self.tol = tol
         self.max_iter = max_iter
         self.max_step = max_step
-        net = circuit.network
-        self.free = cons.free_nodes
-        self.nf = len(self.free)
-        red = np.full(net.n_nodes, -1, dtype=np.int64)
-        red[self.free] = np.arange(self.nf)
-        i, j = red[net.edges[:, 0]], red[net.edges[:, 1]]
-        # Jacobian J[p, q] += sign * dI/dV: rows (i, i, j, j), cols (i, j, i, j)
-        rows = np.concatenate([i, i, j, j])
-        cols = np.concatenate([i, j, i, j])
-        self._keep = (rows >= 0) & (cols >= 0)
-        self._rows, self._cols = rows[self._keep], cols[self._keep]
-        self.dense = self.nf + len(cons) <= DENSE_LIMIT
+        self.edges = EdgeArrays.of(circuit)
+        self.dense = cons.nvar <= DENSE_LIMIT
         self.iterations = 0
-        self.last_step = np.zeros(net.n_nodes)
+        self.last_step = np.zeros(circuit.n_nodes)
 
-    def full(self, v_red: np.ndarray) -> np.ndarray:
-        v = np.zeros(self.circuit.n_nodes)
-        v[self.free] = v_red
-        return v
-
-    def residual(self, v_red: np.ndarray, gmin: float):
-        current, da, db = self.circuit.edge_currents_and_derivatives(self.full(v_red))
-        f = self.circuit.node_outflow(current)[self.free] + gmin * v_red
-        return f, current, da, db
-
-    def kcl_error(self, f: np.ndarray) -> np.ndarray:
-        """KCL residual left after the sources take what they can (zero at a solution)."""
-        if not len(self.cons):
-            return f
-        return f - self.cons.rows.T @ self.cons.multipliers(f)
-
-    def jacobian(self, da: np.ndarray, db: np.ndarray, gmin: float):
-        vals = np.concatenate([da, db, -da, -db])[self._keep]
-        m = len(self.cons)
-        size = self.nf + m
-        if self.dense:
-            k = np.zeros((size, size))
-            np.add.at(k, (self._rows, self._cols), vals)
-            k[np.arange(self.nf), np.arange(self.nf)] += gmin
-            k[: self.nf, self.nf :] = -self.cons.rows.T
-            k[self.nf :, : self.nf] = self.cons.rows
-            return k
-        j = sp.coo_matrix((vals, (self._rows, self._cols)), shape=(self.nf, self.nf))
-        j = j + gmin * sp.identity(self.nf)
-        c = sp.csr_matrix(self.cons.rows)
-        return sp.bmat([[j, -c.T], [c, None]], format="csc")
-
-    def _linear_solve(self, k, rhs: np.ndarray) -> np.ndarray | None:
-        try:
-            sol = np.linalg.solve(k, rhs) if self.dense else spla.splu(k.tocsc()).solve(rhs)
-        except (np.linalg.LinAlgError, RuntimeError):
-            return None
-        return sol if np.all(np.isfinite(sol)) else None
-
-    def _newton_step(self, k, rhs: np.ndarray) -> np.ndarray | None:
-        """Node-voltage update; a singular Jacobian gets a growing diagonal shift.
-
-        Level-1 saturation has no drain dependence (LAMBDA = 0), so a node that is the
-        drain of all its saturated transistors makes J exactly singular at that iterate.
-        The shift only changes the path (the residual stays exact), not the solution.
-        """
-        sol = self._linear_solve(k, rhs)
-        if sol is None:
-            diag = np.abs(k.diagonal()[: self.nf])
-            scale = max(float(np.max(diag, initial=0.0)), 1e-300)
-            eye = np.zeros(len(rhs))
-            eye[: self.nf] = 1.0
-            for shift in (1e-12, 1e-9, 1e-6, 1e-3):
-                shifted = k + shift * scale * (np.diag(eye) if self.dense else sp.diags(eye))
-                sol = self._linear_solve(shifted, rhs)
-                if sol is not None:
-                    break
-        return None if sol is None else sol[: self.nf]
-
-    def run(self, v_red: np.ndarray, values: np.ndarray, gmin: float) -> tuple[bool, np.ndarray]:
-        """Newton from ``v_red``; returns (converged, voltages)."""
-        v_red = self.cons.project(v_red, values)
+    def run(self, v: np.ndarray, values: np.ndarray, gmin: float) -> tuple[bool, np.ndarray]:
+        """Newton from node volts ``v`` (N,); returns (converged, node volts)."""
+        cons = self.cons
+        v = np.ascontiguousarray(cons.place(v, values))
         vscale = max(float(np.max(np.abs(values), initial=0.0)), 1e-6)
-        f, current, da, db = self.residual(v_red, gmin)
-        err = self.kcl_error(f)
-        for _ in range(self.max_iter):
-            self.iterations += 1
-            k = self.jacobian(da, db, gmin)
-            rhs = np.concatenate([-f, values - self.cons.rows @ v_red])
-            dv = self._newton_step(k, rhs)
-            if dv is None:
-                return False, v_red
-            big = float(np.max(np.abs(dv), initial=0.0))
-            s = min(1.0, self.max_step / big) if big > 0 else 1.0
-            norm0 = float(np.linalg.norm(err))
-            # backtracking: accept the first step that lowers the KCL error
-            for _ in range(12):
-                trial = v_red + s * dv
-                f_t, cur_t, da_t, db_t = self.residual(trial, gmin)
-                err_t = self.kcl_error(f_t)
-                if np.linalg.norm(err_t) <= (1 - 1e-4 * s) * norm0 or norm0 == 0.0:
-                    break
-                s *= 0.5
-            step = s * dv
-            v_red, f, current, da, db, err = trial, f_t, cur_t, da_t, db_t, err_t
-            self.last_step = self.full(step)
-            itol = self.tol * max(float(np.max(np.abs(current), initial=0.0)), 1e-300)
-            vtol = self.tol * max(vscale, float(np.max(np.abs(v_red), initial=0.0)))
-            if (
-                np.all(np.isfinite(v_red))
-                and float(np.max(np.abs(step), initial=0.0)) <= vtol
-                and float(np.max(np.abs(err), initial=0.0)) <= itol
-            ):
-                return True, v_red
-            if not np.all(np.isfinite(v_red)):
-                return False, v_red
-        return False, v_red
+        args = (v, vscale, gmin, self.tol, self.max_iter, self.max_step, self.last_step)
+        if self.dense:
+            status, iterations, _ = newton(*self.edges.args(), cons.col, cons.nvar, *args)
+        else:
+            status, iterations, _ = newton_reference(self.edges, cons.col, cons.nvar, *args,
+                                                     dense=False)
+        self.iterations += iterations
+        return status == CONVERGED, v
+
+    def outflow(self, v: np.ndarray, gmin: float) -> np.ndarray:
+        """Current leaving each non-ground node through the edges and ``gmin`` (n_free,)."""
+        free = self.cons.free_nodes
+        return self.circuit.node_outflow(self.circuit.edge_currents(v))[free] + gmin * v[free]
 
 
 def _linear_guess(circuit: Circuit, cons: Constraints) -> np.ndarray:
     """First guess: the linear circuit of each edge's conductance at 0 V."""
-    lin = Circuit.linear(circuit.network, circuit.small_signal_conductance())
-    return LinearSolver(lin, cons).node_voltages()[cons.free_nodes]
+    g = circuit.small_signal_conductance()
+    if cons.nvar <= DENSE_LIMIT:
+        # one Newton step of the compiled kernel solves a linear circuit: no sparse
+        # factorisation to build for a start that is only a start
+        edges = EdgeArrays.resistors(circuit.network.edges, g)
+        v = np.ascontiguousarray(cons.place(np.zeros(circuit.n_nodes), cons.values))
+        scale = max(float(np.max(np.abs(cons.values), initial=0.0)), 1e-6)
+        status, _, _ = newton(*edges.args(), cons.col, cons.nvar, v, scale, 0.0, 1e-10, 5,
+                              np.inf, np.zeros(circuit.n_nodes))
+        if status == CONVERGED:
+            return v
+    return LinearSolver(Circuit.linear(circuit.network, g), cons).node_voltages()
 
 
 def solve(
@@ -474,7 +445,7 @@ def solve(
                 f"initial must hold {circuit.n_nodes} finite node voltages, got shape {init.shape}",
                 field="initial",
             )
-        start = init[cons.free_nodes]
+        start = init
     else:
         start = _linear_guess(circuit, cons)
 
@@ -496,13 +467,12 @@ def solve(
     if not ok:
         raise _convergence_error(newton, v, gmin, tried)
 
-    v_full = newton.full(v)
-    f = newton.residual(v, gmin)[0]
-    return _finish(circuit, v_full, cons.multipliers(f), newton.iterations, method)
+    return _finish(circuit, v, cons.multipliers(newton.outflow(v, gmin)), newton.iterations,
+                   method)
 
 
 def _gmin_stepping(newton: _Newton, start, values, gmin_final: float):
-    g = newton.circuit.small_signal_conductance(newton.full(start))
+    g = newton.circuit.small_signal_conductance(start)
     scale = float(np.median(g))
     levels = [scale * 10.0**-p for p in range(0, 13)] + [gmin_final]
     v = start
@@ -515,7 +485,7 @@ def _gmin_stepping(newton: _Newton, start, values, gmin_final: float):
 
 def _source_stepping(newton: _Newton, values, gmin: float):
     s, ds = 0.0, 0.1
-    v = np.zeros(newton.nf)
+    v = np.zeros(newton.circuit.n_nodes)
     while s < 1.0:
         target = min(1.0, s + ds)
         ok, v_new = newton.run(v, target * values, gmin)
@@ -528,19 +498,21 @@ def _source_stepping(newton: _Newton, values, gmin: float):
     return True, v, "source stepping"
 
 
-def _convergence_error(newton: _Newton, v_red, gmin: float, tried: list[str]) -> ConvergenceError:
-    circuit = newton.circuit
-    f = (
-        newton.residual(v_red, gmin)[0]
-        if np.all(np.isfinite(v_red))
-        else np.full(newton.nf, np.nan)
-    )
-    err = np.abs(newton.kcl_error(f))
+def _convergence_error(newton: _Newton, v, gmin: float, tried: list[str]) -> ConvergenceError:
+    circuit, cons = newton.circuit, newton.cons
+    if np.all(np.isfinite(v)):
+        f = residual(newton.edges, cons.col, cons.nvar, gmin, v, edge_currents(newton.edges, v)[0])
+    else:
+        f = np.full(cons.nvar, np.nan)
+    err = np.abs(f)
     err = np.where(np.isfinite(err), err, np.inf)
-    worst_nodes = newton.free[np.argsort(-err)[:3]]
-    node_txt = ", ".join(
-        f"node {n} ({err[np.searchsorted(newton.free, n)]:.3g} A)" for n in worst_nodes
-    )
+    nodes = np.flatnonzero(cons.col >= 0)
+    first_node = np.full(cons.nvar, len(cons.col))
+    np.minimum.at(first_node, cons.col[nodes], nodes)  # each variable's lowest node
+    worst = np.argsort(-err)[:3]
+    worst_nodes = first_node[worst]
+    node_txt = ", ".join(f"node {n} ({e:.3g} A)" for n, e in zip(worst_nodes, err[worst],
+                                                                 strict=True))
     edges = circuit.network.edges
     touching = np.flatnonzero(np.isin(edges, worst_nodes).any(axis=1))[:6]
     edge_txt = ", ".join(

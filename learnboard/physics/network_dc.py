@@ -1,15 +1,17 @@
-"""Warm-started DC re-solves for the emulator's world (the in-process hot path).
+"""Warm-started DC re-solves of the circuits of one network (the emulator's hot path).
 
-Between two conversions of the firmware only a few gates or drive volts change, so the
-new DC state is a few Newton iterations from the previous one. :class:`FastDC` does those
-iterations on the dense reduced KCL system of one network (fixed nodes eliminated, no
-constraint bookkeeping, no circuit object; compiled: ``emulator/dc_kernel.py``), with the same device model
-(:func:`learnboard.physics.devices.nmos_current`) and the same convergence test as
-:func:`learnboard.physics.solve`, so both agree to the solver's tolerance. Linear
-(digipot) networks keep one factorisation per edge state and fixed-node set and re-solve
-new drive volts with a back-substitution. Anything unusual (diodes, no previous state, a
-Newton run that does not converge) returns ``None`` and the world takes the general
-solver.
+Between two conversions of a board's firmware only a few gates or drive volts change, so
+the new DC state is a few Newton iterations from the previous one. :class:`NetworkDC`
+runs those iterations with the solver's own compiled Newton
+(:func:`learnboard.physics.dc_newton.newton`, the model and the convergence test of
+:func:`learnboard.physics.solve`) on a network whose driven nodes are held at their volts,
+keeping per network what does not change between re-solves (the edge arrays, the
+variables of each set of driven nodes) so that a re-solve costs microseconds. Linear
+(digipot) networks keep one factorisation per edge state and driven-node set and re-solve
+new drive volts with a back-substitution. Without a previous state, or when Newton does
+not converge within :data:`MAX_ITER` iterations, :meth:`NetworkDC.solve` returns ``None``
+and the caller takes :func:`~learnboard.physics.solve` (cold start, gmin and source
+stepping).
 """
 
 from __future__ import annotations
@@ -19,10 +21,9 @@ import operator
 
 import numpy as np
 import scipy.linalg as sla
-from learnboard.emulator.dc_kernel import newton
 
-from learnboard.physics.circuit import RESISTOR, TRANSISTOR, Circuit
-from learnboard.physics.devices import subthreshold_knee
+from learnboard.physics.circuit import RESISTOR, Circuit
+from learnboard.physics.dc_newton import CONVERGED, device_rows, newton
 from learnboard.physics.solver import DCSolution, Fix, LinearSolver
 
 TOL = 1e-10  # as learnboard.physics.solve
@@ -30,8 +31,14 @@ MAX_ITER = 30
 MAX_STEP = 0.5
 
 
-class FastDC:
-    """Re-solves of the circuits of one board network (all edges resistors or NMOS)."""
+class NetworkDC:
+    """DC re-solves of the circuits of one network (its edges resistors, NMOS or diodes).
+
+    Args:
+        n_nodes: nodes of the network.
+        edges: (E, 2) endpoints.
+        ground: the ground node.
+    """
 
     def __init__(self, n_nodes: int, edges: np.ndarray, ground: int):
         self.n = int(n_nodes)
@@ -45,10 +52,10 @@ class FastDC:
         self.inc[np.arange(e), self.b] -= 1.0
         self._lin: dict = {}  # (conductance bytes, fixed nodes) -> LinearSolver
         self._lin_base: dict = {}  # fixed nodes -> a LinearSolver (its pattern reused)
-        # edge kinds bytes -> (all resistors, supported): see _kinds_of
-        self._kinds: dict = {}
-        self._red: dict = {}  # fixed nodes -> free nodes
-        self._terms: dict = {}  # id(vt) -> (device arrays, their Newton terms)
+        self._kinds: dict = {}  # edge kinds bytes -> (all resistors, supported)
+        self._red: dict = {}  # fixed nodes -> (variables, fixed nodes, their outflow rows)
+        self._terms: dict = {}  # id(vt) -> (device arrays, their kernel arrays)
+        self._last = np.zeros(self.n)  # the kernel's last step (unused here)
 
     def solve(self, circuit: Circuit, drives: dict[int, float], prev: np.ndarray | None,
               gates: np.ndarray | None = None) -> DCSolution | None:
@@ -65,13 +72,12 @@ class FastDC:
         return self._newton(circuit, fixed, values, prev, gates)
 
     def _kinds_of(self, circuit: Circuit) -> tuple[bool, bool]:
-        """(all edges resistors, all resistors or NMOS) of ``circuit``'s edge kinds."""
+        """(all edges resistors, every kind one the kernel models) of ``circuit``."""
         key = circuit.kind.tobytes()
         kinds = self._kinds.get(key)
         if kinds is None:
-            kind = circuit.kind
-            kinds = self._kinds[key] = (bool(np.all(kind == RESISTOR)),
-                                        bool(np.all((kind == RESISTOR) | (kind == TRANSISTOR))))
+            # every kind a Circuit accepts has a law in the kernel
+            kinds = self._kinds[key] = (bool(np.all(circuit.kind == RESISTOR)), True)
         return kinds
 
     # -- linear networks: one factorisation per (conductances, fixed nodes) ---------------
@@ -109,53 +115,49 @@ class FastDC:
                           co_content=0.5 * float(np.sum(g * drops**2)),
                           constraint_currents=lam, iterations=0, method="linear")
 
-    # -- transistor networks: damped Newton from the previous state (compiled) ----------
-    def _reduced(self, fixed: tuple) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(free nodes, fixed nodes, outflow rows of the fixed nodes) as arrays."""
+    # -- nonlinear networks: damped Newton from the previous state (compiled) ------------
+    def _reduced(self, fixed: tuple) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
+        """(each node's variable, their number, fixed nodes, outflow rows of the fixed
+        nodes) for one set of driven nodes."""
         red = self._red.get(fixed)
         if red is None:
             free_mask = np.ones(self.n, dtype=bool)
             free_mask[self.ground] = False
             free_mask[list(fixed)] = False
-            red = self._red[fixed] = (np.flatnonzero(free_mask).astype(np.int64),
-                                      np.array(fixed, dtype=np.int64),
+            col = np.full(self.n, -1, dtype=np.int64)
+            col[free_mask] = np.arange(int(free_mask.sum()))
+            red = self._red[fixed] = (col, int(free_mask.sum()), np.array(fixed, dtype=np.int64),
                                       np.ascontiguousarray(self.inc[:, list(fixed)].T))
         return red
 
     def _edge_terms(self, circuit: Circuit, gates: np.ndarray | None) -> tuple:
-        """Per-edge (is transistor, conductance, vg - vt, beta, knee x0) of ``circuit``;
-        all but vg - vt kept per set of device arrays (a world's circuits of new gate
-        volts share them; one set per network)."""
+        """The kernel's per-edge arrays of ``circuit``; all but the gate overdrive kept per
+        set of device arrays (a world's circuits of new gate volts share them; one set
+        per network)."""
         arrays = (circuit.kind, circuit.vt, circuit.beta, circuit.sub_slope,
-                  circuit.conductance)
+                  circuit.conductance, circuit.i_s, circuit.n_ideality)
         kept = self._terms.get(id(circuit.vt))
         if kept is None or not all(map(operator.is_, kept[0], arrays)):
             if len(self._terms) > 8:
                 self._terms.clear()
-            is_t = circuit.kind == TRANSISTOR
             kept = self._terms[id(circuit.vt)] = (arrays, (
-                is_t, np.ascontiguousarray(circuit.conductance, dtype=float),
-                np.where(is_t, circuit.beta, 0.0),
-                np.where(is_t, subthreshold_knee(circuit.sub_slope), 1.0), bool(is_t.all())))
-        is_t, g, beta, x0, all_t = kept[1]
-        vg = circuit.gate if gates is None else gates
-        gvt = vg - circuit.vt if all_t else np.where(is_t, vg - circuit.vt, 0.0)
-        return is_t, g, gvt, beta, x0
+                np.ascontiguousarray(circuit.kind, dtype=np.int8), device_rows(circuit)))
+        kind, dev = kept[1]
+        # the kernel reads gvt only on transistor edges
+        gvt = (circuit.gate if gates is None else gates) - circuit.vt
+        return kind, gvt, dev
 
     def _newton(self, circuit, fixed, values, prev, gates) -> DCSolution | None:
-        free, fixed_idx, out_rows = self._reduced(fixed)
+        col, nvar, fixed_idx, out_rows = self._reduced(fixed)
         v = np.array(prev, dtype=float)
         v[self.ground] = 0.0
         v[fixed_idx] = values
         vscale = max(max(map(abs, values.tolist()), default=0.0), 1e-6)
-        is_t, g, gvt, beta, x0 = self._edge_terms(circuit, gates)
-        iterations, i = newton(self.a, self.b, is_t, g, gvt, beta, x0, free, v, vscale,
-                               TOL, MAX_ITER, MAX_STEP)
-        if iterations < 0:
+        status, iterations, i = newton(self.a, self.b, *self._edge_terms(circuit, gates), col,
+                                       nvar, v, vscale, 0.0, TOL, MAX_ITER, MAX_STEP,
+                                       self._last)
+        if status != CONVERGED:
             return None
-        return self._finish(v, i, out_rows, iterations)
-
-    def _finish(self, v, i, out_rows, iterations) -> DCSolution:
         drops = v[self.a] - v[self.b]
         return DCSolution(node_voltages=v, drops=drops, edge_currents=i,
                           power=float(i @ drops), co_content=None,
