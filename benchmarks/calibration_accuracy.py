@@ -14,7 +14,7 @@ import copy
 import time
 
 import numpy as np
-from learnboard.cli.wiring import open_board
+from learnboard.cli.connection import open_board
 from learnboard.emulator.twin import TwinWorld
 from learnboard.host.calibration import calibrate
 

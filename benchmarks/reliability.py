@@ -18,7 +18,7 @@ import argparse
 import tempfile
 import time
 
-from learnboard.cli.wiring import LinkedInProcessBoard
+from learnboard.cli.connection import LinkedInProcessBoard
 from learnboard.studies.reliability import resets as bo
 from learnboard.studies.reliability.hostcrash import run_hostcrash
 from learnboard.studies.reliability.limits import (

@@ -119,7 +119,7 @@ def _say(json_out: bool):
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from learnboard.cli.wiring import EMULATED_PREFIX, open_board
+    from learnboard.cli.connection import EMULATED_PREFIX, open_board
     from learnboard.host.calibration import (
         FILE_NAME,
         calibrate,

@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from learnboard.cli.wiring import open_board
+    from learnboard.cli.connection import open_board
     from learnboard.host.flashing import FirmwareMismatch, check_hello, firmware_version
     from learnboard.host.live import fault_names
     from rich.console import Console

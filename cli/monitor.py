@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     import json
     import sys
 
-    from learnboard.cli.wiring import open_board
+    from learnboard.cli.connection import open_board
     from learnboard.host.follow import run_holding
     from learnboard.host.live import Live, fault_names, read_only_request, watch
 

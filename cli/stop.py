@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from learnboard.errors import LinkError
 
     if args.port is None:
-        from learnboard.cli.wiring import open_board
+        from learnboard.cli.connection import open_board
 
         with open_board() as conn:
             reply = conn.link.call("park")

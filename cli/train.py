@@ -107,7 +107,7 @@ def _default_task(board) -> str:
 
 
 def _one(port, args, config, resume_dir, stop_event, live_ok, index):
-    from learnboard.cli.wiring import open_board
+    from learnboard.cli.connection import open_board
     from learnboard.host.follow import hold_port
     from learnboard.host.live import Live, Quiet
     from learnboard.host.runfolder import RunFolder

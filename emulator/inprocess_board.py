@@ -4,7 +4,7 @@ The firmware's ``App`` runs in a thread on the emulator's ``machine`` layer
 (:mod:`learnboard.emulator.machine_layer`) and virtual clock, and talks over an in-memory
 byte pair — no VM, no pty. The host's end of the pair is :attr:`InProcessBoard.byte_port`
 (``read``/``write``/``close``); the command line puts the host's link on it
-(:class:`learnboard.cli.wiring.LinkedInProcessBoard`). Use it for simulations and tests
+(:class:`learnboard.cli.connection.LinkedInProcessBoard`). Use it for simulations and tests
 that need a board but not the MicroPython VM::
 
     from learnboard.emulator.inprocess_board import InProcessBoard

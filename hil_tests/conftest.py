@@ -235,7 +235,7 @@ def hil_target(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
     if given and given.startswith("emu:"):
         # the firmware under CPython on the emulated world, in this process: a quick
         # dry run of the suite (no VM, no serial port, no flashing)
-        from learnboard.cli.wiring import open_board
+        from learnboard.cli.connection import open_board
 
         conn = open_board(given, seed=config.getoption("--hil-seed"))
         target = Target(given, conn.board, True, board_arg=given[4:], in_process=conn)

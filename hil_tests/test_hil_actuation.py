@@ -52,7 +52,7 @@ def test_gate_and_tap_limits_hold(link, board):
 
 @pytest.mark.fault_injection
 def test_actuation_check_catches_a_stuck_edge(board, seed):
-    from learnboard.cli.wiring import open_board
+    from learnboard.cli.connection import open_board
     from learnboard.emulator.world import Faults
 
     stuck = board.n_edges // 2

@@ -43,7 +43,7 @@ def test_measured_nodes_match_physics_with_known_edge_states(link, board, seed):
 
 @pytest.mark.fault_injection
 def test_wiring_check_catches_dead_adc_and_swapped_channels(board, seed):
-    from learnboard.cli.wiring import open_board
+    from learnboard.cli.connection import open_board
     from learnboard.emulator.world import Faults
 
     rng = np.random.default_rng(seed)

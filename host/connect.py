@@ -6,7 +6,7 @@
         print(conn.label, conn.hello["fw"])
         conn.link.call("park")
 
-(The command line's :func:`learnboard.cli.wiring.open_board` adds the emulated board in
+(The command line's :func:`learnboard.cli.connection.open_board` adds the emulated board in
 process, for no port or ``emu:NAME``; it hands this module's :class:`Connection` the
 emulator as a :class:`~learnboard.host.truth.TruthProbe`.)
 

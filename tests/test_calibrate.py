@@ -16,7 +16,7 @@ import json
 import numpy as np
 import pytest
 from learnboard.cli import main
-from learnboard.cli.wiring import LinkedInProcessBoard, open_board
+from learnboard.cli.connection import LinkedInProcessBoard, open_board
 from learnboard.emulator.twin import TwinWorld, set_adc_errors
 from learnboard.emulator.world import World
 from learnboard.host.calibration import (

@@ -225,7 +225,7 @@ def test_safety_rule_and_hal_number_edge_kinds_alike(which, tmp_path):
     of a wired board agree, for X9C and SPI digipots, pulse gates and DAC gates."""
     from pathlib import Path
 
-    from learnboard.cli.wiring import LinkedInProcessBoard
+    from learnboard.cli.connection import LinkedInProcessBoard
 
     from .test_reliability_limits import _dac_gate_board
 

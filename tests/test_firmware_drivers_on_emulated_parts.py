@@ -217,7 +217,7 @@ print(h.read_power())
 
 
 def test_measured_power_in_infer_and_telemetry():
-    from learnboard.cli.wiring import LinkedInProcessBoard
+    from learnboard.cli.connection import LinkedInProcessBoard
 
     with LinkedInProcessBoard(BOARD, seed=1) as b:
         link = b.link
@@ -237,7 +237,7 @@ def test_measured_power_in_infer_and_telemetry():
 
 
 def test_boards_without_monitor_send_no_measured_power():
-    from learnboard.cli.wiring import LinkedInProcessBoard
+    from learnboard.cli.connection import LinkedInProcessBoard
 
     with LinkedInProcessBoard("gen1-digipot", seed=1) as b:
         assert "power_sense" not in b.link.hello()["caps"]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from learnboard.cli.wiring import LinkedInProcessBoard
+from learnboard.cli.connection import LinkedInProcessBoard
 
 SPI_BOARD = str(Path(__file__).parent / "boards" / "spi-parts.toml")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from learnboard.cli.wiring import LinkedInProcessBoard, open_board
+from learnboard.cli.connection import LinkedInProcessBoard, open_board
 from learnboard.emulator.world import Faults
 from learnboard.firmware.lbfw import msgs
 from learnboard.host.link import BoardError

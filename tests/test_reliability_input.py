@@ -552,7 +552,7 @@ REFUSED = (ErrorCode.BAD_ARGS, ErrorCode.OUT_OF_RANGE, ErrorCode.LIMIT)  # never
 
 @pytest.fixture(scope="module")
 def gen2():
-    from learnboard.cli.wiring import open_board
+    from learnboard.cli.connection import open_board
 
     with open_board("emu:gen2-clln", timeout=2.0) as conn:
         yield conn
@@ -560,7 +560,7 @@ def gen2():
 
 @pytest.fixture(scope="module")
 def gen1():
-    from learnboard.cli.wiring import open_board
+    from learnboard.cli.connection import open_board
 
     with open_board("emu:gen1-digipot", timeout=2.0) as conn:
         yield conn

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from learnboard.cli.wiring import LinkedInProcessBoard
+from learnboard.cli.connection import LinkedInProcessBoard
 from learnboard.host.messages import ErrorCode
 from learnboard.studies.reliability.limits import LimitMonitor, random_commands
 

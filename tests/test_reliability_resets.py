@@ -7,7 +7,7 @@ after a reset."""
 from __future__ import annotations
 
 import pytest
-from learnboard.cli.wiring import LinkedInProcessBoard, open_board
+from learnboard.cli.connection import LinkedInProcessBoard, open_board
 from learnboard.host.runfolder import RunFolder
 from learnboard.host.runlog import read_log
 from learnboard.host.session import UPLOAD_CHUNK, load_session_task, run_session

@@ -8,7 +8,7 @@ import threading
 
 import numpy as np
 import pytest
-from learnboard.cli.wiring import open_board
+from learnboard.cli.connection import open_board
 from learnboard.host.runfolder import RunFolder
 from learnboard.host.runlog import read_log
 from learnboard.host.schedule import schedule_from_flags

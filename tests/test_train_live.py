@@ -37,7 +37,7 @@ def test_dashboard_shows_progress_error_power_lambda_and_link_health():
 def test_monitor_only_listens_while_the_board_keeps_training():
     import numpy as np
     import pytest
-    from learnboard.cli.wiring import open_board
+    from learnboard.cli.connection import open_board
     from learnboard.host.live import read_only_request, watch
 
     with open_board() as conn:

@@ -7,7 +7,7 @@ the log are exactly those lost on the line."""
 from __future__ import annotations
 
 import pytest
-from learnboard.cli.wiring import open_board
+from learnboard.cli.connection import open_board
 from learnboard.host.runfolder import RunFolder
 from learnboard.host.runlog import read_log
 from learnboard.host.schedule import schedule_from_flags

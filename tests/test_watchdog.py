@@ -161,7 +161,7 @@ def test_the_watchdog_device_is_the_rp2040s():
 
 
 def test_a_starved_step_on_the_in_process_board_is_a_watchdog_reset_the_session_resumes_from(tmp_path):
-    from learnboard.cli.wiring import open_board
+    from learnboard.cli.connection import open_board
     from learnboard.host.runfolder import RunFolder
     from learnboard.host.schedule import schedule_from_flags
     from learnboard.host.session import TrainConfig, run_session
@@ -191,7 +191,7 @@ def test_a_starved_step_on_the_in_process_board_is_a_watchdog_reset_the_session_
 
 
 def test_parameters_beyond_the_watchdog_budget_are_refused_naming_the_parameter():
-    from learnboard.cli.wiring import open_board
+    from learnboard.cli.connection import open_board
     from learnboard.host.link import BoardError
     from learnboard.host.messages import ErrorCode
 
@@ -288,7 +288,7 @@ def test_a_wedged_firmware_is_rescued_and_reflashed(emulate):
 
 @pytest.mark.vm
 def test_a_training_step_starved_of_feeds_resets_the_board_and_the_session_resumes(tmp_path):
-    from learnboard.cli.wiring import open_board
+    from learnboard.cli.connection import open_board
     from learnboard.host.runfolder import RunFolder
     from learnboard.host.runlog import read_log
     from learnboard.host.schedule import schedule_from_flags

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
-from learnboard.cli.wiring import open_board
+from learnboard.cli.connection import open_board
 from learnboard.host.runfolder import RunFolder
 from learnboard.host.runlog import read_log
 from learnboard.host.schedule import schedule_from_flags

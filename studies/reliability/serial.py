@@ -21,7 +21,7 @@ import time
 from dataclasses import asdict, dataclass
 
 import numpy as np
-from learnboard.cli.wiring import LinkedInProcessBoard
+from learnboard.cli.connection import LinkedInProcessBoard
 from learnboard.emulator.serial_faults import SerialFaults
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from learnboard.cli.wiring import LinkedInProcessBoard
+from learnboard.cli.connection import LinkedInProcessBoard
 
 _ROOT = Path(__file__).resolve().parents[2]
 GROUPS = {"firmware": _ROOT / "firmware", "host": _ROOT / "host", "emulator": _ROOT / "emulator"}

@@ -211,7 +211,7 @@ def _emulated(run: dict) -> tuple[dict, dict]:
     import shutil
     import tempfile
 
-    from learnboard.cli.wiring import open_board
+    from learnboard.cli.connection import open_board
     from learnboard.host.runfolder import RunFolder
     from learnboard.host.runlog import read_log
     from learnboard.host.schedule import schedule_from_flags

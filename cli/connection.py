@@ -1,7 +1,7 @@
 """The host and the emulator wired together: the one place a command reaches either a
 real board or an emulated one.
 
-    from learnboard.cli.wiring import open_board
+    from learnboard.cli.connection import open_board
 
     with open_board() as conn:                     # emulated gen2-clln, in process
         print(conn.label, conn.hello["fw"], conn.true_state(0).power)
