@@ -234,6 +234,10 @@ class WorldServer:
             return size
         finally:
             self.requests += n
+            if reply and self._cut:
+                # the power went during this batch: the chip stopped there, so the VM gets
+                # no answer (it would run on past the reset until it is killed)
+                reply = b""
             if reply:
                 self.round_trips += 1  # the VM waited for this batch's answers
                 try:

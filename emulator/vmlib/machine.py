@@ -281,8 +281,11 @@ if _path:
             _u32(_n + 1, us)
             _queued(5)
             _advance(us)
-            if _wdt_us and _ticks_diff(_now, _wdt_at) >= 0:  # the watchdog runs out in this
-                _sync()  # sleep: nothing after it may happen (the world resets, never answers)
+            if _wdt_us and (us >= 1000 or _ticks_diff(_now, _wdt_at) >= 0):
+                # a watchdog runs: the world may reset the chip within this sleep (its clock,
+                # not this VM's estimate, decides), and then nothing after it may happen:
+                # wait for the world, which never answers once the power is cut
+                _sync()
             elif us >= 1000:  # the program waits: let the world catch up
                 _flush()
 
