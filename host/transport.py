@@ -108,6 +108,8 @@ class FollowingSerialTransport:
 
     def board_spoke(self) -> None:
         """The board is up: writes held since the reopen may go."""
+        if self._ok:  # called for every frame: nothing held, nothing to wake
+            return
         with self._up:
             self._ok = True
             self._up.notify_all()
