@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import re
+import struct
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ CRC = "crc"
 TRAILER = b"\xa3crc\xce"
 """The bytes before a record's checksum: the key ``crc`` (fixstr) and the uint32 marker."""
 _MAP_START = re.compile(rb"[\x80-\x8f\xde\xdf]")  # fixmap, map16, map32
+_U32 = struct.Struct(">I")
 _WINDOW = 4096  # bytes a resync candidate is first decoded from (records are far smaller)
 
 
@@ -45,10 +47,13 @@ _WINDOW = 4096  # bytes a resync candidate is first decoded from (records are fa
 
 def _map_header(n: int) -> bytes:
     if n < 16:
-        return bytes([0x80 | n])
+        return _FIXMAP[n]
     if n < 0x10000:
         return b"\xde" + n.to_bytes(2, "big")
     return b"\xdf" + n.to_bytes(4, "big")
+
+
+_FIXMAP = [bytes([0x80 | n]) for n in range(16)]
 
 
 def _header_len(first: int) -> int:
@@ -61,8 +66,8 @@ def _header_len(first: int) -> int:
 def seal(body: bytes, n: int) -> bytes:
     """The record packed as ``body`` (a map of ``n`` entries, no ``crc``) with its checksum
     appended as the last entry."""
-    crc = zlib.crc32(body)
-    return _map_header(n + 1) + body[_header_len(body[0]):] + TRAILER + crc.to_bytes(4, "big")
+    return b"".join((_map_header(n + 1), memoryview(body)[_header_len(body[0]):], TRAILER,
+                     _U32.pack(zlib.crc32(body))))
 
 
 def record_crc_ok(raw: bytes | memoryview, rec: dict) -> bool | None:
