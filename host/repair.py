@@ -38,9 +38,10 @@ def gap_event(d: Damage, source: Path) -> dict:
     """The record that stands in a repaired log where ``d`` was skipped; it takes the index
     of the first record lost there."""
     rec = {"kind": "event", "name": "gap", "reason": d.reason, "offset": d.offset, "bytes": d.length,
-           "skipped": d.records, "source": str(source), "t": time.time()}
+           "skipped": d.records, "source": str(source)}
     if d.first_i is not None:
         rec["i"] = d.first_i
+    rec["t"] = time.time()
     return rec
 
 
