@@ -213,3 +213,16 @@ def test_an_older_log_without_checksums_is_read_and_continued(tmp_path):
     path.write_bytes(raw + msgpack.packb({"kind": "tlm", "step": 6, "i": 6, "t": 9.0}) + raw[len(old):])
     scan = inspect_log(path)
     assert len(scan.damaged) == 1 and scan.damaged[0].reason == "no checksum after checksummed records"
+
+
+def test_mid_file_corruption_at_twenty_random_offsets_loses_no_good_record(crashed_run, tmp_path):
+    """The lab campaign's corruption part, through the command line: each byte costs its
+    own record only; export warns, resume refuses with the log unchanged, repair keeps
+    every other record byte for byte."""
+    from learnboard.studies.reliability.records import run_corruption
+
+    report = run_corruption(crashed_run, tmp_path, offsets=20, seed=19)
+    assert report.records == RECORDS and len(report.shots) == 20
+    assert report.ok, [s for s in report.shots if not (s.export_ok and (s.tail or s.resume_refused)
+                                                       and s.repaired and s.lost == 0)]
+    assert sum(s.lost for s in report.shots) == 0
