@@ -25,20 +25,12 @@ RECORDS = 300
 def crashed_run(tmp_path_factory):
     """A real session on the emulated board, cut as a host crash would leave it after
     :data:`RECORDS` records: no summary, the log ending on a whole record."""
-    runs = tmp_path_factory.mktemp("runs")
-    assert main(["train", "--steps", "290", "--every", "1", "--checkpoint-every", "100", "--runs", str(runs),
-                 "--name", "lab", "--quiet", "--no-plot", "--json"]) == 0
-    rf = RunFolder.open(next(runs.glob("*-lab")))
-    scan = scan_bytes(rf.log_path.read_bytes(), spans=True)
-    assert len(scan.records) > RECORDS and not scan.damaged and scan.tail is None
-    with open(rf.log_path, "r+b") as f:
-        f.truncate(scan.spans[RECORDS - 1][1])
-    rf.summary_path.unlink()
-    kept = {r["file"] for r in scan.records[:RECORDS] if r["kind"] == "checkpoint"}
-    for ck in rf.checkpoints():
-        if ck.name not in kept:
-            ck.unlink()
-    return rf.path
+    from learnboard.studies.reliability.records import crashed_run
+
+    path = crashed_run(tmp_path_factory.mktemp("runs"), RECORDS)
+    scan = scan_bytes((path / "telemetry.msgpack").read_bytes())
+    assert len(scan.records) == RECORDS and not scan.damaged and scan.tail is None
+    return path
 
 
 @pytest.fixture

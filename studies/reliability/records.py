@@ -49,6 +49,30 @@ class CorruptionReport:
                    for s in self.shots)
 
 
+def crashed_run(runs: str | Path, records: int = 300, steps: int = 290) -> Path:
+    """A real ``learnboard train`` session on the emulated board (telemetry every step,
+    checkpoint every 100), cut as a host crash would leave it after ``records`` records: no
+    summary, no checkpoint the log does not name, the log ending on a whole record."""
+    from learnboard.host.runfolder import RunFolder
+
+    code, _, err = _main(["train", "--steps", str(steps), "--every", "1", "--checkpoint-every", "100",
+                          "--runs", str(runs), "--name", "lab", "--quiet", "--no-plot", "--json"])
+    if code != 0:
+        raise RuntimeError(f"the session failed: {err}")
+    rf = RunFolder.open(max(Path(runs).glob("*-lab")))
+    scan = scan_bytes(rf.log_path.read_bytes(), spans=True)
+    if len(scan.records) < records:
+        raise RuntimeError(f"the session logged {len(scan.records)} records, fewer than {records}")
+    with open(rf.log_path, "r+b") as f:
+        f.truncate(scan.spans[records - 1][1])
+    rf.summary_path.unlink()
+    named = {r["file"] for r in scan.records[:records] if r["kind"] == "checkpoint"}
+    for ck in rf.checkpoints():
+        if ck.name not in named:
+            ck.unlink()
+    return rf.path
+
+
 def _main(args: list[str]) -> tuple[int, str, str]:
     from learnboard.cli import main
 
