@@ -77,7 +77,8 @@ def record_crc_ok(raw: bytes | memoryview, rec: dict) -> bool | None:
         # a "crc" key damaged into another three-letter key still ends like a checksum
         last = next(reversed(rec), None) if rec else None
         if (len(raw) > 9 and raw[-9] == 0xA3 and raw[-5] == 0xCE and isinstance(last, str)
-                and len(last) == 3 and isinstance(rec[last], int)):
+                and len(last) == 3 and sum(a != b for a, b in zip(last, CRC, strict=True)) == 1
+                and isinstance(rec[last], int)):
             return False
         return None
     value = rec[CRC]

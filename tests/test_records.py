@@ -218,3 +218,22 @@ def test_mid_file_corruption_at_twenty_random_offsets_loses_no_good_record(crash
     assert report.ok, [s for s in report.shots if not (s.export_ok and (s.tail or s.resume_refused)
                                                        and s.repaired and s.lost == 0)]
     assert sum(s.lost for s in report.shots) == 0
+
+
+@pytest.mark.parametrize("damage,lost", [
+    (lambda d: d[:9000] + bytes(4096) + d[13096:], None),  # a block of zeros (a lost disk block)
+    (lambda d: d[:20000] + b"stray" + d[20000:], 1),  # bytes inserted
+    (lambda d: d[:20000] + d[20010:], 1),  # bytes gone
+    (lambda d: d.replace(b"\xa3crc", b"\xa3drc", 1), 1),  # the first record's checksum key
+])
+def test_the_records_lost_are_counted_from_the_indices_around_the_damage(tmp_path, damage, lost):
+    data = _log(tmp_path / "t.msgpack", RECORDS)
+    clean = scan_bytes(data, spans=True)
+    scan = scan_bytes(damage(data))
+    (d,) = scan.damaged
+    got = [r["i"] for r in scan.records]
+    assert d.records == RECORDS - len(got) and got == [i for i in range(RECORDS) if not
+                                                      d.first_i <= i < d.first_i + d.records]
+    if lost is not None:
+        assert d.records == lost
+    assert d.offset in {s for s, _ in clean.spans}  # named where its first lost record began
