@@ -237,3 +237,26 @@ def test_the_records_lost_are_counted_from_the_indices_around_the_damage(tmp_pat
     if lost is not None:
         assert d.records == lost
     assert d.offset in {s for s, _ in clean.spans}  # named where its first lost record began
+
+
+def test_monitor_passes_over_a_damaged_record_once_a_good_one_follows_it(tmp_path):
+    from learnboard.host.follow import LogFollower
+    from learnboard.host.runlog import pack
+
+    path = tmp_path / "telemetry.msgpack"
+    good = [pack({"kind": "tlm", "step": s, "i": s, "t": 1.0}) for s in range(5)]
+    bad = bytearray(good[3])
+    bad[len(bad) // 2] ^= 0x55
+    f = LogFollower(path)
+    path.write_bytes(b"".join(good[:3]) + bad)
+    assert [r["i"] for r in f.poll()] == [0, 1, 2]
+    assert f.new_damage() is None  # at the end it may still be a record being written
+    with open(path, "ab") as out:
+        out.write(good[4][:7])
+    assert f.poll() == [] and f.new_damage() is None
+    with open(path, "ab") as out:
+        out.write(good[4][7:])
+    assert [r["i"] for r in f.poll()] == [4]
+    offset = sum(map(len, good[:3]))
+    assert f"skipped 1 damaged record at byte {offset} " in f.new_damage()
+    assert f.new_damage() is None  # said once
