@@ -363,8 +363,9 @@ def resume_refusal(log: str | Path, scan: LogScan) -> str:
     lost = "records" if d.records is None else _count(d.records, "record")
     good = f"{_count(after, 'good record')} follow it" if after else "good records follow it"
     more = f" (and {len(scan.damaged) - 1} more damaged places)" if len(scan.damaged) > 1 else ""
+    from .repair import default_out  # repair reads logs through this module
+
     run = run_folder_of(Path(log))
     return (f"{log}: damaged at byte {d.offset} ({d.reason}; {lost} unreadable) and {good}{more}; "
             "continuing would cut them off, so the log was left as it is. Write a repaired copy with "
-            f"`learnboard repair {run}` and resume that copy (`learnboard train --resume "
-            "<the folder it names>`)")
+            f"`learnboard repair {run}` and resume the copy: `learnboard train --resume {default_out(run)}`")

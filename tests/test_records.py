@@ -79,6 +79,7 @@ def _damage_checks(rf, capsys, damaged_i: int, offset: int) -> None:
     assert main(["train", "--resume", str(rf.path), "--quiet", "--no-plot"]) == 2
     err = capsys.readouterr().err
     assert f"damaged at byte {offset} " in err and f"learnboard repair {rf.path}" in err
+    assert f"learnboard train --resume {rf.path}-repaired" in err
     assert rf.log_path.read_bytes() == data
 
     # repair: a copy of 299 records and a gap marker in the lost record's place; it resumes
