@@ -6,6 +6,7 @@
     python benchmarks/reliability.py soak        # 100,000 steps, memory on both sides
     python benchmarks/reliability.py brownout    # board resets during 600-step sessions, 5 seeds
     python benchmarks/reliability.py hostcrash   # SIGKILL of `learnboard train`, then --resume
+    python benchmarks/reliability.py corruption  # one byte changed mid-log, 20 offsets: export, resume, repair
     python benchmarks/reliability.py all
 
 Prints one table row per run; the short versions of the same campaigns run in the test
@@ -174,9 +175,35 @@ def hostcrash(seeds: int, steps: int, kills: int) -> None:
                   f"| {r.relative_error:.4g} |", flush=True)
 
 
+def corruption(seeds: int, offsets: int) -> None:
+    import tempfile
+    from pathlib import Path
+
+    from learnboard.studies.reliability.records import crashed_run, run_corruption
+
+    print(f"log corruption: a real 300-record run (emulated gen2-clln, telemetry every step, cut as a crash "
+          f"leaves it), one byte changed at {offsets} seeded random offsets, each on a fresh copy; "
+          "`export --csv`, `train --resume`, `repair` on each")
+    print("| seed | offsets | in the last record (tail) | export: other rows kept + warning | resume refused, "
+          "log unchanged | repaired copy whole | good records lost |")
+    print("|---|---|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        run = crashed_run(Path(tmp) / "runs")
+        for seed in range(seeds):
+            work = Path(tmp) / f"seed{seed}"
+            work.mkdir()
+            r = run_corruption(run, work, offsets=offsets, seed=seed)
+            tails = sum(s.tail for s in r.shots)
+            print(f"| {seed} | {len(r.shots)} | {tails} | {sum(s.export_ok for s in r.shots)}/{len(r.shots)} "
+                  f"| {sum(s.resume_refused for s in r.shots)}/{len(r.shots) - tails} "
+                  f"| {sum(s.repaired for s in r.shots)}/{len(r.shots)} | {sum(s.lost for s in r.shots)} |",
+                  flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("campaign", choices=("serial", "insert", "safety", "soak", "brownout", "hostcrash", "all"))
+    ap.add_argument("campaign", choices=("serial", "insert", "safety", "soak", "brownout", "hostcrash", "corruption",
+                                            "all"))
     ap.add_argument("--soak-steps", type=int, default=100_000)
     ap.add_argument("--steps", type=int, default=None, help="serial 200, brownout 600, hostcrash 600")
     ap.add_argument("--seeds", type=int, default=None, help="serial/safety 3, brownout 5, hostcrash 3")
@@ -191,6 +218,7 @@ def main() -> None:
                     help="insert: board seconds of noise per session (default 60)")
     ap.add_argument("--resets", type=int, default=3, help="brownout: resets per session")
     ap.add_argument("--kills", type=int, default=5, help="hostcrash: SIGKILLs per run")
+    ap.add_argument("--offsets", type=int, default=20, help="corruption: damaged offsets per seed")
     a = ap.parse_args()
     t0 = time.perf_counter()
     if a.campaign in ("serial", "all"):
@@ -203,6 +231,8 @@ def main() -> None:
         brownout(a.seeds or 5, a.steps or 600, a.resets)
     if a.campaign in ("hostcrash", "all"):
         hostcrash(a.seeds or 3, a.steps or 600, a.kills)
+    if a.campaign in ("corruption", "all"):
+        corruption(a.seeds or 3, a.offsets)
     if a.campaign in ("soak", "all"):
         soak(a.soak_steps)
     print(f"total {time.perf_counter() - t0:.0f} s")

@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "monitor": ("monitor", "watch the telemetry of a board that is already training (read-only)"),
     "export": ("export", "write a run folder's telemetry as tidy CSV tables"),
     "plot": ("plot", "draw a run folder's figures (error, power, lambda, trade-off, network)"),
+    "repair": ("repair", "write a repaired copy of a run folder with damaged records or checkpoints"),
     "calibrate": ("calibrate", "measure a board's ADC and per-edge device parameters and store them"),
 }
 

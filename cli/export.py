@@ -7,7 +7,8 @@ import argparse
 HELP = "write a run folder's telemetry, events, checkpoints and summary as tidy CSV tables"
 DESCRIPTION = """\
 Read a run folder's append-only telemetry log (a record cut by a crash at the end is
-ignored) and write one CSV per table, with a header row and one row per record:
+ignored; damaged records inside it are skipped with one warning line giving their count and
+byte offsets — `learnboard repair` writes a repaired copy) and write one CSV per table, with a header row and one row per record:
 telemetry.csv (step, err, rel_err, pwr, lam, ... and `superseded` = 1 for rows a
 restore redid: keep the rows with 0 for one value per step), events.csv, checkpoints.csv
 (checkpoints and restores), summary.csv (key, value), and edges.csv / nodes.csv (long

@@ -13,18 +13,17 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import msgpack
-
 from learnboard.emulated_ports import alive as _alive
 from learnboard.emulated_ports import runtime_dir
 from learnboard.errors import InputError
 
-from .runlog import is_record
+from .records import Damage, LogReader, damage_warning
 from .schemas import PortEntry, read_json, try_convert
 
 
@@ -76,13 +75,19 @@ def run_holding(port: str) -> Path | None:
 
 
 class LogFollower:
-    """New complete records of a telemetry log since the last :meth:`poll`. A record still
-    being written (cut at the end of the file) waits for the next poll."""
+    """New good records of a telemetry log since the last :meth:`poll`. A record still
+    being written (cut at the end of the file) waits for the next poll; damaged records
+    are passed over (:attr:`damaged` lists them, :meth:`new_damage` the ones not yet told)."""
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._offset = 0
-        self._unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
+        self._reader = LogReader()
+        self._told = 0
+
+    @property
+    def damaged(self) -> list[Damage]:
+        return self._reader.damaged
 
     def poll(self) -> list[dict]:
         try:
@@ -92,8 +97,14 @@ class LogFollower:
         except FileNotFoundError:
             return []
         self._offset += len(data)
-        self._unpacker.feed(data)
-        return [rec for rec in self._unpacker if is_record(rec)]
+        self._reader.feed(data)
+        return self._reader.read()
+
+    def new_damage(self) -> str | None:
+        """One warning line for the damage found since the last call, or None."""
+        new = self._reader.damaged[self._told:]
+        self._told = len(self._reader.damaged)
+        return damage_warning(self.path, new)
 
 
 def follow_run(run_dir: str | Path, *, on_record: Callable[[dict], None], seconds: float | None = None,
@@ -108,6 +119,7 @@ def follow_run(run_dir: str | Path, *, on_record: Callable[[dict], None], second
                          "`learnboard train`", field="RUN_DIR")
     follower = LogFollower(log)
     backlog = follower.poll()
+    _tell_damage(follower)
     # a stopped session that was resumed has a summary mid-log: only a last one means done
     summary = backlog[-1] if backlog and backlog[-1].get("kind") == "summary" else None
     if not from_start:
@@ -121,9 +133,17 @@ def follow_run(run_dir: str | Path, *, on_record: Callable[[dict], None], second
         return summary
     deadline = None if seconds is None else time.monotonic() + seconds
     while deadline is None or time.monotonic() < deadline:
-        for rec in follower.poll():
+        new = follower.poll()
+        _tell_damage(follower)
+        for rec in new:
             on_record(rec)
             if rec.get("kind") == "summary":
                 return rec
         time.sleep(interval)
     return None
+
+
+def _tell_damage(follower: LogFollower) -> None:
+    line = follower.new_damage()
+    if line:
+        print(line, file=sys.stderr, flush=True)

@@ -279,12 +279,12 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Pat
                plot_power(t, summary, title, out / "power.png"),
                plot_lambda(t, title, out / "lambda.png"),
                plot_tradeoff(t, title, out / "tradeoff.png")]
-    ckpts = rf.checkpoints()
+    ckpts = [ck for ck, _ in (rf.read_checkpoint(p) for p in rf.checkpoints()) if ck is not None]
     board = _run_board(rf) if ckpts else None
     if board is not None:
-        from .schemas import EdgeStates, read_json, try_convert
+        from .schemas import EdgeStates, try_convert
 
-        first, last = (try_convert(read_json(p), EdgeStates) for p in (ckpts[0], ckpts[-1]))
+        first, last = (try_convert(ck, EdgeStates) for ck in (ckpts[0], ckpts[-1]))  # damaged ones passed over
         if first and last and len(first.k) == len(last.k) == board.n_edges:
             written.append(plot_network(
                 board, np.asarray(first.k), np.asarray(last.k),

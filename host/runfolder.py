@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ import numpy as np
 
 from learnboard.errors import InputError, LearnboardError
 
+from .records import CRC, json_crc_ok, seal_json
 from .runlog import _disk_message
 from .schemas import read_json
 
@@ -247,25 +249,57 @@ class RunFolder:
         return self.checkpoints_dir / f"step-{int(step):09d}.json"
 
     def write_checkpoint(self, step: int, state: dict) -> Path:
-        """Store a checkpoint (``state`` must be JSON-able: edge states, schedule state)."""
+        """Store a checkpoint (``state`` must be JSON-able: edge states, schedule state),
+        with its checksum ``crc`` (:func:`~.records.seal_json`)."""
         path = self.checkpoint_path(step)
-        write_json_atomic(path, {"step": int(step), **state, "version": FORMAT})
+        write_json_atomic(path, seal_json({"step": int(step), **state, "version": FORMAT}, _jsonable))
         return path
 
     def checkpoints(self) -> list[Path]:
         """Checkpoint files, oldest first."""
         return sorted(self.checkpoints_dir.glob("step-*.json"))
 
-    def latest_checkpoint(self) -> dict | None:
-        """The newest readable checkpoint (a damaged file is skipped), or None."""
+    def read_checkpoint(self, path: Path) -> tuple[dict | None, str]:
+        """``(contents, "")`` for a good checkpoint file (``crc`` removed; one without a
+        checksum, from an earlier learnboard, is taken as it is), ``(None, why)`` for a
+        damaged one."""
+        try:
+            data = read_json(path)
+        except InputError as exc:
+            return None, str(exc).removeprefix(f"{path}: ")
+        if not isinstance(data, dict) or "step" not in data:
+            return None, "not a checkpoint (no step)"
+        if json_crc_ok(data) is False:
+            return None, "checksum mismatch: a value was changed after it was written"
+        data.pop(CRC, None)
+        return data, ""
+
+    def damaged_checkpoints(self) -> list[tuple[Path, str]]:
+        """Every damaged checkpoint file and why (see :meth:`read_checkpoint`)."""
+        out = []
+        for path in self.checkpoints():
+            data, why = self.read_checkpoint(path)
+            if data is None:
+                out.append((path, why))
+        return out
+
+    def latest_checkpoint(self, *, warn: bool = True) -> dict | None:
+        """The newest good checkpoint, or None. A damaged newer one is passed over with one
+        line on stderr naming it (``warn``): a resume then redoes the steps since the older one."""
+        skipped: list[str] = []
         for path in reversed(self.checkpoints()):
-            try:
-                data = read_json(path)
-            except InputError:
+            data, why = self.read_checkpoint(path)
+            if data is None:
+                skipped.append(f"{path.name} ({why})")
                 continue
-            if isinstance(data, dict) and "step" in data:
-                data["file"] = path.name
-                return data
+            data["file"] = path.name
+            if warn and skipped:
+                print(f"warning: {self.checkpoints_dir}: damaged checkpoint {', '.join(skipped)}; "
+                      f"using {path.name} (step {data['step']}) instead", file=sys.stderr, flush=True)
+            return data
+        if warn and skipped:
+            print(f"warning: {self.checkpoints_dir}: every checkpoint is damaged: {', '.join(skipped)}",
+                  file=sys.stderr, flush=True)
         return None
 
     def __repr__(self) -> str:

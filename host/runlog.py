@@ -1,12 +1,19 @@
 """The append-only telemetry log of a run: one msgpack map per record.
 
-Every record gets ``"i"`` (consecutive record index from 0) and ``"t"`` (host unix time,
-seconds). Records are buffered in memory and written with one ``os.write`` when due —
-at least once a second, by :meth:`RunLog.append` and by a small flusher thread when
-appends pause — and ``fsync``-ed at checkpoints (:meth:`RunLog.sync`). A host killed
-mid-run therefore loses at most the last second of telemetry, and at worst leaves one
-record cut at the end of the file, which :func:`read_log` ignores and
-``RunLog(path, resume=True)`` truncates before continuing the index.
+Every record gets ``"i"`` (consecutive record index from 0), ``"t"`` (host unix time,
+seconds) and, as its last entry, ``"crc"``: a checksum of the rest (the rule is in
+:mod:`learnboard.host.records` and docs/runs.md). Records are buffered in memory and written
+with one ``os.write`` when due — at least once a second, by :meth:`RunLog.append` and by a
+small flusher thread when appends pause — and ``fsync``-ed at checkpoints
+(:meth:`RunLog.sync`). A host killed mid-run therefore loses at most the last second of
+telemetry, and at worst leaves one record cut at the end of the file, which
+:func:`read_log` ignores and ``RunLog(path, resume=True)`` truncates before continuing the
+index.
+
+Damage inside the log (a changed byte, a checksum that does not match) is never truncated:
+readers skip the damaged records and go on at the next good one (:func:`read_log` says so
+in one line on stderr), and ``RunLog(path, resume=True)`` refuses, naming the byte offset
+(``learnboard repair`` writes a repaired copy to resume instead).
 
 A failed write (disk full, read-only file system) truncates the file back to its last
 complete record, so nothing already written is damaged, and raises
@@ -18,6 +25,7 @@ from __future__ import annotations
 
 import errno
 import os
+import sys
 import threading
 import time
 from pathlib import Path
@@ -28,7 +36,8 @@ import numpy as np
 
 from learnboard.errors import LearnboardError
 
-from .schemas import TelemetryRecord, try_convert
+from .records import CRC, LogScan, damage_warning, resume_refusal, scan_bytes, seal
+from .records import is_record as is_record  # part of this module's API (the follower uses it)
 
 FLUSH_INTERVAL_S = 0.5
 """Buffered records reach the file at least this often (the promise is one second)."""
@@ -46,50 +55,56 @@ def _default(obj: Any) -> Any:
     raise TypeError(f"cannot log a {type(obj).__name__}")
 
 
-def pack(record: dict) -> bytes:
-    """The bytes of one record (numpy scalars and arrays become plain values)."""
-    return msgpack.packb(record, use_bin_type=True, default=_default)
+def pack(record: dict, packer: msgpack.Packer | None = None) -> bytes:
+    """The bytes of one record with its checksum (numpy scalars and arrays become plain
+    values; a ``crc`` the record brings is replaced). ``packer``: one to reuse (faster; not
+    shared between threads)."""
+    if CRC in record:
+        record = {k: v for k, v in record.items() if k != CRC}
+    body = (packer or _packer()).pack(record)
+    return seal(body, len(record))
 
 
-def scan_log(path: str | Path) -> tuple[list[dict], int]:
-    """``(records, intact_bytes)``: every complete record and where the last one ends.
+def _packer() -> msgpack.Packer:
+    return msgpack.Packer(use_bin_type=True, default=_default, autoreset=True)
 
-    Reading stops at the first byte that does not start a complete record (a record cut by
-    a crash, garbage after it, or a map this host could not have written: see
-    :func:`is_record`)."""
+
+def inspect_log(path: str | Path, *, spans: bool = False) -> LogScan:
+    """Everything reading the log at ``path`` finds: the good records, the damage inside it
+    (with offsets) and a cut tail (see :class:`~.records.LogScan`); an empty scan when
+    there is no log yet."""
     try:
         data = Path(path).read_bytes()
     except FileNotFoundError:
-        return [], 0
+        return LogScan()
     except OSError as exc:
         raise LearnboardError(f"{path}: cannot read the telemetry log: {exc.strerror}") from None
-    unpacker = msgpack.Unpacker(raw=False, strict_map_key=False)
-    unpacker.feed(data)
-    records: list[dict] = []
-    end = 0
-    while True:
-        try:
-            rec = unpacker.unpack()
-        except msgpack.OutOfData:
-            break
-        except (ValueError, msgpack.UnpackException, TypeError):
-            break
-        if not is_record(rec):
-            break
-        records.append(rec)
-        end = unpacker.tell()
-    return records, end
+    return scan_bytes(data, spans=spans)
 
 
-def is_record(rec: Any) -> bool:
-    """``rec`` is a record (a map; a ``tlm`` one fits :class:`~.schemas.TelemetryRecord`)."""
-    return isinstance(rec, dict) and (rec.get("kind") != "tlm"
-                                      or try_convert(rec, TelemetryRecord) is not None)
+def scan_log(path: str | Path) -> tuple[list[dict], int]:
+    """``(records, intact_bytes)``: every good record and where the last one ends (damaged
+    records are skipped: :func:`inspect_log` says where)."""
+    scan = inspect_log(path)
+    return scan.records, scan.end
 
 
-def read_log(path: str | Path) -> list[dict]:
-    """Every complete record of a log; a record cut by a crash at the end is ignored."""
-    return scan_log(path)[0]
+def read_log(path: str | Path, *, warn: bool = True) -> list[dict]:
+    """Every good record of a log (``crc`` removed); a record cut by a crash at the end is
+    ignored, and damaged records inside it are skipped with one line on stderr (``warn``)."""
+    scan = inspect_log(path)
+    line = damage_warning(path, scan.damaged) if warn else None
+    if line:
+        print(line, file=sys.stderr, flush=True)
+    return scan.records
+
+
+def check_resumable(path: str | Path) -> None:
+    """Raise a LearnboardError naming the byte offset when the log at ``path`` has damage
+    with good records after it (continuing it would cut them off)."""
+    scan = inspect_log(path, spans=True)
+    if scan.damaged:
+        raise LearnboardError(resume_refusal(path, scan))
 
 
 def _resume_hint(path: Path) -> str:
@@ -130,7 +145,10 @@ class RunLog:
         self.next_index = 0
         self.last: dict | None = None
         if resume:
-            records, end = scan_log(self.path)
+            scan = inspect_log(self.path, spans=True)
+            if scan.damaged:  # never truncate good records after damage
+                raise LearnboardError(resume_refusal(self.path, scan))
+            records, end = scan.records, scan.end
             if records:
                 self.last = records[-1]
                 self.next_index = int(records[-1].get("i", len(records) - 1)) + 1
@@ -148,6 +166,7 @@ class RunLog:
             raise LearnboardError(_disk_message(self.path, exc)) from None
         self._size = end
         self._buf = bytearray()
+        self._packer = _packer()  # used under the lock only
         self._lock = threading.Lock()
         self._last_flush = time.monotonic()
         self._failed: str | None = None
@@ -166,7 +185,7 @@ class RunLog:
             rec = dict(record)
             rec["i"] = i
             rec["t"] = time.time()
-            self._buf += pack(rec)
+            self._buf += pack(rec, self._packer)
             self.next_index = i + 1
             self.last = rec
             if time.monotonic() - self._last_flush >= self.flush_interval:

@@ -31,7 +31,7 @@ from learnboard.errors import InputError, LearnboardError
 from .link import BoardError
 from .messages import ErrorCode, Fault
 from .runfolder import RunFolder, file_version
-from .runlog import RunLog, read_log
+from .runlog import RunLog, check_resumable, read_log
 from .schedule import VERSION as SCHEDULE_VERSION
 from .schedule import Schedule, ScheduleRunner, parse_schedule
 from .schemas import Checkpoint, RunConfig, ScheduleRecord, convert
@@ -522,6 +522,7 @@ class Session:
         self.last_tlm: dict | None = None
         self.c0_test = math.nan
         if self.resume:
+            check_resumable(rf.log_path)  # damage inside the log: refuse, never truncate
             ck = resume_checkpoint(rf, self.board)
             prev = [int(r["step"]) for r in read_log(rf.log_path) if r.get("kind") == "tlm"]
             self.max_step_logged = max(prev + [int(ck["step"])])

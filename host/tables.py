@@ -16,7 +16,8 @@ A table is an ordered ``dict`` of column name -> numpy array, one row per observ
   ``code`` for logs recorded by earlier hosts, which logged the board's codes.
 
 Reading goes through :func:`learnboard.host.runlog.read_log`, so a record cut by a crash
-at the end of the log is ignored.
+at the end of the log is ignored, and damaged records inside it are skipped with one
+warning line on stderr (count and byte offsets).
 """
 
 from __future__ import annotations

@@ -253,23 +253,29 @@ def test_a_malformed_schedule_names_file_field_and_value(tmp_path, text, parts):
     {"kind": "tlm", "step": 3, "i": 3, "t": 1.0, "k": ["a"]},
     {"kind": "tlm", "step": 3, "i": 3, "t": 1.0, "v": 5},
 ])
-def test_a_telemetry_record_the_host_could_not_have_written_ends_the_intact_log(tmp_path, bad):
-    """Like a record cut by a crash: readers see the records before it, --resume continues
-    after the last intact one, the follower of a live run passes it over."""
-    import msgpack
+def test_a_telemetry_record_the_host_could_not_have_written_is_damage(tmp_path, bad):
+    """Even with a matching checksum: inside the log readers skip it and go on (the
+    follower of a live run too) and --resume refuses; at the end it is a cut tail, which
+    --resume drops before continuing."""
     from learnboard.host.follow import LogFollower
-    from learnboard.host.runlog import RunLog, read_log, scan_log
+    from learnboard.host.runlog import RunLog, pack, read_log, scan_log
+
+    from learnboard.errors import LearnboardError
 
     path = tmp_path / "t.msgpack"
     with RunLog(path) as log:
         for s in range(3):
             log.append({"kind": "tlm", "step": s, "k": [1.0, 2], "v": None})
     whole = path.read_bytes()
-    after = msgpack.packb({"kind": "event", "name": "x", "i": 4, "t": 1.0})
-    path.write_bytes(whole + msgpack.packb(bad) + after)
+    after = pack({"kind": "event", "name": "x", "i": 4, "t": 1.0})
+    path.write_bytes(whole + pack(bad) + after)
+    assert [r["i"] for r in read_log(path)] == [0, 1, 2, 4]
+    assert [r["i"] for r in LogFollower(path).poll()] == [0, 1, 2, 4]
+    with pytest.raises(LearnboardError, match=f"damaged at byte {len(whole)} "):
+        RunLog(path, resume=True)
+    path.write_bytes(whole + pack(bad))
     records, end = scan_log(path)
     assert [r["i"] for r in records] == [0, 1, 2] and end == len(whole)
-    assert [r["i"] for r in LogFollower(path).poll()] == [0, 1, 2, 4]
     with RunLog(path, resume=True) as log:
         assert log.append({"kind": "tlm", "step": 3}) == 3
     assert [r["i"] for r in read_log(path)] == [0, 1, 2, 3]

@@ -13,6 +13,7 @@ import time
 
 import pytest
 from learnboard.cli import main
+from learnboard.host.records import seal_json
 from learnboard.host.runfolder import RunFolder
 from learnboard.host.runlog import read_log
 
@@ -160,7 +161,7 @@ def test_resume_sets_a_checkpointed_state_outside_the_range_to_the_nearest_safe_
     ck = json.loads(cks[1].read_text())
     assert ck["step"] == 10
     ck["k"][1], ck["k"][2] = 0.7469419836997986, 5.3
-    cks[1].write_text(json.dumps(ck))
+    cks[1].write_text(json.dumps(seal_json(ck)))  # as a host would have written it
 
     assert main(["train", "--resume", run_dir, "--json"]) == 0
     out = capsys.readouterr()
@@ -190,7 +191,7 @@ def test_resume_names_the_checkpointed_edge_the_board_refused(tmp_path, capsys):
     path = rf.checkpoints()[-1]
     ck = json.loads(path.read_text())
     ck["k"][3] = ck["k"][3] + 0.5
-    path.write_text(json.dumps(ck))
+    path.write_text(json.dumps(seal_json(ck)))  # as a host would have written it
 
     assert main(["train", *port, "--resume", run_dir, "--json", "--no-plot"]) == 2
     err = capsys.readouterr().err
