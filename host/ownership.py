@@ -22,9 +22,11 @@ stop opens the port itself and parks the board (:func:`ask_owner_to_stop`).
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -80,6 +82,15 @@ def _files(port: str) -> tuple[Path, Path, Path]:
     return folder / f"{key}.lock", folder / f"{key}.json", folder / f"{key}.stop"
 
 
+def _open_lock(path: Path) -> int:
+    try:
+        return open_lock_file(path)
+    except OSError as exc:  # ELOOP: a symlink planted under the lock's name is never followed
+        what = "is a symlink, which learnboard never follows" if exc.errno == errno.ELOOP else exc.strerror
+        raise LearnboardError(f"{path}: cannot open this port's lock file ({what}); remove it and "
+                              "try again") from None
+
+
 def _try_lock(fd: int) -> bool:
     """Lock ``fd`` without waiting; False when another open file holds the lock."""
     if os.name == "nt":  # pragma: no cover - Windows: a byte-range lock, dropped when the process ends
@@ -116,7 +127,7 @@ def holder(port: str) -> PortEntry | None:
     if not lockable(port):
         return None
     lock, entry, _ = _files(port)
-    fd = open_lock_file(lock)
+    fd = _open_lock(lock)
     try:
         if _try_lock(fd):
             return None  # free (closing the descriptor releases the lock)
@@ -138,7 +149,7 @@ class Ownership:
         self._done = threading.Event()
 
     def acquire(self) -> None:
-        fd = open_lock_file(self._lock_path)
+        fd = _open_lock(self._lock_path)
         if not _try_lock(fd):
             os.close(fd)
             held = _read_entry(self._entry_path)
@@ -157,7 +168,11 @@ class Ownership:
             self.run_dir = str(Path(run_dir).resolve())
         entry = {"port": self.port, "pid": os.getpid(), "command": self.command, "run_dir": self.run_dir,
                  "since": self._since}
-        write_private(self._entry_path, json.dumps(entry).encode())
+        try:
+            write_private(self._entry_path, json.dumps(entry).encode())
+        except OSError as exc:  # the lock holds the port all the same; only the message suffers
+            print(f"learnboard: warning: {self._entry_path}: cannot write who holds {self.port} "
+                  f"({exc.strerror})", file=sys.stderr)
 
     def watch(self, on_stop: Callable[[], None]) -> None:
         """Answer ``learnboard stop`` requests from now on: ``on_stop()`` (from a thread of
@@ -220,7 +235,10 @@ def ask_owner_to_stop(port: str, wait_s: float = STOP_ANSWER_S) -> tuple[PortEnt
     if held is None:
         return None, False
     _, _, stop = _files(port)
-    write_private(stop, json.dumps({"pid": os.getpid(), "at": time.time()}).encode())
+    try:
+        write_private(stop, json.dumps({"pid": os.getpid(), "at": time.time()}).encode())
+    except OSError:  # no way to ask: the caller parks the board itself
+        return held, False
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         if not stop.exists():
