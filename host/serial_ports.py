@@ -126,7 +126,10 @@ def _is_board(port: str, identity: tuple[str, str], quiet_s: float = 4.0) -> boo
     from learnboard.errors import LinkError
 
     from .link import Link
+    from .ownership import holder
 
+    if holder(port) is not None:  # another command's board: a hello would take one of its replies
+        return False
     try:
         link = Link.open(port, timeout=0.5, retries=1, exclusive=True)
     except (LinkError, TypeError):

@@ -151,3 +151,26 @@ def test_stop_parks_the_board_itself_when_its_owner_does_not_answer(pty_board, e
     assert done.stdout.splitlines() == [
         f"{port}: `learnboard info` (pid {os.getpid()}) did not park the board within a second; parking it directly",
         f"{port}: parked"]
+
+
+def test_stop_all_ends_every_session_it_finds(pty_board, env, tmp_path):
+    port = pty_board
+    train, run_dir = _start_training(env, port, tmp_path / "runs", "all")
+    try:
+        done = _cli(env, "stop", "--all")
+    finally:
+        out, err = train.communicate(timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert f"{port}: parked by `learnboard train` (pid {train.pid}, run {run_dir}), which held the port" \
+        in done.stdout.splitlines()
+    assert train.returncode == 2 and "stopped by `learnboard stop`" in err.splitlines()[-1]
+
+
+def test_a_program_that_has_the_device_for_itself_is_named_not_a_traceback(pty_board, env):
+    import serial
+
+    port = pty_board
+    with serial.Serial(port, exclusive=True):  # as mpremote opens it
+        done = _cli(env, "info", "--port", port)
+    assert done.returncode == 2 and len(done.stderr.splitlines()) == 1, done.stderr
+    assert "another program has it open for itself (mpremote, a serial terminal" in done.stderr
