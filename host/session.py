@@ -358,12 +358,14 @@ class Session:
         """(outputs, board power mean, true power mean) over examples by infer."""
         preds, pw, tp = [], [], []
         for xi in xs:
+            self._check_stopped(self.step)  # an infer drives the inputs: none after a stop's park
             r = _call(self.link, "infer", x=[float(v) for v in xi])
             preds.append(r["y"])
             pw.append(r["pwr"])
             ts = self.conn.true_state(0)  # None for a real board
             if ts is not None:
                 tp.append(ts.power)
+        self._check_stopped(self.step)  # (parks again: the last infer may have crossed the stop's park)
         return np.asarray(preds, float), float(np.mean(pw)), (float(np.mean(tp)) if tp else None)
 
     @staticmethod
