@@ -18,7 +18,9 @@ description, the telemetry log, checkpoints, summary.json and figures/ (as learn
 plot draws them). A killed session continues with --resume RUN_DIR. Without --port the
 emulated default board (gen2-clln) trains; repeat --port to train several boards in
 parallel, one session each. Ctrl-C stops after the current chunk and still writes the
-summary.
+summary. A session holds its port: another program's command on it is refused (watch the
+session with `learnboard monitor --port P`); `learnboard stop --port P` ends it at once
+with the board parked.
 
 """ + TRAIN_BREAKING
 EPILOG = """\
