@@ -5,8 +5,8 @@ The folder is ``$XDG_RUNTIME_DIR/learnboard`` or, without that setting,
 ``learnboard-<uid>`` in the system's temp folder, which every local user can write to.
 So the folder is made with mode 0700, and before every use it must be a real folder (not
 a symlink) owned by this user with no group or other permissions: a folder another user
-created there first, or one left readable by others, is refused with a message saying
-what to do. Files inside are created with ``O_EXCL | O_NOFOLLOW`` and put in place by
+created there first, or one others may write to, is refused with a message saying what
+to do (one they may only read is narrowed to 0700). Files inside are created with ``O_EXCL | O_NOFOLLOW`` and put in place by
 rename, so a symlink planted under a file's name is replaced, never written through.
 
 Both host and emulator write here (the registry; the announcements), so this module
@@ -15,6 +15,7 @@ sits below both.
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 import tempfile
@@ -46,22 +47,34 @@ def _what_to_do(path: Path) -> str:
 
 
 def check_private(path: Path) -> Path:
-    """``path`` if it is a folder (not a symlink) owned by this user with no group or
-    other permissions; else an :class:`UnsafeFolder` naming it and what to do."""
-    st = os.lstat(path)
-    if stat.S_ISLNK(st.st_mode) or not stat.S_ISDIR(st.st_mode):
-        raise UnsafeFolder(f"{path}: is a symlink or not a folder, so another user may have put it there; "
-                           + _what_to_do(path))
-    if _POSIX:
-        if st.st_uid != os.getuid():
-            raise UnsafeFolder(f"{path}: owned by uid {st.st_uid}, not by you (uid {os.getuid()}): another "
-                               "user may have created it to read or redirect learnboard's files; "
-                               + _what_to_do(path))
-        mode = stat.S_IMODE(st.st_mode)
-        if mode & 0o077:
-            raise UnsafeFolder(f"{path}: has mode {mode:04o}, open to other users (want 0700); "
-                               f"`chmod 700 {path}` if the folder is yours, or " + _what_to_do(path)[0].lower()
-                               + _what_to_do(path)[1:])
+    """``path`` if it is a folder (not a symlink) owned by this user that no other user may
+    write to; else an :class:`UnsafeFolder` naming it and what to do. A folder that others
+    may only read (0755: what earlier versions made) is narrowed to 0700 on the spot:
+    nobody else can have put anything into it."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NOFOLLOW)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            raise UnsafeFolder(f"{path}: is a symlink or not a folder, so another user may have put it "
+                               "there; " + _what_to_do(path)) from None
+        raise
+    try:  # checked (and narrowed) through the descriptor: the very folder that was opened
+        st = os.fstat(fd)
+        if not stat.S_ISDIR(st.st_mode):
+            raise UnsafeFolder(f"{path}: is not a folder; " + _what_to_do(path))
+        if _POSIX:
+            if st.st_uid != os.getuid():
+                raise UnsafeFolder(f"{path}: owned by uid {st.st_uid}, not by you (uid {os.getuid()}): another "
+                                   "user may have created it to read or redirect learnboard's files; "
+                                   + _what_to_do(path))
+            mode = stat.S_IMODE(st.st_mode)
+            if mode & 0o022:
+                raise UnsafeFolder(f"{path}: has mode {mode:04o}, so other users may write into it (want "
+                                   "0700) and may have planted files there; " + _what_to_do(path))
+            if mode & 0o077:
+                os.fchmod(fd, 0o700)
+    finally:
+        os.close(fd)
     return path
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -122,21 +123,25 @@ def test_a_symlink_planted_in_the_registry_is_never_followed(tmp_path):
 
 def test_a_registry_folder_open_to_others_or_owned_by_another_user_is_refused(private_runtime):
     folder = private_dir()
-    folder.chmod(0o755)
-    with pytest.raises(UnsafeFolder, match=r"has mode 0755, open to other users \(want 0700\); `chmod 700 "):
+    folder.chmod(0o777)
+    with pytest.raises(UnsafeFolder, match=r"has mode 0777, so other users may write into it \(want 0700\)"):
         own_port(PORT, "learnboard info").__enter__()
     done = _cli("train", "--port", PORT)
-    assert done.returncode == 2 and len(done.stderr.splitlines()) == 1 and "has mode 0755" in done.stderr
+    assert done.returncode == 2 and len(done.stderr.splitlines()) == 1 and "has mode 0777" in done.stderr
     done = _cli("ports", "--no-probe")  # the emulated boards' announcements live there too
-    assert done.returncode == 2 and "has mode 0755" in done.stderr
-    folder.chmod(0o700)
+    assert done.returncode == 2 and "has mode 0777" in done.stderr
+    # one that others may only read (as earlier versions made it): narrowed, then used
+    folder.chmod(0o755)
+    with own_port(PORT, "learnboard info"):
+        assert stat.S_IMODE(os.lstat(folder).st_mode) == 0o700
+    assert folder.stat().st_mode & 0o777 == 0o700
     if os.getuid() != 0:
         pytest.skip("giving the folder to another user needs root (chown)")
     os.chown(folder, 54321, -1)  # another user made it first (e.g. in the shared temp folder)
     with pytest.raises(UnsafeFolder, match=r"owned by uid 54321, not by you \(uid 0\)"):
         own_port(PORT, "learnboard info").__enter__()
     os.chown(folder, 0, -1)
-    folder.rmdir()
+    shutil.rmtree(folder)
     folder.symlink_to(private_runtime)  # a symlink in its place
     with pytest.raises(UnsafeFolder, match="is a symlink or not a folder"):
         own_port(PORT, "learnboard info").__enter__()
