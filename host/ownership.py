@@ -127,6 +127,8 @@ def holder(port: str) -> PortEntry | None:
     if not lockable(port):
         return None
     lock, entry, _ = _files(port)
+    if not os.path.lexists(lock):
+        return None  # never held (no lock file is made just to look)
     fd = _open_lock(lock)
     try:
         if _try_lock(fd):
