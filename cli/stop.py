@@ -59,11 +59,11 @@ def run(args: argparse.Namespace) -> int:
 def _learnboard_ports() -> list[str]:
     """Ports held by a learnboard command, and ports whose firmware answers hello (the
     probe passes over held ones)."""
-    from learnboard.host.ownership import holder
+    from learnboard.host.ownership import held_ports, holder
     from learnboard.host.serial_ports import list_ports
 
-    found = list_ports(probe=True)
-    return [p.device for p in found if p.hello is not None or holder(p.device) is not None]
+    found = [p.device for p in list_ports(probe=True) if p.hello is not None or holder(p.device) is not None]
+    return found + [e.port for e in held_ports() if e.port not in found]  # e.g. socket:// URLs
 
 
 def _stop(port: str, *, check: bool) -> bool:

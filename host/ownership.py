@@ -138,6 +138,16 @@ def holder(port: str) -> PortEntry | None:
     return _read_entry(entry) or PortEntry(pid=0, port=port, command="another learnboard command")
 
 
+def held_ports() -> list[PortEntry]:
+    """The registry entries of the ports held now (by this user's learnboard commands)."""
+    found = []
+    for path in sorted(private_dir("ports").glob("*.json")):
+        entry = _read_entry(path)
+        if entry is not None and entry.port and holder(entry.port) is not None:
+            found.append(entry)
+    return found
+
+
 class Ownership:
     """A port this process holds (see :func:`own_port`)."""
 
