@@ -643,7 +643,8 @@ class Session:
             _call(self.link, "park")
         except Exception:  # noqa: BLE001 - the stop parked it already; the message matters now
             pass
-        self._log({"kind": "event", "name": "stopped", "step": step, "by": "learnboard stop"})
+        if self.log is not None:
+            self._log({"kind": "event", "name": "stopped", "step": step, "by": "learnboard stop"})
         raise LearnboardError(f"{self.conn.label}: stopped by `learnboard stop` at step {step}; the board "
                               f"is parked. Continue the run with: learnboard train --resume {self.rf.path} "
                               f"--port {self.conn.label}")
