@@ -119,6 +119,19 @@ def _say(json_out: bool):
 def run(args: argparse.Namespace) -> int:
     import json
 
+    from learnboard.host.ownership import own_port
+
+    with own_port(args.port, "learnboard calibrate"):
+        cal, stored = _measure_or_pull(args)
+    if args.json:
+        print(json.dumps({**cal, "stored": stored}))
+    else:
+        _summary(cal, stored)
+    return 0
+
+
+def _measure_or_pull(args: argparse.Namespace) -> tuple[dict, list[str]]:
+    """The calibration (measured, or pulled with --pull) and where it was stored."""
     from learnboard.cli.connection import EMULATED_PREFIX, open_board
     from learnboard.host.calibration import (
         FILE_NAME,
@@ -167,8 +180,4 @@ def run(args: argparse.Namespace) -> int:
             stored.append(f"{args.port}:/{FILE_NAME} ({what}; board answers again)")
         elif in_process:
             stored.append("(not on the board: the in-process emulated board has no filesystem)")
-    if args.json:
-        print(json.dumps({**cal, "stored": stored}))
-    else:
-        _summary(cal, stored)
-    return 0
+    return cal, stored

@@ -68,8 +68,11 @@ def run(args: argparse.Namespace) -> int:
 
             flash_dir = flash_dir or default_flash_dir(board_key(args.board))
             vm = micropython_executable() if args.mpy else None
-        report = flash(args.port, args.board, mpy=args.mpy, flash_dir=flash_dir, vm=vm,
-                       progress=progress, verify_timeout=args.timeout, log=log)
+        from learnboard.host.ownership import own_port
+
+        with own_port(args.port, "learnboard flash"):
+            report = flash(args.port, args.board, mpy=args.mpy, flash_dir=flash_dir, vm=vm,
+                           progress=progress, verify_timeout=args.timeout, log=log)
     if args.json:
         print(json.dumps(report.as_dict()))
         return 0

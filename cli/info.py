@@ -40,10 +40,11 @@ def run(args: argparse.Namespace) -> int:
     from learnboard.cli.connection import open_board
     from learnboard.host.flashing import FirmwareMismatch, check_hello, firmware_version
     from learnboard.host.live import fault_names
+    from learnboard.host.ownership import own_port
     from rich.console import Console
     from rich.table import Table
 
-    with open_board(args.port, board=args.board) as conn:
+    with own_port(args.port, "learnboard info"), open_board(args.port, board=args.board) as conn:
         hello = dict(conn.hello)
         stats = conn.link.call("status")
     mismatch = None

@@ -58,7 +58,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError("give the RUN_DIR of a session (`learnboard monitor runs/<date>-<name>`; works for "
                          "in-process emulated sessions too) or the --port of a board that is training",
                          field="RUN_DIR")
-    with open_board(args.port) as conn:
+    from learnboard.host.ownership import own_port
+
+    with own_port(args.port, "learnboard monitor"), open_board(args.port) as conn:
         link = conn.link
         status = read_only_request(link, "status")
         print(f"{conn.label}: {conn.hello.get('board')} fw {conn.hello.get('fw')}, state {status['state']}, "

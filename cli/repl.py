@@ -36,14 +36,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import sys
-
-    from learnboard.host.maintenance import enter_repl, rescue
-
     from learnboard.errors import InputError
 
     if not args.timeout > 0:
         raise InputError(f"must be > 0 seconds, got {args.timeout}", field="--timeout")
+    from learnboard.host.ownership import own_port
+
+    with own_port(args.port, "learnboard repl"):
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import sys
+
+    from learnboard.host.maintenance import enter_repl, rescue
+
     if args.rescue:
         print(f"learnboard repl: sending Ctrl-C to {args.port}; reset the board now "
               f"(waiting up to {args.timeout:g} s)", file=sys.stderr, flush=True)

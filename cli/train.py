@@ -18,7 +18,9 @@ description, the telemetry log, checkpoints, summary.json and figures/ (as learn
 plot draws them). A killed session continues with --resume RUN_DIR. Without --port the
 emulated default board (gen2-clln) trains; repeat --port to train several boards in
 parallel, one session each. Ctrl-C stops after the current chunk and still writes the
-summary.
+summary. A session holds its port: another program's command on it is refused (watch the
+session with `learnboard monitor --port P`); `learnboard stop --port P` ends it at once
+with the board parked.
 
 """ + TRAIN_BREAKING
 EPILOG = """\
@@ -107,11 +109,7 @@ def _default_task(board) -> str:
 
 
 def _one(port, args, config, resume_dir, stop_event, live_ok, index):
-    from learnboard.cli.connection import open_board
-    from learnboard.host.follow import hold_port
-    from learnboard.host.live import Live, Quiet
-    from learnboard.host.runfolder import RunFolder
-    from learnboard.host.session import run_session
+    from learnboard.host.ownership import own_port
 
     from learnboard.errors import InputError
 
@@ -123,6 +121,19 @@ def _one(port, args, config, resume_dir, stop_event, live_ok, index):
         elif not isinstance(board, str) or not board:
             raise InputError(f"field 'board' is {board!r}: not a board name; give --board",
                              source=str(resume_dir.config_path))
+    with own_port(port, "learnboard train", None if resume_dir is None else resume_dir.path) as own:
+        return _own(port, args, config, resume_dir, stop_event, live_ok, index, board, own)
+
+
+def _own(port, args, config, resume_dir, stop_event, live_ok, index, board, own):
+    """A session on ``port``, which this process holds (``own``; None for an in-process board)."""
+    import threading
+
+    from learnboard.cli.connection import open_board
+    from learnboard.host.live import Live, Quiet
+    from learnboard.host.runfolder import RunFolder
+    from learnboard.host.session import run_session
+
     if port is not None and not port.startswith("emu:") and resume_dir is None:
         import sys
 
@@ -131,6 +142,13 @@ def _one(port, args, config, resume_dir, stop_event, live_ok, index):
         # another lab PC: the board's own calibration (stored by `learnboard calibrate`)
         fetch_if_missing(port, log=lambda msg: print(msg, file=sys.stderr, flush=True))
     with open_board(port, board=board, seed=args.seed) as conn:
+        park_event = threading.Event()
+        if own is not None:
+            def on_stop() -> None:  # `learnboard stop --port`: park now, from the watcher's thread
+                park_event.set()  # first: the session then knows whose park it sees
+                conn.link.request("park", {}, timeout=0.3, retries=2)
+
+            own.watch(on_stop)
         if not config.task:
             config.task = _default_task(conn.board)
         if not config.name:
@@ -144,9 +162,10 @@ def _one(port, args, config, resume_dir, stop_event, live_ok, index):
             name = config.name if index is None else f"{config.name}-{index}"
             rf = RunFolder.create(args.runs, name)
         live = Live(console=None) if live_ok else Quiet()
-        with hold_port(port, rf.path):  # `learnboard monitor --port` follows this run
-            return run_session(conn, config, rf, live=live, resume=resume_dir is not None,
-                               stop_event=stop_event)
+        if own is not None:
+            own.announce(rf.path)  # `learnboard monitor --port` follows this run
+        return run_session(conn, config, rf, live=live, resume=resume_dir is not None,
+                           stop_event=stop_event, park_event=park_event)
 
 
 def _plot(run_dir) -> None:

@@ -20,6 +20,7 @@ description hash); the link then reports a ``boot`` event, as for any reset.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -111,7 +112,10 @@ def open_board(
         ident = (who["board"], who["desc_hash"]) if who else None
         return find_again(old, identity=ident, since=time.time() - 0.5)
 
-    link = Link.open(port, timeout=timeout, follow=follow)
+    # pyserial's `exclusive` (an flock on the device, POSIX only): a program that asks for
+    # it too (mpremote, another learnboard) is refused the port while this link holds it
+    excl = {"exclusive": True} if os.name == "posix" and "://" not in port else {}
+    link = Link.open(port, timeout=timeout, follow=follow, **excl)
     try:
         hello = link.hello(probe_old=True)
         who.update(board=hello.get("board"), desc_hash=hello.get("desc_hash"))

@@ -4,74 +4,47 @@ folder's telemetry log read as it grows.
 A serial port has one owner. While ``learnboard train`` holds a board, a second program
 cannot talk to it without stealing its replies, so ``learnboard monitor`` follows the
 session's own log instead — the same records, flushed at least every second. Sessions
-announce the port they hold in a small file per port (:func:`hold_port`), removed when
-they end; an entry whose process is gone is stale and ignored.
+hold their port (:func:`hold_port`, :mod:`.ownership`): a lock that ends with the
+process, and an entry naming the run folder, which :func:`run_holding` reads.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import re
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from learnboard.emulated_ports import alive as _alive
-from learnboard.emulated_ports import runtime_dir
 from learnboard.errors import InputError
+from learnboard.private_dir import private_dir
 
+from .ownership import holder, own_port
 from .records import Damage, LogReader, damage_warning
-from .schemas import PortEntry, read_json, try_convert
 
 
 def registry_dir() -> Path:
-    """Folder of the port files: ``$XDG_RUNTIME_DIR/learnboard/ports`` or in a per-user
-    temp folder."""
-    return runtime_dir() / "ports"
-
-
-def _entry(port: str) -> Path:
-    return registry_dir() / (re.sub(r"[^A-Za-z0-9_.-]", "_", port).strip("._") + ".json")
+    """Folder of the port files: ``ports`` in the private run-time folder
+    (:mod:`learnboard.private_dir`), made and checked here."""
+    return private_dir("ports")
 
 
 @contextmanager
 def hold_port(port: str | None, run_dir: str | Path) -> Iterator[None]:
-    """Announce that this process trains on ``port`` into ``run_dir`` (no-op without a
-    port: an in-process emulated board belongs to its session alone)."""
-    if not port or port.startswith("emu:"):
+    """Hold ``port`` for a training session into ``run_dir`` (:func:`~.ownership.own_port`;
+    :class:`~.ownership.PortBusy` when another process holds it; no-op without a port:
+    an in-process emulated board belongs to its session alone)."""
+    with own_port(port, "learnboard train", run_dir):
         yield
-        return
-    path = _entry(port)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps({"port": port, "pid": os.getpid(), "run_dir": str(Path(run_dir).resolve()),
-                                    "since": time.time()}))
-    except OSError:  # monitoring is a convenience: a session never fails for it
-        yield
-        return
-    try:
-        yield
-    finally:
-        try:
-            if json.loads(path.read_text()).get("pid") == os.getpid():
-                path.unlink()
-        except (OSError, ValueError):
-            pass
 
 
 def run_holding(port: str) -> Path | None:
     """The run folder of the live session that holds ``port``, or None."""
-    try:
-        entry = try_convert(read_json(_entry(port)), PortEntry)
-    except InputError:
-        return None
-    if entry is None:
+    entry = holder(port)
+    if entry is None or not entry.run_dir:
         return None
     run_dir = Path(entry.run_dir)
-    return run_dir if _alive(entry.pid) and run_dir.is_dir() else None
+    return run_dir if run_dir.is_dir() else None
 
 
 class LogFollower:

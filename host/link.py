@@ -181,6 +181,9 @@ class Link:
             transport = (SerialTransport(url, baudrate=baudrate, **kwargs) if follow is None else
                          FollowingSerialTransport(url, follow, baudrate=baudrate, **kwargs))
         except Exception as exc:  # pyserial raises SerialException/ValueError/OSError
+            if "exclusively lock" in str(exc):  # pyserial's `exclusive`: another program has the device
+                raise LinkError(f"cannot open {url}: another program has it open for itself (mpremote, a "
+                                "serial terminal, another learnboard); close that program and try again") from exc
             raise LinkError(f"cannot open {url}: {exc}. Check the port name "
                             "(`learnboard ports` lists them).") from exc
         return cls(transport, **link_kwargs)

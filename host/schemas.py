@@ -271,12 +271,14 @@ class EmulatorEntry(Struct):
 
 
 class PortEntry(Struct):
-    """``<runtime dir>/learnboard/ports/<port>.json``: the session holding a port."""
+    """``<runtime dir>/learnboard/ports/<port>.json``: the process that holds a port (its
+    lock, ``<port>.lock`` beside it, says whether it still does)."""
 
     pid: int
-    run_dir: str
+    run_dir: str = ""  # the run folder of a training session; "" for other commands
     port: str = ""
     since: float = 0.0
+    command: str = ""  # e.g. "learnboard train"
 
 
 # -- reading and converting ---------------------------------------------------------------

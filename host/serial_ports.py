@@ -15,6 +15,7 @@ import os
 import threading
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from learnboard.emulated_ports import alive as _alive
 from learnboard.emulated_ports import (
@@ -125,7 +126,10 @@ def _is_board(port: str, identity: tuple[str, str], quiet_s: float = 4.0) -> boo
     from learnboard.errors import LinkError
 
     from .link import Link
+    from .ownership import holder
 
+    if holder(port) is not None:  # another command's board: a hello would take one of its replies
+        return False
     try:
         link = Link.open(port, timeout=0.5, retries=1, exclusive=True)
     except (LinkError, TypeError):
@@ -218,12 +222,13 @@ def list_ports(*, probe: bool = True, extra: list[str] | tuple[str, ...] = (), t
             known.add(port)
     found += [PortInfo(d, "given with --port") for d in extra if d not in known]
     if probe:
-        from .follow import run_holding
+        from .ownership import holder
 
-        for p in found:  # a session's port: a probe could steal one of its replies
-            held = run_holding(p.device)
+        for p in found:  # a held port: a probe could steal one of its owner's replies
+            held = holder(p.device)
             if held is not None:
-                p.probe = f"busy: learnboard train ({held.name})"
+                run = f", run {Path(held.run_dir).name}" if held.run_dir else ""
+                p.probe = f"busy: {held.command} (pid {held.pid}{run})"
         found_probe = [p for p in found if not p.probe.startswith("busy")]
         threads = [threading.Thread(target=_probe, args=(p, timeout), daemon=True) for p in found_probe]
         for t in threads:

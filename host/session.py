@@ -223,8 +223,10 @@ class Session:
     """One session on one board; :func:`run_session` is the usual entry."""
 
     def __init__(self, conn, config: TrainConfig, rf: RunFolder, *, live=None,
-                 resume: bool = False, stop_event: threading.Event | None = None):
+                 resume: bool = False, stop_event: threading.Event | None = None,
+                 park_event: threading.Event | None = None):
         self.conn, self.link, self.config, self.rf, self.live = conn, conn.link, config, rf, live
+        self.park_event = park_event or threading.Event()
         self.board = conn.board
         if self.board is None:
             raise LearnboardError(f"{conn.label}: the host has no description of board "
@@ -356,12 +358,14 @@ class Session:
         """(outputs, board power mean, true power mean) over examples by infer."""
         preds, pw, tp = [], [], []
         for xi in xs:
+            self._check_stopped(self.step)  # an infer drives the inputs: none after a stop's park
             r = _call(self.link, "infer", x=[float(v) for v in xi])
             preds.append(r["y"])
             pw.append(r["pwr"])
             ts = self.conn.true_state(0)  # None for a real board
             if ts is not None:
                 tp.append(ts.power)
+        self._check_stopped(self.step)  # (parks again: the last infer may have crossed the stop's park)
         return np.asarray(preds, float), float(np.mean(pw)), (float(np.mean(tp)) if tp else None)
 
     @staticmethod
@@ -430,6 +434,7 @@ class Session:
         last_ping = time.monotonic()
         last_progress = time.monotonic()
         while True:
+            self._check_stopped(base + last_step)
             t = link.next_telemetry(timeout=0.05)
             while t is not None:
                 last_progress = time.monotonic()
@@ -454,6 +459,7 @@ class Session:
                     self._drain_chunk(base, n, every, last_step)
                     return
                 if name == "parked":
+                    self._check_stopped(base + last_step)
                     raise LearnboardError(_parked_message(self.conn.label, data))
                 if name == "fault":
                     raise LearnboardError(
@@ -470,6 +476,7 @@ class Session:
                 if st["state"] == "training" or st["step"] != last_step:
                     last_progress = now
                 if st["state"] == "parked":
+                    self._check_stopped(base + last_step)
                     raise LearnboardError(f"{self.conn.label}: the board is parked (fault flags "
                                           f"{st['flt']}); see the log")
                 if st["state"] == "idle" and st["step"] >= n:
@@ -611,6 +618,7 @@ class Session:
             try:
                 if self._take_boot():
                     raise _BoardReset("the board rebooted between chunks")
+                self._check_stopped(base)
                 try:
                     _call(self.link, "train", steps=int(n), every=int(min(cfg.telemetry_every, n)))
                 except BoardError:
@@ -627,6 +635,20 @@ class Session:
             except KeyboardInterrupt:
                 self._safe_stop()
                 return "interrupted"
+
+    def _check_stopped(self, step: int) -> None:
+        """End the session if ``learnboard stop`` parked the board (``park_event``)."""
+        if not self.park_event.is_set():
+            return
+        try:  # again: a train request of this session may have crossed the stop's park
+            _call(self.link, "park")
+        except Exception:  # noqa: BLE001 - the stop parked it already; the message matters now
+            pass
+        if self.log is not None:
+            self._log({"kind": "event", "name": "stopped", "step": step, "by": "learnboard stop"})
+        raise LearnboardError(f"{self.conn.label}: stopped by `learnboard stop` at step {step}; the board "
+                              f"is parked. Continue the run with: learnboard train --resume {self.rf.path} "
+                              f"--port {self.conn.label}")
 
     def _note_reset(self, why: str, step: int) -> None:
         """Log a board reset; a watchdog reset (the fresh boot's ``F_WATCHDOG``) is named
@@ -696,7 +718,8 @@ class Session:
 
 
 def run_session(conn, config: TrainConfig, run_folder: RunFolder, *, live=None,
-                resume: bool = False, stop_event: threading.Event | None = None) -> Summary:
+                resume: bool = False, stop_event: threading.Event | None = None,
+                park_event: threading.Event | None = None) -> Summary:
     """Train on ``conn``'s board per ``config``, recording into ``run_folder``.
 
     Args:
@@ -706,12 +729,15 @@ def run_session(conn, config: TrainConfig, run_folder: RunFolder, *, live=None,
         live: a dashboard with ``start/update/tick/finish`` (``learnboard.host.live.Live``).
         resume: continue from the run folder's last checkpoint.
         stop_event: set it (from another thread) to end the session after the current chunk.
+        park_event: set by whoever parked the board for ``learnboard stop``: the session
+            ends at once, saying so (not as a board that parked itself).
     """
-    session = Session(conn, config, run_folder, live=live, resume=resume, stop_event=stop_event)
+    session = Session(conn, config, run_folder, live=live, resume=resume, stop_event=stop_event,
+                      park_event=park_event)
     try:
         return session.run()
     except BaseException:
-        try:  # leave the board idle, not training on unattended
+        try:  # leave the board idle, not training on unattended (a parked board stays parked)
             conn.link.request("stop", {}, timeout=1.0, retries=1)
         except Exception:
             pass

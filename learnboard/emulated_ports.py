@@ -12,21 +12,17 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import time
 from pathlib import Path
 
+from learnboard.private_dir import private_dir, runtime_dir, write_private
 
-def runtime_dir() -> Path:
-    """This user's folder for run-time files: ``$XDG_RUNTIME_DIR/learnboard`` or a per-user
-    temp folder."""
-    base = os.environ.get("XDG_RUNTIME_DIR")
-    return Path(base) / "learnboard" if base else Path(tempfile.gettempdir()) / f"learnboard-{os.getuid()}"
+__all__ = ["alive", "announce_emulated", "emulated_dir", "runtime_dir"]
 
 
 def emulated_dir() -> Path:
-    """Folder of the announcement files."""
-    return runtime_dir() / "emulated"
+    """Folder of the announcement files (in the private run-time folder, made and checked here)."""
+    return private_dir("emulated")
 
 
 def alive(pid: int) -> bool:
@@ -46,16 +42,14 @@ def announce_emulated(port: str, board: str, previous: list[str] | tuple[str, ..
     the file cannot be written). ``previous``: the paths it had before (a hard reset drops
     the port, as USB does), so a host can follow the board; ``key`` tells apart several
     boards of one process. ``at`` records when: a pty number another board left before
-    this one took it is not that board's way back."""
+    this one took it is not that board's way back. A run-time folder that is not private
+    (:class:`~learnboard.private_dir.UnsafeFolder`) is an error, not a file written there."""
     path = emulated_dir() / f"{os.getpid()}{'-' + key if key else ''}.json"
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"port": port, "board": board, "pid": os.getpid(),
-                                   "previous": list(previous)[-64:],
-                                   "moved_at": time.time() if previous else 0.0,
-                                   "at": time.time()}))
-        tmp.replace(path)
+        write_private(path, json.dumps({"port": port, "board": board, "pid": os.getpid(),
+                                        "previous": list(previous)[-64:],
+                                        "moved_at": time.time() if previous else 0.0,
+                                        "at": time.time()}).encode())
     except OSError:
         return None
     return path

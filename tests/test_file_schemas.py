@@ -283,17 +283,20 @@ def test_a_telemetry_record_the_host_could_not_have_written_is_damage(tmp_path, 
 
 # -- the port registry and the plot: damaged files are passed over, never a crash -------------
 
-def test_a_damaged_port_entry_means_no_session_holds_the_port(tmp_path, monkeypatch):
-    from learnboard.host.follow import _entry
+def test_a_damaged_port_entry_names_no_run_and_a_busy_port_stays_busy(tmp_path, monkeypatch):
+    from learnboard.host.ownership import _files, holder, own_port
 
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
     port = "/dev/ttyFAKE0"
-    _entry(port).parent.mkdir(parents=True)
-    for content in ("{", "[]", '{"pid": "x", "run_dir": "."}', '{"run_dir": "."}'):
-        _entry(port).write_text(content)
-        assert run_holding(port) is None
-    _entry(port).write_text(json.dumps({"pid": __import__("os").getpid(), "run_dir": str(tmp_path)}))
-    assert run_holding(port) == tmp_path
+    with own_port(port, "learnboard train", tmp_path):
+        entry = _files(port)[1]
+        for content in ("{", "[]", '{"pid": "x", "run_dir": "."}', '{"run_dir": "."}'):
+            entry.write_text(content)
+            assert run_holding(port) is None  # no run to follow ...
+            assert holder(port).command == "another learnboard command"  # ... but the port is held
+        entry.write_text(json.dumps({"pid": __import__("os").getpid(), "run_dir": str(tmp_path)}))
+        assert run_holding(port) == tmp_path
+    assert run_holding(port) is None and holder(port) is None  # the lock went with its holder
 
 
 def test_damaged_emulator_announcements_are_passed_over(tmp_path, monkeypatch):
@@ -306,8 +309,7 @@ def test_damaged_emulator_announcements_are_passed_over(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
     pty = tmp_path / "pty"
     pty.write_text("")
-    folder = _emulated_dir()
-    folder.mkdir(parents=True)
+    folder = _emulated_dir()  # made private (0700) on first use
     good = {"port": str(pty), "board": "gen2-clln", "pid": os.getpid(), "previous": [], "moved_at": 0.0}
     for i, bad in enumerate(["{", "[]", json.dumps({**good, "pid": "x"}), json.dumps({**good, "previous": 3}),
                              json.dumps({k: v for k, v in good.items() if k != "board"})]):

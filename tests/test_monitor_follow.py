@@ -42,8 +42,8 @@ def test_a_port_entry_lives_as_long_as_its_session(tmp_path, monkeypatch):
     with hold_port("/dev/ttyACM7", tmp_path):
         assert run_holding("/dev/ttyACM7") == tmp_path.resolve()
     assert run_holding("/dev/ttyACM7") is None
-    # a session killed without cleaning up: its entry is stale
-    (registry_dir() / "dev_ttyACM7.json").write_text(json.dumps({"pid": 2 ** 22 + 12345, "run_dir": str(tmp_path)}))
+    # a session killed without cleaning up: its entry is stale (nobody holds the port's lock)
+    (registry_dir() / "dev_ttyACM7.json").write_text(json.dumps({"pid": os.getpid(), "run_dir": str(tmp_path)}))
     assert run_holding("/dev/ttyACM7") is None
     with hold_port("emu:gen2-clln", tmp_path):  # in-process boards belong to their session
         assert not registry_dir().joinpath("emu_gen2-clln.json").exists()
