@@ -83,7 +83,7 @@ def board():
 def test_requests_and_replies(board):
     link, srv, _, _ = board
     hello = link.hello()
-    assert hello["proto"] == 2 and hello["fw"] == "0.1.0" and hello["caps"] == ["train"]
+    assert hello["proto"] == 3 and hello["fw"] == "0.1.0" and hello["caps"] == ["train"]
     assert hello["max_frame"] == codec.MAX_ENCODED
     assert link.call("add", a=2, b=40) == 42
     payload = {"b": b"\x00\x03\x00", "f": [0.5, -1.25], "s": "ü"}
