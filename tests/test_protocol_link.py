@@ -213,7 +213,7 @@ def _exercise(link: Link, boot_event: bool = True) -> None:
     hello = link.hello()
     expected_mpy = int(run_vm("import sys; print(sys.implementation._mpy)").stdout)
     assert hello["impl"] == "micropython" and hello["mpy"] == expected_mpy
-    assert (hello["proto"], hello["board"]) == (2, "vm")
+    assert (hello["proto"], hello["board"]) == (3, "vm")
     assert link.call("add", a=2**40, b=-1) == 2**40 - 1
     payload = {"raw": bytes(range(256)), "ctrl": "\x03\x04\r\n", "v": [0.5, 1e-3]}
     got = link.request("echo", payload)
