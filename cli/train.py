@@ -28,7 +28,8 @@ examples:
   learnboard train --port /dev/ttyACM0 --schedule schedules/ramp.toml --name ramp1
   learnboard train --port emu:gen2-clln --port emu:gen2-clln --lambda 0.005
   learnboard train --alpha 0.5 --eta 0.5 --steps 500   (learning rate 0.5, nudge 0.5)
-  learnboard train --resume runs/20261128-171502-regression
+  learnboard train --resume runs/20261128-171502-regression   (on the board it was recorded on)
+  learnboard train --resume runs/20261128-171502-regression --steps 3000   (train further)
 """
 
 
@@ -60,10 +61,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"{ALPHA_HELP} (default: the board's; on transistor boards annealed "
                              "1.0 -> 0.2 over the session)")
     parser.add_argument("--eta", type=float, default=None, help=f"{ETA_HELP} (default: the board's)")
-    parser.add_argument("--every", type=int, default=10, help="telemetry every N steps (default 10)")
-    parser.add_argument("--checkpoint-every", type=int, default=200, help="checkpoint every N steps")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the task data and of the emulated board (default 0)")
-    parser.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue a stopped session")
+    parser.add_argument("--every", type=int, default=None, help="telemetry every N steps (default 10)")
+    parser.add_argument("--checkpoint-every", type=int, default=None, help="checkpoint every N steps (default 200)")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the task data and of the emulated board (default 0)")
+    parser.add_argument("--resume", metavar="RUN_DIR", default=None,
+                        help="continue a stopped session on the board it was recorded on (its port, "
+                             "followed if it moved; the board is checked by its identity); with "
+                             "--steps, train a finished run further")
+    parser.add_argument("--other-board", action="store_true",
+                        help="with --resume: continue on another board than the recorded one "
+                             "(the run log marks the change)")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.add_argument("--quiet", action="store_true", help="no live dashboard")
     parser.add_argument("--no-plot", action="store_true",
@@ -85,7 +92,9 @@ def _config(args):
             raise InputError(f"{tol!r} is not a number or 'task'", field="--tolerance") from None
     sched = schedule_from_flags(steps=args.steps, lam=args.lam, tolerance=tol, init=args.init, base=base,
                                 every=args.check_every, start=args.lambda_start, up=args.lambda_up)
-    for flag, v in (("--every", args.every), ("--checkpoint-every", args.checkpoint_every)):
+    every = 10 if args.every is None else args.every
+    checkpoint_every = 200 if args.checkpoint_every is None else args.checkpoint_every
+    for flag, v in (("--every", every), ("--checkpoint-every", checkpoint_every)):
         if v < 1:
             raise InputError("must be at least 1", field=flag)
     import math
@@ -96,8 +105,101 @@ def _config(args):
     if args.eta is not None and not 0 < args.eta <= 1:
         raise InputError(f"{args.eta} must lie in (0, 1] (the nudge)", field="--eta")
     return TrainConfig(task=args.task or "", schedule=sched, alpha=args.alpha, eta=args.eta,
-                       telemetry_every=args.every, checkpoint_every=args.checkpoint_every,
-                       seed=args.seed, name=args.name or "")
+                       telemetry_every=every, checkpoint_every=checkpoint_every,
+                       seed=0 if args.seed is None else args.seed, name=args.name or "")
+
+
+# options that set what a run is: a resumed run keeps what it recorded
+_FIXED_ON_RESUME = (("task", "--task"), ("schedule", "--schedule"), ("lam", "--lambda"),
+                    ("tolerance", "--tolerance"), ("lambda_start", "--lambda-start"),
+                    ("check_every", "--check-every"), ("lambda_up", "--lambda-up"),
+                    ("init", "--init"), ("alpha", "--alpha"), ("eta", "--eta"),
+                    ("every", "--every"), ("checkpoint_every", "--checkpoint-every"),
+                    ("seed", "--seed"), ("name", "--name"))
+
+
+def _resume_setup(args):
+    """The run folder and configuration of ``--resume``; None for the folder when there
+    is nothing to do (a finished run and no --steps beyond it)."""
+    from learnboard.host.resume import finished, resume_command
+    from learnboard.host.runfolder import RunFolder
+    from learnboard.host.session import resume_config
+
+    from learnboard.errors import InputError
+
+    for attr, flag in _FIXED_ON_RESUME:
+        if getattr(args, attr) is not None:
+            raise InputError(f"cannot change a resumed run: it continues with the {flag[2:]} it "
+                             f"recorded in config.json; drop {flag}, or start a new run without "
+                             "--resume", field=flag)
+    rf = RunFolder.open(args.resume)
+    config = resume_config(rf)
+    total = config.schedule.total_steps
+    done = finished(rf, total)
+    if args.steps is not None:
+        ck = rf.latest_checkpoint()
+        at = int(ck["step"]) if isinstance(ck, dict) and isinstance(ck.get("step"), int) else 0
+        if args.steps <= at:
+            raise InputError(f"{args.steps} steps: the run is at step {at} already; give more",
+                             field="--steps")
+        if args.steps != total:
+            config.schedule.stop.steps = args.steps
+            raw = rf.read_config()
+            raw["schedule"] = config.as_dict()["schedule"]
+            rf.write_config({k: v for k, v in raw.items() if k != "version"})
+        return rf, config
+    if done is not None:
+        print(f"{rf.path}: finished at step {done} of {total}; nothing to resume "
+              f"(summary.json unchanged). To train it further: "
+              f"{resume_command(rf.path)} --steps N (N > {done})")
+        return None, config
+    return rf, config
+
+
+def _recorded_port(rec, run_dir) -> str:
+    """The port the run was recorded on, followed by the board's identity when it moved."""
+    import os
+
+    from learnboard.host.resume import resume_command
+    from learnboard.host.serial_ports import find_again
+
+    from learnboard.board_id import describe
+    from learnboard.errors import LearnboardError
+
+    if os.path.exists(rec.port) or "://" in rec.port:
+        return rec.port
+    try:
+        return find_again(rec.port, identity=rec.identity, gone_within=0.0, timeout=10.0)
+    except LearnboardError:
+        raise LearnboardError(
+            f"the run was recorded on {rec.port} (board {rec.board}, id {describe(rec.uid)}); that "
+            f"port is gone and no port answers as that board. Connect the board and run "
+            f"`{resume_command(run_dir)}` again, or give its new port: "
+            f"`{resume_command(run_dir, 'PORT')}`") from None
+
+
+def _check_resume_board(rec, conn, args, run_dir) -> None:
+    """Refuse to continue a run on another board than it was recorded on (unless
+    --other-board): one run folder must not mix two boards' data silently."""
+    from learnboard.host.resume import board_mismatch
+
+    from learnboard.errors import LearnboardError
+
+    reason = board_mismatch(rec, conn.hello, conn.label)
+    if reason is None and not rec.in_process and getattr(conn, "emulated", False):
+        reason = (f"the run was recorded on {rec.port}, not on the built-in emulated board "
+                  f"({conn.label})")
+    if reason is None:
+        return
+    if args.other_board:
+        import sys
+
+        print(f"learnboard: continuing on another board: {reason} (the run log's resume "
+              "event records it)", file=sys.stderr, flush=True)
+        return
+    raise LearnboardError(f"not resuming {run_dir}: {reason}. The run and its checkpoints are "
+                          "unchanged. Connect the recorded board, or pass --other-board to "
+                          "continue this run on this board")
 
 
 def _default_task(board) -> str:
@@ -113,16 +215,19 @@ def _one(port, args, config, resume_dir, stop_event, live_ok, index):
     from learnboard.host.runfolder import RunFolder
     from learnboard.host.session import run_session
 
-    from learnboard.errors import InputError
 
     board = args.board
-    if resume_dir is not None and board is None and (port is None or port.startswith("emu:")):
-        board = resume_dir.read_config().get("board")
-        if port is not None:
-            board = None
-        elif not isinstance(board, str) or not board:
-            raise InputError(f"field 'board' is {board!r}: not a board name; give --board",
-                             source=str(resume_dir.config_path))
+    seed = config.seed if args.seed is None else args.seed
+    rec = None
+    if resume_dir is not None:
+        from learnboard.host.resume import recorded_board
+
+        rec = recorded_board(resume_dir)
+        if port is None and not rec.in_process:
+            # never the built-in emulated board for a run recorded on a port
+            port = _recorded_port(rec, resume_dir.path)
+        if board is None and port is None:
+            board = rec.board
     if port is not None and not port.startswith("emu:") and resume_dir is None:
         import sys
 
@@ -130,7 +235,9 @@ def _one(port, args, config, resume_dir, stop_event, live_ok, index):
 
         # another lab PC: the board's own calibration (stored by `learnboard calibrate`)
         fetch_if_missing(port, log=lambda msg: print(msg, file=sys.stderr, flush=True))
-    with open_board(port, board=board, seed=args.seed) as conn:
+    with open_board(port, board=board, seed=seed) as conn:
+        if rec is not None:
+            _check_resume_board(rec, conn, args, resume_dir.path)
         if not config.task:
             config.task = _default_task(conn.board)
         if not config.name:
@@ -145,8 +252,22 @@ def _one(port, args, config, resume_dir, stop_event, live_ok, index):
             rf = RunFolder.create(args.runs, name)
         live = Live(console=None) if live_ok else Quiet()
         with hold_port(port, rf.path):  # `learnboard monitor --port` follows this run
-            return run_session(conn, config, rf, live=live, resume=resume_dir is not None,
-                               stop_event=stop_event)
+            try:
+                return run_session(conn, config, rf, live=live, resume=resume_dir is not None,
+                                   stop_event=stop_event)
+            except BaseException:
+                _say_resume(rf)
+                raise
+
+
+def _say_resume(rf) -> None:
+    """After a session that stopped early: the exact command that continues it."""
+    import sys
+
+    from learnboard.host.resume import resume_command
+
+    if rf.latest_checkpoint() is not None:
+        print(f"resume with: {resume_command(rf.path)}", file=sys.stderr, flush=True)
 
 
 def _plot(run_dir) -> None:
@@ -169,9 +290,6 @@ def run(args: argparse.Namespace) -> int:
     import sys
     import threading
 
-    from learnboard.host.runfolder import RunFolder
-    from learnboard.host.session import resume_config
-
     from learnboard.errors import InputError, LearnboardError
 
     ports = args.port or [None]
@@ -179,9 +297,13 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         if len(ports) > 1:
             raise InputError("--resume continues one run: give at most one --port", field="--resume")
-        resume_dir = RunFolder.open(args.resume)
-        config = resume_config(resume_dir)
+        resume_dir, config = _resume_setup(args)
+        if resume_dir is None:
+            return 0
     else:
+        if args.other_board:
+            raise InputError("only with --resume (continue a run on another board)",
+                             field="--other-board")
         config = _config(args)
     stop_event = threading.Event()
 
@@ -219,6 +341,10 @@ def run(args: argparse.Namespace) -> int:
             failed += 1
             print(f"error: {port or 'emulated board'}: {s}", file=sys.stderr)
             continue
+        if s.stop_reason == "interrupted":
+            from learnboard.host.resume import resume_command
+
+            print(f"resume with: {resume_command(s.run_dir)}", file=sys.stderr)
         if not args.no_plot:
             _plot(s.run_dir)
         if args.json:

@@ -1,0 +1,88 @@
+"""What ``learnboard train --resume`` checks before a run continues: the board it was
+recorded on (board name, description hash and unique id, not the port name), whether the
+run already finished, and the command that resumes it.
+
+A run folder's ``config.json`` records ``port`` (the port, or ``emulated NAME`` for the
+in-process emulated board), ``board``, ``desc_hash`` and, from protocol 3 on, ``uid``
+(hello's unique id; ``learnboard.board_id``).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass
+
+from learnboard.board_id import describe
+from learnboard.errors import InputError
+
+from .runfolder import RunFolder
+
+IN_PROCESS_LABEL = "emulated "  # Connection.label of the in-process emulated board
+
+
+@dataclass(frozen=True)
+class RecordedBoard:
+    """The board a run was recorded on."""
+
+    port: str  # a serial port, or "emulated NAME"
+    board: str
+    desc_hash: str | None
+    uid: str | None  # None: recorded before boards reported an id
+
+    @property
+    def in_process(self) -> bool:
+        """Recorded on the built-in emulated board (no port)."""
+        return self.port.startswith(IN_PROCESS_LABEL) or not self.port
+
+    @property
+    def identity(self) -> tuple[str, ...]:
+        """For :func:`~.serial_ports.find_again`: (board, desc_hash[, uid])."""
+        base = (self.board, str(self.desc_hash))
+        return base + (self.uid,) if self.uid else base
+
+
+def recorded_board(rf: RunFolder) -> RecordedBoard:
+    """The board ``rf`` was recorded on, from its config.json."""
+    cfg = rf.read_config()
+    port, board = cfg.get("port"), cfg.get("board")
+    if not isinstance(board, str) or not board:
+        raise InputError(f"field 'board' is {board!r}: not a board name; the run folder is damaged",
+                         source=str(rf.config_path), field="board")
+    uid = cfg.get("uid")
+    return RecordedBoard(port=port if isinstance(port, str) else "", board=board,
+                         desc_hash=cfg.get("desc_hash"), uid=uid if isinstance(uid, str) else None)
+
+
+def board_mismatch(rec: RecordedBoard, hello: dict, label: str) -> str | None:
+    """Why the board that answered ``hello`` on ``label`` is not the one ``rec`` names
+    (None when it is): the reason, for an error message."""
+    got = (hello.get("board"), hello.get("desc_hash"), hello.get("uid"))
+    if got[0] != rec.board:
+        return f"{label} is board {got[0]!r}, the run was recorded on {rec.board!r} ({rec.port})"
+    if rec.desc_hash and got[1] != rec.desc_hash:
+        return (f"{label} runs description {str(got[1])[:8]}, the run was recorded with "
+                f"{rec.desc_hash[:8]} ({rec.port})")
+    if rec.uid and got[2] != rec.uid:
+        return (f"{label} is the board with unique id {describe(got[2])}, the run was recorded on "
+                f"{describe(rec.uid)} ({rec.port})")
+    return None
+
+
+def finished(rf: RunFolder, total_steps: int | None) -> int | None:
+    """The step a run finished at when it has a summary and reached its ``total_steps``
+    (None: not finished, e.g. interrupted, or a summary from an earlier stop)."""
+    summary = rf.read_summary()
+    if not isinstance(summary, dict) or total_steps is None:
+        return None
+    steps = summary.get("steps")
+    if isinstance(steps, int) and steps >= total_steps and summary.get("stop_reason") != "interrupted":
+        return steps
+    return None
+
+
+def resume_command(run_dir: str | os.PathLike, port: str | None = None) -> str:
+    """The command that continues the run in ``run_dir`` (``port``: only when it must be
+    given; a run reconnects to the port it recorded)."""
+    cmd = f"learnboard train --resume {shlex.quote(str(run_dir))}"
+    return cmd + (f" --port {shlex.quote(port)}" if port else "")
