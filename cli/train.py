@@ -135,7 +135,7 @@ def _resume_setup(args):
     rf = RunFolder.open(args.resume)
     config = resume_config(rf)
     total = config.schedule.total_steps
-    done = finished(rf, total)
+    done = finished(rf)
     if args.steps is not None:
         ck = rf.latest_checkpoint()
         at = int(ck["step"]) if isinstance(ck, dict) and isinstance(ck.get("step"), int) else 0
@@ -149,9 +149,10 @@ def _resume_setup(args):
             rf.write_config({k: v for k, v in raw.items() if k != "version"})
         return rf, config
     if done is not None:
-        print(f"{rf.path}: finished at step {done} of {total}; nothing to resume "
-              f"(summary.json unchanged). To train it further: "
-              f"{resume_command(rf.path)} --steps N (N > {done})")
+        step, reason = done
+        print(f"{rf.path}: finished at step {step} (stop: {reason}); nothing to resume, the "
+              f"run folder is unchanged. To train it further: "
+              f"{resume_command(rf.path)} --steps N (N > {step})")
         return None, config
     return rf, config
 

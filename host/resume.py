@@ -69,15 +69,21 @@ def board_mismatch(rec: RecordedBoard, hello: dict, label: str) -> str | None:
     return None
 
 
-def finished(rf: RunFolder, total_steps: int | None) -> int | None:
-    """The step a run finished at when it has a summary and reached its ``total_steps``
-    (None: not finished, e.g. interrupted, or a summary from an earlier stop)."""
+FINISHED = ("steps", "time", "settled")  # the schedule's own stop conditions
+
+
+def finished(rf: RunFolder) -> tuple[int, str] | None:
+    """``(step, stop reason)`` when the run stopped on its own schedule (its summary says
+    so and no checkpoint is older than that summary); None when there is more to do
+    (interrupted, crashed, or rolled back to an earlier checkpoint)."""
     summary = rf.read_summary()
-    if not isinstance(summary, dict) or total_steps is None:
+    ck = rf.latest_checkpoint()
+    if not isinstance(summary, dict) or not isinstance(ck, dict):
         return None
-    steps = summary.get("steps")
-    if isinstance(steps, int) and steps >= total_steps and summary.get("stop_reason") != "interrupted":
-        return steps
+    steps, reason = summary.get("steps"), summary.get("stop_reason")
+    at = ck.get("step")
+    if reason in FINISHED and isinstance(steps, int) and isinstance(at, int) and at >= steps:
+        return steps, str(reason)
     return None
 
 
