@@ -157,26 +157,53 @@ def _resume_setup(args):
     return rf, config
 
 
-def _recorded_port(rec, run_dir) -> str:
-    """The port the run was recorded on, followed by the board's identity when it moved."""
+def _open_recorded(rec, seed, run_dir):
+    """A connection to the board the run was recorded on: at its recorded port, else
+    where it moved (a ``learnboard emulate`` that announced a new pty, or any port whose
+    firmware answers with the recorded identity). Never the built-in emulated board."""
     import os
 
-    from learnboard.host.resume import resume_command
-    from learnboard.host.serial_ports import find_again
+    from learnboard.cli.connection import open_board
+    from learnboard.host.resume import board_mismatch, resume_command
+    from learnboard.host.serial_ports import current_port, list_ports
 
     from learnboard.board_id import describe
     from learnboard.errors import LearnboardError
 
+    def attempt(port):
+        try:
+            conn = open_board(port, seed=seed)
+        except LearnboardError as exc:  # its first clause: what the port did (no flash advice)
+            return None, str(exc).split(";")[0].split("?")[0]
+        why = board_mismatch(rec, conn.hello, conn.label)
+        if why is None:
+            return conn, None
+        conn.close()
+        return None, why
+
+    why = f"{rec.port} is gone"
     if os.path.exists(rec.port) or "://" in rec.port:
-        return rec.port
-    try:
-        return find_again(rec.port, identity=rec.identity, gone_within=0.0, timeout=10.0)
-    except LearnboardError:
-        raise LearnboardError(
-            f"the run was recorded on {rec.port} (board {rec.board}, id {describe(rec.uid)}); that "
-            f"port is gone and no port answers as that board. Connect the board and run "
-            f"`{resume_command(run_dir)}` again, or give its new port: "
-            f"`{resume_command(run_dir, 'PORT')}`") from None
+        conn, why = attempt(rec.port)
+        if conn is not None:
+            return conn
+    moved = current_port(rec.port)
+    candidates = [moved] if moved != rec.port else []
+    candidates += [p.device for p in list_ports(probe=True) if p.device not in (rec.port, moved)
+                   and p.hello is not None and board_mismatch(rec, p.hello, p.device) is None]
+    for port in candidates:
+        conn, _ = attempt(port)
+        if conn is not None:
+            import sys
+
+            print(f"learnboard: the run's board moved from {rec.port} to {port}; resuming there",
+                  file=sys.stderr, flush=True)
+            return conn
+    raise LearnboardError(
+        f"not resuming {run_dir}: the run was recorded on {rec.port} (board {rec.board}, id "
+        f"{describe(rec.uid)}); {why.rstrip('.')}; and no port answers as that board. The run "
+        f"and its checkpoints are unchanged. Connect the board and run `{resume_command(run_dir)}` "
+        f"again, or give its new port: `{resume_command(run_dir, 'PORT')}` (with --other-board to "
+        "continue on another board)")
 
 
 def _check_resume_board(rec, conn, args, run_dir) -> None:
@@ -224,9 +251,6 @@ def _one(port, args, config, resume_dir, stop_event, live_ok, index):
         from learnboard.host.resume import recorded_board
 
         rec = recorded_board(resume_dir)
-        if port is None and not rec.in_process:
-            # never the built-in emulated board for a run recorded on a port
-            port = _recorded_port(rec, resume_dir.path)
         if board is None and port is None:
             board = rec.board
     if port is not None and not port.startswith("emu:") and resume_dir is None:
@@ -236,7 +260,13 @@ def _one(port, args, config, resume_dir, stop_event, live_ok, index):
 
         # another lab PC: the board's own calibration (stored by `learnboard calibrate`)
         fetch_if_missing(port, log=lambda msg: print(msg, file=sys.stderr, flush=True))
-    with open_board(port, board=board, seed=seed) as conn:
+    if rec is not None and port is None and not rec.in_process:
+        # never the built-in emulated board for a run recorded on a port
+        conn = _open_recorded(rec, seed, resume_dir.path)
+        port = conn.label
+    else:
+        conn = open_board(port, board=board, seed=seed)
+    with conn:
         if rec is not None:
             _check_resume_board(rec, conn, args, resume_dir.path)
         if not config.task:
