@@ -99,8 +99,10 @@ def check_checkpoint(ck: dict, source: str, n_edges: int | None = None) -> dict:
     file_version(ck, source)
     convert(ck, Checkpoint, source, STALE_CHECKPOINT)
     if n_edges is not None and len(ck["k"]) != n_edges:
-        raise InputError(f"has {len(ck['k'])} edge states but the board has {n_edges} edges; "
-                         f"{STALE_CHECKPOINT}", source=source, field="k")
+        # the board is wrong, not the checkpoint: never advise deleting a good one
+        raise InputError(f"has {len(ck['k'])} edge states but the board has {n_edges} edges: "
+                         "another board than the run's; resume on the board the run was "
+                         "recorded on", source=source, field="k")
     return ck
 
 

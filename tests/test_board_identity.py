@@ -180,3 +180,34 @@ def test_a_calibration_stored_the_old_way_is_read_with_a_warning_naming_it(tmp_p
     notes: list[str] = []
     assert C.find_calibration(BOARD, old["desc_hash"], REAL_UID, log=notes.append) == path
     assert len(notes) == 1 and str(path) in notes[0] and "WARNING" in notes[0]
+
+
+def test_an_interrupted_session_prints_the_command_that_resumes_it(tmp_path):
+    """Ctrl-C ends a session with its summary and the exact resume command."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    runs = tmp_path / "runs"
+    proc = subprocess.Popen([sys.executable, "-m", "learnboard", "train", "--steps", "100000",
+                             "--checkpoint-every", "10", "--task", small_task(tmp_path), "--runs",
+                             str(runs), "--name", "int", "--quiet", "--no-plot"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ})
+    try:
+        deadline = time.monotonic() + 120  # a bound on a hung session, not a measurement
+        while time.monotonic() < deadline and proc.poll() is None:
+            dirs = list(runs.glob("*-int")) if runs.exists() else []
+            if dirs and RunFolder.open(dirs[0]).latest_checkpoint() is not None and any(
+                    r.get("kind") == "tlm" for r in read_log(dirs[0] / "telemetry.msgpack")):
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    (run_dir,) = runs.glob("*-int")
+    assert f"resume with: learnboard train --resume {run_dir}" in err.decode()
