@@ -118,35 +118,67 @@ _FIXED_ON_RESUME = (("task", "--task"), ("schedule", "--schedule"), ("lam", "--l
                     ("seed", "--seed"), ("name", "--name"))
 
 
+def _changed_on_resume(args, config) -> list[str]:
+    """The options given with --resume that differ from what the run recorded (the same
+    value again, e.g. the original command line repeated, is no change)."""
+    import copy
+
+    recorded = {"task": config.task, "alpha": config.alpha, "eta": config.eta,
+                "every": config.telemetry_every, "checkpoint_every": config.checkpoint_every,
+                "seed": config.seed, "name": config.name}
+    changed, schedule_flags = [], []
+    for attr, flag in _FIXED_ON_RESUME:
+        value = getattr(args, attr)
+        if value is None:
+            continue
+        if attr in recorded:
+            if value != recorded[attr]:
+                changed.append(flag)
+        else:
+            schedule_flags.append(flag)
+    if schedule_flags:
+        given = copy.copy(args)
+        given.steps = None
+        fresh = _config(given)
+        fresh.schedule.stop.steps = config.schedule.stop.steps
+        if fresh.as_dict()["schedule"] != config.as_dict()["schedule"]:
+            changed += schedule_flags
+    return changed
+
+
 def _resume_setup(args):
     """The run folder and configuration of ``--resume``; None for the folder when there
     is nothing to do (a finished run and no --steps beyond it)."""
-    from learnboard.host.resume import finished, resume_command
+    from learnboard.host.resume import (
+        check_run_checkpoint,
+        finished,
+        recorded_board,
+        resume_command,
+    )
     from learnboard.host.runfolder import RunFolder
     from learnboard.host.session import resume_config
 
     from learnboard.errors import InputError
 
-    for attr, flag in _FIXED_ON_RESUME:
-        if getattr(args, attr) is not None:
-            raise InputError(f"cannot change a resumed run: it continues with the {flag[2:]} it "
-                             f"recorded in config.json; drop {flag}, or start a new run without "
-                             "--resume", field=flag)
     rf = RunFolder.open(args.resume)
     config = resume_config(rf)
+    for flag in _changed_on_resume(args, config):
+        raise InputError(f"cannot change a resumed run: it continues with the {flag[2:]} it "
+                         f"recorded in config.json; drop {flag}, or start a new run without "
+                         "--resume", field=flag)
+    recorded_board(rf)  # a damaged run folder is named before anything else happens
+    ck = check_run_checkpoint(rf)
     total = config.schedule.total_steps
     done = finished(rf)
-    if args.steps is not None:
-        ck = rf.latest_checkpoint()
-        at = int(ck["step"]) if isinstance(ck, dict) and isinstance(ck.get("step"), int) else 0
+    if args.steps is not None and args.steps != total:  # the recorded total again: no change
+        at = int(ck["step"])
         if args.steps <= at:
             raise InputError(f"{args.steps} steps: the run is at step {at} already; give more",
                              field="--steps")
-        if args.steps != total:
-            config.schedule.stop.steps = args.steps
-            raw = rf.read_config()
-            raw["schedule"] = config.as_dict()["schedule"]
-            rf.write_config({k: v for k, v in raw.items() if k != "version"})
+        config.schedule.stop.steps = args.steps
+        raw = rf.read_config()
+        raw["schedule"] = config.as_dict()["schedule"]
+        rf.write_config({k: v for k, v in raw.items() if k != "version"})
         return rf, config
     if done is not None:
         step, reason = done
@@ -286,8 +318,10 @@ def _one(port, args, config, resume_dir, stop_event, live_ok, index):
             try:
                 return run_session(conn, config, rf, live=live, resume=resume_dir is not None,
                                    stop_event=stop_event)
-            except BaseException:
-                _say_resume(rf)
+            except BaseException as exc:
+                said = str(exc)  # a storage error says what to do already
+                if "--resume" not in said and "everything written before is intact" not in said:
+                    _say_resume(rf)
                 raise
 
 

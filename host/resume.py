@@ -9,6 +9,7 @@ in-process emulated board), ``board``, ``desc_hash`` and, from protocol 3 on, ``
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 from dataclasses import dataclass
@@ -70,6 +71,30 @@ def board_mismatch(rec: RecordedBoard, hello: dict, label: str) -> str | None:
 
 
 FINISHED = ("steps", "time", "settled")  # the schedule's own stop conditions
+
+
+def recorded_edges(rf: RunFolder) -> int | None:
+    """The number of edges of the board description stored in the run (board.json);
+    None when it cannot be read (the board's own check at connection time remains)."""
+    try:
+        data = json.loads(rf.compiled_board_path.read_bytes())
+        return len(data["b"]["edges"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def check_run_checkpoint(rf: RunFolder) -> dict:
+    """The newest readable checkpoint, checked against the run's own board description
+    (before any board is involved: a damaged run folder is named as such)."""
+    from .session import STALE_CHECKPOINT, resume_checkpoint
+
+    ck = resume_checkpoint(rf)
+    n = recorded_edges(rf)
+    if n is not None and len(ck["k"]) != n:
+        raise InputError(f"has {len(ck['k'])} edge states but the run's board description "
+                         f"(board.json) has {n} edges; {STALE_CHECKPOINT}",
+                         source=str(rf.checkpoints_dir / ck["file"]), field="k")
+    return ck
 
 
 def finished(rf: RunFolder) -> tuple[int, str] | None:
