@@ -33,9 +33,6 @@ from _lbboard import reset as _hard_reset
 from umachine import Signal, idle, mem8, mem16, mem32, soft_reset, time_pulse_us  # noqa: F401
 
 _path = _os.getenv("LB_WORLD")
-# the emulated MCU's unique id (learnboard.board_id.emulated_uid), passed by the emulator
-# as hex; a VM started without it is an emulated board too, of no particular seed
-_uid = bytes.fromhex(_os.getenv("LB_UID") or "4c42450000000000")
 PWRON_RESET = 1  # rp2's values (modmachine.c)
 WDT_RESET = 3
 _WDT_MAX_MS = 8388  # rp2040: 24-bit counter, 2 ticks per us
@@ -646,8 +643,11 @@ if _path:
 
 
 def unique_id():
-    """The board's 8-byte unique id, as rp2's ``machine.unique_id()``."""
-    return _uid
+    """The board's 8-byte unique id, as rp2's ``machine.unique_id()``: the emulated MCU's
+    (learnboard.board_id.emulated_uid), passed by the emulator as hex in ``LB_UID``; a VM
+    started without it is an emulated board too, of no particular seed. Built on each
+    call (the firmware asks once, at boot), so importing this module does no more work."""
+    return bytes.fromhex(_os.getenv("LB_UID") or "4c42450000000000")
 
 
 def reset():
