@@ -57,13 +57,17 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps({"port": conn.label, "host_firmware": firmware_version(), **hello,
                           "status": stats, "rp2040_steps_s": predicted}))
     else:
+        from learnboard.board_id import describe
+
         table = Table(title=conn.label, show_header=False)
         table.add_column(style="bold")
         table.add_column(overflow="fold")
         for key, label in (("fw", "firmware"), ("proto", "protocol"), ("impl", "implementation"),
                            ("mpy", ".mpy ABI"), ("board", "board"), ("desc_hash", "description hash"),
-                           ("caps", "capabilities"), ("max_frame", "max frame (B)")):
+                           ("uid", "unique id"), ("caps", "capabilities"), ("max_frame", "max frame (B)")):
             value = hello.get(key)
+            if key == "uid":  # an emulated board's id is marked, so it is never taken for a real one
+                value = describe(value) if value else None
             if key == "caps" and value is not None:
                 value = ", ".join(value)
             table.add_row(label, "—" if value is None else str(value))

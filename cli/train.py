@@ -30,7 +30,8 @@ examples:
   learnboard train --port /dev/ttyACM0 --schedule schedules/ramp.toml --name ramp1
   learnboard train --port emu:gen2-clln --port emu:gen2-clln --lambda 0.005
   learnboard train --alpha 0.5 --eta 0.5 --steps 500   (learning rate 0.5, nudge 0.5)
-  learnboard train --resume runs/20261128-171502-regression
+  learnboard train --resume runs/20261128-171502-regression   (on the board it was recorded on)
+  learnboard train --resume runs/20261128-171502-regression --steps 3000   (train further)
 """
 
 
@@ -62,10 +63,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"{ALPHA_HELP} (default: the board's; on transistor boards annealed "
                              "1.0 -> 0.2 over the session)")
     parser.add_argument("--eta", type=float, default=None, help=f"{ETA_HELP} (default: the board's)")
-    parser.add_argument("--every", type=int, default=10, help="telemetry every N steps (default 10)")
-    parser.add_argument("--checkpoint-every", type=int, default=200, help="checkpoint every N steps")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the task data and of the emulated board (default 0)")
-    parser.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue a stopped session")
+    parser.add_argument("--every", type=int, default=None, help="telemetry every N steps (default 10)")
+    parser.add_argument("--checkpoint-every", type=int, default=None, help="checkpoint every N steps (default 200)")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the task data and of the emulated board (default 0)")
+    parser.add_argument("--resume", metavar="RUN_DIR", default=None,
+                        help="continue a stopped session on the board it was recorded on (its port, "
+                             "followed if it moved; the board is checked by its identity); with "
+                             "--steps, train a finished run further")
+    parser.add_argument("--other-board", action="store_true",
+                        help="with --resume: continue on another board than the recorded one "
+                             "(the run log marks the change)")
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.add_argument("--quiet", action="store_true", help="no live dashboard")
     parser.add_argument("--no-plot", action="store_true",
@@ -87,7 +94,9 @@ def _config(args):
             raise InputError(f"{tol!r} is not a number or 'task'", field="--tolerance") from None
     sched = schedule_from_flags(steps=args.steps, lam=args.lam, tolerance=tol, init=args.init, base=base,
                                 every=args.check_every, start=args.lambda_start, up=args.lambda_up)
-    for flag, v in (("--every", args.every), ("--checkpoint-every", args.checkpoint_every)):
+    every = 10 if args.every is None else args.every
+    checkpoint_every = 200 if args.checkpoint_every is None else args.checkpoint_every
+    for flag, v in (("--every", every), ("--checkpoint-every", checkpoint_every)):
         if v < 1:
             raise InputError("must be at least 1", field=flag)
     import math
@@ -98,8 +107,169 @@ def _config(args):
     if args.eta is not None and not 0 < args.eta <= 1:
         raise InputError(f"{args.eta} must lie in (0, 1] (the nudge)", field="--eta")
     return TrainConfig(task=args.task or "", schedule=sched, alpha=args.alpha, eta=args.eta,
-                       telemetry_every=args.every, checkpoint_every=args.checkpoint_every,
-                       seed=args.seed, name=args.name or "")
+                       telemetry_every=every, checkpoint_every=checkpoint_every,
+                       seed=0 if args.seed is None else args.seed, name=args.name or "")
+
+
+# options that set what a run is: a resumed run keeps what it recorded
+_FIXED_ON_RESUME = (("task", "--task"), ("schedule", "--schedule"), ("lam", "--lambda"),
+                    ("tolerance", "--tolerance"), ("lambda_start", "--lambda-start"),
+                    ("check_every", "--check-every"), ("lambda_up", "--lambda-up"),
+                    ("init", "--init"), ("alpha", "--alpha"), ("eta", "--eta"),
+                    ("every", "--every"), ("checkpoint_every", "--checkpoint-every"),
+                    ("seed", "--seed"), ("name", "--name"))
+
+
+def _changed_on_resume(args, config) -> list[str]:
+    """The options given with --resume that differ from what the run recorded (the same
+    value again, e.g. the original command line repeated, is no change)."""
+    import copy
+
+    recorded = {"task": config.task, "alpha": config.alpha, "eta": config.eta,
+                "every": config.telemetry_every, "checkpoint_every": config.checkpoint_every,
+                "seed": config.seed, "name": config.name}
+    changed, schedule_flags = [], []
+    for attr, flag in _FIXED_ON_RESUME:
+        value = getattr(args, attr)
+        if value is None:
+            continue
+        if attr in recorded:
+            if value != recorded[attr]:
+                changed.append(flag)
+        else:
+            schedule_flags.append(flag)
+    if schedule_flags:
+        given = copy.copy(args)
+        given.steps = None
+        fresh = _config(given)
+        fresh.schedule.stop.steps = config.schedule.stop.steps
+        if fresh.as_dict()["schedule"] != config.as_dict()["schedule"]:
+            changed += schedule_flags
+    return changed
+
+
+def _resume_setup(args):
+    """The run folder and configuration of ``--resume``; None for the folder when there
+    is nothing to do (a finished run and no --steps beyond it)."""
+    from learnboard.host.resume import (
+        check_run_checkpoint,
+        finished,
+        recorded_board,
+        resume_command,
+    )
+    from learnboard.host.runfolder import RunFolder
+    from learnboard.host.session import resume_config
+
+    from learnboard.errors import InputError
+
+    rf = RunFolder.open(args.resume)
+    config = resume_config(rf)
+    for flag in _changed_on_resume(args, config):
+        raise InputError(f"cannot change a resumed run: it continues with the {flag[2:]} it "
+                         f"recorded in config.json; drop {flag}, or start a new run without "
+                         "--resume", field=flag)
+    recorded_board(rf)  # a damaged run folder is named before anything else happens
+    ck = check_run_checkpoint(rf)
+    total = config.schedule.total_steps
+    done = finished(rf)
+    if args.steps is not None and args.steps != total:  # the recorded total again: no change
+        at = int(ck["step"])
+        if args.steps <= at:
+            raise InputError(f"{args.steps} steps: the run is at step {at} already; give more",
+                             field="--steps")
+        config.schedule.stop.steps = args.steps
+        raw = rf.read_config()
+        raw["schedule"] = config.as_dict()["schedule"]
+        rf.write_config({k: v for k, v in raw.items() if k != "version"})
+        return rf, config
+    if done is not None:
+        step, reason = done
+        print(f"{rf.path}: finished at step {step} (stop: {reason}); nothing to resume, the "
+              f"run folder is unchanged. To train it further: "
+              f"{resume_command(rf.path)} --steps N (N > {step})")
+        return None, config
+    return rf, config
+
+
+def _open_recorded(rec, seed, run_dir):
+    """``(ownership, connection)`` of the board the run was recorded on: at its recorded port, else
+    where it moved (a ``learnboard emulate`` that announced a new pty, or any port whose
+    firmware answers with the recorded identity). Never the built-in emulated board."""
+    import os
+
+    from learnboard.cli.connection import open_board
+    from learnboard.host.ownership import Ownership, PortBusy
+    from learnboard.host.resume import board_mismatch, resume_command
+    from learnboard.host.serial_ports import current_port, list_ports
+
+    from learnboard.board_id import describe
+    from learnboard.errors import LearnboardError
+
+    def attempt(port):
+        own = Ownership(port, "learnboard train", run_dir)
+        own.acquire()  # PortBusy: a port another program holds is not probed
+        try:
+            conn = open_board(port, seed=seed)
+        except LearnboardError as exc:  # its first clause: what the port did (no flash advice)
+            own.release()
+            return None, str(exc).split(";")[0].split("?")[0]
+        why = board_mismatch(rec, conn.hello, conn.label)
+        if why is None:
+            return own, conn
+        conn.close()
+        own.release()
+        return None, why
+
+    why = f"{rec.port} is gone"
+    if os.path.exists(rec.port) or "://" in rec.port:
+        own, why = attempt(rec.port)  # held by another program: that is the answer
+        if own is not None:
+            return own, why
+    moved = current_port(rec.port)
+    candidates = [moved] if moved != rec.port else []
+    candidates += [p.device for p in list_ports(probe=True) if p.device not in (rec.port, moved)
+                   and p.hello is not None and board_mismatch(rec, p.hello, p.device) is None]
+    for port in candidates:
+        try:
+            own, conn = attempt(port)
+        except PortBusy:
+            continue
+        if own is not None:
+            import sys
+
+            print(f"learnboard: the run's board moved from {rec.port} to {port}; resuming there",
+                  file=sys.stderr, flush=True)
+            return own, conn
+    raise LearnboardError(
+        f"not resuming {run_dir}: the run was recorded on {rec.port} (board {rec.board}, id "
+        f"{describe(rec.uid)}); {why.rstrip('.')}; and no port answers as that board. The run "
+        f"and its checkpoints are unchanged. Connect the board and run `{resume_command(run_dir)}` "
+        f"again, or give its new port: `{resume_command(run_dir, 'PORT')}` (with --other-board to "
+        "continue on another board)")
+
+
+def _check_resume_board(rec, conn, args, run_dir) -> None:
+    """Refuse to continue a run on another board than it was recorded on (unless
+    --other-board): one run folder must not mix two boards' data silently."""
+    from learnboard.host.resume import board_mismatch
+
+    from learnboard.errors import LearnboardError
+
+    reason = board_mismatch(rec, conn.hello, conn.label)
+    if reason is None and not rec.in_process and getattr(conn, "emulated", False):
+        reason = (f"the run was recorded on {rec.port}, not on the built-in emulated board "
+                  f"({conn.label})")
+    if reason is None:
+        return
+    if args.other_board:
+        import sys
+
+        print(f"learnboard: continuing on another board: {reason} (the run log's resume "
+              "event records it)", file=sys.stderr, flush=True)
+        return
+    raise LearnboardError(f"not resuming {run_dir}: {reason}. The run and its checkpoints are "
+                          "unchanged. Connect the recorded board, or pass --other-board to "
+                          "continue this run on this board")
 
 
 def _default_task(board) -> str:
@@ -109,63 +279,91 @@ def _default_task(board) -> str:
 
 
 def _one(port, args, config, resume_dir, stop_event, live_ok, index):
-    from learnboard.host.ownership import own_port
-
-    from learnboard.errors import InputError
-
-    board = args.board
-    if resume_dir is not None and board is None and (port is None or port.startswith("emu:")):
-        board = resume_dir.read_config().get("board")
-        if port is not None:
-            board = None
-        elif not isinstance(board, str) or not board:
-            raise InputError(f"field 'board' is {board!r}: not a board name; give --board",
-                             source=str(resume_dir.config_path))
-    with own_port(port, "learnboard train", None if resume_dir is None else resume_dir.path) as own:
-        return _own(port, args, config, resume_dir, stop_event, live_ok, index, board, own)
-
-
-def _own(port, args, config, resume_dir, stop_event, live_ok, index, board, own):
-    """A session on ``port``, which this process holds (``own``; None for an in-process board)."""
-    import threading
+    from contextlib import ExitStack
 
     from learnboard.cli.connection import open_board
+    from learnboard.host.ownership import own_port
+
+    board = args.board
+    seed = config.seed if args.seed is None else args.seed
+    rec = None
+    if resume_dir is not None:
+        from learnboard.host.resume import recorded_board
+
+        rec = recorded_board(resume_dir)
+        if board is None and port is None:
+            board = rec.board
+    with ExitStack() as held:
+        if rec is not None and port is None and not rec.in_process:
+            # never the built-in emulated board for a run recorded on a port
+            own, conn = _open_recorded(rec, seed, resume_dir.path)
+            held.callback(own.release)
+        else:
+            own = held.enter_context(own_port(port, "learnboard train",
+                                              None if resume_dir is None else resume_dir.path))
+            if port is not None and not port.startswith("emu:") and resume_dir is None:
+                import sys
+
+                from learnboard.host.calibration import fetch_if_missing
+
+                # another lab PC: the board's own calibration (stored by `learnboard calibrate`)
+                fetch_if_missing(port, log=lambda msg: print(msg, file=sys.stderr, flush=True))
+            conn = open_board(port, board=board, seed=seed)
+        with conn:
+            return _session(conn, args, config, resume_dir, rec, stop_event, live_ok, index, own)
+
+
+def _session(conn, args, config, resume_dir, rec, stop_event, live_ok, index, own):
+    """A session on the open board ``conn``, whose port this process holds (``own``; None
+    for an in-process board)."""
+    import threading
+
     from learnboard.host.live import Live, Quiet
     from learnboard.host.runfolder import RunFolder
     from learnboard.host.session import run_session
 
-    if port is not None and not port.startswith("emu:") and resume_dir is None:
-        import sys
+    if rec is not None:
+        _check_resume_board(rec, conn, args, resume_dir.path)
+    park_event = threading.Event()
+    if own is not None:
+        def on_stop() -> None:  # `learnboard stop --port`: park now, from the watcher's thread
+            park_event.set()  # first: the session then knows whose park it sees
+            conn.link.request("park", {}, timeout=0.3, retries=2)
 
-        from learnboard.host.calibration import fetch_if_missing
+        own.watch(on_stop)
+    if not config.task:
+        config.task = _default_task(conn.board)
+    if not config.name:
+        config.name = config.task.replace("/", "_").rsplit(".", 1)[0] or "run"
+    if resume_dir is not None:
+        rf = resume_dir
+    else:
+        from learnboard.host.session import load_session_task
 
-        # another lab PC: the board's own calibration (stored by `learnboard calibrate`)
-        fetch_if_missing(port, log=lambda msg: print(msg, file=sys.stderr, flush=True))
-    with open_board(port, board=board, seed=args.seed) as conn:
-        park_event = threading.Event()
-        if own is not None:
-            def on_stop() -> None:  # `learnboard stop --port`: park now, from the watcher's thread
-                park_event.set()  # first: the session then knows whose park it sees
-                conn.link.request("park", {}, timeout=0.3, retries=2)
-
-            own.watch(on_stop)
-        if not config.task:
-            config.task = _default_task(conn.board)
-        if not config.name:
-            config.name = config.task.replace("/", "_").rsplit(".", 1)[0] or "run"
-        if resume_dir is not None:
-            rf = resume_dir
-        else:
-            from learnboard.host.session import load_session_task
-
-            load_session_task(config.task, conn.board, config.seed)  # a bad --task: no run folder
-            name = config.name if index is None else f"{config.name}-{index}"
-            rf = RunFolder.create(args.runs, name)
-        live = Live(console=None) if live_ok else Quiet()
-        if own is not None:
-            own.announce(rf.path)  # `learnboard monitor --port` follows this run
+        load_session_task(config.task, conn.board, config.seed)  # a bad --task: no run folder
+        name = config.name if index is None else f"{config.name}-{index}"
+        rf = RunFolder.create(args.runs, name)
+    live = Live(console=None) if live_ok else Quiet()
+    if own is not None:
+        own.announce(rf.path)  # `learnboard monitor --port` follows this run
+    try:
         return run_session(conn, config, rf, live=live, resume=resume_dir is not None,
                            stop_event=stop_event, park_event=park_event)
+    except BaseException as exc:
+        said = str(exc)  # a storage error says what to do already
+        if "--resume" not in said and "everything written before is intact" not in said:
+            _say_resume(rf)
+        raise
+
+
+def _say_resume(rf) -> None:
+    """After a session that stopped early: the exact command that continues it."""
+    import sys
+
+    from learnboard.host.resume import resume_command
+
+    if rf.latest_checkpoint() is not None:
+        print(f"resume with: {resume_command(rf.path)}", file=sys.stderr, flush=True)
 
 
 def _plot(run_dir) -> None:
@@ -188,9 +386,6 @@ def run(args: argparse.Namespace) -> int:
     import sys
     import threading
 
-    from learnboard.host.runfolder import RunFolder
-    from learnboard.host.session import resume_config
-
     from learnboard.errors import InputError, LearnboardError
 
     ports = args.port or [None]
@@ -198,9 +393,13 @@ def run(args: argparse.Namespace) -> int:
     if args.resume:
         if len(ports) > 1:
             raise InputError("--resume continues one run: give at most one --port", field="--resume")
-        resume_dir = RunFolder.open(args.resume)
-        config = resume_config(resume_dir)
+        resume_dir, config = _resume_setup(args)
+        if resume_dir is None:
+            return 0
     else:
+        if args.other_board:
+            raise InputError("only with --resume (continue a run on another board)",
+                             field="--other-board")
         config = _config(args)
     stop_event = threading.Event()
 
@@ -238,6 +437,10 @@ def run(args: argparse.Namespace) -> int:
             failed += 1
             print(f"error: {port or 'emulated board'}: {s}", file=sys.stderr)
             continue
+        if s.stop_reason == "interrupted":
+            from learnboard.host.resume import resume_command
+
+            print(f"resume with: {resume_command(s.run_dir)}", file=sys.stderr)
         if not args.no_plot:
             _plot(s.run_dir)
         if args.json:

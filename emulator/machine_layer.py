@@ -282,7 +282,7 @@ def build(world: World, *, blocks: bool = True,
                           PWRON_RESET=PWRON_RESET, WDT_RESET=WDT_RESET).items():
         setattr(machine, name, obj)
     machine.freq = lambda hz=None: 125_000_000 if hz is None else None
-    machine.unique_id = lambda: b"LBEMU" + (world.seed & 0xFFFFFF).to_bytes(3, "little")
+    machine.unique_id = lambda: world.uid
     machine.idle = lambda: clock.advance_us(1)
     machine.lightsleep = machine.deepsleep = lambda ms=0: clock.sleep_ms(ms)
     machine.disable_irq = lambda: 0

@@ -139,6 +139,7 @@ class VMBoard:
         if self.board is not None:
             self.world = (world_factory(self.board) if world_factory else
                           World(self.board, seed=0 if seed is None else seed, faults=faults))
+            env["LB_UID"] = self.world.uid.hex()  # the VM's machine.unique_id()
             # a short private folder: Unix socket paths are limited to ~107 bytes
             self._sock_dir = tempfile.mkdtemp(prefix="lb-emu-")
             env["LB_WORLD"] = os.path.join(self._sock_dir, "world.sock")

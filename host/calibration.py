@@ -47,16 +47,27 @@ def data_dir() -> Path:
     return Path(base) / "learnboard"
 
 
-def calibration_path(board_id: str, desc_hash: str) -> Path:
+def _safe(text: str, default: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in text) or default
+
+
+def calibration_path(board_id: str, desc_hash: str, uid: str | None = None) -> Path:
     """Where the host keeps the calibration of board ``board_id`` running description
-    ``desc_hash``: ``<data dir>/calibrations/<board id>-<hash[:16]>.json``."""
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in board_id) or "board"
-    return data_dir() / "calibrations" / f"{safe}-{desc_hash[:16]}.json"
+    ``desc_hash``, whose MCU has the unique id ``uid`` (hello's ``uid``):
+    ``<data dir>/calibrations/<board id>-<hash[:16]>-<uid>.json``. Without a ``uid`` (a
+    board with firmware older than protocol 3, or a calibration measured before) the old
+    key ``<board id>-<hash[:16]>.json``, shared by every board with that description."""
+    name = f"{_safe(board_id, 'board')}-{desc_hash[:16]}"
+    if uid:
+        name += f"-{_safe(uid, 'uid')}"
+    return data_dir() / "calibrations" / f"{name}.json"
 
 
 def save_calibration(cal: dict, path: str | Path | None = None) -> Path:
-    """Write ``cal`` atomically (to ``path``, or its place in the data directory)."""
-    p = Path(path) if path is not None else calibration_path(cal["board"], cal["desc_hash"])
+    """Write ``cal`` atomically (to ``path``, or its place in the data directory: keyed by
+    its board, description hash and board ``uid``)."""
+    p = Path(path) if path is not None else calibration_path(cal["board"], cal["desc_hash"],
+                                                             cal.get("uid"))
     try:
         p.parent.mkdir(parents=True, exist_ok=True)
         tmp = p.with_name(p.name + ".tmp")
@@ -67,10 +78,28 @@ def save_calibration(cal: dict, path: str | Path | None = None) -> Path:
     return p
 
 
-def find_calibration(board_id: str, desc_hash: str) -> Path | None:
-    """The stored calibration of this board and description, if there is one."""
-    p = calibration_path(board_id, desc_hash)
-    return p if p.is_file() else None
+def find_calibration(board_id: str, desc_hash: str, uid: str | None = None, *,
+                     log: Callable[[str], None] | None = None) -> Path | None:
+    """The stored calibration of this board (``uid``) and description, if there is one.
+
+    A calibration stored under the old key (board and description only, from before
+    boards had an identity) is still found when there is none under ``uid``, with a
+    warning through ``log`` naming the file: it may have been measured on another board
+    with the same description (an emulated one included)."""
+    p = calibration_path(board_id, desc_hash, uid)
+    if p.is_file():
+        return p
+    if not uid:
+        return None
+    old = calibration_path(board_id, desc_hash)
+    if not old.is_file():
+        return None
+    if log is not None:
+        log(f"calibration: WARNING: using {old}, stored before calibrations were kept per board "
+            f"(by board name and description only): it may come from another board with the "
+            f"same description, an emulated one included; run `learnboard calibrate` on this "
+            f"board ({uid}) to measure its own")
+    return old
 
 
 # ----------------------------------------------------------------- copy on the board
@@ -156,7 +185,7 @@ def fetch_if_missing(port: str, *, log: Callable[[str], None] | None = None) -> 
     except LearnboardError:
         return None  # the session's own connect reports what is wrong with the port
     board_id, desc_hash = str(hello.get("board", "")), str(hello.get("desc_hash", ""))
-    have = find_calibration(board_id, desc_hash)
+    have = find_calibration(board_id, desc_hash, hello.get("uid"), log=say)
     if have is not None or not board_id or not desc_hash:
         return have
     if hello.get("cal", "") is None:  # the board keeps none: no need to stop its firmware
@@ -498,6 +527,7 @@ def calibrate(link, board: Board, *, configs: int | None = None,
         "format": FORMAT,
         "board": board.name,
         "board_id": str(hello.get("board", board.name)),
+        "uid": hello.get("uid"),
         "desc_hash": desc_hash,
         "firmware": hello.get("fw"),
         "port": label,

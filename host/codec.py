@@ -17,9 +17,12 @@ from typing import Any
 
 import msgpack
 
-VERSION = 2
+VERSION = 3
 OLD_VERSION = 1
 """Protocol-1 firmware's version byte: the link recognises such a board (see Link.hello)."""
+PREV_VERSION = 2
+"""Protocol-2 firmware's version byte (no board identity in hello): recognised the same way."""
+OLD_VERSIONS = frozenset({OLD_VERSION, PREV_VERSION})
 HEADER = 4
 TRAILER = 4
 MAX_ENCODED = 1024
@@ -117,7 +120,7 @@ def encode_packed(mtype: int, seq: int, packed: bytes, version: int = VERSION) -
 
 def encode_frame(mtype: int, seq: int, body: Any, version: int = VERSION) -> bytes:
     """Encode one message as a complete frame (delimiter included); ``version`` other
-    than VERSION only to talk to protocol-1 firmware."""
+    than VERSION only to talk to older firmware (OLD_VERSIONS)."""
     return encode_packed(mtype, seq, pack_body(body), version)
 
 

@@ -109,7 +109,7 @@ def open_board(
         # a reset dropped the port (USB): find the board by its identity from hello
         from .serial_ports import find_again
 
-        ident = (who["board"], who["desc_hash"]) if who else None
+        ident = (who["board"], who["desc_hash"], who["uid"]) if who else None
         return find_again(old, identity=ident, since=time.time() - 0.5)
 
     # pyserial's `exclusive` (an flock on the device, POSIX only): a program that asks for
@@ -118,7 +118,7 @@ def open_board(
     link = Link.open(port, timeout=timeout, follow=follow, **excl)
     try:
         hello = link.hello(probe_old=True)
-        who.update(board=hello.get("board"), desc_hash=hello.get("desc_hash"))
+        who.update(board=hello.get("board"), desc_hash=hello.get("desc_hash"), uid=hello.get("uid"))
     except OldFirmware as exc:
         link.close()
         raise OldFirmware(f"{port}: the board runs protocol-{exc.protocol} firmware; run "

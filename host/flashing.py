@@ -36,7 +36,7 @@ from learnboard.errors import InputError, LearnboardError, LinkError
 DEFAULT_BOARD = "gen2-clln"
 BOARD_FILE = "board.json"
 CHUNK = 512  # bytes per raw-REPL write; well inside every port's raw-paste window
-PROTOCOL = 2
+PROTOCOL = 3
 BOOT_QUIET_S = 3.0  # after a reset, wait up to this long for the firmware's boot event before hello
 
 # MicroPython's native architectures, as encoded in bits 10+ of sys.implementation._mpy
@@ -493,8 +493,8 @@ def interrupt_firmware(port: str, *, timeout: float = 0.5) -> dict | None:
         try:
             hello = link.hello(probe_old=True)
         except OldFirmware as exc:
-            # protocol-1 firmware leaves binary mode the same way, asked in its framing
-            link.request_old("repl")
+            # older firmware leaves binary mode the same way, asked in its framing
+            link.request_old("repl", version=exc.protocol)
             return {"proto": exc.protocol}
         except LinkError:
             return None

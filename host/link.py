@@ -57,11 +57,16 @@ class LinkTimeout(LinkError):
 OLD_FIRMWARE = "the board runs protocol-1 firmware; run `learnboard flash` to update it"
 
 
-class OldFirmware(LinkError):
-    """The board answered only in protocol 1 (firmware older than this host)."""
+def old_firmware_message(protocol: int) -> str:
+    """What to tell about a board whose firmware speaks an older ``protocol``."""
+    return f"the board runs protocol-{protocol} firmware; run `learnboard flash` to update it"
 
-    def __init__(self, message: str = OLD_FIRMWARE, protocol: int = codec.OLD_VERSION):
-        super().__init__(message)
+
+class OldFirmware(LinkError):
+    """The board answered only in an older protocol (firmware older than this host)."""
+
+    def __init__(self, message: str | None = None, protocol: int = codec.OLD_VERSION):
+        super().__init__(old_firmware_message(protocol) if message is None else message)
         self.protocol = protocol
 
 
@@ -138,7 +143,7 @@ class Link:
         self.timeout = timeout
         self.retries = retries
         # protocol-1 frames are decoded too: hello tells such a board apart (OldFirmware)
-        self._decoder = codec.FrameDecoder(old_versions=frozenset({codec.OLD_VERSION}))
+        self._decoder = codec.FrameDecoder(old_versions=codec.OLD_VERSIONS)
         self._old: collections.deque[codec.Frame] = collections.deque(maxlen=8)
         self.scale: TelemetryScale | None = None
         self._rx_bytes = 0  # bytes received: hello's protocol-1 probe needs a silent line
@@ -257,23 +262,28 @@ class Link:
               probe_old: bool = False) -> dict:
         """The board's hello reply; keeps its ``scale`` so telemetry comes in volts.
 
-        With ``probe_old``, a hello nobody answered is followed by one protocol-1 hello
-        (when the line stayed silent, as protocol-1 firmware keeps it, or carried
-        protocol-1 frames: never into a REPL that echoes), and OldFirmware is raised when
-        that is answered (firmware older than this host drops protocol-2 frames)."""
+        With ``probe_old``, a hello nobody answered is followed by one protocol-2 hello and,
+        if that stays unanswered, one protocol-1 hello (when the line stayed silent, as
+        older firmware keeps it, or carried older frames: never into a REPL that echoes),
+        and OldFirmware is raised when one is answered with OK (firmware older than this
+        host drops frames of this protocol)."""
         rx0 = self._rx_bytes
         try:
             info = self.request("hello", timeout=timeout, retries=retries)
         except LinkTimeout:
             if not probe_old or (self._rx_bytes != rx0 and not self._old):
                 raise
-            old = self.request_old("hello", timeout=timeout)
+            old = None
+            for version in (codec.PREV_VERSION, codec.OLD_VERSION):
+                old = self.request_old("hello", timeout=timeout, version=version)
+                if old is not None:
+                    break
             if old is None:
                 raise
-            if old.mtype == MessageType.OK:  # protocol-1 firmware answers hello with OK
-                raise OldFirmware() from None
-            # an ERR in protocol 1: a newer board (it answers old hosts so), up by now
-            # though it missed the hello before (still booting): ask again
+            if old.mtype == MessageType.OK:  # older firmware answers hello with OK
+                raise OldFirmware(protocol=old.version) from None
+            # an ERR in an older framing: a board of this protocol (it answers old hosts
+            # so), up by now though it missed the hello before (still booting): ask again
             info = self.request("hello", timeout=timeout, retries=retries)
         if not isinstance(info, dict) or info.get("proto") != codec.VERSION:
             proto = info.get("proto") if isinstance(info, dict) else None
@@ -283,10 +293,12 @@ class Link:
         return info
 
     def request_old(self, command: str, args: dict | None = None, *,
-                    timeout: float | None = None) -> codec.Frame | None:
-        """Send one protocol-1 request (a board with protocol-1 firmware understands
-        only these: to recognise it, or to make it leave binary mode for flashing);
-        its protocol-1 reply frame, or None when none came within ``timeout`` s."""
+                    timeout: float | None = None,
+                    version: int = codec.OLD_VERSION) -> codec.Frame | None:
+        """Send one request in an older protocol ``version`` (a board with older firmware
+        understands only these: to recognise it, or to make it leave binary mode for
+        flashing); its reply frame in that version, or None when none came within
+        ``timeout`` s."""
         timeout = self.timeout if timeout is None else timeout
         with self._lock:
             self._check_open()
@@ -296,13 +308,14 @@ class Link:
             self._seq = (seq + 1) & 0xFFFF
             self._old.clear()
         self._write(codec.encode_frame(MessageType.REQ, seq, [rid, command, args or {}],
-                                       version=codec.OLD_VERSION))
+                                       version=version))
         deadline = time.monotonic() + timeout
         with self._arrived:
             while True:
                 for frame in self._old:
                     body = frame.body
-                    if frame.mtype in (MessageType.OK, MessageType.ERR) and \
+                    if frame.version == version and \
+                            frame.mtype in (MessageType.OK, MessageType.ERR) and \
                             isinstance(body, list) and body and body[0] == rid:
                         return frame
                 remaining = deadline - time.monotonic()
@@ -411,7 +424,7 @@ class Link:
 
     def _dispatch(self, frame: codec.Frame) -> None:
         with self._lock:
-            if frame.version != codec.VERSION:  # protocol-1 firmware (see request_old)
+            if frame.version != codec.VERSION:  # older firmware (see request_old)
                 self._old.append(frame)
                 self._arrived.notify_all()
                 return

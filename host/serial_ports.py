@@ -119,8 +119,12 @@ def current_port(port: str) -> str:
     return new if new is not None and os.path.exists(new) else port
 
 
-def _is_board(port: str, identity: tuple[str, str], quiet_s: float = 4.0) -> bool:
-    """Whether the firmware on ``port`` has this ``(board, desc_hash)``. Listens first: a
+_IDENTITY_KEYS = ("board", "desc_hash", "uid")
+
+
+def _is_board(port: str, identity: tuple[str, ...], quiet_s: float = 4.0) -> bool:
+    """Whether the firmware on ``port`` has this ``(board, desc_hash)`` or
+    ``(board, desc_hash, uid)`` (hello's fields, in that order). Listens first: a
     board that is still booting takes a 0x03 inside a frame as Ctrl-C, so hello goes out
     only after its boot event, or after ``quiet_s`` of silence."""
     from learnboard.errors import LinkError
@@ -137,7 +141,7 @@ def _is_board(port: str, identity: tuple[str, str], quiet_s: float = 4.0) -> boo
     try:
         link.next_event(timeout=quiet_s)
         h = link.hello()
-        return (h.get("board"), h.get("desc_hash")) == tuple(identity)
+        return tuple(h.get(k) for k in _IDENTITY_KEYS[:len(identity)]) == tuple(identity)
     except LinkError:
         return False
     finally:
@@ -153,14 +157,15 @@ def _moved_since(old: str, since: float) -> str | None:
     return None
 
 
-def find_again(old: str, *, identity: tuple[str, str] | None = None, timeout: float = 20.0,
+def find_again(old: str, *, identity: tuple[str, ...] | None = None, timeout: float = 20.0,
                gone_within: float = 3.0, since: float | None = None) -> str:
     """The port of a board that just reset and dropped its USB serial port ``old``.
 
     First waits (at most ``gone_within`` s) until ``old`` is gone or a ``learnboard
     emulate`` announced a new port for it; then until the board is back: the same path
     (a Pico usually comes back under its old name), the emulator's new pty, or — given
-    ``identity`` (hello's board name and description hash) — any port whose firmware
+    ``identity`` (hello's board name and description hash, and its unique id when
+    given as a third element) — any port whose firmware
     answers hello with that identity (e.g. ``ttyACM1`` while ``ttyACM0`` was still held
     open). ``since`` (``time.time()`` just before the caller reset the board): an
     emulator that gave the board its old path again after that is followed at once.

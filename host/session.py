@@ -99,8 +99,10 @@ def check_checkpoint(ck: dict, source: str, n_edges: int | None = None) -> dict:
     file_version(ck, source)
     convert(ck, Checkpoint, source, STALE_CHECKPOINT)
     if n_edges is not None and len(ck["k"]) != n_edges:
-        raise InputError(f"has {len(ck['k'])} edge states but the board has {n_edges} edges; "
-                         f"{STALE_CHECKPOINT}", source=source, field="k")
+        # the board is wrong, not the checkpoint: never advise deleting a good one
+        raise InputError(f"has {len(ck['k'])} edge states but the board has {n_edges} edges: "
+                         "another board than the run's; resume on the board the run was "
+                         "recorded on", source=source, field="k")
     return ck
 
 
@@ -538,21 +540,29 @@ class Session:
             self.c0_test = float(ck.get("c0_test", math.nan))
             self.elapsed0 = float(ck.get("elapsed", 0.0))
             self.p0, self.tp0 = ck.get("p0"), ck.get("tp0")
+            # the records check of the log (checksums) belongs here, before anything is
+            # appended: a damaged record in the middle must stop the resume, not be cut off
+            hello = self.conn.hello
+            # which board continues the run: a reader sees a change of board here
+            # (`learnboard train --resume --other-board`)
             self._log({"kind": "event", "name": "resume", "step": int(ck["step"]),
-                       "port": self.conn.label})
+                       "port": self.conn.label, "board": hello.get("board"),
+                       "desc_hash": hello.get("desc_hash"), "uid": hello.get("uid")})
             self._restore(ck, "resume")
             self.last_ck = ck
         else:
             rf.write_config({**cfg.as_dict(), "board": self.board.name,
                              "desc_hash": self.conn.hello.get("desc_hash"), "port": self.conn.label,
-                             "tolerance": self.runner.tolerance})
+                             "uid": self.conn.hello.get("uid"), "tolerance": self.runner.tolerance})
             rf.write_board(self.board)
             cal = getattr(self.conn, "calibration", None)  # dict or file, when the board has one
             if not cal and not getattr(self.conn, "emulated", False):
                 from .calibration import find_calibration
 
                 cal = find_calibration(str(self.conn.hello.get("board", "")),
-                                       str(self.conn.hello.get("desc_hash", "")))
+                                       str(self.conn.hello.get("desc_hash", "")),
+                                       self.conn.hello.get("uid"),
+                                       log=lambda m: print(m, file=sys.stderr, flush=True))
             if cal:
                 rf.write_calibration(cal)
             self.log = RunLog(rf.log_path)

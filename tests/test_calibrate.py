@@ -73,8 +73,8 @@ def test_gen1_digipot_spreads_recovered(gen1_cal):
     assert rms <= min(0.025, 0.5 * np.std(tr)), (rms, np.std(tr))
     assert np.all(np.abs(est - tr) <= 5 * sd + 1e-3)
     assert np.corrcoef(est, tr)[0, 1] > 0.8
-    # stored in the data directory under board id and description hash
-    stored = find_calibration(cal["board"], cal["desc_hash"])
+    # stored in the data directory under board id, description hash and the board's unique id
+    stored = find_calibration(cal["board"], cal["desc_hash"], cal["uid"])
     assert stored is not None and json.loads(stored.read_text())["sha256"] == cal["sha256"]
 
 

@@ -23,6 +23,7 @@ from learnboard.host import calibration as C
 from learnboard.host import flashing as F
 from learnboard.host.serial_ports import find_again
 
+from learnboard.board_id import emulated_uid
 from learnboard.boards import compile_board, load_board
 from learnboard.errors import InputError
 from tests.mpvm import require_vm
@@ -79,7 +80,9 @@ def test_calibrate_stores_on_the_board_and_another_host_pulls_it(pty_board, tmp_
     assert cal["desc_hash"] == desc_hash and any(s.startswith(f"{port}:/calibration.json") for s in stored)
     # on the board: the compact copy, byte for byte; on host A: the same calibration
     assert (flash / "calibration.json").read_bytes() == C.board_copy(cal)
-    host_file = host_a / "calibrations" / f"{BOARD}-{desc_hash[:16]}.json"
+    # keyed by the board's unique id too: the emulator's (seed 0) here
+    assert cal["uid"] == emulated_uid(BOARD, 0).hex()
+    host_file = host_a / "calibrations" / f"{BOARD}-{desc_hash[:16]}-{cal['uid']}.json"
     assert json.loads(host_file.read_text()) == cal
     # the firmware runs again with its description (the file does not disturb it); the
     # copy reset the board, which dropped its port as USB does: follow it

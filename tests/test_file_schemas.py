@@ -109,8 +109,12 @@ def test_a_malformed_checkpoint_names_file_field_and_value(tmp_path, path, value
 
 def test_a_checkpoint_of_another_board_and_one_from_a_newer_learnboard(tmp_path):
     rf = _run(tmp_path, {**CHECKPOINT, "k": [1.0] * (N + 1)})
-    _refused(lambda: resume_checkpoint(rf, BOARD), "step-000000040.json: k: ",
-             f"has {N + 1} edge states but the board has {N} edges", "delete this checkpoint")
+    # the board is the wrong one, not the checkpoint: no advice to delete a good checkpoint
+    with pytest.raises(InputError) as err:
+        resume_checkpoint(rf, BOARD)
+    said = str(err.value)
+    assert "step-000000040.json: k: " in said and "another board than the run's" in said
+    assert f"has {N + 1} edge states but the board has {N} edges" in said and "delete" not in said
     rf = _run(tmp_path, {**CHECKPOINT, "version": 7})
     _refused(lambda: resume_checkpoint(rf, BOARD), "step-000000040.json: version: ", "version 7",
              "a newer learnboard")

@@ -21,6 +21,7 @@ from learnboard.host.codec import MessageType
 from learnboard.host.link import BoardError, Link
 from learnboard.host.transport import SerialTransport
 
+from learnboard.board_id import emulated_uid, is_emulated
 from learnboard.boards import compile_board, load_board
 from tests import _protocol_check as check
 from tests.mpvm import require_vm
@@ -184,6 +185,13 @@ def test_every_error_reply_is_as_defined(traffic):
     fields = {b[1]: b[3].get("field") for b in errs if isinstance(b, list) and len(b) == 4}
     assert fields.get(int(messages.ErrorCode.BAD_ARGS)) == "oversample"
     assert fields.get(int(messages.ErrorCode.OUT_OF_RANGE)) == "lam"
+
+
+def test_hello_names_the_emulated_mcu_by_its_board_and_seed(traffic):
+    """The firmware sends machine.unique_id() as hex; the VM's is the emulated board's
+    id for its board and seed (seed 1 here), marked as emulated."""
+    uid = traffic["hello"]["uid"]
+    assert uid == emulated_uid(traffic["body"]["name"], 1).hex() and is_emulated(uid)
 
 
 def test_every_event_is_as_defined(traffic):

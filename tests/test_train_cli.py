@@ -193,7 +193,8 @@ def test_resume_names_the_checkpointed_edge_the_board_refused(tmp_path, capsys):
     ck["k"][3] = ck["k"][3] + 0.5
     path.write_text(json.dumps(seal_json(ck)))  # as a host would have written it
 
-    assert main(["train", *port, "--resume", run_dir, "--json", "--no-plot"]) == 2
+    # the run finished its 10 steps: --steps asks for more, so the resume restores
+    assert main(["train", *port, "--resume", run_dir, "--steps", "20", "--json", "--no-plot"]) == 2
     err = capsys.readouterr().err
     edge = load_board("gen1-digipot").edges[3].name
     assert f"{path}: k[3]: edge 3 ({edge}) = {ck['k'][3]!r} was refused by the board (BAD_ARGS" in err

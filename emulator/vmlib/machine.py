@@ -645,6 +645,14 @@ if _path:
             self.duty_u16(0)
 
 
+def unique_id():
+    """The board's 8-byte unique id, as rp2's ``machine.unique_id()``: the emulated MCU's
+    (learnboard.board_id.emulated_uid), passed by the emulator as hex in ``LB_UID``; a VM
+    started without it is an emulated board too, of no particular seed. Built on each
+    call (the firmware asks once, at boot), so importing this module does no more work."""
+    return bytes.fromhex(_os.getenv("LB_UID") or "4c42450000000000")
+
+
 def reset():
     """Hard reset of the virtual board (the world's MCU resets first); does not return."""
     if _path:

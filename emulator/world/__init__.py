@@ -43,6 +43,7 @@ from learnboard.emulator.world.outputs import Outputs
 from learnboard.emulator.world.solution import CircuitSolution, SolveCache
 from learnboard.emulator.world.wiring import Wiring
 
+from learnboard.board_id import emulated_uid
 from learnboard.boards import Board, Line, load_board
 from learnboard.boards.schema import DacGateDriver
 from learnboard.physics.dc_newton import warm_up as dc_warm_up
@@ -92,6 +93,8 @@ class World(Wiring, Outputs, Actuators, CircuitSolution, Conversions):
         self.board = board if isinstance(board, Board) else load_board(board)
         b = self.board
         self.seed = int(seed)
+        # the MCU's unique id: stable per board and seed, marked as emulated (board_id)
+        self.uid = emulated_uid(self.board.name, self.seed)
         self.faults = faults or Faults()
         self.clock = clock or VirtualClock()
         self.watchdog = Watchdog(self.clock)  # the MCU's; kept across VM processes

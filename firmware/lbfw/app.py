@@ -63,6 +63,16 @@ def _check(cond, code, message, field=None, edge=None):
         raise Fail(code, message, field, edge)
 
 
+def unique_id(machine):
+    """The MCU's unique id (on the RP2040 the flash chip's 64-bit id) as lower-case hex,
+    built once at boot: the host tells boards apart by it, whatever port they are on.
+    None when this ``machine`` has no ``unique_id`` (a port without one)."""
+    fn = getattr(machine, "unique_id", None)
+    if fn is None:
+        return None
+    return "".join(["%02x" % b for b in fn()])
+
+
 class App:
     """The firmware application; ``tick()`` is one pass of the main loop."""
 
@@ -98,6 +108,7 @@ class App:
         self.tlm_count = 0
         self.srv = server.Server(port, self._handlers(), info={
             "fw": VERSION, "board": self.name, "desc_hash": desc_hash,
+            "uid": unique_id(machine),
             "caps": ["train", "infer", "self_test"] + (
                 ["power_sense"] if getattr(self.hal, "sense", None) is not None else []) + (
                 ["wdt"] if wdt is not None else []),

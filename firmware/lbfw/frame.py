@@ -21,8 +21,9 @@ row) are ignored, so a sender may send a 0x00 to resynchronise the receiver.
 from . import cobs, mpack
 from .crc import crc_into
 
-VERSION = 2
+VERSION = 3
 OLD_VERSION = 1  # protocol-1 hosts: their requests get a protocol-1 ERR (server)
+PREV_VERSION = 2  # protocol-2 hosts: their requests get a protocol-2 ERR (server)
 
 REQ = 1  # host -> board: [id, command, args]
 OK = 2  # board -> host: [id, result]
@@ -144,7 +145,8 @@ class Parser:
         self.bad_type = 0
         self.bad_body = 0
         self.internal = 0  # exceptions escaping on_frame or unusable input
-        # on_old(seq, body): a good REQ frame of OLD_VERSION (counted as bad_version too)
+        # on_old(version, seq, body): a good REQ frame of OLD_VERSION or PREV_VERSION
+        # (counted as bad_version too)
         self.on_old = None
 
     def bad(self):
@@ -241,7 +243,8 @@ class Parser:
             return
         if raw[0] != VERSION:
             self.bad_version += 1
-            if raw[0] == OLD_VERSION and raw[1] == REQ and self.on_old is not None:
+            if (raw[0] == OLD_VERSION or raw[0] == PREV_VERSION) and raw[1] == REQ \
+                    and self.on_old is not None:
                 self._old(raw, end)
             return
         mtype = raw[1]
@@ -262,6 +265,6 @@ class Parser:
 
     def _old(self, raw, end):
         try:
-            self.on_old(raw[2] | (raw[3] << 8), mpack.unpack(raw, HEADER, end))
+            self.on_old(raw[0], raw[2] | (raw[3] << 8), mpack.unpack(raw, HEADER, end))
         except Exception:
             self.internal += 1

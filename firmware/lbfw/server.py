@@ -32,7 +32,7 @@ except ImportError:  # CPython (emulator fast mode)
         return ((a - b + 0x20000000) & 0x3FFFFFFF) - 0x20000000
 
 _MAX_MESSAGE = 120
-_OLD_HOST = "board speaks protocol 2; update learnboard on the host"
+_OLD_HOST = "board speaks protocol 3; update learnboard on the host"
 ID_MAX = 0x3FFFFFFF  # request ids are 1 ... 2**30 - 1: small ints on a 32-bit board
 _MAX_FIELD = 32  # an argument name echoed back (an unknown one may be long)
 
@@ -342,16 +342,20 @@ class Server:
     def _stats(self, args):
         return self.counters()
 
-    def _on_old(self, seq, body):
-        # A protocol-1 host: answer in its framing and its 3-element ERR, so it reports
-        # this instead of a silent timeout. Nothing is executed.
+    def _on_old(self, version, seq, body):
+        # A protocol-1 or protocol-2 host: answer in its framing and its ERR shape
+        # (protocol 1: [id, code, message]; protocol 2: [id, code, message, detail]), so
+        # it reports this instead of a silent timeout. Nothing is executed.
         if type(body) is not list or len(body) != 3 or type(body[0]) is not int:
             return
         enc = self.enc
+        if version == frame.OLD_VERSION:
+            reply = (body[0], consts.E_UNSUPPORTED, _OLD_HOST)
+        else:
+            reply = (body[0], consts.E_UNSUPPORTED, _OLD_HOST, {})
         try:
-            pos = enc.begin(frame.ERR, self.seq, frame.OLD_VERSION)
-            pos = mpack.pack_into(enc.raw, pos, (body[0], consts.E_UNSUPPORTED, _OLD_HOST),
-                                  enc.body_end)
+            pos = enc.begin(frame.ERR, self.seq, version)
+            pos = mpack.pack_into(enc.raw, pos, reply, enc.body_end)
         except ValueError:
             return
         self._send(enc.finish(pos, True))
