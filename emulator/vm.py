@@ -38,6 +38,8 @@ from pathlib import Path
 
 from learnboard.errors import LearnboardError
 
+from . import landlock
+
 VMLIB_DIR = Path(__file__).resolve().with_name("vmlib")
 """Folder of emulator-provided modules on the VM's path (fallback ``machine.py``)."""
 
@@ -241,15 +243,22 @@ class VMProcess:
             env = dict(os.environ)
             env.update(self.env)
             env["MICROPYPATH"] = self.micropypath
-            self.proc = subprocess.Popen(
-                [self.executable, "-X", f"heapsize={self.heap}", "-i", "-c", bootstrap_source(run_main, self.flash_dir, self.emu_dirs, run_boot=run_boot)],
-                stdin=slave,
-                stdout=slave,
-                stderr=slave,
-                cwd=self.flash_dir,
-                env=env,
-                close_fds=True,
-                start_new_session=True,  # a Ctrl-C at the emulator's terminal must not reach it
+            argv = [self.executable, "-X", f"heapsize={self.heap}", "-i", "-c",
+                    bootstrap_source(run_main, self.flash_dir, self.emu_dirs, run_boot=run_boot)]
+            # on Linux the kernel also holds the VM to its flash folder (.landlock)
+            self.proc = landlock.spawn(
+                lambda: subprocess.Popen(
+                    argv,
+                    stdin=slave,
+                    stdout=slave,
+                    stderr=slave,
+                    cwd=self.flash_dir,
+                    env=env,
+                    close_fds=True,
+                    start_new_session=True,  # a Ctrl-C at the emulator's terminal must not reach it
+                ),
+                write_dirs=[self.flash_dir],
+                executable=self.executable,
             )
         except BaseException:
             os.close(master)

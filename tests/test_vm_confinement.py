@@ -13,6 +13,7 @@ import json
 from pathlib import Path
 
 import pytest
+from learnboard.emulator import landlock
 from learnboard.emulator.vm_board import VMBoard
 
 from tests.mpvm import require_vm
@@ -132,3 +133,32 @@ def test_board_code_still_sees_a_board_filesystem(board):
                       "os.remove('g.bin')\nos.chdir('/')\nos.rmdir('d')")
     assert got[0] == "/d" and got[1][0][0] == "g.bin" and got[1][0][3] == 5 and got[2] == 5
     assert not (b.flash_dir / "d").exists()
+
+
+@pytest.mark.skipif(not landlock.available(), reason="the kernel has no Landlock (Linux 5.13+)")
+def test_code_that_gets_the_unix_os_back_still_writes_and_runs_nothing_outside(board, tmp_path):
+    """Board code can always reach the VM's built-in ``os`` again; on Linux the kernel
+    then refuses writes outside the flash folder and running programs."""
+    b, host = board
+    target = host / "written-by-the-vm.txt"
+    got = run(b.port, f"""import sys
+del sys.modules['uos']
+import uos
+sys.modules['uos'] = os
+out = []
+try:
+    uos.mount(uos.VfsPosix('/'), '/host')
+    with open('/host{target}', 'w') as f:
+        f.write('x')
+    out.append('written')
+except OSError as e:
+    out.append(e.errno)
+out.append(uos.system('touch {host}/ran-a-command'))
+try:
+    uos.umount('/host')
+except OSError:
+    pass
+r = out""")
+    assert got[0] == 13  # EACCES: the kernel refused the write
+    assert got[1] != 0
+    assert sorted(p.name for p in host.iterdir()) == ["secret.txt"]
