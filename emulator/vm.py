@@ -96,12 +96,12 @@ EMU_MOUNT = "/.emu{}"
 """Board paths where the emulator's module folders appear (read-only), in path order."""
 
 _BOOTSTRAP = """\
-def _lb_boot(g, flash, emu, files):
+def _lb_boot(g, flash, emu, files, links):
     import sys
     import _lbfs
     # The flash folder becomes the board's root filesystem: "/main.py" is
     # <flash>/main.py, as on a board, and no path leads outside it (_lbfs.py).
-    _lbfs.confine(flash, emu, {mount!r})
+    _lbfs.confine(flash, emu, {mount!r}, links)
     del sys.modules["_lbfs"]
     import os
     sys.path[:] = [{mount!r}.format(i) for i in range(len(emu))] + ["", ".frozen", "/lib"]
@@ -119,7 +119,7 @@ def _lb_boot(g, flash, emu, files):
         except BaseException as e:
             sys.print_exception(e)
     sys.stdout.write({mark!r})
-_lb_boot(globals(), {flash!r}, {emu!r}, {files!r})
+_lb_boot(globals(), {flash!r}, {emu!r}, {files!r}, {links!r})
 del _lb_boot
 """
 
@@ -158,12 +158,30 @@ def micropython_executable(path: str | os.PathLike | None = None) -> str:
     return found
 
 
+def symbolic_links(flash: Path, limit: int = 10000) -> list[str]:
+    """Board paths (``/out``, ``/lib/x.py``) of the symbolic links in the flash folder: a
+    board's filesystem holds none, so the VM treats them and what lies below them as absent
+    (``vmlib/_lbfs.py``). At most ``limit`` entries are looked at."""
+    found: list[str] = []
+    seen = 0
+    for root, dirs, files in os.walk(flash):  # does not follow links to folders
+        for name in dirs + files:
+            seen += 1
+            full = Path(root) / name
+            if full.is_symlink():
+                found.append("/" + full.relative_to(flash).as_posix())
+        if seen > limit:
+            break
+    return sorted(found)
+
+
 def bootstrap_source(
-    run_main: bool, flash: Path, emu_dirs: Sequence[Path], *, run_boot: bool = True
+    run_main: bool, flash: Path, emu_dirs: Sequence[Path], *, run_boot: bool = True,
+    links: Sequence[str] = (),
 ) -> str:
     """The ``-c`` program of one boot: mount the flash folder as ``/`` and the emulator's
     module folders read-only, then run boot.py (unless not ``run_boot``), and main.py if
-    ``run_main``."""
+    ``run_main``. ``links``: the flash folder's symbolic links (:func:`symbolic_links`)."""
     files = (("boot.py",) if run_boot else ()) + (("main.py",) if run_main else ())
     return _BOOTSTRAP.format(
         mark=READY_MARK.decode("ascii"),
@@ -173,6 +191,7 @@ def bootstrap_source(
         flash=str(flash),
         emu=[str(d) for d in emu_dirs],
         files=files,
+        links=list(links),
     )
 
 
@@ -244,7 +263,8 @@ class VMProcess:
             env.update(self.env)
             env["MICROPYPATH"] = self.micropypath
             argv = [self.executable, "-X", f"heapsize={self.heap}", "-i", "-c",
-                    bootstrap_source(run_main, self.flash_dir, self.emu_dirs, run_boot=run_boot)]
+                    bootstrap_source(run_main, self.flash_dir, self.emu_dirs, run_boot=run_boot,
+                                     links=symbolic_links(self.flash_dir))]
             # on Linux the kernel also holds the VM to its flash folder (.landlock)
             self.proc = landlock.spawn(
                 lambda: subprocess.Popen(

@@ -5,9 +5,14 @@ path after ``chdir('..')`` reaches the host's folders, and a symbolic link in th
 folder leads wherever it points. :func:`confine` mounts each folder as a :class:`Folder`
 instead, which resolves every path itself first, as a board's FAT or littlefs does:
 relative paths against its own current directory, ``.`` and ``..`` by their names
-(``..`` of ``/`` is ``/``), and a path through a symbolic link (a board's filesystem holds
-none) does not exist (ENOENT) and is not listed. Only the resolved absolute path reaches
-the ``VfsPosix``. The host process's working directory never changes.
+(``..`` of ``/`` is ``/``), and a symbolic link (a board's filesystem holds none) is not
+there: listings skip every link, and a path to or through one of the links the host found
+when the VM started (``learnboard.emulator.vm.symbolic_links``, passed in by the
+bootstrap) raises ENOENT. Looking for links on every path instead would list folders on
+every import and litter the heap while the firmware boots; a link made while the VM runs
+counts from the next boot (on Linux the kernel refuses writes through it anyway, see
+``learnboard.emulator.landlock``). Only the resolved absolute path reaches the
+``VfsPosix``. The host process's working directory never changes.
 
 :func:`confine` then makes ``import os``/``uos`` and ``import vfs`` give the board's
 modules (``os.py``, also as ``vfs``): no ``system``, no ``VfsPosix``. The ``VfsPosix``
@@ -28,39 +33,38 @@ _LINK = const(0xA000)  # S_IFLNK: the type the unix port's ilistdir gives a symb
 _DIR = const(0x4000)
 
 _MOUNTS = []
-"""Per Folder: [VfsPosix, look for symbolic links, rename relative, cwd]."""
+"""Per Folder: [VfsPosix, its symbolic links (board paths), rename relative, cwd]."""
+
+
+def _nothing(*args):
+    pass
 
 
 class Folder:
-    """A VFS object for ``vfs.mount``: a host folder with every path resolved inside it."""
+    """A VFS object for ``vfs.mount``: a host folder with every path resolved inside it;
+    ``n`` is its index in :data:`_MOUNTS`."""
 
-    def __init__(self, n):
-        self.n = n
+    mount = umount = _nothing  # a folder needs no setup; vfs.mount looks for the method
 
     def _resolve(self, path):
         m = _MOUNTS[self.n]
-        if path[:1] != "/":
-            path = m[3] + "/" + path
-        parts = []
-        for name in path.split("/"):
-            if name == "..":
-                if parts:
-                    parts.pop()
-            elif name and name != ".":
-                parts.append(name)
-        if m[1]:
-            inner = m[0]
-            here = "/"
-            for name in parts:  # no component may be a symbolic link
-                for entry in inner.ilistdir(here):
-                    if entry[0] == name:
-                        if entry[1] == _LINK:
-                            raise OSError(_ENOENT)
-                        break
-                else:
-                    break  # absent: nothing below it exists, the operation says so
-                here = here + name + "/"
-        return "/" + "/".join(parts)
+        if not path.startswith("/"):
+            path = ("" if m[3] == "/" else m[3]) + "/" + path
+        if "/." in path or "//" in path or (path.endswith("/") and path != "/"):
+            # the slow way only for paths that need it: every import stats paths here, and
+            # less garbage while the firmware boots leaves its heap in fewer pieces
+            parts = []
+            for name in path.split("/"):
+                if name == "..":
+                    if parts:
+                        parts.pop()
+                elif name and name != ".":
+                    parts.append(name)
+            path = "/" + "/".join(parts)
+        for link in m[1]:  # a symbolic link, and all below it, is not there
+            if path == link or path.startswith(link + "/"):
+                raise OSError(_ENOENT)
+        return path
 
     def open(self, path, mode):
         return _MOUNTS[self.n][0].open(self._resolve(path), mode)
@@ -79,12 +83,6 @@ class Folder:
 
     def remove(self, path):
         _MOUNTS[self.n][0].remove(self._resolve(path))
-
-    def mount(self, readonly, mkfs):
-        pass
-
-    def umount(self):
-        pass
 
     def ilistdir(self, path):
         for entry in _MOUNTS[self.n][0].ilistdir(self._resolve(path)):
@@ -114,14 +112,16 @@ class Folder:
 def _folder(inner, readonly, links, at_cwd):
     inner.mount(readonly, False)  # VfsPosix refuses writes itself (EROFS)
     _MOUNTS.append([inner, links, at_cwd, "/"])
-    return Folder(len(_MOUNTS) - 1)
+    f = Folder()
+    f.n = len(_MOUNTS) - 1
+    return f
 
 
-def confine(flash, emu, mount_point):
+def confine(flash, emu, mount_point, links=()):
     """Mount ``flash`` as ``/`` and the folders ``emu`` read-only at ``mount_point``
     (formatted with their index), each as a :class:`Folder`; install the board's
-    ``os``/``uos``/``vfs``. The emulator's own module folders are not searched for
-    symbolic links: they are its cache, not the board's files, and every import looks there."""
+    ``os``/``uos``/``vfs``. ``links``: board paths of the flash folder's symbolic links.
+    The emulator's own module folders are its cache, not the board's files: no links there."""
     import os  # the board's (os.py), read from the host paths before "/" changes
 
     import uos  # the VM's own, before it is replaced below
@@ -129,9 +129,9 @@ def confine(flash, emu, mount_point):
     posix = uos.VfsPosix
     at_cwd = uos.getcwd().rstrip("/") == flash.rstrip("/")  # the host's, before the remount
     uos.umount("/")
-    uos.mount(_folder(posix(flash), False, True, at_cwd), "/")
+    uos.mount(_folder(posix(flash), False, links, at_cwd), "/")
     for i, d in enumerate(emu):
-        uos.mount(_folder(posix(d), True, False, False), mount_point.format(i), readonly=True)
+        uos.mount(_folder(posix(d), True, (), False), mount_point.format(i), readonly=True)
     uos.chdir("/")
     sys.modules["os"] = os
     sys.modules["uos"] = os
