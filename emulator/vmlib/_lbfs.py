@@ -50,7 +50,7 @@ class Folder:
         m = _MOUNTS[self.n]
         if not path.startswith("/"):
             path = ("" if m[3] == "/" else m[3]) + "/" + path
-        if "/." in path or "//" in path or (path.endswith("/") and path != "/"):
+        if "/." in path:  # "." or ".." in it (or a name starting with "."): resolve
             # the slow way only for paths that need it: every import stats paths here, and
             # less garbage while the firmware boots leaves its heap in fewer pieces
             parts = []
