@@ -71,7 +71,7 @@ def run_attributes(run_dir: str | Path) -> dict[str, Any]:
     rf = open_run(run_dir)
     config = rf.read_config()
     start: dict = {}
-    for r in read_log(rf.log_path):
+    for r in read_log(rf.log_path, warn=False):  # the data's reading warns once
         if r.get("kind") == "event" and r.get("name") == "start":
             start = r  # the latest session's hello (a resumed run has several)
     hello = start.get("hello") if isinstance(start.get("hello"), dict) else {}
@@ -80,8 +80,7 @@ def run_attributes(run_dir: str | Path) -> dict[str, Any]:
         "run": rf.path.name,
         "task": config.get("task"),
         "board": hello.get("board") or config.get("board"),
-        "board_id": next((hello.get(k) for k in ("uid", "unique_id", "board_id") if hello.get(k)),
-                         config.get("board_id")),
+        "board_id": hello.get("uid") or config.get("uid"),  # the MCU's unique id (protocol 3)
         "port": start.get("port") or config.get("port"),
         "firmware_version": hello.get("fw"),
         "description_hash": hello.get("desc_hash") or config.get("desc_hash"),

@@ -42,6 +42,7 @@ def test_trained_run_exports_the_csv_numbers_with_its_metadata(tmp_path, capsys)
     config = json.loads((RunFolder(run).config_path).read_text())
     assert ds.attrs["seed"] == 5 and ds.attrs["board"] == "gen2-clln"
     assert ds.attrs["description_hash"] == config["desc_hash"]
+    assert ds.attrs["board_id"] == config["uid"] and len(ds.attrs["board_id"]) == 16  # 8 bytes in hex
     assert ds.attrs["firmware_version"] and ds.attrs["learnboard_version"]
     assert json.loads(ds.attrs["schedule"]) == config["schedule"]
 
