@@ -14,8 +14,13 @@ that need a board but not the MicroPython VM::
         print(b.true_state().power)       # watts, from the physics
 
 Time: while the firmware works (settling, pulses, conversions) only the virtual clock
-advances; while it idles waiting for the host, the virtual clock follows real time, as
-a board's would. Resets (``machine.reset()``, the watchdog, :meth:`InProcessBoard.reset`)
+advances, by the parts' own times and the cost model's. While it idles waiting for the
+host, a host that answers within :data:`HOST_SILENT_S` of real time is taken to answer
+after :data:`HOST_TURNAROUND_US` of board time, whatever it really took: so a seeded
+session is the same run every time, however busy the machine. A host silent for longer
+is silent on the board too: the board's clock then catches up with real time pass by
+pass (the watchdog, the keeping of leaking gates and the park on host silence see all
+of it), as a real board's would. Resets (``machine.reset()``, the watchdog, :meth:`InProcessBoard.reset`)
 restart the firmware from ``board.json``'s contents with its volatile state lost, while
 the world's parts behave as real ones do (see :meth:`World.on_reset`).
 """
@@ -42,6 +47,11 @@ from learnboard.errors import LearnboardError
 
 DEFAULT_BOARD = "gen2-clln"
 IDLE_WAIT_S = 0.002
+HOST_SILENT_S = 2.0
+"""Real seconds a host may take to answer before its silence is board time too."""
+HOST_TURNAROUND_US = 1000
+"""Board time from the firmware's going idle to a prompt host's next frame: one USB
+full-speed frame (1 ms), the interval at which a USB CDC board's host sends."""
 WATCHDOG_MS = 5000  # firmware/main.py's default
 
 
@@ -51,6 +61,7 @@ class _FirmwareClock:
 
     def __init__(self, utime) -> None:
         self.ticks_us = utime.ticks_us
+        self.ticks_ms = utime.ticks_ms
         self.ticks_diff = utime.ticks_diff
         self.sleep_us = utime.sleep_us
 
@@ -79,14 +90,24 @@ class _BoardPort:
     ``noise_in`` towards the board, ``line`` towards the host."""
 
     def __init__(self, end: MemoryTransport, line: SerialFaults | None = None,
-                 noise_in: SerialFaults | None = None) -> None:
+                 noise_in: SerialFaults | None = None, clock=None) -> None:
         self.end = end
         self.line = line
         self.noise_in = noise_in if noise_in is not None and noise_in.insert_rate else None
         self.eof = False
+        self.clock = clock
+        self.wrote = False  # bytes out since the firmware loop's last look
+        self.turn_us: int | None = None  # board time the host's next answer is counted from
 
     def read(self):
         data = self.end.read(4096)
+        if data and self.turn_us is not None and self.clock is not None:
+            # the host's answer: HOST_TURNAROUND_US after what it answers, however long the
+            # host really took (and whether or not the firmware idled meanwhile)
+            late = self.turn_us + HOST_TURNAROUND_US - self.clock.now_us
+            self.turn_us = None
+            if late > 0:
+                self.clock.advance_us(late)
         if self.line is not None and self.line.insert_rate:
             extra = self.line.noise()
             if extra:
@@ -102,6 +123,7 @@ class _BoardPort:
 
     def write(self, data) -> None:
         data = bytes(data)
+        self.wrote = True
         if self.line is not None:
             data = self.line.apply(data)
         try:
@@ -109,11 +131,20 @@ class _BoardPort:
         except OSError:  # the host end closed: a board keeps running with nobody listening
             pass
 
-    def wait(self, timeout_ms: int) -> None:
+    def wait(self, timeout_ms: int) -> bool:
+        """Wait up to ``timeout_ms`` for the host's bytes; True when there are some (or the
+        host closed its end), False on a timeout or a :meth:`wake`."""
         pipe = self.end._rx
         with pipe.cond:
             if not pipe.data and not pipe.closed:
                 pipe.cond.wait(timeout_ms / 1000)
+            return bool(pipe.data) or pipe.closed
+
+    def wake(self) -> None:
+        """End a :meth:`wait` early (a reset or a stop asked from another thread)."""
+        pipe = self.end._rx
+        with pipe.cond:
+            pipe.cond.notify_all()
 
 
 class InProcessBoard:
@@ -155,6 +186,9 @@ class InProcessBoard:
         self.boots = 0
         self.resets: list[str] = []
         self._reset_request: str | None = None
+        self._host_silent = False  # the host has not sent for HOST_SILENT_S (see _idle)
+        self._owed_us = 0.0
+        self._waiting = threading.Event()  # the firmware waits for the host (see true_state)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
@@ -167,7 +201,7 @@ class InProcessBoard:
                 clock = self.world.clock
                 line.clock = lambda clock=clock: clock.now_s
         self._host_end = _FaultyEnd(host_end, to_board) if to_board is not None else host_end
-        self._port = _BoardPort(board_end, to_host, noise_in=to_board)
+        self._port = _BoardPort(board_end, to_host, noise_in=to_board, clock=self.world.clock)
         self.after_tick = after_tick
 
     # -- life cycle -----------------------------------------------------------------
@@ -176,6 +210,11 @@ class InProcessBoard:
         """Boot the firmware in its thread."""
         if self._thread is None:
             self._boot()
+            with self.lock:  # the boot's own work is done before the host can send
+                try:
+                    self._pass()
+                except MachineReset as reset:
+                    self._restart(reset.kind)
             self._thread = threading.Thread(target=self._loop, daemon=True, name="lb-inprocess-board")
             self._thread.start()
         return self
@@ -183,6 +222,7 @@ class InProcessBoard:
     def stop(self) -> None:
         """Stop the firmware thread and close the byte pair."""
         self._stop.set()
+        self._port.wake()
         self._host_end.close()
         if self._thread is not None:
             self._thread.join(5)
@@ -211,7 +251,13 @@ class InProcessBoard:
         return self._error
 
     def true_state(self, net: int = 0) -> TrueState:
-        """The physics of network ``net`` now: node volts, edge currents, watts."""
+        """The physics of network ``net`` now: node volts, edge currents, watts. Asked
+        while the firmware is not training, it is read once the firmware waits for the
+        host again (after the reply the host just had), so a seeded session reads the same
+        numbers every time."""
+        app = self.app
+        if app is not None and not app.training and self.running:
+            self._waiting.wait(HOST_SILENT_S)
         with self.lock:
             return self.world.true_state(net)
 
@@ -232,6 +278,7 @@ class InProcessBoard:
         if kind not in ("hard", "power-on"):
             raise LearnboardError(f"unknown reset kind {kind!r}; use 'hard' or 'power-on'")
         self._reset_request = kind
+        self._port.wake()
 
     # -- the firmware thread --------------------------------------------------------------
 
@@ -263,20 +310,64 @@ class InProcessBoard:
                     if kind:
                         self._restart(kind)
                     try:
-                        clock.advance_us(self.cost_model.pass_us)  # the loop's own pass
-                        busy = self.app.tick() or self.app.training
-                        if self.after_tick is not None:  # may stall the clock: a watchdog
-                            self.after_tick(self.world)
+                        busy = self._pass()
                     except MachineReset as reset:
                         self._restart(reset.kind)
                         continue
                 if not busy:
-                    t0 = time.monotonic()
-                    self._port.wait(IDLE_WAIT_S * 1000)
+                    advance = self._idle()
                     with self.lock:
                         try:
-                            clock.advance_us((time.monotonic() - t0) * 1e6)
+                            clock.advance_us(advance)
                         except MachineReset as reset:  # the watchdog fired while idle
                             self._restart(reset.kind)
         except BaseException as exc:  # keep it for the caller; the board is "dead"
             self._error = exc
+
+    def _pass(self) -> bool:
+        """One pass of the firmware's main loop; True when it did something (a request,
+        a training step)."""
+        clock = self.world.clock
+        clock.advance_us(self.cost_model.pass_us)  # the loop's own pass
+        app = self.app
+        busy = app.tick() or app.training
+        if self.after_tick is not None:  # may stall the clock: a watchdog
+            self.after_tick(self.world)
+        port = self._port
+        if (busy or port.wrote) and not self.app.training:
+            # the host answers what this pass did (a reply, an event) HOST_TURNAROUND_US
+            # after it: the idle passes until then take that time together, however many
+            port.turn_us = clock.now_us
+        elif self.app.training:
+            port.turn_us = None  # a training board does not wait for the host's frames
+        port.wrote = False
+        return busy
+
+    def _wait(self, seconds: float) -> bool:
+        """The port's wait, during which :meth:`true_state` may read the world."""
+        self._waiting.set()
+        try:
+            return self._port.wait(seconds * 1000)
+        finally:
+            self._waiting.clear()
+
+    def _idle(self) -> float:
+        """Wait for the host after an idle pass; the board µs that passed meanwhile (see
+        the module docstring). A silence longer than :data:`HOST_SILENT_S` is owed to the
+        clock and paid :data:`IDLE_WAIT_S` per pass, so every pass sees its share."""
+        slice_us = IDLE_WAIT_S * 1e6
+        if self._owed_us > 0:  # catching up with a silent host's time, pass by pass
+            pay = min(self._owed_us, slice_us)
+            self._owed_us -= pay
+            return pay
+        if self._host_silent:  # still silent: real time, in the firmware's own waits
+            t0 = time.monotonic()
+            arrived = self._wait(IDLE_WAIT_S)
+            self._host_silent = not arrived
+            return (time.monotonic() - t0) * 1e6
+        t0 = time.monotonic()
+        if self._wait(HOST_SILENT_S) or self._reset_request or self._stop.is_set():
+            return 0.0  # the port's read puts the host's turnaround on the clock
+        self._host_silent = True
+        self._owed_us = (time.monotonic() - t0) * 1e6
+        return 0.0

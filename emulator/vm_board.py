@@ -38,7 +38,6 @@ from learnboard.boards import Board, load_board
 from learnboard.emulated_ports import announce_emulated
 from learnboard.errors import InputError
 
-DEFAULT_HEAP = "192K"
 DEFAULT_BOARD = "gen2-clln"
 
 
@@ -68,7 +67,8 @@ class VMBoard:
             :class:`~learnboard.boards.Board`. Given, the VM's ``machine`` drives an
             emulated :class:`World` of that board (:attr:`world`); ``None``: a plain
             MicroPython board without analog parts.
-        heap: the VM's GC heap (``"192K"``, like a small microcontroller).
+        heap: the VM's GC heap (default: the board's 192 KB as this VM needs it,
+            :func:`~learnboard.emulator.vm.board_heap`).
         extra_path: folders first on the VM's module path, e.g. the emulated ``machine``
             layer (its ``machine.py`` shadows the emulator's fallback one).
         vm_env: extra environment variables for the VM (e.g. a device socket path).
@@ -104,7 +104,7 @@ class VMBoard:
         board: str | os.PathLike | Board | None = None,
         faults: Faults | None = None,
         brownouts: BrownOuts | None = None,
-        heap: str = DEFAULT_HEAP,
+        heap: str | None = None,
         extra_path: Sequence[str | os.PathLike] = (),
         vm_env: Mapping[str, str] | None = None,
         seed: int | None = None,

@@ -163,10 +163,9 @@ class Link:
         self._closed = False
         self._boot_told = False
         self._failure: BaseException | None = None
-        try:  # flush whatever partial frame the board's parser holds
-            transport.write(b"\x00")
-        except OSError as exc:
-            raise LinkError(f"cannot write to the board: {exc}") from exc
+        # flush whatever partial frame the board's parser holds: a delimiter before the
+        # first frame, in the same write (a board then sees one arrival, not two)
+        self._lead = b"\x00"
         self._board_spoke = getattr(transport, "board_spoke", None)
         if hasattr(transport, "on_replug"):
             transport.on_replug = self._replugged
@@ -380,7 +379,8 @@ class Link:
     def _write(self, data: bytes) -> None:
         try:
             with self._tx_lock:
-                self.transport.write(data)
+                lead, self._lead = self._lead, b""
+                self.transport.write(lead + data)
         except OSError as exc:
             raise LinkError(f"cannot write to the board: {exc}") from exc
         with self._lock:

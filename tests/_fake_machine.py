@@ -87,6 +87,7 @@ import time
 
 class Clock:
     ticks_us = staticmethod(time.ticks_us)
+    ticks_ms = staticmethod(time.ticks_ms)
     ticks_diff = staticmethod(time.ticks_diff)
 
     def sleep_us(self, us):

@@ -185,6 +185,7 @@ def _cpython_app(body):
 
     class Clock:
         ticks_us = staticmethod(lambda: 0)
+        ticks_ms = staticmethod(lambda: 0)
         ticks_diff = staticmethod(lambda a, b: a - b)
 
         def sleep_us(self, us):

@@ -25,6 +25,7 @@ BOARD = Path(__file__).parent / "boards" / "spi-parts.toml"
 class _Clock:
     def __init__(self, clock):
         self.ticks_us, self.ticks_diff, self.sleep_us = clock.ticks_us, clock.ticks_diff, clock.sleep_us
+        self.ticks_ms = clock.ticks_ms
 
 
 @pytest.fixture

@@ -110,8 +110,7 @@ class Port:
         print(binascii.hexlify(bytes(data)).decode())
 
 
-srv = server.Server(Port(), {{}})
-server.ticks_ms = lambda: {b["t"]}
+srv = server.Server(Port(), {{}}, ticks_ms=lambda: {b["t"]})
 srv.seq = {vec["seq"]}
 srv.telemetry({b["step"]}, {b["err"]}, {b["pwr"]}, {b["lam"]}, {b["n"]}, {b["dt"]},
               {b["dtmax"]}, {b["flt"]}, v={b["v"]})

@@ -101,7 +101,7 @@ class App:
         self.running = True
         self.step_n = 0
         self.target = 0
-        self.t_boot_ms = server.ticks_ms()  # uptime in ms: ticks_us wraps after 9 minutes
+        self.t_boot_ms = clock.ticks_ms()  # uptime in ms: ticks_us wraps after 9 minutes
         self.dt_sum = 0
         self.dt_n = 0
         self.dtmax = 0
@@ -114,7 +114,8 @@ class App:
                 ["wdt"] if wdt is not None else []),
             "flt": boot_flt,
             "limits": {"max_examples": max_examples, "n_edges": self.n_edges,
-                       "n_nodes": self.n_nodes, "vn": self.vn, "ie": self.ie}})
+                       "n_nodes": self.n_nodes, "vn": self.vn, "ie": self.ie}},
+            ticks_ms=clock.ticks_ms)
         self.set_params({})
         # pulse-gate control (gates.PulseGates): None without pulse gates, 0 until the
         # main loop's first pass loads it (one attribute: each more grew this object's
@@ -372,7 +373,7 @@ class App:
 
     def status(self, args):
         state = "training" if self.training else ("parked" if self.parked else "idle")
-        up = (server.ticks_ms() - self.t_boot_ms) & 0x3FFFFFFF  # wraps at 2**30 ms, 12.4 days
+        up = (self.clock.ticks_ms() - self.t_boot_ms) & 0x3FFFFFFF  # wraps at 2**30 ms, 12.4 days
         return {"state": state, "step": self.step_n, "target": self.target,
                 "examples": self.learner.n_ex, "flt": self.faults(), "uptime_ms": up}
 

@@ -45,16 +45,19 @@ def _no_feed():
 
 
 class Clock:
-    """The port's clock (``time`` module): ``ticks_us``, ``ticks_diff``, ``sleep_us``."""
+    """The port's clock (``time`` module): ``ticks_us``, ``ticks_ms``, ``ticks_diff``,
+    ``sleep_us``."""
 
     def __init__(self):
         import time
         if hasattr(time, "ticks_us"):
             self.ticks_us = time.ticks_us
+            self.ticks_ms = time.ticks_ms
             self.ticks_diff = time.ticks_diff
             self.sleep_us = time.sleep_us
         else:  # CPython
             self.ticks_us = lambda: int(time.perf_counter() * 1e6) & 0x3FFFFFFF
+            self.ticks_ms = lambda: int(time.perf_counter() * 1e3) & 0x3FFFFFFF
             self.ticks_diff = lambda a, b: ((a - b + 0x20000000) & 0x3FFFFFFF) - 0x20000000
             self.sleep_us = lambda us: time.sleep(us * 1e-6)
 

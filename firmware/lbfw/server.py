@@ -22,7 +22,7 @@ from . import consts, frame, mpack, msgs
 
 try:
     from time import ticks_diff, ticks_ms
-except ImportError:  # CPython (emulator fast mode)
+except ImportError:  # CPython: a Server made without the App's clock (protocol tests)
     from time import monotonic as _mono
 
     def ticks_ms():
@@ -76,8 +76,10 @@ class Telemetry:
 class Server:
     """Request/reply and telemetry over ``port``; see the module docstring."""
 
-    def __init__(self, port, handlers, info=None, cache_size=4):
+    def __init__(self, port, handlers, info=None, cache_size=4, ticks_ms=ticks_ms):
         self.port = port
+        # the App's clock (the board's time module, or the emulator's virtual clock)
+        self.ticks_ms = ticks_ms
         self.handlers = handlers
         self.info = info or {}
         self.enc = frame.Encoder()
@@ -90,7 +92,7 @@ class Server:
         self.tx_frames = 0
         self.tx_dropped = 0  # frames not sent: too big or the port failed
         self.bad_seen = 0  # parser.bad() at the previous telemetry frame
-        self.last_rx = ticks_ms()
+        self.last_rx = self.ticks_ms()
         self.tlm = Telemetry()
         self._pos = 0
         self._deferred = []
@@ -130,7 +132,7 @@ class Server:
 
     def silent_ms(self):
         """Milliseconds since the last good frame from the host."""
-        return ticks_diff(ticks_ms(), self.last_rx)
+        return ticks_diff(self.ticks_ms(), self.last_rx)
 
     def telemetry(self, step, err, pwr, lam, n=0, dt=0, dtmax=0, flt=0, v=None, k=None):
         """Fill ``self.tlm`` and send it (units in docs/protocol.md); False if dropped.
@@ -179,7 +181,7 @@ class Server:
         t = self.tlm
         self._pos = self.enc.begin(frame.TLM, self.seq)
         self._head(10 + (t.v is not None) + (t.k is not None) + (t.pm is not None))
-        self._kv(0, ticks_ms())
+        self._kv(0, self.ticks_ms())
         self._kv(1, t.step)
         self._kv(2, t.err)
         self._kv(3, t.pwr)
@@ -269,7 +271,7 @@ class Server:
         return True
 
     def _on_frame(self, mtype, seq, body):
-        self.last_rx = ticks_ms()
+        self.last_rx = self.ticks_ms()
         self._holding = True
         try:
             self._request(body)
