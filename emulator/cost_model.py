@@ -34,6 +34,20 @@ from learnboard.errors import InputError
 
 ADC_CONVERSION_US = 2  # RP2040 ADC: 96 cycles of its 48 MHz clock (500 kS/s)
 
+HOST_TURNAROUND_US = 1000
+"""Board time from the firmware's going idle (a reply, an event sent) to a prompt host's
+next frame: one USB full-speed frame, the interval at which a CDC board's host sends.
+Host time does not reach the board's clock: a seeded session is the same run however
+fast or busy the host is."""
+HOST_SILENT_S = 2.0
+"""Real seconds a host may take to answer before its silence is board time too (then
+the watchdog, the keeping of leaking gates and the park on host silence see all of it)."""
+
+
+def host_env() -> str:
+    """The setting the VM's ``machine`` reads (``LB_HOST``): ``turnaround_us,silent_us``."""
+    return f"{HOST_TURNAROUND_US},{int(HOST_SILENT_S * 1e6)}"
+
 
 @dataclass(frozen=True)
 class CostModel:

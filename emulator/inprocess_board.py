@@ -33,7 +33,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from learnboard.emulator.cost_model import CostModel
+from learnboard.emulator.cost_model import HOST_SILENT_S, HOST_TURNAROUND_US, CostModel
 from learnboard.emulator.cost_model import cost_model as get_cost_model
 from learnboard.emulator.machine_layer import MachineReset, build
 from learnboard.emulator.serial_faults import SerialFaults
@@ -47,11 +47,6 @@ from learnboard.errors import LearnboardError
 
 DEFAULT_BOARD = "gen2-clln"
 IDLE_WAIT_S = 0.002
-HOST_SILENT_S = 2.0
-"""Real seconds a host may take to answer before its silence is board time too."""
-HOST_TURNAROUND_US = 1000
-"""Board time from the firmware's going idle to a prompt host's next frame: one USB
-full-speed frame (1 ms), the interval at which a USB CDC board's host sends."""
 WATCHDOG_MS = 5000  # firmware/main.py's default
 
 

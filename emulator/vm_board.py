@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 from learnboard.emulator.brownout import BrownOuts
-from learnboard.emulator.cost_model import CostModel
+from learnboard.emulator.cost_model import HOST_SILENT_S, CostModel, host_env
 from learnboard.emulator.cost_model import cost_model as get_cost_model
 from learnboard.emulator.serial_faults import SerialFaults
 from learnboard.emulator.vm import VMProcess, micropython_executable
@@ -136,6 +136,7 @@ class VMBoard:
         self.cost_model = get_cost_model(cost_model)
         env = dict(vm_env or {})
         env["LB_COST"] = self.cost_model.env()
+        env["LB_HOST"] = host_env()
         if self.board is not None:
             self.world = (world_factory(self.board) if world_factory else
                           World(self.board, seed=0 if seed is None else seed, faults=faults))
@@ -171,6 +172,7 @@ class VMBoard:
             replug=replug,
             on_port_change=self._port_changed,
             on_idle=self._port_idle,
+            firmware_waits=self._firmware_waits,
         )
 
     # -- life cycle -----------------------------------------------------------------
@@ -314,8 +316,22 @@ class VMBoard:
             raise RuntimeError("the board has no world (no board description) or is not started")
         return self._server.lock
 
+    def _firmware_waits(self) -> bool:
+        return self._server is None or self._server.waiting.is_set()
+
+    def wait_firmware_idle(self, timeout: float = 30.0) -> bool:
+        """Wait until the firmware has booted and waits for the host (a session that
+        starts then is the same run every time; one whose first frames reach a booting
+        firmware depends on how long the boot took). False on a timeout."""
+        return self._server is not None and self._server.waiting.wait(timeout)
+
     def true_state(self, net: int = 0) -> TrueState:
-        """The physics of network ``net`` now: node volts, edge currents, watts."""
+        """The physics of network ``net`` now: node volts, edge currents, watts. Read
+        once the firmware waits for the host (e.g. after the reply the host just had; at
+        most :data:`HOST_SILENT_S` later while it trains), so a seeded session reads the
+        same numbers every time."""
+        if self._server is not None:
+            self._server.waiting.wait(HOST_SILENT_S)
         with self.lock:
             return self.world.true_state(net)
 

@@ -43,7 +43,7 @@ import tty
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from learnboard.emulator.repl_state import FRIENDLY, RAW, ReplTracker
+from learnboard.emulator.repl_state import FRIENDLY, RAW, RAW_PASTE, ReplTracker
 from learnboard.emulator.serial_faults import FaultCounters, SerialFaults
 from learnboard.emulator.vm import HARD_RESET_EXIT, READY_MARK, RESET_MARK, VMProcess
 
@@ -51,6 +51,9 @@ SOFT_REBOOT_BANNER = b"MPY: soft reboot\r\n"
 
 _CHUNK = 4096
 _HIGH_WATER = 64 * 1024  # stop reading a side while this much waits for the other
+HOLD_S = 0.05
+"""Longest a host's bytes wait for the firmware to go idle (then a busy firmware, e.g. in
+a training chunk, gets them as it would on a board)."""
 _FAST_EXIT_S = 0.25  # a VM that dies sooner than this is restarted after a pause
 _SIGINT_GRACE_S = 0.5  # a second SIGINT while one is pending would make the VM exit(1)
 _REENUMERATE_S = 1.0  # longest wait for the host to let go of a dropped port
@@ -104,6 +107,11 @@ class VirtualPort:
         on_idle: called on the relay thread about every 0.1 s with the REPL state and
             the real seconds since the previous call (e.g. to move a virtual clock on
             while the VM waits at a prompt).
+        firmware_waits: while a program runs (not at a REPL prompt), the host's bytes go
+            to the VM only when this says the program waits for input, or after
+            :data:`HOLD_S`: a host that answers before the firmware has gone idle then
+            reaches it at the same point of its loop as a slower one (the board's clock
+            does not depend on the host's speed; a busy firmware still gets them).
     """
 
     def __init__(
@@ -116,8 +124,11 @@ class VirtualPort:
         replug: bool = False,
         on_port_change: Callable[[str], None] | None = None,
         on_idle: Callable[[str, float], None] | None = None,
+        firmware_waits: Callable[[], bool] | None = None,
     ) -> None:
         self.vm = vm
+        self.firmware_waits = firmware_waits
+        self._held_since: float | None = None
         self.replug = replug
         self.on_port_change = on_port_change
         self.on_idle = on_idle
@@ -325,12 +336,18 @@ class VirtualPort:
             wlist = []
             if self._to_host:
                 wlist.append(master)
+            held = False
             if self._to_board and vm_fd is not None and not self._holding_input():
-                wlist.append(vm_fd)
+                if self._deliver_now():
+                    wlist.append(vm_fd)
+                else:
+                    held = True
             self._line_noise()
             # inserted bytes arrive while the line idles too: look often enough that they
             # land spread out rather than in 0.1 s bursts
             wait = 0.01 if self.to_board.insert_rate or self.to_host.insert_rate else 0.1
+            if held:  # look again soon: the firmware may go idle any moment
+                wait = 0.0005
             readable, writable, _ = select.select(rlist, wlist, [], wait)
             if wake in readable:
                 try:
@@ -358,6 +375,22 @@ class VirtualPort:
             self._host_bytes(self.to_board.noise())
         if self.to_host.insert_rate:
             self._to_host += self.to_host.noise()
+
+    def _deliver_now(self) -> bool:
+        """Whether the host's bytes may go to the VM now (see ``firmware_waits``)."""
+        if self.firmware_waits is None or self.tracker.state in (FRIENDLY, RAW, RAW_PASTE):
+            self._held_since = None
+            return True
+        if self.firmware_waits():
+            self._held_since = None
+            return True
+        now = time.monotonic()
+        if self._held_since is None:
+            self._held_since = now
+        if now - self._held_since >= HOLD_S:
+            self._held_since = None
+            return True
+        return False
 
     def _holding_input(self) -> bool:
         # While a raw-REPL reboot is under way the host's bytes wait, so they reach the

@@ -27,6 +27,7 @@ The replies to one batch of requests go back in one write.
 | ``A`` | channel u8 | u16 (one conversion) |
 | ``T`` | — | ticks_us u32 |
 | ``Q`` | — | now u32 (sync) |
+| ``w`` | — (the firmware waits for the host: :attr:`WorldServer.waiting`) | — |
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ import time
 from learnboard.emulator.read_ahead import ReadAhead
 from learnboard.emulator.world import World
 
-_FIXED = {80: 2, 112: 3, 87: 3, 68: 4, 116: 0, 82: 0, 72: 0, 66: 3, 65: 1, 84: 0, 81: 0, 67: 2, 75: 0,
+_FIXED = {119: 0, 80: 2, 112: 3, 87: 3, 68: 4, 116: 0, 82: 0, 72: 0, 66: 3, 65: 1, 84: 0, 81: 0, 67: 2, 75: 0,
           71: 2, 70: 0}  # by opcode
 _HEAD = {83: 8, 88: 8, 73: 5, 89: 5}  # variable length: header bytes, the length u16 at its end
 _MASK32 = 0xFFFFFFFF
@@ -70,6 +71,10 @@ class WorldServer:
         self.sends = 0
         """Socket reads that brought requests (each one VM-side write, or part of one)."""
         self.read_ahead = ReadAhead(world)
+        self.waiting = threading.Event()
+        """Set while the firmware waits for the host (its last request was ``w``): the
+        world is then as the firmware left it, and a truth read sees the same numbers in
+        every run of a seeded session."""
         """The run-ahead of mux scans (``read_ahead.py``)."""
         self.busy_s = 0.0
         """Seconds spent handling requests (the world's share of the time)."""
@@ -135,6 +140,8 @@ class WorldServer:
         w = self.world
         clock = w.clock
         fixed = _FIXED
+        if buf[0] != 119:
+            self.waiting.clear()  # the firmware runs again
         size = len(buf)
         pos = 0
         n = 0
@@ -153,7 +160,9 @@ class WorldServer:
                     if ra.pending and op != 67:
                         raise ConnectionError("world server: a request before the "
                                               "answer to a script (C)")
-                    if op == 80:  # P
+                    if op == 119:  # w: the firmware waits for the host (see ``waiting``)
+                        self.waiting.set()
+                    elif op == 80:  # P
                         w.set_pin(buf[pos + 1], buf[pos + 2])
                     elif op == 112:  # p: a sleep, then P
                         clock.advance_int(buf[pos + 3])

@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 import msgpack
+import pytest
 from learnboard.cli import main
 from learnboard.host.runfolder import RunFolder
 
@@ -78,3 +79,43 @@ def test_the_power_aware_controller_takes_the_same_decisions_while_the_host_is_b
     _same_run(a, b)
     lams = [r["lam"] for r in _log(a) if r.get("kind") == "tlm"]
     assert len(set(lams)) > 1  # the controller did move λ: the decisions were compared
+
+
+@pytest.mark.vm
+def test_a_seeded_session_on_the_vm_board_is_the_same_run_twice(tmp_path):
+    """The same on the MicroPython VM: the firmware's waits for the host cost a fixed
+    turnaround, and one wait per answer (not a pass every 5 ms of host time)."""
+    from learnboard.cli.connection import open_board
+    from learnboard.emulator.vm_board import VMBoard
+    from learnboard.host.runlog import read_log
+    from learnboard.host.schedule import schedule_from_flags
+    from learnboard.host.session import TrainConfig, run_session
+
+    from learnboard.boards import compile_board, load_board
+    from tests.mpvm import require_vm
+    from tests.test_emulate_with_mpremote_and_pyserial import firmware_files
+    from tests.test_session import small_task
+
+    require_vm()
+
+    def session(where: Path) -> list[dict]:
+        flash = where / "flash"
+        for f in firmware_files():
+            dest = flash / ("lbfw" if f.parent.name == "lbfw" else "") / f.name
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(f.read_bytes())
+        (flash / "board.json").write_bytes(compile_board(load_board("gen2-clln")).to_bytes())
+        cfg = TrainConfig(task=small_task(where), schedule=schedule_from_flags(steps=30),
+                          checkpoint_every=10, telemetry_every=5, seed=3)
+        with VMBoard(flash, board="gen2-clln", seed=1) as vb:
+            assert vb.wait_firmware_idle()
+            with open_board(vb.port, board="gen2-clln", timeout=2.0) as conn:
+                rf = RunFolder.create(where, "run")
+                run_session(conn, cfg, rf)
+        # the pty's name is the machine's to give: the rest is the board's
+        return [{k: v for k, v in r.items() if k not in HOST_TIME | {"run_dir", "port"}}
+                for r in read_log(rf.log_path)]
+
+    a, b = session(tmp_path / "a"), session(tmp_path / "b")
+    assert a == b
+    assert [r["board_t"] for r in a if r.get("kind") == "tlm"]  # the board's clock compared

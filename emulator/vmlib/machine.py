@@ -47,6 +47,12 @@ _MAX_BLOCK = 64
 _cost = (_os.getenv("LB_COST") or "3,5").split(",")
 _CALL_US = int(_cost[0])
 _PASS_US = int(_cost[1])
+# the host while the firmware waits for it (learnboard.emulator.cost_model): a prompt one
+# answers TURN µs of board time after the board went idle; one silent for SILENT µs of
+# real time is silent on the board too. LB_HOST = "turn,silent"
+_cost = (_os.getenv("LB_HOST") or "1000,2000000").split(",")
+_TURN_US = int(_cost[0])
+_SILENT_US = int(_cost[1])
 del _cost
 _TICK_EXTRA = _CALL_US - _TICK_COST_US if _CALL_US > _TICK_COST_US else 0
 _ADC_PERIOD_US = 2 + _CALL_US  # a conversion (500 kS/s), then the call's return
@@ -78,6 +84,9 @@ if _path:
     _hdr = None
     _ah = None  # _lbahead, the script's side (imported once the firmware has booted)
     _owed = 0  # µs of the firmware's calls not yet sent to the world (cost model)
+    _waited = -1  # real µs this idle spell has waited for the host; -1: not idle
+    _silent = False  # the host has been silent past _SILENT_US: real time counts
+    _debt = 0  # µs of a silent host's time not yet on the clock
     _wdt_us = 0  # the watchdog's timeout (0: not started in this VM)
     _wdt_at = 0  # virtual µs when it runs out, as far as this VM knows (if _wdt_us)
 
@@ -292,10 +301,47 @@ if _path:
     def _sleep_ms(ms):
         _sleep_us(int(ms * 1000))
 
-    def _idle(us):
-        """The firmware waited ``us`` real µs for input (``select.poll``): virtual time
-        follows real time while the board idles, as the in-process board's does."""
-        _sleep_raw(us)
+    def _idle_begin():
+        """Before a ``select.poll`` with a timeout: the µs of virtual time to pay now
+        instead of waiting (a silent host's time, paid a poll at a time so the watchdog
+        sees every pass), else 0. The first poll of an idle spell is a pass of the
+        firmware's loop; the polls after it are the same wait (how many there are
+        depends on how fast the host is, not on the firmware)."""
+        global _owed, _waited, _debt
+        if _debt:
+            pay = _debt if _debt < 20000 else 20000
+            _debt -= pay
+            _owed += _PASS_US
+            return pay
+        if _waited < 0 or _silent:
+            _owed += _PASS_US
+            if _waited < 0:
+                _waited = 0
+                _out[_n] = 119  # 'w': the firmware waits (the host may read the truth)
+                _queued(1)
+        _flush()
+        return 0
+
+    def _idle(us, ready):
+        """The firmware waited ``us`` real µs for input (``select.poll``), which came
+        (``ready``) or not. A host that answers within _SILENT_US answers _TURN_US after
+        the board went idle, whatever it really took: a seeded session is the same run
+        every time. A longer silence is board time too (the watchdog, the gates' keeping
+        and the host-silence park see it), as on a board."""
+        global _waited, _silent, _debt
+        if _silent:
+            _sleep_raw(us)
+            if ready:
+                _silent = False
+                _waited = -1
+        elif ready:
+            _waited = -1
+            _sleep_raw(_TURN_US)
+        else:
+            _waited += us
+            if _waited > _SILENT_US:
+                _silent = True
+                _debt = _waited
         _flush()
 
     def _sync():
