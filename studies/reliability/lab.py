@@ -399,7 +399,8 @@ def case_two_programs(env: dict[str, str], port: str, work: Path, seed: int) -> 
         for cmd in (["train", "--steps", "50", "--runs", str(runs), "--name", "second"], ["info"],
                     ["calibrate", "--configs", "4"], ["flash"]):
             done = cli(env, *cmd, "--port", port)
-            ok = done.returncode == 2 and one_line(done.stderr) and "is in use by `learnboard train`" in done.stderr
+            ok = (done.returncode == 2 and one_line(done.stderr) and f"is in use by `learnboard train` (pid "
+                  f"{train.pid}, run {run_dir})" in done.stderr and f"learnboard monitor --port {port}" in done.stderr)
             refused += res.check(f"second {cmd[0]} refused in one line", ok, _show(done))
         mp = subprocess.run([sys.executable, "-m", "mpremote", "connect", port, "exec", "print(1)"],
                             capture_output=True, text=True, timeout=60, env=env)
