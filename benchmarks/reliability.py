@@ -207,11 +207,12 @@ def lab(seeds: int, offsets: int, faults: int, cases: str, vm: str | None) -> No
     import platform
     import tempfile
 
+    from learnboard.emulator.vm import micropython_executable
     from learnboard.studies.reliability.lab import CASES, TITLES, run_lab, table
 
     chosen = tuple(c for c in CASES if c in cases)
     print(f"lab campaign: cases {', '.join(chosen)}; {seeds} seed(s), {offsets} corruption offsets, "
-          f"{faults} disk-full moments per seed; `learnboard emulate` ({vm or 'the default VM'}) on a pty, "
+          f"{faults} disk-full moments per seed; `learnboard emulate` ({micropython_executable(vm)}) on a pty, "
           f"the real command line in subprocesses; {os.cpu_count()} cores, {platform.platform()}, "
           f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
 

@@ -564,8 +564,8 @@ def case_disk_full(work: Path, seed: int, faults: int, calls: int) -> CaseResult
             resumed += res.check(f"fault {k}: resumed to the end", ok, _show((code, err2)))
             res.add(account(run, logged))
         else:
-            res.check(f"fault {k}: says to start again", "start the session again" in err or run is None,
-                      _show((code, err)))
+            res.check(f"fault {k}: says to start again or where to", "start the session again" in err
+                      or "--runs" in err, _show((code, err)))
             if run is not None:
                 res.add(account(run, logged))
             code, _, err2 = _main([*DISK_TRAIN, "--runs", str(runs), "--name", "again"])
@@ -601,10 +601,12 @@ def case_flash_killed(env: dict[str, str], work: Path, seed: int, rng: random.Ra
     res.check("interrupted flash: an error, no traceback", fl.returncode != 0 and "Traceback" not in err,
               _show((fl.returncode, err)))
     written = _flash_files(flash)
+    said = ""
     board = PtyBoard(flash, seed + 3, env, work / f"emulate-e{seed}-again.out", vm)
     try:
         port = board.start(booted=False)
         info = cli(env, "info", "--port", port, timeout=120)
+        said = info.stderr.strip().splitlines()[-1] if info.stderr.strip() else ""
         res.check("restarted board reported as needing `learnboard flash`",
                   info.returncode != 0 and "learnboard flash" in info.stderr and "Traceback" not in info.stderr,
                   _show(info))
@@ -618,8 +620,9 @@ def case_flash_killed(env: dict[str, str], work: Path, seed: int, rng: random.Ra
             res.add(account(run))
     finally:
         board.stop()
-    res.facts.append(f"killed after {files} files landed ({written} on the flash at the end); flash "
-                     f"exit {fl.returncode}: {err.strip().splitlines()[-1][:90] if err.strip() else '-'}")
+    res.facts.append(f"killed after {files} files landed ({written} on the flash once its VM had "
+                     f"ended); flash exit {fl.returncode}: "
+                     f"{err.strip().splitlines()[-1] if err.strip() else '-'}; restarted, info: {said}")
     return res
 
 
