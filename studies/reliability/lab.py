@@ -11,7 +11,9 @@ Cases (``python benchmarks/reliability.py lab``):
   it must continue on that board; resumed again once finished it must change nothing; with
   ``--lambda`` or ``--seed`` it must refuse; and once that board is gone, an unfinished copy
   must be refused (without ``--port``, and with the built-in board ``--port emu:NAME``),
-  never continued on the built-in emulated board.
+  never continued on the built-in emulated board; with another emulated board (its own
+  unique id) on a port it must be refused too, and ``--other-board`` must continue it there
+  with the log's ``resume`` event saying so.
 - ``c`` mid-file corruption: :mod:`.records`' campaign (one byte changed at seeded offsets,
   ``export``, ``train --resume``, ``repair``).
 - ``d`` disk full: the disk fills at a seeded random write of a session and stays full
@@ -35,6 +37,8 @@ Accounting, per run folder:
 - **runs mixed**: a log whose ``start`` / ``resume`` events name two boards (board,
   description hash, unique id) without a ``resume`` event that ``--other-board`` marked
   (:func:`mixed`).
+
+``LB_LAB_TRACE=1`` prints every command the campaign runs, with its time and exit status.
 """
 
 from __future__ import annotations
@@ -231,8 +235,12 @@ def private_env(work: Path) -> Iterator[dict[str, str]]:
 
 def cli(env: dict[str, str], *args: str, timeout: float = WAIT_S) -> subprocess.CompletedProcess:
     """``learnboard ARGS`` in a subprocess."""
-    return subprocess.run([sys.executable, "-m", "learnboard", *args], capture_output=True, text=True,
+    t0 = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "learnboard", *args], capture_output=True, text=True,
                           env=env, timeout=timeout)
+    if os.environ.get("LB_LAB_TRACE"):
+        print(f"    [{time.monotonic() - t0:.1f} s] learnboard {' '.join(args)} -> {done.returncode}", flush=True)
+    return done
 
 
 def one_line(stderr: str) -> bool:
@@ -475,15 +483,35 @@ def case_resume_board_gone(env: dict[str, str], unfinished: Path, res: CaseResul
     """(b), the recorded board gone: an unfinished run is refused without --port and on the
     built-in emulated board, never continued there; the run folder is unchanged."""
     before = _files(unfinished)
-    logged = snapshot(unfinished)
     refused = 0
     for extra in ([], ["--port", f"emu:{BOARD}"]):
         done = cli(env, "train", "--resume", str(unfinished), "--quiet", "--no-plot", *extra)
         refused += res.check(f"resume {' '.join(extra) or 'without --port'} refused (board gone)",
                              done.returncode == 2 and one_line(done.stderr) and _files(unfinished) == before,
                              _show(done))
-    res.add(account(unfinished, logged))
     res.facts.append(f"recorded board gone: {refused}/2 resumes refused, run unchanged")
+
+
+def case_resume_other_board(env: dict[str, str], unfinished: Path, other: PtyBoard, res: CaseResult) -> None:
+    """(b), another board (another emulated board, its own unique id) now on a port: the
+    unfinished run is refused without --port and with that port; with --other-board it
+    continues there and its log says so (not a mixed run)."""
+    before = _files(unfinished)
+    logged = snapshot(unfinished)
+    refused = 0
+    for extra in ([], ["--port", other.port]):
+        done = cli(env, "train", "--resume", str(unfinished), "--quiet", "--no-plot", *extra)
+        refused += res.check(f"resume {' '.join(extra) or 'without --port'} refused (another board)",
+                             done.returncode == 2 and one_line(done.stderr) and _files(unfinished) == before,
+                             _show(done))
+    done = cli(env, "train", "--resume", str(unfinished), "--port", other.port, "--other-board", "--quiet",
+               "--no-plot", "--json", timeout=600)
+    marked = [r for r in read_log(unfinished / "telemetry.msgpack", warn=False)
+              if r.get("name") == "resume" and r.get("other_board")]
+    res.check("--other-board continues, the log marks it", done.returncode == 0 and len(marked) == 1, _show(done))
+    res.add(account(unfinished, logged))
+    res.facts.append(f"another board on {other.port}: {refused}/2 resumes refused; --other-board continued "
+                     f"with {len(marked)} marked resume event")
 
 
 def case_corruption(work: Path, seed: int, offsets: int, run: Path | None) -> tuple[CaseResult, Path]:
@@ -725,10 +753,15 @@ def run_lab(work: str | Path, *, seeds: int = 1, offsets: int = 20, faults: int 
                     board.stop()
                 if "b" in cases:
                     if unfinished is not None:
+                        other = PtyBoard(work / f"flash-{seed}", seed + 103, env, work / f"emulate-{seed}-other.out", vm)
                         try:
                             case_resume_board_gone(env, unfinished, res_b)
+                            other.start()
+                            case_resume_other_board(env, unfinished, other, res_b)
                         except Exception as exc:
-                            res_b.check("ran (board gone)", False, f"{type(exc).__name__}: {exc}")
+                            res_b.check("ran (board gone, another board)", False, f"{type(exc).__name__}: {exc}")
+                        finally:
+                            other.stop()
                     done(res_b, t0)
             if "c" in cases:
                 out = guarded("c", seed, case_corruption, work, seed, offsets, crashed)
