@@ -4,8 +4,9 @@ and what each one cost in records and in mixed runs.
 Cases (``python benchmarks/reliability.py lab``):
 
 - ``a`` two programs on a port: while ``learnboard train --port P`` runs, a second ``train``,
-  ``info``, ``calibrate``, ``flash`` and ``mpremote`` try the same port; each must be refused
-  in one line, and the first session goes on and ends with its summary and figures.
+  ``info``, ``calibrate``, ``flash``, ``repl`` and ``mpremote`` try the same port; each must be
+  refused in one line (``ports``' probe must skip it as busy), and the first session goes on
+  and ends with its summary and figures.
 - ``b`` resume without ``--port``: a run recorded on an emulated board on a pty (``learnboard
   emulate``), its host killed (SIGKILL) after a checkpoint, resumed with ``--resume RUN`` alone:
   it must continue on that board; resumed again once finished it must change nothing; with
@@ -410,6 +411,14 @@ def case_two_programs(env: dict[str, str], port: str, work: Path, seed: int) -> 
             ok = (done.returncode == 2 and one_line(done.stderr) and f"is in use by `learnboard train` (pid "
                   f"{train.pid}, run {run_dir})" in done.stderr and f"learnboard monitor --port {port}" in done.stderr)
             refused += res.check(f"second {cmd[0]} refused in one line", ok, _show(done))
+        done = subprocess.run([sys.executable, "-m", "learnboard", "repl", "--port", port], capture_output=True,
+                              text=True, env=env, timeout=60, stdin=subprocess.DEVNULL)
+        refused += res.check("repl refused in one line", done.returncode == 2 and one_line(done.stderr)
+                             and "is in use by `learnboard train`" in done.stderr, _show(done))
+        done = cli(env, "ports", "--port", port, "--json")
+        probe = {p.get("device"): p.get("probe") for p in json.loads(done.stdout or "[]")}.get(port, "")
+        refused += res.check("ports' probe skips the busy port", done.returncode == 0
+                             and str(probe).startswith(f"busy: learnboard train (pid {train.pid}"), _show(done))
         mp = subprocess.run([sys.executable, "-m", "mpremote", "connect", port, "exec", "print(1)"],
                             capture_output=True, text=True, timeout=60, env=env)
         refused += res.check("mpremote refused", mp.returncode != 0 and "1\n" not in mp.stdout
@@ -425,7 +434,8 @@ def case_two_programs(env: dict[str, str], port: str, work: Path, seed: int) -> 
               train.returncode == 0 and "Traceback" not in err and (run_dir / "summary.json").is_file()
               and len(figures) > 0, _show((train.returncode, err)))
     res.add(account(run_dir, logged))
-    res.facts.append(f"{refused}/5 refused in one line; first session: exit {train.returncode}, "
+    res.facts.append(f"{refused}/7 refused in one line (train, info, calibrate, flash, repl, mpremote) or "
+                     f"skipped (ports' probe); first session: exit {train.returncode}, "
                      f"summary, {len(figures)} figures")
     return res
 
