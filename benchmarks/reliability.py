@@ -7,6 +7,8 @@
     python benchmarks/reliability.py brownout    # board resets during 600-step sessions, 5 seeds
     python benchmarks/reliability.py hostcrash   # SIGKILL of `learnboard train`, then --resume
     python benchmarks/reliability.py corruption  # one byte changed mid-log, 20 offsets: export, resume, repair
+    python benchmarks/reliability.py lab         # a lab's first week: ports, resume, corruption, disk full,
+                                                 # emulator killed mid-flash, stop; records lost, runs mixed
     python benchmarks/reliability.py all
 
 Prints one table row per run; the short versions of the same campaigns run in the test
@@ -200,13 +202,43 @@ def corruption(seeds: int, offsets: int) -> None:
                   flush=True)
 
 
+def lab(seeds: int, offsets: int, faults: int, cases: str, vm: str | None) -> None:
+    import os
+    import platform
+    import tempfile
+
+    from learnboard.emulator.vm import micropython_executable
+    from learnboard.studies.reliability.lab import CASES, TITLES, run_lab, table
+
+    chosen = tuple(c for c in CASES if c in cases)
+    print(f"lab campaign: cases {', '.join(chosen)}; {seeds} seed(s), {offsets} corruption offsets, "
+          f"{faults} disk-full moments per seed; `learnboard emulate` ({micropython_executable(vm)}) on a pty, "
+          f"the real command line in subprocesses; {os.cpu_count()} cores, {platform.platform()}, "
+          f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+
+    def show(res) -> None:
+        state = "ok" if res.ok else "FAILED"
+        print(f"  {res.case} ({TITLES[res.case]}) seed {res.seed}: {state}, {res.lost} lost, {res.mixed} mixed, "
+              f"{res.seconds:.0f} s; " + "; ".join(res.facts), flush=True)
+        for p in res.problems:
+            print(f"    PROBLEM: {p}", flush=True)
+
+    with tempfile.TemporaryDirectory(prefix="lb-lab-") as tmp:
+        results = run_lab(tmp, seeds=seeds, offsets=offsets, faults=faults, cases=chosen, vm=vm, on_result=show)
+    print()
+    print("\n".join(table(results)))
+    bad = [r for r in results if not r.ok]
+    print(f"{len(results) - len(bad)}/{len(results)} case runs as expected; records lost "
+          f"{sum(r.lost for r in results)}, runs mixed {sum(r.mixed for r in results)}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("campaign", choices=("serial", "insert", "safety", "soak", "brownout", "hostcrash", "corruption",
-                                            "all"))
+                                            "lab", "all"))
     ap.add_argument("--soak-steps", type=int, default=100_000)
     ap.add_argument("--steps", type=int, default=None, help="serial 200, brownout 600, hostcrash 600")
-    ap.add_argument("--seeds", type=int, default=None, help="serial/safety 3, brownout 5, hostcrash 3")
+    ap.add_argument("--seeds", type=int, default=None, help="serial/safety 3, brownout 5, hostcrash 3, lab 2")
     ap.add_argument("--commands", type=int, default=300)
     ap.add_argument("--exclude", action="append", default=[], metavar="COMMAND",
                     help="safety: leave this command out of the random mix (repeatable)")
@@ -218,7 +250,13 @@ def main() -> None:
                     help="insert: board seconds of noise per session (default 60)")
     ap.add_argument("--resets", type=int, default=3, help="brownout: resets per session")
     ap.add_argument("--kills", type=int, default=5, help="hostcrash: SIGKILLs per run")
-    ap.add_argument("--offsets", type=int, default=20, help="corruption: damaged offsets per seed")
+    ap.add_argument("--offsets", type=int, default=20, help="corruption, lab: damaged offsets per seed")
+    ap.add_argument("--faults", type=int, default=5, help="lab: disk-full moments per seed")
+    ap.add_argument("--cases", default="abcdef",
+                    help="lab: which cases (letters of: a two programs on a port, b resume without --port, "
+                         "c corruption, d disk full, e emulator killed mid-flash, f stop)")
+    ap.add_argument("--micropython", metavar="PATH", default=None,
+                    help="lab: the VM binary of `learnboard emulate` (default: as emulate chooses)")
     a = ap.parse_args()
     t0 = time.perf_counter()
     if a.campaign in ("serial", "all"):
@@ -233,6 +271,8 @@ def main() -> None:
         hostcrash(a.seeds or 3, a.steps or 600, a.kills)
     if a.campaign in ("corruption", "all"):
         corruption(a.seeds or 3, a.offsets)
+    if a.campaign in ("lab", "all"):
+        lab(a.seeds or 2, a.offsets, a.faults, a.cases, a.micropython)
     if a.campaign in ("soak", "all"):
         soak(a.soak_steps)
     print(f"total {time.perf_counter() - t0:.0f} s")

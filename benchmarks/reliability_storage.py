@@ -7,7 +7,8 @@
 A clean session (emulated gen1-digipot, 20 steps, checkpoint every 10, figures) is recorded
 first: every mkdir / open-for-writing / os.open / write / fsync / replace under the runs
 folder. Then each recorded call, in turn, fails. Checked per run (as in
-tests/test_reliability_storage.py, whose fault injector this uses): exit status 2 (0 with a
+tests/test_reliability_storage.py; the fault injector is
+learnboard.studies.reliability.storage): exit status 2 (0 with a
 warning for figures), one line naming a path under the runs folder and what to do, the log
 readable with consecutive indices and no cut tail, every JSON file whole, no temp files;
 for a full disk whose message says --resume, the resumed run finishes all 20 steps with the
@@ -32,8 +33,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from learnboard.cli import main  # noqa: E402
+from learnboard.studies.reliability.storage import DiskFault  # noqa: E402
 
-from tests.test_reliability_storage import TRAIN, DiskFault, _run_dir, assert_intact  # noqa: E402
+from tests.test_reliability_storage import TRAIN, _run_dir, assert_intact  # noqa: E402
 
 HINTS = re.compile(r"free some space|--runs|--resume|retry with|--out")
 

@@ -248,9 +248,10 @@ def _open_recorded(rec, seed, run_dir):
         "continue on another board)")
 
 
-def _check_resume_board(rec, conn, args, run_dir) -> None:
+def _check_resume_board(rec, conn, args, run_dir) -> str | None:
     """Refuse to continue a run on another board than it was recorded on (unless
-    --other-board): one run folder must not mix two boards' data silently."""
+    --other-board): one run folder must not mix two boards' data silently. Returns the
+    reason when --other-board let another board continue it (the resume event records it)."""
     from learnboard.host.resume import board_mismatch
 
     from learnboard.errors import LearnboardError
@@ -260,13 +261,13 @@ def _check_resume_board(rec, conn, args, run_dir) -> None:
         reason = (f"the run was recorded on {rec.port}, not on the built-in emulated board "
                   f"({conn.label})")
     if reason is None:
-        return
+        return None
     if args.other_board:
         import sys
 
         print(f"learnboard: continuing on another board: {reason} (the run log's resume "
               "event records it)", file=sys.stderr, flush=True)
-        return
+        return reason
     raise LearnboardError(f"not resuming {run_dir}: {reason}. The run and its checkpoints are "
                           "unchanged. Connect the recorded board, or pass --other-board to "
                           "continue this run on this board")
@@ -322,8 +323,7 @@ def _session(conn, args, config, resume_dir, rec, stop_event, live_ok, index, ow
     from learnboard.host.runfolder import RunFolder
     from learnboard.host.session import run_session
 
-    if rec is not None:
-        _check_resume_board(rec, conn, args, resume_dir.path)
+    other_board = None if rec is None else _check_resume_board(rec, conn, args, resume_dir.path)
     park_event = threading.Event()
     if own is not None:
         def on_stop() -> None:  # `learnboard stop --port`: park now, from the watcher's thread
@@ -348,7 +348,7 @@ def _session(conn, args, config, resume_dir, rec, stop_event, live_ok, index, ow
         own.announce(rf.path)  # `learnboard monitor --port` follows this run
     try:
         return run_session(conn, config, rf, live=live, resume=resume_dir is not None,
-                           stop_event=stop_event, park_event=park_event)
+                           stop_event=stop_event, park_event=park_event, other_board=other_board)
     except BaseException as exc:
         said = str(exc)  # a storage error says what to do already
         if "--resume" not in said and "everything written before is intact" not in said:

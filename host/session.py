@@ -226,7 +226,8 @@ class Session:
 
     def __init__(self, conn, config: TrainConfig, rf: RunFolder, *, live=None,
                  resume: bool = False, stop_event: threading.Event | None = None,
-                 park_event: threading.Event | None = None):
+                 park_event: threading.Event | None = None, other_board: str | None = None):
+        self.other_board = other_board
         self.conn, self.link, self.config, self.rf, self.live = conn, conn.link, config, rf, live
         self.park_event = park_event or threading.Event()
         self.board = conn.board
@@ -545,9 +546,12 @@ class Session:
             hello = self.conn.hello
             # which board continues the run: a reader sees a change of board here
             # (`learnboard train --resume --other-board`)
-            self._log({"kind": "event", "name": "resume", "step": int(ck["step"]),
-                       "port": self.conn.label, "board": hello.get("board"),
-                       "desc_hash": hello.get("desc_hash"), "uid": hello.get("uid")})
+            event = {"kind": "event", "name": "resume", "step": int(ck["step"]),
+                     "port": self.conn.label, "board": hello.get("board"),
+                     "desc_hash": hello.get("desc_hash"), "uid": hello.get("uid")}
+            if self.other_board:  # allowed by --other-board: the log says so, and why
+                event["other_board"] = self.other_board
+            self._log(event)
             self._restore(ck, "resume")
             self.last_ck = ck
         else:
@@ -729,7 +733,7 @@ class Session:
 
 def run_session(conn, config: TrainConfig, run_folder: RunFolder, *, live=None,
                 resume: bool = False, stop_event: threading.Event | None = None,
-                park_event: threading.Event | None = None) -> Summary:
+                park_event: threading.Event | None = None, other_board: str | None = None) -> Summary:
     """Train on ``conn``'s board per ``config``, recording into ``run_folder``.
 
     Args:
@@ -741,9 +745,11 @@ def run_session(conn, config: TrainConfig, run_folder: RunFolder, *, live=None,
         stop_event: set it (from another thread) to end the session after the current chunk.
         park_event: set by whoever parked the board for ``learnboard stop``: the session
             ends at once, saying so (not as a board that parked itself).
+        other_board: on resume, why the board is not the one the run was recorded on
+            (``--other-board`` allowed it); recorded in the log's ``resume`` event.
     """
     session = Session(conn, config, run_folder, live=live, resume=resume, stop_event=stop_event,
-                      park_event=park_event)
+                      park_event=park_event, other_board=other_board)
     try:
         return session.run()
     except BaseException:

@@ -88,7 +88,7 @@ def test_resume_without_port_continues_on_the_recorded_port_not_the_built_in_boa
         summary = json.loads(out.strip().splitlines()[-1])
         assert summary["port"] == pty.port and summary["steps"] == 20
         (resume,) = [r for r in read_log(rf.log_path) if r.get("name") == "resume"]
-        assert (resume["port"], resume["uid"]) == (pty.port, uid)
+        assert (resume["port"], resume["uid"]) == (pty.port, uid) and "other_board" not in resume
 
 
 def test_resume_refuses_the_built_in_board_for_a_run_recorded_on_a_port(tmp_path, capsys):
@@ -119,6 +119,7 @@ def test_resume_refuses_the_built_in_board_for_a_run_recorded_on_a_port(tmp_path
     assert "continuing on another board" in err
     (resume,) = [r for r in read_log(RunFolder.open(run_dir).log_path) if r.get("name") == "resume"]
     assert resume["uid"] == emulated_uid(BOARD, 0).hex()
+    assert emulated_uid(BOARD, PTY_SEED).hex() in resume["other_board"]  # the log says why
 
 
 def test_resuming_a_finished_run_changes_nothing_unless_steps_asks_for_more(tmp_path, capsys):

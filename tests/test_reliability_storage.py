@@ -18,9 +18,7 @@ the space is back finishes the run.
 
 from __future__ import annotations
 
-import builtins
 import errno
-import io
 import json
 import os
 import re
@@ -29,84 +27,10 @@ from pathlib import Path
 import pytest
 from learnboard.cli import main
 from learnboard.host.runlog import read_log, scan_log
+from learnboard.studies.reliability.storage import DiskFault  # noqa: F401 (benchmarks/reliability_storage.py)
 
 TRAIN = ["train", "--port", "emu:gen1-digipot", "--steps", "20", "--checkpoint-every", "10",
          "--every", "5", "--quiet"]
-
-
-class DiskFault:
-    """Make the ``nth`` matching call of ``op`` on a path under ``root`` whose path relative
-    to ``root`` matches ``pattern`` raise ``OSError(err)``; record every call seen."""
-
-    def __init__(self, root: Path, op: str | None = None, pattern: str = "", nth: int = 1,
-                 err: int = errno.ENOSPC):
-        self.root = str(Path(root).resolve())
-        self.op, self.pattern, self.nth, self.err = op, re.compile(pattern), nth, err
-        self.seen: list[tuple[str, str]] = []
-        self.count = 0
-        self.fired: str | None = None
-
-    def _rel(self, path) -> str | None:
-        try:
-            p = os.path.abspath(os.fspath(path))
-        except TypeError:
-            return None
-        return os.path.relpath(p, self.root) if p.startswith(self.root) else None
-
-    def _fd_rel(self, fd: int) -> str | None:
-        try:
-            return self._rel(os.readlink(f"/proc/self/fd/{fd}"))
-        except OSError:
-            return None
-
-    def check(self, op: str, rel: str | None) -> None:
-        if rel is None:
-            return
-        self.seen.append((op, rel))
-        if self.fired is None and op == self.op and self.pattern.search(rel):
-            self.count += 1
-            if self.count == self.nth:
-                self.fired = f"{op} {rel}"
-                raise OSError(self.err, os.strerror(self.err), os.path.join(self.root, rel))
-
-    def install(self, monkeypatch) -> DiskFault:
-        real_open, real_io_open = builtins.open, io.open
-        real = {n: getattr(os, n) for n in ("mkdir", "open", "write", "fsync", "replace")}
-
-        def wrap_open(real_fn):
-            def opener(file, mode="r", *args, **kwargs):
-                if isinstance(file, (str, bytes, os.PathLike)) and any(c in mode for c in "wax+"):
-                    self.check("open", self._rel(file))
-                return real_fn(file, mode, *args, **kwargs)
-            return opener
-
-        def mkdir(path, *a, **k):
-            self.check("mkdir", self._rel(path))
-            return real["mkdir"](path, *a, **k)
-
-        def os_open(path, flags, *a, **k):
-            if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
-                self.check("os.open", self._rel(path))
-            return real["open"](path, flags, *a, **k)
-
-        def write(fd, data):
-            self.check("write", self._fd_rel(fd))
-            return real["write"](fd, data)
-
-        def fsync(fd):
-            self.check("fsync", self._fd_rel(fd if isinstance(fd, int) else fd.fileno()))
-            return real["fsync"](fd)
-
-        def replace(src, dst, *a, **k):
-            self.check("replace", self._rel(dst))
-            return real["replace"](src, dst, *a, **k)
-
-        monkeypatch.setattr(builtins, "open", wrap_open(real_open))
-        monkeypatch.setattr(io, "open", wrap_open(real_io_open))
-        for name, fn in (("mkdir", mkdir), ("open", os_open), ("write", write), ("fsync", fsync),
-                         ("replace", replace)):
-            monkeypatch.setattr(os, name, fn)
-        return self
 
 
 def _train(runs: Path, *extra: str, capsys) -> tuple[int, str]:
