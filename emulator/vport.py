@@ -51,6 +51,7 @@ SOFT_REBOOT_BANNER = b"MPY: soft reboot\r\n"
 
 _CHUNK = 4096
 _HIGH_WATER = 64 * 1024  # stop reading a side while this much waits for the other
+_LAST_WORDS_S = 1.0  # longest a replug waits for a talking host to read what the VM sent
 HOLD_S = 0.05
 """Longest a host's bytes wait for the firmware to go idle (then a busy firmware, e.g. in
 a training chunk, gets them as it would on a board)."""
@@ -129,6 +130,7 @@ class VirtualPort:
         self.vm = vm
         self.firmware_waits = firmware_waits
         self._held_since: float | None = None
+        self._host_seen: float | None = None  # when the host last sent anything
         self.replug = replug
         self.on_port_change = on_port_change
         self.on_idle = on_idle
@@ -418,7 +420,11 @@ class VirtualPort:
         reset it) goes out if the host reads it in time, as USB sends its last packets."""
         if not self.replug:
             return
-        deadline = time.monotonic() + 0.2
+        # on USB the host holds what the board sent before it reset (its driver read the
+        # packets): give a slow or loaded host time to read it from the pty before it closes
+        now = time.monotonic()
+        talking = self._host_seen is not None and now - self._host_seen < 5.0
+        deadline = now + (_LAST_WORDS_S if talking else 0.2)  # nobody reading: no wait
         while self._to_host and time.monotonic() < deadline:
             self._write(self._master, self._to_host)
             if self._to_host:
@@ -451,6 +457,8 @@ class VirtualPort:
             data = os.read(self._master, _CHUNK)
         except BlockingIOError:
             return
+        if data:
+            self._host_seen = time.monotonic()  # a host holds the port and talks
         self._host_bytes(self.to_board.apply(data))
 
     def _host_bytes(self, data: bytes) -> None:
