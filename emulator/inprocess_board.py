@@ -329,11 +329,11 @@ class InProcessBoard:
         if self.after_tick is not None:  # may stall the clock: a watchdog
             self.after_tick(self.world)
         port = self._port
-        if (busy or port.wrote) and not self.app.training:
+        if (busy or port.wrote) and not app.training:
             # the host answers what this pass did (a reply, an event) HOST_TURNAROUND_US
             # after it: the idle passes until then take that time together, however many
             port.turn_us = clock.now_us
-        elif self.app.training:
+        elif app.training:
             port.turn_us = None  # a training board does not wait for the host's frames
         port.wrote = False
         return busy
