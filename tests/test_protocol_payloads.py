@@ -133,7 +133,7 @@ def traffic(request, tmp_path_factory, micropython):
     tmp = tmp_path_factory.mktemp(f"payloads-{name}")
     flash = flashed_board(tmp, BOARDS[name]).flash_dir
     # a reset keeps the pty: the boot event comes over the same link
-    vb = VMBoard(flash, board=BOARDS[name], seed=1, heap="192K", replug=False)
+    vb = VMBoard(flash, board=BOARDS[name], seed=1, replug=False)  # the board's heap, as this VM needs it
     with vb:
         tap = Tap(vb.port)
         link = Link(tap, timeout=5.0, retries=3)

@@ -89,7 +89,14 @@ def run_serial_campaign(kind: str, rate: float, *, steps: int = 60, seed: int = 
         time.sleep(0.2)  # let the last frames arrive before counting
         while (tlm := link.next_telemetry(timeout=0.05)) is not None:
             seen.add(int(tlm["step"]))
-        link.call("status")  # a last answered request: every earlier frame arrived or is a gap
+        # a last request answered at its first try: every earlier frame arrived or shows
+        # as a gap by sequence number (a retry of it, answered from the board's cache after
+        # the host had its answer, would be a last frame whose loss nothing reveals)
+        for _ in range(20):
+            retries = link.stats.retries
+            link.call("status")
+            if link.stats.retries == retries:
+                break
         time.sleep(0.3)  # a retry still in flight would be answered from the cache now
         with emu.lock:  # the board's own counters, read beside the line, not through it
             board_stats = emu.app.srv.counters()
