@@ -12,6 +12,7 @@ cache without running the command twice.
 from __future__ import annotations
 
 import collections
+import os
 import random
 import threading
 import time
@@ -195,6 +196,10 @@ class Link:
             if "exclusively lock" in str(exc):  # pyserial's `exclusive`: another program has the device
                 raise LinkError(f"cannot open {url}: another program has it open for itself (mpremote, a "
                                 "serial terminal, another learnboard); close that program and try again") from exc
+            if "://" not in url and not os.path.exists(url):  # pyserial says it twice, with errno
+                raise LinkError(f"cannot open {url}: no such port (the board is unplugged, or its emulator "
+                                "stopped); check the port name (`learnboard ports` lists the boards "
+                                "present)") from exc
             raise LinkError(f"cannot open {url}: {exc}. Check the port name "
                             "(`learnboard ports` lists them).") from exc
         return cls(transport, **link_kwargs)
