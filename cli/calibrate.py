@@ -183,9 +183,9 @@ def _measure_or_pull(args: argparse.Namespace) -> tuple[dict, list[str]]:
             say(f"copying the calibration onto the board ({args.port}:/{FILE_NAME}) ...")
             try:
                 report = store_on_board(args.port, cal, log=lambda msg: say("  " + msg))
-            except Interrupted as exc:
+            except (KeyboardInterrupt, Interrupted):
                 raise Interrupted(f"calibrate of {args.port} interrupted while copying the calibration onto "
-                                  f"the board (kept on this host: {stored[0]}): {needs_flash(args.port)}") from exc
+                                  f"the board (kept on this host: {stored[0]}): {needs_flash(args.port)}") from None
             what = "unchanged" if not report.written else f"{report.bytes_written} B"
             stored.append(f"{args.port}:/{FILE_NAME} ({what}; board answers again)")
         elif in_process:
