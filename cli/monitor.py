@@ -104,7 +104,7 @@ def _follow(run_dir, args) -> int:
     import sys
     from pathlib import Path
 
-    from learnboard.host.follow import follow_run
+    from learnboard.host.follow import follow_run, run_holding
     from learnboard.host.live import Live, fault_names
 
     live = None
@@ -144,7 +144,9 @@ def _follow(run_dir, args) -> int:
             print(f"event {rec.get('name')}", file=sys.stderr, flush=True)
 
     try:
-        follow_run(run_dir, on_record=on_record, seconds=args.seconds, from_start=args.from_start)
+        # followed through its port: the session that held the port must still hold it
+        alive = (lambda: run_holding(args.port) == Path(run_dir)) if args.port else None
+        follow_run(run_dir, on_record=on_record, seconds=args.seconds, from_start=args.from_start, alive=alive)
     except KeyboardInterrupt:
         pass
     finally:

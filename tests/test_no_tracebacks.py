@@ -235,3 +235,24 @@ def test_too_few_calibration_configurations_are_refused_before_measuring(env):
     assert _error_line(done.stderr) == (
         "learnboard calibrate: error: --configs: 4 configurations give 49 equations for the 64 parameters "
         "of 32 edges (12 free nodes each); give at least 6")
+
+
+def test_monitor_of_a_session_that_dies_without_a_summary_ends_with_the_resume_command(env, tmp_path):
+    from learnboard.host.follow import hold_port
+    from learnboard.host.runlog import RunLog
+
+    run_dir = tmp_path / "runs" / "20261206-120000-regression"
+    run_dir.mkdir(parents=True)
+    (run_dir / "config.json").write_text("{}")
+    port = "/dev/ttyACM7"  # the registry's key only: nothing opens it while a session holds it
+    with hold_port(port, run_dir), RunLog(run_dir / "telemetry.msgpack") as log:
+        log.append({"kind": "event", "name": "start"})
+        log.flush()
+        proc = _start(env, "monitor", "--port", port)
+        assert "following" in proc.stderr.readline()  # it follows the session's run folder
+    # the session is gone (as when `learnboard train` is killed, or fails on a lost board)
+    _out, err = proc.communicate(timeout=WAIT_S)
+    assert proc.returncode == 2, err
+    assert _error_line(err) == (
+        f"learnboard monitor: error: the session writing {run_dir.resolve()} ended without a summary (stopped, "
+        f"killed, or it lost its board); continue it with `learnboard train --resume {run_dir.resolve()}`")
