@@ -13,7 +13,8 @@ the board: while `learnboard train` holds that port, the monitor follows that se
 run folder (a serial port has one owner; a second program talking to it would steal the
 session's replies); a board that trains on its own (train steps 0, host_timeout_ms 0) is
 listened to directly, with read-only questions only (hello, status, stats). It never
-starts, stops or changes anything. Ends when the session writes its summary, after
+starts, stops or changes anything. Ends when the session writes its summary (or, followed
+through --port, ends without one: then with the command that resumes it), after
 --seconds, or on Ctrl-C. A run folder is shown from its newest record on (a finished run:
 its last telemetry and its summary); --from-start replays the whole log."""
 EPILOG = """\
