@@ -51,6 +51,28 @@ def test_folder_flash_writes_firmware_and_description_then_skips_unchanged(tmp_p
     assert (tmp_path / "lbfw" / "crc.py").read_bytes() == (F.firmware_dir() / "lbfw" / "crc.py").read_bytes()
 
 
+def test_a_flash_of_several_files_takes_main_py_out_first_and_writes_it_last(tmp_path):
+    _flash_folder(tmp_path)
+    steps: list[tuple[str, str]] = []
+
+    class Logged(F.FolderFiles):
+        def write(self, path, data, progress=None):
+            steps.append(("write", path))
+            super().write(path, data, progress)
+
+        def remove(self, path):
+            steps.append(("remove", path))
+            super().remove(path)
+
+    dest = Logged(tmp_path)
+    for module in ("crc.py", "frame.py"):
+        (tmp_path / "lbfw" / module).write_text("# old\n")
+    F.sync(F.firmware_sources(), dest)
+    # until the copy is complete the board has no main.py: cut short, it boots to its REPL
+    assert steps == [("remove", "main.py"), ("write", "lbfw/crc.py"), ("write", "lbfw/frame.py"),
+                     ("write", "main.py")]
+
+
 def test_other_board_rewrites_only_board_json(tmp_path):
     _flash_folder(tmp_path)
     other = _flash_folder(tmp_path, board="gen1-digipot")
