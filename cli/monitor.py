@@ -46,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from learnboard.host.follow import run_holding
     from learnboard.host.live import Live, fault_names, read_only_request, watch
 
-    from learnboard.errors import InputError
+    from learnboard.errors import InputError, LinkError
 
     if args.run_dir is not None and args.port is not None:
         raise InputError("give either a RUN_DIR or --port, not both", field="--port")
@@ -93,6 +93,11 @@ def run(args: argparse.Namespace) -> int:
             watch(link, seconds=args.seconds, on_telemetry=on_tlm, on_event=on_event)
         except KeyboardInterrupt:
             pass
+        except LinkError as exc:  # the board went away under the monitor: say which, and what to check
+            if conn.label in str(exc):
+                raise
+            raise LinkError(f"{conn.label}: {str(exc).rstrip('.')}; check that the board is connected and "
+                            "powered (`learnboard ports` lists the boards present)") from exc
         finally:
             if live is not None and live._live is not None:
                 live._live.stop()
