@@ -46,7 +46,7 @@ def env(tmp_path, monkeypatch):
 
 
 class Emulator:
-    """`learnboard emulate` on ``flash``, in a process group of its own (the VM with it)."""
+    """`learnboard emulate` on ``flash``, in a session of its own."""
 
     def __init__(self, flash: Path, env: dict):
         self.proc = subprocess.Popen([sys.executable, "-m", "learnboard", "emulate", "--board", BOARD,
@@ -57,6 +57,7 @@ class Emulator:
             if select.select([self.proc.stdout], [], [], 0.2)[0]:
                 line += os.read(self.proc.stdout.fileno(), 1)
         self.first_port = line.decode().strip()
+        self.orphans: list[int] = []
         assert self.first_port.startswith("/dev/"), f"learnboard emulate printed {self.first_port!r}"
 
     @property
@@ -65,16 +66,43 @@ class Emulator:
         return current_port(self.first_port)
 
     def kill(self) -> None:
-        """SIGKILL `learnboard emulate` itself: the port vanishes mid-conversation."""
+        """SIGKILL `learnboard emulate` itself: the port vanishes mid-conversation. Its VM
+        (a process of its own session, for its pty) may outlive it: :meth:`close` ends it."""
+        self.orphans = _descendants(self.proc.pid)
         self.proc.kill()
         self.proc.wait()
 
     def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()  # the emulator ends its VM on SIGTERM
+            try:
+                self.proc.wait(timeout=WAIT_S)
+            except subprocess.TimeoutExpired:
+                self.orphans += _descendants(self.proc.pid)
+                self.proc.kill()
+                self.proc.wait()
+        for pid in self.orphans:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+
+def _descendants(pid: int) -> list[int]:
+    """The processes below ``pid`` (from /proc: their parent ids)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            os.killpg(self.proc.pid, signal.SIGKILL)  # the VM too, if it outlived its emulator
-        except ProcessLookupError:
-            pass
-        self.proc.wait()
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
 
 
 @pytest.fixture()
