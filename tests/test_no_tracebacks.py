@@ -11,7 +11,8 @@ folder, a line on the command's output), never on a guessed delay:
   it out first and writes it last), so it boots to MicroPython's REPL and `learnboard
   info` says to flash it, instead of running a mix of old and new modules.
 * The emulator killed while `learnboard flash` writes: one line naming the port and the
-  remedy; the board, started again, says the same through `learnboard info`.
+  remedy; the board, started again, says the same through `learnboard info` and
+  `learnboard train` (which makes no run folder).
 * Ctrl-C while `learnboard calibrate` copies its result onto the board.
 * A port that is gone before the command starts.
 * Too few calibration configurations for the fit (refused before measuring).
@@ -151,13 +152,15 @@ def _error_line(done_stderr: str) -> str:
     return lines[-1]
 
 
-def _says_flash_it(env, port: str) -> None:
-    """`learnboard info` on a board with no firmware running: one line, flash it."""
-    done = _cli(env, "info", "--port", port)
+def _says_flash_it(env, port: str, *command: str) -> None:
+    """``command`` (default `learnboard info`) on a board with no firmware running: one
+    line, flash it."""
+    command = command or ("info",)
+    done = _cli(env, *command, "--port", port)
     assert done.returncode == 2, done
     assert "another program" not in done.stderr, (done.stderr, _holders(port))
     assert _error_line(done.stderr) == (
-        f"learnboard info: error: {port}: the board is at MicroPython's REPL, not running the learnboard "
+        f"learnboard {command[0]}: error: {port}: the board is at MicroPython's REPL, not running the learnboard "
         "firmware (an interrupted `learnboard flash` or `learnboard calibrate`, or `learnboard repl`, leaves "
         f"it there); run `learnboard flash --port {port}`")
 
@@ -219,6 +222,8 @@ def test_emulator_killed_during_flash_is_one_line_and_the_restarted_board_says_f
     emu.close()
     again = start()  # the board powered up again on its half-written flash
     _says_flash_it(env, again.port)
+    _says_flash_it(env, again.port, "train", "--steps", "5", "--runs", str(flash.parent / "runs"))
+    assert not (flash.parent / "runs").exists() or not any((flash.parent / "runs").iterdir())
 
 
 @pytest.mark.vm
