@@ -664,7 +664,7 @@ def needs_flash(port: str) -> str:
 def lost_board(port: str, doing: str, exc: BaseException) -> FlashError:
     """The port failed while ``doing``: a one-line error naming it and the way back."""
     gone = "://" not in port and not os.path.exists(port)
-    why = "the port is gone (unplugged, reset, or its emulator stopped)" if gone else \
+    why = "the port is gone: unplugged, reset, or its emulator stopped" if gone else \
         f"{type(exc).__name__}: {str(exc).strip() or 'no details'}"
     return FlashError(f"{port}: lost the board while {doing} ({why}); reconnect it (`learnboard ports` shows "
                       f"where it is), then run `learnboard flash --port {port}` again")

@@ -8,8 +8,8 @@ folder, a line on the command's output), never on a guessed delay:
 
 * Ctrl-C while `learnboard flash` writes: exit 130, "flash of P interrupted: the board
   needs `learnboard flash --port P` again"; the board holds no ``main.py`` (a flash takes
-  it out first and writes it last), so it boots to MicroPython's REPL and `learnboard
-  info` says to flash it, instead of running a mix of old and new modules.
+  it out first and writes it last), so it boots to MicroPython's REPL instead of running
+  a mix of old and new modules.
 * The emulator killed while `learnboard flash` writes: one line naming the port and the
   remedy; the board, started again, says the same through `learnboard info` and
   `learnboard train` (which makes no run folder).
