@@ -10,7 +10,8 @@ On a serial port the steps are: ask a running firmware to leave binary mode (pro
 under a new name, which is followed), enter the raw REPL with ``mpremote`` (soft reset:
 ``boot.py`` runs, ``main.py`` does not), compare the sha256 of every file on the board with the host's,
 write only what differs (each file to ``<name>.tmp`` then renamed, so an interrupted
-copy never leaves half a module), remove stale modules of ``lbfw/``, hard-reset, and
+copy never leaves half a module; ``main.py`` last, and out of the way meanwhile, so it
+never leaves a mix of old and new modules that boots), remove stale modules of ``lbfw/``, hard-reset, and
 verify the fresh firmware by its hello (firmware version, protocol, description hash).
 
 With ``port=None`` the same sync writes a flash folder (an emulated board's, which
@@ -414,7 +415,7 @@ def sync(files: list[FlashFile], dest: BoardFiles, *, progress: Progress | None 
     A module flashed as ``.mpy`` removes its ``.py`` twin (MicroPython imports ``.py``
     first) and the other way round. ``main.py`` is written last, and when more than one
     file changes it is removed before anything else: a copy cut short then leaves a
-    board without ``main.py``, which boots to its REPL (:data:`MAIN` below).
+    board without ``main.py``, which boots to its REPL (see :data:`MAIN`).
     """
     report = report or FlashReport(dest.label)
     have = dest.hashes([f.path for f in files])
