@@ -180,8 +180,8 @@ def _measure_or_pull(args: argparse.Namespace) -> tuple[dict, list[str]]:
             stored.append(args.out)
         if not in_process and not args.host_only:
             say = _say(args.json)
-            say(f"copying the calibration onto the board ({args.port}:/{FILE_NAME}) ...")
-            try:
+            try:  # a Ctrl-C right after the announcement counts as during the copy
+                say(f"copying the calibration onto the board ({args.port}:/{FILE_NAME}) ...")
                 report = store_on_board(args.port, cal, log=lambda msg: say("  " + msg))
             except (KeyboardInterrupt, Interrupted):
                 raise Interrupted(f"calibrate of {args.port} interrupted while copying the calibration onto "
