@@ -13,7 +13,7 @@ import os
 import sys
 
 from learnboard import __version__
-from learnboard.errors import LearnboardError
+from learnboard.errors import Interrupted, LearnboardError
 
 # command name -> (module under learnboard.cli, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -105,8 +105,10 @@ def _main(argv: list[str] | None) -> int:
     try:
         return int(args._run(args) or 0)
     except LearnboardError as exc:
-        print(f"learnboard {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        # an interrupt the user asked for is no error; its message says what is left to do
+        kind = "" if isinstance(exc, Interrupted) else "error: "
+        print(f"learnboard {args.command}: {kind}{exc}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
         print(f"learnboard {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -141,8 +141,9 @@ def _measure_or_pull(args: argparse.Namespace) -> tuple[dict, list[str]]:
         seal,
         store_on_board,
     )
+    from learnboard.host.flashing import needs_flash
 
-    from learnboard.errors import InputError
+    from learnboard.errors import InputError, Interrupted
 
     in_process = args.port is None or args.port.startswith(EMULATED_PREFIX)
     if args.pull:
@@ -165,17 +166,26 @@ def _measure_or_pull(args: argparse.Namespace) -> tuple[dict, list[str]]:
             if conn.board is None:
                 raise InputError(f"{conn.label}: the board's description is not known here; pass "
                                  "--board FILE", field="--board")
-            with _progress(args.json) as progress:
-                cal = seal(calibrate(conn.link, conn.board, configs=args.configs, repeats=args.repeats,
-                                     seed=args.seed, label=conn.label, progress=progress))
+            try:
+                with _progress(args.json) as progress:
+                    cal = seal(calibrate(conn.link, conn.board, configs=args.configs, repeats=args.repeats,
+                                         seed=args.seed, label=conn.label, progress=progress))
+            except KeyboardInterrupt:
+                # calibrate() puts the edges back and parks the board on the way out
+                raise Interrupted(f"calibrate of {conn.label} interrupted while measuring: nothing was stored; "
+                                  "the board's edges are back as they were and it is parked") from None
         stored = [str(save_calibration(cal))]
         if args.out:
             save_calibration(cal, args.out)
             stored.append(args.out)
         if not in_process and not args.host_only:
             say = _say(args.json)
-            say(f"copying the calibration onto the board ({args.port}:/{FILE_NAME}) ...")
-            report = store_on_board(args.port, cal, log=lambda msg: say("  " + msg))
+            try:  # a Ctrl-C right after the announcement counts as during the copy
+                say(f"copying the calibration onto the board ({args.port}:/{FILE_NAME}) ...")
+                report = store_on_board(args.port, cal, log=lambda msg: say("  " + msg))
+            except (KeyboardInterrupt, Interrupted):
+                raise Interrupted(f"calibrate of {args.port} interrupted while copying the calibration onto "
+                                  f"the board (kept on this host: {stored[0]}): {needs_flash(args.port)}") from None
             what = "unchanged" if not report.written else f"{report.bytes_written} B"
             stored.append(f"{args.port}:/{FILE_NAME} ({what}; board answers again)")
         elif in_process:

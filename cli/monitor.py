@@ -13,7 +13,8 @@ the board: while `learnboard train` holds that port, the monitor follows that se
 run folder (a serial port has one owner; a second program talking to it would steal the
 session's replies); a board that trains on its own (train steps 0, host_timeout_ms 0) is
 listened to directly, with read-only questions only (hello, status, stats). It never
-starts, stops or changes anything. Ends when the session writes its summary, after
+starts, stops or changes anything. Ends when the session writes its summary (or, followed
+through --port, ends without one: then with the command that resumes it), after
 --seconds, or on Ctrl-C. A run folder is shown from its newest record on (a finished run:
 its last telemetry and its summary); --from-start replays the whole log."""
 EPILOG = """\
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from learnboard.host.follow import run_holding
     from learnboard.host.live import Live, fault_names, read_only_request, watch
 
-    from learnboard.errors import InputError
+    from learnboard.errors import InputError, LinkError
 
     if args.run_dir is not None and args.port is not None:
         raise InputError("give either a RUN_DIR or --port, not both", field="--port")
@@ -92,6 +93,11 @@ def run(args: argparse.Namespace) -> int:
             watch(link, seconds=args.seconds, on_telemetry=on_tlm, on_event=on_event)
         except KeyboardInterrupt:
             pass
+        except LinkError as exc:  # the board went away under the monitor: say which, and what to check
+            if conn.label in str(exc):
+                raise
+            raise LinkError(f"{conn.label}: {str(exc).rstrip('.')}; check that the board is connected and "
+                            "powered (`learnboard ports` lists the boards present)") from exc
         finally:
             if live is not None and live._live is not None:
                 live._live.stop()
@@ -104,7 +110,7 @@ def _follow(run_dir, args) -> int:
     import sys
     from pathlib import Path
 
-    from learnboard.host.follow import follow_run
+    from learnboard.host.follow import follow_run, run_holding
     from learnboard.host.live import Live, fault_names
 
     live = None
@@ -144,7 +150,9 @@ def _follow(run_dir, args) -> int:
             print(f"event {rec.get('name')}", file=sys.stderr, flush=True)
 
     try:
-        follow_run(run_dir, on_record=on_record, seconds=args.seconds, from_start=args.from_start)
+        # followed through its port: the session that held the port must still hold it
+        alive = (lambda: run_holding(args.port) == Path(run_dir)) if args.port else None
+        follow_run(run_dir, on_record=on_record, seconds=args.seconds, from_start=args.from_start, alive=alive)
     except KeyboardInterrupt:
         pass
     finally:

@@ -42,8 +42,15 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"must be > 0 seconds, got {args.timeout}", field="--timeout")
     from learnboard.host.ownership import own_port
 
+    from learnboard.errors import Interrupted
+
     with own_port(args.port, "learnboard repl"):
-        return _run(args)
+        try:
+            return _run(args)
+        except KeyboardInterrupt:
+            # the firmware may have been told to leave already: the board is stopped, or resetting
+            raise Interrupted(f"repl of {args.port} interrupted: the board may be stopped at its REPL; run "
+                              f"`learnboard flash --port {args.port}` to start its firmware again") from None
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -353,7 +353,24 @@ def _session(conn, args, config, resume_dir, rec, stop_event, live_ok, index, ow
         said = str(exc)  # a storage error says what to do already
         if "--resume" not in said and "everything written before is intact" not in said:
             _say_resume(rf)
+        _name_the_port(exc, conn)
         raise
+
+
+def _name_the_port(exc: BaseException, conn) -> None:
+    """A link that failed mid-session (a pulled cable, a board that stopped answering) is
+    reported with its port and what to check, not as a bare protocol timeout."""
+    from learnboard.host.link import BoardError
+
+    from learnboard.errors import LinkError
+
+    if not isinstance(exc, LinkError) or isinstance(exc, BoardError) or conn.emulated:
+        return
+    said = str(exc).rstrip()
+    if conn.label in said:
+        return
+    raise LinkError(f"{conn.label}: {said} Check that the board is connected and powered (`learnboard "
+                    "ports` lists the boards present).") from exc
 
 
 def _say_resume(rf) -> None:

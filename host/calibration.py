@@ -341,6 +341,17 @@ def _collect(probe: _Probe, states: np.ndarray, rng: np.random.Generator, adc: d
     return np.asarray(vs), np.asarray(ks, dtype=float)
 
 
+def _enough_configs(configs: int, edges: int, free: Any, extra: int) -> None:
+    """Refuse, before measuring, a fit of two parameters per edge with fewer equations
+    (``configs`` x free nodes, plus ``extra``) than parameters."""
+    nodes = max(1, len(free))
+    need = -(-(2 * edges - extra) // nodes)
+    if configs < need:
+        raise InputError(f"{configs} configurations give {configs * nodes + extra} equations for the "
+                         f"{2 * edges} parameters of {edges} edges ({nodes} free nodes each); give at least "
+                         f"{need}", field="--configs")
+
+
 def _fit_digipots(probe: _Probe, configs: int, rng, adc, progress) -> dict:
     from scipy.optimize import least_squares
 
@@ -353,6 +364,7 @@ def _fit_digipots(probe: _Probe, configs: int, rng, adc, progress) -> dict:
     lo, hi = b.limits.tap_range or (0, part.n_taps - 1)
     taps = np.full((configs, b.n_edges), (lo + hi) // 2)
     taps[:, pots_all] = rng.integers(lo, hi + 1, (configs, len(pots_all)))
+    _enough_configs(configs, len(pots), _free_nodes(probe), 0)
     v, k = _collect(probe, taps, rng, adc, progress, readback=False)
     track = digipot_resistance(k, part.n_taps, part.r_min, part.r_max, part.taper, 0.0)
     fixed = [i for i, e in enumerate(b.edges) if e.kind == "resistor"]
@@ -421,6 +433,7 @@ def _fit_transistors(probe: _Probe, configs: int, rng, adc, progress) -> dict:
     low = rng.random((configs, len(fets_all))) < 0.5
     gates[:, fets_all] = np.where(low, rng.uniform(g_min, g_min + 0.8, low.shape),
                                   rng.uniform(g_min, g_max, low.shape))
+    _enough_configs(configs, len(fets), _free_nodes(probe), 1)
     v, k = _collect(probe, gates, rng, adc, progress, readback=True)
     ends = b.edge_array()
     va, vb = v[:, ends[:, 0]], v[:, ends[:, 1]]

@@ -28,7 +28,7 @@ from pathlib import Path
 from learnboard.boards import Board, compile_board, load_board
 from learnboard.errors import LearnboardError, LinkError
 
-from .link import Link, OldFirmware
+from .link import Link, LinkTimeout, OldFirmware
 from .truth import TrueState, TruthProbe
 
 
@@ -123,6 +123,15 @@ def open_board(
         link.close()
         raise OldFirmware(f"{port}: the board runs protocol-{exc.protocol} firmware; run "
                           f"`learnboard flash --port {port}` to update it", exc.protocol) from None
+    except LinkTimeout as exc:
+        at_repl = link.repl_prompt()
+        link.close()
+        if at_repl:  # no firmware runs: main.py gone (a flash cut short), or left at the REPL
+            raise LinkError(f"{port}: the board is at MicroPython's REPL, not running the learnboard firmware "
+                            "(an interrupted `learnboard flash` or `learnboard calibrate`, or `learnboard repl`, "
+                            f"leaves it there); run `learnboard flash --port {port}`") from exc
+        raise LinkError(f"{port}: {exc} If the board runs no learnboard firmware yet, run "
+                        f"`learnboard flash --port {port}`.") from exc
     except LinkError as exc:
         link.close()
         said = str(exc) if str(exc).endswith((".", "?")) else f"{exc}."

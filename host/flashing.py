@@ -10,7 +10,8 @@ On a serial port the steps are: ask a running firmware to leave binary mode (pro
 under a new name, which is followed), enter the raw REPL with ``mpremote`` (soft reset:
 ``boot.py`` runs, ``main.py`` does not), compare the sha256 of every file on the board with the host's,
 write only what differs (each file to ``<name>.tmp`` then renamed, so an interrupted
-copy never leaves half a module), remove stale modules of ``lbfw/``, hard-reset, and
+copy never leaves half a module; ``main.py`` last, and out of the way meanwhile, so it
+never leaves a mix of old and new modules that boots), remove stale modules of ``lbfw/``, hard-reset, and
 verify the fresh firmware by its hello (firmware version, protocol, description hash).
 
 With ``port=None`` the same sync writes a flash folder (an emulated board's, which
@@ -31,10 +32,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from learnboard.errors import InputError, LearnboardError, LinkError
+from learnboard.errors import InputError, Interrupted, LearnboardError, LinkError
 
 DEFAULT_BOARD = "gen2-clln"
 BOARD_FILE = "board.json"
+MAIN = "main.py"
+"""The board runs it at boot and it imports the rest: written last by a flash (see sync)."""
 CHUNK = 512  # bytes per raw-REPL write; well inside every port's raw-paste window
 PROTOCOL = 3
 BOOT_QUIET_S = 3.0  # after a reset, wait up to this long for the firmware's boot event before hello
@@ -310,8 +313,8 @@ class SerialFiles:
             return self._t.exec(code)
         except TransportExecError as exc:
             raise FlashError(f"{self.port}: the board failed: {exc.error_output.strip().splitlines()[-1]}") from exc
-        except TransportError as exc:
-            raise FlashError(f"{self.port}: lost the raw REPL: {exc}") from exc
+        except (OSError, TransportError) as exc:
+            raise lost_board(self.port, "working in its raw REPL", exc) from exc
 
     def _eval(self, code: str) -> Any:
         import ast
@@ -339,8 +342,11 @@ class SerialFiles:
         try:
             self._t.fs_writefile(tmp, data, chunk_size=CHUNK, progress_callback=cb)
         except (OSError, TransportError) as exc:
+            if "://" not in self.port and not os.path.exists(self.port):
+                raise lost_board(self.port, f"writing {path}", exc) from exc
             raise FlashError(f"{self.port}: writing {path} failed: {exc}; is the board's filesystem full? "
-                             "(`mpremote connect PORT df`)") from exc
+                             f"(`mpremote connect {self.port} df`) Then run `learnboard flash --port {self.port}` "
+                             "again") from exc
         self._exec(f"import os\ntry:\n os.remove({path!r})\nexcept OSError:\n pass\nos.rename({tmp!r}, {path!r})")
 
     def remove(self, path: str) -> None:
@@ -355,7 +361,7 @@ class SerialFiles:
         try:
             return bytes(self._t.fs_readfile(path))
         except (OSError, TransportError) as exc:
-            raise FlashError(f"{self.port}: reading {path} failed: {exc}") from exc
+            raise lost_board(self.port, f"reading {path}", exc) from exc
 
     def mkdir(self, folder: str) -> None:
         self._exec(f"import os\ntry:\n os.mkdir({folder!r})\nexcept OSError:\n pass")
@@ -407,35 +413,50 @@ def sync(files: list[FlashFile], dest: BoardFiles, *, progress: Progress | None 
     """Write the files whose sha256 differs on ``dest`` and drop stale ``lbfw/`` modules.
 
     A module flashed as ``.mpy`` removes its ``.py`` twin (MicroPython imports ``.py``
-    first) and the other way round.
+    first) and the other way round. ``main.py`` is written last, and when more than one
+    file changes it is removed before anything else: a copy cut short then leaves a
+    board without ``main.py``, which boots to its REPL (see :data:`MAIN`).
     """
     report = report or FlashReport(dest.label)
     have = dest.hashes([f.path for f in files])
     wanted = {f.path for f in files}
     folders = sorted({str(Path(p).parent) for p in wanted} - {"."})
+    stale: list[str] = []
     for folder in folders:
         present = dest.listdir(folder)
         if present is None:
             dest.mkdir(folder)
             continue
-        for name in present:
-            path = f"{folder}/{name}"
-            if path not in wanted and (name.endswith((".py", ".mpy", ".tmp"))):
-                dest.remove(path)
-                report.removed.append(path)
+        stale += [f"{folder}/{name}" for name in present
+                  if f"{folder}/{name}" not in wanted and name.endswith((".py", ".mpy", ".tmp"))]
+    todo = [f for f in files if have.get(f.path) != f.sha256]
+    main = next((f for f in files if f.path == MAIN), None)
+    if main is not None and len(todo) + len(stale) > 1:
+        # main.py imports everything else: with it gone until the end, an interrupted copy
+        # leaves a board that stops at its REPL (every host command then says to flash it
+        # again), never a mix of old and new modules that boots and answers as if whole
+        if have.get(MAIN) is not None:
+            dest.remove(MAIN)
+        if main not in todo:
+            todo.append(main)
+    if main in todo:
+        todo.remove(main)
+        todo.append(main)
+    for path in stale:
+        dest.remove(path)
+        report.removed.append(path)
     for f in files:
-        if have.get(f.path) == f.sha256:
+        if f not in todo:
             report.skipped.append(f.path)
-            continue
+    for f in todo:
         dest.write(f.path, f.data, progress)
         report.written.append(f.path)
         report.bytes_written += len(f.data)
     # Read back: a copy that did not land (full filesystem, a flaky line) is an error now,
     # not a mysterious boot failure later.
-    changed = [f for f in files if f.path in report.written]
-    if changed:
-        after = dest.hashes([f.path for f in changed])
-        bad = [f.path for f in changed if after.get(f.path) != f.sha256]
+    if todo:
+        after = dest.hashes([f.path for f in todo])
+        bad = [f.path for f in todo if after.get(f.path) != f.sha256]
         if bad:
             raise FlashError(f"{dest.label}: {', '.join(bad)} read back different after writing; "
                              "check the cable and the board's free space, then flash again")
@@ -608,15 +629,57 @@ def flash(
         dest = FolderFiles(flash_dir, vm=vm)
         abi = dest.mpy_abi() if mpy else None
         files, desc = plan(board, mpy_abi=abi)
-        report = sync(files, dest, progress=progress, report=FlashReport(dest.label, desc_hash=desc, mpy=abi))
+        try:
+            report = sync(files, dest, progress=progress, report=FlashReport(dest.label, desc_hash=desc, mpy=abi))
+        except KeyboardInterrupt:
+            raise Interrupted(f"flash of {dest.label} interrupted: the folder holds part of the firmware; run "
+                              "`learnboard flash` again before an emulated board boots from it") from None
         report.seconds = time.monotonic() - start
         return report
 
     files, desc = plan(board)  # fail on a bad --board before touching the board
+    from .serial_ports import current_port
+
+    port = current_port(port)  # an emulated board that reset since: its port now
+    where = [port]  # the port the board was last seen on, for the messages below
+    try:
+        report = _flash_serial(port, board, files, desc, mpy, progress, say, where)
+        report.hello = verify(report.target, desc_hash=desc, timeout=verify_timeout)
+    except KeyboardInterrupt:
+        raise Interrupted(f"flash of {where[-1]} interrupted: {needs_flash(where[-1])}") from None
+    except LearnboardError:
+        raise
+    except Exception as exc:  # the port failed under mpremote or pyserial: no traceback
+        raise lost_board(where[-1], "flashing", exc) from exc
+    report.desc_hash = report.hello.get("desc_hash")
+    report.seconds = time.monotonic() - start
+    return report
+
+
+def needs_flash(port: str) -> str:
+    """The remedy for a board whose flash (or a copy onto it) was cut short."""
+    return (f"the board needs `learnboard flash --port {port}` again (it may be stopped at its REPL "
+            "or hold only part of the new firmware)")
+
+
+def lost_board(port: str, doing: str, exc: BaseException) -> FlashError:
+    """The port failed while ``doing``: a one-line error naming it and the way back."""
+    gone = "://" not in port and not os.path.exists(port)
+    why = "the port is gone: unplugged, reset, or its emulator stopped" if gone else \
+        f"{type(exc).__name__}: {str(exc).strip() or 'no details'}"
+    return FlashError(f"{port}: lost the board while {doing} ({why}); reconnect it (`learnboard ports` shows "
+                      f"where it is), then run `learnboard flash --port {port}` again")
+
+
+def _flash_serial(port: str, board: Any, files: list[FlashFile], desc: str | None, mpy: bool,
+                  progress: Progress | None, say: Callable[[str], None], where: list[str]) -> FlashReport:
+    """Stop the firmware, sync the files in the raw REPL and reset; ``where`` gets each
+    port the board moves to."""
     t_repl = time.time()
     hello = interrupt_firmware(port)
     say(_stopped(hello))
     port = _follow_to_repl(port, hello, say, t_repl)
+    where.append(port)
     dest = SerialFiles(port).open()
     try:
         abi = dest.mpy_abi()
@@ -638,10 +701,8 @@ def flash(
     finally:
         dest.close()
     port = _follow(port, say, t_reset)
+    where.append(port)
     report.target = port
-    report.hello = verify(port, desc_hash=desc, timeout=verify_timeout)
-    report.desc_hash = report.hello.get("desc_hash")
-    report.seconds = time.monotonic() - start
     return report
 
 
@@ -649,19 +710,35 @@ def flash(
 
 
 def _with_files(port: str, action: Callable[[SerialFiles], Any], *, verify_timeout: float,
-                log: Callable[[str], None] | None) -> tuple[Any, dict | None]:
+                log: Callable[[str], None] | None, doing: str) -> tuple[Any, dict | None]:
     """Stop the firmware (protocol ``repl``), run ``action`` on the board's filesystem in
     the raw REPL, then reset and verify by hello that the same description runs again.
     Returns ``(action's result, hello after the reset)``; the hello is None when no
-    learnboard firmware answered before (the board is then left at its REPL, reset)."""
+    learnboard firmware answered before (the board is then left at its REPL, reset).
+    Ctrl-C and a failing port end in one-line errors (:class:`Interrupted`, FlashError)
+    that name the port and say what the board needs, as for ``doing``."""
     from .serial_ports import current_port
 
-    say = log or (lambda _msg: None)
     port = current_port(port)  # an emulated board that reset since: its port now
+    where = [port]
+    try:
+        return _with_files_at(port, action, verify_timeout, log, where)
+    except KeyboardInterrupt:
+        raise Interrupted(f"{doing} on {where[-1]} interrupted: {needs_flash(where[-1])}") from None
+    except LearnboardError:
+        raise
+    except Exception as exc:  # the port failed under mpremote or pyserial: no traceback
+        raise lost_board(where[-1], doing, exc) from exc
+
+
+def _with_files_at(port: str, action: Callable[[SerialFiles], Any], verify_timeout: float,
+                   log: Callable[[str], None] | None, where: list[str]) -> tuple[Any, dict | None]:
+    say = log or (lambda _msg: None)
     t_repl = time.time()
     hello = interrupt_firmware(port)
     say(_stopped(hello))
     port = _follow_to_repl(port, hello, say, t_repl)
+    where.append(port)
     dest = SerialFiles(port).open()
     try:
         try:
@@ -677,6 +754,7 @@ def _with_files(port: str, action: Callable[[SerialFiles], Any], *, verify_timeo
     finally:
         dest.close()
     port = _follow(port, say, t_reset)
+    where.append(port)
     if hello is None:
         return result, None
     return result, verify(port, desc_hash=hello.get("desc_hash"), timeout=verify_timeout)
@@ -719,7 +797,8 @@ def put_files(port: str, files: list[FlashFile], *, verify_timeout: float = 15.0
                              "modules", field="path")
     start = time.monotonic()
     report, hello = _with_files(port, lambda dest: sync(files, dest, report=FlashReport(port)),
-                                verify_timeout=verify_timeout, log=log)
+                                verify_timeout=verify_timeout, log=log,
+                                doing=f"copying {', '.join(f.path for f in files)} onto the board")
     report.hello = hello
     report.desc_hash = hello.get("desc_hash") if hello else None
     report.seconds = time.monotonic() - start
@@ -731,4 +810,5 @@ def read_board_file(port: str, path: str, *, verify_timeout: float = 15.0,
     """Read one file from a board's filesystem: ``(bytes or None if absent, hello)``.
 
     The firmware is stopped for the read and the board reset afterwards (a few seconds)."""
-    return _with_files(port, lambda dest: dest.read(path), verify_timeout=verify_timeout, log=log)
+    return _with_files(port, lambda dest: dest.read(path), verify_timeout=verify_timeout, log=log,
+                       doing=f"reading {path} from the board")

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from learnboard.errors import InputError
+from learnboard.errors import InputError, LearnboardError
 from learnboard.private_dir import private_dir
 
 from .ownership import holder, own_port
@@ -81,10 +81,14 @@ class LogFollower:
 
 
 def follow_run(run_dir: str | Path, *, on_record: Callable[[dict], None], seconds: float | None = None,
-               interval: float = 0.25, from_start: bool = False) -> dict | None:
+               interval: float = 0.25, from_start: bool = False,
+               alive: Callable[[], bool] | None = None) -> dict | None:
     """Call ``on_record`` for each record the run logs until its ``summary`` record (which
     is returned) or for ``seconds``. Without ``from_start`` the records already in the
-    log are skipped except the newest telemetry, so the view starts where the run is."""
+    log are skipped except the newest telemetry, so the view starts where the run is.
+    ``alive``: whether the session still runs; once it is not and its last records are
+    read without a summary, :class:`SessionGone` is raised (a killed session, or one that
+    lost its board, writes none)."""
     run_dir = Path(run_dir)
     log = run_dir / "telemetry.msgpack"
     if not run_dir.is_dir() or not (run_dir / "config.json").exists():
@@ -112,8 +116,21 @@ def follow_run(run_dir: str | Path, *, on_record: Callable[[dict], None], second
             on_record(rec)
             if rec.get("kind") == "summary":
                 return rec
+        if alive is not None and not new and not alive():
+            for rec in follower.poll():  # what it wrote before it went
+                on_record(rec)
+                if rec.get("kind") == "summary":
+                    return rec
+            from .resume import resume_command
+
+            raise SessionGone(f"the session writing {run_dir} ended without a summary (stopped, killed, or it "
+                              f"lost its board); continue it with `{resume_command(run_dir)}`")
         time.sleep(interval)
     return None
+
+
+class SessionGone(LearnboardError):
+    """The followed session ended without writing its summary."""
 
 
 def _tell_damage(follower: LogFollower) -> None:

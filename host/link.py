@@ -12,6 +12,7 @@ cache without running the command twice.
 from __future__ import annotations
 
 import collections
+import os
 import random
 import threading
 import time
@@ -28,6 +29,11 @@ from .transport import FollowingSerialTransport, SerialTransport, Transport
 
 ID_LIMIT = 1 << 30
 """Request ids stay below 2**30: small ints on 32-bit boards."""
+RX_TAIL = 512
+"""Bytes of raw input kept for :meth:`Link.repl_prompt`."""
+REPL_POKE = b"\x03\x02"
+"""Ctrl-C (clears a half-typed line, ends paste mode) then Ctrl-B (leaves the raw REPL; the
+friendly REPL prints its banner): MicroPython's REPL answers ``>>> `` in every mode."""
 
 
 class BoardError(LinkError):
@@ -147,6 +153,7 @@ class Link:
         self._old: collections.deque[codec.Frame] = collections.deque(maxlen=8)
         self.scale: TelemetryScale | None = None
         self._rx_bytes = 0  # bytes received: hello's protocol-1 probe needs a silent line
+        self._rx_tail = bytearray()  # the last bytes received, frames or not (repl_prompt)
         self._stats = LinkStats()
         self._lock = threading.Lock()
         self._tx_lock = threading.Lock()
@@ -188,6 +195,10 @@ class Link:
             if "exclusively lock" in str(exc):  # pyserial's `exclusive`: another program has the device
                 raise LinkError(f"cannot open {url}: another program has it open for itself (mpremote, a "
                                 "serial terminal, another learnboard); close that program and try again") from exc
+            if "://" not in url and not os.path.exists(url):  # pyserial says it twice, with errno
+                raise LinkError(f"cannot open {url}: no such port (the board is unplugged, or its emulator "
+                                "stopped); check the port name (`learnboard ports` lists the boards "
+                                "present)") from exc
             raise LinkError(f"cannot open {url}: {exc}. Check the port name "
                             "(`learnboard ports` lists them).") from exc
         return cls(transport, **link_kwargs)
@@ -322,6 +333,26 @@ class Link:
                     return None
                 self._arrived.wait(remaining)
 
+    def repl_prompt(self, wait: float = 1.0) -> bool:
+        """Whether MicroPython's REPL, not a firmware, answers on the line: sends
+        :data:`REPL_POKE` and waits up to ``wait`` s for its ``>>>`` prompt. Call it only
+        after hello went unanswered: a learnboard firmware takes the two bytes as noise
+        between frames, but a program that keeps Ctrl-C on is interrupted, as by mpremote."""
+        self._rx_tail = bytearray()
+        try:
+            with self._tx_lock:
+                self.transport.write(REPL_POKE)
+        except OSError:
+            return False
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if b">>> " in self._rx_tail:
+                return True
+            if self._failure is not None:
+                return False
+            time.sleep(0.02)
+        return b">>> " in self._rx_tail
+
     # -- unsolicited frames ------------------------------------------------------------
 
     def next_telemetry(self, timeout: float | None = None) -> dict | None:
@@ -419,6 +450,9 @@ class Link:
                 return
             if data:
                 self._rx_bytes += len(data)
+                tail = self._rx_tail
+                tail += data
+                del tail[:-RX_TAIL]
                 for frame in self._decoder.feed(data):
                     self._dispatch(frame)
 

@@ -90,6 +90,7 @@ class FollowingSerialTransport:
         self._ok = True
         self._quiet_until = 0.0
         self._closed = False
+        self._gone: BaseException | None = None  # the board did not come back (find gave up)
         self.wait_s = wait_s
         self.replugs = 0
         self.on_replug = None
@@ -121,8 +122,14 @@ class FollowingSerialTransport:
             self._t.close()
         except Exception:  # noqa: BLE001 - the old port is gone anyway
             pass
-        url = self._find(self.url)  # raises when the board does not come back
-        self._t = SerialTransport(url, **self._kw)
+        try:
+            url = self._find(self.url)  # raises when the board does not come back
+            self._t = SerialTransport(url, **self._kw)
+        except BaseException as exc:
+            with self._up:  # writers waiting for the board learn now that it is gone
+                self._gone = exc
+                self._up.notify_all()
+            raise
         with self._up:
             self.url = url
             self.replugs += 1
@@ -132,8 +139,11 @@ class FollowingSerialTransport:
 
     def write(self, data: bytes) -> None:
         with self._up:
-            if not self._up.wait_for(lambda: self._ok or self._closed, self.wait_s):
-                raise OSError(f"{self.url}: the board did not come back after a reset")
+            if not self._up.wait_for(lambda: self._ok or self._closed or self._gone is not None, self.wait_s):
+                raise OSError(f"{self.url}: the board did not come back after a reset; check the cable, "
+                              "then `learnboard ports`")
+            if self._gone is not None:
+                raise OSError(str(self._gone))
             t = self._t
         try:
             t.write(data)

@@ -11,6 +11,9 @@ from __future__ import annotations
 class LearnboardError(Exception):
     """A user-facing error: its message is shown as is."""
 
+    exit_code = 2
+    """The command line's exit status for it."""
+
 
 class InputError(LearnboardError):
     """A file, option or value given by the user is wrong."""
@@ -34,3 +37,10 @@ class ConvergenceError(LearnboardError):
 
 class LinkError(LearnboardError):
     """The host could not talk to a board (timeout, bad frames, wrong firmware)."""
+
+
+class Interrupted(LearnboardError):
+    """Ctrl-C stopped a command at a point that leaves the board needing something done;
+    the message says what. The command line exits with 130, as a shell reports SIGINT."""
+
+    exit_code = 130

@@ -39,12 +39,38 @@ def test_folder_flash_writes_firmware_and_description_then_skips_unchanged(tmp_p
     assert len(body["edges"]) == load_board("gen2-clln").n_edges
     again = _flash_folder(tmp_path)
     assert again.written == [] and set(again.skipped) == names and again.bytes_written == 0
-    # one changed file and one stale module: only the change is written, the stale one goes
+    # one changed file: only it is written (tmp + rename: the board has the old or the new one)
+    (tmp_path / "lbfw" / "crc.py").write_text("# edited on the board\n")
+    assert _flash_folder(tmp_path).written == ["lbfw/crc.py"]
+    # a changed file and a stale module: the change is written and the stale one goes, with
+    # main.py taken out first and written last (a copy cut short leaves no main.py)
     (tmp_path / "lbfw" / "crc.py").write_text("# edited on the board\n")
     (tmp_path / "lbfw" / "old_module.py").write_text("x = 1\n")
     third = _flash_folder(tmp_path)
-    assert third.written == ["lbfw/crc.py"] and third.removed == ["lbfw/old_module.py"]
+    assert third.written == ["lbfw/crc.py", "main.py"] and third.removed == ["lbfw/old_module.py"]
     assert (tmp_path / "lbfw" / "crc.py").read_bytes() == (F.firmware_dir() / "lbfw" / "crc.py").read_bytes()
+
+
+def test_a_flash_of_several_files_takes_main_py_out_first_and_writes_it_last(tmp_path):
+    _flash_folder(tmp_path)
+    steps: list[tuple[str, str]] = []
+
+    class Logged(F.FolderFiles):
+        def write(self, path, data, progress=None):
+            steps.append(("write", path))
+            super().write(path, data, progress)
+
+        def remove(self, path):
+            steps.append(("remove", path))
+            super().remove(path)
+
+    dest = Logged(tmp_path)
+    for module in ("crc.py", "frame.py"):
+        (tmp_path / "lbfw" / module).write_text("# old\n")
+    F.sync(F.firmware_sources(), dest)
+    # until the copy is complete the board has no main.py: cut short, it boots to its REPL
+    assert steps == [("remove", "main.py"), ("write", "lbfw/crc.py"), ("write", "lbfw/frame.py"),
+                     ("write", "main.py")]
 
 
 def test_other_board_rewrites_only_board_json(tmp_path):
