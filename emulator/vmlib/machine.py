@@ -317,6 +317,8 @@ if _path:
             _owed += _PASS_US
             if _waited < 0:
                 _waited = 0
+                if _sock is None:
+                    _start()
                 _out[_n] = 119  # 'w': the firmware waits (the host may read the truth)
                 _queued(1)
         _flush()
