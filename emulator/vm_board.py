@@ -317,7 +317,9 @@ class VMBoard:
         return self._server.lock
 
     def _firmware_waits(self) -> bool:
-        return self._server is None or self._server.waiting.is_set()
+        # a program that never waited on select.poll (not the firmware) is not held for
+        s = self._server
+        return s is None or not s.waits or s.waiting.is_set()
 
     def wait_firmware_idle(self, timeout: float = 30.0) -> bool:
         """Wait until the firmware has booted and waits for the host (a session that
@@ -330,7 +332,7 @@ class VMBoard:
         once the firmware waits for the host (e.g. after the reply the host just had; at
         most :data:`HOST_SILENT_S` later while it trains), so a seeded session reads the
         same numbers every time."""
-        if self._server is not None:
+        if self._server is not None and self._server.waits:  # a firmware that waits for the host
             self._server.waiting.wait(HOST_SILENT_S)
         with self.lock:
             return self.world.true_state(net)

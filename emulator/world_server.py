@@ -75,6 +75,9 @@ class WorldServer:
         """Set while the firmware waits for the host (its last request was ``w``): the
         world is then as the firmware left it, and a truth read sees the same numbers in
         every run of a seeded session."""
+        self.waits = 0
+        """``w`` requests since the VM connected (0: no program in it waits on ``select.poll``,
+        e.g. one that is not the firmware: nothing to wait for)."""
         """The run-ahead of mux scans (``read_ahead.py``)."""
         self.busy_s = 0.0
         """Seconds spent handling requests (the world's share of the time)."""
@@ -117,6 +120,7 @@ class WorldServer:
 
     def _serve(self, conn: socket.socket) -> None:
         buf = bytearray()
+        self.waits = 0  # a new VM: its program has not waited yet
         while True:
             try:
                 data = conn.recv(65536)
@@ -161,6 +165,7 @@ class WorldServer:
                         raise ConnectionError("world server: a request before the "
                                               "answer to a script (C)")
                     if op == 119:  # w: the firmware waits for the host (see ``waiting``)
+                        self.waits += 1
                         self.waiting.set()
                     elif op == 80:  # P
                         w.set_pin(buf[pos + 1], buf[pos + 2])

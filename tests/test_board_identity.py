@@ -199,7 +199,8 @@ def test_an_interrupted_session_prints_the_command_that_resumes_it(tmp_path):
     try:
         deadline = time.monotonic() + 120  # a bound on a hung session, not a measurement
         while time.monotonic() < deadline and proc.poll() is None:
-            dirs = list(runs.glob("*-int")) if runs.exists() else []
+            # (a folder being created has no config.json yet: not a run folder until it has)
+            dirs = [d for d in runs.glob("*-int") if (d / "config.json").is_file()] if runs.exists() else []
             if dirs and RunFolder.open(dirs[0]).latest_checkpoint() is not None and any(
                     r.get("kind") == "tlm" for r in read_log(dirs[0] / "telemetry.msgpack")):
                 break
