@@ -86,28 +86,21 @@ def test_a_seeded_session_on_the_vm_board_is_the_same_run_twice(tmp_path):
     """The same on the MicroPython VM: the firmware's waits for the host cost a fixed
     turnaround, and one wait per answer (not a pass every 5 ms of host time)."""
     from learnboard.cli.connection import open_board
-    from learnboard.emulator.vm_board import VMBoard
     from learnboard.host.runlog import read_log
     from learnboard.host.schedule import schedule_from_flags
     from learnboard.host.session import TrainConfig, run_session
 
-    from learnboard.boards import compile_board, load_board
     from tests.mpvm import require_vm
-    from tests.test_emulate_with_mpremote_and_pyserial import firmware_files
+    from tests.test_emulate_with_mpremote_and_pyserial import flashed_board
     from tests.test_session import small_task
 
     require_vm()
 
     def session(where: Path) -> list[dict]:
-        flash = where / "flash"
-        for f in firmware_files():
-            dest = flash / ("lbfw" if f.parent.name == "lbfw" else "") / f.name
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_bytes(f.read_bytes())
-        (flash / "board.json").write_bytes(compile_board(load_board("gen2-clln")).to_bytes())
+        where.mkdir()
         cfg = TrainConfig(task=small_task(where), schedule=schedule_from_flags(steps=30),
                           checkpoint_every=10, telemetry_every=5, seed=3)
-        with VMBoard(flash, board="gen2-clln", seed=1) as vb:
+        with flashed_board(where, "gen2-clln") as vb:
             assert vb.wait_firmware_idle()
             with open_board(vb.port, board="gen2-clln", timeout=2.0) as conn:
                 rf = RunFolder.create(where, "run")
