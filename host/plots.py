@@ -217,9 +217,13 @@ def plot_lambda(t: Table, title: str, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=FIGSIZE)
     steps = t["step"].astype(float)
     lam = t["lam"].astype(float)
-    ax.step(steps, lam, where="post", color="tab:green", lw=1.4, label="λ (power weight)")
     pos = lam[np.isfinite(lam) & (lam > 0)]
-    if pos.size:
+    ax.step(steps, lam, where="post", color="tab:green", lw=1.4,
+            label="λ (power weight)" if pos.size else "λ = 0 throughout (no power term)")
+    if not pos.size:
+        ax.set_yticks([0.0])
+        ax.set_ylim(-1.0, 1.0)
+    else:
         lo, hi = float(pos.min()), float(pos.max())
         ticks = log_ticks(lo, hi, max_ticks=5)
         labels = [tick_label(v) for v in ticks]
