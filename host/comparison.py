@@ -58,6 +58,17 @@ class RunFacts:
     step_times: bool = True  # the log holds the board's step times (dt)
     series: dict[str, list[float]] = field(default_factory=dict, repr=False)
 
+    def judge(self, tolerance: float | None) -> RunFacts:
+        """Set the steps and energy to reach ``tolerance`` (None: unset them); returns self."""
+        self.steps_to_reach = self.energy_to_reach = None
+        s = np.asarray(self.series.get("step", []), dtype=float)
+        if tolerance is not None and s.size:
+            dt = np.asarray(self.series["dt"], dtype=float) if self.step_times else None
+            self.steps_to_reach, self.energy_to_reach = reach(
+                s, np.asarray(self.series["rel_err"], dtype=float),
+                np.asarray(self.series["pwr"], dtype=float), dt, tolerance)
+        return self
+
     def as_dict(self) -> dict:
         d = asdict(self)
         d.pop("series")
@@ -143,12 +154,8 @@ def run_facts(run_dir: str | Path, tolerance: float | None = None) -> RunFacts:
     dt = t["dt"].astype(float) if t and "dt" in t else None
     step_times = dt is not None and dt.size > 0 and bool(np.all(np.isfinite(dt) & (dt > 0)))
     own_tol = _num(summary.get("tolerance"))
-    tol = tolerance if tolerance is not None else own_tol
-    n_reach, energy = (None, None)
-    if tol is not None and steps.size:
-        n_reach, energy = reach(steps, rel, pwr, dt if step_times else None, tol)
     source = "measured" if summary.get("power_source") == "measured" else "estimate"
-    return RunFacts(
+    facts = RunFacts(
         run=rf.path.name, path=str(rf.path), board=str(summary.get("board") or config.get("board") or "?"),
         task=str(config.get("task") or "?"), steps=int(summary["steps"]),
         schedule=describe_schedule(config), lam=_num(summary.get("lambda")), tolerance=own_tol,
@@ -157,9 +164,10 @@ def run_facts(run_dir: str | Path, tolerance: float | None = None) -> RunFacts:
         test_error=_num(summary.get("test_error")), power=_num(summary.get("power")),
         power_source=source, true_power=_num(summary.get("true_power")),
         initial_power=_num(summary.get("initial_power")),
-        initial_true_power=_num(summary.get("initial_true_power")),
-        steps_to_reach=n_reach, energy_to_reach=energy, step_times=step_times,
-        series={"step": steps.tolist(), "rel_err": rel.tolist(), "pwr": pwr.tolist()})
+        initial_true_power=_num(summary.get("initial_true_power")), step_times=step_times,
+        series={"step": steps.tolist(), "rel_err": rel.tolist(), "pwr": pwr.tolist(),
+                "dt": (dt if dt is not None else np.zeros(steps.size)).tolist()})
+    return facts.judge(tolerance if tolerance is not None else own_tol)
 
 
 def lambda0_reference(run_dir: str | Path) -> Path | None:

@@ -440,7 +440,8 @@ def plot_compare(facts: list, tolerance: float | None, path: str | Path) -> Path
                     label=f"{f.run}: true power after training")
             pows.append(f.true_power * UW)
         if f.steps_to_reach is not None and tolerance:
-            a1.plot([f.steps_to_reach], [tolerance], "|", color=colour, ms=14, mew=2)
+            a1.plot([f.steps_to_reach], [tolerance], "|", color=colour, ms=14, mew=2,
+                    label=None if i else "first frame at or under τ")
     if tolerance:
         a1.axhline(tolerance, color="tab:red", ls="--", lw=1, label=f"tolerance τ = {tolerance:.3g}")
         errs.append(tolerance)
