@@ -113,6 +113,8 @@ def comparison(args) -> dict:
 
 def table(cmp: dict) -> str:
     """The side-by-side text."""
+    import textwrap
+
     runs = cmp["runs"]
     tol = cmp["tolerance"]
 
@@ -144,15 +146,16 @@ def table(cmp: dict) -> str:
     lines.append(f"against {cmp['base']}:")
     for d in runs[1:]:
         parts = [f"{label} {ratio_words(d['lower_than_base'][key])}" for key, label in RATIOS]
-        lines.append(f"  {d['run']}: " + ", ".join(parts))
+        # a ratio is never split over two lines (textwrap breaks at ASCII spaces only)
+        text = f"{d['run']}: " + ", ".join(p.replace(" ", "\u00a0") for p in parts)
+        lines += [line.replace("\u00a0", " ") for line in
+                  textwrap.wrap(text, 88, initial_indent="  ", subsequent_indent="    ")]
     if len({d["board"] for d in runs}) > 1:
         lines.append("note: the runs are on different boards")
     if tol is None:
         lines.append("no tolerance: no run has one; give --tolerance TAU to count steps and energy to reach it")
     else:
         origin = "given" if cmp["tolerance_from"] == "--tolerance" else f"{cmp['tolerance_from']}'s"
-        import textwrap
-
         lines += textwrap.wrap(f"τ = {tol:.3g} ({origin}); {cmp['energy_definition']}", 88)
     if not cmp["step_times"]:
         lines.append("note: a run's log has no step times (dt), so its energy is not given; "
