@@ -421,6 +421,7 @@ def plot_compare(facts: list, tolerance: float | None, path: str | Path) -> Path
     fig, (a1, a2) = plt.subplots(2, 1, figsize=(7.0, 7.0), sharex=True)
     errs: list[float] = []
     pows: list[float] = []
+    reached = False
     steps_all: list[float] = []
     for i, f in enumerate(facts):
         colour = f"C{i % 10}"
@@ -440,11 +441,13 @@ def plot_compare(facts: list, tolerance: float | None, path: str | Path) -> Path
                     label=f"{f.run}: true power after training")
             pows.append(f.true_power * UW)
         if f.steps_to_reach is not None and tolerance:
-            a1.plot([f.steps_to_reach], [tolerance], "|", color=colour, ms=14, mew=2,
-                    label=None if i else "first frame at or under τ")
+            a1.plot([f.steps_to_reach], [tolerance], "|", color=colour, ms=14, mew=2)
+            reached = True
     if tolerance:
         a1.axhline(tolerance, color="tab:red", ls="--", lw=1, label=f"tolerance τ = {tolerance:.3g}")
         errs.append(tolerance)
+        if reached:  # one legend entry for the runs' marks, in black
+            a1.plot([], [], "|", color="black", ms=10, mew=2, label="first frame at or under τ (run's colour)")
     steps = np.asarray(steps_all)
     if steps.size and steps.min() > 0:
         set_log_axis(a2, "x", steps, max_ticks=7)
