@@ -40,14 +40,14 @@ def _plt():
     return plt
 
 
-def _save(fig, path: Path) -> Path:
+def _save(fig, path: Path, option: str = "--out") -> Path:
     plt = _plt()
     try:
         fig.tight_layout()
         fig.savefig(path, dpi=DPI)
     except OSError as exc:
         raise InputError(f"cannot write the figure: {exc.strerror}; free some space, or draw "
-                         "elsewhere with --out", source=str(path)) from None
+                         f"elsewhere with {option}", source=str(path)) from None
     finally:
         plt.close(fig)
     return path
@@ -460,4 +460,4 @@ def plot_compare(facts: list, tolerance: float | None, path: str | Path) -> Path
     for ax in (a1, a2):
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=7)
-    return _save(fig, Path(path))
+    return _save(fig, Path(path), "--plot")

@@ -75,11 +75,11 @@ def test_compare_plot_draws_one_colour_per_run(tmp_path, capsys, monkeypatch):
     seen = {}
     save = plots._save
 
-    def keep(fig, path):
+    def keep(fig, path, option="--out"):
         seen["overlaps"] = _labels_overlap(fig)
         seen["colours"] = [line.get_color() for line in fig.axes[0].get_lines()
                            if not line.get_label().startswith(("_", "tolerance", "first"))]
-        return save(fig, path)
+        return save(fig, path, option)
 
     monkeypatch.setattr(plots, "_save", keep)
     runs = [write_run(tmp_path, n, tolerance=t, pwr_end=p)
@@ -88,6 +88,9 @@ def test_compare_plot_draws_one_colour_per_run(tmp_path, capsys, monkeypatch):
     assert main(["compare", *(str(r.path) for r in runs), "--plot", str(out)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert len(set(seen["colours"])) == 3 and seen["overlaps"] == []
+    assert main(["compare", *(str(r.path) for r in runs), "--plot", str(tmp_path / "no" / "c.png")]) == 2
+    err = capsys.readouterr().err
+    assert "c.png" in err and "--plot" in err
 
 
 def test_compare_refuses_what_is_not_a_finished_run(tmp_path, capsys):
