@@ -183,7 +183,7 @@ class Live:
         # the bar is a row of its own grid: rich draws a bare ProgressBar without a line
         # end, so the table would start on the bar's line
         lines = Table.grid()
-        lines.add_column(no_wrap=True, overflow="ellipsis")
+        lines.add_column(overflow="fold")  # a long run folder name wraps, never cut
         if self.total:
             left = (self.total - step) / sps if sps and sps > 0 and math.isfinite(sps) else math.nan
             eta = "--" if not math.isfinite(left) else time.strftime("%H:%M:%S", time.gmtime(max(0, left)))
