@@ -228,7 +228,10 @@ def plot_lambda(t: Table, title: str, path: Path) -> Path:
         ticks = log_ticks(lo, hi, max_ticks=5)
         labels = [tick_label(v) for v in ticks]
         if (lam == 0).any():
-            ax.set_yscale("symlog", linthresh=lo, linscale=0.6)
+            # the linear part (0 .. smallest λ) about a quarter of the log part's height:
+            # a narrow λ range (the controller's ×1.05 steps) is then not squeezed flat
+            span = math.log10(hi * 1.6 / lo)
+            ax.set_yscale("symlog", linthresh=lo, linscale=max(0.05, min(1.0, span / 3)))
             ticks, labels = [0.0, *ticks], ["0", *labels]
             ax.set_ylim(-0.25 * lo, hi * 1.6)
         else:
