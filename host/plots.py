@@ -65,7 +65,7 @@ def log_ticks(lo: float, hi: float, max_ticks: int = 6) -> list[float]:
         return [lo]
 
     def inside(v: float) -> bool:
-        return lo * (1 - 1e-9) <= v <= hi * (1 + 1e-9)
+        return lo * (1 - 1e-6) <= v <= hi * (1 + 1e-6)  # float32 values a board holds
 
     def thin(vals: list[float]) -> list[float]:
         return vals[:: math.ceil(len(vals) / max_ticks)]
