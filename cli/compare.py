@@ -122,6 +122,12 @@ def table(cmp: dict) -> str:
         v = _si(d[key], "W")
         return f"{v} ({d['power_source']})" if key == "power" and d[key] is not None else v
 
+    def split(d, key):
+        free, clamped = d[f"{key}_free"], d[f"{key}_clamped"]
+        if free is None:
+            return "n/a"
+        return _si(free, "W") + (f" + {_si(clamped, 'W')}" if clamped is not None else " (one network)")
+
     def energy(d):
         if d["steps_to_reach"] is None:
             return "not reached"
@@ -135,10 +141,14 @@ def table(cmp: dict) -> str:
             ("test error", lambda d: _num(d["test_error"])),
             ("reached τ (tail mean)", lambda d: "n/a" if d["reached"] is None else ("yes" if d["reached"] else "no")),
             ("board power", lambda d: power(d, "power")),
+            ("  free + clamped", lambda d: split(d, "power")),
             ("true power", lambda d: power(d, "true_power") if d["true_power"] is not None else "n/a (hardware)"),
+            ("  free + clamped", lambda d: split(d, "true_power")),
             ("steps to reach τ", lambda d: "not reached" if d["steps_to_reach"] is None else str(d["steps_to_reach"])),
             ("energy to reach τ", energy)]
     cells = [[name] + [fn(d) for d in runs] for name, fn in rows]
+    # the parts' rows only when a run recorded them (summaries of earlier learnboards did not)
+    cells = [c for c in cells if c[0] != "  free + clamped" or any(v != "n/a" for v in c[1:])]
     head = [""] + [d["run"] for d in runs]
     widths = [max(len(r[i]) for r in [head, *cells]) for i in range(len(head))]
     lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in [head, *cells]]

@@ -53,6 +53,11 @@ class RunFacts:
     true_power: float | None  # the emulator's; None on hardware
     initial_power: float | None = None
     initial_true_power: float | None = None
+    # the parts (free network; clamped twin incl. its output drive); None when not recorded
+    power_free: float | None = None
+    power_clamped: float | None = None
+    true_power_free: float | None = None
+    true_power_clamped: float | None = None
     steps_to_reach: int | None = None  # against the comparison's tolerance
     energy_to_reach: float | None = None  # J; None when not reached or no step times
     step_times: bool = True  # the log holds the board's step times (dt)
@@ -165,6 +170,8 @@ def run_facts(run_dir: str | Path, tolerance: float | None = None) -> RunFacts:
         power_source=source, true_power=_num(summary.get("true_power")),
         initial_power=_num(summary.get("initial_power")),
         initial_true_power=_num(summary.get("initial_true_power")), step_times=step_times,
+        **{k: _num(summary.get(k)) for k in ("power_free", "power_clamped", "true_power_free",
+                                              "true_power_clamped")},
         series={"step": steps.tolist(), "rel_err": rel.tolist(), "pwr": pwr.tolist(),
                 "dt": (dt if dt is not None else np.zeros(steps.size)).tolist()})
     return facts.judge(tolerance if tolerance is not None else own_tol)

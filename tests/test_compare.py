@@ -42,11 +42,13 @@ def test_compare_shows_the_ratios_against_the_first_run(tmp_path, capsys):
     assert "board power 3.00x lower" in text and "true power 3.00x lower" in text
     assert "300 µW (estimate)" in text and "100 µW (estimate)" in text
     assert "energy to reach τ" in text and " mJ" in text and "τ = 0.038" in text
+    assert "free + clamped" not in text  # no run recorded the parts
 
 
 def test_compare_names_measured_power_and_hardware_and_a_given_tolerance(tmp_path, capsys):
     lab = write_run(tmp_path, "lab")
-    lab.write_summary({**lab.read_summary(), "power_source": "measured", "true_power": None})
+    lab.write_summary({**lab.read_summary(), "power_source": "measured", "true_power": None,
+                       "power_free": 2.0e-4, "power_clamped": 1.5e-4})
     emu = write_run(tmp_path, "emu", err_scale=2.0)
     got = _compare_json(capsys, lab.path, emu.path, "--tolerance", "0.01")
     a, b = got["runs"]
@@ -57,6 +59,8 @@ def test_compare_names_measured_power_and_hardware_and_a_given_tolerance(tmp_pat
     main(["compare", str(lab.path), str(emu.path), "--tolerance", "0.01"])
     text = capsys.readouterr().out
     assert "(measured)" in text and "n/a (hardware)" in text and "not reached" in text
+    assert "200 µW + 150 µW" in text  # the parts, where a run recorded them
+    assert a["power_free"] == 2.0e-4 and b["power_free"] is None
 
 
 def test_compare_without_step_times_counts_steps_and_says_so(tmp_path, capsys):
