@@ -34,6 +34,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "plot": ("plot", "draw a run folder's figures (error, power, lambda, trade-off, network)"),
     "repair": ("repair", "write a repaired copy of a run folder with damaged records or checkpoints"),
     "calibrate": ("calibrate", "measure a board's ADC and per-edge device parameters and store them"),
+    "compare": ("compare", "compare finished runs side by side: error, power (measured / estimate / true), energy"),
 }
 
 

@@ -8,8 +8,9 @@ HELP = "draw a run's error, power, lambda, error-power trade-off and network (PN
 DESCRIPTION = """\
 Write PNG figures of a training run into RUN_DIR/figures/ (or --out):
 error.png (relative error C/C0 against step, log-log, with the tolerance and the final
-train/test errors), power.png (board-reported power in W against step, log-log, with the
-emulator's true power at start and end), lambda.png (lambda against step), tradeoff.png
+train/test errors), power.png (board-reported power in µW against step, log-log, named
+measured or estimate, with the emulator's true power at start and end and the λ 0 run of
+the same board and task from the same runs folder as a reference), lambda.png (lambda against step), tradeoff.png
 (power against C/C0 along the run, coloured by step), and network.png (the board's
 network with each edge's gate voltage or conductance at the first and last checkpoint).
 Steps redone after a restore are drawn once (the later records). Details: docs/tasks.md#plot."""

@@ -1,9 +1,12 @@
 """The live dashboard of ``learnboard train`` and ``learnboard monitor`` (rich).
 
-Shows a progress bar with ETA, the relative error and power with their trends over the
-last telemetry frames, lambda, steps per second, link health (frames, CRC errors, gaps)
-and the board's fault flags. A session calls ``start``, ``update`` per telemetry record,
-``tick`` while it waits, and ``finish``; :class:`Quiet` does nothing.
+Shows a progress bar with ETA on its own line, then a table: the relative error and the
+board's power with their trends over the last telemetry frames, each power named by where
+it comes from (the board's current sensor: *measured*; the firmware's device model:
+*estimate*; the emulator's physics: *true*, not available on hardware) and in µW, lambda,
+steps per second, link health (frames, CRC errors, gaps) and the board's fault flags. A
+session calls ``start``, ``update`` per telemetry record, ``tick`` while it waits, and
+``finish``; :class:`Quiet` does nothing.
 """
 
 from __future__ import annotations
@@ -45,6 +48,25 @@ class Quiet:
     def finish(self, session: Any, summary: Any) -> None: ...
 
 
+def microwatts(watts: Any) -> str:
+    """``"290.1 µW"`` for a power in W; ``"--"`` when there is none."""
+    if not isinstance(watts, (int, float)) or not math.isfinite(watts):
+        return "--"
+    return f"{watts * 1e6:.4g} µW"
+
+
+def power_source(rec: dict, default: str | None = None) -> str:
+    """Where a record's board power comes from: ``"measured"`` (current sensor) or
+    ``"estimate"`` (device model). A record without ``power_source`` is an estimate: earlier
+    hosts and boards without a sensor wrote none."""
+    src = rec.get("power_source") or default
+    return "measured" if src == "measured" else "estimate"
+
+
+SOURCE_WORDS = {"measured": "measured (current sensor)", "estimate": "estimate (device model)"}
+BAR_WIDTH = 60
+
+
 class Live:
     """A rich live view of one session (or of a board being monitored)."""
 
@@ -63,6 +85,10 @@ class Live:
         self.label = ""
         self.link = None
         self.tolerance: float | None = None
+        self.power_source: str | None = None  # the session's, when it knows it
+        self.true_power: float | None = None  # the emulator's, at the last evaluation
+        self.true_note = ""  # when true_power was taken ("at step 0", "final")
+        self.hardware: bool | None = None  # True: a real board (no true power); None: unknown
         self.t0 = time.monotonic()
         self._last_draw = 0.0
 
@@ -75,6 +101,11 @@ class Live:
         self.label = session.conn.label
         self.link = session.link
         self.tolerance = session.runner.tolerance
+        self.power_source = getattr(session, "power_source", None)
+        self.hardware = not getattr(session.conn, "emulated", False)
+        tp0 = getattr(session, "tp0", None)
+        if isinstance(tp0, (int, float)):
+            self.true_power, self.true_note = float(tp0), "at step 0"
         self.t0 = time.monotonic()
         self._live = RichLive(self.render(session.step), console=self.console,
                               refresh_per_second=self.refresh, transient=False)
@@ -85,6 +116,9 @@ class Live:
         self.errs.append(rec.get("rel_err", math.nan))
         self.pwrs.append(rec.get("pwr", math.nan))
         self.rate.append((time.monotonic(), int(rec.get("step", 0))))
+        tp = rec.get("true_power", rec.get("true_pwr"))
+        if isinstance(tp, (int, float)):
+            self.true_power, self.true_note = float(tp), f"at step {int(rec.get('step', 0))}"
         self._draw(int(rec.get("step", 0)))
 
     def tick(self, session: Any) -> None:
@@ -92,6 +126,11 @@ class Live:
             self._draw(int(self.last.get("step", session.step)))
 
     def finish(self, session: Any, summary: Any) -> None:
+        d = summary.as_dict() if hasattr(summary, "as_dict") else {}
+        if isinstance(d.get("true_power"), (int, float)):
+            self.true_power, self.true_note = float(d["true_power"]), "final evaluation"
+        if d.get("power_source"):
+            self.power_source = d["power_source"]
         if self._live is not None:
             self._live.update(self.render(summary.steps))
             self._live.stop()
@@ -110,6 +149,30 @@ class Live:
         (t0, s0), (t1, s1) = self.rate[0], self.rate[-1]
         return (s1 - s0) / (t1 - t0) if t1 > t0 else math.nan
 
+    def power_rows(self) -> list[tuple[str, str]]:
+        """The dashboard's power rows: each power named by its source, in µW."""
+        rec = self.last
+        trend_p = trend(list(self.pwrs))
+        rows = []
+        if "pwr_m" in rec and not rec.get("power_source"):
+            # a board with a current sensor sends both: its sensor reading and its model's figure
+            rows.append(("board power", f"{microwatts(rec['pwr_m'])}  {SOURCE_WORDS['measured']}"))
+            rows.append(("", f"{microwatts(rec.get('pwr'))} {trend_p}  {SOURCE_WORDS['estimate']}"))
+        else:
+            src = power_source(rec, self.power_source)
+            rows.append(("board power", f"{microwatts(rec.get('pwr'))} {trend_p}  {SOURCE_WORDS[src]}"))
+        free = rec.get("power_free", rec.get("pwr_free"))
+        clamped = rec.get("power_clamped", rec.get("pwr_clamped"))
+        if isinstance(free, (int, float)) and isinstance(clamped, (int, float)):
+            rows.append(("", f"free {microwatts(free)} + clamped {microwatts(clamped)}"))
+        if self.true_power is not None:
+            rows.append(("true power", f"{microwatts(self.true_power)}  emulator, {self.true_note}"))
+        elif self.hardware:
+            rows.append(("true power", "n/a (hardware)"))
+        else:
+            rows.append(("true power", "n/a"))
+        return rows
+
     def render(self, step: int):
         from rich.console import Group
         from rich.progress_bar import ProgressBar
@@ -117,23 +180,28 @@ class Live:
         from rich.text import Text
 
         sps = self.steps_per_second()
+        # the bar is a row of its own grid: rich draws a bare ProgressBar without a line
+        # end, so the table would start on the bar's line
+        lines = Table.grid()
+        lines.add_column(overflow="fold")  # a long run folder name wraps, never cut
         if self.total:
             left = (self.total - step) / sps if sps and sps > 0 and math.isfinite(sps) else math.nan
             eta = "--" if not math.isfinite(left) else time.strftime("%H:%M:%S", time.gmtime(max(0, left)))
-            head = Text(f"{self.title}  {self.label}  step {step}/{self.total}  ETA {eta}")
-            bar = ProgressBar(total=self.total, completed=min(step, self.total), width=60)
+            lines.add_row(Text(f"{self.title}  {self.label}  step {step}/{self.total}  ETA {eta}"))
+            width = max(10, min(BAR_WIDTH, self.console.width - 1))
+            lines.add_row(ProgressBar(total=self.total, completed=min(step, self.total), width=width))
         else:
-            head = Text(f"{self.title}  {self.label}  step {step}")
-            bar = Text("")
+            lines.add_row(Text(f"{self.title}  {self.label}  step {step}"))
         t = Table.grid(padding=(0, 2))
-        t.add_column(style="bold")
-        t.add_column()
+        t.add_column(style="bold", no_wrap=True)
+        t.add_column(overflow="fold")
         rec = self.last
         err = rec.get("rel_err", math.nan)
         tol = self.tolerance
         t.add_row("error C/C0", f"{err:.3g} {trend(list(self.errs))}"
-                  + (f"   (tolerance {tol:.3g})" if tol else ""))
-        t.add_row("power", f"{rec.get('pwr', math.nan) * 1e6:.4g} µW {trend(list(self.pwrs))}")
+                  + (f"  tolerance {tol:.3g}" if tol else ""))
+        for name, value in self.power_rows():
+            t.add_row(name, value)
         t.add_row("lambda", f"{rec.get('lam', 0.0):.3g}")
         t.add_row("steps/s", f"{sps:.3g}")
         if self.link is not None:
@@ -141,7 +209,7 @@ class Live:
             t.add_row("link", f"frames rx {st.rx_frames} tx {st.tx_frames}  CRC errors {st.bad_crc}  "
                       f"gaps {st.seq_gaps}  retries {st.retries}  timeouts {st.timeouts}")
         t.add_row("faults", fault_names(int(rec.get("flt", 0))))
-        return Group(head, bar, t)
+        return Group(lines, t)
 
 
 READ_ONLY = frozenset({"hello", "status", "stats", "get_params"})

@@ -16,13 +16,16 @@ supersede the earlier ones, see :mod:`learnboard.host.tables`).
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import numpy as np
 
 from learnboard.errors import InputError
 
-from .tables import Table, open_run, run_tables
+from .tables import Table, current_telemetry, open_run, run_tables
+
+__all__ = ["current_telemetry", "plot_compare", "plot_run"]
 
 DPI = 150
 FIGSIZE = (6.0, 4.2)
@@ -37,32 +40,74 @@ def _plt():
     return plt
 
 
-def _save(fig, path: Path) -> Path:
+def _save(fig, path: Path, option: str = "--out") -> Path:
     plt = _plt()
     try:
         fig.tight_layout()
         fig.savefig(path, dpi=DPI)
     except OSError as exc:
         raise InputError(f"cannot write the figure: {exc.strerror}; free some space, or draw "
-                         "elsewhere with --out", source=str(path)) from None
+                         f"elsewhere with {option}", source=str(path)) from None
     finally:
         plt.close(fig)
     return path
 
 
-def current_telemetry(tables: dict[str, Table]) -> Table:
-    """Telemetry rows that stand for their step, sorted by step."""
-    t = tables["telemetry"]
-    if not t or "step" not in t:
-        return {}
-    keep = t["superseded"] == 0
-    order = np.argsort(t["step"][keep], kind="stable")
-    return {k: v[keep][order] for k, v in t.items()}
+def log_ticks(lo: float, hi: float, max_ticks: int = 6) -> list[float]:
+    """Readable tick values inside ``[lo, hi]`` for a log axis: the powers of ten when at
+    least three fall inside, else 1-2-5 steps of each decade (finer ones for a narrower range),
+    at most ``max_ticks``. A log axis spanning less than a decade otherwise gets one major
+    tick or none, and matplotlib then labels minor ticks, whose labels collide."""
+    if not (lo > 0 and hi > 0 and math.isfinite(lo) and math.isfinite(hi)):
+        return []
+    lo, hi = min(lo, hi), max(lo, hi)
+    if hi <= lo * (1 + 1e-9):
+        return [lo]
+
+    def inside(v: float) -> bool:
+        return lo * (1 - 1e-6) <= v <= hi * (1 + 1e-6)  # float32 values a board holds
+
+    def thin(vals: list[float]) -> list[float]:
+        return vals[:: math.ceil(len(vals) / max_ticks)]
+
+    k0, k1 = math.floor(math.log10(lo)), math.ceil(math.log10(hi))
+    decades = [10.0 ** k for k in range(k0, k1 + 1) if inside(10.0 ** k)]
+    if len(decades) >= 3:
+        return thin(decades)
+    for mantissas in ((1, 2, 5), (1, 2, 3, 5), (1, 1.5, 2, 3, 4, 5, 6, 8),
+                      (1, 1.2, 1.4, 1.6, 1.8, 2, 2.5, 3, 3.5, 4, 4.5, 5, 6, 7, 8, 9)):
+        vals = sorted({float(f"{m * 10.0 ** k:.6g}") for k in range(k0 - 1, k1 + 1)
+                       for m in mantissas if inside(m * 10.0 ** k)})
+        if len(vals) >= 3:
+            return decades if len(vals) > max_ticks and len(decades) >= 2 else thin(vals)
+    return [lo, hi]
+
+
+def tick_label(v: float) -> str:
+    """``0.02``, ``300``, ``1e-09``: short, and exact for the values :func:`log_ticks` picks."""
+    return f"{v:.3g}"
+
+
+def set_log_axis(ax, which: str, values, max_ticks: int = 6) -> None:
+    """A log ``which`` axis ("x" or "y") labelled at :func:`log_ticks` of the positive
+    finite ``values`` (minor ticks unlabelled)."""
+    from matplotlib.ticker import FixedFormatter, FixedLocator, NullFormatter
+
+    v = np.asarray(values, dtype=float).ravel()
+    v = v[np.isfinite(v) & (v > 0)]
+    if not v.size:
+        return
+    axis = ax.xaxis if which == "x" else ax.yaxis
+    (ax.set_xscale if which == "x" else ax.set_yscale)("log")
+    ticks = log_ticks(float(v.min()), float(v.max()), max_ticks)
+    axis.set_major_locator(FixedLocator(ticks))
+    axis.set_major_formatter(FixedFormatter([tick_label(t) for t in ticks]))
+    axis.set_minor_formatter(NullFormatter())
 
 
 def _log_x(ax, steps: np.ndarray) -> None:
     if steps.size and steps.min() > 0:
-        ax.set_xscale("log")
+        set_log_axis(ax, "x", steps, max_ticks=7)
 
 
 def _summary(tables: dict[str, Table]) -> dict[str, str]:
@@ -78,6 +123,15 @@ def _float(text: str | None) -> float | None:
     return v if v is not None and np.isfinite(v) else None
 
 
+UW = 1e6  # figures show power in µW: a board's network draws tens to hundreds of them
+SOURCE_LABEL = {"measured": "measured by its current sensor", "estimate": "device-model estimate"}
+
+
+def power_source_label(summary: dict) -> str:
+    """How the board got its power figure (a run without ``power_source``: an estimate)."""
+    return SOURCE_LABEL["measured" if summary.get("power_source") == "measured" else "estimate"]
+
+
 def plot_error(t: Table, summary: dict, title: str, path: Path) -> Path:
     plt = _plt()
     fig, ax = plt.subplots(figsize=FIGSIZE)
@@ -85,19 +139,23 @@ def plot_error(t: Table, summary: dict, title: str, path: Path) -> Path:
     rel = t["rel_err"] if "rel_err" in t else t["err"]
     ok = rel > 0
     ax.plot(steps[ok], rel[ok], color="tab:blue", lw=1.4, label="training error (telemetry)")
+    shown = list(rel[ok])
     tol = _float(summary.get("tolerance"))
     if tol:
         ax.axhline(tol, color="tab:red", ls="--", lw=1, label=f"tolerance τ = {tol:.3g}")
+        shown.append(tol)
     final = _float(summary.get("relative_error"))
     if final and steps.size:
         ax.plot([steps[-1]], [final], "o", color="tab:blue", mfc="white", label="final (infer)")
+        shown.append(final)
     test = _float(summary.get("test_error"))
     if test and steps.size:
         acc = _float(summary.get("accuracy"))
         label = "held-out test (infer)" + (f", accuracy {100 * acc:.1f} %" if acc is not None else "")
         ax.plot([steps[-1]], [test], "s", color="tab:green", label=label)
+        shown.append(test)
     _log_x(ax, steps)
-    ax.set_yscale("log")
+    set_log_axis(ax, "y", shown)
     ax.set_xlabel("step")
     ax.set_ylabel("relative error C/C₀" if "rel_err" in t else "error C (V²)")
     ax.set_title(f"{title}: error")
@@ -106,41 +164,88 @@ def plot_error(t: Table, summary: dict, title: str, path: Path) -> Path:
     return _save(fig, path)
 
 
-def plot_power(t: Table, summary: dict, title: str, path: Path) -> Path:
+Reference = tuple[str, Table, dict]
+"""A λ 0 reference run: its folder name, its current telemetry, its summary."""
+
+
+def plot_power(t: Table, summary: dict, title: str, path: Path,
+               reference: Reference | None = None) -> Path:
+    """Board-reported power against step (named by its source), the emulator's true power
+    before and after, and the λ 0 reference run of the same board when there is one."""
     plt = _plt()
     fig, ax = plt.subplots(figsize=FIGSIZE)
     steps = t["step"].astype(float)
     ok = t["pwr"] > 0
-    ax.plot(steps[ok], t["pwr"][ok], color="tab:orange", lw=1.4, label="board-reported power")
-    p0, tp0, tp = (_float(summary.get(k)) for k in ("initial_true_power", "initial_true_power",
-                                                     "true_power"))
+    shown = list(t["pwr"][ok] * UW)
+    ax.plot(steps[ok], t["pwr"][ok] * UW, color="tab:orange", lw=1.6,
+            label=f"board-reported power ({power_source_label(summary)})")
+    tp0, tp = _float(summary.get("initial_true_power")), _float(summary.get("true_power"))
     if tp0 and tp and steps.size:
-        ax.plot([steps[0], steps[-1]], [tp0, tp], "D", color="tab:purple", ls="",
+        ax.plot([steps[0], steps[-1]], [tp0 * UW, tp * UW], "D", color="tab:purple", ls="",
                 label="true power (emulator), before / after training")
-    _log_x(ax, steps)
-    ax.set_yscale("log")
+        shown += [tp0 * UW, tp * UW]
+    elif steps.size and not tp:
+        ax.plot([], [], " ", label="true power: not available on hardware")
+    if reference is not None:
+        name, rt, rs = reference
+        rsteps = rt["step"].astype(float)
+        rok = rt["pwr"] > 0
+        ax.plot(rsteps[rok], rt["pwr"][rok] * UW, color="0.45", lw=1.3, ls="--",
+                label=f"λ 0 reference, board-reported ({name})")
+        shown += list(rt["pwr"][rok] * UW)
+        rtp = _float(rs.get("true_power"))
+        if rtp and rsteps.size:
+            ax.plot([rsteps[-1]], [rtp * UW], "D", color="0.45", mfc="white",
+                    label="λ 0 reference, true power after training")
+            shown.append(rtp * UW)
+    _log_x(ax, np.concatenate([steps, reference[1]["step"].astype(float)]) if reference else steps)
+    set_log_axis(ax, "y", shown)
     ax.set_xlabel("step")
-    ax.set_ylabel("power (W)")
+    ax.set_ylabel("power (µW)")
     ax.set_title(f"{title}: power")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=7)
     return _save(fig, path)
 
 
 def plot_lambda(t: Table, title: str, path: Path) -> Path:
+    """λ against step: a log axis for the positive values with 0 below them (symmetric log
+    whose linear part reaches the smallest positive λ), ticks inside the data range."""
+    from matplotlib.ticker import FixedFormatter, FixedLocator, NullFormatter, NullLocator
+
     plt = _plt()
     fig, ax = plt.subplots(figsize=FIGSIZE)
     steps = t["step"].astype(float)
     lam = t["lam"].astype(float)
-    ax.step(steps, lam, where="post", color="tab:green", lw=1.4, label="λ (power weight)")
-    pos = lam[lam > 0]
-    if pos.size:
-        ax.set_yscale("symlog", linthresh=float(pos.min()))
+    pos = lam[np.isfinite(lam) & (lam > 0)]
+    ax.step(steps, lam, where="post", color="tab:green", lw=1.4,
+            label="λ (power weight)" if pos.size else "λ = 0 throughout (no power term)")
+    if not pos.size:
+        ax.set_yticks([0.0])
+        ax.set_ylim(-1.0, 1.0)
+    else:
+        lo, hi = float(pos.min()), float(pos.max())
+        ticks = log_ticks(lo, hi, max_ticks=5)
+        labels = [tick_label(v) for v in ticks]
+        if (lam == 0).any():
+            # the linear part (0 .. smallest λ) about a quarter of the log part's height:
+            # a narrow λ range (the controller's ×1.05 steps) is then not squeezed flat
+            span = math.log10(hi * 1.6 / lo)
+            ax.set_yscale("symlog", linthresh=lo, linscale=max(0.05, min(1.0, span / 3)))
+            ticks, labels = [0.0, *ticks], ["0", *labels]
+            ax.set_ylim(-0.25 * lo, hi * 1.6)
+        else:
+            ax.set_yscale("log")
+            ax.set_ylim(lo / 1.6, hi * 1.6)
+        ax.yaxis.set_major_locator(FixedLocator(ticks))
+        ax.yaxis.set_major_formatter(FixedFormatter(labels))
+        ax.yaxis.set_minor_locator(NullLocator())
+        ax.yaxis.set_minor_formatter(NullFormatter())
     ax.set_xlabel("step")
     ax.set_ylabel("λ (dimensionless)")
     ax.set_title(f"{title}: power weight λ")
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left")
     return _save(fig, path)
 
 
@@ -149,17 +254,17 @@ def plot_tradeoff(t: Table, title: str, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=FIGSIZE)
     rel = t["rel_err"] if "rel_err" in t else t["err"]
     ok = (rel > 0) & (t["pwr"] > 0)
-    x, y, s = rel[ok], t["pwr"][ok], t["step"][ok]
+    x, y, s = rel[ok], t["pwr"][ok] * UW, t["step"][ok]
     ax.plot(x, y, color="0.75", lw=0.8, zorder=1)
     sc = ax.scatter(x, y, c=s, cmap="viridis", s=14, zorder=2)
     if x.size:
         ax.plot(x[0], y[0], "o", mfc="none", mec="black", ms=9, label="start")
         ax.plot(x[-1], y[-1], "*", color="tab:red", ms=11, label="end")
     fig.colorbar(sc, ax=ax, label="step")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
+    set_log_axis(ax, "x", x)
+    set_log_axis(ax, "y", y)
     ax.set_xlabel("relative error C/C₀" if "rel_err" in t else "error C (V²)")
-    ax.set_ylabel("board-reported power (W)")
+    ax.set_ylabel("board-reported power (µW)")
     ax.set_title(f"{title}: error–power trade-off")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
@@ -259,6 +364,24 @@ def _run_board(rf):
     return None
 
 
+def _reference(run_dir: Path) -> Reference | None:
+    """The λ 0 reference run beside ``run_dir`` (see
+    :func:`~.comparison.lambda0_reference`) with its telemetry, or None."""
+    from .comparison import lambda0_reference
+
+    ref = lambda0_reference(run_dir)
+    if ref is None:
+        return None
+    try:
+        tables = run_tables(ref)
+    except Exception:  # noqa: BLE001 - a damaged neighbour only costs the reference line
+        return None
+    rt = current_telemetry(tables)
+    if not rt or "pwr" not in rt or rt["step"].size == 0:
+        return None
+    return ref.name, rt, _summary(tables)
+
+
 def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Path]:
     """Write the run's figures (see the module docstring); returns the files written."""
     rf = open_run(run_dir)
@@ -276,7 +399,7 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Pat
     summary = _summary(tables)
     title = rf.path.name
     written = [plot_error(t, summary, title, out / "error.png"),
-               plot_power(t, summary, title, out / "power.png"),
+               plot_power(t, summary, title, out / "power.png", _reference(rf.path)),
                plot_lambda(t, title, out / "lambda.png"),
                plot_tradeoff(t, title, out / "tradeoff.png")]
     ckpts = [ck for ck, _ in (rf.read_checkpoint(p) for p in rf.checkpoints()) if ck is not None]
@@ -291,3 +414,53 @@ def plot_run(run_dir: str | Path, out_dir: str | Path | None = None) -> list[Pat
                 (f"step {first.step} (first checkpoint)", f"step {last.step} (last checkpoint)"),
                 title, out / "network.png"))
     return written
+
+
+def plot_compare(facts: list, tolerance: float | None, path: str | Path) -> Path:
+    """``learnboard compare --plot``: C/C0 (top) and board-reported power (bottom) against
+    step, one colour per run (:class:`~.comparison.RunFacts`), the tolerance as a dashed line
+    and each run's true power after training as a diamond."""
+    plt = _plt()
+    fig, (a1, a2) = plt.subplots(2, 1, figsize=(7.0, 7.0), sharex=True)
+    errs: list[float] = []
+    pows: list[float] = []
+    reached = False
+    steps_all: list[float] = []
+    for i, f in enumerate(facts):
+        colour = f"C{i % 10}"
+        s = np.asarray(f.series.get("step", []), dtype=float)
+        e = np.asarray(f.series.get("rel_err", []), dtype=float)
+        p = np.asarray(f.series.get("pwr", []), dtype=float) * UW
+        label = f"{f.run}: {f.schedule}"
+        ok = e > 0
+        a1.plot(s[ok], e[ok], color=colour, lw=1.4, label=label)
+        ok = p > 0
+        a2.plot(s[ok], p[ok], color=colour, lw=1.4, label=f"{f.run}: board-reported ({f.power_source})")
+        errs += list(e[e > 0])
+        pows += list(p[p > 0])
+        steps_all += list(s)
+        if f.true_power and s.size:
+            a2.plot([s[-1]], [f.true_power * UW], "D", color=colour, mec="black",
+                    label=f"{f.run}: true power after training")
+            pows.append(f.true_power * UW)
+        if f.steps_to_reach is not None and tolerance:
+            a1.plot([f.steps_to_reach], [tolerance], "|", color=colour, ms=14, mew=2)
+            reached = True
+    if tolerance:
+        a1.axhline(tolerance, color="tab:red", ls="--", lw=1, label=f"tolerance τ = {tolerance:.3g}")
+        errs.append(tolerance)
+        if reached:  # one legend entry for the runs' marks, in black
+            a1.plot([], [], "|", color="black", ms=10, mew=2, label="first frame at or under τ (run's colour)")
+    steps = np.asarray(steps_all)
+    if steps.size and steps.min() > 0:
+        set_log_axis(a2, "x", steps, max_ticks=7)
+    set_log_axis(a1, "y", errs)
+    set_log_axis(a2, "y", pows)
+    a1.set_ylabel("relative error C/C₀")
+    a2.set_ylabel("power (µW)")
+    a2.set_xlabel("step")
+    a1.set_title("runs compared: error and power")
+    for ax in (a1, a2):
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=7)
+    return _save(fig, Path(path), "--plot")

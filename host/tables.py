@@ -217,3 +217,13 @@ def read_table(path: str | Path) -> Table:
         else:
             out[name] = num
     return out
+
+
+def current_telemetry(tables: dict[str, Table]) -> Table:
+    """Telemetry rows that stand for their step, sorted by step."""
+    t = tables["telemetry"]
+    if not t or "step" not in t:
+        return {}
+    keep = t["superseded"] == 0
+    order = np.argsort(t["step"][keep], kind="stable")
+    return {k: v[keep][order] for k, v in t.items()}

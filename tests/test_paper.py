@@ -128,3 +128,48 @@ def test_missing_reference_folder_names_the_setting(tmp_path, monkeypatch, capsy
     assert main(["paper", "--quick", "--out", str(tmp_path / "out")]) == 2
     assert ENV in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_board_figure_has_no_colliding_labels_and_one_colour_per_condition(tmp_path, monkeypatch):
+    """fig5: the conditions (nominal, imperfect, emulated) keep their colour in both panels,
+    and no label lies on another (λ is a marker shape, not a text next to each point)."""
+    import numpy as np
+    from learnboard.studies.paper import figures as fg
+
+    from tests.test_plot import _labels_overlap
+
+    seen = {}
+    save = fg._save
+
+    def keep(fig, path):
+        fig.canvas.draw()
+        r = fig.canvas.get_renderer()
+        texts = [t for ax in fig.axes for t in ax.texts if t.get_text()]
+        seen["text_overlaps"] = [(a.get_text(), b.get_text()) for i, a in enumerate(texts)
+                                 for b in texts[i + 1:]
+                                 if a.get_window_extent(r).overlaps(b.get_window_extent(r))]
+        seen["tick_overlaps"] = _labels_overlap(fig)
+        seen["lines"] = [[(ln.get_label(), ln.get_color()) for ln in ax.get_lines()] for ax in fig.axes]
+        seen["legend"] = [[(t.get_text(), h.get_color()) for t, h in
+                           zip(ax.get_legend().get_texts(), ax.get_legend().legend_handles, strict=True)]
+                          for ax in fig.axes]
+        return save(fig, path)
+
+    monkeypatch.setattr(fg, "_save", keep)
+    rows = [{"network": net, "init": "uniform", "lam": lam, "rel_error_median": e,
+             "power_uW_median": p} for net, lam, e, p in (
+        ("gen2-clln emulated", 0.0, 0.0113, 517), ("gen2-clln emulated", 0.05, 0.0206, 262),
+        ("gen2-clln imperfect", 0.0, 0.0387, 626), ("gen2-clln imperfect", 0.05, 0.0241, 463),
+        ("gen2-clln imperfect", 0.5, 1.283, 35.5), ("gen2-clln nominal", 0.0, 0.0482, 621),
+        ("gen2-clln nominal", 0.05, 0.0159, 444), ("gen2-clln nominal", 0.5, 1.261, 35.0))]
+    rows += [{"network": "gen2-clln nominal", "init": "low", "lam": 0.0, "rel_error_median": 0.12,
+              "power_uW_median": 9.0}]
+    step = np.arange(0, 101, 10.0)
+    hist = {f"gen2-clln {c}, {s}": {"step": step, "power_watts": np.linspace(6e-4, 4e-4, step.size)}
+            for c in ("nominal", "imperfect") for s in ("λ=0", "λ=0.05", "low gates")}
+    hist["gen2-clln emulated, λ=0 (board-reported)"] = {"step": step, "power_watts": np.full(step.size, 5e-4)}
+    fg.board(rows, hist, tmp_path / "fig5.png")
+    assert seen["text_overlaps"] == [] and seen["tick_overlaps"] == []
+    left_legend = dict(seen["legend"][0])
+    for label, colour in seen["lines"][1]:  # every history line: its condition's colour on the left
+        assert colour == left_legend[label.split(", ")[0]], label

@@ -183,35 +183,59 @@ def tolerance(curves: dict[str, list], tol_rows: list[dict], networks: list[str]
     return _save(fig, path)
 
 
+LAMBDA_MARKERS = ("o", "s", "^", "v", "D", "P", "X", "h")
+
+
 def board(board_rows: list[dict], histories: dict[str, dict], path: Path) -> Path:
-    """Board profile: physical power against error per λ, nominal vs imperfect; histories."""
+    """Board profile: physical power against error per λ, nominal vs imperfect; histories.
+
+    One colour per condition (the network label: nominal, imperfect, emulated) in both
+    panels; λ is the marker shape on the left (no text labels to collide) and the line
+    style on the right. ``histories`` keys are ``"<condition>, <start>"``."""
+    from matplotlib.lines import Line2D
+
     plt = _plt()
-    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.3))
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.6))
+    conditions = list(dict.fromkeys([r["network"] for r in board_rows]
+                                    + [k.split(", ", 1)[0] for k in histories]))
+    colour = {c: f"C{i % 10}" for i, c in enumerate(conditions)}
+    lams = sorted({r["lam"] for r in board_rows if r["init"] == "uniform"})
+    marker = {lam: LAMBDA_MARKERS[i % len(LAMBDA_MARKERS)] for i, lam in enumerate(lams)}
     for net in dict.fromkeys(r["network"] for r in board_rows):
         t = sorted((r for r in board_rows if r["network"] == net and r["init"] == "uniform"),
                    key=lambda r: r["lam"])
-        line, = a1.plot([r["rel_error_median"] for r in t], [r["power_uW_median"] for r in t],
-                        "o-", label=f"{net}, mid-range gates")
+        a1.plot([r["rel_error_median"] for r in t], [r["power_uW_median"] for r in t], "-",
+                color=colour[net], lw=1.2, alpha=0.8)
         for r in t:
-            a1.annotate(f"λ={r['lam']:g}", (r["rel_error_median"], r["power_uW_median"]),
-                        fontsize=7, xytext=(3, 3), textcoords="offset points")
-        low = [r for r in board_rows if r["network"] == net and r["init"] == "low"]
-        if low:
-            a1.plot([r["rel_error_median"] for r in low], [r["power_uW_median"] for r in low], "s",
-                    color=line.get_color(), mec="k", label=f"{net}, low gates (λ=0)")
+            a1.plot([r["rel_error_median"]], [r["power_uW_median"]], marker[r["lam"]], ms=7,
+                    color=colour[net], mec="black", mew=0.6)
+        for r in (r for r in board_rows if r["network"] == net and r["init"] == "low"):
+            a1.plot([r["rel_error_median"]], [r["power_uW_median"]], "*", ms=12,
+                    color=colour[net], mec="black", mew=0.6)
+    handles = [Line2D([], [], color=colour[c], lw=2, label=c) for c in conditions]
+    handles += [Line2D([], [], ls="", marker=marker[lam], color="0.6", mec="black",
+                       label=f"λ = {lam:g}, mid-range gates") for lam in lams]
+    if any(r["init"] == "low" for r in board_rows):
+        handles.append(Line2D([], [], ls="", marker="*", ms=10, color="0.6", mec="black",
+                              label="λ = 0, low gates"))
     a1.set_xscale("log")
     a1.set_yscale("log")
     a1.set_xlabel(ERROR_LABEL + " (measured by the board)")
     a1.set_ylabel("physical power Σ I ΔV (µW)")
-    a1.set_title("Transistor board: power vs error (points = λ)")
-    a1.legend(fontsize=7)
+    a1.set_title("Transistor board: power vs error")
+    a1.legend(handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
+    styles = ("-", "--", ":", "-.")
+    starts = list(dict.fromkeys(k.split(", ", 1)[1].split(" (")[0] if ", " in k else k for k in histories))
+    style = {st: styles[i % len(styles)] for i, st in enumerate(starts)}
     for label, h in histories.items():
-        a2.plot(h["step"], h["power_watts"] * 1e6, label=label)
+        cond, _, start = label.partition(", ")
+        a2.plot(h["step"], h["power_watts"] * 1e6, color=colour[cond],
+                ls=style[start.split(" (")[0]] if start else "-", lw=1.5, label=label)
     a2.set_xlabel("training step")
-    a2.set_ylabel("physical power Σ I ΔV (µW)")
+    a2.set_ylabel("power (µW)")
     a2.set_yscale("log")
-    a2.set_title("Power during training")
-    a2.legend(fontsize=7)
+    a2.set_title("Power during training (Σ I ΔV; emulated: as the board reports it)", fontsize=10)
+    a2.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2)
     return _save(fig, path)
 
 
