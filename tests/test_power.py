@@ -1,19 +1,28 @@
 """The power a board reports against the emulator's true power: the firmware's
 device-model estimate of each network (free and clamped), the session's summary keys, and
-what a board without a truth probe (hardware) reports. In-process boards, few steps."""
+what a board without a truth probe (hardware) reports. In-process boards, few steps; one
+`learnboard emulate` board for its truth socket."""
 
 from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 from learnboard.cli.connection import open_board
 from learnboard.host.calibration import model_args
+from learnboard.host.connect import open_board as open_port
 from learnboard.host.power import NOT_ON_HARDWARE, POWER_KEYS, PowerMeans, power_line
 from learnboard.host.runfolder import RunFolder
 from learnboard.host.schedule import schedule_from_flags
 from learnboard.host.session import TrainConfig, initial_edges, run_session
+from learnboard.host.truth import SocketTruth
 
 from learnboard.tasks import load_task
+from tests.test_calibrate_storage import emulated_board
 
 PROFILES = ("gen2-clln", "gen1-digipot")
 WITHIN = 0.15  # the board's figure against the total true power
@@ -108,3 +117,26 @@ def test_without_a_truth_probe_the_true_figures_are_null_and_said_so():
     sensed.add(_Reply(pwr=1e-4, pwr_f=4e-5, pwr_c=6e-5, pwr_m=1.2e-4))
     d = sensed.result()
     assert (d["power"], d["power_source"], d["power_clamped"]) == (1.2e-4, "measured", 6e-5)
+
+
+def test_a_learnboard_emulate_board_serves_its_true_power_to_the_host(tmp_path, monkeypatch):
+    """`learnboard emulate` announces a truth socket beside its port: the host's
+    connection to the pty finds it (checked against the board's uid), and `learnboard
+    train --port PTY` records the true power. One VM: the probe is the host's."""
+    (tmp_path / "run").mkdir(mode=0o700)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "run"))  # this process and its children
+    monkeypatch.setenv("LEARNBOARD_DATA", str(tmp_path / "data"))
+    with emulated_board(tmp_path / "flash", env=dict(os.environ)) as port:
+        with open_port(port) as conn:
+            assert isinstance(conn.truth, SocketTruth)
+            task = load_task("regression", board=conn.board, seed=0)
+            total, free, clamped, t_free, t_clamped = _powers(conn, task)
+            assert conn.true_state(1).node_voltages.shape == (conn.board.n_nodes,)
+        assert total == pytest.approx(t_free + t_clamped, rel=WITHIN)
+        run = subprocess.run([sys.executable, "-m", "learnboard", "train", "--port", port, "--steps", "10",
+                              "--no-plot", "--quiet", "--json", "--runs", str(tmp_path / "runs")],
+                             capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    s = json.loads(run.stdout.splitlines()[-1])
+    assert s["true_power"] is not None and s["true_power_clamped"] is not None
+    assert s["power"] == pytest.approx(s["true_power"], rel=WITHIN)
