@@ -33,10 +33,16 @@ def _mean(xs: list) -> float | None:
 
 
 class PowerMeans:
-    """Power of a board over the examples of one evaluation (see the module docstring)."""
+    """Power of a board over the examples of one evaluation (see the module docstring).
 
-    def __init__(self, twin: bool) -> None:
+    ``sensed_total``: the board's current monitor (``pwr_m``) measures what its networks
+    draw in total; only then is it the reported ``power``. The ``[current_sense]`` of the
+    description format senses one input driver's share (docs/board-format.md), so
+    sessions pass False and report the estimate."""
+
+    def __init__(self, twin: bool, sensed_total: bool = False) -> None:
         self.twin = twin
+        self.sensed_total = sensed_total
         self.est: list[float] = []
         self.free: list[float] = []
         self.clamped: list[float] = []
@@ -63,7 +69,7 @@ class PowerMeans:
     def result(self) -> dict[str, Any]:
         """The :data:`POWER_KEYS` of these examples."""
         n = len(self.est)
-        measured = n > 0 and len(self.measured) == n
+        measured = self.sensed_total and n > 0 and len(self.measured) == n
         free, clamped = _mean(self.free), _mean(self.clamped) if self.twin else None
         tf = _mean(self.true_free)
         tc = _mean(self.true_clamped) if self.twin and tf is not None else None

@@ -103,8 +103,8 @@ class _Reply(dict):
 
 
 def test_without_a_truth_probe_the_true_figures_are_null_and_said_so():
-    """Hardware: no true power; a single-network board: no clamped part; a board with a
-    current monitor on every reply: the measured total is the power."""
+    """Hardware: no true power; a single-network board: no clamped part; a board whose
+    current monitor measures the total on every reply: that is the power."""
     means = PowerMeans(twin=False)
     for p in (1e-4, 3e-4):
         means.add(_Reply(pwr=p, pwr_f=p, pwr_c=None))
@@ -113,10 +113,14 @@ def test_without_a_truth_probe_the_true_figures_are_null_and_said_so():
                  "power_free": pytest.approx(2e-4), "power_clamped": None, "true_power": None,
                  "true_power_free": None, "true_power_clamped": None}
     assert power_line(d).endswith(NOT_ON_HARDWARE)
-    sensed = PowerMeans(twin=True)
-    sensed.add(_Reply(pwr=1e-4, pwr_f=4e-5, pwr_c=6e-5, pwr_m=1.2e-4))
+    reply = _Reply(pwr=1e-4, pwr_f=4e-5, pwr_c=6e-5, pwr_m=1.2e-4)
+    sensed = PowerMeans(twin=True, sensed_total=True)
+    sensed.add(reply)
     d = sensed.result()
     assert (d["power"], d["power_source"], d["power_clamped"]) == (1.2e-4, "measured", 6e-5)
+    share = PowerMeans(twin=True)  # a monitor of one input driver: its share is no total
+    share.add(reply)
+    assert (share.result()["power"], share.result()["power_source"]) == (1e-4, "estimate")
 
 
 def test_a_learnboard_emulate_board_serves_its_true_power_to_the_host(tmp_path, monkeypatch):
