@@ -431,7 +431,7 @@ class Session:
                 args["y"] = [float(v) for v in yi]
             r = _call(self.link, "infer", **args)
             preds.append(r["y"])
-            means.add(r, self.conn)
+            means.add(r, self.conn if power else None)
         self._check_stopped(self.step)  # (parks again: the last infer may have crossed the stop's park)
         return np.asarray(preds, float), means.result()
 

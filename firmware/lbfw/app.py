@@ -462,8 +462,9 @@ class App:
     def infer(self, args):
         """Inputs applied on every network, outputs and power read. With ``y`` (the
         targets), a twin board's clamped network is driven as a learning step drives it
-        (each output nudged from the free one toward its target by ``eta``) before its
-        power is read; without, its clamps stay where they are."""
+        (each output nudged from the free one toward its target by ``eta``) and its power
+        read at its own gates; without, its clamps stay where they are and its power is
+        taken at network 0's gates (no gate reads)."""
         self._idle()
         _check("x" in args, consts.E_BAD_ARGS, "x is missing: the input voltages", "x")
         codes = self._in_codes(args["x"])
@@ -489,7 +490,9 @@ class App:
                     lr._drive_clamp(k, yf + ((lr.nudge16 * (ys[k] - yf)) >> 16))
                 self.hal.settle()
             self.hal.read_nodes(1, lr.vc)
-            if self.g1 is not None:  # the clamped network's own gates: the twins drift apart
+            # with targets (an evaluation), the clamped network's own gates (the twins
+            # drift apart); without (calibration drives inputs by the hundred), network 0's
+            if ys is not None and self.g1 is not None:
                 gates1 = self.g1
                 for e in range(self.n_edges):
                     gates1[e] = lr.pos[e]
