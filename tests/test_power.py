@@ -144,3 +144,15 @@ def test_a_learnboard_emulate_board_serves_its_true_power_to_the_host(tmp_path, 
     s = json.loads(run.stdout.splitlines()[-1])
     assert s["true_power"] is not None and s["true_power_clamped"] is not None
     assert s["power"] == pytest.approx(s["true_power"], rel=WITHIN)
+
+
+def test_the_dashboard_splits_telemetry_power_into_free_and_clamped():
+    """Telemetry carries the total (pwr) and the clamped part (pwr_c): the live view shows
+    both parts under the board power."""
+    from learnboard.host.live import Live
+
+    live = Live()
+    live.last = {"step": 10, "pwr": 3e-4, "pwr_c": 1e-4}
+    rows = dict(live.power_rows()[:1])
+    assert "300 µW" in rows["board power"]
+    assert ("", "free 200 µW + clamped 100 µW") in live.power_rows()
