@@ -133,13 +133,15 @@ def run(args: argparse.Namespace) -> int:
         world_factory = twin_factory(load_calibration(args.calibration, desc),
                                      seed=0 if args.seed is None else args.seed, faults=faults)
     ports: list[str] = []
+    truth: list = []  # the truth probe's server, once the board runs
 
     def on_port_change(port: str) -> None:
         # a hard or watchdog reset dropped the port, as USB does: the new path, on
         # standard output like the first, and in the list hosts follow a board by
         from learnboard.emulated_ports import announce_emulated
 
-        announce_emulated(port, desc.name, previous=ports)
+        announce_emulated(port, desc.name, previous=ports,
+                          truth=truth[0].path if truth else None)
         ports.append(port)
         print(port, flush=True)
 
@@ -184,9 +186,13 @@ def run(args: argparse.Namespace) -> int:
     announced = None
     try:
         port = board.start()
-        from learnboard.emulated_ports import announce_emulated
+        from learnboard.emulator.truth_server import TruthServer
 
-        announced = announce_emulated(port, desc.name)  # `learnboard ports` lists it
+        from learnboard.emulated_ports import announce_emulated, truth_socket_path
+
+        # the board's physics for a host in another process (`train` records true power)
+        truth.append(TruthServer(board, truth_socket_path()))
+        announced = announce_emulated(port, desc.name, truth=truth[0].path)  # `learnboard ports` lists it
         ports.append(port)
         print(port, flush=True)
         print(f"learnboard emulate: {desc.name} board, {where}; Ctrl-C to stop", file=sys.stderr, flush=True)
@@ -196,6 +202,8 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if announced is not None:
             announced.unlink(missing_ok=True)
+        for server in truth:
+            server.close()
         board.stop()
         for s, handler in old.items():
             signal.signal(s, handler)

@@ -403,6 +403,8 @@ def run(args: argparse.Namespace) -> int:
     import sys
     import threading
 
+    from learnboard.host.power import power_line
+
     from learnboard.errors import InputError, LearnboardError
 
     ports = args.port or [None]
@@ -464,14 +466,11 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(s.as_dict()))
         else:
             d = s.as_dict()
-            tp = (f", true power {d['true_power'] * 1e6:.4g} µW" if d.get("true_power") is not None
-                  else ", true power n/a (hardware)")
-            src = "measured" if d.get("power_source") == "measured" else "estimate"
             reached = "" if d["reached"] is None else (" (within tolerance)" if d["reached"] else
                                                        f" (tolerance {d['tolerance']:.3g} not reached)")
             test = f", test {d['test_error']:.3g}" if d["test_error"] is not None else ""
             acc = f", accuracy {d['accuracy']:.1%}" if d["accuracy"] is not None else ""
             print(f"{d['port']}: {d['steps']} steps ({d['stop_reason']}), C/C0 {d['relative_error']:.3g}"
-                  f"{reached}{test}{acc}, board power {d['power'] * 1e6:.4g} µW ({src}){tp}, lambda {d['lambda']:.3g}"
+                  f"{reached}{test}{acc}, {power_line(d)}, lambda {d['lambda']:.3g}"
                   f" -> {d['run_dir']}")
     return 1 if failed else 0

@@ -152,4 +152,26 @@ def open_board(
     except BaseException:
         link.close()
         raise
-    return Connection(link, hello, desc, port, _closers=[link.close])
+    truth = _emulated_truth(port, hello)
+    closers = [link.close] + ([truth.close] if truth is not None else [])
+    return Connection(link, hello, desc, port, truth=truth, _closers=closers)
+
+
+def _emulated_truth(port: str, hello: dict):
+    """The truth probe a ``learnboard emulate`` board on ``port`` serves (its port
+    announcement names the socket; the socket's world must be the board that said hello),
+    None for a real board or an emulator without one."""
+    from learnboard.board_id import is_emulated
+
+    if not is_emulated(hello.get("uid")):
+        return None
+    from .serial_ports import emulated_truth
+    from .truth import SocketTruth
+
+    path = emulated_truth(port)
+    if path is None:
+        return None
+    try:
+        return SocketTruth(path, hello.get("uid")).connect()
+    except LinkError:
+        return None

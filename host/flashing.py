@@ -34,12 +34,14 @@ from typing import Any, Protocol
 
 from learnboard.errors import InputError, Interrupted, LearnboardError, LinkError
 
+from .codec import VERSION
+
 DEFAULT_BOARD = "gen2-clln"
 BOARD_FILE = "board.json"
 MAIN = "main.py"
 """The board runs it at boot and it imports the rest: written last by a flash (see sync)."""
 CHUNK = 512  # bytes per raw-REPL write; well inside every port's raw-paste window
-PROTOCOL = 3
+PROTOCOL = VERSION  # the protocol the flashed firmware must answer in: the host's
 BOOT_QUIET_S = 3.0  # after a reset, wait up to this long for the firmware's boot event before hello
 
 # MicroPython's native architectures, as encoded in bits 10+ of sys.implementation._mpy

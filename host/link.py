@@ -272,8 +272,8 @@ class Link:
               probe_old: bool = False) -> dict:
         """The board's hello reply; keeps its ``scale`` so telemetry comes in volts.
 
-        With ``probe_old``, a hello nobody answered is followed by one protocol-2 hello and,
-        if that stays unanswered, one protocol-1 hello (when the line stayed silent, as
+        With ``probe_old``, a hello nobody answered is followed by one hello in each older
+        protocol, newest first (3, 2, then 1), until one is answered (when the line stayed silent, as
         older firmware keeps it, or carried older frames: never into a REPL that echoes),
         and OldFirmware is raised when one is answered with OK (firmware older than this
         host drops frames of this protocol)."""
@@ -284,7 +284,7 @@ class Link:
             if not probe_old or (self._rx_bytes != rx0 and not self._old):
                 raise
             old = None
-            for version in (codec.PREV_VERSION, codec.OLD_VERSION):
+            for version in (codec.V3_VERSION, codec.PREV_VERSION, codec.OLD_VERSION):
                 old = self.request_old("hello", timeout=timeout, version=version)
                 if old is not None:
                     break

@@ -161,8 +161,11 @@ class Live:
         else:
             src = power_source(rec, self.power_source)
             rows.append(("board power", f"{microwatts(rec.get('pwr'))} {trend_p}  {SOURCE_WORDS[src]}"))
-        free = rec.get("power_free", rec.get("pwr_free"))
-        clamped = rec.get("power_clamped", rec.get("pwr_clamped"))
+        # telemetry carries the total (pwr) and the clamped network's part (pwr_c)
+        clamped = rec.get("power_clamped", rec.get("pwr_c"))
+        free = rec.get("power_free")
+        if free is None and isinstance(clamped, (int, float)) and isinstance(rec.get("pwr"), (int, float)):
+            free = rec["pwr"] - clamped
         if isinstance(free, (int, float)) and isinstance(clamped, (int, float)):
             rows.append(("", f"free {microwatts(free)} + clamped {microwatts(clamped)}"))
         if self.true_power is not None:

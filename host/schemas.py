@@ -268,6 +268,7 @@ class EmulatorEntry(Struct):
     previous: list[str] = field(default_factory=list)  # its earlier ports (a reset drops one)
     moved_at: float = 0.0  # when it left its previous port (0: never)
     at: float = 0.0  # when it took ``port`` (0: written by an older version)
+    truth: str | None = None  # Unix socket of its truth probe (learnboard.host.truth)
 
 
 class PortEntry(Struct):

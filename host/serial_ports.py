@@ -112,6 +112,15 @@ def _successor(old: str, within_s: float = 120.0, since: float | None = None) ->
     return None if best is None else best[1]
 
 
+def emulated_truth(port: str) -> str | None:
+    """The truth-probe socket a running ``learnboard emulate`` announced for ``port``
+    (None: not an emulated port, or one without a probe)."""
+    for d in _emulated_entries():
+        if d.port == port and d.truth and os.path.exists(d.truth):
+            return d.truth
+    return None
+
+
 def current_port(port: str) -> str:
     """Where the board last seen on ``port`` is now: the port a ``learnboard emulate``
     announced after a reset dropped ``port``, else ``port`` itself."""

@@ -10,8 +10,11 @@ last checkpoint's edges back; steps redone after that are logged as superseding 
 ones. ``resume=True`` continues a stopped or crashed session from its run folder.
 
 At the end the host measures, with ``infer`` on each example, the training error and the
-held-out test error (and accuracy for classification), the board-reported power and —
-on an emulated board — the true physical power from the emulator's world.
+held-out test error (and accuracy for classification), the power the board reports —
+measured by its current monitor, or its device-model estimate; free, clamped and total,
+:mod:`.power` — and, on an emulated board, the true physical power from the emulator's
+world. The board's calibration, when the host has one, is sent first (``set_model``) so
+that the estimate uses the measured device parameters.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from learnboard.errors import InputError, LearnboardError
 
 from .link import BoardError
 from .messages import ErrorCode, Fault
+from .power import POWER_KEYS, PowerMeans
 from .runfolder import RunFolder, file_version
 from .runlog import RunLog, check_resumable, read_log
 from .schedule import VERSION as SCHEDULE_VERSION
@@ -123,8 +127,8 @@ class Summary:
     relative_error: float  # training error after / before training (infer on each example)
     test_error: float | None  # held-out error after / before training
     accuracy: float | None  # classification tasks
-    power: float  # board-reported W, mean over the training examples
-    true_power: float | None  # emulator's physical W (None on hardware)
+    power: float  # W the board reports, total, mean over the training examples (host/power.py)
+    true_power: float | None  # emulator's physical W, total (None on hardware)
     steps: int
     lam: float
     tolerance: float | None = None
@@ -134,6 +138,16 @@ class Summary:
     tail_power: float | None = None
     initial_power: float | None = None
     initial_true_power: float | None = None
+    power_source: str = "estimate"  # "measured" (current monitor) | "estimate" (device model)
+    power_free: float | None = None  # the board's figures for the free network ...
+    power_clamped: float | None = None  # ... and the clamped one (None: single network)
+    true_power_free: float | None = None
+    true_power_clamped: float | None = None
+    initial_power_source: str = "estimate"
+    initial_power_free: float | None = None
+    initial_power_clamped: float | None = None
+    initial_true_power_free: float | None = None
+    initial_true_power_clamped: float | None = None
     board: str = ""
     port: str = ""
     resets: int = 0
@@ -254,6 +268,8 @@ class Session:
         self.log: RunLog | None = None
         self.p0: float | None = None  # power before training: board-reported, emulator's true
         self.tp0: float | None = None
+        self.pw0: dict[str, Any] = {}  # all of the power before training (POWER_KEYS)
+        self.calibration: dict | None = None  # what the power estimate uses (set_model)
         self.last_ck: dict | None = None  # the checkpoint a reset restores
         # Transistor boards without a given learning rate (alpha): anneal it from 1.0 to 0.2
         # over the session. The lab's 0.0023 needs ~1e5 steps; a constant 1.0 learns in a few
@@ -297,6 +313,7 @@ class Session:
                           y=y[s:s + UPLOAD_CHUNK].tolist(), clear=(s == 0))
                 self.params = _call(link, "set_params", **self._learn_params(), **(
                     {"lam": self.lam} if self.lam else {}))
+                self._send_model()
             except BoardError:
                 if not self._take_boot():  # e.g. the examples' first chunk lost to a reset
                     raise
@@ -357,19 +374,66 @@ class Session:
         self._log({"kind": "event", "name": "edges_clamped", "step": step, "edges": clamped,
                    "asked": [k[e] for e in clamped], "set": [now[e] for e in clamped]})
 
-    def _evaluate(self, xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, float, float | None]:
-        """(outputs, board power mean, true power mean) over examples by infer."""
-        preds, pw, tp = [], [], []
-        for xi in xs:
+    def _find_calibration(self) -> dict | str | None:
+        """The board's calibration for a new session (the connection's, else the host's
+        copy of a serial board's), kept for the power estimate; what the run folder stores."""
+        cal = getattr(self.conn, "calibration", None)  # dict or file, when the board has one
+        if not cal and not getattr(self.conn, "emulated", False):
+            from .calibration import find_calibration
+
+            cal = find_calibration(str(self.conn.hello.get("board", "")),
+                                   str(self.conn.hello.get("desc_hash", "")),
+                                   self.conn.hello.get("uid"),
+                                   log=lambda m: print(m, file=sys.stderr, flush=True))
+        self.calibration = self._usable(cal)
+        return cal
+
+    def _usable(self, cal: dict | str | None) -> dict | None:
+        """``cal`` (a dict or a file) if it is a valid calibration of this very description,
+        else None with a warning: the estimate then uses the nominal parts."""
+        if not cal:
+            return None
+        from .calibration import load_calibration, validate_calibration
+
+        try:
+            c = validate_calibration(cal, self.board) if isinstance(cal, dict) else \
+                load_calibration(cal, self.board)
+        except LearnboardError as exc:
+            print(f"warning: {self.conn.label}: calibration not used for the power estimate: {exc}",
+                  file=sys.stderr, flush=True)
+            return None
+        if c.get("desc_hash") != self.conn.hello.get("desc_hash"):
+            print(f"warning: {self.conn.label}: calibration not used for the power estimate: it "
+                  "was measured with another board description; run `learnboard calibrate`",
+                  file=sys.stderr, flush=True)
+            return None
+        return c
+
+    def _send_model(self) -> None:
+        """The calibrated device parameters of the board's calibration (when the session
+        has one) for the board's power estimate; nominal ones otherwise."""
+        from .calibration import model_args
+
+        for args in model_args(self.calibration, self.board):
+            _call(self.link, "set_model", **args)
+
+    def _evaluate(self, xs: np.ndarray, ys: np.ndarray,
+                  power: bool = True) -> tuple[np.ndarray, dict[str, Any]]:
+        """(outputs, power figures :data:`POWER_KEYS`) over examples by infer; with
+        ``power``, each infer drives the clamped network toward its target (``y``) as a
+        learning step does, so a twin board's clamped network counts as it draws."""
+        preds = []
+        means = PowerMeans(self.board.n_nets > 1)
+        for xi, yi in zip(xs, ys, strict=True):
             self._check_stopped(self.step)  # an infer drives the inputs: none after a stop's park
-            r = _call(self.link, "infer", x=[float(v) for v in xi])
+            args: dict[str, Any] = {"x": [float(v) for v in xi]}
+            if power:
+                args["y"] = [float(v) for v in yi]
+            r = _call(self.link, "infer", **args)
             preds.append(r["y"])
-            pw.append(r["pwr"])
-            ts = self.conn.true_state(0)  # None for a real board
-            if ts is not None:
-                tp.append(ts.power)
+            means.add(r, self.conn if power else None)
         self._check_stopped(self.step)  # (parks again: the last infer may have crossed the stop's park)
-        return np.asarray(preds, float), float(np.mean(pw)), (float(np.mean(tp)) if tp else None)
+        return np.asarray(preds, float), means.result()
 
     @staticmethod
     def _mse(pred: np.ndarray, y: np.ndarray) -> float:
@@ -386,7 +450,7 @@ class Session:
             raise _BoardReset("the board rebooted before a checkpoint")
         state = {"k": k, "schedule": self.runner.state(), "c0": self.c0, "lam": self.lam,
                  "elapsed": self.elapsed0 + time.monotonic() - self.t_start,
-                 "c0_test": self.c0_test, "p0": self.p0, "tp0": self.tp0}
+                 "c0_test": self.c0_test, "p0": self.p0, "tp0": self.tp0, "pw0": self.pw0}
         path = self.rf.write_checkpoint(self.step, state)
         self._log({"kind": "checkpoint", "step": self.step, "file": path.name})
         self.log.sync()
@@ -537,10 +601,13 @@ class Session:
             prev = [int(r["step"]) for r in read_log(rf.log_path) if r.get("kind") == "tlm"]
             self.max_step_logged = max(prev + [int(ck["step"])])
             self.log = RunLog(rf.log_path, resume=True)
+            if rf.calibration_path.is_file():
+                self.calibration = self._usable(rf.calibration_path)
             self.c0 = float(ck["c0"])
             self.c0_test = float(ck.get("c0_test", math.nan))
             self.elapsed0 = float(ck.get("elapsed", 0.0))
             self.p0, self.tp0 = ck.get("p0"), ck.get("tp0")
+            self.pw0 = ck.get("pw0") or {"power": self.p0, "true_power": self.tp0}
             # the records check of the log (checksums) belongs here, before anything is
             # appended: a damaged record in the middle must stop the resume, not be cut off
             hello = self.conn.hello
@@ -559,14 +626,7 @@ class Session:
                              "desc_hash": self.conn.hello.get("desc_hash"), "port": self.conn.label,
                              "uid": self.conn.hello.get("uid"), "tolerance": self.runner.tolerance})
             rf.write_board(self.board)
-            cal = getattr(self.conn, "calibration", None)  # dict or file, when the board has one
-            if not cal and not getattr(self.conn, "emulated", False):
-                from .calibration import find_calibration
-
-                cal = find_calibration(str(self.conn.hello.get("board", "")),
-                                       str(self.conn.hello.get("desc_hash", "")),
-                                       self.conn.hello.get("uid"),
-                                       log=lambda m: print(m, file=sys.stderr, flush=True))
+            cal = self._find_calibration()
             if cal:
                 rf.write_calibration(cal)
             self.log = RunLog(rf.log_path)
@@ -574,22 +634,25 @@ class Session:
             # without tlm_units was written by a protocol-1 host and holds ADC/gate codes
             self._log({"kind": "event", "name": "start", "step": 0, "port": self.conn.label,
                        "tlm_units": {"v": "V", "k": "taps | V"},
+                       "power_model": "calibrated" if self.calibration else "nominal",
                        "hello": self.conn.hello})
             for _ in range(RESTORE_ATTEMPTS):  # again if the board resets meanwhile
                 self._prepare_board()
                 k = _call(self.link, "read_edges")["k"]
                 k = initial_edges(self.board, cfg.schedule.init, k, cfg.schedule.seed)
                 self._write_edges(k)
-                pred, self.p0, self.tp0 = self._evaluate(self.task.x_train, self.task.y_train)
+                pred, self.pw0 = self._evaluate(self.task.x_train, self.task.y_train)
+                self.p0, self.tp0 = self.pw0["power"], self.pw0["true_power"]
                 self.c0 = self._mse(pred, self.task.y_train)
                 if len(self.task.x_test):
-                    self.c0_test = self._mse(self._evaluate(self.task.x_test, self.task.y_test)[0],
-                                             self.task.y_test)
+                    self.c0_test = self._mse(self._evaluate(self.task.x_test, self.task.y_test,
+                                                            power=False)[0], self.task.y_test)
                 if self._take_boot():
                     self._note_reset("the board rebooted while the session started", 0)
                     continue
                 self._log({"kind": "event", "name": "initial", "step": 0, "c0": self.c0,
-                           "c0_test": self.c0_test, "pwr": self.p0, "true_pwr": self.tp0})
+                           "c0_test": self.c0_test, "pwr": self.p0, "true_pwr": self.tp0,
+                           **{k: v for k, v in self.pw0.items() if k not in ("power", "true_power")}})
                 try:
                     self._checkpoint()
                     break
@@ -698,11 +761,11 @@ class Session:
     def _finish(self, reason: str) -> Summary:
         if self.last_ck is None or self.last_ck.get("step") != self.step:
             self._checkpoint()
-        pred, pw, tp = self._evaluate(self.task.x_train, self.task.y_train)
+        pred, pw = self._evaluate(self.task.x_train, self.task.y_train)
         rel = self._mse(pred, self.task.y_train) / self.c0 if self.c0 > 0 else math.nan
         test_err = acc = None
         if len(self.task.x_test):
-            tpred = self._evaluate(self.task.x_test, self.task.y_test)[0]
+            tpred = self._evaluate(self.task.x_test, self.task.y_test, power=False)[0]
             mse = self._mse(tpred, self.task.y_test)
             test_err = mse / self.c0_test if self.c0_test > 0 else mse
             if self.task.kind == "classification" and self.task.accuracy is not None:
@@ -716,11 +779,12 @@ class Session:
             p = [v for s, v in self.power_hist if s > cut]
             tail_e, tail_p = float(np.mean(e)), float(np.mean(p))
         tol = self.runner.tolerance
+        initial = {f"initial_{k}": self.pw0.get(k) for k in POWER_KEYS}
+        initial["initial_power_source"] = self.pw0.get("power_source") or "estimate"
         s = Summary(run_dir=str(self.rf.path), relative_error=rel, test_error=test_err, accuracy=acc,
-                    power=pw, true_power=tp, steps=self.step, lam=self.lam, tolerance=tol,
+                    **pw, steps=self.step, lam=self.lam, tolerance=tol,
                     reached=None if tol is None else bool(rel < tol), stop_reason=reason,
-                    tail_relative_error=tail_e, tail_power=tail_p,
-                    initial_power=self.p0, initial_true_power=self.tp0,
+                    tail_relative_error=tail_e, tail_power=tail_p, **initial,
                     board=self.board.name, port=self.conn.label, resets=self.resets,
                     watchdog_resets=self.watchdog_resets, telemetry_lost=self.tlm_lost)
         self._log({"kind": "summary", **s.as_dict()})

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from learnboard.private_dir import private_dir, runtime_dir, write_private
 
-__all__ = ["alive", "announce_emulated", "emulated_dir", "runtime_dir"]
+__all__ = ["alive", "announce_emulated", "emulated_dir", "runtime_dir", "truth_socket_path"]
 
 
 def emulated_dir() -> Path:
@@ -36,20 +36,28 @@ def alive(pid: int) -> bool:
     return True
 
 
+def truth_socket_path(key: str = "") -> Path:
+    """Where this process serves its board's truth probe (a Unix socket beside the
+    announcements, in the private run-time folder)."""
+    return emulated_dir() / f"{os.getpid()}{'-' + key if key else ''}.truth"
+
+
 def announce_emulated(port: str, board: str, previous: list[str] | tuple[str, ...] = (),
-                      key: str = "") -> Path | None:
+                      key: str = "", truth: str | Path | None = None) -> Path | None:
     """Record that this process serves a virtual board on ``port`` (best effort; None when
     the file cannot be written). ``previous``: the paths it had before (a hard reset drops
     the port, as USB does), so a host can follow the board; ``key`` tells apart several
     boards of one process. ``at`` records when: a pty number another board left before
-    this one took it is not that board's way back. A run-time folder that is not private
+    this one took it is not that board's way back. ``truth``: the Unix socket serving the
+    board's true physics (:func:`truth_socket_path`), when it has one. A run-time folder that is not private
     (:class:`~learnboard.private_dir.UnsafeFolder`) is an error, not a file written there."""
     path = emulated_dir() / f"{os.getpid()}{'-' + key if key else ''}.json"
     try:
         write_private(path, json.dumps({"port": port, "board": board, "pid": os.getpid(),
                                         "previous": list(previous)[-64:],
                                         "moved_at": time.time() if previous else 0.0,
-                                        "at": time.time()}).encode())
+                                        "at": time.time(),
+                                        **({"truth": str(truth)} if truth else {})}).encode())
     except OSError:
         return None
     return path

@@ -97,7 +97,7 @@ def test_boots_from_board_json_and_answers_hello_over_pipe(vm_dir):
             if tlm["step"] >= 30:
                 break
         assert steps == [10, 20, 30]
-        assert link.next_event(timeout=5) == ("boot", {"fw": "0.1.0", "board": "gen2-clln", "proto": 3})
+        assert link.next_event(timeout=5) == ("boot", {"fw": "0.1.0", "board": "gen2-clln", "proto": 4})
         assert link.next_event(timeout=5) == ("done", {"step": 30})
         assert link.call("status")["state"] == "idle"
         assert link.call("repl") == {}

@@ -225,9 +225,10 @@ def test_measured_power_in_infer_and_telemetry():
         assert "power_sense" in link.hello()["caps"]
         r = link.call("infer", x=[0.4, 0.0])
         st = b.world.true_state(0)
-        # one driven source (x2 at 0 V): the monitor's power is the network's dissipation
+        # one driven source (x2 at 0 V): the monitor's power is the free network's dissipation
         assert r["pwr_m"] == pytest.approx(st.power, rel=0.05, abs=3e-6)
-        assert r["pwr"] == pytest.approx(st.power, rel=0.1)
+        assert r["pwr_f"] == pytest.approx(st.power, rel=0.1)
+        assert r["pwr"] == pytest.approx(st.power + b.world.true_state(1).power, rel=0.1)
         link.call("upload_examples", start=0, x=[[0.3, 0.1], [0.1, 0.3]],
                   y=[[0.05, 0.05], [0.05, 0.06]], clear=True)
         link.call("set_params", tlm_every=5)

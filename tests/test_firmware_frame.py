@@ -363,7 +363,7 @@ def test_cpython_parser_counts_oversize_and_never_raises():
 def test_cpython_parser_drops_other_versions_and_types():
     got = []
     p = frame.Parser(lambda *f: got.append(f), accept=(1,))
-    raw = bytearray(b"\x04\x01\x00\x00\xc0")  # a version this parser does not speak (newer)
+    raw = bytearray(b"\x05\x01\x00\x00\xc0")  # a version this parser does not speak (newer)
     raw += struct.pack("<I", zlib.crc32(raw))
     p.feed(codec.cobs_encode(bytes(raw)) + b"\x00")
     p.feed(codec.encode_frame(4, 0, {}))

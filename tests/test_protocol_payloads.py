@@ -110,6 +110,15 @@ def _session(link: Link, body: dict) -> dict:
     link.call("train", steps=0)
     link.call("stop")
     link.call("infer", x=xs[0])
+    out["infer_y"] = link.call("infer", x=xs[0], y=ys[0])
+    n_e = len(body["edges"])
+    fets = any(e["k"] == "t" for e in body["edges"])
+    model = {"vt": [0.6] * n_e, "beta": [8e-4] * n_e} if fets else \
+        {"r_scale": [1.05] * n_e, "r_wiper": [45.0] * n_e}
+    out["set_model"] = link.call("set_model", net=0, start=0, **model)
+    out["infer_cal"] = link.call("infer", x=xs[0], y=ys[0])
+    link.call("set_model", net=body["nets"] - 1, nominal=True)
+    link.call("set_model", net=0, nominal=True)
     out["measure"] = link.call("measure")
     link.call("measure", nodes=[0, 1])
     link.call("self_test")
@@ -187,6 +196,22 @@ def test_every_error_reply_is_as_defined(traffic):
     assert fields.get(int(messages.ErrorCode.OUT_OF_RANGE)) == "lam"
 
 
+def test_infer_reports_the_power_of_each_network_and_the_model_it_used(traffic):
+    """pwr is the free plus the clamped network; set_model's parameters are what the
+    next infer's estimate uses (its model says so), and they change the estimate."""
+    body = traffic["body"]
+    n_e = len(body["edges"])
+    for r in (traffic["infer_y"], traffic["infer_cal"]):
+        assert r["pwr_f"] > 0
+        if body["nets"] > 1:
+            assert r["pwr_c"] > 0 and r["pwr"] == pytest.approx(r["pwr_f"] + r["pwr_c"], rel=1e-5)
+        else:
+            assert r["pwr_c"] is None and r["pwr"] == pytest.approx(r["pwr_f"], rel=1e-5)
+    assert traffic["infer_y"]["model"] == "nominal" and traffic["infer_cal"]["model"] == "calibrated"
+    assert traffic["set_model"] == {"net": 0, "count": n_e, "model": "calibrated"}
+    assert traffic["infer_cal"]["pwr_f"] != pytest.approx(traffic["infer_y"]["pwr_f"], rel=1e-3)
+
+
 def test_hello_names_the_emulated_mcu_by_its_board_and_seed(traffic):
     """The firmware sends machine.unique_id() as hex; the VM's is the emulated board's
     id for its board and seed (seed 1 here), marked as emulated."""
@@ -215,6 +240,7 @@ def test_every_telemetry_field_is_as_defined(traffic):
     sensed = "power_sense" in traffic["hello"]["caps"]
     assert sensed == ("current_sense" in body or body.get("cs") is not None or sensed)
     assert all(("pwr_m" in f) == sensed for f in frames)
+    assert all(("pwr_c" in f) == (body["nets"] > 1) for f in frames)
     if traffic["name"] == "spi-parts":
         assert sensed, "spi-parts has a current monitor: pwr_m in every frame"
 

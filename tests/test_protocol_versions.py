@@ -1,12 +1,12 @@
-"""Protocols 1, 2 and 3 told apart, both ways.
+"""Protocols 1, 2, 3 and 4 told apart, both ways.
 
-New host, old firmware: a board flashed with the protocol-1 or protocol-2 firmware (taken
-from this repository's history at test time) drops protocol-3 frames unanswered;
+New host, old firmware: a board flashed with the protocol-1, 2 or 3 firmware (taken from
+this repository's history at test time) drops protocol-4 frames unanswered;
 ``Link.hello``, ``learnboard info`` and ``learnboard flash`` recognise it by one older
 hello, say "the board runs protocol-N firmware; run `learnboard flash` to update it", and
-flashing brings it to protocol 3. Old host, new firmware: a protocol-1 or protocol-2
-request gets an ERR in its own framing saying the board speaks protocol 3 (what such a
-host decodes and reports)."""
+flashing brings it to protocol 4. Old host, new firmware: a protocol-1, 2 or 3 request
+gets an ERR in its own framing saying the board speaks protocol 4 (what such a host
+decodes and reports)."""
 
 from __future__ import annotations
 
@@ -81,21 +81,22 @@ def test_a_protocol_1_request_gets_a_protocol_1_error_naming_the_version():
     # exactly what a protocol-1 host decodes as an ERR: [id, code, message]
     assert (frame.version, frame.mtype) == (1, MessageType.ERR)
     assert frame.body == [42, consts.E_UNSUPPORTED,
-                          "board speaks protocol 3; update learnboard on the host"]
+                          "board speaks protocol 4; update learnboard on the host"]
     assert srv.counters()["bad_version"] == 1 and srv.counters()["requests"] == 0
 
 
-def test_a_protocol_2_request_gets_a_protocol_2_error_naming_the_version():
+@pytest.mark.parametrize("version", [2, 3])
+def test_a_protocol_2_or_3_request_gets_an_error_in_its_own_framing(version):
     host_end, board_end = memory_pair()
     srv = server.Server(board_end, {}, info={"fw": "x", "board": "b"})
-    host_end.write(codec.encode_frame(MessageType.REQ, 7, [42, "hello", {}], version=2))
-    dec = codec.FrameDecoder(old_versions=frozenset({2}))
+    host_end.write(codec.encode_frame(MessageType.REQ, 7, [42, "hello", {}], version=version))
+    dec = codec.FrameDecoder(old_versions=frozenset({version}))
     srv.poll()
     (frame,) = dec.feed(host_end.read(4096))
-    # what a protocol-2 host decodes as an ERR: [id, code, message, detail]
-    assert (frame.version, frame.mtype) == (2, MessageType.ERR)
+    # what a protocol-2 or protocol-3 host decodes as an ERR: [id, code, message, detail]
+    assert (frame.version, frame.mtype) == (version, MessageType.ERR)
     assert frame.body == [42, consts.E_UNSUPPORTED,
-                          "board speaks protocol 3; update learnboard on the host", {}]
+                          "board speaks protocol 4; update learnboard on the host", {}]
     assert srv.counters()["requests"] == 0
 
 
@@ -135,11 +136,11 @@ def test_protocol_1_firmware_is_recognised_and_flashing_updates_it(tmp_path):
                 while (ev := link.next_event(timeout=60)) is not None and ev[0] != "boot":
                     pass
                 hello = link.hello()
-        assert hello["proto"] == 3
+        assert hello["proto"] == 4
 
 
 def test_a_board_that_answers_only_the_protocol_1_probe_with_an_error_is_asked_again():
-    """A protocol-3 board still booting misses hello, then answers the protocol-1 probe
+    """A protocol-4 board still booting misses hello, then answers the protocol-1 probe
     (with its protocol-1 ERR): that is no protocol-1 firmware, and hello is asked again."""
     host_end, board_end = memory_pair()
     srv = server.Server(board_end, {}, info={"fw": "x", "board": "b"})
@@ -159,7 +160,7 @@ def test_a_board_that_answers_only_the_protocol_1_probe_with_an_error_is_asked_a
     thread.start()
     link = Link(host_end, timeout=0.3, retries=0)
     try:
-        assert link.hello(probe_old=True)["proto"] == 3
+        assert link.hello(probe_old=True)["proto"] == 4
     finally:
         link.close()
         stop.set()
@@ -169,7 +170,7 @@ def test_a_board_that_answers_only_the_protocol_1_probe_with_an_error_is_asked_a
 @pytest.mark.vm
 def test_protocol_2_firmware_is_recognised(tmp_path):
     """A board still running protocol-2 firmware (no board identity in its hello) drops the
-    protocol-3 hello; the host's protocol-2 probe names it and says to flash."""
+    protocol-4 hello; the host's protocol-2 probe names it and says to flash."""
     require_vm()
     flash = protocol1_firmware(tmp_path / "flash", version=2)
     with VMBoard(flash, board="gen2-clln", seed=1, replug=False) as vb:
@@ -186,3 +187,20 @@ def test_protocol_2_firmware_is_recognised(tmp_path):
         said = (f"the board runs protocol-2 firmware; run `learnboard flash --port {vb.port}` "
                 "to update it")
         assert run.returncode != 0 and said in run.stderr + run.stdout, run.stderr
+
+
+def test_protocol_3_firmware_is_recognised(tmp_path):
+    """A board still running protocol-3 firmware (the free network's power only) drops
+    the protocol-4 hello and answers the protocol-3 probe, the first one sent. One VM:
+    what is tested is the host's probe."""
+    require_vm()
+    flash = protocol1_firmware(tmp_path / "flash", version=3)
+    with VMBoard(flash, board="gen2-clln", seed=1, replug=False) as vb:
+        link = Link.open(vb.port, timeout=1.0, retries=0)
+        try:
+            wait_for(lambda: any(f.mtype == MessageType.EVT for f in list(link._old)), 60,
+                     "the protocol-3 boot event")
+            with pytest.raises(OldFirmware, match="protocol-3 firmware; run `learnboard flash`"):
+                link.hello(probe_old=True)
+        finally:
+            link.close()

@@ -16,7 +16,7 @@ try:
 except ImportError:  # CPython
     heap_lock = heap_unlock = None
 
-from . import budget, consts, desc, learn, msgs, rule, safety, server
+from . import budget, consts, desc, learn, msgs, power, rule, safety, server
 from . import hal as hal_mod
 from .server import Fail
 
@@ -261,6 +261,10 @@ class App:
             over = getattr(self.hal, "pulse_overhead_us", None)
             self.pulse_over = over() if over is not None else 0
         self.rule = rule.make_rule(ei, ej, kind, model, models, lo, hi, vmax=self.adc_max)
+        self.pm = power.PowerModel(body, self.gate_vpc)
+        self.pwr_f = self.pwr_c = 0.0  # the parts of the last power() (W)
+        # network 1's gate codes for its power at infer (twin boards with pulse gates)
+        self.g1 = array("i", bytes(4 * n)) if self.nets > 1 and gates is not None else None
 
     # -- parameters ---------------------------------------------------------------------
 
@@ -333,6 +337,7 @@ class App:
         h = self.hal
         if hasattr(h, "os"):
             h.os = p["oversample"]
+            self.pm.set_oversample(h.os)
         if hasattr(h, "out_settle_us"):
             h.out_settle_us = p["settle_us"]
         lim = self.limits
@@ -353,7 +358,7 @@ class App:
             msgs.READ_EDGES: self.read_edges, msgs.WRITE_EDGES: self.write_edges,
             msgs.MEASURE: self.measure, msgs.SELF_TEST: self.self_test,
             msgs.PARK: self.park_cmd, msgs.REPL: self.repl, msgs.RESET: self.reset,
-            msgs.HELLO: self.hello,
+            msgs.HELLO: self.hello, msgs.SET_MODEL: self.set_model,
         }
 
     def hello(self, args):
@@ -455,9 +460,17 @@ class App:
         return self.learner.vf
 
     def infer(self, args):
+        """Inputs applied on every network, outputs and power read. With ``y`` (the
+        targets), a twin board's clamped network is driven as a learning step drives it
+        (each output nudged from the free one toward its target by ``eta``) and its power
+        read at its own gates; without, its clamps stay where they are and its power is
+        taken at network 0's gates (no gate reads)."""
         self._idle()
         _check("x" in args, consts.E_BAD_ARGS, "x is missing: the input voltages", "x")
         codes = self._in_codes(args["x"])
+        ys = args.get("y")
+        if ys is not None:
+            ys = self._out_codes(ys)
         lr = self.learner
         for k in range(lr.n_in):
             for line in lr.in_lines[k]:
@@ -468,42 +481,97 @@ class App:
         if self.nets == 1:
             self.hal.switch(False)
         vf = self._read_free()
-        out = {"y": [vf[k] * self.vpc for k in lr.out_node], "pwr": self.power()}
+        out = {"y": [vf[k] * self.vpc for k in lr.out_node]}
+        gates1 = None
+        if self.nets > 1:
+            if ys is not None:
+                for k in range(lr.n_out):
+                    yf = vf[lr.out_node[k]]
+                    lr._drive_clamp(k, yf + ((lr.nudge16 * (ys[k] - yf)) >> 16))
+                self.hal.settle()
+            self.hal.read_nodes(1, lr.vc)
+            # with targets (an evaluation), the clamped network's own gates (the twins
+            # drift apart); without (calibration drives inputs by the hundred), network 0's
+            if ys is not None and self.g1 is not None:
+                gates1 = self.g1
+                for e in range(self.n_edges):
+                    gates1[e] = lr.pos[e]
+                self.hal.read_gates(gates1, 1)
+        out["pwr"] = self.power(gates1)
+        out["pwr_f"] = self.pwr_f
+        out["pwr_c"] = self.pwr_c if self.nets > 1 else None
+        out["model"] = "calibrated" if self.pm.calibrated[0] else "nominal"
         pm = self.measured_power()
         if pm is not None:
             out["pwr_m"] = pm
         return out
+
+    def _out_codes(self, ys):
+        """Target node codes of ``ys`` (volts, one per output), checked."""
+        lr = self.learner
+        _check(type(ys) in (list, tuple) and len(ys) == lr.n_out, consts.E_BAD_ARGS,
+               "y needs %d target voltages" % lr.n_out, "y")
+        for v in ys:
+            _check(type(v) in (int, float), consts.E_BAD_ARGS, "target %s is not a number" % _short(v), "y")
+            _check(0.0 <= v <= self.vn, consts.E_LIMIT,
+                   "target %s V outside 0..%s V (node limit)" % (v, self.vn), "y")
+        return [int(v / self.vpc + 0.5) for v in ys]
 
     def measured_power(self):
         """Power (W) from the board's current monitor, None without one."""
         rp = getattr(self.hal, "read_power", None)
         return rp() if rp is not None else None
 
-    def power(self):
-        """Power (W) in the free network at the last measured node codes."""
-        vf = self.learner.vf
-        pos = self.learner.pos
-        ei = self.rule.ei
-        ej = self.rule.ej
-        p = 0.0
-        for e in range(self.n_edges):
-            dv = (vf[ei[e]] - vf[ej[e]]) * self.vpc
-            p += dv * dv * self._conductance(e, pos[e], dv)
-        return p
+    def power(self, gates1=None):
+        """Total power (W) at the last node readings through the device models
+        (``power.PowerModel``): the free network's (``vf`` at its gates) into ``pwr_f``;
+        on a twin board the clamped network's (``vc`` at ``gates1``, or at network 0's
+        gates when those were not read) into ``pwr_c``. Floats: call between steps."""
+        lr = self.learner
+        pm = self.pm
+        self.pwr_f = pm.power(0, lr.vf, self.vpc, lr.pos)
+        self.pwr_c = pm.power(1, lr.vc, self.vpc, lr.pos if gates1 is None else gates1) \
+            if self.nets > 1 else 0.0
+        return self.pwr_f + self.pwr_c
 
-    def _conductance(self, e, s, dv):
-        part = self.part[e]
-        if part is None:
-            return 0.0
-        if part["k"] == "d":
-            nt = part["nt"]
-            if part["tp"] == "log":
-                r = part["rmin"] * (part["rmax"] / part["rmin"]) ** (s / (nt - 1))
+    def set_model(self, args):
+        """Calibrated device parameters for network ``net`` from edge ``start`` on:
+        ``vt``/``beta`` per transistor, ``r_scale``/``r_wiper`` per digipot (an edge of
+        the other kind takes any value there, e.g. nil); ``nominal`` true puts the
+        description's back. All are checked before any is set."""
+        net = args.get("net", 0)
+        _check(type(net) is int and 0 <= net < self.nets, consts.E_OUT_OF_RANGE,
+               "net = %s: the board has networks 0..%d" % (_short(net), self.nets - 1), "net")
+        if args.get("nominal"):
+            self.pm.nominal(net)
+            return {"net": net, "count": 0, "model": "nominal"}
+        start = args.get("start", 0)
+        _check(type(start) is int and 0 <= start < self.n_edges, consts.E_OUT_OF_RANGE,
+               "start = %s: edges are 0..%d" % (_short(start), self.n_edges - 1), "start")
+        rows = []
+        for e in range(start, self.n_edges):
+            k = self.pm.kind[e]
+            if k == power.FET:
+                lim = ("vt", "beta", -5.0, 5.0, 0.0, 1.0)  # V; A/V^2
+            elif k == power.POT:
+                lim = ("r_scale", "r_wiper", 0.25, 4.0, -1e-9, 1e5)  # relative; ohm
             else:
-                r = part["rmin"] + (part["rmax"] - part["rmin"]) * s / (nt - 1)
-            return 1.0 / (r + part["rw"])
-        ov = s * self.gate_vpc - part["vt"]
-        return part["beta"] * ov if ov > 0 else 0.0
+                continue
+            a = args.get(lim[0])
+            b = args.get(lim[1])
+            _check(type(a) in (list, tuple) and type(b) in (list, tuple) and len(a) == len(b),
+                   consts.E_BAD_ARGS, "%s and %s must be arrays of the same length (from edge start)"
+                   % lim[:2], lim[0] if type(a) not in (list, tuple) else lim[1])
+            j = e - start
+            if j >= len(a):
+                break
+            for v, name, lo, hi in ((a[j], lim[0], lim[2], lim[3]), (b[j], lim[1], lim[4], lim[5])):
+                _check(type(v) in (int, float) and lo < v < hi, consts.E_OUT_OF_RANGE,
+                       "edge %d: %s = %s outside %s..%s" % (e, name, _short(v), lo, hi), name, e)
+            rows.append((e, a[j], b[j]))
+        for e, a, b in rows:
+            self.pm.set(net, e, a, b)
+        return {"net": net, "count": len(rows), "model": "calibrated" if rows else "nominal"}
 
     def _edge_value(self, e):
         k = self.limits.kind[e]
@@ -743,7 +811,8 @@ class App:
         t = self.srv.tlm
         t.step = self.step_n
         t.err = lr.err * self.vpc * self.vpc / lr.err_n * lr.n_out if lr.err_n else 0.0
-        t.pwr = self.power()
+        t.pwr = self.power()  # network 1 at network 0's gates: no reads between steps
+        t.pc = self.pwr_c if self.nets > 1 else None
         t.pm = self.measured_power()
         t.lam = self.params["lam"]
         t.n = lr.err_n // max(1, lr.n_out)

@@ -21,9 +21,9 @@ row) are ignored, so a sender may send a 0x00 to resynchronise the receiver.
 from . import cobs, mpack
 from .crc import crc_into
 
-VERSION = 3
+VERSION = 4
 OLD_VERSION = 1  # protocol-1 hosts: their requests get a protocol-1 ERR (server)
-PREV_VERSION = 2  # protocol-2 hosts: their requests get a protocol-2 ERR (server)
+# protocol-2 and protocol-3 hosts (OLD_VERSION < v < VERSION): an ERR in their framing
 
 REQ = 1  # host -> board: [id, command, args]
 OK = 2  # board -> host: [id, result]
@@ -145,7 +145,7 @@ class Parser:
         self.bad_type = 0
         self.bad_body = 0
         self.internal = 0  # exceptions escaping on_frame or unusable input
-        # on_old(version, seq, body): a good REQ frame of OLD_VERSION or PREV_VERSION
+        # on_old(version, seq, body): a good REQ frame of an older protocol (1 .. VERSION-1)
         # (counted as bad_version too)
         self.on_old = None
 
@@ -243,7 +243,7 @@ class Parser:
             return
         if raw[0] != VERSION:
             self.bad_version += 1
-            if (raw[0] == OLD_VERSION or raw[0] == PREV_VERSION) and raw[1] == REQ \
+            if OLD_VERSION <= raw[0] < VERSION and raw[1] == REQ \
                     and self.on_old is not None:
                 self._old(raw, end)
             return

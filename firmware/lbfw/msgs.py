@@ -6,7 +6,7 @@ that the three agree. Handlers for the commands are registered by the applicatio
 Error codes and fault flags are in ``lbfw.consts``.
 """
 
-PROTOCOL = 3  # frame.VERSION; hello's and the boot event's proto
+PROTOCOL = 4  # frame.VERSION; hello's and the boot event's proto
 
 # Commands (request names). Built into the server: HELLO (merged with the
 # application's), STATS. All others are implemented by the application.
@@ -26,9 +26,10 @@ SELF_TEST = "self_test"
 PARK = "park"
 REPL = "repl"
 RESET = "reset"
+SET_MODEL = "set_model"
 
 COMMANDS = (HELLO, STATS, STATUS, GET_PARAMS, SET_PARAMS, UPLOAD_EXAMPLES, TRAIN, STOP,
-            INFER, READ_EDGES, WRITE_EDGES, MEASURE, SELF_TEST, PARK, REPL, RESET)
+            INFER, READ_EDGES, WRITE_EDGES, MEASURE, SELF_TEST, PARK, REPL, RESET, SET_MODEL)
 
 # Events (EVT frames, unsolicited).
 EV_BOOT = "boot"
@@ -41,4 +42,4 @@ EVENTS = (EV_BOOT, EV_DONE, EV_PARKED, EV_FAULT, EV_LOG)
 
 # Telemetry keys in wire order: fixed keys first, then the optional ones.
 TELEMETRY_KEYS = ("t", "step", "err", "pwr", "lam", "n", "dt", "dtmax", "flt", "bad")
-TELEMETRY_OPTIONAL = ("v", "k", "pwr_m")
+TELEMETRY_OPTIONAL = ("v", "k", "pwr_m", "pwr_c")

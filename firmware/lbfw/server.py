@@ -32,7 +32,7 @@ except ImportError:  # CPython: a Server made without the App's clock (protocol 
         return ((a - b + 0x20000000) & 0x3FFFFFFF) - 0x20000000
 
 _MAX_MESSAGE = 120
-_OLD_HOST = "board speaks protocol 3; update learnboard on the host"
+_OLD_HOST = "board speaks protocol 4; update learnboard on the host"
 ID_MAX = 0x3FFFFFFF  # request ids are 1 ... 2**30 - 1: small ints on a 32-bit board
 _MAX_FIELD = 32  # an argument name echoed back (an unknown one may be long)
 
@@ -41,6 +41,7 @@ _TKEYS = tuple(mpack.packb(k) for k in msgs.TELEMETRY_KEYS)
 _TK_V = mpack.packb("v")
 _TK_K = mpack.packb("k")
 _TK_PM = mpack.packb(msgs.TELEMETRY_OPTIONAL[2])
+_TK_PC = mpack.packb(msgs.TELEMETRY_OPTIONAL[3])
 
 
 class Fail(Exception):
@@ -71,6 +72,7 @@ class Telemetry:
         self.v = None
         self.k = None
         self.pm = None  # measured power (W) from a current monitor, None without one
+        self.pc = None  # the clamped network's part of pwr (W); None on single-network boards
 
 
 class Server:
@@ -180,7 +182,8 @@ class Server:
     def _pack_tlm(self, flt):
         t = self.tlm
         self._pos = self.enc.begin(frame.TLM, self.seq)
-        self._head(10 + (t.v is not None) + (t.k is not None) + (t.pm is not None))
+        self._head(10 + (t.v is not None) + (t.k is not None) + (t.pm is not None)
+                   + (t.pc is not None))
         self._kv(0, self.ticks_ms())
         self._kv(1, t.step)
         self._kv(2, t.err)
@@ -199,6 +202,10 @@ class Server:
             raw = self.enc.raw
             pos = mpack.pack_raw(raw, self._pos, _TK_PM, self.enc.body_end)
             self._pos = mpack.pack_value(raw, pos, t.pm, self.enc.body_end)
+        if t.pc is not None:
+            raw = self.enc.raw
+            pos = mpack.pack_raw(raw, self._pos, _TK_PC, self.enc.body_end)
+            self._pos = mpack.pack_value(raw, pos, t.pc, self.enc.body_end)
 
     # Small helpers keep each call frame within MicroPython's on-stack limit.
     def _head(self, n):
@@ -345,8 +352,8 @@ class Server:
         return self.counters()
 
     def _on_old(self, version, seq, body):
-        # A protocol-1 or protocol-2 host: answer in its framing and its ERR shape
-        # (protocol 1: [id, code, message]; protocol 2: [id, code, message, detail]), so
+        # An older host (protocol 1, 2 or 3): answer in its framing and its ERR shape
+        # (protocol 1: [id, code, message]; 2 and 3: [id, code, message, detail]), so
         # it reports this instead of a silent timeout. Nothing is executed.
         if type(body) is not list or len(body) != 3 or type(body[0]) is not int:
             return

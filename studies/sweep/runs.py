@@ -235,14 +235,18 @@ def _emulated(run: dict) -> tuple[dict, dict]:
     history = {"step": np.array([r["step"] for r in tlm]),
                "error": np.array([r["err"] for r in tlm]),
                "relative_error": np.array([r.get("rel_err", np.nan) for r in tlm]),
-               "power_watts": np.array([r["pwr"] for r in tlm]),
+               # the free network's, as the simulation's power (a twin board's telemetry
+               # power is the total of both networks; pwr_c its clamped part)
+               "power_watts": np.array([r["pwr"] - (r.get("pwr_c") or 0.0) for r in tlm]),
                "lam": np.array([r["lam"] for r in tlm])}
     board = _board(run["network"]["value"])
     row = {"n_nodes": board.n_nodes, "n_edges": board.n_edges,
            "relative_error": s.relative_error, "clean_relative_error": s.test_error,
-           "power_watts": s.true_power, "initial_power_watts": s.initial_true_power,
+           "power_watts": s.true_power_free, "initial_power_watts": s.initial_true_power_free,
            "energy_watts": _energy(history, "power_watts") if tlm else None,
-           "tail_relative_error": s.tail_relative_error, "tail_power_watts": s.tail_power,
+           "tail_relative_error": s.tail_relative_error,
+           "tail_power_watts": float(np.mean(history["power_watts"][
+               history["step"] > 0.9 * s.steps])) if tlm else None,
            "lam_final": s.lam, "solver": "emulated board (firmware)", "alpha": None, "eta": None}
     return row, history
 
