@@ -89,7 +89,7 @@ def test_the_chunked_controller_is_the_brief_controller_step_for_step():
     def rel_err(step):  # falls below tau at 130, then oscillates around it
         return 1.0 if step < 130 else (0.5e-3 if (step // 300) % 2 == 0 else 2e-3)
 
-    sched = schedule_from_flags(steps=2000, tolerance=1e-3)
+    sched = schedule_from_flags(steps=2000, tolerance=1e-3, controller="paper")
     runner = ScheduleRunner(sched)
     ref = ToleranceController(tau=1e-3)
     step, got, want = 0, {}, {}
