@@ -57,8 +57,10 @@ from typing import Any
 import msgspec
 
 from learnboard.engine.controller import (
+    CEILING,
     START_FRACTION,
     TARGET,
+    UP,
     AdaptiveController,
     ToleranceController,
     adaptive_every,
@@ -326,7 +328,8 @@ class ScheduleRunner:
                 self.controllers[i] = AdaptiveController(
                     tau=self.tau(p), start=START_UNMEASURED if p.start is None else p.start,
                     every=adaptive_every(self._phase_steps(i)) if p.every is None else p.every,
-                    up=2.0 if p.up is None else p.up, target=TARGET if p.target is None else p.target)
+                    up=UP if p.up is None else p.up, target=TARGET if p.target is None else p.target,
+                    hold_from=self._hold_from(i))
         self.reached_at: int | None = None  # first step with C/C0 < tolerance
 
     def _phase_steps(self, i: int) -> int | None:
@@ -337,17 +340,31 @@ class ScheduleRunner:
             b = total
         return None if b is None else max(1, b - a)
 
+    def _hold_from(self, i: int) -> int | None:
+        """The step from which phase ``i``'s controller no longer raises lambda: the last
+        tenth of the session, when the phase runs to the end (None: never)."""
+        total = self.schedule.total_steps
+        end = self.bounds[i][1]
+        if total is None or (end is not None and end < total):
+            return None
+        return total - total // 10
+
     def set_board_scale(self, *, eta: float, c0: float, input_rms: float) -> None:
-        """Adaptive controllers without a given ``start`` start at a quarter of the board's
-        balance lambda (:func:`~learnboard.engine.controller.balance_lambda`): the nudge
-        ``eta``, the error before training ``c0`` and the inputs' rms (volts)."""
+        """Scale the adaptive controllers to the board's balance lambda
+        (:func:`~learnboard.engine.controller.balance_lambda`) from the nudge ``eta``, the
+        error before training ``c0`` and the inputs' rms (volts): lambda stays under
+        ``CEILING`` times it, and starts at ``START_FRACTION`` of it unless given."""
         for i, c in self.controllers.items():
-            if isinstance(c, AdaptiveController) and self.schedule.phases[i].start is None \
-                    and c.s0 is None:
-                try:
-                    c.start = START_FRACTION * balance_lambda(eta, c0, input_rms, c.tau, c.target)
-                except ValueError:  # e.g. a task the board already solves (C0 = 0)
-                    pass
+            if not isinstance(c, AdaptiveController) or c.s0 is not None:
+                continue  # a controller under way keeps the scale it started with
+            try:
+                bal = balance_lambda(eta, c0, input_rms, c.tau, c.target)
+            except ValueError:  # e.g. a task the board already solves (C0 = 0)
+                continue
+            c.lam_max = min(1.0, CEILING * bal)
+            if self.schedule.phases[i].start is None:
+                c.start = START_FRACTION * bal
+            c.start = min(c.start, c.lam_max)
 
     def tau(self, phase: Phase) -> float:
         if phase.tau == "task" or phase.tau is None:

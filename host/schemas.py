@@ -60,6 +60,8 @@ class ControllerState(Struct):
     last: Literal[-1, 0, 1] | None = None  # ... and its last move
     start: Positive | None = None  # ... and the constants it resolved at the start
     every: Count | None = None
+    lam_max: Fraction | None = None
+    recent: list[NonNegative] | None = None
 
 
 class ScheduleState(Struct):

@@ -15,7 +15,7 @@ every reversal, aiming the error at a fraction of tau. docs/training.md has the 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -69,12 +69,16 @@ class ToleranceController:
 
 # -- the adaptive controller (boards) --------------------------------------------------------
 
-TARGET = 0.8  # aim the error at this fraction of tau: its swing stays under tau
+TARGET = 0.8  # aim the error at most at this fraction of tau ...
+TARGET_LOW = 0.5  # ... and at least at this one,
+SPREAD_Z = 3.0  # between them at tau minus this many standard deviations of the error
+SPREAD_CHECKS = 5  # over the last checks
 CHECKS = 50  # checks in a session: every = steps / CHECKS, within [EVERY_MIN, EVERY_MAX]
 EVERY_MIN, EVERY_MAX = 10, 100
-UP = 2.0  # the largest factor per check (and the first)
+UP = 1.25  # the first factor per check (the largest): the error answers some checks late
 UP_MIN = 1.05  # the smallest: the controller keeps tracking a drifting error
 START_FRACTION = 0.25  # the first lambda, as a fraction of the balance lambda
+CEILING = 4.0  # lambda never exceeds this multiple of the balance lambda
 FLOOR = 1 / 16  # lambda never falls below this fraction of the first lambda
 
 
@@ -105,19 +109,26 @@ def balance_lambda(eta: float, c0: float, input_rms: float, tau: float,
 
 @dataclass
 class AdaptiveController:
-    """Finds the largest lambda whose error stays at ``target * tau``, on any board.
+    """Finds the largest lambda whose error stays under tau, on any board.
 
-    lambda = 0 until the error is under ``target * tau`` at a check (step s0); then
-    lambda = ``start``, and at every ``every``-th step after s0 lambda is multiplied by
-    the current factor if the error is under ``target * tau``, else divided by it. The
+    Every ``every`` steps (a check) the controller compares the mean error since the last
+    check with its aim: tau less ``SPREAD_Z`` standard deviations of the last
+    ``SPREAD_CHECKS`` checks' errors, within [``TARGET_LOW``, ``target``] * tau (the low
+    end until two checks are in). A board whose error swings gets a wide margin, one whose
+    error holds still is brought close to tau. lambda = 0 until the error is under the
+    aim (at step s0); then lambda = ``start``, and at every check lambda is multiplied by
+    the current factor if the error is under the aim, else divided by it. The
     factor starts at ``up``; every reversal (up after down, or down after up) takes its
     square root (halves the step in log lambda), down to ``UP_MIN``: a search that closes
     in on the balance, and then follows a slow drift of it by ``UP_MIN`` per check. The
     factor never grows back: the error answers a change of lambda only some checks
     later, and a factor that grew on moves the same way would swing lambda in a limit
-    cycle around the balance. lambda stays within [``start`` *
-    ``FLOOR``, ``lam_max``]: an error that rises for reasons of its own (early learning
-    overshoots) must not drive lambda to where it no longer matters.
+    cycle around the balance. lambda stays within [``start`` * ``FLOOR``, ``lam_max``]:
+    an error that rises for reasons of its own (early learning overshoots) must not drive
+    lambda to where it no longer matters, and a lambda far above the balance drives the
+    edges to where they learn back only slowly (the session sets ``lam_max`` to
+    ``CEILING`` times the balance). From step ``hold_from`` on (the session's last tenth,
+    which its summary judges) lambda no longer rises.
     Give it the mean error since the last check (:meth:`lam_for`), not one reading.
     """
 
@@ -127,10 +138,12 @@ class AdaptiveController:
     up: float = UP
     target: float = TARGET
     lam_max: float = 1.0
+    hold_from: int | None = None
     lam: float = 0.0
     s0: int | None = None
     factor: float = 0.0  # the current factor (0: not started)
     last: int = 0  # the last move: +1 up, -1 down, 0 none yet
+    recent: list[float] = field(default_factory=list)  # the last checks' errors
 
     def __post_init__(self) -> None:
         if not 0 < self.tau < 1:
@@ -149,39 +162,49 @@ class AdaptiveController:
 
     @property
     def aim(self) -> float:
-        """The error the controller aims at (relative, C/C0)."""
-        return self.target * self.tau
+        """The error the controller aims at now (relative, C/C0)."""
+        lo, hi = TARGET_LOW * self.tau, max(TARGET_LOW, self.target) * self.tau
+        if len(self.recent) < 2:
+            return lo
+        return float(min(hi, max(lo, self.tau - SPREAD_Z * float(np.std(self.recent)))))
 
     def lam_for(self, step: int, relative_error: float) -> float:
         """Lambda for the steps from ``step`` on, given the mean C/C0 since the last check."""
+        if self.s0 is not None and (step - self.s0) % self.every:
+            return self.lam
         under = relative_error < self.aim
+        if math.isfinite(relative_error):
+            self.recent = [*self.recent, float(relative_error)][-SPREAD_CHECKS:]
         if self.s0 is None:
             if under:
                 self.s0, self.lam, self.factor = step, self.start, self.up
-            return self.lam
-        if (step - self.s0) % self.every:
             return self.lam
         move = 1 if under else -1
         if self.last and move != self.last:
             self.factor = max(UP_MIN, math.sqrt(self.factor))
         self.last = move
+        if under and self.hold_from is not None and step >= self.hold_from:
+            return self.lam
         self.lam = min(self.lam_max, max(self.start * FLOOR, self.lam * self.factor if under
                                          else self.lam / self.factor))
         return self.lam
 
     def reset(self) -> None:
-        self.lam, self.s0, self.factor, self.last = 0.0, None, 0.0, 0
+        self.lam, self.s0, self.factor, self.last, self.recent = 0.0, None, 0.0, 0, []
 
     def state(self) -> dict:
         """What a checkpoint stores to continue exactly."""
         return {"lam": self.lam, "s0": self.s0, "factor": self.factor, "last": self.last,
-                "start": self.start, "every": self.every}
+                "start": self.start, "every": self.every, "lam_max": self.lam_max,
+                "recent": list(self.recent)}
 
     def load_state(self, state: dict) -> None:
         self.lam, self.s0 = float(state["lam"]), state["s0"]
         self.factor, self.last = float(state.get("factor", self.up)), int(state.get("last", 0))
         self.start = float(state.get("start", self.start))
         self.every = int(state.get("every", self.every))
+        self.lam_max = float(state.get("lam_max", self.lam_max))
+        self.recent = [float(e) for e in state.get("recent") or []]
 
 
 def tail_means(history: dict[str, np.ndarray], fraction: float = 0.1,
