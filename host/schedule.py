@@ -349,6 +349,11 @@ class ScheduleRunner:
             return None
         return total - total // 10
 
+    @property
+    def scales_to_board(self) -> bool:
+        """True when an adaptive controller waits for :meth:`set_board_scale`."""
+        return any(isinstance(c, AdaptiveController) and c.s0 is None for c in self.controllers.values())
+
     def set_board_scale(self, *, eta: float, c0: float, input_rms: float) -> None:
         """Scale the adaptive controllers to the board's balance lambda
         (:func:`~learnboard.engine.controller.balance_lambda`) from the nudge ``eta``, the

@@ -615,7 +615,10 @@ class Session:
 
     def _scale_controller(self) -> None:
         """The adaptive controller's first lambda from this board and task: the nudge the
-        board runs with, the error before training and the inputs' size."""
+        board runs with, the error before training and the inputs' size. Only then is the
+        board asked (a request costs board time, which a seeded run's record includes)."""
+        if not self.runner.scales_to_board:
+            return
         eta = float(_call(self.link, "get_params", names=["eta"]).get("eta") or 0.0)
         x = np.asarray(self.task.x_train, float)
         rms = float(np.sqrt(np.mean(x ** 2))) if x.size else 0.0
