@@ -224,9 +224,9 @@ def check_tolerance(tau: Any, source: str, fld: str) -> float:
     """``tau`` as a tolerance: a relative error C/C0 strictly between 0 and 1."""
     v = _num(tau, source, fld)
     if not 0 < v < 1:
-        raise _fail(source, fld, f"{v!r} is not a tolerance: it is a relative error C/C0 (the "
+        raise _fail(source, fld, f"{v!r} is not a tolerance: a tolerance is a relative error C/C0 (the "
                     "error after training over the error before), so it lies between 0 and 1 "
-                    "(e.g. 0.05), or use \"task\" for the task's own")
+                    "(e.g. 0.05); or give \"task\" for the task's own")
     return float(v)
 
 
@@ -252,7 +252,7 @@ def schedule_from_flags(*, steps: int | None = None, lam: float | None = None,
         given = {"start": start, "every": every, "up": up, "controller": controller}
         for key, flag in _CONTROLLER_FLAGS:
             if given[key] is not None:
-                raise InputError(f"{flag} sets the tolerance controller, which runs only with "
+                raise InputError("this option sets the tolerance controller, which runs only with "
                                  "--tolerance: add --tolerance task (or a relative error such as "
                                  f"0.05), or drop {flag}" + (
                                      "; a schedule file's tolerance phase sets it as "
