@@ -40,8 +40,9 @@ class ToleranceController:
     s0: int | None = None
 
     def __post_init__(self) -> None:
-        if not self.tau > 0:
-            raise InputError(f"the tolerance must be positive, got {self.tau}", field="--tolerance")
+        if not 0 < self.tau < 1:
+            raise InputError(f"the tolerance must lie between 0 and 1 (a relative error C/C0), "
+                             f"got {self.tau}", field="--tolerance")
         if self.every < 1:
             raise InputError("the check interval must be at least one step", field="every")
 
