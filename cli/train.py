@@ -475,8 +475,12 @@ def run(args: argparse.Namespace) -> int:
         else:
             d = s.as_dict()
             tp = f", true {d['true_power'] * 1e6:.4g} µW" if d["true_power"] is not None else ""
-            reached = "" if d["reached"] is None else (" (within tolerance)" if d["reached"] else
-                                                       f" (tolerance {d['tolerance']:.3g} not reached)")
+            tail = d.get("tail_relative_error")
+            tail = "" if tail is None else f"tail mean {tail:.3g}"
+            judged = f"{tail}, " if tail else ""
+            reached = (f" ({tail})" if tail else "") if d["reached"] is None else (
+                f" ({judged}within tolerance {d['tolerance']:.3g})" if d["reached"] else
+                f" ({judged}tolerance {d['tolerance']:.3g} not reached)")
             test = f", test {d['test_error']:.3g}" if d["test_error"] is not None else ""
             acc = f", accuracy {d['accuracy']:.1%}" if d["accuracy"] is not None else ""
             print(f"{d['port']}: {d['steps']} steps ({d['stop_reason']}), C/C0 {d['relative_error']:.3g}"
