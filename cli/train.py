@@ -9,9 +9,11 @@ from learnboard.cli.learning_flags import ALPHA_HELP, ETA_HELP, LAMBDA_HELP, TRA
 HELP = "train a board (real or emulated) with a power-aware schedule, recording a run folder"
 DESCRIPTION = """\
 Upload a task's examples to a board and train it in chunks of steps while the host runs
-the schedule: constant lambda, a lambda ramp, or the tolerance controller (the paper's:
-lambda 0 until the relative error C/C0 is under tau, then lambda grows x1.05 every 100
-steps while the error stays under tau and halves when it does not). alpha is the
+the schedule: constant lambda, a lambda ramp, or the tolerance controller: --tolerance
+task finds the lowest power at the task's error by itself (lambda 0 until the relative
+error C/C0 is under 0.8 tau, then lambda from a start the board's rule gives, multiplied
+or divided every steps/50 steps as the error is under or over 0.8 tau, by a factor that
+shrinks on every reversal; --controller paper runs the paper's rule instead). alpha is the
 learning rate, eta the nudge and lambda the power weight, as in learnboard sim and the
 paper. Everything goes into runs/<date>-<name>/: the resolved configuration, the board
 description, the telemetry log, checkpoints, summary.json and figures/ (as learnboard
@@ -26,7 +28,7 @@ with the board parked.
 EPILOG = """\
 examples:
   learnboard train                                   (emulated gen2-clln, default task)
-  learnboard train --steps 2000 --tolerance task --json
+  learnboard train --tolerance task                  (low power at the task's error)
   learnboard train --port /dev/ttyACM0 --schedule schedules/ramp.toml --name ramp1
   learnboard train --port emu:gen2-clln --port emu:gen2-clln --lambda 0.005
   learnboard train --alpha 0.5 --eta 0.5 --steps 500   (learning rate 0.5, nudge 0.5)
@@ -50,13 +52,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lambda", "--lam", dest="lam", type=float, default=None,
                         help=f"{LAMBDA_HELP}; held constant, in [0, 1]")
     parser.add_argument("--tolerance", default=None, metavar="TAU|task",
-                        help="tolerance controller with this relative error (or the task's)")
+                        help="tolerance controller with this relative error C/C0 in (0, 1) (or the task's)")
+    parser.add_argument("--controller", choices=("adaptive", "paper"), default=None,
+                        help="with --tolerance: adaptive (default; its constants from the board and "
+                             "the steps) or the paper's (1e-9, x1.05 every 100 steps, halved above tau)")
     parser.add_argument("--lambda-start", type=float, default=None,
-                        help="tolerance controller: first lambda once under tau (default 1e-9)")
+                        help="with --tolerance: first lambda once under the aim (default: adaptive "
+                             "a quarter of the board's balance lambda, paper 1e-9)")
     parser.add_argument("--check-every", type=int, default=None,
-                        help="tolerance controller: steps between lambda updates (default 100)")
+                        help="with --tolerance: steps between lambda updates (default: adaptive "
+                             "steps/50 in 10..100, paper 100)")
     parser.add_argument("--lambda-up", type=float, default=None,
-                        help="tolerance controller: factor while under tau (default 1.05)")
+                        help="with --tolerance: factor while under the aim (default: adaptive 2, "
+                             "shrinking on reversals; paper 1.05)")
     parser.add_argument("--init", choices=("low", "uniform", "random"), default=None,
                         help="initial edge states (low = the paper's good initial condition)")
     parser.add_argument("--alpha", type=float, default=None,
@@ -93,7 +101,8 @@ def _config(args):
         except ValueError:
             raise InputError(f"{tol!r} is not a number or 'task'", field="--tolerance") from None
     sched = schedule_from_flags(steps=args.steps, lam=args.lam, tolerance=tol, init=args.init, base=base,
-                                every=args.check_every, start=args.lambda_start, up=args.lambda_up)
+                                every=args.check_every, start=args.lambda_start, up=args.lambda_up,
+                                controller=args.controller)
     every = 10 if args.every is None else args.every
     checkpoint_every = 200 if args.checkpoint_every is None else args.checkpoint_every
     for flag, v in (("--every", every), ("--checkpoint-every", checkpoint_every)):
@@ -113,7 +122,8 @@ def _config(args):
 
 # options that set what a run is: a resumed run keeps what it recorded
 _FIXED_ON_RESUME = (("task", "--task"), ("schedule", "--schedule"), ("lam", "--lambda"),
-                    ("tolerance", "--tolerance"), ("lambda_start", "--lambda-start"),
+                    ("tolerance", "--tolerance"), ("controller", "--controller"),
+                    ("lambda_start", "--lambda-start"),
                     ("check_every", "--check-every"), ("lambda_up", "--lambda-up"),
                     ("init", "--init"), ("alpha", "--alpha"), ("eta", "--eta"),
                     ("every", "--every"), ("checkpoint_every", "--checkpoint-every"),
@@ -466,8 +476,12 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(s.as_dict()))
         else:
             d = s.as_dict()
-            reached = "" if d["reached"] is None else (" (within tolerance)" if d["reached"] else
-                                                       f" (tolerance {d['tolerance']:.3g} not reached)")
+            tail = d.get("tail_relative_error")
+            tail = "" if tail is None else f"tail mean {tail:.3g}"
+            judged = f"{tail}, " if tail else ""
+            reached = (f" ({tail})" if tail else "") if d["reached"] is None else (
+                f" ({judged}within tolerance {d['tolerance']:.3g})" if d["reached"] else
+                f" ({judged}tolerance {d['tolerance']:.3g} not reached)")
             test = f", test {d['test_error']:.3g}" if d["test_error"] is not None else ""
             acc = f", accuracy {d['accuracy']:.1%}" if d["accuracy"] is not None else ""
             print(f"{d['port']}: {d['steps']} steps ({d['stop_reason']}), C/C0 {d['relative_error']:.3g}"

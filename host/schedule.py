@@ -29,12 +29,13 @@ A schedule file (TOML)::
     steps = 500
 
     [[phase]]
-    kind = "tolerance"          # the paper's controller:
-    tau = 0.05                  # lambda 0 until C/C0 < tau at step s0, then lambda = start,
-    start = 1e-9                # and every `every` steps x up while C/C0 < tau, else x down
-    every = 100
-    up = 1.05
-    down = 0.5
+    kind = "tolerance"          # lambda set by a controller to keep C/C0 under tau
+    tau = 0.05                  # a relative error in (0, 1), or "task"
+    controller = "adaptive"     # the boards' (default): lambda 0 until C/C0 < target * tau,
+    target = 0.8                # then from start (default: from the board) x / up per check
+                                # (every: steps / 50), the factor shrinking on reversals
+    # controller = "paper"      # the paper's: start 1e-9, every 100, x up (1.05) while
+                                # C/C0 < tau, else x down (0.5)
 
 Parameter names and meanings are the paper's, as in ``learnboard sim``, board files and
 the board protocol: ``alpha`` is the learning rate, ``eta`` the nudge amplitude, ``lam``
@@ -42,6 +43,8 @@ the power weight in [0, 1]. learnboard 0.1.0 had alpha and eta the other way rou
 file that sets alpha or eta must say ``version = 2``; one without is refused (never read
 in a guessed meaning). A file that sets neither needs no version. A phase without
 ``steps`` runs until the stop condition. ``tau = "task"`` takes the task's tolerance.
+A tolerance phase without ``controller`` uses the adaptive one; run folders written before
+it existed recorded the paper's (:meth:`TrainConfig.from_dict` reads them so).
 """
 
 from __future__ import annotations
@@ -53,7 +56,16 @@ from typing import Any
 
 import msgspec
 
-from learnboard.engine.controller import ToleranceController
+from learnboard.engine.controller import (
+    CEILING,
+    START_FRACTION,
+    TARGET,
+    UP,
+    AdaptiveController,
+    ToleranceController,
+    adaptive_every,
+    balance_lambda,
+)
 from learnboard.errors import InputError
 
 from .schemas import INITS, ScheduleFile, convert
@@ -64,6 +76,9 @@ except ImportError:  # Python 3.10
     import tomli as tomllib
 
 VERSION = 2  # schedule format: alpha = learning rate, eta = nudge
+CONTROLLERS = ("adaptive", "paper")
+PAPER = {"start": 1e-9, "every": 100, "up": 1.05, "down": 0.5}  # the paper's constants
+START_UNMEASURED = 1e-3  # the adaptive controller's first lambda when no session measured one
 _RATE_KEYS = ("alpha", "alpha_to", "eta", "eta_to")  # their meaning changed in version 2
 
 
@@ -76,10 +91,12 @@ class Phase:
     lam: float = 0.0
     lam_to: float | None = None
     tau: float | str | None = None  # tolerance phases: a float or "task"
-    start: float = 1e-9
-    every: int = 100
-    up: float = 1.05
-    down: float = 0.5
+    controller: str = "adaptive"  # tolerance phases: "adaptive" or "paper"
+    target: float | None = None  # adaptive: aim at target * tau (default TARGET)
+    start: float | None = None  # None: the controller's default (adaptive: from the board)
+    every: int | None = None
+    up: float | None = None
+    down: float | None = None  # paper only
     alpha: float | None = None  # learning rate; None: the board's current value
     alpha_to: float | None = None
     eta: float | None = None  # nudge amplitude; None: the board's current value
@@ -203,30 +220,64 @@ def load_schedule(path_or_dict: str | Path | dict) -> Schedule:
     return parse_schedule(data, str(path))
 
 
+def check_tolerance(tau: Any, source: str, fld: str) -> float:
+    """``tau`` as a tolerance: a relative error C/C0 strictly between 0 and 1."""
+    v = _num(tau, source, fld)
+    if not 0 < v < 1:
+        raise _fail(source, fld, f"{v!r} is not a tolerance: a tolerance is a relative error C/C0 (the "
+                    "error after training over the error before), so it lies between 0 and 1 "
+                    "(e.g. 0.05); or give \"task\" for the task's own")
+    return float(v)
+
+
+_CONTROLLER_FLAGS = (("start", "--lambda-start"), ("every", "--check-every"), ("up", "--lambda-up"),
+                     ("controller", "--controller"))
+
+
 def schedule_from_flags(*, steps: int | None = None, lam: float | None = None,
                         tolerance: float | str | None = None, init: str | None = None,
                         base: Schedule | None = None, every: int | None = None,
-                        start: float | None = None, up: float | None = None) -> Schedule:
+                        start: float | None = None, up: float | None = None,
+                        controller: str | None = None) -> Schedule:
     """The schedule of ``learnboard train`` flags, on top of a schedule file if given.
 
     ``--lambda`` makes a single constant phase, ``--tolerance`` a single tolerance phase
-    (a float, or ``task``); ``--steps`` sets the stop; ``--init`` the initial state."""
+    (a float, or ``task``) with ``--controller`` (adaptive, the default, or paper) and its
+    constants ``--lambda-start``, ``--check-every``, ``--lambda-up``, which need
+    ``--tolerance``; ``--steps`` sets the stop; ``--init`` the initial state."""
     sched = base or Schedule(stop=Stop(steps=1000))
     if lam is not None and tolerance is not None:
         raise InputError("give either --lambda or --tolerance, not both", field="--lambda")
+    if tolerance is None:
+        given = {"start": start, "every": every, "up": up, "controller": controller}
+        for key, flag in _CONTROLLER_FLAGS:
+            if given[key] is not None:
+                raise InputError("this option sets the tolerance controller, which runs only with "
+                                 "--tolerance: add --tolerance task (or a relative error such as "
+                                 f"0.05), or drop {flag}" + (
+                                     "; a schedule file's tolerance phase sets it as "
+                                     f"`{key} = ...`" if base is not None else ""), field=flag)
     if lam is not None:
         _num(lam, "--lambda", "", lo=0.0, hi=1.0)
         sched.phases = [Phase(kind="constant", lam=float(lam))]
     if tolerance is not None:
         if tolerance != "task":
-            tolerance = float(_num(tolerance, "--tolerance", "", positive=True))
+            tolerance = check_tolerance(tolerance, "--tolerance", "")
         ph = Phase(kind="tolerance", tau=tolerance)
+        if controller is not None:
+            if controller not in CONTROLLERS:
+                raise InputError(f"{controller!r} is not a controller; use {' or '.join(CONTROLLERS)}",
+                                 field="--controller")
+            ph.controller = controller
         if every is not None:
             ph.every = int(_num(every, "--check-every", "", lo=1, integer=True))
         if start is not None:
             ph.start = float(_num(start, "--lambda-start", "", positive=True, hi=1.0))
         if up is not None:
             ph.up = float(_num(up, "--lambda-up", "", positive=True))
+            if ph.up <= 1:
+                raise InputError(f"{up!r} must be above 1 (lambda grows by this factor while "
+                                 "the error is under the tolerance)", field="--lambda-up")
         sched.phases = [ph]
     if steps is not None:
         if steps < 1:
@@ -266,19 +317,66 @@ class ScheduleRunner:
             end = None if p.steps is None else at + p.steps
             self.bounds.append((at, end))
             at = end if end is not None else at
-        self.controllers: dict[int, ToleranceController] = {}
+        self.controllers: dict[int, ToleranceController | AdaptiveController] = {}
         for i, p in enumerate(schedule.phases):
-            if p.kind == "tolerance":
-                self.controllers[i] = ToleranceController(
-                    tau=self.tau(p), start=p.start, every=p.every, up=p.up, down=p.down)
+            if p.kind != "tolerance":
+                continue
+            if p.controller == "paper":
+                self.controllers[i] = ToleranceController(tau=self.tau(p), **{
+                    k: PAPER[k] if getattr(p, k) is None else getattr(p, k) for k in PAPER})
+            else:
+                self.controllers[i] = AdaptiveController(
+                    tau=self.tau(p), start=START_UNMEASURED if p.start is None else p.start,
+                    every=adaptive_every(self._phase_steps(i)) if p.every is None else p.every,
+                    up=UP if p.up is None else p.up, target=TARGET if p.target is None else p.target,
+                    hold_from=self._hold_from(i))
         self.reached_at: int | None = None  # first step with C/C0 < tolerance
+
+    def _phase_steps(self, i: int) -> int | None:
+        """Steps phase ``i`` runs for (None: unbounded)."""
+        a, b = self.bounds[i]
+        total = self.schedule.total_steps
+        if b is None or (total is not None and total < b):
+            b = total
+        return None if b is None else max(1, b - a)
+
+    def _hold_from(self, i: int) -> int | None:
+        """The step from which phase ``i``'s controller no longer raises lambda: the last
+        tenth of the session, when the phase runs to the end (None: never)."""
+        total = self.schedule.total_steps
+        end = self.bounds[i][1]
+        if total is None or (end is not None and end < total):
+            return None
+        return total - total // 10
+
+    @property
+    def scales_to_board(self) -> bool:
+        """True when an adaptive controller waits for :meth:`set_board_scale`."""
+        return any(isinstance(c, AdaptiveController) and c.s0 is None for c in self.controllers.values())
+
+    def set_board_scale(self, *, eta: float, c0: float, input_rms: float) -> None:
+        """Scale the adaptive controllers to the board's balance lambda
+        (:func:`~learnboard.engine.controller.balance_lambda`) from the nudge ``eta``, the
+        error before training ``c0`` and the inputs' rms (volts): lambda stays under
+        ``CEILING`` times it, and starts at ``START_FRACTION`` of it unless given."""
+        for i, c in self.controllers.items():
+            if not isinstance(c, AdaptiveController) or c.s0 is not None:
+                continue  # a controller under way keeps the scale it started with
+            try:
+                bal = balance_lambda(eta, c0, input_rms, c.tau, c.target)
+            except ValueError:  # e.g. a task the board already solves (C0 = 0)
+                continue
+            c.lam_max = min(1.0, CEILING * bal)
+            if self.schedule.phases[i].start is None:
+                c.start = START_FRACTION * bal
+            c.start = min(c.start, c.lam_max)
 
     def tau(self, phase: Phase) -> float:
         if phase.tau == "task" or phase.tau is None:
             if self.task_tolerance is None:
                 raise InputError("tau = \"task\" needs a task with a tolerance; give a number",
                                  field="phase.tau")
-            return float(self.task_tolerance)
+            return check_tolerance(float(self.task_tolerance), "the task's tolerance", "tau")
         return float(phase.tau)
 
     @property
@@ -297,11 +395,12 @@ class ScheduleRunner:
         """Steps to run from ``step`` before the host decides again."""
         i = self.phase_index(step)
         p = self.schedule.phases[i]
-        n = p.every if p.kind == "tolerance" else self.schedule.chunk
+        n = self.schedule.chunk
         if p.kind == "tolerance":
             c = self.controllers[i]
+            n = c.every
             if c.s0 is not None:  # keep the checks at s0 + k * every exactly
-                n = p.every - (step - c.s0) % p.every
+                n = c.every - (step - c.s0) % c.every
         end = self.bounds[i][1]
         if end is not None:
             n = min(n, end - step)
@@ -310,9 +409,11 @@ class ScheduleRunner:
             n = min(n, total - step)
         return max(1, n)
 
-    def params(self, step: int, relative_error: float | None) -> dict[str, float]:
+    def params(self, step: int, relative_error: float | None,
+               chunk_error: float | None = None) -> dict[str, float]:
         """Board parameters for the chunk starting at ``step``, given C/C0 measured at
-        the end of the previous chunk (None before the first)."""
+        the end of the previous chunk (None before the first) and its mean over that
+        chunk (``chunk_error``: what the adaptive controller judges by)."""
         i = self.phase_index(step)
         p = self.schedule.phases[i]
         a, b = self.bounds[i]
@@ -325,6 +426,8 @@ class ScheduleRunner:
         else:
             c = self.controllers[i]
             rel = math.inf if relative_error is None else relative_error
+            if isinstance(c, AdaptiveController) and chunk_error is not None:
+                rel = chunk_error
             out["lam"] = min(1.0, c.lam_for(step, rel))
             c.lam = min(c.lam, 1.0)
         if p.alpha is not None:
@@ -355,14 +458,14 @@ class ScheduleRunner:
 
     def state(self) -> dict:
         """What a checkpoint stores to resume the schedule exactly."""
-        return {"controllers": {str(i): {"lam": c.lam, "s0": c.s0} for i, c in self.controllers.items()},
+        return {"controllers": {str(i): c.state() for i, c in self.controllers.items()},
                 "reached_at": self.reached_at}
 
     def load_state(self, state: dict) -> None:
         for key, cs in (state.get("controllers") or {}).items():
             c = self.controllers.get(int(key))
             if c is not None:
-                c.lam, c.s0 = float(cs["lam"]), cs["s0"]
+                c.load_state(cs)
         self.reached_at = state.get("reached_at")
 
 

@@ -41,6 +41,8 @@ NonNegative = Annotated[float, Meta(ge=0, le=_MAX)]
 Positive = Annotated[float, Meta(gt=0, le=_MAX)]
 Fraction = Annotated[float, Meta(ge=0, le=1)]  # lambda
 Nudge = Annotated[float, Meta(gt=0, le=1)]  # eta; also the tolerance controller's start
+Tolerance = Annotated[float, Meta(gt=0, lt=1, description="a relative error C/C0, e.g. 0.05")]
+Factor = Annotated[float, Meta(gt=1, le=_MAX, description="a factor above 1")]
 Whole = Annotated[int, Meta(ge=0)]
 Count = Annotated[int, Meta(ge=1)]
 PhaseNumber = Annotated[str, Meta(pattern=r"^[0-9]+$", description="a phase number")]
@@ -54,6 +56,12 @@ class ControllerState(Struct):
 
     lam: NonNegative
     s0: Annotated[int, Meta(ge=0, description="the step the tolerance was first reached")] | None
+    factor: NonNegative | None = None  # the adaptive controller's current factor
+    last: Literal[-1, 0, 1] | None = None  # ... and its last move
+    start: Positive | None = None  # ... and the constants it resolved at the start
+    every: Count | None = None
+    lam_max: Fraction | None = None
+    recent: list[NonNegative] | None = None
 
 
 class ScheduleState(Struct):
@@ -110,7 +118,7 @@ class RunConfig(Struct, forbid_unknown_fields=True):
 PhaseKind = Literal["constant", "ramp", "tolerance"]
 Init = Literal["low", "uniform", "random"]  # the edges' initial state
 PHASE_KINDS, INITS = typing.get_args(PhaseKind), typing.get_args(Init)
-_TOLERANCE_ONLY = ("tau", "start", "every", "up", "down")
+TOLERANCE_KEYS = ("tau", "controller", "target", "start", "every", "up", "down")
 
 
 class PhaseFile(Struct, forbid_unknown_fields=True):
@@ -120,10 +128,12 @@ class PhaseFile(Struct, forbid_unknown_fields=True):
     steps: Count | None = None
     lam: Fraction | None = None
     lam_to: Fraction | None = None
-    tau: Positive | Literal["task"] | None = None
+    tau: Tolerance | Literal["task"] | None = None
+    controller: Literal["adaptive", "paper"] | None = None
+    target: Nudge | None = None  # adaptive: the fraction of tau aimed at
     start: Nudge | None = None
     every: Count | None = None
-    up: Positive | None = None
+    up: Factor | None = None
     down: Positive | None = None
     alpha: NonNegative | None = None  # learning rate
     alpha_to: NonNegative | None = None
@@ -146,8 +156,16 @@ class PhaseFile(Struct, forbid_unknown_fields=True):
         if self.kind == "tolerance":
             if self.lam is not None:
                 raise FieldError("lam", "a tolerance phase sets lambda itself; give start instead")
+            if self.controller != "paper":
+                for key in ("down",):
+                    if getattr(self, key) is not None:
+                        raise FieldError(key, "only the paper's controller takes down; add "
+                                         "controller = \"paper\" or drop it")
+            elif self.target is not None:
+                raise FieldError("target", "only the adaptive controller takes target; drop it "
+                                 "or drop controller = \"paper\"")
         else:
-            for key in _TOLERANCE_ONLY:
+            for key in TOLERANCE_KEYS:
                 if getattr(self, key) is not None:
                     raise FieldError(key, "only a tolerance phase takes this key")
 

@@ -38,7 +38,7 @@ from .runfolder import RunFolder, file_version
 from .runlog import RunLog, check_resumable, read_log
 from .schedule import VERSION as SCHEDULE_VERSION
 from .schedule import Schedule, ScheduleRunner, parse_schedule
-from .schemas import Checkpoint, RunConfig, ScheduleRecord, convert
+from .schemas import TOLERANCE_KEYS, Checkpoint, RunConfig, ScheduleRecord, convert
 
 PING_S = 2.0  # host silence parks the board after 10 s: say something well before
 CHUNK_TIMEOUT_S = 120.0  # no telemetry, event or reply progress for this long: give up
@@ -73,13 +73,15 @@ class TrainConfig:
         rc = convert(d, RunConfig, source, DAMAGED)
         sched = rc.schedule or ScheduleRecord()
         # config.json is in the current meanings (RunFolder.read_config converts old ones);
-        # a phase stores every field: pass on those its kind takes, as a schedule file would
+        # a phase stores every field: pass on those its kind takes, as a schedule file would.
+        # A tolerance phase recorded before the adaptive controller ran the paper's.
         raw = {"version": SCHEDULE_VERSION, "init": sched.init, "chunk": sched.chunk,
                "seed": sched.seed, "stop": {k: v for k, v in (sched.stop or {}).items() if v is not None},
-               "phase": [{k: v for k, v in p.items() if v is not None and not (
-                   p.get("kind") != "tolerance" and k in ("tau", "start", "every", "up", "down")) and not (
-                   p.get("kind") == "tolerance" and k == "lam") and not (
-                   p.get("kind") != "ramp" and k == "lam_to")} for p in sched.phases]}
+               "phase": [{**({"controller": "paper"} if p.get("kind") == "tolerance" else {}),
+                          **{k: v for k, v in p.items() if v is not None and not (
+                              p.get("kind") != "tolerance" and k in TOLERANCE_KEYS) and not (
+                              p.get("kind") == "tolerance" and k == "lam") and not (
+                              p.get("kind") != "ramp" and k == "lam_to")}} for p in sched.phases]}
         fields = {k: getattr(rc, k) for k in rc.__struct_fields__ if k != "schedule"}
         return cls(schedule=parse_schedule(raw, source), **fields)
 
@@ -132,7 +134,7 @@ class Summary:
     steps: int
     lam: float
     tolerance: float | None = None
-    reached: bool | None = None  # training error under the tolerance
+    reached: bool | None = None  # the tail mean of the training error under the tolerance
     stop_reason: str = ""
     tail_relative_error: float | None = None  # telemetry means over the last 10 % of steps
     tail_power: float | None = None
@@ -271,6 +273,7 @@ class Session:
         self.pw0: dict[str, Any] = {}  # all of the power before training (POWER_KEYS)
         self.calibration: dict | None = None  # what the power estimate uses (set_model)
         self.last_ck: dict | None = None  # the checkpoint a reset restores
+        self.chunk_from = 0  # the step the current chunk started at
         # Transistor boards without a given learning rate (alpha): anneal it from 1.0 to 0.2
         # over the session. The lab's 0.0023 needs ~1e5 steps; a constant 1.0 learns in a few
         # hundred but then wanders at C/C0 ~ 0.01-0.1, the anneal settles it (~0.01).
@@ -661,6 +664,7 @@ class Session:
             else:
                 raise LearnboardError(f"{self.conn.label}: the board reset {RESTORE_ATTEMPTS} times "
                                       "while the session started; check its power supply")
+        self._scale_controller()
         if self.live is not None:
             self.live.start(self)
         while True:
@@ -672,6 +676,25 @@ class Session:
                     self.stop_event.set()
                 self._on_reset(why, self.step)
 
+    def _scale_controller(self) -> None:
+        """The adaptive controller's first lambda from this board and task: the nudge the
+        board runs with, the error before training and the inputs' size. Only then is the
+        board asked (a request costs board time, which a seeded run's record includes)."""
+        if not self.runner.scales_to_board:
+            return
+        eta = float(_call(self.link, "get_params", names=["eta"]).get("eta") or 0.0)
+        x = np.asarray(self.task.x_train, float)
+        rms = float(np.sqrt(np.mean(x ** 2))) if x.size else 0.0
+        self.runner.set_board_scale(eta=eta, c0=self.c0, input_rms=rms)
+
+    def _chunk_error(self) -> float | None:
+        """Mean C/C0 of the telemetry of the last chunk (None before the first)."""
+        if not self.err_hist:
+            return None
+        since = self.chunk_from
+        errs = [e for s, e in self.err_hist if s > since and math.isfinite(e)]
+        return float(np.mean(errs)) if errs else None
+
     def _loop(self) -> str:
         cfg = self.config
         while True:
@@ -681,7 +704,7 @@ class Session:
                 reason = "interrupted"
             if reason is not None:
                 return reason
-            params = self.runner.params(self.step, self.rel)
+            params = self.runner.params(self.step, self.rel, self._chunk_error())
             if self.alpha_anneal is not None:
                 params["alpha"] = self._annealed_alpha()
             changed = {k: v for k, v in params.items() if self.params.get(k) != v}
@@ -692,6 +715,7 @@ class Session:
             to_ck = cfg.checkpoint_every - self.step % cfg.checkpoint_every
             n = min(n, to_ck)
             base = self.step
+            self.chunk_from = base
             try:
                 if self._take_boot():
                     raise _BoardReset("the board rebooted between chunks")
@@ -783,7 +807,8 @@ class Session:
         initial["initial_power_source"] = self.pw0.get("power_source") or "estimate"
         s = Summary(run_dir=str(self.rf.path), relative_error=rel, test_error=test_err, accuracy=acc,
                     **pw, steps=self.step, lam=self.lam, tolerance=tol,
-                    reached=None if tol is None else bool(rel < tol), stop_reason=reason,
+                    reached=None if tol is None else bool((rel if tail_e is None else tail_e) < tol),
+                    stop_reason=reason,
                     tail_relative_error=tail_e, tail_power=tail_p, **initial,
                     board=self.board.name, port=self.conn.label, resets=self.resets,
                     watchdog_resets=self.watchdog_resets, telemetry_lost=self.tlm_lost)

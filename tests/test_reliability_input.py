@@ -254,7 +254,7 @@ VALID_SCHEDULE = {
     "phase": [
         {"kind": "constant", "lam": 0.0, "steps": 100, "alpha": 1.0, "eta": 0.5},
         {"kind": "ramp", "lam": 0.0, "lam_to": 0.01, "steps": 100, "alpha": 1.0, "alpha_to": 0.5},
-        {"kind": "tolerance", "tau": 0.05, "start": 1e-9, "every": 100, "up": 1.05, "down": 0.5},
+        {"kind": "tolerance", "tau": 0.05, "controller": "paper", "start": 1e-9, "every": 100, "up": 1.05, "down": 0.5},
     ],
 }
 SCHEDULE_FIELDS = ("version", "init", "chunk", "seed", "stop", "phase", "steps", "lam", "tau", "every", "kind")
@@ -740,6 +740,11 @@ def test_a_huge_step_count_means_until_stop(gen2):
     (["--tolerance", "0.1", "--check-every", "0"], "--check-every"),
     (["--tolerance", "0.1", "--lambda-start", "0"], "--lambda-start"),
     (["--tolerance", "0.1", "--lambda-up", "nan"], "--lambda-up"),
+    (["--tolerance", "1"], "--tolerance"), (["--tolerance", "1.5"], "--tolerance"),
+    (["--tolerance", "0"], "--tolerance"), (["--tolerance", "task", "--lambda-up", "1"], "--lambda-up"),
+    (["--lambda-start", "2e-3"], "--lambda-start"), (["--check-every", "20"], "--check-every"),
+    (["--lambda-up", "1.2"], "--lambda-up"), (["--controller", "paper"], "--controller"),
+    (["--lambda", "0.1", "--lambda-start", "2e-3"], "--lambda-start"),
     (["--port", "/dev/does-not-exist"], "/dev/does-not-exist"),
     (["--board", "nonexistent.toml"], "nonexistent.toml"),
     (["--task", "nonexistent-task"], "--task"),

@@ -59,8 +59,7 @@ def test_the_power_aware_controller_takes_the_same_decisions_while_the_host_is_b
     """The README's controller: its λ steps depend on the board's numbers at each check.
     A second run while another thread keeps the interpreter busy (a slower host) still
     gives the same run: host time never reaches the board's clock."""
-    flags = ("--steps", "120", "--tolerance", "task", "--lambda-start", "2e-3",
-             "--check-every", "20", "--lambda-up", "1.2")
+    flags = ("--steps", "120", "--tolerance", "task")
     a = _train(tmp_path / "a", capsys, *flags)
     stop = threading.Event()
 

@@ -11,7 +11,7 @@ from learnboard.host.schedule import (
     schedule_from_flags,
 )
 
-from learnboard.engine.controller import ToleranceController
+from learnboard.engine.controller import AdaptiveController, ToleranceController, balance_lambda
 from learnboard.errors import InputError
 
 GOOD = """
@@ -59,6 +59,13 @@ def test_a_schedule_file_parses_into_phases(tmp_path):
     ('[[phase]]\nkind = "ramp"\nsteps = 5', "phase[0].lam_to"),
     ('[[phase]]\nkind = "constant"\nlam = 2.0\nsteps = 5', "phase[0].lam"),
     ('[[phase]]\nkind = "tolerance"\ntau = -1\nsteps = 5', "phase[0].tau"),
+    ('[[phase]]\nkind = "tolerance"\ntau = 1.0\nsteps = 5', "phase[0].tau"),
+    ('[[phase]]\nkind = "tolerance"\ntau = 0.0\nsteps = 5', "phase[0].tau"),
+    ('[[phase]]\nkind = "tolerance"\nup = 1.0\nsteps = 5', "phase[0].up"),
+    ('[[phase]]\nkind = "tolerance"\ncontroller = "pid"\nsteps = 5', "phase[0].controller"),
+    ('[[phase]]\nkind = "tolerance"\ncontroller = "paper"\ntarget = 0.7\nsteps = 5', "phase[0].target"),
+    ('[[phase]]\nkind = "tolerance"\ndown = 0.5\nsteps = 5', "phase[0].down"),
+    ('[[phase]]\nkind = "constant"\ncontroller = "paper"\nsteps = 5', "phase[0].controller"),
     ('[[phase]]\nkind = "constant"\nsteps = 5\nevery = 3', "phase[0].every"),
     ('init = "high"\n[[phase]]\nsteps = 5', "init"),
     ('[stop]\nsteps = "ten"', "stop.steps"),
@@ -89,7 +96,7 @@ def test_the_chunked_controller_is_the_brief_controller_step_for_step():
     def rel_err(step):  # falls below tau at 130, then oscillates around it
         return 1.0 if step < 130 else (0.5e-3 if (step // 300) % 2 == 0 else 2e-3)
 
-    sched = schedule_from_flags(steps=2000, tolerance=1e-3)
+    sched = schedule_from_flags(steps=2000, tolerance=1e-3, controller="paper")
     runner = ScheduleRunner(sched)
     ref = ToleranceController(tau=1e-3)
     step, got, want = 0, {}, {}
@@ -178,3 +185,49 @@ def test_an_unknown_schedule_version_is_refused(tmp_path, version):
     f.write_text(f'version = {version}\n[[phase]]\nkind = "constant"\nsteps = 10\n')
     with pytest.raises(InputError, match="version = 2"):
         load_schedule(f)
+
+
+@pytest.mark.parametrize("flags, flag", [({"start": 2e-3}, "--lambda-start"), ({"every": 20}, "--check-every"),
+                                         ({"up": 1.2}, "--lambda-up"), ({"controller": "paper"}, "--controller")])
+def test_controller_flags_without_a_tolerance_say_what_to_do(flags, flag):
+    with pytest.raises(InputError) as err:
+        schedule_from_flags(steps=100, **flags)
+    said = str(err.value)
+    assert said.startswith(flag) and "--tolerance task" in said and f"drop {flag}" in said
+
+
+@pytest.mark.parametrize("tau", [1.0, 2.0, 0.0, -0.1])
+def test_a_tolerance_outside_0_1_is_refused_with_what_it_means(tau):
+    with pytest.raises(InputError) as err:
+        schedule_from_flags(steps=100, tolerance=tau)
+    assert str(err.value).startswith("--tolerance") and "between 0 and 1" in str(err.value)
+
+
+def test_the_adaptive_controller_is_the_default_and_scales_to_the_board():
+    """--tolerance alone: the adaptive controller, checks every steps/50, its first lambda a
+    quarter of the board's balance lambda and its ceiling four times it; given flags stay."""
+    runner = ScheduleRunner(schedule_from_flags(steps=1000, tolerance="task"), task_tolerance=0.04)
+    c = runner.controllers[0]
+    assert isinstance(c, AdaptiveController) and c.every == 20 and c.hold_from == 900
+    runner.set_board_scale(eta=0.5, c0=0.01, input_rms=0.25)
+    bal = balance_lambda(0.5, 0.01, 0.25, 0.04)
+    assert c.start == pytest.approx(bal / 4) and c.lam_max == pytest.approx(4 * bal)
+    given = ScheduleRunner(schedule_from_flags(steps=1000, tolerance=0.04, start=2e-3, every=50, up=1.2))
+    given.set_board_scale(eta=0.5, c0=0.01, input_rms=0.25)
+    g = given.controllers[0]
+    assert (g.start, g.every, g.up) == (2e-3, 50, 1.2)
+    assert given.chunk(0) == 50
+
+
+def test_a_run_recorded_before_the_adaptive_controller_resumes_with_the_papers():
+    from learnboard.host.session import TrainConfig
+
+    old = {"task": "regression", "schedule": {"phases": [
+        {"kind": "tolerance", "steps": None, "lam": 0.0, "lam_to": None, "tau": 0.05, "start": 1e-9,
+         "every": 100, "up": 1.05, "down": 0.5, "alpha": None, "alpha_to": None, "eta": None,
+         "eta_to": None}], "init": "uniform", "chunk": 50, "stop": {"steps": 1000}, "seed": 0}}
+    cfg = TrainConfig.from_dict(old)
+    assert cfg.schedule.phases[0].controller == "paper"
+    assert isinstance(ScheduleRunner(cfg.schedule).controllers[0], ToleranceController)
+    new = TrainConfig.from_dict(TrainConfig(schedule=schedule_from_flags(tolerance=0.05)).as_dict())
+    assert new.schedule.phases[0].controller == "adaptive"
