@@ -274,9 +274,61 @@ def test_a_silent_board_gets_every_hello_try_and_both_probes_before_the_timeout(
     host_end, seen, close = _older_board(answer_after=10**6)  # never answers
     link = Link(host_end, timeout=0.1, retries=2)
     try:
-        with pytest.raises(LinkTimeout, match="after 2 tries"):
+        with pytest.raises(LinkTimeout, match="after 3 tries"):
             link.hello(probe_old=True)
     finally:
         link.close()
         close()
     assert seen == [NEW, *OLDS, NEW, NEW, *OLDS]
+
+
+def _chatty_board(answer: bytes):
+    """A line that answers every frame with ``answer`` (no frame): the host end, the
+    versions of the frames it received, and a stop function."""
+    host_end, board_end = memory_pair(timeout_b=0.05)
+    seen: list[int] = []
+    stop = threading.Event()
+
+    def loop():
+        dec = codec.FrameDecoder(accept=None, old_versions=codec.OLD_VERSIONS)
+        while not stop.is_set():
+            frames = dec.feed(board_end.read(4096))
+            seen.extend(f.version for f in frames)
+            if frames:
+                board_end.write(answer)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+
+    def close():
+        stop.set()
+        thread.join(2)
+
+    return host_end, seen, close
+
+
+@pytest.mark.parametrize("banner", [b"\r\nraw REPL; CTRL-B to exit\r\n>", b"\r\n>>> "])
+def test_a_repl_answering_the_first_hello_ends_hello_without_retries(banner):
+    """MicroPython's REPL answers a frame's Ctrl-A / Ctrl-C bytes with its banner or prompt:
+    no firmware will answer, so `info` says "at the REPL" without waiting out the retries."""
+    host_end, seen, close = _chatty_board(banner)
+    link = Link(host_end, timeout=0.2, retries=2)
+    try:
+        with pytest.raises(LinkTimeout):
+            link.hello(probe_old=True)
+    finally:
+        link.close()
+        close()
+    assert seen == [NEW]
+
+
+def test_a_line_with_other_bytes_gets_every_hello_try_and_no_older_hello():
+    host_end, seen, close = _chatty_board(b"booting...\r\n")
+    link = Link(host_end, timeout=0.1, retries=2)
+    try:
+        with pytest.raises(LinkTimeout, match="after 3 tries"):
+            link.hello(probe_old=True)
+    finally:
+        link.close()
+        close()
+    assert seen == [NEW, NEW, NEW]
