@@ -35,10 +35,6 @@ REPL_POKE = b"\x03\x02"
 """Ctrl-C (clears a half-typed line, ends paste mode) then Ctrl-B (leaves the raw REPL; the
 friendly REPL prints its banner): MicroPython's REPL answers ``>>> `` in every mode."""
 
-REPL_SIGNS = (b"raw REPL; CTRL-B to exit", b"\r\n>>> ")
-"""What MicroPython's REPL prints in answer to a frame's control bytes (Ctrl-A: the raw
-REPL banner; Ctrl-C: a fresh prompt)."""
-
 
 def _no_reply(command: str, tries: int, timeout: float) -> str:
     return (f"no reply to {command!r} after {tries} tries of {timeout:g} s; "
@@ -314,8 +310,8 @@ class Link:
                 given_up = LinkTimeout(_no_reply("hello", made, self.timeout if timeout is None else timeout))
                 silent = self._rx_bytes == rx0 or bool(self._old) or self._old_frames != old0
                 if not silent:  # e.g. a REPL echoing the frame: no frames of any protocol for it
-                    if last or self._repl_spoke(rx0):
-                        raise given_up from None  # no firmware to wait for at a REPL
+                    if last:
+                        raise given_up from None
                     continue
                 old = self._probe_old(timeout)
                 if old is None:
@@ -326,14 +322,6 @@ class Link:
                 raise OldFirmware(protocol=old.version)
             return self.request("hello", timeout=timeout, retries=retries)
         raise AssertionError("unreachable")  # every round returns, raises or continues
-
-    def _repl_spoke(self, rx0: int) -> bool:
-        """Whether the bytes received since ``rx0`` hold MicroPython's REPL answering a
-        request frame (its type byte 0x01 is Ctrl-A, which the REPL answers with its raw
-        REPL banner, or a prompt): no learnboard firmware prints these."""
-        new = self._rx_bytes - rx0
-        tail = bytes(self._rx_tail[-new:]) if 0 < new < len(self._rx_tail) else bytes(self._rx_tail)
-        return new > 0 and any(sign in tail for sign in REPL_SIGNS)
 
     def _probe_old(self, timeout: float | None) -> codec.Frame | None:
         """One hello in each older protocol, sent together; the first OK reply, else an ERR

@@ -307,21 +307,6 @@ def _chatty_board(answer: bytes):
     return host_end, seen, close
 
 
-@pytest.mark.parametrize("banner", [b"\r\nraw REPL; CTRL-B to exit\r\n>", b"\r\n>>> "])
-def test_a_repl_answering_the_first_hello_ends_hello_without_retries(banner):
-    """MicroPython's REPL answers a frame's Ctrl-A / Ctrl-C bytes with its banner or prompt:
-    no firmware will answer, so `info` says "at the REPL" without waiting out the retries."""
-    host_end, seen, close = _chatty_board(banner)
-    link = Link(host_end, timeout=0.2, retries=2)
-    try:
-        with pytest.raises(LinkTimeout):
-            link.hello(probe_old=True)
-    finally:
-        link.close()
-        close()
-    assert seen == [NEW]
-
-
 def test_a_line_with_other_bytes_gets_every_hello_try_and_no_older_hello():
     host_end, seen, close = _chatty_board(b"booting...\r\n")
     link = Link(host_end, timeout=0.1, retries=2)
