@@ -425,6 +425,11 @@ def run(args: argparse.Namespace) -> int:
         resume_dir, config = _resume_setup(args)
         if resume_dir is None:
             return 0
+        from learnboard.host.runlog import check_resumable
+
+        # damage inside the log is refused before a board is opened or its port taken (the
+        # session checks again): the user hears it at once, and no board is held for nothing
+        check_resumable(resume_dir.log_path)
     else:
         if args.other_board:
             raise InputError("only with --resume (continue a run on another board)",

@@ -36,6 +36,11 @@ REPL_POKE = b"\x03\x02"
 friendly REPL prints its banner): MicroPython's REPL answers ``>>> `` in every mode."""
 
 
+def _no_reply(command: str, tries: int, timeout: float) -> str:
+    return (f"no reply to {command!r} after {tries} tries of {timeout:g} s; "
+            "is the board running the learnboard firmware on this port?")
+
+
 class BoardError(LinkError):
     """The board answered a request with an error: ``code`` (an ``ErrorCode`` value),
     ``field`` (the argument or parameter at fault) and ``edge`` (the edge at fault), None
@@ -151,6 +156,7 @@ class Link:
         # protocol-1 frames are decoded too: hello tells such a board apart (OldFirmware)
         self._decoder = codec.FrameDecoder(old_versions=codec.OLD_VERSIONS)
         self._old: collections.deque[codec.Frame] = collections.deque(maxlen=8)
+        self._old_frames = 0  # older frames received in all: hello's probe counts them as silence
         self.scale: TelemetryScale | None = None
         self._rx_bytes = 0  # bytes received: hello's protocol-1 probe needs a silent line
         self._rx_tail = bytearray()  # the last bytes received, frames or not (repl_prompt)
@@ -249,10 +255,7 @@ class Link:
             else:
                 with self._lock:
                     self._stats.timeouts += 1
-                raise LinkTimeout(
-                    f"no reply to {command!r} after {retries + 1} tries of {timeout:g} s; "
-                    "is the board running the learnboard firmware on this port?"
-                )
+                raise LinkTimeout(_no_reply(command, retries + 1, timeout))
         finally:
             with self._lock:
                 self._pending.pop(rid, None)
@@ -272,35 +275,91 @@ class Link:
               probe_old: bool = False) -> dict:
         """The board's hello reply; keeps its ``scale`` so telemetry comes in volts.
 
-        With ``probe_old``, a hello nobody answered is followed by one hello in each older
-        protocol, newest first (3, 2, then 1), until one is answered (when the line stayed silent, as
-        older firmware keeps it, or carried older frames: never into a REPL that echoes),
-        and OldFirmware is raised when one is answered with OK (firmware older than this
-        host drops frames of this protocol)."""
-        rx0 = self._rx_bytes
-        try:
-            info = self.request("hello", timeout=timeout, retries=retries)
-        except LinkTimeout:
-            if not probe_old or (self._rx_bytes != rx0 and not self._old):
-                raise
-            old = None
-            for version in (codec.V3_VERSION, codec.PREV_VERSION, codec.OLD_VERSION):
-                old = self.request_old("hello", timeout=timeout, version=version)
-                if old is not None:
-                    break
-            if old is None:
-                raise
-            if old.mtype == MessageType.OK:  # older firmware answers hello with OK
-                raise OldFirmware(protocol=old.version) from None
-            # an ERR in an older framing: a board of this protocol (it answers old hosts
-            # so), up by now though it missed the hello before (still booting): ask again
-            info = self.request("hello", timeout=timeout, retries=retries)
+        With ``probe_old``, when the first hello goes unanswered on a silent line (as older
+        firmware keeps it; never into a REPL that echoes), one hello of each older protocol
+        is sent, newest first, and OldFirmware is raised when one is answered with OK
+        (firmware older than this host drops frames of this protocol). Unanswered, hello is
+        asked its remaining ``retries`` times, then the older ones once more."""
+        retries = self.retries if retries is None else retries
+        info = (self._hello_or_old(timeout, retries) if probe_old else
+                self.request("hello", timeout=timeout, retries=retries))
         if not isinstance(info, dict) or info.get("proto") != codec.VERSION:
             proto = info.get("proto") if isinstance(info, dict) else None
             raise LinkError(f"the board answers protocol {proto!r}, this host speaks "
                             f"{codec.VERSION}; run `learnboard flash` to update the firmware")
         self.scale = TelemetryScale(info.get("scale"))
         return info
+
+    def _hello_or_old(self, timeout: float | None, retries: int) -> Any:
+        # The older hellos go out right after the FIRST unanswered try, not after all of
+        # them: an older firmware is up and silent, and its user hears "flash it" one
+        # timeout later instead of retries + 2 timeouts. They go out once more after the
+        # last try, for an older firmware that was still booting at the first probe (a slow
+        # USB enumeration, a board busy booting), so a board of any protocol gets at least
+        # the patience it had before. A board of this protocol answers an older hello with
+        # an ERR in that framing: up by now, it is asked hello again.
+        rx0, old0 = self._rx_bytes, self._old_frames
+        rounds = (0, retries - 1) if retries > 0 else (0,)
+        made = 0
+        for n, tries in enumerate(rounds):
+            last = n == len(rounds) - 1
+            try:
+                return self.request("hello", timeout=timeout, retries=tries)
+            except LinkTimeout:
+                made += tries + 1
+                given_up = LinkTimeout(_no_reply("hello", made, self.timeout if timeout is None else timeout))
+                silent = self._rx_bytes == rx0 or bool(self._old) or self._old_frames != old0
+                if not silent:  # e.g. a REPL echoing the frame: no frames of any protocol for it
+                    if last:
+                        raise given_up from None
+                    continue
+                old = self._probe_old(timeout)
+                if old is None:
+                    if last:
+                        raise given_up from None
+                    continue
+            if old.mtype == MessageType.OK:  # older firmware answers hello with OK
+                raise OldFirmware(protocol=old.version)
+            return self.request("hello", timeout=timeout, retries=retries)
+        raise AssertionError("unreachable")  # every round returns, raises or continues
+
+    def _probe_old(self, timeout: float | None) -> codec.Frame | None:
+        """One hello in each older protocol, sent together; the first OK reply, else an ERR
+        reply (a board of this protocol), else None when none came within ``timeout`` s."""
+        timeout = self.timeout if timeout is None else timeout
+        versions = sorted(codec.OLD_VERSIONS, reverse=True)
+        with self._lock:
+            self._old.clear()
+        rids = {self._send_old("hello", None, v): v for v in versions}
+        deadline = time.monotonic() + timeout
+        with self._arrived:
+            while True:
+                replies = [f for f in self._old if self._is_reply(f, rids)]
+                ok = [f for f in replies if f.mtype == MessageType.OK]
+                if ok:
+                    return ok[0]
+                remaining = deadline - time.monotonic()
+                if len(replies) == len(rids) or remaining <= 0 or self._closed:
+                    return replies[0] if replies else None
+                self._arrived.wait(remaining)
+
+    @staticmethod
+    def _is_reply(frame: codec.Frame, rids: dict[int, int]) -> bool:
+        body = frame.body
+        return (frame.mtype in (MessageType.OK, MessageType.ERR) and isinstance(body, list)
+                and bool(body) and rids.get(body[0]) == frame.version)
+
+    def _send_old(self, command: str, args: dict | None, version: int) -> int:
+        """Write one request in an older protocol ``version``; its request id."""
+        with self._lock:
+            self._check_open()
+            rid = self._next_id
+            self._next_id = rid + 1 if rid + 1 < ID_LIMIT else 1
+            seq = self._seq
+            self._seq = (seq + 1) & 0xFFFF
+        self._write(codec.encode_frame(MessageType.REQ, seq, [rid, command, args or {}],
+                                       version=version))
+        return rid
 
     def request_old(self, command: str, args: dict | None = None, *,
                     timeout: float | None = None,
@@ -311,22 +370,13 @@ class Link:
         ``timeout`` s."""
         timeout = self.timeout if timeout is None else timeout
         with self._lock:
-            self._check_open()
-            rid = self._next_id
-            self._next_id = rid + 1 if rid + 1 < ID_LIMIT else 1
-            seq = self._seq
-            self._seq = (seq + 1) & 0xFFFF
             self._old.clear()
-        self._write(codec.encode_frame(MessageType.REQ, seq, [rid, command, args or {}],
-                                       version=version))
+        rids = {self._send_old(command, args, version): version}
         deadline = time.monotonic() + timeout
         with self._arrived:
             while True:
                 for frame in self._old:
-                    body = frame.body
-                    if frame.version == version and \
-                            frame.mtype in (MessageType.OK, MessageType.ERR) and \
-                            isinstance(body, list) and body and body[0] == rid:
+                    if self._is_reply(frame, rids):
                         return frame
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or self._closed:
@@ -460,6 +510,7 @@ class Link:
         with self._lock:
             if frame.version != codec.VERSION:  # older firmware (see request_old)
                 self._old.append(frame)
+                self._old_frames += 1
                 self._arrived.notify_all()
                 return
             stats = self._stats

@@ -24,13 +24,12 @@ import pytest
 from learnboard.emulator.vm import micropython_executable
 from learnboard.host import calibration as C
 from learnboard.host import flashing as F
-from learnboard.host.serial_ports import find_again
+from learnboard.host.serial_ports import current_port, find_again
 
 from learnboard.board_id import emulated_uid
 from learnboard.boards import compile_board, load_board
 from learnboard.errors import InputError
 from tests.mpvm import require_vm
-from tests.test_emulate_with_mpremote_and_pyserial import hello_when_up
 
 BOARD = "gen2-clln"
 
@@ -83,7 +82,9 @@ def pty_board(micropython, tmp_path_factory):
 @pytest.mark.vm
 def test_calibrate_stores_on_the_board_and_another_host_pulls_it(pty_board, tmp_path):
     port, flash = pty_board
+    port = current_port(port)  # where the board is now (a reset drops its port, as USB does)
     host_a, host_b, host_c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    reset_at = time.time()  # the copy onto the board resets it
     done = _cli(["calibrate", "--port", port, "--configs", "8", "--repeats", "1", "--json"], host_a)
     assert done.returncode == 0, done.stderr
     cal = json.loads(done.stdout)
@@ -97,16 +98,18 @@ def test_calibrate_stores_on_the_board_and_another_host_pulls_it(pty_board, tmp_
     host_file = host_a / "calibrations" / f"{BOARD}-{desc_hash[:16]}-{cal['uid']}.json"
     assert json.loads(host_file.read_text()) == cal
     # the firmware runs again with its description (the file does not disturb it); the
-    # copy reset the board, which dropped its port as USB does: follow it
-    port = find_again(port)
+    # copy reset the board, which dropped its port as USB does: follow it (an emulator that
+    # announced its port after `reset_at` is followed at once, though the path is the same)
+    port = find_again(port, since=reset_at)
     info = _cli(["info", "--port", port, "--json"], host_a)
     assert info.returncode == 0 and json.loads(info.stdout)["desc_hash"] == desc_hash, info.stderr
 
     # another lab PC: nothing on host B until it pulls the board's copy
     assert not (host_b / "calibrations").exists()
+    reset_at = time.time()
     pulled = _cli(["calibrate", "--port", port, "--pull", "--json"], host_b)
     assert pulled.returncode == 0, pulled.stderr
-    port = find_again(port)
+    port = find_again(port, since=reset_at)
     got = json.loads(pulled.stdout)
     got.pop("stored")
     assert got == cal
@@ -116,10 +119,11 @@ def test_calibrate_stores_on_the_board_and_another_host_pulls_it(pty_board, tmp_
     os.environ["LEARNBOARD_DATA"] = str(host_c)
     try:
         notes = []
+        reset_at = time.time()
         path = C.fetch_if_missing(port, log=notes.append)
         assert path == host_c / "calibrations" / host_file.name and json.loads(path.read_text()) == cal
-        port = find_again(port)
-        hello_when_up(port)  # the fetch reset the board (through its REPL): let it boot
+        # the fetch reset the board (through its REPL) and had its hello before it returned
+        port = find_again(port, since=reset_at)
         assert C.fetch_if_missing(port, log=notes.append) == path  # present now: no second fetch
         assert len(notes) == 1 and "fetched" in notes[0]
     finally:
@@ -129,7 +133,7 @@ def test_calibrate_stores_on_the_board_and_another_host_pulls_it(pty_board, tmp_
 @pytest.mark.vm
 def test_a_bad_board_copy_is_refused_by_field(pty_board, tmp_path):
     port, flash = pty_board
-    port = find_again(port)  # where the board is now (a reset drops its port, as USB does)
+    port = current_port(port)  # where the board is now (a reset drops its port, as USB does)
     target = flash / "calibration.json"
     board = load_board(BOARD)
     cal = C.seal({"format": 1, "board": BOARD, "board_id": BOARD, "desc_hash": compile_board(board).sha256,
@@ -145,12 +149,12 @@ def test_a_bad_board_copy_is_refused_by_field(pty_board, tmp_path):
     with pytest.raises(InputError, match=r"desc_hash: .*abababab.*learnboard calibrate --port"):
         C.pull_from_board(port)
     target.unlink()
+    reset_at = time.time()
     with pytest.raises(InputError, match="keeps no calibration.*learnboard calibrate --port"):
         C.pull_from_board(port)
-    # each pull went through the REPL and reset the board: it boots again (on a port it
-    # may have changed) before a session would ask for its hello
-    port = find_again(port)
-    hello_when_up(port)
+    # each pull went through the REPL and reset the board, then waited for its hello (the
+    # firmware is up again, on a port it may have changed): the fetch below asks it again
+    port = find_again(port, since=reset_at)
     notes = []
     os.environ["LEARNBOARD_DATA"] = str(tmp_path / "d")
     try:
@@ -174,7 +178,7 @@ def test_ports_lists_the_running_emulator_without_being_told(pty_board):
     from learnboard.host.serial_ports import list_ports
 
     port, _ = pty_board
-    port = find_again(port)  # where the board is now (a reset drops its port, as USB does)
+    port = current_port(port)  # where the board is now (a reset drops its port, as USB does)
     mine = [p for p in list_ports(probe=False) if p.device == port]
     assert len(mine) == 1 and mine[0].description == f"learnboard emulate ({BOARD})"
     with Link.open(port, timeout=1.0) as link:

@@ -101,9 +101,12 @@ def test_a_protocol_2_or_3_request_gets_an_error_in_its_own_framing(version):
 
 
 # -- new host, old firmware (the real VM) --------------------------------------------------
+# On the 64-bit VM only: what is tested is the host (recognition, the message, flash's way
+# out); the old firmware from the history only answers. The new firmware flashed and
+# booting on both VMs is tested in test_flashing.py and test_emulate_with_mpremote_and_pyserial.py.
 
 
-@pytest.mark.vm
+@pytest.mark.vm("vm64")
 def test_protocol_1_firmware_is_recognised_and_flashing_updates_it(tmp_path):
     require_vm()
     flash = protocol1_firmware(tmp_path / "flash")
@@ -167,7 +170,7 @@ def test_a_board_that_answers_only_the_protocol_1_probe_with_an_error_is_asked_a
         thread.join(2)
 
 
-@pytest.mark.vm
+@pytest.mark.vm("vm64")
 def test_protocol_2_firmware_is_recognised(tmp_path):
     """A board still running protocol-2 firmware (no board identity in its hello) drops the
     protocol-4 hello; the host's protocol-2 probe names it and says to flash."""
@@ -204,3 +207,113 @@ def test_protocol_3_firmware_is_recognised(tmp_path):
                 link.hello(probe_old=True)
         finally:
             link.close()
+
+
+def _older_board(answer_after: int):
+    """A board of older firmware (protocol 1) on a memory pair: it drops frames of other
+    protocols, and answers a protocol-1 hello with OK once it has seen ``answer_after``
+    frames (still booting before). Returns the host end, the versions of the frames it
+    received in order, and a stop function."""
+    host_end, board_end = memory_pair(timeout_b=0.05)
+    seen: list[int] = []
+    stop = threading.Event()
+
+    def loop():
+        dec = codec.FrameDecoder(accept=None, old_versions=codec.OLD_VERSIONS)
+        while not stop.is_set():
+            for frame in dec.feed(board_end.read(4096)):
+                seen.append(frame.version)
+                if frame.version == 1 and len(seen) > answer_after:
+                    board_end.write(codec.encode_frame(MessageType.OK, 0, [frame.body[0], {"proto": 1}],
+                                                       version=1))
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+
+    def close():
+        stop.set()
+        thread.join(2)
+
+    return host_end, seen, close
+
+
+NEW, OLDS = codec.VERSION, sorted(codec.OLD_VERSIONS, reverse=True)
+
+
+def test_older_firmware_is_probed_after_the_first_unanswered_hello_not_after_all_retries():
+    """A user waits one hello timeout to hear "flash it", not every retry of hello: the
+    older hellos (every older protocol, newest first, sent together) follow the first
+    unanswered one."""
+    host_end, seen, close = _older_board(answer_after=0)
+    link = Link(host_end, timeout=0.2, retries=2)
+    try:
+        with pytest.raises(OldFirmware) as info:
+            link.hello(probe_old=True)
+    finally:
+        link.close()
+        close()
+    assert info.value.protocol == 1
+    assert seen == [NEW, *OLDS]  # one hello of this protocol, then the older ones
+
+
+def test_older_firmware_still_booting_at_the_first_probe_is_probed_again_after_the_last_hello():
+    """The patience for a slow board stays: all of hello's tries, then the older hellos
+    once more, which the board (up by now) answers."""
+    host_end, seen, close = _older_board(answer_after=1 + len(OLDS))  # silent in the first round
+    link = Link(host_end, timeout=0.2, retries=2)
+    try:
+        with pytest.raises(OldFirmware, match="protocol-1 firmware"):
+            link.hello(probe_old=True)
+    finally:
+        link.close()
+        close()
+    assert seen == [NEW, *OLDS, NEW, NEW, *OLDS]
+
+
+def test_a_silent_board_gets_every_hello_try_and_both_probes_before_the_timeout():
+    host_end, seen, close = _older_board(answer_after=10**6)  # never answers
+    link = Link(host_end, timeout=0.1, retries=2)
+    try:
+        with pytest.raises(LinkTimeout, match="after 3 tries"):
+            link.hello(probe_old=True)
+    finally:
+        link.close()
+        close()
+    assert seen == [NEW, *OLDS, NEW, NEW, *OLDS]
+
+
+def _chatty_board(answer: bytes):
+    """A line that answers every frame with ``answer`` (no frame): the host end, the
+    versions of the frames it received, and a stop function."""
+    host_end, board_end = memory_pair(timeout_b=0.05)
+    seen: list[int] = []
+    stop = threading.Event()
+
+    def loop():
+        dec = codec.FrameDecoder(accept=None, old_versions=codec.OLD_VERSIONS)
+        while not stop.is_set():
+            frames = dec.feed(board_end.read(4096))
+            seen.extend(f.version for f in frames)
+            if frames:
+                board_end.write(answer)
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+
+    def close():
+        stop.set()
+        thread.join(2)
+
+    return host_end, seen, close
+
+
+def test_a_line_with_other_bytes_gets_every_hello_try_and_no_older_hello():
+    host_end, seen, close = _chatty_board(b"booting...\r\n")
+    link = Link(host_end, timeout=0.1, retries=2)
+    try:
+        with pytest.raises(LinkTimeout, match="after 3 tries"):
+            link.hello(probe_old=True)
+    finally:
+        link.close()
+        close()
+    assert seen == [NEW, NEW, NEW]

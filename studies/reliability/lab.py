@@ -555,24 +555,30 @@ def case_corruption(work: Path, seed: int, offsets: int, run: Path | None) -> tu
     return res, run
 
 
-DISK_TRAIN = ["train", "--port", "emu:gen1-digipot", "--steps", "200", "--checkpoint-every", "50",
-              "--every", "5", "--quiet", "--no-plot", "--json"]
+DISK_STEPS = 200
+"""Steps of each disk-full session (checkpoints every quarter of them)."""
 
 
-def _disk_calls(work: Path) -> int:
+def disk_train(steps: int = DISK_STEPS) -> list[str]:
+    """The command line of a disk-full session of ``steps`` steps."""
+    return ["train", "--port", "emu:gen1-digipot", "--steps", str(steps), "--checkpoint-every",
+            str(max(1, steps // 4)), "--every", "5", "--quiet", "--no-plot", "--json"]
+
+
+def _disk_calls(work: Path, steps: int = DISK_STEPS) -> int:
     """Write calls under the runs folder in a clean session (the fault points)."""
     from .records import _main
     from .storage import DiskFault, disk_fault
 
     runs = work / "d-clean"
     with disk_fault(DiskFault(runs, op=None)) as fault:
-        code, _, err = _main([*DISK_TRAIN, "--runs", str(runs)])
+        code, _, err = _main([*disk_train(steps), "--runs", str(runs)])
     if code != 0:
         raise RuntimeError(f"the clean session failed: {err}")
     return len(fault.seen)
 
 
-def case_disk_full(work: Path, seed: int, faults: int, calls: int) -> CaseResult:
+def case_disk_full(work: Path, seed: int, faults: int, calls: int, steps: int = DISK_STEPS) -> CaseResult:
     """(d) the disk fills at a seeded random write and stays full; then space comes back
     and the run is resumed (or, with no checkpoint yet, started again)."""
     from .records import _main
@@ -586,7 +592,7 @@ def case_disk_full(work: Path, seed: int, faults: int, calls: int) -> CaseResult
         runs = work / f"d-{seed}-{k}"
         nth = rng.randint(1, calls)
         with disk_fault(DiskFault(runs, "any", "", nth, errno.ENOSPC, sticky=True)) as fault:
-            code, _, err = _main([*DISK_TRAIN, "--runs", str(runs)])
+            code, _, err = _main([*disk_train(steps), "--runs", str(runs)])
         where.append(fault.fired.split(" ")[0] + " " + Path(fault.fired.split(" ", 1)[1]).name
                      if fault.fired else "not reached")
         if not fault.fired:  # the session wrote less this time (the timed flush)
@@ -598,7 +604,7 @@ def case_disk_full(work: Path, seed: int, faults: int, calls: int) -> CaseResult
         logged = snapshot(run) if run is not None else []
         if run is not None and "--resume" in err:
             code, out, err2 = _main(["train", "--resume", str(run), "--quiet", "--no-plot", "--json"])
-            ok = code == 0 and json.loads(out.strip().splitlines()[-1]).get("steps") == 200
+            ok = code == 0 and json.loads(out.strip().splitlines()[-1]).get("steps") == steps
             resumed += res.check(f"fault {k}: resumed to the end", ok, _show((code, err2)))
             res.add(account(run, logged))
         else:
@@ -606,7 +612,7 @@ def case_disk_full(work: Path, seed: int, faults: int, calls: int) -> CaseResult
                       or "--runs" in err, _show((code, err)))
             if run is not None:
                 res.add(account(run, logged))
-            code, _, err2 = _main([*DISK_TRAIN, "--runs", str(runs), "--name", "again"])
+            code, _, err2 = _main([*disk_train(steps), "--runs", str(runs), "--name", "again"])
             restarted += res.check(f"fault {k}: started again", code == 0, _show((code, err2)))
     res.facts.append(f"{faults} disks filled at write " + ", ".join(where) + f"; {resumed} resumed, "
                      f"{restarted} started again (no checkpoint yet)")
@@ -702,10 +708,11 @@ def case_stop(env: dict[str, str], port: str, work: Path, seed: int) -> CaseResu
 
 def run_lab(work: str | Path, *, seeds: int = 1, offsets: int = 20, faults: int = 5,
             cases: tuple[str, ...] = CASES, vm: str | None = None,
-            on_result=None) -> list[CaseResult]:
+            on_result=None, disk_steps: int = DISK_STEPS) -> list[CaseResult]:
     """Every case in ``cases`` for seeds 0..seeds-1 in ``work`` (fresh private run-time and
     data folders); ``vm``: the MicroPython binary of ``learnboard emulate``; ``on_result``
-    is called with each result as it comes. A case that raises is a failed result."""
+    is called with each result as it comes; ``disk_steps``: the steps of each disk-full
+    session (d). A case that raises is a failed result."""
     from learnboard.emulator.vm import micropython_executable
     from learnboard.host import flashing as F
 
@@ -738,7 +745,7 @@ def run_lab(work: str | Path, *, seeds: int = 1, offsets: int = 20, faults: int 
             flash = work / "flash"
             F.flash(None, BOARD, flash_dir=flash, mpy=True, vm=micropython_executable(vm))
         crashed = None
-        calls = _disk_calls(work) if "d" in cases else 0
+        calls = _disk_calls(work, disk_steps) if "d" in cases else 0
         for seed in range(seeds):
             rng = random.Random(seed)
             if board_cases:
@@ -777,7 +784,7 @@ def run_lab(work: str | Path, *, seeds: int = 1, offsets: int = 20, faults: int 
                 out = guarded("c", seed, case_corruption, work, seed, offsets, crashed)
                 crashed = out[1] if out else crashed
             if "d" in cases:
-                guarded("d", seed, case_disk_full, work, seed, faults, calls)
+                guarded("d", seed, case_disk_full, work, seed, faults, calls, disk_steps)
             if "e" in cases:
                 guarded("e", seed, case_flash_killed, env, work, seed, rng, vm)
     return results

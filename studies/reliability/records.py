@@ -90,8 +90,8 @@ def _rows(path: Path) -> int:
 def run_corruption(run_dir: str | Path, work: str | Path, *, offsets: int = 20, seed: int = 0,
                    resume: bool = True) -> CorruptionReport:
     """Damage one byte of ``run_dir``'s log at ``offsets`` random offsets (seeded), each on a
-    copy in ``work``; ``resume``: also check that ``train --resume`` refuses (it opens the
-    run's emulated board first, the slow part)."""
+    copy in ``work``; ``resume``: also check that ``train --resume`` refuses (before it opens
+    the run's board)."""
     run_dir, work = Path(run_dir), Path(work)
     data = (run_dir / "telemetry.msgpack").read_bytes()
     clean = scan_bytes(data, spans=True)
