@@ -35,10 +35,10 @@ def _mean(xs: list) -> float | None:
 class PowerMeans:
     """Power of a board over the examples of one evaluation (see the module docstring).
 
-    ``sensed_total``: the board's current monitor (``pwr_m``) measures what its networks
-    draw in total; only then is it the reported ``power``. The ``[current_sense]`` of the
-    description format senses one input driver's share (docs/board-format.md), so
-    sessions pass False and report the estimate."""
+    ``sensed_total``: the board's current monitors (their sum, ``pwr_m``) measure what its
+    networks draw in total — a monitor in every driver's output (``Board.power_measured``);
+    only then is it the reported ``power``. Otherwise ``pwr_m`` is a part and the
+    estimate is reported."""
 
     def __init__(self, twin: bool, sensed_total: bool = False) -> None:
         self.twin = twin
