@@ -141,7 +141,6 @@ def _show(args) -> int:
     compiled = compile_board(board)
     render(board, compiled, _console(), all_lines=args.all_lines)
     from learnboard.boards.ranges import headroom_line
-
     from learnboard.boards.validate import power_report
 
     print(power_report(board))

@@ -13,13 +13,12 @@ import copy
 import math
 
 import numpy as np
+from learnboard.emulator.devices.current_sense import CurrentSense
 
 from learnboard.boards.board_circuit import circuit_for_board
-from learnboard.emulator.devices.current_sense import CurrentSense
 from learnboard.physics import Fix, solve
 from learnboard.physics.circuit import TRANSISTOR
 from learnboard.physics.network_dc import NetworkDC
-
 
 _SHUNT_PASSES = 6  # substitution passes for the shunts' drops (2-3 reach 1 nV)
 

@@ -479,6 +479,9 @@ def _ranges(board: Board) -> None:
     check_ranges(compile_board(board).body, board.source)
 
 
+SHUNT_RANGE_VOLTS = 0.16  # the INA219's shunt range at the firmware's PGA /4 (lbfw/isense.py)
+
+
 def _current_sense(board: Board) -> None:
     """Each monitor on its own I2C address, in a driver's output (one per driver)."""
     drivers = board.drivers()
@@ -506,6 +509,13 @@ def _current_sense(board: Board) -> None:
                        f"current_sense[{seen[(cs.net, cs.node)]}]; one monitor per driver",
                        f"{field}.node")
         seen[(cs.net, cs.node)] = i
+        amps = sum(worst_case_current(board, e) for e, ed in enumerate(board.edges)
+                   if cs.node in (ed.a, ed.b))
+        if amps * cs.shunt > SHUNT_RANGE_VOLTS:
+            raise _err(board, f"{cs.shunt:g} ohm x the node's worst-case current {amps * 1e3:.3g} mA "
+                       f"(its edges' bounds) = {amps * cs.shunt * 1e3:.3g} mV, beyond the "
+                       f"monitor's {SHUNT_RANGE_VOLTS * 1e3:g} mV range (PGA /4); take at most "
+                       f"{SHUNT_RANGE_VOLTS / amps:.3g} ohm", f"{field}.shunt")
 
 
 def power_report(board: Board) -> str:
