@@ -34,7 +34,10 @@ class Monitors:
         self.zero = [0.0] * len(self.mons)
         hal.park()
         hal.settle()
-        self.zero = self.shunt_codes(_ZERO_READS)
+        try:
+            self.zero = self.shunt_codes(_ZERO_READS)
+        except OSError:  # a monitor that does not answer: no measured power, the board boots
+            self.zero = None
 
     def reg(self, i, r):
         bus, addr, _ = self.mons[i]
@@ -70,10 +73,15 @@ class Monitors:
     def power(self):
         """W: the sum over monitors of bus volts (bits 15..3, 4 mV/LSB) times the shunt
         current (the code less its zero, 10 uV/LSB over the shunt, less the IN- pin's
-        V_bus / 320 kOhm)."""
-        self.convert()
+        V_bus / 320 kOhm); None when a monitor does not answer (I2C error)."""
+        if self.zero is None:
+            return None
         total = 0.0
-        for i in range(len(self.mons)):
-            v = (self.reg(i, 2) >> 3) * 0.004
-            total += v * ((self.shunt(i) - self.zero[i]) * 1e-5 / self.mons[i][2] - v / _RIN)
+        try:
+            self.convert()
+            for i in range(len(self.mons)):
+                v = (self.reg(i, 2) >> 3) * 0.004
+                total += v * ((self.shunt(i) - self.zero[i]) * 1e-5 / self.mons[i][2] - v / _RIN)
+        except OSError:
+            return None
         return total

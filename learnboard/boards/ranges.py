@@ -307,7 +307,7 @@ def _hal(b: _Board) -> list[Intermediate]:
         out.append(Intermediate("hal.py:Hal._pulse: q if q > 0 else -q", 0, QUANTA_MAX,
                                 f"pulse_us <= {QUANTA_MAX}", ()))
     if body.get("isense"):
-        out.append(Intermediate("hal.py:Hal._sense_reg: (buf[0] << 8) | buf[1]", 0, 0xFFFF,
+        out.append(Intermediate("isense.py:Monitors.reg: (self.buf[0] << 8) | self.buf[1]", 0, 0xFFFF,
                                 "two received bytes (outside the step)"))
     return out
 
