@@ -62,7 +62,7 @@ def test_a_sensing_board_reports_measured_power_within_15_percent(tmp_path):
         assert s[f"{pre}power"] == pytest.approx(s[f"{pre}true_power"], rel=WITHIN)
         # the estimate's parts are still there, beside the measured total
         assert s[f"{pre}power_free"] > 0 and s[f"{pre}power_clamped"] > 0
-    assert "(measured: free" in power_line(s)
+    assert "(measured; estimate: free" in power_line(s)
 
 
 def test_measured_power_at_the_lowest_conductance_state():
