@@ -84,6 +84,7 @@ def _list(args) -> int:
 def _check(args) -> int:
     from learnboard.boards import CompiledBoard, compile_board, load_board
     from learnboard.boards.ranges import check_ranges, headroom_line
+    from learnboard.boards.validate import power_report
 
     if str(args.board).endswith(".json"):
         compiled = CompiledBoard.read(args.board)
@@ -94,6 +95,7 @@ def _check(args) -> int:
         compiled = compile_board(board)
         print(f"ok: {board.source} describes board {board.name!r} ({board.n_nodes} nodes, "
               f"{board.n_edges} edges, {board.networks}), sha256 {compiled.sha256}")
+        print(power_report(board))
     print(headroom_line(compiled.body))
     if args.ranges:
         _ranges_table(compiled.body)
@@ -139,7 +141,9 @@ def _show(args) -> int:
     compiled = compile_board(board)
     render(board, compiled, _console(), all_lines=args.all_lines)
     from learnboard.boards.ranges import headroom_line
+    from learnboard.boards.validate import power_report
 
+    print(power_report(board))
     print(headroom_line(compiled.body))
     if args.plot:
         path = plot_board(board, args.plot)

@@ -35,10 +35,10 @@ def _mean(xs: list) -> float | None:
 class PowerMeans:
     """Power of a board over the examples of one evaluation (see the module docstring).
 
-    ``sensed_total``: the board's current monitor (``pwr_m``) measures what its networks
-    draw in total; only then is it the reported ``power``. The ``[current_sense]`` of the
-    description format senses one input driver's share (docs/board-format.md), so
-    sessions pass False and report the estimate."""
+    ``sensed_total``: the board's current monitors (their sum, ``pwr_m``) measure what its
+    networks draw in total — a monitor in every driver's output (``Board.power_measured``);
+    only then is it the reported ``power``. Otherwise ``pwr_m`` is a part and the
+    estimate is reported."""
 
     def __init__(self, twin: bool, sensed_total: bool = False) -> None:
         self.twin = twin
@@ -85,13 +85,17 @@ def _uw(x: float | None) -> str:
 
 
 def power_line(d: Mapping[str, Any]) -> str:
-    """``power 123 µW (estimate: free 60 µW + clamped 63 µW), true 118 µW (free …)``, or
-    with the hardware's note instead of the true power."""
+    """``power 123 µW (estimate: free 60 µW + clamped 63 µW), true 118 µW (free …)``
+    (measured: ``power 121 µW (measured; estimate: free … + clamped …)``), or with the
+    hardware's note instead of the true power."""
     src = d.get("power_source") or "estimate"
     parts = ""
     if d.get("power_clamped") is not None:
-        parts = f": free {_uw(d.get('power_free'))} + clamped {_uw(d['power_clamped'])}"
-    out = f"power {_uw(d.get('power'))} ({src}{parts})"
+        parts = f"free {_uw(d.get('power_free'))} + clamped {_uw(d['power_clamped'])}"
+    if src == "measured" and parts:  # the monitors measure the total; the split is the model's
+        out = f"power {_uw(d.get('power'))} (measured; estimate: {parts})"
+    else:
+        out = f"power {_uw(d.get('power'))} ({src}{': ' + parts if parts else ''})"
     if d.get("true_power") is None:
         return f"{out}; {NOT_ON_HARDWARE}"
     tparts = ""

@@ -426,7 +426,7 @@ class Session:
         ``power``, each infer drives the clamped network toward its target (``y``) as a
         learning step does, so a twin board's clamped network counts as it draws."""
         preds = []
-        means = PowerMeans(self.board.n_nets > 1)
+        means = PowerMeans(self.board.n_nets > 1, sensed_total=self.board.power_measured)
         for xi, yi in zip(xs, ys, strict=True):
             self._check_stopped(self.step)  # an infer drives the inputs: none after a stop's park
             args: dict[str, Any] = {"x": [float(v) for v in xi]}

@@ -65,6 +65,16 @@ def vm_dir(tmp_path):
 def test_thousand_locked_steps_in_vm(vm_dir, profile, order):
     """1000 steps under heap_lock allocate nothing, in example order and shuffled (its
     xorshift once shifted past 2^30: a MemoryError on the 32-bit VM, as on a board)."""
+    _thousand_locked_steps(vm_dir, profile, order)
+
+
+def test_thousand_locked_steps_in_vm_with_current_monitors(vm_dir):
+    """The same with seven monitors: their module loads and zeroes them at boot, telemetry
+    reads them between steps; the locked step allocates nothing."""
+    _thousand_locked_steps(vm_dir, "gen2-clln-sense", "seq")
+
+
+def _thousand_locked_steps(vm_dir, profile, order):
     compile_board(load_board(profile)).write(vm_dir / "board.json")
     src = f"PATH = {str(vm_dir / 'board.json')!r}\nORDER = {order!r}\n" + STEPS
     out = run_vm(src, path=[vm_dir]).stdout.decode()

@@ -101,7 +101,9 @@ def test_current_sense_power_is_the_sensed_drivers_power(rig):
 def test_current_sense_registers():
     cs = CurrentSense(0x40, 0.1, measure=lambda: (-0.0125, 1.2), noise_lsb=0.0)
     cs.write(b"\x01")
-    assert int.from_bytes(cs.read(2), "big", signed=True) == -125  # -1.25 mV / 10 uV
+    # -1.25 mV / 10 uV, and this device's offset (PGA /8 at power-on: 40 uV typical)
+    off = cs.offset_volts / 10e-6
+    assert int.from_bytes(cs.read(2), "big", signed=True) == round(-125 + off)
     cs.write(b"\x02")
     assert int.from_bytes(cs.read(2), "big") >> 3 == 300  # 1.2 V / 4 mV
 
@@ -116,7 +118,7 @@ def test_current_sense_errors_name_the_field(tmp_path):
     text = BOARD.read_text().replace('net = 0\nnode = "x1"', 'net = 0\nnode = "gnd"')
     p = tmp_path / "b.toml"
     p.write_text(text)
-    with pytest.raises(InputError, match="current_sense.node"):
+    with pytest.raises(InputError, match=r"current_sense\[0\].node"):
         load_board(p)
     p.write_text(BOARD.read_text().replace('bus = "i2c0"\naddress', 'bus = "i2c9"\naddress'))
     with pytest.raises(InputError, match="i2c"):
@@ -169,8 +171,9 @@ class I2C:
         self.ptr = 0
     def writeto(self, addr, buf):
         self.ptr = buf[0]
+    sh = 0xFF38  # -2 mV shunt (the zero read at boot), 1.2 V bus
     def readfrom_into(self, addr, buf):
-        v = {1: 0xFF38, 2: (1200 // 4) << 3}[self.ptr]  # -2 mV shunt, 1.2 V bus
+        v = {1: I2C.sh, 2: ((1200 // 4) << 3) | 2}[self.ptr]  # (bit 1: conversion ready)
         buf[0] = v >> 8
         buf[1] = v & 0xFF
 
@@ -206,6 +209,7 @@ h.move(2, 3)
 micropython.heap_unlock()
 print(out)
 print(list(machine.SPI.last))
+machine.I2C.sh = 300  # +3 mV
 print(h.read_power())
 """
     lines = run_vm(src, path=[tmp_path]).stdout.decode().split("\n")
@@ -214,7 +218,8 @@ print(h.read_power())
     assert out == [1000 + body["mux"][r[0]]["ac"] if r[0] >= 0 else 0 for r in rd]
     # both networks' chips got a 16-bit write of wiper 0 to tap 64 + 3
     assert eval(lines[1]) == [0, 67, 0, 67]
-    assert float(lines[2]) == pytest.approx(-2e-3 / 10.0 * 1.2, rel=1e-6)
+    # 5 mV above the boot zero over 10 ohm, less the IN- pin's 1.2 V / 320 kOhm, at 1.2 V
+    assert float(lines[2]) == pytest.approx((5e-3 / 10.0 - 1.2 / 320e3) * 1.2, rel=1e-6)
 
 
 def test_measured_power_in_infer_and_telemetry():

@@ -41,8 +41,8 @@ for net in range(2):
     h.read_nodes(net, out[net])
 i2c = machine.I2C(0)
 buf = bytearray(2)
-i2c.readfrom_into({board.current_sense.address}, buf)
-print(json.dumps([out, list(buf), {board.current_sense.address} in i2c.scan()]))
+i2c.readfrom_into({board.current_sense[0].address}, buf)
+print(json.dumps([out, list(buf), {board.current_sense[0].address} in i2c.scan()]))
 """
     with WorldServer(world, sock) as server:
         proc = run_vm(src, path=[compiled_vmlib()])

@@ -25,7 +25,6 @@ import math
 from bisect import bisect_right
 
 import numpy as np
-from learnboard.emulator.devices.current_sense import CurrentSense
 from learnboard.emulator.devices.spi_adc import SpiAdc
 from learnboard.emulator.world.kernels import block_codes
 
@@ -61,27 +60,13 @@ class Conversions:
         self._code_arrays: dict = {}  # n -> a block's code buffer (read out as a list)
 
     def _build_read_parts(self) -> None:
-        """Parts that answer reads: an SPI ADC on MISO, an I2C current monitor."""
+        """Parts that answer reads: an SPI ADC on MISO (the I2C current monitors are the
+        solution's: their shunts act on it)."""
         b = self.board
         self.spi_adc = None
         if b.adc.type == "spi":
             self.spi_adc = SpiAdc(b.adc.bits, b.adc.channels, self._adc_code)
             self._gpio(b.adc.cs, lambda lv, now, a=self.spi_adc: a.select(not lv))
-        self.current_sense = None
-        cs = b.current_sense
-        if cs is not None:
-            self.current_sense = CurrentSense(cs.address, cs.shunt, self._sensed,
-                                              seed=[self.seed, 13])
-
-    def _sensed(self) -> tuple[float, float]:
-        """Current monitor: (amps its shunt passes from the driver into node ``node`` of
-        its network, volts at that node)."""
-        cs = self.board.current_sense
-        sol = self.solution(cs.net)
-        ends = self.board.edge_array()
-        amps = float(np.sum(sol.edge_currents * ((ends[:, 0] == cs.node).astype(float)
-                                                 - (ends[:, 1] == cs.node))))
-        return amps, float(sol.node_voltages[cs.node])
 
     # ------------------------------------------------------------------ one conversion
     def _adc_code(self, channel: int) -> int:

@@ -13,11 +13,14 @@ import copy
 import math
 
 import numpy as np
+from learnboard.emulator.devices.current_sense import CurrentSense
 
 from learnboard.boards.board_circuit import circuit_for_board
 from learnboard.physics import Fix, solve
 from learnboard.physics.circuit import TRANSISTOR
 from learnboard.physics.network_dc import NetworkDC
+
+_SHUNT_PASSES = 6  # substitution passes for the shunts' drops (2-3 reach 1 nV)
 
 
 class SolveCache:
@@ -141,6 +144,37 @@ class CircuitSolution:
         self._circuit_base: dict = {}  # net -> (first circuit, its transistor mask): gate-only
         self._gates_only = all(e.kind in ("transistor", "resistor") for e in b.edges)
         self._linops: dict = {}  # (net, conductances, driven nodes) -> linear map
+        self._edge_ends = b.edge_array()
+        self._build_monitors()
+
+    def _build_monitors(self) -> None:
+        """The board's current monitors (INA219 models) and, per network, the shunts they
+        put in series with drivers: (node, shunt ohm, monitor, the node's mux-channel
+        leakage in A). The leakage: normal with a 10 nA standard deviation per node, an
+        assumption well inside the HC4067's ±0.1 µA off-state maximum at 25 °C."""
+        b = self.board
+        self.monitors = []
+        self._shunts: list[list] = [[] for _ in range(b.n_nets)]
+        for i, cs in enumerate(b.current_sense):
+            dev = CurrentSense(cs.address, cs.shunt, lambda i=i: self._sensed(i),
+                               seed=[self.seed, 13, i])
+            self.monitors.append(dev)
+            leak = 10e-9 * float(np.random.default_rng([self.seed, 17, cs.net, cs.node])
+                                 .standard_normal())
+            self._shunts[cs.net].append((cs.node, cs.shunt, dev, leak))
+
+    def _sensed(self, i: int) -> tuple[float, float]:
+        """Monitor ``i``: (amps its shunt passes from the driver toward the node — the
+        network's current, its own IN- pin's and the node's mux leakage —, volts at the
+        node: its IN- pin and bus input). 0 A while the driver is off (a switched clamp)."""
+        cs = self.board.current_sense[i]
+        sol = self.solution(cs.net)
+        volts = float(sol.node_voltages[cs.node])
+        if cs.node not in self.driven(cs.net):
+            return 0.0, volts
+        node, _, dev, leak = next(x for x in self._shunts[cs.net] if x[0] == cs.node)
+        amps = float(self._node_outflow(sol.edge_currents)[node])
+        return amps + dev.in_minus_amps(volts) + leak, volts
 
     # the cache's counters, as the world's front ends and tests read them
     @property
@@ -202,6 +236,14 @@ class CircuitSolution:
                 cache.confirm(net)
                 return sol if sol is not None else self._sol(net)
         warm = None if prev is None or prev[2] is None else prev[2].node_voltages
+        sol = self._solve_drives(net, state, drives, warm)
+        if self._shunts[net]:
+            sol = self._through_shunts(net, state, drives, sol)
+        cache.keep(net, state, drives, sol, now)
+        return sol
+
+    def _solve_drives(self, net: int, state: np.ndarray, drives: dict, warm):
+        """The DC solution of network ``net`` at edge ``state`` with ``drives`` held."""
         # warm-started re-solve (same model and tolerance); the general solver otherwise.
         # Where gate volts are the only change, the network's first circuit with these
         # gates (no new circuit object unless that fails)
@@ -225,8 +267,39 @@ class CircuitSolution:
             if sol is None:
                 fixes = [Fix(n, v) for n, v in sorted(drives.items())]
                 sol = solve(circuit, fixes, initial=warm)
-        cache.keep(net, state, drives, sol, now)
         return sol
+
+    def _through_shunts(self, net: int, state: np.ndarray, drives: dict, sol):
+        """The solution with each current monitor's shunt in series with its driver: the
+        node sits below the driver by ``shunt × (the network's current + what the
+        monitor's IN- pin and the node's mux channel draw)``. Solved by substitution
+        (the shunt is ~1e-2 of the node's resistance to the network: each pass shrinks
+        the error ~100-fold)."""
+        shunts = [x for x in self._shunts[net] if x[0] in drives]
+        if not shunts:
+            return sol
+        held = dict(drives)
+        for _ in range(_SHUNT_PASSES):
+            v = sol.node_voltages
+            out = self._node_outflow(sol.edge_currents)
+            moved = 0.0
+            for node, ohms, dev, leak in shunts:
+                amps = out[node] + dev.in_minus_amps(float(v[node])) + leak
+                volts = drives[node] - ohms * amps
+                moved = max(moved, abs(volts - held[node]))
+                held[node] = volts
+            if moved <= 1e-9:
+                break
+            sol = self._solve_drives(net, state, held, v)
+        return sol
+
+    def _node_outflow(self, edge_currents: np.ndarray) -> np.ndarray:
+        """Current (A) leaving each node into the network's edges."""
+        ends = self._edge_ends
+        out = np.zeros(self.board.n_nodes)
+        np.add.at(out, ends[:, 0], edge_currents)
+        np.add.at(out, ends[:, 1], -edge_currents)
+        return out
 
     def _gate_circuit(self, net: int, state: np.ndarray):
         """:meth:`circuit` for a new ``state`` of a network whose only state-dependent
@@ -281,7 +354,7 @@ class CircuitSolution:
         op = self._linops.get(key)
         if op is not None:
             return op
-        if not self._network_dc._kinds_of(circuit)[0] or not fixed:
+        if not self._network_dc._kinds_of(circuit)[0] or not fixed or self._shunts[net]:
             return None
         # the drive table as driven() walks it (the last port on a node wins)
         table = {}

@@ -197,9 +197,9 @@ class Wiring:
     def i2c_write(self, bus_id: int, addr: int, data: bytes) -> bool:
         """An I2C write; False when no part answers (NACK). I2C DACs take the same
         16-bit words as the SPI DAC model."""
-        cs = self.board.current_sense
-        if cs is not None and cs.address == addr and self.board.i2c[cs.bus].id == bus_id:
-            self.current_sense.write(bytes(data))  # a monitor: no actuation
+        mon = self._monitor(bus_id, addr)
+        if mon is not None:
+            mon.write(bytes(data))  # a monitor: no actuation
             return True
         now = self.clock.now_us
         self._cache.actuated(now, self._out_settle_us)
@@ -212,19 +212,26 @@ class Wiring:
                 return True
         return False
 
+    def _monitor(self, bus_id: int, addr: int):
+        """The current monitor at ``addr`` on I2C peripheral ``bus_id``, or None."""
+        for cs, mon in zip(self.board.current_sense, self.monitors, strict=True):
+            if cs.address == addr and self.board.i2c[cs.bus].id == bus_id:
+                return mon
+        return None
+
     def i2c_read(self, bus_id: int, addr: int, n: int) -> bytes | None:
         """An I2C read of ``n`` bytes; None when no part answers (NACK)."""
-        cs = self.board.current_sense
-        if cs is not None and cs.address == addr and self.board.i2c[cs.bus].id == bus_id:
-            return self.current_sense.read(n)
+        mon = self._monitor(bus_id, addr)
+        if mon is not None:
+            return mon.read(n)
         if addr in self.i2c_addresses(bus_id):
             return bytes(n)
         return None
 
     def i2c_addresses(self, bus_id: int) -> list[int]:
         """The addresses that acknowledge on I2C peripheral ``bus_id`` (``I2C.scan``)."""
-        cs = self.board.current_sense
-        sense = [cs.address] if cs is not None and self.board.i2c[cs.bus].id == bus_id else []
+        sense = [cs.address for cs in self.board.current_sense
+                 if self.board.i2c[cs.bus].id == bus_id]
         return sorted([d.address for d in self.board.dacs.values()
                        if d.interface == "i2c" and self.board.i2c[d.bus].id == bus_id] + sense)
 

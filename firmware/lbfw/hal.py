@@ -21,7 +21,7 @@ voltage outputs, internal ADC behind GPIO-selected muxes, X9C digipots (CS/UD/IN
 deselect only with INC low so the wiper is never stored), pulse gates (charge /
 discharge lines) and DAC gates, SPI ADCs (MCP3208/MCP3008-style 3-byte single-ended
 reads), SPI digipots (MCP41x1/42x1-style 16-bit wiper writes, the tap tracked here and
-written absolute) and an optional I2C current monitor (INA219-style, ``read_power``).
+written absolute) and optional I2C current monitors (INA219-style, ``read_power``).
 """
 
 from . import consts
@@ -78,9 +78,9 @@ class Hal:
         self._init_outputs(body)
         self._init_adc(body)
         self._init_edges(body)
-        self._init_sense(body)
         self.settle_us = int(body["adc"]["st"])
         self.out_settle_us = self._out_settle(body)
+        self._init_sense(body)  # (it parks and settles the outputs to read the zeros)
 
     # -- construction -----------------------------------------------------------------
 
@@ -468,29 +468,16 @@ class Hal:
         return 0
 
     def _init_sense(self, body):
-        s = body.get("isense")
+        # the monitors' driver is its own module, loaded only on a board that has them
         self.sense = None
-        if s is not None:
-            self.sense = (self.i2c[s["bus"]], s["addr"], s["sh"], bytearray(1), bytearray(2))
-
-    def _sense_reg(self, reg):
-        bus, addr, _, ptr, buf = self.sense
-        ptr[0] = reg
-        bus.writeto(addr, ptr)
-        bus.readfrom_into(addr, buf)
-        return (buf[0] << 8) | buf[1]
+        if body.get("isense"):
+            from .isense import Monitors
+            self.sense = Monitors(self, body["isense"])
 
     def read_power(self):
-        """Measured power (W) from the current monitor, or None without one: INA219
-        shunt register (signed, 10 uV/LSB) over the shunt, times the bus register
-        (bits 15..3, 4 mV/LSB). Allocates a few floats: call between steps."""
-        if self.sense is None:
-            return None
-        sh = self._sense_reg(1)
-        if sh & 0x8000:
-            sh -= 0x10000
-        bus_mv = (self._sense_reg(2) >> 3) * 4
-        return (sh * 1e-5 / self.sense[2]) * (bus_mv * 1e-3)
+        """Measured power (W) the drivers deliver into the networks (``isense.Monitors``),
+        or None without monitors. Allocates a few floats: call between steps."""
+        return None if self.sense is None else self.sense.power()
 
     def switch(self, on):
         """Single-network boards: connect (on) or float (off) the output clamps."""

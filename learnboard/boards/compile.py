@@ -240,9 +240,9 @@ def _body(board: Board) -> dict:
                   "eta": board.learning.eta, "lam": board.learning.lam,
                   "task": board.learning.task},
     }
-    cs = board.current_sense
-    if cs is not None:  # only then: boards without one keep their hash
-        body["isense"] = {"part": cs.part, "bus": i2c_names.index(cs.bus), "addr": cs.address,
-                          "sh": float(cs.shunt), "net": cs.net, "node": cs.node}
+    if board.current_sense:  # only then: boards without one keep their hash
+        body["isense"] = [{"part": cs.part, "bus": i2c_names.index(cs.bus), "addr": cs.address,
+                           "sh": float(cs.shunt), "net": cs.net, "node": cs.node}
+                          for cs in board.current_sense]
     assert mux_names == [m["n"] for m in body["mux"]]
     return body

@@ -354,15 +354,7 @@ def build_board(data: dict, source: str) -> Board:
         raise lt.error("say why these limits hold (e.g. which part rating they protect)", "reason")
     lt.done()
 
-    current_sense = None
-    ct = top.table("current_sense", None)
-    if ct is not None:
-        net = ct.integer("net", 0, lo=0, hi=n_nets - 1)
-        current_sense = CurrentSense(
-            ct.get("part", str, "INA219"), _bus_ref(ct, "bus", i2c, "i2c"),
-            ct.integer("address", lo=0, hi=127), ct.number("shunt", lo=0, lo_open=True, unit="ohm"),
-            net, _node(ct, "node", ct.get("node", str), index))
-        ct.done()
+    current_sense = tuple(_current_sense(ct, i2c, index, n_nets) for ct in _sense_tables(top))
 
     ln = top.table("learning")
     learning = Learning(ln.choice("rule", RULES), ln.number("alpha", lo=0, lo_open=True),
@@ -378,6 +370,24 @@ def build_board(data: dict, source: str) -> Board:
         expanders=expanders, dacs=dacs, pwm=pwm, adc=adc, muxes=muxes, gates=gates,
         limits=limits, learning=learning, source=source, current_sense=current_sense,
     )
+
+
+def _sense_tables(top: Table) -> list[Table]:
+    """``[[current_sense]]`` (one table per monitor), or a single ``[current_sense]``
+    table read as a list of one."""
+    if isinstance(top.data.get("current_sense"), dict):
+        return [top.table("current_sense")]
+    return top.tables("current_sense", [])
+
+
+def _current_sense(ct: Table, i2c: dict, index: dict[str, int], n_nets: int) -> CurrentSense:
+    net = ct.integer("net", 0, lo=0, hi=n_nets - 1)
+    cs = CurrentSense(
+        ct.get("part", str, "INA219"), _bus_ref(ct, "bus", i2c, "i2c"),
+        ct.integer("address", lo=0, hi=127), ct.number("shunt", lo=0, lo_open=True, unit="ohm"),
+        net, _node(ct, "node", ct.get("node", str), index))
+    ct.done()
+    return cs
 
 
 def _first_dup(items: list) -> Any:

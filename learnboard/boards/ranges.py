@@ -306,8 +306,8 @@ def _hal(b: _Board) -> list[Intermediate]:
     if any(ed["k"] == "t" for ed in body["edges"]) and body["gates"]["drv"] == "pulse":
         out.append(Intermediate("hal.py:Hal._pulse: q if q > 0 else -q", 0, QUANTA_MAX,
                                 f"pulse_us <= {QUANTA_MAX}", ()))
-    if body.get("isense") is not None:
-        out.append(Intermediate("hal.py:Hal._sense_reg: (buf[0] << 8) | buf[1]", 0, 0xFFFF,
+    if body.get("isense"):
+        out.append(Intermediate("isense.py:Monitors.reg: (self.buf[0] << 8) | self.buf[1]", 0, 0xFFFF,
                                 "two received bytes (outside the step)"))
     return out
 

@@ -196,8 +196,9 @@ class Adc:
 @dataclass(frozen=True)
 class CurrentSense:
     """An I2C current/power monitor (INA219-style): its shunt is in series with the
-    driver of input node ``node`` on network ``net`` (high side), its bus-voltage input
-    reads that node."""
+    driver of node ``node`` on network ``net`` (high side, between the driver's output and
+    the node), its bus-voltage input reads that node, so bus volts × shunt volts / shunt
+    is the power that driver delivers into the network."""
 
     part: str
     bus: str  # I2C bus name
@@ -279,12 +280,38 @@ class Board:
     limits: Limits
     learning: Learning
     source: str = field(default="<board>", compare=False)
-    current_sense: CurrentSense | None = None
+    current_sense: tuple[CurrentSense, ...] = ()  # one monitor per sensed driver
 
     @property
     def n_nets(self) -> int:
         """Number of physical networks: 2 for twin boards, 1 for single."""
         return 2 if self.networks == "twin" else 1
+
+    def drivers(self) -> list[tuple[int, int]]:
+        """(network, node) of every driver that can hold a node away from 0 V: each
+        input's (bias included) and each output clamp's, on every network (ground
+        excluded: a ground return delivers no power)."""
+        out: list[tuple[int, int]] = []
+        for net in range(self.n_nets):
+            for port in self.inputs + self.outputs:
+                for node, lines in ((port.a, port.drive), (port.b, port.drive_b)):
+                    if node is None or node == self.ground or not lines:
+                        continue
+                    line = lines[net] if len(lines) > net else lines[0]
+                    if line is not None and (net, node) not in out:
+                        out.append((net, node))
+        return out
+
+    def unsensed_drivers(self) -> list[tuple[int, int]]:
+        """:meth:`drivers` without a current monitor in their output."""
+        sensed = {(cs.net, cs.node) for cs in self.current_sense}
+        return [d for d in self.drivers() if d not in sensed]
+
+    @property
+    def power_measured(self) -> bool:
+        """True when current monitors sit in every driver (:meth:`drivers`): only then
+        is the sum of their readings the networks' total power."""
+        return bool(self.current_sense) and not self.unsensed_drivers()
 
     @property
     def n_nodes(self) -> int:

@@ -271,19 +271,7 @@ def _wiring(board: Board) -> _Resources:
     for name, d in board.dacs.items():
         if d.cs is not None:
             res.gpio(d.cs, f"chip select of DAC {name}", f"dacs.{name}.cs")
-    cs = board.current_sense
-    if cs is not None:
-        taken = [d.address for d in board.dacs.values()
-                 if d.interface == "i2c" and d.bus == cs.bus]
-        if cs.address in taken:
-            raise _err(board, f"I2C address 0x{cs.address:02x} on bus {cs.bus!r} is already a "
-                       "DAC's; give the current-sense chip its own address",
-                       "current_sense.address")
-        driven = {p.a for p in board.inputs} | {p.b for p in board.inputs if p.drive_b}
-        if cs.node not in driven - {board.ground}:
-            raise _err(board, "the monitor's shunt sits in an input driver's output: name a "
-                       "driven input node (" + ", ".join(board.nodes[n] for n in sorted(
-                           driven - {board.ground})) + ")", "current_sense.node")
+    _current_sense(board)
     adc = board.adc
     if adc.type == "internal":
         if adc.channels > len(mcu.adc_pins):
@@ -489,3 +477,66 @@ def _ranges(board: Board) -> None:
     from learnboard.boards.ranges import check_ranges
 
     check_ranges(compile_board(board).body, board.source)
+
+
+SHUNT_RANGE_VOLTS = 0.16  # the INA219's shunt range at the firmware's PGA /4 (lbfw/isense.py)
+
+
+def _current_sense(board: Board) -> None:
+    """Each monitor on its own I2C address, in a driver's output (one per driver)."""
+    drivers = board.drivers()
+    seen: dict[tuple, int] = {}
+    for i, cs in enumerate(board.current_sense):
+        field = f"current_sense[{i}]"
+        taken = [d.address for d in board.dacs.values()
+                 if d.interface == "i2c" and d.bus == cs.bus]
+        if cs.address in taken:
+            raise _err(board, f"I2C address 0x{cs.address:02x} on bus {cs.bus!r} is already a "
+                       "DAC's; give the current-sense chip its own address", f"{field}.address")
+        if (cs.bus, cs.address) in seen:
+            raise _err(board, f"I2C address 0x{cs.address:02x} on bus {cs.bus!r} is already "
+                       f"current_sense[{seen[(cs.bus, cs.address)]}]'s; give each monitor its "
+                       "own address (an INA219 has 16: 0x40-0x4F by its A0/A1 pins)",
+                       f"{field}.address")
+        seen[(cs.bus, cs.address)] = i
+        if (cs.net, cs.node) not in drivers:
+            names = ", ".join(board.nodes[n] for net, n in drivers if net == cs.net)
+            raise _err(board, "the monitor's shunt sits in a driver's output: name a node "
+                       f"that an input or an output clamp drives on network {cs.net} ({names})",
+                       f"{field}.node")
+        if (cs.net, cs.node) in seen:
+            raise _err(board, f"network {cs.net}'s driver of {board.nodes[cs.node]} already has "
+                       f"current_sense[{seen[(cs.net, cs.node)]}]; one monitor per driver",
+                       f"{field}.node")
+        seen[(cs.net, cs.node)] = i
+        amps = sum(worst_case_current(board, e) for e, ed in enumerate(board.edges)
+                   if cs.node in (ed.a, ed.b))
+        if amps * cs.shunt > SHUNT_RANGE_VOLTS:
+            raise _err(board, f"{cs.shunt:g} ohm x the node's worst-case current {amps * 1e3:.3g} mA "
+                       f"(its edges' bounds) = {amps * cs.shunt * 1e3:.3g} mV, beyond the "
+                       f"monitor's {SHUNT_RANGE_VOLTS * 1e3:g} mV range (PGA /4); take at most "
+                       f"{SHUNT_RANGE_VOLTS / amps:.3g} ohm", f"{field}.shunt")
+
+
+def power_report(board: Board) -> str:
+    """One line: how this board's power is reported (measured, or the estimate and why)."""
+    n = len(board.current_sense)
+    if board.power_measured:
+        return (f"power: measured ({n} current monitor{'s' if n > 1 else ''}, one in every "
+                "driver's output)")
+    if not n:
+        return "power: device-model estimate (no current monitor)"
+    return "power: device-model estimate. " + sensing_note(board)
+
+
+def sensing_note(board: Board) -> str | None:
+    """Why the board's current monitors do not measure its total power (the drivers
+    without one), or None when they do or there are none."""
+    if not board.current_sense or board.power_measured:
+        return None
+    missing = ", ".join(f"network {net} node {board.nodes[n]}" for net, n in board.unsensed_drivers())
+    return (f"{board.source}: current_sense covers {len(board.current_sense)} of "
+            f"{len(board.drivers())} drivers; without a monitor: {missing}. The board reports "
+            "its device-model estimate (the monitors' sum is logged as pwr_m); add a "
+            "[[current_sense]] in each of those drivers to have its power measured")
+
