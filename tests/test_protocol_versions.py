@@ -10,6 +10,7 @@ decodes and reports)."""
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 import threading
@@ -170,21 +171,30 @@ def test_a_board_that_answers_only_the_protocol_1_probe_with_an_error_is_asked_a
         thread.join(2)
 
 
-@pytest.mark.vm("vm64")
-def test_protocol_2_firmware_is_recognised(tmp_path):
-    """A board still running protocol-2 firmware (no board identity in its hello) drops the
-    protocol-4 hello; the host's protocol-2 probe names it and says to flash."""
-    require_vm()
-    flash = protocol1_firmware(tmp_path / "flash", version=2)
+@contextlib.contextmanager
+def _older_firmware_is_named(tmp_path, version: int):
+    """Boot protocol-``version`` firmware on a VM board: the host's probe after the dropped
+    protocol-4 hello names it and says to flash. Yields the board, still running."""
+    flash = protocol1_firmware(tmp_path / "flash", version=version)
     with VMBoard(flash, board="gen2-clln", seed=1, replug=False) as vb:
         link = Link.open(vb.port, timeout=1.0, retries=0)
         try:
             wait_for(lambda: any(f.mtype == MessageType.EVT for f in list(link._old)), 60,
-                     "the protocol-2 boot event")
-            with pytest.raises(OldFirmware, match="protocol-2 firmware; run `learnboard flash`"):
+                     f"the protocol-{version} boot event")
+            with pytest.raises(OldFirmware,
+                               match=f"protocol-{version} firmware; run `learnboard flash`"):
                 link.hello(probe_old=True)
         finally:
             link.close()
+        yield vb
+
+
+@pytest.mark.vm("vm64")
+def test_protocol_2_firmware_is_recognised(tmp_path):
+    """A board still running protocol-2 firmware (no board identity in its hello) drops the
+    protocol-4 hello; the host's protocol-2 probe names it, and `learnboard info` says to flash."""
+    require_vm()
+    with _older_firmware_is_named(tmp_path, 2) as vb:
         run = subprocess.run([sys.executable, "-m", "learnboard", "info", "--port", vb.port],
                              capture_output=True, text=True, timeout=120)
         said = (f"the board runs protocol-2 firmware; run `learnboard flash --port {vb.port}` "
@@ -197,23 +207,14 @@ def test_protocol_3_firmware_is_recognised(tmp_path):
     the protocol-4 hello and answers the protocol-3 probe, the first one sent. One VM:
     what is tested is the host's probe."""
     require_vm()
-    flash = protocol1_firmware(tmp_path / "flash", version=3)
-    with VMBoard(flash, board="gen2-clln", seed=1, replug=False) as vb:
-        link = Link.open(vb.port, timeout=1.0, retries=0)
-        try:
-            wait_for(lambda: any(f.mtype == MessageType.EVT for f in list(link._old)), 60,
-                     "the protocol-3 boot event")
-            with pytest.raises(OldFirmware, match="protocol-3 firmware; run `learnboard flash`"):
-                link.hello(probe_old=True)
-        finally:
-            link.close()
+    with _older_firmware_is_named(tmp_path, 3):
+        pass
 
 
-def _older_board(answer_after: int):
-    """A board of older firmware (protocol 1) on a memory pair: it drops frames of other
-    protocols, and answers a protocol-1 hello with OK once it has seen ``answer_after``
-    frames (still booting before). Returns the host end, the versions of the frames it
-    received in order, and a stop function."""
+def _fake_board(reply):
+    """A line on a memory pair that answers each frame it receives with
+    ``reply(frame, frames_seen)`` (bytes, or None for silence). Returns the host end, the
+    versions of the frames it received in order, and a stop function."""
     host_end, board_end = memory_pair(timeout_b=0.05)
     seen: list[int] = []
     stop = threading.Event()
@@ -223,9 +224,9 @@ def _older_board(answer_after: int):
         while not stop.is_set():
             for frame in dec.feed(board_end.read(4096)):
                 seen.append(frame.version)
-                if frame.version == 1 and len(seen) > answer_after:
-                    board_end.write(codec.encode_frame(MessageType.OK, 0, [frame.body[0], {"proto": 1}],
-                                                       version=1))
+                out = reply(frame, len(seen))
+                if out:
+                    board_end.write(out)
 
     thread = threading.Thread(target=loop, daemon=True)
     thread.start()
@@ -237,83 +238,59 @@ def _older_board(answer_after: int):
     return host_end, seen, close
 
 
+def _older_board(answer_after: int):
+    """A board of older firmware (protocol 1): it drops frames of other protocols, and
+    answers a protocol-1 hello with OK once it has seen ``answer_after`` frames (still
+    booting before)."""
+    def reply(frame, n):
+        if frame.version == 1 and n > answer_after:
+            return codec.encode_frame(MessageType.OK, 0, [frame.body[0], {"proto": 1}], version=1)
+        return None
+    return _fake_board(reply)
+
+
 NEW, OLDS = codec.VERSION, sorted(codec.OLD_VERSIONS, reverse=True)
+
+
+def _hello_against(line, expected: type[Exception], match: str | None = None,
+                   timeout: float = 0.2) -> tuple[list[int], Exception]:
+    """A hello with older-firmware probing (three tries) on ``line`` (a fake board), which
+    must end in ``expected``: the versions the line received, and the exception."""
+    host_end, seen, close = line
+    link = Link(host_end, timeout=timeout, retries=2)
+    try:
+        with pytest.raises(expected, match=match) as info:
+            link.hello(probe_old=True)
+    finally:
+        link.close()
+        close()
+    return seen, info.value
 
 
 def test_older_firmware_is_probed_after_the_first_unanswered_hello_not_after_all_retries():
     """A user waits one hello timeout to hear "flash it", not every retry of hello: the
     older hellos (every older protocol, newest first, sent together) follow the first
     unanswered one."""
-    host_end, seen, close = _older_board(answer_after=0)
-    link = Link(host_end, timeout=0.2, retries=2)
-    try:
-        with pytest.raises(OldFirmware) as info:
-            link.hello(probe_old=True)
-    finally:
-        link.close()
-        close()
-    assert info.value.protocol == 1
+    seen, exc = _hello_against(_older_board(answer_after=0), OldFirmware)
+    assert exc.protocol == 1
     assert seen == [NEW, *OLDS]  # one hello of this protocol, then the older ones
 
 
 def test_older_firmware_still_booting_at_the_first_probe_is_probed_again_after_the_last_hello():
     """The patience for a slow board stays: all of hello's tries, then the older hellos
     once more, which the board (up by now) answers."""
-    host_end, seen, close = _older_board(answer_after=1 + len(OLDS))  # silent in the first round
-    link = Link(host_end, timeout=0.2, retries=2)
-    try:
-        with pytest.raises(OldFirmware, match="protocol-1 firmware"):
-            link.hello(probe_old=True)
-    finally:
-        link.close()
-        close()
+    seen, _ = _hello_against(_older_board(answer_after=1 + len(OLDS)),  # silent in round one
+                             OldFirmware, "protocol-1 firmware")
     assert seen == [NEW, *OLDS, NEW, NEW, *OLDS]
 
 
 def test_a_silent_board_gets_every_hello_try_and_both_probes_before_the_timeout():
-    host_end, seen, close = _older_board(answer_after=10**6)  # never answers
-    link = Link(host_end, timeout=0.1, retries=2)
-    try:
-        with pytest.raises(LinkTimeout, match="after 3 tries"):
-            link.hello(probe_old=True)
-    finally:
-        link.close()
-        close()
+    seen, _ = _hello_against(_older_board(answer_after=10**6),  # never answers
+                             LinkTimeout, "after 3 tries", timeout=0.1)
     assert seen == [NEW, *OLDS, NEW, NEW, *OLDS]
 
 
-def _chatty_board(answer: bytes):
-    """A line that answers every frame with ``answer`` (no frame): the host end, the
-    versions of the frames it received, and a stop function."""
-    host_end, board_end = memory_pair(timeout_b=0.05)
-    seen: list[int] = []
-    stop = threading.Event()
-
-    def loop():
-        dec = codec.FrameDecoder(accept=None, old_versions=codec.OLD_VERSIONS)
-        while not stop.is_set():
-            frames = dec.feed(board_end.read(4096))
-            seen.extend(f.version for f in frames)
-            if frames:
-                board_end.write(answer)
-
-    thread = threading.Thread(target=loop, daemon=True)
-    thread.start()
-
-    def close():
-        stop.set()
-        thread.join(2)
-
-    return host_end, seen, close
-
-
 def test_a_line_with_other_bytes_gets_every_hello_try_and_no_older_hello():
-    host_end, seen, close = _chatty_board(b"booting...\r\n")
-    link = Link(host_end, timeout=0.1, retries=2)
-    try:
-        with pytest.raises(LinkTimeout, match="after 3 tries"):
-            link.hello(probe_old=True)
-    finally:
-        link.close()
-        close()
+    line = _fake_board(lambda frame, n: b"booting...\r\n")  # answers every frame, never a frame
+    seen, _ = _hello_against(line, LinkTimeout, "after 3 tries", timeout=0.1)
     assert seen == [NEW, NEW, NEW]

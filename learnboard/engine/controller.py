@@ -22,6 +22,15 @@ import numpy as np
 from learnboard.errors import InputError
 
 
+def _check_tau_every(tau: float, every: int) -> None:
+    """Both controllers' constants: a tolerance is a relative error in (0, 1)."""
+    if not 0 < tau < 1:
+        raise InputError(f"the tolerance must lie between 0 and 1 (a relative error C/C0), "
+                         f"got {tau}", field="--tolerance")
+    if every < 1:
+        raise InputError("the check interval must be at least one step", field="every")
+
+
 @dataclass
 class ToleranceController:
     """Sets lambda from the relative error, step by step.
@@ -40,11 +49,7 @@ class ToleranceController:
     s0: int | None = None
 
     def __post_init__(self) -> None:
-        if not 0 < self.tau < 1:
-            raise InputError(f"the tolerance must lie between 0 and 1 (a relative error C/C0), "
-                             f"got {self.tau}", field="--tolerance")
-        if self.every < 1:
-            raise InputError("the check interval must be at least one step", field="every")
+        _check_tau_every(self.tau, self.every)
 
     def lam_for(self, step: int, relative_error: float) -> float:
         """Lambda for the update at ``step`` given C/C0 measured at that step."""
@@ -147,11 +152,7 @@ class AdaptiveController:
     recent: list[float] = field(default_factory=list)  # the last checks' errors
 
     def __post_init__(self) -> None:
-        if not 0 < self.tau < 1:
-            raise InputError(f"the tolerance must lie between 0 and 1 (a relative error C/C0), "
-                             f"got {self.tau}", field="--tolerance")
-        if self.every < 1:
-            raise InputError("the check interval must be at least one step", field="every")
+        _check_tau_every(self.tau, self.every)
         if not 0 < self.start <= self.lam_max:
             raise InputError(f"the first lambda must lie in (0, {self.lam_max}], got {self.start}",
                              field="start")
