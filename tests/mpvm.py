@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from learnboard.emulator.vm import default_executable
+from learnboard.emulator.vm import board_heap, default_executable
 from learnboard.emulator.vm import micropython_executable as _selected
 from learnboard.firmware import FIRMWARE_DIR
 
@@ -68,14 +68,17 @@ def require_vm() -> str:
 def run_vm(
     source: str,
     *,
-    heap: str = "192K",
+    heap: str | None = None,
     path: list[Path] | None = None,
     stdin: bytes | None = None,
     timeout: float = 120,
     check: bool = True,
 ) -> subprocess.CompletedProcess:
-    """Run ``source`` in the VM with the firmware importable; return the finished process."""
+    """Run ``source`` in the VM with the firmware importable; return the finished process.
+    ``heap``: default the heap that stands for the board's 192 KB on this VM (192K on a
+    32-bit VM; more on a 64-bit one, whose objects are twice as wide)."""
     exe = require_vm()
+    heap = heap or board_heap(exe)
     dirs = [str(p) for p in (path or [])] + [str(FIRMWARE_DIR)]
     env = dict(os.environ, MICROPYPATH=":".join(dirs))
     proc = subprocess.run(

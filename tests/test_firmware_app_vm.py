@@ -1,6 +1,7 @@
-"""The firmware application in the real MicroPython VM (192K heap) with a fake
-``machine`` (tests/_fake_machine.py; constant ADC codes, no physics): it boots from a
-board.json, answers hello over a pipe, and runs 1000 learning steps with the heap locked."""
+"""The firmware application in the real MicroPython VM (the board's 192K heap on the
+32-bit VM) with a fake ``machine`` (tests/_fake_machine.py; constant ADC codes, no
+physics): it boots from a board.json, answers hello over a pipe, and runs 1000 learning
+steps with the heap locked."""
 
 from __future__ import annotations
 
