@@ -10,7 +10,7 @@ from learnboard.network import Network
 def periodic_lattice(side: int = 4) -> Network:
     """Periodic square lattice (torus): side² nodes, 2·side² edges; ground = last node.
 
-    The gen2-clln board's shape (BRIEF §3): 4×4 → 16 nodes, 32 edges.
+    The gen2-clln board's shape (docs/boards/gen2-clln.md): 4×4 → 16 nodes, 32 edges.
     """
     edges = []
     for y in range(side):

@@ -33,7 +33,7 @@ def test_shipped_profiles_are_listed():
     assert set(PROFILES) <= set(profile_names())
 
 
-def test_gen1_matches_the_brief():
+def test_gen1_matches_its_board_page():
     b = load_board("gen1-digipot")
     assert (b.n_edges, b.networks, b.learning.rule, b.microcontroller) == (16, "twin", "sign", "rp2040")
     part = b.parts["X9C303"]
@@ -44,7 +44,7 @@ def test_gen1_matches_the_brief():
     assert max(worst_case_current(b, i) for i in range(b.n_edges)) <= 1e-3
 
 
-def test_gen2_matches_the_brief():
+def test_gen2_matches_its_board_page():
     b = load_board("gen2-clln")
     assert (b.n_nodes, b.n_edges, b.networks, b.learning.rule) == (16, 32, "twin", "gate")
     fet = b.parts["nmos"]

@@ -137,7 +137,7 @@ def test_step_does_not_depend_on_repeating_examples(mixed):
 
 
 def test_scale_symmetry(mixed):
-    """Scaling every k by c keeps the error and scales the power by c (BRIEF §2)."""
+    """Scaling every k by c keeps the error and scales the power by c (the paper's power and error are quadratic in the drops)."""
     net, terms, data = mixed
     eng = LinearEngine(net, terms, data)
     k = np.random.default_rng(5).uniform(0.5, 2, net.n_edges)

@@ -37,7 +37,7 @@ def test_transistor_board_warm_start_and_power_term():
     eng, plain = run(0.0)
     _, power_aware = run(0.5)
     lo, hi = board.limits.gate_range
-    assert plain.newton_iterations_mean <= 4.0  # warm-started solves (BRIEF/issue target)
+    assert plain.newton_iterations_mean <= 4.0  # warm-started solves (docs/engine.md)
     assert plain.state.min() >= lo and plain.state.max() <= hi
     assert plain.history["error"][-1] < plain.history["error"][0]
     # the lambda term pushes gates down and so lowers the physical power reached

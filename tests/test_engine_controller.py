@@ -1,4 +1,4 @@
-"""The tolerance controller of BRIEF §2: the rule taken literally, and its reference outcome;
+"""The paper's tolerance controller (Stern et al. 2024): the rule taken literally, and its reference outcome;
 the boards' adaptive controller: its steps, its settling on a lagging error, its constants."""
 
 import numpy as np
@@ -43,7 +43,7 @@ def test_tail_means():
 
 @pytest.mark.slow
 def test_reference_tolerance_run(reference_networks):
-    """BRIEF §2: tau 1e-3, 1e5 steps -> tail means C/C0 6.4e-4 and P 0.0243 (within 20 %)."""
+    """The paper's controller run: tau 1e-3, 1e5 steps -> tail means C/C0 6.4e-4 and P 0.0243 (within 20 %)."""
     net = read_network(reference_networks / "data_N00064_Lp0.0100_r1.txt")
     src, tgt, data = notebook_task(net.n_edges)
     eng = LinearEngine(net, Terminals(tuple(src), tuple(tgt)), data, LearningConfig())

@@ -1,7 +1,7 @@
 """The on-board fixed-point learning rule (``firmware/lbfw/rule.py``), run in the real VM.
 
 Random cases are drawn in CPython, run inside MicroPython, and compared with the float
-rule ``dk = -(alpha/eta) <(dV^C)^2 - (1 - lambda)(dV^F)^2>`` (BRIEF section 2) computed
+rule ``dk = -(alpha/eta) <(dV^C)^2 - (1 - lambda)(dV^F)^2>`` (the paper's rule) computed
 here with numpy, within the error bound documented in ``docs/fixed-point.md``.
 """
 

@@ -20,7 +20,7 @@ volts = st.floats(-0.5, 1.5, allow_nan=False)
 gates = st.floats(0.0, 6.0, allow_nan=False)
 
 
-def test_level1_equations_of_the_brief():
+def test_level1_equations():
     # ohmic: I = beta (VG - Vt - (Va+Vb)/2)(Va - Vb)
     i, _, _ = nmos_current(0.3, 0.1, 2.0, VT, BETA)
     assert i == pytest.approx(BETA * (2.0 - VT - 0.2) * 0.2, rel=1e-14)

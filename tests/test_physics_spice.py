@@ -1,4 +1,4 @@
-"""Cross-checks against ngspice on the same netlists (BRIEF §5: the trusted simulator)."""
+"""Cross-checks against ngspice on the same netlists (ngspice: the trusted simulator)."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""Schedules: TOML phases, errors naming the field, the BRIEF section 2 controller run
+"""Schedules: TOML phases, errors naming the field, the paper's controller run
 literally through the chunked host loop, ramps and stop conditions."""
 
 from __future__ import annotations
@@ -90,8 +90,8 @@ def test_invalid_toml_and_missing_file(tmp_path):
         load_schedule(tmp_path / "nope.toml")
 
 
-def test_the_chunked_controller_is_the_brief_controller_step_for_step():
-    """Driving the runner chunk by chunk gives the same lambdas as calling the BRIEF
+def test_the_chunked_controller_is_the_papers_controller_step_for_step():
+    """Driving the runner chunk by chunk gives the same lambdas as calling the paper's
     controller at every step, for an error trace that crosses tau several times."""
     def rel_err(step):  # falls below tau at 130, then oscillates around it
         return 1.0 if step < 130 else (0.5e-3 if (step // 300) % 2 == 0 else 2e-3)
