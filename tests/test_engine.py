@@ -137,7 +137,8 @@ def test_step_does_not_depend_on_repeating_examples(mixed):
 
 
 def test_scale_symmetry(mixed):
-    """Scaling every k by c keeps the error and scales the power by c (the paper's power and error are quadratic in the drops)."""
+    """Scaling every k by c keeps the error and scales the power by c (the voltages depend
+    only on the conductances' ratios; the power is linear in k)."""
     net, terms, data = mixed
     eng = LinearEngine(net, terms, data)
     k = np.random.default_rng(5).uniform(0.5, 2, net.n_edges)
