@@ -201,8 +201,13 @@ def test_each_error_class_training_telemetry_and_events(client, doc):
     # learning rate 0: a frame's `k` is read at its step's measurement, before that step's
     # update, so only edges that stay put can be compared with read_edges after the burst
     client.ok("set_params", tlm_every=5, tlm_nodes=1, tlm_edges=1, host_timeout_ms=0, alpha=0.0)
-    client.ok("train", steps=20)
+    # a run far longer than the host's next request takes, however busy the host: the
+    # board is still training when upload_examples arrives (20 steps can be over by then)
+    client.ok("train", steps=1000000)
     assert _error(client, doc, "upload_examples", {"x": xs, "y": ys})[0] == "BUSY"
+    client.ok("stop")
+    client.telemetry()  # the stopped run's frames: the burst below is judged on its own
+    client.ok("train", steps=20)
     done = client.event("done")
     doc.keys_ok("event done", doc.events["done"], done)
     assert done["step"] == 20
