@@ -33,13 +33,9 @@ WITHIN = 0.15
 
 
 def test_the_sense_profile_is_gen2_clln_with_a_monitor_in_every_driver():
-    plain = tomllib.loads(profile_path("gen2-clln").read_text())
     sense = tomllib.loads(profile_path(SENSE).read_text())
     assert sense.pop("current_sense") and sense.pop("i2c")
-    for d in (plain, sense):
-        d["board"].pop("name")
-        d["board"].pop("description")
-    assert sense == plain
+    assert sense == {"extends": "gen2-clln", "board": {"name": SENSE, "description": sense["board"]["description"]}}
     board = load_board(SENSE)
     assert board.power_measured and not board.unsensed_drivers()
     assert len(board.current_sense) == len(board.drivers()) == 7
@@ -81,8 +77,7 @@ def test_measured_power_at_the_lowest_conductance_state():
 
 def test_an_incomplete_monitor_set_keeps_the_estimate_and_says_why(tmp_path):
     text = profile_path(SENSE).read_text()
-    cut = text.index("[[current_sense]]   # y clamp")
-    text = text[:cut] + text[text.index("[limits]"):]
+    text = text[:text.index("[[current_sense]]   # y clamp")]  # the last monitor
     path = tmp_path / "six.toml"
     path.write_text(text)
     board = load_board(path)
@@ -112,9 +107,16 @@ def test_a_single_current_sense_table_still_reads(tmp_path):
     first = text.index("[[current_sense]]")
     one = text[first:text.index("[[current_sense]]", first + 1)].replace("[[current_sense]]", "[current_sense]")
     path = tmp_path / "one.toml"
-    path.write_text(text[:first] + one + text[text.index("[limits]"):])
+    path.write_text(text[:first] + one)
     board = load_board(path)
     assert len(board.current_sense) == 1 and not board.power_measured
+
+
+def test_extends_names_a_shipped_profile(tmp_path):
+    path = tmp_path / "b.toml"
+    path.write_text(profile_path(SENSE).read_text().replace('extends = "gen2-clln"', 'extends = "gen2-cln"'))
+    with pytest.raises(InputError, match=r"extends = 'gen2-cln' is not a shipped profile.*gen2-clln"):
+        load_board(path)
 
 
 def _code(dev: CurrentSense, reg: int) -> int:

@@ -100,7 +100,36 @@ def parse_board(text: str, source: str = "<board>") -> Board:
     except tomllib.TOMLDecodeError as exc:
         raise InputError(f"TOML syntax error: {exc}; fix the file's syntax there",
                          source=source) from None
-    return board_from_data(data, source)
+    return board_from_data(_extended(data, source), source)
+
+
+_EXTENDS_DEPTH = 4  # a profile extending one that extends ...: no loops, no deep chains
+
+
+def _extended(data: dict, source: str, depth: int = 0) -> dict:
+    """``data`` on top of the shipped profile its ``extends`` names (tables merged key by
+    key, every other value — arrays of tables too — the extending file's), so a variant
+    of a board states only what it adds or changes."""
+    base = data.pop("extends", None)
+    if base is None:
+        return data
+    names = profile_names()
+    if not isinstance(base, str) or base not in names:
+        raise InputError(f"extends = {base!r} is not a shipped profile{suggest(str(base), names)}; "
+                         f"use one of {', '.join(names)}", source=source, field="extends")
+    if depth >= _EXTENDS_DEPTH:
+        raise InputError(f"extends: more than {_EXTENDS_DEPTH} profiles deep (a loop?)",
+                         source=source, field="extends")
+    parent = tomllib.loads(profile_path(base).read_text(encoding="utf-8"))
+    return _merged(_extended(parent, base, depth + 1), data)
+
+
+def _merged(base: dict, top: dict) -> dict:
+    out = dict(base)
+    for key, value in top.items():
+        old = base.get(key)
+        out[key] = _merged(old, value) if isinstance(old, dict) and isinstance(value, dict) else value
+    return out
 
 
 def board_from_data(data: dict, source: str = "<board>") -> Board:
