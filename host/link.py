@@ -302,26 +302,20 @@ class Link:
         rounds = (0, retries - 1) if retries > 0 else (0,)
         made = 0
         for n, tries in enumerate(rounds):
-            last = n == len(rounds) - 1
             try:
                 return self.request("hello", timeout=timeout, retries=tries)
             except LinkTimeout:
                 made += tries + 1
-                given_up = LinkTimeout(_no_reply("hello", made, self.timeout if timeout is None else timeout))
-                silent = self._rx_bytes == rx0 or bool(self._old) or self._old_frames != old0
-                if not silent:  # e.g. a REPL echoing the frame: no frames of any protocol for it
-                    if last:
-                        raise given_up from None
-                    continue
-                old = self._probe_old(timeout)
-                if old is None:
-                    if last:
-                        raise given_up from None
-                    continue
-            if old.mtype == MessageType.OK:  # older firmware answers hello with OK
-                raise OldFirmware(protocol=old.version)
-            return self.request("hello", timeout=timeout, retries=retries)
-        raise AssertionError("unreachable")  # every round returns, raises or continues
+            # no older hello into a line that carried bytes but no frames (a REPL echoing)
+            silent = self._rx_bytes == rx0 or bool(self._old) or self._old_frames != old0
+            old = self._probe_old(timeout) if silent else None
+            if old is not None:
+                break
+            if n == len(rounds) - 1:
+                raise LinkTimeout(_no_reply("hello", made, self.timeout if timeout is None else timeout))
+        if old.mtype == MessageType.OK:  # older firmware answers hello with OK
+            raise OldFirmware(protocol=old.version)
+        return self.request("hello", timeout=timeout, retries=retries)
 
     def _probe_old(self, timeout: float | None) -> codec.Frame | None:
         """One hello in each older protocol, sent together; the first OK reply, else an ERR
