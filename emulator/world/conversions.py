@@ -26,7 +26,7 @@ from bisect import bisect_right
 
 import numpy as np
 from learnboard.emulator.devices.spi_adc import SpiAdc
-from learnboard.emulator.world.kernels import block_codes
+from learnboard.emulator.world.kernels import block_codes, settle_block
 
 from learnboard.errors import InputError
 
@@ -246,6 +246,94 @@ class Conversions:
         return codes
 
     def _block_linear(self, channel: int, n: int, period: int):
+        """:meth:`adc_block` while drives settle on linear (digipot) networks (see
+        :meth:`_block_linear_eager`, the reference). With lazy solves (the default) the
+        usual case — one connected mux reading a node — is taken in one compiled pass
+        (:func:`~learnboard.emulator.world.kernels.settle_block`): the same per-sample
+        re-solves from the network's linear map, the same codes, clock and solve
+        bookkeeping, without a Python loop per sample."""
+        if self._eager_solves:
+            return self._block_linear_eager(channel, n, period)
+        found = None
+        for entry in self._adc_mux.get(channel, ()):
+            if entry[0].is_connected:
+                if found is not None:  # contention: several sources per sample
+                    return self._block_linear_eager(channel, n, period)
+                found = entry
+        if found is None:
+            return None
+        mux, routes, net = found
+        r = routes[mux._channel]
+        clock = self.clock
+        if r is None or not r[0] or (clock._listeners and
+                                     self.watchdog.deadline_us <= clock._us + period * n):
+            # an unwired channel or a gate read: the reference. The watchdog running out
+            # inside the block resets the board between two samples (in process: an
+            # exception at that sample), which only the sample-by-sample loop reproduces
+            return self._block_linear_eager(channel, n, period)
+        op = self._linear_ready(net)
+        if op is None:  # new taps: solve (sample 0 as a single read takes it)
+            self.solution(net)
+            op = self._linear_op(net)
+            if op is None:
+                return None
+        return self._settle_block(op, mux, net, r[1], n, period)
+
+    def _settle_block(self, op, mux, net: int, node: int, n: int, period: int) -> list[int]:
+        """:meth:`_block_linear_eager` for one mux on ``node`` of ``net`` whose linear map
+        ``op`` is ready, in one call of the compiled kernel; the state it leaves (mux,
+        noise stream, solve bookkeeping, clock and its listeners) written back here."""
+        clock = self.clock
+        adc = self.adc
+        cache = self._cache
+        ns = self.faults.noise_scale
+        now = clock._us
+        _p_state, p_drives, sol = cache.solved[net]
+        keys = sorted(p_drives)
+        p = np.array([p_drives[k] for k in keys], dtype=float)
+        outs = op[3]
+        to = np.array([o._to[ch] for o, ch in outs], dtype=float)
+        frm = np.array([o._from[ch] for o, ch in outs], dtype=float)
+        since = np.array([o._since[ch] for o, ch in outs], dtype=float)
+        tau = np.array([o.tau_us for o, _ in outs], dtype=float)
+        chk = cache.checked[net]
+        noisy = bool(adc.noise_lsb and ns)
+        sc = np.array([
+            1.0 if chk is not None and chk[0] == cache.gen else 0.0,
+            chk[1] if chk is not None else 0.0, cache.solved_at[net], cache.dynamic_until,
+            1.0 if len(self.faults.stuck_edges) == len(self._stuck_values) else 0.0,
+            cache.max_leak, self.faults.leak_scale, cache.tol,
+            0.0 if sol is None else 1.0, 0.0 if sol is None else sol.node_voltages[node],
+            now, period, mux.gain, mux.tau_us, mux._out, mux._channel_since,
+            adc._lsb, adc._g1, adc.offset_lsb, adc.noise_lsb, ns, adc.vref, 0.0, 0.0])
+        if noisy and adc._zi + n > len(adc._za):
+            adc.ahead(n)  # the next deviates of the stream, as AdcModel.code draws them
+        z0 = adc._zi
+        out = self._code_arrays.get(n)
+        if out is None:
+            out = self._code_arrays[n] = np.empty(n, dtype=np.int64)
+        settle_block(op[2][node], to, frm, since, tau, p, sc, adc.transitions,
+                     self._u16_array, adc._za, z0, out)
+        if noisy:
+            adc._zi = z0 + n
+        mux._out = float(sc[14])
+        mux._channel_since = int(sc[15])
+        solves = int(sc[22])
+        if sc[23]:
+            cache.checked[net] = (cache.gen, int(sc[1]))
+        if solves:
+            cache.solves += solves
+            cache.solved_at[net] = int(sc[2])
+            cache.owe(net, dict(zip(keys, p.tolist(), strict=True)))
+        listeners = clock._listeners
+        if listeners:  # a watchdog checks every advance, as the samples' own
+            for _ in range(n):
+                clock.advance_us(period)
+        else:
+            clock._us = now + period * n
+        return out.tolist()
+
+    def _block_linear_eager(self, channel: int, n: int, period: int):
         """:meth:`adc_block` while drives settle on linear (digipot) networks: what ``n``
         :meth:`adc_read_u16` calls give — :meth:`solution`'s bookkeeping per sample (a
         re-solve whenever a drive moved by more than 1e-7 V since the last one) — with
@@ -286,7 +374,7 @@ class Conversions:
         # per network: [rows, drive getters, drive volts of the last solve, {node: volts},
         # moved]
         st = {}
-        for net, (rows, lines) in nets.items():
+        for net, (rows, lines, *_) in nets.items():
             p_drives = cache.solved[net][1]
             sol = cache.solved[net][2]
             st[net] = [rows, lines, [p_drives[k] for k in sorted(p_drives)],

@@ -339,7 +339,7 @@ class CircuitSolution:
 
     def _linear_op(self, net: int):
         """For a linear network whose last solve is current: the node volts as a linear map
-        of the drive volts — ``(rows, lines)`` with ``rows[node]`` the coefficient per
+        of the drive volts — ``(rows, lines, rows array, outputs)`` with ``rows[node]`` the coefficient per
         driven node (sorted as :meth:`solution` sorts them) and ``lines`` the driving
         line of each — or None (transistor networks, the general solver, no solve yet)."""
         prev = self._cache.solved[net]
@@ -370,7 +370,11 @@ class CircuitSolution:
         if any(c is None for c in cols):
             return None
         m = np.stack([c.node_voltages for c in cols], axis=1)
-        op = (m.tolist(), [self._line_getter(table[k]) for k in fixed])
+        getters = [self._line_getter(table[k]) for k in fixed]
+        # (the rows as lists and as an array, and each getter's settling output and
+        # channel, for the compiled block)
+        op = (m.tolist(), getters, np.ascontiguousarray(m),
+              [(g.func.__self__, g.args[0]) for g in getters])
         if len(self._linops) > 256:
             self._linops.clear()
         self._linops[key] = op
