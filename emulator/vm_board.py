@@ -149,7 +149,7 @@ class VMBoard:
         self.brownouts: BrownOuts = brownouts or BrownOuts()
         """Power losses to come (on the world's virtual clock); may be replaced."""
         if self.world is not None:
-            self.world.clock.on_advance(self._clock_moved)
+            self.world.clock.on_advance(self._clock_moved, self._cut_from)
             self.world.watchdog.on_expire = self._watchdog_fired
         self._user_on_reset = on_reset
         self._on_port_change = on_port_change
@@ -217,6 +217,10 @@ class VMBoard:
         if self._sock_dir is not None:
             shutil.rmtree(self._sock_dir, ignore_errors=True)
             self._sock_dir = None
+
+    def _cut_from(self) -> int:
+        """The clock's ``quiet_until``: :meth:`_clock_moved` acts from the next brown-out."""
+        return self.brownouts.next_us
 
     def _clock_moved(self, now_us: int) -> None:
         # on the world server's thread, under its lock: the power goes at once, the

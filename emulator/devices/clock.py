@@ -20,12 +20,13 @@ class VirtualClock:
             busy-wait on the ticks ends (a real read costs about a microsecond).
     """
 
-    __slots__ = ("_us", "tick_cost_us", "_listeners")
+    __slots__ = ("_us", "tick_cost_us", "_listeners", "_quiet_until")
 
     def __init__(self, tick_cost_us: int = 1):
         self._us = 0
         self.tick_cost_us = int(tick_cost_us)
         self._listeners: list = []
+        self._quiet_until: list = []
 
     @property
     def now_us(self) -> int:
@@ -35,9 +36,22 @@ class VirtualClock:
     def now_s(self) -> float:
         return self._us * 1e-6
 
-    def on_advance(self, callback) -> None:
-        """Call ``callback(now_us)`` after every advance (watchdogs, timers)."""
+    def on_advance(self, callback, quiet_until=None) -> None:
+        """Call ``callback(now_us)`` after every advance (watchdogs, timers).
+        ``quiet_until()``, if given, tells the earliest µs at which the callback would do
+        anything: its calls for earlier times are no-ops (:meth:`quiet_through`)."""
         self._listeners.append(callback)
+        self._quiet_until.append(quiet_until)
+
+    def quiet_through(self, t_us: int) -> bool:
+        """Whether every listener would do nothing when called for any time up to
+        ``t_us``: then a block of work that advances the clock step by step may move it
+        there at once, skipping calls that are no-ops (a listener without
+        ``quiet_until`` always counts as acting)."""
+        for until in self._quiet_until:
+            if until is None or until() <= t_us:
+                return False
+        return True
 
     def advance_us(self, dt_us: float) -> None:
         """Move time forward by ``dt_us`` (rounded to whole µs; negative is an error)."""

@@ -265,11 +265,11 @@ class Conversions:
         mux, routes, net = found
         r = routes[mux._channel]
         clock = self.clock
-        if r is None or not r[0] or (clock._listeners and
-                                     self.watchdog.deadline_us <= clock._us + period * n):
-            # an unwired channel or a gate read: the reference. The watchdog running out
-            # inside the block resets the board between two samples (in process: an
-            # exception at that sample), which only the sample-by-sample loop reproduces
+        if r is None or not r[0] or not clock.quiet_through(clock._us + period * n):
+            # an unwired channel or a gate read: the reference. So too when a clock
+            # listener would act inside the block (the watchdog running out, a brown-out:
+            # the board resets between two samples — in process an exception at that
+            # sample —, which only the sample-by-sample loop reproduces)
             return self._block_linear_eager(channel, n, period)
         op = self._linear_ready(net)
         if op is None:  # new taps: solve (sample 0 as a single read takes it)
@@ -282,7 +282,8 @@ class Conversions:
     def _settle_block(self, op, mux, net: int, node: int, n: int, period: int) -> list[int]:
         """:meth:`_block_linear_eager` for one mux on ``node`` of ``net`` whose linear map
         ``op`` is ready, in one call of the compiled kernel; the state it leaves (mux,
-        noise stream, solve bookkeeping, clock and its listeners) written back here."""
+        noise stream, solve bookkeeping, clock) written back here. The clock's listeners
+        are quiet through the block (the caller checked)."""
         clock = self.clock
         adc = self.adc
         cache = self._cache
@@ -325,12 +326,8 @@ class Conversions:
             cache.solves += solves
             cache.solved_at[net] = int(sc[2])
             cache.owe(net, dict(zip(keys, p.tolist(), strict=True)))
-        listeners = clock._listeners
-        if listeners:  # a watchdog checks every advance, as the samples' own
-            for _ in range(n):
-                clock.advance_us(period)
-        else:
-            clock._us = now + period * n
+        # every listener's call for the samples' times would be a no-op (quiet_through)
+        clock._us = now + period * n
         return out.tolist()
 
     def _block_linear_eager(self, channel: int, n: int, period: int):

@@ -365,11 +365,9 @@ class CircuitSolution:
         if tuple(sorted(k for k in table if k != self.board.ground)) != fixed:
             return None
         # columns: the node volts of a unit volt on one driven node (superposition)
-        cols = [self._network_dc.solve(circuit, {k: float(k == j) for k in fixed}, None)
+        cols = [self._network_dc.linear_node_volts(circuit, {k: float(k == j) for k in fixed})
                 for j in fixed]
-        if any(c is None for c in cols):
-            return None
-        m = np.stack([c.node_voltages for c in cols], axis=1)
+        m = np.stack(cols, axis=1)
         getters = [self._line_getter(table[k]) for k in fixed]
         # (the rows as lists and as an array, and each getter's settling output and
         # channel, for the compiled block)

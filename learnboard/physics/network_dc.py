@@ -31,6 +31,23 @@ MAX_ITER = 30
 MAX_STEP = 0.5
 
 
+def _lu_solve(lu_piv: tuple, b: np.ndarray) -> np.ndarray:
+    """``scipy.linalg.lu_solve(lu_piv, b)`` for a finite float64 right-hand side: the
+    same LAPACK ``getrs`` call without the wrapper's checks and dispatch, which cost
+    more than the solve at these sizes (the emulator's re-solves); anything else goes
+    through ``lu_solve`` itself (and its errors)."""
+    lu, piv = lu_piv
+    if lu.dtype == np.float64 and b.dtype == np.float64 and b.ndim == 1 and \
+            b.shape[0] == lu.shape[0] and b.size and np.isfinite(b).all():
+        x, info = _getrs(lu, piv, b, trans=0, overwrite_b=False)
+        if info == 0:
+            return x
+    return sla.lu_solve(lu_piv, b)
+
+
+_getrs = sla.get_lapack_funcs(("getrs",), (np.zeros((1, 1)), np.zeros(1)))[0]
+
+
 class NetworkDC:
     """DC re-solves of the circuits of one network (its edges resistors, NMOS or diodes).
 
@@ -81,7 +98,26 @@ class NetworkDC:
         return kinds
 
     # -- linear networks: one factorisation per (conductances, fixed nodes) ---------------
+    def linear_node_volts(self, circuit: Circuit, drives: dict[int, float]) -> np.ndarray:
+        """The node volts :meth:`solve` gives a linear ``circuit`` (all edges resistors)
+        with ``drives`` held, without the rest of its solution."""
+        fixed = tuple(sorted(drives))
+        values = np.array([drives[k] for k in fixed], dtype=float)
+        return self._linear_volts(circuit, fixed, values)[0]
+
     def _linear(self, circuit: Circuit, fixed: tuple, values: np.ndarray) -> DCSolution:
+        v, lam = self._linear_volts(circuit, fixed, values)
+        drops = v[self.a] - v[self.b]
+        g = circuit.conductance
+        current = g * drops
+        return DCSolution(node_voltages=v, drops=drops, edge_currents=current,
+                          power=float(np.sum(current * drops)),
+                          co_content=0.5 * float(np.sum(g * drops**2)),
+                          constraint_currents=lam, iterations=0, method="linear")
+
+    def _linear_volts(self, circuit: Circuit, fixed: tuple,
+                      values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(node volts, the drives' multipliers) of a linear ``circuit``."""
         key = (circuit.conductance.tobytes(), fixed)
         ls = self._lin.get(key)
         if ls is None:
@@ -103,17 +139,11 @@ class NetworkDC:
         # LinearSolver.solve's arithmetic, with the multipliers solved once
         v = np.zeros(self.n)
         if fixed:
-            lam = sla.lu_solve(ls._schur, values)
+            lam = _lu_solve(ls._schur, values)
             v[ls.constraints.free_nodes] = lam @ ls._x.T
         else:
             lam = np.zeros(0)
-        drops = v[self.a] - v[self.b]
-        g = circuit.conductance
-        current = g * drops
-        return DCSolution(node_voltages=v, drops=drops, edge_currents=current,
-                          power=float(np.sum(current * drops)),
-                          co_content=0.5 * float(np.sum(g * drops**2)),
-                          constraint_currents=lam, iterations=0, method="linear")
+        return v, lam
 
     # -- nonlinear networks: damped Newton from the previous state (compiled) ------------
     def _reduced(self, fixed: tuple) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
