@@ -291,12 +291,7 @@ class Conversions:
         now = clock._us
         _p_state, p_drives, sol = cache.solved[net]
         keys = sorted(p_drives)
-        p = np.array([p_drives[k] for k in keys], dtype=float)
         outs = op[3]
-        to = np.array([o._to[ch] for o, ch in outs], dtype=float)
-        frm = np.array([o._from[ch] for o, ch in outs], dtype=float)
-        since = np.array([o._since[ch] for o, ch in outs], dtype=float)
-        tau = np.array([o.tau_us for o, _ in outs], dtype=float)
         chk = cache.checked[net]
         noisy = bool(adc.noise_lsb and ns)
         sc = np.array([
@@ -306,15 +301,18 @@ class Conversions:
             cache.max_leak, self.faults.leak_scale, cache.tol,
             0.0 if sol is None else 1.0, 0.0 if sol is None else sol.node_voltages[node],
             now, period, mux.gain, mux.tau_us, mux._out, mux._channel_since,
-            adc._lsb, adc._g1, adc.offset_lsb, adc.noise_lsb, ns, adc.vref, 0.0, 0.0])
+            adc._lsb, adc._g1, adc.offset_lsb, adc.noise_lsb, ns, adc.vref, 0.0, 0.0,
+            *[p_drives[k] for k in keys], *[o._to[ch] for o, ch in outs],
+            *[o._from[ch] for o, ch in outs], *[o._since[ch] for o, ch in outs],
+            *[o.tau_us for o, _ in outs]], dtype=float)
+        nk = len(keys)
         if noisy and adc._zi + n > len(adc._za):
             adc.ahead(n)  # the next deviates of the stream, as AdcModel.code draws them
         z0 = adc._zi
         out = self._code_arrays.get(n)
         if out is None:
             out = self._code_arrays[n] = np.empty(n, dtype=np.int64)
-        settle_block(op[2][node], to, frm, since, tau, p, sc, adc.transitions,
-                     self._u16_array, adc._za, z0, out)
+        settle_block(op[2][node], sc, nk, adc.transitions, self._u16_array, adc._za, z0, out)
         if noisy:
             adc._zi = z0 + n
         mux._out = float(sc[14])
@@ -325,7 +323,7 @@ class Conversions:
         if solves:
             cache.solves += solves
             cache.solved_at[net] = int(sc[2])
-            cache.owe(net, dict(zip(keys, p.tolist(), strict=True)))
+            cache.owe(net, dict(zip(keys, sc[24:24 + nk].tolist(), strict=True)))
         # every listener's call for the samples' times would be a no-op (quiet_through)
         clock._us = now + period * n
         return out.tolist()

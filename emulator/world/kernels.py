@@ -62,21 +62,20 @@ def warm_up() -> None:
     one = np.ones(2)
     block_codes(np.arange(3.0), np.arange(4, dtype=np.int64), 1.0, 0.5, one, one, 0, 1.0,
                 np.zeros(2, dtype=np.int64))
-    sc = np.zeros(24)
-    sc[11] = sc[13] = sc[16] = sc[17] = 1.0
-    settle_block(one, one, one, one, one, one.copy(), sc, np.arange(3.0),
-                 np.arange(4, dtype=np.int64), one, 0, np.zeros(2, dtype=np.int64))
+    sc = np.ones(34)
+    settle_block(one, sc, 2, np.arange(3.0), np.arange(4, dtype=np.int64), one, 0,
+                 np.zeros(2, dtype=np.int64))
 
 
 @njit(cache=True)
-def settle_block(row, to, frm, since, tau, p, sc, trans, u16, z, z0, codes):
+def settle_block(row, sc, nk, trans, u16, z, z0, codes):
     """A block of conversions of one node of a linear network while its drives settle,
     compiled: what ``World._block_linear_eager`` (the plain-Python reference) computes
     sample by sample for one connected mux, the same operations in the same order.
 
     Per sample at ``now``: unless the kept solve holds (``SolveCache.holds``), the drive
-    volts (``_Settling.value`` of each driving output: ``to``, ``frm``, ``since``,
-    ``tau``) are worked out; within 1e-7 V of those of the last re-solve (``p``) the
+    volts (``_Settling.value`` of each of the ``nk`` driving outputs: ``to``, ``frm``,
+    ``since``, ``tau``) are worked out; within 1e-7 V of those of the last re-solve (``p``) the
     solve is confirmed, else re-solved (``p`` takes them, one more solve counted). The
     node's volts are the last solve's (``sc[9]`` while no re-solve was taken, if
     ``sc[8]``) or the network's linear map ``row`` of ``p``; the mux's settling law and
@@ -87,10 +86,15 @@ def settle_block(row, to, frm, since, tau, p, sc, trans, u16, z, z0, codes):
     no stuck-edge fault pending, 5 max leak, 6 leak scale, 7 tol, 8/9 the kept node
     volts, 10 the first sample's µs, 11 µs between samples, 12-15 the mux's gain, time
     constant, output and its time, 16-21 the ADC's LSB, gain, offset, noise LSB, noise
-    scale and vref; out: 22 solves taken, 23 whether the solve was checked at all.
+    scale and vref; out: 22 solves taken, 23 whether the solve was checked at all; then
+    ``nk`` each of ``p`` (read and written back), ``to``, ``frm``, ``since``, ``tau``.
     (Integer µs travel as floats: exact below 2**53.)"""
     n = codes.size
-    nk = p.size
+    p = sc[24:24 + nk]
+    to = sc[24 + nk:24 + 2 * nk]
+    frm = sc[24 + 2 * nk:24 + 3 * nk]
+    since = sc[24 + 3 * nk:24 + 4 * nk]
+    tau = sc[24 + 4 * nk:24 + 5 * nk]
     vals = np.empty(nk)
     chk_ok = sc[0] != 0.0
     chk_t = sc[1]

@@ -14,8 +14,9 @@ import math
 
 import numpy as np
 from learnboard.emulator.devices.current_sense import CurrentSense
+from learnboard.emulator.devices.digipot import X9cDigipot
 
-from learnboard.boards.board_circuit import circuit_for_board
+from learnboard.boards.board_circuit import circuit_for_board, edge_conductances, edge_parameters
 from learnboard.physics import Fix, solve
 from learnboard.physics.circuit import TRANSISTOR
 from learnboard.physics.network_dc import NetworkDC
@@ -142,6 +143,9 @@ class CircuitSolution:
         self._circuits: dict = {}  # (net, edge state bytes) -> Circuit of the last solve
         self._drive_tables: dict = {}  # net -> driven() table
         self._circuit_base: dict = {}  # net -> (first circuit, its transistor mask): gate-only
+        self._tap_base: dict = {}  # net -> (first circuit, r_scale): resistors and digipots
+        self._x9c_nets: dict = {}  # net -> its edge devices if all X9C or None, else ()
+        self._state_lists: dict = {}  # net -> (a solve's edge state, as a list)
         self._gates_only = all(e.kind in ("transistor", "resistor") for e in b.edges)
         self._linops: dict = {}  # (net, conductances, driven nodes) -> linear map
         self._edge_ends = b.edge_array()
@@ -256,7 +260,7 @@ class CircuitSolution:
                 key = (net, state.tobytes())
                 circuit = self._circuits.get(key)
                 if circuit is None:  # digipot boards: the same taps come back while drives settle
-                    circuit = self.circuit(net, state)
+                    circuit = self._tap_circuit(net, state)
                     self._circuits = {k: c for k, c in self._circuits.items() if k[0] != net}
                     self._circuits[key] = circuit
             if self._network_dc is None:
@@ -318,6 +322,28 @@ class CircuitSolution:
         base, is_t = kept
         c = copy.copy(base)
         c.gate = np.where(is_t, state, 0.0)
+        c._index = dict(base._index)
+        return c
+
+    def _tap_circuit(self, net: int, state: np.ndarray):
+        """:meth:`circuit` for new taps of a network of resistors and digipots only (the
+        hook not overridden): the network's first circuit with its conductances
+        replaced — the array circuit_for_board gives (the same function of the taps,
+        errors included), without building and checking a new circuit."""
+        kept = self._tap_base.get(net)
+        if kept is None:
+            circuit = self.circuit(net, state)
+            if type(self).circuit is CircuitSolution.circuit and circuit.is_linear:
+                self._tap_base[net] = (circuit, edge_parameters(self.board, net,
+                                                                self.seed)["r_scale"])
+            return circuit
+        base, r_scale = kept
+        g = edge_conductances(self.board, np.asarray(state, dtype=float).reshape(-1), r_scale)
+        if g.shape != base.conductance.shape or not bool(np.all(g > 0)) or \
+                not bool(np.isfinite(g).all()):
+            return self.circuit(net, state)  # the full constructor reports it
+        c = copy.copy(base)
+        c.conductance = g
         c._index = dict(base._index)
         return c
 
@@ -399,7 +425,38 @@ class CircuitSolution:
             return None
         if self._cache.holds(net, self.clock._us):
             return op  # solution() would return the cached solve without looking
-        if prev[1].keys() != self.driven(net).keys() or \
-                np.max(np.abs(prev[0] - self.edge_state(net)), initial=0.0) > self.resolve_tol:
+        if prev[1].keys() != self._driven_nodes(net):
+            return None
+        if self._same_taps(net, prev[0]):
+            return op
+        if np.max(np.abs(prev[0] - self.edge_state(net)), initial=0.0) > self.resolve_tol:
             return None
         return op
+
+    def _driven_nodes(self, net: int) -> set:
+        """The keys of :meth:`driven` (the nodes a driver holds now), without the volts."""
+        table = self._drive_tables.get(net)
+        if table is None:
+            return set(self.driven(net))
+        nodes = {n for n, _line, sw in table if sw is None or self.line_level(sw)}
+        nodes.discard(self.board.ground)
+        return nodes
+
+    def _same_taps(self, net: int, state: np.ndarray) -> bool:
+        """Whether :meth:`edge_state` of ``net`` now equals ``state`` exactly, for a network
+        of X9C digipots and fixed resistors (no stuck edge): the taps compared as a list,
+        the array is not built. False: not known (compare :meth:`edge_state`)."""
+        if self._stuck_values or self.resolve_tol < 0:
+            return False
+        pots = self._x9c_nets.get(net)
+        if pots is None:
+            devs = self.edges[net]
+            pots = self._x9c_nets[net] = (
+                devs if all(d is None or type(d) is X9cDigipot for d in devs) else ())
+        if not pots:
+            return False
+        kept = self._state_lists.get(net)
+        if kept is None or kept[0] is not state:
+            kept = self._state_lists[net] = (state, state.tolist())
+        # (edge_state: a fixed resistor's entry is 0.0; equal lists: every difference 0)
+        return [0 if d is None else d.tap for d in pots] == kept[1]

@@ -45,7 +45,19 @@ def _lu_solve(lu_piv: tuple, b: np.ndarray) -> np.ndarray:
     return sla.lu_solve(lu_piv, b)
 
 
-_getrs = sla.get_lapack_funcs(("getrs",), (np.zeros((1, 1)), np.zeros(1)))[0]
+_getrs, _potrf, _potrs, _getrf = sla.get_lapack_funcs(("getrs", "potrf", "potrs", "getrf"),
+                                                      (np.zeros((1, 1)), np.zeros(1)))
+
+
+class _Refactored:
+    """What a linear re-solve reads of a LinearSolver refactorised for new conductances."""
+
+    __slots__ = ("constraints", "_x", "_schur")
+
+    def __init__(self, constraints, x: np.ndarray, schur: tuple) -> None:
+        self.constraints = constraints
+        self._x = x
+        self._schur = schur
 
 
 class NetworkDC:
@@ -73,6 +85,7 @@ class NetworkDC:
         self._red: dict = {}  # fixed nodes -> (variables, fixed nodes, their outflow rows)
         self._terms: dict = {}  # id(vt) -> (device arrays, their kernel arrays)
         self._last = np.zeros(self.n)  # the kernel's last step (unused here)
+        self._places: dict = {}  # id(LaplacianFactor) -> its dense matrix's layout
 
     def solve(self, circuit: Circuit, drives: dict[int, float], prev: np.ndarray | None,
               gates: np.ndarray | None = None) -> DCSolution | None:
@@ -130,11 +143,13 @@ class NetworkDC:
             else:
                 # same topology and fixed nodes: only the numeric factorisation is redone
                 # (LinearSolver.update's arithmetic, without re-validating the circuit)
-                ls = copy.copy(base)
-                ls.factor = copy.copy(base.factor)
-                ls.circuit = circuit
-                ls.factor.update(circuit.conductance)
-                ls._schur_update()
+                ls = self._refactored(base, circuit.conductance)
+                if ls is None:  # (whatever the direct calls do not take: the solver's way)
+                    ls = copy.copy(base)
+                    ls.factor = copy.copy(base.factor)
+                    ls.circuit = circuit
+                    ls.factor.update(circuit.conductance)
+                    ls._schur_update()
             self._lin[key] = ls
         # LinearSolver.solve's arithmetic, with the multipliers solved once
         v = np.zeros(self.n)
@@ -144,6 +159,41 @@ class NetworkDC:
         else:
             lam = np.zeros(0)
         return v, lam
+
+    def _refactored(self, base: LinearSolver, k: np.ndarray) -> _Refactored | None:
+        """``base`` (a dense LinearSolver) refactorised for conductances ``k``: what
+        ``LaplacianFactor.update`` and ``LinearSolver._schur_update`` compute — the same
+        matrix, the same LAPACK calls (potrf, potrs, getrf) with the same arguments —
+        without the scipy wrappers' checks and dispatch, which cost ten times the
+        arithmetic for a board's few nodes. None where those calls would fail or warn
+        (the caller then takes the solver's own way and its errors)."""
+        f = base.factor
+        m = len(base.constraints)
+        if not m or k.dtype != np.float64 or k.shape != (f.network.n_edges,):
+            return None
+        place = self._places.get(id(f))
+        if place is None or place[0] is not f:
+            pat = f._pattern  # canonical CSC: one stored entry per place
+            cols = np.repeat(np.arange(pat.shape[1]), np.diff(pat.indptr))
+            place = self._places[id(f)] = (f, pat.indices.astype(np.int64), cols, pat.shape[0],
+                                           np.ascontiguousarray(base.constraints.rows.T))
+        _, rows, cols, n_red, rhs = place
+        a = np.zeros((n_red, n_red))
+        a[rows, cols] += f._data_map @ k  # pattern.toarray() with the new data
+        c, info = _potrf(a, lower=1, overwrite_a=0, clean=0)  # sla.cho_factor(lower=True)
+        if info != 0:
+            return None
+        x, info = _potrs(c, rhs, lower=1, overwrite_b=0)  # sla.cho_solve
+        if info != 0:
+            return None
+        x = np.asarray(x).reshape(len(base.constraints.free_nodes), m)
+        s = base.constraints.rows @ x
+        if not np.isfinite(s).all():
+            return None
+        lu, piv, info = _getrf(s, overwrite_a=0)  # sla.lu_factor
+        if info != 0:
+            return None
+        return _Refactored(base.constraints, x, (lu, piv))
 
     # -- nonlinear networks: damped Newton from the previous state (compiled) ------------
     def _reduced(self, fixed: tuple) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:
