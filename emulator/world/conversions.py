@@ -436,16 +436,32 @@ class Conversions:
             kp = self._kpow[key] = [math.exp(-float(period_us) * i / tau_us) for i in range(n)]
         return kp
 
+    def reads_undoable(self) -> bool:
+        """Whether reads now change only what :meth:`restore_read_state` undoes, as far
+        as the state of the outputs and gates tells (:meth:`block_is_cached` then says
+        it per block): nothing moves, or — with lazy solves — drives settle on a network
+        without moving gates (re-solved from its linear map)."""
+        return self._cache.quiet(self.clock._us) or (
+            not self._eager_solves and not self._active_gates and not self._dac_gates)
+
     def block_is_cached(self, channel: int, n: int, period_us: int = 2) -> bool:
         """Whether :meth:`adc_block` on ``channel`` now would take every node it reads
-        from the kept solves (no new solve): the world server runs such reads ahead."""
-        end = self.clock._us + max(2, int(period_us)) * n
+        from the kept solves or, while drives settle (lazy solves), from the linear map
+        of an unchanged circuit (no new solve by a solver): the world server runs such
+        reads ahead."""
+        now = self.clock._us
+        end = now + max(2, int(period_us)) * n
+        settling = None
         for mux, routes, net in self._adc_mux.get(channel, ()):
             if not mux.is_connected:
                 continue
             r = routes[mux._channel]
             if r is not None and r[0] and self._cache.node_volts(net, end) is None:
-                return False
+                if settling is None:  # adc_block's choice: _block_linear
+                    settling = not self._quiet(now) and not self._eager_solves and \
+                        not self._active_gates and not self._dac_gates
+                if not settling or self._linear_ready(net) is None:
+                    return False
         return True
 
 

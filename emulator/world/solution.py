@@ -41,7 +41,7 @@ class SolveCache:
     them.
     """
 
-    __slots__ = ("gen", "dynamic_until", "solves", "solved", "checked", "solved_at",
+    __slots__ = ("gen", "dynamic_until", "solves", "kept", "solved", "checked", "solved_at",
                  "volts", "faults", "stuck_values", "active_gates", "dac_gates",
                  "max_leak", "tol")
 
@@ -50,6 +50,9 @@ class SolveCache:
         self.gen = 0
         self.dynamic_until = 0
         self.solves = 0
+        # solves computed by a solver (keep) rather than from a linear map: a solver's
+        # warm start and caches are not undone by restore (never rewound)
+        self.kept = 0
         self.solved: list = [None] * n_nets
         self.checked: list = [None] * n_nets
         self.solved_at: list = [0] * n_nets
@@ -102,6 +105,7 @@ class SolveCache:
 
     def keep(self, net: int, state, drives: dict, sol, now: int) -> None:
         """A new solve of ``net`` at ``now``."""
+        self.kept += 1
         self.solved[net] = (state, drives, sol)
         self.count_solve(net, now)
 
