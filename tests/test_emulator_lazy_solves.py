@@ -110,7 +110,7 @@ def _settling_blocks(mode: str, seed: int) -> list:
             w.set_stuck(0, 3)
         if r == 20:
             w.watchdog.start(1)  # runs out 1 ms later: inside one of the blocks below
-        for name, m in w.board.muxes.items():
+        for m in w.board.muxes.values():
             ch = int(rng.integers(0, len(m.nodes)))
             for bit, gpio in enumerate(m.select):
                 w.set_pin(gpio, (ch >> bit) & 1)
@@ -169,6 +169,7 @@ def test_the_vm_runs_settling_reads_ahead_and_reads_what_the_world_gives(tmp_pat
     import inspect
 
     from learnboard.emulator.world_server import WorldServer
+
     from tests.mpvm import run_vm
     from tests.test_vm_machine_drives_the_world import VMLIB
 

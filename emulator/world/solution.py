@@ -150,6 +150,7 @@ class CircuitSolution:
         self._tap_base: dict = {}  # net -> (first circuit, r_scale): resistors and digipots
         self._x9c_nets: dict = {}  # net -> its edge devices if all X9C or None, else ()
         self._ready_memo = None  # _linear_ready's last (question, answer)
+        self._op_memo: dict = {}  # net -> _linear_op's last (state, circuits, nodes, answer)
         self._state_lists: dict = {}  # net -> (a solve's edge state, as a list)
         self._gates_only = all(e.kind in ("transistor", "resistor") for e in b.edges)
         self._linops: dict = {}  # (net, conductances, driven nodes) -> linear map
@@ -370,13 +371,20 @@ class CircuitSolution:
 
     def _linear_op(self, net: int):
         """For a linear network whose last solve is current: the node volts as a linear map
-        of the drive volts — ``(rows, lines, rows array, outputs)`` with ``rows[node]`` the coefficient per
-        driven node (sorted as :meth:`solution` sorts them) and ``lines`` the driving
-        line of each — or None (transistor networks, the general solver, no solve yet)."""
+        of the drive volts — ``(rows, lines, rows array, outputs)`` with ``rows[node]``
+        the coefficient per driven node (sorted as :meth:`solution` sorts them),
+        ``lines`` the driving line of each and ``outputs`` its (settling output, channel)
+        — or None (transistor networks, the general solver, no solve yet)."""
         prev = self._cache.solved[net]
         if prev is None or self._network_dc is None:
             return None
         p_state, p_drives, _sol = prev
+        # the last answer for this net holds while its solve has the same edge state
+        # (object) and driven nodes and the kept circuits are the same (dict) ones
+        memo = self._op_memo.get(net)
+        if memo is not None and memo[0] is p_state and memo[1] is self._circuits and \
+                p_drives.keys() == memo[2]:
+            return memo[3]
         circuit = self._circuits.get((net, p_state.tobytes()))
         if circuit is None:
             return None
@@ -384,6 +392,7 @@ class CircuitSolution:
         key = (net, circuit.conductance.tobytes(), fixed)
         op = self._linops.get(key)
         if op is not None:
+            self._op_memo[net] = (p_state, self._circuits, set(fixed), op)
             return op
         if not self._network_dc._kinds_of(circuit)[0] or not fixed or self._shunts[net]:
             return None
@@ -407,6 +416,7 @@ class CircuitSolution:
         if len(self._linops) > 256:
             self._linops.clear()
         self._linops[key] = op
+        self._op_memo[net] = (p_state, self._circuits, set(fixed), op)
         return op
 
     def _sol(self, net: int):
