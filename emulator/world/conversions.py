@@ -287,25 +287,28 @@ class Conversions:
         clock = self.clock
         adc = self.adc
         cache = self._cache
-        ns = self.faults.noise_scale
+        faults = self.faults
+        ns = faults.noise_scale
         now = clock._us
         _p_state, p_drives, sol = cache.solved[net]
-        keys = sorted(p_drives)
-        outs = op[3]
+        keys = op[4]  # sorted(p_drives): the op is the one of these driven nodes
+        nk = len(keys)
         chk = cache.checked[net]
         noisy = bool(adc.noise_lsb and ns)
-        sc = np.array([
-            1.0 if chk is not None and chk[0] == cache.gen else 0.0,
-            chk[1] if chk is not None else 0.0, cache.solved_at[net], cache.dynamic_until,
-            1.0 if len(self.faults.stuck_edges) == len(self._stuck_values) else 0.0,
-            cache.max_leak, self.faults.leak_scale, cache.tol,
-            0.0 if sol is None else 1.0, 0.0 if sol is None else sol.node_voltages[node],
-            now, period, mux.gain, mux.tau_us, mux._out, mux._channel_since,
-            adc._lsb, adc._g1, adc.offset_lsb, adc.noise_lsb, ns, adc.vref, 0.0, 0.0,
-            *[p_drives[k] for k in keys], *[o._to[ch] for o, ch in outs],
-            *[o._from[ch] for o, ch in outs], *[o._since[ch] for o, ch in outs],
-            *[o.tau_us for o, _ in outs]], dtype=float)
-        nk = len(keys)
+        vals = [1.0 if chk is not None and chk[0] == cache.gen else 0.0,
+                chk[1] if chk is not None else 0.0, cache.solved_at[net], cache.dynamic_until,
+                1.0 if len(faults.stuck_edges) == len(self._stuck_values) else 0.0,
+                cache.max_leak, faults.leak_scale, cache.tol,
+                0.0 if sol is None else 1.0, 0.0 if sol is None else sol.node_voltages[node],
+                now, period, mux.gain, mux.tau_us, mux._out, mux._channel_since,
+                adc._lsb, adc._g1, adc.offset_lsb, adc.noise_lsb, ns, adc.vref, 0.0, 0.0]
+        vals += [p_drives[k] for k in keys]
+        outs = op[3]
+        vals += [o._to[ch] for o, ch in outs]
+        vals += [o._from[ch] for o, ch in outs]
+        vals += [o._since[ch] for o, ch in outs]
+        vals += [o.tau_us for o, _ in outs]
+        sc = np.array(vals, dtype=float)
         if noisy and adc._zi + n > len(adc._za):
             adc.ahead(n)  # the next deviates of the stream, as AdcModel.code draws them
         z0 = adc._zi
@@ -315,15 +318,16 @@ class Conversions:
         settle_block(op[2][node], sc, nk, adc.transitions, self._u16_array, adc._za, z0, out)
         if noisy:
             adc._zi = z0 + n
-        mux._out = float(sc[14])
-        mux._channel_since = int(sc[15])
-        solves = int(sc[22])
-        if sc[23]:
-            cache.checked[net] = (cache.gen, int(sc[1]))
+        r = sc.tolist()
+        mux._out = r[14]
+        mux._channel_since = int(r[15])
+        solves = int(r[22])
+        if r[23]:
+            cache.checked[net] = (cache.gen, int(r[1]))
         if solves:
             cache.solves += solves
-            cache.solved_at[net] = int(sc[2])
-            cache.owe(net, dict(zip(keys, sc[24:24 + nk].tolist(), strict=True)))
+            cache.solved_at[net] = int(r[2])
+            cache.owe(net, dict(zip(keys, r[24:24 + nk], strict=True)))
         # every listener's call for the samples' times would be a no-op (quiet_through)
         clock._us = now + period * n
         return out.tolist()

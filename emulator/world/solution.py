@@ -371,10 +371,11 @@ class CircuitSolution:
 
     def _linear_op(self, net: int):
         """For a linear network whose last solve is current: the node volts as a linear map
-        of the drive volts — ``(rows, lines, rows array, outputs)`` with ``rows[node]``
-        the coefficient per driven node (sorted as :meth:`solution` sorts them),
-        ``lines`` the driving line of each and ``outputs`` its (settling output, channel)
-        — or None (transistor networks, the general solver, no solve yet)."""
+        of the drive volts — ``(rows, lines, row arrays, outputs, nodes)`` with
+        ``rows[node]`` the coefficient per driven node (``nodes``: sorted as
+        :meth:`solution` sorts them), ``lines`` the driving line of each and ``outputs``
+        its (settling output, channel) — or None (transistor networks, the general
+        solver, no solve yet)."""
         prev = self._cache.solved[net]
         if prev is None or self._network_dc is None:
             return None
@@ -409,10 +410,10 @@ class CircuitSolution:
                 for j in fixed]
         m = np.stack(cols, axis=1)
         getters = [self._line_getter(table[k]) for k in fixed]
-        # (the rows as lists and as an array, and each getter's settling output and
-        # channel, for the compiled block)
-        op = (m.tolist(), getters, np.ascontiguousarray(m),
-              [(g.func.__self__, g.args[0]) for g in getters])
+        # (the rows as lists and as arrays, each getter's settling output and channel,
+        # and the driven nodes in order, for the compiled block)
+        op = (m.tolist(), getters, list(np.ascontiguousarray(m)),
+              [(g.func.__self__, g.args[0]) for g in getters], fixed)
         if len(self._linops) > 256:
             self._linops.clear()
         self._linops[key] = op
