@@ -161,7 +161,7 @@ class WorldServer:
                     end = pos + 1 + k
                     if end > size:
                         break
-                    if ra.pending and op != 67:
+                    if op != 67 and ra._pending is not None:  # (ra.pending, inline)
                         raise ConnectionError("world server: a request before the "
                                               "answer to a script (C)")
                     if op == 119:  # w: the firmware waits for the host (see ``waiting``)
@@ -215,7 +215,7 @@ class WorldServer:
                     elif op != 66 and op != 67:
                         ra.end_run()
                 elif op in _HEAD:
-                    if ra.pending:
+                    if ra._pending is not None:  # (ra.pending, inline)
                         raise ConnectionError("world server: a request before the "
                                               "answer to a script (C)")
                     ra.end_run()
