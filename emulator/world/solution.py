@@ -406,9 +406,7 @@ class CircuitSolution:
         if tuple(sorted(k for k in table if k != self.board.ground)) != fixed:
             return None
         # columns: the node volts of a unit volt on one driven node (superposition)
-        cols = [self._network_dc.linear_node_volts(circuit, {k: float(k == j) for k in fixed})
-                for j in fixed]
-        m = np.stack(cols, axis=1)
+        m = np.stack(self._network_dc.linear_unit_volts(circuit, fixed), axis=1)
         getters = [self._line_getter(table[k]) for k in fixed]
         # (the rows as lists and as arrays, each getter's settling output and channel,
         # and the driven nodes in order, for the compiled block)

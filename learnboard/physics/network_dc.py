@@ -111,13 +111,6 @@ class NetworkDC:
         return kinds
 
     # -- linear networks: one factorisation per (conductances, fixed nodes) ---------------
-    def linear_node_volts(self, circuit: Circuit, drives: dict[int, float]) -> np.ndarray:
-        """The node volts :meth:`solve` gives a linear ``circuit`` (all edges resistors)
-        with ``drives`` held, without the rest of its solution."""
-        fixed = tuple(sorted(drives))
-        values = np.array([drives[k] for k in fixed], dtype=float)
-        return self._linear_volts(circuit, fixed, values)[0]
-
     def _linear(self, circuit: Circuit, fixed: tuple, values: np.ndarray) -> DCSolution:
         v, lam = self._linear_volts(circuit, fixed, values)
         drops = v[self.a] - v[self.b]
@@ -128,9 +121,26 @@ class NetworkDC:
                           co_content=0.5 * float(np.sum(g * drops**2)),
                           constraint_currents=lam, iterations=0, method="linear")
 
+    def linear_unit_volts(self, circuit: Circuit, fixed: tuple) -> list[np.ndarray]:
+        """The node volts :meth:`solve` gives a linear ``circuit`` (all edges resistors)
+        for one volt on each of the ``fixed`` nodes (sorted) in turn, the others at 0 V:
+        the columns of its linear map, one factorisation looked up for all of them."""
+        ls = self._linear_solver(circuit, fixed)
+        cols = []
+        for j in range(len(fixed)):
+            unit = np.zeros(len(fixed))
+            unit[j] = 1.0
+            cols.append(self._volts_of(ls, fixed, unit)[0])
+        return cols
+
     def _linear_volts(self, circuit: Circuit, fixed: tuple,
                       values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(node volts, the drives' multipliers) of a linear ``circuit``."""
+        return self._volts_of(self._linear_solver(circuit, fixed), fixed, values)
+
+    def _linear_solver(self, circuit: Circuit, fixed: tuple):
+        """The factorisation of a linear ``circuit`` with ``fixed`` nodes held (kept per
+        conductances and fixed nodes)."""
         key = (circuit.conductance.tobytes(), fixed)
         ls = self._lin.get(key)
         if ls is None:
@@ -151,6 +161,10 @@ class NetworkDC:
                     ls.factor.update(circuit.conductance)
                     ls._schur_update()
             self._lin[key] = ls
+        return ls
+
+    def _volts_of(self, ls, fixed: tuple, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(node volts, multipliers) from factorisation ``ls`` at drive ``values``."""
         # LinearSolver.solve's arithmetic, with the multipliers solved once
         v = np.zeros(self.n)
         if fixed:
