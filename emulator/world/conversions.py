@@ -443,10 +443,11 @@ class Conversions:
     def reads_undoable(self) -> bool:
         """Whether reads now change only what :meth:`restore_read_state` undoes, as far
         as the state of the outputs and gates tells (:meth:`block_is_cached` then says
-        it per block): nothing moves, or — with lazy solves — drives settle on a network
-        without moving gates (re-solved from its linear map)."""
+        it per block): nothing moves, or — with lazy solves — drives settle on a board of
+        linear networks without moving gates (re-solved from their linear maps)."""
         return self._cache.quiet(self.clock._us) or (
-            not self._eager_solves and not self._active_gates and not self._dac_gates)
+            self._linear_board and not self._eager_solves and not self._active_gates and
+            not self._dac_gates)
 
     def block_is_cached(self, channel: int, n: int, period_us: int = 2) -> bool:
         """Whether :meth:`adc_block` on ``channel`` now would take every node it reads
@@ -462,8 +463,9 @@ class Conversions:
             r = routes[mux._channel]
             if r is not None and r[0] and self._cache.node_volts(net, end) is None:
                 if settling is None:  # adc_block's choice: _block_linear
-                    settling = not self._quiet(now) and not self._eager_solves and \
-                        not self._active_gates and not self._dac_gates
+                    settling = self._linear_board and not self._quiet(now) and \
+                        not self._eager_solves and not self._active_gates and \
+                        not self._dac_gates
                 if not settling or self._linear_ready(net) is None:
                     return False
         return True

@@ -153,6 +153,8 @@ class CircuitSolution:
         self._op_memo: dict = {}  # net -> _linear_op's last (state, circuits, nodes, answer)
         self._state_lists: dict = {}  # net -> (a solve's edge state, as a list)
         self._gates_only = all(e.kind in ("transistor", "resistor") for e in b.edges)
+        # networks of resistors and digipots only: re-solves can come from a linear map
+        self._linear_board = all(e.kind in ("digipot", "resistor") for e in b.edges)
         self._linops: dict = {}  # (net, conductances, driven nodes) -> linear map
         self._edge_ends = b.edge_array()
         self._build_monitors()
