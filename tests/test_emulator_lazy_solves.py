@@ -91,12 +91,23 @@ def test_a_seeded_session_is_bit_identical_lazy_and_eager(board):
 
 def _settling_blocks(mode: str, seed: int) -> list:
     """adc_block against the drives settling on gen1-digipot, with the conditions the
-    compiled pass must treat as the reference does: noise scales, gate leak scale,
-    stuck edges, block lengths and periods, a watchdog that runs out inside a block."""
+    compiled pass must treat as the reference does: noise scales, stuck edges, block
+    lengths and periods, a watchdog that runs out inside a block, a clock listener that
+    acts at times of its own (a brown-out schedule's kind)."""
     w = World("gen1-digipot", seed=seed, solves=mode)
     rng = np.random.default_rng(seed)
     fired = []
     w.watchdog.on_expire = lambda: fired.append(w.clock.now_us)
+    # a clock listener that acts from a time on (as a brown-out schedule does) and says so
+    acts_from = [w.clock.now_us + 1500]
+    seen = []
+
+    def listener(now):
+        if now >= acts_from[0]:
+            seen.append(now)
+            acts_from[0] = now + 700
+
+    w.clock.on_advance(listener, lambda: acts_from[0])
     out = []
     for r in range(30):
         if r % 3 == 0:
@@ -122,7 +133,7 @@ def _settling_blocks(mode: str, seed: int) -> list:
             if m.enable is not None:
                 w.set_pin(m.enable, 1 - m.enable_level)
     out.append([(m._channel, m._channel_since, m._out) for m in w.muxes.values()])
-    out.append((fired, w.adc.ahead(4).tolist(), w._cache.snapshot()[2:]))
+    out.append((fired, seen, w.adc.ahead(4).tolist(), w._cache.snapshot()[2:]))
     out.append([w.true_state(n).node_voltages.tolist() for n in range(w.board.n_nets)])
     return out
 
@@ -131,7 +142,7 @@ def _settling_blocks(mode: str, seed: int) -> list:
 def test_settling_blocks_are_the_references(seed):
     lazy = _settling_blocks("lazy", seed)
     assert lazy == _settling_blocks("eager", seed)
-    assert lazy[-2][0]  # the watchdog did run out
+    assert lazy[-2][0] and len(lazy[-2][1]) > 5  # the watchdog ran out, the listener acted
 
 
 def test_the_solve_mode_comes_from_the_option_or_the_environment(monkeypatch):
