@@ -149,7 +149,7 @@ class CircuitSolution:
         self._circuit_base: dict = {}  # net -> (first circuit, its transistor mask): gate-only
         self._tap_base: dict = {}  # net -> (first circuit, r_scale): resistors and digipots
         self._x9c_nets: dict = {}  # net -> its edge devices if all X9C or None, else ()
-        self._ready_memo = None  # _linear_ready's last (question, answer)
+        self._ready_memo: dict = {}  # net -> _linear_ready's last (question, answer)
         self._op_memo: dict = {}  # net -> _linear_op's last (state, circuits, nodes, answer)
         self._state_lists: dict = {}  # net -> (a solve's edge state, as a list)
         self._gates_only = all(e.kind in ("transistor", "resistor") for e in b.edges)
@@ -435,15 +435,22 @@ class CircuitSolution:
         (taps and driven nodes unchanged, no stuck-edge fault pending), else None."""
         cache = self._cache
         prev = cache.solved[net]
-        # the same question again at the same time in the same state (the world server
-        # asks before a block it runs ahead, then the block asks): the same answer
-        key = (net, self.clock._us, cache.gen, cache.checked[net],
-               len(self.faults.stuck_edges), len(self._stuck_values), self.faults.leak_scale)
-        memo = self._ready_memo
-        if memo is not None and memo[1] is prev and memo[0] == key:
-            return memo[2]
+        if prev is None or not self._linear_board:
+            return self._linear_ready_now(net, prev)
+        # On a board of linear networks the answer only changes with an actuation (taps
+        # and driven nodes move only with the actuation generation; nothing leaks), a
+        # new solve (another edge state or driven nodes), other kept circuits or a fault:
+        # the blocks of a scan ask it again and again. (When the kept solve holds, the
+        # full check would find the same: it was checked at this generation.)
+        key = (net, cache.gen, len(self.faults.stuck_edges), len(self._stuck_values),
+               self.resolve_tol)
+        memo = self._ready_memo.get(net)
+        if memo is not None and memo[0] == key and memo[1] is prev[0] and \
+                memo[2] is self._circuits and prev[1].keys() == memo[3]:
+            return memo[4]
         op = self._linear_ready_now(net, prev)
-        self._ready_memo = (key, prev, op)
+        if op is not None:
+            self._ready_memo[net] = (key, prev[0], self._circuits, set(prev[1]), op)
         return op
 
     def _linear_ready_now(self, net: int, prev):
