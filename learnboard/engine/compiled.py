@@ -128,10 +128,17 @@ def _factor(n, cp, ci, cx, lp, li, lx, d, dinv, rowptr, cols, pos, yvals):
 
 
 @njit(cache=True)
-def _solve(n, m, lp, li, lx, dinv, x):
-    """(L D L^T) x = b in place for the m columns of x (n+1, m) at once; per column the
-    operations of QDLDL's solve, in its order."""
+def _solve(n, mt, lp, li, lx, dinv, x):
+    """(L D L^T) x = b in place for the m = len(mt) columns of x (n+1, m) at once; per
+    column the operations of QDLDL's solve, in its order."""
+    m = len(mt)
     for i in range(n):
+        nonzero = False
+        for a in range(m):
+            if x[i, a] != 0.0:
+                nonzero = True
+        if not nonzero:  # the right-hand sides are sparse; subtracting l * 0 changes nothing
+            continue
         for j in range(lp[i], lp[i + 1]):
             lj = lx[j]
             r = li[j]
@@ -163,10 +170,11 @@ def _weights(w, ns, lam, alpha, eta):
 
 
 @njit(cache=True)
-def _edge_form(rinv, mom, w, mat, tmp, core):
-    """mat = R^{-T} (w ∘ R^{-1} mom R^{-T}) R^{-1}: the m x m form whose value on an
-    edge's responses BZ_e is that edge's term; ``core`` keeps R^{-1} mom R^{-T}."""
-    m = rinv.shape[0]
+def _edge_form(mt, rinv, mom, w, mat, tmp, core):
+    """The upper triangle of mat = R^{-T} (w ∘ R^{-1} mom R^{-T}) R^{-1}, off-diagonal
+    entries doubled: the symmetric form whose value on an edge's responses BZ_e is that
+    edge's term. ``core`` keeps R^{-1} mom R^{-T}. m = len(mt)."""
+    m = len(mt)
     for a in range(m):
         for b in range(m):
             sv = 0.0
@@ -192,15 +200,15 @@ def _edge_form(rinv, mom, w, mat, tmp, core):
         for b in range(m):
             tmp[c, b] = mat[c, b]
     for a in range(m):
-        for b in range(m):
+        for b in range(a, m):
             sv = 0.0
             for c in range(a, m):
                 sv += rinv[c, a] * tmp[c, b]
-            mat[a, b] = sv
+            mat[a, b] = sv if a == b else 2.0 * sv
 
 
 @njit(cache=True)
-def run_steps(k, start, stop, steps, every,
+def run_steps(mt, k, start, stop, steps, every,
               a_slot, a_sign, a_edge, cp, ci, cx, lp, li, lx, d, dinv, rowptr, cols, pos, yvals,
               rhs, ends, terms, full_moment, moments, examples, mask, ns, alpha, eta, kmin, kmax,
               state, ctl, c0, hist):
@@ -213,8 +221,8 @@ def run_steps(k, start, stop, steps, every,
     ``state = [lam, next history row]``; ``ctl = [on, tau, start, every, up, down, s0, lam]``
     is the tolerance controller's state (s0 < 0: not reached yet). Returns a status code.
     """
+    m = len(mt)  # a tuple's length is known at compile time: the m-loops unroll
     n = cp.shape[0] - 1
-    m = rhs.shape[1]
     ne = k.shape[0]
     z = np.zeros((n + 1, m))  # responses, permuted node order; row n is the ground
     g = np.empty((m, m))
@@ -245,7 +253,7 @@ def run_steps(k, start, stop, steps, every,
             state[0] = lam
             return SINGULAR
         z[:n] = rhs
-        _solve(n, m, lp, li, lx, dinv, z)
+        _solve(n, mt, lp, li, lx, dinv, z)
         # G's lower triangle as the reference loop reads it: G[a, b] = z_a at terminal b
         for a in range(m):
             for b in range(m):
@@ -273,7 +281,7 @@ def run_steps(k, start, stop, steps, every,
         record = s % every == 0 or s == steps
         err = 0.0
         if record or ctl[0] != 0.0:  # <|e|^2> = sum((R_TT (R^{-1} <uu^T> R^{-T})_TT) * R_TT)
-            _edge_form(rinv, full_moment, pw, pmat, tmp, core)
+            _edge_form(mt, rinv, full_moment, pw, pmat, tmp, core)
             for a in range(ns, m):
                 for b in range(ns, m):
                     sv = 0.0
@@ -291,8 +299,8 @@ def run_steps(k, start, stop, steps, every,
                     bz[a] = z[i0, a] - z[j0, a]
                 sv = 0.0
                 for a in range(m):
-                    sa = 0.0
-                    for b in range(m):
+                    sa = pmat[a, a] * bz[a]
+                    for b in range(a + 1, m):
                         sa += pmat[a, b] * bz[b]
                     sv += sa * bz[a]
                 power += k[e] * sv
@@ -323,15 +331,15 @@ def run_steps(k, start, stop, steps, every,
                 lam = ctl[7]
                 _weights(w, ns, lam, alpha, eta)
         mom = moments[examples[s - start]] if online else full_moment
-        _edge_form(rinv, mom, w, mat, tmp, core)
+        _edge_form(mt, rinv, mom, w, mat, tmp, core)
         for e in range(ne):
             i0, j0 = ends[e, 0], ends[e, 1]
             for a in range(m):
                 bz[a] = z[i0, a] - z[j0, a]
             dk = 0.0
-            for a in range(m):
-                sa = 0.0
-                for b in range(m):
+            for a in range(m):  # mat is symmetric: its upper triangle, off-diagonal doubled
+                sa = mat[a, a] * bz[a]
+                for b in range(a + 1, m):
                     sa += mat[a, b] * bz[b]
                 dk += sa * bz[a]
             if masked and not mask[s - start, e]:
@@ -417,11 +425,12 @@ class Kernel:
         rhs[self.terms[:, 1], np.arange(m)] -= 1.0
         self.rhs = np.ascontiguousarray(rhs[:n])
         self.n, self.m = n, m
+        self.mt = (0,) * m  # the kernel is compiled for each number of terminals
 
     def run(self, k, start, stop, steps, every, examples, mask, ns, alpha, eta, kmin, kmax,
             state, ctl, c0, hist, full_moment, moments) -> int:
         """:func:`run_steps` with this network's analysis and buffers."""
-        return run_steps(k, start, stop, steps, every, self.slot, self.sign, self.edge, self.cp,
+        return run_steps(self.mt, k, start, stop, steps, every, self.slot, self.sign, self.edge, self.cp,
                          self.ci, self.cx, self.lp, self.li, self.lx, self.d, self.dinv,
                          self.rowptr, self.cols, self.pos, self.yvals, self.rhs, self.ends, self.terms,
                          full_moment, moments, examples, mask, ns, alpha, eta, kmin, kmax,
