@@ -390,6 +390,12 @@ class LinearEngine:
         rng = np.random.default_rng(c.seed)
         order = np.arange(self.data.n_examples)
         step = max(1, progress_every) if progress is not None else self._CHUNK
+        # a call without steps loads (or compiles) the kernel for these argument types, so
+        # that the timed loop below does not include numba's one-off cost in this process
+        examples, mask, _ = self._draws(0, 0, order, rng)
+        self._kernel.run(k, 0, 0, steps, every, examples, mask, self.ns, c.alpha, c.eta,
+                         c.k_min, c.k_max, state.copy(), ctl.copy(), c0, hist,
+                         self.second_moment, self._example_moments)
         t0 = time.perf_counter()
         s = 0
         while s <= steps:
