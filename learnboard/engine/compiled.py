@@ -370,16 +370,17 @@ def symmetric_permutation(n: int, rows: np.ndarray, cols: np.ndarray, perm: np.n
 
 
 def warm_up() -> None:
-    """Compile (or load from numba's cache) every kernel for the types the engine passes,
-    once per process, so that no timed run pays it."""
-    from learnboard.network import Network
+    """Compile (or load from numba's cache) the kernels for the types the engine passes,
+    with two sources and two targets (the notebook task's; another number of terminals
+    loads its own specialisation at first use), so that no timed run pays it."""
+    from learnboard.generate import lattice
 
-    net = Network(4, np.array([[0, 1], [1, 2], [2, 3], [3, 0], [0, 2]], dtype=np.int64), 3)
-    k = Kernel(net, np.array([[0, 1], [1, 2]], dtype=np.int64))
-    mom = np.eye(2)
-    k.run(np.ones(5), 0, 2, 2, 1, np.zeros(0, dtype=np.int64), np.zeros((0, 0), dtype=np.bool_),
-          1, 0.5, 1e-3, 1e-4, 1e6, np.array([0.0, 0.0]), np.zeros(8), 1.0, np.zeros((3, HIST)),
-          mom, mom[None])
+    net = lattice(3, 3)
+    kernel = Kernel(net, np.asarray(net.edges[:4], dtype=np.int64))
+    mom = np.eye(4)
+    kernel.run(np.ones(net.n_edges), 0, 2, 2, 1, np.zeros(0, dtype=np.int64),
+               np.zeros((0, 0), dtype=np.bool_), 2, 0.5, 1e-3, 1e-4, 1e6, np.array([0.0, 0.0]),
+               np.zeros(8), 1.0, np.zeros((3, HIST)), mom, np.ascontiguousarray(mom[None]))
 
 
 class Kernel:
