@@ -77,20 +77,21 @@ def _cpu_per_step(fn, steps, repeats):
     return float(np.median(times)) / steps
 
 
-def _sim_seconds_per_step(network_file: str, steps: int, repeats: int) -> float:
-    """``learnboard sim --json`` in fresh processes: the median of the sim's own seconds
-    per step (its ``steps_per_second``)."""
+def _sim_seconds_per_step(network_file: str, steps: int, repeats: int) -> tuple[float, float]:
+    """``learnboard sim --json`` in fresh processes: medians of the sim's own seconds per
+    step, wall (its ``steps_per_second``) and CPU (its ``cpu_seconds``)."""
     import json
     import subprocess
 
-    times = []
+    wall, cpu = [], []
     for _ in range(repeats):
-        out = subprocess.run(
+        out = json.loads(subprocess.run(
             [sys.executable, "-m", "learnboard", "sim", "--network", network_file, "--steps",
              str(steps), "--lam", "1e-6", "--json"], check=True, capture_output=True, text=True,
-            env={**os.environ, "OPENBLAS_NUM_THREADS": "1"}).stdout
-        times.append(1.0 / json.loads(out)["steps_per_second"])
-    return float(np.median(times))
+            env={**os.environ, "OPENBLAS_NUM_THREADS": "1"}).stdout)
+        wall.append(1.0 / out["steps_per_second"])
+        cpu.append(out["cpu_seconds"] / steps)
+    return float(np.median(wall)), float(np.median(cpu))
 
 
 def rows_linear(args) -> list[str]:
@@ -101,7 +102,8 @@ def rows_linear(args) -> list[str]:
         return [f"no reference networks (--reference DIR or {ENV}); skipping the r1/r101 rows"]
     folder, setting = found
     lines = [f"{'network':14s} {'baseline µs/step':>17s} {'engine µs/step':>15s} {'ratio':>7s} "
-             f"{'sim --json µs/step':>19s} {'ratio':>7s}  C/C0 @2000 engine / numpy loop / baseline"]
+             f"{'sim --json CPU µs/step':>23s} {'ratio':>7s} {'(wall':>7s} {'ratio)':>7s}  "
+             f"C/C0 @2000 engine / numpy loop / baseline"]
     for name, steps_base, steps_eng in (("r1", 400, 20000), ("r101", 40, 4000)):
         path = reference_file(folder, name, setting)
         net = read_network(path)
@@ -116,9 +118,10 @@ def rows_linear(args) -> list[str]:
                                args.repeats)
         t_eng = _cpu_per_step(lambda e=eng, k=k0, n=steps_eng: e.train(k, n, record_every=n),
                               steps_eng, args.repeats)
-        t_sim = _sim_seconds_per_step(str(path), 20000, args.repeats)
+        w_sim, t_sim = _sim_seconds_per_step(str(path), 20000, args.repeats)
         lines.append(f"{name + f' (N={net.n_nodes})':14s} {t_base * 1e6:17.1f} {t_eng * 1e6:15.2f} "
-                     f"{t_base / t_eng:6.1f}x {t_sim * 1e6:19.2f} {t_base / t_sim:6.1f}x  "
+                     f"{t_base / t_eng:6.1f}x {t_sim * 1e6:23.2f} {t_base / t_sim:6.1f}x "
+                     f"{w_sim * 1e6:7.2f} {t_base / w_sim:6.1f}x  "
                      f"{e_rel:.9e} / {r_rel:.9e} / {b_rel:.6e}")
     return lines
 

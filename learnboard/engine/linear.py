@@ -315,7 +315,7 @@ class LinearEngine:
         need_error = controller is not None
         # between history points, full-rate steps without metrics go through the fused loop
         fast = self._fast if (self._fast is not None and controller is None and p == 1.0) else None
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         s = 0
         while s <= steps:
             if fast is not None and s % every != 0 and s != steps:
@@ -357,9 +357,9 @@ class LinearEngine:
             if progress is not None and (s + 1) % progress_every == 0:
                 progress(s + 1)
             s += 1
-        seconds = time.perf_counter() - t0
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         hist = {name: np.array([r[i] for r in rows]) for i, name in enumerate(HISTORY_COLUMNS)}
-        info = {"solver": self.solver.method}
+        info = {"solver": self.solver.method, "cpu_seconds": cpu}
         if hasattr(self.solver, "iterations") and self.solver.iterations:
             info["cg_iterations_mean"] = float(np.mean(self.solver.iterations))
             info["refactorisations"] = int(self.solver.refactors)
@@ -396,7 +396,7 @@ class LinearEngine:
         self._kernel.run(k, 0, 0, steps, every, examples, mask, self.ns, c.alpha, c.eta,
                          c.k_min, c.k_max, state.copy(), ctl.copy(), c0, hist,
                          self.second_moment, self._example_moments)
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         s = 0
         while s <= steps:
             stop = min(steps + 1, s + min(step, self._CHUNK), (s // step + 1) * step)
@@ -411,7 +411,7 @@ class LinearEngine:
             s = stop
             if progress is not None and s % step == 0 and s <= steps:
                 progress(s)
-        seconds = time.perf_counter() - t0
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         if controller is not None:
             controller.s0 = None if ctl[6] < 0 else int(ctl[6])
             controller.lam = float(ctl[7])
@@ -419,7 +419,8 @@ class LinearEngine:
         history = {name: rows[:, i].copy() for i, name in enumerate(HISTORY_COLUMNS)}
         history["step"] = history["step"].astype(np.int64)
         return TrainResult(k, k0, initial, self.evaluate(k), history, steps, seconds,
-                           {"solver": self.solver.method, "kernel": "compiled"})
+                           {"solver": self.solver.method, "kernel": "compiled",
+                            "cpu_seconds": cpu})
 
     def _draws(self, start: int, stop: int, order: np.ndarray, rng: np.random.Generator
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
