@@ -101,3 +101,18 @@ def test_errors_name_the_cause(r1):
 
 def test_warm_up_compiles():
     warm_up()
+
+
+def test_zero_steps_and_other_controllers(r1):
+    net, terms, data = r1
+    ref, fast = _both(net, terms, data, LearningConfig(lam=1e-6), 0)
+    _same(ref, fast)
+    assert list(fast.history["step"]) == [0]
+
+    class Halving:  # any object with lam_for: Python code each step, so the numpy loops run it
+        def lam_for(self, step, relative_error):
+            return 1e-6 if relative_error > 0.5 else 0.0
+
+    eng = LinearEngine(net, terms, data, LearningConfig())
+    res = eng.train(np.ones(net.n_edges), 20, controller=Halving())
+    assert "kernel" not in res.info and res.steps == 20
