@@ -97,29 +97,43 @@ def factor_schedule(n, cp, ci, lp, etree):
     return li, rowptr, cols, pos
 
 
+ONE = np.uint64(1)
+
+
 @njit(cache=True)
 def _factor(n, cp, ci, cx, lp, li, lx, d, dinv, rowptr, cols, pos, yvals):
     """QDLDL's numeric LDL^T (up-looking) replayed from :func:`factor_schedule`;
-    False if a pivot is not positive (a conductance <= 0 or a disconnected node)."""
-    d[0] = cx[cp[1] - 1]
+    False if a pivot is not positive (a conductance <= 0 or a disconnected node).
+
+    Index arrays are unsigned: numba then drops its negative-index wraparound from every
+    access, which halves the time of these scatter loops.
+    """
+    d[0] = cx[cp[1] - ONE]
     if not d[0] > 0.0:
         return False
     dinv[0] = 1.0 / d[0]
     for k in range(1, n):
-        d[k] = cx[cp[k + 1] - 1]  # the diagonal is the last entry of its column
-        for i in range(cp[k], cp[k + 1] - 1):
+        last = cp[k + 1] - ONE  # the diagonal is the last entry of its column
+        i = cp[k]
+        while i < last:
             yvals[ci[i]] = cx[i]
-        dk = d[k]
-        for q in range(rowptr[k], rowptr[k + 1]):
+            i += ONE
+        dk = cx[last]
+        q = rowptr[k]
+        qend = rowptr[k + 1]
+        while q < qend:
             c = cols[q]
             t = pos[q]
             yc = yvals[c]
-            for j in range(lp[c], t):
+            j = lp[c]
+            while j < t:
                 yvals[li[j]] -= lx[j] * yc
+                j += ONE
             lkc = yc * dinv[c]
             lx[t] = lkc
             dk -= yc * lkc
             yvals[c] = 0.0
+            q += ONE
         d[k] = dk
         if not dk > 0.0:
             return False
@@ -139,21 +153,27 @@ def _solve(n, mt, lp, li, lx, dinv, x):
                 nonzero = True
         if not nonzero:  # the right-hand sides are sparse; subtracting l * 0 changes nothing
             continue
-        for j in range(lp[i], lp[i + 1]):
+        j = lp[i]
+        jend = lp[i + 1]
+        while j < jend:
             lj = lx[j]
             r = li[j]
             for a in range(m):
                 x[r, a] -= lj * x[i, a]
+            j += ONE
     for i in range(n):
         di = dinv[i]
         for a in range(m):
             x[i, a] *= di
     for i in range(n - 1, -1, -1):
-        for j in range(lp[i], lp[i + 1]):
+        j = lp[i]
+        jend = lp[i + 1]
+        while j < jend:
             lj = lx[j]
             r = li[j]
             for a in range(m):
                 x[i, a] -= lj * x[r, a]
+            j += ONE
 
 
 @njit(cache=True)
@@ -410,6 +430,12 @@ class Kernel:
         self.lp = np.concatenate([[0], np.cumsum(lnz)]).astype(np.int64)
         self.li, self.rowptr, self.cols, self.pos = factor_schedule(n, self.cp, self.ci, self.lp,
                                                                     etree)
+        u = np.uint64  # unsigned indices: see _factor
+        self.cp, self.ci, self.lp, self.li = (a.astype(u) for a in (self.cp, self.ci, self.lp,
+                                                                     self.li))
+        self.rowptr, self.cols, self.pos = (a.astype(u) for a in (self.rowptr, self.cols,
+                                                                   self.pos))
+        self.slot, self.edge = self.slot.astype(u), self.edge.astype(u)
         self.lx = np.zeros(len(self.li))
         self.cx = np.zeros(len(self.ci))
         self.d, self.dinv, self.yvals = np.zeros(n), np.zeros(n), np.zeros(n)
@@ -418,8 +444,8 @@ class Kernel:
         inv[n] = n
         red = np.where(asm.reduced < 0, n, asm.reduced)
         node = inv[red]  # network node -> column of the kernel's z
-        self.ends = np.ascontiguousarray(node[network.edges]).astype(np.int64)
-        self.terms = np.ascontiguousarray(node[pairs]).astype(np.int64)
+        self.ends = np.ascontiguousarray(node[network.edges]).astype(np.uint64)
+        self.terms = np.ascontiguousarray(node[pairs]).astype(np.uint64)
         m = len(pairs)
         rhs = np.zeros((n + 1, m))
         rhs[self.terms[:, 0], np.arange(m)] += 1.0
