@@ -99,8 +99,8 @@ def overhead(spec: Path, out: Path, workers: int) -> list[str]:
     pool_s = time.perf_counter() - t0
     lines.append(f"  pool start ({workers} spawned workers, imports and kernel loading included): "
                  f"{pool_s:.2f} s once; per worker: process start and imports "
-                 f"{np.mean([s['start'] for s in starts]):.2f} s, compiled kernels "
-                 f"{np.mean([s['kernels'] for s in starts]):.3f} s (from numba's cache)")
+                 f"{np.mean([s['start'] for s in starts]):.2f} s, engine imports (scipy, numba) "
+                 f"and compiled kernels from numba's cache {np.mean([s['kernels'] for s in starts]):.2f} s")
     warm_worker()
     run = dict(expand(str(spec))[0])
     run["steps"] = 1000
