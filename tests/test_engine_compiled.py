@@ -30,7 +30,7 @@ def _both(net, terms, data, config, steps, **kw):
     out = []
     for compiled in (False, True):
         eng = LinearEngine(net, terms, data, config, compiled=compiled)
-        assert (eng._kernel is not None) == compiled
+        assert eng.compiled == compiled
         out.append(eng.train(np.ones(net.n_edges), steps, **kw))
     return out
 

@@ -180,11 +180,11 @@ class LinearEngine:
         self._gi, self._gj = row[pairs[:, 0]], row[pairs[:, 1]]
         self._ones = np.ones(m)
         self._fast = _FastLoop(self, row, pairs) if isinstance(self.solver, LDLSolver) else None
+        # the compiled step's symbolic analysis is made at the first train (evaluate-only
+        # engines never import numba)
+        self.compiled = compiled and isinstance(self.solver, LDLSolver)
         self._kernel = None
-        if compiled and isinstance(self.solver, LDLSolver):
-            from learnboard.engine.compiled import Kernel
-
-            self._kernel = Kernel(network, pairs)
+        self._pairs = pairs
         u = np.hstack([data.inputs, data.targets])
         self._u = u
         self.second_moment = np.ascontiguousarray(u.T @ u / len(u))
@@ -293,8 +293,11 @@ class LinearEngine:
         k = np.array(k0, dtype=float)
         if k.shape != (self.network.n_edges,):
             raise InputError(f"expected {self.network.n_edges} conductances, got {k.size}")
-        if self._kernel is not None and (controller is None
-                                         or type(controller) is ToleranceController):
+        if self.compiled and (controller is None or type(controller) is ToleranceController):
+            if self._kernel is None:
+                from learnboard.engine.compiled import Kernel
+
+                self._kernel = Kernel(self.network, self._pairs)
             return self._train_compiled(k, steps, record_every, controller, progress,
                                         progress_every)
         initial = self.evaluate(k)
