@@ -88,6 +88,8 @@ class ReadAhead:
 
     def end_run(self) -> None:
         """A request that is never run ahead: the run so far is kept for predictions."""
+        if not self._run:  # no run (nor keys, nor starts: they come with its requests)
+            return
         if self._keys:
             run = bytes(self._run)
             if len(self._table) > _TABLE_MAX:
