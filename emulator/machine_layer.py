@@ -388,6 +388,7 @@ class _ReadAhead:
         self.it = it = iter(codes)
         adc.read_u16 = chain(it, self.tail).__next__
         self.adc = adc
+        self.world.clock.wake()  # the next advance ends the run
         return next(it)
 
     def more(self) -> int:
@@ -404,4 +405,5 @@ class _ReadAhead:
         self.it = it = iter(codes)
         adc.read_u16 = chain(it, self.tail).__next__
         self.adc = adc
+        self.world.clock.wake()  # the next advance ends the run
         return next(it)

@@ -71,6 +71,7 @@ class Watchdog:
         """``WDT.feed()``: a no-op while stopped (there is no WDT object then anyway)."""
         if self.timeout_us:
             self.deadline_us = self.clock.now_us + self.timeout_us
+            self.clock.wake()  # (a new timeout may end earlier than the last deadline)
 
     def reboot(self) -> None:
         """``machine.reset()``: the rp2 port reboots through the watchdog, so the next
