@@ -221,7 +221,7 @@ class PCGSolver:
     method = "pcg"
     HISTORY = 3  # earlier solutions kept for the extrapolated start
 
-    def __init__(self, network: Network, rtol: float = 1e-11, spread: float = 1.25,
+    def __init__(self, network: Network, rtol: float = 1e-11, spread: float = 1.5,
                  max_iter: int = 40):
         import qdldl
 
