@@ -21,6 +21,7 @@ import numpy as np
 from numba import njit
 
 LANES = 4  # columns one sweep over the factor carries (held in registers)
+INDEX = np.int32  # sparse index arrays: half the memory traffic of int64
 
 
 @njit(cache=True)
@@ -33,16 +34,25 @@ def assemble(data, slot, sign, edge, k):  # pragma: no cover - compiled
 
 @njit(cache=True)
 def matmul(indptr, indices, data, x, out):  # pragma: no cover - compiled
-    """``out = A x`` for CSR ``A`` and row-major ``x`` (n, w)."""
-    n, w = x.shape
-    for i in range(n):
-        for c in range(w):
-            out[i, c] = 0.0
-        for p in range(indptr[i], indptr[i + 1]):
-            j = indices[p]
-            v = data[p]
-            for c in range(w):
-                out[i, c] += v * x[j, c]
+    """``out = A x`` for CSR ``A`` and row-major ``x`` (n, 4k)."""
+    n, width = x.shape
+    for g in range(0, width, LANES):
+        for i in range(n):
+            a0 = 0.0
+            a1 = 0.0
+            a2 = 0.0
+            a3 = 0.0
+            for p in range(indptr[i], indptr[i + 1]):
+                j = indices[p]
+                v = data[p]
+                a0 += v * x[j, g]
+                a1 += v * x[j, g + 1]
+                a2 += v * x[j, g + 2]
+                a3 += v * x[j, g + 3]
+            out[i, g] = a0
+            out[i, g + 1] = a1
+            out[i, g + 2] = a2
+            out[i, g + 3] = a3
 
 
 @njit(cache=True)
@@ -164,22 +174,44 @@ def pcg(indptr, indices, data, lp, li, lx, dinv, perm, b, tol2, zs, out, start, 
         it += 1
 
 
+@njit(cache=True)
+def start_weights(k, history, count):  # pragma: no cover - compiled
+    """Index of the extrapolation (0 constant, 1 linear, 2 quadratic in the step) whose
+    prediction from ``history[:count]`` (earlier conductances, newest first) is closest
+    to ``k`` (largest deviation)."""
+    best = 0
+    miss = np.zeros(3)
+    for e in range(k.size):
+        k1 = history[0, e]
+        miss[0] = max(miss[0], abs(k[e] - k1))
+        if count > 1:
+            k2 = history[1, e]
+            miss[1] = max(miss[1], abs(k[e] - 2.0 * k1 + k2))
+            if count > 2:
+                miss[2] = max(miss[2], abs(k[e] - 3.0 * k1 + 3.0 * k2 - history[2, e]))
+    for o in range(1, count):
+        if miss[o] < miss[best]:
+            best = o
+    return best
+
+
 def warm_up() -> None:
     """Compile (or load from numba's cache) the kernels for the types the solver passes."""
     n, width = 3, LANES
-    indptr = np.array([0, 2, 5, 7], dtype=np.int64)
-    indices = np.array([0, 1, 0, 1, 2, 1, 2], dtype=np.int64)
+    indptr = np.array([0, 2, 5, 7], dtype=INDEX)
+    indices = np.array([0, 1, 0, 1, 2, 1, 2], dtype=INDEX)
     data = np.array([2.0, -1.0, -1.0, 2.0, -1.0, -1.0, 2.0])
     assemble(data, np.zeros(1, dtype=np.int64), np.ones(1), np.zeros(1, dtype=np.int64),
              np.ones(1))
     data[:] = [2.0, -1.0, -1.0, 2.0, -1.0, -1.0, 2.0]
-    lp = np.array([0, 1, 2, 2], dtype=np.int64)
-    li = np.array([1, 2], dtype=np.int64)
+    lp = np.array([0, 1, 2, 2], dtype=INDEX)
+    li = np.array([1, 2], dtype=INDEX)
     lx = np.array([-0.5, -2.0 / 3.0])
     dinv = 1.0 / np.array([2.0, 1.5, 4.0 / 3.0])
     perm = np.arange(n, dtype=np.int64)
     b = np.zeros((n, width))
     b[0] = 1.0
     work = [np.empty((n, width)) for _ in range(5)]
+    start_weights(np.ones(2), np.ones((3, 2)), 3)
     pcg(indptr, indices, data, lp, li, lx, dinv, perm, b, np.full(width, 1e-20),
         np.zeros((2, n, width)), 0, np.ones(1, dtype=np.int64), np.ones(1), 5, *work)

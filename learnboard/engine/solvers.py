@@ -263,8 +263,9 @@ class PCGSolver:
         # solution buffers: the newest HISTORY are the extrapolation's input, one is written
         self._z = np.zeros((self.HISTORY + 1, n, width))
         self._work = [np.empty((n, width)) for _ in range(5)]
-        self._ks: list[np.ndarray] = []  # conductances of the solutions kept, newest first
-        self._slots: list[int] = []  # their buffers in self._z
+        # conductances of the solutions kept, newest first, and their buffers in self._z
+        self._khist = np.zeros((self.HISTORY, self.network.n_edges))
+        self._slots: list[int] = []
 
     def laplacian(self, k: np.ndarray) -> sp.csr_matrix:
         """The reduced (grounded) Laplacian at conductances ``k``, CSR."""
@@ -282,27 +283,19 @@ class PCGSolver:
         low, d, perm = self._ldl.factors()
         if not (np.all(np.isfinite(d)) and np.all(d > 0)):
             raise _singular(self.network)
-        self._lfac = (low.indptr.astype(np.int64), low.indices.astype(np.int64),
+        index = self._kernels.INDEX
+        self._lfac = (low.indptr.astype(index), low.indices.astype(index),
                       np.ascontiguousarray(low.data, dtype=float), 1.0 / d,
                       np.asarray(perm, dtype=np.int64))
         self._factor_k = k.copy()
         self.refactors += 1
 
-    def _start(self, k: np.ndarray) -> np.ndarray:
-        """Extrapolation weights on the kept solutions: the order that best predicts k."""
-        ks = self._ks
-        best, coef = np.inf, np.ones(1)
-        for weights in ((1.0,), (2.0, -1.0), (3.0, -3.0, 1.0))[: len(ks)]:
-            pred = sum(w * kh for w, kh in zip(weights, ks, strict=False))
-            miss = float(np.max(np.abs(k - pred)))
-            if miss < best:
-                best, coef = miss, np.array(weights)
-        return coef
+    EXTRAPOLATION = (np.ones(1), np.array([2.0, -1.0]), np.array([3.0, -3.0, 1.0]))
 
     def responses(self, k: np.ndarray) -> np.ndarray:
         if not np.all(k > 0):  # an LDL^T factor does not check definiteness
             raise _singular(self.network)
-        if self._ks and np.array_equal(k, self._ks[0]):
+        if self._slots and np.array_equal(k, self._khist[0]):
             return self._z[self._slots[0], :, : self.m].copy()
         kern = self._kernels
         kern.assemble(self._data, self._csr_slot, self._sign, self._edge, k)
@@ -313,7 +306,9 @@ class PCGSolver:
             if ratio.max() > self.spread * ratio.min():
                 self._factor(k)
         free = [s for s in range(self.HISTORY + 1) if s not in self._slots][0]
-        coef = self._start(k) if self._ks else np.zeros(0)
+        count = len(self._slots)
+        coef = (self.EXTRAPOLATION[kern.start_weights(k, self._khist, count)] if count
+                else np.zeros(0))
         start = np.array(self._slots[: len(coef)], dtype=np.int64)
         it = self._run(free, start, coef)
         if it < 0:  # too far from the factor (or a poor start): renew it, solve again
@@ -322,7 +317,8 @@ class PCGSolver:
             if it < 0:
                 raise _singular(self.network)
         self.iterations.append(it)
-        self._ks = [k.copy(), *self._ks][: self.HISTORY]
+        self._khist[1:] = self._khist[:-1]
+        self._khist[0] = k
         self._slots = [free, *self._slots][: self.HISTORY]
         return self._z[free, :, : self.m].copy()
 
@@ -340,7 +336,9 @@ def _slots(rows: np.ndarray, cols: np.ndarray, n: int, key: np.ndarray
     pat.sum_duplicates()
     pat.sort_indices()
     csr_key = np.repeat(np.arange(n), np.diff(pat.indptr)) * n + pat.indices
-    return (pat.indptr.astype(np.int64), pat.indices.astype(np.int64),
+    from learnboard.engine.pcg_kernels import INDEX
+
+    return (pat.indptr.astype(INDEX), pat.indices.astype(INDEX),
             np.searchsorted(csr_key, key).astype(np.int64))
 
 
