@@ -67,7 +67,7 @@ def test_ldl_solve_kernel_with_padding_columns():
     lap = solver.laplacian(k).tocsc()
     np.testing.assert_allclose(z, spl.spsolve(lap, b), rtol=1e-9, atol=1e-12)
     x = np.empty((solver.asm.n, 8))
-    pcg_kernels.ldl_solve(*solver._lfac, solver._b, x, np.empty_like(x))
+    pcg_kernels.ldl_solve(*solver._lfac, solver._b, x, np.empty((2, solver.asm.n, 4)))
     np.testing.assert_allclose(x[:, :5], spl.spsolve(lap, b), rtol=1e-9, atol=1e-12)
     assert np.all(x[:, 5:] == 0)
 

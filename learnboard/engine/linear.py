@@ -174,6 +174,7 @@ class LinearEngine:
         self._ei, self._ej = row[network.edges[:, 0]], row[network.edges[:, 1]]
         self._gi, self._gj = row[pairs[:, 0]], row[pairs[:, 1]]
         self._ones = np.ones(m)
+        self._edge_drops = getattr(self.solver, "edge_drops", _edge_drops)
         self._fast = _FastLoop(self, row, pairs) if isinstance(self.solver, LDLSolver) else None
         u = np.hstack([data.inputs, data.targets])
         self._u = u
@@ -185,7 +186,7 @@ class LinearEngine:
         """Drop responses BZ (E x m) and the inverse Cholesky factor of G (m x m)."""
         zp = self._zp
         zp[: self.n] = self.solver.responses(k)
-        bz = zp[self._ei] - zp[self._ej]
+        bz = self._edge_drops(zp, self._ei, self._ej)
         g = zp[self._gi] - zp[self._gj]
         r, info = dpotrf(g, lower=1, clean=1)
         if info != 0:
@@ -351,6 +352,10 @@ class LinearEngine:
             info["refactorisations"] = int(self.solver.refactors)
         return TrainResult(k, np.array(k0, dtype=float), initial, self.evaluate(k), hist, steps,
                            seconds, info)
+
+
+def _edge_drops(zp: np.ndarray, ei: np.ndarray, ej: np.ndarray) -> np.ndarray:
+    return zp[ei] - zp[ej]
 
 
 class _FastLoop:

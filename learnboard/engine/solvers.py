@@ -1,7 +1,7 @@
 """Constraint responses of a linear network: ``Z = L^{-1} A^T`` for the reduced Laplacian L.
 
 One factorisation of ``L`` per learning step serves every example, the free and the
-clamped state alike (that reuse is exact). Three backends, chosen by size:
+clamped state alike (that reuse is exact). Four backends, ``auto`` chooses by size:
 
 - ``band``: reverse Cuthill–McKee ordering, then LAPACK banded Cholesky (``dpbtrf``);
   fastest for the small and medium disordered networks (bandwidth ~ sqrt(N)).
@@ -9,10 +9,11 @@ clamped state alike (that reuse is exact). Three backends, chosen by size:
   default for small and medium networks, where LAPACK's per-column loops and Python call
   overhead dominate (a 63-node refactorisation costs ~4 µs, one solve ~1.5 µs).
 - ``dense``: LAPACK dense Cholesky; kept for reference and for tiny graphs.
-- ``pcg``: preconditioned conjugate gradients, warm-started from the previous step's
-  solution, with the last exact factorisation (SuperLU, minimum-degree ordering) as
-  preconditioner; it refactorises only when CG needs too many iterations. For large
-  lattices, where a numeric refactorisation per step costs more than a few CG sweeps.
+- ``pcg``: conjugate gradients on all m columns in one compiled call, started from the
+  previous solutions extrapolated along the learning path and preconditioned by an exact
+  LDL^T factor of an earlier Laplacian, renewed when the conductances have drifted too
+  far from it. For large networks, where a numeric factorisation per step costs more
+  than the one or two triangular solves a step then needs.
 """
 
 from __future__ import annotations
@@ -25,6 +26,10 @@ from learnboard.errors import InputError
 from learnboard.network import Network
 
 METHODS = ("auto", "ldl", "dense", "band", "pcg")
+# "auto" takes pcg above this many nodes. Measured (docs/engine.md): pcg is ahead of ldl
+# from ~1000 nodes with full-batch learning, from ~3000 with online learning, whose
+# steps do not follow a smooth path (the extrapolated start helps less).
+PCG_ABOVE = 2000
 
 
 def _singular(network: Network) -> InputError:
@@ -227,6 +232,7 @@ class PCGSolver:
 
         from learnboard.engine import pcg_kernels
 
+        pcg_kernels.warm_up()
         if not network.is_connected():
             raise _singular(network)
         self.network = network
@@ -235,13 +241,17 @@ class PCGSolver:
         rows, cols = self.asm.rows, self.asm.cols
         # CSR of the full Laplacian (for the products) and upper CSC (for QDLDL): the
         # position each edge contribution lands in, summed by assemble()
-        self._csr_indptr, self._csr_indices, self._csr_slot = _slots(rows, cols, n, rows * n + cols)
+        # (sorted by position: the scatter then writes memory in order)
+        self._csr_indptr, self._csr_indices, slot = _slots(rows, cols, n, rows * n + cols)
+        order = np.argsort(slot, kind="stable")
+        self._csr_slot = slot[order]
+        self._sign, self._edge = self.asm.sign[order], self.asm.edge[order]
         up = rows <= cols
         ucols, uidx, uslot = _slots(cols[up], rows[up], n, cols[up] * n + rows[up])
         self._upper = sp.csc_matrix((np.zeros(len(uidx)), uidx, ucols), shape=(n, n))
-        self._up_slot, self._up_sign = uslot, self.asm.sign[up].copy()
-        self._up_edge = self.asm.edge[up].copy()
-        self._sign, self._edge = self.asm.sign.copy(), self.asm.edge.copy()
+        order = np.argsort(uslot, kind="stable")
+        self._up_slot = uslot[order]
+        self._up_sign, self._up_edge = self.asm.sign[up][order], self.asm.edge[up][order]
         self._data = np.zeros(len(self._csr_indices))
         self.rtol, self.spread, self.max_iter = rtol, spread, max_iter
         self.index = self.asm.reduced
@@ -262,10 +272,18 @@ class PCGSolver:
         self._tol2 = self.rtol**2 * np.sum(self._b * self._b, axis=0)
         # solution buffers: the newest HISTORY are the extrapolation's input, one is written
         self._z = np.zeros((self.HISTORY + 1, n, width))
-        self._work = [np.empty((n, width)) for _ in range(5)]
+        lanes = self._kernels.LANES
+        self._work = [np.empty((n, width)) for _ in range(4)] + [np.empty((width // lanes, n, lanes))]
         # conductances of the solutions kept, newest first, and their buffers in self._z
         self._khist = np.zeros((self.HISTORY, self.network.n_edges))
         self._slots: list[int] = []
+
+    def edge_drops(self, zp: np.ndarray, ei: np.ndarray, ej: np.ndarray) -> np.ndarray:
+        """``zp[ei] - zp[ej]``, compiled (numpy's row gathers cost more than the
+        solve's products on large networks)."""
+        out = np.empty((len(ei), zp.shape[1]))
+        self._kernels.row_differences(zp, ei, ej, out)
+        return out
 
     def laplacian(self, k: np.ndarray) -> sp.csr_matrix:
         """The reduced (grounded) Laplacian at conductances ``k``, CSR."""
@@ -286,7 +304,7 @@ class PCGSolver:
         index = self._kernels.INDEX
         self._lfac = (low.indptr.astype(index), low.indices.astype(index),
                       np.ascontiguousarray(low.data, dtype=float), 1.0 / d,
-                      np.asarray(perm, dtype=np.int64))
+                      np.asarray(perm, dtype=index))
         self._factor_k = k.copy()
         self.refactors += 1
 
@@ -344,7 +362,7 @@ def _slots(rows: np.ndarray, cols: np.ndarray, n: int, key: np.ndarray
 
 def pick_method(network: Network) -> str:
     """Fastest backend by size (see benchmarks/bench_engine.py)."""
-    return "ldl" if network.n_nodes <= 3000 else "pcg"
+    return "ldl" if network.n_nodes <= PCG_ABOVE else "pcg"
 
 
 def make_solver(network: Network, method: str = "auto"):
