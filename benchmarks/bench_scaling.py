@@ -72,7 +72,7 @@ def measure(side: int, ldl_max: int) -> dict:
     traced_peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
     hwm = _status_kib("VmHWM")
-    steps = max(10, min(100, 1_000_000 // net.n_nodes))
+    steps = max(30, min(100, 1_000_000 // net.n_nodes))
     t_pcg = _cpu_per_step(lambda: eng.train(k0, steps, record_every=steps), steps, 3)
     eng.solver.iterations.clear()
     res = eng.train(k0, steps, record_every=steps)

@@ -27,9 +27,9 @@ from learnboard.network import Network
 
 METHODS = ("auto", "ldl", "dense", "band", "pcg")
 # "auto" takes pcg above this many nodes. Measured (docs/engine.md): pcg is ahead of ldl
-# from ~1000 nodes with full-batch learning, from ~3000 with online learning, whose
+# from ~500 nodes with full-batch learning and from ~800 with online learning, whose
 # steps do not follow a smooth path (the extrapolated start helps less).
-PCG_ABOVE = 2000
+PCG_ABOVE = 1000
 
 
 def _singular(network: Network) -> InputError:
