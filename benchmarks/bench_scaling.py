@@ -159,8 +159,11 @@ def main() -> None:
               f"factor nnz {r['factor_nnz']}, memory {r['rss_bytes_per_node']:.0f} B/node "
               f"(numpy {r['traced_bytes_per_node']:.0f})", flush=True)
     nodes = [r["nodes"] for r in rows]
-    print(f"exponents (ms/step ~ nodes^p): pcg {slope(nodes, [r['pcg_ms'] for r in rows]):.2f}, "
-          f"SuperLU factorisation {slope(nodes, [r['superlu_ms'] for r in rows]):.2f}")
+    pcg = [r["pcg_ms"] for r in rows]
+    tail = f" ({slope(nodes[1:], pcg[1:]):.2f} without the smallest)" if len(rows) > 2 else ""
+    print(f"exponents (ms/step ~ nodes^p): pcg {slope(nodes, pcg):.2f}{tail}, SuperLU "
+          f"factorisation {slope(nodes, [r['superlu_ms'] for r in rows]):.2f}, factor entries "
+          f"{slope(nodes, [r['factor_nnz'] for r in rows]):.2f}")
     figure(rows, args.figure)
     print(f"figure: {args.figure}")
 
