@@ -10,6 +10,10 @@ grounded Laplacian, and memory per node: the engine's peak numpy allocations
 (``tracemalloc``) and the growth of the process's peak resident set (this one also counts
 the LDL^T factor, which lives in C). Prints a table and the fitted log-log exponents and
 writes the figure (default ``docs/img/engine_scaling.png``).
+
+``--crossover 500 1000 2000 3000`` instead times ``ldl`` against ``pcg`` on generated
+disordered networks of those sizes (full batch, shuffled online, and full batch with
+alpha 5), the measurement behind ``PCG_ABOVE`` in ``learnboard/engine/solvers.py``.
 """
 
 from __future__ import annotations
@@ -94,6 +98,35 @@ def measure(side: int, ldl_max: int) -> dict:
     return row
 
 
+def crossover(sizes: list[int], steps: int = 300) -> None:
+    """ldl against pcg on disordered networks, three learning settings."""
+    from learnboard.engine import pcg_kernels
+    from learnboard.engine.config import LearningConfig
+    from learnboard.engine.linear import LinearEngine, Terminals
+    from learnboard.generate import disordered
+    from learnboard.tasks import notebook_task
+
+    pcg_kernels.warm_up()
+    settings = {"full batch, alpha 0.5": LearningConfig(lam=1e-6),
+                "online, shuffled": LearningConfig(lam=1e-6, batch="online", order="shuffle"),
+                "full batch, alpha 5": LearningConfig(lam=1e-6, alpha=5.0)}
+    for n in sizes:
+        net = disordered(n, seed=1)
+        src, tgt, data = notebook_task(net.n_edges)
+        k0 = np.ones(net.n_edges)
+        for label, cfg in settings.items():
+            ms = {}
+            for method in ("ldl", "pcg"):
+                eng = LinearEngine(net, Terminals(tuple(src), tuple(tgt)), data, cfg,
+                                   method=method)
+                eng.train(k0, 3, record_every=3)
+                ms[method] = _cpu_per_step(
+                    lambda eng=eng, k0=k0: eng.train(k0, steps, record_every=steps),
+                    steps, 2) * 1e3
+            print(f"disordered N={n}, {label}: ldl {ms['ldl']:.3f} ms/step, pcg {ms['pcg']:.3f} "
+                  f"ms/step (pcg / ldl {ms['pcg'] / ms['ldl']:.2f})", flush=True)
+
+
 def slope(x, y) -> float:
     """Least-squares exponent of ``y ~ x^p``."""
     return float(np.polyfit(np.log(x), np.log(y), 1)[0])
@@ -141,8 +174,13 @@ def main() -> None:
     ap.add_argument("--ldl-max", type=int, default=30000,
                     help="largest lattice also timed with the exact ldl backend (nodes)")
     ap.add_argument("--figure", type=Path, default=ROOT / "docs" / "img" / "engine_scaling.png")
+    ap.add_argument("--crossover", type=int, nargs="+", metavar="N",
+                    help="time ldl against pcg on disordered networks of these sizes instead")
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)  # child process: one size
     args = ap.parse_args()
+    if args.crossover:
+        crossover(args.crossover)
+        return
     if args.one:
         print(json.dumps(measure(args.one, args.ldl_max)))
         return
