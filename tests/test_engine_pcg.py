@@ -72,6 +72,20 @@ def test_ldl_solve_kernel_with_padding_columns():
     assert np.all(x[:, 5:] == 0)
 
 
+def test_pcg_unreachable_tolerance_keeps_the_exact_factor_solution():
+    """When rounding keeps the residual above the tolerance (here: a tolerance of 0), the
+    solver renews the factor and returns that solution instead of failing."""
+    net = lattice(8, 8, periodic=True)
+    solver = PCGSolver(net, rtol=0.0, max_iter=3)
+    k = np.random.default_rng(1).uniform(0.5, 2.0, net.n_edges)
+    b = np.random.default_rng(2).normal(size=(solver.asm.n, 4))
+    solver.set_rhs(b)
+    z = solver.responses(k)
+    assert solver.refactors == 2 and solver.iterations == [3]  # first factor, then renewed
+    np.testing.assert_allclose(z, spl.spsolve(solver.laplacian(k).tocsc(), b), rtol=1e-9,
+                               atol=1e-12)
+
+
 def test_pcg_rejects_nonpositive_conductances(task):
     net, terms, data = task
     eng = LinearEngine(net, terms, data, method="pcg")
