@@ -174,6 +174,8 @@ class LinearEngine:
         self._ei, self._ej = row[network.edges[:, 0]], row[network.edges[:, 1]]
         self._gi, self._gj = row[pairs[:, 0]], row[pairs[:, 1]]
         self._ones = np.ones(m)
+        # large-network solvers bring a compiled gather: numpy's row gather costs a
+        # fifth of a pcg step at 100k nodes
         self._edge_drops = getattr(self.solver, "edge_drops", _edge_drops)
         self._fast = _FastLoop(self, row, pairs) if isinstance(self.solver, LDLSolver) else None
         u = np.hstack([data.inputs, data.targets])
@@ -355,6 +357,7 @@ class LinearEngine:
 
 
 def _edge_drops(zp: np.ndarray, ei: np.ndarray, ej: np.ndarray) -> np.ndarray:
+    """Rows ``zp[ei] - zp[ej]``: the drop responses of every edge."""
     return zp[ei] - zp[ej]
 
 
