@@ -225,6 +225,8 @@ class PCGSolver:
 
     method = "pcg"
     HISTORY = 3  # earlier solutions kept for the extrapolated start
+    # start weights on the newest solutions: constant, linear, quadratic in the step
+    EXTRAPOLATION = (np.ones(1), np.array([2.0, -1.0]), np.array([3.0, -3.0, 1.0]))
 
     def __init__(self, network: Network, rtol: float = 1e-11, spread: float = 1.5,
                  max_iter: int = 40):
@@ -308,8 +310,6 @@ class PCGSolver:
         self._factor_k = k.copy()
         self.refactors += 1
 
-    EXTRAPOLATION = (np.ones(1), np.array([2.0, -1.0]), np.array([3.0, -3.0, 1.0]))
-
     def responses(self, k: np.ndarray) -> np.ndarray:
         if not np.all(k > 0):  # an LDL^T factor does not check definiteness
             raise _singular(self.network)
@@ -353,12 +353,12 @@ def _slots(rows: np.ndarray, cols: np.ndarray, n: int, key: np.ndarray
            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Compressed pattern (pointers by ``rows``, indices ``cols``, duplicates summed) and
     where each entry ``key = row * n + col`` lands in its data."""
+    from learnboard.engine.pcg_kernels import INDEX
+
     pat = sp.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
     pat.sum_duplicates()
     pat.sort_indices()
     csr_key = np.repeat(np.arange(n), np.diff(pat.indptr)) * n + pat.indices
-    from learnboard.engine.pcg_kernels import INDEX
-
     return (pat.indptr.astype(INDEX), pat.indices.astype(INDEX),
             np.searchsorted(csr_key, key).astype(np.int64))
 
