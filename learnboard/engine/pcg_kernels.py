@@ -14,8 +14,9 @@ iteration on 10 000 x 4 arrays), so the whole solve is one compiled call:
 Numba caches the compiled code beside this module (``cache=True``), so the compile cost
 is paid once per install. :func:`warm_up` compiles (or loads) every kernel with LLVM's
 SLP vectoriser switched on, which numba leaves off by default: it turns the four lanes of
-the triangular sweeps into single vector instructions (2x faster sweeps, same IEEE
-operations lane by lane, hence the same bits). The solver calls it before any kernel.
+the triangular sweeps into single vector instructions (with the unsigned indices, sweeps
+about 2.5x faster; the same IEEE operations lane by lane, hence the same bits). The
+solver calls it before any kernel.
 """
 
 from __future__ import annotations
