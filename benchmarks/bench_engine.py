@@ -1,7 +1,8 @@
 """Speed of the learning engine against the published algorithm, same task, same process.
 
-Run: ``OPENBLAS_NUM_THREADS=1 python benchmarks/bench_engine.py [--repeats 5]``
-(the variable is also pinned below, before numpy is imported). Prints medians of repeats.
+Run: ``OPENBLAS_NUM_THREADS=1 python benchmarks/bench_engine.py [--repeats 5] [--general]``
+(the variable is also pinned below, before numpy is imported). Prints medians of repeats
+of CPU time per step, the load average, and the ratios against the published algorithm.
 """
 
 from __future__ import annotations
@@ -55,12 +56,74 @@ def compare(name, net, steps_engine, steps_base, repeats):
     b_rel = base.train(k0, ref_steps)[0] if net.n_nodes <= 64 else float("nan")
     t_eng = median_time(lambda: eng.train(k0, steps_engine, record_every=steps_engine),
                         repeats) / steps_engine
+    loop = LinearEngine(net, eng.terminals, data, eng.config, compiled=False)  # the numpy loop
+    t_loop = median_time(lambda: loop.train(k0, steps_engine, record_every=steps_engine),
+                         repeats) / steps_engine
     band = engine_for(net, "band")[0]  # the general loop with the banded backend, for reference
     t_band = median_time(lambda: band.train(k0, steps_engine, record_every=steps_engine),
                          repeats) / steps_engine
     return {"name": name, "nodes": net.n_nodes, "edges": net.n_edges, "solver": eng.solver.method,
             "base_us": t_base * 1e6, "eng_us": t_eng * 1e6, "speedup": t_base / t_eng,
-            "band_us": t_band * 1e6, "eng_rel": e_rel, "base_rel": b_rel}
+            "band_us": t_band * 1e6, "loop_us": t_loop * 1e6, "eng_rel": e_rel, "base_rel": b_rel}
+
+
+def _cpu_per_step(fn, steps, repeats):
+    """Median CPU seconds per step of ``fn()`` (which runs ``steps`` steps) over repeats."""
+    times = []
+    for _ in range(repeats):
+        t = time.process_time()
+        fn()
+        times.append(time.process_time() - t)
+    return float(np.median(times)) / steps
+
+
+def _sim_seconds_per_step(network_file: str, steps: int, repeats: int) -> tuple[float, float]:
+    """``learnboard sim --json`` in fresh processes: medians of the sim's own seconds per
+    step, wall (its ``steps_per_second``) and CPU (its ``cpu_seconds``)."""
+    import json
+    import subprocess
+
+    wall, cpu = [], []
+    for _ in range(repeats):
+        out = json.loads(subprocess.run(
+            [sys.executable, "-m", "learnboard", "sim", "--network", network_file, "--steps",
+             str(steps), "--lam", "1e-6", "--json"], check=True, capture_output=True, text=True,
+            env={**os.environ, "OPENBLAS_NUM_THREADS": "1"}).stdout)
+        wall.append(1.0 / out["steps_per_second"])
+        cpu.append(out["cpu_seconds"] / steps)
+    return float(np.median(wall)), float(np.median(cpu))
+
+
+def rows_linear(args) -> list[str]:
+    """Small networks (compiled step, ldl) against the published algorithm, same run:
+    CPU time per step of both, and the ``learnboard sim --json`` path over 20 000 steps."""
+    found = reference_folder(args.reference)
+    if not found:
+        return [f"no reference networks (--reference DIR or {ENV}); skipping the r1/r101 rows"]
+    folder, setting = found
+    lines = [f"{'network':14s} {'baseline µs/step':>17s} {'engine µs/step':>15s} {'ratio':>7s} "
+             f"{'sim --json CPU µs/step':>23s} {'ratio':>7s} {'(wall':>7s} {'ratio)':>7s}  "
+             f"C/C0 @2000 engine / numpy loop / baseline"]
+    for name, steps_base, steps_eng in (("r1", 400, 20000), ("r101", 40, 4000)):
+        path = reference_file(folder, name, setting)
+        net = read_network(path)
+        eng, src, tgt, data = engine_for(net)
+        base = PublishedBaseline(net, src, tgt, data.inputs, data.targets, lam=1e-6)
+        k0 = np.ones(net.n_edges)
+        e_rel = eng.train(k0, 2000, record_every=2000).relative_error  # also loads the kernel
+        ref = LinearEngine(net, eng.terminals, data, eng.config, compiled=False)
+        r_rel = ref.train(k0, 2000, record_every=2000).relative_error
+        b_rel = base.train(k0, 2000)[0] if net.n_nodes <= 64 else float("nan")
+        t_base = _cpu_per_step(lambda b=base, k=k0, n=steps_base: b.train(k, n), steps_base,
+                               args.repeats)
+        t_eng = _cpu_per_step(lambda e=eng, k=k0, n=steps_eng: e.train(k, n, record_every=n),
+                              steps_eng, args.repeats)
+        w_sim, t_sim = _sim_seconds_per_step(str(path), 20000, args.repeats)
+        lines.append(f"{name + f' (N={net.n_nodes})':14s} {t_base * 1e6:17.1f} {t_eng * 1e6:15.2f} "
+                     f"{t_base / t_eng:6.1f}x {t_sim * 1e6:23.2f} {t_base / t_sim:6.1f}x "
+                     f"{w_sim * 1e6:7.2f} {t_base / w_sim:6.1f}x  "
+                     f"{e_rel:.9e} / {r_rel:.9e} / {b_rel:.6e}")
+    return lines
 
 
 def main() -> None:
@@ -69,38 +132,22 @@ def main() -> None:
     ap.add_argument("--lattice", type=int, default=100, help="periodic lattice side (nodes = side^2)")
     ap.add_argument("--reference", metavar="DIR", default=None,
                     help="folder with the authors' reference networks (default: $LEARNBOARD_REFERENCE)")
+    ap.add_argument("--general", action="store_true",
+                    help="also time the numpy loops (ldl without the kernel, and band) on r1/r101")
     args = ap.parse_args()
-    rows = []
+    print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; CPU time per step")
+    for line in rows_linear(args):
+        print(line)
     found = reference_folder(args.reference)
-    if found:
+    if found and args.general:
         folder, setting = found
-        rows.append(compare("r1 (N=64)", read_network(reference_file(folder, "r1", setting)),
-                            4000, 400, args.repeats))
-        rows.append(compare("r101 (N=256)", read_network(reference_file(folder, "r101", setting)),
-                            2000, 40, args.repeats))
-    else:
-        print(f"no reference networks (--reference DIR or {ENV}); skipping the baseline comparison")
-    print(f"{'network':14s} {'nodes':>6s} {'edges':>6s} {'solver':>6s} {'baseline µs/step':>17s} "
-          f"{'steps/s':>9s} {'engine µs/step':>15s} {'steps/s':>9s} {'speedup':>8s}  C/C0 @2000 (engine / baseline)")
-    for r in rows:
-        print(f"{r['name']:14s} {r['nodes']:6d} {r['edges']:6d} {r['solver']:>6s} {r['base_us']:17.1f} "
-              f"{1e6 / r['base_us']:9.0f} {r['eng_us']:15.1f} {1e6 / r['eng_us']:9.0f} "
-              f"{r['speedup']:7.1f}x  {r['eng_rel']:.6e} / {r['base_rel']:.6e}")
-    for r in rows:
-        print(f"{r['name']}: engine with the band backend {r['band_us']:.1f} µs/step "
-              f"({r['base_us'] / r['band_us']:.1f}x)")
+        for name, se, sb in (("r1", 4000, 400), ("r101", 2000, 40)):
+            r = compare(name, read_network(reference_file(folder, name, setting)), se, sb,
+                        args.repeats)
+            print(f"{name}: numpy loop {r['loop_us']:.1f} µs/step ({r['base_us'] / r['loop_us']:.1f}x), "
+                  f"band backend {r['band_us']:.1f} µs/step ({r['base_us'] / r['band_us']:.1f}x)")
     for line in rows_large(args):
         print(line)
-
-
-def cpu_per_step(fn, steps, repeats):
-    """Median CPU seconds per step of ``fn()`` (which runs ``steps`` steps) over repeats."""
-    times = []
-    for _ in range(repeats):
-        t = time.process_time()
-        fn()
-        times.append((time.process_time() - t) / steps)
-    return float(np.median(times))
 
 
 def rows_large(args) -> list[str]:
@@ -118,24 +165,24 @@ def rows_large(args) -> list[str]:
     eng = engine_for(net, "pcg")[0]
     eng.train(k0, 5, record_every=5)  # first factorisation outside the timing
     steps, repeats = 100, max(3, args.repeats)
-    t_pcg = cpu_per_step(lambda: eng.train(k0, steps, record_every=steps), steps, repeats)
+    t_pcg = _cpu_per_step(lambda: eng.train(k0, steps, record_every=steps), steps, repeats)
     solver = eng.solver
     solver.iterations.clear()
     res = eng.train(k0, steps, record_every=steps)
     its = np.mean(solver.iterations)
     # the same grounded reduced Laplacian, at the conductances the run ended with
     lap = solver.laplacian(res.conductances).tocsc()
-    t_lu = cpu_per_step(lambda: spl.splu(lap), 1, repeats)
+    t_lu = _cpu_per_step(lambda: spl.splu(lap), 1, repeats)
     # a continuous run: the factor ages and is renewed on the way
     long = engine_for(net, "pcg")[0]
     long.train(k0, 1, record_every=1)
     long_steps = 1000
-    t_long = cpu_per_step(lambda: long.train(k0, long_steps, record_every=long_steps),
+    t_long = _cpu_per_step(lambda: long.train(k0, long_steps, record_every=long_steps),
                           long_steps, 1)
     its_long, refac = np.mean(long.solver.iterations), long.solver.refactors - 1
     band = engine_for(net, "band")[0]
     band.train(k0, 1, record_every=1)
-    t_band = cpu_per_step(lambda: band.train(k0, 10, record_every=10), 10, max(1, repeats // 2))
+    t_band = _cpu_per_step(lambda: band.train(k0, 10, record_every=10), 10, max(1, repeats // 2))
     return [
         f"{name}, pcg: {t_pcg * 1e3:.2f} ms CPU/step (median of {repeats} runs of {steps} steps "
         f"from k = 1), CG iterations/step {its:.2f}",

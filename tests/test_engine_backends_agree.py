@@ -19,9 +19,10 @@ def mixed():
 
 
 @pytest.mark.parametrize("batch, order", [("full", "cycle"), ("online", "cycle"), ("online", "shuffle")])
-@pytest.mark.parametrize("dense_product", [True, False])
-def test_fused_loop_matches_band(mixed, monkeypatch, batch, order, dense_product):
-    """Same conductances and history as the banded backend, whichever product builds the drops."""
+@pytest.mark.parametrize("dense_product, compiled", [(True, False), (False, False), (True, True)])
+def test_fused_loop_matches_band(mixed, monkeypatch, batch, order, dense_product, compiled):
+    """Same conductances and history as the banded backend, whichever product builds the
+    drops in the numpy loop, and in the compiled step (here with node terminals, m = 5)."""
     if not dense_product:
         monkeypatch.setattr(_FastLoop, "_DENSE_LIMIT", 0)
     net, terms, data = mixed
@@ -29,9 +30,10 @@ def test_fused_loop_matches_band(mixed, monkeypatch, batch, order, dense_product
                          k_min=0.3)
     k0 = np.random.default_rng(7).uniform(0.5, 2.0, net.n_edges)
     ref = LinearEngine(net, terms, data, cfg, method="band").train(k0, 300, record_every=7)
-    eng = LinearEngine(net, terms, data, cfg, method="ldl")
+    eng = LinearEngine(net, terms, data, cfg, method="ldl", compiled=compiled)
     assert eng._fast is not None and (eng._fast.pt is not None) == dense_product
     res = eng.train(k0, 300, record_every=7)
+    assert (res.info.get("kernel") == "compiled") == compiled
     np.testing.assert_allclose(res.conductances, ref.conductances, rtol=1e-9)
     for name in ("step", "error", "power", "frac_at_min"):
         np.testing.assert_allclose(res.history[name], ref.history[name], rtol=1e-8, atol=1e-15)

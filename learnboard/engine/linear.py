@@ -31,6 +31,7 @@ import numpy as np
 from scipy.linalg.lapack import dpotrf, dtrtri
 
 from learnboard.engine.config import LearningConfig
+from learnboard.engine.controller import ToleranceController
 from learnboard.engine.solvers import LDLSolver, make_solver
 from learnboard.errors import InputError
 from learnboard.network import Network
@@ -141,10 +142,14 @@ class LinearEngine:
         data: training examples (columns in terminal order).
         config: learning parameters.
         method: linear solver backend (``auto``, ``ldl``, ``band``, ``dense``, ``pcg``).
+        compiled: with ``ldl``, run the steps in the compiled kernel
+            (:mod:`learnboard.engine.compiled`); False keeps the numpy loops, the reference
+            the tests compare the kernel against.
     """
 
     def __init__(self, network: Network, terminals: Terminals, data: Dataset,
-                 config: LearningConfig | None = None, method: str = "auto"):
+                 config: LearningConfig | None = None, method: str = "auto",
+                 compiled: bool = True):
         self.network = network
         self.terminals = terminals
         self.config = config or LearningConfig()
@@ -178,10 +183,15 @@ class LinearEngine:
         # fifth of a pcg step at 100k nodes
         self._edge_drops = getattr(self.solver, "edge_drops", _edge_drops)
         self._fast = _FastLoop(self, row, pairs) if isinstance(self.solver, LDLSolver) else None
+        # the compiled step's symbolic analysis is made at the first train (evaluate-only
+        # engines never import numba)
+        self.compiled = compiled and isinstance(self.solver, LDLSolver)
+        self._kernel = None
+        self._pairs = pairs
         u = np.hstack([data.inputs, data.targets])
         self._u = u
-        self.second_moment = u.T @ u / len(u)
-        self._example_moments = u[:, :, None] * u[:, None, :]
+        self.second_moment = np.ascontiguousarray(u.T @ u / len(u))
+        self._example_moments = np.ascontiguousarray(u[:, :, None] * u[:, None, :])
 
     # -- the linear algebra of one step -------------------------------------------------
     def _responses(self, k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -286,6 +296,13 @@ class LinearEngine:
         k = np.array(k0, dtype=float)
         if k.shape != (self.network.n_edges,):
             raise InputError(f"expected {self.network.n_edges} conductances, got {k.size}")
+        if self.compiled and (controller is None or type(controller) is ToleranceController):
+            if self._kernel is None:
+                from learnboard.engine.compiled import Kernel
+
+                self._kernel = Kernel(self.network, self._pairs)
+            return self._train_compiled(k, steps, record_every, controller, progress,
+                                        progress_every)
         initial = self.evaluate(k)
         c0 = initial.error
         every = record_every or max(1, steps // 200)
@@ -304,7 +321,7 @@ class LinearEngine:
         need_error = controller is not None
         # between history points, full-rate steps without metrics go through the fused loop
         fast = self._fast if (self._fast is not None and controller is None and p == 1.0) else None
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), time.process_time()
         s = 0
         while s <= steps:
             if fast is not None and s % every != 0 and s != steps:
@@ -346,14 +363,115 @@ class LinearEngine:
             if progress is not None and (s + 1) % progress_every == 0:
                 progress(s + 1)
             s += 1
-        seconds = time.perf_counter() - t0
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         hist = {name: np.array([r[i] for r in rows]) for i, name in enumerate(HISTORY_COLUMNS)}
-        info = {"solver": self.solver.method}
+        info = {"solver": self.solver.method, "cpu_seconds": cpu}
         if hasattr(self.solver, "iterations") and self.solver.iterations:
             info["cg_iterations_mean"] = float(np.mean(self.solver.iterations))
             info["refactorisations"] = int(self.solver.refactors)
         return TrainResult(k, np.array(k0, dtype=float), initial, self.evaluate(k), hist, steps,
                            seconds, info)
+
+
+    _CHUNK = 4096  # steps per kernel call at most (bounds the drawn masks' memory)
+
+    def _train_compiled(self, k: np.ndarray, steps: int, record_every: int, controller,
+                        progress, progress_every: int) -> TrainResult:
+        """:meth:`train` through the compiled kernel: same steps, same random draws."""
+        from learnboard.engine import compiled
+
+        c = self.config
+        k0 = k.copy()
+        initial = self.evaluate(k)
+        c0 = initial.error
+        every = record_every or max(1, steps // 200)
+        n_rec = steps // every + 1 + (1 if steps % every else 0)
+        hist = np.zeros((n_rec, compiled.HIST))
+        state = np.array([c.lam, 0.0])
+        ctl = np.zeros(8)
+        if controller is not None:
+            ctl[:] = (1.0, controller.tau, controller.start, controller.every, controller.up,
+                      controller.down, -1.0 if controller.s0 is None else controller.s0,
+                      controller.lam)
+        rng = np.random.default_rng(c.seed)
+        order = np.arange(self.data.n_examples)
+        step = max(1, progress_every) if progress is not None else self._CHUNK
+        # a call without steps loads (or compiles) the kernel for these argument types, so
+        # that the timed loop below does not include numba's one-off cost in this process
+        examples, mask, _ = self._draws(0, 0, order, rng)
+        self._kernel.run(k, 0, 0, steps, every, examples, mask, self.ns, c.alpha, c.eta,
+                         c.k_min, c.k_max, state.copy(), ctl.copy(), c0, hist,
+                         self.second_moment, self._example_moments)
+        t0, cpu0 = time.perf_counter(), time.process_time()
+        s = 0
+        while s <= steps:
+            stop = min(steps + 1, s + min(step, self._CHUNK), (s // step + 1) * step)
+            examples, mask, order = self._draws(s, min(stop, steps), order, rng)
+            status = self._kernel.run(k, s, stop, steps, every, examples, mask, self.ns,
+                                      c.alpha, c.eta, c.k_min, c.k_max, state, ctl, c0, hist,
+                                      self.second_moment, self._example_moments)
+            if status == compiled.SINGULAR:
+                raise _singular_network(self.network)
+            if status == compiled.DEPENDENT:
+                raise _dependent(self.network)
+            s = stop
+            if progress is not None and s % step == 0 and s <= steps:
+                progress(s)
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+        if controller is not None:
+            controller.s0 = None if ctl[6] < 0 else int(ctl[6])
+            controller.lam = float(ctl[7])
+        rows = hist[: int(state[1])]
+        history = {name: rows[:, i].copy() for i, name in enumerate(HISTORY_COLUMNS)}
+        history["step"] = history["step"].astype(np.int64)
+        return TrainResult(k, k0, initial, self.evaluate(k), history, steps, seconds,
+                           {"solver": self.solver.method, "kernel": "compiled",
+                            "cpu_seconds": cpu})
+
+    def _draws(self, start: int, stop: int, order: np.ndarray, rng: np.random.Generator
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The online examples and desynchronous masks of steps ``start .. stop-1``, drawn
+        from ``rng`` in the order the numpy loop draws them (permutation, then mask)."""
+        c = self.config
+        n_ex, ne = self.data.n_examples, self.network.n_edges
+        online, p = c.batch == "online", c.update_prob
+        shuffle = online and c.order == "shuffle"
+        count = max(0, stop - start)
+        examples = np.zeros(count if online else 0, dtype=np.int64)
+        mask = np.zeros((count if p < 1.0 else 0, ne), dtype=np.bool_)
+        if shuffle and p < 1.0:
+            for s in range(start, stop):
+                if s % n_ex == 0:
+                    order = rng.permutation(n_ex)
+                examples[s - start] = order[s % n_ex]
+                mask[s - start] = rng.random(ne) < p
+            return examples, mask, order
+        if shuffle:
+            s = start
+            while s < stop:
+                if s % n_ex == 0:
+                    order = rng.permutation(n_ex)
+                end = min(stop, (s // n_ex + 1) * n_ex)
+                examples[s - start: end - start] = order[np.arange(s, end) % n_ex]
+                s = end
+        elif online:
+            examples[:] = order[np.arange(start, stop) % n_ex]
+        if p < 1.0:
+            mask[:] = rng.random((count, ne)) < p
+        return examples, mask, order
+
+
+def _dependent(network: Network) -> InputError:
+    return InputError(
+        "the source and target terminals are not independent (one is fixed by the "
+        "others, e.g. a repeated edge or a closed loop of terminal edges); choose others",
+        source=network.name)
+
+
+def _singular_network(network: Network) -> InputError:
+    from learnboard.engine.solvers import _singular
+
+    return _singular(network)
 
 
 def _edge_drops(zp: np.ndarray, ei: np.ndarray, ej: np.ndarray) -> np.ndarray:

@@ -175,6 +175,15 @@ def run_sweep(runs: list[dict], out: str | Path, *, scheduler=None, workers: int
     return SweepResult(out, ordered, len(pending), skipped, failed, time.perf_counter() - t0)
 
 
+def warm_worker() -> None:
+    """A local worker's start: the engine's imports and its compiled kernels loaded once per
+    process (from numba's cache), not inside the first run."""
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    from learnboard.engine.compiled import warm_up
+
+    warm_up()
+
+
 def _results(pending: list[dict], scheduler, workers: int | None):
     """Yield (run, (row, history)) as runs complete."""
     if not pending:
@@ -193,7 +202,7 @@ def _results(pending: list[dict], scheduler, workers: int | None):
     # spawn: workers start clean (no inherited BLAS threads or locks), one BLAS thread each
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     with ProcessPoolExecutor(max_workers=min(workers, len(pending)),
-                             mp_context=mp.get_context("spawn")) as pool:
+                             mp_context=mp.get_context("spawn"), initializer=warm_worker) as pool:
         futures = {pool.submit(execute, r): r for r in pending}
         try:
             for fut in as_completed(futures):
