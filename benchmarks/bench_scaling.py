@@ -11,9 +11,10 @@ grounded Laplacian, and memory per node: the engine's peak numpy allocations
 the LDL^T factor, which lives in C). Prints a table and the fitted log-log exponents and
 writes the figure (default ``docs/img/engine_scaling.png``).
 
-``--crossover 500 1000 2000 3000`` instead times ``ldl`` against ``pcg`` on generated
+``--crossover 1000 3000 10000`` instead times ``ldl`` against ``pcg`` on generated
 disordered networks of those sizes (full batch, shuffled online, and full batch with
-alpha 5), the measurement behind ``PCG_ABOVE`` in ``learnboard/engine/solvers.py``.
+alpha 5) and on periodic lattices of about as many nodes (full batch), the measurement
+behind ``PCG_ABOVE`` in ``learnboard/engine/solvers.py``.
 """
 
 from __future__ import annotations
@@ -103,18 +104,23 @@ def crossover(sizes: list[int], steps: int = 300) -> None:
     from learnboard.engine import pcg_kernels
     from learnboard.engine.config import LearningConfig
     from learnboard.engine.linear import LinearEngine, Terminals
-    from learnboard.generate import disordered
+    from learnboard.generate import disordered, lattice
     from learnboard.tasks import notebook_task
 
     pcg_kernels.warm_up()
     settings = {"full batch, alpha 0.5": LearningConfig(lam=1e-6),
                 "online, shuffled": LearningConfig(lam=1e-6, batch="online", order="shuffle"),
                 "full batch, alpha 5": LearningConfig(lam=1e-6, alpha=5.0)}
+    cases = []
     for n in sizes:
-        net = disordered(n, seed=1)
+        side = round(n**0.5)
+        cases += [(f"disordered N={n}", disordered(n, seed=1), settings),
+                  (f"periodic lattice {side}x{side}", lattice(side, side, periodic=True),
+                   {k: v for k, v in settings.items() if k.startswith("full batch, alpha 0.5")})]
+    for name, net, chosen in cases:
         src, tgt, data = notebook_task(net.n_edges)
         k0 = np.ones(net.n_edges)
-        for label, cfg in settings.items():
+        for label, cfg in chosen.items():
             ms = {}
             for method in ("ldl", "pcg"):
                 eng = LinearEngine(net, Terminals(tuple(src), tuple(tgt)), data, cfg,
@@ -123,7 +129,7 @@ def crossover(sizes: list[int], steps: int = 300) -> None:
                 ms[method] = _cpu_per_step(
                     lambda eng=eng, k0=k0: eng.train(k0, steps, record_every=steps),
                     steps, 2) * 1e3
-            print(f"disordered N={n}, {label}: ldl {ms['ldl']:.3f} ms/step, pcg {ms['pcg']:.3f} "
+            print(f"{name}, {label}: ldl {ms['ldl']:.3f} ms/step, pcg {ms['pcg']:.3f} "
                   f"ms/step (pcg / ldl {ms['pcg'] / ms['ldl']:.2f})", flush=True)
 
 

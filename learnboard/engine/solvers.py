@@ -26,10 +26,11 @@ from learnboard.errors import InputError
 from learnboard.network import Network
 
 METHODS = ("auto", "ldl", "dense", "band", "pcg")
-# "auto" takes pcg above this many nodes. Measured (docs/engine.md): pcg is ahead of ldl
-# from ~500 nodes with full-batch learning and from ~800 with online learning, whose
-# steps do not follow a smooth path (the extrapolated start helps less).
-PCG_ABOVE = 1000
+# "auto" takes pcg above this many nodes. Measured against the compiled ldl step
+# (docs/engine.md): pcg is ahead from ~3000 nodes with full-batch learning (from far
+# fewer on lattices, whose factors fill in more); online learning, whose steps do not
+# follow a smooth path, favours ldl up to ~10 000 nodes on disordered networks.
+PCG_ABOVE = 3000
 
 
 def _singular(network: Network) -> InputError:
