@@ -64,7 +64,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="ground node (held at 0 V); default: the last node, e.g. --ground 0")
     net.add_argument("--method", default="auto", choices=("auto", "ldl", "band", "dense", "pcg"),
                      help="linear solver: ldl (sparse LDL^T), band (banded Cholesky), dense, pcg "
-                          "(warm-started CG for large lattices); default auto, by size")
+                          "(warm-started CG, large networks); default auto: ldl up to 3000 "
+                          "nodes, pcg above")
 
     term = p.add_argument_group("inputs and outputs (default: drawn as the notebook does)")
     term.add_argument("--sources", type=_ints, default=(), metavar="E,E",
