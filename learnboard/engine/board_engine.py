@@ -1,33 +1,61 @@
 """Board profiles through the engine: the board's own devices, solved by the physics.
 
-Digipot edges move in whole taps — ``"accumulate"`` keeps a continuous conductance that
-integrates the rule's updates and emits the nearest tap, ``"sign"`` is the Gen-1 rule
-(one tap per step: more resistance when ``<(dV^C)^2> > (1 - lam) <(dV^F)^2>``, else
-less). Transistor edges move their gate voltage by
-``-(alpha/eta) <(dV^C)^2 - (1 - lam)(dV^F)^2>`` within the gate range (on the lab's Gen-2 board, Dillavou et al., PNAS 121, e2319718121 (2024), a
-charge pulse changes the gate by ≈ 0.1 V⁻¹ (t/RC) ((dV^F)^2 - (dV^C)^2)). Every example's
-free state is solved by :func:`learnboard.physics.solve` warm-started from the previous
-step's solution, and its clamped state from the free one. For transistors the power
-term is a heuristic (a gate-referenced transistor has no co-content, so the lambda term
-is no power gradient); the engine reports the physical power Σ I dV it reaches.
+Two models of a board (``BoardEngine(..., model=)``):
+
+* ``"ideal"`` — nominal parts, exact volts. Digipot edges move in whole taps
+  (``"accumulate"`` integrates the rule's conductance change and emits the nearest tap,
+  ``"sign"`` is the Gen-1 rule: one tap per step); transistor edges move their gate by
+  ``-(alpha/eta) <(dV^C)^2 - (1 - lam)(dV^F)^2>`` volts within the gate range.
+* ``"board"`` — what the board's firmware does on the emulated board of the same seed,
+  so that a session can be planned in simulation: the free state is solved on network 0
+  and the clamped one on network 1 with that seed's device spread
+  (:func:`learnboard.boards.edge_parameters`); inputs, targets and clamps go through the
+  board's converters and nodes are read as ADC codes; every example is used every step
+  (the firmware's full batch); the rule is the firmware's (``lbfw/rule.py``) in the same
+  units — a gate's change in volts becomes a charge or discharge pulse of whole
+  microseconds planned linearly from the read-back gate, capped at ``pulse_us``, and the
+  gate then relaxes exponentially toward its rail for the pulse plus the time the
+  firmware takes to switch it off (:attr:`BoardIO.pulse_overhead_us`); a digipot moves
+  one tap at most per step.
+
+Every example's free state is warm-started from the previous step's, its clamped state
+from this step's free one. The fast path (``solver="batch"``) solves all examples of a
+step in one compiled call of the DC solver's Newton
+(:func:`learnboard.engine.board_kernels.newton_batch`) on arrays built once, or, for an
+all-resistor board, with one factorisation per step shared by every example
+(:class:`learnboard.physics.solver.LinearSolver`); ``solver="reference"`` calls
+:func:`learnboard.physics.solve` per example on a circuit built per example (the tests
+compare the two). For transistors the power term is a heuristic (a gate-referenced
+transistor has no co-content); the engine reports the physical power Σ I dV.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from learnboard.boards import circuit_for_board
-from learnboard.boards.schema import DigipotPart
+from learnboard.boards.schema import DigipotPart, TransistorPart
 from learnboard.engine.config import LearningConfig
 from learnboard.errors import InputError
 from learnboard.physics import Fix, FixDrop, solve
+from learnboard.physics.circuit import RESISTOR, TRANSISTOR
+from learnboard.physics.dc_newton import CONVERGED, device_rows
 from learnboard.physics.devices import digipot_resistance
+from learnboard.physics.solver import Constraints, LinearSolver
 from learnboard.tasks import Dataset
 
 DEFAULT_GATE_RANGE = (0.75, 5.2)
+MODELS = ("ideal", "board")
+SOLVERS = ("batch", "reference")
+# The firmware's own time to switch a gate line off, beyond shifting the expander chain
+# out (measured at boot by ``hal.pulse_overhead_us``: 25 us on the emulated gen2-clln, of
+# which 12.8 us are its 128-bit chain at 10 MHz).
+FIRMWARE_SWITCH_US = 12.2
+TOL, MAX_ITER, MAX_STEP = 1e-10, 100, 0.5  # as learnboard.physics.solve
 
 
 @dataclass
@@ -52,20 +80,206 @@ def _fix(a: int, b: int | None, volts: float):
     return Fix(a, volts) if b is None else FixDrop(a, b, volts)
 
 
+# ----------------------------------------------------------------------------- converters
+
+
+@dataclass(frozen=True)
+class BoardIO:
+    """How the firmware sees volts on ``board`` (from its description).
+
+    Attributes:
+        read_lsb: node volts of one ADC step (the output node's front end).
+        node_vpc: node volts the firmware takes one code for (``vref / (2**bits - 1) / gain``).
+        adc_max: highest ADC code.
+        in_vpc, in_max: input driver volts per code and highest code (below the node limit).
+        clamp_vpc, clamp_max: the same for each output's clamp driver.
+        gate_lsb, gate_vpc: gate read-back volts per ADC step / per firmware code.
+        rc_us: gate RC (us); rail: the charge rail (V).
+        pulse_overhead_us: how much longer than planned a pulse conducts.
+    """
+
+    read_lsb: float
+    node_vpc: float
+    adc_max: int
+    in_vpc: float
+    in_max: int
+    clamp_vpc: np.ndarray
+    clamp_max: np.ndarray
+    gate_lsb: float
+    gate_vpc: float
+    rc_us: float
+    rail: float
+    pulse_overhead_us: float
+
+    @classmethod
+    def of(cls, board) -> BoardIO:
+        adc = board.adc
+        adc_max = (1 << adc.bits) - 1
+        vn = board.limits.max_node_volts
+
+        def mux_gain(net: int, node: int | None = None, edge: int | None = None) -> float:
+            for m in board.muxes.values():
+                if m.net == net and ((node is not None and node in m.nodes) or
+                                     (edge is not None and edge in m.gates)):
+                    return m.gain
+            return 1.0
+
+        def line(ln) -> tuple[float, int]:
+            d = board.dacs.get(ln.device) if ln is not None else None
+            if d is not None:
+                vpc, top = d.vref * d.gain / (1 << d.bits), (1 << d.bits) - 1
+            elif board.pwm is not None:
+                p = board.pwm
+                vpc, top = p.vref * p.gain / (1 << p.bits), (1 << p.bits) - 1
+            else:
+                return vn / adc_max, adc_max
+            return vpc, min(top, int(vn / vpc))
+
+        g_out = mux_gain(0, node=board.outputs[0].a)
+        ins = [p for p in board.inputs if p.fixed is None]
+        in_vpc, in_max = line(ins[-1].drive[0] if ins else None)
+        clamps = [line(next((d for d in reversed(p.drive) if d is not None), None))
+                  for p in board.outputs]
+        gates = [i for i, e in enumerate(board.edges) if e.kind == "transistor"]
+        g_gate = mux_gain(0, edge=gates[0]) if gates else 1.0
+        part = next((p for p in board.parts.values() if isinstance(p, TransistorPart)), None)
+        rc = part.gate_c * part.gate_r * 1e6 if part is not None else 2200.0
+        rail = board.rails.get(board.gates.charge_rail, 8.0) if board.gates else 8.0
+        over = 0.0
+        if board.gates is not None and board.gates.driver == "pulse":
+            chain = max((x.bits / board.spi[x.bus].baud for x in board.expanders.values()),
+                        default=0.0)
+            over = chain * 1e6 + FIRMWARE_SWITCH_US
+        return cls(read_lsb=adc.vref / (1 << adc.bits) / g_out, node_vpc=adc.vref / adc_max / g_out,
+                   adc_max=adc_max, in_vpc=in_vpc, in_max=in_max,
+                   clamp_vpc=np.array([c[0] for c in clamps]),
+                   clamp_max=np.array([c[1] for c in clamps], dtype=np.int64),
+                   gate_lsb=adc.vref / (1 << adc.bits) / g_gate,
+                   gate_vpc=adc.vref / adc_max / g_gate, rc_us=float(max(16, int(rc))),
+                   rail=float(rail), pulse_overhead_us=float(over))
+
+
+# ----------------------------------------------------------------------------- one network
+
+
+class _Net:
+    """One network of the board with two sets of driven ports (free: inputs and biases;
+    clamped: also the outputs): what its solves share between steps."""
+
+    def __init__(self, board, twin: int, mismatch: int | None, ports_free: list, ports_clamp: list,
+                 state: np.ndarray):
+        self.board, self.twin, self.mismatch = board, twin, mismatch
+        circuit = circuit_for_board(board, state, twin, mismatch)
+        self.linear = circuit.is_linear
+        edges = circuit.network.edges
+        self.a = np.ascontiguousarray(edges[:, 0], dtype=np.int64)
+        self.b = np.ascontiguousarray(edges[:, 1], dtype=np.int64)
+        self.kind = np.ascontiguousarray(circuit.kind, dtype=np.int8)
+        self.vt = circuit.vt.copy()
+        self.is_gate = circuit.kind == TRANSISTOR
+        self.has_pots = bool(np.any(circuit.kind == RESISTOR))
+        self.dev = device_rows(circuit)
+        self.ports = (ports_free, ports_clamp)
+        self.cons = tuple(Constraints(circuit, [_fix(a, b, 0.0) for a, b in ports])
+                          for ports in self.ports)
+        self.place = tuple(self._placement(c) for c in self.cons)
+        self.last = np.zeros(circuit.n_nodes)
+
+    @staticmethod
+    def _placement(cons: Constraints) -> tuple[np.ndarray, np.ndarray]:
+        """(offset (N, m), P (N, N)): :meth:`Constraints.place` is ``off + P (v - off)``
+        with ``off = offset @ values`` (nodes sharing a variable move to their mean)."""
+        col = cons.col
+        n = col.size
+        p = np.zeros((n, n))
+        for c in range(cons.nvar):
+            nodes = np.flatnonzero(col == c)
+            p[np.ix_(nodes, nodes)] = 1.0 / nodes.size
+        return np.ascontiguousarray(cons.offset), p
+
+    def circuit(self, state: np.ndarray):
+        return circuit_for_board(self.board, state, self.twin, self.mismatch)
+
+    def solve_reference(self, state, which: int, values: np.ndarray, warm: np.ndarray | None):
+        """Per example :func:`learnboard.physics.solve` on a circuit built for it."""
+        n_ex = values.shape[0]
+        volts = np.empty((n_ex, self.last.size))
+        currents = np.empty((n_ex, self.a.size))
+        iters = np.zeros(n_ex, dtype=np.int64)
+        for k in range(n_ex):
+            fixes = [_fix(a, b, float(v)) for (a, b), v in zip(self.ports[which], values[k],
+                                                               strict=True)]
+            sol = solve(self.circuit(state), fixes, initial=None if warm is None else warm[k])
+            volts[k], currents[k], iters[k] = sol.node_voltages, sol.edge_currents, sol.iterations
+        return volts, currents, iters
+
+    def solve_batch(self, state, which: int, values: np.ndarray, warm: np.ndarray | None):
+        """Every example at once: one factorisation (linear), or one compiled Newton call."""
+        from learnboard.engine.board_kernels import newton_batch
+
+        if warm is None and not self.linear:  # no previous state: the general solver's start
+            return self.solve_reference(state, which, values, warm)
+        cons = self.cons[which]
+        if self.linear:
+            circuit = self.circuit(state)
+            volts = LinearSolver(circuit, cons).node_voltages(values)
+            currents = circuit.conductance * (volts[:, self.a] - volts[:, self.b])
+            return volts, currents, np.zeros(values.shape[0], dtype=np.int64)
+        if self.has_pots:
+            self.dev = device_rows(self.circuit(state))
+        offset, p = self.place[which]
+        off = values @ offset.T
+        volts = np.ascontiguousarray(off + (warm - off) @ p.T)
+        n_ex = values.shape[0]
+        vscale = np.maximum(np.max(np.abs(values), axis=1, initial=0.0), 1e-6)
+        currents = np.empty((n_ex, self.a.size))
+        iters = np.empty(n_ex, dtype=np.int64)
+        status = np.empty(n_ex, dtype=np.int64)
+        gvt = np.ascontiguousarray(np.where(self.is_gate, state - self.vt, 0.0))
+        newton_batch(self.a, self.b, self.kind, gvt, self.dev, cons.col, cons.nvar, volts,
+                     vscale, TOL, MAX_ITER, MAX_STEP, currents, iters, status, self.last)
+        for k in np.flatnonzero(status != CONVERGED):  # as solve: gmin, source stepping
+            v, i, it = self.solve_reference(state, which, values[k:k + 1], warm[k:k + 1])
+            volts[k], currents[k] = v[0], i[0]
+            iters[k] += it[0]
+        return volts, currents, iters
+
+
+# ----------------------------------------------------------------------------- the engine
+
+
 class BoardEngine:
-    """Coupled learning with a power term on a loaded board (network 0, nominal parts).
+    """Coupled learning with a power term on a board profile (see the module docstring).
 
     Args:
         board: a :class:`learnboard.boards.Board`.
         data: inputs per non-fixed input port, targets per output port (volts).
         config: learning parameters (``k_min/k_max`` unused: taps and gates have ranges).
-        digipot_rule: ``"accumulate"`` or ``"sign"``.
+        digipot_rule: ``"accumulate"`` or ``"sign"`` (with ``model="board"``: the
+            firmware's mode, ``cl`` or ``gen1``, for every edge).
+        model: ``"ideal"`` or ``"board"``.
+        seed: with ``model="board"``, the emulated board's seed whose device spread the
+            twin networks get (None: nominal parts).
+        pulse_us: with ``model="board"``, the longest gate pulse per step (the firmware's
+            ``pulse_us``; default the profile's ``[gates] pulse_us``).
+        alpha_at: ``step -> alpha`` (a schedule such as the annealed learning rate of
+            ``learnboard train``); default the constant ``config.alpha``.
+        solver: ``"batch"`` (fast) or ``"reference"`` (one general solve per example).
     """
 
-    def __init__(self, board, data: Dataset, config: LearningConfig, digipot_rule: str = "accumulate"):
+    def __init__(self, board, data: Dataset, config: LearningConfig, digipot_rule: str = "accumulate",
+                 *, model: str = "ideal", seed: int | None = None, pulse_us: int | None = None,
+                 alpha_at=None, solver: str = "batch"):
         if digipot_rule not in ("accumulate", "sign"):
             raise InputError("digipot rule must be 'accumulate' or 'sign'", field="digipot_rule")
+        if model not in MODELS:
+            raise InputError(f"model must be one of {', '.join(MODELS)}, got {model!r}", field="model")
+        if solver not in SOLVERS:
+            raise InputError(f"solver must be one of {', '.join(SOLVERS)}, got {solver!r}",
+                             field="solver")
         self.board, self.config, self.rule = board, config, digipot_rule
+        self.model, self.solver = model, solver
+        self.alpha_at = alpha_at
         self.inputs = [p for p in board.inputs if p.fixed is None]
         self.bias = [p for p in board.inputs if p.fixed is not None]
         self.outputs = list(board.outputs)
@@ -79,10 +293,14 @@ class BoardEngine:
         self.is_gate = kinds == "transistor"
         lim = board.limits
         self.gate_range = lim.gate_range or DEFAULT_GATE_RANGE
-        # conductance of every tap of every digipot edge (nominal parts), for the accumulate rule
+        self.io = BoardIO.of(board)
+        default_us = int(board.gates.pulse_us) if board.gates is not None else 100
+        self.pulse_us = int(pulse_us if pulse_us is not None else default_us)
+        # taps: range, conductance per tap (nominal), taps per siemens (the firmware's gains)
         self.tap_lo = np.zeros(board.n_edges, dtype=np.int64)
         self.tap_hi = np.zeros(board.n_edges, dtype=np.int64)
         self.tap_g: dict[int, np.ndarray] = {}
+        self.tap_gain: dict[int, np.ndarray] = {}
         for i, e in enumerate(board.edges):
             part = board.parts.get(e.part) if e.part else None
             if isinstance(part, DigipotPart):
@@ -91,8 +309,37 @@ class BoardEngine:
                 taps = np.arange(part.n_taps)
                 r = digipot_resistance(taps, part.n_taps, part.r_min, part.r_max, part.taper, 0.0)
                 self.tap_g[i] = 1.0 / (r + part.r_wiper)
-        self._warm: list[np.ndarray | None] = [None] * data.n_examples
+                if part.taper == "log":
+                    self.tap_gain[i] = r / (math.log(part.r_max / part.r_min) / (part.n_taps - 1))
+                else:
+                    self.tap_gain[i] = r * r / ((part.r_max - part.r_min) / (part.n_taps - 1))
+        mismatch = seed if model == "board" else None
+        ports_free = [(p.a, p.b) for p in self.inputs + self.bias]
+        ports_clamp = ports_free + [(p.a, p.b) for p in self.outputs]
+        state0 = self.initial_state()
+        self.nets = [_Net(board, 0, mismatch, ports_free, ports_clamp, state0)]
+        if board.n_nets > 1 and model == "board":
+            self.nets.append(_Net(board, 1, mismatch, ports_free, ports_clamp, state0))
         self.iterations: list[int] = []
+        self._warm: np.ndarray | None = None
+        self._set_data()
+        if solver == "batch" and not self.nets[0].linear:
+            from learnboard.engine.board_kernels import warm_up
+
+            warm_up()
+
+    def _set_data(self) -> None:
+        """The examples as the board drives them (codes back to volts with ``model="board"``)."""
+        x = np.asarray(self.data.inputs, dtype=float)
+        y = np.asarray(self.data.targets, dtype=float)
+        bias = np.array([float(p.fixed) for p in self.bias])
+        io = self.io
+        if self.model == "board":
+            x = np.minimum(io.in_max, np.floor(x / io.in_vpc + 0.5)) * io.in_vpc
+            bias = np.minimum(io.in_max, np.floor(bias / io.in_vpc + 0.5)) * io.in_vpc
+            self.target_codes = np.floor(y / io.node_vpc + 0.5)
+        self.x_free = np.hstack([x, np.broadcast_to(bias, (x.shape[0], bias.size))])
+        self.y = y
 
     def initial_state(self, init: str = "uniform") -> np.ndarray:
         """Mid-range taps and gates (``uniform``), or the lowest-conductance end (``low``)."""
@@ -103,40 +350,64 @@ class BoardEngine:
         s[self.is_pot] = np.where(mid, (self.tap_lo + self.tap_hi) // 2, self.tap_hi)[self.is_pot]
         return s
 
-    def _states(self, state: np.ndarray, x: np.ndarray, y: np.ndarray, ex: int, eta: float):
-        circuit = circuit_for_board(self.board, state)
-        fixes = [_fix(p.a, p.b, float(v)) for p, v in zip(self.inputs, x, strict=True)]
-        fixes += [_fix(p.a, p.b, float(p.fixed)) for p in self.bias]
-        free = solve(circuit, fixes, initial=self._warm[ex])
-        self._warm[ex] = free.node_voltages
-        v = free.node_voltages
-        out = np.array([v[p.a] - (v[p.b] if p.b is not None else 0.0) for p in self.outputs])
-        nudged = out + eta * (y - out)
-        clamped = solve(circuit, fixes + [_fix(p.a, p.b, float(c))
-                                          for p, c in zip(self.outputs, nudged, strict=True)],
-                        initial=v)
-        self.iterations += [free.iterations, clamped.iterations]
-        return free, clamped, out
+    # -- one step's states ------------------------------------------------------------
 
-    def measure(self, state: np.ndarray) -> tuple[np.ndarray, np.ndarray, float, float]:
-        """Solve every example: (<(dV^C)^2>, <(dV^F)^2>, error, physical power in W)."""
-        n = self.data.n_examples
-        c2 = np.zeros(self.board.n_edges)
-        f2 = np.zeros(self.board.n_edges)
-        err = pw = 0.0
-        for ex in range(n):
-            free, clamped, out = self._states(state, self.data.inputs[ex],
-                                              self.data.targets[ex], ex, self.config.eta)
-            c2 += clamped.drops**2
-            f2 += free.drops**2
-            err += float(np.sum((out - self.data.targets[ex]) ** 2))
-            pw += free.power
-        return c2 / n, f2 / n, err / n, pw / n
+    def _solve(self, net: _Net, state, which: int, values, warm):
+        f = net.solve_batch if self.solver == "batch" else net.solve_reference
+        volts, currents, iters = f(state, which, values, warm)
+        self.iterations.extend(iters.tolist())
+        return volts, currents
 
-    def apply(self, state: np.ndarray, c2: np.ndarray, f2: np.ndarray, lam: float) -> np.ndarray:
-        """The rule's update of taps and gates."""
+    def _outputs(self, volts: np.ndarray) -> np.ndarray:
+        out = np.stack([volts[:, p.a] - (volts[:, p.b] if p.b is not None else 0.0)
+                        for p in self.outputs], axis=1)
+        return out
+
+    def states(self, state: np.ndarray, eta: float):
+        """Solve every example: (free drops (B, E), clamped drops (B, E), error, physical
+        power (W)), the drops as the rule sees them (ADC codes in volts with ``model="board"``)."""
+        free_net = self.nets[0]
+        clamp_net = self.nets[-1]
+        vf, i_f = self._solve(free_net, state, 0, self.x_free, self._warm)
+        self._warm = vf
+        power = float(np.mean(np.sum(i_f * (vf[:, free_net.a] - vf[:, free_net.b]), axis=1)))
+        io = self.io
+        if self.model == "board":
+            # the firmware reads ADC codes, nudges in codes, drives the clamp in its codes
+            cf = np.clip(np.floor(vf / io.read_lsb + 0.5), 0, io.adc_max)
+            yf = self._outputs(cf)
+            err = float(np.mean(np.sum((yf * io.node_vpc - self.y) ** 2, axis=1)))
+            d = self.target_codes - yf
+            k16 = np.floor(io.node_vpc / io.clamp_vpc * 65536 + 0.5)
+            nudge16 = int(eta * 65536 + 0.5)
+            yc = yf + np.floor(nudge16 * d / 65536)
+            code = np.clip(np.floor(yc * k16 / 65536), 0, io.clamp_max)
+            clamp = code * io.clamp_vpc
+        else:
+            out = self._outputs(vf)
+            err = float(np.mean(np.sum((out - self.y) ** 2, axis=1)))
+            clamp = out + eta * (self.y - out)
+        vc, _ = self._solve(clamp_net, state, 1, np.hstack([self.x_free, clamp]), vf)
+        a, b = free_net.a, free_net.b
+        if self.model == "board":
+            cc = np.clip(np.floor(vc / io.read_lsb + 0.5), 0, io.adc_max)
+            df = (cf[:, a] - cf[:, b]) * io.node_vpc
+            dc = (cc[:, a] - cc[:, b]) * io.node_vpc
+        else:
+            df, dc = vf[:, a] - vf[:, b], vc[:, a] - vc[:, b]
+        return df, dc, err, power
+
+    # -- the rule ---------------------------------------------------------------------
+
+    def apply(self, state: np.ndarray, c2: np.ndarray, f2: np.ndarray, lam: float,
+              alpha: float | None = None) -> np.ndarray:
+        """The rule's update of taps and gates from the step's means ``<(dV^C)^2>`` and
+        ``<(dV^F)^2>`` (V^2)."""
         c = self.config
-        delta = -(c.alpha / c.eta) * (c2 - (1 - lam) * f2)
+        alpha = c.alpha if alpha is None else alpha
+        if self.model == "board":
+            return self._apply_board(state, c2 - f2, f2, lam, alpha)
+        delta = -(alpha / c.eta) * (c2 - (1 - lam) * f2)
         new = state.copy()
         lo, hi = self.gate_range
         new[self.is_gate] = np.clip(state[self.is_gate] + delta[self.is_gate], lo, hi)
@@ -153,32 +424,113 @@ class BoardEngine:
                 new[i] = taps[np.argmin(np.abs(g[taps] - self._cont[i]))]
         return new
 
+    def _apply_board(self, state, d2, f2, lam, alpha) -> np.ndarray:
+        """The firmware's rule (``lbfw/rule.py``) in floats: ``u = <dVc^2 - dVf^2> + lam
+        <dVf^2>``; a tap moves at most one step, a gate by a pulse of whole microseconds."""
+        c = self.config
+        u = d2 + lam * f2
+        new = state.copy()
+        sign = self.rule == "sign"
+        io = self.io
+        for i in np.flatnonzero(self.is_pot):
+            pe = int(state[i])
+            if sign:
+                q = 1 if u[i] > 0 else (-1 if u[i] < 0 else 0)
+            else:
+                tap = min(max(pe, self.tap_lo[i]), self.tap_hi[i])
+                a = (alpha / c.eta) * u[i] * self.tap_gain[i][tap] + self._acc[i]
+                q = int(max(-1.0, min(1.0, math.trunc(a))))
+            q = min(max(q, self.tap_lo[i] - pe), self.tap_hi[i] - pe)
+            if not sign:
+                a = min(max(a - q, -0.99999), 0.99999)  # the residue, below one tap
+                if (a > 0 and pe + q >= self.tap_hi[i]) or (a < 0 and pe + q <= self.tap_lo[i]):
+                    a = 0.0
+                self._acc[i] = a
+            new[i] = pe + q
+        lo, hi = self.gate_range
+        rc, rail = io.rc_us, io.rail
+        for i in np.flatnonzero(self.is_gate):
+            g = state[i]
+            pe = math.floor(g / io.gate_lsb + 0.5) * io.gate_lsb  # the read-back, in volts
+            a = -(alpha / c.eta) * u[i] + self._acc[i]  # volts wanted
+            up = a > 0 or (sign and u[i] < 0)
+            span, room = (rail - pe, hi - pe) if up else (pe, pe - lo)
+            rate = span / rc  # volts per microsecond, planned linearly
+            if rate <= 0 or room <= 0 or (sign and u[i] == 0):
+                self._acc[i] = 0.0
+                continue
+            q = self.pulse_us if sign else min(self.pulse_us, math.trunc(abs(a) / rate))
+            r = math.trunc(room / rate)
+            q = min(q, r)
+            if not sign:
+                a -= math.copysign(q * rate, a)
+                a = min(max(a, -rate * 0.99999), rate * 0.99999)
+                self._acc[i] = 0.0 if q == r else a
+            if q > 0:
+                t = q + io.pulse_overhead_us
+                target = rail if up else 0.0
+                new[i] = target + (g - target) * math.exp(-t / rc)
+        return new
+
+    # -- training ---------------------------------------------------------------------
+
     def train(self, state0: np.ndarray, steps: int, *, controller=None,
               record_every: int = 1) -> BoardResult:
         """Run ``steps`` full-batch steps from taps / gate volts ``state0``."""
         state = np.array(state0, dtype=float)
         self._cont = {i: float(g[int(state[i])]) for i, g in self.tap_g.items()}
+        self._acc = np.zeros(self.board.n_edges)
         self.iterations = []
+        self._warm = None
         rows = []
         lam = self.config.lam
         c0 = None
-        t0 = time.perf_counter()
+        eta = self.config.eta
+        t0 = time.process_time()
         for s in range(steps + 1):
-            c2, f2, err, pw = self.measure(state)
+            df, dc, err, pw = self.states(state, eta)
             c0 = err if c0 is None else c0
             rel = err / c0 if c0 > 0 else 0.0
             if controller is not None and s < steps:
                 lam = controller.lam_for(s, rel)
+            alpha = self.config.alpha if self.alpha_at is None else float(self.alpha_at(s))
             if s % record_every == 0 or s == steps:
-                rows.append((s, err, rel, pw, lam))
+                rows.append((s, err, rel, pw, lam, alpha))
             if s == steps:
                 break
-            state = self.apply(state, c2, f2, lam)
-        seconds = time.perf_counter() - t0
-        cols = ("step", "error", "relative_error", "power_watts", "lam")
+            state = self.apply(state, np.mean(dc**2, axis=0), np.mean(df**2, axis=0), lam, alpha)
+        seconds = time.process_time() - t0
+        cols = ("step", "error", "relative_error", "power_watts", "lam", "alpha")
         hist = {name: np.array([r[i] for r in rows]) for i, name in enumerate(cols)}
         return BoardResult(state, np.array(state0, dtype=float), hist, steps, seconds,
                            float(np.mean(self.iterations)) if self.iterations else 0.0)
+
+
+def board_session_defaults(board, steps: int, alpha: float | None = None,
+                           eta: float | None = None):
+    """(alpha_at, eta) as ``learnboard train`` sets them on ``board`` when not given: the
+    board's nudge, and on transistor boards the annealed learning rate
+    (:func:`learnboard.engine.config.annealed_alpha`, changed every chunk of steps),
+    else the board's rate."""
+    from learnboard.engine.config import ANNEAL_CHUNK, annealed_alpha
+
+    eta = board.learning.eta if eta is None else eta
+    if alpha is not None:
+        return (lambda s: alpha), eta
+    if any(e.kind == "transistor" for e in board.edges) and steps > 0:
+        return (lambda s: annealed_alpha(s - s % ANNEAL_CHUNK, steps)), eta
+    return (lambda s: board.learning.alpha), eta
+
+
+def board_task(board, seed: int = 0, task: str | None = None) -> Dataset:
+    """The training examples ``learnboard train`` uploads to ``board`` by default (the
+    profile's task, :func:`learnboard.tasks.load_task` with ``seed``)."""
+    from learnboard.tasks import load_task
+
+    name = task or getattr(board.learning, "task", None) or "regression"
+    t = load_task(name, board=board, seed=seed)
+    return Dataset(np.asarray(t.x_train, float), np.asarray(t.y_train, float),
+                   name=f"{name} on {board.name}")
 
 
 def run_board_sim(args) -> int:
@@ -196,6 +548,8 @@ def run_board_sim(args) -> int:
     n_out = len(board.outputs)
     if args.data:
         data = read_csv(args.data)
+    elif args.coeffs == "0.2,0.3;0.1,0.5" and args.train_size == 20:
+        data = board_task(board, args.seed)  # what `learnboard train` uploads
     else:
         coeffs = parse_coeffs(args.coeffs)
         if coeffs.shape != (n_out, n_in):
@@ -206,12 +560,15 @@ def run_board_sim(args) -> int:
         raw = regression_task(coeffs, args.train_size, seed=args.seed)
         vmax = board.limits.max_node_volts  # inputs span the board's safe node range
         data = Dataset(raw.inputs * vmax, raw.targets * vmax, name=f"regression on {board.name}")
-    # the generic defaults mean "not given": use the board's own learning settings
-    alpha = board.learning.alpha if args.alpha == 0.5 else args.alpha
-    eta = board.learning.eta if args.eta == 1e-3 else args.eta
-    config = LearningConfig(alpha=alpha, eta=eta, lam=args.lam)
+    # the generic defaults mean "not given": the board's settings, as `learnboard train`
+    alpha_at, eta = board_session_defaults(board, args.steps,
+                                           None if args.alpha == 0.5 else args.alpha,
+                                           None if args.eta == 1e-3 else args.eta)
+    config = LearningConfig(alpha=alpha_at(0), eta=eta, lam=args.lam)
     rule = "sign" if board.learning.rule == "sign" else "accumulate"
-    eng = BoardEngine(board, data, config, digipot_rule=rule)
+    model = getattr(args, "board_model", None) or "board"
+    eng = BoardEngine(board, data, config, digipot_rule=rule, model=model, seed=args.seed,
+                      alpha_at=alpha_at)
     state0 = eng.initial_state("low" if args.init == "low" else "uniform")
     ctl = ToleranceController(args.tolerance) if args.tolerance is not None else None
     res = eng.train(state0, args.steps, controller=ctl, record_every=args.record_every or 1)
@@ -223,8 +580,9 @@ def run_board_sim(args) -> int:
             "initial_power_watts": float(h["power_watts"][0]),
             "initial_power": None, "steps": res.steps,
             "steps_per_second": res.steps / res.seconds if res.seconds else float("inf"),
-            "seconds": res.seconds, "board": board.name, "digipot_rule": rule,
-            "alpha": alpha, "eta": eta, "newton_iterations_mean": res.newton_iterations_mean,
+            "seconds": res.seconds, "board": board.name, "digipot_rule": rule, "model": model,
+            "seed": args.seed, "alpha": float(h["alpha"][0]), "alpha_final": float(h["alpha"][-1]),
+            "eta": eta, "newton_iterations_mean": res.newton_iterations_mean,
             "n_examples": data.n_examples, "lam_final": float(h["lam"][-1])}
     if args.save:
         d = Path(args.save)
@@ -242,7 +600,7 @@ def run_board_sim(args) -> int:
     if args.json:
         print(json.dumps(info))
     else:
-        print(f"board {board.name}: {res.steps} steps in {res.seconds:.3g} s; C/C0 "
+        print(f"board {board.name}: {res.steps} steps in {res.seconds:.3g} s CPU; C/C0 "
               f"{info['relative_error']:.4g}; physical power {info['initial_power_watts']:.4g} W -> "
               f"{info['power_watts']:.4g} W; Newton iterations per warm-started solve "
               f"{res.newton_iterations_mean:.2f}")
