@@ -55,7 +55,28 @@ SOLVERS = ("batch", "reference")
 # out (measured at boot by ``hal.pulse_overhead_us``: 25 us on the emulated gen2-clln, of
 # which 12.8 us are its 128-bit chain at 10 MHz).
 FIRMWARE_SWITCH_US = 12.2
+# The firmware's time per oversampled ADC sample of a node scan (measured on the emulated
+# gen2-clln: 74.6 ms per step of 20 examples, each two scans of 15 nodes x 16 samples);
+# sets how long the gates leak per step.
+ADC_SAMPLE_US = 7.8
 TOL, MAX_ITER, MAX_STEP = 1e-10, 100, 0.5  # as learnboard.physics.solve
+SKEW_US = 0.2  # std of an emulated gate switch's turn-off lag (us), drawn once per device
+
+
+def gate_spread(board, seed: int, skew_us: float = SKEW_US) -> tuple[np.ndarray, np.ndarray]:
+    """(idle leak in V/s, switch-off lag in us), (networks, edges), of the gate capacitors
+    of the emulated board of ``seed``: the same draws, in the same order, as the emulator's
+    world makes them (a test checks that they agree). Zero for edges without a gate."""
+    rng = np.random.default_rng([int(seed), 5])
+    leak = np.zeros((board.n_nets, board.n_edges))
+    skew = np.zeros((board.n_nets, board.n_edges))
+    for net in range(board.n_nets):
+        for i, e in enumerate(board.edges):
+            if e.kind != "transistor":
+                continue  # resistors and digipots draw nothing
+            leak[net, i] = board.parts[e.part].gate_leak * rng.uniform(1 / 3, 5 / 3)
+            skew[net, i] = skew_us * rng.standard_normal()
+    return leak, skew
 
 
 @dataclass
@@ -110,6 +131,12 @@ class BoardIO:
     rc_us: float
     rail: float
     pulse_overhead_us: float
+    n_read: int = 0
+    oversample: int = 1
+
+    def step_seconds(self, n_examples: int) -> float:
+        """A learning step's time (s) on the board: two node scans per example."""
+        return n_examples * 2 * self.n_read * self.oversample * ADC_SAMPLE_US * 1e-6
 
     @classmethod
     def of(cls, board) -> BoardIO:
@@ -156,7 +183,8 @@ class BoardIO:
                    clamp_max=np.array([c[1] for c in clamps], dtype=np.int64),
                    gate_lsb=adc.vref / (1 << adc.bits) / g_gate,
                    gate_vpc=adc.vref / adc_max / g_gate, rc_us=float(max(16, int(rc))),
-                   rail=float(rail), pulse_overhead_us=float(over))
+                   rail=float(rail), pulse_overhead_us=float(over),
+                   n_read=board.n_nodes - 1, oversample=adc.oversample)
 
 
 # ----------------------------------------------------------------------------- one network
@@ -269,7 +297,7 @@ class BoardEngine:
 
     def __init__(self, board, data: Dataset, config: LearningConfig, digipot_rule: str = "accumulate",
                  *, model: str = "ideal", seed: int | None = None, pulse_us: int | None = None,
-                 alpha_at=None, solver: str = "batch"):
+                 alpha_at=None, solver: str = "batch", step_seconds: float | None = None):
         if digipot_rule not in ("accumulate", "sign"):
             raise InputError("digipot rule must be 'accumulate' or 'sign'", field="digipot_rule")
         if model not in MODELS:
@@ -320,6 +348,18 @@ class BoardEngine:
         self.nets = [_Net(board, 0, mismatch, ports_free, ports_clamp, state0)]
         if board.n_nets > 1 and model == "board":
             self.nets.append(_Net(board, 1, mismatch, ports_free, ports_clamp, state0))
+        # per network and edge: how much longer a pulse acts (the firmware's switch-off
+        # and the switch's own lag), and the gate's idle leak (V/s)
+        n_model = len(self.nets)
+        self._over = np.full((n_model, board.n_edges), self.io.pulse_overhead_us)
+        self._leak = np.zeros((n_model, board.n_edges))
+        self.step_seconds = 0.0
+        if model == "board" and seed is not None and self.is_gate.any():
+            leak, skew = gate_spread(board, seed)
+            self._over += skew[:n_model]
+            self._leak = leak[:n_model]
+            self.step_seconds = (step_seconds if step_seconds is not None
+                                 else self.io.step_seconds(data.n_examples))
         self.iterations: list[int] = []
         self._warm: np.ndarray | None = None
         self._set_data()
@@ -387,7 +427,9 @@ class BoardEngine:
             out = self._outputs(vf)
             err = float(np.mean(np.sum((out - self.y) ** 2, axis=1)))
             clamp = out + eta * (self.y - out)
-        vc, _ = self._solve(clamp_net, state, 1, np.hstack([self.x_free, clamp]), vf)
+        twin = getattr(self, "_twin", None)
+        vc, _ = self._solve(clamp_net, state if twin is None else twin, 1,
+                            np.hstack([self.x_free, clamp]), vf)
         a, b = free_net.a, free_net.b
         if self.model == "board":
             cc = np.clip(np.floor(vc / io.read_lsb + 0.5), 0, io.adc_max)
@@ -449,9 +491,13 @@ class BoardEngine:
             new[i] = pe + q
         lo, hi = self.gate_range
         rc, rail = io.rc_us, io.rail
+        twin = self._twin
+        new_twin = None if twin is None else twin.copy()
+        if twin is not None:
+            new_twin[self.is_pot] = new[self.is_pot]  # the same taps on both networks
         for i in np.flatnonzero(self.is_gate):
             g = state[i]
-            pe = math.floor(g / io.gate_lsb + 0.5) * io.gate_lsb  # the read-back, in volts
+            pe = self._read_gate(g)
             a = -(alpha / c.eta) * u[i] + self._acc[i]  # volts wanted
             up = a > 0 or (sign and u[i] < 0)
             span, room = (rail - pe, hi - pe) if up else (pe, pe - lo)
@@ -466,11 +512,40 @@ class BoardEngine:
                 a -= math.copysign(q * rate, a)
                 a = min(max(a, -rate * 0.99999), rate * 0.99999)
                 self._acc[i] = 0.0 if q == r else a
+            if q > 0 and twin is not None and not self._twin_ok(up, q, pe, twin[i]):
+                q = 0  # the firmware drops a pulse that would take network 1 out of range
             if q > 0:
-                t = q + io.pulse_overhead_us
                 target = rail if up else 0.0
-                new[i] = target + (g - target) * math.exp(-t / rc)
+                new[i] = target + (g - target) * math.exp(-(q + self._over[0, i]) / rc)
+                if twin is not None:
+                    new_twin[i] = target + (twin[i] - target) * math.exp(
+                        -(q + self._over[1, i]) / rc)
+        self._leak_step(new, 0)
+        if twin is not None:
+            self._leak_step(new_twin, 1)
+            self._twin = new_twin
         return new
+
+    def _read_gate(self, g: float) -> float:
+        """A gate's read-back (volts of its nearest ADC code)."""
+        return math.floor(g / self.io.gate_lsb + 0.5) * self.io.gate_lsb
+
+    def _twin_ok(self, up: bool, q: int, pe: float, g1: float) -> bool:
+        """The firmware's check of network 1's gate before a pulse (``learn._twin_bounds``)."""
+        lo, hi = self.gate_range
+        g1 = self._read_gate(g1)
+        if (g1 <= pe) if up else (g1 >= pe):
+            return True
+        span, room = (self.io.rail - g1, hi - g1) if up else (g1, g1 - lo)
+        if room < 0 or span <= 0:
+            return False
+        return q <= math.trunc(room / (span / self.io.rc_us))
+
+    def _leak_step(self, gates: np.ndarray, net: int) -> None:
+        """Idle gates leak down for one step's time."""
+        if self.step_seconds:
+            g = self.is_gate
+            gates[g] = np.maximum(0.0, gates[g] - self._leak[net, g] * self.step_seconds)
 
     # -- training ---------------------------------------------------------------------
 
@@ -478,6 +553,7 @@ class BoardEngine:
               record_every: int = 1) -> BoardResult:
         """Run ``steps`` full-batch steps from taps / gate volts ``state0``."""
         state = np.array(state0, dtype=float)
+        self._twin = state.copy() if len(self.nets) > 1 else None
         self._cont = {i: float(g[int(state[i])]) for i, g in self.tap_g.items()}
         self._acc = np.zeros(self.board.n_edges)
         self.iterations = []
