@@ -21,9 +21,8 @@ Two models of a board (``BoardEngine(..., model=)``):
 Every example's free state is warm-started from the previous step's, its clamped state
 from this step's free one. The fast path (``solver="batch"``) solves all examples of a
 step in one compiled call of the DC solver's Newton
-(:func:`learnboard.engine.board_kernels.newton_batch`) on arrays built once, or, for an
-all-resistor board, with one factorisation per step shared by every example
-(:class:`learnboard.physics.solver.LinearSolver`); ``solver="reference"`` calls
+(:func:`learnboard.engine.board_kernels.newton_batch`) on arrays built once (an
+all-resistor board converges in two iterations); ``solver="reference"`` calls
 :func:`learnboard.physics.solve` per example on a circuit built per example (the tests
 compare the two). For transistors the power term is a heuristic (a gate-referenced
 transistor has no co-content); the engine reports the physical power Σ I dV.
@@ -45,7 +44,7 @@ from learnboard.physics import Fix, FixDrop, solve
 from learnboard.physics.circuit import RESISTOR, TRANSISTOR
 from learnboard.physics.dc_newton import CONVERGED, device_rows
 from learnboard.physics.devices import digipot_resistance
-from learnboard.physics.solver import Constraints, LinearSolver
+from learnboard.physics.solver import Constraints
 from learnboard.tasks import Dataset
 
 DEFAULT_GATE_RANGE = (0.75, 5.2)
@@ -242,17 +241,13 @@ class _Net:
         return volts, currents, iters
 
     def solve_batch(self, state, which: int, values: np.ndarray, warm: np.ndarray | None):
-        """Every example at once: one factorisation (linear), or one compiled Newton call."""
+        """Every example at once, in one compiled Newton call (on an all-resistor board
+        it converges in two iterations: one step to rounding, one to see it)."""
         from learnboard.engine.board_kernels import newton_batch
 
-        if warm is None and not self.linear:  # no previous state: the general solver's start
+        if warm is None:  # no previous state: the general solver's start
             return self.solve_reference(state, which, values, warm)
         cons = self.cons[which]
-        if self.linear:
-            circuit = self.circuit(state)
-            volts = LinearSolver(circuit, cons).node_voltages(values)
-            currents = circuit.conductance * (volts[:, self.a] - volts[:, self.b])
-            return volts, currents, np.zeros(values.shape[0], dtype=np.int64)
         if self.has_pots:
             self.dev = device_rows(self.circuit(state))
         offset, p = self.place[which]
@@ -363,7 +358,7 @@ class BoardEngine:
         self.iterations: list[int] = []
         self._warm: np.ndarray | None = None
         self._set_data()
-        if solver == "batch" and not self.nets[0].linear:
+        if solver == "batch":
             from learnboard.engine.board_kernels import warm_up
 
             warm_up()
@@ -395,7 +390,8 @@ class BoardEngine:
     def _solve(self, net: _Net, state, which: int, values, warm):
         f = net.solve_batch if self.solver == "batch" else net.solve_reference
         volts, currents, iters = f(state, which, values, warm)
-        self.iterations.extend(iters.tolist())
+        if warm is not None:  # the mean is per warm-started solve
+            self.iterations.extend(iters.tolist())
         return volts, currents
 
     def _outputs(self, volts: np.ndarray) -> np.ndarray:
