@@ -18,8 +18,8 @@ Two models of a board (``BoardEngine(..., model=)``):
   firmware takes to switch it off (:attr:`BoardIO.pulse_overhead_us`); a digipot moves
   one tap at most per step.
 
-Every example's free state is warm-started from the previous step's, its clamped state
-from this step's free one. The fast path (``solver="batch"``) solves all examples of a
+Every example's free state is warm-started from its previous step's, its clamped state
+from its previous clamped one (from this step's free one at the first step). The fast path (``solver="batch"``) solves all examples of a
 step in one compiled call of the DC solver's Newton
 (:func:`learnboard.engine.board_kernels.newton_batch`) on arrays built once (an
 all-resistor board converges in two iterations); ``solver="reference"`` calls
@@ -356,7 +356,8 @@ class BoardEngine:
             self.step_seconds = (step_seconds if step_seconds is not None
                                  else self.io.step_seconds(data.n_examples))
         self.iterations: list[int] = []
-        self._warm: np.ndarray | None = None
+        self._warm: np.ndarray | None = None  # every example's last free / clamped volts
+        self._warm_c: np.ndarray | None = None
         self._set_data()
         if solver == "batch":
             from learnboard.engine.board_kernels import warm_up
@@ -377,11 +378,14 @@ class BoardEngine:
         self.y = y
 
     def initial_state(self, init: str = "uniform") -> np.ndarray:
-        """Mid-range taps and gates (``uniform``), or the lowest-conductance end (``low``)."""
+        """Mid-range taps and gates (``uniform``), or the lowest-conductance end (``low``;
+        gates 5 % inside their range with ``model="board"``, as ``learnboard train``)."""
         s = np.zeros(self.board.n_edges)
         mid = init != "low"
         lo, hi = self.gate_range
-        s[self.is_gate] = (lo + hi) / 2 if mid else lo
+        # "low" as learnboard train sets it on the board model: 5 % inside the range
+        low = lo + 0.05 * (hi - lo) if self.model == "board" else lo
+        s[self.is_gate] = (lo + hi) / 2 if mid else low
         s[self.is_pot] = np.where(mid, (self.tap_lo + self.tap_hi) // 2, self.tap_hi)[self.is_pot]
         return s
 
@@ -424,8 +428,12 @@ class BoardEngine:
             err = float(np.mean(np.sum((out - self.y) ** 2, axis=1)))
             clamp = out + eta * (self.y - out)
         twin = getattr(self, "_twin", None)
+        # the clamped state starts from this example's last clamped state (same network,
+        # nearly the same nudge: fewer Newton iterations than from this step's free one)
+        warm_c = vf if self._warm_c is None else self._warm_c
         vc, _ = self._solve(clamp_net, state if twin is None else twin, 1,
-                            np.hstack([self.x_free, clamp]), vf)
+                            np.hstack([self.x_free, clamp]), warm_c)
+        self._warm_c = vc
         a, b = free_net.a, free_net.b
         if self.model == "board":
             cc = np.clip(np.floor(vc / io.read_lsb + 0.5), 0, io.adc_max)
@@ -553,7 +561,7 @@ class BoardEngine:
         self._cont = {i: float(g[int(state[i])]) for i, g in self.tap_g.items()}
         self._acc = np.zeros(self.board.n_edges)
         self.iterations = []
-        self._warm = None
+        self._warm = self._warm_c = None
         rows = []
         lam = self.config.lam
         c0 = None
