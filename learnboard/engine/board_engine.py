@@ -60,6 +60,40 @@ FIRMWARE_SWITCH_US = 12.2
 ADC_SAMPLE_US = 7.8
 TOL, MAX_ITER, MAX_STEP = 1e-10, 100, 0.5  # as learnboard.physics.solve
 SKEW_US = 0.2  # std of an emulated gate switch's turn-off lag (us), drawn once per device
+FIRMWARE_KEEP_MS = 1000  # the firmware's KEEP_MS: it puts leaked gates back this often
+FIRMWARE_KEEP_LIFT = 4  # read-back codes into the range a kept gate is put (KEEP_LIFT)
+
+
+def planning_range(board, io: BoardIO) -> tuple[float, float]:
+    """The gate range (V) the firmware plans pulses in: the description's hard range in
+    read-back codes (``safety.Limits.gate_bounds``), moved inwards by the margins of
+    ``gates.PulseGates.margins`` (a pulse's switch-off, a faster capacitor, read-back
+    noise, leakage), in volts of the read-back codes."""
+    from learnboard.firmware.lbfw.safety import NOISE, RC_TOL
+
+    part = next(p for p in board.parts.values() if isinstance(p, TransistorPart))
+    lim = board.limits
+    vpc = io.gate_vpc
+    g_hi = min(part.vg_max, part.vt - 3.0 * part.vt_spread +
+               lim.max_edge_amps / (part.beta * (1.0 + 3.0 * part.beta_spread) * lim.max_node_volts))
+    g_lo = 0.0
+    if lim.gate_range is not None:
+        g_lo, g_hi = max(g_lo, lim.gate_range[0]), min(g_hi, lim.gate_range[1])
+    lo, hi = math.ceil(g_lo / vpc), int(g_hi / vpc)
+    if board.gates is None or board.gates.driver != "pulse":
+        return lo * vpc, hi * vpc
+    g = min(16383, int(io.rail / vpc))
+    rcf = io.rc_us * (1.0 - RC_TOL)
+    slack = io.pulse_overhead_us + 2
+    eps = RC_TOL + (1.0 - RC_TOL) * math.log(1.0 - RC_TOL)
+    xs = (1.0 - RC_TOL) * math.log(1.0 / (1.0 - RC_TOL))
+    leak = 2.0 * part.gate_leak * FIRMWARE_KEEP_MS / 1000.0 / vpc
+    up = (g - hi) * slack / rcf + eps * (g - lo) + NOISE
+    down = lo * slack / rcf + eps * lo / (1.0 - xs) + NOISE + leak
+    p_hi, p_lo = hi - math.ceil(up) - 1, lo + math.ceil(down) + 1
+    if p_lo > p_hi:
+        p_lo = p_hi = (lo + hi) // 2
+    return p_lo * vpc, p_hi * vpc
 
 
 def gate_spread(board, seed: int, skew_us: float = SKEW_US) -> tuple[np.ndarray, np.ndarray]:
@@ -317,6 +351,8 @@ class BoardEngine:
         lim = board.limits
         self.gate_range = lim.gate_range or DEFAULT_GATE_RANGE
         self.io = BoardIO.of(board)
+        if model == "board" and self.is_gate.any():
+            self.gate_range = planning_range(board, self.io)  # the firmware's rule bounds
         default_us = int(board.gates.pulse_us) if board.gates is not None else 100
         self.pulse_us = int(pulse_us if pulse_us is not None else default_us)
         # taps: range, conductance per tap (nominal), taps per siemens (the firmware's gains)
@@ -398,6 +434,10 @@ class BoardEngine:
             self.iterations.extend(iters.tolist())
         return volts, currents
 
+    def _adc_codes(self, volts: np.ndarray) -> np.ndarray:
+        """The codes the firmware reads at nodes of ``volts`` (an ideal converter)."""
+        return np.clip(np.floor(volts / self.io.read_lsb + 0.5), 0, self.io.adc_max)
+
     def _outputs(self, volts: np.ndarray) -> np.ndarray:
         out = np.stack([volts[:, p.a] - (volts[:, p.b] if p.b is not None else 0.0)
                         for p in self.outputs], axis=1)
@@ -414,7 +454,7 @@ class BoardEngine:
         io = self.io
         if self.model == "board":
             # the firmware reads ADC codes, nudges in codes, drives the clamp in its codes
-            cf = np.clip(np.floor(vf / io.read_lsb + 0.5), 0, io.adc_max)
+            cf = self._adc_codes(vf)
             yf = self._outputs(cf)
             err = float(np.mean(np.sum((yf * io.node_vpc - self.y) ** 2, axis=1)))
             d = self.target_codes - yf
@@ -436,7 +476,7 @@ class BoardEngine:
         self._warm_c = vc
         a, b = free_net.a, free_net.b
         if self.model == "board":
-            cc = np.clip(np.floor(vc / io.read_lsb + 0.5), 0, io.adc_max)
+            cc = self._adc_codes(vc)
             df = (cf[:, a] - cf[:, b]) * io.node_vpc
             dc = (cc[:, a] - cc[:, b]) * io.node_vpc
         else:
@@ -545,6 +585,47 @@ class BoardEngine:
             return False
         return q <= math.trunc(room / (span / self.io.rc_us))
 
+    def _keep(self) -> None:
+        """The firmware's ``keep_gates`` (every ``KEEP_MS`` of board time): a gate whose
+        lowest twin's read-back is below the planning range (by more than the read-back
+        noise) is steered up to ``KEEP_LIFT`` codes inside it by that twin, one whose
+        highest twin is above it down likewise (``gates.PulseGates.keep``)."""
+        from learnboard.firmware.lbfw.safety import NOISE
+
+        nets = [self._state] + ([self._twin] if self._twin is not None else [])
+        lo, hi = self.gate_range
+        vpc = self.io.gate_vpc
+        for i in np.flatnonzero(self.is_gate):
+            reads = [self._read_gate(g[i]) for g in nets]
+            if min(reads) < lo - NOISE * vpc:
+                self._steer(nets, i, lo + FIRMWARE_KEEP_LIFT * vpc, by_low=True)
+            elif max(reads) > hi + NOISE * vpc:
+                self._steer(nets, i, hi - FIRMWARE_KEEP_LIFT * vpc, by_low=False)
+
+    def _steer(self, nets: list, i: int, v: float, by_low: bool) -> None:
+        """``gates.PulseGates.steer`` with ``force``: closed-loop pulses aimed at 90 % of
+        the way, each ``pulse_overhead_us`` shorter than planned (it conducts that much
+        longer); one 1 us pulse (which overshoots) when the way is shorter than that."""
+        rc, rail, over = self.io.rc_us, self.io.rail, round(self.io.pulse_overhead_us)
+        force = True
+        for _ in range(10):
+            reads = [self._read_gate(g[i]) for g in nets]
+            g = min(reads) if by_low else max(reads)
+            if abs(v - g) < 0.5 * self.io.gate_vpc:
+                return
+            up = v > g
+            target = rail if up else 0.0
+            if target in (v, g):
+                return
+            t = 0.9 * rc * math.log((target - g) / (target - v))
+            ask = int(t + 0.5) - over
+            if ask < 1:
+                if 2 * t <= 1 + over and not force:
+                    return
+                ask, force = 1, False
+            for net, gates in enumerate(nets):
+                gates[i] = target + (gates[i] - target) * math.exp(-(ask + self._over[net, i]) / rc)
+
     def _leak_step(self, gates: np.ndarray, net: int) -> None:
         """Idle gates leak down for one step's time."""
         if self.step_seconds:
@@ -562,6 +643,7 @@ class BoardEngine:
         self._acc = np.zeros(self.board.n_edges)
         self.iterations = []
         self._warm = self._warm_c = None
+        board_t = keep_t = 0.0  # the board's time (s), for its gate keeping
         rows = []
         lam = self.config.lam
         c0 = None
@@ -579,6 +661,11 @@ class BoardEngine:
             if s == steps:
                 break
             state = self.apply(state, np.mean(dc**2, axis=0), np.mean(df**2, axis=0), lam, alpha)
+            if self.step_seconds:
+                board_t += self.step_seconds
+                if board_t - keep_t >= FIRMWARE_KEEP_MS / 1000.0:
+                    self._state, keep_t = state, board_t
+                    self._keep()
         seconds = time.process_time() - t0
         cols = ("step", "error", "relative_error", "power_watts", "lam", "alpha")
         hist = {name: np.array([r[i] for r in rows]) for i, name in enumerate(cols)}
