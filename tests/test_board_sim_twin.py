@@ -40,3 +40,23 @@ def test_simulation_and_emulated_board_reach_the_same_error(name, tmp_path):
     print(f"{name}: C/C0 after {STEPS} steps, seed {SEED}: simulated {sim:.4g}, emulated {emu:.4g}")
     assert sim < 0.5 and emu < 0.5  # both learn
     assert 0.5 <= sim / emu <= 2.0
+
+
+def test_the_simulation_uses_the_firmwares_gate_constants():
+    """What the engine derives from the description is what the firmware computes at
+    boot on the emulated board: the pulse gates' planning range and a pulse's overrun."""
+    import numpy as np
+
+    from learnboard.engine.board_engine import BoardIO, planning_range
+
+    board = load_board("gen2-clln")
+    io = BoardIO.of(board)
+    with open_board(board="gen2-clln", seed=SEED) as conn:
+        conn.link.hello()
+        app = conn.emulator.app
+        lo, hi = planning_range(board, io)
+        assert np.all(np.rint(lo / io.gate_vpc) == np.array(app.limits.lo))
+        assert np.all(np.rint(hi / io.gate_vpc) == np.array(app.limits.hi))
+        assert io.gate_vpc == pytest.approx(app.gate_vpc)
+        assert io.node_vpc == pytest.approx(app.vpc)
+        assert round(io.pulse_overhead_us) == app.pulse_over
