@@ -113,7 +113,8 @@ def rows_board(args) -> list[str]:
     batched path and of the per-example reference path in the same run, Newton iterations
     per warm-started solve, C/C0 after 1000 steps."""
     from learnboard.boards import load_board
-    from learnboard.engine.board_engine import BoardEngine, board_session_defaults, board_task
+    from learnboard.engine.board_engine import BoardEngine
+    from learnboard.engine.board_model import board_session_defaults, board_task
 
     out = []
     for name in ("gen2-clln", "gen1-digipot"):

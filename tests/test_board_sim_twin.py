@@ -11,7 +11,8 @@ from learnboard.host.schedule import schedule_from_flags
 from learnboard.host.session import TrainConfig, run_session
 
 from learnboard.boards import load_board
-from learnboard.engine.board_engine import BoardEngine, board_session_defaults, board_task
+from learnboard.engine.board_engine import BoardEngine
+from learnboard.engine.board_model import board_session_defaults, board_task
 from learnboard.engine.config import LearningConfig
 
 STEPS = {"gen2-clln": 150, "gen1-digipot": 80}  # both have learned most of the way by then
@@ -47,7 +48,7 @@ def test_the_simulation_uses_the_firmwares_gate_constants():
     boot on the emulated board: the pulse gates' planning range and a pulse's overrun."""
     import numpy as np
 
-    from learnboard.engine.board_engine import BoardIO, planning_range
+    from learnboard.engine.board_model import BoardIO, planning_range
 
     board = load_board("gen2-clln")
     io = BoardIO.of(board)

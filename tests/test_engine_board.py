@@ -5,6 +5,8 @@ import pytest
 
 from learnboard.boards import load_board
 from learnboard.engine.board_engine import BoardEngine
+from learnboard.engine.board_model import board_session_defaults, gate_spread
+from learnboard.engine.board_model import board_task as default_board_task
 from learnboard.engine.config import LearningConfig
 from learnboard.tasks import Dataset, regression_task
 
@@ -47,11 +49,6 @@ def test_transistor_board_warm_start_and_power_term():
 
 # -- the fast path and the board model ------------------------------------------------------
 
-from learnboard.engine.board_engine import (  # noqa: E402
-    board_session_defaults,
-    gate_spread,
-)
-from learnboard.engine.board_engine import board_task as default_board_task  # noqa: E402
 
 
 def _board_engine(name, steps, solver="batch", seed=0, model="board"):

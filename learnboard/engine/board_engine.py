@@ -7,22 +7,24 @@ Two models of a board (``BoardEngine(..., model=)``):
   ``"sign"`` is the Gen-1 rule: one tap per step); transistor edges move their gate by
   ``-(alpha/eta) <(dV^C)^2 - (1 - lam)(dV^F)^2>`` volts within the gate range.
 * ``"board"`` — what the board's firmware does on the emulated board of the same seed,
-  so that a session can be planned in simulation: the free state is solved on network 0
-  and the clamped one on network 1 with that seed's device spread
+  so that a session can be planned in simulation (the constants and draws are in
+  :mod:`learnboard.engine.board_model`): the free state is solved on network 0 and the
+  clamped one on network 1 with that seed's device spread
   (:func:`learnboard.boards.edge_parameters`); inputs, targets and clamps go through the
   board's converters and nodes are read as ADC codes; every example is used every step
   (the firmware's full batch); the rule is the firmware's (``lbfw/rule.py``) in the same
   units — a gate's change in volts becomes a charge or discharge pulse of whole
-  microseconds planned linearly from the read-back gate, capped at ``pulse_us``, and the
-  gate then relaxes exponentially toward its rail for the pulse plus the time the
-  firmware takes to switch it off (:attr:`BoardIO.pulse_overhead_us`); a digipot moves
-  one tap at most per step.
+  microseconds planned linearly from the read-back gate inside the firmware's planning
+  range, capped at ``pulse_us``, and each network's gate then relaxes exponentially
+  toward its rail for the pulse plus the time the firmware takes to switch it off plus
+  that capacitor's own switch lag; idle gates leak, and the firmware's ``keep_gates``
+  puts them back every second of board time; a digipot moves one tap at most per step.
 
 Every example's free state is warm-started from its previous step's, its clamped state
-from its previous clamped one (from this step's free one at the first step). The fast path (``solver="batch"``) solves all examples of a
-step in one compiled call of the DC solver's Newton
-(:func:`learnboard.engine.board_kernels.newton_batch`) on arrays built once (an
-all-resistor board converges in two iterations); ``solver="reference"`` calls
+from its previous clamped one (from this step's free one at the first step). The fast
+path (``solver="batch"``) solves all examples of a step in one compiled call of the DC
+solver's Newton (:func:`learnboard.engine.board_kernels.newton_batch`) on arrays built
+once (an all-resistor board converges in two iterations); ``solver="reference"`` calls
 :func:`learnboard.physics.solve` per example on a circuit built per example (the tests
 compare the two). For transistors the power term is a heuristic (a gate-referenced
 transistor has no co-content); the engine reports the physical power Σ I dV.
@@ -37,7 +39,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from learnboard.boards import circuit_for_board
-from learnboard.boards.schema import DigipotPart, TransistorPart
+from learnboard.boards.schema import DigipotPart
+from learnboard.engine.board_model import (
+    FIRMWARE_KEEP_LIFT,
+    FIRMWARE_KEEP_MS,
+    BoardIO,
+    gate_spread,
+    planning_range,
+)
 from learnboard.engine.config import LearningConfig
 from learnboard.errors import InputError
 from learnboard.physics import Fix, FixDrop, solve
@@ -50,66 +59,7 @@ from learnboard.tasks import Dataset
 DEFAULT_GATE_RANGE = (0.75, 5.2)
 MODELS = ("ideal", "board")
 SOLVERS = ("batch", "reference")
-# The firmware's own time to switch a gate line off, beyond shifting the expander chain
-# out (measured at boot by ``hal.pulse_overhead_us``: 25 us on the emulated gen2-clln, of
-# which 12.8 us are its 128-bit chain at 10 MHz).
-FIRMWARE_SWITCH_US = 12.2
-# The firmware's time per oversampled ADC sample of a node scan (measured on the emulated
-# gen2-clln: 74.6 ms per step of 20 examples, each two scans of 15 nodes x 16 samples);
-# sets how long the gates leak per step.
-ADC_SAMPLE_US = 7.8
 TOL, MAX_ITER, MAX_STEP = 1e-10, 100, 0.5  # as learnboard.physics.solve
-SKEW_US = 0.2  # std of an emulated gate switch's turn-off lag (us), drawn once per device
-FIRMWARE_KEEP_MS = 1000  # the firmware's KEEP_MS: it puts leaked gates back this often
-FIRMWARE_KEEP_LIFT = 4  # read-back codes into the range a kept gate is put (KEEP_LIFT)
-
-
-def planning_range(board, io: BoardIO) -> tuple[float, float]:
-    """The gate range (V) the firmware plans pulses in: the description's hard range in
-    read-back codes (``safety.Limits.gate_bounds``), moved inwards by the margins of
-    ``gates.PulseGates.margins`` (a pulse's switch-off, a faster capacitor, read-back
-    noise, leakage), in volts of the read-back codes."""
-    from learnboard.firmware.lbfw.safety import NOISE, RC_TOL
-
-    part = next(p for p in board.parts.values() if isinstance(p, TransistorPart))
-    lim = board.limits
-    vpc = io.gate_vpc
-    g_hi = min(part.vg_max, part.vt - 3.0 * part.vt_spread +
-               lim.max_edge_amps / (part.beta * (1.0 + 3.0 * part.beta_spread) * lim.max_node_volts))
-    g_lo = 0.0
-    if lim.gate_range is not None:
-        g_lo, g_hi = max(g_lo, lim.gate_range[0]), min(g_hi, lim.gate_range[1])
-    lo, hi = math.ceil(g_lo / vpc), int(g_hi / vpc)
-    if board.gates is None or board.gates.driver != "pulse":
-        return lo * vpc, hi * vpc
-    g = min(16383, int(io.rail / vpc))
-    rcf = io.rc_us * (1.0 - RC_TOL)
-    slack = io.pulse_overhead_us + 2
-    eps = RC_TOL + (1.0 - RC_TOL) * math.log(1.0 - RC_TOL)
-    xs = (1.0 - RC_TOL) * math.log(1.0 / (1.0 - RC_TOL))
-    leak = 2.0 * part.gate_leak * FIRMWARE_KEEP_MS / 1000.0 / vpc
-    up = (g - hi) * slack / rcf + eps * (g - lo) + NOISE
-    down = lo * slack / rcf + eps * lo / (1.0 - xs) + NOISE + leak
-    p_hi, p_lo = hi - math.ceil(up) - 1, lo + math.ceil(down) + 1
-    if p_lo > p_hi:
-        p_lo = p_hi = (lo + hi) // 2
-    return p_lo * vpc, p_hi * vpc
-
-
-def gate_spread(board, seed: int, skew_us: float = SKEW_US) -> tuple[np.ndarray, np.ndarray]:
-    """(idle leak in V/s, switch-off lag in us), (networks, edges), of the gate capacitors
-    of the emulated board of ``seed``: the same draws, in the same order, as the emulator's
-    world makes them (a test checks that they agree). Zero for edges without a gate."""
-    rng = np.random.default_rng([int(seed), 5])
-    leak = np.zeros((board.n_nets, board.n_edges))
-    skew = np.zeros((board.n_nets, board.n_edges))
-    for net in range(board.n_nets):
-        for i, e in enumerate(board.edges):
-            if e.kind != "transistor":
-                continue  # resistors and digipots draw nothing
-            leak[net, i] = board.parts[e.part].gate_leak * rng.uniform(1 / 3, 5 / 3)
-            skew[net, i] = skew_us * rng.standard_normal()
-    return leak, skew
 
 
 @dataclass
@@ -132,92 +82,6 @@ class BoardResult:
 
 def _fix(a: int, b: int | None, volts: float):
     return Fix(a, volts) if b is None else FixDrop(a, b, volts)
-
-
-# ----------------------------------------------------------------------------- converters
-
-
-@dataclass(frozen=True)
-class BoardIO:
-    """How the firmware sees volts on ``board`` (from its description).
-
-    Attributes:
-        read_lsb: node volts of one ADC step (the output node's front end).
-        node_vpc: node volts the firmware takes one code for (``vref / (2**bits - 1) / gain``).
-        adc_max: highest ADC code.
-        in_vpc, in_max: input driver volts per code and highest code (below the node limit).
-        clamp_vpc, clamp_max: the same for each output's clamp driver.
-        gate_lsb, gate_vpc: gate read-back volts per ADC step / per firmware code.
-        rc_us: gate RC (us); rail: the charge rail (V).
-        pulse_overhead_us: how much longer than planned a pulse conducts.
-    """
-
-    read_lsb: float
-    node_vpc: float
-    adc_max: int
-    in_vpc: float
-    in_max: int
-    clamp_vpc: np.ndarray
-    clamp_max: np.ndarray
-    gate_lsb: float
-    gate_vpc: float
-    rc_us: float
-    rail: float
-    pulse_overhead_us: float
-    n_read: int = 0
-    oversample: int = 1
-
-    def step_seconds(self, n_examples: int) -> float:
-        """A learning step's time (s) on the board: two node scans per example."""
-        return n_examples * 2 * self.n_read * self.oversample * ADC_SAMPLE_US * 1e-6
-
-    @classmethod
-    def of(cls, board) -> BoardIO:
-        adc = board.adc
-        adc_max = (1 << adc.bits) - 1
-        vn = board.limits.max_node_volts
-
-        def mux_gain(net: int, node: int | None = None, edge: int | None = None) -> float:
-            for m in board.muxes.values():
-                if m.net == net and ((node is not None and node in m.nodes) or
-                                     (edge is not None and edge in m.gates)):
-                    return m.gain
-            return 1.0
-
-        def line(ln) -> tuple[float, int]:
-            d = board.dacs.get(ln.device) if ln is not None else None
-            if d is not None:
-                vpc, top = d.vref * d.gain / (1 << d.bits), (1 << d.bits) - 1
-            elif board.pwm is not None:
-                p = board.pwm
-                vpc, top = p.vref * p.gain / (1 << p.bits), (1 << p.bits) - 1
-            else:
-                return vn / adc_max, adc_max
-            return vpc, min(top, int(vn / vpc))
-
-        g_out = mux_gain(0, node=board.outputs[0].a)
-        ins = [p for p in board.inputs if p.fixed is None]
-        in_vpc, in_max = line(ins[-1].drive[0] if ins else None)
-        clamps = [line(next((d for d in reversed(p.drive) if d is not None), None))
-                  for p in board.outputs]
-        gates = [i for i, e in enumerate(board.edges) if e.kind == "transistor"]
-        g_gate = mux_gain(0, edge=gates[0]) if gates else 1.0
-        part = next((p for p in board.parts.values() if isinstance(p, TransistorPart)), None)
-        rc = part.gate_c * part.gate_r * 1e6 if part is not None else 2200.0
-        rail = board.rails.get(board.gates.charge_rail, 8.0) if board.gates else 8.0
-        over = 0.0
-        if board.gates is not None and board.gates.driver == "pulse":
-            chain = max((x.bits / board.spi[x.bus].baud for x in board.expanders.values()),
-                        default=0.0)
-            over = chain * 1e6 + FIRMWARE_SWITCH_US
-        return cls(read_lsb=adc.vref / (1 << adc.bits) / g_out, node_vpc=adc.vref / adc_max / g_out,
-                   adc_max=adc_max, in_vpc=in_vpc, in_max=in_max,
-                   clamp_vpc=np.array([c[0] for c in clamps]),
-                   clamp_max=np.array([c[1] for c in clamps], dtype=np.int64),
-                   gate_lsb=adc.vref / (1 << adc.bits) / g_gate,
-                   gate_vpc=adc.vref / adc_max / g_gate, rc_us=float(max(16, int(rc))),
-                   rail=float(rail), pulse_overhead_us=float(over),
-                   n_read=board.n_nodes - 1, oversample=adc.oversample)
 
 
 # ----------------------------------------------------------------------------- one network
@@ -671,104 +535,3 @@ class BoardEngine:
         hist = {name: np.array([r[i] for r in rows]) for i, name in enumerate(cols)}
         return BoardResult(state, np.array(state0, dtype=float), hist, steps, seconds,
                            float(np.mean(self.iterations)) if self.iterations else 0.0)
-
-
-def board_session_defaults(board, steps: int, alpha: float | None = None,
-                           eta: float | None = None):
-    """(alpha_at, eta) as ``learnboard train`` sets them on ``board`` when not given: the
-    board's nudge, and on transistor boards the annealed learning rate
-    (:func:`learnboard.engine.config.annealed_alpha`, changed every chunk of steps),
-    else the board's rate."""
-    from learnboard.engine.config import ANNEAL_CHUNK, annealed_alpha
-
-    eta = board.learning.eta if eta is None else eta
-    if alpha is not None:
-        return (lambda s: alpha), eta
-    if any(e.kind == "transistor" for e in board.edges) and steps > 0:
-        return (lambda s: annealed_alpha(s - s % ANNEAL_CHUNK, steps)), eta
-    return (lambda s: board.learning.alpha), eta
-
-
-def board_task(board, seed: int = 0, task: str | None = None) -> Dataset:
-    """The training examples ``learnboard train`` uploads to ``board`` by default (the
-    profile's task, :func:`learnboard.tasks.load_task` with ``seed``)."""
-    from learnboard.tasks import load_task
-
-    name = task or getattr(board.learning, "task", None) or "regression"
-    t = load_task(name, board=board, seed=seed)
-    return Dataset(np.asarray(t.x_train, float), np.asarray(t.y_train, float),
-                   name=f"{name} on {board.name}")
-
-
-def run_board_sim(args) -> int:
-    """``learnboard sim --board``: train a board profile's simulated physics."""
-    import csv
-    import json
-    from pathlib import Path
-
-    from learnboard.boards import load_board
-    from learnboard.engine.controller import ToleranceController
-    from learnboard.tasks import parse_coeffs, read_csv, regression_task
-
-    board = load_board(args.board)
-    n_in = sum(1 for p in board.inputs if p.fixed is None)
-    n_out = len(board.outputs)
-    if args.data:
-        data = read_csv(args.data)
-    elif args.coeffs == "0.2,0.3;0.1,0.5" and args.train_size == 20:
-        data = board_task(board, args.seed)  # what `learnboard train` uploads
-    else:
-        coeffs = parse_coeffs(args.coeffs)
-        if coeffs.shape != (n_out, n_in):
-            if args.coeffs != "0.2,0.3;0.1,0.5" or coeffs.shape[0] < n_out or coeffs.shape[1] < n_in:
-                raise InputError(f"the board has {n_in} inputs and {n_out} outputs: give a "
-                                 f"{n_out}x{n_in} matrix", field="--coeffs")
-            coeffs = coeffs[:n_out, :n_in]
-        raw = regression_task(coeffs, args.train_size, seed=args.seed)
-        vmax = board.limits.max_node_volts  # inputs span the board's safe node range
-        data = Dataset(raw.inputs * vmax, raw.targets * vmax, name=f"regression on {board.name}")
-    # the generic defaults mean "not given": the board's settings, as `learnboard train`
-    alpha_at, eta = board_session_defaults(board, args.steps,
-                                           None if args.alpha == 0.5 else args.alpha,
-                                           None if args.eta == 1e-3 else args.eta)
-    config = LearningConfig(alpha=alpha_at(0), eta=eta, lam=args.lam)
-    rule = "sign" if board.learning.rule == "sign" else "accumulate"
-    model = getattr(args, "board_model", None) or "board"
-    eng = BoardEngine(board, data, config, digipot_rule=rule, model=model, seed=args.seed,
-                      alpha_at=alpha_at)
-    state0 = eng.initial_state("low" if args.init == "low" else "uniform")
-    ctl = ToleranceController(args.tolerance) if args.tolerance is not None else None
-    res = eng.train(state0, args.steps, controller=ctl, record_every=args.record_every or 1)
-    h = res.history
-    info = {"relative_error": res.relative_error, "error": float(h["error"][-1]),
-            "initial_error": float(h["error"][0]),
-            "power": None,  # the ½ co-content convention is undefined for transistor edges
-            "power_watts": float(h["power_watts"][-1]),
-            "initial_power_watts": float(h["power_watts"][0]),
-            "initial_power": None, "steps": res.steps,
-            "steps_per_second": res.steps / res.seconds if res.seconds else float("inf"),
-            "seconds": res.seconds, "board": board.name, "digipot_rule": rule, "model": model,
-            "seed": args.seed, "alpha": float(h["alpha"][0]), "alpha_final": float(h["alpha"][-1]),
-            "eta": eta, "newton_iterations_mean": res.newton_iterations_mean,
-            "n_examples": data.n_examples, "lam_final": float(h["lam"][-1])}
-    if args.save:
-        d = Path(args.save)
-        d.mkdir(parents=True, exist_ok=True)
-        with (d / "state.csv").open("w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(["edge", "name", "kind", "initial", "final"])
-            for i, e in enumerate(board.edges):
-                w.writerow([i, e.name, e.kind, res.initial_state[i], res.state[i]])
-        with (d / "history.csv").open("w", newline="") as fh:
-            w = csv.writer(fh)
-            w.writerow(list(h))
-            w.writerows(zip(*(h[c].tolist() for c in h), strict=True))
-        (d / "summary.json").write_text(json.dumps(info, indent=2) + "\n")
-    if args.json:
-        print(json.dumps(info))
-    else:
-        print(f"board {board.name}: {res.steps} steps in {res.seconds:.3g} s CPU; C/C0 "
-              f"{info['relative_error']:.4g}; physical power {info['initial_power_watts']:.4g} W -> "
-              f"{info['power_watts']:.4g} W; Newton iterations per warm-started solve "
-              f"{res.newton_iterations_mean:.2f}")
-    return 0
