@@ -213,10 +213,13 @@ class BoardEngine:
         self.is_pot = kinds == "digipot"
         self.is_gate = kinds == "transistor"
         lim = board.limits
-        self.gate_range = lim.gate_range or DEFAULT_GATE_RANGE
+        # the description's range (where a session starts its gates), and the one the
+        # rule keeps them in (with model="board" the firmware's narrower planning range)
+        self.hard_range = lim.gate_range or DEFAULT_GATE_RANGE
+        self.gate_range = self.hard_range
         self.io = BoardIO.of(board)
         if model == "board" and self.is_gate.any():
-            self.gate_range = planning_range(board, self.io)  # the firmware's rule bounds
+            self.gate_range = planning_range(board, self.io)
         default_us = int(board.gates.pulse_us) if board.gates is not None else 100
         self.pulse_us = int(pulse_us if pulse_us is not None else default_us)
         # taps: range, conductance per tap (nominal), taps per siemens (the firmware's gains)
@@ -282,7 +285,7 @@ class BoardEngine:
         gates 5 % inside their range with ``model="board"``, as ``learnboard train``)."""
         s = np.zeros(self.board.n_edges)
         mid = init != "low"
-        lo, hi = self.gate_range
+        lo, hi = self.hard_range
         # "low" as learnboard train sets it on the board model: 5 % inside the range
         low = lo + 0.05 * (hi - lo) if self.model == "board" else lo
         s[self.is_gate] = (lo + hi) / 2 if mid else low
