@@ -60,6 +60,7 @@ DEFAULT_GATE_RANGE = (0.75, 5.2)
 MODELS = ("ideal", "board")
 SOLVERS = ("batch", "reference")
 TOL, MAX_ITER, MAX_STEP = 1e-10, 100, 0.5  # as learnboard.physics.solve
+MAX_DAC_CODES = 16  # the firmware's largest DAC-gate step (rule.set_params max_codes)
 
 
 @dataclass
@@ -252,7 +253,7 @@ class BoardEngine:
         self._over = np.full((n_model, board.n_edges), self.io.pulse_overhead_us)
         self._leak = np.zeros((n_model, board.n_edges))
         self.step_seconds = 0.0
-        if model == "board" and seed is not None and self.is_gate.any():
+        if model == "board" and seed is not None and self.is_gate.any() and not self.io.dac_gates:
             leak, skew = gate_spread(board, seed)
             self._over += skew[:n_model]
             self._leak = leak[:n_model]
@@ -289,6 +290,8 @@ class BoardEngine:
         # "low" as learnboard train sets it on the board model: 5 % inside the range
         low = lo + 0.05 * (hi - lo) if self.model == "board" else lo
         s[self.is_gate] = (lo + hi) / 2 if mid else low
+        if self.model == "board" and self.io.dac_gates:  # written as DAC codes
+            s[self.is_gate] = np.round(s[self.is_gate] / self.io.gate_vpc) * self.io.gate_vpc
         s[self.is_pot] = np.where(mid, (self.tap_lo + self.tap_hi) // 2, self.tap_hi)[self.is_pot]
         return s
 
@@ -407,6 +410,11 @@ class BoardEngine:
         if twin is not None:
             new_twin[self.is_pot] = new[self.is_pot]  # the same taps on both networks
         for i in np.flatnonzero(self.is_gate):
+            if io.dac_gates:
+                new[i] = self._dac_gate(i, state[i], u[i], alpha, sign)
+                if twin is not None:
+                    new_twin[i] = new[i]  # both networks' DACs get the same code
+                continue
             g = state[i]
             pe = self._read_gate(g)
             a = -(alpha / c.eta) * u[i] + self._acc[i]  # volts wanted
@@ -436,6 +444,25 @@ class BoardEngine:
             self._leak_step(new_twin, 1)
             self._twin = new_twin
         return new
+
+    def _dac_gate(self, i: int, g: float, u: float, alpha: float, sign: bool) -> float:
+        """A DAC-held gate: at most ``MAX_DAC_CODES`` codes per step (one in sign mode),
+        inside the range, with a residue below one code (the firmware's DAC edges)."""
+        vpc = self.io.gate_vpc
+        lo, hi = round(self.gate_range[0] / vpc), round(self.gate_range[1] / vpc)
+        pe = round(g / vpc)
+        if sign:
+            q = -1 if u > 0 else (1 if u < 0 else 0)
+        else:
+            a = -(alpha / self.config.eta) * u / vpc + self._acc[i]  # codes wanted
+            q = int(max(-MAX_DAC_CODES, min(MAX_DAC_CODES, math.trunc(a))))
+        q = min(max(q, lo - pe), hi - pe)
+        if not sign:
+            a = min(max(a - q, -0.99999), 0.99999)
+            if (a > 0 and pe + q >= hi) or (a < 0 and pe + q <= lo):
+                a = 0.0
+            self._acc[i] = a
+        return (pe + q) * vpc
 
     def _read_gate(self, g: float) -> float:
         """A gate's read-back (volts of its nearest ADC code)."""

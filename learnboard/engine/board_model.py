@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from learnboard.boards.schema import TransistorPart
+from learnboard.boards.schema import DacGateDriver, TransistorPart
 from learnboard.tasks import Dataset
 
 # The firmware's own time to switch a gate line off, beyond shifting the expander chain
@@ -48,6 +48,8 @@ def planning_range(board, io: BoardIO) -> tuple[float, float]:
     if lim.gate_range is not None:
         g_lo, g_hi = max(g_lo, lim.gate_range[0]), min(g_hi, lim.gate_range[1])
     lo, hi = math.ceil(g_lo / vpc), int(g_hi / vpc)
+    if io.dac_gates:
+        hi = min(hi, io.gate_max)  # and no DAC code beyond full scale
     if board.gates is None or board.gates.driver != "pulse":
         return lo * vpc, hi * vpc
     g = min(16383, int(io.rail / vpc))
@@ -109,6 +111,8 @@ class BoardIO:
     pulse_overhead_us: float
     n_read: int = 0
     oversample: int = 1
+    dac_gates: bool = False  # gates held by DAC channels (their state a DAC code)
+    gate_max: int = 0  # the highest gate DAC code
 
     def step_seconds(self, n_examples: int) -> float:
         """A learning step's time (s) on the board: two node scans per example."""
@@ -149,6 +153,13 @@ class BoardIO:
         rc = part.gate_c * part.gate_r * 1e6 if part is not None else 2200.0
         rail = board.rails.get(board.gates.charge_rail, 8.0) if board.gates else 8.0
         over = 0.0
+        gate_lsb, gate_vpc = adc.vref / (1 << adc.bits) / g_gate, adc.vref / adc_max / g_gate
+        dac_gates, gate_max = False, 0
+        drivers = board.edges[gates[0]].drivers if gates else ()
+        if drivers and isinstance(drivers[0], DacGateDriver):
+            d = board.dacs[drivers[0].dac.device]
+            gate_lsb = gate_vpc = d.vref * d.gain / (1 << d.bits)
+            dac_gates, gate_max = True, (1 << d.bits) - 1
         if board.gates is not None and board.gates.driver == "pulse":
             chain = max((x.bits / board.spi[x.bus].baud for x in board.expanders.values()),
                         default=0.0)
@@ -157,10 +168,10 @@ class BoardIO:
                    adc_max=adc_max, in_vpc=in_vpc, in_max=in_max,
                    clamp_vpc=np.array([c[0] for c in clamps]),
                    clamp_max=np.array([c[1] for c in clamps], dtype=np.int64),
-                   gate_lsb=adc.vref / (1 << adc.bits) / g_gate,
-                   gate_vpc=adc.vref / adc_max / g_gate, rc_us=float(max(16, int(rc))),
+                   gate_lsb=gate_lsb, gate_vpc=gate_vpc, rc_us=float(max(16, int(rc))),
                    rail=float(rail), pulse_overhead_us=float(over),
-                   n_read=board.n_nodes - 1, oversample=adc.oversample)
+                   n_read=board.n_nodes - 1, oversample=adc.oversample,
+                   dac_gates=dac_gates, gate_max=gate_max)
 
 
 def board_session_defaults(board, steps: int, alpha: float | None = None,
