@@ -148,6 +148,8 @@ def main() -> None:
                   f"band backend {r['band_us']:.1f} µs/step ({r['base_us'] / r['band_us']:.1f}x)")
     for line in rows_large(args):
         print(line)
+    for line in rows_board(args):
+        print(line)
 
 
 def rows_large(args) -> list[str]:
@@ -192,6 +194,41 @@ def rows_large(args) -> list[str]:
         f"CG iterations/step {its_long:.2f}, {refac} refactorisations",
         f"{name}, band: {t_band * 1e3:.1f} ms CPU/step",
     ]
+
+
+def rows_board(args) -> list[str]:
+    """Board profiles through ``BoardEngine`` as ``learnboard sim --board`` runs them
+    (model ``board``, the profile's 20 default examples, seed 0): CPU steps/s of the
+    batched path and of the per-example reference path in the same run, Newton iterations
+    per warm-started solve, C/C0 after 1000 steps."""
+    from learnboard.boards import load_board
+    from learnboard.engine.board_engine import BoardEngine
+    from learnboard.engine.board_model import board_session_defaults, board_task
+
+    out = []
+    for name in ("gen2-clln", "gen1-digipot"):
+        board = load_board(name)
+        steps, ref_steps = 1000, 40
+        alpha_at, eta = board_session_defaults(board, steps)
+        rule = "sign" if board.learning.rule == "sign" else "accumulate"
+        data = board_task(board, 0)
+
+        def run(solver, n, board=board, alpha_at=alpha_at, eta=eta, rule=rule, data=data):
+            eng = BoardEngine(board, data, LearningConfig(alpha=alpha_at(0), eta=eta), rule,
+                              model="board", seed=0, alpha_at=alpha_at, solver=solver)
+            return eng.train(eng.initial_state(), n, record_every=n)
+
+        run("batch", 5)  # JIT and caches outside the timing
+        fast = [run("batch", steps) for _ in range(max(1, args.repeats // 2))]
+        sec = float(np.median([r.seconds for r in fast]))
+        ref = run("reference", ref_steps)
+        ref_sps = ref_steps / ref.seconds
+        out.append(f"board {name} ({board.n_edges} edges, {data.n_examples} examples): batched "
+                   f"{steps / sec:.0f} steps/s CPU ({sec / steps * 1e6:.0f} µs/step), per-example "
+                   f"reference {ref_sps:.1f} steps/s ({steps / sec / ref_sps:.0f}x), Newton "
+                   f"iterations per warm-started solve {fast[0].newton_iterations_mean:.2f}, "
+                   f"C/C0 after {steps} steps {fast[0].relative_error:.4g}")
+    return out
 
 
 if __name__ == "__main__":

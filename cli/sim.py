@@ -18,7 +18,15 @@ V in volts).
 
 Without a network option, a disordered 64-node network is generated and the published
 notebook's task is drawn on it: RandomState(seed) picks 2 source and 2 target edges, then
-20 inputs in [0, 1); targets y = A x with A = --coeffs."""
+20 inputs in [0, 1); targets y = A x with A = --coeffs.
+
+With --board, the simulation is a twin of that board as learnboard train drives it
+(--board-model board, the default): the same task and examples (the profile's task drawn
+with --seed), the same defaults for alpha and eta (on transistor boards the learning rate
+annealed 1.0 -> 0.2 over --steps), the firmware's rule, converters and gate pulses, and
+the device spread of the emulated board of the same --seed. Its C/C0 lands within a
+factor 2 of `learnboard train --port emu:PROFILE --seed S` at equal steps, so a board
+session can be planned in simulation (docs/engine.md, "Board profiles")."""
 
 EPILOG = """\
 examples:
@@ -36,6 +44,8 @@ examples:
       low starting conductances; writes run1/conductances.csv and run1/history.csv
   learnboard sim --board gen1-digipot --steps 100
       a shipped board profile through the same engine (digipot taps, transistor gates)
+  learnboard sim --board gen2-clln --steps 1000 --seed 2 --json
+      plan a session: what `learnboard train --port emu:gen2-clln --seed 2 --steps 1000` reaches
 
 --generate specs: disordered:N=64,seed=1[,z=4.47][,periodic=1]   lattice:16x16[,periodic]
 """
@@ -57,6 +67,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("--board", metavar="NAME|FILE",
                      help="board profile name or TOML description; its devices (digipot taps, "
                           "transistor gates) are simulated; e.g. --board gen2-clln")
+    net.add_argument("--board-model", choices=("board", "ideal"), default="board",
+                     help="with --board: board = a twin of the emulated board of --seed "
+                          "(twin-network device spread, converters, the firmware's pulses, "
+                          "learnboard train's defaults); ideal = nominal parts and exact volts, "
+                          "gates moved by the rule's volts; default %(default)s")
     src.add_argument("--generate", metavar="SPEC",
                      help="generate a network: disordered:N=64,seed=1[,z=4.47][,periodic=1] or "
                           "lattice:16x16[,periodic]")

@@ -120,7 +120,7 @@ def save(directory: str, result: TrainResult, net: Network, info: dict, generate
 
 def run_sim(args: argparse.Namespace) -> int:
     if args.board:
-        from learnboard.engine.board_engine import run_board_sim
+        from learnboard.engine.board_sim import run_board_sim
 
         return run_board_sim(args)
     if args.steps < 0:
