@@ -13,6 +13,10 @@ rule's end state as the first start; results are cached in the report folder
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +51,7 @@ def task_engine(run: dict):
     return engine, k0
 
 
-def check_task(run: dict, threshold: float, *, random_starts: int = 3, maxiter: int = 3000
+def check_task(run: dict, threshold: float, *, random_starts: int = 8, maxiter: int = 3000
                ) -> dict:
     """Re-run the λ = 0 task ``run``, then solve its inverse problem; a table row."""
     from learnboard.engine.inverse import solve_inverse, verdict
@@ -66,10 +70,13 @@ def check_task(run: dict, threshold: float, *, random_starts: int = 3, maxiter: 
 
 
 def screening_rows(screen_runs: list[dict], screen_rows: list[dict], threshold: float,
-                   out: Path, *, check: str = "filtered", random_starts: int = 3,
-                   maxiter: int = 3000) -> list[dict]:
+                   out: Path, *, check: str = "filtered", random_starts: int = 8,
+                   maxiter: int = 3000, workers: int | None = None) -> list[dict]:
     """One row per screened task: plateau, clipped fraction, filter decision and (for the
-    tasks ``check`` selects: ``filtered``, ``all`` or ``none``) the inverse verdict."""
+    tasks ``check`` selects: ``filtered``, ``all`` or ``none``) the inverse verdict.
+
+    Unchecked tasks run in up to ``workers`` local processes (default: all cores).
+    """
     cache_path = Path(out) / FILE
     try:
         cache = json.loads(cache_path.read_text())
@@ -77,6 +84,19 @@ def screening_rows(screen_runs: list[dict], screen_rows: list[dict], threshold: 
         cache = {}
     runs = {r["id"]: r for r in screen_runs}
     rows = []
+
+    def key(r: dict) -> str:
+        return f"{r['id']}:{threshold:g}:{random_starts}:{maxiter}"
+
+    def wanted(r: dict) -> bool:
+        used = r.get("status") == "ok" and r["relative_error"] < threshold
+        return (r.get("status") == "ok" and r["id"] in runs
+                and (check == "all" or (check == "filtered" and not used)))
+
+    todo = [r for r in screen_rows if wanted(r) and key(r) not in cache]
+    for r, result in zip(todo, _check_all([runs[r["id"]] for r in todo], threshold,
+                                          random_starts, maxiter, workers), strict=True):
+        cache[key(r)] = result
     for r in screen_rows:
         ok = r.get("status") == "ok"
         used = ok and r["relative_error"] < threshold
@@ -87,15 +107,25 @@ def screening_rows(screen_runs: list[dict], screen_rows: list[dict], threshold: 
                "decision": ("used" if used else
                             f"filtered out: plateau above τ = {threshold:g}" if ok else
                             "run failed: " + str(r.get("error_message", ""))[:80])}
-        if ok and r["id"] in runs and (check == "all" or (check == "filtered" and not used)):
-            key = f"{r['id']}:{threshold:g}:{random_starts}:{maxiter}"
-            if key not in cache:
-                cache[key] = check_task(runs[r["id"]], threshold, random_starts=random_starts,
-                                        maxiter=maxiter)
-            row.update(cache[key])
+        if wanted(r):
+            row.update(cache[key(r)])
         rows.append(row)
     cache_path.write_text(json.dumps(cache, indent=1) + "\n")
     return rows
+
+
+def _check_all(runs: list[dict], threshold: float, random_starts: int, maxiter: int,
+               workers: int | None) -> list[dict]:
+    workers = min(workers or os.cpu_count() or 1, len(runs))
+    if workers <= 1:
+        return [check_task(r, threshold, random_starts=random_starts, maxiter=maxiter)
+                for r in runs]
+    # spawn, as the sweep's pool: clean workers without inherited BLAS threads or locks
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    with ProcessPoolExecutor(max_workers=workers,
+                             mp_context=multiprocessing.get_context("spawn")) as pool:
+        return list(pool.map(partial(check_task, threshold=threshold,
+                                     random_starts=random_starts, maxiter=maxiter), runs))
 
 
 def markdown(rows: list[dict], threshold: float, candidate_seeds: int) -> list[str]:
