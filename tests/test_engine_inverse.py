@@ -72,3 +72,20 @@ def test_trained_state_is_the_first_start_and_bounds_hold():
     assert res.conductances.min() >= eng.config.k_min
     assert res.conductances.max() <= eng.config.k_max * (1 + 1e-9)
     assert 0.0 <= res.frac_at_min <= 1.0
+
+
+def test_sim_inverse_option_reports_the_verdict(capsys):
+    import json
+
+    from learnboard.cli import main
+
+    rc = main(["sim", "--generate", "lattice:4x4", "--source-nodes", "5", "--target-nodes", "10",
+               "--coeffs", "2", "--train-size", "4", "--steps", "200", "--inverse", "1",
+               "--inverse-maxiter", "200", "--json"])
+    assert rc == 0
+    info = json.loads(capsys.readouterr().out)
+    inv = info["inverse"]
+    assert inv["n_starts"] == 3 and inv["threshold"] == 1e-5
+    assert inv["representable"] is False  # gain 2 from one driven node: out of reach
+    assert inv["verdict"].startswith("not representable (evidence: best of 3 starts")
+    assert inv["relative_error"] <= info["relative_error"] * (1 + 1e-9)

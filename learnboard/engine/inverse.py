@@ -186,8 +186,11 @@ def verdict(result: InverseResult, threshold: float, plateau: float | None = Non
         # how many starts end at (within 10 % of) the best: 1 of n says the landscape is
         # rugged and more starts might still find lower minima
         hits = sum(1 for s in result.starts if s.relative_error <= 1.1 * x)
-        return Verdict(False, f"not representable (evidence: best of {n} starts reaches C/C0 "
-                              f"{x:.2g} ≥ {threshold:g}; {hits} of {n} starts end there)")
+        text = (f"not representable (evidence: best of {n} starts reaches C/C0 {x:.2g} ≥ "
+                f"{threshold:g}; {hits} of {n} starts end there")
+        if plateau is not None and plateau > 1.1 * x:
+            text += f"; the rule's plateau {plateau:.2g} is above that best"
+        return Verdict(False, text + ")")
     text = f"representable (evidence: the {result.best_start} start of {n} reaches C/C0 {x:.2g}"
     if plateau is not None:
         if plateau > max(x, FLOOR):
@@ -200,3 +203,15 @@ def verdict(result: InverseResult, threshold: float, plateau: float | None = Non
         if plateau_clipped is not None:
             text += f"; {100 * plateau_clipped:.0f} % of edges clipped at k_min"
     return Verdict(True, text + ")")
+
+
+def check(engine: LinearEngine, trained: np.ndarray | None, threshold: float, *,
+          plateau: float | None = None, plateau_clipped: float | None = None,
+          random_starts: int = 8, seed: int = 0, maxiter: int = 3000) -> dict:
+    """:func:`solve_inverse` plus :func:`verdict`, as a JSON-able summary (``inverse`` in
+    ``learnboard sim --json``)."""
+    res = solve_inverse(engine, trained=trained, random_starts=random_starts, seed=seed,
+                        maxiter=maxiter)
+    v = verdict(res, threshold, plateau, plateau_clipped)
+    return {**res.summary(), "threshold": threshold, "representable": v.representable,
+            "verdict": v.text}
