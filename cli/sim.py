@@ -125,8 +125,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     inv.add_argument("--inverse", type=int, nargs="?", const=8, default=0, metavar="STARTS",
                      help="after training, search the best conductances in [k-min, k-max] for "
                           "the task directly (multi-start L-BFGS-B on the exact error; starts: "
-                          "the trained state, uniform, STARTS random, default 8) and say whether "
-                          "the task looks representable; e.g. --inverse or --inverse 20")
+                          "the trained state, uniform, STARTS random, default 8, then up to "
+                          "--inverse-more more while none reaches --inverse-below) and say "
+                          "whether the task looks representable; e.g. --inverse or --inverse 20")
+    inv.add_argument("--inverse-more", type=int, default=24, metavar="N",
+                     help="further random starts tried while the best is still above "
+                          "--inverse-below (default %(default)s)")
     inv.add_argument("--inverse-below", type=float, default=1e-5, metavar="TAU",
                      help="C/C0 the search must reach to call the task representable "
                           "(default %(default)s, the paper report's screening threshold)")

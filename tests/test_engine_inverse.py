@@ -81,11 +81,24 @@ def test_sim_inverse_option_reports_the_verdict(capsys):
 
     rc = main(["sim", "--generate", "lattice:4x4", "--source-nodes", "5", "--target-nodes", "10",
                "--coeffs", "2", "--train-size", "4", "--steps", "200", "--inverse", "1",
-               "--inverse-maxiter", "200", "--json"])
+               "--inverse-maxiter", "200", "--inverse-more", "2", "--json"])
     assert rc == 0
     info = json.loads(capsys.readouterr().out)
     inv = info["inverse"]
-    assert inv["n_starts"] == 3 and inv["threshold"] == 1e-5
+    # trained, uniform, 1 random, then 2 more: none can get below the threshold
+    assert inv["n_starts"] == 5 and inv["threshold"] == 1e-5
     assert inv["representable"] is False  # gain 2 from one driven node: out of reach
-    assert inv["verdict"].startswith("not representable (evidence: best of 3 starts")
+    assert inv["verdict"].startswith("not representable (evidence: best of 5 starts")
     assert inv["relative_error"] <= info["relative_error"] * (1 + 1e-9)
+
+
+def test_more_starts_only_while_above_the_threshold():
+    rng = np.random.default_rng(2)
+    k_star = 10 ** rng.uniform(-1, 1, 24)
+    _, eng = _engine(lambda probe, x: probe.evaluate(k_star).outputs, EDGES)
+    # the uniform start already represents it: no further start is drawn
+    res = solve_inverse(eng, random_starts=0, maxiter=500, threshold=1e-5, more_starts=5)
+    assert [s.name for s in res.starts] == ["uniform"] and res.relative_error < 1e-5
+    _, eng = _engine(lambda probe, x: 2 * x, Terminals(source_nodes=(5,), target_nodes=(10,)))
+    res = solve_inverse(eng, random_starts=0, maxiter=100, threshold=1e-5, more_starts=2)
+    assert [s.name for s in res.starts] == ["uniform", "random 0", "random 1"]

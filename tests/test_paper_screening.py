@@ -47,7 +47,7 @@ def test_filtered_task_gets_an_inverse_verdict_and_is_cached(tmp_path):
     res = run_sweep(runs, tmp_path / "sweep", workers=1, progress=False)
     # a threshold no 300-step run reaches: every task is filtered out and checked
     rows = screening.screening_rows(runs, res.rows, 1e-40, tmp_path, random_starts=1,
-                                    maxiter=200, workers=1)
+                                    more_starts=0, maxiter=200, workers=1)
     assert all(r["decision"].startswith("filtered out") for r in rows)
     for r in rows:
         assert r["verdict"].startswith("not representable (evidence: best of 3 starts")
@@ -58,5 +58,5 @@ def test_filtered_task_gets_an_inverse_verdict_and_is_cached(tmp_path):
     cache = json.loads((tmp_path / screening.FILE).read_text())
     assert len(cache) == 2
     again = screening.screening_rows(runs, res.rows, 1e-40, tmp_path, random_starts=1,
-                                     maxiter=200, workers=1)
+                                     more_starts=0, maxiter=200, workers=1)
     assert again == rows  # from the cache: a redraw repeats no search

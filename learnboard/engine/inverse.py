@@ -106,7 +106,8 @@ def loss_and_gradient(engine: LinearEngine, k: np.ndarray) -> tuple[float, np.nd
 
 def solve_inverse(engine: LinearEngine, *, trained: np.ndarray | None = None,
                   random_starts: int = 3, seed: int = 0, maxiter: int = 3000,
-                  k_max: float | None = None) -> InverseResult:
+                  k_max: float | None = None, threshold: float | None = None,
+                  more_starts: int = 0) -> InverseResult:
     """Best conductances in ``[k_min, k_max]`` for the engine's task.
 
     Args:
@@ -116,6 +117,9 @@ def solve_inverse(engine: LinearEngine, *, trained: np.ndarray | None = None,
         seed: seed of the random starts.
         maxiter: L-BFGS-B iterations per start (the budget).
         k_max: upper bound; None: the engine's ``config.k_max``.
+        threshold / more_starts: while the best C/C0 is still ≥ ``threshold``, up to
+            ``more_starts`` further random starts (same stream), stopping at the first
+            that gets below: a "not representable" verdict then rests on more starts.
     """
     ne = engine.network.n_edges
     k_min = engine.config.k_min
@@ -129,8 +133,11 @@ def solve_inverse(engine: LinearEngine, *, trained: np.ndarray | None = None,
         starts.append(("trained", np.clip(np.asarray(trained, float), k_min, k_max)))
     starts.append(("uniform", np.ones(ne)))
     rng = np.random.default_rng(seed)
-    for i in range(random_starts):
-        starts.append((f"random {i}", np.maximum(10.0 ** rng.uniform(-2, 2, ne), k_min)))
+
+    def draw(i: int) -> tuple[str, np.ndarray]:
+        return f"random {i}", np.maximum(10.0 ** rng.uniform(-2, 2, ne), k_min)
+
+    starts += [draw(i) for i in range(random_starts)]
 
     def objective(u: np.ndarray) -> tuple[float, np.ndarray]:
         k = np.exp(u)
@@ -142,7 +149,9 @@ def solve_inverse(engine: LinearEngine, *, trained: np.ndarray | None = None,
 
     best: tuple[float, str, np.ndarray] | None = None
     done: list[Start] = []
-    for name, k_start in starts:
+    extra = 0
+    while starts:
+        name, k_start = starts.pop(0)
         u0 = np.log(k_start)
         init_rel = loss_and_gradient(engine, k_start)[0] / scale
         opt = minimize(objective, u0, jac=True, method="L-BFGS-B",
@@ -155,6 +164,10 @@ def solve_inverse(engine: LinearEngine, *, trained: np.ndarray | None = None,
                           int(opt.nfev), str(opt.message)))
         if best is None or rel < best[0]:
             best = (rel, name, k)
+        if (not starts and threshold is not None and best[0] >= threshold
+                and extra < more_starts):
+            starts.append(draw(random_starts + extra))
+            extra += 1
     assert best is not None
     return InverseResult(best[2], best[0], best[1], clipped_fraction(best[2], k_min), c0, done)
 
@@ -207,11 +220,13 @@ def verdict(result: InverseResult, threshold: float, plateau: float | None = Non
 
 def check(engine: LinearEngine, trained: np.ndarray | None, threshold: float, *,
           plateau: float | None = None, plateau_clipped: float | None = None,
-          random_starts: int = 8, seed: int = 0, maxiter: int = 3000) -> dict:
-    """:func:`solve_inverse` plus :func:`verdict`, as a JSON-able summary (``inverse`` in
+          random_starts: int = 8, more_starts: int = 24, seed: int = 0,
+          maxiter: int = 3000) -> dict:
+    """:func:`solve_inverse` (with up to ``more_starts`` extra starts while above
+    ``threshold``) plus :func:`verdict`, as a JSON-able summary (``inverse`` in
     ``learnboard sim --json``)."""
     res = solve_inverse(engine, trained=trained, random_starts=random_starts, seed=seed,
-                        maxiter=maxiter)
+                        maxiter=maxiter, threshold=threshold, more_starts=more_starts)
     v = verdict(res, threshold, plateau, plateau_clipped)
     return {**res.summary(), "threshold": threshold, "representable": v.representable,
             "verdict": v.text}

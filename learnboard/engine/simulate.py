@@ -138,7 +138,7 @@ def run_sim(args: argparse.Namespace) -> int:
     result = _train_with_progress(engine, k0, args.steps, record_every, controller, args.json)
     info = summary(result, net, terms, data, controller)
     if getattr(args, "inverse", 0):
-        if args.inverse < 0 or args.inverse_maxiter < 1:
+        if args.inverse < 0 or args.inverse_more < 0 or args.inverse_maxiter < 1:
             raise InputError("give 0 or more random starts and at least 1 iteration",
                              field="--inverse")
         from learnboard.engine.inverse import check
@@ -146,7 +146,8 @@ def run_sim(args: argparse.Namespace) -> int:
         info["inverse"] = check(engine, result.conductances, args.inverse_below,
                                 plateau=result.relative_error,
                                 plateau_clipped=result.final.frac_at_min,
-                                random_starts=args.inverse, seed=args.seed,
+                                random_starts=args.inverse, more_starts=args.inverse_more,
+                                seed=args.seed,
                                 maxiter=args.inverse_maxiter)
     if args.save:
         save(args.save, result, net, info, generated)

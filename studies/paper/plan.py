@@ -39,10 +39,11 @@ class Plan:
         emulated_steps / emulated_lams: host training sessions on the emulated board
             (firmware in the loop, the emulator's device imperfections); 0 skips them.
         noise / noise_lams: noisy-target grid on the first network (figure 6).
-        inverse_check / inverse_starts / inverse_maxiter: which screened tasks get the
-            representability check (``filtered``: those the filter dropped; ``all``;
-            ``none``), its random starts (after the trained and uniform ones) and L-BFGS-B
-            iterations per start (:mod:`learnboard.engine.inverse`).
+        inverse_check / inverse_starts / inverse_more_starts / inverse_maxiter: which
+            screened tasks get the representability check (``filtered``: those the filter
+            dropped; ``all``; ``none``), its random starts (after the trained and uniform
+            ones), the further random starts tried while none is below ``screen_below``,
+            and L-BFGS-B iterations per start (:mod:`learnboard.engine.inverse`).
     """
 
     networks: list[dict]
@@ -71,6 +72,7 @@ class Plan:
     source: str = "generated"
     inverse_check: str = "filtered"
     inverse_starts: int = 8
+    inverse_more_starts: int = 24
     inverse_maxiter: int = 3000
 
     @property

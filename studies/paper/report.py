@@ -95,6 +95,7 @@ def run_paper(plan: Plan, out: str | Path, *, workers: int | None = None, schedu
     # the tasks the filter dropped stay in the report, with a representability check
     screened = sc.screening_rows(screen_runs, screen.rows, plan.screen_below, out,
                                  check=plan.inverse_check, random_starts=plan.inverse_starts,
+                                 more_starts=plan.inverse_more_starts,
                                  maxiter=plan.inverse_maxiter, workers=workers)
     by_id = {r["id"]: r for r in res.rows}
     computed = screen.ran + res.ran
@@ -400,7 +401,8 @@ def _write_markdown(report: Report, plan: Plan, computed: int, tables, figs, com
         "Training energy = Σ over steps of the free-state power (power × steps; trapezoid over "
         "the recorded history). A low start saves energy during the whole run, not only in the "
         "learned solution.\n",
-        *sc.markdown(tables["screened_tasks"], plan.screen_below, plan.candidate_seeds),
+        *sc.markdown(tables["screened_tasks"], plan.screen_below, plan.candidate_seeds,
+                     random_starts=plan.inverse_starts, more_starts=plan.inverse_more_starts),
         "## Files\n",
         "- `report.md` (this file), `fig*.png`\n"
         "- tables: " + ", ".join(f"`{k}.csv`" for k, v in tables.items() if v) + "\n"

@@ -51,27 +51,29 @@ def task_engine(run: dict):
     return engine, k0
 
 
-def check_task(run: dict, threshold: float, *, random_starts: int = 8, maxiter: int = 3000
-               ) -> dict:
+def check_task(run: dict, threshold: float, *, random_starts: int = 8, more_starts: int = 24,
+               maxiter: int = 3000) -> dict:
     """Re-run the λ = 0 task ``run``, then solve its inverse problem; a table row."""
-    from learnboard.engine.inverse import solve_inverse, verdict
+    from learnboard.engine.inverse import check
 
     engine, k0 = task_engine(run)
     trained = engine.train(k0, run["steps"])
-    inv = solve_inverse(engine, trained=trained.conductances, random_starts=random_starts,
-                        seed=int(run["task"]["seed"]), maxiter=maxiter)
-    v = verdict(inv, threshold, trained.relative_error, trained.final.frac_at_min)
-    return {"inverse_relative_error": inv.relative_error, "inverse_best_start": inv.best_start,
-            "inverse_frac_at_min": inv.frac_at_min, "inverse_starts": len(inv.starts),
-            "inverse_iterations": sum(s.iterations for s in inv.starts),
-            "representable": v.representable, "verdict": v.text,
+    inv = check(engine, trained.conductances, threshold, plateau=trained.relative_error,
+                plateau_clipped=trained.final.frac_at_min, random_starts=random_starts,
+                more_starts=more_starts, seed=int(run["task"]["seed"]), maxiter=maxiter)
+    return {"inverse_relative_error": inv["relative_error"],
+            "inverse_best_start": inv["best_start"], "inverse_frac_at_min": inv["frac_at_min"],
+            "inverse_starts": inv["n_starts"],
+            "inverse_iterations": sum(s["iterations"] for s in inv["starts"]),
+            "representable": inv["representable"], "verdict": inv["verdict"],
             "rule_relative_error": trained.relative_error,
             "rule_frac_at_min": trained.final.frac_at_min}
 
 
 def screening_rows(screen_runs: list[dict], screen_rows: list[dict], threshold: float,
                    out: Path, *, check: str = "filtered", random_starts: int = 8,
-                   maxiter: int = 3000, workers: int | None = None) -> list[dict]:
+                   more_starts: int = 24, maxiter: int = 3000,
+                   workers: int | None = None) -> list[dict]:
     """One row per screened task: plateau, clipped fraction, filter decision and (for the
     tasks ``check`` selects: ``filtered``, ``all`` or ``none``) the inverse verdict.
 
@@ -86,7 +88,7 @@ def screening_rows(screen_runs: list[dict], screen_rows: list[dict], threshold: 
     rows = []
 
     def key(r: dict) -> str:
-        return f"{r['id']}:{threshold:g}:{random_starts}:{maxiter}"
+        return f"{r['id']}:{threshold:g}:{random_starts}+{more_starts}:{maxiter}"
 
     def wanted(r: dict) -> bool:
         used = r.get("status") == "ok" and r["relative_error"] < threshold
@@ -95,7 +97,8 @@ def screening_rows(screen_runs: list[dict], screen_rows: list[dict], threshold: 
 
     todo = [r for r in screen_rows if wanted(r) and key(r) not in cache]
     for r, result in zip(todo, _check_all([runs[r["id"]] for r in todo], threshold,
-                                          random_starts, maxiter, workers), strict=True):
+                                          random_starts, more_starts, maxiter, workers),
+                         strict=True):
         cache[key(r)] = result
     for r in screen_rows:
         ok = r.get("status") == "ok"
@@ -114,21 +117,23 @@ def screening_rows(screen_runs: list[dict], screen_rows: list[dict], threshold: 
     return rows
 
 
-def _check_all(runs: list[dict], threshold: float, random_starts: int, maxiter: int,
-               workers: int | None) -> list[dict]:
+def _check_all(runs: list[dict], threshold: float, random_starts: int, more_starts: int,
+               maxiter: int, workers: int | None) -> list[dict]:
     workers = min(workers or os.cpu_count() or 1, len(runs))
     if workers <= 1:
-        return [check_task(r, threshold, random_starts=random_starts, maxiter=maxiter)
-                for r in runs]
+        return [check_task(r, threshold, random_starts=random_starts, more_starts=more_starts,
+                           maxiter=maxiter) for r in runs]
     # spawn, as the sweep's pool: clean workers without inherited BLAS threads or locks
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     with ProcessPoolExecutor(max_workers=workers,
                              mp_context=multiprocessing.get_context("spawn")) as pool:
         return list(pool.map(partial(check_task, threshold=threshold,
-                                     random_starts=random_starts, maxiter=maxiter), runs))
+                                     random_starts=random_starts, more_starts=more_starts,
+                                     maxiter=maxiter), runs))
 
 
-def markdown(rows: list[dict], threshold: float, candidate_seeds: int) -> list[str]:
+def markdown(rows: list[dict], threshold: float, candidate_seeds: int, *,
+             random_starts: int = 8, more_starts: int = 24) -> list[str]:
     """The report section: the filter, then every task with its plateau and verdict."""
     from learnboard.studies.paper.report import md_table
 
@@ -146,10 +151,11 @@ def markdown(rows: list[dict], threshold: float, candidate_seeds: int) -> list[s
         rep = sum(1 for r in checked if r["representable"])
         lines.append(
             f"For the tasks filtered out, the inverse problem was solved directly: the best "
-            f"conductances in [k_min, ∞) by multi-start L-BFGS-B on the exact loss "
+            f"conductances in [k_min, k_max] by multi-start L-BFGS-B on the exact loss "
             f"(`learnboard.engine.inverse`: starts = the rule's end state, uniform, "
-            f"{checked[0]['inverse_starts'] - 2} random; C/C0 relative to uniform "
-            f"conductances). {rep} of {len(checked)} reach C/C0 < τ: *representable, the local "
+            f"{random_starts} random, then up to {more_starts} more while no start is below τ; "
+            f"C/C0 relative to uniform conductances). {rep} of {len(checked)} reach C/C0 < τ: "
+            f"*representable, the local "
             f"rule stalls*; the others are *not representable* as far as this search finds. "
             "Evidence, not proof: a non-convex search that finds nothing has not shown that "
             "nothing exists.\n")
