@@ -336,7 +336,10 @@ def _write_markdown(report: Report, plan: Plan, computed: int, tables, figs, com
     lines += [
         "## 1. Error and power against λ\n",
         "![error and power vs lambda](fig1_error_power_vs_lambda.png)\n",
-        f"{sample} Per network: median over its tasks (bands: min..max); dashed: the λ² guide "
+        f"{sample} "
+        + ("" if "**one run**" in sample else "Per network: median over its tasks (bands: "
+           "min..max). ")
+        + "Dashed: the λ² guide "
         + ("of the reference results (5.5e6·λ²)." if plan.reference_rows else "fitted at λ ≤ 1e-9.")
         + " Table: `lambda_scan.csv`.\n",
         md_table(lam_all, [("lam", "λ"), ("runs", "runs"), ("rel_error_median", "median C/C0"),
