@@ -60,3 +60,15 @@ def test_filtered_task_gets_an_inverse_verdict_and_is_cached(tmp_path):
     again = screening.screening_rows(runs, res.rows, 1e-40, tmp_path, random_starts=1,
                                      more_starts=0, maxiter=200, workers=1)
     assert again == rows  # from the cache: a redraw repeats no search
+
+
+def test_markdown_counts_each_verdict():
+    rows = [{"used": False, "representable": True, "verdict": "representable, ...",
+             "inverse_starts": 10},
+            {"used": False, "representable": False, "verdict": "not representable (...)",
+             "inverse_starts": 34},
+            {"used": False, "representable": None, "verdict": "check failed: singular"},
+            {"used": True}]
+    text = "\n".join(screening.markdown(rows, 1e-5, 2))
+    assert "1 of 3 reach C/C0 < τ" in text and "1 of 3 stay above τ: *not representable*" in text
+    assert "1 check(s) failed" in text and "FAIL" not in text

@@ -1,7 +1,7 @@
 """Can a linear network represent a task at all? The inverse problem, solved directly.
 
 A local learning rule that plateaus at C/C0 = 0.01 says nothing yet about the task: either
-no conductances in ``[k_min, ∞)`` do better (the network cannot represent it), or they
+no conductances in ``[k_min, k_max]`` do better (the network cannot represent it), or they
 exist and the rule stalls (typically with edges clipped at ``k_min``). This module looks
 for them with a global-ish search on the exact loss: multi-start L-BFGS-B
 (:func:`scipy.optimize.minimize`) on
@@ -28,9 +28,14 @@ runs in ``u = log k`` within ``[log k_min, log k_max]`` and minimises
 rounding. The upper bound defaults to the engine's ``k_max`` (1e6 with k_min 1e-4: a
 ratio of 1e10 between the largest and smallest conductance; an unbounded search steps into
 conductance ratios where the Laplacian is singular in double precision, and since only
-ratios matter, a larger bound adds no representable outputs worth a physical board). Starts, in this order: the trained state (when given), uniform conductances
+ratios matter, a larger bound adds no representable outputs worth a physical board).
+
+**Starts**, in this order: the trained state (when given), uniform conductances
 (``k = 1``), then ``random`` log-uniform draws ``k = 10^U(-2, 2)`` from
-``numpy.random.default_rng(seed)``. Budget: ``maxiter`` L-BFGS-B iterations per start.
+``numpy.random.default_rng(seed)`` (every start clipped into the bounds); optionally more
+random starts while the best is above a threshold. **Budget**: ``maxiter`` L-BFGS-B
+iterations per start. A start whose solve fails (a singular network) is recorded with
+its error message and C/C0 = inf, and the search goes on.
 
 The outcome is **evidence, not proof**: a non-convex search that finds no good
 conductances has not shown that none exist. :func:`verdict` words it so.
@@ -45,6 +50,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from learnboard.engine.linear import LinearEngine
+from learnboard.errors import InputError
 
 FLOOR = 1e-30  # added to C/C0 inside the log objective (C/C0 can reach exact zero)
 CLIP_RTOL = 1e-6  # an edge within this relative distance of k_min counts as clipped
@@ -131,11 +137,11 @@ def solve_inverse(engine: LinearEngine, *, trained: np.ndarray | None = None,
     starts: list[tuple[str, np.ndarray]] = []
     if trained is not None:
         starts.append(("trained", np.clip(np.asarray(trained, float), k_min, k_max)))
-    starts.append(("uniform", np.ones(ne)))
+    starts.append(("uniform", np.clip(np.ones(ne), k_min, k_max)))
     rng = np.random.default_rng(seed)
 
     def draw(i: int) -> tuple[str, np.ndarray]:
-        return f"random {i}", np.maximum(10.0 ** rng.uniform(-2, 2, ne), k_min)
+        return f"random {i}", np.clip(10.0 ** rng.uniform(-2, 2, ne), k_min, k_max)
 
     starts += [draw(i) for i in range(random_starts)]
 
@@ -152,23 +158,28 @@ def solve_inverse(engine: LinearEngine, *, trained: np.ndarray | None = None,
     extra = 0
     while starts:
         name, k_start = starts.pop(0)
-        u0 = np.log(k_start)
-        init_rel = loss_and_gradient(engine, k_start)[0] / scale
-        opt = minimize(objective, u0, jac=True, method="L-BFGS-B",
-                       bounds=[(lo, hi)] * ne,
-                       options={"maxiter": maxiter, "ftol": 1e-12, "gtol": 1e-12,
-                                "maxcor": 20})
-        k = np.maximum(np.exp(opt.x), k_min)
-        rel = loss_and_gradient(engine, k)[0] / scale
-        done.append(Start(name, rel, init_rel, clipped_fraction(k, k_min), int(opt.nit),
-                          int(opt.nfev), str(opt.message)))
-        if best is None or rel < best[0]:
-            best = (rel, name, k)
-        if (not starts and threshold is not None and best[0] >= threshold
-                and extra < more_starts):
+        try:
+            init_rel = loss_and_gradient(engine, k_start)[0] / scale
+            opt = minimize(objective, np.log(k_start), jac=True, method="L-BFGS-B",
+                           bounds=[(lo, hi)] * ne,
+                           options={"maxiter": maxiter, "ftol": 1e-12, "gtol": 1e-12,
+                                    "maxcor": 20})
+            k = np.clip(np.exp(opt.x), k_min, k_max)
+            rel = loss_and_gradient(engine, k)[0] / scale
+        except (InputError, np.linalg.LinAlgError) as exc:
+            done.append(Start(name, math.inf, math.nan, math.nan, 0, 0, f"failed: {exc}"))
+        else:
+            done.append(Start(name, rel, init_rel, clipped_fraction(k, k_min), int(opt.nit),
+                              int(opt.nfev), str(opt.message)))
+            if best is None or rel < best[0]:
+                best = (rel, name, k)
+        if (not starts and threshold is not None and extra < more_starts
+                and (best is None or best[0] >= threshold)):
             starts.append(draw(random_starts + extra))
             extra += 1
-    assert best is not None
+    if best is None:
+        raise InputError(f"every start of the inverse problem failed ({done[-1].message}); "
+                         "check that the network is connected", source=engine.network.name)
     return InverseResult(best[2], best[0], best[1], clipped_fraction(best[2], k_min), c0, done)
 
 

@@ -117,17 +117,27 @@ def screening_rows(screen_runs: list[dict], screen_rows: list[dict], threshold: 
     return rows
 
 
+def _safe_check(run: dict, **kwargs) -> dict:
+    """:func:`check_task`, with a failure as a row (one bad task must not stop the report)."""
+    from learnboard.errors import LearnboardError
+
+    try:
+        return check_task(run, **kwargs)
+    except (LearnboardError, ValueError, np.linalg.LinAlgError) as exc:
+        return {"representable": None, "verdict": f"check failed: {exc}"}
+
+
 def _check_all(runs: list[dict], threshold: float, random_starts: int, more_starts: int,
                maxiter: int, workers: int | None) -> list[dict]:
     workers = min(workers or os.cpu_count() or 1, len(runs))
     if workers <= 1:
-        return [check_task(r, threshold, random_starts=random_starts, more_starts=more_starts,
-                           maxiter=maxiter) for r in runs]
+        return [_safe_check(r, threshold=threshold, random_starts=random_starts,
+                            more_starts=more_starts, maxiter=maxiter) for r in runs]
     # spawn, as the sweep's pool: clean workers without inherited BLAS threads or locks
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     with ProcessPoolExecutor(max_workers=workers,
                              mp_context=multiprocessing.get_context("spawn")) as pool:
-        return list(pool.map(partial(check_task, threshold=threshold,
+        return list(pool.map(partial(_safe_check, threshold=threshold,
                                      random_starts=random_starts, more_starts=more_starts,
                                      maxiter=maxiter), runs))
 
@@ -148,16 +158,18 @@ def markdown(rows: list[dict], threshold: float, candidate_seeds: int, *,
         "Table: `screened_tasks.csv`.\n",
     ]
     if checked:
-        rep = sum(1 for r in checked if r["representable"])
+        rep = sum(1 for r in checked if r["representable"] is True)
+        nrep = sum(1 for r in checked if r["representable"] is False)
+        bad = len(checked) - rep - nrep
+        failed = f"; {bad} check(s) failed (see the verdict column)" if bad else ""
         lines.append(
             f"For the tasks filtered out, the inverse problem was solved directly: the best "
             f"conductances in [k_min, k_max] by multi-start L-BFGS-B on the exact loss "
             f"(`learnboard.engine.inverse`: starts = the rule's end state, uniform, "
             f"{random_starts} random, then up to {more_starts} more while no start is below τ; "
             f"C/C0 relative to uniform conductances). {rep} of {len(checked)} reach C/C0 < τ: "
-            f"*representable, the local "
-            f"rule stalls*; the others are *not representable* as far as this search finds. "
-            "Evidence, not proof: a non-convex search that finds nothing has not shown that "
+            f"*representable, the local rule stalls*; {nrep} of {len(checked)} stay above τ: *not "
+            f"representable* as far as this search finds{failed}. Evidence, not proof: a non-convex search that finds nothing has not shown that "
             "nothing exists.\n")
     lines.append(md_table(rows, [("network", "network"), ("seed", "seed"),
                                  ("relative_error_lam0", "plateau C/C0 (λ=0)"),
