@@ -102,3 +102,11 @@ def test_more_starts_only_while_above_the_threshold():
     _, eng = _engine(lambda probe, x: 2 * x, Terminals(source_nodes=(5,), target_nodes=(10,)))
     res = solve_inverse(eng, random_starts=0, maxiter=100, threshold=1e-5, more_starts=2)
     assert [s.name for s in res.starts] == ["uniform", "random 0", "random 1"]
+
+
+def test_sim_inverse_on_a_board_names_the_option(capsys):
+    from learnboard.cli import main
+
+    rc = main(["sim", "--board", "gen2-clln", "--steps", "1", "--inverse"])
+    assert rc != 0
+    assert "--inverse" in capsys.readouterr().err

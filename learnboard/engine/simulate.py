@@ -120,6 +120,9 @@ def save(directory: str, result: TrainResult, net: Network, info: dict, generate
 
 def run_sim(args: argparse.Namespace) -> int:
     if args.board:
+        if getattr(args, "inverse", 0):
+            raise InputError("the inverse problem is solved for linear networks only; drop "
+                             "--inverse or use --network/--generate", field="--inverse")
         from learnboard.engine.board_engine import run_board_sim
 
         return run_board_sim(args)
