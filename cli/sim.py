@@ -42,6 +42,8 @@ examples:
       closed-loop lambda for C/C0 about 1e-3; JSON summary on stdout
   learnboard sim --init low --steps 20000 --save run1/
       low starting conductances; writes run1/conductances.csv and run1/history.csv
+  learnboard sim --seed 1 --steps 100000 --inverse
+      a task the rule leaves at C/C0 0.58: is it the task or the rule? (inverse problem)
   learnboard sim --board gen1-digipot --steps 100
       a shipped board profile through the same engine (digipot taps, transistor gates)
   learnboard sim --board gen2-clln --steps 1000 --seed 2 --json
@@ -134,6 +136,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                        help="closed-loop lambda (the paper's): lambda = 0 until C/C0 < TAU, then 1e-9, "
                             "x1.05 or /2 every 100 steps; tail means over the last 10%% are "
                             "reported, e.g. --tolerance 1e-3")
+
+    inv = p.add_argument_group("representability (the inverse problem)")
+    inv.add_argument("--inverse", type=int, nargs="?", const=8, default=0, metavar="STARTS",
+                     help="after training, search the best conductances in [k-min, k-max] for "
+                          "the task directly (multi-start L-BFGS-B on the exact error; starts: "
+                          "the trained state, uniform, STARTS random, default 8, then up to "
+                          "--inverse-more more while none reaches --inverse-below) and say "
+                          "whether the task looks representable; e.g. --inverse or --inverse 20")
+    inv.add_argument("--inverse-more", type=int, default=24, metavar="N",
+                     help="further random starts tried while the best is still above "
+                          "--inverse-below (default %(default)s)")
+    inv.add_argument("--inverse-below", type=float, default=1e-5, metavar="TAU",
+                     help="C/C0 the search must reach to call the task representable "
+                          "(default %(default)s, the paper report's screening threshold)")
+    inv.add_argument("--inverse-maxiter", type=int, default=3000, metavar="N",
+                     help="L-BFGS-B iterations per start (default %(default)s)")
 
     out = p.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print one JSON object (no table)")
