@@ -201,23 +201,92 @@ def main() -> None:
                         args.repeats)
             print(f"{name}: numpy loop {r['loop_us']:.1f} µs/step ({r['base_us'] / r['loop_us']:.1f}x), "
                   f"band backend {r['band_us']:.1f} µs/step ({r['base_us'] / r['band_us']:.1f}x)")
-    side = args.lattice
-    net = lattice(side, side, periodic=True)
-    for method in ("pcg", "band"):
-        eng = engine_for(net, method)[0]
-        k0 = np.ones(net.n_edges)
-        eng.train(k0, 5, record_every=5)  # first factorisation outside the timing
-        steps = 100 if method == "pcg" else 10
-        t = median_time(lambda eng=eng, steps=steps, k0=k0: eng.train(k0, steps, record_every=steps),
-                        max(1, args.repeats // 2)) / steps
-        info = eng.train(k0, steps, record_every=steps).info
-        extra = (f", CG iterations/step {info['cg_iterations_mean']:.2f}, "
-                 f"refactorisations {info['refactorisations']}") if "cg_iterations_mean" in info else ""
-        print(f"periodic lattice {side}x{side} ({net.n_nodes} nodes, {net.n_edges} edges), "
-              f"{method}: {t * 1e3:.2f} ms/step{extra}")
+    for line in rows_large(args):
+        print(line)
+    for line in rows_board(args):
+        print(line)
     if args.emulator_steps > 0:
         for line in rows_emulator(args):
             print(line, flush=True)
+
+
+def rows_large(args) -> list[str]:
+    """The periodic lattice with the pcg backend against one SuperLU factorisation of the
+    same grounded Laplacian, CPU time in the same run; the banded backend for reference."""
+    import scipy.sparse.linalg as spl
+
+    from learnboard.engine import pcg_kernels
+
+    pcg_kernels.warm_up()
+    side = args.lattice
+    net = lattice(side, side, periodic=True)
+    name = f"periodic lattice {side}x{side} ({net.n_nodes} nodes, {net.n_edges} edges)"
+    k0 = np.ones(net.n_edges)
+    eng = engine_for(net, "pcg")[0]
+    eng.train(k0, 5, record_every=5)  # first factorisation outside the timing
+    steps, repeats = 100, max(3, args.repeats)
+    t_pcg = _cpu_per_step(lambda: eng.train(k0, steps, record_every=steps), steps, repeats)
+    solver = eng.solver
+    solver.iterations.clear()
+    res = eng.train(k0, steps, record_every=steps)
+    its = np.mean(solver.iterations)
+    # the same grounded reduced Laplacian, at the conductances the run ended with
+    lap = solver.laplacian(res.conductances).tocsc()
+    t_lu = _cpu_per_step(lambda: spl.splu(lap), 1, repeats)
+    # a continuous run: the factor ages and is renewed on the way
+    long = engine_for(net, "pcg")[0]
+    long.train(k0, 1, record_every=1)
+    long_steps = 1000
+    t_long = _cpu_per_step(lambda: long.train(k0, long_steps, record_every=long_steps),
+                          long_steps, 1)
+    its_long, refac = np.mean(long.solver.iterations), long.solver.refactors - 1
+    band = engine_for(net, "band")[0]
+    band.train(k0, 1, record_every=1)
+    t_band = _cpu_per_step(lambda: band.train(k0, 10, record_every=10), 10, max(1, repeats // 2))
+    return [
+        f"{name}, pcg: {t_pcg * 1e3:.2f} ms CPU/step (median of {repeats} runs of {steps} steps "
+        f"from k = 1), CG iterations/step {its:.2f}",
+        f"{name}: SuperLU factorisation (splu, default options) {t_lu * 1e3:.1f} ms CPU; "
+        f"pcg step / factorisation = {t_pcg / t_lu:.3f} (target <= 0.12)",
+        f"{name}, pcg, {long_steps} steps in one run: {t_long * 1e3:.2f} ms CPU/step, "
+        f"CG iterations/step {its_long:.2f}, {refac} refactorisations",
+        f"{name}, band: {t_band * 1e3:.1f} ms CPU/step",
+    ]
+
+
+def rows_board(args) -> list[str]:
+    """Board profiles through ``BoardEngine`` as ``learnboard sim --board`` runs them
+    (model ``board``, the profile's 20 default examples, seed 0): CPU steps/s of the
+    batched path and of the per-example reference path in the same run, Newton iterations
+    per warm-started solve, C/C0 after 1000 steps."""
+    from learnboard.boards import load_board
+    from learnboard.engine.board_engine import BoardEngine
+    from learnboard.engine.board_model import board_session_defaults, board_task
+
+    out = []
+    for name in ("gen2-clln", "gen1-digipot"):
+        board = load_board(name)
+        steps, ref_steps = 1000, 40
+        alpha_at, eta = board_session_defaults(board, steps)
+        rule = "sign" if board.learning.rule == "sign" else "accumulate"
+        data = board_task(board, 0)
+
+        def run(solver, n, board=board, alpha_at=alpha_at, eta=eta, rule=rule, data=data):
+            eng = BoardEngine(board, data, LearningConfig(alpha=alpha_at(0), eta=eta), rule,
+                              model="board", seed=0, alpha_at=alpha_at, solver=solver)
+            return eng.train(eng.initial_state(), n, record_every=n)
+
+        run("batch", 5)  # JIT and caches outside the timing
+        fast = [run("batch", steps) for _ in range(max(1, args.repeats // 2))]
+        sec = float(np.median([r.seconds for r in fast]))
+        ref = run("reference", ref_steps)
+        ref_sps = ref_steps / ref.seconds
+        out.append(f"board {name} ({board.n_edges} edges, {data.n_examples} examples): batched "
+                   f"{steps / sec:.0f} steps/s CPU ({sec / steps * 1e6:.0f} µs/step), per-example "
+                   f"reference {ref_sps:.1f} steps/s ({steps / sec / ref_sps:.0f}x), Newton "
+                   f"iterations per warm-started solve {fast[0].newton_iterations_mean:.2f}, "
+                   f"C/C0 after {steps} steps {fast[0].relative_error:.4g}")
+    return out
 
 
 if __name__ == "__main__":

@@ -16,7 +16,11 @@ and write a report folder: report.md, PNG figures and the CSV tables behind them
   4. the tolerance controller against fixed lambda at equal error;
   5. the gen2-clln transistor board, nominal and with device imperfections (twin-network
      mismatch, ADC resolution);
-  6-7. beyond the paper: noisy targets, energy spent during training.
+  6-7. beyond the paper: noisy targets, energy spent during training;
+  and the task screening: candidate tasks are first trained at lambda 0 and only those
+  below C/C0 1e-5 are used (a filter); every task filtered out stays in the report with
+  its plateau, the fraction of edges at k-min and a representability verdict from the
+  inverse problem (best conductances found by multi-start L-BFGS-B on the exact error).
 
 With the authors' reference networks (--reference DIR, or the folder named by the
 environment variable LEARNBOARD_REFERENCE) the runs use r1..r5 and r51 and the report

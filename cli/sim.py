@@ -18,7 +18,15 @@ V in volts).
 
 Without a network option, a disordered 64-node network is generated and the published
 notebook's task is drawn on it: RandomState(seed) picks 2 source and 2 target edges, then
-20 inputs in [0, 1); targets y = A x with A = --coeffs."""
+20 inputs in [0, 1); targets y = A x with A = --coeffs.
+
+With --board, the simulation is a twin of that board as learnboard train drives it
+(--board-model board, the default): the same task and examples (the profile's task drawn
+with --seed), the same defaults for alpha and eta (on transistor boards the learning rate
+annealed 1.0 -> 0.2 over --steps), the firmware's rule, converters and gate pulses, and
+the device spread of the emulated board of the same --seed. Its C/C0 lands within a
+factor 2 of `learnboard train --port emu:PROFILE --seed S` at equal steps, so a board
+session can be planned in simulation (docs/engine.md, "Board profiles")."""
 
 EPILOG = """\
 examples:
@@ -34,8 +42,12 @@ examples:
       closed-loop lambda for C/C0 about 1e-3; JSON summary on stdout
   learnboard sim --init low --steps 20000 --save run1/
       low starting conductances; writes run1/conductances.csv and run1/history.csv
+  learnboard sim --seed 1 --steps 100000 --inverse
+      a task the rule leaves at C/C0 0.58: is it the task or the rule? (inverse problem)
   learnboard sim --board gen1-digipot --steps 100
       a shipped board profile through the same engine (digipot taps, transistor gates)
+  learnboard sim --board gen2-clln --steps 1000 --seed 2 --json
+      plan a session: what `learnboard train --port emu:gen2-clln --seed 2 --steps 1000` reaches
 
 --generate specs: disordered:N=64,seed=1[,z=4.47][,periodic=1]   lattice:16x16[,periodic]
 """
@@ -57,6 +69,11 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     src.add_argument("--board", metavar="NAME|FILE",
                      help="board profile name or TOML description; its devices (digipot taps, "
                           "transistor gates) are simulated; e.g. --board gen2-clln")
+    net.add_argument("--board-model", choices=("board", "ideal"), default="board",
+                     help="with --board: board = a twin of the emulated board of --seed "
+                          "(twin-network device spread, converters, the firmware's pulses, "
+                          "learnboard train's defaults); ideal = nominal parts and exact volts, "
+                          "gates moved by the rule's volts; default %(default)s")
     src.add_argument("--generate", metavar="SPEC",
                      help="generate a network: disordered:N=64,seed=1[,z=4.47][,periodic=1] or "
                           "lattice:16x16[,periodic]")
@@ -64,7 +81,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                      help="ground node (held at 0 V); default: the last node, e.g. --ground 0")
     net.add_argument("--method", default="auto", choices=("auto", "ldl", "band", "dense", "pcg"),
                      help="linear solver: ldl (sparse LDL^T), band (banded Cholesky), dense, pcg "
-                          "(warm-started CG for large lattices); default auto, by size")
+                          "(warm-started CG, large networks); default auto: ldl up to 3000 "
+                          "nodes, pcg above")
 
     term = p.add_argument_group("inputs and outputs (default: drawn as the notebook does)")
     term.add_argument("--sources", type=_ints, default=(), metavar="E,E",
@@ -118,6 +136,22 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                        help="closed-loop lambda (the paper's): lambda = 0 until C/C0 < TAU, then 1e-9, "
                             "x1.05 or /2 every 100 steps; tail means over the last 10%% are "
                             "reported, e.g. --tolerance 1e-3")
+
+    inv = p.add_argument_group("representability (the inverse problem)")
+    inv.add_argument("--inverse", type=int, nargs="?", const=8, default=0, metavar="STARTS",
+                     help="after training, search the best conductances in [k-min, k-max] for "
+                          "the task directly (multi-start L-BFGS-B on the exact error; starts: "
+                          "the trained state, uniform, STARTS random, default 8, then up to "
+                          "--inverse-more more while none reaches --inverse-below) and say "
+                          "whether the task looks representable; e.g. --inverse or --inverse 20")
+    inv.add_argument("--inverse-more", type=int, default=24, metavar="N",
+                     help="further random starts tried while the best is still above "
+                          "--inverse-below (default %(default)s)")
+    inv.add_argument("--inverse-below", type=float, default=1e-5, metavar="TAU",
+                     help="C/C0 the search must reach to call the task representable "
+                          "(default %(default)s, the paper report's screening threshold)")
+    inv.add_argument("--inverse-maxiter", type=int, default=3000, metavar="N",
+                     help="L-BFGS-B iterations per start (default %(default)s)")
 
     out = p.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print one JSON object (no table)")

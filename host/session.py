@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from learnboard.engine.config import GATE_ALPHA_ANNEAL, annealed_alpha
 from learnboard.errors import InputError, LearnboardError
 
 from .link import BoardError
@@ -274,12 +275,13 @@ class Session:
         self.calibration: dict | None = None  # what the power estimate uses (set_model)
         self.last_ck: dict | None = None  # the checkpoint a reset restores
         self.chunk_from = 0  # the step the current chunk started at
-        # Transistor boards without a given learning rate (alpha): anneal it from 1.0 to 0.2
-        # over the session. The lab's 0.0023 needs ~1e5 steps; a constant 1.0 learns in a few
+        # Transistor boards without a given learning rate (alpha): anneal it over the
+        # session (learnboard.engine.config.annealed_alpha; `learnboard sim --board` does
+        # the same). The lab's 0.0023 needs ~1e5 steps; a constant 1.0 learns in a few
         # hundred but then wanders at C/C0 ~ 0.01-0.1, the anneal settles it (~0.01).
         total = config.schedule.total_steps
         sets_alpha = any(p.alpha is not None for p in config.schedule.phases)
-        self.alpha_anneal = ((1.0, 0.2, total) if config.alpha is None and not sets_alpha and total
+        self.alpha_anneal = ((*GATE_ALPHA_ANNEAL, total) if config.alpha is None and not sets_alpha and total
                              and any(e.kind == "transistor" for e in self.board.edges) else None)
 
     # -- board set-up --------------------------------------------------------------------
@@ -297,7 +299,7 @@ class Session:
 
     def _annealed_alpha(self) -> float:
         a, b, total = self.alpha_anneal
-        return round(a + (b - a) * min(1.0, self.step / total), 4)
+        return annealed_alpha(self.step, total, a, b)
 
     def _prepare_board(self) -> None:
         """Stop anything running, upload the examples, set the learning parameters (all

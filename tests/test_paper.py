@@ -40,6 +40,8 @@ def test_report_folder_has_report_figures_and_tables(tiny_report):
         assert (out / f"{table}.csv").is_file(), table
     assert (out / "sweep" / "results.csv").is_file()
     assert rep.failed == 0
+    screened = text.split("## Tasks screened")[1].split("## Files")[0]
+    assert "a **filter**" in screened and "FAIL" not in screened  # a filter, not a test
 
 
 def test_report_numbers_follow_the_physics(tiny_report):

@@ -2,7 +2,9 @@
 
 Main names: :class:`LinearEngine`, :class:`Terminals`, :class:`LearningConfig`,
 :func:`initial_conductances`, :class:`ToleranceController`, :func:`tail_means`.
-Board profiles: :class:`learnboard.engine.board_engine.BoardEngine` (imports the physics).
+Board profiles: :class:`learnboard.engine.board_engine.BoardEngine` (imports the physics;
+its twin of the emulated board in :mod:`learnboard.engine.board_model`, `learnboard sim
+--board` in :mod:`learnboard.engine.board_sim`).
 """
 
 from learnboard.engine.config import LearningConfig, initial_conductances

@@ -80,3 +80,18 @@ def initial_conductances(n_edges: int, init: str = "uniform", k0: float = 1.0, *
     if not k_min <= lo <= hi <= k_max:
         raise InputError(f"random range [{lo}, {hi}] must lie inside [{k_min}, {k_max}]", field="--k0")
     return np.random.default_rng(seed).uniform(lo, hi, n_edges)
+
+
+# The learning rate `learnboard train` gives a transistor board when none is set: annealed
+# from 1.0 to 0.2 V/V^2 over the session, changed at the start of each chunk of steps
+# (a board's rate of the lab's 0.0023 needs ~1e5 steps; a constant 1.0 learns in a few
+# hundred but then wanders at C/C0 ~ 0.01-0.1, the anneal settles it).
+GATE_ALPHA_ANNEAL = (1.0, 0.2)
+ANNEAL_CHUNK = 50  # steps between the host's parameter updates (a schedule's default chunk)
+
+
+def annealed_alpha(step: int, total: int, start: float = GATE_ALPHA_ANNEAL[0],
+                   end: float = GATE_ALPHA_ANNEAL[1]) -> float:
+    """The annealed learning rate at ``step`` of a ``total``-step session (4 decimals, as
+    sent to the board)."""
+    return round(start + (end - start) * min(1.0, step / total), 4)

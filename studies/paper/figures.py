@@ -131,7 +131,8 @@ def tradeoff(lam_rows: list[dict], scan_rows: list[dict], path: Path) -> Path:
             np.maximum([t["rel_error_max"] for t in allr], FLOOR) - x]
     yerr = [y - [t["power_min"] for t in allr], [t["power_max"] for t in allr] - y]
     ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="o-", color="tab:red", capsize=2,
-                label="median over networks and seeds (bars: min..max)")
+                label=(f"median over {max(t['runs'] for t in allr)} runs (bars: min..max)"
+                       if allr and max(t["runs"] for t in allr) > 1 else "one run per λ"))
     for t, xi, yi in zip(allr, x, y, strict=True):
         ax.annotate(f"λ={t['lam']:g}", (xi, yi), fontsize=7, xytext=(4, 2), textcoords="offset points")
     ax.set_xscale("log")

@@ -26,7 +26,8 @@ class Plan:
         seeds: how many learnable task seeds (notebook-style draws) per network the scan uses.
         candidate_seeds / screen_below: task seeds 0..n-1 are screened with a lambda-0 run;
             a (network, seed) task is used only if that run reaches C/C0 < screen_below
-            (some random tasks have an error floor: the network cannot represent them).
+            (a filter: some random tasks plateau; whether the network could represent them
+            is decided separately, by ``inverse_check``).
         lams: lambda values of the scan (0 first).
         steps: steps of every linear run (the lambda² law shows after ~1e5).
         ic_networks / ic_inits / ic_k0 / ic_lams: the initial-condition grid (figure 2).
@@ -38,6 +39,11 @@ class Plan:
         emulated_steps / emulated_lams: host training sessions on the emulated board
             (firmware in the loop, the emulator's device imperfections); 0 skips them.
         noise / noise_lams: noisy-target grid on the first network (figure 6).
+        inverse_check / inverse_starts / inverse_more_starts / inverse_maxiter: which
+            screened tasks get the representability check (``filtered``: those the filter
+            dropped; ``all``; ``none``), its random starts (after the trained and uniform
+            ones), the further random starts tried while none is below ``screen_below``,
+            and L-BFGS-B iterations per start (:mod:`learnboard.engine.inverse`).
     """
 
     networks: list[dict]
@@ -64,6 +70,10 @@ class Plan:
     screen_below: float = 1e-5
     quick: bool = False
     source: str = "generated"
+    inverse_check: str = "filtered"
+    inverse_starts: int = 8
+    inverse_more_starts: int = 24
+    inverse_maxiter: int = 3000
 
     @property
     def first(self) -> dict:

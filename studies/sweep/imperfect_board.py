@@ -1,7 +1,9 @@
 """A board profile with its device imperfections, through :class:`BoardEngine`.
 
-The nominal :class:`~learnboard.engine.board_engine.BoardEngine` solves both states on one
-network of ideal parts. A real twin board differs in two ways this class adds:
+The nominal :class:`~learnboard.engine.board_engine.BoardEngine` (``model="ideal"``) solves
+both states on one network of ideal parts. A real twin board differs in two ways this
+class adds (``model="board"`` goes further: the emulated board's converters, pulses and
+gate drift, as ``learnboard sim --board`` runs it):
 
 - the free state is measured on network 0 and the clamped state on network 1, each with
   its own fixed device spread (``mismatch`` seed: transistor ``vt``/``beta`` and digipot
@@ -14,13 +16,9 @@ Power is still the physical power of the free network (Σ I dV, watts).
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import numpy as np
 
-from learnboard.boards import circuit_for_board
-from learnboard.engine.board_engine import BoardEngine, _fix
-from learnboard.physics import solve
+from learnboard.engine.board_engine import BoardEngine, _Net
 
 
 class ImperfectBoardEngine(BoardEngine):
@@ -31,27 +29,25 @@ class ImperfectBoardEngine(BoardEngine):
         self.mismatch = int(mismatch)
         gain = min((m.gain for m in board.muxes.values()), default=1.0) or 1.0
         self.lsb = board.adc.vref / 2**board.adc.bits / gain  # volts at the node
-        edges = board.network().edges
-        self._ei, self._ej = edges[:, 0], edges[:, 1]
+        ports_free = [(p.a, p.b) for p in self.inputs + self.bias]
+        ports_clamp = ports_free + [(p.a, p.b) for p in self.outputs]
+        s0 = self.initial_state()
+        self.nets = [_Net(board, twin, self.mismatch, ports_free, ports_clamp, s0)
+                     for twin in (0, min(1, board.n_nets - 1))]
 
     def _read(self, v: np.ndarray) -> np.ndarray:
         return np.round(v / self.lsb) * self.lsb
 
-    def _states(self, state, x, y, ex, eta):
-        board = self.board
-        free_net = circuit_for_board(board, state, 0, self.mismatch)
-        clamp_net = circuit_for_board(board, state, min(1, board.n_nets - 1), self.mismatch)
-        fixes = [_fix(p.a, p.b, float(v)) for p, v in zip(self.inputs, x, strict=True)]
-        fixes += [_fix(p.a, p.b, float(p.fixed)) for p in self.bias]
-        free = solve(free_net, fixes, initial=self._warm[ex])
-        self._warm[ex] = free.node_voltages
-        vf = self._read(free.node_voltages)
-        out = np.array([vf[p.a] - (vf[p.b] if p.b is not None else 0.0) for p in self.outputs])
-        nudged = out + eta * (y - out)
-        clamped = solve(clamp_net, fixes + [_fix(p.a, p.b, float(c))
-                                            for p, c in zip(self.outputs, nudged, strict=True)],
-                        initial=free.node_voltages)
-        vc = self._read(clamped.node_voltages)
-        self.iterations += [free.iterations, clamped.iterations]
-        return (SimpleNamespace(drops=vf[self._ei] - vf[self._ej], power=free.power),
-                SimpleNamespace(drops=vc[self._ei] - vc[self._ej]), out)
+    def states(self, state: np.ndarray, eta: float):
+        free_net, clamp_net = self.nets
+        vf, i_f = self._solve(free_net, state, 0, self.x_free, self._warm)
+        self._warm = vf
+        a, b = free_net.a, free_net.b
+        power = float(np.mean(np.sum(i_f * (vf[:, a] - vf[:, b]), axis=1)))
+        rf = self._read(vf)
+        out = self._outputs(rf)
+        err = float(np.mean(np.sum((out - self.y) ** 2, axis=1)))
+        nudged = out + eta * (self.y - out)
+        vc, _ = self._solve(clamp_net, state, 1, np.hstack([self.x_free, nudged]), vf)
+        rc = self._read(vc)
+        return rf[:, a] - rf[:, b], rc[:, a] - rc[:, b], err, power

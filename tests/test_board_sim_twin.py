@@ -1,0 +1,63 @@
+"""``learnboard sim --board`` is a twin of the emulated board: with a profile's defaults
+both learn the same task alike (same data, parameters in the same units, the same
+example schedule), so a board session can be planned in simulation."""
+
+from __future__ import annotations
+
+import pytest
+from learnboard.cli.connection import open_board
+from learnboard.host.runfolder import RunFolder
+from learnboard.host.schedule import schedule_from_flags
+from learnboard.host.session import TrainConfig, run_session
+
+from learnboard.boards import load_board
+from learnboard.engine.board_engine import BoardEngine
+from learnboard.engine.board_model import board_session_defaults, board_task
+from learnboard.engine.config import LearningConfig
+
+STEPS = {"gen2-clln": 150, "gen1-digipot": 80}  # both have learned most of the way by then
+SEED = 0
+
+
+def _simulated(name: str) -> float:
+    board = load_board(name)
+    alpha_at, eta = board_session_defaults(board, STEPS[name])  # what `learnboard train` sets
+    rule = "sign" if board.learning.rule == "sign" else "accumulate"
+    eng = BoardEngine(board, board_task(board, SEED), LearningConfig(alpha=alpha_at(0), eta=eta),
+                      rule, model="board", seed=SEED, alpha_at=alpha_at)
+    return eng.train(eng.initial_state(), STEPS[name]).relative_error
+
+
+def _emulated(name: str, tmp_path) -> float:
+    cfg = TrainConfig(task="regression", schedule=schedule_from_flags(steps=STEPS[name]), seed=SEED)
+    with open_board(board=name, seed=SEED) as conn:  # the in-process emulated board
+        return run_session(conn, cfg, RunFolder.create(tmp_path, name)).relative_error
+
+
+@pytest.mark.parametrize("name", ["gen2-clln", "gen1-digipot"])
+def test_simulation_and_emulated_board_reach_the_same_error(name, tmp_path):
+    sim = _simulated(name)
+    emu = _emulated(name, tmp_path)
+    print(f"{name}: C/C0 after {STEPS[name]} steps, seed {SEED}: simulated {sim:.4g}, emulated {emu:.4g}")
+    assert sim < 0.5 and emu < 0.5  # both learn
+    assert 0.5 <= sim / emu <= 2.0
+
+
+def test_the_simulation_uses_the_firmwares_gate_constants():
+    """What the engine derives from the description is what the firmware computes at
+    boot on the emulated board: the pulse gates' planning range and a pulse's overrun."""
+    import numpy as np
+
+    from learnboard.engine.board_model import BoardIO, planning_range
+
+    board = load_board("gen2-clln")
+    io = BoardIO.of(board)
+    with open_board(board="gen2-clln", seed=SEED) as conn:
+        conn.link.hello()
+        app = conn.emulator.app
+        lo, hi = planning_range(board, io)
+        assert np.all(np.rint(lo / io.gate_vpc) == np.array(app.limits.lo))
+        assert np.all(np.rint(hi / io.gate_vpc) == np.array(app.limits.hi))
+        assert io.gate_vpc == pytest.approx(app.gate_vpc)
+        assert io.node_vpc == pytest.approx(app.vpc)
+        assert round(io.pulse_overhead_us) == app.pulse_over
