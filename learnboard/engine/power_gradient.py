@@ -152,7 +152,7 @@ def engine_step(engine, state: np.ndarray, c2: np.ndarray, f2: np.ndarray,
     The rule's gate change is ``-(alpha/eta)(<dVc²> - <dVf²> + lam·t)`` with the power
     term ``t = <dVf²>``; ``power_term="exact"`` (``"exact-total"``) puts the gradient of
     ``P_free`` (``P_total``) in its place, scaled per step to the local term's norm over
-    the gates, so that only the direction differs. Returned as ``(c2 - f2 + t, t)``:
+    the gates above the floor, so that only the direction differs. Returned as ``(c2 - f2 + t, t)``:
     the same rule, the same λ, another power term.
     """
     g = gate_power_gradient(engine.board, state, engine.x_free, engine.y, engine.config.eta,
@@ -174,6 +174,12 @@ def engine_step(engine, state: np.ndarray, c2: np.ndarray, f2: np.ndarray,
         return c2, f2
     exact = g.free if engine.power_term == "exact" else g.total
     t = f2.copy()  # digipot edges keep the local term
-    norm = float(np.linalg.norm(exact[gates]))
-    t[gates] = exact[gates] * (float(np.linalg.norm(f2[gates])) / norm if norm > 0 else 0.0)
+    # the same norm over the gates the term can move: at the floor the clip cancels the
+    # local term's push (there it carries most of its norm, while the exact gradient is
+    # exponentially small in the subthreshold tail), so a norm over every gate would make
+    # the exact term's effective step larger, a larger λ in disguise
+    above = gates & (state > engine.gate_range[0] + 1e-9)
+    ref = float(np.linalg.norm(f2[above]))
+    norm = float(np.linalg.norm(exact[above]))
+    t[gates] = exact[gates] * (ref / norm if norm > 0 else 0.0)
     return c2 - f2 + t, t
