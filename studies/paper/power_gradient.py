@@ -88,7 +88,9 @@ def run_study(board_name: str, plan: GradientPlan) -> GradientStudy:
                              "cos_total_median": _median(h["cos_total"]),
                              "sign_free_median": _median(h["sign_free"]),
                              "sign_free_min": float(np.nanmin(h["sign_free"])),
-                             "cos_above_floor_median": _median(h["cos_free_above_floor"])})
+                             "sign_total_min": float(np.nanmin(h["sign_total"])),
+                             "cos_above_floor_median": _median(h["cos_free_above_floor"]),
+                             "cos_above_floor_min": float(np.nanmin(h["cos_free_above_floor"]))})
                 if term == "local":
                     hists[f"seed {seed}, λ {lam:g}"] = h
     return GradientStudy(runs, _equal_error(runs), hists, time.process_time() - t0)
@@ -132,7 +134,9 @@ def markdown(study: GradientStudy, plan: GradientPlan, board: str, md_table) -> 
     summary = (f"Over the local runs with λ > 0 the median cosine between the local term and "
                f"the exact dP_free/dVg is {_median([r['cos_free_median'] for r in local if r['lam'] > 0]):.3f} "
                f"(lowest recorded {min(r['cos_free_min'] for r in local):.3f}); over the gates "
-               f"above the floor {_median([r['cos_above_floor_median'] for r in local if r['lam'] > 0]):.3f}. ")
+               f"above the floor {_median([r['cos_above_floor_median'] for r in local if r['lam'] > 0]):.3f} "
+               f"(lowest {min(r['cos_above_floor_min'] for r in local):.3f}); the lowest sign "
+               f"agreement {min(r['sign_free_min'] for r in local):.2f}. ")
     if ratios:
         summary += (f"At equal error the exact term's free power is {min(ratios):.2f}–"
                     f"{max(ratios):.2f}× the local rule's (median {_median(ratios):.2f}; "
@@ -160,8 +164,10 @@ def markdown(study: GradientStudy, plan: GradientPlan, board: str, md_table) -> 
                               ("cos_free_median", "cos free (median)"),
                               ("cos_free_min", "cos free (min)"),
                               ("cos_total_median", "cos total (median)"),
+                              ("sign_free_median", "sign agreement (median)"),
                               ("sign_free_min", "sign agreement (min)"),
-                              ("cos_above_floor_median", "cos above floor")]),
+                              ("cos_above_floor_median", "cos above floor (median)"),
+                              ("cos_above_floor_min", "cos above floor (min)")]),
         "Power at equal error: the local rule's P at the exact run's C/C0, interpolated "
         "(log-log) on the frontier of the local runs of the same task (every λ; a run no "
         "other beats in both error and power). Below 1: the exact gradient reaches that "
