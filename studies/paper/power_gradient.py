@@ -91,7 +91,7 @@ def run_study(board_name: str, plan: GradientPlan) -> GradientStudy:
                              "sign_total_min": float(np.nanmin(h["sign_total"])),
                              "cos_above_floor_median": _median(h["cos_free_above_floor"]),
                              "cos_above_floor_min": float(np.nanmin(h["cos_free_above_floor"]))})
-                if term == "local":
+                if term == "local" and seed == plan.seeds[0]:  # one task's curves in the figure
                     hists[f"seed {seed}, λ {lam:g}"] = h
     return GradientStudy(runs, _equal_error(runs), hists, time.process_time() - t0)
 
@@ -181,3 +181,36 @@ def markdown(study: GradientStudy, plan: GradientPlan, board: str, md_table) -> 
                                      ("power_total_uW_local", "P_total local (µW)"),
                                      ("power_total_ratio", "ratio")]),
     ]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m learnboard.studies.paper.power_gradient [--quick] [--board B] OUT``: the
+    section alone (what ``learnboard paper`` runs for it): OUT/power_gradient.md, the figure
+    and the two tables."""
+    import argparse
+    from pathlib import Path
+
+    from learnboard.studies.paper import figures as fg
+    from learnboard.studies.paper.report import md_table, write_table
+
+    p = argparse.ArgumentParser(prog="python -m learnboard.studies.paper.power_gradient",
+                                description=main.__doc__)
+    p.add_argument("out", help="output folder, e.g. /tmp/power-gradient")
+    p.add_argument("--quick", action="store_true", help="the --quick grid of learnboard paper")
+    p.add_argument("--board", default="gen2-clln", help="board profile (default %(default)s)")
+    args = p.parse_args(argv)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    gplan = GradientPlan.of(args.quick)
+    study = run_study(args.board, gplan)
+    fg.power_gradient(study.histories, study.runs, out / "power_gradient.png")
+    write_table(out / "power_gradient_runs.csv", study.runs)
+    write_table(out / "power_gradient_equal_error.csv", study.equal_error)
+    text = "\n".join(markdown(study, gplan, args.board, md_table))
+    (out / "power_gradient.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
