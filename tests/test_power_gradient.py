@@ -132,3 +132,30 @@ def test_sim_power_term_option(capsys):
     rc = main(["sim", "--board", "gen2-clln", "--power-term", "exact", "--steps", "1"])
     assert rc != 0
     assert "--power-term" in capsys.readouterr().err
+
+
+def test_report_section_runs_and_renders(tmp_path):
+    """The paper report's section on a tiny grid: rows, the equal-error comparison on the
+    local runs' frontier, the figure and the markdown table."""
+    from learnboard.studies.paper import figures as fg
+    from learnboard.studies.paper import power_gradient as pgs
+    from learnboard.studies.paper.report import md_table
+
+    plan = pgs.GradientPlan(steps=10, lams=[0.05, 0.2], terms=["local", "exact"], seeds=[0],
+                            points=5)
+    study = pgs.run_study("gen2-clln", plan)
+    assert [(r["lam"], r["term"]) for r in study.runs] == [
+        (0.0, "local"), (0.05, "local"), (0.05, "exact"), (0.2, "local"), (0.2, "exact")]
+    assert len(study.equal_error) == 2 and set(study.histories) == {
+        "seed 0, λ 0", "seed 0, λ 0.05", "seed 0, λ 0.2"}
+    path = fg.power_gradient(study.histories, study.runs, tmp_path / "power_gradient.png")
+    assert path.stat().st_size > 10_000
+    text = "\n".join(pgs.markdown(study, plan, "gen2-clln", md_table))
+    assert "power_gradient.png" in text and "| 0.05 | exact |" in text
+
+
+def test_frontier_keeps_the_runs_no_other_beats():
+    from learnboard.studies.paper.power_gradient import front
+
+    pts = [(0.004, 350.0), (0.002, 96.0), (0.0043, 190.0), (0.19, 25.0), (0.3, 30.0)]
+    assert front(pts) == [(0.002, 96.0), (0.19, 25.0)]

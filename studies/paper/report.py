@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 from learnboard.studies.paper import analysis as an
 from learnboard.studies.paper import figures as fg
-from learnboard.studies.paper import power_gradient as pgs
 from learnboard.studies.paper import screening as sc
 from learnboard.studies.paper.compare import compare
 from learnboard.studies.paper.plan import Plan
@@ -191,6 +190,9 @@ def _power_gradient_section(plan: Plan, out: Path, tables: dict, figs: dict) -> 
     in-process runs on the nominal board; :mod:`learnboard.studies.paper.power_gradient`)."""
     if not plan.board:
         return []
+    # imported here: `python -m learnboard.studies.paper.power_gradient` runs it alone
+    from learnboard.studies.paper import power_gradient as pgs
+
     gplan = pgs.GradientPlan.of(plan.quick)
     study = pgs.run_study(plan.board, gplan)
     tables["power_gradient_runs"] = study.runs
