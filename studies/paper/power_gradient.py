@@ -41,11 +41,12 @@ class GradientPlan:
     points: int = 50  # recorded steps per run
 
     @classmethod
-    def of(cls, quick: bool) -> GradientPlan:
+    def of(cls, quick: bool, steps: int | None = None) -> GradientPlan:
+        """The report's grid (``quick``: one task, four λ, no ``exact-total``)."""
         if quick:
-            return cls(steps=300, lams=[0.02, 0.05, 0.1, 0.2], terms=["local", "exact"],
-                       seeds=[0])
-        return cls()
+            return cls(steps=steps or 300, lams=[0.02, 0.05, 0.1, 0.2],
+                       terms=["local", "exact"], seeds=[0])
+        return cls(steps=steps or 1000)
 
 
 @dataclass

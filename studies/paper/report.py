@@ -193,7 +193,7 @@ def _power_gradient_section(plan: Plan, out: Path, tables: dict, figs: dict) -> 
     # imported here: `python -m learnboard.studies.paper.power_gradient` runs it alone
     from learnboard.studies.paper import power_gradient as pgs
 
-    gplan = pgs.GradientPlan.of(plan.quick)
+    gplan = pgs.GradientPlan.of(plan.quick, plan.gradient_steps)
     study = pgs.run_study(plan.board, gplan)
     tables["power_gradient_runs"] = study.runs
     tables["power_gradient_equal_error"] = study.equal_error
