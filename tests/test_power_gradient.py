@@ -111,6 +111,16 @@ def test_exact_term_at_lambda_zero_leaves_the_rule_unchanged_and_is_tracked():
     assert local.history["cos_free"][0] > 0.99 and local.history["sign_free"][0] == 1.0
 
 
+def test_agreement_every_few_steps_leaves_nan_between():
+    board = load_board("gen2-clln")
+    eng = BoardEngine(board, board_task(board, 0), LearningConfig(alpha=2.0, eta=ETA, lam=0.05),
+                      model="ideal", track_gradient=True, track_every=4)
+    h = eng.train(eng.initial_state(), 10).history
+    evaluated = np.isfinite(h["cos_free"])
+    assert h["step"][evaluated].tolist() == [0, 4, 8, 10]  # and always the last step
+    assert np.isnan(h["at_floor"][~evaluated]).all()
+
+
 def test_exact_term_needs_the_nominal_board():
     board = load_board("gen2-clln")
     with pytest.raises(InputError, match="ideal"):

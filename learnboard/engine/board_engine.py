@@ -200,12 +200,16 @@ class BoardEngine:
             ``cos_total``, ``sign_total``, ``cos_free_above_floor``,
             ``sign_free_above_floor``, ``at_floor``, ``power_clamped_watts``;
             ``model="ideal"``; :mod:`learnboard.engine.power_gradient`).
+        track_every: with ``track_gradient``, evaluate the agreement every this many
+            steps (and at the last; NaN in the recorded rows between): it costs an
+            adjoint solve per example.
     """
 
     def __init__(self, board, data: Dataset, config: LearningConfig, digipot_rule: str = "accumulate",
                  *, model: str = "ideal", seed: int | None = None, pulse_us: int | None = None,
                  alpha_at=None, solver: str = "batch", step_seconds: float | None = None,
-                 power_term: str = "local", track_gradient: bool = False):
+                 power_term: str = "local", track_gradient: bool = False,
+                 track_every: int = 1):
         if digipot_rule not in ("accumulate", "sign"):
             raise InputError("digipot rule must be 'accumulate' or 'sign'", field="digipot_rule")
         if model not in MODELS:
@@ -221,6 +225,7 @@ class BoardEngine:
                              "(model 'ideal'); use model='ideal' or power_term='local'",
                              field="power_term")
         self.power_term, self.track_gradient = power_term, track_gradient
+        self.track_every = max(1, int(track_every))
         self.board, self.config, self.rule = board, config, digipot_rule
         self.model, self.solver = model, solver
         self.alpha_at = alpha_at
@@ -577,10 +582,15 @@ class BoardEngine:
             if recorded:
                 rows.append((s, err, rel, pw, lam, alpha))
             c2, f2 = np.mean(dc**2, axis=0), np.mean(df**2, axis=0)
-            if self.power_term != "local" or (self.track_gradient and recorded):
-                from learnboard.engine.power_gradient import engine_step
+            track = self.track_gradient and recorded
+            if self.power_term != "local" or track:
+                from learnboard.engine.power_gradient import engine_step, skip
 
-                c2, f2 = engine_step(self, state, c2, f2, extra if recorded else None)
+                now = s % self.track_every == 0 or s == steps
+                if self.power_term != "local" or now:
+                    c2, f2 = engine_step(self, state, c2, f2, extra if track and now else None)
+                if track and not now:
+                    skip(extra)
             if s == steps:
                 break
             state = self.apply(state, c2, f2, lam, alpha)

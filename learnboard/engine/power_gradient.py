@@ -143,6 +143,16 @@ def agreement(local: np.ndarray, exact: np.ndarray) -> tuple[float, float]:
     return cos, float(np.mean(np.sign(local) == np.sign(exact))) if local.size else float("nan")
 
 
+TRACKED = ("cos_free", "sign_free", "cos_total", "sign_total", "power_clamped_watts",
+           "cos_free_above_floor", "sign_free_above_floor", "at_floor")
+
+
+def skip(record: dict) -> None:
+    """A recorded step whose agreement was not evaluated: NaN in every tracked column."""
+    for key in TRACKED:
+        record.setdefault(key, []).append(float("nan"))
+
+
 def engine_step(engine, state: np.ndarray, c2: np.ndarray, f2: np.ndarray,
                 record: dict | None) -> tuple[np.ndarray, np.ndarray]:
     """One step of :class:`~learnboard.engine.board_engine.BoardEngine` with the exact
