@@ -17,6 +17,8 @@ minimises the dissipation: ``∂P/∂u = 2 F = 0``) and ``dP/dk_e = ΔV_e²``; o
 edges ``μ ≠ 0`` in general (docs/physics.md, "The power gradient").
 
 Batched over examples: ``v`` is (B, N), every example solved on the same circuit.
+The states must be solutions without ``gmin`` (the default of
+:func:`~learnboard.physics.solve`): a shunt to ground would add to ``J`` and to ``P``.
 """
 
 from __future__ import annotations
