@@ -48,6 +48,8 @@ examples:
       a shipped board profile through the same engine (digipot taps, transistor gates)
   learnboard sim --board gen2-clln --steps 1000 --seed 2 --json
       plan a session: what `learnboard train --port emu:gen2-clln --seed 2 --steps 1000` reaches
+  learnboard sim --board gen2-clln --board-model ideal --lam 0.05 --power-term exact --json
+      the rule with the exact power gradient instead of its local term
 
 --generate specs: disordered:N=64,seed=1[,z=4.47][,periodic=1]   lattice:16x16[,periodic]
 """
@@ -74,6 +76,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                           "(twin-network device spread, converters, the firmware's pulses, "
                           "learnboard train's defaults); ideal = nominal parts and exact volts, "
                           "gates moved by the rule's volts; default %(default)s")
+    net.add_argument("--power-term", choices=("local", "exact", "exact-total"), default="local",
+                     help="with --board --board-model ideal: the rule's power term; local = "
+                          "<(dV^F)^2> (what a board computes), exact = the exact gradient of "
+                          "the free network's physical power with respect to the gates, "
+                          "exact-total = of the free plus clamped power (an adjoint solve per "
+                          "example, scaled to the local term's norm; docs/physics.md); the "
+                          "agreement of the local term with both is reported in --json "
+                          "(default %(default)s)")
     src.add_argument("--generate", metavar="SPEC",
                      help="generate a network: disordered:N=64,seed=1[,z=4.47][,periodic=1] or "
                           "lattice:16x16[,periodic]")

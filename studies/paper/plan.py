@@ -36,6 +36,10 @@ class Plan:
             authors' published algorithm on r1) on the first network, which must be r1.
         board / board_steps / board_lams / board_seeds / board_train_size: gen2-clln runs,
             nominal and with device imperfections (figure 5, transistor networks).
+        gradient_steps: steps of the power-gradient section's runs (the transistor rule's
+            local power term against the exact gradient on the nominal board; its grid is
+            :class:`learnboard.studies.paper.power_gradient.GradientPlan`, smaller with
+            ``quick``).
         emulated_steps / emulated_lams: host training sessions on the emulated board
             (firmware in the loop, the emulator's device imperfections); 0 skips them.
         noise / noise_lams: noisy-target grid on the first network (figure 6).
@@ -63,6 +67,7 @@ class Plan:
     board_seeds: list[int] = field(default_factory=lambda: [0, 1])
     board_train_size: int = 8
     emulated_steps: int = 200
+    gradient_steps: int = 1000
     emulated_lams: list[float] = field(default_factory=lambda: [0.0, 0.05])
     noise: list[float] = field(default_factory=lambda: [0.01, 0.03])
     noise_lams: list[float] = field(default_factory=lambda: [0.0, 1e-8, 1e-7, 1e-6, 1e-5])
@@ -170,4 +175,5 @@ def default_plan(reference: str | Path | None = None, quick: bool = False, *,
         plan.board_steps, plan.board_lams, plan.board_seeds = 100, [0.0, 0.05, 0.5], [0]
         plan.noise, plan.noise_lams = [0.01], [0.0, 1e-7, 1e-6]
         plan.emulated_steps = 60
+        plan.gradient_steps = 300
     return plan

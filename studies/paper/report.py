@@ -170,6 +170,7 @@ def run_paper(plan: Plan, out: str | Path, *, workers: int | None = None, schedu
                 ehist[an.init_label({"init": r["init"], "k0": r["k0"]})] = h
     figs["energy"] = fg.energy(ehist, ic_rows, out / "fig7_training_energy.png")
 
+    grad_lines = _power_gradient_section(plan, out, tables, figs)
     comparison = compare(everything, labels[0]) if plan.reference_rows else []
     findings = _findings(plan, lam_rows, ic_rows, tol_rows, board_rows, noise_rows, labels)
     tables["reference_comparison"] = comparison
@@ -180,8 +181,25 @@ def run_paper(plan: Plan, out: str | Path, *, workers: int | None = None, schedu
             write_table(out / f"{name}.csv", t)
     seconds = time.perf_counter() - t0
     report = Report(out, comparison, findings, seconds, total, res.failed + screen.failed)
-    _write_markdown(report, plan, computed, tables, figs, command)
+    _write_markdown(report, plan, computed, tables, figs, command, grad_lines)
     return report
+
+
+def _power_gradient_section(plan: Plan, out: Path, tables: dict, figs: dict) -> list[str]:
+    """The transistor rule's local power term against the exact power gradient (its own
+    in-process runs on the nominal board; :mod:`learnboard.studies.paper.power_gradient`)."""
+    if not plan.board:
+        return []
+    # imported here: `python -m learnboard.studies.paper.power_gradient` runs it alone
+    from learnboard.studies.paper import power_gradient as pgs
+
+    gplan = pgs.GradientPlan.of(plan.quick, plan.gradient_steps)
+    study = pgs.run_study(plan.board, gplan)
+    tables["power_gradient_runs"] = study.runs
+    tables["power_gradient_equal_error"] = study.equal_error
+    figs["power_gradient"] = fg.power_gradient(study.histories, study.runs,
+                                               out / "power_gradient.png")
+    return pgs.markdown(study, gplan, plan.board, md_table)
 
 
 def _fit_guide(lam_rows: list[dict]) -> float:
@@ -302,7 +320,8 @@ def sample_size(lam_rows: list[dict], screened: list[dict]) -> tuple[str, str]:
             f"{filt}).", f"median over {n} runs on {len(nets)} network(s)")
 
 
-def _write_markdown(report: Report, plan: Plan, computed: int, tables, figs, command: str) -> None:
+def _write_markdown(report: Report, plan: Plan, computed: int, tables, figs, command: str,
+                    grad_lines: list[str] = ()) -> None:
     out = report.out
     nets = ", ".join(n["label"] for n in plan.networks)
     lines = [
@@ -389,6 +408,7 @@ def _write_markdown(report: Report, plan: Plan, computed: int, tables, figs, com
                                        ("initial_power_uW", "P before (µW)"),
                                        ("energy_uW_steps", "energy (µW·steps)"),
                                        ("newton_iterations_mean", "Newton it.")]),
+            *grad_lines,
         ]
     lines += [
         "## 6. Beyond the paper: noisy targets\n",
