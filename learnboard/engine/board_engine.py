@@ -314,6 +314,15 @@ class BoardEngine:
         """The codes the firmware reads at nodes of ``volts`` (an ideal converter)."""
         return np.clip(np.floor(volts / self.io.read_lsb + 0.5), 0, self.io.adc_max)
 
+    def outputs_at(self, state: np.ndarray, inputs: np.ndarray) -> np.ndarray:
+        """Output volts (examples, outputs) of the free network at edge ``state`` for
+        ``inputs`` (volts per example input; the biases added), solved from scratch."""
+        x = np.asarray(inputs, dtype=float)
+        bias = np.array([float(p.fixed) for p in self.bias])
+        values = np.hstack([x, np.broadcast_to(bias, (x.shape[0], bias.size))])
+        volts, _, _ = self.nets[0].solve_reference(state, 0, values, None)
+        return self._outputs(volts)
+
     def _outputs(self, volts: np.ndarray) -> np.ndarray:
         out = np.stack([volts[:, p.a] - (volts[:, p.b] if p.b is not None else 0.0)
                         for p in self.outputs], axis=1)
