@@ -172,6 +172,7 @@ TOLERANCE_MARGIN = 4.0  # resolution steps of headroom in the tolerance (docs/ta
 TOLERANCE_RANGE = (1e-4, 0.5)
 INPUT_MARGIN = 0.05  # inputs use [lo + 5 %, hi - 5 %] of the drive range: no end codes
 XOR_LEVELS = (0.4, 0.6)  # low / high output level of xor, fractions of the output range
+XOR_DIFF_LEVELS = (0.0, -0.087)  # xor on one differential output: false / true (V)
 IRIS_FEATURES = ("sepal_length_cm", "sepal_width_cm", "petal_length_cm", "petal_width_cm")
 IRIS_CLASSES = ("setosa", "versicolor", "virginica")
 IRIS_FEATURE_ORDER = (2, 3, 0, 1)  # petal first: a 2-input board gets the informative pair
@@ -410,7 +411,15 @@ def _task_xor(ports, seed, board):
 
     lo_o, hi_o = ports.out_range
     lo, hi = lo_o + XOR_LEVELS[0] * (hi_o - lo_o), lo_o + XOR_LEVELS[1] * (hi_o - lo_o)
-    if ports.n_out >= 2:
+    out = _as_board(board).outputs if board is not None else ()
+    if len(out) == 1 and out[0].b is not None and out[0].b != _as_board(board).ground:
+        # one differential output O = V_a - V_b, the lab's levels (a public SPICE
+        # reproduction of Dillavou et al. 2024, Fig. 3A): 0 V for false, -0.087 V for true.
+        # A difference of two nodes is not bound by the monotonicity of each (known limits).
+        codes = np.array([[XOR_DIFF_LEVELS[0]], [XOR_DIFF_LEVELS[1]]])
+        what = (f"differential output {XOR_DIFF_LEVELS[1] * 1e3:g} mV for true, "
+                f"{XOR_DIFF_LEVELS[0] * 1e3:g} mV for false")
+    elif ports.n_out >= 2:
         # one-hot, like iris: output 0 high for "true", output 1 high for "false" (further
         # outputs mid-range); the class is the larger of the two. Each output of a network of
         # gate-referenced transistors rises with every input (docs/tasks.md, known limits),

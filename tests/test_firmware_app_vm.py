@@ -75,9 +75,17 @@ def test_thousand_locked_steps_in_vm_with_current_monitors(vm_dir):
     _thousand_locked_steps(vm_dir, "gen2-clln-sense", "seq")
 
 
-def _thousand_locked_steps(vm_dir, profile, order):
+def test_thousand_locked_steps_in_vm_with_a_differential_output(vm_dir):
+    """gen2-clln-xor: both nodes of its differential output clamped each step (signed
+    targets, two clamp drivers); the locked step allocates nothing. At the session's
+    learning rate (1.0): at the profile's 0.0023 the fake ADC's wobble moves no gate."""
+    _thousand_locked_steps(vm_dir, "gen2-clln-xor", "seq", alpha=1.0)
+
+
+def _thousand_locked_steps(vm_dir, profile, order, alpha=None):
     compile_board(load_board(profile)).write(vm_dir / "board.json")
-    src = f"PATH = {str(vm_dir / 'board.json')!r}\nORDER = {order!r}\n" + STEPS
+    steps = STEPS if alpha is None else STEPS.replace('"lam": 0.01', f'"lam": 0.01, "alpha": {alpha}')
+    src = f"PATH = {str(vm_dir / 'board.json')!r}\nORDER = {order!r}\n" + steps
     out = run_vm(src, path=[vm_dir]).stdout.decode()
     facts = dict(line.split(" ", 1) for line in out.splitlines())
     assert "steps" in facts, out

@@ -147,7 +147,7 @@ class App:
         self.learner = learn.Learner(
             hal, self.rule, self.limits, self.n_nodes, self.nets, self.in_lines,
             self.out_lines, [o["a"] for o in body["outs"]], self.fixed, self.clamp_k16,
-            self.clamp_max, max_examples)
+            self.clamp_max, max_examples, self.out_node_b, self.out_lines_b)
         self.learner.pos[:] = self.pos0
         init_taps = getattr(hal, "init_taps", None)
         if init_taps is not None:  # digipots: homed or written so the taps are where pos0 says
@@ -180,14 +180,30 @@ class App:
         self.fixed = tuple(self.fixed)
         self.in_lines = tuple(self.in_lines)
         self.out_lines = []
+        self.out_lines_b = []
+        self.out_node_b = []
         self.clamp_k16 = []
         for p in body["outs"]:
             lines = tuple(hal.vline(x) if x is not None else None for x in p["d"])
             drv = p["d"][-1]
             self.out_lines.append(lines)
+            # a differential output whose second node is driven too: clamped symmetrically
+            # about the free common mode (a fixed common-mode voltage is not supported)
+            pair = p["b"] is not None and p["b"] != body["gnd"] and bool(p["db"])
+            if pair and p.get("cm") is not None:
+                raise ValueError("output %s: a fixed common-mode voltage (common) is not "
+                                 "supported by this firmware; remove it to clamp the pair "
+                                 "about its free common mode" % p["n"])
+            if pair and p["db"][-1] is not None and hal.volts_per_code(p["db"][-1]) != hal.volts_per_code(drv):
+                raise ValueError("output %s: clamp and clamp_b need the same volts per code"
+                                 % p["n"])
+            self.out_node_b.append(p["b"] if pair else -1)
+            self.out_lines_b.append(tuple(hal.vline(x) if x is not None else None
+                                          for x in p["db"]) if pair else ())
             self.clamp_k16.append(int(self.vpc / hal.volts_per_code(drv) * 65536 + 0.5))
             self.clamp_max = min(hal.max_code(drv), int(self.vn / hal.volts_per_code(drv)))
         self.out_lines = tuple(self.out_lines)
+        self.out_lines_b = tuple(self.out_lines_b)
         self.out_node = [p["a"] for p in body["outs"]]
         # nodes held by a driver (or ground) per network while outputs float on single
         # boards: an edge between two of them shows no drop change (self_test)
@@ -413,11 +429,7 @@ class App:
             y = ys[j]
             _check(type(y) in (list, tuple) and len(y) == lr.n_out, consts.E_BAD_ARGS,
                    "y needs %d targets" % lr.n_out, "y")
-            for v in y:
-                _check(type(v) in (int, float), consts.E_BAD_ARGS, "target %s is not a number" % _short(v), "y")
-                _check(0.0 <= v <= self.vn, consts.E_LIMIT, "target %s V outside 0..%s V"
-                       % (v, self.vn), "y")
-            rows.append((self._in_codes(xs[j]), [int(v / self.vpc + 0.5) for v in y]))
+            rows.append((self._in_codes(xs[j]), self._out_codes(y)))
         for j, (xc, yc) in enumerate(rows):
             i = start + j
             for k in range(lr.n_in):
@@ -481,13 +493,13 @@ class App:
         if self.nets == 1:
             self.hal.switch(False)
         vf = self._read_free()
-        out = {"y": [vf[k] * self.vpc for k in lr.out_node]}
+        out = {"y": [(vf[lr.out_node[k]] - (vf[lr.out_node_b[k]] if lr.out_node_b[k] >= 0
+                                              else 0)) * self.vpc for k in range(lr.n_out)]}
         gates1 = None
         if self.nets > 1:
             if ys is not None:
                 for k in range(lr.n_out):
-                    yf = vf[lr.out_node[k]]
-                    lr._drive_clamp(k, yf + ((lr.nudge16 * (ys[k] - yf)) >> 16))
+                    lr._nudge(k, ys[k], False)
                 self.hal.settle()
             self.hal.read_nodes(1, lr.vc)
             # with targets (an evaluation), the clamped network's own gates (the twins
@@ -511,11 +523,15 @@ class App:
         lr = self.learner
         _check(type(ys) in (list, tuple) and len(ys) == lr.n_out, consts.E_BAD_ARGS,
                "y needs %d target voltages" % lr.n_out, "y")
-        for v in ys:
+        codes = []
+        for k in range(len(ys)):
+            v = ys[k]
             _check(type(v) in (int, float), consts.E_BAD_ARGS, "target %s is not a number" % _short(v), "y")
-            _check(0.0 <= v <= self.vn, consts.E_LIMIT,
-                   "target %s V outside 0..%s V (node limit)" % (v, self.vn), "y")
-        return [int(v / self.vpc + 0.5) for v in ys]
+            lo = -self.vn if lr.out_node_b[k] >= 0 else 0.0  # a difference may be negative
+            _check(lo <= v <= self.vn, consts.E_LIMIT,
+                   "target %s V outside %s..%s V (node limit)" % (v, lo, self.vn), "y")
+            codes.append(int(v / self.vpc + (0.5 if v >= 0 else -0.5)))
+        return codes
 
     def measured_power(self):
         """Power (W) from the board's current monitor, None without one."""

@@ -27,11 +27,13 @@ class Learner:
 
     ``in_lines[i]`` / ``out_lines[k]`` are per-network tuples of voltage-output indices
     (``None`` where a network has no driver); ``out_node[k]`` is the node of output k;
-    ``clamp_k16`` converts a node code to a clamp-driver code (Q16).
+    ``clamp_k16`` converts a node code to a clamp-driver code (Q16). A differential output
+    (``V_a - V_b``) has its second node in ``out_node_b[k]`` (-1: single-ended) and that
+    node's clamp lines in ``out_lines_b[k]``; its targets are signed codes.
     """
 
     def __init__(self, hal, rule, limits, n_nodes, nets, in_lines, out_lines, out_node,
-                 fixed, clamp_k16, clamp_max, max_examples):
+                 fixed, clamp_k16, clamp_max, max_examples, out_node_b=None, out_lines_b=None):
         self.hal = hal
         self.rule = rule
         self.lim = limits
@@ -40,6 +42,8 @@ class Learner:
         self.in_lines = in_lines
         self.out_lines = out_lines
         self.out_node = array("H", out_node)
+        self.out_node_b = array("h", out_node_b or [-1] * len(out_node))
+        self.out_lines_b = out_lines_b or tuple(() for _ in out_node)
         self.fixed = fixed  # ((line, code), ...) bias inputs, always driven
         self.clamp_k16 = clamp_k16
         self.clamp_max = clamp_max
@@ -47,7 +51,8 @@ class Learner:
         self.n_out = len(out_node)
         self.max_examples = max_examples
         self.ex_in = array("H", bytes(2 * max_examples * max(1, self.n_in)))
-        self.ex_out = array("H", bytes(2 * max_examples * max(1, self.n_out)))
+        # signed: a differential output's target may be negative
+        self.ex_out = array("h", bytes(2 * max_examples * max(1, self.n_out)))
         self.n_ex = 0
         self.vf = array("H", bytes(2 * n_nodes))
         self.vc = array("H", bytes(2 * n_nodes))
@@ -125,11 +130,31 @@ class Learner:
         if self.nets == 1:
             self.hal.switch(True)
 
-    def _nudge(self, k, target):
+    def _nudge(self, k, target, count=True):
+        """Drive output k's clamp toward ``target`` (a code) by the nudge; ``count``: add
+        the free error to the step's error sum (False: an evaluation, not a step)."""
+        b = self.out_node_b[k]
+        if b >= 0:
+            self._nudge_pair(k, b, target, count)
+            return
         yf = self.vf[self.out_node[k]]
         d = target - yf
-        self._err(d)
+        if count:
+            self._err(d)
         self._drive_clamp(k, yf + ((self.nudge16 * d) >> 16))
+
+    def _nudge_pair(self, k, b, target, count):
+        """A differential output: both nodes driven, each by half the nudge and in
+        opposite directions, so the pair's common mode stays where the free network had
+        it and its difference moves by the whole nudge (the lab's symmetric clamp)."""
+        va = self.vf[self.out_node[k]]
+        vb = self.vf[b]
+        d = target - (va - vb)
+        if count:
+            self._err(d)
+        h = (self.nudge16 * d) >> 17
+        self._drive_clamp(k, va + h)
+        self._drive_code(self.out_lines_b[k][self.cnet], vb - h, k)
 
     def _err(self, d):
         # compared before adding: err + d*d itself may pass 2**30 (a heap int, i.e. a
@@ -140,12 +165,16 @@ class Learner:
             self.err_n += 1
 
     def _drive_clamp(self, k, yc):
+        self._drive_code(self.out_lines[k][self.cnet], yc, k)
+
+    def _drive_code(self, line, yc, k):
+        # node code -> the clamp driver's code, inside the driver's and the node's range
         code = (yc * self.clamp_k16[k]) >> 16
         if code < 0:
             code = 0
         elif code > self.clamp_max:
             code = self.clamp_max
-        self.hal.drive(self.out_lines[k][self.cnet], code)
+        self.hal.drive(line, code)
 
     def _actuate(self):
         r = self.rule

@@ -363,12 +363,36 @@ def _learn(b: _Board) -> list[Intermediate]:
         Intermediate("learn.py:Learner._err: self.err += d", 0, SMALL_MAX - 1,
                      "saturates below 2^30 - 1 (checked before adding)", (), guard=True),
     ]
+    pairs = [p for p in b.body["outs"]
+             if p["b"] is not None and p["b"] != b.body["gnd"] and p["db"]]
+    if pairs:  # a differential output: the free difference spans -A..A, its target -T..T
+        D = A + T
+        out += [
+            Intermediate("learn.py:Learner._nudge_pair: d = target - (va - vb)", -D, D,
+                         f"|target| <= {T:,}, |va - vb| <= {A:,}", nf + ("limits.max_node_volts",)),
+            Intermediate("learn.py:Learner._nudge_pair: self.nudge16 * d", -NUDGE16_MAX * D,
+                         NUDGE16_MAX * D, f"nudge 1.0 = {NUDGE16_MAX} (Q16) x |d| <= {D:,}",
+                         nf + ("limits.max_node_volts",), "use adc.bits <= 13"),
+            Intermediate("learn.py:Learner._err: d *= d (differential output)", 0, D * D,
+                         f"|d| <= {D:,}, squared", nf + ("limits.max_node_volts",),
+                         "use adc.bits <= 13"),
+        ]
     for p in b.body["outs"]:
         line = p["d"][-1]
         if line is None:
             continue
         pre, bits, vref, gain = b.driver(line)
         k16 = b.clamp_k16(line)
+        if p in pairs:  # a node code plus half the nudge: -D/2 .. A + D/2
+            top = (A + (A + T) // 2 + 1) * (k16 + 1)
+            out.append(Intermediate(
+                f"learn.py:Learner._drive_code: yc * self.clamp_k16[k] (output {p['n']}, a pair)",
+                -((A + T) // 2 + 1) * (k16 + 1), top,
+                f"yc <= {A:,} + {(A + T) // 2:,} (half the largest nudge) x clamp_k16 {k16:,} "
+                "(+1 for float rounding)",
+                (f"{pre}.bits", f"{pre}.gain", f"{pre}.vref", f"muxes.{b.vmux}.gain", "adc.bits"),
+                _clamp_fix(b, line, pre, bits, vref, gain)))
+            continue
         # +1: a board computes clamp_k16 in single-precision floats
         top = Y * (k16 + 1)
         out.append(Intermediate(

@@ -163,6 +163,10 @@ def _topology(board: Board) -> None:
         raise _err(board, "a board needs at least one [[edges]] entry", "edges")
     touched = np.zeros(board.n_nodes, dtype=bool)
     touched[edges.ravel()] = True
+    # ground may stand apart from the lattice (no edge to it) when bias sources hold the
+    # lattice's potential instead: every piece then needs a node a fixed bias always drives
+    floating = not touched[board.ground]
+    touched[board.ground] = True
     if not touched.all():
         node = board.nodes[int(np.flatnonzero(~touched)[0])]
         raise _err(board, f"node {node!r} is dangling: no edge connects it; connect it with an "
@@ -170,6 +174,15 @@ def _topology(board: Board) -> None:
     adj = sp.coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])),
                         shape=(board.n_nodes, board.n_nodes))
     _, label = sp.csgraph.connected_components(adj, directed=False)
+    if floating:
+        held = {label[p.a] for p in board.inputs if p.fixed is not None}
+        loose = [n for n in range(board.n_nodes) if n != board.ground and label[n] not in held]
+        if loose:
+            raise _err(board, f"node {board.nodes[loose[0]]!r} floats: ground "
+                       f"{board.nodes[board.ground]!r} has no edge, so every node needs a path "
+                       "to an input with a fixed bias voltage; add such an input or an edge to "
+                       "ground", "edges")
+        return
     cut = np.flatnonzero(label != label[board.ground])
     if cut.size:
         raise _err(board, f"node {board.nodes[cut[0]]!r} has no path to ground "

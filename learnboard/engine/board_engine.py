@@ -269,7 +269,13 @@ class BoardEngine:
                     self.tap_gain[i] = r * r / ((part.r_max - part.r_min) / (part.n_taps - 1))
         mismatch = seed if model == "board" else None
         ports_free = [(p.a, p.b) for p in self.inputs + self.bias]
-        ports_clamp = ports_free + [(p.a, p.b) for p in self.outputs]
+        # a differential output without a common-mode voltage is clamped as the firmware
+        # clamps it: both nodes driven, symmetrically about their free voltages
+        self.sym = [p.b is not None and p.b != board.ground and p.common is None
+                    for p in self.outputs]
+        ports_clamp = list(ports_free)
+        for p, sym in zip(self.outputs, self.sym, strict=True):
+            ports_clamp += [(p.a, None), (p.b, None)] if sym else [(p.a, p.b)]
         state0 = self.initial_state()
         self.nets = [_Net(board, 0, mismatch, ports_free, ports_clamp, state0)]
         if board.n_nets > 1 and model == "board":
@@ -335,6 +341,15 @@ class BoardEngine:
         """The codes the firmware reads at nodes of ``volts`` (an ideal converter)."""
         return np.clip(np.floor(volts / self.io.read_lsb + 0.5), 0, self.io.adc_max)
 
+    def outputs_at(self, state: np.ndarray, inputs: np.ndarray) -> np.ndarray:
+        """Output volts (examples, outputs) of the free network at edge ``state`` for
+        ``inputs`` (volts per example input; the biases added), solved from scratch."""
+        x = np.asarray(inputs, dtype=float)
+        bias = np.array([float(p.fixed) for p in self.bias])
+        values = np.hstack([x, np.broadcast_to(bias, (x.shape[0], bias.size))])
+        volts, _, _ = self.nets[0].solve_reference(state, 0, values, None)
+        return self._outputs(volts)
+
     def _outputs(self, volts: np.ndarray) -> np.ndarray:
         out = np.stack([volts[:, p.a] - (volts[:, p.b] if p.b is not None else 0.0)
                         for p in self.outputs], axis=1)
@@ -358,12 +373,24 @@ class BoardEngine:
             k16 = np.floor(io.node_vpc / io.clamp_vpc * 65536 + 0.5)
             nudge16 = int(eta * 65536 + 0.5)
             yc = yf + np.floor(nudge16 * d / 65536)
-            code = np.clip(np.floor(yc * k16 / 65536), 0, io.clamp_max)
-            clamp = code * io.clamp_vpc
+            half = np.floor(nudge16 * d / 131072)  # differential: each node half the nudge
+            cols = []
+            for k, p in enumerate(self.outputs):
+                targets = ([(cf[:, p.a] + half[:, k], k), (cf[:, p.b] - half[:, k], k)]
+                           if self.sym[k] else [(yc[:, k], k)])
+                for v, j in targets:
+                    code = np.clip(np.floor(v * k16[j] / 65536), 0, io.clamp_max[j])
+                    cols.append(code * io.clamp_vpc[j])
+            clamp = np.stack(cols, axis=1)
         else:
             out = self._outputs(vf)
             err = float(np.mean(np.sum((out - self.y) ** 2, axis=1)))
-            clamp = out + eta * (self.y - out)
+            nudge = eta * (self.y - out)
+            cols = []
+            for k, p in enumerate(self.outputs):
+                cols += ([vf[:, p.a] + nudge[:, k] / 2, vf[:, p.b] - nudge[:, k] / 2]
+                         if self.sym[k] else [out[:, k] + nudge[:, k]])
+            clamp = np.stack(cols, axis=1)
         twin = getattr(self, "_twin", None)
         # the clamped state starts from this example's last clamped state (same network,
         # nearly the same nudge: fewer Newton iterations than from this step's free one)

@@ -91,6 +91,15 @@ def run_board_sim(args) -> int:
             "power_term": term}
     if track:
         info.update(gradient_summary(h))
+    task_name = getattr(board.learning, "task", None) or "regression"
+    if data is not None and not args.data and task_name != "regression":
+        from learnboard.tasks import load_task
+
+        task = load_task(task_name, board=board, seed=args.seed)
+        if task.kind == "classification":  # nearest class code, as learnboard train reports
+            info["accuracy"] = task.accuracy(eng.outputs_at(res.state, task.x_train), task.y_train)
+            info["test_accuracy"] = task.accuracy(eng.outputs_at(res.state, task.x_test),
+                                                  task.y_test)
     if args.save:
         d = Path(args.save)
         d.mkdir(parents=True, exist_ok=True)
@@ -110,5 +119,7 @@ def run_board_sim(args) -> int:
         print(f"board {board.name}: {res.steps} steps in {res.seconds:.3g} s CPU; C/C0 "
               f"{info['relative_error']:.4g}; physical power {info['initial_power_watts']:.4g} W -> "
               f"{info['power_watts']:.4g} W; Newton iterations per warm-started solve "
-              f"{res.newton_iterations_mean:.2f}")
+              f"{res.newton_iterations_mean:.2f}"
+              + (f"; accuracy {info['accuracy']:.2f} (held out {info['test_accuracy']:.2f})"
+                 if "accuracy" in info else ""))
     return 0

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.linalg as sla
+import scipy.sparse as sp
 
 from learnboard.errors import ConvergenceError, InputError
 from learnboard.physics.circuit import KIND_NAMES, Circuit
@@ -241,16 +242,29 @@ def _check_forest(fixes: tuple, n: int, ground: int, source: str) -> None:
         pot[ra] = v - pa + pb
 
 
-def _check_connected(circuit: Circuit) -> None:
+def _check_connected(circuit: Circuit, cons: Constraints | None = None) -> None:
     cache = circuit._index
     if "connected" not in cache:
         cache["connected"] = circuit.network.is_connected()
-    if not cache["connected"]:
+    if not cache["connected"] and not _held_apart(circuit, cons):
         raise InputError(
             "the network is not connected: some nodes have no path to the others, so their "
             "voltage is undefined; connect them or remove them",
             source=circuit.network.name,
         )
+
+
+def _held_apart(circuit: Circuit, cons: Constraints | None) -> bool:
+    """A ground that no edge touches, with every other piece of the network held by a
+    source to ground (a board whose lattice floats on its bias sources): defined too."""
+    net = circuit.network
+    if cons is None or np.any(net.edges == net.ground):
+        return False
+    adj = sp.coo_matrix((np.ones(net.n_edges), (net.edges[:, 0], net.edges[:, 1])),
+                        shape=(net.n_nodes, net.n_nodes))
+    _, label = sp.csgraph.connected_components(adj, directed=False)
+    held = set(label[cons.col < 0].tolist())
+    return all(label[n] in held for n in range(net.n_nodes))
 
 
 def _as_constraints(circuit: Circuit, fixes) -> Constraints:
@@ -274,9 +288,9 @@ class LinearSolver:
             raise InputError(
                 "LinearSolver needs an all-resistor circuit", source=circuit.network.name
             )
-        _check_connected(circuit)
-        self.circuit = circuit
         self.constraints = _as_constraints(circuit, fixes)
+        _check_connected(circuit, self.constraints)
+        self.circuit = circuit
         self.factor = LaplacianFactor(circuit.network, circuit.conductance, method)
         self._schur_update()
 
@@ -431,8 +445,8 @@ def solve(
         InputError: bad constraints or a network that is not connected.
         ConvergenceError: Newton, gmin stepping and source stepping all failed.
     """
-    _check_connected(circuit)
     cons = _as_constraints(circuit, fixes)
+    _check_connected(circuit, cons)
     if circuit.is_linear and gmin == 0.0:
         return LinearSolver(circuit, cons).solve()
 
