@@ -17,8 +17,12 @@ def run_board_sim(args) -> int:
 
     from learnboard.boards import load_board
     from learnboard.engine.controller import ToleranceController
+    from learnboard.engine.steady import floor_flags, run_verdict
     from learnboard.tasks import parse_coeffs, read_csv, regression_task
 
+    if getattr(args, "replicas", None) is not None:
+        raise InputError("runs the linear engine only: drop --board or --replicas",
+                         field="--replicas")
     board = load_board(args.board)
     n_in = sum(1 for p in board.inputs if p.fixed is None)
     n_out = len(board.outputs)
@@ -59,7 +63,8 @@ def run_board_sim(args) -> int:
             "seconds": res.seconds, "board": board.name, "digipot_rule": rule, "model": model,
             "seed": args.seed, "alpha": float(h["alpha"][0]), "alpha_final": float(h["alpha"][-1]),
             "eta": eta, "newton_iterations_mean": res.newton_iterations_mean,
-            "n_examples": data.n_examples, "lam_final": float(h["lam"][-1])}
+            "n_examples": data.n_examples, "lam_final": float(h["lam"][-1]),
+            **run_verdict(h, res.relative_error)}
     if args.save:
         d = Path(args.save)
         d.mkdir(parents=True, exist_ok=True)
@@ -70,8 +75,9 @@ def run_board_sim(args) -> int:
                 w.writerow([i, e.name, e.kind, res.initial_state[i], res.state[i]])
         with (d / "history.csv").open("w", newline="") as fh:
             w = csv.writer(fh)
-            w.writerow(list(h))
-            w.writerows(zip(*(h[c].tolist() for c in h), strict=True))
+            hf = {**h, "below_floor": floor_flags(h["relative_error"]).astype(int)}
+            w.writerow(list(hf))
+            w.writerows(zip(*(hf[c].tolist() for c in hf), strict=True))
         (d / "summary.json").write_text(json.dumps(info, indent=2) + "\n")
     if args.json:
         print(json.dumps(info))
@@ -80,4 +86,7 @@ def run_board_sim(args) -> int:
               f"{info['relative_error']:.4g}; physical power {info['initial_power_watts']:.4g} W -> "
               f"{info['power_watts']:.4g} W; Newton iterations per warm-started solve "
               f"{res.newton_iterations_mean:.2f}")
+        from learnboard.engine.simulate import steady_text
+
+        print(f"steady state: {steady_text(info)}")
     return 0
