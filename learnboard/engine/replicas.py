@@ -23,7 +23,7 @@ from learnboard.engine.steady import FLOOR
 
 MODE_KEYS = ("relative_error", "error", "power", "power_watts")
 """Keys whose modes are reported."""
-MODE_GAP_FACTOR = 4.0
+MODE_GAP_FACTOR = 8.0
 """A gap splits modes when it is this many times the median gap between neighbours ..."""
 MODE_MIN_GAP = 0.01
 """... and at least this many decades (2.3 %): identical runs are one mode."""

@@ -96,7 +96,7 @@ def write_csv(path: Path, rows: Iterable[dict]) -> None:
     os.replace(tmp, path)
 
 
-INT_COLUMNS = {"n_nodes", "n_edges", "seed", "steps", "s0", "worker"}
+INT_COLUMNS = {"n_nodes", "n_edges", "seed", "steps", "s0", "worker", "bursts"}
 
 
 def read_csv(path: str | Path) -> list[dict]:
