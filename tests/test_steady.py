@@ -184,3 +184,33 @@ def test_a_training_session_summary_has_the_verdict(tmp_path, steps):
     stored = rf.read_summary()
     assert isinstance(s.steady_state, bool) and stored["steady_state"] == s.steady_state
     assert stored["below_floor"] is False and isinstance(stored["bursts"], int)
+
+
+def test_a_sweep_with_replicas_summarises_each_grid_point(tmp_path):
+    spec = {"steps": 200, "grid": {"lam": [1e-3], "replicas": 3, "perturb": 1e-3},
+            "networks": [{"generate": "disordered:N=24,seed=3", "label": "g24"}]}
+    runs = expand(spec)
+    assert [r["replica"] for r in runs] == [0, 1, 2] and len({r["id"] for r in runs}) == 3
+    run_sweep(runs, tmp_path, workers=1, progress=False)
+    rows = read_csv(tmp_path / "results.csv")
+    assert sorted(r["replica"] for r in rows) == [0, 1, 2]
+    (point,) = json.loads((tmp_path / "replicas.json").read_text())["points"]
+    assert point["point"]["lam"] == 1e-3 and len(point["replicas"]) == 3
+    errs = sorted(r["relative_error"] for r in rows)
+    assert len(set(errs)) == 3 and point["median"]["relative_error"] == errs[1]
+    assert point["iqr"]["power"][0] <= point["median"]["power"] <= point["iqr"]["power"][1]
+    assert sum(m["count"] for m in point["modes"]["relative_error"]) == 3
+    # a plain spec keeps its run ids (no replica keys), so earlier sweeps resume
+    plain = {k: v for k, v in spec["grid"].items() if k not in ("replicas", "perturb")}
+    assert "replica" not in expand({**spec, "grid": plain})[0]
+
+
+def test_sweep_replicas_need_a_perturbation_and_a_linear_network():
+    from learnboard.errors import InputError
+
+    with pytest.raises(InputError, match="perturb"):
+        expand({"grid": {"lam": [0.0], "replicas": 3},
+                "networks": [{"generate": "disordered:N=24,seed=3"}]})
+    with pytest.raises(InputError, match="linear network"):
+        expand({"grid": {"lam": [0.0], "replicas": 2, "perturb": 1e-9},
+                "networks": [{"board": "gen2-clln"}]})

@@ -29,8 +29,10 @@ COLUMNS = (
     # the steady-state verdict (learnboard.engine.steady), computed on the full history
     "steady_state", "below_floor", "bursts", "rise", "drift_relative_error", "drift_power",
     "fluctuation_relative_error", "fluctuation_power",
+    # replica runs of a grid point (spec grid.replicas / grid.perturb), else empty
+    "replica", "perturb",
 )
-VERDICT_KEYS = COLUMNS[COLUMNS.index("steady_state"):]
+VERDICT_KEYS = COLUMNS[COLUMNS.index("steady_state"):COLUMNS.index("replica")]
 
 
 def notebook_trial(n_edges: int, trial: int, coeffs, n_examples: int = 20, noise: float = 0.0):
@@ -113,6 +115,7 @@ def _base_row(run: dict) -> dict:
         "noise": task["noise"], "init": run["init"], "k0": run["k0"], "lam": run["lam"],
         "tolerance": run["tolerance"], "steps": run["steps"],
         "alpha": learn.get("alpha"), "eta": learn.get("eta"), "worker": os.getpid(),
+        "replica": run.get("replica"), "perturb": run.get("perturb"),
     }
 
 
@@ -137,6 +140,10 @@ def _linear(run: dict) -> tuple[dict, dict]:
     engine = LinearEngine(net, terms, data, config)
     k0 = initial_conductances(net.n_edges, run["init"], run["k0"] or 1.0, k_min=config.k_min,
                               k_max=config.k_max, seed=task["seed"])
+    if "replica" in run:
+        from learnboard.engine.replicas import perturbed
+
+        k0 = perturbed(k0, run["perturb"], task["seed"], run["replica"])
     ctl = ToleranceController(run["tolerance"]) if run["tolerance"] is not None else None
     steps = run["steps"]
     every = 1 if ctl else (run.get("record_every") or max(1, steps // HISTORY_POINTS))
