@@ -10,10 +10,11 @@ import math
 import numpy as np
 import pytest
 from learnboard.cli import main
-from learnboard.engine.replicas import distribution, modes, perturbed
-from learnboard.engine.steady import FLOOR, below_floor, floor_flags, verdict
 from learnboard.studies.paper import report
 from learnboard.studies.sweep import expand, read_csv, run_sweep
+
+from learnboard.engine.replicas import distribution, modes, perturbed
+from learnboard.engine.steady import FLOOR, below_floor, floor_flags, verdict
 
 STEPS = np.arange(0, 2001, 10)
 

@@ -336,7 +336,8 @@ def _write_markdown(report: Report, plan: Plan, computed: int, tables, figs, com
         "## 1. Error and power against λ\n",
         "*Steady runs*: runs whose last half neither drifts nor fluctuates by more than 5 % "
         "(error and power; docs/engine.md, \"Steady state\"); *bursts*: rises of C/C0 above "
-        "10× its running minimum. C/C0 below 1e-15 is rounding noise.\n",
+        "10× its running minimum; *runs below floor*: final C/C0 under 1e-15, rounding noise "
+        "(kept as computed, not a result).\n",
         "![error and power vs lambda](fig1_error_power_vs_lambda.png)\n",
         "Median over seeds per network (bands: min..max); dashed: the λ² guide "
         + ("of the reference results (5.5e6·λ²)." if plan.reference_rows else "fitted at λ ≤ 1e-9.")
@@ -344,7 +345,8 @@ def _write_markdown(report: Report, plan: Plan, computed: int, tables, figs, com
         md_table(lam_all, [("lam", "λ"), ("runs", "runs"), ("rel_error_median", "median C/C0"),
                            ("rel_error_min", "min"), ("rel_error_max", "max"),
                            ("power_median", "median P"), ("energy_median", "training energy"),
-                           ("steady", "steady runs"), ("bursts_max", "most bursts")]),
+                           ("steady", "steady runs"), ("bursts_max", "most bursts"),
+                           ("below_floor_runs", "runs below floor")]),
         "## 2. Initial conditions\n",
         "![initial conditions](fig2_initial_conditions.png)\n",
         "Scale symmetry: a lower start gives the same error at lower power. Table: "
