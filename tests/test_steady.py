@@ -215,3 +215,17 @@ def test_sweep_replicas_need_a_perturbation_and_a_linear_network():
     with pytest.raises(InputError, match="linear network"):
         expand({"grid": {"lam": [0.0], "replicas": 2, "perturb": 1e-9},
                 "networks": [{"board": "gen2-clln"}]})
+
+
+def test_a_run_that_learns_to_the_floor_keeps_its_numbers_and_marks_them(capsys, tmp_path):
+    # seed 5 draws a task this 24-node network represents exactly: lambda 0 drives C/C0 to 0
+    assert main(["sim", "--generate", "disordered:N=24,seed=3", "--seed", "5", "--steps",
+                 "60000", "--json", "--save", str(tmp_path)]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert 0 < abs(d["relative_error"]) < FLOOR  # the number computed, not rounded to 0
+    assert d["below_floor"] is True and d["steady_state"] is True
+    with (tmp_path / "history.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    marked = [r for r in rows if r["below_floor"] == "1"]
+    assert marked and all(abs(float(r["relative_error"])) < FLOOR for r in marked)
+    assert all(abs(float(r["relative_error"])) >= FLOOR for r in rows if r["below_floor"] == "0")
