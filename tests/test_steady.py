@@ -229,3 +229,14 @@ def test_a_run_that_learns_to_the_floor_keeps_its_numbers_and_marks_them(capsys,
     marked = [r for r in rows if r["below_floor"] == "1"]
     assert marked and all(abs(float(r["relative_error"])) < FLOOR for r in marked)
     assert all(abs(float(r["relative_error"])) >= FLOOR for r in rows if r["below_floor"] == "0")
+
+
+def test_board_sim_has_the_verdict_and_refuses_replicas(capsys, tmp_path):
+    assert main(["sim", "--board", "gen2-clln", "--steps", "40", "--json",
+                 "--save", str(tmp_path)]) == 0
+    d = json.loads(capsys.readouterr().out)
+    assert isinstance(d["steady_state"], bool) and d["below_floor"] is False
+    assert d["drift_power"] is not None  # judged on the physical power
+    assert "below_floor" in (tmp_path / "history.csv").read_text().splitlines()[0]
+    assert main(["sim", "--board", "gen2-clln", "--replicas", "2", "--perturb", "1e-3"]) != 0
+    assert "--replicas" in capsys.readouterr().err
