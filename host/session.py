@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from learnboard.engine.config import GATE_ALPHA_ANNEAL, annealed_alpha
+from learnboard.engine.steady import below_floor
 from learnboard.errors import InputError, LearnboardError
 
 from .link import BoardError
@@ -591,6 +592,8 @@ class Session:
         self.tlm_seq += 1
         err = float(t.get("err", math.nan))
         rec["rel_err"] = err / self.c0 if self.c0 > 0 else math.nan
+        if below_floor(rec["rel_err"]):  # rounding noise, kept as computed and marked
+            rec["below_floor"] = True
         if step <= self.max_step_logged:
             rec["supersedes"] = True
         self.max_step_logged = max(self.max_step_logged, step)
