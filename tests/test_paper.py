@@ -69,6 +69,14 @@ def test_report_numbers_follow_the_physics(tiny_report):
     assert findings["power falls with λ"]["pass"] is True
     # and the scan's table says how many runs of each λ were steady
     assert all(int(r["judged_runs"]) == int(r["runs"]) for r in scan)
+    # the strong-λ end as distributions: replicas per λ with median, IQR, range and modes
+    strong = list(csv.DictReader((out / "strong_lambda.csv").open()))
+    assert [float(r["lam"]) for r in strong] == [1e-5, 1e-4, 1e-3]
+    for r in strong:
+        assert int(r["runs"]) == 20 and r["rel_error_modes"]
+        assert (float(r["rel_error_min"]) <= float(r["rel_error_q25"]) <= float(r["rel_error_median"])
+                <= float(r["rel_error_q75"]) <= float(r["rel_error_max"]))
+    assert "## Strong λ as distributions" in (out / "report.md").read_text()
 
 
 def test_reference_rows_on_r1_pass_within_tolerance(reference_networks, tmp_path):

@@ -240,3 +240,26 @@ def test_board_sim_has_the_verdict_and_refuses_replicas(capsys, tmp_path):
     assert "below_floor" in (tmp_path / "history.csv").read_text().splitlines()[0]
     assert main(["sim", "--board", "gen2-clln", "--replicas", "2", "--perturb", "1e-3"]) != 0
     assert "--replicas" in capsys.readouterr().err
+
+
+def test_the_reference_rows_near_k_min_are_judged_by_the_measured_spread():
+    from learnboard.studies.paper.compare import compare
+
+    def point(values, power):
+        return distribution([{"relative_error": c, "power": p} for c, p in zip(values, power,
+                                                                               strict=True)])
+
+    spread = {1e-5: point([7.07e-3] * 4 + [8.99e-3] * 6, [0.0222] * 4 + [0.0230] * 6),
+              1e-4: point(list(np.logspace(-2.2, -0.5, 10)), list(np.linspace(0.011, 0.014, 10))),
+              1e-3: point([0.9] * 10, [1.3e-4] * 10)}
+    rows = {r["quantity"]: r for r in compare([], "r1", spread)}
+    c5 = rows["k0 1, lambda 1e-05 (near k_min): C/C0"]
+    assert c5["pass"] is True and c5["measured"] == spread[1e-5]["median"]["relative_error"]
+    assert "10 replicas" in c5["tolerance"] and "fences" in c5["tolerance"]
+    assert rows["k0 1, lambda 0.0001 (near k_min): C/C0"]["pass"] is True  # a wide spread
+    # a narrow distribution far from the reference (0.53) is an outlier, whatever the factor
+    assert rows["k0 1, lambda 0.001 (near k_min): C/C0"]["pass"] is False
+    assert rows["k0 1, lambda 0.001 (near k_min): P"]["pass"] is True  # 1.3e-4 on the dot
+    # without replicas the rows keep their fixed factors
+    plain = {r["quantity"]: r for r in compare([], "r1")}
+    assert plain["k0 1, lambda 0.001 (near k_min): C/C0"]["tolerance"] == "not run"

@@ -65,7 +65,7 @@ def modes(values: Sequence[float]) -> list[dict]:
 
 
 def distribution(runs: Sequence[dict]) -> dict:
-    """``median``, ``iqr`` ([25 %, 75 %] quantiles), ``range`` ([min, max]) per numeric key,
+    """``runs`` (how many), ``median``, ``iqr`` ([25 %, 75 %] quantiles), ``range`` ([min, max]) per numeric key,
     ``modes`` per :data:`MODE_KEYS` key and ``steady_runs`` (how many were steady)."""
     keys = numeric_keys(runs)
     med, iqr, rng = {}, {}, {}
@@ -75,6 +75,6 @@ def distribution(runs: Sequence[dict]) -> dict:
         iqr[k] = [float(np.quantile(v, 0.25)), float(np.quantile(v, 0.75))]
         rng[k] = [float(v.min()), float(v.max())]
     found = {k: modes([r[k] for r in runs]) for k in MODE_KEYS if k in keys}
-    return {"median": med, "iqr": iqr, "range": rng, "modes": found,
+    return {"runs": len(runs), "median": med, "iqr": iqr, "range": rng, "modes": found,
             "steady_runs": sum(1 for r in runs if r.get("steady_state") is True),
             "below_floor_runs": sum(1 for r in runs if r.get("below_floor") is True)}

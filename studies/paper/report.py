@@ -169,7 +169,10 @@ def run_paper(plan: Plan, out: str | Path, *, workers: int | None = None, schedu
                 ehist[an.init_label({"init": r["init"], "k0": r["k0"]})] = h
     figs["energy"] = fg.energy(ehist, ic_rows, out / "fig7_training_energy.png")
 
-    comparison = compare(everything, labels[0]) if plan.reference_rows else []
+    strong = _strong_points(res.rows, parts.get("strong", []))
+    tables["strong_lambda"] = _strong_table(strong)
+    spread = {p["point"]["lam"]: p for p in strong}
+    comparison = compare(everything, labels[0], spread) if plan.reference_rows else []
     findings = _findings(plan, lam_rows, ic_rows, tol_rows, board_rows, noise_rows, labels)
     tables["reference_comparison"] = comparison
     tables["screened_tasks"] = screened
@@ -181,6 +184,66 @@ def run_paper(plan: Plan, out: str | Path, *, workers: int | None = None, schedu
     report = Report(out, comparison, findings, seconds, total, res.failed + screen.failed)
     _write_markdown(report, plan, computed, tables, figs, command)
     return report
+
+
+def _strong_points(rows: list[dict], runs: list[dict]) -> list[dict]:
+    """The replica summaries of the strong-lambda runs, one per lambda."""
+    from learnboard.studies.sweep.execute import replica_points
+
+    ids = {r["id"] for r in runs}
+    return sorted(replica_points([r for r in rows if r["id"] in ids]),
+                  key=lambda p: p["point"]["lam"])
+
+
+def _modes_text(found: list[dict]) -> str:
+    return "; ".join(f"{m['centre']:.3g} ({m['count']})" for m in found) or "–"
+
+
+def _strong_table(points: list[dict]) -> list[dict]:
+    out = []
+    for p in points:
+        med, iqr, rng = p["median"], p["iqr"], p["range"]
+        if "relative_error" not in med:
+            continue
+        out.append({"network": p["point"]["network"], "lam": p["point"]["lam"],
+                    "runs": len(p["replicas"]) - p["failed"], "perturb": p["point"]["perturb"],
+                    "rel_error_median": med["relative_error"],
+                    "rel_error_q25": iqr["relative_error"][0],
+                    "rel_error_q75": iqr["relative_error"][1],
+                    "rel_error_min": rng["relative_error"][0],
+                    "rel_error_max": rng["relative_error"][1],
+                    "rel_error_modes": _modes_text(p["modes"].get("relative_error", [])),
+                    "power_median": med["power"], "power_q25": iqr["power"][0],
+                    "power_q75": iqr["power"][1], "power_min": rng["power"][0],
+                    "power_max": rng["power"][1],
+                    "power_modes": _modes_text(p["modes"].get("power", [])),
+                    "frac_at_min_median": med.get("frac_at_min"),
+                    "steady_runs": p["steady_runs"]})
+    return out
+
+
+def _strong_markdown(rows: list[dict]) -> list[str]:
+    """The report section of the strong-lambda distributions (empty without them)."""
+    if not rows:
+        return []
+    shown = [{**r, "c_iqr": f"{r['rel_error_q25']:.3g}–{r['rel_error_q75']:.3g}",
+              "c_range": f"{r['rel_error_min']:.3g}–{r['rel_error_max']:.3g}",
+              "p_range": f"{r['power_min']:.3g}–{r['power_max']:.3g}",
+              "steady": f"{r['steady_runs']}/{r['runs']}"} for r in rows]
+    return [
+        "## Strong λ as distributions\n",
+        f"At strong λ many edges sit at k_min and a last-bit difference grows into a different "
+        f"run: each λ below is {rows[0]['runs']} runs of {rows[0]['network']}'s first task, "
+        f"each from k0 perturbed by ±{rows[0]['perturb']:g} (relative, seeded per run). Modes: "
+        "groups of the sorted log values split at gaps wider than 8× the median gap "
+        "(docs/engine.md, \"Replicas\"). The comparison with the reference results judges "
+        "these rows by this spread. Table: `strong_lambda.csv`.\n",
+        md_table(shown, [("lam", "λ"), ("rel_error_median", "median C/C0"), ("c_iqr", "IQR"),
+                         ("c_range", "range"), ("rel_error_modes", "modes (runs)"),
+                         ("power_median", "median P"), ("p_range", "P range"),
+                         ("power_modes", "P modes"), ("frac_at_min_median", "at k_min"),
+                         ("steady", "steady")]),
+    ]
 
 
 def _fit_guide(lam_rows: list[dict]) -> float:
@@ -347,6 +410,7 @@ def _write_markdown(report: Report, plan: Plan, computed: int, tables, figs, com
                            ("power_median", "median P"), ("energy_median", "training energy"),
                            ("steady", "steady runs"), ("bursts_max", "most bursts"),
                            ("below_floor_runs", "runs below floor")]),
+        *_strong_markdown(tables.get("strong_lambda", [])),
         "## 2. Initial conditions\n",
         "![initial conditions](fig2_initial_conditions.png)\n",
         "Scale symmetry: a lower start gives the same error at lower power. Table: "
