@@ -126,6 +126,59 @@ def rows_linear(args) -> list[str]:
     return lines
 
 
+def rows_emulator(args) -> list[str]:
+    """The emulated boards' rows: CPU ms per learning step of gen1-digipot in process
+    (``bench_inprocess.measure``) and through the pty and the MicroPython VM
+    (``bench_vm_board.bench``: the emulator process's and the VM's CPU added), with lazy
+    solves (the default) and eager ones (the reference) in the same run, interleaved;
+    gen2-clln in process alongside (no settling reads to take: it must not be slower).
+    Medians of the rounds."""
+    from bench_inprocess import measure
+    from bench_vm_board import bench
+    from learnboard.emulator.world import SOLVES_ENV
+
+    rounds = max(1, args.repeats // 2)
+    kept = os.environ.get(SOLVES_ENV)
+    got: dict = {}
+    try:
+        for _ in range(rounds):
+            for mode in ("lazy", "eager"):
+                os.environ[SOLVES_ENV] = mode
+                for board in ("gen1-digipot", "gen2-clln"):
+                    r = measure(board, args.emulator_steps)
+                    got.setdefault(("in", board, mode), []).append(
+                        (r["cpu_us_step"] / 1e3, r["solves_step"], r["steps_s"]))
+                r = bench("gen1-digipot", args.emulator_steps, 2, 8, 0)
+                got.setdefault(("vm", "gen1-digipot", mode), []).append(
+                    (r["emu_cpu_ms"] + r["vm_cpu_ms"], r["solves"], r["steps_s"], r["rt"],
+                     r["emu_cpu_ms"], r["vm_cpu_ms"]))
+    finally:
+        if kept is None:
+            os.environ.pop(SOLVES_ENV, None)
+        else:
+            os.environ[SOLVES_ENV] = kept
+
+    def med(key, i):
+        return float(np.median([x[i] for x in got[key]]))
+
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    out = [f"emulated boards ({args.emulator_steps} steps, {rounds} round(s) of lazy then eager "
+           f"solves, medians; load average {load}): CPU ms per learning step"]
+    for board, target in (("gen1-digipot", " (target <= 1)"), ("gen2-clln", "")):
+        lz, eg = ("in", board, "lazy"), ("in", board, "eager")
+        out.append(f"  {board:13s} in process (bench_inprocess.py): lazy {med(lz, 0):.3f} ms"
+                   f"{target}, eager {med(eg, 0):.3f} ms ({med(eg, 0) / med(lz, 0):.2f}x); "
+                   f"solves/step {med(lz, 1):.1f}; {med(lz, 2):.0f} vs {med(eg, 2):.0f} steps/s")
+    lz, eg = ("vm", "gen1-digipot", "lazy"), ("vm", "gen1-digipot", "eager")
+    out.append(f"  gen1-digipot  pty + VM, batch 2 (bench_vm_board.py): lazy {med(lz, 0):.2f} ms "
+               f"(emulator {med(lz, 4):.2f} + VM {med(lz, 5):.2f}; target <= 2.5), eager "
+               f"{med(eg, 0):.2f} ms (emulator {med(eg, 4):.2f} + VM {med(eg, 5):.2f}; "
+               f"{med(eg, 0) / med(lz, 0):.2f}x); round trips/step {med(lz, 3):.1f} vs "
+               f"{med(eg, 3):.1f}; solves/step {med(lz, 1):.1f}; {med(lz, 2):.0f} vs "
+               f"{med(eg, 2):.0f} steps/s")
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--repeats", type=int, default=5)
@@ -134,6 +187,8 @@ def main() -> None:
                     help="folder with the authors' reference networks (default: $LEARNBOARD_REFERENCE)")
     ap.add_argument("--general", action="store_true",
                     help="also time the numpy loops (ldl without the kernel, and band) on r1/r101")
+    ap.add_argument("--emulator-steps", type=int, default=300,
+                    help="learning steps per emulated-board measurement (0: skip those rows)")
     args = ap.parse_args()
     print(f"load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}; CPU time per step")
     for line in rows_linear(args):
@@ -150,6 +205,9 @@ def main() -> None:
         print(line)
     for line in rows_board(args):
         print(line)
+    if args.emulator_steps > 0:
+        for line in rows_emulator(args):
+            print(line, flush=True)
 
 
 def rows_large(args) -> list[str]:

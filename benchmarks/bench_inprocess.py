@@ -44,19 +44,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from learnboard.emulator import machine_layer  # noqa: E402
+from learnboard.emulator.inprocess_board import _FirmwareClock as _Clock  # noqa: E402
 from learnboard.emulator.world import World  # noqa: E402
 from learnboard.firmware.lbfw import app as app_mod  # noqa: E402
 
 from learnboard.boards import compile_board, load_board  # noqa: E402
-
-
-class _Clock:
-    """The firmware's clock object: the emulated ``time`` (as InProcessBoard's)."""
-
-    def __init__(self, utime) -> None:
-        self.ticks_us = utime.ticks_us
-        self.ticks_diff = utime.ticks_diff
-        self.sleep_us = utime.sleep_us
 
 
 class _NullPort:

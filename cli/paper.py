@@ -15,8 +15,14 @@ and write a report folder: report.md, PNG figures and the CSV tables behind them
   3. the error–power trade-off (each point a lambda, spread over seeds and networks);
   4. the tolerance controller against fixed lambda at equal error;
   5. the gen2-clln transistor board, nominal and with device imperfections (twin-network
-     mismatch, ADC resolution);
-  6-7. beyond the paper: noisy targets, energy spent during training.
+     mismatch, ADC resolution), and its rule's local power term against the exact
+     gradient of the physical power with respect to the gates (cosine and sign agreement
+     along training, power reached at equal error);
+  6-7. beyond the paper: noisy targets, energy spent during training;
+  and the task screening: candidate tasks are first trained at lambda 0 and only those
+  below C/C0 1e-5 are used (a filter); every task filtered out stays in the report with
+  its plateau, the fraction of edges at k-min and a representability verdict from the
+  inverse problem (best conductances found by multi-start L-BFGS-B on the exact error).
 
 With the authors' reference networks (--reference DIR, or the folder named by the
 environment variable LEARNBOARD_REFERENCE) the runs use r1..r5 and r51 and the report

@@ -45,10 +45,14 @@ examples:
   learnboard sim --network data_N00064_Lp0.0100_r1.txt --lam 1e-4 --steps 100000 \\
       --replicas 10 --perturb 1e-12 --json
       strong lambda is a distribution: median, IQR and modes over 10 perturbed starts
+  learnboard sim --seed 1 --steps 100000 --inverse
+      a task the rule leaves at C/C0 0.58: is it the task or the rule? (inverse problem)
   learnboard sim --board gen1-digipot --steps 100
       a shipped board profile through the same engine (digipot taps, transistor gates)
   learnboard sim --board gen2-clln --steps 1000 --seed 2 --json
       plan a session: what `learnboard train --port emu:gen2-clln --seed 2 --steps 1000` reaches
+  learnboard sim --board gen2-clln --board-model ideal --lam 0.05 --power-term exact --json
+      the rule with the exact power gradient instead of its local term
 
 --generate specs: disordered:N=64,seed=1[,z=4.47][,periodic=1]   lattice:16x16[,periodic]
 """
@@ -75,6 +79,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                           "(twin-network device spread, converters, the firmware's pulses, "
                           "learnboard train's defaults); ideal = nominal parts and exact volts, "
                           "gates moved by the rule's volts; default %(default)s")
+    net.add_argument("--power-term", choices=("local", "exact", "exact-total"), default="local",
+                     help="with --board --board-model ideal: the rule's power term; local = "
+                          "<(dV^F)^2> (what a board computes), exact = the exact gradient of "
+                          "the free network's physical power with respect to the gates, "
+                          "exact-total = of the free plus clamped power (an adjoint solve per "
+                          "example, scaled to the local term's norm; docs/physics.md); the "
+                          "agreement of the local term with both is reported in --json "
+                          "(default %(default)s)")
     src.add_argument("--generate", metavar="SPEC",
                      help="generate a network: disordered:N=64,seed=1[,z=4.47][,periodic=1] or "
                           "lattice:16x16[,periodic]")
@@ -148,6 +160,21 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     rep.add_argument("--vary-seed", action="store_true",
                      help="replica i uses learning seed --seed + i (shuffled order, "
                           "desynchronous masks); the task stays the same")
+    inv = p.add_argument_group("representability (the inverse problem)")
+    inv.add_argument("--inverse", type=int, nargs="?", const=8, default=0, metavar="STARTS",
+                     help="after training, search the best conductances in [k-min, k-max] for "
+                          "the task directly (multi-start L-BFGS-B on the exact error; starts: "
+                          "the trained state, uniform, STARTS random, default 8, then up to "
+                          "--inverse-more more while none reaches --inverse-below) and say "
+                          "whether the task looks representable; e.g. --inverse or --inverse 20")
+    inv.add_argument("--inverse-more", type=int, default=24, metavar="N",
+                     help="further random starts tried while the best is still above "
+                          "--inverse-below (default %(default)s)")
+    inv.add_argument("--inverse-below", type=float, default=1e-5, metavar="TAU",
+                     help="C/C0 the search must reach to call the task representable "
+                          "(default %(default)s, the paper report's screening threshold)")
+    inv.add_argument("--inverse-maxiter", type=int, default=3000, metavar="N",
+                     help="L-BFGS-B iterations per start (default %(default)s)")
 
     out = p.add_argument_group("output")
     out.add_argument("--json", action="store_true", help="print one JSON object (no table)")

@@ -20,7 +20,7 @@ import types
 from itertools import chain
 
 from learnboard.emulator.cost_model import CostModel, cost_model
-from learnboard.emulator.devices.watchdog import MAX_TIMEOUT_MS, PWRON_RESET, WDT_RESET
+from learnboard.emulator.devices.watchdog import MAX_TIMEOUT_MS, NEVER, PWRON_RESET, WDT_RESET
 from learnboard.emulator.world import World
 
 ADC_PIN_BASE = 26  # RP2040: GPIO 26..29 are ADC inputs 0..3, input 4 is the temperature sensor
@@ -353,7 +353,7 @@ class _ReadAhead:
         self.want = 1  # block length to fetch next (at most MAX)
         self.period = 2  # µs from one read to the next (the cost model's)
         self.tail = iter(self.more, None)  # after a block: the run's next block
-        world.clock.on_advance(self._moved)
+        world.clock.on_advance(self._moved, self._moves_from)
 
     @classmethod
     def of(cls, world: World) -> _ReadAhead:
@@ -361,6 +361,10 @@ class _ReadAhead:
         if ra is None:
             ra = world._read_ahead = cls(world)
         return ra
+
+    def _moves_from(self) -> int:
+        """The clock's ``quiet_until``: an advance ends a run of reads, if one is on."""
+        return 0 if self.adc is not None else NEVER
 
     def _moved(self, _now: int) -> None:
         if self.adc is not None:
@@ -384,6 +388,7 @@ class _ReadAhead:
         self.it = it = iter(codes)
         adc.read_u16 = chain(it, self.tail).__next__
         self.adc = adc
+        self.world.clock.wake()  # the next advance ends the run
         return next(it)
 
     def more(self) -> int:
@@ -400,4 +405,5 @@ class _ReadAhead:
         self.it = it = iter(codes)
         adc.read_u16 = chain(it, self.tail).__next__
         self.adc = adc
+        self.world.clock.wake()  # the next advance ends the run
         return next(it)

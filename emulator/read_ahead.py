@@ -18,7 +18,9 @@ cannot tell: every conversion is the one the request would have got sent on its 
 
 Speculative requests are only mux-pin writes (``P``, ``p``), sleeps and conversions, and a run-ahead
 ends before a read that would need a new circuit solve (a solve's warm start is not
-undone).
+undone). With lazy solves (the default) it also runs while a linear network's drives
+settle: those reads re-solve from the network's linear map, which
+:meth:`World.restore_read_state` undoes like any other bookkeeping.
 Clock listeners (a brown-out schedule) see the run-ahead's time as it happens.
 """
 
@@ -86,6 +88,8 @@ class ReadAhead:
 
     def end_run(self) -> None:
         """A request that is never run ahead: the run so far is kept for predictions."""
+        if not self._run:  # no run (nor keys, nor starts: they come with its requests)
+            return
         if self._keys:
             run = bytes(self._run)
             if len(self._table) > _TABLE_MAX:
@@ -105,13 +109,13 @@ class ReadAhead:
             return b""
         found = self._table.get(key)
         w = self.world
-        if found is None or not w._cache.quiet(w.clock._us):
-            return b""  # nothing seen, or drives settling / gates moving: solves ahead
+        if found is None or not w.reads_undoable():
+            return b""  # nothing seen, or gates moving / (eager) drives settling: solves ahead
         ops = _plan(*found, self._limit.get(key, _TABLE_MAX))
         if not ops:
             return b""
         kept = w.read_state()
-        solves = w.solves
+        solves = w._cache.kept
         script = bytearray()
         marks = []
         clock = w.clock
@@ -131,7 +135,7 @@ class ReadAhead:
                 if not cached(op[1], op[2], op[3]):
                     break  # this read needs a new solve: the script ends before it
                 codes = block(op[1], op[2], op[3])
-                if w.solves != solves:  # a new solve: its warm start cannot be undone
+                if w._cache.kept != solves:  # a new solve: its warm start cannot be undone
                     w.restore_read_state(kept)
                     return b""
                 script += op

@@ -146,10 +146,9 @@ class VMBoard:
             env["LB_WORLD"] = os.path.join(self._sock_dir, "world.sock")
         if brownouts and self.world is None:
             raise InputError("brown-outs need a board description (--board)", field="--brownout-at")
-        self.brownouts: BrownOuts = brownouts or BrownOuts()
-        """Power losses to come (on the world's virtual clock); may be replaced."""
+        self._brownouts: BrownOuts = brownouts or BrownOuts()
         if self.world is not None:
-            self.world.clock.on_advance(self._clock_moved)
+            self.world.clock.on_advance(self._clock_moved, self._cut_from)
             self.world.watchdog.on_expire = self._watchdog_fired
         self._user_on_reset = on_reset
         self._on_port_change = on_port_change
@@ -217,6 +216,21 @@ class VMBoard:
         if self._sock_dir is not None:
             shutil.rmtree(self._sock_dir, ignore_errors=True)
             self._sock_dir = None
+
+    @property
+    def brownouts(self) -> BrownOuts:
+        """Power losses to come (on the world's virtual clock); may be replaced."""
+        return self._brownouts
+
+    @brownouts.setter
+    def brownouts(self, value: BrownOuts) -> None:
+        self._brownouts = value
+        if self.world is not None:
+            self.world.clock.wake()  # the new schedule may cut earlier
+
+    def _cut_from(self) -> int:
+        """The clock's ``quiet_until``: :meth:`_clock_moved` acts from the next brown-out."""
+        return self.brownouts.next_us
 
     def _clock_moved(self, now_us: int) -> None:
         # on the world server's thread, under its lock: the power goes at once, the

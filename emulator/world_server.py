@@ -151,6 +151,7 @@ class WorldServer:
         n = 0
         reply = bytearray()  # the answers of this batch, sent in one write at the end
         ra = self.read_ahead
+        mux_pins = ra._mux_pins
         try:
             while pos < size:
                 if self._cut:
@@ -161,7 +162,7 @@ class WorldServer:
                     end = pos + 1 + k
                     if end > size:
                         break
-                    if ra.pending and op != 67:
+                    if op != 67 and ra._pending is not None:  # (ra.pending, inline)
                         raise ConnectionError("world server: a request before the "
                                               "answer to a script (C)")
                     if op == 119:  # w: the firmware waits for the host (see ``waiting``)
@@ -210,12 +211,12 @@ class WorldServer:
                         reply += (struct.pack("<I", clock.ticks_us()))
                     else:  # Q
                         reply += ((clock.now_us & _MASK32).to_bytes(4, "little"))
-                    if op == 80 or op == 68 or op == 112:
+                    if op == 68 or ((op == 80 or op == 112) and buf[pos + 1] in mux_pins):
                         ra.seen(bytes(buf[pos:end]))
                     elif op != 66 and op != 67:
-                        ra.end_run()
+                        ra.end_run()  # (what seen() does with any other pin write)
                 elif op in _HEAD:
-                    if ra.pending:
+                    if ra._pending is not None:  # (ra.pending, inline)
                         raise ConnectionError("world server: a request before the "
                                               "answer to a script (C)")
                     ra.end_run()

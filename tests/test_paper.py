@@ -13,7 +13,7 @@ from learnboard.reference import ENV, FILES
 
 FIGURES = ["fig1_error_power_vs_lambda.png", "fig2_initial_conditions.png", "fig3_tradeoff.png",
            "fig4_tolerance_controller.png", "fig5_board_gen2.png", "fig6_noisy_targets.png",
-           "fig7_training_energy.png"]
+           "fig7_training_energy.png", "power_gradient.png"]
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +24,7 @@ def tiny_report(tmp_path_factory):
                 seeds=1, candidate_seeds=2, screen_below=0.5, steps=1500,
                 lams=[0.0, 1e-6, 1e-5, 1e-3], ic_networks=1, ic_lams=[0.0, 1e-4],
                 taus=[1e-1], tol_networks=1, reference_rows=False, board_steps=4,
-                board_lams=[0.0, 0.05], board_seeds=[0], board_train_size=2, emulated_steps=10,
+                board_lams=[0.0, 0.05], board_seeds=[0], board_train_size=2, emulated_steps=10, gradient_steps=10,
                 noise=[0.05], noise_lams=[0.0, 1e-8])
     return run_paper(plan, out, workers=1, progress=False), out
 
@@ -36,10 +36,12 @@ def test_report_folder_has_report_figures_and_tables(tiny_report):
         assert (out / fig).stat().st_size > 10_000, fig  # a drawn figure, not an empty canvas
         assert f"({fig})" in text
     for table in ("lambda_scan", "initial_conditions", "tolerance", "board", "noise", "findings",
-                  "screened_tasks"):
+                  "screened_tasks", "power_gradient_runs", "power_gradient_equal_error"):
         assert (out / f"{table}.csv").is_file(), table
     assert (out / "sweep" / "results.csv").is_file()
     assert rep.failed == 0
+    screened = text.split("## Tasks screened")[1].split("## Files")[0]
+    assert "a **filter**" in screened and "FAIL" not in screened  # a filter, not a test
 
 
 def test_report_numbers_follow_the_physics(tiny_report):

@@ -51,7 +51,7 @@ class Watchdog:
         self.on_expire: Callable[[], None] | None = None
         """Called once (from the clock listener) when it runs out; resets the board."""
         self._rebooting = False
-        clock.on_advance(self._check)
+        clock.on_advance(self._check, self._fires_at)
 
     @property
     def running(self) -> bool:
@@ -71,11 +71,16 @@ class Watchdog:
         """``WDT.feed()``: a no-op while stopped (there is no WDT object then anyway)."""
         if self.timeout_us:
             self.deadline_us = self.clock.now_us + self.timeout_us
+            self.clock.wake()  # (a new timeout may end earlier than the last deadline)
 
     def reboot(self) -> None:
         """``machine.reset()``: the rp2 port reboots through the watchdog, so the next
         boot reports :data:`WDT_RESET`."""
         self._rebooting = True
+
+    def _fires_at(self) -> int:
+        """The clock's ``quiet_until``: :meth:`_check` acts from the deadline on."""
+        return self.deadline_us
 
     def _check(self, now_us: int) -> None:
         if now_us >= self.deadline_us:

@@ -17,6 +17,7 @@ plain-Python references).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -46,10 +47,34 @@ from learnboard.emulator.world.wiring import Wiring
 from learnboard.board_id import emulated_uid
 from learnboard.boards import Board, Line, load_board
 from learnboard.boards.schema import DacGateDriver
+from learnboard.errors import InputError
 from learnboard.physics.dc_newton import warm_up as dc_warm_up
 
-__all__ = ["RP2040_TEMP_CHANNEL", "RP2040_TEMP_VOLTS", "Faults", "SolveCache", "TrueState",
-           "World"]
+__all__ = ["RP2040_TEMP_CHANNEL", "RP2040_TEMP_VOLTS", "SOLVES_ENV", "Faults", "SolveCache",
+           "TrueState", "World", "solves_mode"]
+
+
+SOLVES_ENV = "LEARNBOARD_EMULATOR_SOLVES"
+"""Environment setting of :func:`solves_mode` for every world made without ``solves=``."""
+SOLVES_MODES = ("lazy", "eager")
+
+
+def solves_mode(value: str | None = None) -> str:
+    """How a world takes the DC re-solves that reads ask for (``docs/emulator.md``,
+    "Lazy and eager solves"): ``value``, else :data:`SOLVES_ENV`, else ``"lazy"``.
+    ``"lazy"``: a block of conversions while a linear network's drives settle takes its
+    per-sample re-solves from the network's linear map in one compiled pass; ``"eager"``:
+    the reference, one re-solve after another in Python as single reads take them.
+    Both give the same codes, clock and solve counts."""
+    where = "solves"
+    if value is None:
+        value = os.environ.get(SOLVES_ENV) or "lazy"
+        where = SOLVES_ENV
+    mode = str(value).strip().lower()
+    if mode not in SOLVES_MODES:
+        raise InputError(f"{value!r} is not a solve mode: use lazy (the default) or "
+                         f"eager (the reference path)", field=where)
+    return mode
 
 
 @dataclass
@@ -84,15 +109,19 @@ class World(Wiring, Outputs, Actuators, CircuitSolution, Conversions):
         gate_v0: initial gate volts (default the middle of ``limits.gate_range``).
         resolve_tol: gate change (V) that triggers a new solve.
         skew_us: std of the per-edge pulse-length skew (the small learning bias).
+        solves: ``"lazy"`` or ``"eager"``; None: :data:`SOLVES_ENV`, else ``"lazy"``
+            (:func:`solves_mode`).
     """
 
     def __init__(self, board: Board | str | Path, seed: int = 0, faults: Faults | None = None,
                  clock: VirtualClock | None = None, adc_noise_lsb: float | None = None,
                  gate_v0: float | None = None, resolve_tol: float = 1e-5,
-                 skew_us: float = 0.2):
+                 skew_us: float = 0.2, solves: str | None = None):
         self.board = board if isinstance(board, Board) else load_board(board)
         b = self.board
         self.seed = int(seed)
+        self.solves_mode = solves_mode(solves)
+        self._eager_solves = self.solves_mode == "eager"
         # the MCU's unique id: stable per board and seed, marked as emulated (board_id)
         self.uid = emulated_uid(self.board.name, self.seed)
         self.faults = faults or Faults()

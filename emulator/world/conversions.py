@@ -26,7 +26,7 @@ from bisect import bisect_right
 
 import numpy as np
 from learnboard.emulator.devices.spi_adc import SpiAdc
-from learnboard.emulator.world.kernels import block_codes
+from learnboard.emulator.world.kernels import block_codes, settle_block
 
 from learnboard.errors import InputError
 
@@ -246,6 +246,93 @@ class Conversions:
         return codes
 
     def _block_linear(self, channel: int, n: int, period: int):
+        """:meth:`adc_block` while drives settle on linear (digipot) networks (see
+        :meth:`_block_linear_eager`, the reference). With lazy solves (the default) the
+        usual case — one connected mux reading a node — is taken in one compiled pass
+        (:func:`~learnboard.emulator.world.kernels.settle_block`): the same per-sample
+        re-solves from the network's linear map, the same codes, clock and solve
+        bookkeeping, without a Python loop per sample."""
+        if self._eager_solves:
+            return self._block_linear_eager(channel, n, period)
+        found = None
+        for entry in self._adc_mux.get(channel, ()):
+            if entry[0].is_connected:
+                if found is not None:  # contention: several sources per sample
+                    return self._block_linear_eager(channel, n, period)
+                found = entry
+        if found is None:
+            return None
+        mux, routes, net = found
+        r = routes[mux._channel]
+        clock = self.clock
+        if r is None or not r[0] or not clock.quiet_through(clock._us + period * n):
+            # an unwired channel or a gate read: the reference. So too when a clock
+            # listener would act inside the block (the watchdog running out, a brown-out:
+            # the board resets between two samples — in process an exception at that
+            # sample —, which only the sample-by-sample loop reproduces)
+            return self._block_linear_eager(channel, n, period)
+        op = self._linear_ready(net)
+        if op is None:  # new taps: solve (sample 0 as a single read takes it)
+            self.solution(net)
+            op = self._linear_op(net)
+            if op is None:
+                return None
+        return self._settle_block(op, mux, net, r[1], n, period)
+
+    def _settle_block(self, op, mux, net: int, node: int, n: int, period: int) -> list[int]:
+        """:meth:`_block_linear_eager` for one mux on ``node`` of ``net`` whose linear map
+        ``op`` is ready, in one call of the compiled kernel; the state it leaves (mux,
+        noise stream, solve bookkeeping, clock) written back here. The clock's listeners
+        are quiet through the block (the caller checked)."""
+        clock = self.clock
+        adc = self.adc
+        cache = self._cache
+        faults = self.faults
+        ns = faults.noise_scale
+        now = clock._us
+        _p_state, p_drives, sol = cache.solved[net]
+        keys = op[4]  # sorted(p_drives): the op is the one of these driven nodes
+        nk = len(keys)
+        chk = cache.checked[net]
+        noisy = bool(adc.noise_lsb and ns)
+        vals = [1.0 if chk is not None and chk[0] == cache.gen else 0.0,
+                chk[1] if chk is not None else 0.0, cache.solved_at[net], cache.dynamic_until,
+                1.0 if len(faults.stuck_edges) == len(self._stuck_values) else 0.0,
+                cache.max_leak, faults.leak_scale, cache.tol,
+                0.0 if sol is None else 1.0, 0.0 if sol is None else sol.node_voltages[node],
+                now, period, mux.gain, mux.tau_us, mux._out, mux._channel_since,
+                adc._lsb, adc._g1, adc.offset_lsb, adc.noise_lsb, ns, adc.vref, 0.0, 0.0]
+        vals += [p_drives[k] for k in keys]
+        outs = op[3]
+        vals += [o._to[ch] for o, ch in outs]
+        vals += [o._from[ch] for o, ch in outs]
+        vals += [o._since[ch] for o, ch in outs]
+        vals += [o.tau_us for o, _ in outs]
+        sc = np.array(vals, dtype=float)
+        if noisy and adc._zi + n > len(adc._za):
+            adc.ahead(n)  # the next deviates of the stream, as AdcModel.code draws them
+        z0 = adc._zi
+        out = self._code_arrays.get(n)
+        if out is None:
+            out = self._code_arrays[n] = np.empty(n, dtype=np.int64)
+        settle_block(op[2][node], sc, nk, adc.transitions, self._u16_array, adc._za, z0, out)
+        if noisy:
+            adc._zi = z0 + n
+        r = sc.tolist()
+        mux._out = r[14]
+        mux._channel_since = int(r[15])
+        solves = int(r[22])
+        if r[23]:
+            cache.checked[net] = (cache.gen, int(r[1]))
+        if solves:
+            cache.solves += solves
+            cache.solved_at[net] = int(r[2])
+            cache.owe(net, dict(zip(keys, r[24:24 + nk], strict=True)))
+        # every listener's call for the samples' times would be a no-op (quiet_through)
+        clock._us = now + period * n
+        return out.tolist()
+
+    def _block_linear_eager(self, channel: int, n: int, period: int):
         """:meth:`adc_block` while drives settle on linear (digipot) networks: what ``n``
         :meth:`adc_read_u16` calls give — :meth:`solution`'s bookkeeping per sample (a
         re-solve whenever a drive moved by more than 1e-7 V since the last one) — with
@@ -286,7 +373,7 @@ class Conversions:
         # per network: [rows, drive getters, drive volts of the last solve, {node: volts},
         # moved]
         st = {}
-        for net, (rows, lines) in nets.items():
+        for net, (rows, lines, *_) in nets.items():
             p_drives = cache.solved[net][1]
             sol = cache.solved[net][2]
             st[net] = [rows, lines, [p_drives[k] for k in sorted(p_drives)],
@@ -353,16 +440,34 @@ class Conversions:
             kp = self._kpow[key] = [math.exp(-float(period_us) * i / tau_us) for i in range(n)]
         return kp
 
+    def reads_undoable(self) -> bool:
+        """Whether reads now change only what :meth:`restore_read_state` undoes, as far
+        as the state of the outputs and gates tells (:meth:`block_is_cached` then says
+        it per block): nothing moves, or — with lazy solves — drives settle on a board of
+        linear networks without moving gates (re-solved from their linear maps)."""
+        return self._cache.quiet(self.clock._us) or (
+            self._linear_board and not self._eager_solves and not self._active_gates and
+            not self._dac_gates)
+
     def block_is_cached(self, channel: int, n: int, period_us: int = 2) -> bool:
         """Whether :meth:`adc_block` on ``channel`` now would take every node it reads
-        from the kept solves (no new solve): the world server runs such reads ahead."""
-        end = self.clock._us + max(2, int(period_us)) * n
+        from the kept solves or, while drives settle (lazy solves), from the linear map
+        of an unchanged circuit (no new solve by a solver): the world server runs such
+        reads ahead."""
+        now = self.clock._us
+        end = now + max(2, int(period_us)) * n
+        settling = None
         for mux, routes, net in self._adc_mux.get(channel, ()):
             if not mux.is_connected:
                 continue
             r = routes[mux._channel]
             if r is not None and r[0] and self._cache.node_volts(net, end) is None:
-                return False
+                if settling is None:  # adc_block's choice: _block_linear
+                    settling = self._linear_board and not self._quiet(now) and \
+                        not self._eager_solves and not self._active_gates and \
+                        not self._dac_gates
+                if not settling or self._linear_ready(net) is None:
+                    return False
         return True
 
 

@@ -9,13 +9,13 @@ results there.
 
 from __future__ import annotations
 
-import copy
 import math
 
 import numpy as np
 from learnboard.emulator.devices.current_sense import CurrentSense
+from learnboard.emulator.devices.digipot import X9cDigipot
 
-from learnboard.boards.board_circuit import circuit_for_board
+from learnboard.boards.board_circuit import circuit_for_board, edge_conductances, edge_parameters
 from learnboard.physics import Fix, solve
 from learnboard.physics.circuit import TRANSISTOR
 from learnboard.physics.network_dc import NetworkDC
@@ -40,7 +40,7 @@ class SolveCache:
     them.
     """
 
-    __slots__ = ("gen", "dynamic_until", "solves", "solved", "checked", "solved_at",
+    __slots__ = ("gen", "dynamic_until", "solves", "kept", "solved", "checked", "solved_at",
                  "volts", "faults", "stuck_values", "active_gates", "dac_gates",
                  "max_leak", "tol")
 
@@ -49,6 +49,9 @@ class SolveCache:
         self.gen = 0
         self.dynamic_until = 0
         self.solves = 0
+        # solves computed by a solver (keep) rather than from a linear map: a solver's
+        # warm start and caches are not undone by restore (never rewound)
+        self.kept = 0
         self.solved: list = [None] * n_nets
         self.checked: list = [None] * n_nets
         self.solved_at: list = [0] * n_nets
@@ -101,6 +104,7 @@ class SolveCache:
 
     def keep(self, net: int, state, drives: dict, sol, now: int) -> None:
         """A new solve of ``net`` at ``now``."""
+        self.kept += 1
         self.solved[net] = (state, drives, sol)
         self.count_solve(net, now)
 
@@ -142,7 +146,14 @@ class CircuitSolution:
         self._circuits: dict = {}  # (net, edge state bytes) -> Circuit of the last solve
         self._drive_tables: dict = {}  # net -> driven() table
         self._circuit_base: dict = {}  # net -> (first circuit, its transistor mask): gate-only
+        self._tap_base: dict = {}  # net -> (first circuit, r_scale): resistors and digipots
+        self._x9c_nets: dict = {}  # net -> its edge devices if all X9C or None, else ()
+        self._ready_memo: dict = {}  # net -> _linear_ready's last (question, answer)
+        self._op_memo: dict = {}  # net -> _linear_op's last (state, circuits, nodes, answer)
+        self._state_lists: dict = {}  # net -> (a solve's edge state, as a list)
         self._gates_only = all(e.kind in ("transistor", "resistor") for e in b.edges)
+        # networks of resistors and digipots only: re-solves can come from a linear map
+        self._linear_board = all(e.kind in ("digipot", "resistor") for e in b.edges)
         self._linops: dict = {}  # (net, conductances, driven nodes) -> linear map
         self._edge_ends = b.edge_array()
         self._build_monitors()
@@ -256,7 +267,7 @@ class CircuitSolution:
                 key = (net, state.tobytes())
                 circuit = self._circuits.get(key)
                 if circuit is None:  # digipot boards: the same taps come back while drives settle
-                    circuit = self.circuit(net, state)
+                    circuit = self._tap_circuit(net, state)
                     self._circuits = {k: c for k, c in self._circuits.items() if k[0] != net}
                     self._circuits[key] = circuit
             if self._network_dc is None:
@@ -316,10 +327,26 @@ class CircuitSolution:
         if not math.isfinite(float(state.sum())):
             return None  # the full constructor reports it
         base, is_t = kept
-        c = copy.copy(base)
-        c.gate = np.where(is_t, state, 0.0)
-        c._index = dict(base._index)
-        return c
+        return _with(base, gate=np.where(is_t, state, 0.0), _index=dict(base._index))
+
+    def _tap_circuit(self, net: int, state: np.ndarray):
+        """:meth:`circuit` for new taps of a network of resistors and digipots only (the
+        hook not overridden): the network's first circuit with its conductances
+        replaced — the array circuit_for_board gives (the same function of the taps,
+        errors included), without building and checking a new circuit."""
+        kept = self._tap_base.get(net)
+        if kept is None:
+            circuit = self.circuit(net, state)
+            if type(self).circuit is CircuitSolution.circuit and circuit.is_linear:
+                self._tap_base[net] = (circuit, edge_parameters(self.board, net,
+                                                                self.seed)["r_scale"])
+            return circuit
+        base, r_scale = kept
+        g = edge_conductances(self.board, np.asarray(state, dtype=float).reshape(-1), r_scale)
+        if g.shape != base.conductance.shape or not bool(np.all(g > 0)) or \
+                not bool(np.isfinite(g).all()):
+            return self.circuit(net, state)  # the full constructor reports it
+        return _with(base, conductance=g, _index=dict(base._index))
 
     def circuit(self, net: int, state: np.ndarray):
         """The physics of network ``net`` at edge ``state`` (a hook: a calibrated twin,
@@ -339,13 +366,21 @@ class CircuitSolution:
 
     def _linear_op(self, net: int):
         """For a linear network whose last solve is current: the node volts as a linear map
-        of the drive volts — ``(rows, lines)`` with ``rows[node]`` the coefficient per
-        driven node (sorted as :meth:`solution` sorts them) and ``lines`` the driving
-        line of each — or None (transistor networks, the general solver, no solve yet)."""
+        of the drive volts — ``(rows, lines, row arrays, outputs, nodes)`` with
+        ``rows[node]`` the coefficient per driven node (``nodes``: sorted as
+        :meth:`solution` sorts them), ``lines`` the driving line of each and ``outputs``
+        its (settling output, channel) — or None (transistor networks, the general
+        solver, no solve yet)."""
         prev = self._cache.solved[net]
         if prev is None or self._network_dc is None:
             return None
         p_state, p_drives, _sol = prev
+        # the last answer for this net holds while its solve has the same edge state
+        # (object) and driven nodes and the kept circuits are the same (dict) ones
+        memo = self._op_memo.get(net)
+        if memo is not None and memo[0] is p_state and memo[1] is self._circuits and \
+                p_drives.keys() == memo[2]:
+            return memo[3]
         circuit = self._circuits.get((net, p_state.tobytes()))
         if circuit is None:
             return None
@@ -353,6 +388,7 @@ class CircuitSolution:
         key = (net, circuit.conductance.tobytes(), fixed)
         op = self._linops.get(key)
         if op is not None:
+            self._op_memo[net] = (p_state, self._circuits, set(fixed), op)
             return op
         if not self._network_dc._kinds_of(circuit)[0] or not fixed or self._shunts[net]:
             return None
@@ -365,15 +401,16 @@ class CircuitSolution:
         if tuple(sorted(k for k in table if k != self.board.ground)) != fixed:
             return None
         # columns: the node volts of a unit volt on one driven node (superposition)
-        cols = [self._network_dc.solve(circuit, {k: float(k == j) for k in fixed}, None)
-                for j in fixed]
-        if any(c is None for c in cols):
-            return None
-        m = np.stack([c.node_voltages for c in cols], axis=1)
-        op = (m.tolist(), [self._line_getter(table[k]) for k in fixed])
+        m = np.stack(self._network_dc.linear_unit_volts(circuit, fixed), axis=1)
+        getters = [self._line_getter(table[k]) for k in fixed]
+        # (the rows as lists and as arrays, each getter's settling output and channel,
+        # and the driven nodes in order, for the compiled block)
+        op = (m.tolist(), getters, list(np.ascontiguousarray(m)),
+              [(g.func.__self__, g.args[0]) for g in getters], fixed)
         if len(self._linops) > 256:
             self._linops.clear()
         self._linops[key] = op
+        self._op_memo[net] = (p_state, self._circuits, set(fixed), op)
         return op
 
     def _sol(self, net: int):
@@ -389,7 +426,28 @@ class CircuitSolution:
     def _linear_ready(self, net: int):
         """The linear map of ``net`` if :meth:`solution` would now keep its last circuit
         (taps and driven nodes unchanged, no stuck-edge fault pending), else None."""
-        prev = self._cache.solved[net]
+        cache = self._cache
+        prev = cache.solved[net]
+        if prev is None or not self._linear_board:
+            return self._linear_ready_now(net, prev)
+        # On a board of linear networks the answer only changes with an actuation (taps
+        # and driven nodes move only with the actuation generation; nothing leaks), a
+        # new solve (another edge state or driven nodes), other kept circuits or a fault:
+        # the blocks of a scan ask it again and again. (When the kept solve holds, the
+        # full check would find the same: it was checked at this generation.)
+        key = (net, cache.gen, len(self.faults.stuck_edges), len(self._stuck_values),
+               self.resolve_tol)
+        memo = self._ready_memo.get(net)
+        if memo is not None and memo[0] == key and memo[1] is prev[0] and \
+                memo[2] is self._circuits and prev[1].keys() == memo[3]:
+            return memo[4]
+        op = self._linear_ready_now(net, prev)
+        if op is not None:
+            self._ready_memo[net] = (key, prev[0], self._circuits, set(prev[1]), op)
+        return op
+
+    def _linear_ready_now(self, net: int, prev):
+        """:meth:`_linear_ready`, worked out."""
         if prev is None or self.faults.stuck_edges - set(self._stuck_values):
             return None
         op = self._linear_op(net)
@@ -397,7 +455,47 @@ class CircuitSolution:
             return None
         if self._cache.holds(net, self.clock._us):
             return op  # solution() would return the cached solve without looking
-        if prev[1].keys() != self.driven(net).keys() or \
-                np.max(np.abs(prev[0] - self.edge_state(net)), initial=0.0) > self.resolve_tol:
+        if prev[1].keys() != self._driven_nodes(net):
+            return None
+        if self._same_taps(net, prev[0]):
+            return op
+        if np.max(np.abs(prev[0] - self.edge_state(net)), initial=0.0) > self.resolve_tol:
             return None
         return op
+
+    def _driven_nodes(self, net: int) -> set:
+        """The keys of :meth:`driven` (the nodes a driver holds now), without the volts."""
+        table = self._drive_tables.get(net)
+        if table is None:
+            return set(self.driven(net))
+        nodes = {n for n, _line, sw in table if sw is None or self.line_level(sw)}
+        nodes.discard(self.board.ground)
+        return nodes
+
+    def _same_taps(self, net: int, state: np.ndarray) -> bool:
+        """Whether :meth:`edge_state` of ``net`` now equals ``state`` exactly, for a network
+        of X9C digipots and fixed resistors (no stuck edge): the taps compared as a list,
+        the array is not built. False: not known (compare :meth:`edge_state`)."""
+        if self._stuck_values or self.resolve_tol < 0:
+            return False
+        pots = self._x9c_nets.get(net)
+        if pots is None:
+            devs = self.edges[net]
+            pots = self._x9c_nets[net] = (
+                devs if all(d is None or type(d) is X9cDigipot for d in devs) else ())
+        if not pots:
+            return False
+        kept = self._state_lists.get(net)
+        if kept is None or kept[0] is not state:
+            kept = self._state_lists[net] = (state, state.tolist())
+        # (edge_state: a fixed resistor's entry is 0.0; equal lists: every difference 0)
+        return [0 if d is None else d.tap for d in pots] == kept[1]
+
+
+def _with(base, **fields):
+    """A shallow copy of ``base`` (``copy.copy``: a new instance with the same attribute
+    dict) with ``fields`` replaced, without copy's generic protocol (a few µs a solve)."""
+    c = object.__new__(type(base))
+    c.__dict__.update(base.__dict__)
+    c.__dict__.update(fields)
+    return c

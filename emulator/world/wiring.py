@@ -60,14 +60,23 @@ class Wiring:
                 self._gpio(d.cs, lambda lv, now, dac=self.dacs[name]: dac.select(not lv, now))
         for (_bus, cs), pot in self._spi_pots.items():
             self._watch_line(cs, lambda lv, now, p=pot: p.select(not lv, now))
+        banks: dict = {}  # (line, "ud" | "inc") -> the X9C parts sharing it
         for net in range(b.n_nets):
             for i, e in enumerate(b.edges):
                 drv = e.drivers[net] if e.drivers else None
                 dev = self.edges[net][i]
                 if isinstance(drv, X9cDriver):
                     self._watch_line(drv.cs, dev.set_cs)  # cb(level, now)
-                    self._watch_line(drv.ud, dev.set_ud)
-                    self._watch_line(drv.inc, dev.set_inc)
+                    # U/D and INC are usually shared by every X9C (each has its own CS):
+                    # one callback per line walks its parts (the bank's place in the
+                    # line's callbacks is its first part's)
+                    for line, what in ((drv.ud, "ud"), (drv.inc, "inc")):
+                        bank = banks.get((line, what))
+                        if bank is None:
+                            bank = banks[(line, what)] = []
+                            self._watch_line(line, partial(
+                                _x9c_ud_bank if what == "ud" else _x9c_inc_bank, bank))
+                        bank.append(dev)
                 elif isinstance(drv, PulseGateDriver):
                     chain = drv.charge.device
                     if chain and chain == drv.discharge.device:  # read from the latch word
@@ -235,3 +244,21 @@ class Wiring:
         return sorted([d.address for d in self.board.dacs.values()
                        if d.interface == "i2c" and self.board.i2c[d.bus].id == bus_id] + sense)
 
+
+def _x9c_ud_bank(parts: list, level: int, now: int) -> None:
+    """``X9cDigipot.set_ud(level, now)`` of every part on one U/D line, inline."""
+    ud = 1 if level else 0
+    for d in parts:
+        d.ud = ud
+
+
+def _x9c_inc_bank(parts: list, level: int, now: int) -> None:
+    """``X9cDigipot.set_inc(level, now)`` of every part on one INC line: a part that is
+    not selected, or sees no falling edge, only takes the level (what set_inc does for
+    it, inline); a selected part on a falling edge runs set_inc itself."""
+    lv = 1 if level else 0
+    for d in parts:
+        if lv == 0 and d.inc == 1 and d.cs == 0:
+            d.set_inc(0, now)
+        else:
+            d.inc = lv

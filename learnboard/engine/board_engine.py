@@ -27,7 +27,9 @@ solver's Newton (:func:`learnboard.engine.board_kernels.newton_batch`) on arrays
 once (an all-resistor board converges in two iterations); ``solver="reference"`` calls
 :func:`learnboard.physics.solve` per example on a circuit built per example (the tests
 compare the two). For transistors the power term is a heuristic (a gate-referenced
-transistor has no co-content); the engine reports the physical power Σ I dV.
+transistor has no co-content); the engine reports the physical power Σ I dV, and with
+``model="ideal"`` can replace the term by the exact gradient of that power
+(``power_term``, :mod:`learnboard.engine.power_gradient`; docs/physics.md).
 """
 
 from __future__ import annotations
@@ -61,6 +63,9 @@ MODELS = ("ideal", "board")
 SOLVERS = ("batch", "reference")
 TOL, MAX_ITER, MAX_STEP = 1e-10, 100, 0.5  # as learnboard.physics.solve
 MAX_DAC_CODES = 16  # the firmware's largest DAC-gate step (rule.set_params max_codes)
+# the rule's power term: local <(dV^F)^2>, or the exact gradient of the free / total
+# physical power scaled to its norm (learnboard.engine.power_gradient)
+POWER_TERMS = ("local", "exact", "exact-total")
 
 
 @dataclass
@@ -187,11 +192,24 @@ class BoardEngine:
         alpha_at: ``step -> alpha`` (a schedule such as the annealed learning rate of
             ``learnboard train``); default the constant ``config.alpha``.
         solver: ``"batch"`` (fast) or ``"reference"`` (one general solve per example).
+        power_term: ``"local"`` (the rule's ``<(dV^F)^2>``), ``"exact"`` or
+            ``"exact-total"`` (the exact gradient of the free or total physical power with
+            respect to the gates, scaled to the local term's norm; ``model="ideal"`` only).
+        track_gradient: record, at every recorded step, how the local term agrees with
+            the exact gradients (history columns ``cos_free``, ``sign_free``,
+            ``cos_total``, ``sign_total``, ``cos_free_above_floor``,
+            ``sign_free_above_floor``, ``at_floor``, ``power_clamped_watts``;
+            ``model="ideal"``; :mod:`learnboard.engine.power_gradient`).
+        track_every: with ``track_gradient``, evaluate the agreement every this many
+            steps (and at the last; NaN in the recorded rows between): it costs an
+            adjoint solve per example.
     """
 
     def __init__(self, board, data: Dataset, config: LearningConfig, digipot_rule: str = "accumulate",
                  *, model: str = "ideal", seed: int | None = None, pulse_us: int | None = None,
-                 alpha_at=None, solver: str = "batch", step_seconds: float | None = None):
+                 alpha_at=None, solver: str = "batch", step_seconds: float | None = None,
+                 power_term: str = "local", track_gradient: bool = False,
+                 track_every: int = 1):
         if digipot_rule not in ("accumulate", "sign"):
             raise InputError("digipot rule must be 'accumulate' or 'sign'", field="digipot_rule")
         if model not in MODELS:
@@ -199,6 +217,15 @@ class BoardEngine:
         if solver not in SOLVERS:
             raise InputError(f"solver must be one of {', '.join(SOLVERS)}, got {solver!r}",
                              field="solver")
+        if power_term not in POWER_TERMS:
+            raise InputError(f"power term must be one of {', '.join(POWER_TERMS)}, got "
+                             f"{power_term!r}", field="power_term")
+        if (power_term != "local" or track_gradient) and model != "ideal":
+            raise InputError("the exact power gradient is computed for the nominal board "
+                             "(model 'ideal'); use model='ideal' or power_term='local'",
+                             field="power_term")
+        self.power_term, self.track_gradient = power_term, track_gradient
+        self.track_every = max(1, int(track_every))
         self.board, self.config, self.rule = board, config, digipot_rule
         self.model, self.solver = model, solver
         self.alpha_at = alpha_at
@@ -543,6 +570,7 @@ class BoardEngine:
         c0 = None
         eta = self.config.eta
         t0 = time.process_time()
+        extra: dict[str, list] = {}
         for s in range(steps + 1):
             df, dc, err, pw = self.states(state, eta)
             c0 = err if c0 is None else c0
@@ -550,11 +578,22 @@ class BoardEngine:
             if controller is not None and s < steps:
                 lam = controller.lam_for(s, rel)
             alpha = self.config.alpha if self.alpha_at is None else float(self.alpha_at(s))
-            if s % record_every == 0 or s == steps:
+            recorded = s % record_every == 0 or s == steps
+            if recorded:
                 rows.append((s, err, rel, pw, lam, alpha))
+            c2, f2 = np.mean(dc**2, axis=0), np.mean(df**2, axis=0)
+            track = self.track_gradient and recorded
+            if self.power_term != "local" or track:
+                from learnboard.engine.power_gradient import engine_step, skip
+
+                now = s % self.track_every == 0 or s == steps
+                if self.power_term != "local" or now:
+                    c2, f2 = engine_step(self, state, c2, f2, extra if track and now else None)
+                if track and not now:
+                    skip(extra)
             if s == steps:
                 break
-            state = self.apply(state, np.mean(dc**2, axis=0), np.mean(df**2, axis=0), lam, alpha)
+            state = self.apply(state, c2, f2, lam, alpha)
             if self.step_seconds:
                 board_t += self.step_seconds
                 if board_t - keep_t >= FIRMWARE_KEEP_MS / 1000.0:
@@ -563,5 +602,6 @@ class BoardEngine:
         seconds = time.process_time() - t0
         cols = ("step", "error", "relative_error", "power_watts", "lam", "alpha")
         hist = {name: np.array([r[i] for r in rows]) for i, name in enumerate(cols)}
+        hist.update({name: np.array(v) for name, v in extra.items()})
         return BoardResult(state, np.array(state0, dtype=float), hist, steps, seconds,
                            float(np.mean(self.iterations)) if self.iterations else 0.0)

@@ -125,6 +125,9 @@ def save(directory: str, result: TrainResult, net: Network, info: dict, generate
 
 def run_sim(args: argparse.Namespace) -> int:
     if args.board:
+        if getattr(args, "inverse", 0):
+            raise InputError("the inverse problem is solved for linear networks only; drop "
+                             "--inverse or use --network/--generate", field="--inverse")
         from learnboard.engine.board_sim import run_board_sim
 
         return run_board_sim(args)
@@ -144,6 +147,18 @@ def run_sim(args: argparse.Namespace) -> int:
         record_every = 1  # the tail means need every step
     result = _train_with_progress(engine, k0, args.steps, record_every, controller, args.json)
     info = summary(result, net, terms, data, controller)
+    if getattr(args, "inverse", 0):
+        if args.inverse < 0 or args.inverse_more < 0 or args.inverse_maxiter < 1:
+            raise InputError("give 0 or more random starts and at least 1 iteration",
+                             field="--inverse")
+        from learnboard.engine.inverse import check
+
+        info["inverse"] = check(engine, result.conductances, args.inverse_below,
+                                plateau=result.relative_error,
+                                plateau_clipped=result.final.frac_at_min,
+                                random_starts=args.inverse, more_starts=args.inverse_more,
+                                seed=args.seed,
+                                maxiter=args.inverse_maxiter)
     if args.save:
         save(args.save, result, net, info, generated)
     if args.json:
@@ -277,4 +292,9 @@ def print_summary(info: dict) -> None:
         tol = info["tolerance"]
         t.add_row("tolerance", f"tau {tol['tau']:.3g}, reached at step {tol['s0']}; last 10 %: "
                                f"C/C0 {tol['tail_relative_error']:.3g}, P {tol['tail_power']:.4g}")
+    if "inverse" in info:
+        inv = info["inverse"]
+        t.add_row("inverse problem", f"best C/C0 {inv['relative_error']:.3g} ({inv['best_start']} "
+                                     f"start of {inv['n_starts']}), {inv['frac_at_min']:.1%} at k-min")
+        t.add_row("verdict", inv["verdict"])
     Console().print(t)

@@ -31,6 +31,35 @@ MAX_ITER = 30
 MAX_STEP = 0.5
 
 
+def _lu_solve(lu_piv: tuple, b: np.ndarray) -> np.ndarray:
+    """``scipy.linalg.lu_solve(lu_piv, b)`` for a finite float64 right-hand side: the
+    same LAPACK ``getrs`` call without the wrapper's checks and dispatch, which cost
+    more than the solve at these sizes (the emulator's re-solves); anything else goes
+    through ``lu_solve`` itself (and its errors)."""
+    lu, piv = lu_piv
+    if lu.dtype == np.float64 and b.dtype == np.float64 and b.ndim == 1 and \
+            b.shape[0] == lu.shape[0] and b.size and np.isfinite(b).all():
+        x, info = _getrs(lu, piv, b, trans=0, overwrite_b=False)
+        if info == 0:
+            return x
+    return sla.lu_solve(lu_piv, b)
+
+
+_getrs, _potrf, _potrs, _getrf = sla.get_lapack_funcs(("getrs", "potrf", "potrs", "getrf"),
+                                                      (np.zeros((1, 1)), np.zeros(1)))
+
+
+class _Refactored:
+    """What a linear re-solve reads of a LinearSolver refactorised for new conductances."""
+
+    __slots__ = ("constraints", "_x", "_schur")
+
+    def __init__(self, constraints, x: np.ndarray, schur: tuple) -> None:
+        self.constraints = constraints
+        self._x = x
+        self._schur = schur
+
+
 class NetworkDC:
     """DC re-solves of the circuits of one network (its edges resistors, NMOS or diodes).
 
@@ -56,6 +85,7 @@ class NetworkDC:
         self._red: dict = {}  # fixed nodes -> (variables, fixed nodes, their outflow rows)
         self._terms: dict = {}  # id(vt) -> (device arrays, their kernel arrays)
         self._last = np.zeros(self.n)  # the kernel's last step (unused here)
+        self._places: dict = {}  # id(LaplacianFactor) -> its dense matrix's layout
 
     def solve(self, circuit: Circuit, drives: dict[int, float], prev: np.ndarray | None,
               gates: np.ndarray | None = None) -> DCSolution | None:
@@ -82,6 +112,35 @@ class NetworkDC:
 
     # -- linear networks: one factorisation per (conductances, fixed nodes) ---------------
     def _linear(self, circuit: Circuit, fixed: tuple, values: np.ndarray) -> DCSolution:
+        v, lam = self._linear_volts(circuit, fixed, values)
+        drops = v[self.a] - v[self.b]
+        g = circuit.conductance
+        current = g * drops
+        return DCSolution(node_voltages=v, drops=drops, edge_currents=current,
+                          power=float(np.sum(current * drops)),
+                          co_content=0.5 * float(np.sum(g * drops**2)),
+                          constraint_currents=lam, iterations=0, method="linear")
+
+    def linear_unit_volts(self, circuit: Circuit, fixed: tuple) -> list[np.ndarray]:
+        """The node volts :meth:`solve` gives a linear ``circuit`` (all edges resistors)
+        for one volt on each of the ``fixed`` nodes (sorted) in turn, the others at 0 V:
+        the columns of its linear map, one factorisation looked up for all of them."""
+        ls = self._linear_solver(circuit, fixed)
+        cols = []
+        for j in range(len(fixed)):
+            unit = np.zeros(len(fixed))
+            unit[j] = 1.0
+            cols.append(self._volts_of(ls, fixed, unit)[0])
+        return cols
+
+    def _linear_volts(self, circuit: Circuit, fixed: tuple,
+                      values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(node volts, the drives' multipliers) of a linear ``circuit``."""
+        return self._volts_of(self._linear_solver(circuit, fixed), fixed, values)
+
+    def _linear_solver(self, circuit: Circuit, fixed: tuple):
+        """The factorisation of a linear ``circuit`` with ``fixed`` nodes held (kept per
+        conductances and fixed nodes)."""
         key = (circuit.conductance.tobytes(), fixed)
         ls = self._lin.get(key)
         if ls is None:
@@ -94,26 +153,61 @@ class NetworkDC:
             else:
                 # same topology and fixed nodes: only the numeric factorisation is redone
                 # (LinearSolver.update's arithmetic, without re-validating the circuit)
-                ls = copy.copy(base)
-                ls.factor = copy.copy(base.factor)
-                ls.circuit = circuit
-                ls.factor.update(circuit.conductance)
-                ls._schur_update()
+                ls = self._refactored(base, circuit.conductance)
+                if ls is None:  # (whatever the direct calls do not take: the solver's way)
+                    ls = copy.copy(base)
+                    ls.factor = copy.copy(base.factor)
+                    ls.circuit = circuit
+                    ls.factor.update(circuit.conductance)
+                    ls._schur_update()
             self._lin[key] = ls
+        return ls
+
+    def _volts_of(self, ls, fixed: tuple, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(node volts, multipliers) from factorisation ``ls`` at drive ``values``."""
         # LinearSolver.solve's arithmetic, with the multipliers solved once
         v = np.zeros(self.n)
         if fixed:
-            lam = sla.lu_solve(ls._schur, values)
+            lam = _lu_solve(ls._schur, values)
             v[ls.constraints.free_nodes] = lam @ ls._x.T
         else:
             lam = np.zeros(0)
-        drops = v[self.a] - v[self.b]
-        g = circuit.conductance
-        current = g * drops
-        return DCSolution(node_voltages=v, drops=drops, edge_currents=current,
-                          power=float(np.sum(current * drops)),
-                          co_content=0.5 * float(np.sum(g * drops**2)),
-                          constraint_currents=lam, iterations=0, method="linear")
+        return v, lam
+
+    def _refactored(self, base: LinearSolver, k: np.ndarray) -> _Refactored | None:
+        """``base`` (a dense LinearSolver) refactorised for conductances ``k``: what
+        ``LaplacianFactor.update`` and ``LinearSolver._schur_update`` compute — the same
+        matrix, the same LAPACK calls (potrf, potrs, getrf) with the same arguments —
+        without the scipy wrappers' checks and dispatch, which cost ten times the
+        arithmetic for a board's few nodes. None where those calls would fail or warn
+        (the caller then takes the solver's own way and its errors)."""
+        f = base.factor
+        m = len(base.constraints)
+        if not m or k.dtype != np.float64 or k.shape != (f.network.n_edges,):
+            return None
+        place = self._places.get(id(f))
+        if place is None or place[0] is not f:
+            pat = f._pattern  # canonical CSC: one stored entry per place
+            cols = np.repeat(np.arange(pat.shape[1]), np.diff(pat.indptr))
+            place = self._places[id(f)] = (f, pat.indices.astype(np.int64), cols, pat.shape[0],
+                                           np.ascontiguousarray(base.constraints.rows.T))
+        _, rows, cols, n_red, rhs = place
+        a = np.zeros((n_red, n_red))
+        a[rows, cols] += f._data_map @ k  # pattern.toarray() with the new data
+        c, info = _potrf(a, lower=1, overwrite_a=0, clean=0)  # sla.cho_factor(lower=True)
+        if info != 0:
+            return None
+        x, info = _potrs(c, rhs, lower=1, overwrite_b=0)  # sla.cho_solve
+        if info != 0:
+            return None
+        x = np.asarray(x).reshape(len(base.constraints.free_nodes), m)
+        s = base.constraints.rows @ x
+        if not np.isfinite(s).all():
+            return None
+        lu, piv, info = _getrf(s, overwrite_a=0)  # sla.lu_factor
+        if info != 0:
+            return None
+        return _Refactored(base.constraints, x, (lu, piv))
 
     # -- nonlinear networks: damped Newton from the previous state (compiled) ------------
     def _reduced(self, fixed: tuple) -> tuple[np.ndarray, int, np.ndarray, np.ndarray]:

@@ -131,7 +131,8 @@ def tradeoff(lam_rows: list[dict], scan_rows: list[dict], path: Path) -> Path:
             np.maximum([t["rel_error_max"] for t in allr], FLOOR) - x]
     yerr = [y - [t["power_min"] for t in allr], [t["power_max"] for t in allr] - y]
     ax.errorbar(x, y, xerr=xerr, yerr=yerr, fmt="o-", color="tab:red", capsize=2,
-                label="median over networks and seeds (bars: min..max)")
+                label=(f"median over {max(t['runs'] for t in allr)} runs (bars: min..max)"
+                       if allr and max(t["runs"] for t in allr) > 1 else "one run per λ"))
     for t, xi, yi in zip(allr, x, y, strict=True):
         ax.annotate(f"λ={t['lam']:g}", (xi, yi), fontsize=7, xytext=(4, 2), textcoords="offset points")
     ax.set_xscale("log")
@@ -288,4 +289,37 @@ def energy(histories: dict[str, dict], ic_rows: list[dict], path: Path) -> Path:
     a2.set_ylabel("training energy Σ_steps P (power × steps)")
     a2.set_title("Energy spent during training")
     a2.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def power_gradient(histories: dict[str, dict], runs: list[dict], path: Path) -> Path:
+    """Left: cosine between the transistor rule's local power term and the exact
+    dP_free/dVg along training (solid; dashed: over the gates above the floor only) per λ.
+    Right: free power against error at the end, local term vs exact gradient, one point
+    per λ."""
+    plt = _plt()
+    fig, (a1, a2) = plt.subplots(1, 2, figsize=(11, 4.3))
+    for n, (label, h) in enumerate(histories.items()):
+        c = f"C{n % 10}"
+        a1.plot(h["step"], h["cos_free"], "-", color=c, lw=1.4, label=label)
+        a1.plot(h["step"], h["cos_free_above_floor"], "--", color=c, lw=1.0)
+    a1.set_xlabel("training step")
+    a1.set_ylabel("cos(local term, exact dP_free/dVg)")
+    a1.set_title("Local power term vs exact gradient (dashed: gates above the floor)",
+                 fontsize=9)
+    a1.legend(fontsize=7, loc="lower left")
+    markers = {"local": "o-", "exact": "s--", "exact-total": "^:"}
+    for n, seed in enumerate(sorted({r["seed"] for r in runs})):
+        for term, style in markers.items():
+            t = sorted((r for r in runs if r["seed"] == seed and r["term"] == term
+                        and r["lam"] > 0), key=lambda r: r["lam"])
+            if t:
+                a2.plot([r["rel_error"] for r in t], [r["power_free_uW"] for r in t], style,
+                        color=f"C{n}", label=f"seed {seed}, {term}")
+    a2.set_xscale("log")
+    a2.set_yscale("log")
+    a2.set_xlabel(ERROR_LABEL)
+    a2.set_ylabel("free power Σ I ΔV (µW)")
+    a2.set_title("Power reached vs error (one point per λ)", fontsize=10)
+    a2.legend(fontsize=7)
     return _save(fig, path)

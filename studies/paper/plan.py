@@ -26,7 +26,8 @@ class Plan:
         seeds: how many learnable task seeds (notebook-style draws) per network the scan uses.
         candidate_seeds / screen_below: task seeds 0..n-1 are screened with a lambda-0 run;
             a (network, seed) task is used only if that run reaches C/C0 < screen_below
-            (some random tasks have an error floor: the network cannot represent them).
+            (a filter: some random tasks plateau; whether the network could represent them
+            is decided separately, by ``inverse_check``).
         lams: lambda values of the scan (0 first).
         steps: steps of every linear run (the lambda² law shows after ~1e5).
         ic_networks / ic_inits / ic_k0 / ic_lams: the initial-condition grid (figure 2).
@@ -35,12 +36,21 @@ class Plan:
             authors' published algorithm on r1) on the first network, which must be r1.
         board / board_steps / board_lams / board_seeds / board_train_size: gen2-clln runs,
             nominal and with device imperfections (figure 5, transistor networks).
+        gradient_steps: steps of the power-gradient section's runs (the transistor rule's
+            local power term against the exact gradient on the nominal board; its grid is
+            :class:`learnboard.studies.paper.power_gradient.GradientPlan`, smaller with
+            ``quick``).
         emulated_steps / emulated_lams: host training sessions on the emulated board
             (firmware in the loop, the emulator's device imperfections); 0 skips them.
         noise / noise_lams: noisy-target grid on the first network (figure 6).
         strong_lams / strong_replicas / strong_perturb: the strong-lambda end as distributions:
             ``strong_replicas`` runs per lambda on the first task, each from k0 perturbed by
             ``strong_perturb`` (relative); 0 replicas skips them.
+        inverse_check / inverse_starts / inverse_more_starts / inverse_maxiter: which
+            screened tasks get the representability check (``filtered``: those the filter
+            dropped; ``all``; ``none``), its random starts (after the trained and uniform
+            ones), the further random starts tried while none is below ``screen_below``,
+            and L-BFGS-B iterations per start (:mod:`learnboard.engine.inverse`).
     """
 
     networks: list[dict]
@@ -60,6 +70,7 @@ class Plan:
     board_seeds: list[int] = field(default_factory=lambda: [0, 1])
     board_train_size: int = 8
     emulated_steps: int = 200
+    gradient_steps: int = 1000
     emulated_lams: list[float] = field(default_factory=lambda: [0.0, 0.05])
     noise: list[float] = field(default_factory=lambda: [0.01, 0.03])
     noise_lams: list[float] = field(default_factory=lambda: [0.0, 1e-8, 1e-7, 1e-6, 1e-5])
@@ -70,6 +81,10 @@ class Plan:
     screen_below: float = 1e-5
     quick: bool = False
     source: str = "generated"
+    inverse_check: str = "filtered"
+    inverse_starts: int = 8
+    inverse_more_starts: int = 24
+    inverse_maxiter: int = 3000
 
     @property
     def first(self) -> dict:
@@ -172,4 +187,5 @@ def default_plan(reference: str | Path | None = None, quick: bool = False, *,
         plan.noise, plan.noise_lams = [0.01], [0.0, 1e-7, 1e-6]
         plan.emulated_steps = 60
         plan.strong_replicas = 10
+        plan.gradient_steps = 300
     return plan

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 from learnboard.studies.paper import analysis as an
 from learnboard.studies.paper import figures as fg
+from learnboard.studies.paper import screening as sc
 from learnboard.studies.paper.compare import compare
 from learnboard.studies.paper.plan import Plan
 from learnboard.studies.sweep import expand, load_history, run_sweep
@@ -72,15 +73,12 @@ def run_paper(plan: Plan, out: str | Path, *, workers: int | None = None, schedu
     out.mkdir(parents=True, exist_ok=True)
     sweep_dir = out / "sweep"
     # stage 1: which random tasks can each network learn at all (lambda 0)?
-    screen = run_sweep(expand(plan.screen_spec()), sweep_dir, workers=workers,
+    screen_runs = expand(plan.screen_spec())
+    screen = run_sweep(screen_runs, sweep_dir, workers=workers,
                        scheduler=scheduler, progress=progress, label="paper: screening tasks")
     chosen: dict[str, list[int]] = {}
-    screened = []
     for r in screen.rows:
-        ok = r["status"] == "ok" and r["relative_error"] < plan.screen_below
-        screened.append({"network": r["network"], "seed": r["seed"],
-                         "relative_error_lam0": r.get("relative_error"), "used": ok})
-        if ok:
+        if r["status"] == "ok" and r["relative_error"] < plan.screen_below:
             chosen.setdefault(r["network"], []).append(r["seed"])
     if not chosen:
         from learnboard.errors import LearnboardError
@@ -96,6 +94,11 @@ def run_paper(plan: Plan, out: str | Path, *, workers: int | None = None, schedu
                                  r["network"]["kind"] != "emulate", r["tolerance"] is None))
     res = run_sweep(all_runs, sweep_dir, workers=workers, scheduler=scheduler,
                     progress=progress, label="paper")
+    # the tasks the filter dropped stay in the report, with a representability check
+    screened = sc.screening_rows(screen_runs, screen.rows, plan.screen_below, out,
+                                 check=plan.inverse_check, random_starts=plan.inverse_starts,
+                                 more_starts=plan.inverse_more_starts,
+                                 maxiter=plan.inverse_maxiter, workers=workers)
     by_id = {r["id"]: r for r in res.rows}
     computed = screen.ran + res.ran
     total = len({r["id"] for r in screen.rows} | set(by_id))
@@ -172,6 +175,7 @@ def run_paper(plan: Plan, out: str | Path, *, workers: int | None = None, schedu
     strong = _strong_points(res.rows, parts.get("strong", []))
     tables["strong_lambda"] = _strong_table(strong)
     spread = {p["point"]["lam"]: p for p in strong}
+    grad_lines = _power_gradient_section(plan, out, tables, figs)
     comparison = compare(everything, labels[0], spread) if plan.reference_rows else []
     findings = _findings(plan, lam_rows, ic_rows, tol_rows, board_rows, noise_rows, labels)
     tables["reference_comparison"] = comparison
@@ -182,7 +186,7 @@ def run_paper(plan: Plan, out: str | Path, *, workers: int | None = None, schedu
             write_table(out / f"{name}.csv", t)
     seconds = time.perf_counter() - t0
     report = Report(out, comparison, findings, seconds, total, res.failed + screen.failed)
-    _write_markdown(report, plan, computed, tables, figs, command)
+    _write_markdown(report, plan, computed, tables, figs, command, grad_lines)
     return report
 
 
@@ -244,6 +248,21 @@ def _strong_markdown(rows: list[dict]) -> list[str]:
                          ("power_modes", "P modes"), ("frac_at_min_median", "at k_min"),
                          ("steady", "steady")]),
     ]
+def _power_gradient_section(plan: Plan, out: Path, tables: dict, figs: dict) -> list[str]:
+    """The transistor rule's local power term against the exact power gradient (its own
+    in-process runs on the nominal board; :mod:`learnboard.studies.paper.power_gradient`)."""
+    if not plan.board:
+        return []
+    # imported here: `python -m learnboard.studies.paper.power_gradient` runs it alone
+    from learnboard.studies.paper import power_gradient as pgs
+
+    gplan = pgs.GradientPlan.of(plan.quick, plan.gradient_steps)
+    study = pgs.run_study(plan.board, gplan)
+    tables["power_gradient_runs"] = study.runs
+    tables["power_gradient_equal_error"] = study.equal_error
+    figs["power_gradient"] = fg.power_gradient(study.histories, study.runs,
+                                               out / "power_gradient.png")
+    return pgs.markdown(study, gplan, plan.board, md_table)
 
 
 def _fit_guide(lam_rows: list[dict]) -> float:
@@ -364,7 +383,26 @@ def _findings(plan, lam_rows, ic_rows, tol_rows, board_rows, noise_rows, labels)
     return out
 
 
-def _write_markdown(report: Report, plan: Plan, computed: int, tables, figs, command: str) -> None:
+def sample_size(lam_rows: list[dict], screened: list[dict]) -> tuple[str, str]:
+    """What "median" means in this report: how many runs on how many networks per λ.
+
+    Returns a sentence for the λ-scan section and a short phrase for the trade-off plot.
+    """
+    runs = [t["runs"] for t in lam_rows if t["network"] == "all"]
+    nets = sorted({t["network"] for t in lam_rows if t["network"] != "all"})
+    used = [r for r in screened if r.get("used")]
+    n = max(runs) if runs else 0
+    filt = f"{len(used)} of {len(screened)} screened tasks passed the filter"
+    if n <= 1:
+        where = f"{nets[0]}" if nets else "no network"
+        return (f"Each λ is **one run** on {where} ({filt}): no median, no spread.",
+                f"one run on {where}; {filt}")
+    return (f"Each λ: the median over {n} runs on {len(nets)} network(s) ({', '.join(nets)}; "
+            f"{filt}).", f"median over {n} runs on {len(nets)} network(s)")
+
+
+def _write_markdown(report: Report, plan: Plan, computed: int, tables, figs, command: str,
+                    grad_lines: list[str] = ()) -> None:
     out = report.out
     nets = ", ".join(n["label"] for n in plan.networks)
     lines = [
@@ -395,6 +433,7 @@ def _write_markdown(report: Report, plan: Plan, computed: int, tables, figs, com
                                          ("expected", "expected"), ("pass", "result")])]
     lam_all = [{**t, "steady": an.steady_label(t)} for t in tables["lambda_scan"]
                if t["network"] == "all"]
+    sample, sample_short = sample_size(tables["lambda_scan"], tables["screened_tasks"])
     lines += [
         "## 1. Error and power against λ\n",
         "*Steady runs*: runs whose last half neither drifts nor fluctuates by more than 5 % "
@@ -402,7 +441,10 @@ def _write_markdown(report: Report, plan: Plan, computed: int, tables, figs, com
         "10× its running minimum; *runs below floor*: final C/C0 under 1e-15, rounding noise "
         "(kept as computed, not a result).\n",
         "![error and power vs lambda](fig1_error_power_vs_lambda.png)\n",
-        "Median over seeds per network (bands: min..max); dashed: the λ² guide "
+        f"{sample} "
+        + ("" if "**one run**" in sample else "Per network: median over its tasks (bands: "
+           "min..max). ")
+        + "Dashed: the λ² guide "
         + ("of the reference results (5.5e6·λ²)." if plan.reference_rows else "fitted at λ ≤ 1e-9.")
         + " Table: `lambda_scan.csv`.\n",
         md_table(lam_all, [("lam", "λ"), ("runs", "runs"), ("rel_error_median", "median C/C0"),
@@ -421,7 +463,7 @@ def _write_markdown(report: Report, plan: Plan, computed: int, tables, figs, com
                   ("steady", "steady runs"), ("bursts_max", "most bursts")]),
         "## 3. Error–power trade-off\n",
         "![trade-off](fig3_tradeoff.png)\n",
-        "Each point is one λ (median over all networks and seeds; bars min..max; grey: single runs).\n",
+        f"Each point is one λ ({sample_short}; bars min..max; grey: single runs).\n",
         "## 4. Tolerance controller vs fixed λ\n",
         "![tolerance controller](fig4_tolerance_controller.png)\n",
         "The closed-loop tolerance controller (docs/engine.md), judged by its means over the last 10 % of steps, "
@@ -458,6 +500,7 @@ def _write_markdown(report: Report, plan: Plan, computed: int, tables, figs, com
                                        ("energy_uW_steps", "energy (µW·steps)"),
                                        ("newton_iterations_mean", "Newton it."),
                                        ("steady", "steady runs")]),
+            *grad_lines,
         ]
     lines += [
         "## 6. Beyond the paper: noisy targets\n",
@@ -473,14 +516,8 @@ def _write_markdown(report: Report, plan: Plan, computed: int, tables, figs, com
         "Training energy = Σ over steps of the free-state power (power × steps; trapezoid over "
         "the recorded history). A low start saves energy during the whole run, not only in the "
         "learned solution.\n",
-        "## Tasks screened\n",
-        f"Each network's candidate tasks (notebook draws with seeds 0..{plan.candidate_seeds - 1}) "
-        f"were first trained at λ = 0; only tasks reaching C/C0 < {plan.screen_below:g} are used "
-        "(a random choice of source and target edges can leave a task the network cannot "
-        "represent: an error floor at λ = 0). Table: `screened_tasks.csv`.\n",
-        md_table(tables["screened_tasks"], [("network", "network"), ("seed", "seed"),
-                                            ("relative_error_lam0", "C/C0 at λ=0"),
-                                            ("used", "used")]),
+        *sc.markdown(tables["screened_tasks"], plan.screen_below, plan.candidate_seeds,
+                     random_starts=plan.inverse_starts, more_starts=plan.inverse_more_starts),
         "## Files\n",
         "- `report.md` (this file), `fig*.png`\n"
         "- tables: " + ", ".join(f"`{k}.csv`" for k, v in tables.items() if v) + "\n"
