@@ -42,6 +42,9 @@ examples:
       closed-loop lambda for C/C0 about 1e-3; JSON summary on stdout
   learnboard sim --init low --steps 20000 --save run1/
       low starting conductances; writes run1/conductances.csv and run1/history.csv
+  learnboard sim --network data_N00064_Lp0.0100_r1.txt --lam 1e-4 --steps 100000 \\
+      --replicas 10 --perturb 1e-12 --json
+      strong lambda is a distribution: median, IQR and modes over 10 perturbed starts
   learnboard sim --seed 1 --steps 100000 --inverse
       a task the rule leaves at C/C0 0.58: is it the task or the rule? (inverse problem)
   learnboard sim --board gen1-digipot --steps 100
@@ -147,6 +150,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                             "x1.05 or /2 every 100 steps; tail means over the last 10%% are "
                             "reported, e.g. --tolerance 1e-3")
 
+    rep = p.add_argument_group("replicas (distributions where one run is not a result)")
+    rep.add_argument("--replicas", type=int, metavar="R",
+                     help="run R replicas and report median, IQR and modes (--json: replicas, "
+                          "median, iqr, range, modes), e.g. --replicas 10 --perturb 1e-12")
+    rep.add_argument("--perturb", type=float, default=0.0, metavar="EPS",
+                     help="replica i starts from k0 * (1 + EPS u), u uniform in [-1, 1) per "
+                          "edge, seeded by (--seed, i); default %(default)s")
+    rep.add_argument("--vary-seed", action="store_true",
+                     help="replica i uses learning seed --seed + i (shuffled order, "
+                          "desynchronous masks); the task stays the same")
     inv = p.add_argument_group("representability (the inverse problem)")
     inv.add_argument("--inverse", type=int, nargs="?", const=8, default=0, metavar="STARTS",
                      help="after training, search the best conductances in [k-min, k-max] for "

@@ -393,6 +393,16 @@ def _say_resume(rf) -> None:
         print(f"resume with: {resume_command(rf.path)}", file=sys.stderr, flush=True)
 
 
+def _steady_words(d: dict) -> str:
+    """", steady" / ", not steady, 3 bursts" (the verdict on the telemetry history)."""
+    if d.get("steady_state") is None:
+        return ""
+    words = ", steady" if d["steady_state"] else ", not steady"
+    if d.get("bursts"):
+        words += f", {d['bursts']} burst{'s' if d['bursts'] > 1 else ''}"
+    return words + (", C/C0 below the floating-point floor" if d.get("below_floor") else "")
+
+
 def _plot(run_dir) -> None:
     """The run's figures into RUN_DIR/figures; a plotting failure must not hide the summary."""
     import sys
@@ -491,5 +501,5 @@ def run(args: argparse.Namespace) -> int:
             acc = f", accuracy {d['accuracy']:.1%}" if d["accuracy"] is not None else ""
             print(f"{d['port']}: {d['steps']} steps ({d['stop_reason']}), C/C0 {d['relative_error']:.3g}"
                   f"{reached}{test}{acc}, {power_line(d)}, lambda {d['lambda']:.3g}"
-                  f" -> {d['run_dir']}")
+                  f"{_steady_words(d)} -> {d['run_dir']}")
     return 1 if failed else 0

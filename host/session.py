@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from learnboard.engine.config import GATE_ALPHA_ANNEAL, annealed_alpha
+from learnboard.engine.steady import below_floor
 from learnboard.errors import InputError, LearnboardError
 
 from .link import BoardError
@@ -156,6 +157,16 @@ class Summary:
     resets: int = 0
     watchdog_resets: int = 0  # of the resets, those the board's watchdog made (F_WATCHDOG)
     telemetry_lost: int = 0  # telemetry records the board sent that never arrived (gaps)
+    # the steady-state verdict on the telemetry history (learnboard.engine.steady); None in
+    # summaries written before it existed
+    steady_state: bool | None = None
+    below_floor: bool | None = None  # final C/C0 below the floating-point floor
+    bursts: int | None = None
+    rise: float | None = None
+    drift_relative_error: float | None = None
+    drift_power: float | None = None
+    fluctuation_relative_error: float | None = None
+    fluctuation_power: float | None = None
 
     def as_dict(self) -> dict:
         d = asdict(self)
@@ -581,6 +592,8 @@ class Session:
         self.tlm_seq += 1
         err = float(t.get("err", math.nan))
         rec["rel_err"] = err / self.c0 if self.c0 > 0 else math.nan
+        if below_floor(rec["rel_err"]):  # rounding noise, kept as computed and marked
+            rec["below_floor"] = True
         if step <= self.max_step_logged:
             rec["supersedes"] = True
         self.max_step_logged = max(self.max_step_logged, step)
@@ -784,6 +797,20 @@ class Session:
         except Exception:  # the link may be gone; the summary still gets written
             pass
 
+    def _verdict(self, rel: float) -> dict:
+        """The steady-state verdict of the telemetry (the last record of each step counts:
+        records a resumed session re-sent supersede the earlier ones)."""
+        from learnboard.engine.steady import run_verdict
+
+        err = dict(self.err_hist)
+        pwr = dict(self.power_hist)
+        steps = sorted(err)
+        v = run_verdict({"relative_error": [err[s] for s in steps],
+                         "power": [pwr.get(s, math.nan) for s in steps]}, rel)
+        return {k: v[k] for k in ("steady_state", "below_floor", "bursts", "rise",
+                                  "drift_relative_error", "drift_power",
+                                  "fluctuation_relative_error", "fluctuation_power")}
+
     def _finish(self, reason: str) -> Summary:
         if self.last_ck is None or self.last_ck.get("step") != self.step:
             self._checkpoint()
@@ -805,6 +832,7 @@ class Session:
             p = [v for s, v in self.power_hist if s > cut]
             tail_e, tail_p = float(np.mean(e)), float(np.mean(p))
         tol = self.runner.tolerance
+        steady = self._verdict(rel)
         initial = {f"initial_{k}": self.pw0.get(k) for k in POWER_KEYS}
         initial["initial_power_source"] = self.pw0.get("power_source") or "estimate"
         s = Summary(run_dir=str(self.rf.path), relative_error=rel, test_error=test_err, accuracy=acc,
@@ -813,7 +841,8 @@ class Session:
                     stop_reason=reason,
                     tail_relative_error=tail_e, tail_power=tail_p, **initial,
                     board=self.board.name, port=self.conn.label, resets=self.resets,
-                    watchdog_resets=self.watchdog_resets, telemetry_lost=self.tlm_lost)
+                    watchdog_resets=self.watchdog_resets, telemetry_lost=self.tlm_lost,
+                    **steady)
         self._log({"kind": "summary", **s.as_dict()})
         self.log.close()
         self.rf.write_summary(s.as_dict())

@@ -62,8 +62,23 @@ def test_report_numbers_follow_the_physics(tiny_report):
                                              "gen2-clln emulated"}  # firmware in the loop
     assert all(float(r["power_uW_median"]) > 0 for r in board)
     findings = {f["finding"].split(" (")[0]: f for f in rep.findings}
-    assert findings["error grows with λ"]["pass"] is True
+    # the λ checks judge every λ of the scan: here the short runs' error does not grow
+    # from λ 0 to 1e-5 (not steady yet), and the finding says so rather than sampling past it
+    grows = findings["error grows with λ"]
+    lams = sorted(err)
+    assert f"each of the {len(lams)} λ" in grows["finding"]
+    assert grows["pass"] is all(err[b] > err[a] for a, b in zip(lams, lams[1:], strict=False))
     assert findings["power falls with λ"]["pass"] is True
+    # and the scan's table says how many runs of each λ were steady
+    assert all(int(r["judged_runs"]) == int(r["runs"]) for r in scan)
+    # the strong-λ end as distributions: replicas per λ with median, IQR, range and modes
+    strong = list(csv.DictReader((out / "strong_lambda.csv").open()))
+    assert [float(r["lam"]) for r in strong] == [1e-5, 1e-4, 1e-3]
+    for r in strong:
+        assert int(r["runs"]) == 20 and r["rel_error_modes"]
+        assert (float(r["rel_error_min"]) <= float(r["rel_error_q25"]) <= float(r["rel_error_median"])
+                <= float(r["rel_error_q75"]) <= float(r["rel_error_max"]))
+    assert "## Strong λ as distributions" in (out / "report.md").read_text()
 
 
 def test_reference_rows_on_r1_pass_within_tolerance(reference_networks, tmp_path):

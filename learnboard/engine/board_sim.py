@@ -35,8 +35,12 @@ def run_board_sim(args) -> int:
 
     from learnboard.boards import load_board
     from learnboard.engine.controller import ToleranceController
+    from learnboard.engine.steady import floor_flags, run_verdict
     from learnboard.tasks import parse_coeffs, read_csv, regression_task
 
+    if getattr(args, "replicas", None) is not None:
+        raise InputError("runs the linear engine only: drop --board or --replicas",
+                         field="--replicas")
     board = load_board(args.board)
     n_in = sum(1 for p in board.inputs if p.fixed is None)
     n_out = len(board.outputs)
@@ -88,7 +92,7 @@ def run_board_sim(args) -> int:
             "seed": args.seed, "alpha": float(h["alpha"][0]), "alpha_final": float(h["alpha"][-1]),
             "eta": eta, "newton_iterations_mean": res.newton_iterations_mean,
             "n_examples": data.n_examples, "lam_final": float(h["lam"][-1]),
-            "power_term": term}
+            "power_term": term, **run_verdict(h, res.relative_error)}
     if track:
         info.update(gradient_summary(h))
     task_name = getattr(board.learning, "task", None) or "regression"
@@ -110,8 +114,9 @@ def run_board_sim(args) -> int:
                 w.writerow([i, e.name, e.kind, res.initial_state[i], res.state[i]])
         with (d / "history.csv").open("w", newline="") as fh:
             w = csv.writer(fh)
-            w.writerow(list(h))
-            w.writerows(zip(*(h[c].tolist() for c in h), strict=True))
+            hf = {**h, "below_floor": floor_flags(h["relative_error"]).astype(int)}
+            w.writerow(list(hf))
+            w.writerows(zip(*(hf[c].tolist() for c in hf), strict=True))
         (d / "summary.json").write_text(json.dumps(info, indent=2) + "\n")
     if args.json:
         print(json.dumps(info))
@@ -122,4 +127,7 @@ def run_board_sim(args) -> int:
               f"{res.newton_iterations_mean:.2f}"
               + (f"; accuracy {info['accuracy']:.2f} (held out {info['test_accuracy']:.2f})"
                  if "accuracy" in info else ""))
+        from learnboard.engine.simulate import steady_text
+
+        print(f"steady state: {steady_text(info)}")
     return 0

@@ -5,12 +5,14 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import sys
 from pathlib import Path
 
 from learnboard.engine.config import LearningConfig, initial_conductances
 from learnboard.engine.controller import ToleranceController, tail_means
 from learnboard.engine.linear import LinearEngine, Terminals, TrainResult
+from learnboard.engine.steady import floor_flags, run_verdict
 from learnboard.errors import InputError
 from learnboard.network import Network, read_network, write_network
 from learnboard.tasks import Dataset, notebook_task, parse_coeffs, read_csv, regression_task
@@ -85,6 +87,7 @@ def summary(result: TrainResult, net: Network, terms: Terminals, data: Dataset,
         "target_nodes": list(terms.target_nodes),
         "n_examples": data.n_examples,
         **result.info,
+        **run_verdict(result.history, result.relative_error),
     }
     if controller is not None:
         tail = tail_means(result.history)
@@ -107,12 +110,14 @@ def save(directory: str, result: TrainResult, net: Network, info: dict, generate
         for e, ((i, j), k0, k) in enumerate(zip(net.edges, result.initial_conductances,
                                                   result.conductances, strict=True)):
             w.writerow([e, int(i), int(j), repr(float(k0)), repr(float(k))])
-    cols = list(result.history)
+    hist = {**result.history, "below_floor": floor_flags(result.history["relative_error"])}
+    cols = list(hist)
     with (d / "history.csv").open("w", newline="") as fh:
         w = csv.writer(fh)
         w.writerow(cols)
-        for row in zip(*(result.history[c] for c in cols), strict=True):
-            w.writerow([int(v) if c == "step" else repr(float(v)) for c, v in zip(cols, row, strict=True)])
+        for row in zip(*(hist[c] for c in cols), strict=True):
+            w.writerow([int(v) if c in ("step", "below_floor") else repr(float(v))
+                        for c, v in zip(cols, row, strict=True)])
     (d / "summary.json").write_text(json.dumps(info, indent=2) + "\n")
     if generated:
         write_network(net, d / "network.txt")
@@ -134,6 +139,8 @@ def run_sim(args: argparse.Namespace) -> int:
     engine = LinearEngine(net, terms, data, config, method=args.method)
     k0 = initial_conductances(net.n_edges, args.init, args.k0, k_min=args.k_min, k_max=args.k_max,
                               seed=args.seed)
+    if getattr(args, "replicas", None) is not None:
+        return run_replicas(args, engine, net, terms, data, k0, generated)
     controller = ToleranceController(args.tolerance) if args.tolerance is not None else None
     record_every = args.record_every
     if controller is not None and not record_every:
@@ -161,6 +168,72 @@ def run_sim(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_replicas(args: argparse.Namespace, engine: LinearEngine, net: Network, terms: Terminals,
+                 data: Dataset, k0, generated: bool) -> int:
+    """``--replicas R``: R runs from perturbed k0 (and/or learning seeds); their distribution."""
+    from dataclasses import replace
+
+    from learnboard.engine.replicas import distribution, perturbed
+
+    n, eps = args.replicas, args.perturb
+    if n < 1:
+        raise InputError(f"must be at least 1, got {n}", field="--replicas")
+    if not (eps >= 0 and math.isfinite(eps)):
+        raise InputError(f"must be a finite relative size >= 0, got {eps}", field="--perturb")
+    if eps == 0 and not args.vary_seed and n > 1:
+        raise InputError("the replicas would all be the same run: give --perturb EPS (e.g. "
+                         "--perturb 1e-12) and/or --vary-seed", field="--replicas")
+    record_every = args.record_every
+    if args.tolerance is not None and not record_every:
+        record_every = 1
+    runs = []
+    for i in range(n):
+        seed = args.seed + i if args.vary_seed else args.seed
+        eng = engine
+        if args.vary_seed:
+            eng = LinearEngine(net, terms, data, replace(engine.config, seed=seed),
+                               method=args.method)
+        ctl = ToleranceController(args.tolerance) if args.tolerance is not None else None
+        res = eng.train(perturbed(k0, eps, args.seed, i), args.steps, record_every=record_every,
+                        controller=ctl)
+        info = summary(res, net, terms, data, ctl)
+        info.update(replica=i, perturb=eps, learning_seed=seed)
+        runs.append(info)
+        if args.save:
+            save(str(Path(args.save) / f"replica{i:03d}"), res, net, info, generated)
+    out = {"replicas": runs, **distribution(runs)}
+    if args.save:
+        (Path(args.save) / "replicas.json").write_text(json.dumps(out, indent=2) + "\n")
+    if args.json:
+        print(json.dumps(out))
+    else:
+        print_replicas(out)
+    return 0
+
+
+def print_replicas(out: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    runs = out["replicas"]
+    t = Table(title=f"learnboard sim — {len(runs)} replicas of {runs[0]['network']}")
+    for col in ("", "median", "IQR", "min – max"):
+        t.add_column(col)
+    for key, label in (("relative_error", "C/C0"), ("power", "power ½Σk dV²"),
+                       ("frac_at_min", "edges at k-min")):
+        if key in out["median"]:
+            q, r = out["iqr"][key], out["range"][key]
+            t.add_row(label, f"{out['median'][key]:.4g}", f"{q[0]:.4g} – {q[1]:.4g}",
+                      f"{r[0]:.4g} – {r[1]:.4g}")
+    Console().print(t)
+    for key in ("relative_error", "power"):
+        found = out["modes"].get(key, [])
+        print(f"modes of {key}: " + "; ".join(f"{m['centre']:.4g} ({m['count']} runs)"
+                                              for m in found))
+    print(f"steady: {out['steady_runs']} of {len(runs)} runs; below the floor: "
+          f"{out['below_floor_runs']}")
+
+
 def _train_with_progress(engine, k0, steps, record_every, controller, quiet) -> TrainResult:
     if quiet or steps < 20000 or not sys.stderr.isatty():
         return engine.train(k0, steps, record_every=record_every, controller=controller)
@@ -173,6 +246,23 @@ def _train_with_progress(engine, k0, steps, record_every, controller, quiet) -> 
         return engine.train(k0, steps, record_every=record_every, controller=controller,
                             progress=lambda s: bar.update(task, completed=s),
                             progress_every=max(1, steps // 200))
+
+
+def steady_text(info: dict) -> str:
+    """One line of the steady-state verdict for the tables."""
+    if info.get("drift_relative_error") is None:
+        text = "not judged (history too short)"
+    else:
+        word = "yes" if info["steady_state"] else "no"
+        dp = info.get("drift_power")
+        text = (f"{word} (last half: drift C/C0 {info['drift_relative_error']:.2g}"
+                + (f", P {dp:.2g}" if dp is not None else "")
+                + f"; fluctuation {info['fluctuation_relative_error']:.2g})")
+    if info.get("bursts"):
+        text += f"; {info['bursts']} burst(s), final/min C/C0 {info['rise']:.3g}"
+    if info.get("below_floor"):
+        text += "; C/C0 below the floating-point floor (rounding noise)"
+    return text
 
 
 def print_summary(info: dict) -> None:
@@ -197,6 +287,7 @@ def print_summary(info: dict) -> None:
     t.add_row("power Σk dV² (W-equiv.)", f"{info['initial_power_watts']:.4g} → {info['power_watts']:.4g}")
     t.add_row("edges at k-min / k-max", f"{info['frac_at_min']:.1%} / {info['frac_at_max']:.1%}")
     t.add_row("lambda (final)", f"{info['lam_final']:.3g}")
+    t.add_row("steady state", steady_text(info))
     if "tolerance" in info:
         tol = info["tolerance"]
         t.add_row("tolerance", f"tau {tol['tau']:.3g}, reached at step {tol['s0']}; last 10 %: "

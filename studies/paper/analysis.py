@@ -41,6 +41,30 @@ def stats(values) -> tuple[float, float, float]:
     return float(np.median(v)), float(v.min()), float(v.max())
 
 
+def verdict_counts(sel: list[dict]) -> dict:
+    """Of the runs ``sel``: how many reached a steady state, how many ended below the
+    floating-point floor, and the most bursts one had (learnboard.engine.steady).
+    Rows from sweeps made before the verdict existed count as not judged."""
+    judged = [r for r in sel if r.get("steady_state") is not None]
+    return {"steady_runs": sum(1 for r in judged if r["steady_state"]),
+            "judged_runs": len(judged),
+            "below_floor_runs": sum(1 for r in sel if r.get("below_floor")),
+            "bursts_max": max((r.get("bursts") or 0 for r in judged), default=None)}
+
+
+def steady_label(t: dict) -> str:
+    """``"3/5"`` steady runs of the judged ones (``"--"`` when none was judged)."""
+    return f"{t['steady_runs']}/{t['judged_runs']}" if t.get("judged_runs") else "--"
+
+
+def grows(values: list[float | None], floor: float) -> tuple[bool, list[int]]:
+    """Does a sequence grow step by step? Returns (verdict, indices i where values[i+1] does
+    not exceed values[i]). Two neighbours both below ``floor`` are rounding noise: not a break."""
+    breaks = [i for i, (a, b) in enumerate(zip(values, values[1:], strict=False))
+              if not (b > a or (abs(a) < floor and abs(b) < floor))]
+    return not breaks, breaks
+
+
 def lambda_table(rows: list[dict], networks: list[str], lams: list[float], steps: int) -> list[dict]:
     """Per network and lambda: median/min/max over seeds of C/C0, P and training energy."""
     out = []
@@ -54,7 +78,7 @@ def lambda_table(rows: list[dict], networks: list[str], lams: list[float], steps
             out.append({"network": net, "lam": lam, "runs": len(sel),
                         "rel_error_median": c[0], "rel_error_min": c[1], "rel_error_max": c[2],
                         "power_median": p[0], "power_min": p[1], "power_max": p[2],
-                        "energy_median": e[0]})
+                        "energy_median": e[0], **verdict_counts(sel)})
     return out
 
 
@@ -78,7 +102,7 @@ def initial_table(rows: list[dict], networks: list[str], lams: list[float], step
         c, p, e = (stats(r[k] for r in sel) for k in ("relative_error", "power", "energy"))
         out.append({"init": label, "lam": lam, "runs": len(sel), "rel_error_median": c[0],
                     "power_median": p[0], "power_min": p[1], "power_max": p[2],
-                    "energy_median": e[0]})
+                    "energy_median": e[0], **verdict_counts(sel)})
     return out
 
 
@@ -130,7 +154,8 @@ def tolerance_table(rows: list[dict], networks: list[str], taus: list[float], st
                         "power_lam0": p0, "reduction_vs_lam0": p0 / r["tail_power"],
                         "fixed_lambda_power_equal_error": fixed,
                         "controller_over_fixed": r["tail_power"] / fixed if fixed == fixed else math.nan,
-                        "energy": r["energy"]})
+                        "energy": r["energy"], "steady_state": r.get("steady_state"),
+                        "bursts": r.get("bursts")})
     return out
 
 

@@ -12,7 +12,9 @@ Tolerances: the 2000-step row to half a unit of the reference's 6th digit; the 2
 rows ±1 %; 1e5-step rows at lambda <= 1e-6 ±5 % on C/C0
 (two-digit values) and ±2 % on P; rows at lambda >= 1e-5 within a factor 5 on C/C0 and 2
 on P, because there many edges sit at k_min and the outcome depends on the rounding path
-(docs/engine.md); the tolerance controller's tail means ±20 % (the controller oscillates,
+(docs/engine.md) — or, when the report ran replicas of these rows, by their measured
+spread (:func:`compare` with ``spread``: the reference must not be an outlier of the
+replicas' distribution, Tukey's fences on a log scale); the tolerance controller's tail means ±20 % (the controller oscillates,
 and its tail means move with the exact timing of its checks); the log-log slope 2.0 ± 0.1.
 """
 
@@ -90,8 +92,8 @@ def _match(rows: list[dict], sel: dict, network: str) -> dict | None:
     for r in rows:
         if r.get("status") != "ok" or r["network"] != network or r["seed"] != 0:
             continue
-        if r.get("noise") or r.get("task") != "notebook":
-            continue
+        if r.get("noise") or r.get("task") != "notebook" or r.get("replica") is not None:
+            continue  # a replica is one draw of a distribution, judged by its spread
         if all(_eq(r.get(k), v) for k, v in sel.items() if not (k == "k0" and r["init"] == "low")):
             return r
     return None
@@ -105,10 +107,21 @@ def _eq(a, b) -> bool:
     return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=0.0)
 
 
-def compare(rows: list[dict], network: str = "r1") -> list[dict]:
-    """One line per reference value: measured, reference, tolerance, pass (None when not run)."""
+def compare(rows: list[dict], network: str = "r1", spread: dict | None = None) -> list[dict]:
+    """One line per reference value: measured, reference, tolerance, pass (None when not run).
+
+    ``spread`` (lambda -> the replica summary of :func:`learnboard.engine.replicas.distribution`)
+    judges the rows near k_min by the measured spread instead of a fixed factor: the
+    measured value is the replicas' median, and the reference passes when it (± half a unit
+    of its last digit) reaches inside the Tukey fences of the replicas (quartiles ± 1.5
+    interquartile ranges, on a log scale): not an outlier of the measured distribution.
+    """
     out = []
     for ref in REFERENCES:
+        dist = _spread_for(spread, ref)
+        if dist is not None:
+            out.append(_judge_spread(ref, dist))
+            continue
         r = _match(rows, ref.select, network)
         x = r.get(ref.column) if r else None
         ok, tol = ref.judge(x)
@@ -119,6 +132,32 @@ def compare(rows: list[dict], network: str = "r1") -> list[dict]:
     out.append({"quantity": "log-log slope of C/C0 vs lambda (1e-10..1e-8, 1e5 steps)",
                 "measured": slope, "reference": "2", "tolerance": "±0.1", "pass": ok})
     return out
+
+
+def _spread_for(spread: dict | None, ref: Ref) -> dict | None:
+    if not spread or ref.kind != "factor":
+        return None
+    lam = ref.select["lam"]
+    return next((d for k, d in spread.items() if math.isclose(k, lam)), None)
+
+
+def tukey_fences(q25: float, q75: float) -> tuple[float, float]:
+    """[q25 / (q75/q25)^1.5, q75 * (q75/q25)^1.5]: Tukey's fences on a log scale."""
+    w = (q75 / q25) ** 1.5
+    return q25 / w, q75 * w
+
+
+def _judge_spread(ref: Ref, dist: dict) -> dict:
+    col = ref.column
+    runs = dist["runs"]
+    if col not in dist["median"] or min(dist["iqr"][col]) <= 0:
+        return {"quantity": ref.name, "measured": None, "reference": ref.shown,
+                "tolerance": "replicas failed", "pass": None}
+    lo, hi = tukey_fences(*dist["iqr"][col])
+    half = 0.05 * 10 ** math.floor(math.log10(ref.value))  # the rows near k_min have 2 digits
+    ok = ref.value + half >= lo and ref.value - half <= hi
+    return {"quantity": ref.name, "measured": dist["median"][col], "reference": ref.shown,
+            "tolerance": f"median of {runs} replicas; fences {lo:.3g}–{hi:.3g}", "pass": ok}
 
 
 def lambda_slope(rows: list[dict], network: str, seed: int = 0) -> float | None:

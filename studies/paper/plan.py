@@ -43,6 +43,9 @@ class Plan:
         emulated_steps / emulated_lams: host training sessions on the emulated board
             (firmware in the loop, the emulator's device imperfections); 0 skips them.
         noise / noise_lams: noisy-target grid on the first network (figure 6).
+        strong_lams / strong_replicas / strong_perturb: the strong-lambda end as distributions:
+            ``strong_replicas`` runs per lambda on the first task, each from k0 perturbed by
+            ``strong_perturb`` (relative); 0 replicas skips them.
         inverse_check / inverse_starts / inverse_more_starts / inverse_maxiter: which
             screened tasks get the representability check (``filtered``: those the filter
             dropped; ``all``; ``none``), its random starts (after the trained and uniform
@@ -71,6 +74,9 @@ class Plan:
     emulated_lams: list[float] = field(default_factory=lambda: [0.0, 0.05])
     noise: list[float] = field(default_factory=lambda: [0.01, 0.03])
     noise_lams: list[float] = field(default_factory=lambda: [0.0, 1e-8, 1e-7, 1e-6, 1e-5])
+    strong_lams: list[float] = field(default_factory=lambda: [1e-5, 1e-4, 1e-3])
+    strong_replicas: int = 20
+    strong_perturb: float = 1e-12
     candidate_seeds: int = 3
     screen_below: float = 1e-5
     quick: bool = False
@@ -110,6 +116,11 @@ class Plan:
                       "grid": {"lam": self.noise_lams, "noise": [0.0, *self.noise]},
                       "networks": one[:1]},
         }
+        if self.strong_replicas:  # on r1's reference task when there is one (compared below)
+            out["strong"] = {"steps": self.steps,
+                             "grid": {"lam": self.strong_lams, "replicas": self.strong_replicas,
+                                      "perturb": self.strong_perturb},
+                             "networks": [first] if self.reference_rows else one[:1]}
         out = {k: v for k, v in out.items() if v["networks"]}
         if self.reference_rows:
             out["reference"] = {"grid": {"lam": DECADES, "steps": [100_000]}, "networks": [first],
@@ -175,5 +186,6 @@ def default_plan(reference: str | Path | None = None, quick: bool = False, *,
         plan.board_steps, plan.board_lams, plan.board_seeds = 100, [0.0, 0.05, 0.5], [0]
         plan.noise, plan.noise_lams = [0.01], [0.0, 1e-7, 1e-6]
         plan.emulated_steps = 60
+        plan.strong_replicas = 10
         plan.gradient_steps = 300
     return plan

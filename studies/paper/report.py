@@ -16,6 +16,8 @@ from learnboard.studies.paper.compare import compare
 from learnboard.studies.paper.plan import Plan
 from learnboard.studies.sweep import expand, load_history, run_sweep
 
+from learnboard.engine.steady import FLOOR as STEADY_FLOOR
+
 REFERENCE_GUIDE = 5.5e6  # reference results: C/C0 ≈ 5.5e6 · lambda² on r1 at 1e5 steps
 
 
@@ -170,8 +172,11 @@ def run_paper(plan: Plan, out: str | Path, *, workers: int | None = None, schedu
                 ehist[an.init_label({"init": r["init"], "k0": r["k0"]})] = h
     figs["energy"] = fg.energy(ehist, ic_rows, out / "fig7_training_energy.png")
 
+    strong = _strong_points(res.rows, parts.get("strong", []))
+    tables["strong_lambda"] = _strong_table(strong)
+    spread = {p["point"]["lam"]: p for p in strong}
     grad_lines = _power_gradient_section(plan, out, tables, figs)
-    comparison = compare(everything, labels[0]) if plan.reference_rows else []
+    comparison = compare(everything, labels[0], spread) if plan.reference_rows else []
     findings = _findings(plan, lam_rows, ic_rows, tol_rows, board_rows, noise_rows, labels)
     tables["reference_comparison"] = comparison
     tables["screened_tasks"] = screened
@@ -185,6 +190,64 @@ def run_paper(plan: Plan, out: str | Path, *, workers: int | None = None, schedu
     return report
 
 
+def _strong_points(rows: list[dict], runs: list[dict]) -> list[dict]:
+    """The replica summaries of the strong-lambda runs, one per lambda."""
+    from learnboard.studies.sweep.execute import replica_points
+
+    ids = {r["id"] for r in runs}
+    return sorted(replica_points([r for r in rows if r["id"] in ids]),
+                  key=lambda p: p["point"]["lam"])
+
+
+def _modes_text(found: list[dict]) -> str:
+    return "; ".join(f"{m['centre']:.3g} ({m['count']})" for m in found) or "–"
+
+
+def _strong_table(points: list[dict]) -> list[dict]:
+    out = []
+    for p in points:
+        med, iqr, rng = p["median"], p["iqr"], p["range"]
+        if "relative_error" not in med:
+            continue
+        out.append({"network": p["point"]["network"], "lam": p["point"]["lam"],
+                    "runs": len(p["replicas"]) - p["failed"], "perturb": p["point"]["perturb"],
+                    "rel_error_median": med["relative_error"],
+                    "rel_error_q25": iqr["relative_error"][0],
+                    "rel_error_q75": iqr["relative_error"][1],
+                    "rel_error_min": rng["relative_error"][0],
+                    "rel_error_max": rng["relative_error"][1],
+                    "rel_error_modes": _modes_text(p["modes"].get("relative_error", [])),
+                    "power_median": med["power"], "power_q25": iqr["power"][0],
+                    "power_q75": iqr["power"][1], "power_min": rng["power"][0],
+                    "power_max": rng["power"][1],
+                    "power_modes": _modes_text(p["modes"].get("power", [])),
+                    "frac_at_min_median": med.get("frac_at_min"),
+                    "steady_runs": p["steady_runs"]})
+    return out
+
+
+def _strong_markdown(rows: list[dict]) -> list[str]:
+    """The report section of the strong-lambda distributions (empty without them)."""
+    if not rows:
+        return []
+    shown = [{**r, "c_iqr": f"{r['rel_error_q25']:.3g}–{r['rel_error_q75']:.3g}",
+              "c_range": f"{r['rel_error_min']:.3g}–{r['rel_error_max']:.3g}",
+              "p_range": f"{r['power_min']:.3g}–{r['power_max']:.3g}",
+              "steady": f"{r['steady_runs']}/{r['runs']}"} for r in rows]
+    return [
+        "## Strong λ as distributions\n",
+        f"At strong λ many edges sit at k_min and a last-bit difference grows into a different "
+        f"run: each λ below is {rows[0]['runs']} runs of {rows[0]['network']}'s first task, "
+        f"each from k0 perturbed by ±{rows[0]['perturb']:g} (relative, seeded per run). Modes: "
+        "groups of the sorted log values split at gaps wider than 8× the median gap "
+        "(docs/engine.md, \"Replicas\"). The comparison with the reference results judges "
+        "these rows by this spread. Table: `strong_lambda.csv`.\n",
+        md_table(shown, [("lam", "λ"), ("rel_error_median", "median C/C0"), ("c_iqr", "IQR"),
+                         ("c_range", "range"), ("rel_error_modes", "modes (runs)"),
+                         ("power_median", "median P"), ("p_range", "P range"),
+                         ("power_modes", "P modes"), ("frac_at_min_median", "at k_min"),
+                         ("steady", "steady")]),
+    ]
 def _power_gradient_section(plan: Plan, out: Path, tables: dict, figs: dict) -> list[str]:
     """The transistor rule's local power term against the exact power gradient (its own
     in-process runs on the nominal board; :mod:`learnboard.studies.paper.power_gradient`)."""
@@ -222,7 +285,8 @@ def _board_table(rows: list[dict]) -> list[dict]:
                     "rel_error_median": c[0], "rel_error_min": c[1], "rel_error_max": c[2],
                     "power_uW_median": p[0] * 1e6, "initial_power_uW": p0 * 1e6,
                     "energy_uW_steps": e[0] * 1e6,
-                    "newton_iterations_mean": an.stats(r.get("newton_iterations_mean") for r in sel)[0]})
+                    "newton_iterations_mean": an.stats(r.get("newton_iterations_mean") for r in sel)[0],
+                    **an.verdict_counts(sel)})
     return sorted(out, key=lambda r: (r["network"], r["init"] != "uniform", r["lam"]))
 
 
@@ -233,6 +297,33 @@ def _median_at(lam_rows, lam, key="rel_error_median", net="all"):
     return None
 
 
+def _lambda_checks(add, lam_rows: list[dict]) -> None:
+    """Error grows and power falls with λ, checked over every λ of the scan (not a sample):
+    a λ where the median error falls (or the power rises) is named in the finding."""
+    lams = sorted({t["lam"] for t in lam_rows if t["network"] == "all"})
+    errs = [_median_at(lam_rows, x) for x in lams]
+    if len(lams) >= 2 and None not in errs:
+        ok, breaks = an.grows(errs, STEADY_FLOOR)
+        add(f"error grows with λ (median C/C0 at each of the {len(lams)} λ of the scan, "
+            f"{lams[0]:g} … {lams[-1]:g})",
+            ", ".join(f"{e:.2g}" for e in errs) + _breaks(lams, breaks, "falls"),
+            "increasing (below the floating-point floor: not compared)", ok)
+    pows = [_median_at(lam_rows, x, "power_median") for x in lams]
+    if len(lams) >= 2 and None not in pows:
+        ok, breaks = an.grows([-p for p in pows], 0.0)
+        add(f"power falls with λ (median P at each of the {len(lams)} λ of the scan)",
+            ", ".join(f"{p:.3g}" for p in pows) + _breaks(lams, breaks, "rises"),
+            "decreasing", ok)
+
+
+def _yes_no(flag: bool | None) -> str:
+    return "–" if flag is None else ("yes" if flag else "no")
+
+
+def _breaks(lams: list[float], breaks: list[int], verb: str) -> str:
+    return "".join(f"; {verb} from λ {lams[i]:g} to {lams[i + 1]:g}" for i in breaks)
+
+
 def _findings(plan, lam_rows, ic_rows, tol_rows, board_rows, noise_rows, labels) -> list[dict]:
     """The paper's qualitative claims, checked on this run's numbers."""
     out = []
@@ -240,17 +331,7 @@ def _findings(plan, lam_rows, ic_rows, tol_rows, board_rows, noise_rows, labels)
     def add(claim, measured, expected, ok):
         out.append({"finding": claim, "measured": measured, "expected": expected, "pass": ok})
 
-    chain = [x for x in (1e-9, 1e-7, 1e-5, 1e-3) if any(math.isclose(x, y) for y in plan.lams)]
-    errs = [_median_at(lam_rows, x) for x in chain]
-    if len(chain) >= 2 and None not in errs:
-        add("error grows with λ (median C/C0 at λ " + ", ".join(f"{x:g}" for x in chain) + ")",
-            ", ".join(f"{e:.2g}" for e in errs), "increasing",
-            all(b > a for a, b in zip(errs, errs[1:], strict=False)))
-    pows = [_median_at(lam_rows, x, "power_median") for x in [0.0, *chain]]
-    if len(pows) >= 2 and None not in pows:
-        add("power falls with λ (median P at λ 0, " + ", ".join(f"{x:g}" for x in chain) + ")",
-            ", ".join(f"{p:.3g}" for p in pows), "decreasing",
-            all(b < a for a, b in zip(pows, pows[1:], strict=False)))
+    _lambda_checks(add, lam_rows)
     for net in labels:
         s = an.slope(lam_rows, net)
         if s is None:
@@ -350,10 +431,15 @@ def _write_markdown(report: Report, plan: Plan, computed: int, tables, figs, com
     lines += ["## Findings checked on this run\n",
               md_table(report.findings, [("finding", "claim"), ("measured", "measured"),
                                          ("expected", "expected"), ("pass", "result")])]
-    lam_all = [t for t in tables["lambda_scan"] if t["network"] == "all"]
+    lam_all = [{**t, "steady": an.steady_label(t)} for t in tables["lambda_scan"]
+               if t["network"] == "all"]
     sample, sample_short = sample_size(tables["lambda_scan"], tables["screened_tasks"])
     lines += [
         "## 1. Error and power against λ\n",
+        "*Steady runs*: runs whose last half neither drifts nor fluctuates by more than 5 % "
+        "(error and power; docs/engine.md, \"Steady state\"); *bursts*: rises of C/C0 above "
+        "10× its running minimum; *runs below floor*: final C/C0 under 1e-15, rounding noise "
+        "(kept as computed, not a result).\n",
         "![error and power vs lambda](fig1_error_power_vs_lambda.png)\n",
         f"{sample} "
         + ("" if "**one run**" in sample else "Per network: median over its tasks (bands: "
@@ -363,14 +449,18 @@ def _write_markdown(report: Report, plan: Plan, computed: int, tables, figs, com
         + " Table: `lambda_scan.csv`.\n",
         md_table(lam_all, [("lam", "λ"), ("runs", "runs"), ("rel_error_median", "median C/C0"),
                            ("rel_error_min", "min"), ("rel_error_max", "max"),
-                           ("power_median", "median P"), ("energy_median", "training energy")]),
+                           ("power_median", "median P"), ("energy_median", "training energy"),
+                           ("steady", "steady runs"), ("bursts_max", "most bursts"),
+                           ("below_floor_runs", "runs below floor")]),
+        *_strong_markdown(tables.get("strong_lambda", [])),
         "## 2. Initial conditions\n",
         "![initial conditions](fig2_initial_conditions.png)\n",
         "Scale symmetry: a lower start gives the same error at lower power. Table: "
         "`initial_conditions.csv`.\n",
-        md_table(tables["initial_conditions"],
+        md_table([{**t, "steady": an.steady_label(t)} for t in tables["initial_conditions"]],
                  [("init", "start"), ("lam", "λ"), ("rel_error_median", "C/C0"),
-                  ("power_median", "P"), ("energy_median", "training energy")]),
+                  ("power_median", "P"), ("energy_median", "training energy"),
+                  ("steady", "steady runs"), ("bursts_max", "most bursts")]),
         "## 3. Error–power trade-off\n",
         "![trade-off](fig3_tradeoff.png)\n",
         f"Each point is one λ ({sample_short}; bars min..max; grey: single runs).\n",
@@ -380,11 +470,12 @@ def _write_markdown(report: Report, plan: Plan, computed: int, tables, figs, com
         "against the fixed-λ curve of the same task (λ at decades and half decades; power "
         "interpolated log-log at equal error). "
         "Table: `tolerance.csv`.\n",
-        md_table(tables["tolerance"], [("network", "network"), ("tau", "τ"),
+        md_table([{**t, "steady_state": _yes_no(t.get("steady_state"))} for t in tables["tolerance"]], [("network", "network"), ("tau", "τ"),
                                        ("tail_rel_error", "tail C/C0"), ("tail_power", "tail P"),
                                        ("reduction_vs_lam0", "P(λ=0)/P"),
                                        ("fixed_lambda_power_equal_error", "fixed-λ P at equal error"),
-                                       ("controller_over_fixed", "ratio")]),
+                                       ("controller_over_fixed", "ratio"),
+                                       ("steady_state", "steady")]),
     ]
     if plan.board:
         lines += [
@@ -402,12 +493,13 @@ def _write_markdown(report: Report, plan: Plan, computed: int, tables, figs, com
             "session's own learning settings, "
             f"{plan.emulated_steps} steps; C/C0 as the host measures it, power = the "
             "emulator's true Σ I ΔV. Table: `board.csv`.\n",
-            md_table(tables["board"], [("network", "board"), ("init", "gates"), ("lam", "λ"),
+            md_table([{**t, "steady": an.steady_label(t)} for t in tables["board"]], [("network", "board"), ("init", "gates"), ("lam", "λ"),
                                        ("rel_error_median", "C/C0"),
                                        ("power_uW_median", "P (µW)"),
                                        ("initial_power_uW", "P before (µW)"),
                                        ("energy_uW_steps", "energy (µW·steps)"),
-                                       ("newton_iterations_mean", "Newton it.")]),
+                                       ("newton_iterations_mean", "Newton it."),
+                                       ("steady", "steady runs")]),
             *grad_lines,
         ]
     lines += [

@@ -3,6 +3,7 @@
 Layout of an output folder::
 
     results.csv          one row per run of the sweep (columns: runs.COLUMNS)
+    replicas.json        with grid.replicas: per grid point its runs, median, iqr, modes
     runs/<id>.json       the run's definition and its row (written last, atomically)
     runs/<id>.npz        the run's history (step, error, relative_error, power, ...)
 
@@ -96,7 +97,7 @@ def write_csv(path: Path, rows: Iterable[dict]) -> None:
     os.replace(tmp, path)
 
 
-INT_COLUMNS = {"n_nodes", "n_edges", "seed", "steps", "s0", "worker"}
+INT_COLUMNS = {"n_nodes", "n_edges", "seed", "steps", "s0", "worker", "bursts", "replica"}
 
 
 def read_csv(path: str | Path) -> list[dict]:
@@ -124,6 +125,33 @@ def _check_unique(runs: list[dict]) -> list[dict]:
             seen.add(r["id"])
             unique.append(r)
     return unique
+
+
+POINT_KEYS = ("network", "imperfect", "task", "seed", "noise", "init", "k0", "lam",
+              "tolerance", "steps", "alpha", "eta", "perturb")
+"""What makes a grid point: every setting of a row but its replica number."""
+
+
+def replica_points(rows: list[dict]) -> list[dict]:
+    """Per grid point of replica runs: ``point`` (its settings), ``replicas`` (the rows,
+    the same keys as any run's row), and ``median``, ``iqr``, ``range``, ``modes``,
+    ``steady_runs``, ``below_floor_runs`` over its successful runs."""
+    from learnboard.engine.replicas import distribution
+
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        if r.get("replica") is None:
+            continue
+        key = json.dumps([r.get(k) for k in POINT_KEYS])
+        groups.setdefault(key, []).append(r)
+    out = []
+    for sel in groups.values():
+        ok = [r for r in sel if r.get("status") == "ok"]
+        summary = distribution([{k: v for k, v in r.items() if k not in ("replica", "worker")}
+                                for r in ok])
+        out.append({"point": {k: sel[0].get(k) for k in POINT_KEYS}, "failed": len(sel) - len(ok),
+                    "replicas": sel, **summary})
+    return out
 
 
 def run_sweep(runs: list[dict], out: str | Path, *, scheduler=None, workers: int | None = None,
@@ -172,6 +200,11 @@ def run_sweep(runs: list[dict], out: str | Path, *, scheduler=None, workers: int
         bar.close()
         ordered = [rows[r["id"]] for r in runs if r["id"] in rows]
         write_csv(out / "results.csv", ordered)
+        if any(r.get("replica") is not None for r in ordered):
+            tmp = out / "replicas.json.tmp"
+            tmp.write_text(json.dumps({"points": replica_points(ordered)}, indent=1,
+                                      default=_jsonable) + "\n")
+            os.replace(tmp, out / "replicas.json")
     return SweepResult(out, ordered, len(pending), skipped, failed, time.perf_counter() - t0)
 
 

@@ -14,6 +14,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from learnboard.engine.steady import floor_flags, run_verdict
+
 HISTORY_POINTS = 500  # history points kept per run (tolerance runs record every step, then thin)
 
 # the tidy table's columns, in order (docs/sweep.md explains each)
@@ -24,7 +26,13 @@ COLUMNS = (
     "initial_power", "initial_power_watts", "energy", "energy_watts",
     "tail_relative_error", "tail_power", "tail_power_watts", "tail_lam", "s0", "lam_final",
     "frac_at_min", "seconds", "steps_per_second", "solver", "newton_iterations_mean", "worker",
+    # the steady-state verdict (learnboard.engine.steady), computed on the full history
+    "steady_state", "below_floor", "bursts", "rise", "drift_relative_error", "drift_power",
+    "fluctuation_relative_error", "fluctuation_power",
+    # replica runs of a grid point (spec grid.replicas / grid.perturb), else empty
+    "replica", "perturb",
 )
+VERDICT_KEYS = COLUMNS[COLUMNS.index("steady_state"):COLUMNS.index("replica")]
 
 
 def notebook_trial(n_edges: int, trial: int, coeffs, n_examples: int = 20, noise: float = 0.0):
@@ -93,6 +101,12 @@ def _energy(history: dict[str, np.ndarray], column: str) -> float:
     return float(np.sum(0.5 * (p[1:] + p[:-1]) * np.diff(s)))
 
 
+def _verdict(history: dict, relative_error: float) -> dict:
+    """The table's steady-state columns (the full history, before thinning)."""
+    v = run_verdict(history, relative_error)
+    return {k: v[k] for k in VERDICT_KEYS}
+
+
 def _base_row(run: dict) -> dict:
     net, task, learn = run["network"], run["task"], run["learning"]
     return {
@@ -101,6 +115,7 @@ def _base_row(run: dict) -> dict:
         "noise": task["noise"], "init": run["init"], "k0": run["k0"], "lam": run["lam"],
         "tolerance": run["tolerance"], "steps": run["steps"],
         "alpha": learn.get("alpha"), "eta": learn.get("eta"), "worker": os.getpid(),
+        "replica": run.get("replica"), "perturb": run.get("perturb"),
     }
 
 
@@ -125,6 +140,10 @@ def _linear(run: dict) -> tuple[dict, dict]:
     engine = LinearEngine(net, terms, data, config)
     k0 = initial_conductances(net.n_edges, run["init"], run["k0"] or 1.0, k_min=config.k_min,
                               k_max=config.k_max, seed=task["seed"])
+    if "replica" in run:
+        from learnboard.engine.replicas import perturbed
+
+        k0 = perturbed(k0, run["perturb"], task["seed"], run["replica"])
     ctl = ToleranceController(run["tolerance"]) if run["tolerance"] is not None else None
     steps = run["steps"]
     every = 1 if ctl else (run.get("record_every") or max(1, steps // HISTORY_POINTS))
@@ -151,6 +170,7 @@ def _linear(run: dict) -> tuple[dict, dict]:
         tail = tail_means(h)
         row.update(tail_relative_error=tail["relative_error"], tail_power=tail["power"],
                    tail_power_watts=tail["power_watts"], tail_lam=tail["lam"], s0=ctl.s0)
+    row.update(_verdict(h, row["relative_error"]))
     return row, _thin(h)
 
 
@@ -203,6 +223,7 @@ def _board_run(run: dict) -> tuple[dict, dict]:
         tail = tail_means(h, columns=("relative_error", "power_watts", "lam"))
         row.update(tail_relative_error=tail["relative_error"],
                    tail_power_watts=tail["power_watts"], tail_lam=tail["lam"], s0=ctl.s0)
+    row.update(_verdict(h, row["relative_error"]))
     return row, _thin(h)
 
 
@@ -248,6 +269,8 @@ def _emulated(run: dict) -> tuple[dict, dict]:
            "tail_power_watts": float(np.mean(history["power_watts"][
                history["step"] > 0.9 * s.steps])) if tlm else None,
            "lam_final": s.lam, "solver": "emulated board (firmware)", "alpha": None, "eta": None}
+    if tlm:
+        row.update(_verdict(history, s.relative_error))
     return row, history
 
 
@@ -260,6 +283,8 @@ def execute(run: dict) -> tuple[dict, dict]:
         kind = run["network"]["kind"]
         body, history = {"board": _board_run, "emulate": _emulated}.get(kind, _linear)(run)
         row.update(body)
+        if "relative_error" in history:
+            history = {**history, "below_floor": floor_flags(history["relative_error"])}
         row.setdefault("seconds", time.perf_counter() - t0)
         row["status"] = "ok"
     except Exception as exc:  # noqa: BLE001 - a failed run is recorded, never fatal

@@ -21,6 +21,8 @@ A spec (see docs/sweep.md)::
     k0 = [1.0]
     init = ["uniform"]
     seeds = [0]                        # or an int n: seeds 0..n-1
+    replicas = 10                      # optional: 10 runs per grid point from perturbed k0 ...
+    perturb = 1e-12                    # ... k0 * (1 + perturb * u), u in [-1, 1) per edge
 
     [[networks]]
     file = "$LEARNBOARD_REFERENCE/data_N00064_Lp0.0100_r1.txt"   # or relative to the spec file
@@ -54,7 +56,7 @@ TOP_KEYS = {"name", "steps", "record_every", "learning", "task", "grid", "networ
 LEARNING_KEYS = {"alpha", "eta", "k_min", "k_max", "batch", "order", "update_prob"}
 TASK_KEYS = {"kind", "coeffs", "train_size", "noise"}
 TASK_KINDS = ("notebook", "trials")
-GRID_KEYS = {"lam", "tolerance", "k0", "init", "seeds", "steps", "noise"}
+GRID_KEYS = {"lam", "tolerance", "k0", "init", "seeds", "steps", "noise", "replicas", "perturb"}
 NETWORK_SOURCES = ("file", "generate", "board", "emulate")
 NETWORK_KEYS = set(NETWORK_SOURCES) | {"label", "imperfect", "learning", "task"} | GRID_KEYS
 NOTEBOOK_COEFFS = [[0.2, 0.3], [0.1, 0.5]]
@@ -282,10 +284,11 @@ def _expand_one(net: dict, learning: dict, task: dict, grid: dict, record_every:
         seeds = list(range(seeds))
     seeds = _number_list(seeds, source, "grid.seeds", integer=True)
     steps = _number_list(grid.get("steps", 1000), source, "steps", integer=True)
+    replicas, perturb = _replicas(grid, net, source, where)
     # "low" ignores k0: one run per low init, not one per k0
     starts = [(i, k) for i in inits for k in (k0s if i != "low" else [None])]
     schedules = [("lam", v) for v in lams] + [("tolerance", v) for v in taus]
-    total = len(seeds) * len(noises) * len(starts) * len(schedules) * len(steps)
+    total = len(seeds) * len(noises) * len(starts) * len(schedules) * len(steps) * (replicas or 1)
     if total > MAX_RUNS:
         raise _fail(source, where, f"the grid expands to {total} runs; at most {MAX_RUNS} per "
                     "network (split the sweep)")
@@ -302,9 +305,37 @@ def _expand_one(net: dict, learning: dict, task: dict, grid: dict, record_every:
             "tolerance": value if mode == "tolerance" else None,
             "steps": n_steps, "record_every": record_every,
         }
-        run["id"] = run_id(run)
-        runs.append(run)
+        if replicas is None:  # no replica keys: the ids of plain runs stay as they were
+            run["id"] = run_id(run)
+            runs.append(run)
+            continue
+        for i in range(replicas):
+            rep = {**run, "replica": i, "perturb": perturb}
+            rep["id"] = run_id(rep)
+            runs.append(rep)
     return runs
+
+
+def _replicas(grid: dict, net: dict, source: str, where: str) -> tuple[int | None, float]:
+    """``grid.replicas`` (None when absent) and ``grid.perturb`` (relative, >= 0)."""
+    if "replicas" not in grid:
+        if "perturb" in grid:
+            raise _fail(source, "grid.perturb", "perturb needs replicas = N (how many runs per "
+                        "grid point)")
+        return None, 0.0
+    n = grid["replicas"]
+    if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_VALUES:
+        raise _fail(source, "grid.replicas", f"must be a whole number in 1..{MAX_VALUES}, got {n!r}")
+    if net["kind"] != "file" and net["kind"] != "generate":
+        raise _fail(source, f"{where}.replicas", "replicas perturb the starting conductances of "
+                    "a linear network (file or generate), not a board's")
+    eps = _number_list(grid.get("perturb", 0.0), source, "grid.perturb")
+    if len(eps) != 1:
+        raise _fail(source, "grid.perturb", f"needs one number, got {grid['perturb']!r}")
+    if eps[0] == 0 and n > 1:
+        raise _fail(source, "grid.perturb", "with perturb 0 the replicas would be one run N "
+                    "times; give perturb = 1e-12 (relative) for example")
+    return n, eps[0]
 
 
 def run_id(run: dict) -> str:
@@ -313,7 +344,8 @@ def run_id(run: dict) -> str:
     digest = hashlib.sha1(json.dumps(body, sort_keys=True).encode()).hexdigest()[:10]
     net = "".join(c if c.isalnum() or c in "-_." else "-" for c in run["network"]["label"])[:40]
     sched = f"tau{run['tolerance']:g}" if run["tolerance"] is not None else f"lam{run['lam']:g}"
-    return f"{net}_s{run['task']['seed']}_{sched}_{digest}"
+    rep = f"_r{run['replica']}" if "replica" in run else ""
+    return f"{net}_s{run['task']['seed']}_{sched}{rep}_{digest}"
 
 
 _VARIABLE = re.compile(r"\$(\w+|\{\w+\})")
