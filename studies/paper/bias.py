@@ -1,0 +1,394 @@
+"""Learning bias on the emulated gen2-clln board: its signatures and a remedy.
+
+The board twin (:class:`~learnboard.engine.board_engine.BoardEngine`, ``model="board"``)
+carries the emulated board's own bias sources: the twin networks' device mismatch (the
+clamped network is another set of transistors than the free one), the gates' idle leak
+and the spread of their switch-off lag. With the nudge at zero, the rule's update
+``<(dV^C)^2 - (dV^F)^2>`` is not zero on such a board: that deterministic remainder is
+the learning bias. This module measures three of its signatures (limit cycles under
+periodic two-task training, a precision floor that grows with the bias, the memory of an
+earlier task erased) and a remedy that uses only what a real board offers (its own
+measurements, no model): the **null-chunk correction**. Every cycle the host runs a
+short chunk with the targets replaced by the board's own free outputs (zero nudge, the
+power term off), reads how far the gates moved (the bias drift, leak included), and
+writes the accumulated drift back out of the gates once it exceeds what one gate pulse
+can set. The same procedure runs on a board through ``learnboard train`` (schedule
+``[debias]``, :mod:`learnboard.host.debias`); here it runs on the twin, step for step.
+
+Everything is deterministic for a seed. ``run(quick=True)`` takes about half a minute.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from learnboard.boards import load_board
+from learnboard.boards.schema import TransistorPart
+from learnboard.engine.board_engine import BoardEngine
+from learnboard.engine.board_model import FIRMWARE_KEEP_MS, gate_spread
+from learnboard.engine.config import LearningConfig
+from learnboard.tasks import Dataset
+
+BOARD = "gen2-clln"
+TASK_A = (0.2, 0.3)  # the board's regression task: y = 0.2 x1 + 0.3 x2
+TASK_B = (0.35, 0.1)  # a second map on the same inputs (both representable on the board)
+
+
+def scaled_board(name: str = BOARD, mismatch: float = 1.0, leak: float = 1.0):
+    """The board description with its transistors' twin spread (vt and beta) and idle
+    leak scaled by ``mismatch`` and ``leak`` (1 = the emulated board; the draws are the
+    same, so the deviations scale linearly)."""
+    board = load_board(name)
+    parts = dict(board.parts)
+    for key, p in parts.items():
+        if isinstance(p, TransistorPart):
+            parts[key] = dataclasses.replace(p, vt_spread=p.vt_spread * mismatch,
+                                             beta_spread=p.beta_spread * mismatch,
+                                             gate_leak=p.gate_leak * leak)
+    return dataclasses.replace(board, parts=parts)
+
+
+def tasks(board, seed: int = 0) -> dict[str, Dataset]:
+    """Task A (the board's regression) and task B (another linear map on its inputs)."""
+    from learnboard.engine.board_model import board_task
+
+    a = board_task(board, seed=seed)
+    x = np.asarray(a.inputs, float)
+    out = {}
+    for name, c in (("A", TASK_A), ("B", TASK_B)):
+        out[name] = Dataset(x, (x @ np.asarray(c))[:, None], name=f"task {name}")
+    return out
+
+
+class Twin:
+    """The board twin driven chunk by chunk, as a host drives a board: switch the task
+    (upload examples), run steps, read and write the gates, measure a task's error."""
+
+    def __init__(self, board, seed: int = 0, *, skew: float = 1.0, alpha: float = 0.2,
+                 eta: float = 0.5):
+        self.tasks = tasks(board, seed)
+        cfg = LearningConfig(alpha=alpha, eta=eta, lam=0.0)
+        self.eng = BoardEngine(board, self.tasks["A"], cfg, model="board", seed=seed)
+        eng = self.eng
+        if skew != 1.0 and eng.step_seconds:
+            _, sk = gate_spread(board, seed)
+            eng._over = eng.io.pulse_overhead_us + skew * sk[:len(eng.nets)]
+        self.state = eng.initial_state()
+        eng._twin = self.state.copy() if len(eng.nets) > 1 else None
+        eng._cont = {}
+        eng._acc = np.zeros(board.n_edges)
+        eng.iterations = []
+        eng._warm = eng._warm_c = None
+        self.board_t = self.keep_t = 0.0
+        self.task = "A"
+        self.steps = 0
+        self.c0 = {k: self.error(k) for k in self.tasks}
+
+    def set_task(self, name: str, targets: np.ndarray | None = None) -> None:
+        """Upload task ``name`` (or its inputs with ``targets``)."""
+        d = self.tasks[name]
+        if targets is not None:
+            d = Dataset(d.inputs, targets, name="null")
+        self.eng.data = d
+        self.eng._set_data()
+        self.task = name
+
+    def outputs(self) -> np.ndarray:
+        """The free outputs (V, as the board reads them) of the current task's inputs."""
+        eng = self.eng
+        vf, _ = eng._solve(eng.nets[0], self.state, 0, eng.x_free, None)
+        return eng._outputs(eng._adc_codes(vf)) * eng.io.node_vpc
+
+    def error(self, name: str) -> float:
+        """Task ``name``'s error (V^2, read as the board reads) at the current gates."""
+        cur = self.task
+        self.set_task(name)
+        err = float(np.mean(np.sum((self.outputs() - self.eng.y) ** 2, axis=1)))
+        self.set_task(cur)
+        return err
+
+    def rel(self, name: str) -> float:
+        return self.error(name) / self.c0[name]
+
+    def run(self, n: int, *, lam: float = 0.0, eta: float | None = None) -> None:
+        """``n`` learning steps on the current examples (the firmware's rule, leak, keep)."""
+        eng = self.eng
+        eta = eng.config.eta if eta is None else eta
+        for _ in range(n):
+            df, dc, _, _ = eng.states(self.state, eta)
+            self.state = eng.apply(self.state, np.mean(dc ** 2, axis=0), np.mean(df ** 2, axis=0),
+                                   lam, eng.config.alpha)
+            self.steps += 1
+            if eng.step_seconds:
+                self.board_t += eng.step_seconds
+                if self.board_t - self.keep_t >= FIRMWARE_KEEP_MS / 1000.0:
+                    eng._state, self.keep_t = self.state, self.board_t
+                    eng._keep()
+        eng._warm = eng._warm_c = None  # the next examples may differ
+
+    def read(self) -> np.ndarray:
+        """Gate read-back (V) as ``read_edges`` reports it: the higher twin's code."""
+        eng = self.eng
+        nets = [self.state] + ([eng._twin] if eng._twin is not None else [])
+        g = np.max(np.stack(nets), axis=0)
+        return np.floor(g / eng.io.gate_lsb + 0.5) * eng.io.gate_lsb
+
+    def write(self, k: np.ndarray) -> None:
+        """``write_edges``: each gate steered in closed loop to ``k`` (the firmware's
+        ``PulseGates.steer``, no force: a move shorter than a pulse's switch-off is
+        skipped); the rule's residues are cleared."""
+        eng = self.eng
+        nets = [self.state] + ([eng._twin] if eng._twin is not None else [])
+        lo, hi = eng.gate_range
+        rc, rail, over = eng.io.rc_us, eng.io.rail, round(eng.io.pulse_overhead_us)
+        for i in np.flatnonzero(eng.is_gate):
+            v = float(np.clip(k[i], lo, hi))
+            for _ in range(10):
+                g = max(eng._read_gate(x[i]) for x in nets)
+                if abs(v - g) < 0.5 * eng.io.gate_vpc:
+                    break
+                up = v > g
+                target = rail if up else 0.0
+                t = 0.9 * rc * math.log((target - g) / (target - v))
+                ask = int(t + 0.5) - over
+                if ask < 1:
+                    break  # shorter than one pulse: the firmware leaves it
+                for net, gates in enumerate(nets):
+                    gates[i] = target + (gates[i] - target) * math.exp(-(ask + eng._over[net, i]) / rc)
+        eng._acc[:] = 0.0
+
+
+@dataclass
+class NullCorrection:
+    """The null-chunk correction (host side; see the module docstring).
+
+    Args:
+        every: learning steps per cycle.
+        null_steps: zero-nudge steps per cycle that measure the drift.
+        min_volts: a gate is written once its owed correction exceeds this (one pulse
+            moves a gate by tens of mV: a smaller write would be skipped by the board).
+    """
+
+    every: int = 50
+    null_steps: int = 10
+    min_volts: float = 0.02
+    debt: np.ndarray | None = field(default=None, repr=False)
+
+    def cycle(self, twin: Twin, task: str, lam: float = 0.0) -> None:
+        """One cycle on ``twin``: null chunk, learning chunk, write when owed."""
+        g0 = twin.read()
+        y0 = twin.outputs() if twin.task == task else None
+        twin.set_task(task)
+        if y0 is None:
+            y0 = twin.outputs()
+        twin.set_task(task, targets=y0)  # zero nudge: targets = the board's own outputs
+        twin.run(self.null_steps, lam=0.0)
+        drift = twin.read() - g0
+        twin.set_task(task)
+        twin.run(self.every, lam=lam)
+        owe = -drift * (1.0 + self.every / self.null_steps)
+        self.debt = owe if self.debt is None else self.debt + owe
+        big = np.abs(self.debt) >= self.min_volts
+        if big.any():
+            before = twin.read()
+            want = before.copy()
+            want[big] += self.debt[big]
+            twin.write(want)
+            self.debt -= twin.read() - before
+
+
+def train(twin: Twin, task: str, steps: int, *, remedy: NullCorrection | None = None,
+          lam: float = 0.0, record: int = 50, watch: tuple[str, ...] = ()) -> list[tuple]:
+    """Train ``task`` for ``steps`` learning steps (with the remedy, in its cycles);
+    returns (step, rel. error of task, rel. errors of ``watch``) every ``record`` steps."""
+    rows = []
+    twin.set_task(task)
+    done = 0
+    while done < steps:
+        if remedy is not None:
+            remedy.cycle(twin, task, lam)
+            done += remedy.every
+        else:
+            n = min(record, steps - done)
+            twin.run(n, lam=lam)
+            done += n
+        if done % record == 0 or done >= steps:
+            rows.append((done, twin.rel(task), *[twin.rel(w) for w in watch]))
+    return rows
+
+
+def tail(values, frac: float = 0.25) -> float:
+    v = np.asarray(values, float)
+    return float(np.mean(v[-max(1, int(len(v) * frac)):]))
+
+
+# -- the three signatures and the remedy --------------------------------------------------
+
+
+def floor_vs_bias(scales=(0.0, 0.25, 0.5, 1.0, 2.0), steps: int = 3000, seed: int = 0,
+                  remedy: bool = False, lam: float = 0.0) -> list[dict]:
+    """Precision floor (tail mean C/C0 of task A, constant alpha) against the scale of
+    the twin mismatch; the other sources stay as on the emulated board."""
+    out = []
+    for s in scales:
+        twin = Twin(scaled_board(mismatch=s), seed)
+        rows = train(twin, "A", steps, remedy=NullCorrection() if remedy else None, lam=lam)
+        out.append({"mismatch": s, "floor": tail([r[1] for r in rows]), "remedy": remedy,
+                    "lam": lam})
+    return out
+
+
+def limit_cycles(periods=(25, 100, 400), cycles: int = 6, seed: int = 0,
+                 mismatch: float = 1.0) -> list[dict]:
+    """Alternate tasks A and B every T steps (after a first A phase): the errors of both
+    at the end of each phase; amplitude = mean over the last half of the cycles of task
+    A's error after B minus after A."""
+    out = []
+    for period in periods:
+        twin = Twin(scaled_board(mismatch=mismatch), seed)
+        ends = []
+        for _ in range(cycles):
+            for task in ("A", "B"):
+                twin.set_task(task)
+                twin.run(period)
+                ends.append((task, twin.rel("A"), twin.rel("B")))
+        late = ends[len(ends) // 2:]
+        after_a = [a for t, a, _ in late if t == "A"]
+        after_b = [a for t, a, _ in late if t == "B"]
+        out.append({"period": period, "mismatch": mismatch,
+                    "a_after_a": float(np.mean(after_a)), "a_after_b": float(np.mean(after_b)),
+                    "amplitude": float(np.mean(after_b) - np.mean(after_a)),
+                    "ends": ends})
+    return out
+
+
+def memory(steps_a: int = 1500, steps_b: int = 3000, seed: int = 0,
+           mismatch: float = 1.0, leak: float = 1.0, remedy: bool = False) -> dict:
+    """Train A, then B: task A's error along B's training; its drift late in B (B
+    converged) is the erasure the bias causes."""
+    twin = Twin(scaled_board(mismatch=mismatch, leak=leak), seed)
+    train(twin, "A", steps_a)
+    a_end = twin.rel("A")
+    rows = train(twin, "B", steps_b, watch=("A",),
+                 remedy=NullCorrection() if remedy else None, record=100)
+    half = len(rows) // 2
+    return {"mismatch": mismatch, "leak": leak, "remedy": remedy, "a_after_a": a_end,
+            "a_mid_b": rows[half][2], "a_end_b": rows[-1][2], "b_end": tail([r[1] for r in rows]),
+            "rows": rows}
+
+
+def run(quick: bool = True, seeds=(0, 1)) -> dict:
+    """Every measurement of the study (``quick``: 1500-step floors, shorter cycles)."""
+    t0 = time.process_time()
+    steps = 1500 if quick else 4000
+    scales = (0.0, 1.0, 2.0) if quick else (0.0, 0.5, 1.0, 2.0, 4.0)
+    floor = []
+    for seed in seeds:
+        for s in scales:
+            row = {"seed": seed, "mismatch": s}
+            for key, kw in (("plain", {}), ("null", {"remedy": NullCorrection(100, 25, 0.05)})):
+                twin = Twin(scaled_board(mismatch=s), seed)
+                row[key] = tail([r[1] for r in train(twin, "A", steps, **kw)])
+            twin = Twin(scaled_board(mismatch=s), seed, eta=1.0)
+            row["eta1"] = tail([r[1] for r in train(twin, "A", steps)])
+            floor.append(row)
+    lam = []
+    for seed in seeds:
+        row = {"seed": seed, "mismatch": 1.0, "lam": 0.05}
+        for key, kw in (("plain", {}), ("null", {"remedy": NullCorrection(100, 25, 0.05)})):
+            twin = Twin(scaled_board(), seed)
+            row[key] = tail([r[1] for r in train(twin, "A", steps, lam=0.05, **kw)])
+        lam.append(row)
+    periods = (25, 100, 200) if quick else (25, 50, 100, 200, 400)
+    cyc = [{k: v for k, v in d.items() if k != "ends"}
+           for m in (1.0, 0.0) for d in limit_cycles(periods, 4, seeds[0], mismatch=m)]
+    sa, sb = (1000, 2000) if quick else (3000, 6000)
+    mem = [{k: v for k, v in memory(sa, sb, seeds[0], mismatch=m, leak=m).items() if k != "rows"}
+           for m in (1.0, 0.0)]
+    return {"quick": quick, "seeds": list(seeds), "steps": steps, "floor": floor,
+            "floor_lam": lam, "cycles": cyc, "memory": mem,
+            "cpu_seconds": time.process_time() - t0}
+
+
+def figure(res: dict, path) -> None:
+    """Floor against twin mismatch (plain, null correction, eta 1) and cycle amplitude
+    against the period."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    for key, style in (("plain", "o-"), ("null", "s--"), ("eta1", "^:")):
+        for seed in res["seeds"]:
+            rows = [r for r in res["floor"] if r["seed"] == seed]
+            a.semilogy([r["mismatch"] for r in rows], [r[key] for r in rows], style,
+                       label=f"{key}, seed {seed}")
+    a.set_xlabel("twin mismatch (x the emulated board's)")
+    a.set_ylabel("floor: tail C/C0 of task A")
+    a.legend(fontsize=7)
+    for m in (1.0, 0.0):
+        rows = [r for r in res["cycles"] if r["mismatch"] == m]
+        b.loglog([r["period"] for r in rows], [max(r["amplitude"], 1e-6) for r in rows], "o-",
+                 label=f"mismatch x{m:g}")
+    b.set_xlabel("period T (steps per task)")
+    b.set_ylabel("cycle amplitude of task A's C/C0")
+    b.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def markdown(res: dict, fig_name: str) -> list[str]:
+    """The report section."""
+    from statistics import median
+
+    def med(key, m):
+        return median(r[key] for r in res["floor"] if r["mismatch"] == m)
+
+    rows = "".join(f"| {r['seed']} | {r['mismatch']:g} | {r['plain']:.3g} | {r['null']:.3g} | "
+                   f"{r['eta1']:.3g} |\n" for r in res["floor"])
+    lam = "".join(f"| {r['seed']} | {r['plain']:.3g} | {r['null']:.3g} |\n" for r in res["floor_lam"])
+    cyc = "".join(f"| {r['mismatch']:g} | {r['period']} | {r['a_after_a']:.3g} | "
+                  f"{r['a_after_b']:.3g} | {r['amplitude']:.3g} |\n" for r in res["cycles"])
+    mem = "".join(f"| {r['mismatch']:g} | {r['a_after_a']:.3g} | {r['a_mid_b']:.3g} | "
+                  f"{r['a_end_b']:.3g} | {r['b_end']:.3g} |\n" for r in res["memory"])
+    return [
+        "## 8. Learning bias on the board twin (gen2-clln)\n",
+        f"![learning bias]({fig_name})\n",
+        f"`learnboard.studies.paper.bias` on the board twin (`BoardEngine`, model board), "
+        f"alpha 0.2 constant, eta 0.5, {res['steps']} steps, floor = mean C/C0 over the last "
+        "quarter. Bias sources: the twin networks' device mismatch (scaled), gate leak and "
+        "switch-off lag spread (as emulated). *null*: the null-chunk correction (every 100 "
+        "steps, 25 zero-nudge steps, writes of 50 mV or more); *eta1*: nudge 1 instead of 0.5 "
+        f"(the bias enters the rule as B/eta). CPU {res['cpu_seconds']:.0f} s.\n",
+        "| seed | mismatch | floor | null correction | eta 1 |\n|---|---|---|---|---|\n" + rows,
+        f"Median floor at mismatch 0 / 1: {med('plain', 0.0):.3g} / {med('plain', 1.0):.3g}; "
+        f"with the null correction {med('null', 0.0):.3g} / {med('null', 1.0):.3g}; at eta 1 "
+        f"{med('eta1', 0.0):.3g} / {med('eta1', 1.0):.3g}.\n",
+        "With the power term (lambda 0.05, mismatch 1):\n",
+        "| seed | floor | null correction |\n|---|---|---|\n" + lam,
+        "Periodic two-task training (A: y = 0.2 x1 + 0.3 x2, B: y = 0.35 x1 + 0.1 x2, "
+        "alternating every T steps, 4 cycles; means over the last half):\n",
+        "| mismatch | T | A after A | A after B | amplitude |\n|---|---|---|---|---|\n" + cyc,
+        "Memory: A trained, then B; task A's C/C0:\n",
+        "| mismatch and leak | after A | mid B | end of B | B's floor |\n|---|---|---|---|---|\n"
+        + mem,
+    ]
+
+
+def section(out, quick: bool = True) -> list[str]:
+    """Run the study, write ``bias.json`` and the figure into ``out``; the report lines."""
+    import json
+    from pathlib import Path
+
+    out = Path(out)
+    res = run(quick=quick)
+    (out / "bias.json").write_text(json.dumps(res, indent=1))
+    figure(res, out / "fig8_learning_bias.png")
+    return markdown(res, "fig8_learning_bias.png")
