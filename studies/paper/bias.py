@@ -115,13 +115,29 @@ class Twin:
     def rel(self, name: str) -> float:
         return self.error(name) / self.c0[name]
 
-    def run(self, n: int, *, lam: float = 0.0, eta: float | None = None) -> None:
-        """``n`` learning steps on the current examples (the firmware's rule, leak, keep)."""
+    def null_update(self) -> np.ndarray:
+        """``<(dV^C)^2 - (dV^F)^2>`` per edge at zero nudge (targets = the board's own
+        outputs), without moving anything: the bias as the rule sees it."""
+        task = self.task
+        y = self.outputs()
+        self.set_task(task, targets=y)
+        df, dc, _, _ = self.eng.states(self.state, self.eng.config.eta)
+        self.set_task(task)
+        self.eng._warm = self.eng._warm_c = None
+        return np.mean(dc ** 2, axis=0) - np.mean(df ** 2, axis=0)
+
+    def run(self, n: int, *, lam: float = 0.0, eta: float | None = None,
+            offset: np.ndarray | None = None) -> None:
+        """``n`` learning steps on the current examples (the firmware's rule, leak, keep);
+        ``offset`` is subtracted from each step's ``<(dV^C)^2 - (dV^F)^2>``."""
         eng = self.eng
         eta = eng.config.eta if eta is None else eta
         for _ in range(n):
             df, dc, _, _ = eng.states(self.state, eta)
-            self.state = eng.apply(self.state, np.mean(dc ** 2, axis=0), np.mean(df ** 2, axis=0),
+            c2 = np.mean(dc ** 2, axis=0)
+            if offset is not None:
+                c2 = c2 - offset
+            self.state = eng.apply(self.state, c2, np.mean(df ** 2, axis=0),
                                    lam, eng.config.alpha)
             self.steps += 1
             if eng.step_seconds:
@@ -202,7 +218,21 @@ class NullCorrection:
             self.debt -= twin.read() - before
 
 
-def train(twin: Twin, task: str, steps: int, *, remedy: NullCorrection | None = None,
+@dataclass
+class NullOffset:
+    """The null-offset rule (needs the board's rule to subtract a per-edge offset; the
+    firmware does not offer that yet): every ``every`` steps the zero-nudge update
+    ``<(dV^C)^2 - (dV^F)^2>`` is measured and subtracted from every step's until the next."""
+
+    every: int = 50
+
+    def cycle(self, twin: Twin, task: str, lam: float = 0.0) -> None:
+        twin.set_task(task)
+        off = twin.null_update()
+        twin.run(self.every, lam=lam, offset=off)
+
+
+def train(twin: Twin, task: str, steps: int, *, remedy: NullCorrection | NullOffset | None = None,
           lam: float = 0.0, record: int = 50, watch: tuple[str, ...] = ()) -> list[tuple]:
     """Train ``task`` for ``steps`` learning steps (with the remedy, in its cycles);
     returns (step, rel. error of task, rel. errors of ``watch``) every ``record`` steps."""
@@ -243,8 +273,8 @@ def floor_vs_bias(scales=(0.0, 0.25, 0.5, 1.0, 2.0), steps: int = 3000, seed: in
     return out
 
 
-def limit_cycles(periods=(25, 100, 400), cycles: int = 6, seed: int = 0,
-                 mismatch: float = 1.0) -> list[dict]:
+def limit_cycles(periods=(20, 100, 400), cycles: int = 6, seed: int = 0,
+                 mismatch: float = 1.0, remedy: bool = False) -> list[dict]:
     """Alternate tasks A and B every T steps (after a first A phase): the errors of both
     at the end of each phase; amplitude = mean over the last half of the cycles of task
     A's error after B minus after A."""
@@ -255,12 +285,16 @@ def limit_cycles(periods=(25, 100, 400), cycles: int = 6, seed: int = 0,
         for _ in range(cycles):
             for task in ("A", "B"):
                 twin.set_task(task)
-                twin.run(period)
+                if remedy:  # the null offset, measured every 10 steps
+                    for _ in range(period // 10):
+                        NullOffset(10).cycle(twin, task)
+                else:
+                    twin.run(period)
                 ends.append((task, twin.rel("A"), twin.rel("B")))
         late = ends[len(ends) // 2:]
         after_a = [a for t, a, _ in late if t == "A"]
         after_b = [a for t, a, _ in late if t == "B"]
-        out.append({"period": period, "mismatch": mismatch,
+        out.append({"period": period, "mismatch": mismatch, "remedy": remedy,
                     "a_after_a": float(np.mean(after_a)), "a_after_b": float(np.mean(after_b)),
                     "amplitude": float(np.mean(after_b) - np.mean(after_a)),
                     "ends": ends})
@@ -275,7 +309,7 @@ def memory(steps_a: int = 1500, steps_b: int = 3000, seed: int = 0,
     train(twin, "A", steps_a)
     a_end = twin.rel("A")
     rows = train(twin, "B", steps_b, watch=("A",),
-                 remedy=NullCorrection() if remedy else None, record=100)
+                 remedy=NullOffset(10) if remedy else None, record=100)
     half = len(rows) // 2
     return {"mismatch": mismatch, "leak": leak, "remedy": remedy, "a_after_a": a_end,
             "a_mid_b": rows[half][2], "a_end_b": rows[-1][2], "b_end": tail([r[1] for r in rows]),
@@ -291,7 +325,8 @@ def run(quick: bool = True, seeds=(0, 1)) -> dict:
     for seed in seeds:
         for s in scales:
             row = {"seed": seed, "mismatch": s}
-            for key, kw in (("plain", {}), ("null", {"remedy": NullCorrection(100, 25, 0.05)})):
+            for key, kw in (("plain", {}), ("offset", {"remedy": NullOffset(10)}),
+                            ("null", {"remedy": NullCorrection(100, 25, 0.05)})):
                 twin = Twin(scaled_board(mismatch=s), seed)
                 row[key] = tail([r[1] for r in train(twin, "A", steps, **kw)])
             twin = Twin(scaled_board(mismatch=s), seed, eta=1.0)
@@ -300,16 +335,17 @@ def run(quick: bool = True, seeds=(0, 1)) -> dict:
     lam = []
     for seed in seeds:
         row = {"seed": seed, "mismatch": 1.0, "lam": 0.05}
-        for key, kw in (("plain", {}), ("null", {"remedy": NullCorrection(100, 25, 0.05)})):
+        for key, kw in (("plain", {}), ("offset", {"remedy": NullOffset(10)})):
             twin = Twin(scaled_board(), seed)
             row[key] = tail([r[1] for r in train(twin, "A", steps, lam=0.05, **kw)])
         lam.append(row)
-    periods = (25, 100, 200) if quick else (25, 50, 100, 200, 400)
+    periods = (20, 100, 200) if quick else (20, 50, 100, 200, 400)
     cyc = [{k: v for k, v in d.items() if k != "ends"}
-           for m in (1.0, 0.0) for d in limit_cycles(periods, 4, seeds[0], mismatch=m)]
+           for m, r in ((1.0, False), (0.0, False), (1.0, True))
+           for d in limit_cycles(periods, 4, seeds[0], mismatch=m, remedy=r)]
     sa, sb = (1000, 2000) if quick else (3000, 6000)
-    mem = [{k: v for k, v in memory(sa, sb, seeds[0], mismatch=m, leak=m).items() if k != "rows"}
-           for m in (1.0, 0.0)]
+    mem = [{k: v for k, v in memory(sa, sb, seeds[0], mismatch=m, leak=m, remedy=r).items()
+            if k != "rows"} for m, r in ((1.0, False), (0.0, False), (1.0, True))]
     return {"quick": quick, "seeds": list(seeds), "steps": steps, "floor": floor,
             "floor_lam": lam, "cycles": cyc, "memory": mem,
             "cpu_seconds": time.process_time() - t0}
@@ -324,7 +360,7 @@ def figure(res: dict, path) -> None:
     import matplotlib.pyplot as plt
 
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
-    for key, style in (("plain", "o-"), ("null", "s--"), ("eta1", "^:")):
+    for key, style in (("plain", "o-"), ("offset", "D-"), ("null", "s--"), ("eta1", "^:")):
         for seed in res["seeds"]:
             rows = [r for r in res["floor"] if r["seed"] == seed]
             a.semilogy([r["mismatch"] for r in rows], [r[key] for r in rows], style,
@@ -332,10 +368,10 @@ def figure(res: dict, path) -> None:
     a.set_xlabel("twin mismatch (x the emulated board's)")
     a.set_ylabel("floor: tail C/C0 of task A")
     a.legend(fontsize=7)
-    for m in (1.0, 0.0):
-        rows = [r for r in res["cycles"] if r["mismatch"] == m]
+    for m, rem in ((1.0, False), (0.0, False), (1.0, True)):
+        rows = [r for r in res["cycles"] if r["mismatch"] == m and r["remedy"] == rem]
         b.loglog([r["period"] for r in rows], [max(r["amplitude"], 1e-6) for r in rows], "o-",
-                 label=f"mismatch x{m:g}")
+                 label=f"mismatch x{m:g}" + (", null offset" if rem else ""))
     b.set_xlabel("period T (steps per task)")
     b.set_ylabel("cycle amplitude of task A's C/C0")
     b.legend(fontsize=7)
@@ -351,12 +387,12 @@ def markdown(res: dict, fig_name: str) -> list[str]:
     def med(key, m):
         return median(r[key] for r in res["floor"] if r["mismatch"] == m)
 
-    rows = "".join(f"| {r['seed']} | {r['mismatch']:g} | {r['plain']:.3g} | {r['null']:.3g} | "
-                   f"{r['eta1']:.3g} |\n" for r in res["floor"])
-    lam = "".join(f"| {r['seed']} | {r['plain']:.3g} | {r['null']:.3g} |\n" for r in res["floor_lam"])
-    cyc = "".join(f"| {r['mismatch']:g} | {r['period']} | {r['a_after_a']:.3g} | "
+    rows = "".join(f"| {r['seed']} | {r['mismatch']:g} | {r['plain']:.3g} | {r['offset']:.3g} | "
+                   f"{r['null']:.3g} | {r['eta1']:.3g} |\n" for r in res["floor"])
+    lam = "".join(f"| {r['seed']} | {r['plain']:.3g} | {r['offset']:.3g} |\n" for r in res["floor_lam"])
+    cyc = "".join(f"| {r['mismatch']:g}{' + null offset' if r['remedy'] else ''} | {r['period']} | {r['a_after_a']:.3g} | "
                   f"{r['a_after_b']:.3g} | {r['amplitude']:.3g} |\n" for r in res["cycles"])
-    mem = "".join(f"| {r['mismatch']:g} | {r['a_after_a']:.3g} | {r['a_mid_b']:.3g} | "
+    mem = "".join(f"| {r['mismatch']:g}{' + null offset' if r['remedy'] else ''} | {r['a_after_a']:.3g} | {r['a_mid_b']:.3g} | "
                   f"{r['a_end_b']:.3g} | {r['b_end']:.3g} |\n" for r in res["memory"])
     return [
         "## 8. Learning bias on the board twin (gen2-clln)\n",
@@ -364,15 +400,22 @@ def markdown(res: dict, fig_name: str) -> list[str]:
         f"`learnboard.studies.paper.bias` on the board twin (`BoardEngine`, model board), "
         f"alpha 0.2 constant, eta 0.5, {res['steps']} steps, floor = mean C/C0 over the last "
         "quarter. Bias sources: the twin networks' device mismatch (scaled), gate leak and "
-        "switch-off lag spread (as emulated). *null*: the null-chunk correction (every 100 "
-        "steps, 25 zero-nudge steps, writes of 50 mV or more); *eta1*: nudge 1 instead of 0.5 "
-        f"(the bias enters the rule as B/eta). CPU {res['cpu_seconds']:.0f} s.\n",
-        "| seed | mismatch | floor | null correction | eta 1 |\n|---|---|---|---|---|\n" + rows,
-        f"Median floor at mismatch 0 / 1: {med('plain', 0.0):.3g} / {med('plain', 1.0):.3g}; "
-        f"with the null correction {med('null', 0.0):.3g} / {med('null', 1.0):.3g}; at eta 1 "
-        f"{med('eta1', 0.0):.3g} / {med('eta1', 1.0):.3g}.\n",
+        "switch-off lag spread (as emulated). *null offset*: every 10 steps the rule's "
+        "zero-nudge update (targets = the board's own outputs) is measured and subtracted "
+        "from each step's (needs a per-edge offset in the board's rule: not in the firmware "
+        "yet); *write-back*: the host-only null-chunk correction through read_edges / "
+        "write_edges (every 100 steps, 25 zero-nudge steps, writes of 50 mV or more); "
+        "*eta 1*: nudge 1 instead of 0.5 (the bias enters the rule as B/eta). "
+        f"CPU {res['cpu_seconds']:.0f} s.\n",
+        "| seed | mismatch | floor | null offset | write-back | eta 1 |\n"
+        "|---|---|---|---|---|---|\n" + rows,
+        f"Median floor at mismatch 0 / 1 / 2: {med('plain', 0.0):.3g} / {med('plain', 1.0):.3g} / "
+        f"{med('plain', 2.0):.3g}; with the null offset {med('offset', 0.0):.3g} / "
+        f"{med('offset', 1.0):.3g} / {med('offset', 2.0):.3g}; write-back {med('null', 0.0):.3g} / "
+        f"{med('null', 1.0):.3g} / {med('null', 2.0):.3g}; eta 1 {med('eta1', 0.0):.3g} / "
+        f"{med('eta1', 1.0):.3g} / {med('eta1', 2.0):.3g}.\n",
         "With the power term (lambda 0.05, mismatch 1):\n",
-        "| seed | floor | null correction |\n|---|---|---|\n" + lam,
+        "| seed | floor | null offset |\n|---|---|---|\n" + lam,
         "Periodic two-task training (A: y = 0.2 x1 + 0.3 x2, B: y = 0.35 x1 + 0.1 x2, "
         "alternating every T steps, 4 cycles; means over the last half):\n",
         "| mismatch | T | A after A | A after B | amplitude |\n|---|---|---|---|---|\n" + cyc,
