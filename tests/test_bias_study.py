@@ -1,9 +1,9 @@
 """The learning-bias study on the gen2-clln board twin: its knobs and its remedy."""
 
 import numpy as np
+from learnboard.studies.paper import bias
 
 from learnboard.boards.schema import TransistorPart
-from learnboard.studies.paper import bias
 
 
 def test_scaled_board_scales_only_the_bias_sources():

@@ -181,7 +181,8 @@ class Twin:
 
 @dataclass
 class NullCorrection:
-    """The null-chunk correction (host side; see the module docstring).
+    """The write-back null-chunk correction (host side, through ``read_edges`` and
+    ``write_edges``; see the module docstring).
 
     Args:
         every: learning steps per cycle.
