@@ -32,3 +32,39 @@ def test_null_offset_lowers_the_floor_of_a_twin_mismatch():
 
     plain, fixed = floor(None), floor(bias.NullOffset(10))
     assert fixed < plain / 5
+
+
+def _spec(**net):
+    return {"name": "b", "steps": 20, "grid": {"lam": [0.0, 0.05]}, "networks": [net]}
+
+
+def test_the_bias_sweep_spec_expands_and_checks_its_keys():
+    from learnboard.studies.sweep.spec import expand
+
+    from learnboard.errors import InputError
+
+    runs = expand(_spec(bias="gen2-clln", mismatch=2, debias="null-offset"))
+    assert [r["lam"] for r in runs] == [0.0, 0.05]
+    assert runs[0]["network"]["mismatch"] == 2.0 and runs[0]["network"]["debias"] == "null-offset"
+    assert runs[0]["network"]["label"] == "gen2-clln mismatch 2 null-offset"
+    for net, fld in ((dict(bias="gen2-clln", debias="cancel"), "debias"),
+                     (dict(bias="gen2-clln", mismatch=-1), "mismatch"),
+                     (dict(board="gen2-clln", mismatch=1), "mismatch")):
+        try:
+            expand(_spec(**net))
+        except InputError as exc:
+            assert fld in str(exc)
+        else:
+            raise AssertionError(f"{net} was accepted")
+
+
+def test_a_bias_sweep_run_records_its_floor():
+    from learnboard.studies.sweep.runs import execute
+    from learnboard.studies.sweep.spec import expand
+
+    run = expand(_spec(bias="gen2-clln", debias="null-offset"))[0]
+    run["steps"] = 100
+    row, history = execute(run)
+    assert row["status"] == "ok", row.get("error_message")
+    assert row["network_kind"] == "bias" and 0 < row["relative_error"] < 1
+    assert history["step"][-1] == 100
