@@ -317,10 +317,12 @@ def memory(steps_a: int = 1500, steps_b: int = 3000, seed: int = 0,
             "rows": rows}
 
 
-def run(quick: bool = True, seeds=(0, 1)) -> dict:
-    """Every measurement of the study (``quick``: 1500-step floors, shorter cycles)."""
+def run(quick: bool = True, seeds=(0, 1), steps: int | None = None) -> dict:
+    """Every measurement of the study (``quick``: 1500-step floors, shorter cycles;
+    ``steps`` below 500: a smoke run with one short period)."""
     t0 = time.process_time()
-    steps = 1500 if quick else 4000
+    steps = steps or (1500 if quick else 4000)
+    smoke = steps < 500
     scales = (0.0, 1.0, 2.0) if quick else (0.0, 0.5, 1.0, 2.0, 4.0)
     floor = []
     for seed in seeds:
@@ -340,11 +342,11 @@ def run(quick: bool = True, seeds=(0, 1)) -> dict:
             twin = Twin(scaled_board(), seed)
             row[key] = tail([r[1] for r in train(twin, "A", steps, lam=0.05, **kw)])
         lam.append(row)
-    periods = (20, 100, 200) if quick else (20, 50, 100, 200, 400)
+    periods = (20,) if smoke else (20, 100, 200) if quick else (20, 50, 100, 200, 400)
     cyc = [{k: v for k, v in d.items() if k != "ends"}
            for m, r in ((1.0, False), (0.0, False), (1.0, True))
-           for d in limit_cycles(periods, 4, seeds[0], mismatch=m, remedy=r)]
-    sa, sb = (1000, 2000) if quick else (3000, 6000)
+           for d in limit_cycles(periods, 2 if smoke else 4, seeds[0], mismatch=m, remedy=r)]
+    sa, sb = (steps, steps) if smoke else (1000, 2000) if quick else (3000, 6000)
     mem = [{k: v for k, v in memory(sa, sb, seeds[0], mismatch=m, leak=m, remedy=r).items()
             if k != "rows"} for m, r in ((1.0, False), (0.0, False), (1.0, True))]
     return {"quick": quick, "seeds": list(seeds), "steps": steps, "floor": floor,
@@ -426,13 +428,13 @@ def markdown(res: dict, fig_name: str) -> list[str]:
     ]
 
 
-def section(out, quick: bool = True) -> list[str]:
+def section(out, quick: bool = True, steps: int | None = None) -> list[str]:
     """Run the study, write ``bias.json`` and the figure into ``out``; the report lines."""
     import json
     from pathlib import Path
 
     out = Path(out)
-    res = run(quick=quick)
+    res = run(quick=quick, steps=steps)
     (out / "bias.json").write_text(json.dumps(res, indent=1))
     figure(res, out / "fig8_learning_bias.png")
     return markdown(res, "fig8_learning_bias.png")

@@ -64,6 +64,7 @@ class Plan:
     board_train_size: int = 8
     emulated_steps: int = 200
     emulated_lams: list[float] = field(default_factory=lambda: [0.0, 0.05])
+    bias_steps: int | None = None  # the learning-bias study's floor runs (None: 1500 quick, 4000)
     noise: list[float] = field(default_factory=lambda: [0.01, 0.03])
     noise_lams: list[float] = field(default_factory=lambda: [0.0, 1e-8, 1e-7, 1e-6, 1e-5])
     candidate_seeds: int = 3

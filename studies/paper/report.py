@@ -308,7 +308,7 @@ def _bias_section(plan: Plan, out: Path) -> list[str]:
         return []
     from . import bias
 
-    return bias.section(out, quick=plan.quick)
+    return bias.section(out, quick=plan.quick, steps=plan.bias_steps)
 
 
 def _write_markdown(report: Report, plan: Plan, computed: int, tables, figs, command: str) -> None:
