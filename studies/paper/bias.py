@@ -344,14 +344,15 @@ def run(quick: bool = True, seeds=(0, 1), steps: int | None = None) -> dict:
             row[key] = tail([r[1] for r in train(twin, "A", steps, lam=0.05, **kw)])
         lam.append(row)
     periods = (20,) if smoke else (20, 100, 200) if quick else (20, 50, 100, 200, 400)
+    n_cycles = 2 if smoke else 4
     cyc = [{k: v for k, v in d.items() if k != "ends"}
            for m, r in ((1.0, False), (0.0, False), (1.0, True))
-           for d in limit_cycles(periods, 2 if smoke else 4, seeds[0], mismatch=m, remedy=r)]
+           for d in limit_cycles(periods, n_cycles, seeds[0], mismatch=m, remedy=r)]
     sa, sb = (steps, steps) if smoke else (1000, 2000) if quick else (3000, 6000)
     mem = [{k: v for k, v in memory(sa, sb, seeds[0], mismatch=m, leak=m, remedy=r).items()
             if k != "rows"} for m, r in ((1.0, False), (0.0, False), (1.0, True))]
     return {"quick": quick, "seeds": list(seeds), "steps": steps, "floor": floor,
-            "floor_lam": lam, "cycles": cyc, "memory": mem,
+            "floor_lam": lam, "cycles": cyc, "n_cycles": n_cycles, "memory": mem,
             "cpu_seconds": time.process_time() - t0}
 
 
@@ -418,7 +419,7 @@ def markdown(res: dict, fig_name: str) -> list[str]:
         "With the power term (lambda 0.05, mismatch 1):\n",
         "| seed | floor | null offset |\n|---|---|---|\n" + lam,
         "Periodic two-task training (A: y = 0.2 x1 + 0.3 x2, B: y = 0.35 x1 + 0.1 x2, "
-        "alternating every T steps, 4 cycles; means over the last half):\n",
+        f"alternating every T steps, {res['n_cycles']} cycles; means over the last half):\n",
         "| mismatch | T | A after A | A after B | amplitude |\n|---|---|---|---|---|\n" + cyc,
         "Memory: A trained, then B; task A's C/C0:\n",
         "| mismatch and leak | after A | mid B | end of B | B's floor |\n|---|---|---|---|---|\n"
