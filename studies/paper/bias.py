@@ -2,20 +2,25 @@
 
 The board twin (:class:`~learnboard.engine.board_engine.BoardEngine`, ``model="board"``)
 carries the emulated board's own bias sources: the twin networks' device mismatch (the
-clamped network is another set of transistors than the free one), the gates' idle leak
-and the spread of their switch-off lag. With the nudge at zero, the rule's update
-``<(dV^C)^2 - (dV^F)^2>`` is not zero on such a board: that deterministic remainder is
-the learning bias. This module measures three of its signatures (limit cycles under
-periodic two-task training, a precision floor that grows with the bias, the memory of an
-earlier task erased) and a remedy that uses only what a real board offers (its own
-measurements, no model): the **null-chunk correction**. Every cycle the host runs a
-short chunk with the targets replaced by the board's own free outputs (zero nudge, the
-power term off), reads how far the gates moved (the bias drift, leak included), and
-writes the accumulated drift back out of the gates once it exceeds what one gate pulse
-can set. The same procedure runs on a board through ``learnboard train`` (schedule
-``[debias]``, :mod:`learnboard.host.debias`); here it runs on the twin, step for step.
+clamped network is another set of transistors than the free one), the converters'
+rounding, the gates' idle leak and the spread of their switch-off lag. With the nudge at
+zero the rule's update ``<(dV^C)^2 - (dV^F)^2>`` is not zero on such a board: that
+deterministic remainder is the learning bias. This module measures its signatures (a
+precision floor that grows with the twin mismatch, limit cycles under periodic two-task
+training, the memory of an earlier task) and two remedies that use only what a board
+measures (no model):
 
-Everything is deterministic for a seed. ``run(quick=True)`` takes about half a minute.
+* :class:`NullOffset` — every few steps the zero-nudge update (the targets replaced by the
+  board's own free outputs) is measured and subtracted per edge from each step's update.
+  It removes the mismatch floor on the twin; on a board it needs the firmware's rule to
+  hold such an offset, which it does not yet.
+* :class:`NullCorrection` — host-only, through ``read_edges`` / ``write_edges``: the drift
+  of a zero-nudge chunk is written back out of the gates. Measured here because it is what
+  a host can do today; it does not help (gate writes are coarse pulses).
+
+The twin is driven chunk by chunk (:class:`Twin`) through the engine's own step methods,
+as a host drives a board. Everything is deterministic for a seed; ``run(quick=True)``
+takes about a minute of CPU.
 """
 
 from __future__ import annotations
