@@ -403,8 +403,9 @@ def markdown(res: dict, fig_name: str) -> list[str]:
         vals = [r[key] for r in res["floor"] if r["mismatch"] == m and key in r]
         return median(vals) if vals else math.nan
 
-    rows = "".join(f"| {r['seed']} | {r['mismatch']:g} | {r['plain']:.3g} | {r['offset']:.3g} | "
-                   f"{r.get('eta1', math.nan):.3g} |\n" for r in res["floor"])
+    eta1 = all("eta1" in r for r in res["floor"])
+    rows = "".join(f"| {r['seed']} | {r['mismatch']:g} | {r['plain']:.3g} | {r['offset']:.3g} |"
+                   + (f" {r['eta1']:.3g} |" if eta1 else "") + "\n" for r in res["floor"])
     lam = "".join(f"| {r['seed']} | {r['plain']:.3g} | {r['offset']:.3g} |\n" for r in res["floor_lam"])
     cyc = "".join(f"| {r['mismatch']:g}{' + null offset' if r['remedy'] else ''} | {r['period']} | {r['a_after_a']:.3g} | "
                   f"{r['a_after_b']:.3g} | {r['amplitude']:.3g} |\n" for r in res["cycles"])
@@ -421,12 +422,13 @@ def markdown(res: dict, fig_name: str) -> list[str]:
         "from each step's (needs a per-edge offset in the board's rule: not in the firmware "
         "yet); *eta 1*: nudge 1 instead of 0.5 (the bias enters the rule as B/eta). "
         f"CPU {res['cpu_seconds']:.0f} s.\n",
-        "| seed | mismatch | floor | null offset | eta 1 |\n"
-        "|---|---|---|---|---|\n" + rows,
+        "| seed | mismatch | floor | null offset |" + (" eta 1 |" if eta1 else "") + "\n"
+        "|---|---|---|---|" + ("---|" if eta1 else "") + "\n" + rows,
         f"Median floor at mismatch 0 / 1 / 2: {med('plain', 0.0):.3g} / {med('plain', 1.0):.3g} / "
         f"{med('plain', 2.0):.3g}; with the null offset {med('offset', 0.0):.3g} / "
-        f"{med('offset', 1.0):.3g} / {med('offset', 2.0):.3g}; eta 1 {med('eta1', 0.0):.3g} / "
-        f"{med('eta1', 1.0):.3g} / {med('eta1', 2.0):.3g}.\n",
+        f"{med('offset', 1.0):.3g} / {med('offset', 2.0):.3g}"
+        + (f"; eta 1 {med('eta1', 0.0):.3g} / {med('eta1', 1.0):.3g} / {med('eta1', 2.0):.3g}"
+           if eta1 else "") + ".\n",
         "With the power term (lambda 0.05, mismatch 1):\n",
         "| seed | floor | null offset |\n|---|---|---|\n" + lam,
         "Periodic two-task training: task A's examples split in halves A1 and A2 (the same "
