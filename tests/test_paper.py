@@ -13,7 +13,8 @@ from learnboard.reference import ENV, FILES
 
 FIGURES = ["fig1_error_power_vs_lambda.png", "fig2_initial_conditions.png", "fig3_tradeoff.png",
            "fig4_tolerance_controller.png", "fig5_board_gen2.png", "fig6_noisy_targets.png",
-           "fig7_training_energy.png", "power_gradient.png"]
+           "fig7_training_energy.png", "power_gradient.png",
+           "fig8_learning_bias.png"]
 
 
 @pytest.fixture(scope="module")
@@ -25,6 +26,7 @@ def tiny_report(tmp_path_factory):
                 lams=[0.0, 1e-6, 1e-5, 1e-3], ic_networks=1, ic_lams=[0.0, 1e-4],
                 taus=[1e-1], tol_networks=1, reference_rows=False, board_steps=4,
                 board_lams=[0.0, 0.05], board_seeds=[0], board_train_size=2, emulated_steps=10, gradient_steps=10,
+                bias_steps=40,
                 noise=[0.05], noise_lams=[0.0, 1e-8])
     return run_paper(plan, out, workers=1, progress=False), out
 

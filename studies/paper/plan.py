@@ -72,6 +72,7 @@ class Plan:
     emulated_steps: int = 200
     gradient_steps: int = 1000
     emulated_lams: list[float] = field(default_factory=lambda: [0.0, 0.05])
+    bias_steps: int | None = None  # the learning-bias study's floor runs (None: 1500 quick, 4000)
     noise: list[float] = field(default_factory=lambda: [0.01, 0.03])
     noise_lams: list[float] = field(default_factory=lambda: [0.0, 1e-8, 1e-7, 1e-6, 1e-5])
     strong_lams: list[float] = field(default_factory=lambda: [1e-5, 1e-4, 1e-3])

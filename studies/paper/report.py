@@ -401,6 +401,15 @@ def sample_size(lam_rows: list[dict], screened: list[dict]) -> tuple[str, str]:
             f"{filt}).", f"median over {n} runs on {len(nets)} network(s)")
 
 
+def _bias_section(plan: Plan, out: Path) -> list[str]:
+    """The learning-bias study on the board twin (with the board runs only)."""
+    if not plan.board:
+        return []
+    from . import bias
+
+    return bias.section(out, quick=plan.quick, steps=plan.bias_steps)
+
+
 def _write_markdown(report: Report, plan: Plan, computed: int, tables, figs, command: str,
                     grad_lines: list[str] = ()) -> None:
     out = report.out
@@ -518,6 +527,7 @@ def _write_markdown(report: Report, plan: Plan, computed: int, tables, figs, com
         "learned solution.\n",
         *sc.markdown(tables["screened_tasks"], plan.screen_below, plan.candidate_seeds,
                      random_starts=plan.inverse_starts, more_starts=plan.inverse_more_starts),
+        *_bias_section(plan, out),
         "## Files\n",
         "- `report.md` (this file), `fig*.png`\n"
         "- tables: " + ", ".join(f"`{k}.csv`" for k, v in tables.items() if v) + "\n"

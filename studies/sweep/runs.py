@@ -274,6 +274,32 @@ def _emulated(run: dict) -> tuple[dict, dict]:
     return row, history
 
 
+def _bias_run(run: dict) -> tuple[dict, dict]:
+    """The learning-bias study's floor run: task A on the board twin with the twin
+    mismatch scaled and a remedy (:mod:`learnboard.studies.paper.bias`)."""
+    from learnboard.studies.paper import bias
+
+    net, task = run["network"], run["task"]
+    learn = run["learning"]
+    board = bias.scaled_board(net["value"], mismatch=net["mismatch"])
+    twin = bias.Twin(board, task["seed"], alpha=learn.get("alpha", 0.2), eta=learn.get("eta", 0.5))
+    remedy = {"none": None, "null-offset": bias.NullOffset(10),
+              "write-back": bias.NullCorrection(100, 25, 0.05)}[net["debias"]]
+    every = 100 if remedy is not None else 50  # record where a remedy's cycle ends
+    t0 = time.process_time()
+    rows = bias.train(twin, "A", run["steps"], remedy=remedy, lam=run["lam"], record=every)
+    seconds = time.process_time() - t0
+    rel = np.array([r[1] for r in rows])
+    history = {"step": np.array([r[0] for r in rows]), "relative_error": rel}
+    row = {"n_nodes": board.n_nodes, "n_edges": board.n_edges, "relative_error": float(rel[-1]),
+           "error": float(rel[-1] * twin.c0["A"]), "initial_error": twin.c0["A"],
+           "tail_relative_error": bias.tail(rel, 0.1), "seconds": seconds,
+           "steps_per_second": twin.steps / seconds if seconds else None,
+           "solver": f"board twin, debias {net['debias']}", "alpha": learn.get("alpha", 0.2),
+           "eta": learn.get("eta", 0.5), "lam_final": run["lam"]}
+    return row, history
+
+
 def execute(run: dict) -> tuple[dict, dict]:
     """Run one sweep run; returns (table row, history arrays). Errors become a row."""
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -281,7 +307,8 @@ def execute(run: dict) -> tuple[dict, dict]:
     t0 = time.perf_counter()
     try:
         kind = run["network"]["kind"]
-        body, history = {"board": _board_run, "emulate": _emulated}.get(kind, _linear)(run)
+        body, history = {"board": _board_run, "emulate": _emulated,
+                         "bias": _bias_run}.get(kind, _linear)(run)
         row.update(body)
         if "relative_error" in history:
             history = {**history, "below_floor": floor_flags(history["relative_error"])}

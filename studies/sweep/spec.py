@@ -57,8 +57,10 @@ LEARNING_KEYS = {"alpha", "eta", "k_min", "k_max", "batch", "order", "update_pro
 TASK_KEYS = {"kind", "coeffs", "train_size", "noise"}
 TASK_KINDS = ("notebook", "trials")
 GRID_KEYS = {"lam", "tolerance", "k0", "init", "seeds", "steps", "noise", "replicas", "perturb"}
-NETWORK_SOURCES = ("file", "generate", "board", "emulate")
-NETWORK_KEYS = set(NETWORK_SOURCES) | {"label", "imperfect", "learning", "task"} | GRID_KEYS
+NETWORK_SOURCES = ("file", "generate", "board", "emulate", "bias")
+NETWORK_KEYS = set(NETWORK_SOURCES) | {"label", "imperfect", "learning", "task", "mismatch",
+                                       "debias"} | GRID_KEYS
+DEBIAS = ("none", "null-offset", "write-back")  # the learning-bias study's remedies
 NOTEBOOK_COEFFS = [[0.2, 0.3], [0.1, 0.5]]
 MAX_VALUES = 10_000
 """Most values one grid axis (a log range, a seed count) may expand to."""
@@ -214,7 +216,7 @@ def expand(spec: str | Path | dict, *, base: Path | None = None) -> list[dict]:
                         f"unknown key; allowed: {', '.join(sorted(NETWORK_KEYS))}")
         kinds = [k for k in NETWORK_SOURCES if k in entry]
         if len(kinds) != 1:
-            raise _fail(source, where, "give exactly one of file, generate, board, emulate")
+            raise _fail(source, where, "give exactly one of file, generate, board, emulate, bias")
         kind = kinds[0]
         value = entry[kind]
         if not isinstance(value, str) or not value:
@@ -241,6 +243,24 @@ def expand(spec: str | Path | dict, *, base: Path | None = None) -> list[dict]:
         label = entry.get("label") or (Path(value).stem if kind == "file" else value)
         net = {"kind": kind, "value": value, "label": str(label),
                "imperfect": bool(entry.get("imperfect", False))}
+        if kind == "bias":  # the learning-bias study on the board twin (studies/paper/bias.py)
+            m = entry.get("mismatch", 1.0)
+            if isinstance(m, bool) or not isinstance(m, (int, float)) or not 0 <= m < 1e3:
+                raise _fail(source, f"{where}.mismatch", f"must be a number >= 0 (the twin "
+                            f"mismatch, x the emulated board's), got {m!r}")
+            d = entry.get("debias", "none")
+            if d not in DEBIAS:
+                raise _fail(source, f"{where}.debias", f"{d!r} is not a remedy; use "
+                            f"{', '.join(DEBIAS)}")
+            if grid.get("tolerance") or entry.get("tolerance"):
+                raise _fail(source, f"{where}.tolerance", "a bias network runs at fixed lambda; "
+                            "drop tolerance")
+            net.update(mismatch=float(m), debias=d)
+            if not entry.get("label"):
+                net["label"] = f"{value} mismatch {m:g} {d}"
+        elif "mismatch" in entry or "debias" in entry:
+            key = "mismatch" if "mismatch" in entry else "debias"
+            raise _fail(source, f"{where}.{key}", "only for a bias network (bias = \"gen2-clln\")")
         for sub in ("learning", "task"):
             if not isinstance(entry.get(sub, {}), dict):
                 raise _fail(source, f"{where}.{sub}", f"must be a table, got {entry[sub]!r}")
