@@ -25,29 +25,11 @@ FILE = "screening_inverse.json"
 
 
 def task_engine(run: dict):
-    """The :class:`LinearEngine` and start conductances of a linear sweep run (as the sweep
-    builds them, :func:`learnboard.studies.sweep.runs._linear`)."""
-    from learnboard.studies.sweep.runs import _network, _with_noise, notebook_trial
+    """The :class:`LinearEngine` and start conductances of a linear sweep run, as the sweep
+    builds them."""
+    from learnboard.studies.sweep.runs import linear_setup
 
-    from learnboard.engine.config import LearningConfig, initial_conductances
-    from learnboard.engine.linear import LinearEngine, Terminals
-    from learnboard.tasks import notebook_task
-
-    net = _network(run["network"]["kind"], run["network"]["value"])
-    task = run["task"]
-    if task["kind"] == "trials":
-        src, tgt, clean, _ = notebook_trial(net.n_edges, task["seed"], task["coeffs"],
-                                            task["train_size"])
-    else:
-        src, tgt, clean = notebook_task(net.n_edges, seed=task["seed"],
-                                        n_examples=task["train_size"],
-                                        coeffs=np.asarray(task["coeffs"]))
-    data = _with_noise(clean, task["noise"], task["seed"])
-    terms = Terminals(tuple(int(e) for e in src), tuple(int(e) for e in tgt))
-    config = LearningConfig(lam=run["lam"], seed=task["seed"], **dict(run["learning"]))
-    engine = LinearEngine(net, terms, data, config)
-    k0 = initial_conductances(net.n_edges, run["init"], run["k0"] or 1.0, k_min=config.k_min,
-                              k_max=config.k_max, seed=task["seed"])
+    _, _, _, engine, k0 = linear_setup(run)
     return engine, k0
 
 

@@ -119,14 +119,15 @@ def _base_row(run: dict) -> dict:
     }
 
 
-def _linear(run: dict) -> tuple[dict, dict]:
+def linear_setup(run: dict):
+    """What a linear sweep run trains: ``(network, terminals, clean data, engine, k0)``
+    (the engine sees the noisy data when the task has noise; k0 is perturbed for a replica)."""
     from learnboard.engine.config import LearningConfig, initial_conductances
-    from learnboard.engine.controller import ToleranceController, tail_means
     from learnboard.engine.linear import LinearEngine, Terminals
     from learnboard.tasks import notebook_task
 
     net = _network(run["network"]["kind"], run["network"]["value"])
-    task, learn = run["task"], dict(run["learning"])
+    task = run["task"]
     if task["kind"] == "trials":
         src, tgt, clean, _ = notebook_trial(net.n_edges, task["seed"], task["coeffs"],
                                             task["train_size"])
@@ -136,7 +137,7 @@ def _linear(run: dict) -> tuple[dict, dict]:
                                         coeffs=np.asarray(task["coeffs"]))
     data = _with_noise(clean, task["noise"], task["seed"])
     terms = Terminals(tuple(int(e) for e in src), tuple(int(e) for e in tgt))
-    config = LearningConfig(lam=run["lam"], seed=task["seed"], **learn)
+    config = LearningConfig(lam=run["lam"], seed=task["seed"], **dict(run["learning"]))
     engine = LinearEngine(net, terms, data, config)
     k0 = initial_conductances(net.n_edges, run["init"], run["k0"] or 1.0, k_min=config.k_min,
                               k_max=config.k_max, seed=task["seed"])
@@ -144,6 +145,15 @@ def _linear(run: dict) -> tuple[dict, dict]:
         from learnboard.engine.replicas import perturbed
 
         k0 = perturbed(k0, run["perturb"], task["seed"], run["replica"])
+    return net, terms, clean, engine, k0
+
+
+def _linear(run: dict) -> tuple[dict, dict]:
+    from learnboard.engine.controller import ToleranceController, tail_means
+    from learnboard.engine.linear import LinearEngine
+
+    net, terms, clean, engine, k0 = linear_setup(run)
+    task, config = run["task"], engine.config
     ctl = ToleranceController(run["tolerance"]) if run["tolerance"] is not None else None
     steps = run["steps"]
     every = 1 if ctl else (run.get("record_every") or max(1, steps // HISTORY_POINTS))
