@@ -240,6 +240,9 @@ def test_a_ctrl_c_that_reaches_the_prompt_late_does_not_reset_the_board(board, m
         read_until(ser, b">>> ")
         monkeypatch.setattr(b._port.vm, "sigint_enabled", lambda: True)  # the stale check
         ser.write(b"\x03")
+        # the stale check must still answer when the relay thread takes the byte: wait for
+        # the interrupt itself, not for a prompt (a loaded machine may print one first)
+        wait_for(lambda: b.counters().interrupts == 1, what="the Ctrl-C to reach the board")
         assert read_until(ser, b"\r\n>>> ").endswith(b"\r\n>>> ")
         monkeypatch.undo()
         ser.write(b"print('alive', 6 * 7)\r")
