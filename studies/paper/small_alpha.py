@@ -163,8 +163,13 @@ def figure(rows: Sequence[dict], path: Path) -> Path:
             lo = m - np.array([r[f"{k}_q25"] for r in sel])
             hi = np.array([r[f"{k}_q75"] for r in sel]) - m
             ax.errorbar(a, m, yerr=[lo, hi], marker="o", capsize=3, label=f"λ = {lam:g}")
+    from matplotlib.ticker import NullLocator
+
+    alphas = sorted({r["alpha"] for r in rows})
     for ax, name in zip(axes, ("C/C0", "P"), strict=True):
         ax.set_xscale("log")
+        ax.xaxis.set_minor_locator(NullLocator())  # one labelled tick per α run
+        ax.set_xticks(alphas, [f"{a:g}" for a in alphas])
         ax.set_yscale("log")
         ax.invert_xaxis()
         ax.set_xlabel("α (steps × 2 per halving: α × steps fixed)")
