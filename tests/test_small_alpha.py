@@ -39,4 +39,4 @@ def test_verdict_names_the_alpha_before_the_halving_that_moved_nothing():
               {"alpha": 0.125, "moved": False}]
     assert verdict(levels) == ("converged", 0.25)
     assert verdict(levels[:2]) == ("moving", 0.25)
-    assert verdict(levels[:1]) == ("moving", 0.5)
+    assert verdict(levels[:1]) == ("unchecked", 0.5)  # no halving: no verdict

@@ -75,7 +75,8 @@ def moved(a: Sequence[float], b: Sequence[float]) -> dict:
 
 
 def level_summary(rows: Sequence[dict]) -> dict:
-    """Median and IQR of C/C0 and P over one level's successful replicas."""
+    """Median and IQR of C/C0 and P over one level's successful replicas (also the median
+    fraction of edges at k_min and how many runs were steady)."""
     ok = [r for r in rows if r.get("status") == "ok"]
     out: dict = {"runs": len(ok), "failed": len(rows) - len(ok)}
     for k in KEYS:
@@ -84,15 +85,20 @@ def level_summary(rows: Sequence[dict]) -> dict:
             out[k] = v
             out[f"{k}_median"] = float(np.median(v))
             out[f"{k}_q25"], out[f"{k}_q75"] = (float(np.quantile(v, q)) for q in (0.25, 0.75))
+    fracs = [r["frac_at_min"] for r in ok if r.get("frac_at_min") is not None]
+    out["frac_at_min_median"] = float(np.median(fracs)) if fracs else None
     out["steady_runs"] = sum(1 for r in ok if r.get("steady_state") is True)
     return out
 
 
 def verdict(levels: Sequence[dict]) -> tuple[str, float | None]:
-    """("converged", α) when the last halving moved nothing, else ("moving", the last α)."""
-    if len(levels) >= 2 and not levels[-1]["moved"]:
+    """("converged", α) when the last halving moved nothing, ("moving", the last α) when it
+    moved, ("unchecked", α) with fewer than two levels (no halving, or a level failed)."""
+    if len(levels) < 2 or levels[-1]["moved"] is None:
+        return "unchecked", levels[-1]["alpha"] if levels else None
+    if not levels[-1]["moved"]:
         return "converged", levels[-2]["alpha"]
-    return "moving", levels[-1]["alpha"] if levels else None
+    return "moving", levels[-1]["alpha"]
 
 
 def run_check(network: dict, ap: AlphaPlan, folder: Path, *, workers: int | None = None,
@@ -143,6 +149,8 @@ def verdict_text(state: str, alpha: float | None) -> str:
     """The verdict as the report says it."""
     if state == "converged":
         return f"converged at α = {alpha:g}"
+    if state == "unchecked":
+        return f"not checked (one level, α = {alpha:g})" if alpha is not None else "not run"
     return f"still moving at α = {alpha:g} (budget)"
 
 
@@ -194,6 +202,7 @@ def markdown(rows: Sequence[dict], ap: AlphaPlan, network: str,
 
     shown = [{**r, "c_iqr": iqr(r, "relative_error"), "p_iqr": iqr(r, "power"),
               "moved_txt": {None: "–", True: "yes", False: "no"}[r["moved"]],
+              "steady": f"{r['steady_runs']}/{r['runs']}",
               "shift": (f"{r['relative_error_shift']:.2f} / {r['power_shift']:.2f} "
                         f"(tol {r['relative_error_tolerance']:.2f} / {r['power_tolerance']:.2f})"
                         if r["moved"] is not None else "–")} for r in rows]
@@ -207,11 +216,13 @@ def markdown(rows: Sequence[dict], ap: AlphaPlan, network: str,
         "the distribution when the median or the IQR width of log10 C/C0 or of log10 P "
         f"changed by more than max({SHIFT_OF_IQR:g} × the IQR of both levels' pooled log "
         f"values, {MIN_SHIFT:.3f} decades = 10 %); a λ is converged at the α before the first "
-        "halving that moved nothing. Shifts in decades (C/C0 / P). Table: `small_alpha.csv`.\n",
+        "halving that moved nothing. Shifts in decades (C/C0 / P); *at k_min*: median fraction of "
+        "edges at k_min. Table: `small_alpha.csv`.\n",
         "![small alpha](fig9_small_alpha.png)\n",
         "Verdicts: " + "; ".join(f"λ {lam:g}: {v}" for lam, v in verdicts.items()) + ".\n",
         md_table(shown, [("lam", "λ"), ("alpha", "α"), ("steps", "steps"),
                          ("relative_error_median", "median C/C0"), ("c_iqr", "C/C0 IQR"),
                          ("power_median", "median P"), ("p_iqr", "P IQR"),
+                         ("frac_at_min_median", "at k_min"), ("steady", "steady"),
                          ("shift", "median shift (tol)"), ("moved_txt", "moved")]),
     ]
