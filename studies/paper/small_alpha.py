@@ -217,7 +217,8 @@ def markdown(rows: Sequence[dict], ap: AlphaPlan, network: str,
         f"changed by more than max({SHIFT_OF_IQR:g} × the IQR of both levels' pooled log "
         f"values, {MIN_SHIFT:.3f} decades = 10 %); a λ is converged at the α before the first "
         "halving that moved nothing. Shifts in decades (C/C0 / P); *at k_min*: median fraction of "
-        "edges at k_min. Table: `small_alpha.csv`.\n",
+        "edges at k_min. Table: `small_alpha.csv`; its runs (not counted in the header): "
+        "`small_alpha/results.csv`, `small_alpha/runs/`.\n",
         "![small alpha](fig9_small_alpha.png)\n",
         "Verdicts: " + "; ".join(f"λ {lam:g}: {v}" for lam, v in verdicts.items()) + ".\n",
         md_table(shown, [("lam", "λ"), ("alpha", "α"), ("steps", "steps"),
