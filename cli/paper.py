@@ -10,7 +10,9 @@ Reproduce Stern, Dillavou, Jayaraman, Durian & Liu, "Training self-learning circ
 power-efficient solutions", APL Machine Learning 2, 016114 (2024) with the project's engine
 and write a report folder: report.md, PNG figures and the CSV tables behind them.
 
-  1. relative error and power against lambda, with the lambda² guide;
+  1. relative error and power against lambda, with the lambda² guide; the strong-lambda
+     end as distributions over perturbed starts, and their small-alpha check (alpha
+     halved at fixed alpha × steps until the distribution stops moving, or a budget);
   2. initial conditions (k0 1 / 0.1 / 0.01, low init): power at equal error;
   3. the error–power trade-off (each point a lambda, spread over seeds and networks);
   4. the tolerance controller against fixed lambda at equal error;

@@ -14,7 +14,7 @@ from learnboard.reference import ENV, FILES
 FIGURES = ["fig1_error_power_vs_lambda.png", "fig2_initial_conditions.png", "fig3_tradeoff.png",
            "fig4_tolerance_controller.png", "fig5_board_gen2.png", "fig6_noisy_targets.png",
            "fig7_training_energy.png", "power_gradient.png",
-           "fig8_learning_bias.png"]
+           "fig8_learning_bias.png", "fig9_small_alpha.png"]
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +38,8 @@ def test_report_folder_has_report_figures_and_tables(tiny_report):
         assert (out / fig).stat().st_size > 10_000, fig  # a drawn figure, not an empty canvas
         assert f"({fig})" in text
     for table in ("lambda_scan", "initial_conditions", "tolerance", "board", "noise", "findings",
-                  "screened_tasks", "power_gradient_runs", "power_gradient_equal_error"):
+                  "screened_tasks", "power_gradient_runs", "power_gradient_equal_error",
+                  "small_alpha"):
         assert (out / f"{table}.csv").is_file(), table
     assert (out / "sweep" / "results.csv").is_file()
     assert rep.failed == 0
@@ -81,6 +82,20 @@ def test_report_numbers_follow_the_physics(tiny_report):
         assert (float(r["rel_error_min"]) <= float(r["rel_error_q25"]) <= float(r["rel_error_median"])
                 <= float(r["rel_error_q75"]) <= float(r["rel_error_max"]))
     assert "## Strong λ as distributions" in (out / "report.md").read_text()
+    # the small-α check: per λ, α halved with the steps doubled (α × steps fixed) until the
+    # distribution stopped moving or the budget ended, and one verdict per λ
+    alpha = list(csv.DictReader((out / "small_alpha.csv").open()))
+    for lam in (1e-6, 1e-5, 1e-4):
+        lv = [r for r in alpha if float(r["lam"]) == lam]
+        assert [float(r["alpha"]) for r in lv] == [0.5 / 2**i for i in range(len(lv))]
+        assert {float(r["alpha"]) * int(r["steps"]) for r in lv} == {0.5 * 1500}
+        assert lv[0]["moved"] == "" and len({r["verdict"] for r in lv}) == 1
+        if lv[-1]["verdict"] == "converged":
+            assert lv[-1]["moved"] == "False"
+            assert all(r["moved"] == "True" for r in lv[1:-1])
+        else:
+            assert len(lv) == 4 and all(r["moved"] == "True" for r in lv[1:])
+    assert "## Small-α limit of the strong-λ distributions" in (out / "report.md").read_text()
 
 
 def test_reference_rows_on_r1_pass_within_tolerance(reference_networks, tmp_path):

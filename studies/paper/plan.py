@@ -46,6 +46,8 @@ class Plan:
         strong_lams / strong_replicas / strong_perturb: the strong-lambda end as distributions:
             ``strong_replicas`` runs per lambda on the first task, each from k0 perturbed by
             ``strong_perturb`` (relative); 0 replicas skips them.
+        small_alpha: check the small-α limit of those distributions (same α × steps, α
+            halved until they stop moving; :mod:`learnboard.studies.paper.small_alpha`).
         inverse_check / inverse_starts / inverse_more_starts / inverse_maxiter: which
             screened tasks get the representability check (``filtered``: those the filter
             dropped; ``all``; ``none``), its random starts (after the trained and uniform
@@ -78,6 +80,7 @@ class Plan:
     strong_lams: list[float] = field(default_factory=lambda: [1e-5, 1e-4, 1e-3])
     strong_replicas: int = 20
     strong_perturb: float = 1e-12
+    small_alpha: bool = True
     candidate_seeds: int = 3
     screen_below: float = 1e-5
     quick: bool = False

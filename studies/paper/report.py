@@ -176,6 +176,8 @@ def run_paper(plan: Plan, out: str | Path, *, workers: int | None = None, schedu
     tables["strong_lambda"] = _strong_table(strong)
     spread = {p["point"]["lam"]: p for p in strong}
     grad_lines = _power_gradient_section(plan, out, tables, figs)
+    alpha_lines = _small_alpha_section(plan, chosen, out, tables, figs, workers=workers,
+                                       scheduler=scheduler, progress=progress)
     comparison = compare(everything, labels[0], spread) if plan.reference_rows else []
     findings = _findings(plan, lam_rows, ic_rows, tol_rows, board_rows, noise_rows, labels)
     tables["reference_comparison"] = comparison
@@ -186,7 +188,7 @@ def run_paper(plan: Plan, out: str | Path, *, workers: int | None = None, schedu
             write_table(out / f"{name}.csv", t)
     seconds = time.perf_counter() - t0
     report = Report(out, comparison, findings, seconds, total, res.failed + screen.failed)
-    _write_markdown(report, plan, computed, tables, figs, command, grad_lines)
+    _write_markdown(report, plan, computed, tables, figs, command, grad_lines, alpha_lines)
     return report
 
 
@@ -248,6 +250,23 @@ def _strong_markdown(rows: list[dict]) -> list[str]:
                          ("power_modes", "P modes"), ("frac_at_min_median", "at k_min"),
                          ("steady", "steady")]),
     ]
+def _small_alpha_section(plan: Plan, chosen: dict[str, list[int]], out: Path, tables: dict,
+                         figs: dict, **sweep) -> list[str]:
+    """The small-α check of the strong-λ distributions on the strong-λ runs' network and
+    task (:mod:`learnboard.studies.paper.small_alpha`; its runs go to ``out/small_alpha``)."""
+    strong = plan.specs(chosen).get("strong")
+    if not plan.small_alpha or strong is None:
+        return []
+    from learnboard.studies.paper import small_alpha as sa
+
+    ap = sa.AlphaPlan.of(plan.quick, plan.steps, plan.strong_perturb)
+    network = strong["networks"][0]
+    rows = sa.run_check(network, ap, out / "small_alpha", **sweep)
+    tables["small_alpha"] = rows
+    figs["small_alpha"] = sa.figure(rows, out / "fig9_small_alpha.png")
+    return sa.markdown(rows, ap, network["label"], md_table)
+
+
 def _power_gradient_section(plan: Plan, out: Path, tables: dict, figs: dict) -> list[str]:
     """The transistor rule's local power term against the exact power gradient (its own
     in-process runs on the nominal board; :mod:`learnboard.studies.paper.power_gradient`)."""
@@ -411,7 +430,7 @@ def _bias_section(plan: Plan, out: Path) -> list[str]:
 
 
 def _write_markdown(report: Report, plan: Plan, computed: int, tables, figs, command: str,
-                    grad_lines: list[str] = ()) -> None:
+                    grad_lines: list[str] = (), alpha_lines: list[str] = ()) -> None:
     out = report.out
     nets = ", ".join(n["label"] for n in plan.networks)
     lines = [
@@ -462,6 +481,7 @@ def _write_markdown(report: Report, plan: Plan, computed: int, tables, figs, com
                            ("steady", "steady runs"), ("bursts_max", "most bursts"),
                            ("below_floor_runs", "runs below floor")]),
         *_strong_markdown(tables.get("strong_lambda", [])),
+        *alpha_lines,
         "## 2. Initial conditions\n",
         "![initial conditions](fig2_initial_conditions.png)\n",
         "Scale symmetry: a lower start gives the same error at lower power. Table: "
