@@ -81,3 +81,18 @@ def test_the_twin_takes_the_null_offset_as_the_board_does():
     with pytest.raises(InputError, match="null_offset_every"):
         BoardEngine(board, board_task(board, SEED), LearningConfig(alpha=0.2, eta=0.5),
                     model="board", seed=SEED, null_offset_every=-1)
+
+
+def test_sim_null_offset_without_a_board_names_the_option(capsys):
+    """The linear engine has no learning bias: --null-offset-every without --board is an
+    error naming the option and what to do, and --board --json reports the period."""
+    import json
+
+    from learnboard.cli import main
+
+    assert main(["sim", "--generate", "lattice:4x4", "--steps", "1", "--null-offset-every", "5"]) != 0
+    assert "--null-offset-every" in capsys.readouterr().err
+    assert main(["sim", "--board", "gen2-clln", "--steps", "3", "--null-offset-every", "2",
+                 "--json"]) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out[out.index("{"):])["null_offset_every"] == 2
