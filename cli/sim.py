@@ -79,6 +79,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                           "(twin-network device spread, converters, the firmware's pulses, "
                           "learnboard train's defaults); ideal = nominal parts and exact volts, "
                           "gates moved by the rule's volts; default %(default)s")
+    net.add_argument("--null-offset-every", type=int, default=None, metavar="N",
+                     help="with --board: every N steps measure the rule's update at zero nudge "
+                          "and subtract it from the following steps' (the firmware's "
+                          "null_every; learnboard train --null-offset-every); default off")
     net.add_argument("--power-term", choices=("local", "exact", "exact-total"), default="local",
                      help="with --board --board-model ideal: the rule's power term; local = "
                           "<(dV^F)^2> (what a board computes), exact = the exact gradient of "

@@ -65,6 +65,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lambda-up", type=float, default=None,
                         help="with --tolerance: factor while under the aim (default: adaptive 2, "
                              "shrinking on reversals; paper 1.05)")
+    parser.add_argument("--null-offset-every", type=int, default=None, metavar="N",
+                        help="every N steps the board measures the rule's update at zero nudge "
+                             "and subtracts it, per edge, from the following steps' (removes "
+                             "the learning bias of twin mismatch and converter offsets; "
+                             "default 0 = off; docs/training.md)")
     parser.add_argument("--init", choices=("low", "uniform", "random"), default=None,
                         help="initial edge states (low = the paper's good initial condition)")
     parser.add_argument("--alpha", type=float, default=None,
@@ -102,7 +107,8 @@ def _config(args):
             raise InputError(f"{tol!r} is not a number or 'task'", field="--tolerance") from None
     sched = schedule_from_flags(steps=args.steps, lam=args.lam, tolerance=tol, init=args.init, base=base,
                                 every=args.check_every, start=args.lambda_start, up=args.lambda_up,
-                                controller=args.controller)
+                                controller=args.controller,
+                                null_offset_every=args.null_offset_every)
     every = 10 if args.every is None else args.every
     checkpoint_every = 200 if args.checkpoint_every is None else args.checkpoint_every
     for flag, v in (("--every", every), ("--checkpoint-every", checkpoint_every)):
@@ -125,7 +131,7 @@ _FIXED_ON_RESUME = (("task", "--task"), ("schedule", "--schedule"), ("lam", "--l
                     ("tolerance", "--tolerance"), ("controller", "--controller"),
                     ("lambda_start", "--lambda-start"),
                     ("check_every", "--check-every"), ("lambda_up", "--lambda-up"),
-                    ("init", "--init"), ("alpha", "--alpha"), ("eta", "--eta"),
+                    ("init", "--init"), ("null_offset_every", "--null-offset-every"), ("alpha", "--alpha"), ("eta", "--eta"),
                     ("every", "--every"), ("checkpoint_every", "--checkpoint-every"),
                     ("seed", "--seed"), ("name", "--name"))
 

@@ -23,7 +23,7 @@ import serial
 from cobs import cobs
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "protocol.md"
-VERSION = 4
+VERSION = 5
 REQ, OK, ERR, TLM, EVT = 1, 2, 3, 4, 5
 WAIT_S = 60.0  # an upper bound for anything the board does here; waits end on frames
 

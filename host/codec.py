@@ -17,14 +17,16 @@ from typing import Any
 
 import msgpack
 
-VERSION = 4
+VERSION = 5
 OLD_VERSION = 1
 """Protocol-1 firmware's version byte: the link recognises such a board (see Link.hello)."""
 PREV_VERSION = 2
 """Protocol-2 firmware's version byte (no board identity in hello): recognised the same way."""
 V3_VERSION = 3
 """Protocol-3 firmware's version byte (power of the free network only): recognised the same way."""
-OLD_VERSIONS = frozenset({OLD_VERSION, PREV_VERSION, V3_VERSION})
+V4_VERSION = 4
+"""Protocol-4 firmware's version byte (no null offset): recognised the same way."""
+OLD_VERSIONS = frozenset({OLD_VERSION, PREV_VERSION, V3_VERSION, V4_VERSION})
 HEADER = 4
 TRAILER = 4
 MAX_ENCODED = 1024

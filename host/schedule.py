@@ -7,6 +7,8 @@ A schedule file (TOML)::
     version = 2                 # alpha = learning rate, eta = nudge (needed to set either)
     init = "uniform"            # "low" (the paper's good initial condition), "uniform", "random"
     chunk = 50                  # board steps between host decisions (parameter updates)
+    null_offset_every = 10      # the board measures the rule's update at zero nudge every
+                                # 10 steps and subtracts it from the steps' (0: off)
 
     [stop]
     steps = 2000                # total steps (also: the phases' steps summed)
@@ -121,6 +123,7 @@ class Schedule:
     chunk: int = 50
     stop: Stop = field(default_factory=Stop)
     seed: int = 0
+    null_offset_every: int = 0  # steps between the board's null-offset measurements; 0: off
     source: str = "<flags>"
 
     @property
@@ -198,7 +201,7 @@ def parse_schedule(data: dict, source: str = "<schedule>") -> Schedule:
             given.setdefault("tau", "task")
         phases.append(Phase(**given))
     return Schedule(phases=phases, init=sf.init, chunk=sf.chunk, seed=sf.seed, source=source,
-                    stop=Stop(**msgspec.structs.asdict(sf.stop)))
+                    null_offset_every=sf.null_offset_every, stop=Stop(**msgspec.structs.asdict(sf.stop)))
 
 
 def load_schedule(path_or_dict: str | Path | dict) -> Schedule:
@@ -238,13 +241,15 @@ def schedule_from_flags(*, steps: int | None = None, lam: float | None = None,
                         tolerance: float | str | None = None, init: str | None = None,
                         base: Schedule | None = None, every: int | None = None,
                         start: float | None = None, up: float | None = None,
-                        controller: str | None = None) -> Schedule:
+                        controller: str | None = None,
+                        null_offset_every: int | None = None) -> Schedule:
     """The schedule of ``learnboard train`` flags, on top of a schedule file if given.
 
     ``--lambda`` makes a single constant phase, ``--tolerance`` a single tolerance phase
     (a float, or ``task``) with ``--controller`` (adaptive, the default, or paper) and its
     constants ``--lambda-start``, ``--check-every``, ``--lambda-up``, which need
-    ``--tolerance``; ``--steps`` sets the stop; ``--init`` the initial state."""
+    ``--tolerance``; ``--steps`` sets the stop; ``--init`` the initial state;
+    ``--null-offset-every`` the board's null-offset period (0: off)."""
     sched = base or Schedule(stop=Stop(steps=1000))
     if lam is not None and tolerance is not None:
         raise InputError("give either --lambda or --tolerance, not both", field="--lambda")
@@ -283,6 +288,13 @@ def schedule_from_flags(*, steps: int | None = None, lam: float | None = None,
         if steps < 1:
             raise InputError("must be at least 1", field="--steps")
         sched.stop.steps = steps
+    if null_offset_every is not None:
+        if isinstance(null_offset_every, bool) or not isinstance(null_offset_every, int) \
+                or null_offset_every < 0:
+            raise InputError(f"{null_offset_every!r} is not a step count: give an integer >= 0 "
+                             "(steps between the board's null-offset measurements; 0 = off)",
+                             field="--null-offset-every")
+        sched.null_offset_every = null_offset_every
     if init is not None:
         if init not in INITS:
             raise InputError(f"{init!r} is not an init mode; use {', '.join(INITS)}", field="--init")

@@ -98,6 +98,7 @@ class ScheduleRecord(Struct, forbid_unknown_fields=True):
     chunk: Any = 50
     stop: dict[str, Any] | None = None
     seed: Any = 0
+    null_offset_every: Any = 0
 
 
 class RunConfig(Struct, forbid_unknown_fields=True):
@@ -187,6 +188,8 @@ class ScheduleFile(Struct, forbid_unknown_fields=True):
     init: Init = "uniform"
     chunk: Count = 50
     seed: int = 0
+    null_offset_every: Annotated[int, Meta(ge=0, description=(
+        "steps between the board's null-offset measurements, an integer >= 0 (0: off)"))] = 0
     stop: StopFile = field(default_factory=StopFile)
     phase: Annotated[list[PhaseFile], Meta(min_length=1, description="give at least one [[phase]] table")] = field(
         default_factory=lambda: [PhaseFile(lam=0.0)])

@@ -78,7 +78,7 @@ class TrainConfig:
         # a phase stores every field: pass on those its kind takes, as a schedule file would.
         # A tolerance phase recorded before the adaptive controller ran the paper's.
         raw = {"version": SCHEDULE_VERSION, "init": sched.init, "chunk": sched.chunk,
-               "seed": sched.seed, "stop": {k: v for k, v in (sched.stop or {}).items() if v is not None},
+               "seed": sched.seed, "null_offset_every": sched.null_offset_every, "stop": {k: v for k, v in (sched.stop or {}).items() if v is not None},
                "phase": [{**({"controller": "paper"} if p.get("kind") == "tolerance" else {}),
                           **{k: v for k, v in p.items() if v is not None and not (
                               p.get("kind") != "tolerance" and k in TOLERANCE_KEYS) and not (
@@ -298,7 +298,8 @@ class Session:
     # -- board set-up --------------------------------------------------------------------
 
     def _learn_params(self) -> dict:
-        p: dict[str, Any] = {"tlm_every": int(self.config.telemetry_every)}
+        p: dict[str, Any] = {"tlm_every": int(self.config.telemetry_every),
+                             "null_every": int(self.config.schedule.null_offset_every)}
         alpha = self.config.alpha
         if alpha is None and self.alpha_anneal is not None:
             alpha = self._annealed_alpha()

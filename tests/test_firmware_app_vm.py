@@ -116,7 +116,7 @@ def test_boots_from_board_json_and_answers_hello_over_pipe(vm_dir):
             if tlm["step"] >= 30:
                 break
         assert steps == [10, 20, 30]
-        assert link.next_event(timeout=5) == ("boot", {"fw": "0.1.0", "board": "gen2-clln", "proto": 4})
+        assert link.next_event(timeout=5) == ("boot", {"fw": "0.1.0", "board": "gen2-clln", "proto": 5})
         assert link.next_event(timeout=5) == ("done", {"step": 30})
         assert link.call("status")["state"] == "idle"
         assert link.call("repl") == {}
@@ -126,3 +126,65 @@ def test_boots_from_board_json_and_answers_hello_over_pipe(vm_dir):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+NULL_OFFSET = VM_HARNESS + r"""
+import gc, micropython
+from lbfw import app, desc
+import fake_machine as machine
+
+body, h = desc.load_description(PATH)
+a = app.App(body, h, machine, Clock(), NullPort())
+del body
+no = a.learner.n_out
+a.upload_examples({"x": [[0.1, 0.3], [0.2, 0.1]], "y": [[0.2] * no, [0.1] * no], "clear": True})
+a.set_params({"lam": 0.01, "null_every": 3})
+lr = a.learner
+sd = lr.rule.sd
+off = lr.off
+a.locked_null()
+a.locked_step()
+top = 0x3FFFFFFF
+n = measured = 0
+gc.collect()
+f0 = gc.mem_free()
+micropython.heap_lock()
+# the training loop's passes: a measurement when one is due, else a step
+for n in range(400):
+    if lr.null_left <= 0:
+        lr.measure_null()
+        measured += 1
+    else:
+        lr.step()
+# saturation: sums and offsets at the ends of the range, in the locked step's arithmetic
+sd[0] = -top + 5
+off[0] = top
+sd[1] = top - 5
+off[1] = -top
+sd[2] = 1000
+off[2] = 1500
+sd[3] = -7
+off[3] = -7
+lr._subtract()
+micropython.heap_unlock()
+print("heap_change", f0 - gc.mem_free(), "measured", measured, "refused", lr.refused)
+print("sat", sd[0], sd[1], sd[2], sd[3])
+a.set_params({"null_every": 0})
+print("cleared", max(abs(off[e]) for e in range(len(off))), lr.null_every)
+"""
+
+
+def test_null_offset_is_measured_and_subtracted_without_allocating(vm_dir):
+    """The null offset's two passes (the zero-nudge measurement, the step that subtracts
+    it) allocate nothing under heap_lock on either VM; sum minus offset saturates at
+    +-(2^30 - 1) instead of becoming a heap int (a MemoryError on a 32-bit board);
+    null_every 0 clears the offset."""
+    compile_board(load_board("gen2-clln")).write(vm_dir / "board.json")
+    src = f"PATH = {str(vm_dir / 'board.json')!r}\n" + NULL_OFFSET
+    out = run_vm(src, path=[vm_dir]).stdout.decode()
+    facts = dict(line.split(" ", 1) for line in out.splitlines())
+    heap, measured, refused = facts["heap_change"].split()[::2]
+    assert int(heap) == 0, out
+    assert int(measured) == 100, out  # one in every null_every + 1 passes
+    assert facts["sat"].split() == [str(-(2**30 - 1)), str(2**30 - 1), "-500", "0"], out
+    assert facts["cleared"].split() == ["0", "0"], out

@@ -110,7 +110,7 @@ def test_parse_mpy_abi_of_known_boards():
 
 
 def test_version_or_description_mismatch_says_to_flash():
-    good = {"proto": 4, "fw": F.firmware_version(), "desc_hash": "ab" * 32}
+    good = {"proto": 5, "fw": F.firmware_version(), "desc_hash": "ab" * 32}
     F.check_hello(good, "/dev/ttyX", desc_hash="ab" * 32)
     with pytest.raises(F.FirmwareMismatch, match=r"firmware 0\.0\.1.*learnboard flash --port /dev/ttyX"):
         F.check_hello({**good, "fw": "0.0.1"}, "/dev/ttyX", port="/dev/ttyX")

@@ -83,7 +83,7 @@ def board():
 def test_requests_and_replies(board):
     link, srv, _, _ = board
     hello = link.hello()
-    assert hello["proto"] == 4 and hello["fw"] == "0.1.0" and hello["caps"] == ["train"]
+    assert hello["proto"] == 5 and hello["fw"] == "0.1.0" and hello["caps"] == ["train"]
     assert hello["max_frame"] == codec.MAX_ENCODED
     assert link.call("add", a=2, b=40) == 42
     payload = {"b": b"\x00\x03\x00", "f": [0.5, -1.25], "s": "ü"}
@@ -213,7 +213,7 @@ def _exercise(link: Link, boot_event: bool = True) -> None:
     hello = link.hello()
     expected_mpy = int(run_vm("import sys; print(sys.implementation._mpy)").stdout)
     assert hello["impl"] == "micropython" and hello["mpy"] == expected_mpy
-    assert (hello["proto"], hello["board"]) == (4, "vm")
+    assert (hello["proto"], hello["board"]) == (5, "vm")
     assert link.call("add", a=2**40, b=-1) == 2**40 - 1
     payload = {"raw": bytes(range(256)), "ctrl": "\x03\x04\r\n", "v": [0.5, 1e-3]}
     got = link.request("echo", payload)

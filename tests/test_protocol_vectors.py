@@ -153,7 +153,7 @@ def test_firmware_numbers_are_the_definitions():
     """Values, not only names: every error code, fault bit, the version and the limits."""
     assert _fw_constants("E_") == {e.name: e.value for e in messages.ErrorCode}
     assert _fw_constants("F_") == {f.name: f.value for f in messages.Fault}
-    assert fw_msgs.PROTOCOL == fw_frame.VERSION == codec.VERSION == messages.VERSION == 4
+    assert fw_msgs.PROTOCOL == fw_frame.VERSION == codec.VERSION == messages.VERSION == 5
     lim = messages.LIMITS
     assert (fw_frame.MAX_ENCODED, fw_frame.MAX_RAW, fw_frame.MAX_BODY) == (
         lim["max_encoded"], lim["max_raw"], lim["max_body"])

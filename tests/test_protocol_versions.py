@@ -1,11 +1,11 @@
-"""Protocols 1, 2, 3 and 4 told apart, both ways.
+"""Protocols 1 to 5 told apart, both ways.
 
-New host, old firmware: a board flashed with the protocol-1, 2 or 3 firmware (taken from
-this repository's history at test time) drops protocol-4 frames unanswered;
+New host, old firmware: a board flashed with the protocol-1, 2, 3 or 4 firmware (taken from
+this repository's history at test time) drops protocol-5 frames unanswered;
 ``Link.hello``, ``learnboard info`` and ``learnboard flash`` recognise it by one older
 hello, say "the board runs protocol-N firmware; run `learnboard flash` to update it", and
-flashing brings it to protocol 4. Old host, new firmware: a protocol-1, 2 or 3 request
-gets an ERR in its own framing saying the board speaks protocol 4 (what such a host
+flashing brings it to protocol 5. Old host, new firmware: a protocol-1 to 4 request
+gets an ERR in its own framing saying the board speaks protocol 5 (what such a host
 decodes and reports)."""
 
 from __future__ import annotations
@@ -82,7 +82,7 @@ def test_a_protocol_1_request_gets_a_protocol_1_error_naming_the_version():
     # exactly what a protocol-1 host decodes as an ERR: [id, code, message]
     assert (frame.version, frame.mtype) == (1, MessageType.ERR)
     assert frame.body == [42, consts.E_UNSUPPORTED,
-                          "board speaks protocol 4; update learnboard on the host"]
+                          "board speaks protocol 5; update learnboard on the host"]
     assert srv.counters()["bad_version"] == 1 and srv.counters()["requests"] == 0
 
 
@@ -97,7 +97,7 @@ def test_a_protocol_2_or_3_request_gets_an_error_in_its_own_framing(version):
     # what a protocol-2 or protocol-3 host decodes as an ERR: [id, code, message, detail]
     assert (frame.version, frame.mtype) == (version, MessageType.ERR)
     assert frame.body == [42, consts.E_UNSUPPORTED,
-                          "board speaks protocol 4; update learnboard on the host", {}]
+                          "board speaks protocol 5; update learnboard on the host", {}]
     assert srv.counters()["requests"] == 0
 
 
@@ -140,11 +140,11 @@ def test_protocol_1_firmware_is_recognised_and_flashing_updates_it(tmp_path):
                 while (ev := link.next_event(timeout=60)) is not None and ev[0] != "boot":
                     pass
                 hello = link.hello()
-        assert hello["proto"] == 4
+        assert hello["proto"] == 5
 
 
 def test_a_board_that_answers_only_the_protocol_1_probe_with_an_error_is_asked_again():
-    """A protocol-4 board still booting misses hello, then answers the protocol-1 probe
+    """A protocol-5 board still booting misses hello, then answers the protocol-1 probe
     (with its protocol-1 ERR): that is no protocol-1 firmware, and hello is asked again."""
     host_end, board_end = memory_pair()
     srv = server.Server(board_end, {}, info={"fw": "x", "board": "b"})
@@ -164,7 +164,7 @@ def test_a_board_that_answers_only_the_protocol_1_probe_with_an_error_is_asked_a
     thread.start()
     link = Link(host_end, timeout=0.3, retries=0)
     try:
-        assert link.hello(probe_old=True)["proto"] == 4
+        assert link.hello(probe_old=True)["proto"] == 5
     finally:
         link.close()
         stop.set()
@@ -174,7 +174,7 @@ def test_a_board_that_answers_only_the_protocol_1_probe_with_an_error_is_asked_a
 @contextlib.contextmanager
 def _older_firmware_is_named(tmp_path, version: int):
     """Boot protocol-``version`` firmware on a VM board: the host's probe after the dropped
-    protocol-4 hello names it and says to flash. Yields the board, still running."""
+    protocol-5 hello names it and says to flash. Yields the board, still running."""
     flash = protocol1_firmware(tmp_path / "flash", version=version)
     with VMBoard(flash, board="gen2-clln", seed=1, replug=False) as vb:
         link = Link.open(vb.port, timeout=1.0, retries=0)
@@ -192,7 +192,7 @@ def _older_firmware_is_named(tmp_path, version: int):
 @pytest.mark.vm("vm64")
 def test_protocol_2_firmware_is_recognised(tmp_path):
     """A board still running protocol-2 firmware (no board identity in its hello) drops the
-    protocol-4 hello; the host's protocol-2 probe names it, and `learnboard info` says to flash."""
+    protocol-5 hello; the host's protocol-2 probe names it, and `learnboard info` says to flash."""
     require_vm()
     with _older_firmware_is_named(tmp_path, 2) as vb:
         run = subprocess.run([sys.executable, "-m", "learnboard", "info", "--port", vb.port],
@@ -204,10 +204,18 @@ def test_protocol_2_firmware_is_recognised(tmp_path):
 
 def test_protocol_3_firmware_is_recognised(tmp_path):
     """A board still running protocol-3 firmware (the free network's power only) drops
-    the protocol-4 hello and answers the protocol-3 probe, the first one sent. One VM:
+    the protocol-5 hello and answers the protocol-3 probe. One VM:
     what is tested is the host's probe."""
     require_vm()
     with _older_firmware_is_named(tmp_path, 3):
+        pass
+
+
+def test_protocol_4_firmware_is_recognised(tmp_path):
+    """A board still running protocol-4 firmware (no null offset) drops the protocol-5
+    hello and answers the protocol-4 probe, the first one sent."""
+    require_vm()
+    with _older_firmware_is_named(tmp_path, 4):
         pass
 
 

@@ -836,7 +836,7 @@ def test_garbage_frames_are_each_counted_once_and_the_link_stays_usable(gen2, pi
     assert after["bad"] - before["bad"] == len(pieces)
     assert after["oversize"] - before["oversize"] == sum(len(p) > codec.MAX_ENCODED for p in pieces)
     assert after["rx_ok"] == before["rx_ok"] + 1
-    assert gen2.link.hello()["proto"] == 4
+    assert gen2.link.hello()["proto"] == 5
 
 
 def test_bad_frames_show_in_telemetry_while_training(gen2):

@@ -68,6 +68,8 @@ def test_a_schedule_file_parses_into_phases(tmp_path):
     ('[[phase]]\nkind = "constant"\ncontroller = "paper"\nsteps = 5', "phase[0].controller"),
     ('[[phase]]\nkind = "constant"\nsteps = 5\nevery = 3', "phase[0].every"),
     ('init = "high"\n[[phase]]\nsteps = 5', "init"),
+    ('null_offset_every = -1\n[[phase]]\nsteps = 5', "null_offset_every"),
+    ('null_offset_every = 2.5\n[[phase]]\nsteps = 5', "null_offset_every"),
     ('[stop]\nsteps = "ten"', "stop.steps"),
     ('[stop]\nwhen = 3', "stop.when"),
     ('[[phase]]\nkind = "constant"', "stop"),
@@ -231,3 +233,17 @@ def test_a_run_recorded_before_the_adaptive_controller_resumes_with_the_papers()
     assert isinstance(ScheduleRunner(cfg.schedule).controllers[0], ToleranceController)
     new = TrainConfig.from_dict(TrainConfig(schedule=schedule_from_flags(tolerance=0.05)).as_dict())
     assert new.schedule.phases[0].controller == "adaptive"
+
+
+def test_the_null_offset_period_from_a_file_and_from_the_flag(tmp_path):
+    """``null_offset_every`` (file) and ``--null-offset-every`` (flag, over the file):
+    an integer >= 0, 0 = off; anything else is refused naming the flag and the range."""
+    f = tmp_path / "s.toml"
+    f.write_text("null_offset_every = 10\n[[phase]]\nsteps = 5\n")
+    sched = load_schedule(f)
+    assert sched.null_offset_every == 10 and sched.as_dict()["null_offset_every"] == 10
+    assert schedule_from_flags(base=sched, null_offset_every=0).null_offset_every == 0
+    assert schedule_from_flags(steps=5).null_offset_every == 0
+    for bad in (-1, 2.5, True):
+        with pytest.raises(InputError, match="--null-offset-every.*integer >= 0"):
+            schedule_from_flags(null_offset_every=bad)

@@ -32,12 +32,12 @@ KEEP_MS = 1000
 KEEP_LIFT = 4  # codes into the range a kept gate is put: a few KEEP_MS of leakage
 _MODES = ("cl", "gen1", "desync")
 _PARAMS = ("alpha", "eta", "lam", "oversample", "settle_us", "pulse_us", "mode", "p_update",
-           "seed", "order", "tlm_every", "tlm_nodes", "tlm_edges", "host_timeout_ms", "batch")
+           "seed", "order", "tlm_every", "tlm_nodes", "tlm_edges", "host_timeout_ms", "batch", "null_every")
 
 
 _FLOATS = ("alpha", "eta", "lam", "p_update")
 _INTS = ("oversample", "settle_us", "pulse_us", "seed", "tlm_every", "tlm_nodes", "tlm_edges",
-         "host_timeout_ms", "batch")
+         "host_timeout_ms", "batch", "null_every")
 
 
 
@@ -291,7 +291,8 @@ class App:
                 "settle_us": getattr(self.hal, "out_settle_us", 0),
                 "pulse_us": 100, "mode": "gen1" if d["rule"] == "sign" else "cl",
                 "p_update": 1.0, "seed": 1, "order": "seq", "tlm_every": 10,
-                "tlm_nodes": 0, "tlm_edges": 0, "host_timeout_ms": 10000, "batch": 0}
+                "tlm_nodes": 0, "tlm_edges": 0, "host_timeout_ms": 10000, "batch": 0,
+                "null_every": 0}
 
     def get_params(self, args):
         names = args.get("names") or _PARAMS
@@ -336,7 +337,7 @@ class App:
         _check(p["mode"] in _MODES, rng, "mode = %s must be cl, gen1 or desync" % _short(p["mode"]), "mode")
         _check(0.0 <= p["p_update"] <= 1.0, rng, "p_update = %s must lie in [0, 1]" % p["p_update"], "p_update")
         _check(p["order"] in ("seq", "shuffle"), rng, "order = %s must be seq or shuffle" % _short(p["order"]), "order")
-        for k in ("tlm_every", "tlm_nodes", "tlm_edges", "host_timeout_ms", "batch"):
+        for k in ("tlm_every", "tlm_nodes", "tlm_edges", "host_timeout_ms", "batch", "null_every"):
             _check(p[k] >= 0, rng, "%s = %d must be an int >= 0" % (k, p[k]), k)
         _check(p["batch"] <= self.learner.max_examples, rng,
                "batch = %d exceeds max_examples %d" % (p["batch"], self.learner.max_examples), "batch")
@@ -346,7 +347,13 @@ class App:
     def _apply(self, p):
         lr = self.learner
         n = p["batch"] or max(1, lr.n_ex)
+        # The offset is a sum over a batch: measured afresh when the batch or the period
+        # changes (and after an upload), not at every train: a host that trains in chunks
+        # keeps one measurement every null_every steps across them.
+        if lr.batch != n or lr.null_every != p["null_every"]:
+            lr.clear_null()
         lr.batch = n
+        lr.null_every = p["null_every"]
         lr.nudge16 = int(p["eta"] * 65536 + 0.5)
         lr.shuffle = p["order"] == "shuffle"
         lr.rng = (p["seed"] & 0x3FFFFFFF) or 1
@@ -438,6 +445,7 @@ class App:
                 lr.ex_out[i * lr.n_out + k] = yc[k]
         lr.n_ex = max(n_ex, start + len(xs))
         lr.cursor = 0
+        lr.clear_null()  # other examples: other sums at zero nudge
         self._apply(self.params)
         return {"count": lr.n_ex}
 
@@ -795,10 +803,28 @@ class App:
         finally:
             heap_unlock()
 
+    def locked_null(self):
+        """The null-offset measurement (``Learner.measure_null``) with the heap locked, as
+        a step (written out: a bound method passed in would be an allocation per pass)."""
+        if heap_lock is None:
+            return self.learner.measure_null()
+        heap_lock()
+        try:
+            return self.learner.measure_null()
+        finally:
+            heap_unlock()
+
     def _train_step(self):
         c = self.clock
         t0 = c.ticks_us()
+        lr = self.learner
+        # a null-offset measurement is a pass of its own (no longer than a step, so the
+        # watchdog budget of a step covers it); it is not counted as a step
+        null = lr.null_every and lr.null_left <= 0
         try:
+            if null:
+                self.locked_null()
+                return
             self.locked_step()
         except Exception as e:  # a firmware or driver bug: stop, keep serving the host
             self.training = False

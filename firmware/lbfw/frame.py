@@ -21,7 +21,7 @@ row) are ignored, so a sender may send a 0x00 to resynchronise the receiver.
 from . import cobs, mpack
 from .crc import crc_into
 
-VERSION = 4
+VERSION = 5
 OLD_VERSION = 1  # protocol-1 hosts: their requests get a protocol-1 ERR (server)
 # protocol-2 and protocol-3 hosts (OLD_VERSION < v < VERSION): an ERR in their framing
 

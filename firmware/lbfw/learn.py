@@ -64,6 +64,13 @@ class Learner:
         self.shuffle = False
         self.rng = 1
         self.nudge16 = 32768  # parameter "eta" (nudge amplitude), Q16
+        # The null offset (parameter "null_every"): the rule's step sums at zero nudge, per
+        # edge, subtracted from every step's sums. What the rule sees when the clamped
+        # network is driven at the free outputs is bias (twin mismatch, converter offsets),
+        # not a learning signal; removing it lowers the precision floor.
+        self.off = array("i", bytes(4 * rule.n))
+        self.null_every = 0  # 0: no offset
+        self.null_left = 0  # steps until the next measurement
         self.err = 0  # sum of squared output errors, code**2, since reset_stats
         self.err_n = 0
         self.flt = 0
@@ -108,7 +115,55 @@ class Learner:
         self.rule.begin()
         for _ in range(self.batch):
             self._example(self._next())
+        if self.null_every:
+            self._subtract()
+            self.null_left -= 1
         return self._actuate()
+
+    def measure_null(self):
+        """The null offset: one step's examples with the clamps driven at the free outputs
+        (nudge 0), summed as a step sums them and kept in ``off``; nothing moves and the
+        error statistics are left alone (this is not a step)."""
+        n16 = self.nudge16
+        err = self.err
+        err_n = self.err_n
+        self.nudge16 = 0
+        self.rule.begin()
+        try:
+            for _ in range(self.batch):
+                self._example(self._next())
+        finally:
+            self.nudge16 = n16
+            self.err = err
+            self.err_n = err_n
+        sd = self.rule.sd
+        off = self.off
+        for e in range(len(off)):
+            off[e] = sd[e]
+        self.null_left = self.null_every
+
+    def clear_null(self):
+        """Forget the offset (a new measurement is due at the next step if enabled)."""
+        off = self.off
+        for e in range(len(off)):
+            off[e] = 0
+        self.null_left = 0
+
+    def _subtract(self):
+        # sd - off, saturated at +-(2**30 - 1): both lie within that range, but their
+        # difference may not, and 2**30 is a heap int on a 32-bit board (a MemoryError in
+        # the locked step); the bounds are compared first, so no intermediate passes it.
+        sd = self.rule.sd
+        off = self.off
+        for e in range(len(off)):
+            o = off[e]
+            x = sd[e]
+            if o > 0 and x < o - 0x3FFFFFFF:
+                sd[e] = -0x3FFFFFFF
+            elif o < 0 and x > o + 0x3FFFFFFF:
+                sd[e] = 0x3FFFFFFF
+            else:
+                sd[e] = x - o
 
     def _example(self, i):
         hal = self.hal

@@ -6,7 +6,7 @@ that the three agree. Handlers for the commands are registered by the applicatio
 Error codes and fault flags are in ``lbfw.consts``.
 """
 
-PROTOCOL = 4  # frame.VERSION; hello's and the boot event's proto
+PROTOCOL = 5  # frame.VERSION; hello's and the boot event's proto
 
 # Commands (request names). Built into the server: HELLO (merged with the
 # application's), STATS. All others are implemented by the application.

@@ -32,7 +32,7 @@ except ImportError:  # CPython: a Server made without the App's clock (protocol 
         return ((a - b + 0x20000000) & 0x3FFFFFFF) - 0x20000000
 
 _MAX_MESSAGE = 120
-_OLD_HOST = "board speaks protocol 4; update learnboard on the host"
+_OLD_HOST = "board speaks protocol 5; update learnboard on the host"
 ID_MAX = 0x3FFFFFFF  # request ids are 1 ... 2**30 - 1: small ints on a 32-bit board
 _MAX_FIELD = 32  # an argument name echoed back (an unknown one may be long)
 

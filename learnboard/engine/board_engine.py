@@ -209,7 +209,7 @@ class BoardEngine:
                  *, model: str = "ideal", seed: int | None = None, pulse_us: int | None = None,
                  alpha_at=None, solver: str = "batch", step_seconds: float | None = None,
                  power_term: str = "local", track_gradient: bool = False,
-                 track_every: int = 1):
+                 track_every: int = 1, null_offset_every: int = 0):
         if digipot_rule not in ("accumulate", "sign"):
             raise InputError("digipot rule must be 'accumulate' or 'sign'", field="digipot_rule")
         if model not in MODELS:
@@ -224,6 +224,11 @@ class BoardEngine:
             raise InputError("the exact power gradient is computed for the nominal board "
                              "(model 'ideal'); use model='ideal' or power_term='local'",
                              field="power_term")
+        if isinstance(null_offset_every, bool) or not isinstance(null_offset_every, int) \
+                or null_offset_every < 0:
+            raise InputError(f"{null_offset_every!r} is not a step count: give an integer >= 0 "
+                             "(0 = no null offset)", field="null_offset_every")
+        self.null_offset_every = null_offset_every
         self.power_term, self.track_gradient = power_term, track_gradient
         self.track_every = max(1, int(track_every))
         self.board, self.config, self.rule = board, config, digipot_rule
@@ -598,7 +603,14 @@ class BoardEngine:
         eta = self.config.eta
         t0 = time.process_time()
         extra: dict[str, list] = {}
+        every = self.null_offset_every
+        offset = None
         for s in range(steps + 1):
+            if every and s < steps and s % every == 0:
+                # the firmware's null offset (parameter null_every): the rule's sums with the
+                # clamps driven at the free outputs (nudge 0), nothing moved
+                nf, nc, _, _ = self.states(state, 0.0)
+                offset = np.mean(nc**2, axis=0) - np.mean(nf**2, axis=0)
             df, dc, err, pw = self.states(state, eta)
             c0 = err if c0 is None else c0
             rel = err / c0 if c0 > 0 else 0.0
@@ -620,6 +632,8 @@ class BoardEngine:
                     skip(extra)
             if s == steps:
                 break
+            if offset is not None:
+                c2 = c2 - offset
             state = self.apply(state, c2, f2, lam, alpha)
             if self.step_seconds:
                 board_t += self.step_seconds

@@ -76,7 +76,8 @@ def run_board_sim(args) -> int:
     # example); an exact run has the gradient at every step anyway
     eng = BoardEngine(board, data, config, digipot_rule=rule, model=model, seed=args.seed,
                       alpha_at=alpha_at, power_term=term, track_gradient=track,
-                      track_every=1 if term != "local" else max(1, args.steps // 200))
+                      track_every=1 if term != "local" else max(1, args.steps // 200),
+                      null_offset_every=getattr(args, "null_offset_every", None) or 0)
     state0 = eng.initial_state("low" if args.init == "low" else "uniform")
     ctl = ToleranceController(args.tolerance) if args.tolerance is not None else None
     res = eng.train(state0, args.steps, controller=ctl, record_every=args.record_every or 1)
@@ -92,7 +93,7 @@ def run_board_sim(args) -> int:
             "seed": args.seed, "alpha": float(h["alpha"][0]), "alpha_final": float(h["alpha"][-1]),
             "eta": eta, "newton_iterations_mean": res.newton_iterations_mean,
             "n_examples": data.n_examples, "lam_final": float(h["lam"][-1]),
-            "power_term": term, **run_verdict(h, res.relative_error)}
+            "power_term": term, "null_offset_every": eng.null_offset_every, **run_verdict(h, res.relative_error)}
     if track:
         info.update(gradient_summary(h))
     task_name = getattr(board.learning, "task", None) or "regression"

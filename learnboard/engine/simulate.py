@@ -131,6 +131,10 @@ def run_sim(args: argparse.Namespace) -> int:
         from learnboard.engine.board_sim import run_board_sim
 
         return run_board_sim(args)
+    if getattr(args, "null_offset_every", None):
+        raise InputError("the null offset cancels a board's learning bias; the linear engine "
+                         "has none: add --board PROFILE or drop --null-offset-every",
+                         field="--null-offset-every")
     if args.steps < 0:
         raise InputError("must be >= 0", field="--steps")
     net, generated = build_network(args)

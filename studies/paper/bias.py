@@ -12,8 +12,8 @@ measures (no model):
 
 * :class:`NullOffset` — every few steps the zero-nudge update (the targets replaced by the
   board's own free outputs) is measured and subtracted per edge from each step's update.
-  It removes the mismatch floor on the twin; on a board it needs the firmware's rule to
-  hold such an offset, which it does not yet.
+  It removes the mismatch floor on the twin; on a board it is ``learnboard train
+  --null-offset-every N`` (the firmware's parameter ``null_every``).
 * :class:`NullCorrection` — host-only, through ``read_edges`` / ``write_edges``: the drift
   of a zero-nudge chunk is written back out of the gates. Measured here because it is what
   a host can do today; it does not help (gate writes are coarse pulses).
@@ -227,8 +227,8 @@ class NullCorrection:
 
 @dataclass
 class NullOffset:
-    """The null-offset rule (needs the board's rule to subtract a per-edge offset; the
-    firmware does not offer that yet): every ``every`` steps the zero-nudge update
+    """The null-offset rule (on a board: ``learnboard train --null-offset-every``, the
+    firmware's ``null_every``): every ``every`` steps the zero-nudge update
     ``<(dV^C)^2 - (dV^F)^2>`` is measured and subtracted from every step's until the next."""
 
     every: int = 50
@@ -419,8 +419,7 @@ def markdown(res: dict, fig_name: str) -> list[str]:
         "quarter. Bias sources: the twin networks' device mismatch (scaled), gate leak and "
         "switch-off lag spread (as emulated). *null offset*: every 10 steps the rule's "
         "zero-nudge update (targets = the board's own outputs) is measured and subtracted "
-        "from each step's (needs a per-edge offset in the board's rule: not in the firmware "
-        "yet); *eta 1*: nudge 1 instead of 0.5 (the bias enters the rule as B/eta). "
+        "from each step's (on a board: `learnboard train --null-offset-every 10`); *eta 1*: nudge 1 instead of 0.5 (the bias enters the rule as B/eta). "
         f"CPU {res['cpu_seconds']:.0f} s.\n",
         "| seed | mismatch | floor | null offset |" + (" eta 1 |" if eta1 else "") + "\n"
         "|---|---|---|---|" + ("---|" if eta1 else "") + "\n" + rows,
