@@ -271,12 +271,9 @@ class Conversions:
             # the board resets between two samples — in process an exception at that
             # sample —, which only the sample-by-sample loop reproduces)
             return self._block_linear_eager(channel, n, period)
-        op = self._linear_ready(net)
-        if op is None:  # new taps: solve (sample 0 as a single read takes it)
-            self.solution(net)
-            op = self._linear_op(net)
-            if op is None:
-                return None
+        op = self._linear_map(net)
+        if op is None:
+            return None
         return self._settle_block(op, mux, net, r[1], n, period)
 
     def _settle_block(self, op, mux, net: int, node: int, n: int, period: int) -> list[int]:
@@ -351,12 +348,9 @@ class Conversions:
                 srcs.append((mux, None, 0))
             elif r[0]:
                 if net not in nets:
-                    op = self._linear_ready(net)
-                    if op is None:  # new taps: solve (sample 0 as a single read takes it)
-                        self.solution(net)
-                        op = self._linear_op(net)
-                        if op is None:
-                            return None
+                    op = self._linear_map(net)
+                    if op is None:
+                        return None
                     nets[net] = op
                 srcs.append((mux, net, r[1]))
             else:

@@ -423,6 +423,16 @@ class CircuitSolution:
             self._cache.complete(net, sol)
         return sol
 
+    def _linear_map(self, net: int):
+        """The linear map of ``net`` for a block of reads: the kept one, or after a solve
+        at new taps (the solve a single read of the block's first sample would make);
+        None where a linear map does not apply."""
+        op = self._linear_ready(net)
+        if op is None:
+            self.solution(net)
+            op = self._linear_op(net)
+        return op
+
     def _linear_ready(self, net: int):
         """The linear map of ``net`` if :meth:`solution` would now keep its last circuit
         (taps and driven nodes unchanged, no stuck-edge fault pending), else None."""
