@@ -363,7 +363,8 @@ def test_cpython_parser_counts_oversize_and_never_raises():
 def test_cpython_parser_drops_other_versions_and_types():
     got = []
     p = frame.Parser(lambda *f: got.append(f), accept=(1,))
-    raw = bytearray(b"\x05\x01\x00\x00\xc0")  # a version this parser does not speak (newer)
+    # a version this parser does not speak (newer than the current one)
+    raw = bytearray(bytes((frame.VERSION + 1,)) + b"\x01\x00\x00\xc0")
     raw += struct.pack("<I", zlib.crc32(raw))
     p.feed(codec.cobs_encode(bytes(raw)) + b"\x00")
     p.feed(codec.encode_frame(4, 0, {}))
