@@ -509,7 +509,9 @@ def interrupt_firmware(port: str, *, timeout: float = 0.5) -> dict | None:
     from .link import Link, OldFirmware
 
     try:
-        link = Link.open(port, timeout=timeout, retries=1)
+        # stop_repl: a board at its REPL is put in the raw REPL first, so this probe never
+        # soft-resets it into main.py (a firmware that would ignore the Ctrl-C after)
+        link = Link.open(port, timeout=timeout, retries=1, stop_repl=True)
     except LinkError as exc:  # its message names the port and says what to check
         raise FlashError(str(exc)) from exc
     try:

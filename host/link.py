@@ -31,9 +31,44 @@ ID_LIMIT = 1 << 30
 """Request ids stay below 2**30: small ints on 32-bit boards."""
 RX_TAIL = 512
 """Bytes of raw input kept for :meth:`Link.repl_prompt`."""
+REPL_STOP = b"\x03\x01"
+"""Ctrl-C (interrupts a program, ends paste mode, clears a line) then Ctrl-A: MicroPython's
+REPL in any mode is then at its raw REPL, where a probe's frames only fill a line that is
+never run (:func:`repl_inert`). Written before the first frame of a link opened with
+``stop_repl`` (flash, repl: commands that stop the firmware anyway); a learnboard firmware
+takes the two bytes as noise before the frame's delimiter, a booting one is stopped."""
+REPL_ACTIVE = b"\x02\x03\x04"
+"""Ctrl-B (raw REPL -> friendly), Ctrl-C (clears the line) and Ctrl-D (runs the line; on an
+empty friendly line a soft reset that starts main.py): kept out of probe frames."""
+SEQ_SEARCH = 4096
 REPL_POKE = b"\x03\x02"
 """Ctrl-C (clears a half-typed line, ends paste mode) then Ctrl-B (leaves the raw REPL; the
 friendly REPL prints its banner): MicroPython's REPL answers ``>>> `` in every mode."""
+
+
+def repl_inert(frame: bytes) -> bool:
+    """Whether the encoded ``frame`` (delimiter included, no lead) does nothing at a
+    MicroPython raw REPL but reset its line: no byte of :data:`REPL_ACTIVE` outside the
+    version byte (older protocols' 2 and 4 are each followed by the type byte 1, Ctrl-A,
+    which enters the raw REPL again), and no raw-paste request."""
+    return _no_repl_keys(frame[:1] + frame[2:]) and b"\x05A\x01" not in frame
+
+
+def _no_repl_keys(data: bytes) -> bool:
+    return not any(b in data for b in REPL_ACTIVE)
+
+
+def _inert_id(rid: int) -> int:
+    """The first request id from ``rid`` on whose four bytes hold no 0x00 (COBS turns it
+    into a code byte that may be 2-4) and no byte of :data:`REPL_ACTIVE`: the first such
+    byte is raised to 5 and the bytes below it set to 5 (ids stay below ``ID_LIMIT``)."""
+    while True:
+        raw = rid.to_bytes(4, "big")
+        bad = next((i for i, b in enumerate(raw) if b == 0 or b in REPL_ACTIVE), None)
+        if bad is None:
+            return rid
+        shift = 8 * (3 - bad)
+        rid = ((rid >> shift) + 5 - raw[bad]) << shift | int.from_bytes(b"\x05" * (3 - bad), "big")
 
 
 def _no_reply(command: str, tries: int, timeout: float) -> str:
@@ -149,6 +184,7 @@ class Link:
         retries: int = 2,
         queue_size: int = 4096,
         first_id: int | None = None,
+        stop_repl: bool = False,
     ):
         self.transport = transport
         self.timeout = timeout
@@ -178,7 +214,7 @@ class Link:
         self._failure: BaseException | None = None
         # flush whatever partial frame the board's parser holds: a delimiter before the
         # first frame, in the same write (a board then sees one arrival, not two)
-        self._lead = b"\x00"
+        self._lead = (REPL_STOP if stop_repl else b"") + b"\x00"
         self._board_spoke = getattr(transport, "board_spoke", None)
         if hasattr(transport, "on_replug"):
             transport.on_replug = self._replugged
@@ -192,7 +228,7 @@ class Link:
         ``follow``: a function ``(old_url) -> new_url`` that finds the board again when its
         port drops (a reset, as USB does); the link then reopens it and queues a ``boot``
         event (:class:`~.transport.FollowingSerialTransport`)."""
-        link_kwargs = {k: kwargs.pop(k) for k in ("timeout", "retries", "queue_size", "first_id")
+        link_kwargs = {k: kwargs.pop(k) for k in ("timeout", "retries", "queue_size", "first_id", "stop_repl")
                        if k in kwargs}
         try:
             transport = (SerialTransport(url, baudrate=baudrate, **kwargs) if follow is None else
@@ -229,19 +265,18 @@ class Link:
         pending = _Pending()
         with self._lock:
             self._check_open()
-            rid = self._next_id
-            self._next_id = rid + 1 if rid + 1 < ID_LIMIT else 1
-            self._pending[rid] = pending
-            seq = self._seq
-            self._seq = (seq + 1) & 0xFFFF
             self._stats.requests += 1
-        try:
-            data = codec.wire(codec.encode_frame(MessageType.REQ, seq, [rid, command, args or {}]))
-        except ValueError as exc:  # FrameTooLarge or an unencodable argument
-            with self._lock:
-                self._pending.pop(rid, None)
-            hint = "; send it in chunks" if isinstance(exc, codec.FrameTooLarge) else ""
-            raise LinkError(f"cannot send {command!r}: {exc}{hint}") from exc
+            try:
+                rid, frame = self._take_ids(command, args, codec.VERSION)
+            except ValueError as exc:  # FrameTooLarge or an unencodable argument
+                error: ValueError | None = exc
+            else:
+                error = None
+                data = codec.wire(frame)
+                self._pending[rid] = pending
+        if error is not None:
+            hint = "; send it in chunks" if isinstance(error, codec.FrameTooLarge) else ""
+            raise LinkError(f"cannot send {command!r}: {error}{hint}") from error
         try:
             for attempt in range(retries + 1):
                 if attempt:
@@ -347,13 +382,30 @@ class Link:
         """Write one request in an older protocol ``version``; its request id."""
         with self._lock:
             self._check_open()
-            rid = self._next_id
-            self._next_id = rid + 1 if rid + 1 < ID_LIMIT else 1
-            seq = self._seq
-            self._seq = (seq + 1) & 0xFFFF
-        self._write(codec.encode_frame(MessageType.REQ, seq, [rid, command, args or {}],
-                                       version=version))
+            rid, data = self._take_ids(command, args, version)
+        self._write(data)
         return rid
+
+    def _take_ids(self, command: str, args: dict | None, version: int) -> tuple[int, bytes]:
+        """The next request id and sequence number, and the request's frame. For hello
+        (the probe, sent before the link knows what is on the port) the next ones whose
+        frame is :func:`repl_inert`, so a board sitting at its REPL is never soft-reset
+        into main.py by it. Call with ``_lock`` held."""
+
+        def encode(rid: int, seq: int) -> bytes:
+            return codec.encode_frame(MessageType.REQ, seq, [rid, command, args or {}], version=version)
+
+        def after(rid: int) -> int:
+            return rid + 1 if rid + 1 < ID_LIMIT else 1
+
+        rid, seq = self._next_id, self._seq
+        if command == "hello":
+            rid = _inert_id(rid)  # no sequence number can mend the id's own bytes
+            seqs = ((self._seq + n) & 0xFFFF for n in range(SEQ_SEARCH))
+            seq = next((s for s in seqs if repl_inert(encode(rid, s))), seq)
+        self._next_id = after(rid)
+        self._seq = (seq + 1) & 0xFFFF
+        return rid, encode(rid, seq)
 
     def request_old(self, command: str, args: dict | None = None, *,
                     timeout: float | None = None,

@@ -62,9 +62,13 @@ def enter_repl(port: str, *, timeout: float = 30.0) -> str:
     """Ask the firmware on ``port`` for its maintenance boot (protocol ``repl``); return
     the port the board is at its REPL on. A board already at its REPL is left there."""
     from .link import Link
+    from .serial_ports import current_port
 
+    port = current_port(port)  # an emulated board that reset since: its port now
     since = time.time()
-    link = Link.open(port, timeout=1.0, retries=2)
+    # a board at its REPL goes to the raw REPL first: hello's bytes then cannot soft-reset
+    # it into main.py, and at_prompt's Ctrl-B brings it back to the friendly prompt
+    link = Link.open(port, timeout=1.0, retries=2, stop_repl=True)
     try:
         try:
             hello = link.hello()

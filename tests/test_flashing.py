@@ -141,6 +141,70 @@ def test_sync_over_mpremote_to_a_virtual_board(tmp_path):
     assert not list((tmp_path / "flash").rglob("*.tmp"))
 
 
+def _probe_bytes(probes: int) -> list[bytes]:
+    """What ``flash``'s firmware probe writes to a port that never answers (hello, its
+    retry and the older protocols' hellos, twice), once per probe."""
+    import tty
+
+    master, slave = os.openpty()
+    tty.setraw(slave)
+    os.set_blocking(master, False)
+    out = []
+    try:
+        for _ in range(probes):
+            assert F.interrupt_firmware(os.ttyname(slave), timeout=0.01) is None
+            data = b""
+            while chunk := _read_some(master):
+                data += chunk
+            out.append(data)
+    finally:
+        os.close(master)
+        os.close(slave)
+    return out
+
+
+def _read_some(fd: int) -> bytes:
+    try:
+        return os.read(fd, 4096)
+    except BlockingIOError:
+        return b""
+
+
+@pytest.mark.vm
+def test_flash_probe_into_a_board_at_its_repl_never_soft_resets_it_into_main_py(tmp_path):
+    """flash first asks a running firmware to stop, with frames; a board sitting at its REPL
+    gets those bytes too. None may be a Ctrl-D on an empty friendly line: that soft reset
+    starts main.py, whose firmware then ignores the Ctrl-C flash sends next. The probes are
+    replayed byte for byte, as they go out on a line that stays silent (a slow board)."""
+    require_vm()
+    from learnboard.emulator.vm_board import VMBoard
+    from learnboard.host.maintenance import at_prompt
+
+    probes = _probe_bytes(12)  # each with a new random request id, so other CRC bytes
+    assert all(p.count(b"\x00") >= 10 for p in probes)  # the older protocols' hellos went out too
+    flash = tmp_path / "flash"
+    flash.mkdir()
+    (flash / "main.py").write_text("f = open('runs', 'a'); f.write('x'); f.close()\n")
+    with VMBoard(flash) as vb:
+        for data in probes:
+            assert at_prompt(vb.port)  # at the friendly prompt, as after `learnboard repl`
+            _write(vb.port, data)
+            dest = F.SerialFiles(vb.port).open()  # the raw REPL, as flash enters it next
+            try:
+                assert dest.hashes(["runs"])["runs"] is not None
+            finally:
+                dest.close()
+    assert (flash / "runs").read_text() == "x"  # main.py ran at power-on only
+
+
+def _write(port: str, data: bytes) -> None:
+    import serial
+
+    with serial.Serial(port, 115200) as s:
+        s.write(data)
+        s.flush()
+
+
 def test_ports_probe_does_not_hang_on_a_silent_port():
     master, slave = os.openpty()
     name = os.ttyname(slave)

@@ -38,8 +38,18 @@ def mpremote(port: str, *args: str, timeout: float = 60, check: bool = True) -> 
 
 def learnboard(*args: str, timeout: float = 180) -> subprocess.CompletedProcess:
     proc = subprocess.run([sys.executable, "-m", "learnboard", *args], capture_output=True, timeout=timeout)
-    assert proc.returncode == 0, f"learnboard {args}: {proc.stderr.decode(errors='replace')}"
+    assert proc.returncode == 0, (f"learnboard {args}: {proc.stderr.decode(errors='replace')}"
+                                  f"\nstdout: {proc.stdout.decode(errors='replace')}")
     return proc
+
+
+def now(lines: list[str]) -> str:
+    """The emulated board's port now: the emulator's stdout can lag behind a reset the
+    command that caused it has already followed (``current_port``, as every learnboard
+    command does)."""
+    from learnboard.host.serial_ports import current_port
+
+    return current_port(lines[-1])
 
 
 def _board(flash: Path, main: str, **kw) -> VMBoard:
@@ -245,7 +255,7 @@ def test_learnboard_repl_hands_the_board_to_mpremote_with_no_watchdog(emulate):
     learnboard("flash", "--port", lines[-1], "--board", "gen2-clln")
     out = learnboard("repl", "--port", lines[-1]).stdout.decode().split()
     port = out[-1]
-    assert port == lines[-1]  # the port the emulator announced after the reset
+    wait_for(lambda: lines[-1] == port, what="the emulator to announce the port repl printed")
     # as long as you like: 20 s of (virtual) sleep, four times the firmware's timeout
     got = mpremote(port, "exec", "import time; time.sleep(20); print('alive')")
     assert got.stdout.split() == [b"alive"]
@@ -253,7 +263,7 @@ def test_learnboard_repl_hands_the_board_to_mpremote_with_no_watchdog(emulate):
     learnboard("flash", "--port", port, "--board", "gen2-clln")
     from learnboard.host.link import Link
 
-    with Link.open(lines[-1], timeout=2.0) as link:
+    with Link.open(now(lines), timeout=2.0) as link:
         assert link.call("status")["flt"] & 8 == 0
 
 
@@ -270,7 +280,7 @@ def test_a_wedged_firmware_is_rescued_and_reflashed(emulate):
     from learnboard.errors import LinkError
 
     n = len(lines)
-    with Link.open(lines[-1], timeout=2.0) as link:
+    with Link.open(now(lines), timeout=2.0) as link:
         try:  # the board boots the broken firmware, and from then on resets in a loop
             link.call("reset")
         except LinkError:
@@ -282,7 +292,7 @@ def test_a_wedged_firmware_is_rescued_and_reflashed(emulate):
     port = learnboard_out.stdout.decode().split()[-1]
     learnboard("flash", "--port", port, "--board", "gen2-clln")
     assert "_hang" not in app.read_text()
-    with Link.open(lines[-1], timeout=2.0) as link:
+    with Link.open(now(lines), timeout=2.0) as link:
         assert link.hello()["board"] == "gen2-clln"
 
 
