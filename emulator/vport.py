@@ -52,6 +52,7 @@ SOFT_REBOOT_BANNER = b"MPY: soft reboot\r\n"
 _CHUNK = 4096
 _HIGH_WATER = 64 * 1024  # stop reading a side while this much waits for the other
 _LAST_WORDS_S = 1.0  # longest a replug waits for a talking host to read what the VM sent
+_DELIVERED_S = 0.05  # the host's side of the pty stayed empty this long: all of it was read
 HOLD_S = 0.05
 """Longest a host's bytes wait for the firmware to go idle (then a busy firmware, e.g. in
 a training chunk, gets them as it would on a board)."""
@@ -430,8 +431,19 @@ class VirtualPort:
             if self._to_host:
                 select.select([], [self._master], [], 0.02)
         # written into the pty is not yet read: closing it now would discard what the host
-        # has not read, so wait (as long as above) until the host's side holds nothing
-        while self._unread_by_host() and time.monotonic() < deadline:
+        # has not read, so wait (as long as above) until the host's side holds nothing.
+        # Bytes written to the master reach the slave's queue through the kernel's flip
+        # buffer a moment later (later still on a loaded machine), so one empty look is not
+        # enough: it must stay empty for _DELIVERED_S.
+        empty_since = None
+        while time.monotonic() < deadline:
+            now = time.monotonic()
+            if self._unread_by_host():
+                empty_since = None
+            elif empty_since is None:
+                empty_since = now
+            elif now - empty_since >= _DELIVERED_S:
+                break
             time.sleep(0.002)
 
     def _unread_by_host(self) -> int:
