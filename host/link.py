@@ -59,16 +59,13 @@ def _no_repl_keys(data: bytes) -> bool:
 
 
 def _inert_id(rid: int) -> int:
-    """The first request id from ``rid`` on whose four bytes hold no 0x00 (COBS turns it
-    into a code byte that may be 2-4) and no byte of :data:`REPL_ACTIVE`: the first such
-    byte is raised to 5 and the bytes below it set to 5 (ids stay below ``ID_LIMIT``)."""
-    while True:
-        raw = rid.to_bytes(4, "big")
-        bad = next((i for i, b in enumerate(raw) if b == 0 or b in REPL_ACTIVE), None)
-        if bad is None:
-            return rid
-        shift = 8 * (3 - bad)
-        rid = ((rid >> shift) + 5 - raw[bad]) << shift | int.from_bytes(b"\x05" * (3 - bad), "big")
+    """``rid`` if its msgpack bytes hold no 0x00 (COBS turns it into a code byte that may
+    be 2-4) and no byte of :data:`REPL_ACTIVE`, else a random id that does not: random,
+    as a link's first id, so that it cannot meet a reply the board cached for another
+    link's request."""
+    while not _no_repl_keys(codec.pack_body(rid)) or 0 in codec.pack_body(rid):
+        rid = random.randrange(1, ID_LIMIT // 2)
+    return rid
 
 
 def _no_reply(command: str, tries: int, timeout: float) -> str:

@@ -301,3 +301,30 @@ def test_after_a_replug_requests_wait_for_a_frame_from_the_board_not_its_boot_ou
         link.close()
         os.close(new_m)
         os.close(new_s)
+
+
+def test_hello_probes_are_inert_at_a_repl_and_keep_their_ids_random():
+    """hello goes to a port whose occupant is unknown, maybe a MicroPython REPL: its
+    frame (and each older protocol's) holds no Ctrl-B/C/D. The ids chosen for that stay
+    random: links that start on ids needing the change must not share one, or a board
+    would answer one link's request from the reply it cached for another's."""
+    import random
+
+    from learnboard.host.link import ID_LIMIT, repl_inert
+
+    rng = random.Random(5)
+    firsts = [rng.randrange(1, ID_LIMIT // 2) for _ in range(100)]
+    # ids whose bytes hold 0x00, 0x02, 0x03 or 0x04, which no sequence number can mend
+    firsts += [1 << 24 | 0x020304, 0x00FFFFFF, 0x04040404, 0x10000000, 0x02000000]
+    hello_ids = []
+    for first in firsts:
+        host_end, _board_end = memory_pair()
+        link = Link(host_end, first_id=first)
+        try:
+            with link._lock:
+                frames = [link._take_ids("hello", None, v) for v in (codec.VERSION, *sorted(codec.OLD_VERSIONS))]
+        finally:
+            link.close()
+        assert all(repl_inert(frame) for _rid, frame in frames), first
+        hello_ids.append(frames[0][0])
+    assert len(set(hello_ids)) == len(hello_ids)
