@@ -395,10 +395,10 @@ def plan(quick: bool = True, steps: int | None = None) -> BiasPlan:
                         (0,))
     if quick:
         return BiasPlan(steps or 5000, (0, 1, 2, 3, 4), (0.001,), (0, 1, 2), (0.0, 2.0), (0, 1),
-                        (20, 100), 6, (0, 1, 2), (1000, 4000), (0, 1, 2))
-    return BiasPlan(steps or 20000, tuple(range(8)), (0.001, 0.05), (0, 1, 2, 3, 4), (0.0, 2.0),
-                    (0, 1, 2), (20, 50, 100, 200, 400), 8, (0, 1, 2, 3, 4), (3000, 12000),
-                    (0, 1, 2, 3, 4))
+                        (20, 100), 6, (0, 1, 2), (800, 2400), (0, 1, 2))
+    return BiasPlan(steps or 16000, tuple(range(8)), (0.001, 0.05), (0, 1, 2, 3, 4), (0.0, 2.0),
+                    (0, 1, 2), (20, 50, 100, 200, 400), 6, (0, 1, 2, 3, 4), (2000, 8000),
+                    (0, 1, 2, 3))
 
 
 def _summary(runs: list[dict], **match) -> dict:
@@ -490,6 +490,7 @@ def figure(res: dict, path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     fig, ((a, b), (c, d)) = plt.subplots(2, 2, figsize=(11, 8))
     lams = res["plan"]["lams"]
@@ -521,6 +522,7 @@ def figure(res: dict, path) -> None:
     b.plot([], [], "D", color="k", mfc="none", label="null offset")
     for lv, col in cols:
         b.plot([], [], "-", color=col, label=f"λ {lv:g}")
+    b.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # (labels overlap)
     b.set_xlabel("power (µW, last quarter)")
     b.set_ylabel("floor C/C0")
     b.set_title("(b) per seed: floor and power", fontsize=9)
