@@ -547,6 +547,7 @@ def figure(res: dict, path) -> None:
                          [max(x["q75"] - x["median"], 0) for x in amp]], fmt="o-", capsize=3,
                    label=f"mismatch x{m:g}" + (", null offset" if rem else ""))
     d.set_xscale("log")
+    d.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     d.set_xlabel("period T (steps per task)")
     d.set_ylabel("cycle amplitude of A1's C/C0")
     d.set_title("(d) two-task cycles (median, quartiles over seeds)", fontsize=9)
