@@ -418,44 +418,66 @@ def _summary(runs: list[dict], **match) -> dict:
             "lower_on": sum(o["floor"] < p["floor"] for p, o in pairs), "n": len(pairs)}
 
 
-def run(quick: bool = True, steps: int | None = None) -> dict:
-    """Every measurement of the study (:func:`plan`); CPU seconds per part."""
-    p = plan(quick, steps)
-    cpu = {}
+def _job(job: tuple) -> tuple[str, object, float]:
+    """One independent piece of :func:`run` (a floor run, one seed's cycles or memory):
+    (part, result, CPU seconds); top level so that a process pool can run it."""
+    part, kw = job
     t0 = time.process_time()
-    runs = [floor_run(s, p.steps, every=e, early=p.early) for s in p.seeds for e in (0, 10)]
-    runs += [floor_run(s, p.steps, lam=lam, every=e, early=p.early)
-             for lam in p.lams for s in p.lam_seeds for e in (0, 10)]
-    cpu["floors"] = time.process_time() - t0
-    t0 = time.process_time()
-    runs += [floor_run(s, p.steps, mismatch=m, every=e, early=p.early)
-             for m in p.scales for s in p.scale_seeds for e in (0, 10)]
-    cpu["mismatch"] = time.process_time() - t0
-    t0 = time.process_time()
-    cyc = []
-    for seed in p.cycle_seeds:
+    if part in ("floors", "mismatch"):
+        out: object = floor_run(**kw)
+    elif part == "cycles":
+        out = []
         for m, r in ((1.0, False), (0.0, False), (1.0, True)):
-            for d in limit_cycles(p.periods, p.n_cycles, seed, mismatch=m, remedy=r):
+            for d in limit_cycles(kw["periods"], kw["n_cycles"], kw["seed"], mismatch=m, remedy=r):
                 d.pop("ends")
-                cyc.append({"seed": seed, **d})
-    cpu["cycles"] = time.process_time() - t0
-    t0 = time.process_time()
-    sa, sb = p.memory_steps
-    mem = []
-    for seed in p.memory_seeds:
+                out.append({"seed": kw["seed"], **d})
+    else:
+        out = []
         for m, r in ((1.0, False), (0.0, False), (1.0, True)):
-            d = memory(sa, sb, seed, mismatch=m, leak=m, remedy=r)
+            d = memory(*kw["steps"], kw["seed"], mismatch=m, leak=m, remedy=r)
             d.pop("rows")
-            mem.append({"seed": seed, **d})
-    cpu["memory"] = time.process_time() - t0
+            out.append({"seed": kw["seed"], **d})
+    return part, out, time.process_time() - t0
+
+
+def run(quick: bool = True, steps: int | None = None, workers: int | None = None) -> dict:
+    """Every measurement of the study (:func:`plan`), on ``workers`` processes (the
+    pieces are independent and deterministic: the same numbers on any number); CPU
+    seconds per part and the wall time."""
+    p = plan(quick, steps)
+    jobs = [("floors", dict(seed=s, steps=p.steps, every=e, early=p.early))
+            for s in p.seeds for e in (0, 10)]
+    jobs += [("floors", dict(seed=s, steps=p.steps, lam=lam, every=e, early=p.early))
+             for lam in p.lams for s in p.lam_seeds for e in (0, 10)]
+    jobs += [("mismatch", dict(seed=s, steps=p.steps, mismatch=m, every=e, early=p.early))
+             for m in p.scales for s in p.scale_seeds for e in (0, 10)]
+    jobs += [("cycles", dict(seed=s, periods=p.periods, n_cycles=p.n_cycles))
+             for s in p.cycle_seeds]
+    jobs += [("memory", dict(seed=s, steps=p.memory_steps)) for s in p.memory_seeds]
+    t0 = time.perf_counter()
+    if workers and workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            done = list(pool.map(_job, jobs))
+    else:
+        done = [_job(j) for j in jobs]
+    cpu = {k: 0.0 for k in ("floors", "mismatch", "cycles", "memory")}
+    runs, cyc, mem = [], [], []
+    for part, out, sec in done:
+        cpu[part] += sec
+        if part in ("floors", "mismatch"):
+            runs.append(out)
+        else:
+            (cyc if part == "cycles" else mem).extend(out)
     summary = {"lam0": _summary(runs, mismatch=1.0, lam=0.0),
                "lam": {str(lam): _summary(runs, mismatch=1.0, lam=lam) for lam in p.lams},
-               "mismatch": {m: _summary(runs, mismatch=m, lam=0.0)
+               "mismatch": {str(m): _summary(runs, mismatch=m, lam=0.0)
                             for m in sorted({*p.scales, 1.0})}}
-    summary["mismatch"] = {str(k): v for k, v in summary["mismatch"].items()}
     return {"quick": quick, "plan": dataclasses.asdict(p), "runs": runs, "summary": summary,
             "cycles": cyc, "memory": mem, "cpu_seconds": cpu,
-            "cpu_total": float(sum(cpu.values()))}
+            "cpu_total": float(sum(cpu.values())), "workers": workers or 1,
+            "wall_seconds": time.perf_counter() - t0}
 
 
 def _cycle_summary(res: dict) -> list[dict]:
@@ -640,7 +662,8 @@ def markdown(res: dict, fig_name: str) -> list[str]:
         f"C/C0 over steps {3 * early // 4}–{early} (the earlier study's run length). *null offset*: every 10 steps the rule's zero-nudge "
         "update is measured and subtracted (on a board: `learnboard train "
         f"--null-offset-every 10`). CPU: floors {cpu['floors']:.0f} s, mismatch scan "
-        f"{cpu['mismatch']:.0f} s, cycles {cpu['cycles']:.0f} s, memory {cpu['memory']:.0f} s.\n",
+        f"{cpu['mismatch']:.0f} s, cycles {cpu['cycles']:.0f} s, memory {cpu['memory']:.0f} s; "
+        f"{res['wall_seconds']:.0f} s wall on {res['workers']} worker(s).\n",
         "**Precision floor, λ 0** (the emulated board's bias):\n",
         head + rows(0.0),
         dline(s0),
@@ -665,13 +688,15 @@ def markdown(res: dict, fig_name: str) -> list[str]:
     ]
 
 
-def section(out, quick: bool = True, steps: int | None = None) -> list[str]:
-    """Run the study, write ``bias.json`` and the figure into ``out``; the report lines."""
+def section(out, quick: bool = True, steps: int | None = None,
+            workers: int | None = None) -> list[str]:
+    """Run the study (on ``workers`` processes), write ``bias.json`` and the figure into
+    ``out``; the report lines."""
     import json
     from pathlib import Path
 
     out = Path(out)
-    res = run(quick=quick, steps=steps)
+    res = run(quick=quick, steps=steps, workers=workers)
     (out / "bias.json").write_text(json.dumps(res, indent=1))
     figure(res, out / "fig8_learning_bias.png")
     return markdown(res, "fig8_learning_bias.png")
