@@ -18,9 +18,14 @@ measures (no model):
   of a zero-nudge chunk is written back out of the gates. Measured here because it is what
   a host can do today; it does not help (gate writes are coarse pulses).
 
-The twin is driven chunk by chunk (:class:`Twin`) through the engine's own step methods,
-as a host drives a board. Everything is deterministic for a seed; ``run(quick=True)``
-takes about a minute of CPU.
+The floors are runs of the product's own path (:func:`floor_run`: ``BoardEngine.train``
+with ``null_offset_every``, what ``learnboard sim --board`` runs), long enough to compare
+floors rather than transients (at 1500 steps the offset's runs are still falling and a
+plain run may be passing through a low error its bias then leaves). The cycles and the
+memory drive the twin chunk by chunk (:class:`Twin`) through the engine's own step
+methods, as a host drives a board switching its examples. Everything is deterministic for
+a seed; ``run(quick=True)`` takes about 90 s of CPU, the default about 8 minutes, split
+over ``workers`` processes.
 """
 
 from __future__ import annotations
