@@ -18,9 +18,14 @@ measures (no model):
   of a zero-nudge chunk is written back out of the gates. Measured here because it is what
   a host can do today; it does not help (gate writes are coarse pulses).
 
-The twin is driven chunk by chunk (:class:`Twin`) through the engine's own step methods,
-as a host drives a board. Everything is deterministic for a seed; ``run(quick=True)``
-takes about a minute of CPU.
+The floors are runs of the product's own path (:func:`floor_run`: ``BoardEngine.train``
+with ``null_offset_every``, what ``learnboard sim --board`` runs), long enough to compare
+floors rather than transients (at 1500 steps the offset's runs are still falling and a
+plain run may be passing through a low error its bias then leaves). The cycles and the
+memory drive the twin chunk by chunk (:class:`Twin`) through the engine's own step
+methods, as a host drives a board switching its examples. Everything is deterministic for
+a seed; ``run(quick=True)`` takes about 90 s of CPU, the default about 8 minutes, split
+over ``workers`` processes.
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from learnboard.tasks import Dataset
 
 BOARD = "gen2-clln"
 TASK_A = (0.2, 0.3)  # the board's regression task: y = 0.2 x1 + 0.3 x2
+ALPHA = 0.2  # constant: the end of the annealed rate `learnboard train` uses
 
 
 def scaled_board(name: str = BOARD, mismatch: float = 1.0, leak: float = 1.0):
@@ -312,9 +318,9 @@ def memory(steps_a: int = 1500, steps_b: int = 3000, seed: int = 0,
            mismatch: float = 1.0, leak: float = 1.0, remedy: bool = False) -> dict:
     """Train A1, then A2 (the same map on other inputs): A1's error along A2's training;
     without bias a state that solves both stays put once A2 is learned, with bias it
-    drifts and A1's memory with it."""
+    drifts and A1's memory with it. ``remedy``: the null offset in both phases."""
     twin = Twin(scaled_board(mismatch=mismatch, leak=leak), seed)
-    train(twin, "A1", steps_a)
+    train(twin, "A1", steps_a, remedy=NullOffset(10) if remedy else None)
     a_end = twin.rel("A1")
     rows = train(twin, "A2", steps_b, watch=("A1",),
                  remedy=NullOffset(10) if remedy else None, record=100)
@@ -324,129 +330,378 @@ def memory(steps_a: int = 1500, steps_b: int = 3000, seed: int = 0,
             "rows": rows}
 
 
-def run(quick: bool = True, seeds=(0, 1), steps: int | None = None) -> dict:
-    """Every measurement of the study (``quick``: 1500-step floors, shorter cycles;
-    ``steps`` below 500: a smoke run with one short period)."""
+def floor_run(seed: int, steps: int, *, mismatch: float = 1.0, lam: float = 0.0, every: int = 0,
+              early: int = 1500) -> dict:
+    """One floor run through the product's own path: ``BoardEngine.train`` with
+    ``null_offset_every`` (at mismatch 1 exactly ``learnboard sim --board gen2-clln
+    --alpha 0.2 --steps STEPS --seed SEED --lam LAM [--null-offset-every 10]``), alpha
+    constant. ``floor`` = mean C/C0 over the last quarter, ``floor_early`` the same over
+    the last quarter of the first ``early`` steps (what a run of that length reports),
+    ``power`` the physical power (W) over the last quarter; the steady-state verdict of
+    the whole history; a thinned history for the figure."""
+    from learnboard.engine.board_model import board_session_defaults, board_task
+    from learnboard.engine.steady import run_verdict
+
+    board = scaled_board(mismatch=mismatch)
+    data = board_task(board, seed)
+    alpha_at, eta = board_session_defaults(board, steps, ALPHA, None)
+    eng = BoardEngine(board, data, LearningConfig(alpha=alpha_at(0), eta=eta, lam=lam),
+                      model="board", seed=seed, alpha_at=alpha_at, null_offset_every=every)
+    res = eng.train(eng.initial_state("uniform"), steps, record_every=10)
+    h = res.history
+    step, rel, pw = h["step"], h["relative_error"], h["power_watts"]
+
+    def window(end: int) -> np.ndarray:
+        return (step > 0.75 * end) & (step <= end)
+
+    last = window(steps)
+    keep = np.unique(np.r_[np.linspace(0, len(step) - 1, 300).astype(int), np.argmin(rel)])
+    return {"seed": seed, "mismatch": mismatch, "lam": lam, "null_offset_every": every,
+            "steps": steps, "floor": float(np.mean(rel[last])),
+            "floor_early": float(np.mean(rel[window(min(early, steps))])) if steps >= 8 else math.nan,
+            "min": float(rel.min()), "min_step": int(step[np.argmin(rel)]),
+            "power": float(np.mean(pw[last])), **run_verdict(h, res.relative_error),
+            "history": {"step": step[keep].tolist(), "relative_error": rel[keep].tolist()}}
+
+
+def dist(values) -> dict:
+    """``median`` and ``iqr`` (with the quartiles) of ``values``."""
+    v = np.asarray(list(values), float)
+    if not v.size:
+        return {"median": math.nan, "iqr": math.nan, "q25": math.nan, "q75": math.nan, "n": 0}
+    q25, med, q75 = np.percentile(v, [25, 50, 75])
+    return {"median": float(med), "iqr": float(q75 - q25), "q25": float(q25), "q75": float(q75),
+            "n": int(v.size)}
+
+
+@dataclass
+class BiasPlan:
+    """How much of the study ``learnboard paper`` runs (:func:`plan`)."""
+
+    steps: int  # floor runs (constant alpha 0.2)
+    seeds: tuple  # floors at the emulated board's mismatch, lambda 0
+    lams: tuple  # the power term's runs ...
+    lam_seeds: tuple  # ... on these seeds
+    scales: tuple  # the twin mismatch scaled (besides 1) ...
+    scale_seeds: tuple  # ... on these seeds
+    periods: tuple  # two-task cycles: steps per task
+    n_cycles: int
+    cycle_seeds: tuple
+    memory_steps: tuple  # (A1, then A2)
+    memory_seeds: tuple
+    early: int = 1500  # the run length of the earlier study, read off the same histories
+
+
+def plan(quick: bool = True, steps: int | None = None) -> BiasPlan:
+    """The default plan (``quick``: fewer seeds and shorter runs; ``steps`` below 500: a
+    smoke run of one seed)."""
+    if steps is not None and steps < 500:
+        return BiasPlan(steps, (0,), (0.001,), (0,), (0.0,), (0,), (20,), 2, (0,), (steps, steps),
+                        (0,))
+    if quick:
+        return BiasPlan(steps or 5000, (0, 1, 2, 3, 4), (0.001,), (0, 1, 2), (0.0, 2.0), (0, 1),
+                        (20, 100), 6, (0, 1, 2), (800, 2400), (0, 1, 2))
+    return BiasPlan(steps or 16000, tuple(range(8)), (0.001, 0.05), (0, 1, 2, 3, 4), (0.0, 2.0),
+                    (0, 1, 2), (20, 50, 100, 200, 400), 6, (0, 1, 2, 3, 4), (2000, 8000),
+                    (0, 1, 2, 3))
+
+
+def _summary(runs: list[dict], **match) -> dict:
+    """Distributions over seeds of the plain and null-offset runs that match."""
+    sel = [r for r in runs if all(r[k] == v for k, v in match.items())]
+    by = {(r["seed"], bool(r["null_offset_every"])): r for r in sel}
+    seeds = sorted({s for s, _ in by})
+    pairs = [(by[(s, False)], by[(s, True)]) for s in seeds if (s, False) in by and (s, True) in by]
+    return {"seeds": seeds, "plain": dist(p["floor"] for p, _ in pairs),
+            "offset": dist(o["floor"] for _, o in pairs),
+            "plain_early": dist(p["floor_early"] for p, _ in pairs),
+            "offset_early": dist(o["floor_early"] for _, o in pairs),
+            "ratio": dist(p["floor"] / o["floor"] for p, o in pairs),
+            "power_plain": dist(p["power"] for p, _ in pairs),
+            "power_offset": dist(o["power"] for _, o in pairs),
+            "power_ratio": dist(o["power"] / p["power"] for p, o in pairs),
+            "lower_on": sum(o["floor"] < p["floor"] for p, o in pairs), "n": len(pairs)}
+
+
+def _job(job: tuple) -> tuple[str, object, float]:
+    """One independent piece of :func:`run` (a floor run, one seed's cycles or memory):
+    (part, result, CPU seconds); top level so that a process pool can run it."""
+    part, kw = job
     t0 = time.process_time()
-    steps = steps or (1500 if quick else 4000)
-    smoke = steps < 500
-    scales = (0.0, 1.0, 2.0) if quick else (0.0, 0.5, 1.0, 2.0, 4.0)
-    floor = []
-    for seed in seeds:
-        for s in scales:
-            row = {"seed": seed, "mismatch": s}
-            # (the write-back correction is left out: it costs a third of the study and
-            # does not help, docs/paper.md; the sweep's debias = "write-back" runs it)
-            for key, kw in (("plain", {}), ("offset", {"remedy": NullOffset(10)})):
-                twin = Twin(scaled_board(mismatch=s), seed)
-                row[key] = tail([r[1] for r in train(twin, "A", steps, **kw)])
-            if not quick:  # (docs/paper.md has the quick-size numbers)
-                twin = Twin(scaled_board(mismatch=s), seed, eta=1.0)
-                row["eta1"] = tail([r[1] for r in train(twin, "A", steps)])
-            floor.append(row)
-    lam = []
-    for seed in seeds[:1] if quick else seeds:
-        row = {"seed": seed, "mismatch": 1.0, "lam": 0.05}
-        for key, kw in (("plain", {}), ("offset", {"remedy": NullOffset(10)})):
-            twin = Twin(scaled_board(), seed)
-            row[key] = tail([r[1] for r in train(twin, "A", steps, lam=0.05, **kw)])
-        lam.append(row)
-    periods = (20,) if smoke else (20, 100, 200) if quick else (20, 50, 100, 200, 400)
-    n_cycles = 2 if smoke else 4
-    cyc = [{k: v for k, v in d.items() if k != "ends"}
-           for m, r in ((1.0, False), (0.0, False), (1.0, True))
-           for d in limit_cycles(periods, n_cycles, seeds[0], mismatch=m, remedy=r)]
-    sa, sb = (steps, steps) if smoke else (1000, 2000) if quick else (3000, 6000)
-    mem = [{k: v for k, v in memory(sa, sb, seeds[0], mismatch=m, leak=m, remedy=r).items()
-            if k != "rows"} for m, r in ((1.0, False), (0.0, False), (1.0, True))]
-    return {"quick": quick, "seeds": list(seeds), "steps": steps, "floor": floor,
-            "floor_lam": lam, "cycles": cyc, "n_cycles": n_cycles, "memory": mem,
-            "cpu_seconds": time.process_time() - t0}
+    if part in ("floors", "mismatch"):
+        out: object = floor_run(**kw)
+    elif part == "cycles":
+        out = []
+        for m, r in ((1.0, False), (0.0, False), (1.0, True)):
+            for d in limit_cycles(kw["periods"], kw["n_cycles"], kw["seed"], mismatch=m, remedy=r):
+                d.pop("ends")
+                out.append({"seed": kw["seed"], **d})
+    else:
+        out = []
+        for m, r in ((1.0, False), (0.0, False), (1.0, True)):
+            d = memory(*kw["steps"], kw["seed"], mismatch=m, leak=m, remedy=r)
+            d.pop("rows")
+            out.append({"seed": kw["seed"], **d})
+    return part, out, time.process_time() - t0
+
+
+def run(quick: bool = True, steps: int | None = None, workers: int | None = None) -> dict:
+    """Every measurement of the study (:func:`plan`), on ``workers`` processes (the
+    pieces are independent and deterministic: the same numbers on any number); CPU
+    seconds per part and the wall time."""
+    p = plan(quick, steps)
+    jobs = [("floors", dict(seed=s, steps=p.steps, every=e, early=p.early))
+            for s in p.seeds for e in (0, 10)]
+    jobs += [("floors", dict(seed=s, steps=p.steps, lam=lam, every=e, early=p.early))
+             for lam in p.lams for s in p.lam_seeds for e in (0, 10)]
+    jobs += [("mismatch", dict(seed=s, steps=p.steps, mismatch=m, every=e, early=p.early))
+             for m in p.scales for s in p.scale_seeds for e in (0, 10)]
+    jobs += [("cycles", dict(seed=s, periods=p.periods, n_cycles=p.n_cycles))
+             for s in p.cycle_seeds]
+    jobs += [("memory", dict(seed=s, steps=p.memory_steps)) for s in p.memory_seeds]
+    t0 = time.perf_counter()
+    if workers and workers > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            done = list(pool.map(_job, jobs))
+    else:
+        done = [_job(j) for j in jobs]
+    cpu = {k: 0.0 for k in ("floors", "mismatch", "cycles", "memory")}
+    runs, cyc, mem = [], [], []
+    for part, out, sec in done:
+        cpu[part] += sec
+        if part in ("floors", "mismatch"):
+            runs.append(out)
+        else:
+            (cyc if part == "cycles" else mem).extend(out)
+    summary = {"lam0": _summary(runs, mismatch=1.0, lam=0.0),
+               "lam": {str(lam): _summary(runs, mismatch=1.0, lam=lam) for lam in p.lams},
+               "mismatch": {str(m): _summary(runs, mismatch=m, lam=0.0)
+                            for m in sorted({*p.scales, 1.0})}}
+    return {"quick": quick, "plan": dataclasses.asdict(p), "runs": runs, "summary": summary,
+            "cycles": cyc, "memory": mem, "cpu_seconds": cpu,
+            "cpu_total": float(sum(cpu.values())), "workers": workers or 1,
+            "wall_seconds": time.perf_counter() - t0}
+
+
+def _cycle_summary(res: dict) -> list[dict]:
+    out = []
+    for m, rem in ((1.0, False), (0.0, False), (1.0, True)):
+        for period in res["plan"]["periods"]:
+            rows = [r for r in res["cycles"] if r["mismatch"] == m and r["remedy"] == rem
+                    and r["period"] == period]
+            out.append({"mismatch": m, "remedy": rem, "period": period,
+                        "amplitude": dist(r["amplitude"] for r in rows),
+                        "level": dist(r["a_after_a"] for r in rows)})
+    return out
+
+
+def _memory_summary(res: dict) -> list[dict]:
+    out = []
+    for m, rem in ((1.0, False), (0.0, False), (1.0, True)):
+        rows = [r for r in res["memory"] if r["mismatch"] == m and r["remedy"] == rem]
+        out.append({"mismatch": m, "remedy": rem, "after_a": dist(r["a_after_a"] for r in rows),
+                    "end_b": dist(r["a_end_b"] for r in rows),
+                    "growth": dist(r["a_end_b"] / r["a_after_a"] for r in rows),
+                    "b_end": dist(r["b_end"] for r in rows),
+                    "grew_on": sum(r["a_end_b"] > r["a_after_a"] for r in rows), "n": len(rows)})
+    return out
 
 
 def figure(res: dict, path) -> None:
-    """Floor against twin mismatch (plain, null correction, eta 1) and cycle amplitude
-    against the period."""
+    """(a) C/C0 along the floor runs per seed, plain and null offset; (b) floor against
+    power per seed (lambda 0 and lambda > 0); (c) floor against the twin mismatch; (d)
+    cycle amplitude against the period (median and quartiles over seeds)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
-    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
-    for key, style in (("plain", "o-"), ("offset", "D-"), ("eta1", "^:")):
-        for seed in res["seeds"]:
-            rows = [r for r in res["floor"] if r["seed"] == seed and key in r]
-            if not rows:
-                continue
-            a.semilogy([r["mismatch"] for r in rows], [r[key] for r in rows], style,
-                       label=f"{key}, seed {seed}")
-    a.set_xlabel("twin mismatch (x the emulated board's)")
-    a.set_ylabel("floor: tail C/C0 of task A")
+    fig, ((a, b), (c, d)) = plt.subplots(2, 2, figsize=(11, 8))
+    lams = res["plan"]["lams"]
+    for r in res["runs"]:
+        if r["mismatch"] != 1.0 or r["lam"] != 0.0:
+            continue
+        h = r["history"]
+        a.loglog(np.maximum(h["step"], 1), np.maximum(h["relative_error"], 1e-6),
+                 color="C1" if r["null_offset_every"] else "C0", lw=0.8, alpha=0.7)
+    a.axvline(res["plan"]["early"], color="grey", ls=":", lw=0.8)
+    a.plot([], [], color="C0", label="plain")
+    a.plot([], [], color="C1", label="null offset every 10")
+    a.set_xlabel("step")
+    a.set_ylabel("C/C0 (task A)")
+    a.set_title("(a) one line per seed; dotted: 1500 steps", fontsize=9)
     a.legend(fontsize=7)
-    for m, rem in ((1.0, False), (0.0, False), (1.0, True)):
-        rows = [r for r in res["cycles"] if r["mismatch"] == m and r["remedy"] == rem]
-        b.loglog([r["period"] for r in rows], [max(r["amplitude"], 1e-6) for r in rows], "o-",
-                 label=f"mismatch x{m:g}" + (", null offset" if rem else ""))
-    b.set_xlabel("period T (steps per task)")
-    b.set_ylabel("cycle amplitude of A1's C/C0")
+    cols = [(0.0, "C0")] + [(lv, f"C{i + 2}") for i, lv in enumerate(lams)]
+    for lv, col in cols:
+        for s in {r["seed"] for r in res["runs"] if r["lam"] == lv}:
+            pair = {bool(r["null_offset_every"]): r for r in res["runs"]
+                    if r["seed"] == s and r["lam"] == lv and r["mismatch"] == 1.0}
+            if len(pair) == 2:
+                b.loglog([pair[False]["power"] * 1e6, pair[True]["power"] * 1e6],
+                         [pair[False]["floor"], pair[True]["floor"]], "-", color=col, lw=0.6)
+                b.loglog(pair[False]["power"] * 1e6, pair[False]["floor"], "o", color=col, ms=4)
+                b.loglog(pair[True]["power"] * 1e6, pair[True]["floor"], "D", color=col, ms=4,
+                         mfc="none")
+    b.plot([], [], "o", color="k", label="plain")
+    b.plot([], [], "D", color="k", mfc="none", label="null offset")
+    for lv, col in cols:
+        b.plot([], [], "-", color=col, label=f"λ {lv:g}")
+    b.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # (labels overlap)
+    b.set_xlabel("power (µW, last quarter)")
+    b.set_ylabel("floor C/C0")
+    b.set_title("(b) per seed: floor and power", fontsize=9)
     b.legend(fontsize=7)
+    ms = sorted(float(m) for m in res["summary"]["mismatch"])
+    for key, style, lab in (("plain", "o-", "plain"), ("offset", "D-", "null offset")):
+        med = [res["summary"]["mismatch"][str(m)][key] for m in ms]
+        c.errorbar(ms, [x["median"] for x in med],
+                   yerr=[[x["median"] - x["q25"] for x in med], [x["q75"] - x["median"] for x in med]],
+                   fmt=style, capsize=3, label=lab)
+    c.set_yscale("log")
+    c.set_xlabel("twin mismatch (x the emulated board's)")
+    c.set_ylabel("floor C/C0 (median, quartiles)")
+    c.set_title("(c) floor against the bias", fontsize=9)
+    c.legend(fontsize=7)
+    cs = _cycle_summary(res)
+    for m, rem in ((1.0, False), (0.0, False), (1.0, True)):
+        rows = [r for r in cs if r["mismatch"] == m and r["remedy"] == rem]
+        amp = [r["amplitude"] for r in rows]
+        d.errorbar([r["period"] for r in rows], [max(x["median"], 1e-6) for x in amp],
+                   yerr=[[max(x["median"] - x["q25"], 0) for x in amp],
+                         [max(x["q75"] - x["median"], 0) for x in amp]], fmt="o-", capsize=3,
+                   label=f"mismatch x{m:g}" + (", null offset" if rem else ""))
+    d.set_xscale("log")
+    d.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    d.set_xlabel("period T (steps per task)")
+    d.set_ylabel("cycle amplitude of A1's C/C0")
+    d.set_title("(d) two-task cycles (median, quartiles over seeds)", fontsize=9)
+    d.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
+def _d(x: dict, fmt: str = ".2g") -> str:
+    return f"{x['median']:{fmt}} [{x['q25']:{fmt}}, {x['q75']:{fmt}}]"
+
+
+def _cost_line(res: dict) -> list[str]:
+    """The null offset with the smallest lambda of the plan against the plain rule at
+    lambda 0, seed by seed: the floor and the power."""
+    lams = [lv for lv in res["plan"]["lams"] if lv > 0]
+    if not lams:
+        return []
+    lam = min(lams)
+
+    def pick(lv, every):
+        return {r["seed"]: r for r in res["runs"] if r["lam"] == lv and r["mismatch"] == 1.0
+                and bool(r["null_offset_every"]) == every}
+
+    plain, fixed = pick(0.0, False), pick(lam, True)
+    seeds = sorted(set(plain) & set(fixed))
+    if not seeds:
+        return []
+    fl = dist(plain[s]["floor"] / fixed[s]["floor"] for s in seeds)
+    pw = dist(fixed[s]["power"] / plain[s]["power"] for s in seeds)
+    lower = sum(fixed[s]["floor"] < plain[s]["floor"] for s in seeds)
+    return [f"**The null offset with a small λ against the plain rule at λ 0** (the null "
+            f"offset at λ {lam:g}, the plain rule at λ 0), seeds "
+            f"{', '.join(map(str, seeds))}: floor plain / offset {_d(fl, '.3g')} (lower on "
+            f"{lower} of {len(seeds)}), power offset / plain {_d(pw, '.2g')}.\n"]
+
+
 def markdown(res: dict, fig_name: str) -> list[str]:
     """The report section."""
-    from statistics import median
+    p = res["plan"]
+    s0 = res["summary"]["lam0"]
 
-    def med(key, m):
-        vals = [r[key] for r in res["floor"] if r["mismatch"] == m and key in r]
-        return median(vals) if vals else math.nan
+    def rows(lv: float) -> str:
+        out = ""
+        for seed in sorted({r["seed"] for r in res["runs"] if r["lam"] == lv}):
+            pr = {bool(r["null_offset_every"]): r for r in res["runs"]
+                  if r["seed"] == seed and r["lam"] == lv and r["mismatch"] == 1.0}
+            if len(pr) < 2:
+                continue
+            pl, of = pr[False], pr[True]
+            out += (f"| {seed} | {pl['floor_early']:.2g} | {of['floor_early']:.2g} | "
+                    f"{pl['floor']:.2g} | **{of['floor']:.2g}** | {pl['min']:.2g} @ {pl['min_step']} | "
+                    f"{pl['power'] * 1e6:.0f} / {of['power'] * 1e6:.0f} | "
+                    f"{'yes' if pl['steady_state'] else 'no'} / {'yes' if of['steady_state'] else 'no'} |\n")
+        return out
 
-    eta1 = all("eta1" in r for r in res["floor"])
-    rows = "".join(f"| {r['seed']} | {r['mismatch']:g} | {r['plain']:.3g} | {r['offset']:.3g} |"
-                   + (f" {r['eta1']:.3g} |" if eta1 else "") + "\n" for r in res["floor"])
-    lam = "".join(f"| {r['seed']} | {r['plain']:.3g} | {r['offset']:.3g} |\n" for r in res["floor_lam"])
-    cyc = "".join(f"| {r['mismatch']:g}{' + null offset' if r['remedy'] else ''} | {r['period']} | {r['a_after_a']:.3g} | "
-                  f"{r['a_after_b']:.3g} | {r['amplitude']:.3g} |\n" for r in res["cycles"])
-    mem = "".join(f"| {r['mismatch']:g}{' + null offset' if r['remedy'] else ''} | {r['a_after_a']:.3g} | {r['a_mid_b']:.3g} | "
-                  f"{r['a_end_b']:.3g} | {r['b_end']:.3g} |\n" for r in res["memory"])
+    early = min(p["early"], p["steps"])
+    head = ("| seed | plain, {e} steps | null offset, {e} | plain, {n} | null offset, {n} | "
+            "plain's minimum @ step | power µW plain / offset | steady plain / offset |\n"
+            "|---|---|---|---|---|---|---|---|\n").format(e=early, n=p["steps"])
+
+    def dline(s: dict) -> str:
+        return (f"over {s['n']} seeds, median [quartiles]: plain {_d(s['plain'])}, null offset "
+                f"**{_d(s['offset'])}**; plain / offset {_d(s['ratio'], '.3g')}, lower with the "
+                f"offset on {s['lower_on']} of {s['n']}; at {early} steps plain "
+                f"{_d(s['plain_early'])}, offset {_d(s['offset_early'])}; power (µW) plain "
+                f"{s['power_plain']['median'] * 1e6:.0f}, offset {s['power_offset']['median'] * 1e6:.0f} "
+                f"(offset / plain {_d(s['power_ratio'], '.2g')}).\n")
+
+    mism = "".join(f"| {float(m):g} | {v['n']} | {_d(v['plain'])} | {_d(v['offset'])} | "
+                   f"{v['lower_on']} of {v['n']} |\n"
+                   for m, v in sorted(res["summary"]["mismatch"].items(), key=lambda kv: float(kv[0])))
+    cyc = "".join(f"| {r['mismatch']:g}{' + null offset' if r['remedy'] else ''} | {r['period']} | "
+                  f"{_d(r['level'])} | {_d(r['amplitude'])} |\n" for r in _cycle_summary(res))
+    mem = "".join(f"| {r['mismatch']:g}{' + null offset' if r['remedy'] else ''} | "
+                  f"{_d(r['after_a'])} | {_d(r['end_b'])} | {_d(r['growth'], '.3g')} | "
+                  f"{r['grew_on']} of {r['n']} | {_d(r['b_end'])} |\n" for r in _memory_summary(res))
+    cpu = res["cpu_seconds"]
+    sa, sb = p["memory_steps"]
     return [
         "## 8. Learning bias on the board twin (gen2-clln)\n",
         f"![learning bias]({fig_name})\n",
-        f"`learnboard.studies.paper.bias` on the board twin (`BoardEngine`, model board), "
-        f"alpha 0.2 constant, eta 0.5, {res['steps']} steps, floor = mean C/C0 over the last "
-        "quarter. Bias sources: the twin networks' device mismatch (scaled), gate leak and "
-        "switch-off lag spread (as emulated). *null offset*: every 10 steps the rule's "
-        "zero-nudge update (targets = the board's own outputs) is measured and subtracted "
-        "from each step's (on a board: `learnboard train --null-offset-every 10`); *eta 1*: nudge 1 instead of 0.5 (the bias enters the rule as B/eta). "
-        f"CPU {res['cpu_seconds']:.0f} s.\n",
-        "| seed | mismatch | floor | null offset |" + (" eta 1 |" if eta1 else "") + "\n"
-        "|---|---|---|---|" + ("---|" if eta1 else "") + "\n" + rows,
-        f"Median floor at mismatch 0 / 1 / 2: {med('plain', 0.0):.3g} / {med('plain', 1.0):.3g} / "
-        f"{med('plain', 2.0):.3g}; with the null offset {med('offset', 0.0):.3g} / "
-        f"{med('offset', 1.0):.3g} / {med('offset', 2.0):.3g}"
-        + (f"; eta 1 {med('eta1', 0.0):.3g} / {med('eta1', 1.0):.3g} / {med('eta1', 2.0):.3g}"
-           if eta1 else "") + ".\n",
-        "With the power term (lambda 0.05, mismatch 1):\n",
-        "| seed | floor | null offset |\n|---|---|---|\n" + lam,
-        "Periodic two-task training: task A's examples split in halves A1 and A2 (the same "
-        "map on other inputs, so one state solves both), alternating every T steps, "
-        f"{res['n_cycles']} cycles; A1's C/C0, means over the last half:\n",
-        "| mismatch | T | A1 after A1 | A1 after A2 | amplitude |\n|---|---|---|---|---|\n" + cyc,
-        "Memory: A1 trained, then A2; A1's C/C0:\n",
-        "| mismatch and leak | after A1 | mid A2 | end of A2 | A2's floor |\n|---|---|---|---|---|\n"
-        + mem,
+        "`learnboard.studies.paper.bias` on the board twin (`BoardEngine`, model board: the "
+        "firmware's rule, converters, gate pulses, leak and keeping, the device spread of the "
+        "emulated board of each seed), alpha 0.2 constant, eta 0.5, task A (the board's "
+        "regression). Floor = mean C/C0 over the last quarter of the run. Each floor run is "
+        f"`learnboard sim --board gen2-clln --alpha 0.2 --steps {p['steps']} --seed S "
+        f"[--lam L] [--null-offset-every 10]`; the *{early} steps* columns are the same runs' "
+        f"C/C0 over steps {3 * early // 4}–{early} (the earlier study's run length). *null offset*: every 10 steps the rule's zero-nudge "
+        "update is measured and subtracted (on a board: `learnboard train "
+        f"--null-offset-every 10`). CPU: floors {cpu['floors']:.0f} s, mismatch scan "
+        f"{cpu['mismatch']:.0f} s, cycles {cpu['cycles']:.0f} s, memory {cpu['memory']:.0f} s; "
+        f"{res['wall_seconds']:.0f} s wall on {res['workers']} worker(s).\n",
+        "**Precision floor, λ 0** (the emulated board's bias):\n",
+        head + rows(0.0),
+        dline(s0),
+        *[line for lam in p["lams"] for line in (
+            f"**With the power term, λ {lam:g}** (compare error and power together, panel b):\n",
+            head + rows(lam), dline(res["summary"]["lam"][str(lam)]))],
+        *_cost_line(res),
+        "**Floor against the bias** (the twin mismatch scaled; λ 0):\n",
+        "| mismatch | seeds | plain | null offset | lower with the offset |\n|---|---|---|---|---|\n"
+        + mism,
+        "**Limit cycles.** Task A's examples split in halves A1 and A2 (the same map on "
+        "other inputs, so one state solves both), alternating every T steps, "
+        f"{p['n_cycles']} cycles, seeds {', '.join(map(str, p['cycle_seeds']))}; A1's C/C0 after an "
+        "A1 phase (level) and amplitude = after an A2 phase minus after an A1 phase, means "
+        "over the last half of the cycles; median [quartiles] over seeds:\n",
+        "| mismatch | T | level | amplitude |\n|---|---|---|---|\n" + cyc,
+        f"**Memory.** A1 trained {sa} steps, then A2 {sb} steps; A1's C/C0 (median [quartiles] "
+        f"over seeds {', '.join(map(str, p['memory_seeds']))}; mismatch and leak scaled "
+        "together; the null offset in both phases):\n",
+        "| mismatch and leak | A1 after A1 | A1 at the end of A2 | end / after | grew on | "
+        "A2's floor |\n|---|---|---|---|---|---|\n" + mem,
     ]
 
 
-def section(out, quick: bool = True, steps: int | None = None) -> list[str]:
-    """Run the study, write ``bias.json`` and the figure into ``out``; the report lines."""
+def section(out, quick: bool = True, steps: int | None = None,
+            workers: int | None = None) -> list[str]:
+    """Run the study (on ``workers`` processes), write ``bias.json`` and the figure into
+    ``out``; the report lines."""
     import json
     from pathlib import Path
 
     out = Path(out)
-    res = run(quick=quick, steps=steps)
+    res = run(quick=quick, steps=steps, workers=workers)
     (out / "bias.json").write_text(json.dumps(res, indent=1))
     figure(res, out / "fig8_learning_bias.png")
     return markdown(res, "fig8_learning_bias.png")

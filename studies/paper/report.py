@@ -178,6 +178,7 @@ def run_paper(plan: Plan, out: str | Path, *, workers: int | None = None, schedu
     grad_lines = _power_gradient_section(plan, out, tables, figs)
     alpha_lines = _small_alpha_section(plan, chosen, out, tables, figs, workers=workers,
                                        scheduler=scheduler, progress=progress)
+    bias_lines = _bias_section(plan, out, workers=workers)
     comparison = compare(everything, labels[0], spread) if plan.reference_rows else []
     findings = _findings(plan, lam_rows, ic_rows, tol_rows, board_rows, noise_rows, labels)
     tables["reference_comparison"] = comparison
@@ -188,7 +189,8 @@ def run_paper(plan: Plan, out: str | Path, *, workers: int | None = None, schedu
             write_table(out / f"{name}.csv", t)
     seconds = time.perf_counter() - t0
     report = Report(out, comparison, findings, seconds, total, res.failed + screen.failed)
-    _write_markdown(report, plan, computed, tables, figs, command, grad_lines, alpha_lines)
+    _write_markdown(report, plan, computed, tables, figs, command, grad_lines, alpha_lines,
+                    bias_lines)
     return report
 
 
@@ -420,17 +422,18 @@ def sample_size(lam_rows: list[dict], screened: list[dict]) -> tuple[str, str]:
             f"{filt}).", f"median over {n} runs on {len(nets)} network(s)")
 
 
-def _bias_section(plan: Plan, out: Path) -> list[str]:
+def _bias_section(plan: Plan, out: Path, workers: int | None = None) -> list[str]:
     """The learning-bias study on the board twin (with the board runs only)."""
     if not plan.board:
         return []
     from . import bias
 
-    return bias.section(out, quick=plan.quick, steps=plan.bias_steps)
+    return bias.section(out, quick=plan.quick, steps=plan.bias_steps, workers=workers)
 
 
 def _write_markdown(report: Report, plan: Plan, computed: int, tables, figs, command: str,
-                    grad_lines: list[str] = (), alpha_lines: list[str] = ()) -> None:
+                    grad_lines: list[str] = (), alpha_lines: list[str] = (),
+                    bias_lines: list[str] = ()) -> None:
     out = report.out
     nets = ", ".join(n["label"] for n in plan.networks)
     lines = [
@@ -547,7 +550,7 @@ def _write_markdown(report: Report, plan: Plan, computed: int, tables, figs, com
         "learned solution.\n",
         *sc.markdown(tables["screened_tasks"], plan.screen_below, plan.candidate_seeds,
                      random_starts=plan.inverse_starts, more_starts=plan.inverse_more_starts),
-        *_bias_section(plan, out),
+        *bias_lines,
         "## Files\n",
         "- `report.md` (this file), `fig*.png`\n"
         "- tables: " + ", ".join(f"`{k}.csv`" for k, v in tables.items() if v) + "\n"
