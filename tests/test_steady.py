@@ -263,3 +263,20 @@ def test_the_reference_rows_near_k_min_are_judged_by_the_measured_spread():
     # without replicas the rows keep their fixed factors
     plain = {r["quantity"]: r for r in compare([], "r1")}
     assert plain["k0 1, lambda 0.001 (near k_min): C/C0"]["tolerance"] == "not run"
+
+
+def test_the_comparison_says_which_rows_have_no_small_alpha_limit():
+    from learnboard.studies.paper.compare import compare
+
+    alpha = {1e-6: ("converged", "converged at α = 0.5"),
+             1e-5: ("moving", "still moving at α = 0.0625 (budget)")}
+    rows = {r["quantity"]: r for r in compare([], "r1", alpha=alpha)}
+    assert rows["k0 1, lambda 1e-06: C/C0"]["small_alpha"] == "converged at α = 0.5"
+    assert "no small-α limit" not in rows["k0 1, lambda 1e-06: P"]["tolerance"]
+    moving = rows["k0 1, lambda 1e-05 (near k_min): P"]
+    assert moving["small_alpha"].startswith("still moving")
+    assert "at α 0.5 only (no small-α limit)" in moving["tolerance"]
+    # other rows (other steps, k0, the controller) are not the check's: no verdict
+    assert rows["20000 steps, lambda 1e-6: C/C0"]["small_alpha"] == "–"
+    assert rows["k0 0.1, lambda 0: P"]["small_alpha"] == "–"
+    assert rows["tolerance 0.001: tail P"]["small_alpha"] == "–"
