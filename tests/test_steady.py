@@ -171,6 +171,24 @@ def test_the_lambda_checks_use_every_lambda_of_the_scan():
     assert found[0][3] is True
 
 
+def test_the_lambda_checks_judge_each_network_not_only_the_median():
+    lams = [0.0, 1e-7, 1e-6, 1e-5]
+    good = dict(zip(lams, [1e-29, 3e-7, 7e-6, 7e-3], strict=True))
+    bad = dict(zip(lams, [1e-29, 3e-6, 2e-6, 9e-3], strict=True))  # falls from 1e-7 to 1e-6
+    power = dict(zip(lams, [0.65, 0.24, 0.08, 0.02], strict=True))
+    rows = [{**r, "network": net} for net, errs in (("a", good), ("b", bad), ("c", good))
+            for r in _lam_rows(errs, power)]
+    rows += _lam_rows(good, power)  # the median over all runs grows: it hides network b
+    found = []
+    report._lambda_checks(lambda *a: found.append(a), rows, ["a", "b", "c"])
+    by = {claim.split(" (")[0]: (measured, ok) for claim, measured, _, ok in found}
+    assert by["error grows with λ"][1] is True
+    measured, ok = by["error grows with λ on each network"]
+    assert ok is False and measured.startswith("2 of 3 networks")
+    assert "b: falls from λ 1e-07 to 1e-06" in measured
+    assert by["power falls with λ on each network"] == ("3 of 3 networks", True)
+
+
 @pytest.mark.parametrize("steps", [30])
 def test_a_training_session_summary_has_the_verdict(tmp_path, steps):
     from learnboard.cli.connection import open_board

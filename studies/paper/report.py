@@ -443,7 +443,7 @@ def _median_at(lam_rows, lam, key="rel_error_median", net="all"):
     return None
 
 
-def _lambda_checks(add, lam_rows: list[dict], networks: list[str]) -> None:
+def _lambda_checks(add, lam_rows: list[dict], networks: list[str] = ()) -> None:
     """Error grows and power falls with λ, checked over every λ of the scan (not a sample):
     on the median over all runs, then on each network's own median over its tasks (a
     network whose error falls between two λ is not hidden by the others); each λ where the
