@@ -113,7 +113,7 @@ def run_paper(plan: Plan, out: str | Path, *, workers: int | None = None, schedu
     The learning-bias study (one long serial chain of board-twin runs) runs in its own
     process from the start, beside the sweeps: it fills the cores the sweep's tails, the
     representability checks and the figures leave idle, instead of adding its whole
-    time at the end.
+    time at the end. It is one process more than ``workers`` (which sizes the sweeps).
     """
     import multiprocessing
 
@@ -254,7 +254,7 @@ def _run_paper(plan: Plan, out: Path, bias_job, *, workers: int | None, schedule
                                        scheduler=scheduler, progress=progress)
     counts["small_alpha"] = sum(r["runs"] + r["failed"] for r in tables.get("small_alpha", []))
     clock.lap("small-α check", counts["small_alpha"] or None)
-    bias_lines = bias_job.get() if bias_job else []
+    bias_lines = bias_job.get() if bias_job is not None else []
     if pool is not None:
         pool.close()
         pool.join()  # a joined child: its CPU time counts in this lap and the report's
