@@ -302,8 +302,13 @@ def _alpha_verdicts(rows: list[dict]) -> dict[float, tuple[str, str]]:
     """λ -> (verdict, its text) of the report's small-α check, for the comparison table."""
     from learnboard.studies.paper.small_alpha import verdict_text
 
-    return {r["lam"]: (r["verdict"], verdict_text(r["verdict"], r["verdict_alpha"]))
-            for r in rows}
+    def text(r: dict) -> str:
+        first = min((x for x in rows if x["lam"] == r["lam"]), key=lambda x: x["level"])
+        # the reference rows are 1e5-step runs at α 0.5: say when the check started elsewhere
+        note = "" if first["steps"] == 100_000 else f" (checked from {first['steps']:g} steps)"
+        return verdict_text(r["verdict"], r["verdict_alpha"]) + note
+
+    return {r["lam"]: (r["verdict"], text(r)) for r in rows}
 
 
 def _bias_runs(out: Path) -> int:
