@@ -39,9 +39,10 @@ EPILOG = """\
 examples:
   git clone https://github.com/NachiStern/Power-efficient-learning
   learnboard paper --reference Power-efficient-learning/NetworkStates --out paper-report
-      the full report (about 5-10 minutes on 2 cores)
+      the full report (budget: 20 minutes on 2 idle cores; the report's last section
+      says what it cost)
   learnboard paper --quick --generated --out /tmp/quick
-      a smaller grid on generated networks (under 2 minutes)
+      a smaller grid on generated networks (budget: 3 minutes on 2 idle cores)
   learnboard paper --scheduler tcp://10.0.0.5:8786
       the same sweeps on a Dask cluster (networks from $LEARNBOARD_REFERENCE when set)
 """
@@ -49,7 +50,7 @@ examples:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", metavar="DIR", default="paper-report", help="report folder (default: paper-report)")
-    p.add_argument("--quick", action="store_true", help="small grid (under 2 minutes on 2 cores)")
+    p.add_argument("--quick", action="store_true", help="small grid (budget: 3 minutes on 2 idle cores)")
     nets = p.add_mutually_exclusive_group()
     nets.add_argument("--reference", metavar="DIR", default=None,
                       help="folder with the authors' reference networks "

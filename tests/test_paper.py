@@ -45,6 +45,18 @@ def test_report_folder_has_report_figures_and_tables(tiny_report):
     assert rep.failed == 0
     screened = text.split("## Tasks screened")[1].split("## Files")[0]
     assert "a **filter**" in screened and "FAIL" not in screened  # a filter, not a test
+    # the header counts every run, the small-α check's and the in-process ones included
+    import csv
+
+    alpha_runs = sum(int(r["runs"]) + int(r["failed"])
+                     for r in csv.DictReader((out / "small_alpha.csv").open()))
+    assert rep.counts["small_alpha"] == alpha_runs > 0
+    assert rep.counts["power_gradient"] > 0 and rep.counts["bias"] > 0
+    assert rep.runs == sum(rep.counts.values())
+    assert f"{rep.runs} runs: " in text.split("\n\n")[1]
+    assert f"{alpha_runs} small-α check" in text.split("\n\n")[1]
+    sections = {r["section"] for r in csv.DictReader((out / "timing.csv").open())}
+    assert "small-α check" in sections and "## Time per section" in text
 
 
 def test_report_numbers_follow_the_physics(tiny_report):

@@ -60,8 +60,9 @@ RUN_DIRS = ("runs/<date>-regression", "runs/20261128-171502-regression")
 NOT_RUN: dict[str, str] = {
     r"^python3 -m venv |pip install ": "the install itself: .ci/run does it on a fresh machine before the suite",
     r"(^|/)(python -m )?pytest\b": "the test suite itself (this test is part of it)",
-    r"^learnboard paper\b": "dozens of trainings (--quick: about a minute on 2 cores, the full report "
-                            "5-10 minutes); tests/test_paper.py builds a report through the same code",
+    r"^learnboard paper\b": "hundreds of trainings (budgets on 2 idle cores: --quick 3 minutes, the "
+                            "full report 20; docs/paper.md); tests/test_paper.py builds a report "
+                            "through the same code",
     r"^git clone ": "downloads from GitHub; the test takes the networks from $LEARNBOARD_REFERENCE",
     r"^export LEARNBOARD_REFERENCE=": "names the folder of that clone; the test uses the environment's",
     r"^export LEARNBOARD_MICROPYTHON(_SRC|32)=": "builds MicroPython from source (minutes); .ci/run does it "

@@ -171,6 +171,24 @@ def test_the_lambda_checks_use_every_lambda_of_the_scan():
     assert found[0][3] is True
 
 
+def test_the_lambda_checks_judge_each_network_not_only_the_median():
+    lams = [0.0, 1e-7, 1e-6, 1e-5]
+    good = dict(zip(lams, [1e-29, 3e-7, 7e-6, 7e-3], strict=True))
+    bad = dict(zip(lams, [1e-29, 3e-6, 2e-6, 9e-3], strict=True))  # falls from 1e-7 to 1e-6
+    power = dict(zip(lams, [0.65, 0.24, 0.08, 0.02], strict=True))
+    rows = [{**r, "network": net} for net, errs in (("a", good), ("b", bad), ("c", good))
+            for r in _lam_rows(errs, power)]
+    rows += _lam_rows(good, power)  # the median over all runs grows: it hides network b
+    found = []
+    report._lambda_checks(lambda *a: found.append(a), rows, ["a", "b", "c"])
+    by = {claim.split(" (")[0]: (measured, ok) for claim, measured, _, ok in found}
+    assert by["error grows with λ"][1] is True
+    measured, ok = by["error grows with λ on each network"]
+    assert ok is False and measured.startswith("2 of 3 networks")
+    assert "b: falls from λ 1e-07 to 1e-06" in measured
+    assert by["power falls with λ on each network"] == ("3 of 3 networks", True)
+
+
 @pytest.mark.parametrize("steps", [30])
 def test_a_training_session_summary_has_the_verdict(tmp_path, steps):
     from learnboard.cli.connection import open_board
@@ -263,3 +281,20 @@ def test_the_reference_rows_near_k_min_are_judged_by_the_measured_spread():
     # without replicas the rows keep their fixed factors
     plain = {r["quantity"]: r for r in compare([], "r1")}
     assert plain["k0 1, lambda 0.001 (near k_min): C/C0"]["tolerance"] == "not run"
+
+
+def test_the_comparison_says_which_rows_have_no_small_alpha_limit():
+    from learnboard.studies.paper.compare import compare
+
+    alpha = {1e-6: ("converged", "converged at α = 0.5"),
+             1e-5: ("moving", "still moving at α = 0.0625 (budget)")}
+    rows = {r["quantity"]: r for r in compare([], "r1", alpha=alpha)}
+    assert rows["k0 1, lambda 1e-06: C/C0"]["small_alpha"] == "converged at α = 0.5"
+    assert "no small-α limit" not in rows["k0 1, lambda 1e-06: P"]["tolerance"]
+    moving = rows["k0 1, lambda 1e-05 (near k_min): P"]
+    assert moving["small_alpha"].startswith("still moving")
+    assert "at α 0.5 only (no small-α limit)" in moving["tolerance"]
+    # other rows (other steps, k0, the controller) are not the check's: no verdict
+    assert rows["20000 steps, lambda 1e-6: C/C0"]["small_alpha"] == "–"
+    assert rows["k0 0.1, lambda 0: P"]["small_alpha"] == "–"
+    assert rows["tolerance 0.001: tail P"]["small_alpha"] == "–"

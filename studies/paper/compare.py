@@ -107,8 +107,15 @@ def _eq(a, b) -> bool:
     return math.isclose(float(a), float(b), rel_tol=1e-9, abs_tol=0.0)
 
 
-def compare(rows: list[dict], network: str = "r1", spread: dict | None = None) -> list[dict]:
+def compare(rows: list[dict], network: str = "r1", spread: dict | None = None,
+            alpha: dict | None = None) -> list[dict]:
     """One line per reference value: measured, reference, tolerance, pass (None when not run).
+
+    ``alpha`` (lambda -> ``(state, text)`` of the report's small-α check,
+    :mod:`learnboard.studies.paper.small_alpha`) adds the column ``small_alpha`` to the
+    1e5-step rows at those lambdas: whether the value is a small-α limit (``converged``)
+    or a property of the reference's α 0.5 (``moving``: the row then compares the same
+    discretised update, and says so in its tolerance).
 
     ``spread`` (lambda -> the replica summary of :func:`learnboard.engine.replicas.distribution`)
     judges the rows near k_min by the measured spread instead of a fixed factor: the
@@ -120,18 +127,33 @@ def compare(rows: list[dict], network: str = "r1", spread: dict | None = None) -
     for ref in REFERENCES:
         dist = _spread_for(spread, ref)
         if dist is not None:
-            out.append(_judge_spread(ref, dist))
-            continue
-        r = _match(rows, ref.select, network)
-        x = r.get(ref.column) if r else None
-        ok, tol = ref.judge(x)
-        out.append({"quantity": ref.name, "measured": x, "reference": ref.shown, "tolerance": tol,
-                    "pass": ok})
+            row = _judge_spread(ref, dist)
+        else:
+            r = _match(rows, ref.select, network)
+            x = r.get(ref.column) if r else None
+            ok, tol = ref.judge(x)
+            row = {"quantity": ref.name, "measured": x, "reference": ref.shown, "tolerance": tol,
+                   "pass": ok}
+        state, text = _alpha_for(alpha, ref)
+        row["small_alpha"] = text
+        if state == "moving":
+            row["tolerance"] += "; at α 0.5 only (no small-α limit)"
+        out.append(row)
     slope = lambda_slope(rows, network)
     ok = None if slope is None else abs(slope - 2.0) <= 0.1
     out.append({"quantity": "log-log slope of C/C0 vs lambda (1e-10..1e-8, 1e5 steps)",
                 "measured": slope, "reference": "2", "tolerance": "±0.1", "pass": ok})
     return out
+
+
+def _alpha_for(alpha: dict | None, ref: Ref) -> tuple[str | None, str]:
+    """The small-α verdict of a 1e5-step, k0-1 row's lambda (``(None, "–")`` when unchecked)."""
+    sel = ref.select
+    if not alpha or sel.get("tolerance") is not None or sel.get("k0") != 1.0 or not sel.get("lam"):
+        return None, "–"
+    if sel.get("steps") != 100_000 or ref.column not in ("relative_error", "power"):
+        return None, "–"
+    return next((v for k, v in alpha.items() if math.isclose(k, sel["lam"])), (None, "–"))
 
 
 def _spread_for(spread: dict | None, ref: Ref) -> dict | None:
