@@ -237,6 +237,12 @@ def test_report_section_runs_and_renders(tmp_path):
     assert path.stat().st_size > 10_000
     text = "\n".join(pgs.markdown(study, plan, "gen2-clln", md_table))
     assert "power_gradient.png" in text and "| 0.05 | exact |" in text
+    # the same on the board twin: its own figure and tables
+    plan.model = "board"
+    study = pgs.run_study("gen2-clln", plan)
+    assert np.isfinite([r["cos_free_median"] for r in study.runs]).all()
+    text = "\n".join(pgs.markdown(study, plan, "gen2-clln", md_table))
+    assert "power_gradient_board.png" in text and "model='board'" in text
 
 
 def test_frontier_keeps_the_runs_no_other_beats():
