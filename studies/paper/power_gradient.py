@@ -236,12 +236,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("out", help="output folder, e.g. /tmp/power-gradient")
     p.add_argument("--quick", action="store_true", help="the --quick grid of learnboard paper")
     p.add_argument("--board", default="gen2-clln", help="board profile (default %(default)s)")
+    p.add_argument("--model", choices=(*MODELS, "both"), default="both",
+                   help="the nominal board (ideal), the board twin (board) or both "
+                        "(default %(default)s, as learnboard paper)")
+    p.add_argument("--seeds", default=None, metavar="S,S,...",
+                   help="task (and, on the board twin, device) seeds; default the grid's")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     parts = []
-    for model in MODELS:
+    for model in MODELS if args.model == "both" else (args.model,):
         gplan = GradientPlan.of(args.quick, model=model)
+        if args.seeds:
+            gplan.seeds = [int(x) for x in args.seeds.split(",")]
         study = run_study(args.board, gplan)
         name = NAMES[model]
         fg.power_gradient(study.histories, study.runs, out / f"{name}.png")
