@@ -51,8 +51,8 @@ examples:
       a shipped board profile through the same engine (digipot taps, transistor gates)
   learnboard sim --board gen2-clln --steps 1000 --seed 2 --json
       plan a session: what `learnboard train --port emu:gen2-clln --seed 2 --steps 1000` reaches
-  learnboard sim --board gen2-clln --board-model ideal --lam 0.05 --power-term exact --json
-      the rule with the exact power gradient instead of its local term
+  learnboard sim --board gen2-clln --lam 0.05 --power-term exact --json
+      the board twin's rule with the exact power gradient instead of its local term
 
 --generate specs: disordered:N=64,seed=1[,z=4.47][,periodic=1]   lattice:16x16[,periodic]
 """
@@ -84,13 +84,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                           "and subtract it from the following steps' (the firmware's "
                           "null_every; learnboard train --null-offset-every); default off")
     net.add_argument("--power-term", choices=("local", "exact", "exact-total"), default="local",
-                     help="with --board --board-model ideal: the rule's power term; local = "
+                     help="with --board on a transistor board: the rule's power term; local = "
                           "<(dV^F)^2> (what a board computes), exact = the exact gradient of "
                           "the free network's physical power with respect to the gates, "
-                          "exact-total = of the free plus clamped power (an adjoint solve per "
-                          "example, scaled to the local term's norm; docs/physics.md); the "
-                          "agreement of the local term with both is reported in --json "
-                          "(default %(default)s)")
+                          "exact-total = of the free plus clamped power (with --board-model "
+                          "board: network 0's and the clamped twin's own devices; an adjoint "
+                          "solve per example, scaled to the local term's norm; "
+                          "docs/physics.md); the agreement of the local term with both is "
+                          "reported in --json (default %(default)s)")
     src.add_argument("--generate", metavar="SPEC",
                      help="generate a network: disordered:N=64,seed=1[,z=4.47][,periodic=1] or "
                           "lattice:16x16[,periodic]")

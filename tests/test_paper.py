@@ -13,7 +13,7 @@ from learnboard.reference import ENV, FILES
 
 FIGURES = ["fig1_error_power_vs_lambda.png", "fig2_initial_conditions.png", "fig3_tradeoff.png",
            "fig4_tolerance_controller.png", "fig5_board_gen2.png", "fig6_noisy_targets.png",
-           "fig7_training_energy.png", "power_gradient.png",
+           "fig7_training_energy.png", "power_gradient.png", "power_gradient_board.png",
            "fig8_learning_bias.png", "fig9_small_alpha.png"]
 
 
@@ -39,6 +39,7 @@ def test_report_folder_has_report_figures_and_tables(tiny_report):
         assert f"({fig})" in text
     for table in ("lambda_scan", "initial_conditions", "tolerance", "board", "noise", "findings",
                   "screened_tasks", "power_gradient_runs", "power_gradient_equal_error",
+                  "power_gradient_board_runs", "power_gradient_board_equal_error",
                   "small_alpha"):
         assert (out / f"{table}.csv").is_file(), table
     assert (out / "sweep" / "results.csv").is_file()

@@ -18,6 +18,7 @@ from learnboard.errors import InputError
 from learnboard.physics import Fix, solve
 from learnboard.physics.sensitivity import power_gradient
 from learnboard.physics.solver import Constraints
+from learnboard.tasks import Dataset
 
 ETA = 0.5
 
@@ -121,11 +122,77 @@ def test_agreement_every_few_steps_leaves_nan_between():
     assert np.isnan(h["at_floor"][~evaluated]).all()
 
 
-def test_exact_term_needs_the_nominal_board():
-    board = load_board("gen2-clln")
-    with pytest.raises(InputError, match="ideal"):
-        BoardEngine(board, board_task(board, 0), LearningConfig(), model="board",
-                    power_term="exact")
+def _board_power(board, eng, seed, g0, g1, base=None):
+    """(P_free, P_clamped) mean over the engine's examples, solved afresh with
+    :func:`learnboard.physics.solve`: the free state on network 0 at gates ``g0``, the
+    clamped one on network 1 at ``g1``, clamped at the engine's last clamp values (held),
+    or with ``base`` (free volts the clamp was computed at) moved along its envelope."""
+    from learnboard.engine.board_engine import _fix
+
+    free_ports, clamp_ports = eng.nets[0].ports
+    cf = circuit_for_board(board, g0, 0, seed)
+    cc = circuit_for_board(board, g1, 1, seed)
+    slope = pg.clamp_slope(eng)
+    pf = pc = 0.0
+    vols = []
+    for k, row in enumerate(eng.x_free):
+        sf = solve(cf, [_fix(a, b, float(v)) for (a, b), v in zip(free_ports, row, strict=True)],
+                   tol=1e-12)
+        vols.append(sf.node_voltages)
+        clamp = eng._clamp[k] + (0.0 if base is None else slope[k] @ (sf.node_voltages - base[k]))
+        sc = solve(cc, [_fix(a, b, float(v)) for (a, b), v in
+                        zip(clamp_ports, np.concatenate([row, clamp]), strict=True)], tol=1e-12)
+        pf, pc = pf + sf.power, pc + sc.power
+    n = len(eng.x_free)
+    return pf / n, pc / n, np.array(vols)
+
+
+@pytest.mark.parametrize("name, model, seed", [("gen2-clln", "board", 3),
+                                               ("gen2-clln-xor", "board", 11),
+                                               ("gen2-clln-xor", "ideal", None)])
+def test_engine_gradient_matches_central_finite_differences(name, model, seed):
+    """The emulated board of a seed (model "board"): after a few steps its twin's gates
+    differ from network 0's and the clamp is the firmware's code. The exact gradient of
+    P_free (network 0) and of P_total (network 0 + network 1, a gate moved on both, the
+    clamp along its envelope) against central differences of freshly solved powers; also
+    the nominal board with a differential output clamped node by node."""
+    board = load_board(name)
+    full = board_task(board, 0)
+    data = Dataset(full.inputs[:4], full.targets[:4], name="4 examples")
+    eng = BoardEngine(board, data, LearningConfig(alpha=2.0, eta=ETA, lam=0.05), model=model,
+                      seed=seed, power_term="exact-total")
+    res = eng.train(eng.initial_state(), 20)
+    g0 = res.state
+    g1 = g0 if eng._twin is None else eng._twin.copy()
+    if model == "board":
+        assert np.max(np.abs(g0 - g1)) > 1e-3  # the twins have drifted apart
+    g = pg.engine_gradient(eng, g0)
+    pf, pc, base = _board_power(board, eng, seed, g0, g1)
+    assert g.power_free == pytest.approx(pf, rel=1e-9)
+    assert g.power_clamped == pytest.approx(pc, rel=1e-9)
+    h = 1e-5
+    fd_free, fd_total = np.zeros(board.n_edges), np.zeros(board.n_edges)
+    for e in np.flatnonzero(eng.is_gate):
+        step = np.zeros(board.n_edges)
+        step[e] = h
+        up = _board_power(board, eng, seed, g0 + step, g1 + step, base)
+        dn = _board_power(board, eng, seed, g0 - step, g1 - step, base)
+        fd_free[e] = (up[0] - dn[0]) / (2 * h)
+        fd_total[e] = (up[0] + up[1] - dn[0] - dn[1]) / (2 * h)
+    for exact, fd in ((g.free, fd_free), (g.total, fd_total)):
+        scale = np.max(np.abs(fd))
+        assert scale > 0
+        assert np.max(np.abs(exact - fd)) <= 1e-6 * scale
+        big = np.abs(fd) > 1e-3 * scale
+        assert np.all(np.abs(exact - fd)[big] <= 1e-5 * np.abs(fd)[big])
+    assert not np.allclose(g.total, 2 * g.free, rtol=1e-3)  # the clamp's path counts
+
+
+def test_exact_term_needs_gates():
+    board = load_board("gen1-digipot")
+    with pytest.raises(InputError, match="no transistor gates") as err:
+        BoardEngine(board, board_task(board, 0), LearningConfig(), power_term="exact")
+    assert err.value.field == "power_term"
 
 
 def test_sim_power_term_option(capsys):
@@ -139,7 +206,15 @@ def test_sim_power_term_option(capsys):
     assert info["power_total_watts"] == pytest.approx(info["power_free_watts"]
                                                       + info["power_clamped_watts"])
     assert -1 <= info["gradient_agreement"]["cos_free"] <= 1
-    rc = main(["sim", "--board", "gen2-clln", "--power-term", "exact", "--steps", "1"])
+    # the default model, the emulated board of the seed
+    rc = main(["sim", "--board", "gen2-clln", "--lam", "0.05", "--power-term", "exact",
+               "--steps", "5", "--json"])
+    assert rc == 0
+    info = json.loads(capsys.readouterr().out)
+    assert (info["model"], info["power_term"]) == ("board", "exact")
+    assert 0.9 <= info["gradient_agreement"]["cos_free"] <= 1
+    assert info["power_clamped_watts"] > 0
+    rc = main(["sim", "--board", "gen1-digipot", "--power-term", "exact", "--steps", "1"])
     assert rc != 0
     assert "--power-term" in capsys.readouterr().err
 
@@ -162,6 +237,12 @@ def test_report_section_runs_and_renders(tmp_path):
     assert path.stat().st_size > 10_000
     text = "\n".join(pgs.markdown(study, plan, "gen2-clln", md_table))
     assert "power_gradient.png" in text and "| 0.05 | exact |" in text
+    # the same on the board twin: its own figure and tables
+    plan.model = "board"
+    study = pgs.run_study("gen2-clln", plan)
+    assert np.isfinite([r["cos_free_median"] for r in study.runs]).all()
+    text = "\n".join(pgs.markdown(study, plan, "gen2-clln", md_table))
+    assert "power_gradient_board.png" in text and "model='board'" in text
 
 
 def test_frontier_keeps_the_runs_no_other_beats():

@@ -28,8 +28,8 @@ once (an all-resistor board converges in two iterations); ``solver="reference"``
 :func:`learnboard.physics.solve` per example on a circuit built per example (the tests
 compare the two). For transistors the power term is a heuristic (a gate-referenced
 transistor has no co-content); the engine reports the physical power Σ I dV, and with
-``model="ideal"`` can replace the term by the exact gradient of that power
-(``power_term``, :mod:`learnboard.engine.power_gradient`; docs/physics.md).
+either model can replace the term by the exact gradient of that power (``power_term``,
+:mod:`learnboard.engine.power_gradient`; docs/physics.md).
 """
 
 from __future__ import annotations
@@ -194,12 +194,13 @@ class BoardEngine:
         solver: ``"batch"`` (fast) or ``"reference"`` (one general solve per example).
         power_term: ``"local"`` (the rule's ``<(dV^F)^2>``), ``"exact"`` or
             ``"exact-total"`` (the exact gradient of the free or total physical power with
-            respect to the gates, scaled to the local term's norm; ``model="ideal"`` only).
+            respect to the gates, scaled to the local term's norm; with ``model="board"``
+            the powers the board's own networks dissipate).
         track_gradient: record, at every recorded step, how the local term agrees with
             the exact gradients (history columns ``cos_free``, ``sign_free``,
             ``cos_total``, ``sign_total``, ``cos_free_above_floor``,
             ``sign_free_above_floor``, ``at_floor``, ``power_clamped_watts``;
-            ``model="ideal"``; :mod:`learnboard.engine.power_gradient`).
+            :mod:`learnboard.engine.power_gradient`).
         track_every: with ``track_gradient``, evaluate the agreement every this many
             steps (and at the last; NaN in the recorded rows between): it costs an
             adjoint solve per example.
@@ -220,9 +221,9 @@ class BoardEngine:
         if power_term not in POWER_TERMS:
             raise InputError(f"power term must be one of {', '.join(POWER_TERMS)}, got "
                              f"{power_term!r}", field="power_term")
-        if (power_term != "local" or track_gradient) and model != "ideal":
-            raise InputError("the exact power gradient is computed for the nominal board "
-                             "(model 'ideal'); use model='ideal' or power_term='local'",
+        if power_term != "local" and not any(e.kind == "transistor" for e in board.edges):
+            raise InputError(f"the board {board.name} has no transistor gates, so no power "
+                             "gradient with respect to gates: use power_term='local'",
                              field="power_term")
         if isinstance(null_offset_every, bool) or not isinstance(null_offset_every, int) \
                 or null_offset_every < 0:
@@ -403,6 +404,7 @@ class BoardEngine:
         vc, _ = self._solve(clamp_net, state if twin is None else twin, 1,
                             np.hstack([self.x_free, clamp]), warm_c)
         self._warm_c = vc
+        self._clamp = clamp  # the clamp values driven (the exact gradient's clamp path)
         a, b = free_net.a, free_net.b
         if self.model == "board":
             cc = self._adc_codes(vc)

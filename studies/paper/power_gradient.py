@@ -28,6 +28,8 @@ from learnboard.engine.board_model import board_task
 from learnboard.engine.config import LearningConfig
 
 LEARNING = {"alpha": 2.0, "eta": 0.5}  # the report's board runs (plan.BOARD_LEARNING)
+MODELS = ("ideal", "board")  # the nominal board, then the emulated board's twin
+NAMES = {"ideal": "power_gradient", "board": "power_gradient_board"}  # figure / table names
 
 
 @dataclass
@@ -39,14 +41,17 @@ class GradientPlan:
     terms: list[str] = field(default_factory=lambda: ["local", "exact", "exact-total"])
     seeds: list[int] = field(default_factory=lambda: [0, 1])
     points: int = 50  # recorded steps per run
+    # "ideal" (nominal parts, exact volts) or "board" (the emulated board of each seed:
+    # device spread, twin networks, converters, the firmware's pulses)
+    model: str = "ideal"
 
     @classmethod
-    def of(cls, quick: bool, steps: int | None = None) -> GradientPlan:
+    def of(cls, quick: bool, steps: int | None = None, model: str = "ideal") -> GradientPlan:
         """The report's grid (``quick``: one task, four λ, no ``exact-total``)."""
         if quick:
             return cls(steps=steps or 300, lams=[0.02, 0.05, 0.1, 0.2],
-                       terms=["local", "exact"], seeds=[0])
-        return cls(steps=steps or 1000)
+                       terms=["local", "exact"], seeds=[0], model=model)
+        return cls(steps=steps or 1000, model=model)
 
 
 @dataclass
@@ -74,8 +79,10 @@ def run_study(board_name: str, plan: GradientPlan) -> GradientStudy:
         data = board_task(board, seed)
         for lam in [0.0, *plan.lams]:
             for term in plan.terms if lam > 0 else ["local"]:
+                # the board model's seed is also its devices' (as `learnboard sim --seed`)
                 eng = BoardEngine(board, data, LearningConfig(lam=lam, **LEARNING),
-                                  model="ideal", power_term=term, track_gradient=True)
+                                  model=plan.model, seed=seed if plan.model == "board" else None,
+                                  power_term=term, track_gradient=True)
                 res = eng.train(eng.initial_state(), plan.steps,
                                 record_every=max(1, plan.steps // plan.points))
                 h = res.history
@@ -142,6 +149,8 @@ def markdown(study: GradientStudy, plan: GradientPlan, board: str, md_table) -> 
         summary += (f"At equal error the exact term's free power is {min(ratios):.2f}–"
                     f"{max(ratios):.2f}× the local rule's (median {_median(ratios):.2f}; "
                     f"{len(ratios)} exact runs inside the local curve's error range).")
+    if plan.model == "board":
+        return _board_markdown(study, plan, board, md_table, summary)
     return [
         f"## Transistor power gradient: the local rule against the exact gradient ({board})\n",
         "![power gradient](power_gradient.png)\n",
@@ -159,6 +168,13 @@ def markdown(study: GradientStudy, plan: GradientPlan, board: str, md_table) -> 
         "cos(local, dP_total) tracks cos(local, dP_free). Powers are the final step's "
         f"(not judged for a steady state). {summary} Tables: `power_gradient_runs.csv`, "
         f"`power_gradient_equal_error.csv`; computed in {study.seconds:.1f} s CPU.\n",
+        *_tables(study, md_table),
+    ]
+
+
+def _tables(study: GradientStudy, md_table) -> list[str]:
+    """The runs' table and the equal-error comparison."""
+    return [
         md_table(study.runs, [("seed", "seed"), ("lam", "λ"), ("term", "power term"),
                               ("rel_error", "C/C0"), ("power_free_uW", "P_free (µW)"),
                               ("power_total_uW", "P_total (µW)"), ("at_floor", "gates at floor"),
@@ -184,10 +200,31 @@ def markdown(study: GradientStudy, plan: GradientPlan, board: str, md_table) -> 
     ]
 
 
+def _board_markdown(study: GradientStudy, plan: GradientPlan, board: str, md_table,
+                    summary: str) -> list[str]:
+    """The same measurement on the board twin (``model="board"``)."""
+    return [
+        f"### The same on the emulated board ({board}, `BoardEngine(model='board')`)\n",
+        "![power gradient, board twin](power_gradient_board.png)\n",
+        f"The twin of the emulated board of each seed (its device spread on both networks, "
+        "the converters' codes, the firmware's gate pulses, leak and keeping; the task of "
+        f"the same seed), {plan.steps} steps, alpha {LEARNING['alpha']:g}, eta "
+        f"{LEARNING['eta']:g}, seeds {', '.join(map(str, plan.seeds))}. The exact gradient is "
+        "that of the powers the board's own devices dissipate: P_free on network 0 at its "
+        "gates, P_clamped on network 1 at its own (drifted) gates with its own devices, a "
+        "gate's change moving both; the clamp, a code, follows the free outputs along its "
+        "envelope (docs/physics.md, \"The power gradient on the board twin\"). The local "
+        "term is what the firmware computes, from ADC codes (`learnboard sim --board "
+        f"{board} --alpha {LEARNING['alpha']:g} --lam 0.05 --power-term exact`). {summary} Tables: `power_gradient_board_runs.csv`, "
+        f"`power_gradient_board_equal_error.csv`; computed in {study.seconds:.1f} s CPU.\n",
+        *_tables(study, md_table),
+    ]
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m learnboard.studies.paper.power_gradient [--quick] [--board B] OUT``: the
-    section alone (what ``learnboard paper`` runs for it): OUT/power_gradient.md, the figure
-    and the two tables."""
+    section alone (what ``learnboard paper`` runs for it): OUT/power_gradient.md, and per
+    model (nominal board, board twin) the figure and the two tables."""
     import argparse
     from pathlib import Path
 
@@ -199,15 +236,26 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("out", help="output folder, e.g. /tmp/power-gradient")
     p.add_argument("--quick", action="store_true", help="the --quick grid of learnboard paper")
     p.add_argument("--board", default="gen2-clln", help="board profile (default %(default)s)")
+    p.add_argument("--model", choices=(*MODELS, "both"), default="both",
+                   help="the nominal board (ideal), the board twin (board) or both "
+                        "(default %(default)s, as learnboard paper)")
+    p.add_argument("--seeds", default=None, metavar="S,S,...",
+                   help="task (and, on the board twin, device) seeds; default the grid's")
     args = p.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    gplan = GradientPlan.of(args.quick)
-    study = run_study(args.board, gplan)
-    fg.power_gradient(study.histories, study.runs, out / "power_gradient.png")
-    write_table(out / "power_gradient_runs.csv", study.runs)
-    write_table(out / "power_gradient_equal_error.csv", study.equal_error)
-    text = "\n".join(markdown(study, gplan, args.board, md_table))
+    parts = []
+    for model in MODELS if args.model == "both" else (args.model,):
+        gplan = GradientPlan.of(args.quick, model=model)
+        if args.seeds:
+            gplan.seeds = [int(x) for x in args.seeds.split(",")]
+        study = run_study(args.board, gplan)
+        name = NAMES[model]
+        fg.power_gradient(study.histories, study.runs, out / f"{name}.png")
+        write_table(out / f"{name}_runs.csv", study.runs)
+        write_table(out / f"{name}_equal_error.csv", study.equal_error)
+        parts += markdown(study, gplan, args.board, md_table)
+    text = "\n".join(parts)
     (out / "power_gradient.md").write_text(text)
     print(text)
     return 0

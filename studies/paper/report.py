@@ -401,19 +401,23 @@ def _small_alpha_section(plan: Plan, chosen: dict[str, list[int]], out: Path, ta
 
 def _power_gradient_section(plan: Plan, out: Path, tables: dict, figs: dict) -> list[str]:
     """The transistor rule's local power term against the exact power gradient (its own
-    in-process runs on the nominal board; :mod:`learnboard.studies.paper.power_gradient`)."""
+    in-process runs on the nominal board and on the board twin;
+    :mod:`learnboard.studies.paper.power_gradient`)."""
     if not plan.board:
         return []
     # imported here: `python -m learnboard.studies.paper.power_gradient` runs it alone
     from learnboard.studies.paper import power_gradient as pgs
 
-    gplan = pgs.GradientPlan.of(plan.quick, plan.gradient_steps)
-    study = pgs.run_study(plan.board, gplan)
-    tables["power_gradient_runs"] = study.runs
-    tables["power_gradient_equal_error"] = study.equal_error
-    figs["power_gradient"] = fg.power_gradient(study.histories, study.runs,
-                                               out / "power_gradient.png")
-    return pgs.markdown(study, gplan, plan.board, md_table)
+    lines = []
+    for model in pgs.MODELS:  # the nominal board, then the emulated board's twin
+        gplan = pgs.GradientPlan.of(plan.quick, plan.gradient_steps, model=model)
+        study = pgs.run_study(plan.board, gplan)
+        name = pgs.NAMES[model]
+        tables[f"{name}_runs"] = study.runs
+        tables[f"{name}_equal_error"] = study.equal_error
+        figs[name] = fg.power_gradient(study.histories, study.runs, out / f"{name}.png")
+        lines += pgs.markdown(study, gplan, plan.board, md_table)
+    return lines
 
 
 def _fit_guide(lam_rows: list[dict]) -> float:
