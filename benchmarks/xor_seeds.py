@@ -8,11 +8,12 @@ level on the task's 8 noisy corners) is 1.0; the training accuracy is printed be
 The settings:
 
 - ``defaults``: the profile's (``[learning]``: gates from the low end, constant learning
-  rate 5, nudge 0.5, the null offset every 2 steps), 1000 steps (``learnboard train``'s);
+  rate 5, nudge 0.5, the null offset every step), 1000 steps (``learnboard train``'s);
+- ``every 2``: the same with the null offset every 2 steps (``null_offset_every = 2``);
 - ``no null offset``: the same with ``null_offset_every = 0``;
 - ``gen2-clln's``: the plain gen2-clln session defaults on this wiring (uniform gates,
   learning rate annealed 1.0 -> 0.2, no null offset): what the profile had before;
-- ``gen2-clln's + null offset``: those with the null offset every 2 steps.
+- ``gen2-clln's + null offset``: those with the profile's null offset.
 
 For each seed it also prints the twins' learning bias at the starting gates against the
 nudge's signal (``benchmarks/xor_twin_bias.py``: the norm of the update term at zero
@@ -74,7 +75,8 @@ def main() -> None:
     plain = load_board("gen2-clln").learning
     old = replace(ln, init=plain.init, anneal=plain.anneal, alpha=plain.alpha,
                   null_offset_every=plain.null_offset_every)
-    settings = {"defaults": ln, "no null offset": replace(ln, null_offset_every=0),
+    settings = {"defaults": ln, "every 2": replace(ln, null_offset_every=2),
+                "no null offset": replace(ln, null_offset_every=0),
                 "gen2-clln's": old,
                 "gen2-clln's + null offset": replace(old, null_offset_every=ln.null_offset_every)}
     seeds = range(*a.seeds)

@@ -251,7 +251,7 @@ def test_the_null_offset_period_from_a_file_and_from_the_flag(tmp_path):
 def test_what_the_flags_and_the_file_leave_open_is_the_boards():
     """Neither the flags nor the file set ``init`` or ``null_offset_every``: the session
     takes the profile's ``[learning]`` values (gen2-clln: uniform, off; gen2-clln-xor:
-    low gates, every 2 steps); what either sets wins."""
+    low gates, every step); what either sets wins."""
     from learnboard.host.schedule import with_board_defaults
 
     from learnboard.boards import load_board
@@ -262,6 +262,6 @@ def test_what_the_flags_and_the_file_leave_open_is_the_boards():
     got = with_board_defaults(schedule_from_flags(steps=5), plain)
     assert (got.init, got.null_offset_every) == ("uniform", 0)
     got = with_board_defaults(schedule_from_flags(steps=5), xor)
-    assert (got.init, got.null_offset_every) == ("low", 2)
+    assert (got.init, got.null_offset_every) == ("low", 1)
     given = with_board_defaults(schedule_from_flags(steps=5, init="uniform", null_offset_every=0), xor)
     assert (given.init, given.null_offset_every) == ("uniform", 0)
