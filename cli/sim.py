@@ -82,7 +82,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     net.add_argument("--null-offset-every", type=int, default=None, metavar="N",
                      help="with --board: every N steps measure the rule's update at zero nudge "
                           "and subtract it from the following steps' (the firmware's "
-                          "null_every; learnboard train --null-offset-every); default off")
+                          "null_every; learnboard train --null-offset-every); default: the "
+                          "profile's [learning] null_offset_every (0 = off)")
     net.add_argument("--power-term", choices=("local", "exact", "exact-total"), default="local",
                      help="with --board on a transistor board: the rule's power term; local = "
                           "<(dV^F)^2> (what a board computes), exact = the exact gradient of "
@@ -134,9 +135,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     learn.add_argument("--eta", type=float, default=1e-3, help=f"{ETA_HELP} (default %(default)s)")
     learn.add_argument("--lam", "--lambda", dest="lam", type=float, default=0.0,
                        help=f"{LAMBDA_HELP}; default %(default)s, e.g. --lam 1e-6")
-    learn.add_argument("--init", choices=("uniform", "random", "low"), default="uniform",
+    learn.add_argument("--init", choices=("uniform", "random", "low"), default=None,
                        help="initial conductances: uniform k0, random in [k0/2, 3k0/2], or low "
-                            "(10 x k-min); default %(default)s")
+                            "(10 x k-min); default uniform (with --board: the profile's "
+                            "[learning] init, as learnboard train)")
     learn.add_argument("--k0", type=float, default=1.0,
                        help="initial conductance for --init uniform/random (default %(default)s)")
     learn.add_argument("--k-min", type=float, default=1e-4, help="lower clip (default %(default)s)")

@@ -69,12 +69,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="every N steps the board measures the rule's update at zero nudge "
                              "and subtracts it, per edge, from the following steps' (removes "
                              "the learning bias of twin mismatch and converter offsets; "
-                             "default 0 = off; docs/training.md)")
+                             "0 = off; default: the profile's [learning] null_offset_every, "
+                             "0 on most boards; docs/training.md)")
     parser.add_argument("--init", choices=("low", "uniform", "random"), default=None,
-                        help="initial edge states (low = the paper's good initial condition)")
+                        help="initial edge states (low = the paper's good initial condition; "
+                             "default: the profile's [learning] init, uniform on most boards)")
     parser.add_argument("--alpha", type=float, default=None,
                         help=f"{ALPHA_HELP} (default: the board's; on transistor boards annealed "
-                             "1.0 -> 0.2 over the session)")
+                             "1.0 -> 0.2 over the session unless the profile says anneal = false)")
     parser.add_argument("--eta", type=float, default=None, help=f"{ETA_HELP} (default: the board's)")
     parser.add_argument("--every", type=int, default=None, help="telemetry every N steps (default 10)")
     parser.add_argument("--checkpoint-every", type=int, default=None, help="checkpoint every N steps (default 200)")
@@ -159,6 +161,9 @@ def _changed_on_resume(args, config) -> list[str]:
         given.steps = None
         fresh = _config(given)
         fresh.schedule.stop.steps = config.schedule.stop.steps
+        for key in ("init", "null_offset_every"):  # not given: the board's, as recorded
+            if getattr(fresh.schedule, key) is None:
+                setattr(fresh.schedule, key, getattr(config.schedule, key))
         if fresh.as_dict()["schedule"] != config.as_dict()["schedule"]:
             changed += schedule_flags
     return changed

@@ -5,10 +5,12 @@ board steps the session asks :class:`ScheduleRunner` for the next parameters.
 A schedule file (TOML)::
 
     version = 2                 # alpha = learning rate, eta = nudge (needed to set either)
-    init = "uniform"            # "low" (the paper's good initial condition), "uniform", "random"
+    init = "uniform"            # "low" (the paper's good initial condition), "uniform", "random";
+                                # absent: the board's (its profile's [learning] init)
     chunk = 50                  # board steps between host decisions (parameter updates)
     null_offset_every = 10      # the board measures the rule's update at zero nudge every
-                                # 10 steps and subtracts it from the steps' (0: off)
+                                # 10 steps and subtracts it from the steps' (0: off;
+                                # absent: the board's, its profile's [learning] null_offset_every)
 
     [stop]
     steps = 2000                # total steps (also: the phases' steps summed)
@@ -119,11 +121,12 @@ class Stop:
 @dataclass
 class Schedule:
     phases: list[Phase] = field(default_factory=lambda: [Phase()])
-    init: str = "uniform"
+    init: str | None = None  # None: the board's ([learning] init; :func:`with_board_defaults`)
     chunk: int = 50
     stop: Stop = field(default_factory=Stop)
     seed: int = 0
-    null_offset_every: int = 0  # steps between the board's null-offset measurements; 0: off
+    # steps between the board's null-offset measurements; 0: off; None: the board's
+    null_offset_every: int | None = None
     source: str = "<flags>"
 
     @property
@@ -143,6 +146,16 @@ class Schedule:
         d = asdict(self)
         d.pop("source")
         return d
+
+
+def with_board_defaults(sched: Schedule, board: Any) -> Schedule:
+    """``sched`` with what neither its file nor the flags set taken from ``board``'s
+    profile (``[learning] init`` and ``null_offset_every``); changed in place, returned."""
+    if sched.init is None:
+        sched.init = board.learning.init
+    if sched.null_offset_every is None:
+        sched.null_offset_every = board.learning.null_offset_every
+    return sched
 
 
 # -- parsing ------------------------------------------------------------------------------

@@ -185,11 +185,11 @@ class ScheduleFile(Struct, forbid_unknown_fields=True):
     """A schedule file (``learnboard train --schedule``); see learnboard.host.schedule."""
 
     version: Any = None  # checked before conversion (learnboard.host.schedule._check_version)
-    init: Init = "uniform"
+    init: Init | None = None  # None: the board's ([learning] init)
     chunk: Count = 50
     seed: int = 0
     null_offset_every: Annotated[int, Meta(ge=0, description=(
-        "steps between the board's null-offset measurements, an integer >= 0 (0: off)"))] = 0
+        "steps between the board's null-offset measurements, an integer >= 0 (0: off)"))] | None = None
     stop: StopFile = field(default_factory=StopFile)
     phase: Annotated[list[PhaseFile], Meta(min_length=1, description="give at least one [[phase]] table")] = field(
         default_factory=lambda: [PhaseFile(lam=0.0)])

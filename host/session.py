@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from learnboard.engine.board_model import anneals
 from learnboard.engine.config import GATE_ALPHA_ANNEAL, annealed_alpha
 from learnboard.engine.steady import below_floor
 from learnboard.errors import InputError, LearnboardError
@@ -39,7 +40,7 @@ from .power import POWER_KEYS, PowerMeans
 from .runfolder import RunFolder, file_version
 from .runlog import RunLog, check_resumable, read_log
 from .schedule import VERSION as SCHEDULE_VERSION
-from .schedule import Schedule, ScheduleRunner, parse_schedule
+from .schedule import Schedule, ScheduleRunner, parse_schedule, with_board_defaults
 from .schemas import TOLERANCE_KEYS, Checkpoint, RunConfig, ScheduleRecord, convert
 
 PING_S = 2.0  # host silence parks the board after 10 s: say something well before
@@ -57,6 +58,7 @@ class TrainConfig:
     task: str = "regression"
     schedule: Schedule = field(default_factory=Schedule)
     alpha: float | None = None  # learning rate; None: 1.0 -> 0.2 annealed on transistor boards
+    # (unless the profile's [learning] anneal = false: its alpha)
     eta: float | None = None  # nudge amplitude; None: the board's
     telemetry_every: int = 10
     checkpoint_every: int = 200
@@ -265,6 +267,8 @@ class Session:
         self.resume = resume
         self.stop_event = stop_event or threading.Event()
         self.task = load_session_task(config.task, self.board, config.seed)
+        # what the flags and the schedule file left open, from the board's profile
+        with_board_defaults(config.schedule, self.board)
         self.runner = ScheduleRunner(config.schedule, self.task.tol)
         self.step = 0
         self.c0 = math.nan
@@ -290,10 +294,11 @@ class Session:
         # session (learnboard.engine.config.annealed_alpha; `learnboard sim --board` does
         # the same). The lab's 0.0023 needs ~1e5 steps; a constant 1.0 learns in a few
         # hundred but then wanders at C/C0 ~ 0.01-0.1, the anneal settles it (~0.01).
+        # A profile with `anneal = false` keeps its own constant alpha (the firmware's).
         total = config.schedule.total_steps
         sets_alpha = any(p.alpha is not None for p in config.schedule.phases)
         self.alpha_anneal = ((*GATE_ALPHA_ANNEAL, total) if config.alpha is None and not sets_alpha and total
-                             and any(e.kind == "transistor" for e in self.board.edges) else None)
+                             and anneals(self.board) else None)
 
     # -- board set-up --------------------------------------------------------------------
 
@@ -303,6 +308,8 @@ class Session:
         alpha = self.config.alpha
         if alpha is None and self.alpha_anneal is not None:
             alpha = self._annealed_alpha()
+        if alpha is None and not self.board.learning.anneal:
+            alpha = self.board.learning.alpha  # the profile's constant rate, whatever the board held
         if alpha is not None:
             p["alpha"] = float(alpha)
         if self.config.eta is not None:

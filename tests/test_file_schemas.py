@@ -154,7 +154,7 @@ def test_a_valid_config_resumes_with_its_values(tmp_path):
     ("schedule.phases", {}, ["schedule.phases: {} is not a list"]),
     ("schedule.phases.0.colour", 1, ["phase[0].colour: unknown key; allowed: alpha, "]),
     ("schedule.phases.0.every", 0, ["phase[0].every: 0 is not a whole number >= 1"]),
-    ("schedule.init", "high", ["init: 'high' is not one of low, random, uniform"]),
+    ("schedule.init", "high", ["init: 'high' is not 'low' or 'random' or 'uniform'"]),
 ])
 def test_a_malformed_config_names_file_field_and_value(tmp_path, path, value, parts):
     rf = _config(tmp_path, _set(CONFIG, path, value))

@@ -243,7 +243,25 @@ def test_the_null_offset_period_from_a_file_and_from_the_flag(tmp_path):
     sched = load_schedule(f)
     assert sched.null_offset_every == 10 and sched.as_dict()["null_offset_every"] == 10
     assert schedule_from_flags(base=sched, null_offset_every=0).null_offset_every == 0
-    assert schedule_from_flags(steps=5).null_offset_every == 0
     for bad in (-1, 2.5, True):
         with pytest.raises(InputError, match="--null-offset-every.*integer >= 0"):
             schedule_from_flags(null_offset_every=bad)
+
+
+def test_what_the_flags_and_the_file_leave_open_is_the_boards():
+    """Neither the flags nor the file set ``init`` or ``null_offset_every``: the session
+    takes the profile's ``[learning]`` values (gen2-clln: uniform, off; gen2-clln-xor:
+    low gates, every step); what either sets wins."""
+    from learnboard.host.schedule import with_board_defaults
+
+    from learnboard.boards import load_board
+
+    plain, xor = load_board("gen2-clln"), load_board("gen2-clln-xor")
+    open_ = schedule_from_flags(steps=5)
+    assert (open_.init, open_.null_offset_every) == (None, None)
+    got = with_board_defaults(schedule_from_flags(steps=5), plain)
+    assert (got.init, got.null_offset_every) == ("uniform", 0)
+    got = with_board_defaults(schedule_from_flags(steps=5), xor)
+    assert (got.init, got.null_offset_every) == ("low", 1)
+    given = with_board_defaults(schedule_from_flags(steps=5, init="uniform", null_offset_every=0), xor)
+    assert (given.init, given.null_offset_every) == ("uniform", 0)

@@ -80,20 +80,70 @@ def test_the_simulated_board_learns_xor_to_full_held_out_accuracy():
     assert res.relative_error < 0.5  # below the best function of one input (C/C0 0.5)
 
 
-def test_sim_of_the_emulated_board_of_seed_2_learns_xor_from_the_defaults():
-    """`learnboard sim --board gen2-clln-xor --seed 2 --steps 3000`: the twin of the
-    emulated board of seed 2 (its device spread), the session's defaults (uniform gates,
-    learning rate annealed 1.0 -> 0.2, nudge 0.5) learns XOR to 100 % held out.
-    (`learnboard train --port emu:gen2-clln-xor --seed 2 --steps 3000` agrees: C/C0 0.28,
-    accuracy 1.0; most other seeds do not learn it, docs/tasks.md.)"""
+def _twin_session(b, seed: int, steps: int, null_offset_every: int):
+    """The board twin of `learnboard train --port emu:gen2-clln-xor --seed S --steps N`
+    with the profile's session defaults; (held-out accuracy, training accuracy)."""
     from learnboard.engine.board_model import board_session_defaults, board_task
 
-    b = load_board(BOARD)
-    steps = 3000
     alpha_at, eta = board_session_defaults(b, steps)
-    eng = BoardEngine(b, board_task(b, seed=2), LearningConfig(alpha=alpha_at(0), eta=eta, lam=0.0),
-                      model="board", seed=2, alpha_at=alpha_at)
-    res = eng.train(eng.initial_state("uniform"), steps, record_every=steps)
-    task = load_task("xor", board=b, seed=2)
-    assert task.accuracy(eng.outputs_at(res.state, task.x_test), task.y_test) == 1.0
-    assert task.accuracy(eng.outputs_at(res.state, task.x_train), task.y_train) == 1.0
+    eng = BoardEngine(b, board_task(b, seed=seed), LearningConfig(alpha=alpha_at(0), eta=eta, lam=0.0),
+                      model="board", seed=seed, alpha_at=alpha_at, null_offset_every=null_offset_every)
+    res = eng.train(eng.initial_state(b.learning.init), steps, record_every=steps)
+    task = load_task("xor", board=b, seed=seed)
+    return (task.accuracy(eng.outputs_at(res.state, task.x_test), task.y_test),
+            task.accuracy(eng.outputs_at(res.state, task.x_train), task.y_train))
+
+
+def test_the_profiles_defaults_are_what_xor_learns_from():
+    """gen2-clln-xor's [learning]: low gates, a constant learning rate 5, the null offset
+    every step (gen2-clln keeps uniform gates, the anneal and no null offset)."""
+    ln, plain = load_board(BOARD).learning, load_board("gen2-clln").learning
+    assert (ln.init, ln.alpha, ln.anneal, ln.null_offset_every, ln.eta) == ("low", 5.0, False, 1, 0.5)
+    assert (plain.init, plain.anneal, plain.null_offset_every) == ("uniform", True, 0)
+
+
+def test_the_null_offset_is_what_makes_the_emulated_board_of_seed_0_learn_xor():
+    """The twin of the emulated board of seed 0, 1000 steps (learnboard train's default)
+    from the profile's defaults: 100 % held out and in training; the same session without
+    the null offset stalls at the best function of one input (the twins' learning bias at
+    the start is 1.3x the nudge's signal; benchmarks/xor_seeds.py has seeds 0-9)."""
+    b = load_board(BOARD)
+    assert _twin_session(b, 0, 1000, b.learning.null_offset_every) == (1.0, 1.0)
+    held_out, _ = _twin_session(b, 0, 1000, 0)
+    assert held_out <= 0.75
+
+
+# The profile's session defaults ([learning]: low gates, constant learning rate 5, the
+# null offset every step) on the firmware in the 32-bit VM. 300 steps (the twin's
+# seeds 2-9 reach 100 % held out by then; 1000, learnboard train's default, for the
+# multi-seed claim: benchmarks/xor_seeds.py) keep it near half a minute.
+VM_SEED, VM_STEPS = 2, 300
+
+
+@pytest.mark.vm("vm32")
+def test_the_firmware_learns_xor_from_the_profiles_defaults(tmp_path, capsys, monkeypatch):
+    """`learnboard emulate --board gen2-clln-xor --seed 2` + `learnboard train --port P
+    --seed 2 --steps 300` with no learning flags: the session takes the profile's init,
+    learning rate and null offset, and the board ends at 100 % held-out accuracy."""
+    import json
+    from pathlib import Path
+
+    from learnboard.cli import main
+
+    from tests.test_emulate_with_mpremote_and_pyserial import flashed_board, hello_when_up
+
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path / "rt"))
+    (tmp_path / "rt").mkdir(mode=0o700)
+    with flashed_board(tmp_path, BOARD, seed=VM_SEED) as vb:
+        hello_when_up(vb.port)
+        code = main(["train", "--port", vb.port, "--seed", str(VM_SEED), "--steps", str(VM_STEPS),
+                     "--runs", str(tmp_path / "runs"), "--json", "--quiet", "--no-plot"])
+        out, err = capsys.readouterr()
+    assert code == 0, err
+    summary = json.loads(out.strip().splitlines()[-1])
+    config = json.loads((Path(summary["run_dir"]) / "config.json").read_text())
+    assert config["schedule"]["init"] == "low"
+    assert config["schedule"]["null_offset_every"] == 1
+    assert config["alpha"] is None  # not given: the profile's constant 5, sent to the board
+    assert summary["accuracy"] == 1.0, summary
+    assert summary["relative_error"] < 0.5, summary  # below the best function of one input

@@ -18,6 +18,7 @@ import numpy as np
 
 from learnboard.boards.reader import Table, describe, suggest
 from learnboard.boards.schema import (
+    INITS,
     KINDS,
     RULES,
     Adc,
@@ -388,7 +389,8 @@ def build_board(data: dict, source: str) -> Board:
     ln = top.table("learning")
     learning = Learning(ln.choice("rule", RULES), ln.number("alpha", lo=0, lo_open=True),
                         ln.number("eta", lo=0, lo_open=True, hi=1), ln.number("lambda", 0.0, lo=0),
-                        ln.get("task", str))
+                        ln.get("task", str), ln.choice("init", INITS, "uniform"),
+                        ln.integer("null_offset_every", 0, lo=0), ln.get("anneal", bool, True))
     ln.done()
     top.done()
 

@@ -17,6 +17,7 @@ import numpy as np
 
 KINDS = ("resistor", "digipot", "transistor")
 RULES = ("taps", "sign", "gate")
+INITS = ("low", "uniform", "random")  # a session's initial edge states ([learning] init)
 
 
 class Line(NamedTuple):
@@ -251,6 +252,10 @@ class Learning:
     eta: float
     lam: float
     task: str
+    # what a session starts from when neither its flags nor its schedule file say
+    init: str = "uniform"  # the edges' initial state ("low", "uniform", "random")
+    null_offset_every: int = 0  # steps between the board's null-offset measurements; 0: off
+    anneal: bool = True  # transistor boards: learning rate annealed 1.0 -> 0.2, else `alpha`
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,12 @@ def render(board: Board, compiled: CompiledBoard, console: Console, *, all_lines
     lr = board.learning
     head.add_row("learning", f"rule {lr.rule}, alpha {lr.alpha:g}, eta {lr.eta:g}, "
                  f"lambda {lr.lam:g}, task {lr.task!r}")
+    if any(e.kind == "transistor" for e in board.edges):
+        rate = "annealed 1.0 -> 0.2" if lr.anneal else f"constant {lr.alpha:g}"
+    else:
+        rate = f"{lr.alpha:g}"
+    head.add_row("session defaults", f"init {lr.init}, learning rate {rate}, null offset "
+                 + (f"every {lr.null_offset_every} steps" if lr.null_offset_every else "off"))
     head.add_row("sha256", compiled.sha256)
     head.add_row("id", compiled.short_id)
     console.print(head)

@@ -174,18 +174,24 @@ class BoardIO:
                    dac_gates=dac_gates, gate_max=gate_max)
 
 
+def anneals(board) -> bool:
+    """Whether a session on ``board`` anneals its learning rate when none is given: on
+    transistor boards, unless the profile's ``[learning] anneal = false``."""
+    return board.learning.anneal and any(e.kind == "transistor" for e in board.edges)
+
+
 def board_session_defaults(board, steps: int, alpha: float | None = None,
                            eta: float | None = None):
     """(alpha_at, eta) as ``learnboard train`` sets them on ``board`` when not given: the
     board's nudge, and on transistor boards the annealed learning rate
-    (:func:`learnboard.engine.config.annealed_alpha`, changed every chunk of steps),
-    else the board's rate."""
+    (:func:`learnboard.engine.config.annealed_alpha`, changed every chunk of steps)
+    unless the profile says ``anneal = false``, else the board's rate."""
     from learnboard.engine.config import ANNEAL_CHUNK, annealed_alpha
 
     eta = board.learning.eta if eta is None else eta
     if alpha is not None:
         return (lambda s: alpha), eta
-    if any(e.kind == "transistor" for e in board.edges) and steps > 0:
+    if anneals(board) and steps > 0:
         return (lambda s: annealed_alpha(s - s % ANNEAL_CHUNK, steps)), eta
     return (lambda s: board.learning.alpha), eta
 

@@ -78,8 +78,10 @@ def run_board_sim(args) -> int:
     eng = BoardEngine(board, data, config, digipot_rule=rule, model=model, seed=args.seed,
                       alpha_at=alpha_at, power_term=term, track_gradient=track,
                       track_every=1 if term != "local" else max(1, args.steps // 200),
-                      null_offset_every=getattr(args, "null_offset_every", None) or 0)
-    state0 = eng.initial_state("low" if args.init == "low" else "uniform")
+                      null_offset_every=board.learning.null_offset_every
+                      if getattr(args, "null_offset_every", None) is None else args.null_offset_every)
+    init = getattr(args, "init", None) or board.learning.init  # as learnboard train's session
+    state0 = eng.initial_state("low" if init == "low" else "uniform")
     ctl = ToleranceController(args.tolerance) if args.tolerance is not None else None
     res = eng.train(state0, args.steps, controller=ctl, record_every=args.record_every or 1)
     h = res.history

@@ -131,6 +131,7 @@ def run_sim(args: argparse.Namespace) -> int:
         from learnboard.engine.board_sim import run_board_sim
 
         return run_board_sim(args)
+    args.init = getattr(args, "init", None) or "uniform"  # --board's default is the profile's
     if getattr(args, "null_offset_every", None):
         raise InputError("the null offset cancels a board's learning bias; the linear engine "
                          "has none: add --board PROFILE or drop --null-offset-every",
