@@ -194,6 +194,11 @@ class VMBoard:
     def stop(self) -> None:
         """Close the port and end the VM; no process is left behind."""
         self._stopped = True  # a replug during the stop announces nothing
+        if self._server is not None:
+            # the power goes first: a program waiting on the world (a sleep while a watchdog
+            # runs) gets no answer, so nothing after that point runs while the VM is ended
+            with self._server.lock:
+                self._server.cut()
         self._port.stop()
         self._close_world()
         if self._announced is not None:
