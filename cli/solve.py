@@ -187,7 +187,7 @@ def _circuit(args):
     board = load_board(args.board)
     names = list(board.nodes)
     if args.conductances:
-        if any(e.kind == "transistor" for e in board.edges):
+        if board.has_gates:
             raise InputError(
                 "this board has transistor edges; give their gate volts with --edge-state",
                 field="--conductances",

@@ -40,7 +40,7 @@ def rp2040_steps_per_s(board: str | Board, *, steps: int = 10, batch: int = 1,
     task = load_task("regression", board=board, seed=seed)
     app.upload_examples({"x": task.x_train.tolist(), "y": task.y_train.tolist(), "clear": True})
     params = {"batch": batch}
-    if any(e.kind == "transistor" for e in board.edges):
+    if board.has_gates:
         params["alpha"] = 1.0  # as a session sets it: gates really pulse
     app.set_params(params)
     for _ in range(WARM_UP):

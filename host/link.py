@@ -63,7 +63,10 @@ def _inert_id(rid: int) -> int:
     be 2-4) and no byte of :data:`REPL_ACTIVE`, else a random id that does not: random,
     as a link's first id, so that it cannot meet a reply the board cached for another
     link's request."""
-    while not _no_repl_keys(codec.pack_body(rid)) or 0 in codec.pack_body(rid):
+    def inert(packed: bytes) -> bool:
+        return 0 not in packed and _no_repl_keys(packed)
+
+    while not inert(codec.pack_body(rid)):
         rid = random.randrange(1, ID_LIMIT // 2)
     return rid
 

@@ -176,7 +176,7 @@ class World(Wiring, Outputs, Actuators, CircuitSolution, Conversions):
             for net in range(b.n_nets)]
         self._build_solution()
         # the compiled paths are loaded now rather than in the first learning step
-        if any(e.kind == "transistor" for e in b.edges):
+        if b.has_gates:
             dc_warm_up()
         self._build_conversions()
         adc_warm_up()

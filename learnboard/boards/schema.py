@@ -292,6 +292,11 @@ class Board:
         """Number of physical networks: 2 for twin boards, 1 for single."""
         return 2 if self.networks == "twin" else 1
 
+    @property
+    def has_gates(self) -> bool:
+        """Whether any edge is a transistor (its gate is what learns)."""
+        return any(e.kind == "transistor" for e in self.edges)
+
     def drivers(self) -> list[tuple[int, int]]:
         """(network, node) of every driver that can hold a node away from 0 V: each
         input's (bias included) and each output clamp's, on every network (ground

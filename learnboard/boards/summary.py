@@ -60,7 +60,7 @@ def render(board: Board, compiled: CompiledBoard, console: Console, *, all_lines
     lr = board.learning
     head.add_row("learning", f"rule {lr.rule}, alpha {lr.alpha:g}, eta {lr.eta:g}, "
                  f"lambda {lr.lam:g}, task {lr.task!r}")
-    if any(e.kind == "transistor" for e in board.edges):
+    if board.has_gates:
         rate = "annealed 1.0 -> 0.2" if lr.anneal else f"constant {lr.alpha:g}"
     else:
         rate = f"{lr.alpha:g}"
@@ -99,8 +99,7 @@ def render(board: Board, compiled: CompiledBoard, console: Console, *, all_lines
         edges.add_column(col, justify="right" if col in ("#", "worst-case I") else "left")
     for n in nets:
         edges.add_column(f"driver ({n})")
-    has_gates = any(e.kind == "transistor" for e in board.edges)
-    if has_gates:
+    if board.has_gates:
         for n in nets:
             edges.add_column(f"gate read ({n})")
     for i, e in enumerate(board.edges):
@@ -108,7 +107,7 @@ def render(board: Board, compiled: CompiledBoard, console: Console, *, all_lines
         row = [str(i), e.name, f"{board.nodes[e.a]} - {board.nodes[e.b]}", e.kind, part,
                f"{worst_case_current(board, i) * 1e3:.3g} mA"]
         row += [_driver(d) for d in e.drivers] or ["-"] * board.n_nets
-        if has_gates:
+        if board.has_gates:
             for net in range(board.n_nets):
                 ch = board.gate_channel(i, net)
                 row.append("-" if ch is None else f"{ch.mux}[{ch.channel}]")

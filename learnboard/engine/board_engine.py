@@ -221,7 +221,7 @@ class BoardEngine:
         if power_term not in POWER_TERMS:
             raise InputError(f"power term must be one of {', '.join(POWER_TERMS)}, got "
                              f"{power_term!r}", field="power_term")
-        if power_term != "local" and not any(e.kind == "transistor" for e in board.edges):
+        if power_term != "local" and not board.has_gates:
             raise InputError(f"the board {board.name} has no transistor gates, so no power "
                              "gradient with respect to gates: use power_term='local'",
                              field="power_term")

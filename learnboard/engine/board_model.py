@@ -177,7 +177,7 @@ class BoardIO:
 def anneals(board) -> bool:
     """Whether a session on ``board`` anneals its learning rate when none is given: on
     transistor boards, unless the profile's ``[learning] anneal = false``."""
-    return board.learning.anneal and any(e.kind == "transistor" for e in board.edges)
+    return board.learning.anneal and board.has_gates
 
 
 def board_session_defaults(board, steps: int, alpha: float | None = None,

@@ -66,13 +66,12 @@ def run_board_sim(args) -> int:
     rule = "sign" if board.learning.rule == "sign" else "accumulate"
     model = getattr(args, "board_model", None) or "board"
     term = getattr(args, "power_term", None) or "local"
-    gated = any(e.kind == "transistor" for e in board.edges)
-    if term != "local" and not gated:
+    if term != "local" and not board.has_gates:
         raise InputError(f"the board {board.name} has no transistor gates, so no power "
                          "gradient with respect to gates: drop --power-term",
                          field="--power-term")
     # a transistor board also reports how the local term agrees with the exact gradient
-    track = gated
+    track = board.has_gates
     # a local run evaluates the agreement at ~200 steps (each costs an adjoint solve per
     # example); an exact run has the gradient at every step anyway
     eng = BoardEngine(board, data, config, digipot_rule=rule, model=model, seed=args.seed,

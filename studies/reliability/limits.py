@@ -103,7 +103,7 @@ def board_bounds(board: Board) -> list[Bound]:
            Bound("edge current", lim.max_edge_amps, True, "A", lim.max_edge_amps * AMPS_SLACK_REL),
            Bound("driver V low", 0.0, False, "V", VOLTS_SLACK),
            Bound("driver V high", vn, True, "V", VOLTS_SLACK)]
-    if lim.gate_range is not None and any(e.kind == "transistor" for e in board.edges):
+    if lim.gate_range is not None and board.has_gates:
         out += [Bound("gate low", lim.gate_range[0], False, "V", GATE_SLACK),
                 Bound("gate high", lim.gate_range[1], True, "V", GATE_SLACK)]
     if lim.tap_range is not None and any(e.kind == "digipot" for e in board.edges):
